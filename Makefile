@@ -1,0 +1,167 @@
+# tandem — one non-recursive Makefile for the whole tree.
+#
+#   make               build proxyd, hacd, hactl and the test tools (build/)
+#   make test          install missing deps, build, run the unit tests plain and
+#                      under ASan+UBSan, then the integration tests
+#   make demo          a two-node cluster in network namespaces, with a failover
+#   make lab           bring the lab up and leave it running (scripts/lab up)
+#   make bench         proxyd side by side with haproxy and nginx (scripts/bench)
+#   make fuzz          libFuzzer harnesses, each for a bounded time
+#   make install       PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# SAN=1 builds everything into build/san with -fsanitize=address,undefined;
+# BUILD_DIR=dir puts the build elsewhere.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+SAN     ?=
+
+BUILD_DIR ?= build
+
+ifeq ($(SAN),)
+B       := $(BUILD_DIR)
+OPT     := -O2 -g
+SANFLAGS :=
+else
+B       := $(BUILD_DIR)/san
+OPT     := -O1 -g -fno-omit-frame-pointer
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+
+PKGS    := openssl libnl-3.0 libnl-route-3.0 libprotobuf-c libsodium libconfig zlib libsystemd
+# pkg-config is asked lazily (=) so that `make deps` and `make clean` work on a
+# machine where the libraries are not installed yet.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Werror
+CFLAGS  ?=
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) $(SANFLAGS) $(WARN) -I. -I$(B) \
+             $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+LDFLAGS ?=
+LDLIBS_ALL = $(SANFLAGS) $(LDFLAGS) $(PKG_LIBS) -lpthread -lm
+
+# --- sources ---------------------------------------------------------------
+PROTO_C   := $(B)/proto/tandem.pb-c.c
+PROTO_H   := $(B)/proto/tandem.pb-c.h
+LIB_SRC   := $(wildcard lib/*.c)
+PROXYD_SRC := $(filter-out proxyd/main.c,$(wildcard proxyd/*.c))
+HACD_SRC  := $(filter-out hacd/main.c hacd/hactl.c,$(wildcard hacd/*.c))
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+TOOL_SRC  := $(wildcard tests/tools/*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+LIB_A     := $(B)/libtandem.a
+PROXYD_A  := $(B)/libproxyd.a
+HACD_A    := $(B)/libhacd.a
+
+BINS      := $(if $(wildcard proxyd/main.c),$(B)/proxyd) \
+             $(if $(wildcard hacd/main.c),$(B)/hacd) \
+             $(if $(wildcard hacd/hactl.c),$(B)/hactl)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
+
+.PHONY: all deps test unit demo lab bench bench-ha \
+        fuzz install clean
+.DEFAULT_GOAL := all
+
+all: $(BINS) $(UNIT_BINS) $(TOOL_BINS)
+
+# --- generated protobuf code -------------------------------------------------
+$(PROTO_C) $(PROTO_H) &: proto/tandem.proto
+	@mkdir -p $(B)
+	protoc-c --c_out=$(B) proto/tandem.proto
+
+# Everything may include the generated header, so it must exist before any
+# object is compiled; -MMD takes over from the second build on.
+$(B)/obj/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+# protoc-c's output is not ours to fix: compile it without the strict set.
+$(B)/obj/proto/tandem.pb-c.o: $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) $(SANFLAGS) -I$(B) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB_A): $(call obj,$(LIB_SRC)) $(B)/obj/proto/tandem.pb-c.o
+	@rm -f $@
+	ar rcs $@ $^
+
+$(PROXYD_A): $(call obj,$(PROXYD_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(HACD_A): $(call obj,$(HACD_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/proxyd: $(call obj,proxyd/main.c) $(PROXYD_A) $(LIB_A)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(B)/hacd: $(call obj,hacd/main.c) $(HACD_A) $(LIB_A)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(B)/hactl: $(call obj,hacd/hactl.c) $(HACD_A) $(LIB_A)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(B)/tests/unit/%: $(call obj,tests/unit/%.c) $(PROXYD_A) $(HACD_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+
+$(B)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+# --- the two commands and friends -------------------------------------------
+deps:
+	scripts/install-deps
+
+# `make test` is the one test command (README, .ci/run). It installs what is
+# missing, builds twice (plain and sanitized) and hands over to tests/run,
+# whose last line is the overall "N passed, N failed".
+test: deps
+	$(MAKE) all
+	$(MAKE) SAN=1 all
+	tests/run
+
+unit: all
+	tests/run --unit-only
+
+demo: deps
+	$(MAKE) all
+	scripts/lab demo
+
+lab: deps
+	$(MAKE) all
+	scripts/lab up
+
+bench: deps
+	$(MAKE) all
+	scripts/bench proxy
+
+bench-ha: deps
+	$(MAKE) all
+	scripts/bench ha
+
+fuzz: deps
+	tests/fuzz/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	    $(DESTDIR)/etc/tandem $(DESTDIR)/lib/systemd/system
+	install -m 0755 $(filter %/proxyd %/hacd,$(BINS)) $(DESTDIR)$(PREFIX)/sbin/
+	$(if $(filter %/hactl,$(BINS)),install -m 0755 $(B)/hactl $(DESTDIR)$(PREFIX)/bin/)
+	$(if $(wildcard docs/man/*.8),install -m 0644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/)
+	$(if $(wildcard docs/man/*.5),install -m 0644 docs/man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/)
+	$(if $(wildcard etc/*.conf),install -m 0644 etc/*.conf $(DESTDIR)/etc/tandem/)
+	$(if $(wildcard systemd/*.service),install -m 0644 systemd/*.service $(DESTDIR)/lib/systemd/system/)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

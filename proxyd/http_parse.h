@@ -1,0 +1,169 @@
+/*
+ * proxyd/http_parse.h — strict, incremental, allocation-free HTTP/1.1 message
+ * head parser and chunked-body validator (RFC 9112, RFC 9110).
+ *
+ * Pure code: no I/O, no allocation, no clock. The caller owns the bytes; the
+ * parser only records offsets (struct http_span) relative to the first byte of
+ * the buffer passed to http_parse(), so the caller may move (realloc) its
+ * buffer between calls as long as the bytes keep their relative positions.
+ *
+ * Anything ambiguous is an error, never a guess: that is what keeps proxyd
+ * from being a request-smuggling vector. On HTTP_ERROR, p->status carries the
+ * status to answer (400/414/431/501/505 for requests; always 502 for a bad
+ * upstream response) and p->reason a short static text for logs and counters.
+ * After any error the connection must be closed: the framing is unknown.
+ */
+#ifndef PROXYD_HTTP_PARSE_H
+#define PROXYD_HTTP_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum http_rc { HTTP_OK = 0, HTTP_AGAIN = 1, HTTP_ERROR = -1, HTTP_DONE = 2 };
+
+enum http_method {
+	HTTP_M_OTHER = 0, HTTP_M_GET, HTTP_M_HEAD, HTTP_M_POST, HTTP_M_PUT,
+	HTTP_M_DELETE, HTTP_M_CONNECT, HTTP_M_OPTIONS, HTTP_M_TRACE, HTTP_M_PATCH
+};
+
+/* Form of the request-target (RFC 9112 §3.2). */
+enum http_target_form {
+	HTTP_TF_ORIGIN = 0,    /* "/path?query" */
+	HTTP_TF_ABSOLUTE,      /* "http://authority/path" — see http_msg.authority */
+	HTTP_TF_AUTHORITY,     /* "host:port", CONNECT only (rejected, see below) */
+	HTTP_TF_ASTERISK       /* "*", OPTIONS only */
+};
+
+#define HTTP_MAX_HEADERS 128
+
+/* Offsets are relative to data[0] of the buffer given to http_parse(). */
+struct http_span { uint32_t off, len; };
+
+/* value has surrounding OWS removed; it may be empty (len 0). */
+struct http_header { struct http_span name, value; };
+
+struct http_limits {
+	uint32_t max_request_line;   /* start line without CRLF; default 8192 -> 414 */
+	uint32_t max_header_bytes;   /* whole head from data[0] incl. final CRLF; default 32768 -> 431 */
+	uint16_t max_headers;        /* field lines; default 100, clamped to HTTP_MAX_HEADERS -> 431 */
+};
+#define HTTP_DEFAULT_MAX_REQUEST_LINE 8192u
+#define HTTP_DEFAULT_MAX_HEADER_BYTES 32768u
+#define HTTP_DEFAULT_MAX_HEADERS      100u
+
+/*
+ * One parsed message head. http_parse() initializes every field itself on the
+ * first call for a message (no need to zero it; the header array is not
+ * cleared). Fields are valid once http_parse() returned HTTP_OK.
+ */
+struct http_msg {
+	enum http_method method;           /* request */
+	struct http_span method_s;         /* request: method token as sent */
+	struct http_span target;           /* request: request-target as sent */
+	struct http_span authority;        /* request, absolute-form: authority part of target; else {0,0}.
+	                                      RFC 9112 §3.2.2: it then replaces Host for routing. */
+	enum http_target_form target_form; /* request */
+	struct http_span reason;           /* response: reason-phrase (may be empty) */
+	int status;                        /* response: 100..599 */
+	int version_minor;                 /* 0 or 1 (major is always 1) */
+	struct http_header headers[HTTP_MAX_HEADERS];
+	uint16_t nheaders;
+	uint32_t header_bytes;             /* length of the whole head from data[0] (leading empty
+	                                      lines, start line, fields, final CRLF) = body offset */
+	int64_t content_length;            /* -1 if no Content-Length */
+	unsigned chunked:1;                /* Transfer-Encoding: chunked (the only coding accepted) */
+	unsigned conn_close:1;             /* Connection token "close" */
+	unsigned conn_keep_alive:1;        /* Connection token "keep-alive" */
+	unsigned conn_upgrade:1;           /* Connection token "upgrade" */
+	unsigned expect_continue:1;        /* HTTP/1.1 request: Expect: 100-continue (RFC 9110 §10.1.1) */
+	unsigned expect_other:1;           /* HTTP/1.1 request: another Expect value (417 is allowed) */
+	unsigned has_upgrade_hdr:1;        /* an Upgrade field is present */
+	unsigned has_te:1;                 /* a Transfer-Encoding field is present */
+	int16_t host_idx;                  /* index of the Host field, -1 if none */
+	int16_t upgrade_idx;               /* index of the first Upgrade field, -1 if none */
+	/* Bit i set: headers[i] is named by a Connection token (RFC 9110 §7.6.1), so it is
+	 * hop-by-hop and must not be forwarded. Connection itself and the fixed hop-by-hop
+	 * names (Keep-Alive, TE, Upgrade, ...) are the caller's to strip by name; they are
+	 * also marked here when a Connection token names them. */
+	uint32_t conn_hop_mask[HTTP_MAX_HEADERS / 32];
+};
+
+/* Resumable state. Only status and reason are meant to be read by callers. */
+struct http_parser {
+	uint32_t pos;          /* start of the first line not yet complete */
+	uint32_t scan;         /* where the search for that line's LF resumes */
+	uint8_t state;         /* internal */
+	uint8_t is_response;
+	uint8_t conn_seen;     /* internal: a Connection field was seen */
+	struct http_limits lim;
+	int status;            /* on HTTP_ERROR: 400/414/431/501/505 (request) or 502 (response) */
+	const char *reason;    /* on HTTP_ERROR: short static text, e.g. "cl-and-te" */
+};
+
+/* Prepare p for a new message head. lim == NULL selects the defaults; zero
+ * fields of *lim also select their default. Copies *lim. */
+void http_parser_init(struct http_parser *p, int is_response, const struct http_limits *lim);
+
+/*
+ * Parse the head of one message. data/len: all bytes buffered since the
+ * message's first byte (more than the head is fine: body and pipelined bytes
+ * are left alone). Call again with the same p and m and a longer buffer after
+ * HTTP_AGAIN; completed lines are not scanned again.
+ * Returns HTTP_OK when the head is complete (m->header_bytes is the body
+ * offset; calling again returns HTTP_OK without work), HTTP_AGAIN when more
+ * bytes are needed, HTTP_ERROR with p->status and p->reason set (sticky).
+ * Requests: CONNECT is rejected with 501 (a reverse proxy does not tunnel).
+ */
+int http_parse(struct http_parser *p, struct http_msg *m, const uint8_t *data, size_t len);
+
+/* Index of the first header whose name equals lname (which must be lowercase),
+ * compared case-insensitively; -1 if none. */
+int http_find_header(const struct http_msg *m, const uint8_t *data, const char *lname);
+
+/* 1 if the connection may stay open after this message (RFC 9112 §9.3):
+ * HTTP/1.1 unless "close"; HTTP/1.0 only with "keep-alive" and no "close". */
+int http_keep_alive(const struct http_msg *m);
+
+/* Body framing (RFC 9112 §6.3). */
+enum http_body {
+	HTTP_BODY_NONE,        /* no body: the next message starts at header_bytes */
+	HTTP_BODY_LENGTH,      /* exactly content_length (> 0) bytes */
+	HTTP_BODY_CHUNKED,     /* validate with struct http_chunked */
+	HTTP_BODY_UNTIL_CLOSE, /* response only: body ends when the server closes */
+	HTTP_BODY_TUNNEL       /* response only: 101, or 2xx to CONNECT: raw bytes both ways after the head */
+};
+/* Request: chunked -> CHUNKED, content_length > 0 -> LENGTH, else NONE. */
+enum http_body http_request_body(const struct http_msg *req);
+/* Response to a request with method req_method: HEAD, 1xx (except 101), 204, 304 -> NONE;
+ * 101 and CONNECT 2xx -> TUNNEL; chunked -> CHUNKED; Content-Length -> LENGTH (NONE if 0);
+ * otherwise UNTIL_CLOSE. After an interim 1xx (other than 101) the final response
+ * follows on the same connection: re-init the parser at header_bytes. */
+enum http_body http_response_body(const struct http_msg *resp, enum http_method req_method);
+
+/*
+ * Streaming chunked-body validator (RFC 9112 §7.1). Feed any slices of the
+ * body in order; it reports how many bytes belong to the body so the caller
+ * can forward them verbatim, and when the body ended (after the last-chunk
+ * and the trailer section's final CRLF).
+ */
+#define HTTP_CHUNK_MAX_LINE    4096u   /* chunk-size line incl. extensions */
+#define HTTP_CHUNK_MAX_TRAILER 8192u   /* whole trailer section */
+struct http_chunked {
+	uint64_t size;         /* internal: chunk-size being read / data bytes left */
+	uint32_t line_len;     /* internal: bytes of the current chunk-size line */
+	uint32_t trailer_len;  /* internal: bytes of the trailer section so far */
+	uint8_t state;         /* internal */
+	uint8_t ndigits;       /* internal */
+	uint64_t body_bytes;   /* total body bytes consumed so far (framing included) */
+	const char *reason;    /* on HTTP_ERROR: short static text */
+};
+void http_chunked_init(struct http_chunked *c);
+/* Returns HTTP_AGAIN (*consumed == len, need more), HTTP_DONE (the body ended
+ * after *consumed bytes; the rest belongs to the next message), or
+ * HTTP_ERROR (malformed at data[*consumed]; c->reason set; sticky). */
+int http_chunked_feed(struct http_chunked *c, const uint8_t *data, size_t len, size_t *consumed);
+
+const char *http_method_str(enum http_method m);   /* "GET", ...; "OTHER" */
+const char *http_status_text(int status);          /* "Bad Request", ...; "Unknown" */
+
+#endif
