@@ -68,6 +68,9 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 .PHONY: all deps test unit demo lab bench bench-ha \
         fuzz install clean
 .DEFAULT_GOAL := all
+# Keep objects made through pattern chains (tests, tools): without this make
+# deletes them as intermediates and the second `make` would compile again.
+.SECONDARY:
 
 all: $(BINS) $(UNIT_BINS) $(TOOL_BINS)
 
