@@ -157,12 +157,15 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
 	    $(DESTDIR)/etc/tandem $(DESTDIR)/lib/systemd/system
-	install -m 0755 $(filter %/proxyd %/hacd,$(BINS)) $(DESTDIR)$(PREFIX)/sbin/
+	$(if $(filter %/proxyd %/hacd,$(BINS)),install -m 0755 $(filter %/proxyd %/hacd,$(BINS)) $(DESTDIR)$(PREFIX)/sbin/)
 	$(if $(filter %/hactl,$(BINS)),install -m 0755 $(B)/hactl $(DESTDIR)$(PREFIX)/bin/)
 	$(if $(wildcard docs/man/*.8),install -m 0644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/)
 	$(if $(wildcard docs/man/*.5),install -m 0644 docs/man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/)
 	$(if $(wildcard etc/*.conf),install -m 0644 etc/*.conf $(DESTDIR)/etc/tandem/)
-	$(if $(wildcard systemd/*.service),install -m 0644 systemd/*.service $(DESTDIR)/lib/systemd/system/)
+	for u in systemd/*.service; do \
+	    sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' $$u > $(DESTDIR)/lib/systemd/system/$$(basename $$u); \
+	    chmod 0644 $(DESTDIR)/lib/systemd/system/$$(basename $$u); \
+	done
 
 clean:
 	rm -rf build

@@ -1,0 +1,184 @@
+/*
+ * hacd/channel.c — the hacd side of the local channel with proxyd.
+ *
+ * proxyd connects to RUNDIR/hacd.chan and sends ChannelMessage hello and
+ * status frames (lib/frame); hacd/node.c folds "proxyd ready" into the
+ * effective priority of every VIP, so a node whose proxyd died gives its
+ * VIPs up although the machine is alive. Readiness is "connected and the
+ * last status said ready": proxyd's death closes the socket, which this
+ * loop sees in the same iteration. hacd sends DrainCommand frames for
+ * make-before-break planned failover. The peer's uid is checked
+ * (SO_PEERCRED): only root or hacd's own user may claim to be proxyd.
+ */
+#include "hacd/channel.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/net.h"
+#include "proto/tandem.pb-c.h"
+
+static void set_state(struct channel *ch, int ready, int draining)
+{
+	if (ch->ready == ready && ch->draining == draining)
+		return;
+	ch->ready = ready;
+	ch->draining = draining;
+	if (ch->changed != NULL)
+		ch->changed(ch->arg);
+}
+
+static void conn_close_cb(struct stream *s)
+{
+	struct channel *ch = s->data;
+
+	if (ch->conn != s)
+		return;
+	ch->conn = NULL;
+	ch->pid = 0;
+	log_info("channel: proxyd disconnected");
+	set_state(ch, 0, 0);
+}
+
+static void conn_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
+{
+	struct channel *ch = s->data;
+	Tandem__ChannelMessage *m = tandem__channel_message__unpack(NULL, len, msg);
+
+	if (m == NULL) {
+		ch->bad_message++;
+		log_rl_warnx(&ch->rl, ev_now(ch->loop), "channel: undecodable message from proxyd: closing");
+		stream_close(s);
+		return;
+	}
+	switch (m->body_case) {
+	case TANDEM__CHANNEL_MESSAGE__BODY_HELLO:
+		ch->pid = m->hello->has_pid ? (pid_t)m->hello->pid : 0;
+		log_info("channel: proxyd pid %d connected (node %s, config generation %llu)",
+		    (int)ch->pid, m->hello->node ? m->hello->node : "?",
+		    (unsigned long long)(m->hello->has_generation ? m->hello->generation : 0));
+		break;
+	case TANDEM__CHANNEL_MESSAGE__BODY_STATUS:
+		ch->active = m->status->has_active_connections ? m->status->active_connections : 0;
+		set_state(ch, m->status->has_ready && m->status->ready,
+		    m->status->has_draining && m->status->draining);
+		break;
+	default:
+		/* State sync is not implemented on this side yet: ignored. */
+		break;
+	}
+	tandem__channel_message__free_unpacked(m, NULL);
+}
+
+static int send_drain(struct channel *ch, int on)
+{
+	Tandem__ChannelMessage m = TANDEM__CHANNEL_MESSAGE__INIT;
+	Tandem__DrainCommand d = TANDEM__DRAIN_COMMAND__INIT;
+	uint8_t buf[32];
+	size_t n;
+
+	d.has_on = 1;
+	d.on = on;
+	m.body_case = TANDEM__CHANNEL_MESSAGE__BODY_DRAIN;
+	m.drain = &d;
+	n = tandem__channel_message__pack(&m, buf);
+	return stream_send(ch->conn, buf, n);
+}
+
+static void accept_cb(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
+{
+	struct channel *ch = w->data;
+	struct stream *s;
+	uid_t uid = (uid_t)-1;
+	int fd;
+
+	(void)revents;
+	for (int i = 0; i < 8; i++) {
+		fd = net_accept(ch->lfd, NULL, NULL);
+		if (fd == -1)
+			return;
+		if (net_peer_uid(fd, &uid) == -1 ||
+		    (uid != 0 && uid != getuid() && !(ch->has_extra_uid && uid == ch->extra_uid))) {
+			ch->rejected_uid++;
+			log_rl_warnx(&ch->rl, ev_now(loop), "channel: connection from uid %d refused",
+			    (int)uid);
+			close(fd);
+			continue;
+		}
+		s = stream_new(loop, fd, conn_frame_cb, conn_close_cb, ch);
+		if (s == NULL) {
+			log_warnx("channel: cannot set up a connection");
+			continue;
+		}
+		if (ch->conn != NULL) {
+			log_info("channel: a new proxyd connection replaces the old one");
+			stream_close(ch->conn);
+		}
+		ch->conn = s;
+		if (ch->drain_wanted)
+			send_drain(ch, 1);
+	}
+}
+
+int channel_open(struct channel *ch, struct ev_loop *loop, const char *path,
+    int has_proxyd_uid, uid_t proxyd_uid, channel_changed_cb changed, void *arg)
+{
+	memset(ch, 0, sizeof(*ch));
+	ch->loop = loop;
+	ch->changed = changed;
+	ch->arg = arg;
+	ch->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000);
+	if (strlen(path) >= sizeof(ch->path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	snprintf(ch->path, sizeof(ch->path), "%s", path);
+	ch->has_extra_uid = has_proxyd_uid;
+	ch->extra_uid = proxyd_uid;
+	ch->lfd = net_listen_unix(path, 0600);
+	if (ch->lfd == -1)
+		return -1;
+	if (has_proxyd_uid && proxyd_uid != getuid() && chown(path, proxyd_uid, (gid_t)-1) == -1) {
+		close(ch->lfd);
+		ch->lfd = -1;
+		return -1;
+	}
+	ev_io_init(&ch->lio, ch->lfd, accept_cb, ch);
+	if (ev_io_start(loop, &ch->lio, EV_READ) == -1) {
+		close(ch->lfd);
+		ch->lfd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+void channel_close(struct channel *ch)
+{
+	if (ch->conn != NULL) {
+		ch->changed = NULL;
+		stream_close(ch->conn);
+	}
+	if (ch->lfd != -1 && ch->loop != NULL) {
+		ev_io_stop(ch->loop, &ch->lio);
+		close(ch->lfd);
+		ch->lfd = -1;
+		unlink(ch->path);
+	}
+}
+
+int channel_ready(const struct channel *ch)
+{
+	return ch->conn != NULL && ch->ready;
+}
+
+int channel_send_drain(struct channel *ch, int on)
+{
+	ch->drain_wanted = on;
+	if (ch->conn == NULL)
+		return -1;
+	log_info("channel: asking proxyd to %s", on ? "drain" : "stop draining");
+	return send_drain(ch, on);
+}

@@ -1,0 +1,58 @@
+/*
+ * hacd/channel.h — hacd's end of the local channel to proxyd: a unix socket
+ * proxyd connects to, readiness tracking, and drain commands.
+ */
+#ifndef TANDEM_HACD_CHANNEL_H
+#define TANDEM_HACD_CHANNEL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hacd/stream.h"
+#include "lib/ev.h"
+#include "lib/log.h"
+
+/* Called when readiness (or the draining flag) changed. */
+typedef void (*channel_changed_cb)(void *arg);
+
+struct channel {
+	struct ev_loop *loop;
+	char path[108];
+	int lfd;
+	struct ev_io lio;
+	struct stream *conn;        /* proxyd's connection, NULL when none */
+	int ready;                  /* connected and its last status said ready */
+	int draining;               /* its last status said draining */
+	uint64_t active;            /* its last status: active connections */
+	pid_t pid;                  /* from its hello, 0 unknown */
+	int drain_wanted;           /* sent again when proxyd reconnects */
+	int has_extra_uid;          /* proxyd's user, besides root and hacd's own */
+	uid_t extra_uid;
+	uint64_t rejected_uid, bad_message;
+	struct log_ratelimit rl;
+	channel_changed_cb changed;
+	void *arg;
+};
+
+/*
+ * Listen on path (mode 0600; a stale socket file is replaced). Only a peer
+ * running as root, as hacd's own uid or as proxyd_uid (SO_PEERCRED) is
+ * kept; one proxyd at a time (a new connection replaces the old one:
+ * proxyd restarted). With has_proxyd_uid the socket file is chowned to
+ * proxyd_uid so that user, and no other, can connect. Returns 0, or -1
+ * with errno set.
+ */
+int channel_open(struct channel *ch, struct ev_loop *loop, const char *path,
+    int has_proxyd_uid, uid_t proxyd_uid, channel_changed_cb changed, void *arg);
+/* Close the listener and any connection, and unlink the socket file. */
+void channel_close(struct channel *ch);
+
+/* 1 if proxyd is connected and said it is ready. Disconnection makes this 0
+ * at once: that is how hacd notices proxyd's death. */
+int channel_ready(const struct channel *ch);
+
+/* Ask proxyd to drain (on) or stop draining (off). Remembered and repeated
+ * when proxyd reconnects. 0 sent (or queued), -1 proxyd not connected. */
+int channel_send_drain(struct channel *ch, int on);
+
+#endif /* TANDEM_HACD_CHANNEL_H */

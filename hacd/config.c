@@ -1,0 +1,500 @@
+/*
+ * hacd/config.c — hacd.conf into struct hacd_config.
+ *
+ * hacd/main.c loads the file at start (and hacd -t only checks it); a
+ * reload through the control socket (hacd/ctl.c) loads a new one and, if
+ * hacd_config_reloadable() agrees, the node swaps it in whole; otherwise the
+ * running configuration stays and the operator gets the file:line message.
+ * Everything is validated here so the rest of hacd can trust the struct:
+ * unknown keys, out-of-range numbers, unparsable addresses, duplicate names,
+ * addresses and sender ids are all refused with the line they are on.
+ */
+#include "hacd/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "lib/net.h"
+#include "lib/wire.h"
+
+static const char *const root_keys[] = {
+	"cluster", "key_file", "advert", "dead_intervals", "skew", "port", "garp",
+	"notify", "nodes", "vips", "track", "proxyd_user", NULL,
+};
+static const char *const garp_keys[] = { "count", "spacing", NULL };
+static const char *const node_keys[] = { "name", "address", "port", NULL };
+static const char *const vip_keys[] = {
+	"name", "address", "interface", "priority", "preempt", "preempt_delay", NULL,
+};
+static const char *const track_keys[] = { "proxyd", "interface", "scripts", NULL };
+static const char *const script_keys[] = {
+	"name", "command", "interval", "timeout", "weight", NULL,
+};
+
+/* Names become libconfig member names (priority = { n1 = 150; }) and log
+ * words, so they follow libconfig's identifier rule. */
+static int valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= HACD_NAME_MAX)
+		return 0;
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int get_name(const config_setting_t *grp, const char *key, char *out,
+    struct conf_err *err)
+{
+	const char *s = NULL;
+
+	if (conf_get_str(grp, key, 1, &s, err) == -1)
+		return -1;
+	if (!valid_name(s))
+		return conf_errorf(err, config_setting_get_member(grp, key),
+		    "%s \"%s\": a letter then letters, digits, '_' or '-', at most %d characters",
+		    key, s, HACD_NAME_MAX - 1);
+	snprintf(out, HACD_NAME_MAX, "%s", s);
+	return 0;
+}
+
+/* A weight: "off", "fault" or an integer 1..255. */
+static int get_weight(const config_setting_t *grp, const char *key, int *out,
+    struct conf_err *err)
+{
+	const config_setting_t *s = config_setting_get_member(grp, key);
+	const char *str;
+	int64_t v;
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		str = config_setting_get_string(s);
+		if (strcmp(str, "fault") == 0) {
+			*out = HACD_WEIGHT_FAULT;
+			return 0;
+		}
+		if (strcmp(str, "off") == 0) {
+			*out = HACD_WEIGHT_OFF;
+			return 0;
+		}
+		return conf_errorf(err, s, "%s: \"fault\", \"off\" or a number 1..255", key);
+	}
+	if (conf_get_int(grp, key, 1, 1, HACD_PRIO_MAX, &v, err) == -1)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int copy_str(const config_setting_t *grp, const char *key, int required,
+    char *out, size_t outlen, struct conf_err *err)
+{
+	const char *s = NULL;
+
+	if (conf_get_str(grp, key, required, &s, err) == -1)
+		return -1;
+	if (s == NULL)
+		return 0;
+	if (strlen(s) >= outlen)
+		return conf_errorf(err, config_setting_get_member(grp, key), "%s: too long", key);
+	snprintf(out, outlen, "%s", s);
+	return 0;
+}
+
+static int parse_nodes(struct hacd_config *cfg, const config_setting_t *root,
+    int64_t port, struct conf_err *err)
+{
+	const config_setting_t *list, *n;
+	int count;
+
+	if (conf_get_list(root, "nodes", 1, &list, err) == -1)
+		return -1;
+	count = config_setting_length(list);
+	if (count < 1)
+		return conf_errorf(err, list, "nodes: at least one node is needed");
+	if (count > HACD_MAX_NODES)
+		return conf_errorf(err, list, "nodes: at most %d", HACD_MAX_NODES);
+	for (int i = 0; i < count; i++) {
+		struct hacd_node_conf *nc = &cfg->nodes[i];
+		const char *addr;
+		int64_t p = port;
+
+		n = config_setting_get_elem(list, (unsigned)i);
+		if (!config_setting_is_group(n))
+			return conf_errorf(err, n, "nodes: each entry is a group { name = ...; address = ...; }");
+		if (conf_check_keys(n, node_keys, err) == -1 ||
+		    get_name(n, "name", nc->name, err) == -1 ||
+		    conf_get_str(n, "address", 1, &addr, err) == -1 ||
+		    conf_get_int(n, "port", 0, 1, 65535, &p, err) == -1)
+			return -1;
+		if (net_parse_addr(addr, (int)p, &nc->addr, &nc->addrlen) == -1 ||
+		    (nc->addr.ss_family != AF_INET && nc->addr.ss_family != AF_INET6))
+			return conf_errorf(err, config_setting_get_member(n, "address"),
+			    "address \"%s\": a numeric IPv4 or IPv6 address", addr);
+		nc->id = wire_cluster_id(nc->name);
+		for (int j = 0; j < i; j++) {
+			if (strcmp(cfg->nodes[j].name, nc->name) == 0)
+				return conf_errorf(err, n, "node \"%s\" defined twice", nc->name);
+			if (net_addr_equal((struct sockaddr *)&cfg->nodes[j].addr,
+			    (struct sockaddr *)&nc->addr, 1))
+				return conf_errorf(err, n, "nodes \"%s\" and \"%s\" have the same address and port",
+				    cfg->nodes[j].name, nc->name);
+			if (cfg->nodes[j].id == nc->id)
+				return conf_errorf(err, n, "node names \"%s\" and \"%s\" hash to the same sender id; rename one",
+				    cfg->nodes[j].name, nc->name);
+		}
+	}
+	cfg->nnodes = (size_t)count;
+	return 0;
+}
+
+static int parse_vips(struct hacd_config *cfg, const config_setting_t *root,
+    struct conf_err *err)
+{
+	const config_setting_t *list, *v, *prio;
+	int count;
+
+	if (conf_get_list(root, "vips", 1, &list, err) == -1)
+		return -1;
+	count = config_setting_length(list);
+	if (count > HACD_MAX_VIPS)
+		return conf_errorf(err, list, "vips: at most %d", HACD_MAX_VIPS);
+	for (int i = 0; i < count; i++) {
+		struct hacd_vip_conf *vc = &cfg->vips[i];
+		const char *addr, *ifname;
+		int preempt = 1;
+		uint64_t delay = 0;
+		int np;
+
+		v = config_setting_get_elem(list, (unsigned)i);
+		if (!config_setting_is_group(v))
+			return conf_errorf(err, v, "vips: each entry is a group { name = ...; address = ...; ... }");
+		if (conf_check_keys(v, vip_keys, err) == -1 ||
+		    get_name(v, "name", vc->name, err) == -1 ||
+		    conf_get_str(v, "address", 1, &addr, err) == -1 ||
+		    conf_get_str(v, "interface", 1, &ifname, err) == -1 ||
+		    conf_get_bool(v, "preempt", 0, &preempt, err) == -1 ||
+		    conf_get_duration(v, "preempt_delay", 0, &delay, err) == -1 ||
+		    conf_get_group(v, "priority", 1, &prio, err) == -1)
+			return -1;
+		if (vip_parse(addr, ifname, &vc->addr) == -1)
+			return conf_errorf(err, config_setting_get_member(v, "address"),
+			    "vip \"%s\": bad address \"%s\" or interface \"%s\"", vc->name, addr, ifname);
+		vc->preempt = preempt;
+		vc->preempt_delay_ms = delay;
+		np = config_setting_length(prio);
+		for (int k = 0; k < np; k++) {
+			const config_setting_t *e = config_setting_get_elem(prio, (unsigned)k);
+			const char *nn = config_setting_name(e);
+			int idx = hacd_config_node(cfg, nn ? nn : "");
+			int64_t pv;
+
+			if (idx < 0)
+				return conf_errorf(err, e, "priority: \"%s\" is not a node", nn ? nn : "");
+			if (conf_get_int(prio, nn, 1, 0, HACD_PRIO_MAX, &pv, err) == -1)
+				return -1;
+			vc->prio[idx] = (unsigned)pv;
+		}
+		for (size_t k = 0; k < cfg->nnodes; k++) {
+			const struct sockaddr_storage *na = &cfg->nodes[k].addr;
+			const void *raw = na->ss_family == AF_INET ?
+			    (const void *)&((const struct sockaddr_in *)na)->sin_addr :
+			    (const void *)&((const struct sockaddr_in6 *)na)->sin6_addr;
+
+			/* hacd removes a VIP from every node that does not own
+			 * it: a node's own address must never be one. */
+			if (na->ss_family == vc->addr.family &&
+			    memcmp(raw, vc->addr.addr, vc->addr.family == AF_INET ? 4 : 16) == 0)
+				return conf_errorf(err, config_setting_get_member(v, "address"),
+				    "vip \"%s\": %s is node %s's address", vc->name, addr, cfg->nodes[k].name);
+		}
+		for (int j = 0; j < i; j++) {
+			if (strcmp(cfg->vips[j].name, vc->name) == 0)
+				return conf_errorf(err, v, "vip \"%s\" defined twice", vc->name);
+			if (cfg->vips[j].addr.family == vc->addr.family &&
+			    memcmp(cfg->vips[j].addr.addr, vc->addr.addr, 16) == 0)
+				return conf_errorf(err, v, "vips \"%s\" and \"%s\" have the same address",
+				    cfg->vips[j].name, vc->name);
+		}
+	}
+	cfg->nvips = (size_t)count;
+	return 0;
+}
+
+static int parse_track(struct hacd_config *cfg, const config_setting_t *root,
+    struct conf_err *err)
+{
+	const config_setting_t *track = NULL, *list = NULL;
+	int count;
+
+	cfg->proxyd_weight = HACD_WEIGHT_FAULT;
+	cfg->track_interface = 1;
+	if (conf_get_group(root, "track", 0, &track, err) == -1)
+		return -1;
+	if (track == NULL)
+		return 0;
+	if (conf_check_keys(track, track_keys, err) == -1 ||
+	    get_weight(track, "proxyd", &cfg->proxyd_weight, err) == -1 ||
+	    conf_get_bool(track, "interface", 0, &cfg->track_interface, err) == -1 ||
+	    conf_get_list(track, "scripts", 0, &list, err) == -1)
+		return -1;
+	if (list == NULL)
+		return 0;
+	count = config_setting_length(list);
+	if (count > HACD_MAX_CHECKS)
+		return conf_errorf(err, list, "scripts: at most %d", HACD_MAX_CHECKS);
+	for (int i = 0; i < count; i++) {
+		const config_setting_t *s = config_setting_get_elem(list, (unsigned)i);
+		struct hacd_check_conf *cc = &cfg->checks[i];
+
+		cc->interval_ms = 2000;
+		cc->timeout_ms = 0;
+		cc->weight = HACD_WEIGHT_FAULT;
+		if (!config_setting_is_group(s))
+			return conf_errorf(err, s, "scripts: each entry is a group { name = ...; command = ...; }");
+		if (conf_check_keys(s, script_keys, err) == -1 ||
+		    get_name(s, "name", cc->name, err) == -1 ||
+		    copy_str(s, "command", 1, cc->command, sizeof(cc->command), err) == -1 ||
+		    conf_get_duration(s, "interval", 0, &cc->interval_ms, err) == -1 ||
+		    conf_get_duration(s, "timeout", 0, &cc->timeout_ms, err) == -1 ||
+		    get_weight(s, "weight", &cc->weight, err) == -1)
+			return -1;
+		if (cc->weight == HACD_WEIGHT_OFF)
+			return conf_errorf(err, s, "script \"%s\": weight \"off\" makes the check useless; remove it",
+			    cc->name);
+		if (cc->interval_ms < 100 || cc->interval_ms > 3600000)
+			return conf_errorf(err, s, "script \"%s\": interval must be 100ms..1h", cc->name);
+		if (cc->timeout_ms == 0 || cc->timeout_ms > cc->interval_ms)
+			cc->timeout_ms = cc->interval_ms;
+		for (int j = 0; j < i; j++)
+			if (strcmp(cfg->checks[j].name, cc->name) == 0)
+				return conf_errorf(err, s, "script \"%s\" defined twice", cc->name);
+	}
+	cfg->nchecks = (size_t)count;
+	return 0;
+}
+
+static int parse(struct hacd_config *cfg, const struct conf *c, const char *self_name,
+    struct conf_err *err)
+{
+	const config_setting_t *root = conf_root(c), *garp = NULL;
+	int64_t port = HACD_DEFAULT_PORT, dead = 3, count = 5;
+	const char *puser = NULL;
+	int skew = 0;
+
+	cfg->advert_ms = 1000;
+	cfg->garp_spacing_ms = 200;
+	if (conf_check_keys(root, root_keys, err) == -1 ||
+	    copy_str(root, "cluster", 1, cfg->cluster, sizeof(cfg->cluster), err) == -1 ||
+	    copy_str(root, "key_file", 1, cfg->key_file, sizeof(cfg->key_file), err) == -1 ||
+	    conf_get_duration(root, "advert", 0, &cfg->advert_ms, err) == -1 ||
+	    conf_get_int(root, "dead_intervals", 0, 2, 100, &dead, err) == -1 ||
+	    conf_get_bool(root, "skew", 0, &skew, err) == -1 ||
+	    conf_get_int(root, "port", 0, 1, 65535, &port, err) == -1 ||
+	    copy_str(root, "notify", 0, cfg->notify, sizeof(cfg->notify), err) == -1 ||
+	    conf_get_group(root, "garp", 0, &garp, err) == -1)
+		return -1;
+	if (cfg->advert_ms < 10 || cfg->advert_ms > 60000)
+		return conf_errorf(err, config_setting_get_member(root, "advert"),
+		    "advert: must be 10ms..60s");
+	if (garp != NULL) {
+		if (conf_check_keys(garp, garp_keys, err) == -1 ||
+		    conf_get_int(garp, "count", 0, 1, 100, &count, err) == -1 ||
+		    conf_get_duration(garp, "spacing", 0, &cfg->garp_spacing_ms, err) == -1)
+			return -1;
+		if (cfg->garp_spacing_ms < 1 || cfg->garp_spacing_ms > 60000)
+			return conf_errorf(err, config_setting_get_member(garp, "spacing"),
+			    "spacing: must be 1ms..60s");
+	}
+	if (conf_get_str(root, "proxyd_user", 0, &puser, err) == -1)
+		return -1;
+	if (puser != NULL) {
+		/* proxyd drops root before it connects: its user must be let
+		 * onto the channel (hacd chowns the socket to it). */
+		struct passwd *pw = getpwnam(puser);
+
+		if (pw == NULL)
+			return conf_errorf(err, config_setting_get_member(root, "proxyd_user"),
+			    "proxyd_user: no user \"%s\"", puser);
+		cfg->has_proxyd_uid = 1;
+		cfg->proxyd_uid = pw->pw_uid;
+	}
+	if (cfg->notify[0] != '\0' && cfg->notify[0] != '/')
+		return conf_errorf(err, config_setting_get_member(root, "notify"),
+		    "notify: an absolute path");
+	if (cfg->key_file[0] != '/') {
+		/* Relative to the configuration file, so a lab or a test can
+		 * carry its key beside its hacd.conf. */
+		char rel[HACD_PATH_MAX];
+		const char *slash = strrchr(c->path, '/');
+		int dirlen = slash ? (int)(slash - c->path) : 1;
+
+		snprintf(rel, sizeof(rel), "%s", cfg->key_file);
+		if (snprintf(cfg->key_file, sizeof(cfg->key_file), "%.*s/%s", dirlen,
+		    slash ? c->path : ".", rel) >= (int)sizeof(cfg->key_file))
+			return conf_errorf(err, config_setting_get_member(root, "key_file"),
+			    "key_file: path too long");
+	}
+	cfg->dead_intervals = (unsigned)dead;
+	cfg->skew = skew;
+	cfg->garp_count = (unsigned)count;
+	if (parse_nodes(cfg, root, port, err) == -1 || parse_vips(cfg, root, err) == -1 ||
+	    parse_track(cfg, root, err) == -1)
+		return -1;
+	if (self_name != NULL) {
+		int idx = hacd_config_node(cfg, self_name);
+
+		if (idx < 0)
+			return conf_errorf(err, config_setting_get_member(root, "nodes"),
+			    "this node \"%s\" is not in nodes", self_name);
+		cfg->self = (size_t)idx;
+	}
+	return 0;
+}
+
+/* Digest of the file as written: nodes compare them to report drift. */
+static void digest_file(struct hacd_config *cfg, const char *path)
+{
+	crypto_generichash_state st;
+	uint8_t chunk[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd == -1)
+		return;
+	crypto_generichash_init(&st, NULL, 0, sizeof(cfg->digest));
+	for (;;) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		crypto_generichash_update(&st, chunk, (size_t)n);
+	}
+	close(fd);
+	crypto_generichash_final(&st, cfg->digest, sizeof(cfg->digest));
+}
+
+static struct hacd_config *finish(struct conf *c, const char *path, const char *text,
+    const char *self_name, struct conf_err *err)
+{
+	struct hacd_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (cfg == NULL) {
+		snprintf(err->msg, sizeof(err->msg), "%.400s: out of memory", path);
+		conf_free(c);
+		return NULL;
+	}
+	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+	if (parse(cfg, c, self_name, err) == -1) {
+		conf_free(c);
+		free(cfg);
+		return NULL;
+	}
+	conf_free(c);
+	if (sodium_init() == -1) {
+		snprintf(err->msg, sizeof(err->msg), "%.400s: libsodium failed to initialise", path);
+		free(cfg);
+		return NULL;
+	}
+	if (text != NULL)
+		crypto_generichash(cfg->digest, sizeof(cfg->digest), (const uint8_t *)text,
+		    strlen(text), NULL, 0);
+	else
+		digest_file(cfg, path);
+	return cfg;
+}
+
+struct hacd_config *hacd_config_load(const char *path, const char *self_name, struct conf_err *err)
+{
+	struct conf c;
+
+	if (conf_load(&c, path, err) == -1)
+		return NULL;
+	return finish(&c, path, NULL, self_name, err);
+}
+
+struct hacd_config *hacd_config_load_string(const char *name, const char *text,
+    const char *self_name, struct conf_err *err)
+{
+	struct conf c;
+
+	if (conf_load_string(&c, name, text, err) == -1)
+		return NULL;
+	return finish(&c, name, text, self_name, err);
+}
+
+void hacd_config_free(struct hacd_config *cfg)
+{
+	free(cfg);
+}
+
+int hacd_config_node(const struct hacd_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nnodes; i++)
+		if (strcmp(cfg->nodes[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+int hacd_config_vip(const struct hacd_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nvips; i++) {
+		const char *t = cfg->vips[i].addr.text;
+		size_t n = strlen(name);
+
+		if (strcmp(cfg->vips[i].name, name) == 0 || strcmp(t, name) == 0)
+			return (int)i;
+		if (strncmp(t, name, n) == 0 && t[n] == '/')
+			return (int)i;
+	}
+	return -1;
+}
+
+int hacd_config_reloadable(const struct hacd_config *old, const struct hacd_config *new_cfg,
+    struct conf_err *err)
+{
+	if (strcmp(old->cluster, new_cfg->cluster) != 0) {
+		snprintf(err->msg, sizeof(err->msg), "%.400s: cluster name changed: restart hacd to apply",
+		    new_cfg->path);
+		return -1;
+	}
+	if (old->nnodes != new_cfg->nnodes || old->self != new_cfg->self)
+		goto nodes;
+	for (size_t i = 0; i < old->nnodes; i++)
+		if (strcmp(old->nodes[i].name, new_cfg->nodes[i].name) != 0 ||
+		    !net_addr_equal((const struct sockaddr *)&old->nodes[i].addr,
+		    (const struct sockaddr *)&new_cfg->nodes[i].addr, 1))
+			goto nodes;
+	if (old->nvips != new_cfg->nvips)
+		goto vips;
+	for (size_t i = 0; i < old->nvips; i++)
+		if (strcmp(old->vips[i].name, new_cfg->vips[i].name) != 0 ||
+		    strcmp(old->vips[i].addr.text, new_cfg->vips[i].addr.text) != 0 ||
+		    strcmp(old->vips[i].addr.ifname, new_cfg->vips[i].addr.ifname) != 0)
+			goto vips;
+	return 0;
+nodes:
+	snprintf(err->msg, sizeof(err->msg), "%.400s: the node list changed: restart hacd to apply",
+	    new_cfg->path);
+	return -1;
+vips:
+	snprintf(err->msg, sizeof(err->msg),
+	    "%.400s: VIP groups added, removed or readdressed: restart hacd to apply", new_cfg->path);
+	return -1;
+}

@@ -1,0 +1,111 @@
+/*
+ * hacd/config.h — hacd.conf, parsed and validated into plain data.
+ *
+ * The same file runs on every node (what differs per node is keyed by node
+ * name); hacd -n NAME says which node this process is. A loaded
+ * configuration is immutable: a reload parses a new one and swaps it whole.
+ * Every error carries the file and line (lib/conf). The format is documented
+ * in docs/man/hacd.conf.5 and etc/hacd.conf.
+ */
+#ifndef TANDEM_HACD_CONFIG_H
+#define TANDEM_HACD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "hacd/vip.h"
+#include "lib/conf.h"
+
+/* Bounds chosen so a heartbeat with every VIP fits one sealed datagram. */
+#define HACD_MAX_NODES   16
+#define HACD_MAX_VIPS    16
+#define HACD_MAX_CHECKS  16
+#define HACD_NAME_MAX    24          /* node, VIP and check names incl. NUL */
+#define HACD_PATH_MAX    1024
+#define HACD_DEFAULT_PORT 7007
+#define HACD_PRIO_MAX    255
+
+/* A check weight: a number subtracted from the priority, or one of these. */
+#define HACD_WEIGHT_OFF    0
+#define HACD_WEIGHT_FAULT (-1)
+
+struct hacd_node_conf {
+	char name[HACD_NAME_MAX];
+	struct sockaddr_storage addr;   /* address and UDP port heartbeats come from and go to */
+	socklen_t addrlen;
+	uint32_t id;                    /* wire sender_id: wire_cluster_id(name), unique (checked) */
+};
+
+struct hacd_vip_conf {
+	char name[HACD_NAME_MAX];
+	struct vip_addr addr;           /* address/prefix on its interface */
+	unsigned prio[HACD_MAX_NODES];  /* by node index; 0 = never owns it */
+	int preempt;
+	uint64_t preempt_delay_ms;
+};
+
+struct hacd_check_conf {
+	char name[HACD_NAME_MAX];
+	char command[HACD_PATH_MAX];    /* run with /bin/sh -c; exit 0 = healthy */
+	uint64_t interval_ms;
+	uint64_t timeout_ms;
+	int weight;                     /* > 0, or HACD_WEIGHT_FAULT */
+};
+
+struct hacd_config {
+	char path[HACD_PATH_MAX];
+	char cluster[64];
+	char key_file[HACD_PATH_MAX];
+	uint64_t advert_ms;             /* heartbeat interval, 10ms..60s */
+	unsigned dead_intervals;        /* a peer is dead after this many intervals unheard */
+	int skew;                       /* add the VRRP skew (256-prio)/256 x interval */
+	unsigned garp_count;            /* announcements after taking a VIP */
+	uint64_t garp_spacing_ms;
+	char notify[HACD_PATH_MAX];     /* "" = none */
+	int proxyd_weight;              /* HACD_WEIGHT_OFF, HACD_WEIGHT_FAULT or > 0 */
+	int has_proxyd_uid;             /* proxyd_user given: its uid may use the channel */
+	uid_t proxyd_uid;
+	int track_interface;            /* link down on a VIP's interface = fault for that VIP */
+	struct hacd_node_conf nodes[HACD_MAX_NODES];
+	size_t nnodes;
+	size_t self;                    /* index of this node */
+	struct hacd_vip_conf vips[HACD_MAX_VIPS];
+	size_t nvips;
+	struct hacd_check_conf checks[HACD_MAX_CHECKS];
+	size_t nchecks;
+	uint8_t digest[16];             /* BLAKE2b of the file's bytes, for drift reports */
+};
+
+/*
+ * Parse and validate the file at path for node self_name (which must be one
+ * of its nodes; NULL skips that check and sets self to 0, for hacd -t
+ * without -n). Rejects unknown keys, bad types and values, duplicate names
+ * or addresses, sender-id collisions. Returns a new configuration owned by
+ * the caller (hacd_config_free), or NULL with err set to "FILE:LINE: ...".
+ */
+struct hacd_config *hacd_config_load(const char *path, const char *self_name, struct conf_err *err);
+
+/* Same, from text in memory (tests); name stands in for the file name. */
+struct hacd_config *hacd_config_load_string(const char *name, const char *text,
+    const char *self_name, struct conf_err *err);
+
+void hacd_config_free(struct hacd_config *cfg);
+
+/* Index of the node called name, -1 if none. */
+int hacd_config_node(const struct hacd_config *cfg, const char *name);
+/* Index of the VIP group called name, or whose address text ("10.99.0.100/24"
+ * or the bare address) is name; -1 if none. */
+int hacd_config_vip(const struct hacd_config *cfg, const char *name);
+
+/*
+ * Can a running daemon switch from old to new without a restart? The node
+ * set (names, addresses), this node, the cluster name and the VIP groups'
+ * names, addresses and interfaces must be equal; priorities, timing, checks,
+ * notify and the key file may change. Returns 0, or -1 with a message in err.
+ */
+int hacd_config_reloadable(const struct hacd_config *old, const struct hacd_config *new_cfg,
+    struct conf_err *err);
+
+#endif /* TANDEM_HACD_CONFIG_H */

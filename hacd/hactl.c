@@ -1,0 +1,460 @@
+/*
+ * hacd/hactl.c — the operator's CLI for hacd.
+ *
+ * Each command is one CtlRequest to hacd's control socket (hacd/ctl.c) and
+ * one CtlResponse back, printed as a table or, with --json, as JSON for
+ * scripts; `events` keeps reading until interrupted; `keygen` needs no
+ * daemon. Commands are dispatched from a table of name, function and
+ * one-line help, as in wireguard-tools' wg. Exit codes (hactl(8)):
+ * 0 ok, 1 hacd refused or failed the command, 2 usage, 3 hacd unreachable.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/frame.h"
+#include "lib/net.h"
+#include "lib/wire.h"
+#include "proto/tandem.pb-c.h"
+
+#define EXIT_HACD_ERR   1
+#define EXIT_USAGE      2
+#define EXIT_UNREACHABLE 3
+#define HACTL_TIMEOUT_MS 5000
+
+static const char *sock_path = "/run/tandem/hacd.ctl";
+static char sock_buf[4096];
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+static int cmd_help(int argc, char **argv);
+
+static int connect_hacd(void)
+{
+	int fd = net_connect_unix(sock_path);
+
+	if (fd == -1) {
+		fprintf(stderr, "hactl: cannot reach hacd at %s: %s\n", sock_path, strerror(errno));
+		exit(EXIT_UNREACHABLE);
+	}
+	return fd;
+}
+
+static void send_request(int fd, const char *command, int argc, char **argv)
+{
+	Tandem__CtlRequest req = TANDEM__CTL_REQUEST__INIT;
+	uint8_t *buf;
+	size_t n;
+
+	req.command = (char *)command;
+	req.n_args = (size_t)argc;
+	req.args = argv;
+	n = tandem__ctl_request__get_packed_size(&req);
+	buf = malloc(n ? n : 1);
+	if (buf == NULL) {
+		fprintf(stderr, "hactl: out of memory\n");
+		exit(EXIT_HACD_ERR);
+	}
+	tandem__ctl_request__pack(&req, buf);
+	if (frame_send_blocking(fd, buf, n) == -1) {
+		fprintf(stderr, "hactl: cannot send to hacd: %s\n", strerror(errno));
+		exit(EXIT_UNREACHABLE);
+	}
+	free(buf);
+}
+
+/* One response; NULL only for a clean end of an events stream. */
+static Tandem__CtlResponse *recv_response(int fd, int timeout_ms, int eof_ok)
+{
+	Tandem__CtlResponse *r;
+	uint8_t *msg;
+	size_t len;
+
+	if (frame_recv_blocking(fd, &msg, &len, timeout_ms) == -1) {
+		if (eof_ok && errno == ECONNRESET)
+			return NULL;
+		fprintf(stderr, "hactl: no answer from hacd: %s\n", strerror(errno));
+		exit(EXIT_UNREACHABLE);
+	}
+	r = tandem__ctl_response__unpack(NULL, len, msg);
+	free(msg);
+	if (r == NULL) {
+		fprintf(stderr, "hactl: undecodable answer from hacd\n");
+		exit(EXIT_UNREACHABLE);
+	}
+	return r;
+}
+
+static Tandem__CtlResponse *call(const char *command, int argc, char **argv)
+{
+	int fd = connect_hacd();
+	Tandem__CtlResponse *r;
+
+	send_request(fd, command, argc, argv);
+	r = recv_response(fd, HACTL_TIMEOUT_MS, 0);
+	close(fd);
+	return r;
+}
+
+/* Print the message and turn the status into an exit code. */
+static int finish(Tandem__CtlResponse *r)
+{
+	int status = r->has_status ? r->status : 0;
+
+	if (r->message != NULL && r->message[0] != '\0')
+		fprintf(status == 0 ? stdout : stderr, "%s%s\n", status == 0 ? "" : "hactl: ", r->message);
+	tandem__ctl_response__free_unpacked(r, NULL);
+	if (status < 0 || status > EXIT_UNREACHABLE)
+		status = EXIT_HACD_ERR;
+	return status;
+}
+
+static const char *role_str(Tandem__VipRole r)
+{
+	switch (r) {
+	case TANDEM__VIP_ROLE__VIP_INIT:   return "init";
+	case TANDEM__VIP_ROLE__VIP_BACKUP: return "backup";
+	case TANDEM__VIP_ROLE__VIP_MASTER: return "master";
+	case TANDEM__VIP_ROLE__VIP_FAULT:  return "fault";
+	default:                           return "?";
+	}
+}
+
+static void health_str(const Tandem__NodeStatus *n, char *buf, size_t len)
+{
+	if (!n->alive || !n->has_health) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	snprintf(buf, len, "%s%s%s",
+	    n->health & TANDEM__HEALTH_BITS__HEALTH_PROXYD_READY ? "proxyd" : "PROXYD-DOWN",
+	    n->health & TANDEM__HEALTH_BITS__HEALTH_LINK_UP ? ",link" : ",LINK-DOWN",
+	    n->health & TANDEM__HEALTH_BITS__HEALTH_SCRIPT_OK ? "" : ",SCRIPT-FAIL");
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; s != NULL && *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void print_json(const Tandem__CtlResponse *r)
+{
+	printf("{\"node\":");
+	json_str(r->node);
+	printf(",\"maintenance\":%s,\"proxyd_ready\":%s,\"nodes\":[",
+	    r->maintenance ? "true" : "false", r->proxyd_ready ? "true" : "false");
+	for (size_t i = 0; i < r->n_nodes; i++) {
+		const Tandem__NodeStatus *n = r->nodes[i];
+
+		printf("%s{\"name\":", i ? "," : "");
+		json_str(n->node);
+		printf(",\"address\":");
+		json_str(n->address);
+		printf(",\"self\":%s,\"alive\":%s", n->self ? "true" : "false", n->alive ? "true" : "false");
+		if (n->has_last_heard_ms)
+			printf(",\"last_heard_ms\":%llu", (unsigned long long)n->last_heard_ms);
+		else
+			printf(",\"last_heard_ms\":null");
+		printf(",\"health\":%u,\"maintenance\":%s,\"config_drift\":%s,\"advert_ms\":%u}",
+		    n->health, n->maintenance ? "true" : "false", n->config_drift ? "true" : "false",
+		    n->advert_ms);
+	}
+	printf("],\"vips\":[");
+	for (size_t i = 0; i < r->n_vips; i++) {
+		const Tandem__VipStatus *v = r->vips[i];
+
+		printf("%s{\"name\":", i ? "," : "");
+		json_str(v->name);
+		printf(",\"address\":");
+		json_str(v->address);
+		printf(",\"interface\":");
+		json_str(v->interface);
+		printf(",\"owner\":");
+		if (v->owner != NULL)
+			json_str(v->owner);
+		else
+			printf("null");
+		printf(",\"role\":\"%s\",\"priority\":%u", role_str(v->role), v->priority);
+		if (v->yield_to != NULL) {
+			printf(",\"yield_to\":");
+			json_str(v->yield_to);
+		}
+		printf("}");
+	}
+	printf("],\"counters\":{");
+	for (size_t i = 0; i < r->n_counters; i++) {
+		printf("%s", i ? "," : "");
+		json_str(r->counters[i]->name);
+		printf(":%llu", (unsigned long long)r->counters[i]->value);
+	}
+	printf("}}\n");
+}
+
+static void print_table(const Tandem__CtlResponse *r, int verbose)
+{
+	char health[64], age[32];
+
+	printf("node %s%s, proxyd %s\n\n", r->node ? r->node : "?",
+	    r->maintenance ? " (MAINTENANCE)" : "", r->proxyd_ready ? "ready" : "NOT READY");
+	printf("%-12s %-22s %-6s %10s  %-24s %-6s %s\n", "NODE", "ADDRESS", "ALIVE", "LAST(ms)",
+	    "HEALTH", "MAINT", "DRIFT");
+	for (size_t i = 0; i < r->n_nodes; i++) {
+		const Tandem__NodeStatus *n = r->nodes[i];
+
+		health_str(n, health, sizeof(health));
+		if (n->self)
+			snprintf(age, sizeof(age), "self");
+		else if (n->has_last_heard_ms)
+			snprintf(age, sizeof(age), "%llu", (unsigned long long)n->last_heard_ms);
+		else
+			snprintf(age, sizeof(age), "never");
+		printf("%-12s %-22s %-6s %10s  %-24s %-6s %s\n", n->node ? n->node : "?",
+		    n->address ? n->address : "", n->alive ? "yes" : "NO", age, health,
+		    n->maintenance ? "yes" : "no", n->config_drift ? "YES" : "no");
+	}
+	printf("\n%-12s %-22s %-10s %-12s %-8s %s\n", "VIP", "ADDRESS", "INTERFACE", "OWNER", "ROLE",
+	    "PRIORITY");
+	for (size_t i = 0; i < r->n_vips; i++) {
+		const Tandem__VipStatus *v = r->vips[i];
+
+		printf("%-12s %-22s %-10s %-12s %-8s %u%s%s\n", v->name ? v->name : "?",
+		    v->address ? v->address : "", v->interface ? v->interface : "",
+		    v->owner ? v->owner : "-", role_str(v->role), v->priority,
+		    v->yield_to ? "  handing over to " : "", v->yield_to ? v->yield_to : "");
+	}
+	if (verbose) {
+		printf("\n%-28s %s\n", "COUNTER", "VALUE");
+		for (size_t i = 0; i < r->n_counters; i++)
+			printf("%-28s %llu\n", r->counters[i]->name,
+			    (unsigned long long)r->counters[i]->value);
+	}
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	Tandem__CtlResponse *r;
+	int json = 0, verbose = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--counters") == 0)
+			verbose = 1;
+		else {
+			fprintf(stderr, "usage: hactl status [--json] [--counters]\n");
+			return EXIT_USAGE;
+		}
+	}
+	r = call("status", 0, NULL);
+	if (r->has_status && r->status != 0)
+		return finish(r);
+	if (json)
+		print_json(r);
+	else
+		print_table(r, verbose);
+	tandem__ctl_response__free_unpacked(r, NULL);
+	return 0;
+}
+
+/* After a failover or maintenance request: poll until no handover is in
+ * progress on this node (done or abandoned), at most 10 s. */
+static int wait_handover(void)
+{
+	for (int i = 0; i < 200; i++) {
+		Tandem__CtlResponse *r = call("status", 0, NULL);
+		int busy = 0;
+
+		for (size_t v = 0; v < r->n_vips; v++)
+			busy |= r->vips[v]->yield_to != NULL;
+		if (!busy) {
+			for (size_t v = 0; v < r->n_vips; v++)
+				printf("%s: owner %s\n", r->vips[v]->name,
+				    r->vips[v]->owner ? r->vips[v]->owner : "none");
+			tandem__ctl_response__free_unpacked(r, NULL);
+			return 0;
+		}
+		tandem__ctl_response__free_unpacked(r, NULL);
+		usleep(50000);
+	}
+	fprintf(stderr, "hactl: handover still in progress after 10 s\n");
+	return EXIT_HACD_ERR;
+}
+
+static int cmd_failover(int argc, char **argv)
+{
+	char *args[4];
+	int n = 0, have_vip = 0, wait = 0, rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--wait") == 0) {
+			wait = 1;
+		} else if (strcmp(argv[i], "--to") == 0) {
+			if (++i >= argc)
+				goto usage;
+			args[n++] = argv[i - 1];
+			args[n++] = argv[i];
+		} else if (argv[i][0] == '-' || have_vip++) {
+			goto usage;
+		} else {
+			args[n++] = argv[i];
+		}
+		if (n > 3)
+			goto usage;
+	}
+	rc = finish(call("failover", n, args));
+	if (rc == 0 && wait)
+		rc = wait_handover();
+	return rc;
+usage:
+	fprintf(stderr, "usage: hactl failover [VIP] [--to NODE] [--wait]\n");
+	return EXIT_USAGE;
+}
+
+static int cmd_maintenance(int argc, char **argv)
+{
+	int wait = argc == 3 && strcmp(argv[2], "--wait") == 0, rc;
+
+	if ((argc != 2 && !wait) || (strcmp(argv[1], "on") != 0 && strcmp(argv[1], "off") != 0)) {
+		fprintf(stderr, "usage: hactl maintenance on|off [--wait]\n");
+		return EXIT_USAGE;
+	}
+	rc = finish(call("maintenance", 1, argv + 1));
+	if (rc == 0 && wait)
+		rc = wait_handover();
+	return rc;
+}
+
+static int cmd_reload(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1) {
+		fprintf(stderr, "usage: hactl reload\n");
+		return EXIT_USAGE;
+	}
+	return finish(call("reload", 0, NULL));
+}
+
+static int cmd_events(int argc, char **argv)
+{
+	Tandem__CtlResponse *r;
+	int fd;
+
+	(void)argv;
+	if (argc != 1) {
+		fprintf(stderr, "usage: hactl events\n");
+		return EXIT_USAGE;
+	}
+	fd = connect_hacd();
+	send_request(fd, "events", 0, NULL);
+	r = recv_response(fd, HACTL_TIMEOUT_MS, 0);
+	if (r->has_status && r->status != 0)
+		return finish(r);
+	tandem__ctl_response__free_unpacked(r, NULL);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (;;) {
+		r = recv_response(fd, -1, 1);
+		if (r == NULL) {
+			fprintf(stderr, "hactl: hacd closed the connection\n");
+			return EXIT_UNREACHABLE;
+		}
+		if (r->event != NULL)
+			printf("%s\n", r->event);
+		tandem__ctl_response__free_unpacked(r, NULL);
+	}
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+	char line[WIRE_KEYGEN_LINE], *end;
+	unsigned long id = 1;
+
+	if (argc > 2)
+		goto usage;
+	if (argc == 2) {
+		errno = 0;
+		id = strtoul(argv[1], &end, 10);
+		if (errno != 0 || *end != '\0' || argv[1][0] == '\0' || argv[1][0] == '-' ||
+		    id > 0xffffffffUL)
+			goto usage;
+	}
+	if (wire_keygen((uint32_t)id, line, sizeof(line)) == -1) {
+		fprintf(stderr, "hactl: key generation failed\n");
+		return EXIT_HACD_ERR;
+	}
+	printf("%s\n", line);
+	return 0;
+usage:
+	fprintf(stderr, "usage: hactl keygen [ID]   (ID: 0..4294967295, default 1)\n");
+	return EXIT_USAGE;
+}
+
+static const struct command commands[] = {
+	{ "status",      cmd_status,      "nodes, VIPs, owners and priorities [--json] [--counters]" },
+	{ "failover",    cmd_failover,    "hand a VIP over, make-before-break: [VIP] [--to NODE] [--wait]" },
+	{ "maintenance", cmd_maintenance, "on: hand every VIP over, stay priority 0; off: back [--wait]" },
+	{ "reload",      cmd_reload,      "re-read hacd.conf and the key file (kept on error)" },
+	{ "events",      cmd_events,      "follow transitions as they happen" },
+	{ "keygen",      cmd_keygen,      "print a new key-file line: [ID] (no hacd needed)" },
+	{ "help",        cmd_help,        "this list" },
+};
+
+static int cmd_help(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("usage: hactl [-R RUNDIR | -s SOCKET] COMMAND [ARGS]\n\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		printf("  %-12s %s\n", commands[i].name, commands[i].help);
+	printf("\nexit: 0 ok, 1 error from hacd, 2 usage, 3 cannot reach hacd\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int opt;
+
+	while ((opt = getopt(argc, argv, "+R:s:h")) != -1) {
+		switch (opt) {
+		case 'R':
+			snprintf(sock_buf, sizeof(sock_buf), "%s/hacd.ctl", optarg);
+			sock_path = sock_buf;
+			break;
+		case 's':
+			sock_path = optarg;
+			break;
+		case 'h':
+			return cmd_help(0, NULL);
+		default:
+			cmd_help(0, NULL);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		cmd_help(0, NULL);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			return commands[i].fn(argc - optind, argv + optind);
+	fprintf(stderr, "hactl: unknown command \"%s\"\n", argv[optind]);
+	cmd_help(0, NULL);
+	return EXIT_USAGE;
+}

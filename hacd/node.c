@@ -1,0 +1,982 @@
+/*
+ * hacd/node.c — the node: where the election's decisions meet the kernel.
+ *
+ * Inputs arrive from hacd/peer.c (accepted heartbeats, dead peers),
+ * hacd/channel.c (proxyd readiness), hacd/vip.c's netlink monitor (links,
+ * addresses), script checks (hacd/proc.c) and the control socket
+ * (hacd/ctl.c: failover, maintenance, reload). Each only marks the view as
+ * changed; one deferred evaluation per loop iteration runs the pure election
+ * (hacd/election.c) for every VIP and applies the results here, in one
+ * place: add or remove the VIP, repeat announcements, run the notify hook,
+ * log the transition with its reason, tell `hactl events` subscribers, and
+ * send a heartbeat at once when what this node advertises changed. So the
+ * state of a VIP is assigned in exactly one function (apply_result).
+ *
+ * Planned failover is make-before-break: the owner asks its proxyd to drain,
+ * then advertises yield_to=TARGET; the target claims and announces; the
+ * owner sees the target's claim, removes the VIP and ends the drain.
+ */
+#include "hacd/node.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "lib/log.h"
+#include "lib/net.h"
+
+static void stop_poll_cb(struct ev_loop *loop, struct ev_timer *t);
+
+#define NODE_TICK_MS        1000
+#define NODE_DRAIN_WAIT_MS  1000
+#define NODE_NOTIFY_TIMEOUT 60000
+#define NODE_YIELD_MIN_MS   5000
+
+static void schedule_eval(struct node *n)
+{
+	ev_defer(n->loop, &n->eval_defer);
+}
+
+/* One line for the log at info and for `hactl events`, wall-clock stamped. */
+static void node_event(struct node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void node_event(struct node *n, const char *fmt, ...)
+{
+	char line[512], stamped[600];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_info("%s", line);
+	if (n->event_cb == NULL)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(stamped, sizeof(stamped), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    ts.tv_nsec / 1000000, n->cfg->nodes[n->cfg->self].name, line);
+	n->event_cb(n->event_arg, stamped);
+}
+
+unsigned node_effective_prio(const struct node *n, size_t v, int *fault)
+{
+	const struct hacd_config *cfg = n->cfg;
+	unsigned p = cfg->vips[v].prio[cfg->self];
+	unsigned weight = 0;
+
+	*fault = 0;
+	if (cfg->proxyd_weight != HACD_WEIGHT_OFF && !channel_ready(&n->chan)) {
+		if (cfg->proxyd_weight == HACD_WEIGHT_FAULT)
+			*fault = 1;
+		else
+			weight += (unsigned)cfg->proxyd_weight;
+	}
+	if (cfg->track_interface && n->vips[v].link_down)
+		*fault = 1;
+	for (size_t i = 0; i < cfg->nchecks; i++) {
+		if (n->checks[i].ok)
+			continue;
+		if (cfg->checks[i].weight == HACD_WEIGHT_FAULT)
+			*fault = 1;
+		else
+			weight += (unsigned)cfg->checks[i].weight;
+	}
+	if (*fault || p == 0)
+		return 0;
+	/* Maintenance is priority 0, but a VIP being handed over keeps its
+	 * priority until the target holds it (make-before-break). */
+	if ((n->maintenance || n->stopping) && n->vips[v].yield_to < 0)
+		return 0;
+	/* A failed weighted check lowers the priority but never to 0, which
+	 * would mean "resigned" to every peer. */
+	return p > weight ? p - weight : 1;
+}
+
+/* Why VIP v is in fault, for the transition line. */
+static const char *fault_cause(const struct node *n, size_t v, char *buf, size_t len)
+{
+	const struct hacd_config *cfg = n->cfg;
+
+	buf[0] = '\0';
+	if (cfg->proxyd_weight == HACD_WEIGHT_FAULT && !channel_ready(&n->chan))
+		snprintf(buf, len, " (proxyd %s)", n->chan.conn ? "not ready" : "not connected");
+	else if (cfg->track_interface && n->vips[v].link_down)
+		snprintf(buf, len, " (link down on %s)", cfg->vips[v].addr.ifname);
+	else
+		for (size_t i = 0; i < cfg->nchecks; i++)
+			if (!n->checks[i].ok && cfg->checks[i].weight == HACD_WEIGHT_FAULT) {
+				snprintf(buf, len, " (check %s failing)", cfg->checks[i].name);
+				break;
+			}
+	return buf;
+}
+
+const char *node_vip_owner(const struct node *n, size_t v)
+{
+	const struct hacd_config *cfg = n->cfg;
+	int best = -1;
+
+	if (n->vips[v].st.role == ELECTION_MASTER)
+		return cfg->nodes[cfg->self].name;
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		const struct peer *p = &n->peers.peers[i];
+
+		if (i == cfg->self || !p->alive || p->vips[v].role != ELECTION_MASTER)
+			continue;
+		if (best < 0 || p->vips[v].prio > n->peers.peers[best].vips[v].prio)
+			best = (int)i;
+	}
+	return best < 0 ? NULL : cfg->nodes[best].name;
+}
+
+/* ---- announcements ---------------------------------------------------- */
+
+static void garp_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct node_vip *nv = t->data;
+	struct node *n = nv->node;
+	size_t v = (size_t)(nv - n->vips);
+
+	if (nv->st.role != ELECTION_MASTER || nv->garp_left == 0)
+		return;
+	if (n->vip != NULL)
+		vip_announce(n->vip, &n->cfg->vips[v].addr);
+	if (--nv->garp_left > 0)
+		ev_timer_start(loop, t, n->cfg->garp_spacing_ms);
+}
+
+/* Announce now, then garp_count - 1 more times every garp_spacing. */
+static void announce(struct node *n, size_t v)
+{
+	struct node_vip *nv = &n->vips[v];
+
+	nv->garp_left = n->cfg->garp_count;
+	ev_timer_stop(n->loop, &nv->garp_timer);
+	garp_cb(n->loop, &nv->garp_timer);
+}
+
+/* ---- notify hook ------------------------------------------------------ */
+
+static void notify_exit_cb(void *arg, pid_t pid, int status)
+{
+	struct node *n = arg;
+
+	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		n->notify_failed++;
+		log_warnx("notify %s (pid %d): %s %d", n->cfg->notify, (int)pid,
+		    status == -1 ? "timed out" : WIFEXITED(status) ? "exited with" : "killed by signal",
+		    status == -1 ? 0 : WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	}
+}
+
+static void run_notify(struct node *n, size_t v, enum election_role from, enum election_role to,
+    const char *reason)
+{
+	const struct hacd_config *cfg = n->cfg;
+	char e_addr[128], e_if[64], e_reason[300], e_node[64];
+	char *argv[5], *env[5];
+
+	if (cfg->notify[0] == '\0')
+		return;
+	argv[0] = (char *)cfg->notify;
+	argv[1] = (char *)cfg->vips[v].name;
+	argv[2] = (char *)election_role_str(from);
+	argv[3] = (char *)election_role_str(to);
+	argv[4] = NULL;
+	snprintf(e_addr, sizeof(e_addr), "TANDEM_VIP_ADDRESS=%s", cfg->vips[v].addr.text);
+	snprintf(e_if, sizeof(e_if), "TANDEM_VIP_INTERFACE=%s", cfg->vips[v].addr.ifname);
+	snprintf(e_reason, sizeof(e_reason), "TANDEM_REASON=%s", reason);
+	snprintf(e_node, sizeof(e_node), "TANDEM_NODE=%s", cfg->nodes[cfg->self].name);
+	env[0] = e_addr;
+	env[1] = e_if;
+	env[2] = e_reason;
+	env[3] = e_node;
+	env[4] = NULL;
+	if (proc_spawn(&n->procs, argv, env, NODE_NOTIFY_TIMEOUT, notify_exit_cb, n) == -1) {
+		n->notify_failed++;
+		log_warn("notify %s: cannot start", cfg->notify);
+	}
+}
+
+/* ---- heartbeats ------------------------------------------------------- */
+
+static void send_heartbeat(struct node *n)
+{
+	const struct hacd_config *cfg = n->cfg;
+	Tandem__Heartbeat hb = TANDEM__HEARTBEAT__INIT;
+	Tandem__VipAdvert va[HACD_MAX_VIPS], *vp[HACD_MAX_VIPS];
+	uint32_t health = 0;
+	int links = 1, scripts = 1, fault;
+
+	if (channel_ready(&n->chan))
+		health |= TANDEM__HEALTH_BITS__HEALTH_PROXYD_READY;
+	for (size_t v = 0; v < cfg->nvips; v++)
+		links &= !n->vips[v].link_down;
+	for (size_t i = 0; i < cfg->nchecks; i++)
+		scripts &= n->checks[i].ok;
+	if (links)
+		health |= TANDEM__HEALTH_BITS__HEALTH_LINK_UP;
+	if (scripts)
+		health |= TANDEM__HEALTH_BITS__HEALTH_SCRIPT_OK;
+	hb.node = (char *)cfg->nodes[cfg->self].name;
+	hb.has_health = 1;
+	hb.health = health;
+	hb.has_config_digest = 1;
+	hb.config_digest.data = (uint8_t *)cfg->digest;
+	hb.config_digest.len = sizeof(cfg->digest);
+	hb.has_uptime_ms = 1;
+	hb.uptime_ms = ev_now(n->loop) - n->start_ms;
+	hb.has_maintenance = 1;
+	hb.maintenance = n->maintenance;
+	hb.has_advert_ms = 1;
+	hb.advert_ms = (uint32_t)cfg->advert_ms;
+	for (size_t v = 0; v < cfg->nvips; v++) {
+		struct node_vip *nv = &n->vips[v];
+
+		tandem__vip_advert__init(&va[v]);
+		va[v].name = (char *)cfg->vips[v].name;
+		va[v].has_priority = 1;
+		va[v].priority = node_effective_prio(n, v, &fault);
+		va[v].has_role = 1;
+		va[v].role = (Tandem__VipRole)nv->st.role;
+		if (nv->yield_to >= 0 && nv->yield_armed) {
+			va[v].yield_to = (char *)cfg->nodes[nv->yield_to].name;
+			va[v].has_drained = 1;
+			va[v].drained = n->chan.draining;
+		}
+		nv->adv_prio = va[v].priority;
+		vp[v] = &va[v];
+	}
+	hb.n_vips = cfg->nvips;
+	hb.vips = vp;
+	peer_send_heartbeat(&n->peers, &hb);
+	ev_timer_start(n->loop, &n->hb_timer, cfg->advert_ms);
+}
+
+static void hb_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	send_heartbeat(t->data);
+}
+
+/* ---- the election, applied -------------------------------------------- */
+
+static void drain_off_if_idle(struct node *n)
+{
+	for (size_t v = 0; v < n->cfg->nvips; v++)
+		if (n->vips[v].yield_to >= 0)
+			return;
+	ev_timer_stop(n->loop, &n->drain_timer);
+	if (n->chan.drain_wanted)
+		channel_send_drain(&n->chan, 0);
+}
+
+static void clear_yield(struct node *n, size_t v)
+{
+	n->vips[v].yield_to = -1;
+	n->vips[v].yield_armed = 0;
+	drain_off_if_idle(n);
+}
+
+/* The one place a VIP's state changes. */
+static void apply_result(struct node *n, size_t v, const struct election_result *r)
+{
+	const struct hacd_config *cfg = n->cfg;
+	struct node_vip *nv = &n->vips[v];
+	const struct vip_addr *va = &cfg->vips[v].addr;
+	enum election_role from = nv->st.role, to = r->next.role;
+	char other[80] = "";
+	uint64_t now = ev_now(n->loop);
+
+	if (r->other >= 0 && (size_t)r->other < cfg->nnodes)
+		snprintf(other, sizeof(other), " [%s]", cfg->nodes[r->other].name);
+	else if (to == ELECTION_FAULT)
+		fault_cause(n, v, other, sizeof(other));
+	nv->st = r->next;
+	if (r->actions & ELECTION_ACT_DEL) {
+		ev_timer_stop(n->loop, &nv->garp_timer);
+		nv->garp_left = 0;
+		if (n->vip != NULL && vip_del(n->vip, va) == -1)
+			log_warnx("vip %s %s: removal failed; retried every second", cfg->vips[v].name, va->text);
+	}
+	if ((r->actions & ELECTION_ACT_ADD) && n->vip != NULL && vip_add(n->vip, va) == -1)
+		log_warnx("vip %s %s: add failed; retried every second", cfg->vips[v].name, va->text);
+	if (r->actions & ELECTION_ACT_ANNOUNCE)
+		announce(n, v);
+	if (from != to) {
+		nv->since_ms = now;
+		nv->reason = r->reason;
+		node_event(n, "vip %s %s on %s: %s -> %s: %s%s", cfg->vips[v].name, va->text, va->ifname,
+		    election_role_str(from), election_role_str(to), r->reason, other);
+		run_notify(n, v, from, to, r->reason);
+	} else if (r->actions & ELECTION_ACT_ANNOUNCE) {
+		node_event(n, "vip %s %s: %s%s", cfg->vips[v].name, va->text, r->reason, other);
+	}
+	if (r->yield_done) {
+		node_event(n, "vip %s: planned failover to %s complete", cfg->vips[v].name,
+		    nv->yield_to >= 0 ? cfg->nodes[nv->yield_to].name : "?");
+		clear_yield(n, v);
+	} else if (r->yield_failed && nv->yield_to >= 0) {
+		node_event(n, "vip %s: planned failover to %s abandoned (target dead, resigned, or this node no longer owner)",
+		    cfg->vips[v].name, cfg->nodes[nv->yield_to].name);
+		clear_yield(n, v);
+	}
+	if (r->reeval_ms > 0)
+		ev_timer_start(n->loop, &nv->reeval_timer, r->reeval_ms > now ? r->reeval_ms - now : 0);
+	else
+		ev_timer_stop(n->loop, &nv->reeval_timer);
+}
+
+static void eval_vip(struct node *n, size_t v)
+{
+	const struct hacd_config *cfg = n->cfg;
+	struct election_node nodes[HACD_MAX_NODES];
+	struct election_view view;
+	struct election_result r;
+	int fault = 0;
+
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		const struct peer *p = &n->peers.peers[i];
+
+		nodes[i].name = cfg->nodes[i].name;
+		if (i == cfg->self) {
+			nodes[i].alive = 1;
+			nodes[i].prio = node_effective_prio(n, v, &fault);
+			nodes[i].role = n->vips[v].st.role;
+			nodes[i].yield_to = -1;
+		} else {
+			nodes[i].alive = p->alive;
+			nodes[i].prio = p->vips[v].prio;
+			nodes[i].role = p->vips[v].role;
+			nodes[i].yield_to = p->vips[v].yield_to;
+		}
+	}
+	memset(&view, 0, sizeof(view));
+	view.now_ms = ev_now(n->loop);
+	view.nodes = nodes;
+	view.nnodes = cfg->nnodes;
+	view.self = cfg->self;
+	view.self_fault = fault;
+	view.self_yield_to = n->vips[v].yield_armed ? n->vips[v].yield_to : -1;
+	view.preempt = cfg->vips[v].preempt;
+	view.preempt_delay_ms = cfg->vips[v].preempt_delay_ms;
+	view.startup_until_ms = n->startup_until_ms;
+	view.peer_returned = n->peer_returned;
+	election_step(&n->vips[v].st, &view, &r);
+	apply_result(n, v, &r);
+}
+
+static void eval_all(struct node *n)
+{
+	int send = 0, fault;
+
+	for (size_t v = 0; v < n->cfg->nvips; v++) {
+		enum election_role before = n->vips[v].st.role;
+
+		eval_vip(n, v);
+		if (n->vips[v].st.role != before ||
+		    node_effective_prio(n, v, &fault) != n->vips[v].adv_prio)
+			send = 1;
+	}
+	n->peer_returned = 0;
+	/* Peers learn of a transition now rather than an interval later:
+	 * make-before-break handovers and split-brain healing wait on it. */
+	if (send)
+		send_heartbeat(n);
+}
+
+static void eval_defer_cb(struct ev_loop *loop, struct ev_defer *d)
+{
+	(void)loop;
+	eval_all(d->data);
+}
+
+static void reeval_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct node_vip *nv = t->data;
+
+	(void)loop;
+	schedule_eval(nv->node);
+}
+
+static void on_peer_changed(void *arg, size_t node, const char *what)
+{
+	struct node *n = arg;
+
+	if (what != NULL)
+		node_event(n, "peer %s: %s", n->cfg->nodes[node].name, what);
+	if (what != NULL && strcmp(what, "alive") == 0)
+		n->peer_returned = 1;
+	schedule_eval(n);
+}
+
+static void arm_yields(struct node *n, const char *why)
+{
+	int any = 0;
+
+	for (size_t v = 0; v < n->cfg->nvips; v++) {
+		struct node_vip *nv = &n->vips[v];
+
+		if (nv->yield_to >= 0 && !nv->yield_armed) {
+			nv->yield_armed = 1;
+			any = 1;
+		}
+	}
+	if (any) {
+		log_info("planned failover: advertising the handover (%s)", why);
+		ev_timer_stop(n->loop, &n->drain_timer);
+		schedule_eval(n);
+		send_heartbeat(n);
+	}
+}
+
+static void drain_timer_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	arm_yields(t->data, "drain wait over");
+}
+
+static void on_channel_changed(void *arg)
+{
+	struct node *n = arg;
+
+	node_event(n, "proxyd %s%s", channel_ready(&n->chan) ? "ready" : "not ready",
+	    n->chan.draining ? " (draining)" : "");
+	if (n->chan.draining)
+		arm_yields(n, "proxyd draining");
+	schedule_eval(n);
+}
+
+/* ---- VIP presence and link state -------------------------------------- */
+
+static void recheck(struct node *n)
+{
+	const struct hacd_config *cfg = n->cfg;
+	int changed = 0;
+
+	if (n->vip == NULL)
+		return;
+	for (size_t v = 0; v < cfg->nvips; v++) {
+		struct node_vip *nv = &n->vips[v];
+		const struct vip_addr *va = &cfg->vips[v].addr;
+		int up = vip_link_up(n->vip, va->ifname), present;
+
+		if (up != -1 && (up == 0) != nv->link_down) {
+			int logged = 0;
+
+			nv->link_down = up == 0;
+			/* One line per interface, however many VIPs it carries. */
+			for (size_t w = 0; w < v; w++)
+				logged |= strcmp(cfg->vips[w].addr.ifname, va->ifname) == 0;
+			if (!logged)
+				node_event(n, "interface %s: link %s", va->ifname, up ? "up" : "down");
+			changed = 1;
+		}
+		present = vip_present(n->vip, va);
+		if (present == 0 && nv->st.role == ELECTION_MASTER) {
+			node_event(n, "vip %s %s: removed behind hacd's back: putting it back",
+			    cfg->vips[v].name, va->text);
+			if (vip_add(n->vip, va) == 0)
+				announce(n, v);
+		} else if (present == 1 && nv->st.role != ELECTION_MASTER) {
+			node_event(n, "vip %s %s: present while this node is %s: removing it",
+			    cfg->vips[v].name, va->text, election_role_str(nv->st.role));
+			vip_del(n->vip, va);
+		}
+	}
+	if (changed)
+		schedule_eval(n);
+}
+
+static void recheck_defer_cb(struct ev_loop *loop, struct ev_defer *d)
+{
+	(void)loop;
+	recheck(d->data);
+}
+
+static void tick_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct node *n = t->data;
+
+	peer_table_connect(&n->peers);
+	for (size_t v = 0; v < n->cfg->nvips; v++) {
+		struct node_vip *nv = &n->vips[v];
+
+		if (nv->yield_to < 0 || ev_now(loop) < nv->yield_deadline_ms)
+			continue;
+		node_event(n, "vip %s: planned failover to %s abandoned: the target did not claim in time",
+		    n->cfg->vips[v].name, n->cfg->nodes[nv->yield_to].name);
+		clear_yield(n, v);
+		schedule_eval(n);
+	}
+	recheck(n);
+	ev_timer_start(loop, t, NODE_TICK_MS);
+}
+
+static void monitor_event_cb(void *arg, int event, const char *ifname)
+{
+	struct node *n = arg;
+
+	(void)event;
+	(void)ifname;
+	ev_defer(n->loop, &n->recheck_defer);
+}
+
+static void monitor_io_cb(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
+{
+	struct node *n = w->data;
+
+	(void)loop;
+	(void)revents;
+	vip_monitor_read(n->vip, monitor_event_cb, n);
+}
+
+/* ---- script checks ---------------------------------------------------- */
+
+static void check_exit_cb(void *arg, pid_t pid, int status)
+{
+	struct node_check *c = arg;
+	struct node *n = c->node;
+	size_t i = (size_t)(c - n->checks);
+	int ok = status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+
+	(void)pid;
+	c->pid = 0;
+	if (i >= n->cfg->nchecks)
+		return;
+	if (ok != c->ok) {
+		c->ok = ok;
+		node_event(n, "check %s: %s (%s)", n->cfg->checks[i].name, ok ? "passing" : "failing",
+		    status == -1 ? "timed out" : WIFEXITED(status) ? "exit status" : "killed by a signal");
+		schedule_eval(n);
+	}
+}
+
+static void check_timer_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct node_check *c = t->data;
+	struct node *n = c->node;
+	size_t i = (size_t)(c - n->checks);
+	const struct hacd_check_conf *cc = &n->cfg->checks[i];
+	char *argv[] = { "/bin/sh", "-c", (char *)cc->command, NULL };
+
+	ev_timer_start(loop, t, cc->interval_ms);
+	if (c->pid != 0)
+		return;   /* still running: its timeout will end it */
+	c->pid = proc_spawn(&n->procs, argv, NULL, cc->timeout_ms, check_exit_cb, c);
+	if (c->pid == -1) {
+		c->pid = 0;
+		log_warn("check %s: cannot start", cc->name);
+	}
+}
+
+static void start_checks(struct node *n)
+{
+	for (size_t i = 0; i < HACD_MAX_CHECKS; i++) {
+		struct node_check *c = &n->checks[i];
+
+		c->node = n;
+		c->ok = 1;
+		ev_timer_init(&c->timer, check_timer_cb, c);
+		if (i < n->cfg->nchecks)
+			ev_timer_start(n->loop, &c->timer, 0);
+	}
+}
+
+static void stop_checks(struct node *n)
+{
+	for (size_t i = 0; i < HACD_MAX_CHECKS; i++) {
+		ev_timer_stop(n->loop, &n->checks[i].timer);
+		proc_forget(&n->procs, &n->checks[i]);
+		n->checks[i].pid = 0;
+	}
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
+    struct wire_keyring *kr, uint64_t epoch, const char *rundir)
+{
+	char path[HACD_PATH_MAX];
+	int fd;
+
+	memset(n, 0, sizeof(*n));
+	n->loop = loop;
+	n->cfg = cfg;
+	n->kr = kr;
+	n->epoch = epoch;
+	n->chan.lfd = -1;
+	n->start_ms = ev_now(loop);
+	/* The same wait a backup gives a silent owner before it claims. */
+	n->startup_until_ms = n->start_ms + cfg->dead_intervals * cfg->advert_ms;
+	ev_timer_init(&n->hb_timer, hb_cb, n);
+	ev_timer_init(&n->tick_timer, tick_cb, n);
+	ev_timer_init(&n->drain_timer, drain_timer_cb, n);
+	ev_timer_init(&n->stop_timer, stop_poll_cb, n);
+	ev_defer_init(&n->eval_defer, eval_defer_cb, n);
+	ev_defer_init(&n->recheck_defer, recheck_defer_cb, n);
+	for (size_t v = 0; v < HACD_MAX_VIPS; v++) {
+		struct node_vip *nv = &n->vips[v];
+
+		election_state_init(&nv->st);
+		nv->node = n;
+		nv->yield_to = -1;
+		nv->reason = "start-up";
+		nv->since_ms = n->start_ms;
+		ev_timer_init(&nv->garp_timer, garp_cb, nv);
+		ev_timer_init(&nv->reeval_timer, reeval_cb, nv);
+	}
+	peer_table_init(&n->peers, loop, cfg, kr, epoch, on_peer_changed, n);
+	if (proc_table_init(&n->procs, loop) == -1) {
+		log_warn("cannot watch SIGCHLD");
+		return -1;
+	}
+	if (peer_table_open(&n->peers) == -1) {
+		char a[128];
+
+		log_warn("cannot bind the heartbeat socket to %s",
+		    net_addr_str((const struct sockaddr *)&cfg->nodes[cfg->self].addr, a, sizeof(a)));
+		return -1;
+	}
+	n->vip = vip_ctx_new();
+	if (n->vip == NULL) {
+		log_warnx("cannot open netlink for VIP management");
+		return -1;
+	}
+	fd = vip_monitor_fd(n->vip);
+	if (fd >= 0) {
+		ev_io_init(&n->mon_io, fd, monitor_io_cb, n);
+		ev_io_start(loop, &n->mon_io, EV_READ);
+	} else {
+		log_warnx("no netlink monitor: VIP removal and link changes are seen by the 1 s poll only");
+	}
+	snprintf(path, sizeof(path), "%s/hacd.chan", rundir);
+	if (channel_open(&n->chan, loop, path, cfg->has_proxyd_uid, cfg->proxyd_uid,
+	    on_channel_changed, n) == -1) {
+		log_warn("cannot listen on %s", path);
+		return -1;
+	}
+	n->chan_open = 1;
+	/* A crashed predecessor may have left VIPs behind: holding one this
+	 * node has not won would make a second owner. */
+	for (size_t v = 0; v < cfg->nvips; v++) {
+		const struct vip_addr *va = &cfg->vips[v].addr;
+		int up = vip_link_up(n->vip, va->ifname);
+
+		if (vip_present(n->vip, va) == 1) {
+			log_info("vip %s %s: present at start-up, removing it until this node wins it",
+			    cfg->vips[v].name, va->text);
+			vip_del(n->vip, va);
+		}
+		n->vips[v].link_down = up == 0;
+		if (up == 0)
+			log_info("interface %s: link down at start-up", va->ifname);
+	}
+	start_checks(n);
+	ev_timer_start(loop, &n->tick_timer, NODE_TICK_MS);
+	send_heartbeat(n);
+	schedule_eval(n);
+	log_info("node %s: up (cluster %s, %zu nodes, %zu VIPs, advert %llu ms, epoch %llu)",
+	    cfg->nodes[cfg->self].name, cfg->cluster, cfg->nnodes, cfg->nvips,
+	    (unsigned long long)cfg->advert_ms, (unsigned long long)epoch);
+	return 0;
+}
+
+void node_fini(struct node *n)
+{
+	struct hacd_config *cfg = n->cfg;
+
+	if (cfg == NULL)
+		return;
+	ev_defer_cancel(n->loop, &n->eval_defer);
+	ev_defer_cancel(n->loop, &n->recheck_defer);
+	for (size_t v = 0; v < cfg->nvips; v++) {
+		struct node_vip *nv = &n->vips[v];
+
+		if (nv->st.role == ELECTION_MASTER && n->vip != NULL) {
+			vip_del(n->vip, &cfg->vips[v].addr);
+			log_info("vip %s %s: released at shutdown", cfg->vips[v].name, cfg->vips[v].addr.text);
+		}
+		nv->st.role = ELECTION_BACKUP;
+		nv->yield_to = -1;
+		ev_timer_stop(n->loop, &nv->garp_timer);
+		ev_timer_stop(n->loop, &nv->reeval_timer);
+	}
+	/* Priority 0 and no claims: peers take over now, not after the dead
+	 * interval. */
+	n->maintenance = 1;
+	if (n->peers.fd != -1)
+		send_heartbeat(n);
+	stop_checks(n);
+	ev_timer_stop(n->loop, &n->hb_timer);
+	ev_timer_stop(n->loop, &n->tick_timer);
+	ev_timer_stop(n->loop, &n->drain_timer);
+	ev_timer_stop(n->loop, &n->stop_timer);
+	if (n->chan_open)
+		channel_close(&n->chan);
+	if (n->vip != NULL) {
+		if (ev_io_active(&n->mon_io))
+			ev_io_stop(n->loop, &n->mon_io);
+		vip_ctx_free(n->vip);
+		n->vip = NULL;
+	}
+	peer_table_fini(&n->peers);
+	proc_table_fini(&n->procs);
+	hacd_config_free(cfg);
+	wire_keyring_free(n->kr);
+	n->cfg = NULL;
+	n->kr = NULL;
+}
+
+/* ---- operator commands ------------------------------------------------ */
+
+/* The best other live node for VIP v (priority, then name), -1 none. */
+static int best_target(const struct node *n, size_t v)
+{
+	const struct hacd_config *cfg = n->cfg;
+	int best = -1;
+
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		const struct peer *p = &n->peers.peers[i];
+
+		if (i == cfg->self || !p->alive || p->vips[v].prio == 0)
+			continue;
+		if (best < 0 || p->vips[v].prio > n->peers.peers[best].vips[v].prio ||
+		    (p->vips[v].prio == n->peers.peers[best].vips[v].prio &&
+		    strcmp(cfg->nodes[i].name, cfg->nodes[best].name) < 0))
+			best = (int)i;
+	}
+	return best;
+}
+
+/* Start a handover of VIP v to target; the caller made sure this node owns it. */
+static void begin_yield(struct node *n, size_t v, int target)
+{
+	uint64_t bound = n->cfg->advert_ms * 20;
+
+	n->vips[v].yield_to = target;
+	n->vips[v].yield_armed = 0;
+	/* A target that never claims (it cannot hear us, or sees a better
+	 * owner) must not leave proxyd draining for ever. */
+	n->vips[v].yield_deadline_ms = ev_now(n->loop) + (bound < NODE_YIELD_MIN_MS ? NODE_YIELD_MIN_MS : bound);
+	node_event(n, "vip %s: planned failover to %s requested", n->cfg->vips[v].name,
+	    n->cfg->nodes[target].name);
+	/* proxyd drains first (Connection: close, idle keep-alives closed)
+	 * so few connections straddle the move; without a proxyd there is
+	 * nothing to drain. */
+	if (channel_send_drain(&n->chan, 1) == 0 && !n->chan.draining)
+		ev_timer_start(n->loop, &n->drain_timer, NODE_DRAIN_WAIT_MS);
+	else
+		arm_yields(n, n->chan.draining ? "proxyd draining" : "no proxyd connected");
+}
+
+int node_failover(struct node *n, const char *vip, const char *to, char *msg, size_t len)
+{
+	const struct hacd_config *cfg = n->cfg;
+	size_t started = 0, off = 0;
+	int target = -1, v0 = -1;
+
+	msg[0] = '\0';
+	if (vip != NULL && vip[0] != '\0') {
+		v0 = hacd_config_vip(cfg, vip);
+		if (v0 < 0) {
+			snprintf(msg, len, "no VIP group or address \"%s\"", vip);
+			return -1;
+		}
+	}
+	if (to != NULL && to[0] != '\0') {
+		target = hacd_config_node(cfg, to);
+		if (target < 0) {
+			snprintf(msg, len, "no node \"%s\"", to);
+			return -1;
+		}
+		if ((size_t)target == cfg->self) {
+			snprintf(msg, len, "--to %s is this node: run hactl failover on the owner", to);
+			return -1;
+		}
+		if (!n->peers.peers[target].alive) {
+			snprintf(msg, len, "node %s is not alive", to);
+			return -1;
+		}
+	}
+	for (size_t v = 0; v < cfg->nvips; v++) {
+		int t = target;
+
+		if (v0 >= 0 && (size_t)v0 != v)
+			continue;
+		if (n->vips[v].st.role != ELECTION_MASTER) {
+			if (v0 >= 0) {
+				const char *owner = node_vip_owner(n, v);
+
+				snprintf(msg, len, "this node does not own %s; run hactl failover on its owner (%s)",
+				    cfg->vips[v].name, owner ? owner : "none alive");
+				return -1;
+			}
+			continue;
+		}
+		if (t < 0)
+			t = best_target(n, v);
+		if (t < 0 || n->peers.peers[t].vips[v].prio == 0) {
+			off += (size_t)snprintf(msg + off, off < len ? len - off : 0,
+			    "%s%s: no other live node can take it", off ? "; " : "", cfg->vips[v].name);
+			continue;
+		}
+		begin_yield(n, v, t);
+		started++;
+		off += (size_t)snprintf(msg + off, off < len ? len - off : 0, "%s%s: handing over to %s",
+		    off ? "; " : "", cfg->vips[v].name, cfg->nodes[t].name);
+	}
+	if (started == 0) {
+		if (off == 0)
+			snprintf(msg, len, "this node owns no VIP; run hactl failover on the owner");
+		return -1;
+	}
+	schedule_eval(n);
+	return 0;
+}
+
+int node_maintenance(struct node *n, int on, char *msg, size_t len)
+{
+	const struct hacd_config *cfg = n->cfg;
+	size_t off = 0;
+
+	if (on == n->maintenance) {
+		snprintf(msg, len, "maintenance already %s", on ? "on" : "off");
+		return 0;
+	}
+	n->maintenance = on;
+	node_event(n, "maintenance %s", on ? "on" : "off");
+	off += (size_t)snprintf(msg, len, "maintenance %s", on ? "on" : "off");
+	for (size_t v = 0; v < cfg->nvips; v++) {
+		struct node_vip *nv = &n->vips[v];
+
+		if (!on) {
+			/* Back to the configured priority; failback follows preempt. */
+			nv->st.yielded_to = -1;
+			continue;
+		}
+		if (nv->st.role != ELECTION_MASTER || nv->yield_to >= 0)
+			continue;
+		int t = best_target(n, v);
+
+		if (t < 0) {
+			off += (size_t)snprintf(msg + off, off < len ? len - off : 0,
+			    "; %s: no other live node, released", cfg->vips[v].name);
+			continue;
+		}
+		begin_yield(n, v, t);
+		off += (size_t)snprintf(msg + off, off < len ? len - off : 0, "; %s: handing over to %s",
+		    cfg->vips[v].name, cfg->nodes[t].name);
+	}
+	schedule_eval(n);
+	send_heartbeat(n);
+	return 0;
+}
+
+int node_reload(struct node *n, char *msg, size_t len)
+{
+	struct conf_err err;
+	struct hacd_config *nc;
+	struct wire_keyring *kr;
+	char kerr[512];
+
+	nc = hacd_config_load(n->cfg->path, n->cfg->nodes[n->cfg->self].name, &err);
+	if (nc == NULL) {
+		snprintf(msg, len, "%s", err.msg);
+		return -1;
+	}
+	if (hacd_config_reloadable(n->cfg, nc, &err) == -1) {
+		snprintf(msg, len, "%s", err.msg);
+		hacd_config_free(nc);
+		return -1;
+	}
+	kr = wire_keyring_new();
+	if (kr == NULL || wire_keyring_load(kr, nc->key_file, kerr, sizeof(kerr)) == -1) {
+		snprintf(msg, len, "%s", kr == NULL ? "out of memory" : kerr);
+		wire_keyring_free(kr);
+		hacd_config_free(nc);
+		return -1;
+	}
+	stop_checks(n);
+	peer_table_set_config(&n->peers, nc, kr);
+	hacd_config_free(n->cfg);
+	wire_keyring_free(n->kr);
+	n->cfg = nc;
+	n->kr = kr;
+	start_checks(n);
+	node_event(n, "configuration reloaded from %s", nc->path);
+	snprintf(msg, len, "reloaded %s", nc->path);
+	schedule_eval(n);
+	send_heartbeat(n);
+	return 0;
+}
+
+/* ---- graceful stop ---------------------------------------------------- */
+
+/* One node per process: the stop callback needs no per-node storage. */
+struct stop_ctx { void (*done)(void *); void *arg; uint64_t deadline_ms; };
+static struct stop_ctx stop_ctx;
+
+static int holds_any(const struct node *n)
+{
+	for (size_t v = 0; v < n->cfg->nvips; v++)
+		if (n->vips[v].st.role == ELECTION_MASTER)
+			return 1;
+	return 0;
+}
+
+static void stop_poll_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct node *n = t->data;
+
+	if (!holds_any(n) || ev_now(loop) >= stop_ctx.deadline_ms) {
+		if (holds_any(n))
+			log_warnx("stopping: handover not complete in time; releasing VIPs anyway");
+		stop_ctx.done(stop_ctx.arg);
+		return;
+	}
+	ev_timer_start(loop, t, 10);
+}
+
+void node_stop(struct node *n, void (*done)(void *arg), void *arg)
+{
+	uint64_t wait = n->cfg->advert_ms * 10;
+	int handing = 0;
+
+	if (n->stopping) {
+		/* A second signal: stop now, without waiting for handovers. */
+		done(arg);
+		return;
+	}
+	n->stopping = 1;
+	stop_ctx.done = done;
+	stop_ctx.arg = arg;
+	for (size_t v = 0; v < n->cfg->nvips; v++) {
+		int t;
+
+		if (n->vips[v].st.role != ELECTION_MASTER || n->vips[v].yield_to >= 0)
+			continue;
+		t = best_target(n, v);
+		if (t >= 0) {
+			begin_yield(n, v, t);
+			handing = 1;
+		}
+	}
+	if (!handing) {
+		done(arg);
+		return;
+	}
+	if (wait < 1000)
+		wait = 1000;
+	log_info("stopping: handing VIPs over first (at most %llu ms)", (unsigned long long)wait);
+	stop_ctx.deadline_ms = ev_now(n->loop) + wait;
+	schedule_eval(n);
+	ev_timer_start(n->loop, &n->stop_timer, 10);
+}

@@ -1,0 +1,431 @@
+/*
+ * hacd/peer.c — heartbeats between hacd nodes: the UDP socket, sending, and
+ * the receive ladder that decides whether a datagram may touch any state.
+ *
+ * hacd/node.c builds a Heartbeat every advert interval (and at once after a
+ * transition) and hands it to peer_send_heartbeat(), which seals it once
+ * with lib/wire and sends it by unicast to every configured peer. Incoming
+ * datagrams go through peer_input(): a ladder of checks in which each rung
+ * that fails bumps its own counter, logs at most once per second and drops
+ * the datagram without touching a timer, a peer field or the replay window.
+ * Only a heartbeat that passes every rung refreshes the peer's dead timer
+ * and may move the election (keepalived 2.2.7 let rejected packets postpone
+ * its adverts; here a flood of junk, forged or replayed datagrams is inert).
+ *
+ * Sender identity: the wire header's sender_id is wire_cluster_id(node
+ * name), unique per cluster (hacd/config.c refuses collisions), so a peer
+ * is found by id before its payload is even decoded, and the decoded
+ * heartbeat must then carry the same name.
+ */
+#include "hacd/peer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/net.h"
+
+#define PEER_RX_BATCH 64   /* datagrams per read callback, so timers still run under a flood */
+
+static const char *const drop_names[PEER_DROP_MAX] = {
+	"accepted", "wire", "unknown-sender", "wrong-source", "bad-protobuf",
+	"name-mismatch", "ignored",
+};
+
+const char *peer_drop_str(enum peer_drop d)
+{
+	if ((unsigned)d >= PEER_DROP_MAX)
+		return "invalid";
+	return drop_names[d];
+}
+
+static void dead_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct peer *p = t->data;
+	struct peer_table *pt = p->table;
+	size_t idx = (size_t)(p - pt->peers);
+
+	char what[96];
+
+	(void)loop;
+	p->alive = 0;
+	snprintf(what, sizeof(what), "dead (no authenticated heartbeat for %llu ms)",
+	    (unsigned long long)peer_dead_after_ms(pt, idx));
+	if (pt->changed != NULL)
+		pt->changed(pt->arg, idx, what);
+	else
+		log_info("peer %s: %s", pt->cfg->nodes[idx].name, what);
+}
+
+void peer_table_init(struct peer_table *pt, struct ev_loop *loop, const struct hacd_config *cfg,
+    const struct wire_keyring *kr, uint64_t epoch, peer_changed_cb changed, void *arg)
+{
+	memset(pt, 0, sizeof(*pt));
+	pt->loop = loop;
+	pt->cfg = cfg;
+	pt->kr = kr;
+	pt->cluster_id = wire_cluster_id(cfg->cluster);
+	pt->fd = -1;
+	for (size_t i = 0; i < HACD_MAX_NODES; i++)
+		pt->peer_fd[i] = -1;
+	pt->changed = changed;
+	pt->arg = arg;
+	pt->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000);
+	wire_sender_init(&pt->sender, pt->cluster_id, cfg->nodes[cfg->self].id, epoch);
+	for (size_t i = 0; i < HACD_MAX_NODES; i++) {
+		struct peer *p = &pt->peers[i];
+
+		p->table = pt;
+		wire_replay_init(&p->replay);
+		ev_timer_init(&p->dead_timer, dead_cb, p);
+		for (size_t v = 0; v < HACD_MAX_VIPS; v++)
+			p->vips[v].yield_to = -1;
+	}
+}
+
+void peer_table_fini(struct peer_table *pt)
+{
+	for (size_t i = 0; i < HACD_MAX_NODES; i++)
+		ev_timer_stop(pt->loop, &pt->peers[i].dead_timer);
+	if (pt->fd != -1) {
+		ev_io_stop(pt->loop, &pt->io);
+		close(pt->fd);
+		pt->fd = -1;
+	}
+	for (size_t i = 0; i < HACD_MAX_NODES; i++) {
+		if (pt->peer_fd[i] == -1)
+			continue;
+		ev_io_stop(pt->loop, &pt->peer_io[i]);
+		close(pt->peer_fd[i]);
+		pt->peer_fd[i] = -1;
+	}
+}
+
+void peer_table_set_config(struct peer_table *pt, const struct hacd_config *cfg,
+    const struct wire_keyring *kr)
+{
+	pt->cfg = cfg;
+	pt->kr = kr;
+}
+
+static void read_cb(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
+{
+	struct peer_table *pt = w->data;
+	uint8_t buf[WIRE_MAX_DATAGRAM + 1];
+	struct sockaddr_storage from;
+	socklen_t fromlen;
+	ssize_t n;
+
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < PEER_RX_BATCH; i++) {
+		fromlen = sizeof(from);
+		n = recvfrom(w->fd, buf, sizeof(buf), MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
+		if (n == -1) {
+			/* ECONNREFUSED: an ICMP error for an earlier send on a
+			 * connected socket (the peer is down); nothing to read. */
+			if (errno == EINTR || errno == ECONNREFUSED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: recvfrom: %s", strerror(errno));
+			return;
+		}
+		pt->stats.rx++;
+		/* MSG_TRUNC returns the real length: an oversized datagram is
+		 * refused by wire_open on its length, never read truncated. */
+		if ((size_t)n > sizeof(buf))
+			n = (ssize_t)sizeof(buf);
+		peer_input(pt, buf, (size_t)n, (struct sockaddr *)&from);
+	}
+}
+
+int peer_table_open(struct peer_table *pt)
+{
+	const struct hacd_node_conf *self = &pt->cfg->nodes[pt->cfg->self];
+
+	int rcvbuf = 1 << 20;
+
+	pt->fd = net_bind_udp((const struct sockaddr *)&self->addr, self->addrlen);
+	if (pt->fd == -1)
+		return -1;
+	/* Room for bursts of junk; with CAP_NET_ADMIN past rmem_max. */
+	if (setsockopt(pt->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) == -1)
+		setsockopt(pt->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	ev_io_init(&pt->io, pt->fd, read_cb, pt);
+	if (ev_io_start(pt->loop, &pt->io, EV_READ) == -1)
+		goto fail;
+	peer_table_connect(pt);
+	return 0;
+fail:
+	peer_table_fini(pt);
+	return -1;
+}
+
+void peer_table_connect(struct peer_table *pt)
+{
+	const struct hacd_node_conf *self = &pt->cfg->nodes[pt->cfg->self];
+
+	for (size_t i = 0; i < pt->cfg->nnodes; i++) {
+		const struct hacd_node_conf *nc = &pt->cfg->nodes[i];
+		int fd;
+
+		if (i == pt->cfg->self || pt->peer_fd[i] != -1)
+			continue;
+		fd = net_bind_udp((const struct sockaddr *)&self->addr, self->addrlen);
+		if (fd == -1 || connect(fd, (const struct sockaddr *)&nc->addr, nc->addrlen) == -1) {
+			/* No route yet (an interface still coming up): the
+			 * shared socket carries this peer until a retry works. */
+			log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: no socket of its own for %s yet: %s",
+			    nc->name, strerror(errno));
+			if (fd != -1)
+				close(fd);
+			continue;
+		}
+		ev_io_init(&pt->peer_io[i], fd, read_cb, pt);
+		if (ev_io_start(pt->loop, &pt->peer_io[i], EV_READ) == -1) {
+			close(fd);
+			continue;
+		}
+		pt->peer_fd[i] = fd;
+	}
+}
+
+uint64_t peer_dead_after_ms(const struct peer_table *pt, size_t node)
+{
+	const struct peer *p = &pt->peers[node];
+	uint64_t adv = p->advert_ms ? p->advert_ms : pt->cfg->advert_ms;
+	uint64_t after = pt->cfg->dead_intervals * adv;
+	unsigned prio = 0;
+
+	if (pt->cfg->skew) {
+		/* RFC 5798 6.1: Skew_Time from the *local* priority, so the
+		 * best backup notices first. */
+		for (size_t v = 0; v < pt->cfg->nvips; v++)
+			if (pt->cfg->vips[v].prio[pt->cfg->self] > prio)
+				prio = pt->cfg->vips[v].prio[pt->cfg->self];
+		after += (256 - (prio > 255 ? 255 : prio)) * adv / 256;
+	}
+	return after;
+}
+
+static int find_sender(const struct peer_table *pt, uint32_t id)
+{
+	for (size_t i = 0; i < pt->cfg->nnodes; i++)
+		if (i != pt->cfg->self && pt->cfg->nodes[i].id == id)
+			return (int)i;
+	return -1;
+}
+
+static enum peer_drop drop(struct peer_table *pt, enum peer_drop why, const struct sockaddr *from,
+    const char *detail)
+{
+	char a[NET_ADDRSTRLEN];
+
+	pt->stats.drops[why]++;
+	log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: datagram from %s dropped: %s",
+	    net_addr_str(from, a, sizeof(a)), detail);
+	return why;
+}
+
+static enum election_role role_from_wire(int has, Tandem__VipRole r)
+{
+	if (!has || (int)r < 0 || (int)r > (int)ELECTION_FAULT)
+		return ELECTION_INIT;
+	return (enum election_role)r;
+}
+
+/* Copy what the election needs out of an unpacked heartbeat into p.
+ * Returns 1 if anything the election looks at changed. */
+static int copy_heartbeat(struct peer_table *pt, struct peer *p, const Tandem__Heartbeat *hb)
+{
+	const struct hacd_config *cfg = pt->cfg;
+	struct peer_vip nv[HACD_MAX_VIPS];
+	int changed = 0;
+
+	for (size_t v = 0; v < cfg->nvips; v++) {
+		nv[v].prio = 0;
+		nv[v].role = ELECTION_INIT;
+		nv[v].yield_to = -1;
+	}
+	for (size_t i = 0; i < hb->n_vips; i++) {
+		const Tandem__VipAdvert *va = hb->vips[i];
+		int v;
+
+		if (va == NULL || va->name == NULL)
+			continue;
+		v = hacd_config_vip(cfg, va->name);
+		if (v < 0 || strcmp(cfg->vips[v].name, va->name) != 0)
+			continue;
+		nv[v].prio = va->has_priority ? (va->priority > HACD_PRIO_MAX ? HACD_PRIO_MAX : va->priority) : 0;
+		nv[v].role = role_from_wire(va->has_role, va->role);
+		nv[v].yield_to = va->yield_to != NULL ? hacd_config_node(cfg, va->yield_to) : -1;
+	}
+	for (size_t v = 0; v < cfg->nvips; v++) {
+		if (memcmp(&p->vips[v], &nv[v], sizeof(nv[v])) != 0)
+			changed = 1;
+		p->vips[v] = nv[v];
+	}
+	if (hb->has_health && p->health != hb->health) {
+		p->health = hb->health;
+		changed = 1;
+	}
+	if ((hb->has_maintenance && hb->maintenance) != p->maintenance) {
+		p->maintenance = hb->has_maintenance && hb->maintenance;
+		changed = 1;
+	}
+	if (hb->has_config_digest && hb->config_digest.len == sizeof(p->digest)) {
+		memcpy(p->digest, hb->config_digest.data, sizeof(p->digest));
+		p->have_digest = 1;
+	}
+	/* An authenticated peer is trusted with its own interval, but keep it
+	 * within what a configuration may say. */
+	if (hb->has_advert_ms && hb->advert_ms >= 10 && hb->advert_ms <= 60000)
+		p->advert_ms = hb->advert_ms;
+	if (hb->has_uptime_ms)
+		p->uptime_ms = hb->uptime_ms;
+	return changed;
+}
+
+enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t len,
+    const struct sockaddr *from)
+{
+	const struct hacd_config *cfg = pt->cfg;
+	uint8_t payload[WIRE_MAX_DATAGRAM];
+	size_t plen = 0;
+	struct wire_hdr hdr;
+	enum wire_verdict verdict;
+	Tandem__PeerMessage *msg;
+	struct peer *p;
+	int idx, changed, was_alive;
+	char what[96];
+
+	/* 1. length, header, cluster, key id, AEAD: lib/wire, stateless. */
+	verdict = wire_open(pt->kr, pt->cluster_id, cfg->nodes[cfg->self].id, dgram, len, &hdr,
+	    payload, &plen);
+	if (verdict != WIRE_OK) {
+		pt->stats.wire[verdict < WIRE_VERDICT_MAX ? verdict : WIRE_ERR_AUTH]++;
+		return drop(pt, PEER_DROP_WIRE, from, wire_verdict_str(verdict));
+	}
+	/* 2. a configured peer. */
+	idx = find_sender(pt, hdr.sender_id);
+	if (idx < 0)
+		return drop(pt, PEER_DROP_UNKNOWN_SENDER, from, "unknown sender id");
+	/* 3. from where that peer lives: a stolen key alone does not let a
+	 * third host speak for it (RFC 5798 5.1.1.3 checks TTL for the same
+	 * reason: the packet must come from the peer, not just look like it). */
+	if (!net_addr_equal(from, (const struct sockaddr *)&cfg->nodes[idx].addr, 1)) {
+		snprintf(what, sizeof(what), "source is not %s's address", cfg->nodes[idx].name);
+		return drop(pt, PEER_DROP_WRONG_SOURCE, from, what);
+	}
+	p = &pt->peers[idx];
+	/* 4. replay window (RFC 4303 3.4.3), checked but not yet updated. */
+	verdict = wire_replay_check(&p->replay, hdr.epoch, hdr.seq);
+	if (verdict != WIRE_OK) {
+		pt->stats.wire[verdict < WIRE_VERDICT_MAX ? verdict : WIRE_ERR_REPLAY]++;
+		return drop(pt, PEER_DROP_WIRE, from, wire_verdict_str(verdict));
+	}
+	/* 5. a PeerMessage carrying this sender's heartbeat. */
+	msg = tandem__peer_message__unpack(NULL, plen, payload);
+	if (msg == NULL)
+		return drop(pt, PEER_DROP_BAD_PROTOBUF, from, "payload is not a PeerMessage");
+	if (msg->body_case != TANDEM__PEER_MESSAGE__BODY_HEARTBEAT || msg->heartbeat == NULL) {
+		/* Authentic and fresh, so the window may advance, but hacd does
+		 * not replicate state yet: nothing else happens. */
+		tandem__peer_message__free_unpacked(msg, NULL);
+		wire_replay_update(&p->replay, hdr.epoch, hdr.seq);
+		pt->stats.drops[PEER_DROP_IGNORED]++;
+		return PEER_DROP_IGNORED;
+	}
+	if (msg->heartbeat->node == NULL || strcmp(msg->heartbeat->node, cfg->nodes[idx].name) != 0) {
+		tandem__peer_message__free_unpacked(msg, NULL);
+		return drop(pt, PEER_DROP_NAME_MISMATCH, from, "heartbeat names another node");
+	}
+
+	/* Accepted: only now may state move. */
+	wire_replay_update(&p->replay, hdr.epoch, hdr.seq);
+	pt->stats.drops[PEER_ACCEPTED]++;
+	if (p->last_heard_ms != 0 && hdr.epoch > p->epoch)
+		log_info("peer %s: restarted (epoch %llu -> %llu)", cfg->nodes[idx].name,
+		    (unsigned long long)p->epoch, (unsigned long long)hdr.epoch);
+	p->epoch = hdr.epoch;
+	changed = copy_heartbeat(pt, p, msg->heartbeat);
+	tandem__peer_message__free_unpacked(msg, NULL);
+	was_alive = p->alive;
+	p->alive = 1;
+	p->last_heard_ms = ev_now(pt->loop);
+	ev_timer_start(pt->loop, &p->dead_timer, peer_dead_after_ms(pt, (size_t)idx));
+	if ((changed || !was_alive) && pt->changed != NULL)
+		pt->changed(pt->arg, (size_t)idx, was_alive ? NULL : "alive");
+	return PEER_ACCEPTED;
+}
+
+int peer_send_heartbeat(struct peer_table *pt, const Tandem__Heartbeat *hb)
+{
+	Tandem__PeerMessage msg = TANDEM__PEER_MESSAGE__INIT;
+	uint8_t payload[WIRE_MAX_PAYLOAD];
+	uint8_t out[WIRE_MAX_DATAGRAM];
+	size_t plen;
+	ssize_t n;
+	int rc = 0;
+
+	if (pt->fd == -1)
+		return -1;
+	msg.body_case = TANDEM__PEER_MESSAGE__BODY_HEARTBEAT;
+	msg.heartbeat = (Tandem__Heartbeat *)hb;
+	plen = tandem__peer_message__get_packed_size(&msg);
+	if (plen > sizeof(payload)) {
+		pt->stats.tx_err++;
+		log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: heartbeat of %zu bytes does not fit a datagram",
+		    plen);
+		return -1;
+	}
+	tandem__peer_message__pack(&msg, payload);
+	n = wire_seal(pt->kr, &pt->sender, payload, plen, out, sizeof(out));
+	if (n == -1) {
+		pt->stats.tx_err++;
+		log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: cannot seal heartbeat (no key?)");
+		return -1;
+	}
+	for (size_t i = 0; i < pt->cfg->nnodes; i++) {
+		const struct hacd_node_conf *nc = &pt->cfg->nodes[i];
+
+		if (i == pt->cfg->self)
+			continue;
+		if (pt->peer_fd[i] == -1 ? sendto(pt->fd, out, (size_t)n, 0,
+		    (const struct sockaddr *)&nc->addr, nc->addrlen) == -1 :
+		    send(pt->peer_fd[i], out, (size_t)n, 0) == -1) {
+			/* EAGAIN, ENETUNREACH, EPERM (a firewall), ECONNREFUSED
+			 * (the peer's port is closed: it is down) are all "this
+			 * one got lost": the next interval tries again. */
+			pt->stats.tx_err++;
+			if (errno != ECONNREFUSED)
+				log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: send to %s: %s", nc->name,
+				    strerror(errno));
+			rc = -1;
+			continue;
+		}
+		pt->stats.tx++;
+	}
+	return rc;
+}
+
+void peer_counters(const struct peer_table *pt,
+    void (*cb)(void *arg, const char *name, uint64_t value), void *arg)
+{
+	char name[64];
+
+	cb(arg, "rx", pt->stats.rx);
+	cb(arg, "tx", pt->stats.tx);
+	cb(arg, "tx-error", pt->stats.tx_err);
+	cb(arg, "accepted", pt->stats.drops[PEER_ACCEPTED]);
+	for (int v = 1; v < WIRE_VERDICT_MAX; v++) {
+		snprintf(name, sizeof(name), "drop-%s", wire_verdict_str((enum wire_verdict)v));
+		cb(arg, name, pt->stats.wire[v]);
+	}
+	for (int d = PEER_DROP_UNKNOWN_SENDER; d < PEER_DROP_MAX; d++) {
+		snprintf(name, sizeof(name), "drop-%s", peer_drop_str((enum peer_drop)d));
+		cb(arg, name, pt->stats.drops[d]);
+	}
+}

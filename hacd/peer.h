@@ -1,0 +1,146 @@
+/*
+ * hacd/peer.h — the peer table: one entry per configured node, fed only by
+ * heartbeats that passed every check of the receive ladder, plus the UDP
+ * socket heartbeats travel on (sealed by lib/wire).
+ */
+#ifndef TANDEM_HACD_PEER_H
+#define TANDEM_HACD_PEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "hacd/config.h"
+#include "hacd/election.h"
+#include "lib/ev.h"
+#include "lib/log.h"
+#include "lib/wire.h"
+#include "proto/tandem.pb-c.h"
+
+/* Why a datagram was dropped after lib/wire accepted it (wire's own
+ * verdicts are counted by verdict). */
+enum peer_drop {
+	PEER_ACCEPTED = 0,
+	PEER_DROP_WIRE,           /* wire_open or the replay check refused it: see wire[] */
+	PEER_DROP_UNKNOWN_SENDER, /* authenticated, but the sender id is no configured peer */
+	PEER_DROP_WRONG_SOURCE,   /* from an address other than the sender's configured one */
+	PEER_DROP_BAD_PROTOBUF,   /* authenticated, but not a PeerMessage */
+	PEER_DROP_NAME_MISMATCH,  /* heartbeat names another node than its sender id */
+	PEER_DROP_IGNORED,        /* a valid message hacd does not act on (state sync) */
+	PEER_DROP_MAX
+};
+
+/* "accepted", "wire", "unknown-sender", "wrong-source", "bad-protobuf",
+ * "name-mismatch", "ignored". */
+const char *peer_drop_str(enum peer_drop d);
+
+/* One VIP as a peer advertised it. */
+struct peer_vip {
+	unsigned prio;
+	enum election_role role;
+	int yield_to;             /* node index, -1 none */
+};
+
+struct peer {
+	int alive;
+	uint64_t last_heard_ms;   /* loop time of the newest accepted heartbeat; 0 never */
+	uint64_t epoch;           /* sender epoch of that heartbeat */
+	struct wire_replay replay;
+	struct ev_timer dead_timer;
+	uint32_t health;          /* HEALTH_* bits */
+	int maintenance;
+	int have_digest;
+	uint8_t digest[16];
+	uint32_t advert_ms;
+	uint64_t uptime_ms;
+	struct peer_vip vips[HACD_MAX_VIPS];
+	struct peer_table *table;
+};
+
+struct peer_stats {
+	uint64_t rx;                      /* datagrams read */
+	uint64_t drops[PEER_DROP_MAX];    /* [PEER_ACCEPTED] counts accepted ones */
+	uint64_t wire[WIRE_VERDICT_MAX];  /* per lib/wire verdict (WIRE_OK unused) */
+	uint64_t tx, tx_err;
+};
+
+/* Called after an accepted heartbeat changed what the election sees
+ * (what == NULL), when a peer comes alive (what == "alive") or is declared
+ * dead (what describes why). */
+typedef void (*peer_changed_cb)(void *arg, size_t node, const char *what);
+
+struct peer_table {
+	struct ev_loop *loop;
+	const struct hacd_config *cfg;    /* borrowed; peer_table_set_config on reload */
+	const struct wire_keyring *kr;    /* borrowed */
+	uint32_t cluster_id;
+	struct wire_sender sender;
+	struct peer peers[HACD_MAX_NODES]; /* by node index; the self entry is unused */
+	struct peer_stats stats;
+	struct log_ratelimit rl;
+	int fd;                           /* bound, unconnected: anything from anywhere */
+	struct ev_io io;
+	/* One socket per peer, bound to the same address and port and
+	 * connected to the peer: the kernel delivers the peer's datagrams
+	 * there (a connected socket is the better match), so a flood from
+	 * other addresses fills only the shared socket's queue and cannot
+	 * crowd genuine heartbeats out. */
+	int peer_fd[HACD_MAX_NODES];
+	struct ev_io peer_io[HACD_MAX_NODES];
+	peer_changed_cb changed;
+	void *arg;
+};
+
+/*
+ * Set up the table for cfg's node list (cfg->self is this node) with the
+ * sending epoch from wire_epoch_next. Opens no socket (peer_table_open does),
+ * so tests can feed peer_input directly. Borrows loop, cfg and kr.
+ */
+void peer_table_init(struct peer_table *pt, struct ev_loop *loop, const struct hacd_config *cfg,
+    const struct wire_keyring *kr, uint64_t epoch, peer_changed_cb changed, void *arg);
+/* Stop timers and close the socket. */
+void peer_table_fini(struct peer_table *pt);
+/* Swap in a reloaded configuration (same node list: hacd_config_reloadable). */
+void peer_table_set_config(struct peer_table *pt, const struct hacd_config *cfg,
+    const struct wire_keyring *kr);
+
+/* Bind the UDP sockets (the shared one and one connected per peer) to this
+ * node's configured address and port and start reading. 0, or -1 with
+ * errno set. */
+int peer_table_open(struct peer_table *pt);
+
+/* Open the connected socket of every peer that has none yet (called by
+ * peer_table_open, and again every second by the node: a peer without a
+ * route at start-up is reached through the shared socket meanwhile). */
+void peer_table_connect(struct peer_table *pt);
+
+/*
+ * The receive ladder for one datagram from `from`, in order: size and
+ * authentication (wire_open), sender id known, source address equal to the
+ * sender's configured address and port, replay window, protobuf decoding,
+ * heartbeat node name equal to the sender's name. Each refusal bumps one
+ * counter and logs at most once per second; a refused datagram changes
+ * nothing else: no peer field, no timer, no callback. Only an accepted
+ * heartbeat updates the replay window, the peer entry and its dead timer,
+ * and calls `changed` if the view moved. Returns the outcome.
+ */
+enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t len,
+    const struct sockaddr *from);
+
+/* Dead interval for a peer: dead_intervals x its advert interval, plus the
+ * VRRP skew (256 - prio) / 256 x interval when `skew` is on (prio: this
+ * node's best configured VIP priority, as RFC 5798 6.1). */
+uint64_t peer_dead_after_ms(const struct peer_table *pt, size_t node);
+
+/*
+ * Seal hb (packed as a PeerMessage) once and send it to every peer.
+ * Returns 0 if it went to every peer, -1 if packing/sealing failed or any
+ * send failed (counted in tx_err, logged rate-limited).
+ */
+int peer_send_heartbeat(struct peer_table *pt, const Tandem__Heartbeat *hb);
+
+/* Visit every counter with a stable name ("rx", "accepted", "drop-auth-failed", ...). */
+void peer_counters(const struct peer_table *pt,
+    void (*cb)(void *arg, const char *name, uint64_t value), void *arg);
+
+#endif /* TANDEM_HACD_PEER_H */

@@ -1,0 +1,421 @@
+/*
+ * proxyd/admin.c — operator interfaces on the control thread.
+ *
+ * The admin HTTP listener (admin.listen, e.g. 127.0.0.1:9901) answers
+ * GET /metrics (Prometheus text format, proxyd/metrics.c), /healthz (200 while
+ * the process runs) and /readyz (200 while serving, 503 when draining or
+ * stopping, for load balancers and hacd's tracking) — one request per
+ * connection, then close. The admin unix socket (DIR/proxyd.sock, mode 0600)
+ * takes line commands and answers each with text lines followed by an empty
+ * line. Changes to servers go into struct pd_srv_shared (relaxed atomics) and
+ * bump config_admin_version; workers fold them in on their next pick, so no lock
+ * is taken on the request path.
+ */
+#include "proxyd/admin.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/net.h"
+#include "proxyd/config.h"
+#include "proxyd/metrics.h"
+#include "proxyd/worker.h"
+
+#define ADMIN_MAX_IN  8192
+#define ADMIN_TIMEOUT 10000
+
+struct aconn {
+	struct ev_io io;
+	struct ev_timer timer;
+	struct buf in, out;
+	int is_unix;
+	int close_after;
+	struct aconn *next;
+};
+
+static struct ev_loop *aloop;
+static struct ev_io http_io, unix_io;
+static char *unix_path;
+static struct aconn *aconns;
+static struct ev_defer reap_defer;
+static struct aconn *reap_list;
+
+int
+admin_ready(void)
+{
+	return !atomic_load(&worker_stopping) && !atomic_load(&worker_draining);
+}
+
+static void
+aconn_close(struct aconn *a)
+{
+	struct aconn **pp;
+
+	ev_io_stop(aloop, &a->io);
+	ev_timer_stop(aloop, &a->timer);
+	close(a->io.fd);
+	for (pp = &aconns; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	a->next = reap_list;
+	reap_list = a;
+	ev_defer(aloop, &reap_defer);
+}
+
+static void
+reap_cb(struct ev_loop *loop, struct ev_defer *d)
+{
+	(void)loop;
+	(void)d;
+	while (reap_list != NULL) {
+		struct aconn *a = reap_list;
+		reap_list = a->next;
+		buf_fini(&a->in);
+		buf_fini(&a->out);
+		free(a);
+	}
+}
+
+static void
+aconn_flush(struct aconn *a)
+{
+	while (buf_len(&a->out) > 0) {
+		ssize_t n = write(a->io.fd, buf_rptr(&a->out), buf_len(&a->out));
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				ev_io_start(aloop, &a->io, EV_READ | EV_WRITE);
+				return;
+			}
+			aconn_close(a);
+			return;
+		}
+		buf_consume(&a->out, (size_t)n);
+	}
+	if (a->close_after) {
+		aconn_close(a);
+		return;
+	}
+	ev_io_start(aloop, &a->io, EV_READ);
+}
+
+static void
+http_reply(struct aconn *a, int status, const char *ctype, const struct buf *body, const char *text)
+{
+	size_t blen = body ? buf_len(body) : strlen(text);
+
+	buf_appendf(&a->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+	    status, status == 200 ? "OK" : status == 404 ? "Not Found" : status == 503 ? "Service Unavailable" : "Bad Request",
+	    ctype, blen);
+	if (body != NULL)
+		buf_append(&a->out, buf_rptr(body), blen);
+	else
+		buf_append(&a->out, text, blen);
+	a->close_after = 1;
+}
+
+static void
+http_handle(struct aconn *a)
+{
+	const char *p = (const char *)buf_rptr(&a->in);
+	size_t len = buf_len(&a->in);
+	char path[256];
+	struct buf body;
+
+	if (memmem(p, len, "\r\n\r\n", 4) == NULL && memmem(p, len, "\n\n", 2) == NULL) {
+		if (len >= ADMIN_MAX_IN)
+			http_reply(a, 400, "text/plain", NULL, "request too large\n");
+		return;
+	}
+	if (sscanf(p, "GET %255s HTTP/1.", path) != 1) {
+		http_reply(a, 400, "text/plain", NULL, "only GET is supported\n");
+		return;
+	}
+	char *qm = strchr(path, '?');
+	if (qm != NULL)
+		*qm = '\0';
+	if (strcmp(path, "/healthz") == 0) {
+		http_reply(a, 200, "text/plain", NULL, "ok\n");
+	} else if (strcmp(path, "/readyz") == 0) {
+		if (admin_ready())
+			http_reply(a, 200, "text/plain", NULL, "ready\n");
+		else
+			http_reply(a, 503, "text/plain", NULL, atomic_load(&worker_stopping) ? "stopping\n" : "draining\n");
+	} else if (strcmp(path, "/metrics") == 0) {
+		buf_init(&body);
+		metrics_render(&body);
+		http_reply(a, 200, "text/plain; version=0.0.4", &body, NULL);
+		buf_fini(&body);
+	} else {
+		http_reply(a, 404, "text/plain", NULL, "not found: try /metrics, /healthz, /readyz\n");
+	}
+}
+
+static void
+cmd_show_servers(struct buf *o)
+{
+	struct pd_config *g = worker_current();
+
+	if (g == NULL)
+		return;
+	buf_appendf(o, "%-32s %-24s %6s %6s %s\n", "upstream/server", "address", "weight", "conf", "state");
+	for (size_t u = 0; u < g->nupstreams; u++)
+		for (size_t s = 0; s < g->upstreams[u].nservers; s++) {
+			const struct pd_server *sv = &g->upstreams[u].servers[s];
+			char key[300];
+			uint32_t w = atomic_load(&sv->shared->weight_override);
+			snprintf(key, sizeof(key), "%s/%s", g->upstreams[u].name, sv->name);
+			buf_appendf(o, "%-32s %-24s %6u %6u %s\n", key, sv->address, w == UINT32_MAX ? sv->weight : w,
+			    sv->weight, config_admin_state_str((enum pd_admin_state)atomic_load(&sv->shared->state)));
+		}
+	config_unref(g);
+}
+
+static void
+cmd_show_stats(struct buf *o)
+{
+	struct pd_config *g = worker_current();
+	uint64_t cls[5] = { 0 }, conns = 0;
+
+	for (int w = 0; w < worker_count(); w++) {
+		struct wmetrics *m = worker_get(w)->m;
+		conns += atomic_load_explicit(&m->conns_total, memory_order_relaxed);
+		for (int s = 0; s < MET_MAX_SERIES; s++)
+			for (int k = 0; k < 5; k++)
+				cls[k] += atomic_load_explicit(&m->req[s][k], memory_order_relaxed);
+	}
+	buf_appendf(o, "pid %d\ngeneration %llu\nconfig %s\nworkers %d\nready %d\ndraining %d\nstopping %d\n",
+	    (int)getpid(), g ? (unsigned long long)g->generation : 0ull, g && g->path ? g->path : "(quick mode)",
+	    worker_count(), admin_ready(), atomic_load(&worker_draining), atomic_load(&worker_stopping));
+	buf_appendf(o, "connections_active %llu\nconnections_total %llu\n",
+	    (unsigned long long)atomic_load(&worker_active_conns), (unsigned long long)conns);
+	buf_appendf(o, "requests_1xx %llu\nrequests_2xx %llu\nrequests_3xx %llu\nrequests_4xx %llu\nrequests_5xx %llu\n",
+	    (unsigned long long)cls[0], (unsigned long long)cls[1], (unsigned long long)cls[2],
+	    (unsigned long long)cls[3], (unsigned long long)cls[4]);
+	config_unref(g);
+}
+
+static void
+cmd_set_server(struct buf *o, char **av, int ac)
+{
+	char *slash;
+	int state = -1;
+	int64_t weight = -1;
+
+	if (ac != 5 || (slash = strchr(av[2], '/')) == NULL) {
+		buf_appendf(o, "error: usage: set server UPSTREAM/SERVER state ready|drain|maint | weight N\n");
+		return;
+	}
+	*slash = '\0';
+	if (strcmp(av[3], "state") == 0) {
+		if (strcmp(av[4], "ready") == 0) state = PD_SRV_READY;
+		else if (strcmp(av[4], "drain") == 0) state = PD_SRV_DRAIN;
+		else if (strcmp(av[4], "maint") == 0) state = PD_SRV_MAINT;
+		else {
+			buf_appendf(o, "error: state must be ready, drain or maint\n");
+			return;
+		}
+	} else if (strcmp(av[3], "weight") == 0) {
+		char *end;
+		long v = strtol(av[4], &end, 10);
+		if (*av[4] == '\0' || *end != '\0' || v < 0 || v > (long)BAL_MAX_WEIGHT) {
+			buf_appendf(o, "error: weight must be within 0..%u\n", BAL_MAX_WEIGHT);
+			return;
+		}
+		weight = v;
+	} else {
+		buf_appendf(o, "error: set server: expected state or weight\n");
+		return;
+	}
+	if (config_srv_shared_set(av[2], slash + 1, state, weight) == -1) {
+		buf_appendf(o, "error: no server %s/%s\n", av[2], slash + 1);
+		return;
+	}
+	log_info("admin: server %s/%s %s %s", av[2], slash + 1, av[3], av[4]);
+	worker_kick_all();
+	buf_appendf(o, "ok\n");
+}
+
+static void
+unix_command(struct aconn *a, char *line)
+{
+	char *av[8], *save = NULL, *tok;
+	int ac = 0;
+	struct buf *o = &a->out;
+
+	for (tok = strtok_r(line, " \t\r", &save); tok != NULL && ac < 8; tok = strtok_r(NULL, " \t\r", &save))
+		av[ac++] = tok;
+	if (ac == 0)
+		return;
+	if (ac == 2 && strcmp(av[0], "show") == 0 && strcmp(av[1], "stats") == 0)
+		cmd_show_stats(o);
+	else if (ac == 2 && strcmp(av[0], "show") == 0 && strcmp(av[1], "servers") == 0)
+		cmd_show_servers(o);
+	else if (ac >= 2 && strcmp(av[0], "set") == 0 && strcmp(av[1], "server") == 0)
+		cmd_set_server(o, av, ac);
+	else if (ac == 2 && strcmp(av[0], "drain") == 0 && (strcmp(av[1], "on") == 0 || strcmp(av[1], "off") == 0)) {
+		atomic_store(&worker_draining, strcmp(av[1], "on") == 0);
+		log_info("admin: drain %s", av[1]);
+		worker_kick_all();
+		buf_appendf(o, "ok\n");
+	} else if (ac == 1 && strcmp(av[0], "reload") == 0) {
+		kill(getpid(), SIGHUP);
+		buf_appendf(o, "ok: reload requested (result in the log)\n");
+	} else if (ac == 1 && strcmp(av[0], "help") == 0) {
+		buf_appendf(o, "show stats\nshow servers\nset server UPSTREAM/SERVER state ready|drain|maint\n"
+		    "set server UPSTREAM/SERVER weight N\ndrain on|off\nreload\nquit\n");
+	} else if (ac == 1 && strcmp(av[0], "quit") == 0) {
+		a->close_after = 1;
+		return;
+	} else {
+		buf_appendf(o, "error: unknown command (try help)\n");
+	}
+	buf_append(o, "\n", 1);
+}
+
+static void
+aconn_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
+{
+	struct aconn *a = w->data;
+	ssize_t n;
+
+	(void)loop;
+	if (revents & EV_WRITE) {
+		aconn_flush(a);
+		return;
+	}
+	if (buf_reserve(&a->in, 1024) == -1) {
+		aconn_close(a);
+		return;
+	}
+	n = read(a->io.fd, buf_wptr(&a->in), buf_avail(&a->in));
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		aconn_close(a);
+		return;
+	}
+	buf_produce(&a->in, (size_t)n);
+	ev_timer_start(aloop, &a->timer, ADMIN_TIMEOUT);
+	if (!a->is_unix) {
+		http_handle(a);
+	} else {
+		char *nl;
+		while ((nl = memchr(buf_rptr(&a->in), '\n', buf_len(&a->in))) != NULL) {
+			size_t l = (size_t)(nl - (char *)buf_rptr(&a->in));
+			char line[1024];
+			if (l >= sizeof(line))
+				l = sizeof(line) - 1;
+			memcpy(line, buf_rptr(&a->in), l);
+			line[l] = '\0';
+			buf_consume(&a->in, (size_t)(nl - (char *)buf_rptr(&a->in)) + 1);
+			unix_command(a, line);
+			if (a->close_after)
+				break;
+		}
+		if (buf_len(&a->in) >= ADMIN_MAX_IN) {
+			buf_appendf(&a->out, "error: line too long\n\n");
+			a->close_after = 1;
+		}
+	}
+	if (buf_len(&a->out) > 0 || a->close_after)
+		aconn_flush(a);
+}
+
+static void
+aconn_timeout(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	aconn_close(t->data);
+}
+
+static void
+admin_accept(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
+{
+	(void)revents;
+	for (int i = 0; i < 16; i++) {
+		int fd = net_accept(w->fd, NULL, NULL);
+		struct aconn *a;
+		if (fd == -1)
+			return;
+		if ((a = calloc(1, sizeof(*a))) == NULL) {
+			close(fd);
+			return;
+		}
+		a->is_unix = w == &unix_io;
+		buf_init(&a->in);
+		buf_init(&a->out);
+		ev_io_init(&a->io, fd, aconn_io, a);
+		ev_timer_init(&a->timer, aconn_timeout, a);
+		a->next = aconns;
+		aconns = a;
+		ev_io_start(loop, &a->io, EV_READ);
+		ev_timer_start(loop, &a->timer, a->is_unix ? 300000 : ADMIN_TIMEOUT);
+	}
+}
+
+int
+admin_start(struct ev_loop *loop, const char *listen_addr, const char *sock_path)
+{
+	aloop = loop;
+	ev_defer_init(&reap_defer, reap_cb, NULL);
+	http_io.fd = unix_io.fd = -1;
+	if (listen_addr != NULL) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		int fd;
+		if (net_parse_addr(listen_addr, -1, &ss, &len) == -1) {
+			log_warnx("admin listen: bad address %s", listen_addr);
+			return -1;
+		}
+		if ((fd = net_listen_tcp((struct sockaddr *)&ss, len, 0, 64)) == -1) {
+			log_warn("admin listen %s", listen_addr);
+			return -1;
+		}
+		ev_io_init(&http_io, fd, admin_accept, NULL);
+		ev_io_start(loop, &http_io, EV_READ);
+		log_info("admin HTTP listener on %s", listen_addr);
+	}
+	if (sock_path != NULL) {
+		int fd = net_listen_unix(sock_path, 0600);
+		if (fd == -1) {
+			/* Not fatal: quick mode run by a user without /run/tandem
+			 * still proxies; only the runtime commands are missing. */
+			log_warn("admin socket %s disabled", sock_path);
+			return 0;
+		}
+		unix_path = strdup(sock_path);
+		ev_io_init(&unix_io, fd, admin_accept, NULL);
+		ev_io_start(loop, &unix_io, EV_READ);
+	}
+	return 0;
+}
+
+void
+admin_stop(struct ev_loop *loop)
+{
+	if (http_io.fd >= 0) {
+		ev_io_stop(loop, &http_io);
+		close(http_io.fd);
+		http_io.fd = -1;
+	}
+	if (unix_io.fd >= 0) {
+		ev_io_stop(loop, &unix_io);
+		close(unix_io.fd);
+		unix_io.fd = -1;
+		if (unix_path != NULL)
+			unlink(unix_path);
+	}
+	while (aconns != NULL)
+		aconn_close(aconns);
+	reap_cb(loop, NULL);
+}

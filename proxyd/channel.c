@@ -1,0 +1,248 @@
+/*
+ * proxyd/channel.c — proxyd's end of the local channel to hacd.
+ *
+ * hacd listens on a unix stream socket (DIR/hacd.chan unless the config names
+ * one); proxyd connects from the control thread, says hello {node, pid,
+ * generation}, then reports status {ready, draining, active_connections} on
+ * every change and every second, which is what hacd uses to lower this node's
+ * priority when proxyd is not ready. hacd may send drain {on}: drain mode
+ * answers with Connection: close, closes idle keep-alive connections and makes
+ * /readyz say 503; drain {off} ends it. Frames are lib/frame (4-byte length +
+ * ChannelMessage). Either side restarting is normal: when the socket is absent
+ * or drops, proxyd retries every 500 ms and keeps serving meanwhile.
+ * Untrusted input: a frame that does not unpack is counted and dropped.
+ */
+#include "proxyd/channel.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/frame.h"
+#include "lib/log.h"
+#include "lib/net.h"
+#include "proto/tandem.pb-c.h"
+#include "proxyd/admin.h"
+#include "proxyd/worker.h"
+
+#define CHAN_RETRY_MS  500
+#define CHAN_STATUS_MS 1000
+
+static struct {
+	struct ev_loop *loop;
+	char *path;
+	char *node;
+	uint64_t generation;
+	struct frame_conn fc;
+	struct ev_io io;
+	struct ev_timer retry;
+	struct ev_timer status;
+	int connected;
+	int warned;
+	uint64_t bad_frames;
+	struct log_ratelimit rl;
+} ch = { .fc = { .fd = -1 }, .rl = LOG_RATELIMIT_INIT(10000) };
+
+static void chan_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents);
+
+static void
+chan_disconnect(const char *why)
+{
+	if (!ch.connected)
+		return;
+	log_info("hacd channel %s: disconnected: %s", ch.path, why);
+	ev_io_stop(ch.loop, &ch.io);
+	frame_conn_fini(&ch.fc);
+	ch.fc.fd = -1;
+	ch.connected = 0;
+	ev_timer_start(ch.loop, &ch.retry, CHAN_RETRY_MS);
+}
+
+static void
+chan_flush(void)
+{
+	int rc = frame_flush(&ch.fc);
+
+	if (rc == -1) {
+		chan_disconnect("write failed");
+		return;
+	}
+	ev_io_start(ch.loop, &ch.io, EV_READ | (rc == 0 ? EV_WRITE : 0));
+}
+
+static void
+chan_send(const Tandem__ChannelMessage *m)
+{
+	size_t len = tandem__channel_message__get_packed_size(m);
+	uint8_t stackbuf[512], *p = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
+
+	if (p == NULL)
+		return;
+	tandem__channel_message__pack(m, p);
+	if (frame_queue(&ch.fc, p, len) == -1)
+		log_warn("hacd channel: queue");
+	if (p != stackbuf)
+		free(p);
+	chan_flush();
+}
+
+static void
+send_status(void)
+{
+	Tandem__ChannelMessage m = TANDEM__CHANNEL_MESSAGE__INIT;
+	Tandem__ProxydStatus st = TANDEM__PROXYD_STATUS__INIT;
+
+	if (!ch.connected)
+		return;
+	st.has_ready = st.has_draining = st.has_active_connections = 1;
+	st.ready = admin_ready();
+	st.draining = atomic_load(&worker_draining) || atomic_load(&worker_stopping);
+	st.active_connections = atomic_load(&worker_active_conns);
+	m.body_case = TANDEM__CHANNEL_MESSAGE__BODY_STATUS;
+	m.status = &st;
+	chan_send(&m);
+}
+
+static void
+send_hello(void)
+{
+	Tandem__ChannelMessage m = TANDEM__CHANNEL_MESSAGE__INIT;
+	Tandem__ProxydHello h = TANDEM__PROXYD_HELLO__INIT;
+
+	h.node = ch.node;
+	h.has_pid = h.has_generation = 1;
+	h.pid = (uint32_t)getpid();
+	h.generation = ch.generation;
+	m.body_case = TANDEM__CHANNEL_MESSAGE__BODY_HELLO;
+	m.hello = &h;
+	chan_send(&m);
+}
+
+static void
+retry_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	int fd = net_connect_unix(ch.path);
+
+	if (fd == -1) {
+		if (!ch.warned)
+			log_info("hacd channel %s: not available (%s); retrying every %d ms", ch.path, strerror(errno), CHAN_RETRY_MS);
+		ch.warned = 1;
+		ev_timer_start(loop, t, CHAN_RETRY_MS);
+		return;
+	}
+	net_set_nonblock(fd);
+	frame_conn_init(&ch.fc, fd);
+	ev_io_init(&ch.io, fd, chan_io, NULL);
+	ch.connected = 1;
+	ch.warned = 0;
+	log_info("hacd channel %s: connected", ch.path);
+	ev_io_start(loop, &ch.io, EV_READ);
+	send_hello();
+	send_status();
+}
+
+static void
+status_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	send_status();
+	ev_timer_start(loop, t, CHAN_STATUS_MS);
+}
+
+static void
+handle_message(const uint8_t *p, size_t len)
+{
+	Tandem__ChannelMessage *m = tandem__channel_message__unpack(NULL, len, p);
+
+	if (m == NULL) {
+		ch.bad_frames++;
+		log_rl_warnx(&ch.rl, ev_now(ch.loop), "hacd channel: undecodable message dropped (%llu so far)",
+		    (unsigned long long)ch.bad_frames);
+		return;
+	}
+	if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_DRAIN && m->drain != NULL) {
+		int on = m->drain->has_on && m->drain->on;
+		if (atomic_exchange(&worker_draining, on) != on) {
+			log_info("hacd channel: drain %s", on ? "on: Connection: close, idle keep-alives closed" : "off");
+			worker_kick_all();
+		}
+		tandem__channel_message__free_unpacked(m, NULL);
+		send_status();
+		return;
+	}
+	/* Other bodies (state sync) are for modules proxyd does not have yet. */
+	tandem__channel_message__free_unpacked(m, NULL);
+}
+
+static void
+chan_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
+{
+	const uint8_t *msg;
+	size_t len;
+	int rc, n = 0;
+
+	(void)loop;
+	(void)w;
+	if (revents & EV_WRITE) {
+		chan_flush();
+		if (!ch.connected)
+			return;
+	}
+	if (!(revents & EV_READ))
+		return;
+	rc = frame_read(&ch.fc);
+	while (ch.connected && (n = frame_next(&ch.fc, &msg, &len)) == 1)
+		handle_message(msg, len);
+	if (!ch.connected)
+		return;
+	if (n == -1)
+		chan_disconnect("oversized frame");
+	else if (rc == 0)
+		chan_disconnect("closed by hacd");
+	else if (rc == -1)
+		chan_disconnect("read error");
+}
+
+int
+channel_start(struct ev_loop *loop, const char *path, const char *node)
+{
+	ch.loop = loop;
+	ch.path = strdup(path);
+	ch.node = strdup(node ? node : "");
+	if (ch.path == NULL || ch.node == NULL)
+		return -1;
+	ev_timer_init(&ch.retry, retry_cb, NULL);
+	ev_timer_init(&ch.status, status_cb, NULL);
+	ev_timer_start(loop, &ch.retry, 0);
+	ev_timer_start(loop, &ch.status, CHAN_STATUS_MS);
+	return 0;
+}
+
+void
+channel_status_changed(void)
+{
+	send_status();
+}
+
+void
+channel_set_generation(uint64_t gen)
+{
+	ch.generation = gen;
+}
+
+void
+channel_stop(void)
+{
+	if (ch.loop == NULL)
+		return;
+	if (ch.connected) {
+		/* Last word: not ready, draining. Best effort, not waited for. */
+		send_status();
+		ev_io_stop(ch.loop, &ch.io);
+		frame_conn_fini(&ch.fc);
+		ch.connected = 0;
+	}
+	ev_timer_stop(ch.loop, &ch.retry);
+	ev_timer_stop(ch.loop, &ch.status);
+}

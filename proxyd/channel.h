@@ -1,0 +1,22 @@
+/*
+ * proxyd/channel.h — proxyd's side of the local channel to hacd (a unix
+ * stream socket carrying ChannelMessage frames, proto/tandem.proto). Runs on
+ * the control thread; proxyd works the same without hacd.
+ */
+#ifndef PROXYD_CHANNEL_H
+#define PROXYD_CHANNEL_H
+
+#include <stdint.h>
+
+#include "lib/ev.h"
+
+/* Starts connecting to path (retried every 500 ms while absent). node names
+ * this proxyd in hello. 0/-1. */
+int channel_start(struct ev_loop *loop, const char *path, const char *node);
+/* Sends a status message now (after any change of readiness or drain). */
+void channel_status_changed(void);
+/* Sets the generation reported in hello. */
+void channel_set_generation(uint64_t gen);
+void channel_stop(void);
+
+#endif

@@ -1,0 +1,1120 @@
+/*
+ * proxyd/config.c — building one configuration generation of proxyd.
+ *
+ * The control thread (or main, at startup and for `proxyd -t`) turns
+ * etc/proxyd.conf into a struct pd_config: every group is checked for unknown
+ * keys, every value for type and range, every name reference resolved, and
+ * every mistake reported as "file:line: message" through lib/conf. Nothing
+ * here runs on a worker thread except config_unref(), whose last call frees a
+ * generation. The result is immutable, so workers read it without locks.
+ *
+ * Quick mode (config_quick) builds the same structure from the command line,
+ * so the engine knows a single kind of configuration.
+ */
+#include "proxyd/config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+
+_Atomic uint32_t config_admin_version;
+
+static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pd_srv_shared *shared_head;
+static _Atomic uint64_t generation_seq;
+
+const char *
+config_admin_state_str(enum pd_admin_state s)
+{
+	switch (s) {
+	case PD_SRV_READY: return "ready";
+	case PD_SRV_DRAIN: return "drain";
+	case PD_SRV_MAINT: return "maint";
+	}
+	return "?";
+}
+
+struct pd_srv_shared *
+config_srv_shared_get(const char *upstream, const char *server)
+{
+	char key[512];
+	struct pd_srv_shared *s;
+
+	snprintf(key, sizeof(key), "%s/%s", upstream, server);
+	pthread_mutex_lock(&shared_mu);
+	for (s = shared_head; s != NULL; s = s->next)
+		if (strcmp(s->key, key) == 0)
+			break;
+	if (s == NULL && (s = calloc(1, sizeof(*s) + strlen(key) + 1)) != NULL) {
+		strcpy(s->key, key);
+		atomic_store(&s->weight_override, UINT32_MAX);
+		s->next = shared_head;
+		shared_head = s;
+	}
+	pthread_mutex_unlock(&shared_mu);
+	return s;
+}
+
+int
+config_srv_shared_set(const char *upstream, const char *server, int state, int64_t weight)
+{
+	char key[512];
+	struct pd_srv_shared *s;
+
+	snprintf(key, sizeof(key), "%s/%s", upstream, server);
+	pthread_mutex_lock(&shared_mu);
+	for (s = shared_head; s != NULL; s = s->next)
+		if (strcmp(s->key, key) == 0)
+			break;
+	pthread_mutex_unlock(&shared_mu);
+	if (s == NULL)
+		return -1;
+	if (state >= 0)
+		atomic_store_explicit(&s->state, (uint32_t)state, memory_order_relaxed);
+	if (weight >= 0)
+		atomic_store_explicit(&s->weight_override, (uint32_t)weight, memory_order_relaxed);
+	atomic_fetch_add(&config_admin_version, 1);
+	return 0;
+}
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static char *
+xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int
+oom(struct conf_err *err)
+{
+	snprintf(err->msg, sizeof(err->msg), "out of memory");
+	return -1;
+}
+
+static void
+defaults(struct pd_config *c)
+{
+	atomic_store(&c->refs, 1);
+	c->generation = atomic_fetch_add(&generation_seq, 1) + 1;
+	c->to.client_header = 10000;
+	c->to.client_body = 60000;
+	c->to.client_idle = 60000;
+	c->to.tunnel_idle = 3600000;
+	c->to.shutdown = 15000;
+	c->to.connect = 3000;
+	c->to.response = 30000;
+	c->to.idle = 60000;
+	c->to.pool_idle = 20000;
+	c->max_header_bytes = 32768;
+	c->max_request_line = 8192;
+	c->max_headers = 100;
+	c->log_level = LOG_LVL_INFO;
+	c->access_log = strdup("stderr");
+	c->node = NULL;
+	c->hdr_xff = c->hdr_xfp = c->hdr_real_ip = c->hdr_request_id = 1;
+	c->server_hdr = PD_SERVER_HIDE;
+}
+
+static void
+free_upstream(struct pd_upstream *u)
+{
+	for (size_t i = 0; i < u->nservers; i++) {
+		free(u->servers[i].name);
+		free(u->servers[i].address);
+	}
+	free(u->servers);
+	free(u->name);
+}
+
+static void
+lsock_unref(struct pd_lsock *ls)
+{
+	if (ls == NULL || atomic_fetch_sub(&ls->refs, 1) != 1)
+		return;
+	for (int i = 0; i < ls->nfds; i++) {
+		int fd = atomic_exchange(&ls->fds[i], -1);
+		if (fd >= 0)
+			close(fd);
+	}
+	free(ls);
+}
+
+static void
+config_free(struct pd_config *c)
+{
+	if (c->wslots != NULL) {
+		for (int i = 0; i < c->nworkers; i++)
+			if (c->wslots[i] != NULL && c->wslot_free != NULL)
+				c->wslot_free(c, c->wslots[i]);
+		free(c->wslots);
+	}
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		free(c->listeners[i].name);
+		free(c->listeners[i].address);
+		free(c->listeners[i].allow);
+		free(c->listeners[i].deny);
+		lsock_unref(c->listeners[i].ls);
+	}
+	free(c->listeners);
+	for (size_t i = 0; i < c->nupstreams; i++)
+		free_upstream(&c->upstreams[i]);
+	free(c->upstreams);
+	for (size_t i = 0; i < c->nroutes; i++)
+		route_fini(&c->routes[i]);
+	free(c->routes);
+	free(c->route_series);
+	free(c->route_series_off);
+	free(c->path);
+	free(c->user);
+	free(c->node);
+	free(c->access_log);
+	free(c->admin_listen);
+	free(c->admin_socket);
+	free(c->hacd_channel);
+	free(c->server_value);
+	free(c);
+}
+
+void
+config_ref(struct pd_config *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+void
+config_unref(struct pd_config *c)
+{
+	if (c != NULL && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+		config_free(c);
+}
+
+int
+config_upstream_index(const struct pd_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nupstreams; i++)
+		if (strcmp(c->upstreams[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+static int
+get_strdup(const config_setting_t *g, const char *name, char **out, struct conf_err *err)
+{
+	const char *s = NULL;
+
+	if (conf_get_str(g, name, 0, &s, err) == -1)
+		return -1;
+	if (s != NULL) {
+		free(*out);
+		if ((*out = strdup(s)) == NULL)
+			return oom(err);
+	}
+	return 0;
+}
+
+/* A string or an array/list of strings, as a NULL-free vector. */
+static int
+get_strv(const config_setting_t *g, const char *name, char ***out, size_t *n, struct conf_err *err)
+{
+	const config_setting_t *s = config_setting_get_member(g, name);
+	int cnt;
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		if ((*out = calloc(1, sizeof(char *))) == NULL || ((*out)[0] = strdup(config_setting_get_string(s))) == NULL)
+			return oom(err);
+		*n = 1;
+		return 0;
+	}
+	if (!config_setting_is_aggregate(s) || config_setting_is_group(s))
+		return conf_errorf(err, s, "%s: expected a string or a list of strings", name);
+	cnt = config_setting_length(s);
+	if (cnt == 0)
+		return conf_errorf(err, s, "%s: empty list", name);
+	if ((*out = calloc((size_t)cnt, sizeof(char *))) == NULL)
+		return oom(err);
+	for (int i = 0; i < cnt; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return conf_errorf(err, e, "%s: expected a string", name);
+		if (((*out)[i] = strdup(config_setting_get_string(e))) == NULL)
+			return oom(err);
+		*n = (size_t)i + 1;
+	}
+	return 0;
+}
+
+static int
+parse_timeouts(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
+{
+	static const char *const keys[] = { "client_header", "client_body", "client_idle", "tunnel_idle",
+		"shutdown", "connect", "response", "idle", "pool_idle", NULL };
+	const config_setting_t *g = NULL;
+
+	if (conf_get_group(root, "timeouts", 0, &g, err) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (conf_check_keys(g, keys, err) == -1 ||
+	    conf_get_duration(g, "client_header", 0, &c->to.client_header, err) == -1 ||
+	    conf_get_duration(g, "client_body", 0, &c->to.client_body, err) == -1 ||
+	    conf_get_duration(g, "client_idle", 0, &c->to.client_idle, err) == -1 ||
+	    conf_get_duration(g, "tunnel_idle", 0, &c->to.tunnel_idle, err) == -1 ||
+	    conf_get_duration(g, "shutdown", 0, &c->to.shutdown, err) == -1 ||
+	    conf_get_duration(g, "connect", 0, &c->to.connect, err) == -1 ||
+	    conf_get_duration(g, "response", 0, &c->to.response, err) == -1 ||
+	    conf_get_duration(g, "idle", 0, &c->to.idle, err) == -1 ||
+	    conf_get_duration(g, "pool_idle", 0, &c->to.pool_idle, err) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+parse_limits(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
+{
+	static const char *const keys[] = { "max_connections", "header_size", "request_line", "max_headers", NULL };
+	const config_setting_t *g = NULL;
+	int64_t v;
+	uint64_t sz;
+
+	if (conf_get_group(root, "limits", 0, &g, err) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (conf_check_keys(g, keys, err) == -1)
+		return -1;
+	v = c->max_connections;
+	if (conf_get_int(g, "max_connections", 0, 0, 10000000, &v, err) == -1)
+		return -1;
+	c->max_connections = (uint32_t)v;
+	v = c->max_headers;
+	if (conf_get_int(g, "max_headers", 0, 1, 128, &v, err) == -1)
+		return -1;
+	c->max_headers = (uint32_t)v;
+	sz = c->max_header_bytes;
+	if (conf_get_size(g, "header_size", 0, &sz, err) == -1)
+		return -1;
+	if (sz < 1024 || sz > 1048576)
+		return conf_errorf(err, config_setting_get_member(g, "header_size"), "header_size: must be within 1k..1m");
+	c->max_header_bytes = (uint32_t)sz;
+	sz = c->max_request_line;
+	if (conf_get_size(g, "request_line", 0, &sz, err) == -1)
+		return -1;
+	if (sz < 256 || sz > 65536)
+		return conf_errorf(err, config_setting_get_member(g, "request_line"), "request_line: must be within 256..64k");
+	c->max_request_line = (uint32_t)sz;
+	return 0;
+}
+
+static int
+parse_log(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
+{
+	static const char *const keys[] = { "level", "access", "format", NULL };
+	const config_setting_t *g = NULL;
+	const char *s = NULL;
+
+	if (conf_get_group(root, "log", 0, &g, err) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (conf_check_keys(g, keys, err) == -1)
+		return -1;
+	if (conf_get_str(g, "level", 0, &s, err) == -1)
+		return -1;
+	if (s != NULL) {
+		enum log_level lv;
+		if (log_level_parse(s, &lv) == -1)
+			return conf_errorf(err, config_setting_get_member(g, "level"),
+			    "level: \"%s\" is not one of err, warn, info, debug", s);
+		c->log_level = (int)lv;
+	}
+	if (get_strdup(g, "access", &c->access_log, err) == -1)
+		return -1;
+	s = NULL;
+	if (conf_get_str(g, "format", 0, &s, err) == -1)
+		return -1;
+	if (s != NULL) {
+		if (strcmp(s, "combined") == 0)
+			c->log_format = PD_LOG_COMBINED;
+		else if (strcmp(s, "json") == 0)
+			c->log_format = PD_LOG_JSON;
+		else
+			return conf_errorf(err, config_setting_get_member(g, "format"),
+			    "format: \"%s\" is not one of combined, json", s);
+	}
+	return 0;
+}
+
+static int
+parse_admin_hacd(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
+{
+	static const char *const akeys[] = { "listen", "socket", NULL };
+	static const char *const hkeys[] = { "channel", NULL };
+	const config_setting_t *g = NULL;
+
+	if (conf_get_group(root, "admin", 0, &g, err) == -1)
+		return -1;
+	if (g != NULL) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		if (conf_check_keys(g, akeys, err) == -1 ||
+		    get_strdup(g, "listen", &c->admin_listen, err) == -1 ||
+		    get_strdup(g, "socket", &c->admin_socket, err) == -1)
+			return -1;
+		if (c->admin_listen != NULL && net_parse_addr(c->admin_listen, -1, &ss, &len) == -1)
+			return conf_errorf(err, config_setting_get_member(g, "listen"),
+			    "listen: bad address \"%s\" (want HOST:PORT, numeric)", c->admin_listen);
+	}
+	g = NULL;
+	if (conf_get_group(root, "hacd", 0, &g, err) == -1)
+		return -1;
+	if (g != NULL && (conf_check_keys(g, hkeys, err) == -1 ||
+	    get_strdup(g, "channel", &c->hacd_channel, err) == -1))
+		return -1;
+	return 0;
+}
+
+static int
+parse_headers(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
+{
+	static const char *const keys[] = { "x_forwarded_for", "x_forwarded_proto", "x_real_ip",
+		"forwarded", "via", "request_id", "server", NULL };
+	const config_setting_t *g = NULL;
+	const char *s = NULL;
+
+	if (conf_get_group(root, "headers", 0, &g, err) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (conf_check_keys(g, keys, err) == -1 ||
+	    conf_get_bool(g, "x_forwarded_for", 0, &c->hdr_xff, err) == -1 ||
+	    conf_get_bool(g, "x_forwarded_proto", 0, &c->hdr_xfp, err) == -1 ||
+	    conf_get_bool(g, "x_real_ip", 0, &c->hdr_real_ip, err) == -1 ||
+	    conf_get_bool(g, "forwarded", 0, &c->hdr_forwarded, err) == -1 ||
+	    conf_get_bool(g, "via", 0, &c->hdr_via, err) == -1 ||
+	    conf_get_bool(g, "request_id", 0, &c->hdr_request_id, err) == -1 ||
+	    conf_get_str(g, "server", 0, &s, err) == -1)
+		return -1;
+	if (s != NULL) {
+		if (strcmp(s, "hide") == 0 || *s == '\0') {
+			c->server_hdr = PD_SERVER_HIDE;
+		} else if (strcmp(s, "pass") == 0) {
+			c->server_hdr = PD_SERVER_PASS;
+		} else {
+			for (const char *p = s; *p; p++)
+				if ((unsigned char)*p < 0x20 || *p == 0x7f)
+					return conf_errorf(err, config_setting_get_member(g, "server"),
+					    "server: control character in value");
+			c->server_hdr = PD_SERVER_REPLACE;
+			if ((c->server_value = strdup(s)) == NULL)
+				return oom(err);
+		}
+	}
+	return 0;
+}
+
+static int
+parse_cidrs(const config_setting_t *g, const char *name, struct net_cidr **out, size_t *n, struct conf_err *err)
+{
+	char **v = NULL;
+	size_t cnt = 0;
+	int rc = 0;
+
+	if (get_strv(g, name, &v, &cnt, err) == -1)
+		rc = -1;
+	if (rc == 0 && cnt > 0 && (*out = calloc(cnt, sizeof(**out))) == NULL)
+		rc = oom(err);
+	for (size_t i = 0; rc == 0 && i < cnt; i++) {
+		if (net_cidr_parse(v[i], &(*out)[i]) == -1)
+			rc = conf_errorf(err, config_setting_get_member(g, name), "%s: bad address prefix \"%s\"", name, v[i]);
+		*n = i + 1;
+	}
+	for (size_t i = 0; i < cnt; i++)
+		free(v[i]);
+	free(v);
+	return rc;
+}
+
+static int
+parse_listeners(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
+{
+	static const char *const keys[] = { "name", "listen", "allow", "deny", NULL };
+	const config_setting_t *l = NULL;
+	int n;
+
+	if (conf_get_list(root, "listeners", 1, &l, err) == -1)
+		return -1;
+	n = config_setting_length(l);
+	if (n == 0)
+		return conf_errorf(err, l, "listeners: at least one listener is needed");
+	if (n > PD_MAX_LISTENERS)
+		return conf_errorf(err, l, "listeners: at most %d", PD_MAX_LISTENERS);
+	if ((c->listeners = calloc((size_t)n, sizeof(*c->listeners))) == NULL)
+		return oom(err);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
+		struct pd_listener *L = &c->listeners[i];
+		const char *name = NULL, *addr = NULL;
+
+		c->nlisteners = (size_t)i + 1;
+		if (!config_setting_is_group(g))
+			return conf_errorf(err, g, "listeners: each element must be a group { ... }");
+		if (conf_check_keys(g, keys, err) == -1 ||
+		    conf_get_str(g, "listen", 1, &addr, err) == -1 ||
+		    conf_get_str(g, "name", 0, &name, err) == -1)
+			return -1;
+		if (net_parse_addr(addr, 80, &L->addr, &L->addrlen) == -1)
+			return conf_errorf(err, config_setting_get_member(g, "listen"),
+			    "listen: bad address \"%s\" (want HOST:PORT, numeric)", addr);
+		for (int j = 0; j < i; j++) {
+			if (name != NULL && strcmp(c->listeners[j].name, name) == 0)
+				return conf_errorf(err, config_setting_get_member(g, "name"), "listener \"%s\" defined twice", name);
+			if (net_addr_equal((struct sockaddr *)&c->listeners[j].addr, (struct sockaddr *)&L->addr, 1))
+				return conf_errorf(err, config_setting_get_member(g, "listen"),
+				    "listen: address \"%s\" used by listener \"%s\" too", addr, c->listeners[j].name);
+		}
+		L->name = name ? strdup(name) : strdup(addr);
+		L->address = strdup(addr);
+		if (L->name == NULL || L->address == NULL)
+			return oom(err);
+		if (parse_cidrs(g, "allow", &L->allow, &L->nallow, err) == -1 ||
+		    parse_cidrs(g, "deny", &L->deny, &L->ndeny, err) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+parse_server(struct pd_upstream *u, size_t idx, const config_setting_t *g, struct conf_err *err)
+{
+	static const char *const keys[] = { "name", "address", "weight", "max_conns", NULL };
+	struct pd_server *s = &u->servers[idx];
+	const char *name = NULL, *addr = NULL;
+	int64_t w = 1, mc = 0;
+
+	if (!config_setting_is_group(g))
+		return conf_errorf(err, g, "servers: each element must be a group { ... }");
+	if (conf_check_keys(g, keys, err) == -1 ||
+	    conf_get_str(g, "address", 1, &addr, err) == -1 ||
+	    conf_get_str(g, "name", 0, &name, err) == -1 ||
+	    conf_get_int(g, "weight", 0, 0, BAL_MAX_WEIGHT, &w, err) == -1 ||
+	    conf_get_int(g, "max_conns", 0, 0, 1000000, &mc, err) == -1)
+		return -1;
+	if (net_parse_addr(addr, -1, &s->addr, &s->addrlen) == -1)
+		return conf_errorf(err, config_setting_get_member(g, "address"),
+		    "address: bad address \"%s\" (want HOST:PORT, numeric)", addr);
+	if (name == NULL)
+		name = addr;
+	for (size_t j = 0; j < idx; j++)
+		if (strcmp(u->servers[j].name, name) == 0)
+			return conf_errorf(err, g, "server \"%s\" defined twice in upstream \"%s\"", name, u->name);
+	s->name = strdup(name);
+	s->address = strdup(addr);
+	if (s->name == NULL || s->address == NULL)
+		return oom(err);
+	s->weight = (uint32_t)w;
+	s->max_conns = (uint32_t)mc;
+	if ((s->shared = config_srv_shared_get(u->name, s->name)) == NULL)
+		return oom(err);
+	return 0;
+}
+
+static int
+parse_upstreams(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
+{
+	static const char *const keys[] = { "name", "balance", "hash_key", "servers", "retries", "keepalive",
+		"connect_timeout", "response_timeout", "idle_timeout", "pool_idle_timeout", NULL };
+	const config_setting_t *l = NULL;
+	int n;
+
+	if (conf_get_list(root, "upstreams", 0, &l, err) == -1)
+		return -1;
+	if (l == NULL)
+		return 0;
+	n = config_setting_length(l);
+	if (n > 0 && (c->upstreams = calloc((size_t)n, sizeof(*c->upstreams))) == NULL)
+		return oom(err);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *g = config_setting_get_elem(l, (unsigned)i), *sl = NULL;
+		struct pd_upstream *u = &c->upstreams[i];
+		const char *name = NULL, *algo = NULL, *hk = NULL;
+		int64_t v;
+		int ns;
+
+		c->nupstreams = (size_t)i + 1;
+		if (!config_setting_is_group(g))
+			return conf_errorf(err, g, "upstreams: each element must be a group { ... }");
+		if (conf_check_keys(g, keys, err) == -1 || conf_get_str(g, "name", 1, &name, err) == -1)
+			return -1;
+		for (int j = 0; j < i; j++)
+			if (strcmp(c->upstreams[j].name, name) == 0)
+				return conf_errorf(err, config_setting_get_member(g, "name"), "upstream \"%s\" defined twice", name);
+		if ((u->name = strdup(name)) == NULL)
+			return oom(err);
+		u->algo = BAL_ROUNDROBIN;
+		if (conf_get_str(g, "balance", 0, &algo, err) == -1)
+			return -1;
+		if (algo != NULL && balance_algo_parse(algo, &u->algo) == -1)
+			return conf_errorf(err, config_setting_get_member(g, "balance"),
+			    "balance: \"%s\" is not one of roundrobin, leastconn, hash, random", algo);
+		if (conf_get_str(g, "hash_key", 0, &hk, err) == -1)
+			return -1;
+		if (hk != NULL) {
+			if (strcmp(hk, "client_ip") == 0) u->hash_key = PD_HASH_CLIENT_IP;
+			else if (strcmp(hk, "host") == 0) u->hash_key = PD_HASH_HOST;
+			else if (strcmp(hk, "uri") == 0) u->hash_key = PD_HASH_URI;
+			else
+				return conf_errorf(err, config_setting_get_member(g, "hash_key"),
+				    "hash_key: \"%s\" is not one of client_ip, host, uri", hk);
+		}
+		v = 1;
+		if (conf_get_int(g, "retries", 0, 0, 10, &v, err) == -1)
+			return -1;
+		u->retries = (uint32_t)v;
+		v = 32;
+		if (conf_get_int(g, "keepalive", 0, 0, 100000, &v, err) == -1)
+			return -1;
+		u->keepalive = (uint32_t)v;
+		u->connect_ms = c->to.connect;
+		u->response_ms = c->to.response;
+		u->idle_ms = c->to.idle;
+		u->pool_idle_ms = c->to.pool_idle;
+		if (conf_get_duration(g, "connect_timeout", 0, &u->connect_ms, err) == -1 ||
+		    conf_get_duration(g, "response_timeout", 0, &u->response_ms, err) == -1 ||
+		    conf_get_duration(g, "idle_timeout", 0, &u->idle_ms, err) == -1 ||
+		    conf_get_duration(g, "pool_idle_timeout", 0, &u->pool_idle_ms, err) == -1)
+			return -1;
+		if (conf_get_list(g, "servers", 1, &sl, err) == -1)
+			return -1;
+		ns = config_setting_length(sl);
+		if (ns == 0)
+			return conf_errorf(err, sl, "servers: upstream \"%s\" needs at least one server", name);
+		if ((size_t)ns > BAL_MAX_SERVERS)
+			return conf_errorf(err, sl, "servers: at most %u", BAL_MAX_SERVERS);
+		if ((u->servers = calloc((size_t)ns, sizeof(*u->servers))) == NULL)
+			return oom(err);
+		for (int j = 0; j < ns; j++) {
+			u->nservers = (size_t)j + 1;
+			if (parse_server(u, (size_t)j, config_setting_get_elem(sl, (unsigned)j), err) == -1)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+valid_token(const char *s)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+
+	if (*s == '\0')
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    strchr(tchar, *s) != NULL))
+			return 0;
+	return 1;
+}
+
+static int
+valid_field_value(const char *s)
+{
+	for (; *s; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* headers group { set = [ "Name: value", ... ]; remove = [ "Name", ... ]; } */
+static int
+parse_hdr_ops(const config_setting_t *r, const char *gname, struct route_hdr_op **ops, size_t *n, struct conf_err *err)
+{
+	static const char *const keys[] = { "set", "remove", NULL };
+	const config_setting_t *g = NULL;
+	char **set = NULL, **rm = NULL;
+	size_t nset = 0, nrm = 0;
+	int rc = 0;
+
+	if (conf_get_group(r, gname, 0, &g, err) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (conf_check_keys(g, keys, err) == -1 || get_strv(g, "set", &set, &nset, err) == -1 ||
+	    get_strv(g, "remove", &rm, &nrm, err) == -1)
+		rc = -1;
+	if (rc == 0 && nset + nrm > 0 && (*ops = calloc(nset + nrm, sizeof(**ops))) == NULL)
+		rc = oom(err);
+	for (size_t i = 0; rc == 0 && i < nset; i++) {
+		char *colon = strchr(set[i], ':');
+		const char *v;
+		if (colon == NULL)
+			{ rc = conf_errorf(err, config_setting_get_member(g, "set"), "set: \"%s\" is not \"Name: value\"", set[i]); break; }
+		*colon = '\0';
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		if (!valid_token(set[i]) || !valid_field_value(v))
+			{ rc = conf_errorf(err, config_setting_get_member(g, "set"), "set: invalid header \"%s\"", set[i]); break; }
+		(*ops)[*n].name = strdup(set[i]);
+		(*ops)[*n].name_len = strlen(set[i]);
+		(*ops)[*n].value = strdup(v);
+		(*n)++;
+	}
+	for (size_t i = 0; rc == 0 && i < nrm; i++) {
+		if (!valid_token(rm[i]))
+			{ rc = conf_errorf(err, config_setting_get_member(g, "remove"), "remove: invalid header name \"%s\"", rm[i]); break; }
+		(*ops)[*n].name = strdup(rm[i]);
+		(*ops)[*n].name_len = strlen(rm[i]);
+		(*n)++;
+	}
+	for (size_t i = 0; i < nset; i++)
+		free(set[i]);
+	for (size_t i = 0; i < nrm; i++)
+		free(rm[i]);
+	free(set);
+	free(rm);
+	return rc;
+}
+
+static int
+parse_match(struct route *rt, const config_setting_t *r, struct conf_err *err)
+{
+	static const char *const keys[] = { "host", "path", "path_prefix", "path_regex", "methods", "headers", NULL };
+	const config_setting_t *g = NULL, *hl = NULL;
+	const char *p = NULL;
+	char emsg[256];
+	int npaths = 0;
+
+	if (conf_get_group(r, "match", 0, &g, err) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (conf_check_keys(g, keys, err) == -1 || get_strv(g, "host", &rt->hosts, &rt->nhosts, err) == -1 ||
+	    get_strv(g, "methods", &rt->methods, &rt->nmethods, err) == -1)
+		return -1;
+	for (size_t i = 0; i < rt->nhosts; i++) {
+		char *h = rt->hosts[i];
+		for (char *q = h; *q; q++)
+			if (*q >= 'A' && *q <= 'Z')
+				*q = (char)(*q - 'A' + 'a');
+		if (*h == '\0' || (strchr(h, '*') != NULL && (h[0] != '*' || h[1] != '.' || strchr(h + 1, '*') != NULL)))
+			return conf_errorf(err, config_setting_get_member(g, "host"),
+			    "host: \"%s\" is neither a name nor \"*.suffix\"", h);
+	}
+	for (size_t i = 0; i < rt->nmethods; i++)
+		if (!valid_token(rt->methods[i]))
+			return conf_errorf(err, config_setting_get_member(g, "methods"), "methods: bad method \"%s\"", rt->methods[i]);
+	static const struct { const char *key; enum route_path_kind kind; } pk[] = {
+		{ "path", ROUTE_PATH_EXACT }, { "path_prefix", ROUTE_PATH_PREFIX }, { "path_regex", ROUTE_PATH_REGEX } };
+	for (size_t i = 0; i < 3; i++) {
+		p = NULL;
+		if (conf_get_str(g, pk[i].key, 0, &p, err) == -1)
+			return -1;
+		if (p == NULL)
+			continue;
+		if (++npaths > 1)
+			return conf_errorf(err, config_setting_get_member(g, pk[i].key),
+			    "%s: only one of path, path_prefix, path_regex per route", pk[i].key);
+		if (pk[i].kind != ROUTE_PATH_REGEX && p[0] != '/')
+			return conf_errorf(err, config_setting_get_member(g, pk[i].key), "%s: must start with '/'", pk[i].key);
+		if (route_set_path(rt, pk[i].kind, p, emsg, sizeof(emsg)) == -1)
+			return conf_errorf(err, config_setting_get_member(g, pk[i].key), "%s: %s", pk[i].key, emsg);
+	}
+	if (conf_get_list(g, "headers", 0, &hl, err) == -1)
+		return -1;
+	if (hl != NULL) {
+		static const char *const hkeys[] = { "name", "value", NULL };
+		int n = config_setting_length(hl);
+		if (n > 0 && (rt->hdrs = calloc((size_t)n, sizeof(*rt->hdrs))) == NULL)
+			return oom(err);
+		for (int i = 0; i < n; i++) {
+			const config_setting_t *h = config_setting_get_elem(hl, (unsigned)i);
+			const char *name = NULL, *value = NULL;
+			if (!config_setting_is_group(h))
+				return conf_errorf(err, h, "headers: each element must be { name = ...; value = ...; }");
+			if (conf_check_keys(h, hkeys, err) == -1 || conf_get_str(h, "name", 1, &name, err) == -1 ||
+			    conf_get_str(h, "value", 0, &value, err) == -1)
+				return -1;
+			if (!valid_token(name))
+				return conf_errorf(err, h, "headers: bad header name \"%s\"", name);
+			rt->hdrs[i].name = strdup(name);
+			for (char *q = rt->hdrs[i].name; q && *q; q++)
+				if (*q >= 'A' && *q <= 'Z')
+					*q = (char)(*q - 'A' + 'a');
+			rt->hdrs[i].value = xstrdup(value);
+			rt->nhdrs = (size_t)i + 1;
+		}
+	}
+	return 0;
+}
+
+static int
+parse_route_action(struct pd_config *c, struct route *rt, const config_setting_t *r, struct conf_err *err)
+{
+	const config_setting_t *g = NULL, *sl = NULL;
+	const char *up = NULL;
+	int nactions = 0;
+	int64_t v;
+
+	if (conf_get_str(r, "upstream", 0, &up, err) == -1)
+		return -1;
+	if (up != NULL) {
+		int idx = config_upstream_index(c, up);
+		nactions++;
+		if (idx < 0)
+			return conf_errorf(err, config_setting_get_member(r, "upstream"), "upstream: unknown upstream \"%s\"", up);
+		if ((rt->splits = calloc(1, sizeof(*rt->splits))) == NULL)
+			return oom(err);
+		rt->splits[0].upstream = idx;
+		rt->splits[0].weight = 1;
+		rt->nsplits = 1;
+		rt->split_total = 1;
+		rt->action = ROUTE_FORWARD;
+	}
+	if (conf_get_list(r, "split", 0, &sl, err) == -1)
+		return -1;
+	if (sl != NULL) {
+		static const char *const skeys[] = { "upstream", "weight", NULL };
+		int n = config_setting_length(sl);
+		nactions++;
+		if (n == 0)
+			return conf_errorf(err, sl, "split: empty list");
+		if ((rt->splits = calloc((size_t)n, sizeof(*rt->splits))) == NULL)
+			return oom(err);
+		for (int i = 0; i < n; i++) {
+			const config_setting_t *e = config_setting_get_elem(sl, (unsigned)i);
+			const char *name = NULL;
+			int idx;
+			if (!config_setting_is_group(e))
+				return conf_errorf(err, e, "split: each element must be { upstream = ...; weight = ...; }");
+			v = 1;
+			if (conf_check_keys(e, skeys, err) == -1 || conf_get_str(e, "upstream", 1, &name, err) == -1 ||
+			    conf_get_int(e, "weight", 0, 0, 1000000, &v, err) == -1)
+				return -1;
+			if ((idx = config_upstream_index(c, name)) < 0)
+				return conf_errorf(err, config_setting_get_member(e, "upstream"), "upstream: unknown upstream \"%s\"", name);
+			rt->splits[i].upstream = idx;
+			rt->splits[i].weight = (uint32_t)v;
+			rt->split_total += (uint32_t)v;
+			rt->nsplits = (size_t)i + 1;
+		}
+		if (rt->split_total == 0)
+			return conf_errorf(err, sl, "split: all weights are 0");
+		rt->action = ROUTE_FORWARD;
+	}
+	if (conf_get_group(r, "redirect", 0, &g, err) == -1)
+		return -1;
+	if (g != NULL) {
+		static const char *const rkeys[] = { "status", "location", NULL };
+		const char *loc = NULL;
+		nactions++;
+		v = 302;
+		if (conf_check_keys(g, rkeys, err) == -1 || conf_get_int(g, "status", 0, 300, 308, &v, err) == -1 ||
+		    conf_get_str(g, "location", 1, &loc, err) == -1)
+			return -1;
+		if (!valid_field_value(loc) || *loc == '\0')
+			return conf_errorf(err, config_setting_get_member(g, "location"), "location: invalid value");
+		rt->action = ROUTE_REDIRECT;
+		rt->status = (int)v;
+		if ((rt->location = strdup(loc)) == NULL)
+			return oom(err);
+	}
+	g = NULL;
+	if (conf_get_group(r, "respond", 0, &g, err) == -1)
+		return -1;
+	if (g != NULL) {
+		static const char *const rkeys[] = { "status", "body", NULL };
+		const char *body = NULL;
+		nactions++;
+		v = 200;
+		if (conf_check_keys(g, rkeys, err) == -1 || conf_get_int(g, "status", 0, 200, 599, &v, err) == -1 ||
+		    conf_get_str(g, "body", 0, &body, err) == -1)
+			return -1;
+		rt->action = ROUTE_RESPOND;
+		rt->status = (int)v;
+		if ((rt->body = strdup(body ? body : "")) == NULL)
+			return oom(err);
+	}
+	if (nactions == 0)
+		return conf_errorf(err, r, "route \"%s\": needs one of upstream, split, redirect, respond", rt->name);
+	if (nactions > 1)
+		return conf_errorf(err, r, "route \"%s\": only one of upstream, split, redirect, respond", rt->name);
+	return 0;
+}
+
+static int
+parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
+{
+	static const char *const keys[] = { "name", "match", "upstream", "split", "redirect", "respond",
+		"rewrite", "request_headers", "response_headers", NULL };
+	const config_setting_t *l = NULL;
+	int n;
+
+	if (conf_get_list(root, "routes", 0, &l, err) == -1)
+		return -1;
+	n = l ? config_setting_length(l) : 0;
+	if (n == 0) {
+		/* No routes: everything goes to the only upstream, if there is exactly one. */
+		if (c->nupstreams != 1)
+			return conf_errorf(err, l ? l : root, "routes: needed unless exactly one upstream is defined");
+		if ((c->routes = calloc(1, sizeof(*c->routes))) == NULL ||
+		    (c->routes[0].splits = calloc(1, sizeof(struct route_split))) == NULL ||
+		    (c->routes[0].name = strdup("default")) == NULL)
+			return oom(err);
+		c->routes[0].nsplits = 1;
+		c->routes[0].splits[0].weight = 1;
+		c->routes[0].split_total = 1;
+		c->nroutes = 1;
+		return 0;
+	}
+	if ((c->routes = calloc((size_t)n, sizeof(*c->routes))) == NULL)
+		return oom(err);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *r = config_setting_get_elem(l, (unsigned)i), *rw = NULL;
+		struct route *rt = &c->routes[i];
+		const char *name = NULL;
+
+		c->nroutes = (size_t)i + 1;
+		if (!config_setting_is_group(r))
+			return conf_errorf(err, r, "routes: each element must be a group { ... }");
+		if (conf_check_keys(r, keys, err) == -1 || conf_get_str(r, "name", 0, &name, err) == -1)
+			return -1;
+		if (name != NULL)
+			for (int j = 0; j < i; j++)
+				if (strcmp(c->routes[j].name, name) == 0)
+					return conf_errorf(err, config_setting_get_member(r, "name"), "route \"%s\" defined twice", name);
+		if (name == NULL) {
+			char buf[32];
+			snprintf(buf, sizeof(buf), "route%d", i + 1);
+			rt->name = strdup(buf);
+		} else {
+			rt->name = strdup(name);
+		}
+		if (rt->name == NULL)
+			return oom(err);
+		if (parse_match(rt, r, err) == -1 || parse_route_action(c, rt, r, err) == -1 ||
+		    parse_hdr_ops(r, "request_headers", &rt->req_ops, &rt->nreq_ops, err) == -1 ||
+		    parse_hdr_ops(r, "response_headers", &rt->resp_ops, &rt->nresp_ops, err) == -1)
+			return -1;
+		if (conf_get_group(r, "rewrite", 0, &rw, err) == -1)
+			return -1;
+		if (rw != NULL) {
+			static const char *const wkeys[] = { "strip_prefix", "prefix", "replace", NULL };
+			const char *sp = NULL, *pf = NULL, *rp = NULL;
+			if (conf_check_keys(rw, wkeys, err) == -1 || conf_get_str(rw, "strip_prefix", 0, &sp, err) == -1 ||
+			    conf_get_str(rw, "prefix", 0, &pf, err) == -1 || conf_get_str(rw, "replace", 0, &rp, err) == -1)
+				return -1;
+			if ((sp == NULL) == (pf == NULL))
+				return conf_errorf(err, rw, "rewrite: needs exactly one of strip_prefix, prefix");
+			if (sp != NULL && rp != NULL)
+				return conf_errorf(err, rw, "rewrite: replace goes with prefix, not strip_prefix");
+			pf = pf ? pf : sp;
+			if (pf[0] != '/' || (rp != NULL && !valid_field_value(rp)))
+				return conf_errorf(err, rw, "rewrite: prefix must start with '/'");
+			rt->rw_prefix = strdup(pf);
+			rt->rw_replace = xstrdup(rp);
+			if (rt->action != ROUTE_FORWARD)
+				return conf_errorf(err, rw, "rewrite: only forwarding routes rewrite paths");
+		}
+	}
+	return 0;
+}
+
+static int
+parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
+{
+	static const char *const keys[] = { "threads", "user", "node", "timeouts", "limits", "log", "admin",
+		"hacd", "headers", "listeners", "upstreams", "routes", NULL };
+	int64_t v = 0;
+
+	if (conf_check_keys(root, keys, err) == -1)
+		return -1;
+	if (conf_get_int(root, "threads", 0, 0, PD_MAX_WORKERS, &v, err) == -1)
+		return -1;
+	c->threads = (int)v;
+	if (get_strdup(root, "user", &c->user, err) == -1 || get_strdup(root, "node", &c->node, err) == -1)
+		return -1;
+	/* Timeouts first: upstreams take their defaults from them. */
+	if (parse_timeouts(c, root, err) == -1 || parse_limits(c, root, err) == -1 || parse_log(c, root, err) == -1 ||
+	    parse_admin_hacd(c, root, err) == -1 || parse_headers(c, root, err) == -1 ||
+	    parse_listeners(c, root, err) == -1 || parse_upstreams(c, root, err) == -1 ||
+	    parse_routes(c, root, err) == -1)
+		return -1;
+	return 0;
+}
+
+static struct pd_config *
+config_from_conf(struct conf *cf, const char *path, struct conf_err *err)
+{
+	struct pd_config *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		oom(err);
+		return NULL;
+	}
+	defaults(c);
+	if (parse_global(c, conf_root(cf), err) == -1 || (path != NULL && (c->path = strdup(path)) == NULL)) {
+		config_free(c);
+		return NULL;
+	}
+	if (c->node == NULL) {
+		char host[256] = "localhost";
+		gethostname(host, sizeof(host) - 1);
+		c->node = strdup(host);
+	}
+	return c;
+}
+
+struct pd_config *
+config_load(const char *path, struct conf_err *err)
+{
+	struct conf cf;
+	struct pd_config *c;
+
+	if (conf_load(&cf, path, err) == -1)
+		return NULL;
+	c = config_from_conf(&cf, path, err);
+	conf_free(&cf);
+	return c;
+}
+
+struct pd_config *
+config_load_string(const char *name, const char *text, struct conf_err *err)
+{
+	struct conf cf;
+	struct pd_config *c;
+
+	if (conf_load_string(&cf, name, text, err) == -1)
+		return NULL;
+	c = config_from_conf(&cf, NULL, err);
+	conf_free(&cf);
+	return c;
+}
+
+struct pd_config *
+config_quick(const char *listen, const char *to, int threads, struct conf_err *err)
+{
+	struct pd_config *c = calloc(1, sizeof(*c));
+	struct pd_upstream *u;
+	char *list = NULL, *save = NULL, *tok;
+	size_t n = 1;
+
+	if (c == NULL) {
+		oom(err);
+		return NULL;
+	}
+	defaults(c);
+	c->threads = threads;
+	c->node = strdup("quick");
+	c->listeners = calloc(1, sizeof(*c->listeners));
+	c->upstreams = calloc(1, sizeof(*c->upstreams));
+	c->routes = calloc(1, sizeof(*c->routes));
+	for (const char *p = to; *p; p++)
+		n += *p == ',';
+	if (c->listeners == NULL || c->upstreams == NULL || c->routes == NULL ||
+	    (c->upstreams[0].servers = calloc(n, sizeof(struct pd_server))) == NULL ||
+	    (list = strdup(to)) == NULL)
+		goto nomem;
+	c->nupstreams = 1;
+	c->nlisteners = 1;
+	c->listeners[0].name = strdup("quick");
+	c->listeners[0].address = strdup(listen);
+	if (net_parse_addr(listen, 80, &c->listeners[0].addr, &c->listeners[0].addrlen) == -1) {
+		snprintf(err->msg, sizeof(err->msg), "--listen: bad address \"%s\" (want HOST:PORT, numeric)", listen);
+		goto fail;
+	}
+	u = &c->upstreams[0];
+	u->name = strdup("default");
+	u->algo = BAL_ROUNDROBIN;
+	u->retries = 1;
+	u->keepalive = 64;
+	u->connect_ms = c->to.connect;
+	u->response_ms = c->to.response;
+	u->idle_ms = c->to.idle;
+	u->pool_idle_ms = c->to.pool_idle;
+	for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		struct pd_server *s = &u->servers[u->nservers];
+		if (net_parse_addr(tok, -1, &s->addr, &s->addrlen) == -1) {
+			snprintf(err->msg, sizeof(err->msg), "--to: bad address \"%s\" (want HOST:PORT, numeric)", tok);
+			goto fail;
+		}
+		s->name = strdup(tok);
+		s->address = strdup(tok);
+		s->weight = 1;
+		s->shared = config_srv_shared_get(u->name, tok);
+		u->nservers++;
+	}
+	if (u->nservers == 0) {
+		snprintf(err->msg, sizeof(err->msg), "--to: no server given");
+		goto fail;
+	}
+	c->nroutes = 1;
+	c->routes[0].name = strdup("default");
+	if ((c->routes[0].splits = calloc(1, sizeof(struct route_split))) == NULL)
+		goto nomem;
+	c->routes[0].nsplits = 1;
+	c->routes[0].splits[0].weight = 1;
+	c->routes[0].split_total = 1;
+	free(list);
+	return c;
+nomem:
+	oom(err);
+fail:
+	free(list);
+	config_free(c);
+	return NULL;
+}
+
+int
+config_open_listeners(struct pd_config *c, const struct pd_config *old, int nworkers, struct conf_err *err)
+{
+	char abuf[NET_ADDRSTRLEN];
+
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		struct pd_listener *L = &c->listeners[i];
+		struct pd_lsock *ls = NULL;
+
+		for (size_t j = 0; old != NULL && j < old->nlisteners; j++) {
+			struct pd_lsock *o = old->listeners[j].ls;
+			if (o != NULL && o->nfds == nworkers &&
+			    net_addr_equal((struct sockaddr *)&o->addr, (struct sockaddr *)&L->addr, 1) &&
+			    atomic_load(&o->fds[0]) >= 0) {
+				ls = o;
+				atomic_fetch_add(&ls->refs, 1);
+				break;
+			}
+		}
+		if (ls == NULL) {
+			if ((ls = calloc(1, sizeof(*ls))) == NULL)
+				return oom(err);
+			atomic_store(&ls->refs, 1);
+			ls->addr = L->addr;
+			ls->addrlen = L->addrlen;
+			for (int w = 0; w < PD_MAX_WORKERS; w++)
+				atomic_store(&ls->fds[w], -1);
+			ls->nfds = nworkers;
+			L->ls = ls;
+			for (int w = 0; w < nworkers; w++) {
+				int fd = net_listen_tcp((struct sockaddr *)&L->addr, L->addrlen, 1, 4096);
+				if (fd == -1) {
+					snprintf(err->msg, sizeof(err->msg), "%s%slistener \"%s\": cannot listen on %s: %s",
+					    c->path ? c->path : "", c->path ? ": " : "", L->name,
+					    net_addr_str((struct sockaddr *)&L->addr, abuf, sizeof(abuf)), strerror(errno));
+					return -1;
+				}
+				atomic_store(&ls->fds[w], fd);
+			}
+		}
+		L->ls = ls;
+	}
+	return 0;
+}

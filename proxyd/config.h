@@ -1,0 +1,147 @@
+/*
+ * proxyd/config.h — one immutable configuration generation of proxyd.
+ *
+ * A generation is built whole (from etc/proxyd.conf through lib/conf, or from
+ * the quick-mode command line), validated, then published by an atomic pointer
+ * swap (proxyd/worker.c). It never changes afterwards; workers and requests
+ * hold references, and the last unref frees it. Runtime state that must
+ * survive reloads (operator admin state and weight of a server) lives outside
+ * the generation, in struct pd_srv_shared, found by "upstream/server" name.
+ */
+#ifndef PROXYD_CONFIG_H
+#define PROXYD_CONFIG_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "lib/conf.h"
+#include "lib/net.h"
+#include "proxyd/balance.h"
+#include "proxyd/route.h"
+
+#define PD_MAX_WORKERS   256
+#define PD_MAX_LISTENERS 32
+
+enum pd_admin_state { PD_SRV_READY = 0, PD_SRV_DRAIN, PD_SRV_MAINT };
+const char *config_admin_state_str(enum pd_admin_state s);
+
+/* Runtime state of one server shared by all workers and all generations:
+ * written by the control thread (admin socket, hacd), read by workers with
+ * relaxed loads. weight_override == UINT32_MAX means "use the configured weight". */
+struct pd_srv_shared {
+	_Atomic uint32_t state;
+	_Atomic uint32_t weight_override;
+	_Atomic uint32_t inuse;            /* connections in use (not idle) across workers */
+	struct pd_srv_shared *next;
+	char key[];                        /* "upstream/server" */
+};
+/* Bumped whenever any pd_srv_shared changes; workers compare it to their copy. */
+extern _Atomic uint32_t config_admin_version;
+/* The shared state for key, created on first use (control thread or startup only). */
+struct pd_srv_shared *config_srv_shared_get(const char *upstream, const char *server);
+/* Apply a state/weight change by key. 0, or -1 if no such server was ever configured. */
+int config_srv_shared_set(const char *upstream, const char *server, int state, int64_t weight);
+
+/* Listening sockets of one listener address: one SO_REUSEPORT socket per worker.
+ * Shared between the generations that keep the same address; refcounted. */
+struct pd_lsock {
+	_Atomic int refs;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	int nfds;
+	_Atomic int fds[PD_MAX_WORKERS];
+};
+
+struct pd_listener {
+	char *name;
+	char *address;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	struct net_cidr *allow; size_t nallow;
+	struct net_cidr *deny;  size_t ndeny;
+	struct pd_lsock *ls;               /* set by config_open_listeners */
+};
+
+struct pd_server {
+	char *name;
+	char *address;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	uint32_t weight;
+	uint32_t max_conns;                /* 0 = unlimited */
+	struct pd_srv_shared *shared;
+};
+
+enum pd_hash_key { PD_HASH_CLIENT_IP = 0, PD_HASH_HOST, PD_HASH_URI };
+
+struct pd_upstream {
+	char *name;
+	enum balance_algo algo;
+	enum pd_hash_key hash_key;
+	struct pd_server *servers; size_t nservers;
+	uint32_t retries;                  /* extra attempts on another server */
+	uint32_t keepalive;                /* idle pooled connections per server per worker */
+	uint64_t connect_ms, response_ms, idle_ms, pool_idle_ms;
+};
+
+enum pd_log_format { PD_LOG_COMBINED = 0, PD_LOG_JSON };
+enum pd_server_hdr { PD_SERVER_HIDE = 0, PD_SERVER_PASS, PD_SERVER_REPLACE };
+
+struct pd_timeouts {
+	uint64_t client_header, client_body, client_idle, tunnel_idle, shutdown;
+	uint64_t connect, response, idle, pool_idle;   /* upstream defaults */
+};
+
+struct pd_config {
+	_Atomic long refs;
+	uint64_t generation;
+	char *path;                        /* NULL in quick mode */
+	int threads;                       /* 0 = one per core */
+	char *user;                        /* NULL = default */
+	char *node;
+	struct pd_timeouts to;
+	uint32_t max_connections;          /* per worker; 0 = unlimited */
+	uint32_t max_header_bytes, max_request_line, max_headers;
+	int log_level;                     /* enum log_level */
+	char *access_log;                  /* path, "stderr" or "off" */
+	enum pd_log_format log_format;
+	char *admin_listen;                /* NULL = none */
+	char *admin_socket;                /* NULL = <rundir>/proxyd.sock */
+	char *hacd_channel;                /* NULL = <rundir>/hacd.chan */
+	int hdr_xff, hdr_xfp, hdr_real_ip, hdr_forwarded, hdr_via, hdr_request_id;
+	enum pd_server_hdr server_hdr;
+	char *server_value;
+	struct pd_listener *listeners; size_t nlisteners;
+	struct pd_upstream *upstreams; size_t nupstreams;
+	struct route *routes; size_t nroutes;
+	uint16_t *route_series;            /* metrics series per route x split: see metrics.c */
+	size_t *route_series_off;
+	void **wslots;                     /* per-worker runtime (worker.c), nworkers entries */
+	int nworkers;
+	void (*wslot_free)(struct pd_config *, void *);
+};
+
+/* Load and validate FILE into a new generation (refcount 1). Returns it, or NULL
+ * with "file:line: message" in err. Does not open sockets. */
+struct pd_config *config_load(const char *path, struct conf_err *err);
+/* Same from text (name is used in messages); for tests. */
+struct pd_config *config_load_string(const char *name, const char *text, struct conf_err *err);
+/* Quick mode: listen on `listen`, round robin over the comma-separated
+ * HOST:PORT list `to`. NULL with a message in err on a bad address. */
+struct pd_config *config_quick(const char *listen, const char *to, int threads, struct conf_err *err);
+
+/* Opens (or, for addresses `old` already listens on, shares) one SO_REUSEPORT
+ * socket per worker for each listener. 0, or -1 with a message in err. */
+int config_open_listeners(struct pd_config *c, const struct pd_config *old, int nworkers, struct conf_err *err);
+
+void config_ref(struct pd_config *c);
+/* Drops a reference; the last one frees the generation and closes the sockets
+ * of listeners no other generation shares. NULL is a no-op. */
+void config_unref(struct pd_config *c);
+
+/* Index of the upstream named name, or -1. */
+int config_upstream_index(const struct pd_config *c, const char *name);
+
+#endif

@@ -1,0 +1,193 @@
+/*
+ * proxyd/conn.c — client connection lifecycle on a worker: accept, the
+ * interest set, idle keep-alive, close and reap.
+ *
+ * A connection is closed at once (its fd and watchers go away) but its memory
+ * is reaped from the worker's deferred queue, never inside the callback that
+ * closed it, so a callback further up the stack still sees valid memory with
+ * c->closing set. Freed connections go to the worker's free list, so a busy
+ * worker does not call malloc per connection either.
+ */
+#include "proxyd/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/net.h"
+#include "proxyd/http_proxy.h"
+#include "proxyd/metrics.h"
+#include "proxyd/worker.h"
+
+static struct log_ratelimit rl_limit = LOG_RATELIMIT_INIT(5000);
+
+const char *
+conn_peer_str(const struct conn *c, char *buf, size_t len)
+{
+	if (c->family == 2 && len >= 16) {
+		/* Once or twice per request: cheaper than inet_ntop. */
+		char *p = buf;
+		for (int i = 0; i < 4; i++) {
+			unsigned v = c->peer[i];
+			if (v >= 100)
+				*p++ = (char)('0' + v / 100);
+			if (v >= 10)
+				*p++ = (char)('0' + v / 10 % 10);
+			*p++ = (char)('0' + v % 10);
+			*p++ = i < 3 ? '.' : '\0';
+		}
+		return buf;
+	}
+	if (inet_ntop(c->family == 2 ? AF_INET : AF_INET6, c->peer, buf, (socklen_t)len) == NULL)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+static int
+listener_allows(const struct pd_listener *lis, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < lis->ndeny; i++)
+		if (net_cidr_match(&lis->deny[i], sa))
+			return 0;
+	if (lis->nallow == 0)
+		return 1;
+	for (size_t i = 0; i < lis->nallow; i++)
+		if (net_cidr_match(&lis->allow[i], sa))
+			return 1;
+	return 0;
+}
+
+int
+conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const struct pd_listener *lis)
+{
+	struct conn *c;
+
+	if (!listener_allows(lis, (const struct sockaddr *)ss)) {
+		close(fd);
+		return -1;
+	}
+	if (wk->gen->max_connections > 0 && wk->nconns >= wk->gen->max_connections) {
+		log_rl_warnx(&rl_limit, ev_now(wk->loop), "worker %d: connection limit %u reached", wk->idx,
+		    wk->gen->max_connections);
+		close(fd);
+		return -1;
+	}
+	if ((c = wk->free_conns) != NULL) {
+		wk->free_conns = c->next;
+	} else if ((c = malloc(sizeof(*c))) == NULL) {
+		close(fd);
+		return -1;
+	}
+	memset(c, 0, sizeof(*c));
+	c->wk = wk;
+	c->lis = lis;
+	c->id = ++wk->next_id * PD_MAX_WORKERS + (uint64_t)wk->idx;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		c->family = 2;
+		memcpy(c->peer, &sin->sin_addr, 4);
+		c->port = ntohs(sin->sin_port);
+	} else {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		c->family = 10;
+		memcpy(c->peer, &s6->sin6_addr, 16);
+		c->port = ntohs(s6->sin6_port);
+		/* Show an IPv4-mapped client as IPv4 in logs and headers. */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			c->family = 2;
+			memmove(c->peer, c->peer + 12, 4);
+		}
+	}
+	net_set_nodelay(fd);
+	buf_init(&c->in);
+	ev_io_init(&c->io, fd, http_proxy_client_io, c);
+	ev_timer_init(&c->timer, http_proxy_client_timeout, c);
+	ev_defer_init(&c->defer, http_proxy_client_defer, c);
+	if (ev_io_start(wk->loop, &c->io, EV_READ) == -1) {
+		log_warn("worker %d: cannot watch a client socket", wk->idx);
+		close(fd);
+		c->next = wk->free_conns;
+		wk->free_conns = c;
+		return -1;
+	}
+	c->state = CONN_IDLE;
+	ev_timer_start(wk->loop, &c->timer, wk->gen->to.client_header);
+	c->next = wk->conns;
+	if (wk->conns != NULL)
+		wk->conns->prev = c;
+	wk->conns = c;
+	wk->nconns++;
+	atomic_fetch_add_explicit(&worker_active_conns, 1, memory_order_relaxed);
+	MET_INC(wk->m->conns_total);
+	MET_INC(wk->m->conns_active);
+	return 0;
+}
+
+void
+conn_want(struct conn *c, int rd, int wr)
+{
+	uint32_t ev = (rd ? EV_READ : 0) | (wr ? EV_WRITE : 0);
+
+	if (c->closing)
+		return;
+	c->rd_off = !rd;
+	c->wr_on = (uint8_t)(wr != 0);
+	if (ev_io_start(c->wk->loop, &c->io, ev) == -1)
+		log_warn("conn %llu: epoll", (unsigned long long)c->id);
+}
+
+void
+conn_close(struct conn *c, const char *why)
+{
+	struct worker *wk = c->wk;
+
+	if (c->closing)
+		return;
+	c->closing = 1;
+	log_debug("conn %llu: closed: %s", (unsigned long long)c->id, why);
+	http_proxy_conn_release(c);
+	ev_io_stop(wk->loop, &c->io);
+	ev_timer_stop(wk->loop, &c->timer);
+	ev_defer_cancel(wk->loop, &c->defer);
+	close(c->io.fd);
+	c->io.fd = -1;
+	c->in.rpos = c->in.wpos = 0;
+	worker_buf_put(wk, &c->in);
+	c->state = CONN_CLOSED;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		wk->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	wk->nconns--;
+	atomic_fetch_sub_explicit(&worker_active_conns, 1, memory_order_relaxed);
+	MET_ADD(wk->m->conns_active, (uint64_t)-1);
+	c->next = wk->reap;
+	wk->reap = c;
+	worker_reap_schedule(wk);
+}
+
+void
+conn_set_idle(struct conn *c)
+{
+	struct worker *wk = c->wk;
+
+	c->state = CONN_IDLE;
+	worker_buf_put(wk, &c->in);
+	if (c->rd_off || c->wr_on)
+		conn_want(c, 1, 0);
+	ev_timer_start(wk->loop, &c->timer, wk->gen->to.client_idle);
+}
+
+void
+conn_close_if_idle(struct conn *c)
+{
+	if (c->state == CONN_IDLE && c->req == NULL && buf_len(&c->in) == 0)
+		conn_close(c, "idle connection closed (drain)");
+}

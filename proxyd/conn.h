@@ -1,0 +1,113 @@
+/*
+ * proxyd/conn.h — client connections and the request in flight on them.
+ *
+ * A struct conn is what an accepted client socket costs while idle: the
+ * watcher, one timer, an empty buffer (storage released to the worker's cache
+ * when empty) and list links — a couple of hundred bytes. Everything a request
+ * needs (two parsed heads, chunked validators, rewritten heads, the backend
+ * connection) lives in a struct req taken from the worker's free list when the
+ * first byte of a request arrives and given back when the exchange ends.
+ * Both are owned by one worker thread for their whole life.
+ */
+#ifndef PROXYD_CONN_H
+#define PROXYD_CONN_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "lib/buf.h"
+#include "lib/ev.h"
+#include "proxyd/http_parse.h"
+
+struct worker;
+struct bconn;
+struct pd_config;
+struct pd_listener;
+struct route;
+
+enum conn_state {
+	CONN_IDLE = 0,     /* keep-alive, waiting for the first byte of a request */
+	CONN_HEAD,         /* reading a request head */
+	CONN_PROXY,        /* request being relayed / response being streamed */
+	CONN_RESPOND,      /* writing a locally generated response */
+	CONN_TUNNEL,       /* after 101 Switching Protocols: bytes both ways */
+	CONN_CLOSED        /* waiting to be reaped */
+};
+
+struct req {
+	/* Reset for every request (up to qhead). */
+	struct req *next_free;
+	struct conn *c;
+	struct pd_config *gen;
+	const struct route *rt;
+	int up_idx, srv_idx;
+	int series;                     /* metrics series (route x upstream) */
+	struct bconn *b;
+	enum http_body qbody, rbody;
+	uint64_t qleft, rleft;          /* LENGTH bodies: bytes not yet passed */
+	size_t qpass, rpass;            /* bytes at the front of the source buffer ready to go out */
+	size_t qhead_off, rhead_off;
+	uint64_t key_hash;              /* for the hash balancer */
+	uint64_t t_start;               /* http_proxy_now_us() when the head was parsed */
+	uint64_t bytes_out;
+	int status;                     /* status sent to the client (0 until a head went out) */
+	uint8_t attempts;
+	unsigned head_sent_any:1;       /* some byte of the request head reached a backend */
+	unsigned body_sent_any:1;       /* some body byte went out */
+	unsigned qdone:1;               /* request fully passed (body complete) */
+	unsigned rhead_done:1;          /* final response head parsed */
+	unsigned rdone:1;               /* response body complete */
+	unsigned keep_client:1;
+	unsigned upgrade:1;
+	unsigned is_head:1;
+	unsigned local:1;               /* locally generated response */
+	unsigned client_100:1;          /* client asked for 100-continue */
+	unsigned q_abandon:1;           /* final response came before the request body ended */
+	uint16_t loglen, logsplit;      /* access log prefix: see accesslog.c */
+	uint8_t exclude[64];            /* servers already tried (first 512 servers) */
+	char reqid[33];
+	/* Kept across requests: storage of the rewritten heads. */
+	struct buf qhead, rhead;
+	/* Initialized by their own init functions. */
+	struct http_chunked qch, rch;
+	struct http_parser qp, rp;
+	struct http_msg qm, rm;
+	char logpre[640];               /* access log fields known at head time */
+};
+
+struct conn {
+	struct ev_io io;
+	struct ev_timer timer;
+	struct buf in;
+	struct ev_defer defer;          /* pipelined request waiting in `in` */
+	struct conn *prev, *next;       /* worker's list of live connections */
+	struct worker *wk;
+	struct req *req;
+	const struct pd_listener *lis;
+	uint64_t id;
+	uint8_t peer[16];
+	uint16_t port;
+	uint8_t family;                 /* AF_INET / AF_INET6 */
+	uint8_t state;                  /* enum conn_state */
+	uint8_t rd_off;                 /* EV_READ lazily removed (level-triggered backpressure) */
+	uint8_t wr_on;                  /* EV_WRITE armed */
+	uint8_t closing;
+	uint32_t nreq;
+};
+
+/* Accepts a client socket fd on worker wk (takes ownership of fd). 0, or -1 with
+ * fd closed (limit reached or ENOMEM). */
+int conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const struct pd_listener *lis);
+/* Closes the client socket now and queues c to be reaped after this iteration;
+ * releases the request and its backend connection (closed unless reusable). */
+void conn_close(struct conn *c, const char *why);
+/* Sets which events c waits for on its socket (EV_READ, EV_WRITE). */
+void conn_want(struct conn *c, int rd, int wr);
+/* Client address as text ("1.2.3.4"); buf >= 48. */
+const char *conn_peer_str(const struct conn *c, char *buf, size_t len);
+/* An idle connection goes back to waiting (client_idle timer, EV_READ). */
+void conn_set_idle(struct conn *c);
+/* Closes c if it is idle (drain/stop). */
+void conn_close_if_idle(struct conn *c);
+
+#endif

@@ -1,0 +1,1363 @@
+/*
+ * proxyd/http_proxy.c — the request path: from the bytes of a request head in
+ * a client connection's buffer to the last byte of the response written back.
+ *
+ * Data moves in two directions, each with the same shape: a source buffer
+ * (the client's `in` for the request, the backend's `in` for the response), a
+ * rewritten head waiting in front of it (req->qhead / req->rhead), and a count
+ * of bytes at the front of the source buffer that have been validated as body
+ * and may go out (qpass / rpass). A flush writes head and passable bytes with
+ * one writev(2). A side is read only when nothing read from it is still
+ * waiting to go out, which is the whole backpressure scheme: with level-
+ * triggered epoll a side we do not want to read is removed from the interest
+ * set lazily, on its first unwanted event, so the common exchange makes no
+ * epoll_ctl call at all (EV_WRITE is armed only after EAGAIN).
+ *
+ * Steady state with keep-alive on both sides is four syscalls per request:
+ * read(client), writev(backend), read(backend), writev(client), plus a share
+ * of epoll_wait. Request and response heads are parsed by proxyd/http_parse.c
+ * (RFC 9112), bodies are never buffered whole: Content-Length bodies are
+ * counted, chunked ones validated by http_chunked_feed() as they stream
+ * (RFC 9112 §7.1), and forwarded verbatim, so no re-framing is needed.
+ *
+ * Errors produced here carry a short plain-text body saying which:
+ * 502 connect failure or bad upstream response, 503 no server available or
+ * connection limit, 504 connect or response timeout. Idempotent requests
+ * (RFC 9110 §9.2.2) whose body has not started are retried on another server.
+ */
+#include "proxyd/http_proxy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "proxyd/accesslog.h"
+#include "proxyd/conn.h"
+#include "proxyd/metrics.h"
+#include "proxyd/upstream.h"
+#include "proxyd/worker.h"
+
+static struct log_ratelimit rl_parse = LOG_RATELIMIT_INIT(5000);
+static struct log_ratelimit rl_up = LOG_RATELIMIT_INIT(2000);
+
+static void process_head(struct conn *c);
+static void connect_backend(struct req *r);
+static void send_request(struct req *r);
+static void r_flush_and_continue(struct req *r);
+static void finish_exchange(struct req *r);
+
+/* ---- small helpers ------------------------------------------------------- */
+
+uint64_t
+http_proxy_now_us(void)
+{
+	struct timespec ts;
+
+	/* vDSO: no system call. Only for latency figures; timers use ev_now(). */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static struct worker *
+req_wk(const struct req *r)
+{
+	return r->c->wk;
+}
+
+static struct wslot *
+req_slot(const struct req *r)
+{
+	return r->gen->wslots[req_wk(r)->idx];
+}
+
+static int
+span_is(const uint8_t *data, struct http_span s, const char *lname, size_t llen)
+{
+	return s.len == llen && strncasecmp((const char *)data + s.off, lname, llen) == 0;
+}
+#define SPAN_IS(d, s, lit) span_is((d), (s), lit, sizeof(lit) - 1)
+
+static int
+hop_masked(const struct http_msg *m, int i)
+{
+	return (m->conn_hop_mask[i / 32] >> (i % 32)) & 1u;
+}
+
+static void
+timer_arm(struct conn *c, uint64_t ms)
+{
+	ev_timer_start(c->wk->loop, &c->timer, ms);
+}
+
+static struct req *
+req_alloc(struct worker *wk, struct conn *c)
+{
+	struct req *r = wk->free_reqs;
+
+	if (r != NULL) {
+		wk->free_reqs = r->next_free;
+	} else {
+		if ((r = malloc(sizeof(*r))) == NULL)
+			return NULL;
+		buf_init(&r->qhead);
+		buf_init(&r->rhead);
+	}
+	memset(r, 0, offsetof(struct req, qhead));
+	r->qhead.rpos = r->qhead.wpos = 0;
+	r->rhead.rpos = r->rhead.wpos = 0;
+	r->c = c;
+	r->up_idx = r->srv_idx = -1;
+	return r;
+}
+
+static void
+req_free(struct worker *wk, struct req *r)
+{
+	if (r->qhead.cap > 65536) {
+		buf_fini(&r->qhead);
+		buf_init(&r->qhead);
+	}
+	if (r->rhead.cap > 65536) {
+		buf_fini(&r->rhead);
+		buf_init(&r->rhead);
+	}
+	r->next_free = wk->free_reqs;
+	wk->free_reqs = r;
+}
+
+static void
+parser_limits(const struct pd_config *g, struct http_limits *lim)
+{
+	lim->max_request_line = g ? g->max_request_line : 0;
+	lim->max_header_bytes = g ? g->max_header_bytes : 0;
+	lim->max_headers = (uint16_t)(g ? g->max_headers : 0);
+}
+
+/* Detaches the request's backend connection: pooled if reusable. */
+static void
+drop_backend(struct req *r, int reusable)
+{
+	struct bconn *b = r->b;
+
+	if (b == NULL)
+		return;
+	r->b = NULL;
+	b->req = NULL;
+	up_release(b, reusable);
+}
+
+void
+http_proxy_conn_release(struct conn *c)
+{
+	struct req *r = c->req;
+
+	if (r == NULL)
+		return;
+	drop_backend(r, 0);
+	if (r->gen != NULL) {
+		if (r->status == 0 && r->t_start != 0)
+			r->status = 499;     /* client went away first (nginx's convention) */
+		if (r->rt != NULL || r->status != 0) {
+			metrics_request(c->wk->m, r->series, r->status, http_proxy_now_us() - r->t_start);
+			accesslog_end(c->wk, r);
+		}
+		worker_gen_release(c->wk, r->gen);
+	}
+	c->req = NULL;
+	req_free(c->wk, r);
+}
+
+/* ---- locally generated responses --------------------------------------- */
+
+/* Answers r with status and a short body (text/plain), or an empty body with
+ * a Location for redirects. Closes the client afterwards unless keep is set
+ * and the request was fully read. */
+static void
+send_local(struct req *r, int status, const char *body, const char *location, int keep)
+{
+	struct conn *c = r->c;
+	struct buf *h = &r->rhead;
+	size_t blen = body ? strlen(body) : 0;
+
+	drop_backend(r, 0);
+	r->keep_client = keep && r->keep_client && r->qdone && !c->wk->draining;
+	if (c->state != CONN_TUNNEL && r->qpass > 0) {
+		/* Body bytes that never went out belong to this request, not
+		 * to the next one. */
+		buf_consume(&c->in, r->qpass);
+		r->qpass = 0;
+	}
+	h->rpos = h->wpos = 0;
+	r->rhead_off = 0;
+	r->rpass = 0;
+	buf_appendf(h, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n", status,
+	    http_status_text(status), blen);
+	if (location != NULL)
+		buf_appendf(h, "Location: %s\r\n", location);
+	if (r->reqid[0] != '\0')
+		buf_appendf(h, "X-Request-Id: %s\r\n", r->reqid);
+	buf_appendf(h, "Connection: %s\r\n\r\n", r->keep_client ? "keep-alive" : "close");
+	if (blen > 0 && !r->is_head)
+		buf_append(h, body, blen);
+	r->status = status;
+	r->local = 1;
+	r->rhead_done = 1;
+	r->rdone = 1;
+	c->state = CONN_RESPOND;
+	timer_arm(c, r->gen ? r->gen->to.client_idle : 10000);
+	r_flush_and_continue(r);
+}
+
+/* ---- response side ------------------------------------------------------- */
+
+/* Writes pending response bytes to the client. 1 all out, 0 EAGAIN (EV_WRITE
+ * armed), -1 the client is gone (connection closed here). */
+static int
+r_flush(struct req *r)
+{
+	struct conn *c = r->c;
+	struct iovec iov[2];
+	int n = 0;
+	size_t hl = buf_len(&r->rhead) - r->rhead_off;
+	ssize_t w;
+
+	if (hl > 0) {
+		iov[n].iov_base = buf_rptr(&r->rhead) + r->rhead_off;
+		iov[n++].iov_len = hl;
+	}
+	if (r->rpass > 0 && r->b != NULL) {
+		iov[n].iov_base = buf_rptr(&r->b->in);
+		iov[n++].iov_len = r->rpass;
+	}
+	if (n == 0)
+		return 1;
+	do
+		w = writev(c->io.fd, iov, n);
+	while (w == -1 && errno == EINTR);
+	if (w == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			conn_want(c, !c->rd_off, 1);
+			return 0;
+		}
+		conn_close(c, "client write error");
+		return -1;
+	}
+	r->bytes_out += (uint64_t)w;
+	if ((size_t)w >= hl) {
+		size_t body = (size_t)w - hl;
+		r->rhead_off += hl;
+		if (body > 0) {
+			buf_consume(&r->b->in, body);
+			r->rpass -= body;
+		}
+	} else {
+		r->rhead_off += (size_t)w;
+	}
+	if (r->rhead_off < buf_len(&r->rhead) || r->rpass > 0) {
+		conn_want(c, !c->rd_off, 1);
+		return 0;
+	}
+	if (c->wr_on)
+		conn_want(c, !c->rd_off, 0);
+	return 1;
+}
+
+/* Passes newly read response body bytes (RFC 9112 §6.3 framing). 0, or -1 on
+ * a malformed chunked body. */
+static int
+r_advance(struct req *r)
+{
+	struct buf *in = &r->b->in;
+	size_t avail = buf_len(in) - r->rpass, used;
+
+	switch (r->rbody) {
+	case HTTP_BODY_NONE:
+		r->rdone = 1;
+		break;
+	case HTTP_BODY_LENGTH:
+		used = avail < r->rleft ? avail : (size_t)r->rleft;
+		r->rpass += used;
+		r->rleft -= used;
+		if (r->rleft == 0)
+			r->rdone = 1;
+		break;
+	case HTTP_BODY_CHUNKED:
+		if (avail == 0)
+			break;
+		switch (http_chunked_feed(&r->rch, buf_rptr(in) + r->rpass, avail, &used)) {
+		case HTTP_DONE:
+			r->rdone = 1;
+			/* fallthrough */
+		case HTTP_AGAIN:
+			r->rpass += used;
+			break;
+		default:
+			metrics_parse_error(req_wk(r)->m, r->rch.reason);
+			return -1;
+		}
+		break;
+	case HTTP_BODY_UNTIL_CLOSE:
+	case HTTP_BODY_TUNNEL:
+		r->rpass += avail;
+		break;
+	}
+	return 0;
+}
+
+static void
+build_response_head(struct req *r, const uint8_t *d)
+{
+	const struct http_msg *m = &r->rm;
+	const struct pd_config *g = r->gen;
+	struct buf *h = &r->rhead;
+	int tunnel = r->rbody == HTTP_BODY_TUNNEL;
+
+	if (r->rhead_off >= buf_len(h)) {
+		/* Nothing of an interim response left to send: start afresh. */
+		h->rpos = h->wpos = 0;
+		r->rhead_off = 0;
+	}
+	buf_reserve(h, m->header_bytes + 256);
+	{
+		/* Hot path: no printf. status is 100..599 (the parser checks). */
+		char sl[13] = "HTTP/1.1 000 ";
+		sl[9] = (char)('0' + m->status / 100);
+		sl[10] = (char)('0' + m->status / 10 % 10);
+		sl[11] = (char)('0' + m->status % 10);
+		buf_append(h, sl, 13);
+		buf_append(h, d + m->reason.off, m->reason.len);
+		buf_append(h, "\r\n", 2);
+	}
+	for (int i = 0; i < m->nheaders; i++) {
+		struct http_span n = m->headers[i].name, v = m->headers[i].value;
+		if (hop_masked(m, i) && !(tunnel && SPAN_IS(d, n, "upgrade")))
+			continue;
+		switch (n.len) {
+		case 2:
+			if (SPAN_IS(d, n, "te"))
+				continue;
+			break;
+		case 6:
+			if (SPAN_IS(d, n, "server") && g->server_hdr != PD_SERVER_PASS)
+				continue;
+			break;
+		case 7:
+			if (SPAN_IS(d, n, "trailer") || (SPAN_IS(d, n, "upgrade") && !tunnel))
+				continue;
+			break;
+		case 10:
+			if (SPAN_IS(d, n, "connection") || SPAN_IS(d, n, "keep-alive"))
+				continue;
+			break;
+		case 16:
+			if (SPAN_IS(d, n, "proxy-connection"))
+				continue;
+			break;
+		case 17:
+			/* A chunked body goes to an HTTP/1.0 client only if the backend
+			 * ignored our HTTP/1.0 request line; RFC 9112 §6.1 forbids it,
+			 * and such a response is closed after, like an until-close one. */
+			break;
+		}
+		if (r->rt != NULL && r->rt->nresp_ops > 0) {
+			size_t k;
+			for (k = 0; k < r->rt->nresp_ops; k++)
+				if (r->rt->resp_ops[k].name_len == n.len &&
+				    strncasecmp(r->rt->resp_ops[k].name, (const char *)d + n.off, n.len) == 0)
+					break;
+			if (k < r->rt->nresp_ops)
+				continue;
+		}
+		buf_append(h, d + n.off, n.len);
+		buf_append(h, ": ", 2);
+		buf_append(h, d + v.off, v.len);
+		buf_append(h, "\r\n", 2);
+	}
+	if (g->server_hdr == PD_SERVER_REPLACE)
+		buf_appendf(h, "Server: %s\r\n", g->server_value);
+	if (r->rt != NULL)
+		for (size_t k = 0; k < r->rt->nresp_ops; k++)
+			if (r->rt->resp_ops[k].value != NULL)
+				buf_appendf(h, "%s: %s\r\n", r->rt->resp_ops[k].name, r->rt->resp_ops[k].value);
+	if (tunnel)
+		buf_append(h, "Connection: upgrade\r\n\r\n", 23);
+	else if (!r->keep_client)
+		buf_append(h, "Connection: close\r\n\r\n", 21);
+	else if (r->qm.version_minor == 0)
+		buf_append(h, "Connection: keep-alive\r\n\r\n", 26);
+	else
+		buf_append(h, "\r\n", 2);
+}
+
+static void
+abort_exchange(struct req *r, enum met_uperr e, const char *why)
+{
+	struct conn *c = r->c;
+	char ab[48];
+
+	MET_INC(req_wk(r)->m->up_err[e]);
+	log_rl_warnx(&rl_up, ev_now(c->wk->loop), "conn %llu %s: upstream %s: %s",
+	    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)),
+	    r->up_idx >= 0 ? r->gen->upstreams[r->up_idx].name : "-", why);
+	conn_close(c, why);
+}
+
+/* Before any response byte: retry on another server when allowed, else answer
+ * status with a body naming the cause. */
+static void
+fail_backend(struct req *r, int status, enum met_uperr e, const char *why, int stale)
+{
+	struct conn *c = r->c;
+	const struct pd_upstream *u = &r->gen->upstreams[r->up_idx];
+	enum http_method m = r->qm.method;
+	int idem = m == HTTP_M_GET || m == HTTP_M_HEAD || m == HTTP_M_PUT || m == HTTP_M_DELETE ||
+	    m == HTTP_M_OPTIONS || m == HTTP_M_TRACE;
+	char ab[48];
+
+	MET_INC(req_wk(r)->m->up_err[e]);
+	drop_backend(r, 0);
+	if (idem && !r->body_sent_any && !r->upgrade && (stale ? r->attempts < u->retries + 3 : r->attempts <= u->retries)) {
+		/* A pooled connection the server closed while idle is not the
+		 * server's fault: try again without excluding it. */
+		if (!stale && r->srv_idx >= 0 && (size_t)r->srv_idx < sizeof(r->exclude) * 8)
+			bal_mask_set(r->exclude, (size_t)r->srv_idx);
+		MET_INC(req_wk(r)->m->up_err[MET_UP_RETRY]);
+		log_debug("conn %llu: upstream %s server %s: %s, retrying", (unsigned long long)c->id, u->name,
+		    u->servers[r->srv_idx].name, why);
+		r->qhead_off = 0;
+		r->head_sent_any = 0;
+		connect_backend(r);
+		return;
+	}
+	log_rl_warnx(&rl_up, ev_now(c->wk->loop), "conn %llu %s: upstream %s server %s: %s",
+	    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)), u->name,
+	    r->srv_idx >= 0 ? u->servers[r->srv_idx].name : "-", why);
+	char body[160];
+	snprintf(body, sizeof(body), "%d %s: %s\n", status, http_status_text(status), why);
+	send_local(r, status, body, NULL, 1);
+}
+
+/* A complete response head is in b->in. 0 continue, -1 handled (stop). */
+static int
+on_response_head(struct req *r)
+{
+	struct bconn *b = r->b;
+	const uint8_t *d = buf_rptr(&b->in);
+	int st = r->rm.status;
+
+	if (st >= 100 && st < 200 && st != 101) {
+		/* Interim response (RFC 9110 §15.2): pass 100 Continue on to a
+		 * client that asked for it, drop the others. */
+		size_t hb = r->rm.header_bytes;
+		struct http_limits lim;
+		if (st == 100 && r->client_100 && r->qm.version_minor == 1) {
+			buf_append(&r->rhead, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			r->client_100 = 0;
+		}
+		buf_consume(&b->in, hb);
+		parser_limits(r->gen, &lim);
+		http_parser_init(&r->rp, 1, &lim);
+		return 0;
+	}
+	if (st == 101 && !r->upgrade) {
+		fail_backend(r, 502, MET_UP_BAD_RESPONSE, "unexpected 101 from upstream", 0);
+		return -1;
+	}
+	r->rbody = http_response_body(&r->rm, r->qm.method);
+	if (r->rbody == HTTP_BODY_CHUNKED && r->qm.version_minor == 0)
+		r->keep_client = 0;
+	if (r->rbody == HTTP_BODY_UNTIL_CLOSE)
+		r->keep_client = 0;
+	/* A final answer may come before the request body ended (a server
+	 * streaming an echo, or refusing early): the body keeps flowing while
+	 * the response streams; finish_exchange() reuses neither connection if
+	 * the request was still incomplete when the response ended. */
+	if (req_wk(r)->draining)
+		r->keep_client = 0;
+	r->status = st;
+	r->rhead_done = 1;
+	if (r->rbody == HTTP_BODY_TUNNEL) {
+		r->keep_client = 0;
+		r->c->state = CONN_TUNNEL;
+	}
+	build_response_head(r, d);
+	buf_consume(&b->in, r->rm.header_bytes);
+	r->rleft = r->rbody == HTTP_BODY_LENGTH ? (uint64_t)r->rm.content_length : 0;
+	if (r->rbody == HTTP_BODY_CHUNKED)
+		http_chunked_init(&r->rch);
+	if (r->rbody == HTTP_BODY_TUNNEL) {
+		r->qpass = buf_len(&r->c->in);
+		timer_arm(r->c, r->gen->to.tunnel_idle);
+	} else {
+		timer_arm(r->c, r->gen->upstreams[r->up_idx].idle_ms);
+	}
+	return 0;
+}
+
+static void
+backend_read(struct req *r)
+{
+	struct bconn *b = r->b;
+	ssize_t n;
+
+	if (r->rpass > 0 || r->rhead_off < buf_len(&r->rhead) || r->rdone) {
+		/* Previous bytes still going out to the client: stop reading. */
+		up_want(b, 0, b->wr_on);
+		return;
+	}
+	if (worker_buf_get(req_wk(r), &b->in) == -1 || buf_reserve(&b->in, 4096) == -1) {
+		abort_exchange(r, MET_UP_ABORTED, "out of memory");
+		return;
+	}
+	do
+		n = read(b->io.fd, buf_wptr(&b->in), buf_avail(&b->in));
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		const char *why = n == 0 ? "upstream closed the connection" : "upstream connection reset";
+		if (n == 0 && r->rhead_done && r->rbody == HTTP_BODY_UNTIL_CLOSE) {
+			r->rdone = 1;
+			r_flush_and_continue(r);
+			return;
+		}
+		if (!r->rhead_done && b->rx == 0) {
+			fail_backend(r, 502, MET_UP_CONNECT_FAIL, why, b->reused);
+			return;
+		}
+		if (!r->rhead_done && r->status == 0) {
+			fail_backend(r, 502, MET_UP_BAD_RESPONSE, "truncated response head", 0);
+			return;
+		}
+		if (r->rbody == HTTP_BODY_TUNNEL) {
+			conn_close(r->c, "tunnel closed by upstream");
+			return;
+		}
+		abort_exchange(r, MET_UP_ABORTED, "upstream closed mid-response");
+		return;
+	}
+	b->rx += (uint64_t)n;
+	buf_produce(&b->in, (size_t)n);
+	while (!r->rhead_done) {
+		int rc = http_parse(&r->rp, &r->rm, buf_rptr(&b->in), buf_len(&b->in));
+		if (rc == HTTP_AGAIN) {
+			/* An interim response may be waiting: send it on now. */
+			if (r->rhead_off < buf_len(&r->rhead))
+				r_flush(r);
+			return;
+		}
+		if (rc == HTTP_ERROR) {
+			char msg[96];
+			metrics_parse_error(req_wk(r)->m, r->rp.reason);
+			snprintf(msg, sizeof(msg), "bad response from upstream (%s)", r->rp.reason ? r->rp.reason : "?");
+			fail_backend(r, 502, MET_UP_BAD_RESPONSE, msg, 0);
+			return;
+		}
+		if (on_response_head(r) == -1)
+			return;
+	}
+	if (r_advance(r) == -1) {
+		abort_exchange(r, MET_UP_BAD_RESPONSE, "malformed chunked response body");
+		return;
+	}
+	if (r->rbody != HTTP_BODY_TUNNEL)
+		timer_arm(r->c, r->gen->upstreams[r->up_idx].idle_ms);
+	else
+		timer_arm(r->c, r->gen->to.tunnel_idle);
+	r_flush_and_continue(r);
+}
+
+/* Flushes the response and moves the exchange on: read more from the backend,
+ * or finish it. */
+static void
+r_flush_and_continue(struct req *r)
+{
+	int rc = r_flush(r);
+
+	if (rc != 1)
+		return;
+	if (r->rdone && r->c->state != CONN_TUNNEL) {
+		finish_exchange(r);
+		return;
+	}
+	if (r->b != NULL && r->b->rd_off)
+		up_want(r->b, 1, r->b->wr_on);
+	if (r->c->state == CONN_TUNNEL && r->c->rd_off && r->qpass == 0)
+		conn_want(r->c, 1, r->c->wr_on);
+	if (r->c->state == CONN_TUNNEL && r->qpass > 0 && r->b != NULL)
+		send_request(r);
+}
+
+static void
+finish_exchange(struct req *r)
+{
+	struct conn *c = r->c;
+	struct worker *wk = c->wk;
+	int keep;
+
+	if (!r->qdone)
+		r->q_abandon = 1;
+	keep = r->keep_client && !r->q_abandon && r->qdone && !wk->draining;
+
+	if (r->b != NULL) {
+		int reusable = !r->q_abandon && r->qdone && r->rdone && r->rbody != HTTP_BODY_UNTIL_CLOSE &&
+		    r->rbody != HTTP_BODY_TUNNEL && http_keep_alive(&r->rm) && buf_len(&r->b->in) == 0;
+		drop_backend(r, reusable);
+	}
+	metrics_request(wk->m, r->series, r->status, http_proxy_now_us() - r->t_start);
+	accesslog_end(wk, r);
+	worker_gen_release(wk, r->gen);
+	r->gen = NULL;
+	c->req = NULL;
+	req_free(wk, r);
+	if (!keep) {
+		conn_close(c, "not keep-alive");
+		return;
+	}
+	c->nreq++;
+	if (buf_len(&c->in) > 0) {
+		/* A pipelined request is already here (RFC 9112 §9.3.2): answer
+		 * it after this one, from the deferred queue so that a burst of
+		 * them does not recurse. */
+		c->state = CONN_HEAD;
+		if (c->rd_off)
+			conn_want(c, 1, c->wr_on);
+		timer_arm(c, wk->gen->to.client_header);
+		ev_defer(wk->loop, &c->defer);
+		return;
+	}
+	conn_set_idle(c);
+}
+
+/* ---- request side ------------------------------------------------------- */
+
+static int
+q_advance(struct req *r)
+{
+	struct buf *in = &r->c->in;
+	size_t avail = buf_len(in) - r->qpass, used;
+
+	if (r->c->state == CONN_TUNNEL) {
+		r->qpass += avail;
+		return 0;
+	}
+	switch (r->qbody) {
+	case HTTP_BODY_LENGTH:
+		used = avail < r->qleft ? avail : (size_t)r->qleft;
+		r->qpass += used;
+		r->qleft -= used;
+		if (r->qleft == 0)
+			r->qdone = 1;
+		break;
+	case HTTP_BODY_CHUNKED:
+		if (avail == 0)
+			break;
+		switch (http_chunked_feed(&r->qch, buf_rptr(in) + r->qpass, avail, &used)) {
+		case HTTP_DONE:
+			r->qdone = 1;
+			/* fallthrough */
+		case HTTP_AGAIN:
+			r->qpass += used;
+			break;
+		default:
+			metrics_parse_error(req_wk(r)->m, r->qch.reason);
+			return -1;
+		}
+		break;
+	default:
+		r->qdone = 1;
+		break;
+	}
+	return 0;
+}
+
+/* Writes pending request bytes to the backend. 1 all out, 0 EAGAIN, -1 error
+ * (handled here: retry, 502 or abort). */
+static int
+q_flush(struct req *r)
+{
+	struct bconn *b = r->b;
+	struct iovec iov[2];
+	int n = 0;
+	size_t hl = buf_len(&r->qhead) - r->qhead_off;
+	ssize_t w;
+
+	if (r->q_abandon)
+		return 1;
+	if (hl > 0) {
+		iov[n].iov_base = buf_rptr(&r->qhead) + r->qhead_off;
+		iov[n++].iov_len = hl;
+	}
+	if (r->qpass > 0 && !r->q_abandon) {
+		iov[n].iov_base = buf_rptr(&r->c->in);
+		iov[n++].iov_len = r->qpass;
+	}
+	if (n == 0)
+		return 1;
+	do
+		w = writev(b->io.fd, iov, n);
+	while (w == -1 && errno == EINTR);
+	if (w == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			up_want(b, !b->rd_off, 1);
+			return 0;
+		}
+		if (r->c->state == CONN_TUNNEL)
+			conn_close(r->c, "tunnel closed by upstream");
+		else if (!r->rhead_done && !r->body_sent_any)
+			fail_backend(r, 502, MET_UP_CONNECT_FAIL, "upstream write failed", b->reused && !r->head_sent_any);
+		else
+			abort_exchange(r, MET_UP_ABORTED, "upstream write failed");
+		return -1;
+	}
+	r->head_sent_any = 1;
+	if ((size_t)w >= hl) {
+		size_t body = (size_t)w - hl;
+		r->qhead_off += hl;
+		if (body > 0) {
+			r->body_sent_any = 1;
+			buf_consume(&r->c->in, body);
+			r->qpass -= body;
+		}
+	} else {
+		r->qhead_off += (size_t)w;
+	}
+	if (r->qhead_off < buf_len(&r->qhead) || r->qpass > 0) {
+		up_want(b, !b->rd_off, 1);
+		return 0;
+	}
+	if (b->wr_on)
+		up_want(b, !b->rd_off, 0);
+	return 1;
+}
+
+/* Sends what can be sent of the request and arms the right timer. */
+static void
+send_request(struct req *r)
+{
+	struct conn *c = r->c;
+
+	if (q_flush(r) != 1)
+		return;
+	if (c->state == CONN_TUNNEL) {
+		if (c->rd_off)
+			conn_want(c, 1, c->wr_on);
+		timer_arm(c, r->gen->to.tunnel_idle);
+		return;
+	}
+	if (!r->qdone) {
+		/* More body to come from the client. */
+		if (c->rd_off)
+			conn_want(c, 1, c->wr_on);
+		timer_arm(c, r->gen->to.client_body);
+	} else if (!r->rhead_done) {
+		timer_arm(c, r->gen->upstreams[r->up_idx].response_ms);
+	}
+}
+
+static uint64_t
+hash_key(const struct req *r, const struct pd_upstream *u, const uint8_t *d)
+{
+	const struct conn *c = r->c;
+
+	switch (u->hash_key) {
+	case PD_HASH_HOST:
+		if (r->qm.host_idx >= 0) {
+			struct http_span v = r->qm.headers[r->qm.host_idx].value;
+			return balance_hash(d + v.off, v.len);
+		}
+		return 0;
+	case PD_HASH_URI:
+		return balance_hash(d + r->qm.target.off, r->qm.target.len);
+	case PD_HASH_CLIENT_IP:
+		break;
+	}
+	return balance_hash(c->peer, c->family == 2 ? 4 : 16);
+}
+
+static void
+connect_backend(struct req *r)
+{
+	struct conn *c = r->c;
+	struct wslot *s = req_slot(r);
+	struct up_rt *rt = &s->ups[r->up_idx];
+	int limited = 0, srv;
+	struct bconn *b;
+
+	r->attempts++;
+	srv = up_pick(c->wk, rt, r->key_hash, r->exclude, &limited);
+	if (srv < 0) {
+		char body[128];
+		MET_INC(c->wk->m->up_err[MET_UP_NO_SERVER]);
+		snprintf(body, sizeof(body), "503 Service Unavailable: %s in upstream %s\n",
+		    limited ? "connection limit reached" : "no server available", rt->cfg->name);
+		r->srv_idx = -1;
+		send_local(r, 503, body, NULL, 1);
+		return;
+	}
+	r->srv_idx = srv;
+	b = up_get(c->wk, rt, srv, r);
+	if (b == NULL) {
+		char why[96];
+		snprintf(why, sizeof(why), "connect failed: %s", strerror(errno));
+		fail_backend(r, 502, MET_UP_CONNECT_FAIL, why, 0);
+		return;
+	}
+	r->b = b;
+	b->req = r;
+	b->rx = 0;
+	if (b->state == BC_CONNECTING) {
+		timer_arm(c, rt->cfg->connect_ms);
+		return;
+	}
+	send_request(r);
+}
+
+/* Request target to forward: origin-form path (absolute-form reduced to it,
+ * RFC 9112 §3.2.2), rewritten by the route. An absolute-form target with an
+ * empty path becomes "/" (RFC 9112 §3.2.1: the origin form needs a leading
+ * slash), also when a query follows ("http://a?x=1" -> "/?x=1"); that one
+ * case is copied into `scratch`. -1 when it does not fit. */
+static int
+target_parts(const struct req *r, const uint8_t *d, const char **t, size_t *tl,
+    char *scratch, size_t scratch_len)
+{
+	const struct http_msg *m = &r->qm;
+
+	*t = (const char *)d + m->target.off;
+	*tl = m->target.len;
+	if (m->target_form == HTTP_TF_ABSOLUTE) {
+		size_t skip = (m->authority.off + m->authority.len) - m->target.off;
+		*t += skip;
+		*tl -= skip;
+		if (*tl == 0) {
+			*t = "/";
+			*tl = 1;
+		} else if (**t == '?') {
+			if (*tl + 1 > scratch_len)
+				return -1;
+			scratch[0] = '/';
+			memcpy(scratch + 1, *t, *tl);
+			*t = scratch;
+			*tl += 1;
+		}
+	}
+	return 0;
+}
+
+static int
+build_request_head(struct req *r, const uint8_t *d)
+{
+	const struct http_msg *m = &r->qm;
+	const struct pd_config *g = r->gen;
+	const struct route *rt = r->rt;
+	struct conn *c = r->c;
+	struct buf *h = &r->qhead;
+	const char *t;
+	size_t tl;
+	char ip[48], rw[8192], tgt[8192];
+	int xff_idx[8], nxff = 0, rwl;
+
+	h->rpos = h->wpos = 0;
+	r->qhead_off = 0;
+	if (buf_reserve(h, m->header_bytes + 512) == -1)
+		return -1;
+	if (target_parts(r, d, &t, &tl, tgt, sizeof(tgt)) == -1)
+		return -1;
+	rwl = route_rewrite(rt, t, tl, rw, sizeof(rw));
+	if (rwl > 0) {
+		t = rw;
+		tl = (size_t)rwl;
+	}
+	buf_append(h, d + m->method_s.off, m->method_s.len);
+	buf_append(h, " ", 1);
+	buf_append(h, t, tl);
+	buf_append(h, m->version_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", 11);
+	conn_peer_str(c, ip, sizeof(ip));
+	if (m->target_form == HTTP_TF_ABSOLUTE) {
+		buf_append(h, "Host: ", 6);
+		buf_append(h, d + m->authority.off, m->authority.len);
+		buf_append(h, "\r\n", 2);
+	}
+	for (int i = 0; i < m->nheaders; i++) {
+		struct http_span n = m->headers[i].name, v = m->headers[i].value;
+		/* Upgrade is named by Connection when upgrading: forwarded then. */
+		if (hop_masked(m, i) && !(r->upgrade && m->upgrade_idx == i))
+			continue;
+		switch (n.len) {
+		case 2:
+			if (SPAN_IS(d, n, "te"))
+				continue;
+			break;
+		case 4:
+			if (m->target_form == HTTP_TF_ABSOLUTE && SPAN_IS(d, n, "host"))
+				continue;
+			break;
+		case 7:
+			if (SPAN_IS(d, n, "trailer") || (SPAN_IS(d, n, "upgrade") && !r->upgrade))
+				continue;
+			break;
+		case 9:
+			if (g->hdr_real_ip && SPAN_IS(d, n, "x-real-ip"))
+				continue;
+			break;
+		case 10:
+			if (SPAN_IS(d, n, "connection") || SPAN_IS(d, n, "keep-alive"))
+				continue;
+			break;
+		case 12:
+			if (g->hdr_request_id && SPAN_IS(d, n, "x-request-id"))
+				continue;
+			break;
+		case 15:
+			if (g->hdr_xff && SPAN_IS(d, n, "x-forwarded-for")) {
+				if (nxff < 8)
+					xff_idx[nxff++] = i;
+				continue;
+			}
+			break;
+		case 16:
+			if (SPAN_IS(d, n, "proxy-connection"))
+				continue;
+			break;
+		case 17:
+			if (g->hdr_xfp && SPAN_IS(d, n, "x-forwarded-proto"))
+				continue;
+			break;
+		}
+		if (rt->nreq_ops > 0) {
+			size_t k;
+			for (k = 0; k < rt->nreq_ops; k++)
+				if (rt->req_ops[k].name_len == n.len &&
+				    strncasecmp(rt->req_ops[k].name, (const char *)d + n.off, n.len) == 0)
+					break;
+			if (k < rt->nreq_ops)
+				continue;
+		}
+		buf_append(h, d + n.off, n.len);
+		buf_append(h, ": ", 2);
+		buf_append(h, d + v.off, v.len);
+		buf_append(h, "\r\n", 2);
+	}
+	if (g->hdr_xff) {
+		/* RFC 7239 §5.2's older cousin: append the client to the list. */
+		buf_append(h, "X-Forwarded-For: ", 17);
+		for (int k = 0; k < nxff; k++) {
+			struct http_span v = m->headers[xff_idx[k]].value;
+			buf_append(h, d + v.off, v.len);
+			buf_append(h, ", ", 2);
+		}
+		buf_append(h, ip, strlen(ip));
+		buf_append(h, "\r\n", 2);
+	}
+	if (g->hdr_xfp)
+		buf_append(h, "X-Forwarded-Proto: http\r\n", 25);
+	if (g->hdr_real_ip) {
+		buf_append(h, "X-Real-IP: ", 11);
+		buf_append(h, ip, strlen(ip));
+		buf_append(h, "\r\n", 2);
+	}
+	if (g->hdr_forwarded)
+		buf_appendf(h, c->family == 2 ? "Forwarded: for=%s;proto=http\r\n" : "Forwarded: for=\"[%s]\";proto=http\r\n", ip);
+	if (g->hdr_via)
+		buf_appendf(h, "Via: 1.%d tandem\r\n", m->version_minor);
+	if (g->hdr_request_id) {
+		buf_append(h, "X-Request-Id: ", 14);
+		buf_append(h, r->reqid, strlen(r->reqid));
+		buf_append(h, "\r\n", 2);
+	}
+	for (size_t k = 0; k < rt->nreq_ops; k++)
+		if (rt->req_ops[k].value != NULL)
+			buf_appendf(h, "%s: %s\r\n", rt->req_ops[k].name, rt->req_ops[k].value);
+	if (r->upgrade)
+		buf_append(h, "Connection: upgrade\r\n", 21);
+	else if (m->version_minor == 0)
+		buf_append(h, "Connection: keep-alive\r\n", 24);
+	if (buf_append(h, "\r\n", 2) == -1)
+		return -1;
+	return 0;
+}
+
+struct hdr_ctx { const struct http_msg *m; const uint8_t *d; };
+
+static int
+has_header(void *ctx, const char *name, const char *value)
+{
+	const struct hdr_ctx *x = ctx;
+	size_t nl = strlen(name), vl = value ? strlen(value) : 0;
+
+	for (int i = 0; i < x->m->nheaders; i++) {
+		struct http_span n = x->m->headers[i].name, v = x->m->headers[i].value;
+		if (!span_is(x->d, n, name, nl))
+			continue;
+		if (value == NULL || (v.len == vl && memcmp(x->d + v.off, value, vl) == 0))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+make_request_id(struct req *r, const uint8_t *d)
+{
+	static const char hex[] = "0123456789abcdef";
+	int i = r->gen->hdr_request_id ? http_find_header(&r->qm, d, "x-request-id") : -1;
+
+	if (i >= 0) {
+		struct http_span v = r->qm.headers[i].value;
+		size_t k;
+		/* Keep the client's id only if it is short and plain. */
+		for (k = 0; k < v.len && k < sizeof(r->reqid) - 1; k++) {
+			char ch = (char)d[v.off + k];
+			if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '-' || ch == '_' || ch == '.'))
+				break;
+		}
+		if (v.len > 0 && k == v.len) {
+			memcpy(r->reqid, d + v.off, v.len);
+			r->reqid[v.len] = '\0';
+			return;
+		}
+	}
+	for (int k = 0; k < 4; k++) {
+		uint32_t x = worker_rand(req_wk(r));
+		for (int j = 0; j < 8; j++)
+			r->reqid[k * 8 + j] = hex[(x >> (j * 4)) & 15];
+	}
+	r->reqid[32] = '\0';
+}
+
+static void
+start_request(struct conn *c, struct req *r)
+{
+	struct worker *wk = c->wk;
+	const uint8_t *d = buf_rptr(&c->in);
+	const struct http_msg *m = &r->qm;
+	struct route_req q;
+	struct hdr_ctx hx = { m, d };
+	const char *t;
+	size_t tl;
+	char tgt[8192];
+	int ri;
+
+	r->gen = wk->gen;
+	worker_gen_acquire(wk, r->gen);
+	r->t_start = http_proxy_now_us();
+	c->state = CONN_PROXY;
+	make_request_id(r, d);
+	accesslog_begin(r, c, d);
+	r->is_head = m->method == HTTP_M_HEAD;
+	r->keep_client = http_keep_alive(m) && !wk->draining;
+	r->qbody = http_request_body(m);
+	r->qleft = r->qbody == HTTP_BODY_LENGTH ? (uint64_t)m->content_length : 0;
+	if (r->qbody == HTTP_BODY_CHUNKED)
+		http_chunked_init(&r->qch);
+	r->client_100 = m->expect_continue;
+	r->upgrade = m->has_upgrade_hdr && m->conn_upgrade && r->qbody == HTTP_BODY_NONE;
+
+	/* Route on Host (without port) and the path (without query). */
+	memset(&q, 0, sizeof(q));
+	q.method = (const char *)d + m->method_s.off;
+	q.method_len = m->method_s.len;
+	if (m->target_form == HTTP_TF_ABSOLUTE) {
+		q.host = (const char *)d + m->authority.off;
+		q.host_len = m->authority.len;
+	} else if (m->host_idx >= 0) {
+		q.host = (const char *)d + m->headers[m->host_idx].value.off;
+		q.host_len = m->headers[m->host_idx].value.len;
+	} else {
+		q.host = "";
+	}
+	if (q.host_len > 0 && q.host[0] == '[') {
+		const char *e = memchr(q.host, ']', q.host_len);
+		if (e != NULL)
+			q.host_len = (size_t)(e - q.host) + 1;
+	} else {
+		const char *e = memchr(q.host, ':', q.host_len);
+		if (e != NULL)
+			q.host_len = (size_t)(e - q.host);
+	}
+	if (target_parts(r, d, &t, &tl, tgt, sizeof(tgt)) == -1) {
+		buf_consume(&c->in, m->header_bytes);
+		send_local(r, 414, "414 URI Too Long\n", NULL, 1);
+		return;
+	}
+	q.path = t;
+	q.path_len = tl;
+	{
+		const char *qm = memchr(t, '?', tl);
+		if (qm != NULL)
+			q.path_len = (size_t)(qm - t);
+	}
+	q.has_header = has_header;
+	q.ctx = &hx;
+	ri = route_match(r->gen->routes, r->gen->nroutes, &q);
+	if (r->qbody == HTTP_BODY_NONE)
+		r->qdone = 1;
+	if (ri < 0) {
+		buf_consume(&c->in, m->header_bytes);
+		send_local(r, 404, "404 Not Found: no route\n", NULL, 1);
+		return;
+	}
+	r->rt = &r->gen->routes[ri];
+	r->series = r->gen->route_series[r->gen->route_series_off[ri]];
+	if (m->expect_other) {
+		buf_consume(&c->in, m->header_bytes);
+		send_local(r, 417, "417 Expectation Failed\n", NULL, 0);
+		return;
+	}
+	if (r->rt->action == ROUTE_REDIRECT) {
+		buf_consume(&c->in, m->header_bytes);
+		send_local(r, r->rt->status, NULL, r->rt->location, 1);
+		return;
+	}
+	if (r->rt->action == ROUTE_RESPOND) {
+		buf_consume(&c->in, m->header_bytes);
+		send_local(r, r->rt->status, r->rt->body, NULL, 1);
+		return;
+	}
+	{
+		uint32_t rnd = r->rt->nsplits > 1 ? worker_rand(wk) : 0;
+		size_t j;
+		r->up_idx = route_pick_upstream(r->rt, rnd);
+		for (j = 0; j < r->rt->nsplits; j++)
+			if (r->rt->splits[j].upstream == r->up_idx)
+				break;
+		r->series = r->gen->route_series[r->gen->route_series_off[ri] + (j < r->rt->nsplits ? j : 0)];
+	}
+	if (r->up_idx < 0) {
+		buf_consume(&c->in, m->header_bytes);
+		send_local(r, 503, "503 Service Unavailable: no upstream\n", NULL, 1);
+		return;
+	}
+	if (build_request_head(r, d) == -1) {
+		buf_consume(&c->in, m->header_bytes);
+		send_local(r, 500, "500 Internal Server Error: out of memory\n", NULL, 0);
+		return;
+	}
+	r->key_hash = r->gen->upstreams[r->up_idx].algo == BAL_HASH ? hash_key(r, &r->gen->upstreams[r->up_idx], d) : 0;
+	buf_consume(&c->in, m->header_bytes);
+	if (q_advance(r) == -1) {
+		send_local(r, 400, "400 Bad Request: malformed chunked body\n", NULL, 0);
+		return;
+	}
+	connect_backend(r);
+}
+
+static void
+process_head(struct conn *c)
+{
+	struct worker *wk = c->wk;
+	struct req *r = c->req;
+	int rc;
+
+	if (r == NULL) {
+		struct http_limits lim;
+		if ((r = c->req = req_alloc(wk, c)) == NULL) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		parser_limits(wk->gen, &lim);
+		http_parser_init(&r->qp, 0, &lim);
+		http_parser_init(&r->rp, 1, &lim);
+		if (c->state == CONN_IDLE) {
+			c->state = CONN_HEAD;
+			timer_arm(c, wk->gen->to.client_header);
+		}
+	}
+	rc = http_parse(&r->qp, &r->qm, buf_rptr(&c->in), buf_len(&c->in));
+	if (rc == HTTP_AGAIN)
+		return;
+	if (rc == HTTP_ERROR) {
+		char ab[48], body[128];
+		metrics_parse_error(wk->m, r->qp.reason);
+		log_rl_warnx(&rl_parse, ev_now(wk->loop), "conn %llu %s: bad request: %s (%d)",
+		    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)), r->qp.reason ? r->qp.reason : "?", r->qp.status);
+		r->gen = wk->gen;
+		worker_gen_acquire(wk, r->gen);
+		r->t_start = http_proxy_now_us();
+		r->keep_client = 0;
+		/* Nothing of the request can be trusted: drop what was read. */
+		buf_consume(&c->in, buf_len(&c->in));
+		snprintf(body, sizeof(body), "%d %s: %s\n", r->qp.status, http_status_text(r->qp.status),
+		    r->qp.reason ? r->qp.reason : "malformed request");
+		send_local(r, r->qp.status, body, NULL, 0);
+		return;
+	}
+	start_request(c, r);
+}
+
+void
+http_proxy_client_defer(struct ev_loop *loop, struct ev_defer *d)
+{
+	struct conn *c = d->data;
+
+	(void)loop;
+	if (c->state == CONN_HEAD && c->req == NULL && buf_len(&c->in) > 0)
+		process_head(c);
+}
+
+/* Reads what the client sent. -1 when the connection was closed here. */
+static ssize_t
+client_fill(struct conn *c)
+{
+	ssize_t n;
+
+	if (worker_buf_get(c->wk, &c->in) == -1 || buf_reserve(&c->in, 2048) == -1) {
+		conn_close(c, "out of memory");
+		return -1;
+	}
+	do
+		n = read(c->io.fd, buf_wptr(&c->in), buf_avail(&c->in));
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n <= 0) {
+		conn_close(c, n == 0 ? "client closed" : "client read error");
+		return -1;
+	}
+	buf_produce(&c->in, (size_t)n);
+	return n;
+}
+
+static void
+client_read(struct conn *c)
+{
+	struct req *r = c->req;
+
+	switch (c->state) {
+	case CONN_IDLE:
+	case CONN_HEAD:
+		if (client_fill(c) <= 0)
+			return;
+		process_head(c);
+		return;
+	case CONN_PROXY:
+		if (r->qdone || r->q_abandon || r->qpass > 0 || r->b == NULL || r->b->state != BC_ACTIVE ||
+		    r->qhead_off < buf_len(&r->qhead)) {
+			conn_want(c, 0, c->wr_on);
+			return;
+		}
+		if (client_fill(c) <= 0)
+			return;
+		if (q_advance(r) == -1) {
+			if (r->status == 0)
+				send_local(r, 400, "400 Bad Request: malformed chunked body\n", NULL, 0);
+			else
+				conn_close(c, "malformed request body");
+			return;
+		}
+		send_request(r);
+		return;
+	case CONN_TUNNEL:
+		if (r->qpass > 0 || r->b == NULL) {
+			conn_want(c, 0, c->wr_on);
+			return;
+		}
+		if (client_fill(c) <= 0)
+			return;
+		q_advance(r);
+		send_request(r);
+		return;
+	default:
+		conn_want(c, 0, c->wr_on);
+		return;
+	}
+}
+
+void
+http_proxy_client_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
+{
+	struct conn *c = w->data;
+
+	(void)loop;
+	if ((revents & EV_WRITE) && c->req != NULL) {
+		r_flush_and_continue(c->req);
+		if (c->closing)
+			return;
+	}
+	if ((revents & EV_READ) && !c->closing)
+		client_read(c);
+}
+
+void
+http_proxy_backend_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
+{
+	struct bconn *b = w->data;
+	struct req *r = b->req;
+
+	(void)loop;
+	if (r == NULL) {
+		/* Idle in the pool: the server closed it or sent garbage. */
+		up_release(b, 0);
+		return;
+	}
+	if (b->state == BC_CONNECTING) {
+		if (net_connect_result(b->io.fd) == -1) {
+			char why[96];
+			snprintf(why, sizeof(why), "connect failed: %s", strerror(errno));
+			fail_backend(r, 502, MET_UP_CONNECT_FAIL, why, 0);
+			return;
+		}
+		b->state = BC_ACTIVE;
+		up_want(b, 1, 0);
+		send_request(r);
+		return;
+	}
+	if (revents & EV_WRITE) {
+		send_request(r);
+		if (r->b != b || r->c->closing)
+			return;
+	}
+	if (revents & EV_READ)
+		backend_read(r);
+}
+
+void
+http_proxy_client_timeout(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct conn *c = t->data;
+	struct req *r = c->req;
+
+	(void)loop;
+	switch (c->state) {
+	case CONN_IDLE:
+		conn_close(c, "idle timeout");
+		return;
+	case CONN_HEAD:
+		if (r != NULL && buf_len(&c->in) > 0) {
+			r->gen = c->wk->gen;
+			worker_gen_acquire(c->wk, r->gen);
+			r->t_start = http_proxy_now_us();
+			buf_consume(&c->in, buf_len(&c->in));
+			send_local(r, 408, "408 Request Timeout: request head not received in time\n", NULL, 0);
+		} else {
+			conn_close(c, "header timeout");
+		}
+		return;
+	case CONN_PROXY:
+		if (r->b != NULL && r->b->state == BC_CONNECTING) {
+			fail_backend(r, 504, MET_UP_CONNECT_TIMEOUT, "connect timeout", 0);
+			return;
+		}
+		if (!r->rhead_done && r->qdone && r->status == 0) {
+			/* Never retried: the server may have acted on the request. */
+			r->attempts = 255;
+			fail_backend(r, 504, MET_UP_RESPONSE_TIMEOUT, "upstream response timeout", 0);
+			return;
+		}
+		if (!r->qdone && r->status == 0) {
+			send_local(r, 408, "408 Request Timeout: request body not received in time\n", NULL, 0);
+			return;
+		}
+		abort_exchange(r, MET_UP_ABORTED, "idle timeout while streaming");
+		return;
+	default:
+		conn_close(c, "timeout");
+		return;
+	}
+}

@@ -1,0 +1,274 @@
+/*
+ * proxyd/main.c — process setup and the control thread.
+ *
+ * Order matters: load and check the configuration, open every listening socket
+ * (privileged ports) and the admin sockets, drop root, block the signals the
+ * control loop handles through signalfd (before any thread exists, so workers
+ * inherit the mask), start the workers, then run the control loop: SIGHUP
+ * reloads by generation, SIGTERM/SIGINT stop gracefully, the admin listener
+ * and the hacd channel live here, and sd_notify tells systemd where we are.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "lib/ev.h"
+#include "lib/log.h"
+#include "proxyd/accesslog.h"
+#include "proxyd/admin.h"
+#include "proxyd/channel.h"
+#include "proxyd/config.h"
+#include "proxyd/worker.h"
+
+#define DEFAULT_RUNDIR "/run/tandem"
+
+static const char *config_path;
+static int nthreads;
+static struct ev_loop *ctl_loop;
+static struct ev_timer watchdog_timer;
+static struct ev_timer stop_timer;
+static uint64_t watchdog_ms;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: proxyd [-d] [-R DIR] -c FILE          run with a configuration file\n"
+	    "       proxyd -t -c FILE                     check a configuration file and exit\n"
+	    "       proxyd [-d] --listen ADDR --to HOST:PORT[,HOST:PORT...] [--threads N]\n"
+	    "options:\n"
+	    "  -c, --config FILE   configuration file (etc/proxyd.conf format)\n"
+	    "  -t, --test          check the configuration and exit 0 (ok) or 1 (error)\n"
+	    "  -R, --rundir DIR    runtime directory for proxyd.sock and hacd.chan (default " DEFAULT_RUNDIR ")\n"
+	    "  -l, --listen ADDR   quick mode: listen address, e.g. *:8080 or 127.0.0.1:80\n"
+	    "  -T, --to LIST       quick mode: comma-separated backend HOST:PORT list\n"
+	    "  -n, --threads N     worker threads (default: config, else one per core)\n"
+	    "  -d, --debug         debug logging\n"
+	    "  -h, --help          this text\n");
+}
+
+static void
+drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0) {
+		if (user != NULL)
+			log_info("not started as root: running as uid %d, \"user\" ignored", (int)getuid());
+		return;
+	}
+	if (user == NULL)
+		user = "nobody";
+	if (strcmp(user, "root") == 0)
+		fatalx("refusing to run as root after start: set \"user\" to an unprivileged account");
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("user \"%s\": no such user", user);
+	if (pw->pw_uid == 0)
+		fatalx("user \"%s\" has uid 0: refusing to run as root", user);
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
+		fatal("cannot drop privileges to %s", user);
+	if (setuid(0) != -1)
+		fatalx("privileges could be regained after dropping them");
+	log_info("running as %s (uid %d)", user, (int)pw->pw_uid);
+}
+
+static void
+reload(void)
+{
+	struct conf_err err;
+	struct pd_config *nc, *old;
+
+	if (config_path == NULL) {
+		log_info("SIGHUP: quick mode has no configuration file to reload");
+		return;
+	}
+	sd_notify(0, "RELOADING=1");
+	log_info("reloading %s", config_path);
+	nc = config_load(config_path, &err);
+	if (nc == NULL) {
+		log_warnx("reload rejected, still serving the previous configuration: %s", err.msg);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	old = worker_current();
+	if (nc->threads != 0 && nc->threads != worker_count())
+		log_warnx("reload: \"threads\" changes take effect at the next restart");
+	if (config_open_listeners(nc, old, worker_count(), &err) == -1 ||
+	    worker_prepare_gen(nc, worker_count()) == -1) {
+		log_warnx("reload rejected, still serving the previous configuration: %s",
+		    err.msg[0] ? err.msg : "out of memory");
+		config_unref(nc);
+		config_unref(old);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	log_set_level((enum log_level)nc->log_level);
+	log_info("reloaded %s: generation %llu (was %llu)", config_path, (unsigned long long)nc->generation,
+	    old ? (unsigned long long)old->generation : 0ull);
+	channel_set_generation(nc->generation);
+	config_unref(old);
+	worker_publish(nc);
+	channel_status_changed();
+	sd_notify(0, "READY=1");
+}
+
+static void stop_timer_cb(struct ev_loop *loop, struct ev_timer *t);
+
+static void
+signal_cb(struct ev_loop *loop, struct ev_signal *s, int signo)
+{
+	(void)s;
+	if (atomic_load(&worker_stopping))
+		return;     /* already stopping: a second signal changes nothing */
+	if (signo == SIGHUP) {
+		reload();
+		return;
+	}
+	log_info("signal %d: stopping (finishing in-flight requests)", signo);
+	sd_notify(0, "STOPPING=1");
+	atomic_store(&worker_stopping, 1);
+	channel_status_changed();
+	worker_kick_all();
+	/* Keep the control loop (admin /readyz saying 503, the channel) up
+	 * until the workers are done; they enforce timeouts.shutdown. */
+	ev_timer_start(loop, &stop_timer, 20);
+}
+
+static void
+stop_timer_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	if (atomic_load(&worker_running) == 0) {
+		ev_stop(loop);
+		return;
+	}
+	ev_timer_start(loop, t, 20);
+}
+
+static void
+watchdog_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	sd_notify(0, "WATCHDOG=1");
+	ev_timer_start(loop, t, watchdog_ms);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "test", no_argument, NULL, 't' },
+		{ "rundir", required_argument, NULL, 'R' }, { "listen", required_argument, NULL, 'l' },
+		{ "to", required_argument, NULL, 'T' }, { "threads", required_argument, NULL, 'n' },
+		{ "debug", no_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	const char *rundir = DEFAULT_RUNDIR, *listen_addr = NULL, *to = NULL;
+	int test = 0, debug = 0, ch, n;
+	struct conf_err err;
+	struct pd_config *gen;
+	struct ev_signal sig_hup, sig_term, sig_int;
+	char sock_path[4096], chan_path[4096];
+	uint64_t wd_usec = 0;
+
+	while ((ch = getopt_long(argc, argv, "c:tR:l:T:n:dh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': config_path = optarg; break;
+		case 't': test = 1; break;
+		case 'R': rundir = optarg; break;
+		case 'l': listen_addr = optarg; break;
+		case 'T': to = optarg; break;
+		case 'n':
+			nthreads = atoi(optarg);
+			if (nthreads < 1 || nthreads > PD_MAX_WORKERS) {
+				fprintf(stderr, "proxyd: --threads must be within 1..%d\n", PD_MAX_WORKERS);
+				return 1;
+			}
+			break;
+		case 'd': debug = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	if (optind != argc || (config_path == NULL && (listen_addr == NULL || to == NULL)) ||
+	    (config_path != NULL && (listen_addr != NULL || to != NULL))) {
+		usage(stderr);
+		return 1;
+	}
+	log_init("proxyd", 0, debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	err.msg[0] = '\0';
+	gen = config_path ? config_load(config_path, &err) : config_quick(listen_addr, to, nthreads, &err);
+	if (gen == NULL) {
+		fprintf(stderr, "proxyd: %s\n", err.msg);
+		return 1;
+	}
+	if (test) {
+		printf("%s: configuration ok\n", config_path ? config_path : "command line");
+		config_unref(gen);
+		return 0;
+	}
+	if (!debug)
+		log_set_level((enum log_level)gen->log_level);
+	n = nthreads ? nthreads : gen->threads ? gen->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > PD_MAX_WORKERS)
+		n = PD_MAX_WORKERS;
+	{
+		/* One fd per client and per backend connection: take all we may. */
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	if (mkdir(rundir, 0755) == -1 && errno != EEXIST)
+		log_warn("cannot create runtime directory %s", rundir);
+	snprintf(sock_path, sizeof(sock_path), "%s/proxyd.sock", rundir);
+	snprintf(chan_path, sizeof(chan_path), "%s/hacd.chan", rundir);
+	if (accesslog_open(gen->access_log, gen->log_format) == -1)
+		fatal("access log %s", gen->access_log);
+	if (config_open_listeners(gen, NULL, n, &err) == -1)
+		fatalx("%s", err.msg);
+	if (worker_prepare_gen(gen, n) == -1)
+		fatalx("out of memory");
+	signal(SIGPIPE, SIG_IGN);
+	if ((ctl_loop = ev_loop_new()) == NULL)
+		fatal("event loop");
+	if (ev_signal_start(ctl_loop, &sig_hup, SIGHUP, signal_cb, NULL) == -1 ||
+	    ev_signal_start(ctl_loop, &sig_term, SIGTERM, signal_cb, NULL) == -1 ||
+	    ev_signal_start(ctl_loop, &sig_int, SIGINT, signal_cb, NULL) == -1)
+		fatal("signals");
+	if (admin_start(ctl_loop, gen->admin_listen, gen->admin_socket ? gen->admin_socket : sock_path) == -1)
+		fatalx("cannot start the admin listeners");
+	drop_privileges(gen->user);
+	if (worker_start_all(n, gen) == -1)
+		fatal("cannot start workers");
+	channel_set_generation(gen->generation);
+	if (channel_start(ctl_loop, gen->hacd_channel ? gen->hacd_channel : chan_path, gen->node) == -1)
+		log_warnx("hacd channel disabled");
+	log_info("proxyd ready: %d worker%s, %zu listener%s, generation %llu%s", n, n == 1 ? "" : "s",
+	    gen->nlisteners, gen->nlisteners == 1 ? "" : "s", (unsigned long long)gen->generation,
+	    config_path ? "" : " (quick mode)");
+	sd_notify(0, "READY=1");
+	ev_timer_init(&watchdog_timer, watchdog_cb, NULL);
+	ev_timer_init(&stop_timer, stop_timer_cb, NULL);
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+		watchdog_ms = wd_usec / 2000;
+		ev_timer_start(ctl_loop, &watchdog_timer, watchdog_ms);
+	}
+	channel_status_changed();
+	if (ev_run(ctl_loop) == -1)
+		log_warn("control loop failed");
+	worker_join_all();
+	channel_stop();
+	admin_stop(ctl_loop);
+	log_info("proxyd stopped");
+	return 0;
+}

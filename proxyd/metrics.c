@@ -1,0 +1,224 @@
+/*
+ * proxyd/metrics.c — Prometheus text exposition of proxyd's counters.
+ *
+ * Workers count into their own struct wmetrics (single writer, relaxed
+ * load+store); the admin listener on the control thread sums them with
+ * relaxed loads when /metrics is scraped. Series names (route, upstream) are
+ * registered while a generation is built, so a label pair keeps its id — and
+ * its counts — across reloads. Exposition format:
+ * https://prometheus.io/docs/instrumenting/exposition_formats/
+ */
+#include "proxyd/metrics.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxyd/config.h"
+#include "proxyd/worker.h"
+
+struct series { char *route, *upstream; };
+
+static pthread_mutex_t series_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct series series[MET_MAX_SERIES];
+static _Atomic int nseries;
+
+static const uint64_t lat_bounds_us[MET_LAT_BUCKETS - 1] = { 250, 500, 1000, 2500, 5000, 10000, 25000, 50000,
+	100000, 250000, 1000000, 5000000 };
+
+const char *
+metrics_uperr_str(enum met_uperr e)
+{
+	switch (e) {
+	case MET_UP_CONNECT_FAIL: return "connect_failed";
+	case MET_UP_CONNECT_TIMEOUT: return "connect_timeout";
+	case MET_UP_RESPONSE_TIMEOUT: return "response_timeout";
+	case MET_UP_BAD_RESPONSE: return "bad_response";
+	case MET_UP_NO_SERVER: return "no_server";
+	case MET_UP_RETRY: return "retry";
+	case MET_UP_ABORTED: return "aborted";
+	case MET_UP_MAX: break;
+	}
+	return "?";
+}
+
+int
+metrics_series(const char *route, const char *upstream)
+{
+	int n, id = -1;
+
+	pthread_mutex_lock(&series_mu);
+	n = atomic_load(&nseries);
+	if (n == 0) {
+		series[0].route = strdup("-");
+		series[0].upstream = strdup("-");
+		n = 1;
+	}
+	for (int i = 0; i < n; i++)
+		if (strcmp(series[i].route, route) == 0 && strcmp(series[i].upstream, upstream) == 0)
+			id = i;
+	if (id < 0 && n < MET_MAX_SERIES) {
+		series[n].route = strdup(route);
+		series[n].upstream = strdup(upstream);
+		if (series[n].route != NULL && series[n].upstream != NULL)
+			id = n++;
+	}
+	atomic_store(&nseries, n);
+	pthread_mutex_unlock(&series_mu);
+	return id;
+}
+
+struct wmetrics *
+metrics_worker_new(void)
+{
+	return calloc(1, sizeof(struct wmetrics));
+}
+
+void
+metrics_request(struct wmetrics *m, int series_id, int status, uint64_t us)
+{
+	int cls = status / 100 - 1;
+	int b = 0;
+
+	if (cls < 0 || cls > 4)
+		cls = 4;
+	if (series_id < 0 || series_id >= MET_MAX_SERIES)
+		series_id = 0;
+	MET_INC(m->req[series_id][cls]);
+	while (b < MET_LAT_BUCKETS - 1 && us > lat_bounds_us[b])
+		b++;
+	MET_INC(m->lat[b]);
+	MET_ADD(m->lat_sum_us, us);
+	MET_INC(m->lat_count);
+}
+
+void
+metrics_parse_error(struct wmetrics *m, const char *reason)
+{
+	if (reason == NULL)
+		reason = "unknown";
+	for (int i = 0; i < MET_MAX_REASONS; i++) {
+		const char *r = atomic_load_explicit(&m->perr_reason[i], memory_order_acquire);
+		if (r == NULL) {
+			atomic_store_explicit(&m->perr_reason[i], reason, memory_order_release);
+			MET_INC(m->perr_count[i]);
+			return;
+		}
+		if (r == reason || strcmp(r, reason) == 0) {
+			MET_INC(m->perr_count[i]);
+			return;
+		}
+	}
+}
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+int
+metrics_render(struct buf *o)
+{
+	int nw = worker_count(), ns = atomic_load(&nseries);
+	static const char *const cls[5] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	struct pd_config *g;
+	uint64_t v, cum;
+
+	buf_appendf(o, "# HELP tandem_requests_total Requests answered, by route, upstream and status class.\n"
+	    "# TYPE tandem_requests_total counter\n");
+	for (int s = 0; s < ns; s++)
+		for (int k = 0; k < 5; k++) {
+			v = 0;
+			for (int w = 0; w < nw; w++)
+				v += LOAD(worker_get(w)->m->req[s][k]);
+			if (v > 0)
+				buf_appendf(o, "tandem_requests_total{route=\"%s\",upstream=\"%s\",code_class=\"%s\"} %llu\n",
+				    series[s].route, series[s].upstream, cls[k], (unsigned long long)v);
+		}
+	buf_appendf(o, "# HELP tandem_request_duration_seconds Time from request head to last response byte.\n"
+	    "# TYPE tandem_request_duration_seconds histogram\n");
+	cum = 0;
+	for (int b = 0; b < MET_LAT_BUCKETS; b++) {
+		for (int w = 0; w < nw; w++)
+			cum += LOAD(worker_get(w)->m->lat[b]);
+		if (b < MET_LAT_BUCKETS - 1)
+			buf_appendf(o, "tandem_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			    (double)lat_bounds_us[b] / 1e6, (unsigned long long)cum);
+		else
+			buf_appendf(o, "tandem_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+	}
+	v = 0;
+	for (int w = 0; w < nw; w++)
+		v += LOAD(worker_get(w)->m->lat_sum_us);
+	buf_appendf(o, "tandem_request_duration_seconds_sum %.6f\n", (double)v / 1e6);
+	buf_appendf(o, "tandem_request_duration_seconds_count %llu\n", (unsigned long long)cum);
+
+	buf_appendf(o, "# HELP tandem_connections_active Client connections open now.\n"
+	    "# TYPE tandem_connections_active gauge\ntandem_connections_active %llu\n",
+	    (unsigned long long)atomic_load(&worker_active_conns));
+	v = 0;
+	for (int w = 0; w < nw; w++)
+		v += LOAD(worker_get(w)->m->conns_total);
+	buf_appendf(o, "# HELP tandem_connections_total Client connections accepted.\n"
+	    "# TYPE tandem_connections_total counter\ntandem_connections_total %llu\n", (unsigned long long)v);
+
+	buf_appendf(o, "# HELP tandem_upstream_errors_total Upstream failures and retries, by kind.\n"
+	    "# TYPE tandem_upstream_errors_total counter\n");
+	for (int e = 0; e < MET_UP_MAX; e++) {
+		v = 0;
+		for (int w = 0; w < nw; w++)
+			v += LOAD(worker_get(w)->m->up_err[e]);
+		buf_appendf(o, "tandem_upstream_errors_total{kind=\"%s\"} %llu\n", metrics_uperr_str((enum met_uperr)e),
+		    (unsigned long long)v);
+	}
+
+	buf_appendf(o, "# HELP tandem_parse_errors_total Malformed HTTP messages, by reason.\n"
+	    "# TYPE tandem_parse_errors_total counter\n");
+	{
+		const char *seen[MET_MAX_REASONS * 4];
+		int nseen = 0;
+		for (int w = 0; w < nw; w++)
+			for (int i = 0; i < MET_MAX_REASONS; i++) {
+				const char *r = atomic_load_explicit(&worker_get(w)->m->perr_reason[i], memory_order_acquire);
+				int dup = 0;
+				if (r == NULL)
+					break;
+				for (int k = 0; k < nseen; k++)
+					if (strcmp(seen[k], r) == 0)
+						dup = 1;
+				if (dup || nseen >= MET_MAX_REASONS * 4)
+					continue;
+				seen[nseen++] = r;
+				v = 0;
+				for (int w2 = 0; w2 < nw; w2++)
+					for (int i2 = 0; i2 < MET_MAX_REASONS; i2++) {
+						const char *r2 = atomic_load_explicit(&worker_get(w2)->m->perr_reason[i2], memory_order_acquire);
+						if (r2 != NULL && strcmp(r2, r) == 0)
+							v += LOAD(worker_get(w2)->m->perr_count[i2]);
+					}
+				buf_appendf(o, "tandem_parse_errors_total{reason=\"%s\"} %llu\n", r, (unsigned long long)v);
+			}
+	}
+
+	g = worker_current();
+	if (g != NULL) {
+		buf_appendf(o, "# HELP tandem_upstream_server_state Operator state: 0 ready, 1 drain, 2 maint.\n"
+		    "# TYPE tandem_upstream_server_state gauge\n");
+		for (size_t u = 0; u < g->nupstreams; u++)
+			for (size_t s = 0; s < g->upstreams[u].nservers; s++)
+				buf_appendf(o, "tandem_upstream_server_state{upstream=\"%s\",server=\"%s\"} %u\n",
+				    g->upstreams[u].name, g->upstreams[u].servers[s].name,
+				    atomic_load(&g->upstreams[u].servers[s].shared->state));
+		buf_appendf(o, "# HELP tandem_upstream_server_weight Effective configured weight.\n"
+		    "# TYPE tandem_upstream_server_weight gauge\n");
+		for (size_t u = 0; u < g->nupstreams; u++)
+			for (size_t s = 0; s < g->upstreams[u].nservers; s++) {
+				const struct pd_server *sv = &g->upstreams[u].servers[s];
+				uint32_t w = atomic_load(&sv->shared->weight_override);
+				buf_appendf(o, "tandem_upstream_server_weight{upstream=\"%s\",server=\"%s\"} %u\n",
+				    g->upstreams[u].name, sv->name, w == UINT32_MAX ? sv->weight : w);
+			}
+		buf_appendf(o, "# HELP tandem_config_generation Configuration generation serving new requests.\n"
+		    "# TYPE tandem_config_generation gauge\ntandem_config_generation %llu\n",
+		    (unsigned long long)g->generation);
+		config_unref(g);
+	}
+	return 0;
+}

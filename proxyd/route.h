@@ -1,0 +1,96 @@
+/*
+ * proxyd/route.h — request routing: which route of a configuration generation
+ * handles a request, and what that route does to it.
+ *
+ * Pure: no I/O, no clock, no allocation on the matching path. A route table is
+ * built once by proxyd/config.c when a generation is loaded and is immutable
+ * afterwards, so every worker thread matches against it without locks.
+ */
+#ifndef PROXYD_ROUTE_H
+#define PROXYD_ROUTE_H
+
+#include <regex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum route_path_kind { ROUTE_PATH_ANY = 0, ROUTE_PATH_EXACT, ROUTE_PATH_PREFIX, ROUTE_PATH_REGEX };
+
+enum route_action {
+	ROUTE_FORWARD = 0,   /* to one upstream, or a weighted split between several */
+	ROUTE_REDIRECT,      /* status + Location */
+	ROUTE_RESPOND        /* fixed status + body */
+};
+
+/* A header condition: the request has a field `name` (case-insensitive) whose
+ * value equals `value` exactly; value NULL means "present with any value". */
+struct route_hdr_match { char *name; char *value; };
+
+/* A header operation: set (replace every field of that name) when value != NULL,
+ * remove when value == NULL. */
+struct route_hdr_op { char *name; size_t name_len; char *value; };
+
+struct route_split { int upstream; uint32_t weight; };
+
+struct route {
+	char *name;
+	/* match */
+	char **hosts;  size_t nhosts;     /* exact (lowercase) or "*.suffix"; none = any host */
+	enum route_path_kind path_kind;
+	char *path;                       /* exact path or prefix; regex source for REGEX */
+	regex_t re;                       /* compiled when path_kind == ROUTE_PATH_REGEX */
+	char **methods; size_t nmethods;  /* uppercase tokens; none = any method */
+	struct route_hdr_match *hdrs; size_t nhdrs;
+	/* action */
+	enum route_action action;
+	struct route_split *splits; size_t nsplits; uint32_t split_total;
+	int status;                       /* redirect / respond */
+	char *location;                   /* redirect */
+	char *body;                       /* respond */
+	char *rw_prefix; char *rw_replace;/* rewrite: a path starting with rw_prefix gets it replaced */
+	struct route_hdr_op *req_ops; size_t nreq_ops;
+	struct route_hdr_op *resp_ops; size_t nresp_ops;
+};
+
+/* What the router needs to know about a request. Strings are not NUL-terminated. */
+struct route_req {
+	const char *method; size_t method_len;
+	const char *host;   size_t host_len;    /* Host without port; may be empty */
+	const char *path;   size_t path_len;    /* path without the query */
+	/* Returns 1 when the request has field `name` (lowercase) with the given
+	 * value (or any value when value == NULL), else 0. */
+	int (*has_header)(void *ctx, const char *name, const char *value);
+	void *ctx;
+};
+
+/* Compiles and stores a path condition on r (r->path takes a strdup of pattern).
+ * Returns 0, or -1 with a message in err (bad regex, or ENOMEM). */
+int route_set_path(struct route *r, enum route_path_kind kind, const char *pattern, char *err, size_t errlen);
+
+/* Frees everything a route owns (not r itself). */
+void route_fini(struct route *r);
+
+/* 1 if host pattern pat ("example.com" or "*.example.com") matches host
+ * (case-insensitive; "*.example.com" matches "a.example.com" and
+ * "a.b.example.com", never "example.com"), else 0. */
+int route_host_match(const char *pat, const char *host, size_t host_len);
+
+/* 1 if route r matches the request, else 0. */
+int route_matches(const struct route *r, const struct route_req *q);
+
+/* Index of the first route of routes[0..n) (declared order) that matches q, or -1. */
+int route_match(const struct route *routes, size_t n, const struct route_req *q);
+
+/* For a ROUTE_FORWARD route: the upstream index for random value rnd (any 32-bit
+ * value; the same rnd always gives the same answer, which the tests rely on).
+ * Splits are weighted: upstream i is chosen for rnd % total in its weight's slice.
+ * -1 if the route has no split with weight > 0. */
+int route_pick_upstream(const struct route *r, uint32_t rnd);
+
+/* Applies r's rewrite to the request target (path and optional query). Writes the
+ * new target to out (cap bytes, not NUL-terminated) and returns its length; returns
+ * 0 when the route has no rewrite or the path does not start with the prefix (the
+ * caller then forwards the target unchanged); -1 when out is too small. A result
+ * that would not start with '/' gets one prepended. */
+int route_rewrite(const struct route *r, const char *target, size_t len, char *out, size_t cap);
+
+#endif

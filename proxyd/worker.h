@@ -1,0 +1,117 @@
+/*
+ * proxyd/worker.h — worker threads: one event loop, one SO_REUSEPORT socket per
+ * listener, the connections accepted on it, and per-thread caches.
+ *
+ * A worker owns everything it touches on the request path (connections,
+ * backend connections and their pools, buffers, counters), so that path takes
+ * no lock. The control thread talks to workers only through ev_async and a few
+ * atomics: a new configuration generation, drain, stop.
+ */
+#ifndef PROXYD_WORKER_H
+#define PROXYD_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "lib/ev.h"
+#include "proxyd/config.h"
+
+struct conn;
+struct req;
+struct bconn;
+struct up_rt;
+struct wmetrics;
+
+/* Per-worker, per-generation runtime: pools and balancers of each upstream. */
+struct wslot {
+	uint32_t inflight;              /* requests of this worker on this generation */
+	int held;                       /* the worker holds a reference on the generation */
+	struct up_rt *ups;              /* nupstreams entries */
+	size_t nups;
+};
+
+struct wlisten {
+	struct ev_io io;
+	struct pd_lsock *ls;
+	const struct pd_listener *lis;
+	struct worker *wk;
+};
+
+#define WK_BUF_SIZE   16384u
+#define WK_BUF_CACHE  256
+
+struct worker {
+	int idx;
+	pthread_t thread;
+	struct ev_loop *loop;
+	struct ev_async async;
+	struct pd_config *gen;          /* current generation (reference held) */
+	struct pd_config *old[64];      /* older generations still in use here */
+	int nold;
+	struct wlisten lis[PD_MAX_LISTENERS];
+	int nlis;
+	struct conn *conns;             /* all live client connections */
+	uint64_t nconns;
+	uint64_t next_id;
+	struct conn *free_conns;
+	struct req *free_reqs;
+	struct bconn *free_bconns;
+	struct conn *reap;              /* closed, freed in the deferred callback */
+	struct bconn *reap_b;
+	struct ev_defer reap_defer;
+	uint8_t *bufs[WK_BUF_CACHE];
+	int nbufs;
+	struct buf scratch;
+	struct buf alog;                /* access log lines not yet written */
+	struct ev_timer alog_timer;
+	struct ev_timer stop_timer;
+	struct wmetrics *m;
+	uint64_t rng;
+	int draining, stopping;
+	uint32_t admin_ver;
+};
+
+/* Global state shared with the control thread. */
+extern _Atomic int worker_draining;
+extern _Atomic int worker_stopping;
+extern _Atomic uint64_t worker_active_conns;
+extern _Atomic int worker_running;     /* worker threads not yet finished */
+
+/* Starts n workers on generation gen (its listener sockets already open).
+ * 0, or -1 (thread or loop creation failed). */
+int worker_start_all(int n, struct pd_config *gen);
+/* Prepares per-worker runtime for gen (control thread, before publishing). 0/-1. */
+int worker_prepare_gen(struct pd_config *gen, int nworkers);
+/* Publishes gen as the current generation (takes over the caller's reference)
+ * and wakes every worker. */
+void worker_publish(struct pd_config *gen);
+/* The current generation with a reference the caller must drop. */
+struct pd_config *worker_current(void);
+/* Wakes every worker so it looks at worker_draining / worker_stopping again. */
+void worker_kick_all(void);
+/* Joins all workers (after worker_stopping). */
+void worker_join_all(void);
+/* Number of workers started (0 before worker_start_all). */
+int worker_count(void);
+/* Worker i (0 <= i < worker_count()), NULL otherwise. Other threads may read
+ * only its metrics (relaxed atomics). */
+struct worker *worker_get(int i);
+
+/* Buffer storage cache: gives b storage of WK_BUF_SIZE if it has none;
+ * takes it back when b is empty. */
+int worker_buf_get(struct worker *wk, struct buf *b);
+void worker_buf_put(struct worker *wk, struct buf *b);
+/* Fast thread-local PRNG (xorshift). */
+uint32_t worker_rand(struct worker *wk);
+/* A request on generation g ended on this worker (drops the generation when
+ * it is no longer current here and this was its last request). */
+void worker_gen_release(struct worker *wk, struct pd_config *g);
+void worker_gen_acquire(struct worker *wk, struct pd_config *g);
+/* Frees closed connections (wk->reap, wk->reap_b) after this iteration. */
+void worker_reap_schedule(struct worker *wk);
+/* A connection ended: lets a stopping worker finish. */
+void worker_conn_reaped(struct worker *wk);
+
+#endif

@@ -1,0 +1,191 @@
+/*
+ * tests/unit/test_hacd_config.c — hacd.conf validation (hacd/config.c).
+ *
+ * A table of configuration texts and the message each must produce (a
+ * substring, with its line number), plus the shipped etc/hacd.conf, which
+ * must load for each of its nodes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "hacd/config.h"
+
+#define HEAD "cluster = \"c\";\nkey_file = \"/k\";\n"
+#define NODES "nodes = ( { name = \"n1\"; address = \"10.99.0.1\"; },\n" \
+              "          { name = \"n2\"; address = \"10.99.0.2\"; port = 7100; } );\n"
+#define VIP(extra) "vips = ( { name = \"web\"; address = \"10.99.0.100/24\"; interface = \"eth0\";\n" \
+                   "  priority = { n1 = 150; n2 = 100; }; " extra " } );\n"
+
+static const struct {
+	const char *name;
+	const char *text;
+	const char *want;          /* NULL: must load */
+} cases[] = {
+	{ "minimal", HEAD NODES VIP(""), NULL },
+	{ "everything", HEAD "advert = \"10ms\";\ndead_intervals = 4;\nskew = true;\nport = 7001;\n"
+	    "garp = { count = 3; spacing = \"50ms\"; };\nnotify = \"/bin/true\";\nproxyd_user = \"root\";\n" NODES
+	    VIP("preempt = false; preempt_delay = \"5s\";")
+	    "track = { proxyd = 30; interface = false;\n"
+	    "  scripts = ( { name = \"s\"; command = \"true\"; interval = \"1s\"; timeout = \"500ms\"; weight = \"fault\"; } ); };\n",
+	    NULL },
+	{ "unknown root key", HEAD "colour = 1;\n" NODES VIP(""), "test.conf:3: unknown setting \"colour\"" },
+	{ "unknown vip key", HEAD NODES VIP("prio = 3;"), "test.conf:6: unknown setting \"prio\"" },
+	{ "missing cluster", "key_file = \"/k\";\n" NODES VIP(""), "cluster" },
+	{ "advert too small", HEAD "advert = \"5ms\";\n" NODES VIP(""), "test.conf:3: advert: must be 10ms..60s" },
+	{ "bad address", HEAD "nodes = ( { name = \"n1\"; address = \"host.example\"; } );\n" VIP(""),
+	    "test.conf:3: address \"host.example\"" },
+	{ "duplicate node", HEAD "nodes = ( { name = \"n1\"; address = \"10.0.0.1\"; },\n"
+	    "{ name = \"n1\"; address = \"10.0.0.2\"; } );\n" VIP(""), "test.conf:4: node \"n1\" defined twice" },
+	{ "same address", HEAD "nodes = ( { name = \"n1\"; address = \"10.0.0.1\"; },\n"
+	    "{ name = \"n2\"; address = \"10.0.0.1\"; } );\n" VIP(""), "same address and port" },
+	{ "bad node name", HEAD "nodes = ( { name = \"1x\"; address = \"10.0.0.1\"; } );\n" VIP(""),
+	    "name \"1x\"" },
+	{ "priority of an unknown node", HEAD NODES
+	    "vips = ( { name = \"web\"; address = \"10.99.0.100/24\"; interface = \"eth0\";\n"
+	    "  priority = { n7 = 1; }; } );\n", "test.conf:6: priority: \"n7\" is not a node" },
+	{ "priority out of range", HEAD NODES
+	    "vips = ( { name = \"web\"; address = \"10.99.0.100/24\"; interface = \"eth0\";\n"
+	    "  priority = { n1 = 256; }; } );\n", "test.conf:6:" },
+	{ "bad vip address", HEAD NODES
+	    "vips = ( { name = \"web\"; address = \"10.99.0.300/24\"; interface = \"eth0\";\n"
+	    "  priority = { n1 = 1; }; } );\n", "test.conf:5: vip \"web\": bad address" },
+	{ "duplicate vip address", HEAD NODES
+	    "vips = ( { name = \"a\"; address = \"10.99.0.100/24\"; interface = \"eth0\"; priority = { n1 = 1; }; },\n"
+	    "         { name = \"b\"; address = \"10.99.0.100/24\"; interface = \"eth1\"; priority = { n1 = 1; }; } );\n",
+	    "test.conf:6: vips \"a\" and \"b\" have the same address" },
+	{ "vip is a node address", HEAD NODES
+	    "vips = ( { name = \"web\"; address = \"10.99.0.2/24\"; interface = \"eth0\";\n"
+	    "  priority = { n1 = 1; }; } );\n", "test.conf:5: vip \"web\": 10.99.0.2/24 is node n2's address" },
+	{ "bad weight", HEAD NODES VIP("") "track = { proxyd = \"maybe\"; };\n",
+	    "test.conf:7: proxyd: \"fault\", \"off\" or a number 1..255" },
+	{ "unknown proxyd user", HEAD "proxyd_user = \"no-such-user-x\";\n" NODES VIP(""),
+	    "test.conf:3: proxyd_user: no user \"no-such-user-x\"" },
+	{ "relative notify", HEAD "notify = \"notify.sh\";\n" NODES VIP(""), "test.conf:3: notify: an absolute path" },
+	{ "bad duration", HEAD NODES VIP("preempt_delay = \"soon\";"), "test.conf:6:" },
+	{ "not this node", HEAD "nodes = ( { name = \"n2\"; address = \"10.0.0.2\"; } );\n"
+	    "vips = ( { name = \"web\"; address = \"10.99.0.100/24\"; interface = \"eth0\";\n"
+	    "  priority = { n2 = 100; }; } );\n", "this node \"n1\" is not in nodes" },
+	{ "syntax error", HEAD "nodes = ( { name = ; } );\n", "test.conf:3:" },
+};
+
+static void test_table(void **unused)
+{
+	struct conf_err err;
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct hacd_config *cfg;
+
+		memset(&err, 0, sizeof(err));
+		cfg = hacd_config_load_string("test.conf", cases[i].text, "n1", &err);
+		if (cases[i].want == NULL) {
+			if (cfg == NULL)
+				fail_msg("%s: refused: %s", cases[i].name, err.msg);
+			hacd_config_free(cfg);
+			continue;
+		}
+		if (cfg != NULL)
+			fail_msg("%s: accepted, want \"%s\"", cases[i].name, cases[i].want);
+		if (strstr(err.msg, cases[i].want) == NULL)
+			fail_msg("%s: message \"%s\", want \"%s\"", cases[i].name, err.msg, cases[i].want);
+	}
+}
+
+static void test_values(void **unused)
+{
+	struct conf_err err;
+	struct hacd_config *cfg;
+
+	(void)unused;
+	cfg = hacd_config_load_string("test.conf", cases[1].text, "n2", &err);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->self, 1);
+	assert_int_equal(cfg->advert_ms, 10);
+	assert_int_equal(cfg->dead_intervals, 4);
+	assert_true(cfg->skew);
+	assert_int_equal(cfg->garp_count, 3);
+	assert_int_equal(cfg->garp_spacing_ms, 50);
+	assert_int_equal(cfg->vips[0].prio[0], 150);
+	assert_int_equal(cfg->vips[0].prio[1], 100);
+	assert_false(cfg->vips[0].preempt);
+	assert_int_equal(cfg->vips[0].preempt_delay_ms, 5000);
+	assert_int_equal(cfg->proxyd_weight, 30);
+	assert_false(cfg->track_interface);
+	assert_int_equal(cfg->nchecks, 1);
+	assert_int_equal(cfg->checks[0].weight, HACD_WEIGHT_FAULT);
+	assert_int_equal(cfg->checks[0].timeout_ms, 500);
+	assert_true(cfg->has_proxyd_uid);
+	assert_int_equal(cfg->proxyd_uid, 0);
+	assert_int_equal(hacd_config_vip(cfg, "web"), 0);
+	assert_int_equal(hacd_config_vip(cfg, "10.99.0.100"), 0);
+	assert_int_equal(hacd_config_vip(cfg, "10.99.0.100/24"), 0);
+	assert_int_equal(hacd_config_vip(cfg, "10.99.0.10"), -1);
+	assert_int_equal(hacd_config_node(cfg, "n2"), 1);
+	assert_int_equal(hacd_config_node(cfg, "n3"), -1);
+	hacd_config_free(cfg);
+
+	cfg = hacd_config_load_string("test.conf", cases[0].text, "n1", &err);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->advert_ms, 1000);
+	assert_int_equal(cfg->dead_intervals, 3);
+	assert_true(cfg->vips[0].preempt);
+	assert_int_equal(cfg->proxyd_weight, HACD_WEIGHT_FAULT);
+	assert_true(cfg->track_interface);
+	hacd_config_free(cfg);
+}
+
+static void test_reloadable(void **unused)
+{
+	struct conf_err err;
+	struct hacd_config *a, *b, *c;
+
+	(void)unused;
+	a = hacd_config_load_string("a.conf", HEAD NODES VIP(""), "n1", &err);
+	b = hacd_config_load_string("b.conf", HEAD "advert = \"50ms\";\n" NODES VIP("preempt = false;"), "n1", &err);
+	c = hacd_config_load_string("c.conf", HEAD "nodes = ( { name = \"n1\"; address = \"10.99.0.1\"; } );\n"
+	    "vips = ( { name = \"web\"; address = \"10.99.0.100/24\"; interface = \"eth0\";\n"
+	    "  priority = { n1 = 100; }; } );\n", "n1", &err);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(c);
+	assert_int_equal(hacd_config_reloadable(a, b, &err), 0);
+	assert_int_equal(hacd_config_reloadable(a, c, &err), -1);
+	assert_non_null(strstr(err.msg, "node list changed"));
+	hacd_config_free(a);
+	hacd_config_free(b);
+	hacd_config_free(c);
+}
+
+/* The shipped lab configuration loads for every node it names. */
+static void test_shipped(void **unused)
+{
+	static const char *const names[] = { "n1", "n2", "n3" };
+	struct conf_err err;
+
+	(void)unused;
+	for (size_t i = 0; i < 3; i++) {
+		struct hacd_config *cfg = hacd_config_load("etc/hacd.conf", names[i], &err);
+
+		if (cfg == NULL)
+			fail_msg("etc/hacd.conf for %s: %s", names[i], err.msg);
+		assert_int_equal(cfg->nvips, 2);
+		hacd_config_free(cfg);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_reloadable),
+		cmocka_unit_test(test_shipped),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,331 @@
+/*
+ * tests/unit/test_hacd_peer.c — hacd's heartbeat receive ladder.
+ *
+ * The property under test: a datagram refused at any rung of the ladder
+ * (hacd/peer.c peer_input) changes nothing but its own counter — not the
+ * peer entry, not the replay window, not the dead timer, and no callback
+ * reaches the election. Real lib/wire sealing, a real lib/ev loop on a fake
+ * clock; the table is (how the datagram is made) -> (outcome, counter).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "hacd/config.h"
+#include "hacd/peer.h"
+#include "lib/ev.h"
+#include "lib/log.h"
+#include "lib/net.h"
+#include "lib/wire.h"
+#include "proto/tandem.pb-c.h"
+
+static const char conf_text[] =
+    "cluster = \"t\";\n"
+    "key_file = \"/nonexistent\";\n"
+    "advert = \"100ms\";\n"
+    "nodes = ( { name = \"n1\"; address = \"10.99.9.1\"; },\n"
+    "          { name = \"n2\"; address = \"10.99.9.2\"; } );\n"
+    "vips = ( { name = \"web\"; address = \"10.99.9.100/24\"; interface = \"eth0\";\n"
+    "           priority = { n1 = 150; n2 = 100; }; } );\n";
+
+static uint64_t fake_now;
+static int changed_calls;
+
+static uint64_t fake_clock(void *arg)
+{
+	(void)arg;
+	return fake_now;
+}
+
+static void on_changed(void *arg, size_t node, const char *what)
+{
+	(void)arg;
+	(void)node;
+	(void)what;
+	changed_calls++;
+}
+
+struct fixture {
+	struct ev_loop *loop;
+	struct hacd_config *cfg;
+	struct wire_keyring *kr;        /* the cluster key, id 1 */
+	struct wire_keyring *kr_otherid; /* id 2: unknown to the receiver */
+	struct wire_keyring *kr_wrong;  /* id 1, other bytes: fails authentication */
+	struct peer_table pt;
+	struct sockaddr_storage from_n2, from_other;
+	socklen_t len;
+};
+
+static struct fixture fx;
+
+static size_t heartbeat(uint8_t *out, size_t cap, const char *node)
+{
+	Tandem__PeerMessage m = TANDEM__PEER_MESSAGE__INIT;
+	Tandem__Heartbeat hb = TANDEM__HEARTBEAT__INIT;
+	Tandem__VipAdvert va = TANDEM__VIP_ADVERT__INIT, *vp = &va;
+	size_t n;
+
+	va.name = "web";
+	va.has_priority = 1;
+	va.priority = 100;
+	va.has_role = 1;
+	va.role = TANDEM__VIP_ROLE__VIP_MASTER;
+	hb.node = (char *)node;
+	hb.n_vips = 1;
+	hb.vips = &vp;
+	m.body_case = TANDEM__PEER_MESSAGE__BODY_HEARTBEAT;
+	m.heartbeat = &hb;
+	n = tandem__peer_message__get_packed_size(&m);
+	assert_true(n <= cap);
+	tandem__peer_message__pack(&m, out);
+	return n;
+}
+
+/* Seal payload as `sender` (a node name) in `cluster` at (epoch, seq). */
+static size_t seal(uint8_t *out, const struct wire_keyring *kr, const char *cluster,
+    const char *sender, uint64_t epoch, uint64_t seq, const uint8_t *payload, size_t plen)
+{
+	struct wire_sender s;
+	ssize_t n;
+
+	wire_sender_init(&s, wire_cluster_id(cluster), wire_cluster_id(sender), epoch);
+	s.next_seq = seq;
+	n = wire_seal(kr, &s, payload, plen, out, WIRE_MAX_DATAGRAM);
+	assert_true(n > 0);
+	return (size_t)n;
+}
+
+enum kind {
+	K_EMPTY, K_GARBAGE, K_OTHER_KEY_ID, K_WRONG_KEY, K_WRONG_CLUSTER, K_OWN, K_TAMPERED,
+	K_UNKNOWN_SENDER, K_WRONG_SOURCE, K_NOT_PROTOBUF, K_NAME_MISMATCH, K_OVERSIZE,
+};
+
+static const struct {
+	const char *name;
+	enum kind kind;
+	enum peer_drop want;
+	enum wire_verdict verdict;      /* for PEER_DROP_WIRE */
+} cases[] = {
+	{ "empty datagram",            K_EMPTY,          PEER_DROP_WIRE, WIRE_ERR_SHORT },
+	{ "random bytes",              K_GARBAGE,        PEER_DROP_WIRE, WIRE_ERR_MAGIC },
+	{ "oversized datagram",        K_OVERSIZE,       PEER_DROP_WIRE, WIRE_ERR_OVERSIZE },
+	{ "sealed with another key id", K_OTHER_KEY_ID,  PEER_DROP_WIRE, WIRE_ERR_KEYID },
+	{ "sealed with a wrong key",   K_WRONG_KEY,      PEER_DROP_WIRE, WIRE_ERR_AUTH },
+	{ "other cluster",             K_WRONG_CLUSTER,  PEER_DROP_WIRE, WIRE_ERR_CLUSTER },
+	{ "our own sender id",         K_OWN,            PEER_DROP_WIRE, WIRE_ERR_SELF },
+	{ "one ciphertext bit flipped", K_TAMPERED,      PEER_DROP_WIRE, WIRE_ERR_AUTH },
+	{ "sender id of no node",      K_UNKNOWN_SENDER, PEER_DROP_UNKNOWN_SENDER, WIRE_OK },
+	{ "n2's datagram from elsewhere", K_WRONG_SOURCE, PEER_DROP_WRONG_SOURCE, WIRE_OK },
+	{ "authentic but not protobuf", K_NOT_PROTOBUF,  PEER_DROP_BAD_PROTOBUF, WIRE_OK },
+	{ "heartbeat naming n1 from n2", K_NAME_MISMATCH, PEER_DROP_NAME_MISMATCH, WIRE_OK },
+};
+
+static enum peer_drop feed(enum kind k, uint64_t seq)
+{
+	static uint8_t big[WIRE_MAX_DATAGRAM + 100];
+	uint8_t pl[512], d[WIRE_MAX_DATAGRAM];
+	size_t pn = heartbeat(pl, sizeof(pl), "n2"), dn = 0;
+	const struct sockaddr *from = (struct sockaddr *)&fx.from_n2;
+
+	switch (k) {
+	case K_EMPTY:
+		return peer_input(&fx.pt, d, 0, from);
+	case K_GARBAGE:
+		for (size_t i = 0; i < 200; i++)
+			d[i] = (uint8_t)(i * 37 + 11);
+		return peer_input(&fx.pt, d, 200, from);
+	case K_OVERSIZE:
+		memset(big, 0, sizeof(big));
+		return peer_input(&fx.pt, big, sizeof(big), from);
+	case K_OTHER_KEY_ID:
+		dn = seal(d, fx.kr_otherid, "t", "n2", 7, seq, pl, pn);
+		break;
+	case K_WRONG_KEY:
+		dn = seal(d, fx.kr_wrong, "t", "n2", 7, seq, pl, pn);
+		break;
+	case K_WRONG_CLUSTER:
+		dn = seal(d, fx.kr, "other", "n2", 7, seq, pl, pn);
+		break;
+	case K_OWN:
+		dn = seal(d, fx.kr, "t", "n1", 7, seq, pl, pn);
+		break;
+	case K_TAMPERED:
+		dn = seal(d, fx.kr, "t", "n2", 7, seq, pl, pn);
+		d[WIRE_HDR_LEN + 3] ^= 0x10;
+		break;
+	case K_UNKNOWN_SENDER:
+		dn = seal(d, fx.kr, "t", "n9", 7, seq, pl, pn);
+		break;
+	case K_WRONG_SOURCE:
+		dn = seal(d, fx.kr, "t", "n2", 7, seq, pl, pn);
+		from = (struct sockaddr *)&fx.from_other;
+		break;
+	case K_NOT_PROTOBUF:
+		memset(pl, 0xff, 40);
+		dn = seal(d, fx.kr, "t", "n2", 7, seq, pl, 40);
+		break;
+	case K_NAME_MISMATCH:
+		pn = heartbeat(pl, sizeof(pl), "n1");
+		dn = seal(d, fx.kr, "t", "n2", 7, seq, pl, pn);
+		break;
+	}
+	return peer_input(&fx.pt, d, dn, from);
+}
+
+static int setup(void **state)
+{
+	struct conf_err err;
+	uint8_t key[WIRE_KEY_LEN];
+	socklen_t len;
+
+	(void)state;
+	log_set_level(LOG_LVL_ERR);
+	memset(&fx, 0, sizeof(fx));
+	fake_now = 1000;
+	changed_calls = 0;
+	fx.loop = ev_loop_new();
+	assert_non_null(fx.loop);
+	ev_set_clock(fx.loop, fake_clock, NULL);
+	ev_now_update(fx.loop);
+	fx.cfg = hacd_config_load_string("test.conf", conf_text, "n1", &err);
+	if (fx.cfg == NULL)
+		fail_msg("%s", err.msg);
+	fx.kr = wire_keyring_new();
+	fx.kr_otherid = wire_keyring_new();
+	fx.kr_wrong = wire_keyring_new();
+	memset(key, 0x42, sizeof(key));
+	assert_int_equal(wire_keyring_add(fx.kr, 1, key), 0);
+	assert_int_equal(wire_keyring_add(fx.kr_otherid, 2, key), 0);
+	key[0] ^= 1;
+	assert_int_equal(wire_keyring_add(fx.kr_wrong, 1, key), 0);
+	peer_table_init(&fx.pt, fx.loop, fx.cfg, fx.kr, 100, on_changed, NULL);
+	assert_int_equal(net_parse_addr("10.99.9.2:7007", -1, &fx.from_n2, &len), 0);
+	assert_int_equal(net_parse_addr("10.99.9.66:7007", -1, &fx.from_other, &len), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	peer_table_fini(&fx.pt);
+	wire_keyring_free(fx.kr);
+	wire_keyring_free(fx.kr_otherid);
+	wire_keyring_free(fx.kr_wrong);
+	hacd_config_free(fx.cfg);
+	ev_loop_free(fx.loop);
+	return 0;
+}
+
+/* Every refused datagram, before the peer was ever heard: nothing moves. */
+static void test_refused_change_nothing(void **state)
+{
+	struct peer before;
+
+	(void)state;
+	memcpy(&before, &fx.pt.peers[1], sizeof(before));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct peer_stats st = fx.pt.stats;
+		enum peer_drop got = feed(cases[i].kind, 1);
+
+		if (got != cases[i].want)
+			fail_msg("%s: outcome %s, want %s", cases[i].name, peer_drop_str(got),
+			    peer_drop_str(cases[i].want));
+		assert_int_equal(fx.pt.stats.drops[cases[i].want], st.drops[cases[i].want] + 1);
+		if (cases[i].want == PEER_DROP_WIRE)
+			assert_int_equal(fx.pt.stats.wire[cases[i].verdict], st.wire[cases[i].verdict] + 1);
+		if (memcmp(&before, &fx.pt.peers[1], sizeof(before)) != 0)
+			fail_msg("%s: the peer entry changed", cases[i].name);
+	}
+	assert_int_equal(fx.pt.stats.drops[PEER_ACCEPTED], 0);
+	assert_int_equal(changed_calls, 0);
+	assert_false(ev_timer_active(&fx.pt.peers[1].dead_timer));
+	/* None of them consumed seq 1, not even the authentic ones that
+	 * failed decoding: the genuine datagram with it is still fresh. */
+	{
+		uint8_t pl[512], d[WIRE_MAX_DATAGRAM];
+		size_t pn = heartbeat(pl, sizeof(pl), "n2");
+		size_t dn = seal(d, fx.kr, "t", "n2", 7, 1, pl, pn);
+
+		assert_int_equal(peer_input(&fx.pt, d, dn, (struct sockaddr *)&fx.from_n2), PEER_ACCEPTED);
+		assert_int_equal(changed_calls, 1);
+	}
+}
+
+/* A genuine heartbeat is accepted once; its replay and an older epoch are
+ * refused without postponing the dead timer (keepalived 2.2.7's flaw). */
+static void test_accept_then_replay(void **state)
+{
+	uint8_t pl[512], d[WIRE_MAX_DATAGRAM];
+	size_t pn = heartbeat(pl, sizeof(pl), "n2");
+	size_t dn = seal(d, fx.kr, "t", "n2", 7, 1, pl, pn);
+	uint8_t old[WIRE_MAX_DATAGRAM];
+	size_t on = seal(old, fx.kr, "t", "n2", 6, 50, pl, pn);
+	const struct sockaddr *from = (struct sockaddr *)&fx.from_n2;
+	struct peer before;
+	uint64_t when;
+
+	(void)state;
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
+	assert_true(fx.pt.peers[1].alive);
+	assert_int_equal(fx.pt.peers[1].vips[0].role, ELECTION_MASTER);
+	assert_int_equal(fx.pt.peers[1].vips[0].prio, 100);
+	assert_true(ev_timer_active(&fx.pt.peers[1].dead_timer));
+	assert_int_equal(changed_calls, 1);
+	when = fx.pt.peers[1].dead_timer.when_ms;
+
+	fake_now += 250;
+	ev_now_update(fx.loop);
+	memcpy(&before, &fx.pt.peers[1], sizeof(before));
+	for (int rep = 0; rep < 1000; rep++) {
+		assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_WIRE);
+		assert_int_equal(peer_input(&fx.pt, old, on, from), PEER_DROP_WIRE);
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+			assert_int_equal(feed(cases[i].kind, 2), cases[i].want);
+	}
+	assert_int_equal(fx.pt.stats.wire[WIRE_ERR_REPLAY], 1000);
+	assert_int_equal(fx.pt.stats.wire[WIRE_ERR_OLD_EPOCH], 1000);
+	assert_memory_equal(&before, &fx.pt.peers[1], sizeof(before));
+	assert_int_equal(fx.pt.peers[1].dead_timer.when_ms, when);
+	assert_int_equal(changed_calls, 1);
+
+	/* The next genuine one is accepted and does re-arm the timer, and an
+	 * identical view calls nobody. */
+	dn = seal(d, fx.kr, "t", "n2", 7, 2, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
+	assert_true(fx.pt.peers[1].dead_timer.when_ms > when);
+	assert_int_equal(changed_calls, 1);
+}
+
+/* The dead timer fires only for silence, and reports it. */
+static void test_dead_after_silence(void **state)
+{
+	uint8_t pl[512], d[WIRE_MAX_DATAGRAM];
+	size_t pn = heartbeat(pl, sizeof(pl), "n2");
+	size_t dn = seal(d, fx.kr, "t", "n2", 7, 1, pl, pn);
+
+	(void)state;
+	assert_int_equal(peer_dead_after_ms(&fx.pt, 1), 300);
+	assert_int_equal(peer_input(&fx.pt, d, dn, (struct sockaddr *)&fx.from_n2), PEER_ACCEPTED);
+	fake_now += 299;
+	ev_run_once(fx.loop, 0);
+	assert_true(fx.pt.peers[1].alive);
+	fake_now += 1;
+	ev_run_once(fx.loop, 0);
+	assert_false(fx.pt.peers[1].alive);
+	assert_int_equal(changed_calls, 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_refused_change_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accept_then_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_after_silence, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,218 @@
+/*
+ * tests/unit/test_proxyd_config.c — proxyd/config: the shipped example loads,
+ * and every kind of mistake is refused with "file:line: message".
+ *
+ * The good case loads etc/proxyd.conf itself (tests run from the repository
+ * root), since that is the file the lab and the demo use. The bad cases are a
+ * table of (snippet) -> (expected "t.conf:LINE:" prefix, expected words); the
+ * line is part of the contract: it is what an operator's editor jumps to.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "proxyd/config.h"
+
+static void
+test_example_file(void **state)
+{
+	struct conf_err err;
+	struct pd_config *c;
+	int app;
+
+	(void)state;
+	c = config_load("etc/proxyd.conf", &err);
+	if (c == NULL)
+		fail_msg("etc/proxyd.conf: %s", err.msg);
+	assert_int_equal(c->nlisteners, 1);
+	assert_string_equal(c->listeners[0].address, "*:80");
+	app = config_upstream_index(c, "app");
+	assert_true(app >= 0);
+	assert_int_equal(c->upstreams[app].nservers, 3);
+	assert_string_equal(c->upstreams[app].servers[0].address, "10.99.0.21:8080");
+	assert_string_equal(c->upstreams[app].servers[2].address, "10.99.0.23:8080");
+	assert_non_null(c->admin_listen);
+	assert_string_equal(c->admin_listen, "127.0.0.1:9901");
+	assert_true(c->nroutes >= 1);
+	/* The last route forwards everything else to "app". */
+	assert_int_equal(c->routes[c->nroutes - 1].action, ROUTE_FORWARD);
+	assert_int_equal(c->routes[c->nroutes - 1].splits[0].upstream, app);
+	config_unref(c);
+}
+
+#define BASE \
+	"listeners = ( { name = \"l\"; listen = \"127.0.0.1:18080\"; } );\n" \
+	"upstreams = ( { name = \"a\"; servers = ( { name = \"s1\"; address = \"127.0.0.1:18101\"; } ); } );\n"
+
+static void
+test_good_snippets(void **state)
+{
+	struct conf_err err;
+	struct pd_config *c;
+
+	(void)state;
+	/* Without routes, the only upstream takes everything. */
+	c = config_load_string("t.conf", BASE, &err);
+	if (c == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c->nroutes, 1);
+	assert_int_equal(c->routes[0].action, ROUTE_FORWARD);
+	assert_int_equal(c->to.connect, 3000);
+	config_unref(c);
+
+	c = config_load_string("t.conf", BASE
+	    "timeouts = { connect = \"250ms\"; response = \"2s\"; };\n"
+	    "routes = ( { name = \"r\"; match = { host = [\"*.Example.com\"]; path_regex = \"^/x/[0-9]+$\";"
+	    " methods = [\"GET\"]; headers = ( { name = \"X-A\"; value = \"1\"; } ); };"
+	    " split = ( { upstream = \"a\"; weight = 3; } ); rewrite = { prefix = \"/x\"; replace = \"/y\"; }; } );\n",
+	    &err);
+	if (c == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c->to.connect, 250);
+	assert_int_equal(c->upstreams[0].response_ms, 2000);   /* upstream default from timeouts */
+	assert_string_equal(c->routes[0].hosts[0], "*.example.com");   /* lowercased */
+	assert_string_equal(c->routes[0].hdrs[0].name, "x-a");
+	assert_int_equal(c->routes[0].split_total, 3);
+	config_unref(c);
+}
+
+struct bad_case {
+	const char *text;
+	const char *prefix;   /* "t.conf:LINE:" */
+	const char *words;    /* must appear in the message */
+};
+
+static const struct bad_case bad_cases[] = {
+	/* unknown keys, at every level */
+	{ BASE "bogus = 1;\n", "t.conf:3:", "bogus" },
+	{ BASE "timeouts = {\n  connnect = \"1s\";\n};\n", "t.conf:4:", "connnect" },
+	{ "listeners = ( { listen = \"127.0.0.1:1\"; port = 80; } );\n"
+	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:1:", "port" },
+	{ BASE "routes = (\n { upstream = \"a\";\n   match = { pathprefix = \"/x\"; }; }\n);\n", "t.conf:5:", "pathprefix" },
+	/* bad values */
+	{ BASE "timeouts = {\n  connect = \"5x\";\n};\n", "t.conf:4:", "connect" },
+	{ BASE "log = { level = \"loud\"; };\n", "t.conf:3:", "loud" },
+	{ BASE "limits = { header_size = \"1\"; };\n", "t.conf:3:", "header_size" },
+	{ BASE "threads = -1;\n", "t.conf:3:", "threads" },
+	/* addresses */
+	{ "listeners = ( { listen = \"localhost:80\"; } );\n"
+	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:1:", "bad address" },
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n servers = ( { address = \"10.0.0.1\"; } ); } );\n", "t.conf:3:", "bad address" },
+	{ BASE "admin = { listen = \"127.0.0.1:99999\"; };\n", "t.conf:3:", "bad address" },
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; allow = [ \"10.0.0.0/33\" ]; } );\n"
+	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:1:", "allow" },
+	/* references and duplicates */
+	{ BASE "routes = (\n  { name = \"r\"; upstream = \"nope\"; }\n);\n", "t.conf:4:", "unknown upstream \"nope\"" },
+	{ BASE "routes = (\n  { split = (\n    { upstream = \"a\"; weight = 1; },\n    { upstream = \"b\"; } ); }\n);\n",
+	  "t.conf:6:", "unknown upstream \"b\"" },
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
+	  "upstreams = (\n  { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); },\n"
+	  "  { name = \"a\"; servers = ( { address = \"127.0.0.1:3\"; } ); }\n);\n", "t.conf:4:", "defined twice" },
+	{ BASE "routes = (\n  { name = \"r\"; upstream = \"a\"; },\n  { name = \"r\"; upstream = \"a\"; }\n);\n",
+	  "t.conf:5:", "defined twice" },
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
+	  "upstreams = ( { name = \"a\"; servers = (\n { name = \"x\"; address = \"127.0.0.1:2\"; },\n"
+	  " { name = \"x\"; address = \"127.0.0.1:3\"; } ); } );\n", "t.conf:4:", "defined twice" },
+	{ "listeners = (\n { listen = \"127.0.0.1:80\"; },\n { listen = \"127.0.0.1:80\"; }\n);\n"
+	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:3:", "127.0.0.1:80" },
+	/* regex and path */
+	{ BASE "routes = (\n  { upstream = \"a\";\n    match = { path_regex = \"^/(x\"; }; }\n);\n", "t.conf:5:", "bad regex" },
+	{ BASE "routes = ( { upstream = \"a\"; match = { path = \"x\"; }; } );\n", "t.conf:3:", "must start with '/'" },
+	{ BASE "routes = ( { upstream = \"a\"; match = { path = \"/x\"; path_prefix = \"/y\"; }; } );\n", "t.conf:3:", "only one" },
+	{ BASE "routes = ( { upstream = \"a\"; match = { host = \"a.*.com\"; }; } );\n", "t.conf:3:", "host" },
+	/* actions */
+	{ BASE "routes = (\n  { name = \"r\"; match = { path = \"/\"; }; }\n);\n", "t.conf:4:", "needs one of" },
+	{ BASE "routes = (\n  { upstream = \"a\"; respond = { status = 200; }; }\n);\n", "t.conf:4:", "only one of" },
+	{ BASE "routes = ( { redirect = { status = 200; location = \"/\"; }; } );\n", "t.conf:3:", "status" },
+	{ BASE "routes = ( { upstream = \"a\"; request_headers = { set = [ \"NoColon\" ]; }; } );\n", "t.conf:3:", "Name: value" },
+	{ BASE "routes = ( { upstream = \"a\"; request_headers = { set = [ \"Bad Name: v\" ]; }; } );\n", "t.conf:3:", "invalid header" },
+	{ BASE "routes = ( { respond = { status = 200; }; rewrite = { strip_prefix = \"/a\"; }; } );\n", "t.conf:3:", "rewrite" },
+	/* structure */
+	{ "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:", "listeners" },
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\nupstreams = ( { name = \"a\";\n servers = ( ); } );\n",
+	  "t.conf:3:", "at least one server" },
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n", "t.conf:", "routes" },
+	{ BASE "threads = = 2;\n", "t.conf:3:", "" },   /* syntax error: libconfig's own message, still file:line */
+};
+
+static void
+test_bad_snippets(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		const struct bad_case *c = &bad_cases[i];
+		struct conf_err err;
+		struct pd_config *cfg;
+		memset(&err, 0, sizeof(err));
+		cfg = config_load_string("t.conf", c->text, &err);
+		if (cfg != NULL) {
+			config_unref(cfg);
+			fail_msg("case %zu accepted:\n%s", i, c->text);
+		}
+		if (strncmp(err.msg, c->prefix, strlen(c->prefix)) != 0 || strstr(err.msg, c->words) == NULL)
+			fail_msg("case %zu: got \"%s\", want prefix \"%s\" with \"%s\"", i, err.msg, c->prefix, c->words);
+	}
+}
+
+static void
+test_quick_mode(void **state)
+{
+	struct conf_err err;
+	struct pd_config *c;
+
+	(void)state;
+	c = config_quick("127.0.0.1:18080", "127.0.0.1:18101,127.0.0.1:18102", 2, &err);
+	assert_non_null(c);
+	assert_int_equal(c->threads, 2);
+	assert_int_equal(c->upstreams[0].nservers, 2);
+	assert_int_equal(c->upstreams[0].algo, BAL_ROUNDROBIN);
+	assert_true(c->upstreams[0].keepalive > 0);
+	assert_true(c->hdr_xff);
+	config_unref(c);
+	assert_null(config_quick("127.0.0.1:18080", "127.0.0.1:18101,backend:80", 1, &err));
+	assert_non_null(strstr(err.msg, "backend:80"));
+	assert_null(config_quick("nowhere", "127.0.0.1:1", 1, &err));
+	assert_non_null(strstr(err.msg, "--listen"));
+}
+
+static void
+test_admin_shared_state(void **state)
+{
+	struct conf_err err;
+	struct pd_config *c1, *c2;
+
+	(void)state;
+	c1 = config_load_string("t.conf", BASE, &err);
+	assert_non_null(c1);
+	/* Operator state outlives a reload: the same server in the next
+	 * generation shares it. */
+	assert_int_equal(config_srv_shared_set("a", "s1", PD_SRV_DRAIN, 7), 0);
+	c2 = config_load_string("t.conf", BASE, &err);
+	assert_non_null(c2);
+	assert_ptr_equal(c1->upstreams[0].servers[0].shared, c2->upstreams[0].servers[0].shared);
+	assert_int_equal(atomic_load(&c2->upstreams[0].servers[0].shared->state), PD_SRV_DRAIN);
+	assert_int_equal(atomic_load(&c2->upstreams[0].servers[0].shared->weight_override), 7);
+	assert_int_equal(config_srv_shared_set("a", "nope", PD_SRV_READY, -1), -1);
+	assert_int_equal(config_srv_shared_set("a", "s1", PD_SRV_READY, -1), 0);
+	config_unref(c1);
+	config_unref(c2);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_example_file),
+		cmocka_unit_test(test_good_snippets),
+		cmocka_unit_test(test_bad_snippets),
+		cmocka_unit_test(test_quick_mode),
+		cmocka_unit_test(test_admin_shared_state),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
