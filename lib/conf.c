@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 /* Parser verdicts inside this file; the public parsers fold them into -1. */
 #define PARSE_OK        0
@@ -222,6 +223,96 @@ static int parse_failed(struct conf *c, struct conf_err *err)
 	return -1;
 }
 
+/*
+ * libconfig 1.5 exits the whole process ("input in flex scanner failed")
+ * when an @include names a directory or another non-regular file. A reload
+ * must never be able to kill a running daemon, so every @include target is
+ * checked here, recursively, before libconfig sees the file. The include
+ * rules follow libconfig 1.5's: relative to the main file's directory (dir),
+ * or as written when there is none.
+ */
+#define INCLUDE_DEPTH_MAX 10
+
+static int check_includes_text(const char *text, const char *shown, const char *dir,
+    int depth, struct conf_err *err);
+
+static int check_include_file(const char *path, const char *dir, int depth, struct conf_err *err)
+{
+	FILE *fp;
+	char *text;
+	long n;
+	int rc;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;	/* libconfig reports a missing file itself, cleanly */
+	if (fseek(fp, 0, SEEK_END) == -1 || (n = ftell(fp)) < 0 || n > (16L << 20) ||
+	    fseek(fp, 0, SEEK_SET) == -1) {
+		fclose(fp);
+		return plain_errorf(err, "%s: cannot read (or larger than 16 MiB)", path);
+	}
+	if ((text = malloc((size_t)n + 1)) == NULL) {
+		fclose(fp);
+		return plain_errorf(err, "%s: out of memory", path);
+	}
+	if (fread(text, 1, (size_t)n, fp) != (size_t)n) {
+		free(text);
+		fclose(fp);
+		return plain_errorf(err, "%s: cannot read", path);
+	}
+	text[n] = '\0';
+	fclose(fp);
+	rc = check_includes_text(text, path, dir, depth, err);
+	free(text);
+	return rc;
+}
+
+static int check_includes_text(const char *text, const char *shown, const char *dir,
+    int depth, struct conf_err *err)
+{
+	const char *line = text;
+	unsigned lineno = 1;
+
+	if (depth > INCLUDE_DEPTH_MAX)
+		return plain_errorf(err, "%s: @include nested deeper than %d", shown, INCLUDE_DEPTH_MAX);
+	while (*line != '\0') {
+		const char *p = line, *q, *eol = strchr(line, '\n');
+		char name[1024], full[2200];
+		struct stat st;
+		size_t len;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncmp(p, "@include", 8) == 0) {
+			p += 8;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (*p == '"' && (q = strchr(p + 1, '"')) != NULL && (eol == NULL || q < eol)) {
+				len = (size_t)(q - p - 1);
+				if (len >= sizeof(name))
+					return plain_errorf(err, "%s:%u: @include path too long", shown, lineno);
+				memcpy(name, p + 1, len);
+				name[len] = '\0';
+				if (dir != NULL)
+					snprintf(full, sizeof(full), "%s/%s", dir, name);
+				else
+					snprintf(full, sizeof(full), "%s", name);
+				if (stat(full, &st) == 0) {
+					if (!S_ISREG(st.st_mode))
+						return plain_errorf(err, "%s:%u: @include \"%s\": not a regular file",
+						    shown, lineno, name);
+					if (check_include_file(full, dir, depth + 1, err) == -1)
+						return -1;
+				}
+			}
+		}
+		if (eol == NULL)
+			break;
+		line = eol + 1;
+		lineno++;
+	}
+	return 0;
+}
+
 int conf_load(struct conf *c, const char *path, struct conf_err *err)
 {
 	const char *slash;
@@ -254,6 +345,10 @@ int conf_load(struct conf *c, const char *path, struct conf_err *err)
 		dir[n] = '\0';
 		config_set_include_dir(&c->cfg, dir);	/* libconfig copies it */
 	}
+	if (check_include_file(path, slash != NULL ? dir : NULL, 0, err) == -1) {
+		conf_free(c);
+		return -1;
+	}
 	if (config_read_file(&c->cfg, path) != CONFIG_TRUE)
 		return parse_failed(c, err);
 	return 0;
@@ -263,6 +358,10 @@ int conf_load_string(struct conf *c, const char *name, const char *text, struct 
 {
 	conf_reset(c);
 	snprintf(c->path, sizeof(c->path), "%s", name);
+	if (check_includes_text(text, c->path, NULL, 0, err) == -1) {
+		conf_free(c);
+		return -1;
+	}
 	if (config_read_string(&c->cfg, text) != CONFIG_TRUE)
 		return parse_failed(c, err);
 	return 0;

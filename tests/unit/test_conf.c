@@ -455,6 +455,41 @@ static void test_nested_include(void **state)
 	}
 }
 
+/* libconfig 1.5 exits the process when an @include names a directory; the
+ * loader must refuse such a file with file:line instead (a reload must never
+ * kill a running daemon). Also through a nested include. */
+static void test_include_directory(void **state)
+{
+	struct conf c;
+	struct conf_err err = { "" };
+	char path[256], want[512];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/adir", tmpdir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	write_file("main.conf", "name = \"x\";\n  @include \"adir\"\n");
+	snprintf(path, sizeof(path), "%s/main.conf", tmpdir);
+	assert_int_equal(conf_load(&c, path, &err), -1);
+	snprintf(want, sizeof(want), "%s/main.conf:2: @include \"adir\": not a regular file", tmpdir);
+	assert_string_equal(err.msg, want);
+
+	write_file("inc.conf", "a = 1;\n\n@include \"adir\"\n");
+	write_file("main.conf", "@include \"inc.conf\"\n");
+	assert_int_equal(conf_load(&c, path, &err), -1);
+	snprintf(want, sizeof(want), "%s/inc.conf:3: @include \"adir\": not a regular file", tmpdir);
+	assert_string_equal(err.msg, want);
+
+	/* A regular include still loads. */
+	write_file("inc.conf", "a = 1;\n");
+	assert_int_equal(conf_load(&c, path, &err), 0);
+	conf_free(&c);
+
+	for (const char *const *n = (const char *const[]){ "inc.conf", "main.conf", "adir", NULL }; *n; n++) {
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, *n);
+		assert_int_equal(remove(path), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_load_missing_file),
 		cmocka_unit_test(test_errorf),
 		cmocka_unit_test(test_nested_include),
+		cmocka_unit_test(test_include_directory),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
