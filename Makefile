@@ -136,11 +136,11 @@ unit: all
 
 demo: deps
 	$(MAKE) all
-	scripts/lab demo
+	BUILD=$(B) scripts/lab demo
 
 lab: deps
 	$(MAKE) all
-	scripts/lab up
+	BUILD=$(B) scripts/lab up
 
 bench: deps
 	$(MAKE) all

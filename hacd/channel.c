@@ -21,12 +21,20 @@
 #include "lib/net.h"
 #include "proto/tandem.pb-c.h"
 
-static void set_state(struct channel *ch, int ready, int draining)
+/* quiet: draining with no connection open for a few ms (proxyd says so; an
+ * older proxyd without the field: no connection open), the moment a planned
+ * handover can move the address without a request in flight. */
+static void set_state(struct channel *ch, int ready, int draining, int quiet)
 {
-	if (ch->ready == ready && ch->draining == draining)
+	quiet = quiet && draining;
+	/* Once proxyd has left drain mode, a later drain is a new request. */
+	if (!draining && !ch->drain_wanted)
+		ch->drain_tolerated = 0;
+	if (ch->ready == ready && ch->draining == draining && ch->quiet == quiet)
 		return;
 	ch->ready = ready;
 	ch->draining = draining;
+	ch->quiet = quiet;
 	if (ch->changed != NULL)
 		ch->changed(ch->arg);
 }
@@ -40,7 +48,7 @@ static void conn_close_cb(struct stream *s)
 	ch->conn = NULL;
 	ch->pid = 0;
 	log_info("channel: proxyd disconnected");
-	set_state(ch, 0, 0);
+	set_state(ch, 0, 0, 0);
 }
 
 static void conn_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
@@ -64,7 +72,8 @@ static void conn_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
 	case TANDEM__CHANNEL_MESSAGE__BODY_STATUS:
 		ch->active = m->status->has_active_connections ? m->status->active_connections : 0;
 		set_state(ch, m->status->has_ready && m->status->ready,
-		    m->status->has_draining && m->status->draining);
+		    m->status->has_draining && m->status->draining,
+		    m->status->has_quiet ? m->status->quiet : ch->active == 0);
 		break;
 	default:
 		/* State sync is not implemented on this side yet: ignored. */
@@ -171,12 +180,25 @@ void channel_close(struct channel *ch)
 
 int channel_ready(const struct channel *ch)
 {
-	return ch->conn != NULL && ch->ready;
+	/* A proxyd that drains because hacd asked it to (a planned handover)
+	 * still serves every request, only with Connection: close; it reports
+	 * not-ready so that outside load balancers look away, but for the
+	 * election it is healthy. Counting it as a fault would drop the VIP
+	 * before the new owner holds it: break-before-make. A proxyd that
+	 * stops on its own (SIGTERM) also says draining, but hacd did not ask
+	 * for it, so it is not ready. drain_tolerated lasts from hacd's drain
+	 * request until proxyd reports the drain over. */
+	return ch->conn != NULL && (ch->ready || (ch->draining && ch->drain_tolerated));
 }
 
 int channel_send_drain(struct channel *ch, int on)
 {
 	ch->drain_wanted = on;
+	/* Tolerated from the request until proxyd reports it has stopped
+	 * draining: between "drain off" and proxyd's answer it still says
+	 * draining, and must not count as a fault then either. */
+	if (on)
+		ch->drain_tolerated = 1;
 	if (ch->conn == NULL)
 		return -1;
 	log_info("channel: asking proxyd to %s", on ? "drain" : "stop draining");

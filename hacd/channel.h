@@ -24,6 +24,8 @@ struct channel {
 	int ready;                  /* connected and its last status said ready */
 	int draining;               /* its last status said draining */
 	uint64_t active;            /* its last status: active connections */
+	int quiet;                  /* draining and no connection open for a few ms */
+	int drain_tolerated;        /* hacd asked for the drain that proxyd reports */
 	pid_t pid;                  /* from its hello, 0 unknown */
 	int drain_wanted;           /* sent again when proxyd reconnects */
 	int has_extra_uid;          /* proxyd's user, besides root and hacd's own */
@@ -47,8 +49,9 @@ int channel_open(struct channel *ch, struct ev_loop *loop, const char *path,
 /* Close the listener and any connection, and unlink the socket file. */
 void channel_close(struct channel *ch);
 
-/* 1 if proxyd is connected and said it is ready. Disconnection makes this 0
- * at once: that is how hacd notices proxyd's death. */
+/* 1 if proxyd is connected and said it is ready, or is draining because
+ * hacd asked it to (it still serves: see channel.c). Disconnection makes
+ * this 0 at once: that is how hacd notices proxyd's death. */
 int channel_ready(const struct channel *ch);
 
 /* Ask proxyd to drain (on) or stop draining (off). Remembered and repeated

@@ -449,8 +449,10 @@ static void on_channel_changed(void *arg)
 
 	node_event(n, "proxyd %s%s", channel_ready(&n->chan) ? "ready" : "not ready",
 	    n->chan.draining ? " (draining)" : "");
-	if (n->chan.draining)
-		arm_yields(n, "proxyd draining");
+	/* Hand over when the drained proxyd has no connection open (the drain
+	 * timer is the bound when traffic never pauses). */
+	if (n->chan.draining && n->chan.quiet)
+		arm_yields(n, "proxyd drained, no connection open");
 	schedule_eval(n);
 }
 
@@ -771,10 +773,10 @@ static void begin_yield(struct node *n, size_t v, int target)
 	/* proxyd drains first (Connection: close, idle keep-alives closed)
 	 * so few connections straddle the move; without a proxyd there is
 	 * nothing to drain. */
-	if (channel_send_drain(&n->chan, 1) == 0 && !n->chan.draining)
+	if (channel_send_drain(&n->chan, 1) == 0 && !n->chan.quiet)
 		ev_timer_start(n->loop, &n->drain_timer, NODE_DRAIN_WAIT_MS);
 	else
-		arm_yields(n, n->chan.draining ? "proxyd draining" : "no proxyd connected");
+		arm_yields(n, n->chan.quiet ? "proxyd drained, no connection open" : "no proxyd connected");
 }
 
 int node_failover(struct node *n, const char *vip, const char *to, char *msg, size_t len)

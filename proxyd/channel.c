@@ -29,6 +29,13 @@
 
 #define CHAN_RETRY_MS  500
 #define CHAN_STATUS_MS 1000
+/* While draining for a handover, how often the connection count is looked
+ * at, and for how long it must stay at zero before proxyd reports "quiet":
+ * hacd hands the VIP over at that moment, so that no request is in flight
+ * when the address moves. A single zero between two connections of a busy
+ * client is not a pause; a few milliseconds without any is. */
+#define CHAN_QUIET_POLL_MS 1
+#define CHAN_QUIET_MS      5
 
 static struct {
 	struct ev_loop *loop;
@@ -39,6 +46,9 @@ static struct {
 	struct ev_io io;
 	struct ev_timer retry;
 	struct ev_timer status;
+	struct ev_timer quiet_timer;
+	uint64_t quiet_since;       /* ev_now when active connections fell to 0, 0 if not */
+	int quiet;                  /* reported quiet during this drain */
 	int connected;
 	int warned;
 	uint64_t bad_frames;
@@ -100,6 +110,8 @@ send_status(void)
 	st.ready = admin_ready();
 	st.draining = atomic_load(&worker_draining) || atomic_load(&worker_stopping);
 	st.active_connections = atomic_load(&worker_active_conns);
+	st.has_quiet = 1;
+	st.quiet = ch.quiet && atomic_load(&worker_draining);
 	m.body_case = TANDEM__CHANNEL_MESSAGE__BODY_STATUS;
 	m.status = &st;
 	chan_send(&m);
@@ -150,6 +162,27 @@ status_cb(struct ev_loop *loop, struct ev_timer *t)
 	ev_timer_start(loop, t, CHAN_STATUS_MS);
 }
 
+/* Draining: report the moment the last connection closes (an edge, not a
+ * stream of statuses). Stops by itself when the drain ends. */
+static void
+quiet_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	uint64_t now = ev_now(loop);
+
+	if (!atomic_load(&worker_draining))
+		return;
+	if (atomic_load(&worker_active_conns) != 0) {
+		ch.quiet_since = 0;
+	} else if (ch.quiet_since == 0) {
+		ch.quiet_since = now;
+	} else if (!ch.quiet && now - ch.quiet_since >= CHAN_QUIET_MS) {
+		ch.quiet = 1;
+		send_status();
+		return;   /* reported once per drain */
+	}
+	ev_timer_start(loop, t, CHAN_QUIET_POLL_MS);
+}
+
 static void
 handle_message(const uint8_t *p, size_t len)
 {
@@ -168,7 +201,13 @@ handle_message(const uint8_t *p, size_t len)
 			worker_kick_all();
 		}
 		tandem__channel_message__free_unpacked(m, NULL);
+		ch.quiet = 0;
+		ch.quiet_since = 0;
 		send_status();
+		if (on)
+			ev_timer_start(ch.loop, &ch.quiet_timer, CHAN_QUIET_POLL_MS);
+		else
+			ev_timer_stop(ch.loop, &ch.quiet_timer);
 		return;
 	}
 	/* Other bodies (state sync) are for modules proxyd does not have yet. */
@@ -214,6 +253,7 @@ channel_start(struct ev_loop *loop, const char *path, const char *node)
 		return -1;
 	ev_timer_init(&ch.retry, retry_cb, NULL);
 	ev_timer_init(&ch.status, status_cb, NULL);
+	ev_timer_init(&ch.quiet_timer, quiet_cb, NULL);
 	ev_timer_start(loop, &ch.retry, 0);
 	ev_timer_start(loop, &ch.status, CHAN_STATUS_MS);
 	return 0;
@@ -245,4 +285,5 @@ channel_stop(void)
 	}
 	ev_timer_stop(ch.loop, &ch.retry);
 	ev_timer_stop(ch.loop, &ch.status);
+	ev_timer_stop(ch.loop, &ch.quiet_timer);
 }

@@ -186,6 +186,17 @@ conn_set_idle(struct conn *c)
 }
 
 void
+conn_drain_idle(struct conn *c, uint64_t grace_ms)
+{
+	struct ev_loop *loop = c->wk->loop;
+
+	if (c->state != CONN_IDLE || c->req != NULL || buf_len(&c->in) != 0)
+		return;
+	if (!ev_timer_active(&c->timer) || ev_timer_remaining(loop, &c->timer) > grace_ms)
+		ev_timer_start(loop, &c->timer, grace_ms);
+}
+
+void
 conn_close_if_idle(struct conn *c)
 {
 	if (c->state == CONN_IDLE && c->req == NULL && buf_len(&c->in) == 0)

@@ -107,7 +107,14 @@ void conn_want(struct conn *c, int rd, int wr);
 const char *conn_peer_str(const struct conn *c, char *buf, size_t len);
 /* An idle connection goes back to waiting (client_idle timer, EV_READ). */
 void conn_set_idle(struct conn *c);
-/* Closes c if it is idle (drain/stop). */
+/* Closes c if it is idle (stop). */
 void conn_close_if_idle(struct conn *c);
+/* Drain (a planned handover): an idle keep-alive connection is closed after
+ * at most grace_ms more of silence instead of at once. Closing an idle HTTP/1.1
+ * connection races with a request the client may be sending on it; a client
+ * that is busy sends within the grace and gets its answer with
+ * Connection: close, so only a truly idle connection is closed under it. */
+#define CONN_DRAIN_IDLE_GRACE_MS 250
+void conn_drain_idle(struct conn *c, uint64_t grace_ms);
 
 #endif

@@ -334,8 +334,12 @@ async_cb(struct ev_loop *loop, struct ev_async *a)
 	if (wk->stopping)
 		return;
 	wk->draining = atomic_load(&worker_draining);
-	if (wk->draining)
-		close_idle_conns(wk);
+	if (wk->draining) {
+		struct conn *c;
+
+		for (c = wk->conns; c != NULL; c = c->next)
+			conn_drain_idle(c, CONN_DRAIN_IDLE_GRACE_MS);
+	}
 	g = worker_current();
 	if (g == NULL)
 		return;

@@ -1,0 +1,133 @@
+# shellcheck shell=bash
+# tests/integration/lib.sh — what every integration test shares.
+#
+# Integration tests run tandem's real daemons in a network-namespace lab
+# (scripts/lab, sourced here for its topology and process functions) under a
+# LAB_PREFIX of their own, so they never meet a running `make demo`. This
+# file adds the test harness around it:
+#   - t_begin: a bound on the whole run (the script re-runs itself under
+#     timeout(1)), a trap that always tears the lab down, the lab itself;
+#   - bounded waits (t_wait, t_wait_line, t_wait_port): every wait has a
+#     deadline, none is a timing assertion (shared, noisy machines);
+#   - one line per case, "ok - name" or "not ok - name (why)", and the
+#     final "N passed, N failed" with a non-zero exit status on failure.
+#
+# Use:
+#     . "$(dirname "$0")/lib.sh"
+#     t_begin "$@"
+#     t_case "name" some_function     # the function sets T_WHY and returns 1 to fail
+#     t_end
+
+T_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+T_ROOT=$(cd "$T_LIB_DIR/../.." && pwd)
+
+: "${LAB_PREFIX:=tdmt}"
+: "${T_TIMEOUT:=290}"          # seconds for the whole test file
+export LAB_PREFIX
+
+# shellcheck source-path=SCRIPTDIR source=../../scripts/lab
+. "$T_ROOT/scripts/lab"
+
+T_PASS=0
+T_FAIL=0
+T_WHY=
+T_STARTED=0
+
+t_log() { printf '# %s\n' "$*" >&2; }
+
+# Bound the whole file: re-exec under timeout(1) once. On expiry the script
+# gets SIGTERM and its EXIT trap still tears the lab down; -k makes sure a
+# script that ignores TERM dies anyway.
+t_bound() {
+	if [[ -z ${T_BOUNDED:-} ]]; then
+		export T_BOUNDED=1
+		exec timeout -k 20 "$T_TIMEOUT" bash "$0" "$@"
+	fi
+}
+
+t_teardown() {
+	local rc=$?
+	((T_STARTED)) || return "$rc"
+	if ((T_FAIL > 0)) || ((rc != 0)); then
+		# Keep the daemons' logs of a failed run for the reader.
+		local keep=/tmp/${LAB_PREFIX}-logs
+		rm -rf "$keep"
+		mkdir -p "$keep"
+		# Logs and outputs only: no key (or key copy) leaves the lab dir.
+		(cd "$LAB_DIR" 2>/dev/null && find . -type f ! -name '*.key' ! -name '*.tmp' \
+			-exec cp --parents {} "$keep"/ \;) 2>/dev/null || true
+		t_log "logs kept in $keep"
+	fi
+	lab_down
+	return "$rc"
+}
+
+# t_begin: check the environment, bound the run, set the trap, build the lab.
+t_begin() {
+	t_bound "$@"
+	lab_check_env
+	lab_check_binaries
+	if lab_exists; then
+		t_log "a lab with prefix $LAB_PREFIX exists (an earlier run killed hard?); removing it"
+		lab_down
+	fi
+	T_STARTED=1
+	trap t_teardown EXIT
+	trap 'exit 143' TERM
+	trap 'exit 130' INT
+	lab_up || exit 1
+}
+
+# t_case NAME FUNCTION [ARGS...]: run one case and print its line. With
+# T_ONLY=REGEX set, only cases whose function name matches run (the others
+# are not counted), e.g. T_ONLY='split|attacker'.
+t_case() {
+	local name=$1
+	shift
+	[[ -z ${T_ONLY:-} || $1 =~ $T_ONLY ]] || return 0
+	T_WHY=
+	if "$@"; then
+		echo "ok - $name"
+		T_PASS=$((T_PASS + 1))
+	else
+		echo "not ok - $name (${T_WHY:-no reason given})"
+		T_FAIL=$((T_FAIL + 1))
+	fi
+}
+
+# t_fail WHY: record why the current case fails; returns 1 so a case can
+# `t_fail "..." || return 1` or end with `return $(t_fail ...)`.
+t_fail() {
+	[[ -z $T_WHY ]] && T_WHY=$*
+	return 1
+}
+
+# t_end: the summary line; the exit status says whether anything failed.
+t_end() {
+	echo "$T_PASS passed, $T_FAIL failed"
+	((T_FAIL == 0))
+}
+
+# t_wait SECONDS CMD...: run CMD every 50 ms until it succeeds; 0, or 1
+# after SECONDS.
+t_wait() { lab_wait "$@"; }
+
+# t_wait_line FILE REGEX SECONDS: until a line of FILE matches REGEX (ERE).
+t_wait_line() {
+	local file=$1 re=$2 secs=$3
+	lab_wait "$secs" grep -Eq -- "$re" "$file"
+}
+
+# t_wait_port HOST PORT SECONDS: until something listens on TCP PORT in the
+# lab host's namespace.
+t_wait_port() { lab_wait "$3" lab_listening "$1" "$2"; }
+
+# t_http HOST URL: one request from lab host HOST's namespace; prints the
+# status code (000 on a transport error).
+t_http() {
+	ip netns exec "$(lab_ns "$1")" curl -s -o /dev/null -w '%{http_code}' \
+		--connect-timeout 1 -m 3 "$2" 2>/dev/null || true
+}
+
+# t_http_ok HOST URL: succeeds when the request answers 2xx.
+t_http_ok() { [[ $(t_http "$1" "$2") == 2* ]]; }
