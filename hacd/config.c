@@ -26,8 +26,9 @@
 
 static const char *const root_keys[] = {
 	"cluster", "key_file", "advert", "dead_intervals", "skew", "port", "garp",
-	"notify", "nodes", "vips", "track", "proxyd_user", NULL,
+	"notify", "nodes", "vips", "track", "proxyd_user", "multicast", NULL,
 };
+static const char *const mcast_keys[] = { "group", "interface", "ttl", "port", NULL };
 static const char *const garp_keys[] = { "count", "spacing", NULL };
 static const char *const node_keys[] = { "name", "address", "port", NULL };
 static const char *const vip_keys[] = {
@@ -289,6 +290,55 @@ static int parse_track(struct hacd_config *cfg, const config_setting_t *root,
 	return 0;
 }
 
+/*
+ * multicast = { group = "239.255.77.7"; interface = "eth0"; ttl = 1; };
+ * IPv4 only: an IPv6 group would need IPV6_JOIN_GROUP, a scoped bind and
+ * IPv6 node addresses, none of which hacd does yet, so it is refused here
+ * rather than half working.
+ */
+static int parse_multicast(struct hacd_config *cfg, const config_setting_t *root,
+    int64_t port, struct conf_err *err)
+{
+	const config_setting_t *m = NULL;
+	struct hacd_mcast_conf *mc = &cfg->mcast;
+	const struct sockaddr_in *sin;
+	const char *group, *ifname;
+	int64_t ttl = 1, p = port;
+
+	if (conf_get_group(root, "multicast", 0, &m, err) == -1)
+		return -1;
+	if (m == NULL)
+		return 0;
+	if (conf_check_keys(m, mcast_keys, err) == -1 ||
+	    conf_get_str(m, "group", 1, &group, err) == -1 ||
+	    conf_get_str(m, "interface", 1, &ifname, err) == -1 ||
+	    conf_get_int(m, "ttl", 0, 1, 255, &ttl, err) == -1 ||
+	    conf_get_int(m, "port", 0, 1, 65535, &p, err) == -1)
+		return -1;
+	if (net_parse_addr(group, (int)p, &mc->group, &mc->grouplen) == -1)
+		return conf_errorf(err, config_setting_get_member(m, "group"),
+		    "group \"%s\": a numeric IPv4 multicast address", group);
+	if (mc->group.ss_family == AF_INET6)
+		return conf_errorf(err, config_setting_get_member(m, "group"),
+		    "group \"%s\": IPv6 multicast is not supported; use unicast heartbeats", group);
+	sin = (const struct sockaddr_in *)&mc->group;
+	if (mc->group.ss_family != AF_INET || !IN_MULTICAST(ntohl(sin->sin_addr.s_addr)))
+		return conf_errorf(err, config_setting_get_member(m, "group"),
+		    "group \"%s\": not an IPv4 multicast address (224.0.0.0/4)", group);
+	if (ifname[0] == '\0' || strlen(ifname) >= sizeof(mc->ifname) || strchr(ifname, '/') != NULL ||
+	    strcspn(ifname, " \t\n:") != strlen(ifname))
+		return conf_errorf(err, config_setting_get_member(m, "interface"),
+		    "interface \"%s\": not an interface name", ifname);
+	for (size_t i = 0; i < cfg->nnodes; i++)
+		if (cfg->nodes[i].addr.ss_family != AF_INET)
+			return conf_errorf(err, m, "multicast: node \"%s\" has an IPv6 address; an IPv4 group cannot reach it",
+			    cfg->nodes[i].name);
+	snprintf(mc->ifname, sizeof(mc->ifname), "%s", ifname);
+	mc->ttl = (unsigned)ttl;
+	mc->enabled = 1;
+	return 0;
+}
+
 static int parse(struct hacd_config *cfg, const struct conf *c, const char *self_name,
     struct conf_err *err)
 {
@@ -354,7 +404,7 @@ static int parse(struct hacd_config *cfg, const struct conf *c, const char *self
 	cfg->skew = skew;
 	cfg->garp_count = (unsigned)count;
 	if (parse_nodes(cfg, root, port, err) == -1 || parse_vips(cfg, root, err) == -1 ||
-	    parse_track(cfg, root, err) == -1)
+	    parse_track(cfg, root, err) == -1 || parse_multicast(cfg, root, port, err) == -1)
 		return -1;
 	if (self_name != NULL) {
 		int idx = hacd_config_node(cfg, self_name);
@@ -488,6 +538,14 @@ int hacd_config_reloadable(const struct hacd_config *old, const struct hacd_conf
 		    strcmp(old->vips[i].addr.text, new_cfg->vips[i].addr.text) != 0 ||
 		    strcmp(old->vips[i].addr.ifname, new_cfg->vips[i].addr.ifname) != 0)
 			goto vips;
+	if (old->mcast.enabled != new_cfg->mcast.enabled || old->mcast.ttl != new_cfg->mcast.ttl ||
+	    strcmp(old->mcast.ifname, new_cfg->mcast.ifname) != 0 ||
+	    (old->mcast.enabled && !net_addr_equal((const struct sockaddr *)&old->mcast.group,
+	    (const struct sockaddr *)&new_cfg->mcast.group, 1))) {
+		snprintf(err->msg, sizeof(err->msg), "%.400s: multicast settings changed: restart hacd to apply",
+		    new_cfg->path);
+		return -1;
+	}
 	return 0;
 nodes:
 	snprintf(err->msg, sizeof(err->msg), "%.400s: the node list changed: restart hacd to apply",

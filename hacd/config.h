@@ -46,6 +46,22 @@ struct hacd_vip_conf {
 	uint64_t preempt_delay_ms;
 };
 
+/*
+ * Heartbeats to a multicast group instead of to every peer (hacd.conf
+ * "multicast"). IPv4 only: the group is 224.0.0.0/4 and every node has an
+ * IPv4 address. Sent from this node's own address and port (so the
+ * receivers' source check still holds), once per interval, out of ifname
+ * with the given TTL; received on one socket per peer bound to the group
+ * and connected to that peer (hacd/peer.c says why).
+ */
+struct hacd_mcast_conf {
+	int enabled;
+	struct sockaddr_storage group;  /* group address and UDP port */
+	socklen_t grouplen;
+	char ifname[16];                /* IFNAMSIZ */
+	unsigned ttl;                   /* 1..255, default 1 (never leaves the link) */
+};
+
 struct hacd_check_conf {
 	char name[HACD_NAME_MAX];
 	char command[HACD_PATH_MAX];    /* run with /bin/sh -c; exit 0 = healthy */
@@ -68,6 +84,7 @@ struct hacd_config {
 	int has_proxyd_uid;             /* proxyd_user given: its uid may use the channel */
 	uid_t proxyd_uid;
 	int track_interface;            /* link down on a VIP's interface = fault for that VIP */
+	struct hacd_mcast_conf mcast;   /* enabled == 0: unicast to every peer (the default) */
 	struct hacd_node_conf nodes[HACD_MAX_NODES];
 	size_t nnodes;
 	size_t self;                    /* index of this node */
@@ -101,9 +118,10 @@ int hacd_config_vip(const struct hacd_config *cfg, const char *name);
 
 /*
  * Can a running daemon switch from old to new without a restart? The node
- * set (names, addresses), this node, the cluster name and the VIP groups'
- * names, addresses and interfaces must be equal; priorities, timing, checks,
- * notify and the key file may change. Returns 0, or -1 with a message in err.
+ * set (names, addresses), this node, the cluster name, the VIP groups'
+ * names, addresses and interfaces, and the multicast settings must be
+ * equal; priorities, timing, checks, notify and the key file may change.
+ * Returns 0, or -1 with a message in err.
  */
 int hacd_config_reloadable(const struct hacd_config *old, const struct hacd_config *new_cfg,
     struct conf_err *err);

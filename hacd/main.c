@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hacd/config.h"
@@ -130,11 +131,19 @@ static void sigterm_cb(struct ev_loop *loop, struct ev_signal *s, int signo)
 
 static void reload_notify(void *arg, int ok)
 {
+	struct timespec mono;
+
 	(void)arg;
-	if (ok == -1)
-		sd_notify(0, "RELOADING=1");
-	else
+	if (ok == -1) {
+		/* systemd >= 253 matches RELOADING=1 to the reload it asked for
+		 * by this stamp (sd_notify(3) MONOTONIC_USEC=); without it a
+		 * Type=notify-reload unit's reload fails. */
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		    (unsigned long long)mono.tv_sec * 1000000ull + (unsigned long long)mono.tv_nsec / 1000u);
+	} else {
 		sd_notify(0, "READY=1");
+	}
 }
 
 static void sighup_cb(struct ev_loop *loop, struct ev_signal *s, int signo)

@@ -12,6 +12,21 @@
  * and may move the election (keepalived 2.2.7 let rejected packets postpone
  * its adverts; here a flood of junk, forged or replayed datagrams is inert).
  *
+ * Multicast (hacd.conf "multicast", IPv4): a heartbeat is sent once, to the
+ * group, from the shared socket (bound to this node's address and port, so
+ * the source the receivers check is unchanged; IP_MULTICAST_IF names the
+ * interface, TTL 1 by default keeps it on the link, IP_MULTICAST_LOOP off
+ * so a node never reads its own). The receive side keeps unicast's
+ * isolation: instead of one socket for the group, each peer gets a socket
+ * bound to the group and port, joined on the interface, and connected to
+ * that peer's address and port. The kernel delivers a group datagram only
+ * to sockets whose connected address matches its source, so datagrams from
+ * any other address reach no hacd socket at all, and a flood from one
+ * address fills only the queue of the peer it claims to be. What multicast
+ * does cost: every host on the link receives the (sealed) heartbeats, and
+ * a group datagram with a forged source lands in that peer's queue exactly
+ * as a forged unicast one does. The ladder is the same for both.
+ *
  * Sender identity: the wire header's sender_id is wire_cluster_id(node
  * name), unique per cluster (hacd/config.c refuses collisions), so a peer
  * is found by id before its payload is even decoded, and the decoded
@@ -20,6 +35,8 @@
 #include "hacd/peer.h"
 
 #include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +150,8 @@ static void read_cb(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 			return;
 		}
 		pt->stats.rx++;
+		if (pt->cfg->mcast.enabled && w != &pt->io)
+			pt->stats.rx_mcast++;
 		/* MSG_TRUNC returns the real length: an oversized datagram is
 		 * refused by wire_open on its length, never read truncated. */
 		if ((size_t)n > sizeof(buf))
@@ -153,6 +172,19 @@ int peer_table_open(struct peer_table *pt)
 	/* Room for bursts of junk; with CAP_NET_ADMIN past rmem_max. */
 	if (setsockopt(pt->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) == -1)
 		setsockopt(pt->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (pt->cfg->mcast.enabled) {
+		const struct hacd_mcast_conf *mc = &pt->cfg->mcast;
+		int ttl = (int)mc->ttl, loop = 0;
+		char a[NET_ADDRSTRLEN];
+
+		/* RFC 1112 6.1: TTL 1 keeps the group on the link; no
+		 * loopback: this node's own heartbeats are not for it. */
+		if (setsockopt(pt->fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof(ttl)) == -1 ||
+		    setsockopt(pt->fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof(loop)) == -1)
+			goto fail;
+		log_info("peers: heartbeats by multicast to %s on %s (ttl %u)",
+		    net_addr_str((const struct sockaddr *)&mc->group, a, sizeof(a)), mc->ifname, mc->ttl);
+	}
 	ev_io_init(&pt->io, pt->fd, read_cb, pt);
 	if (ev_io_start(pt->loop, &pt->io, EV_READ) == -1)
 		goto fail;
@@ -163,10 +195,108 @@ fail:
 	return -1;
 }
 
+static void close_peer_fd(struct peer_table *pt, size_t i)
+{
+	if (pt->peer_fd[i] == -1)
+		return;
+	ev_io_stop(pt->loop, &pt->peer_io[i]);
+	close(pt->peer_fd[i]);
+	pt->peer_fd[i] = -1;
+}
+
+/* A socket bound to the group, joined on ifindex, connected to peer nc.
+ * -1 with errno set. */
+static int open_group_socket(const struct peer_table *pt, const struct hacd_node_conf *nc,
+    unsigned ifindex)
+{
+	const struct hacd_mcast_conf *mc = &pt->cfg->mcast;
+	struct ip_mreqn mr;
+	int fd, off = 0, rcvbuf = 1 << 20, saved;
+
+	fd = net_bind_udp((const struct sockaddr *)&mc->group, mc->grouplen);
+	if (fd == -1)
+		return -1;
+	memset(&mr, 0, sizeof(mr));
+	mr.imr_multiaddr = ((const struct sockaddr_in *)&mc->group)->sin_addr;
+	mr.imr_ifindex = (int)ifindex;
+	/* IP_MULTICAST_ALL off: only groups this socket joined, never
+	 * another program's group that happens to use the same port.
+	 * Connected before it joins, so not one datagram from another
+	 * source is ever queued on it. */
+	if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &off, sizeof(off)) == -1 ||
+	    connect(fd, (const struct sockaddr *)&nc->addr, nc->addrlen) == -1 ||
+	    setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr)) == -1)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) == -1)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* Multicast mode: find the interface, point the sending socket at it, and
+ * open the group socket of every peer that has none. */
+static void connect_multicast(struct peer_table *pt)
+{
+	const struct hacd_mcast_conf *mc = &pt->cfg->mcast;
+	unsigned ifindex = if_nametoindex(mc->ifname);
+	struct ip_mreqn mr;
+
+	if (ifindex == 0) {
+		log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: multicast interface %s: %s",
+		    mc->ifname, strerror(errno));
+		return;
+	}
+	if (ifindex != pt->mcast_ifindex) {
+		/* First time, or the interface was deleted and created again:
+		 * memberships died with the old one. */
+		if (pt->mcast_ifindex != 0)
+			log_info("peers: multicast interface %s has a new index (%u -> %u): joining again",
+			    mc->ifname, pt->mcast_ifindex, ifindex);
+		for (size_t i = 0; i < HACD_MAX_NODES; i++)
+			close_peer_fd(pt, i);
+		memset(&mr, 0, sizeof(mr));
+		mr.imr_ifindex = (int)ifindex;
+		if (setsockopt(pt->fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof(mr)) == -1) {
+			log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: IP_MULTICAST_IF %s: %s",
+			    mc->ifname, strerror(errno));
+			return;
+		}
+		pt->mcast_ifindex = ifindex;
+	}
+	for (size_t i = 0; i < pt->cfg->nnodes; i++) {
+		const struct hacd_node_conf *nc = &pt->cfg->nodes[i];
+		int fd;
+
+		if (i == pt->cfg->self || pt->peer_fd[i] != -1)
+			continue;
+		fd = open_group_socket(pt, nc, ifindex);
+		if (fd == -1) {
+			log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: no group socket for %s yet: %s",
+			    nc->name, strerror(errno));
+			continue;
+		}
+		ev_io_init(&pt->peer_io[i], fd, read_cb, pt);
+		if (ev_io_start(pt->loop, &pt->peer_io[i], EV_READ) == -1) {
+			close(fd);
+			continue;
+		}
+		pt->peer_fd[i] = fd;
+	}
+}
+
 void peer_table_connect(struct peer_table *pt)
 {
 	const struct hacd_node_conf *self = &pt->cfg->nodes[pt->cfg->self];
 
+	if (pt->cfg->mcast.enabled) {
+		if (pt->fd != -1)
+			connect_multicast(pt);
+		return;
+	}
 	for (size_t i = 0; i < pt->cfg->nnodes; i++) {
 		const struct hacd_node_conf *nc = &pt->cfg->nodes[i];
 		int fd;
@@ -388,6 +518,20 @@ int peer_send_heartbeat(struct peer_table *pt, const Tandem__Heartbeat *hb)
 		log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: cannot seal heartbeat (no key?)");
 		return -1;
 	}
+	if (pt->cfg->mcast.enabled) {
+		const struct hacd_mcast_conf *mc = &pt->cfg->mcast;
+
+		if (sendto(pt->fd, out, (size_t)n, 0, (const struct sockaddr *)&mc->group,
+		    mc->grouplen) == -1) {
+			pt->stats.tx_err++;
+			log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: send to the multicast group: %s",
+			    strerror(errno));
+			return -1;
+		}
+		pt->stats.tx++;
+		pt->stats.tx_mcast++;
+		return 0;
+	}
 	for (size_t i = 0; i < pt->cfg->nnodes; i++) {
 		const struct hacd_node_conf *nc = &pt->cfg->nodes[i];
 
@@ -419,6 +563,10 @@ void peer_counters(const struct peer_table *pt,
 	cb(arg, "rx", pt->stats.rx);
 	cb(arg, "tx", pt->stats.tx);
 	cb(arg, "tx-error", pt->stats.tx_err);
+	if (pt->cfg->mcast.enabled) {
+		cb(arg, "rx-multicast", pt->stats.rx_mcast);
+		cb(arg, "tx-multicast", pt->stats.tx_mcast);
+	}
 	cb(arg, "accepted", pt->stats.drops[PEER_ACCEPTED]);
 	for (int v = 1; v < WIRE_VERDICT_MAX; v++) {
 		snprintf(name, sizeof(name), "drop-%s", wire_verdict_str((enum wire_verdict)v));

@@ -62,6 +62,7 @@ struct peer_stats {
 	uint64_t drops[PEER_DROP_MAX];    /* [PEER_ACCEPTED] counts accepted ones */
 	uint64_t wire[WIRE_VERDICT_MAX];  /* per lib/wire verdict (WIRE_OK unused) */
 	uint64_t tx, tx_err;
+	uint64_t rx_mcast, tx_mcast;      /* multicast mode: read from / sent to the group */
 };
 
 /* Called after an accepted heartbeat changed what the election sees
@@ -87,6 +88,10 @@ struct peer_table {
 	 * crowd genuine heartbeats out. */
 	int peer_fd[HACD_MAX_NODES];
 	struct ev_io peer_io[HACD_MAX_NODES];
+	/* Multicast mode (cfg->mcast.enabled): heartbeats go out once, to the
+	 * group, from fd; peer_fd[i] is then bound to the group and connected
+	 * to peer i, which keeps the same isolation (see hacd/peer.c). */
+	unsigned mcast_ifindex;           /* interface the sockets joined on; 0 not yet */
 	peer_changed_cb changed;
 	void *arg;
 };
@@ -105,13 +110,19 @@ void peer_table_set_config(struct peer_table *pt, const struct hacd_config *cfg,
     const struct wire_keyring *kr);
 
 /* Bind the UDP sockets (the shared one and one connected per peer) to this
- * node's configured address and port and start reading. 0, or -1 with
- * errno set. */
+ * node's configured address and port and start reading; in multicast mode
+ * also set the group's TTL on the shared one, which then sends. 0, or -1
+ * with errno set. */
 int peer_table_open(struct peer_table *pt);
 
 /* Open the connected socket of every peer that has none yet (called by
  * peer_table_open, and again every second by the node: a peer without a
- * route at start-up is reached through the shared socket meanwhile). */
+ * route at start-up is reached through the shared socket meanwhile). In
+ * multicast mode these sockets are bound to the group and joined on the
+ * configured interface, and they are the only way in: a peer without one
+ * is not heard until a retry works. If the interface is missing nothing is
+ * opened (logged, retried), and if it came back with another index every
+ * group socket is reopened on the new one. */
 void peer_table_connect(struct peer_table *pt);
 
 /*
@@ -133,13 +144,14 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 uint64_t peer_dead_after_ms(const struct peer_table *pt, size_t node);
 
 /*
- * Seal hb (packed as a PeerMessage) once and send it to every peer.
- * Returns 0 if it went to every peer, -1 if packing/sealing failed or any
+ * Seal hb (packed as a PeerMessage) once and send it to every peer, or in
+ * multicast mode once to the group. Returns 0 if it went to every peer, -1 if packing/sealing failed or any
  * send failed (counted in tx_err, logged rate-limited).
  */
 int peer_send_heartbeat(struct peer_table *pt, const Tandem__Heartbeat *hb);
 
-/* Visit every counter with a stable name ("rx", "accepted", "drop-auth-failed", ...). */
+/* Visit every counter with a stable name ("rx", "accepted", "drop-auth-failed", ...;
+ * "rx-multicast" and "tx-multicast" only in multicast mode). */
 void peer_counters(const struct peer_table *pt,
     void (*cb)(void *arg, const char *name, uint64_t value), void *arg);
 

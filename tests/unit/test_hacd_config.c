@@ -3,7 +3,8 @@
  *
  * A table of configuration texts and the message each must produce (a
  * substring, with its line number), plus the shipped etc/hacd.conf, which
- * must load for each of its nodes.
+ * must load for each of its nodes. The multicast block's cases check the
+ * group, interface and TTL rules and that changing them needs a restart.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,12 +13,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "hacd/config.h"
 
 #define HEAD "cluster = \"c\";\nkey_file = \"/k\";\n"
 #define NODES "nodes = ( { name = \"n1\"; address = \"10.99.0.1\"; },\n" \
               "          { name = \"n2\"; address = \"10.99.0.2\"; port = 7100; } );\n"
+#define MCAST(body) "multicast = { " body " };\n"
 #define VIP(extra) "vips = ( { name = \"web\"; address = \"10.99.0.100/24\"; interface = \"eth0\";\n" \
                    "  priority = { n1 = 150; n2 = 100; }; " extra " } );\n"
 
@@ -71,6 +75,30 @@ static const struct {
 	    "vips = ( { name = \"web\"; address = \"10.99.0.100/24\"; interface = \"eth0\";\n"
 	    "  priority = { n2 = 100; }; } );\n", "this node \"n1\" is not in nodes" },
 	{ "syntax error", HEAD "nodes = ( { name = ; } );\n", "test.conf:3:" },
+	/* multicast = { ... } (heartbeats to a group instead of every peer) */
+	{ "multicast", HEAD MCAST("group = \"239.255.77.7\"; interface = \"eth0\"; ttl = 1;") NODES VIP(""), NULL },
+	{ "multicast unknown key", HEAD MCAST("group = \"239.255.77.7\"; interface = \"eth0\"; hops = 1;") NODES VIP(""),
+	    "test.conf:3: unknown setting \"hops\"" },
+	{ "multicast without group", HEAD MCAST("interface = \"eth0\";") NODES VIP(""), "test.conf:3:" },
+	{ "multicast without interface", HEAD MCAST("group = \"239.255.77.7\";") NODES VIP(""), "test.conf:3:" },
+	{ "multicast unicast group", HEAD MCAST("group = \"10.99.0.7\"; interface = \"eth0\";") NODES VIP(""),
+	    "test.conf:3: group \"10.99.0.7\": not an IPv4 multicast address" },
+	{ "multicast group name", HEAD MCAST("group = \"mcast.example\"; interface = \"eth0\";") NODES VIP(""),
+	    "test.conf:3: group \"mcast.example\": a numeric IPv4 multicast address" },
+	{ "multicast ipv6 group", HEAD MCAST("group = \"ff02::77\"; interface = \"eth0\";") NODES VIP(""),
+	    "test.conf:3: group \"ff02::77\": IPv6 multicast is not supported" },
+	{ "multicast ttl 0", HEAD MCAST("group = \"239.255.77.7\"; interface = \"eth0\"; ttl = 0;") NODES VIP(""),
+	    "test.conf:3:" },
+	{ "multicast ttl 256", HEAD MCAST("group = \"239.255.77.7\"; interface = \"eth0\"; ttl = 256;") NODES VIP(""),
+	    "test.conf:3:" },
+	{ "multicast bad interface", HEAD MCAST("group = \"239.255.77.7\"; interface = \"a/b\";") NODES VIP(""),
+	    "test.conf:3: interface \"a/b\": not an interface name" },
+	{ "multicast long interface", HEAD MCAST("group = \"239.255.77.7\"; interface = \"abcdefghijklmnopq\";") NODES VIP(""),
+	    "test.conf:3: interface \"abcdefghijklmnopq\"" },
+	{ "multicast not a group", HEAD "multicast = \"239.255.77.7\";\n" NODES VIP(""), "test.conf:3:" },
+	{ "multicast ipv6 node", HEAD MCAST("group = \"239.255.77.7\"; interface = \"eth0\";")
+	    "nodes = ( { name = \"n1\"; address = \"10.99.0.1\"; }, { name = \"n2\"; address = \"fd00::2\"; } );\n" VIP(""),
+	    "test.conf:3: multicast: node \"n2\" has an IPv6 address" },
 };
 
 static void test_table(void **unused)
@@ -136,6 +164,40 @@ static void test_values(void **unused)
 	assert_true(cfg->vips[0].preempt);
 	assert_int_equal(cfg->proxyd_weight, HACD_WEIGHT_FAULT);
 	assert_true(cfg->track_interface);
+	assert_false(cfg->mcast.enabled);
+	hacd_config_free(cfg);
+}
+
+static void test_multicast_values(void **unused)
+{
+	struct conf_err err;
+	struct hacd_config *cfg;
+	const struct sockaddr_in *g;
+	char a[64];
+
+	(void)unused;
+	/* Defaults: TTL 1, the cluster's port. */
+	cfg = hacd_config_load_string("test.conf", HEAD "port = 7001;\n"
+	    MCAST("group = \"239.255.77.7\"; interface = \"eth0\";") NODES VIP(""), "n1", &err);
+	if (cfg == NULL)
+		fail_msg("refused: %s", err.msg);
+	assert_true(cfg->mcast.enabled);
+	assert_int_equal(cfg->mcast.ttl, 1);
+	assert_string_equal(cfg->mcast.ifname, "eth0");
+	g = (const struct sockaddr_in *)&cfg->mcast.group;
+	assert_int_equal(g->sin_family, AF_INET);
+	assert_int_equal(ntohs(g->sin_port), 7001);
+	assert_string_equal(inet_ntop(AF_INET, &g->sin_addr, a, sizeof(a)), "239.255.77.7");
+	hacd_config_free(cfg);
+	/* Its own port and TTL. */
+	cfg = hacd_config_load_string("test.conf", HEAD
+	    MCAST("group = \"224.0.0.77\"; interface = \"br-ha.10\"; ttl = 255; port = 7777;") NODES VIP(""),
+	    "n2", &err);
+	if (cfg == NULL)
+		fail_msg("refused: %s", err.msg);
+	assert_int_equal(cfg->mcast.ttl, 255);
+	assert_string_equal(cfg->mcast.ifname, "br-ha.10");
+	assert_int_equal(ntohs(((const struct sockaddr_in *)&cfg->mcast.group)->sin_port), 7777);
 	hacd_config_free(cfg);
 }
 
@@ -156,6 +218,21 @@ static void test_reloadable(void **unused)
 	assert_int_equal(hacd_config_reloadable(a, b, &err), 0);
 	assert_int_equal(hacd_config_reloadable(a, c, &err), -1);
 	assert_non_null(strstr(err.msg, "node list changed"));
+	hacd_config_free(b);
+	hacd_config_free(c);
+	/* Turning multicast on or off, or changing its group or interface,
+	 * needs a restart (the sockets are opened once). */
+	b = hacd_config_load_string("b.conf", HEAD MCAST("group = \"239.255.77.7\"; interface = \"eth0\";")
+	    NODES VIP(""), "n1", &err);
+	c = hacd_config_load_string("c.conf", HEAD MCAST("group = \"239.255.77.8\"; interface = \"eth0\";")
+	    NODES VIP(""), "n1", &err);
+	assert_non_null(b);
+	assert_non_null(c);
+	assert_int_equal(hacd_config_reloadable(a, b, &err), -1);
+	assert_non_null(strstr(err.msg, "multicast settings changed"));
+	assert_int_equal(hacd_config_reloadable(b, a, &err), -1);
+	assert_int_equal(hacd_config_reloadable(b, c, &err), -1);
+	assert_int_equal(hacd_config_reloadable(b, b, &err), 0);
 	hacd_config_free(a);
 	hacd_config_free(b);
 	hacd_config_free(c);
@@ -183,6 +260,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_multicast_values),
 		cmocka_unit_test(test_reloadable),
 		cmocka_unit_test(test_shipped),
 	};
