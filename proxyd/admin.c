@@ -24,6 +24,7 @@
 #include "lib/log.h"
 #include "lib/net.h"
 #include "proxyd/config.h"
+#include "proxyd/hcheck.h"
 #include "proxyd/metrics.h"
 #include "proxyd/worker.h"
 
@@ -167,15 +168,20 @@ cmd_show_servers(struct buf *o)
 
 	if (g == NULL)
 		return;
-	buf_appendf(o, "%-32s %-24s %6s %6s %s\n", "upstream/server", "address", "weight", "conf", "state");
+	buf_appendf(o, "%-32s %-24s %6s %6s %6s %s\n", "upstream/server", "address", "weight", "conf", "eff", "state");
 	for (size_t u = 0; u < g->nupstreams; u++)
 		for (size_t s = 0; s < g->upstreams[u].nservers; s++) {
 			const struct pd_server *sv = &g->upstreams[u].servers[s];
 			char key[300];
 			uint32_t w = atomic_load(&sv->shared->weight_override);
+			uint32_t hw = atomic_load(&sv->shared->hweight), st = atomic_load(&sv->shared->state);
+			uint32_t eff = st != PD_SRV_READY ? 0 : w == UINT32_MAX ? sv->weight : w;
+			/* eff: what new requests see (health, ejection, slow start folded in). */
+			if (hw != UINT32_MAX && hw < eff)
+				eff = hw;
 			snprintf(key, sizeof(key), "%s/%s", g->upstreams[u].name, sv->name);
-			buf_appendf(o, "%-32s %-24s %6u %6u %s\n", key, sv->address, w == UINT32_MAX ? sv->weight : w,
-			    sv->weight, config_admin_state_str((enum pd_admin_state)atomic_load(&sv->shared->state)));
+			buf_appendf(o, "%-32s %-24s %6u %6u %6u %s\n", key, sv->address, w == UINT32_MAX ? sv->weight : w,
+			    sv->weight, eff, config_admin_state_str((enum pd_admin_state)st));
 		}
 	config_unref(g);
 }
@@ -241,6 +247,7 @@ cmd_set_server(struct buf *o, char **av, int ac)
 		return;
 	}
 	log_info("admin: server %s/%s %s %s", av[2], slash + 1, av[3], av[4]);
+	hc_admin_changed();
 	worker_kick_all();
 	buf_appendf(o, "ok\n");
 }

@@ -19,9 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "proxyd/ratelimit.h"
 
 _Atomic uint32_t config_admin_version;
 
@@ -54,6 +56,7 @@ config_srv_shared_get(const char *upstream, const char *server)
 	if (s == NULL && (s = calloc(1, sizeof(*s) + strlen(key) + 1)) != NULL) {
 		strcpy(s->key, key);
 		atomic_store(&s->weight_override, UINT32_MAX);
+		atomic_store(&s->hweight, UINT32_MAX);
 		s->next = shared_head;
 		shared_head = s;
 	}
@@ -79,11 +82,86 @@ config_srv_shared_set(const char *upstream, const char *server, int state, int64
 		atomic_store_explicit(&s->state, (uint32_t)state, memory_order_relaxed);
 	if (weight >= 0)
 		atomic_store_explicit(&s->weight_override, (uint32_t)weight, memory_order_relaxed);
+	{
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		atomic_store(&s->admin_unix_ms, (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+	}
 	atomic_fetch_add(&config_admin_version, 1);
 	return 0;
 }
 
+/* ---- rate-limit tables shared across generations ------------------------ */
+
+struct rl_reg {
+	struct rl_reg *next;
+	struct rl_table *t;
+	long refs;
+};
+static pthread_mutex_t rl_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rl_reg *rl_head;
+
+static int
+rl_conf_same(const struct rl_limit_conf *a, const struct rl_limit_conf *b)
+{
+	return strcmp(a->name, b->name) == 0 && a->period_ms == b->period_ms && a->rate == b->rate &&
+	    a->burst == b->burst && a->max_keys == b->max_keys &&
+	    a->ban_after == b->ban_after && a->ban_period_ms == b->ban_period_ms && a->ban_ms == b->ban_ms;
+}
+
+struct rl_table *
+config_rl_table_get(const char *name, const void *conf, const char *node)
+{
+	const struct rl_limit_conf *c = conf;
+	struct rl_reg *r;
+	struct rl_table *t = NULL;
+
+	(void)name;
+	pthread_mutex_lock(&rl_mu);
+	for (r = rl_head; r != NULL; r = r->next)
+		if (rl_conf_same(rl_table_conf(r->t), c)) {
+			r->refs++;
+			t = r->t;
+			break;
+		}
+	if (t == NULL && (r = calloc(1, sizeof(*r))) != NULL) {
+		if ((r->t = rl_table_new(c, node)) == NULL) {
+			free(r);
+		} else {
+			r->refs = 1;
+			r->next = rl_head;
+			rl_head = r;
+			t = r->t;
+		}
+	}
+	pthread_mutex_unlock(&rl_mu);
+	return t;
+}
+
+void
+config_rl_table_put(struct rl_table *t)
+{
+	struct rl_reg **pp, *r;
+
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&rl_mu);
+	for (pp = &rl_head; (r = *pp) != NULL; pp = &r->next)
+		if (r->t == t) {
+			if (--r->refs == 0) {
+				*pp = r->next;
+				rl_table_free(r->t);
+				free(r);
+			}
+			break;
+		}
+	pthread_mutex_unlock(&rl_mu);
+}
+
 /* ---- small helpers ----------------------------------------------------- */
+
+static int valid_token(const char *s);
+static int valid_field_value(const char *s);
 
 static char *
 xstrdup(const char *s)
@@ -115,6 +193,7 @@ defaults(struct pd_config *c)
 	c->max_header_bytes = 32768;
 	c->max_request_line = 8192;
 	c->max_headers = 100;
+	c->min_body_window_ms = 5000;
 	c->log_level = LOG_LVL_INFO;
 	c->access_log = strdup("stderr");
 	c->node = NULL;
@@ -131,6 +210,10 @@ free_upstream(struct pd_upstream *u)
 	}
 	free(u->servers);
 	free(u->name);
+	free(u->check.method);
+	free(u->check.path);
+	free(u->check.host);
+	free(u->check.expect_body);
 }
 
 static void
@@ -169,6 +252,12 @@ config_free(struct pd_config *c)
 	for (size_t i = 0; i < c->nroutes; i++)
 		route_fini(&c->routes[i]);
 	free(c->routes);
+	for (size_t i = 0; i < c->nrlimits; i++) {
+		free(c->rlimits[i].name);
+		free(c->rlimits[i].header);
+		config_rl_table_put(c->rlimits[i].t);
+	}
+	free(c->rlimits);
 	free(c->route_series);
 	free(c->route_series_off);
 	free(c->path);
@@ -282,7 +371,8 @@ parse_timeouts(struct pd_config *c, const config_setting_t *root, struct conf_er
 static int
 parse_limits(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
-	static const char *const keys[] = { "max_connections", "header_size", "request_line", "max_headers", NULL };
+	static const char *const keys[] = { "max_connections", "max_connections_total", "max_connections_per_ip",
+		"header_size", "request_line", "max_headers", "max_body", "min_body_rate", "min_body_window", NULL };
 	const config_setting_t *g = NULL;
 	int64_t v;
 	uint64_t sz;
@@ -297,6 +387,20 @@ parse_limits(struct pd_config *c, const config_setting_t *root, struct conf_err 
 	if (conf_get_int(g, "max_connections", 0, 0, 10000000, &v, err) == -1)
 		return -1;
 	c->max_connections = (uint32_t)v;
+	v = c->max_connections_total;
+	if (conf_get_int(g, "max_connections_total", 0, 0, 100000000, &v, err) == -1)
+		return -1;
+	c->max_connections_total = (uint32_t)v;
+	v = c->max_connections_per_ip;
+	if (conf_get_int(g, "max_connections_per_ip", 0, 0, 10000000, &v, err) == -1)
+		return -1;
+	c->max_connections_per_ip = (uint32_t)v;
+	if (conf_get_size(g, "max_body", 0, &c->max_body, err) == -1 ||
+	    conf_get_size(g, "min_body_rate", 0, &c->min_body_rate, err) == -1 ||
+	    conf_get_duration(g, "min_body_window", 0, &c->min_body_window_ms, err) == -1)
+		return -1;
+	if (c->min_body_window_ms < 100)
+		return conf_errorf(err, config_setting_get_member(g, "min_body_window"), "min_body_window: at least 100ms");
 	v = c->max_headers;
 	if (conf_get_int(g, "max_headers", 0, 1, 128, &v, err) == -1)
 		return -1;
@@ -529,11 +633,119 @@ parse_server(struct pd_upstream *u, size_t idx, const config_setting_t *g, struc
 	return 0;
 }
 
+/* check = { type = "http"; method = "GET"; path = "/health"; host = "...";
+ *           expect_status = "200-399"; expect_body = "ok"; interval = "2s";
+ *           timeout = "1s"; rise = 2; fall = 3; } */
+static int
+parse_check(struct pd_upstream *u, const config_setting_t *ug, struct conf_err *err)
+{
+	static const char *const keys[] = { "type", "method", "path", "host", "expect_status", "expect_body",
+		"interval", "timeout", "rise", "fall", NULL };
+	const config_setting_t *g = NULL;
+	struct pd_check *k = &u->check;
+	const char *type = NULL, *st = NULL;
+	int64_t v;
+
+	if (conf_get_group(ug, "check", 0, &g, err) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (conf_check_keys(g, keys, err) == -1 || conf_get_str(g, "type", 0, &type, err) == -1)
+		return -1;
+	if (type == NULL || strcmp(type, "http") == 0)
+		k->type = PD_CHECK_HTTP;
+	else if (strcmp(type, "tcp") == 0)
+		k->type = PD_CHECK_TCP;
+	else
+		return conf_errorf(err, config_setting_get_member(g, "type"), "type: \"%s\" is not one of http, tcp", type);
+	k->interval_ms = 2000;
+	k->timeout_ms = 1000;
+	k->status_lo = 200;
+	k->status_hi = 399;
+	if (get_strdup(g, "method", &k->method, err) == -1 || get_strdup(g, "path", &k->path, err) == -1 ||
+	    get_strdup(g, "host", &k->host, err) == -1 || get_strdup(g, "expect_body", &k->expect_body, err) == -1 ||
+	    conf_get_duration(g, "interval", 0, &k->interval_ms, err) == -1 ||
+	    conf_get_duration(g, "timeout", 0, &k->timeout_ms, err) == -1 ||
+	    conf_get_str(g, "expect_status", 0, &st, err) == -1)
+		return -1;
+	if (k->interval_ms < 100 || k->interval_ms > 3600000)
+		return conf_errorf(err, config_setting_get_member(g, "interval"), "interval: must be within 100ms..1h");
+	if (k->timeout_ms < 10 || k->timeout_ms > k->interval_ms)
+		return conf_errorf(err, g, "timeout: must be at least 10ms and at most the interval");
+	v = 2;
+	if (conf_get_int(g, "rise", 0, 1, 100, &v, err) == -1)
+		return -1;
+	k->rise = (uint32_t)v;
+	v = 3;
+	if (conf_get_int(g, "fall", 0, 1, 100, &v, err) == -1)
+		return -1;
+	k->fall = (uint32_t)v;
+	if (k->method == NULL && (k->method = strdup("GET")) == NULL)
+		return oom(err);
+	if (k->path == NULL && (k->path = strdup("/")) == NULL)
+		return oom(err);
+	if (!valid_token(k->method))
+		return conf_errorf(err, config_setting_get_member(g, "method"), "method: bad method \"%s\"", k->method);
+	if (k->path[0] != '/' || !valid_field_value(k->path) || strpbrk(k->path, " \t") != NULL)
+		return conf_errorf(err, config_setting_get_member(g, "path"), "path: must start with '/', no spaces");
+	if (k->host != NULL && (!valid_field_value(k->host) || *k->host == '\0'))
+		return conf_errorf(err, config_setting_get_member(g, "host"), "host: invalid value");
+	if (st != NULL) {
+		unsigned lo, hi;
+		char end;
+		int n = sscanf(st, "%u-%u%c", &lo, &hi, &end);
+		if (n == 1)
+			hi = lo;
+		if ((n != 1 && n != 2) || lo < 100 || hi > 599 || lo > hi)
+			return conf_errorf(err, config_setting_get_member(g, "expect_status"),
+			    "expect_status: \"%s\" is not a status or a range like \"200-399\"", st);
+		k->status_lo = (uint16_t)lo;
+		k->status_hi = (uint16_t)hi;
+	}
+	return 0;
+}
+
+/* eject = { after = 5; base = "10s"; max = "5m"; }  slow_start = "30s";
+ * panic_threshold = 50; */
+static int
+parse_eject(struct pd_upstream *u, const config_setting_t *ug, struct conf_err *err)
+{
+	static const char *const keys[] = { "after", "base", "max", NULL };
+	const config_setting_t *g = NULL;
+	int64_t v;
+
+	if (conf_get_duration(ug, "slow_start", 0, &u->slow_start_ms, err) == -1)
+		return -1;
+	v = 0;
+	if (conf_get_int(ug, "panic_threshold", 0, 0, 100, &v, err) == -1)
+		return -1;
+	u->panic_pct = (uint32_t)v;
+	if (conf_get_group(ug, "eject", 0, &g, err) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	u->eject_after = 5;
+	u->eject_base_ms = 10000;
+	u->eject_max_ms = 300000;
+	v = u->eject_after;
+	if (conf_check_keys(g, keys, err) == -1 || conf_get_int(g, "after", 0, 0, 1000, &v, err) == -1 ||
+	    conf_get_duration(g, "base", 0, &u->eject_base_ms, err) == -1 ||
+	    conf_get_duration(g, "max", 0, &u->eject_max_ms, err) == -1)
+		return -1;
+	u->eject_after = (uint32_t)v;
+	if (u->eject_base_ms == 0)
+		return conf_errorf(err, g, "eject: base must be above 0");
+	if (u->eject_max_ms < u->eject_base_ms)
+		return conf_errorf(err, g, "eject: max must be at least base");
+	return 0;
+}
+
 static int
 parse_upstreams(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "name", "balance", "hash_key", "servers", "retries", "keepalive",
-		"connect_timeout", "response_timeout", "idle_timeout", "pool_idle_timeout", NULL };
+		"connect_timeout", "response_timeout", "idle_timeout", "pool_idle_timeout", "check", "eject",
+		"slow_start", "panic_threshold", NULL };
 	const config_setting_t *l = NULL;
 	int n;
 
@@ -593,6 +805,8 @@ parse_upstreams(struct pd_config *c, const config_setting_t *root, struct conf_e
 		    conf_get_duration(g, "response_timeout", 0, &u->response_ms, err) == -1 ||
 		    conf_get_duration(g, "idle_timeout", 0, &u->idle_ms, err) == -1 ||
 		    conf_get_duration(g, "pool_idle_timeout", 0, &u->pool_idle_ms, err) == -1)
+			return -1;
+		if (parse_check(u, g, err) == -1 || parse_eject(u, g, err) == -1)
 			return -1;
 		if (conf_get_list(g, "servers", 1, &sl, err) == -1)
 			return -1;
@@ -757,6 +971,53 @@ parse_match(struct route *rt, const config_setting_t *r, struct conf_err *err)
 	return 0;
 }
 
+/* The per-route guards: allow/deny prefixes (403), allow_methods (405),
+ * max_body (413), ratelimit (429). */
+static int
+parse_route_guards(struct pd_config *c, struct route *rt, const config_setting_t *r, struct conf_err *err)
+{
+	const char *rl = NULL;
+	uint64_t mb = 0;
+	size_t len = 0;
+
+	rt->max_body = -1;
+	rt->rl_idx = -1;
+	if (parse_cidrs(r, "allow", &rt->allow, &rt->nallow, err) == -1 ||
+	    parse_cidrs(r, "deny", &rt->deny, &rt->ndeny, err) == -1 ||
+	    get_strv(r, "allow_methods", &rt->allow_methods, &rt->nallow_methods, err) == -1)
+		return -1;
+	for (size_t i = 0; i < rt->nallow_methods; i++) {
+		if (!valid_token(rt->allow_methods[i]))
+			return conf_errorf(err, config_setting_get_member(r, "allow_methods"), "allow_methods: bad method \"%s\"",
+			    rt->allow_methods[i]);
+		len += strlen(rt->allow_methods[i]) + 2;
+	}
+	if (rt->nallow_methods > 0) {
+		if ((rt->allow_hdr = calloc(1, len + 1)) == NULL)
+			return oom(err);
+		for (size_t i = 0; i < rt->nallow_methods; i++) {
+			if (i > 0)
+				strcat(rt->allow_hdr, ", ");
+			strcat(rt->allow_hdr, rt->allow_methods[i]);
+		}
+	}
+	if (config_setting_get_member(r, "max_body") != NULL) {
+		if (conf_get_size(r, "max_body", 0, &mb, err) == -1)
+			return -1;
+		rt->max_body = (int64_t)mb;
+	}
+	if (conf_get_str(r, "ratelimit", 0, &rl, err) == -1)
+		return -1;
+	if (rl != NULL) {
+		for (size_t i = 0; i < c->nrlimits; i++)
+			if (strcmp(c->rlimits[i].name, rl) == 0)
+				rt->rl_idx = (int)i;
+		if (rt->rl_idx < 0)
+			return conf_errorf(err, config_setting_get_member(r, "ratelimit"), "ratelimit: unknown limit \"%s\"", rl);
+	}
+	return 0;
+}
+
 static int
 parse_route_action(struct pd_config *c, struct route *rt, const config_setting_t *r, struct conf_err *err)
 {
@@ -851,11 +1112,120 @@ parse_route_action(struct pd_config *c, struct route *rt, const config_setting_t
 	return 0;
 }
 
+/* ratelimits = ( { name; key = "ip" | "header:NAME" | "route"; ipv4_prefix;
+ * ipv6_prefix; rate; period; burst; max_keys; ban = { after; within;
+ * duration; }; scope = "node" | "cluster"; } ) */
+static int
+parse_ratelimits(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
+{
+	static const char *const keys[] = { "name", "key", "ipv4_prefix", "ipv6_prefix", "rate", "period", "burst",
+		"max_keys", "ban", "scope", NULL };
+	static const char *const bkeys[] = { "after", "within", "duration", NULL };
+	const config_setting_t *l = NULL;
+	int n;
+
+	if (conf_get_list(root, "ratelimits", 0, &l, err) == -1)
+		return -1;
+	n = l ? config_setting_length(l) : 0;
+	if (n == 0)
+		return 0;
+	if ((c->rlimits = calloc((size_t)n, sizeof(*c->rlimits))) == NULL)
+		return oom(err);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *g = config_setting_get_elem(l, (unsigned)i), *bg = NULL;
+		struct pd_rlimit *L = &c->rlimits[i];
+		struct rl_limit_conf rc;
+		const char *name = NULL, *key = NULL, *scope = NULL, *why = NULL;
+		int64_t v;
+
+		c->nrlimits = (size_t)i + 1;
+		memset(&rc, 0, sizeof(rc));
+		if (!config_setting_is_group(g))
+			return conf_errorf(err, g, "ratelimits: each element must be a group { ... }");
+		if (conf_check_keys(g, keys, err) == -1 || conf_get_str(g, "name", 1, &name, err) == -1 ||
+		    conf_get_str(g, "key", 0, &key, err) == -1 || conf_get_str(g, "scope", 0, &scope, err) == -1)
+			return -1;
+		if (strlen(name) == 0 || strlen(name) >= RL_NAME_MAX)
+			return conf_errorf(err, config_setting_get_member(g, "name"), "name: 1..%d characters", RL_NAME_MAX - 1);
+		for (int j = 0; j < i; j++)
+			if (strcmp(c->rlimits[j].name, name) == 0)
+				return conf_errorf(err, config_setting_get_member(g, "name"), "ratelimit \"%s\" defined twice", name);
+		if ((L->name = strdup(name)) == NULL)
+			return oom(err);
+		memcpy(rc.name, name, strlen(name) + 1);
+		if (key == NULL || strcmp(key, "ip") == 0) {
+			L->key = RL_KEY_IP;
+		} else if (strcmp(key, "route") == 0) {
+			L->key = RL_KEY_ROUTE;
+		} else if (strncmp(key, "header:", 7) == 0 && valid_token(key + 7)) {
+			L->key = RL_KEY_HEADER;
+			if ((L->header = strdup(key + 7)) == NULL)
+				return oom(err);
+			for (char *q = L->header; *q; q++)
+				if (*q >= 'A' && *q <= 'Z')
+					*q = (char)(*q - 'A' + 'a');
+			L->header_len = strlen(L->header);
+		} else {
+			return conf_errorf(err, config_setting_get_member(g, "key"),
+			    "key: \"%s\" is not one of ip, header:NAME, route", key);
+		}
+		if (scope == NULL || strcmp(scope, "node") == 0)
+			L->cluster = 0;
+		else if (strcmp(scope, "cluster") == 0)
+			L->cluster = 1;
+		else
+			return conf_errorf(err, config_setting_get_member(g, "scope"), "scope: \"%s\" is not one of node, cluster", scope);
+		v = 32;
+		if (conf_get_int(g, "ipv4_prefix", 0, 0, 32, &v, err) == -1)
+			return -1;
+		L->v4_prefix = (int)v;
+		v = 64;
+		if (conf_get_int(g, "ipv6_prefix", 0, 0, 128, &v, err) == -1)
+			return -1;
+		L->v6_prefix = (int)v;
+		v = 0;
+		if (conf_get_int(g, "rate", 1, 1, 1000000000, &v, err) == -1)
+			return -1;
+		rc.rate = (uint64_t)v;
+		v = 0;
+		if (conf_get_int(g, "burst", 0, 0, 1000000000, &v, err) == -1)
+			return -1;
+		rc.burst = (uint64_t)v;
+		v = 100000;
+		if (conf_get_int(g, "max_keys", 0, 1, 100000000, &v, err) == -1)
+			return -1;
+		rc.max_keys = (uint32_t)v;
+		rc.period_ms = 1000;
+		if (conf_get_duration(g, "period", 0, &rc.period_ms, err) == -1)
+			return -1;
+		if (conf_get_group(g, "ban", 0, &bg, err) == -1)
+			return -1;
+		if (bg != NULL) {
+			v = 5;
+			rc.ban_period_ms = 60000;
+			rc.ban_ms = 600000;
+			if (conf_check_keys(bg, bkeys, err) == -1 || conf_get_int(bg, "after", 0, 1, 1000000, &v, err) == -1 ||
+			    conf_get_duration(bg, "within", 0, &rc.ban_period_ms, err) == -1 ||
+			    conf_get_duration(bg, "duration", 0, &rc.ban_ms, err) == -1)
+				return -1;
+			rc.ban_after = (uint32_t)v;
+			if (rc.ban_period_ms == 0 || rc.ban_ms == 0)
+				return conf_errorf(err, bg, "ban: within and duration must be above 0");
+		}
+		if (rl_conf_check(&rc, &why) == -1)
+			return conf_errorf(err, g, "ratelimit \"%s\": %s", name, why);
+		if ((L->t = config_rl_table_get(name, &rc, c->node)) == NULL)
+			return oom(err);
+	}
+	return 0;
+}
+
 static int
 parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "name", "match", "upstream", "split", "redirect", "respond",
-		"rewrite", "request_headers", "response_headers", NULL };
+		"rewrite", "request_headers", "response_headers", "allow", "deny", "allow_methods", "max_body",
+		"ratelimit", NULL };
 	const config_setting_t *l = NULL;
 	int n;
 
@@ -873,6 +1243,8 @@ parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err 
 		c->routes[0].nsplits = 1;
 		c->routes[0].splits[0].weight = 1;
 		c->routes[0].split_total = 1;
+		c->routes[0].max_body = -1;
+		c->routes[0].rl_idx = -1;
 		c->nroutes = 1;
 		return 0;
 	}
@@ -902,6 +1274,7 @@ parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err 
 		if (rt->name == NULL)
 			return oom(err);
 		if (parse_match(rt, r, err) == -1 || parse_route_action(c, rt, r, err) == -1 ||
+		    parse_route_guards(c, rt, r, err) == -1 ||
 		    parse_hdr_ops(r, "request_headers", &rt->req_ops, &rt->nreq_ops, err) == -1 ||
 		    parse_hdr_ops(r, "response_headers", &rt->resp_ops, &rt->nresp_ops, err) == -1)
 			return -1;
@@ -933,7 +1306,7 @@ static int
 parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "threads", "user", "node", "timeouts", "limits", "log", "admin",
-		"hacd", "headers", "listeners", "upstreams", "routes", NULL };
+		"hacd", "headers", "listeners", "upstreams", "ratelimits", "routes", NULL };
 	int64_t v = 0;
 
 	if (conf_check_keys(root, keys, err) == -1)
@@ -943,11 +1316,17 @@ parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err 
 	c->threads = (int)v;
 	if (get_strdup(root, "user", &c->user, err) == -1 || get_strdup(root, "node", &c->node, err) == -1)
 		return -1;
+	if (c->node == NULL) {
+		char host[256] = "localhost";
+		gethostname(host, sizeof(host) - 1);
+		if ((c->node = strdup(host)) == NULL)
+			return oom(err);
+	}
 	/* Timeouts first: upstreams take their defaults from them. */
 	if (parse_timeouts(c, root, err) == -1 || parse_limits(c, root, err) == -1 || parse_log(c, root, err) == -1 ||
 	    parse_admin_hacd(c, root, err) == -1 || parse_headers(c, root, err) == -1 ||
 	    parse_listeners(c, root, err) == -1 || parse_upstreams(c, root, err) == -1 ||
-	    parse_routes(c, root, err) == -1)
+	    parse_ratelimits(c, root, err) == -1 || parse_routes(c, root, err) == -1)
 		return -1;
 	return 0;
 }
@@ -1064,6 +1443,8 @@ config_quick(const char *listen, const char *to, int threads, struct conf_err *e
 	c->routes[0].nsplits = 1;
 	c->routes[0].splits[0].weight = 1;
 	c->routes[0].split_total = 1;
+	c->routes[0].max_body = -1;
+	c->routes[0].rl_idx = -1;
 	free(list);
 	return c;
 nomem:

@@ -34,6 +34,16 @@ struct pd_srv_shared {
 	_Atomic uint32_t state;
 	_Atomic uint32_t weight_override;
 	_Atomic uint32_t inuse;            /* connections in use (not idle) across workers */
+	/* Health (proxyd/hcheck.c, control thread): the weight the balancer
+	 * uses while state is READY, health, panic and slow start folded in;
+	 * UINT32_MAX when the upstream has no health management. */
+	_Atomic uint32_t hweight;
+	/* Consecutive passive failures (5xx, connect failures) workers saw;
+	 * reset by a success. The control thread turns a run into an ejection. */
+	_Atomic uint32_t pfail;
+	/* Wall-clock ms of the last admin change (state or weight): hacd's
+	 * replication orders operator changes by it (last writer wins). */
+	_Atomic uint64_t admin_unix_ms;
 	struct pd_srv_shared *next;
 	char key[];                        /* "upstream/server" */
 };
@@ -76,6 +86,18 @@ struct pd_server {
 
 enum pd_hash_key { PD_HASH_CLIENT_IP = 0, PD_HASH_HOST, PD_HASH_URI };
 
+enum pd_check_type { PD_CHECK_NONE = 0, PD_CHECK_TCP, PD_CHECK_HTTP };
+
+/* Active health check of every server of an upstream (proxyd/hcheck.c). */
+struct pd_check {
+	enum pd_check_type type;
+	char *method, *path, *host;        /* http; host NULL = the server's address */
+	char *expect_body;                 /* http; NULL = any body */
+	uint16_t status_lo, status_hi;     /* http: expected status range */
+	uint64_t interval_ms, timeout_ms;
+	uint32_t rise, fall;
+};
+
 struct pd_upstream {
 	char *name;
 	enum balance_algo algo;
@@ -84,6 +106,23 @@ struct pd_upstream {
 	uint32_t retries;                  /* extra attempts on another server */
 	uint32_t keepalive;                /* idle pooled connections per server per worker */
 	uint64_t connect_ms, response_ms, idle_ms, pool_idle_ms;
+	struct pd_check check;
+	uint32_t eject_after;              /* consecutive passive failures that eject; 0 = off */
+	uint64_t eject_base_ms, eject_max_ms;
+	uint64_t slow_start_ms;            /* 0 = off */
+	uint32_t panic_pct;                /* min healthy percent (Envoy's panic threshold); 0 = off */
+};
+
+/* Rate limit key kinds (proxyd/ratelimit.h enum rl_key_kind values). */
+struct rl_table;
+struct pd_rlimit {
+	char *name;
+	int key;                           /* RL_KEY_IP, RL_KEY_HEADER or RL_KEY_ROUTE */
+	char *header;                      /* lowercase, for RL_KEY_HEADER */
+	size_t header_len;
+	int v4_prefix, v6_prefix;
+	int cluster;                       /* scope = "cluster" (replicated by hacd, issue 6) */
+	struct rl_table *t;                /* shared by generations with the same limit */
 };
 
 enum pd_log_format { PD_LOG_COMBINED = 0, PD_LOG_JSON };
@@ -103,6 +142,11 @@ struct pd_config {
 	char *node;
 	struct pd_timeouts to;
 	uint32_t max_connections;          /* per worker; 0 = unlimited */
+	uint32_t max_connections_total;    /* whole process; 0 = unlimited */
+	uint32_t max_connections_per_ip;   /* whole process, per client address; 0 = unlimited */
+	uint64_t max_body;                 /* request body bytes; 0 = unlimited (routes may override) */
+	uint64_t min_body_rate;            /* request body bytes/s over min_body_window; 0 = off */
+	uint64_t min_body_window_ms;
 	uint32_t max_header_bytes, max_request_line, max_headers;
 	int log_level;                     /* enum log_level */
 	char *access_log;                  /* path, "stderr" or "off" */
@@ -116,6 +160,7 @@ struct pd_config {
 	struct pd_listener *listeners; size_t nlisteners;
 	struct pd_upstream *upstreams; size_t nupstreams;
 	struct route *routes; size_t nroutes;
+	struct pd_rlimit *rlimits; size_t nrlimits;
 	uint16_t *route_series;            /* metrics series per route x split: see metrics.c */
 	size_t *route_series_off;
 	void **wslots;                     /* per-worker runtime (worker.c), nworkers entries */
@@ -140,6 +185,12 @@ void config_ref(struct pd_config *c);
 /* Drops a reference; the last one frees the generation and closes the sockets
  * of listeners no other generation shares. NULL is a no-op. */
 void config_unref(struct pd_config *c);
+
+/* Rate-limit tables outlive generations: a reload that keeps a limit's
+ * name and parameters keeps its table (counters and bans survive). Each
+ * generation holds one reference per limit. */
+struct rl_table *config_rl_table_get(const char *name, const void *rl_conf, const char *node);
+void config_rl_table_put(struct rl_table *t);
 
 /* Index of the upstream named name, or -1. */
 int config_upstream_index(const struct pd_config *c, const char *name);

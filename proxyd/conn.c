@@ -20,6 +20,7 @@
 
 #include "lib/log.h"
 #include "lib/net.h"
+#include "proxyd/connlimit.h"
 #include "proxyd/http_proxy.h"
 #include "proxyd/metrics.h"
 #include "proxyd/worker.h"
@@ -65,21 +66,64 @@ listener_allows(const struct pd_listener *lis, const struct sockaddr *sa)
 int
 conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const struct pd_listener *lis)
 {
+	const struct pd_config *g = wk->gen;
 	struct conn *c;
+	uint8_t fam, peer[16];
+	int counted = 0;
 
-	if (!listener_allows(lis, (const struct sockaddr *)ss)) {
+	/* Refused connections are closed before anything is allocated or
+	 * read: the cheapest answer to a flood. */
+	if ((lis->nallow | lis->ndeny) != 0 && !listener_allows(lis, (const struct sockaddr *)ss)) {
+		MET_INC(wk->m->guard[MET_G_LISTENER_ACL]);
 		close(fd);
 		return -1;
 	}
-	if (wk->gen->max_connections > 0 && wk->nconns >= wk->gen->max_connections) {
+	if (g->max_connections > 0 && wk->nconns >= g->max_connections) {
+		MET_INC(wk->m->guard[MET_G_CONN_WORKER]);
 		log_rl_warnx(&rl_limit, ev_now(wk->loop), "worker %d: connection limit %u reached", wk->idx,
-		    wk->gen->max_connections);
+		    g->max_connections);
 		close(fd);
 		return -1;
+	}
+	if (g->max_connections_total > 0 &&
+	    atomic_load_explicit(&worker_active_conns, memory_order_relaxed) >= g->max_connections_total) {
+		MET_INC(wk->m->guard[MET_G_CONN_TOTAL]);
+		log_rl_warnx(&rl_limit, ev_now(wk->loop), "worker %d: process connection limit %u reached", wk->idx,
+		    g->max_connections_total);
+		close(fd);
+		return -1;
+	}
+	if (ss->ss_family == AF_INET) {
+		fam = 2;
+		memcpy(peer, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	} else {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		fam = 10;
+		memcpy(peer, &s6->sin6_addr, 16);
+		/* An IPv4-mapped client counts (and shows) as IPv4. */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			fam = 2;
+			memmove(peer, peer + 12, 4);
+		}
+	}
+	if (g->max_connections_per_ip > 0) {
+		int rc = cl_acquire(fam, peer, g->max_connections_per_ip);
+		if (rc == 0) {
+			char ab[48];
+			MET_INC(wk->m->guard[MET_G_CONN_PER_IP]);
+			inet_ntop(fam == 2 ? AF_INET : AF_INET6, peer, ab, sizeof(ab));
+			log_rl_warnx(&rl_limit, ev_now(wk->loop), "%s: per-address connection limit %u reached", ab,
+			    g->max_connections_per_ip);
+			close(fd);
+			return -1;
+		}
+		counted = rc == 1;
 	}
 	if ((c = wk->free_conns) != NULL) {
 		wk->free_conns = c->next;
 	} else if ((c = malloc(sizeof(*c))) == NULL) {
+		if (counted)
+			cl_release(fam, peer);
 		close(fd);
 		return -1;
 	}
@@ -87,22 +131,10 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 	c->wk = wk;
 	c->lis = lis;
 	c->id = ++wk->next_id * PD_MAX_WORKERS + (uint64_t)wk->idx;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		c->family = 2;
-		memcpy(c->peer, &sin->sin_addr, 4);
-		c->port = ntohs(sin->sin_port);
-	} else {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-		c->family = 10;
-		memcpy(c->peer, &s6->sin6_addr, 16);
-		c->port = ntohs(s6->sin6_port);
-		/* Show an IPv4-mapped client as IPv4 in logs and headers. */
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			c->family = 2;
-			memmove(c->peer, c->peer + 12, 4);
-		}
-	}
+	c->family = fam;
+	memcpy(c->peer, peer, 16);
+	c->port = (uint16_t)net_addr_port((const struct sockaddr *)ss);
+	c->ip_counted = (uint8_t)counted;
 	net_set_nodelay(fd);
 	buf_init(&c->in);
 	ev_io_init(&c->io, fd, http_proxy_client_io, c);
@@ -110,6 +142,8 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 	ev_defer_init(&c->defer, http_proxy_client_defer, c);
 	if (ev_io_start(wk->loop, &c->io, EV_READ) == -1) {
 		log_warn("worker %d: cannot watch a client socket", wk->idx);
+		if (counted)
+			cl_release(fam, peer);
 		close(fd);
 		c->next = wk->free_conns;
 		wk->free_conns = c;
@@ -156,6 +190,10 @@ conn_close(struct conn *c, const char *why)
 	ev_defer_cancel(wk->loop, &c->defer);
 	close(c->io.fd);
 	c->io.fd = -1;
+	if (c->ip_counted) {
+		cl_release(c->family, c->peer);
+		c->ip_counted = 0;
+	}
 	c->in.rpos = c->in.wpos = 0;
 	worker_buf_put(wk, &c->in);
 	c->state = CONN_CLOSED;

@@ -50,7 +50,12 @@ struct req {
 	uint64_t key_hash;              /* for the hash balancer */
 	uint64_t t_start;               /* http_proxy_now_us() when the head was parsed */
 	uint64_t bytes_out;
+	uint64_t max_body;              /* request body limit, 0 = none (route or global) */
+	uint64_t rate_t0, rate_bytes;   /* min_body_rate: window start (ev ms) and bytes in it */
 	int status;                     /* status sent to the client (0 until a head went out) */
+	int fail_status;                /* a retried failure's status (502/504), 0 = none */
+	uint64_t dc_left;               /* de-chunking: data bytes left in the current chunk */
+	uint8_t dc_state, dc_ext, dc_empty; /* de-chunking state (http_proxy.c) */
 	uint8_t attempts;
 	unsigned head_sent_any:1;       /* some byte of the request head reached a backend */
 	unsigned body_sent_any:1;       /* some body byte went out */
@@ -63,6 +68,7 @@ struct req {
 	unsigned local:1;               /* locally generated response */
 	unsigned client_100:1;          /* client asked for 100-continue */
 	unsigned q_abandon:1;           /* final response came before the request body ended */
+	unsigned dechunk:1;             /* chunked response to an HTTP/1.0 client: framing removed */
 	uint16_t loglen, logsplit;      /* access log prefix: see accesslog.c */
 	uint8_t exclude[64];            /* servers already tried (first 512 servers) */
 	char reqid[33];
@@ -73,6 +79,7 @@ struct req {
 	struct http_parser qp, rp;
 	struct http_msg qm, rm;
 	char logpre[640];               /* access log fields known at head time */
+	char fail_why[96];              /* valid while fail_status != 0 */
 };
 
 struct conn {
@@ -92,6 +99,7 @@ struct conn {
 	uint8_t rd_off;                 /* EV_READ lazily removed (level-triggered backpressure) */
 	uint8_t wr_on;                  /* EV_WRITE armed */
 	uint8_t closing;
+	uint8_t ip_counted;             /* counted in limits.max_connections_per_ip */
 	uint32_t nreq;
 };
 

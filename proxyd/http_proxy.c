@@ -28,6 +28,7 @@
 #include "proxyd/http_proxy.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +38,12 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/net.h"
 #include "proxyd/accesslog.h"
 #include "proxyd/conn.h"
+#include "proxyd/hcheck.h"
 #include "proxyd/metrics.h"
+#include "proxyd/ratelimit.h"
 #include "proxyd/upstream.h"
 #include "proxyd/worker.h"
 
@@ -51,6 +55,7 @@ static void connect_backend(struct req *r);
 static void send_request(struct req *r);
 static void r_flush_and_continue(struct req *r);
 static void finish_exchange(struct req *r);
+static void body_error(struct req *r, int rc);
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -176,10 +181,11 @@ http_proxy_conn_release(struct conn *c)
 /* ---- locally generated responses --------------------------------------- */
 
 /* Answers r with status and a short body (text/plain), or an empty body with
- * a Location for redirects. Closes the client afterwards unless keep is set
- * and the request was fully read. */
+ * a Location for redirects; extra (may be NULL) is more header lines, each
+ * ending in CRLF. Closes the client afterwards unless keep is set and the
+ * request was fully read. */
 static void
-send_local(struct req *r, int status, const char *body, const char *location, int keep)
+send_local_x(struct req *r, int status, const char *body, const char *location, int keep, const char *extra)
 {
 	struct conn *c = r->c;
 	struct buf *h = &r->rhead;
@@ -200,6 +206,13 @@ send_local(struct req *r, int status, const char *body, const char *location, in
 	    http_status_text(status), blen);
 	if (location != NULL)
 		buf_appendf(h, "Location: %s\r\n", location);
+	if (extra != NULL)
+		buf_append(h, extra, strlen(extra));
+	/* response_headers applies to every route, fixed responses included. */
+	if (r->rt != NULL)
+		for (size_t k = 0; k < r->rt->nresp_ops; k++)
+			if (r->rt->resp_ops[k].value != NULL)
+				buf_appendf(h, "%s: %s\r\n", r->rt->resp_ops[k].name, r->rt->resp_ops[k].value);
 	if (r->reqid[0] != '\0')
 		buf_appendf(h, "X-Request-Id: %s\r\n", r->reqid);
 	buf_appendf(h, "Connection: %s\r\n\r\n", r->keep_client ? "keep-alive" : "close");
@@ -212,6 +225,12 @@ send_local(struct req *r, int status, const char *body, const char *location, in
 	c->state = CONN_RESPOND;
 	timer_arm(c, r->gen ? r->gen->to.client_idle : 10000);
 	r_flush_and_continue(r);
+}
+
+static void
+send_local(struct req *r, int status, const char *body, const char *location, int keep)
+{
+	send_local_x(r, status, body, location, keep, NULL);
 }
 
 /* ---- response side ------------------------------------------------------- */
@@ -268,6 +287,80 @@ r_flush(struct req *r)
 	return 1;
 }
 
+enum { DC_SIZE = 0, DC_DATA, DC_DATA_CRLF, DC_TRAILER, DC_DONE };
+
+/* Removes the chunked framing (RFC 9112 §7.1) from n bytes at p that
+ * http_chunked_feed() has already validated, in place; returns how many data
+ * bytes are left at p. The state lives in r, so chunks may be split
+ * anywhere between calls. Used for HTTP/1.0 clients, which must not get a
+ * chunked body (RFC 9112 §6.1): theirs ends when the connection closes. */
+static size_t
+dechunk(struct req *r, uint8_t *p, size_t n)
+{
+	size_t i = 0, o = 0, k;
+
+	while (i < n) {
+		uint8_t ch = p[i];
+		switch (r->dc_state) {
+		case DC_SIZE:
+			i++;
+			if (ch == '\n') {
+				r->dc_state = r->dc_left > 0 ? DC_DATA : DC_TRAILER;
+				r->dc_ext = 0;
+				r->dc_empty = 1;
+			} else if (!r->dc_ext && ((ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f'))) {
+				r->dc_left = r->dc_left * 16 + (uint64_t)(ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10);
+			} else {
+				r->dc_ext = 1;   /* chunk extension, BWS or CR: not size digits */
+			}
+			break;
+		case DC_DATA:
+			k = n - i < r->dc_left ? n - i : (size_t)r->dc_left;
+			memmove(p + o, p + i, k);
+			o += k;
+			i += k;
+			r->dc_left -= k;
+			if (r->dc_left == 0)
+				r->dc_state = DC_DATA_CRLF;
+			break;
+		case DC_DATA_CRLF:
+			i++;
+			if (ch == '\n')
+				r->dc_state = DC_SIZE;
+			break;
+		case DC_TRAILER:
+			i++;
+			if (ch == '\n') {
+				if (r->dc_empty)
+					r->dc_state = DC_DONE;
+				r->dc_empty = 1;
+			} else if (ch != '\r') {
+				r->dc_empty = 0;
+			}
+			break;
+		default:
+			i = n;
+			break;
+		}
+	}
+	return o;
+}
+
+/* dechunk() on the `used` validated bytes after rpass in b->in; the bytes
+ * after them move down. Returns the data bytes to pass. */
+static size_t
+dechunk_in_place(struct req *r, struct buf *in, size_t used)
+{
+	uint8_t *p = buf_rptr(in) + r->rpass;
+	size_t kept = dechunk(r, p, used), tail = buf_len(in) - r->rpass - used;
+
+	if (kept < used) {
+		memmove(p + kept, p + used, tail);
+		in->wpos -= used - kept;
+	}
+	return kept;
+}
+
 /* Passes newly read response body bytes (RFC 9112 §6.3 framing). 0, or -1 on
  * a malformed chunked body. */
 static int
@@ -295,6 +388,8 @@ r_advance(struct req *r)
 			r->rdone = 1;
 			/* fallthrough */
 		case HTTP_AGAIN:
+			if (r->dechunk)
+				used = dechunk_in_place(r, in, used);
 			r->rpass += used;
 			break;
 		default:
@@ -360,9 +455,11 @@ build_response_head(struct req *r, const uint8_t *d)
 				continue;
 			break;
 		case 17:
-			/* A chunked body goes to an HTTP/1.0 client only if the backend
-			 * ignored our HTTP/1.0 request line; RFC 9112 §6.1 forbids it,
-			 * and such a response is closed after, like an until-close one. */
+			/* A chunked body to an HTTP/1.0 client (the backend ignored
+			 * our HTTP/1.0 request line) goes out de-chunked and
+			 * delimited by the close (RFC 9112 §6.1). */
+			if (r->dechunk && SPAN_IS(d, n, "transfer-encoding"))
+				continue;
 			break;
 		}
 		if (r->rt != NULL && r->rt->nresp_ops > 0) {
@@ -421,6 +518,8 @@ fail_backend(struct req *r, int status, enum met_uperr e, const char *why, int s
 	char ab[48];
 
 	MET_INC(req_wk(r)->m->up_err[e]);
+	if (!stale && e != MET_UP_ABORTED)
+		hc_passive(u, r->srv_idx, 1);
 	drop_backend(r, 0);
 	if (idem && !r->body_sent_any && !r->upgrade && (stale ? r->attempts < u->retries + 3 : r->attempts <= u->retries)) {
 		/* A pooled connection the server closed while idle is not the
@@ -428,6 +527,10 @@ fail_backend(struct req *r, int status, enum met_uperr e, const char *why, int s
 		if (!stale && r->srv_idx >= 0 && (size_t)r->srv_idx < sizeof(r->exclude) * 8)
 			bal_mask_set(r->exclude, (size_t)r->srv_idx);
 		MET_INC(req_wk(r)->m->up_err[MET_UP_RETRY]);
+		/* If no other server is left, the client hears about this
+		 * failure, not about an empty upstream. */
+		r->fail_status = status;
+		snprintf(r->fail_why, sizeof(r->fail_why), "%s", why);
 		log_debug("conn %llu: upstream %s server %s: %s, retrying", (unsigned long long)c->id, u->name,
 		    u->servers[r->srv_idx].name, why);
 		r->qhead_off = 0;
@@ -460,6 +563,12 @@ on_response_head(struct req *r)
 			buf_append(&r->rhead, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 			r->client_100 = 0;
 		}
+		/* The client may have waited for this before sending its body:
+		 * min_body_rate measures from here. */
+		if (r->rate_t0 != 0) {
+			r->rate_t0 = ev_now(req_wk(r)->loop);
+			r->rate_bytes = 0;
+		}
 		buf_consume(&b->in, hb);
 		parser_limits(r->gen, &lim);
 		http_parser_init(&r->rp, 1, &lim);
@@ -469,9 +578,15 @@ on_response_head(struct req *r)
 		fail_backend(r, 502, MET_UP_BAD_RESPONSE, "unexpected 101 from upstream", 0);
 		return -1;
 	}
+	hc_passive(&r->gen->upstreams[r->up_idx], r->srv_idx, st >= 500);
 	r->rbody = http_response_body(&r->rm, r->qm.method);
-	if (r->rbody == HTTP_BODY_CHUNKED && r->qm.version_minor == 0)
+	if (r->rbody == HTTP_BODY_CHUNKED && r->qm.version_minor == 0) {
 		r->keep_client = 0;
+		r->dechunk = 1;
+		r->dc_state = DC_SIZE;
+		r->dc_left = 0;
+		r->dc_ext = 0;
+	}
 	if (r->rbody == HTTP_BODY_UNTIL_CLOSE)
 		r->keep_client = 0;
 	/* A final answer may come before the request body ended (a server
@@ -669,6 +784,10 @@ q_advance(struct req *r)
 			metrics_parse_error(req_wk(r)->m, r->qch.reason);
 			return -1;
 		}
+		/* A chunked body has no size up front: the limit is enforced
+		 * as it streams (chunk framing counted). */
+		if (route_body_too_large(r->max_body, r->qch.body_bytes))
+			return -2;
 		break;
 	default:
 		r->qdone = 1;
@@ -753,8 +872,15 @@ send_request(struct req *r)
 	}
 	if (!r->qdone) {
 		/* More body to come from the client. */
-		if (c->rd_off)
+		if (c->rd_off) {
 			conn_want(c, 1, c->wr_on);
+			/* We stopped reading (backpressure from the backend):
+			 * that time is not the client's slowness. */
+			if (r->rate_t0 != 0) {
+				r->rate_t0 = ev_now(c->wk->loop);
+				r->rate_bytes = 0;
+			}
+		}
 		timer_arm(c, r->gen->to.client_body);
 	} else if (!r->rhead_done) {
 		timer_arm(c, r->gen->upstreams[r->up_idx].response_ms);
@@ -792,6 +918,13 @@ connect_backend(struct req *r)
 
 	r->attempts++;
 	srv = up_pick(c->wk, rt, r->key_hash, r->exclude, &limited);
+	if (srv < 0 && r->fail_status != 0) {
+		char body[160];
+		snprintf(body, sizeof(body), "%d %s: %s\n", r->fail_status, http_status_text(r->fail_status), r->fail_why);
+		r->srv_idx = -1;
+		send_local(r, r->fail_status, body, NULL, 1);
+		return;
+	}
 	if (srv < 0) {
 		char body[128];
 		MET_INC(c->wk->m->up_err[MET_UP_NO_SERVER]);
@@ -945,6 +1078,18 @@ build_request_head(struct req *r, const uint8_t *d)
 		buf_append(h, d + v.off, v.len);
 		buf_append(h, "\r\n", 2);
 	}
+	if (m->target_form != HTTP_TF_ABSOLUTE && m->host_idx < 0) {
+		/* An HTTP/1.0 client may omit Host; the origin still needs one
+		 * (RFC 9112 §3.2): the address the client connected to. Rare,
+		 * so the getsockname(2) is not on the common path. */
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char ab[NET_ADDRSTRLEN];
+		if (getsockname(c->io.fd, (struct sockaddr *)&ss, &sl) == 0)
+			buf_appendf(h, "Host: %s\r\n", net_addr_str((struct sockaddr *)&ss, ab, sizeof(ab)));
+		else
+			buf_append(h, "Host: \r\n", 8);
+	}
 	if (g->hdr_xff) {
 		/* RFC 7239 §5.2's older cousin: append the client to the list. */
 		buf_append(h, "X-Forwarded-For: ", 17);
@@ -1031,6 +1176,105 @@ make_request_id(struct req *r, const uint8_t *d)
 	r->reqid[32] = '\0';
 }
 
+static uint64_t
+unix_now_ms(void)
+{
+	struct timespec ts;
+
+	/* vDSO, like http_proxy_now_us(); rate-limit windows are wall-clock
+	 * aligned so that every node of a cluster agrees on them. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The rate-limit key of a request for limit L (proxyd/ratelimit.h). A
+ * request without the header a header-keyed limit names is keyed by its
+ * client address instead, so leaving the header out does not escape it. */
+static int
+rl_key(const struct req *r, const struct pd_rlimit *L, const uint8_t *d, uint8_t key[RL_KEY_MAX])
+{
+	const struct conn *c = r->c;
+	struct sockaddr_storage ss;
+
+	if (L->key == RL_KEY_ROUTE)
+		return rl_key_bytes(RL_KEY_ROUTE, r->rt->name, strlen(r->rt->name), key);
+	if (L->key == RL_KEY_HEADER) {
+		int i = http_find_header(&r->qm, d, L->header);
+		if (i >= 0)
+			return rl_key_bytes(RL_KEY_HEADER, d + r->qm.headers[i].value.off, r->qm.headers[i].value.len, key);
+	}
+	memset(&ss, 0, sizeof(ss));
+	if (c->family == 2) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, c->peer, 4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, c->peer, 16);
+	}
+	return rl_key_ip((const struct sockaddr *)&ss, L->v4_prefix, L->v6_prefix, key);
+}
+
+/* The route's guards, in order: access control (403), allowed methods (405),
+ * body size announced by Content-Length (413), rate limit (429). 0 to go on,
+ * -1 when the request was answered here. Routes without guards cost a few
+ * compares: no lock, no syscall, no allocation. */
+static int
+guard_request(struct conn *c, struct req *r, const uint8_t *d)
+{
+	const struct route *rt = r->rt;
+	const struct http_msg *m = &r->qm;
+	struct wmetrics *wm = c->wk->m;
+	char extra[96];
+
+	if ((rt->nallow | rt->ndeny) != 0 &&
+	    !route_client_allowed(rt, c->family == 2 ? AF_INET : AF_INET6, c->peer)) {
+		MET_INC(wm->guard[MET_G_ROUTE_ACL]);
+		buf_consume(&c->in, m->header_bytes);
+		send_local(r, 403, "403 Forbidden\n", NULL, 1);
+		return -1;
+	}
+	if (rt->nallow_methods != 0 && !route_method_allowed(rt, (const char *)d + m->method_s.off, m->method_s.len)) {
+		/* RFC 9110 §15.5.6: a 405 carries Allow. */
+		MET_INC(wm->guard[MET_G_METHOD]);
+		buf_consume(&c->in, m->header_bytes);
+		snprintf(extra, sizeof(extra), "Allow: %.80s\r\n", rt->allow_hdr);
+		send_local_x(r, 405, "405 Method Not Allowed\n", NULL, 1, extra);
+		return -1;
+	}
+	r->max_body = rt->max_body >= 0 ? (uint64_t)rt->max_body : r->gen->max_body;
+	if (r->qbody == HTTP_BODY_LENGTH && route_body_too_large(r->max_body, (uint64_t)m->content_length)) {
+		/* RFC 9110 §15.5.14; the body is not read, so the connection
+		 * closes after the answer (send_local keeps only finished requests). */
+		MET_INC(wm->guard[MET_G_BODY_SIZE]);
+		buf_consume(&c->in, m->header_bytes);
+		send_local(r, 413, "413 Content Too Large\n", NULL, 0);
+		return -1;
+	}
+	if (rt->rl_idx >= 0 && (size_t)rt->rl_idx < r->gen->nrlimits) {
+		const struct pd_rlimit *L = &r->gen->rlimits[rt->rl_idx];
+		uint8_t key[RL_KEY_MAX];
+		uint32_t ra = 1;
+		int klen = rl_key(r, L, d, key);
+		enum rl_verdict v = klen > 0 ? rl_check(L->t, key, (size_t)klen, unix_now_ms(), &ra) : RL_ALLOW;
+		if (v != RL_ALLOW) {
+			/* RFC 6585 §4: 429 with Retry-After (RFC 9110 §10.2.3). A
+			 * banned client also loses its connection: it must come
+			 * back through accept, which costs it more than us. */
+			MET_INC(wm->guard[v == RL_BANNED ? MET_G_RATE_BANNED : MET_G_RATE_LIMITED]);
+			buf_consume(&c->in, m->header_bytes);
+			snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", ra);
+			send_local_x(r, 429, v == RL_BANNED ? "429 Too Many Requests: banned\n" : "429 Too Many Requests\n",
+			    NULL, v != RL_BANNED, extra);
+			return -1;
+		}
+	}
+	if (r->qbody != HTTP_BODY_NONE && r->gen->min_body_rate > 0)
+		r->rate_t0 = ev_now(c->wk->loop);
+	return 0;
+}
+
 static void
 start_request(struct conn *c, struct req *r)
 {
@@ -1042,7 +1286,7 @@ start_request(struct conn *c, struct req *r)
 	const char *t;
 	size_t tl;
 	char tgt[8192];
-	int ri;
+	int ri, rc;
 
 	r->gen = wk->gen;
 	worker_gen_acquire(wk, r->gen);
@@ -1105,6 +1349,8 @@ start_request(struct conn *c, struct req *r)
 	}
 	r->rt = &r->gen->routes[ri];
 	r->series = r->gen->route_series[r->gen->route_series_off[ri]];
+	if (guard_request(c, r, d) == -1)
+		return;
 	if (m->expect_other) {
 		buf_consume(&c->in, m->header_bytes);
 		send_local(r, 417, "417 Expectation Failed\n", NULL, 0);
@@ -1141,8 +1387,8 @@ start_request(struct conn *c, struct req *r)
 	}
 	r->key_hash = r->gen->upstreams[r->up_idx].algo == BAL_HASH ? hash_key(r, &r->gen->upstreams[r->up_idx], d) : 0;
 	buf_consume(&c->in, m->header_bytes);
-	if (q_advance(r) == -1) {
-		send_local(r, 400, "400 Bad Request: malformed chunked body\n", NULL, 0);
+	if ((rc = q_advance(r)) < 0) {
+		body_error(r, rc);
 		return;
 	}
 	connect_backend(r);
@@ -1224,10 +1470,46 @@ client_fill(struct conn *c)
 	return n;
 }
 
+/* A request body error from q_advance: -1 malformed chunked body (400),
+ * -2 larger than max_body (413). Once a response began, only closing is left. */
+static void
+body_error(struct req *r, int rc)
+{
+	if (rc == -2)
+		MET_INC(req_wk(r)->m->guard[MET_G_BODY_SIZE]);
+	if (r->status != 0 || r->rhead_done)
+		conn_close(r->c, rc == -2 ? "request body too large" : "malformed request body");
+	else if (rc == -2)
+		send_local(r, 413, "413 Content Too Large\n", NULL, 0);
+	else
+		send_local(r, 400, "400 Bad Request: malformed chunked body\n", NULL, 0);
+}
+
+/* min_body_rate: n more body bytes arrived. 1 when the rate over the last
+ * full window fell below the minimum (slowloris on the body), else 0. */
+static int
+body_too_slow(struct req *r, uint64_t n)
+{
+	const struct pd_config *g = r->gen;
+	uint64_t now = ev_now(req_wk(r)->loop), el;
+
+	r->rate_bytes += n;
+	el = now - r->rate_t0;
+	if (el < g->min_body_window_ms)
+		return 0;
+	if (r->rate_bytes * 1000u < g->min_body_rate * el)
+		return 1;
+	r->rate_t0 = now;
+	r->rate_bytes = 0;
+	return 0;
+}
+
 static void
 client_read(struct conn *c)
 {
 	struct req *r = c->req;
+	ssize_t n;
+	int rc;
 
 	switch (c->state) {
 	case CONN_IDLE:
@@ -1242,13 +1524,18 @@ client_read(struct conn *c)
 			conn_want(c, 0, c->wr_on);
 			return;
 		}
-		if (client_fill(c) <= 0)
+		if ((n = client_fill(c)) <= 0)
 			return;
-		if (q_advance(r) == -1) {
+		if ((rc = q_advance(r)) < 0) {
+			body_error(r, rc);
+			return;
+		}
+		if (r->rate_t0 != 0 && !r->qdone && body_too_slow(r, (uint64_t)n)) {
+			MET_INC(c->wk->m->guard[MET_G_SLOW_BODY]);
 			if (r->status == 0)
-				send_local(r, 400, "400 Bad Request: malformed chunked body\n", NULL, 0);
+				send_local(r, 408, "408 Request Timeout: request body too slow\n", NULL, 0);
 			else
-				conn_close(c, "malformed request body");
+				conn_close(c, "request body too slow");
 			return;
 		}
 		send_request(r);
@@ -1326,9 +1613,14 @@ http_proxy_client_timeout(struct ev_loop *loop, struct ev_timer *t)
 	(void)loop;
 	switch (c->state) {
 	case CONN_IDLE:
-		conn_close(c, "idle timeout");
+		if (c->nreq == 0)   /* connected, never sent a byte: client_header ran out */
+			MET_INC(c->wk->m->guard[MET_G_HEADER_TIMEOUT]);
+		conn_close(c, c->nreq == 0 ? "header timeout" : "idle timeout");
 		return;
 	case CONN_HEAD:
+		/* RFC 9110 §15.5.9; slowloris: the whole head must arrive
+		 * within client_header, however slowly its bytes trickle. */
+		MET_INC(c->wk->m->guard[MET_G_HEADER_TIMEOUT]);
 		if (r != NULL && buf_len(&c->in) > 0) {
 			r->gen = c->wk->gen;
 			worker_gen_acquire(c->wk, r->gen);
@@ -1355,6 +1647,10 @@ http_proxy_client_timeout(struct ev_loop *loop, struct ev_timer *t)
 			return;
 		}
 		abort_exchange(r, MET_UP_ABORTED, "idle timeout while streaming");
+		return;
+	case CONN_TUNNEL:
+		MET_INC(c->wk->m->guard[MET_G_TUNNEL_IDLE]);
+		conn_close(c, "tunnel idle timeout");
 		return;
 	default:
 		conn_close(c, "timeout");

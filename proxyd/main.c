@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -27,6 +28,8 @@
 #include "proxyd/admin.h"
 #include "proxyd/channel.h"
 #include "proxyd/config.h"
+#include "proxyd/hcheck.h"
+#include "proxyd/ratelimit.h"
 #include "proxyd/worker.h"
 
 #define DEFAULT_RUNDIR "/run/tandem"
@@ -37,6 +40,26 @@ static struct ev_loop *ctl_loop;
 static struct ev_timer watchdog_timer;
 static struct ev_timer stop_timer;
 static uint64_t watchdog_ms;
+static struct ev_timer rl_sweep_timer;
+
+#define RL_SWEEP_MS 10000
+
+/* Frees rate-limit entries whose windows are over and bans that ended, so
+ * memory follows traffic down (eviction alone keeps it bounded). */
+static void
+rl_sweep_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct pd_config *g = worker_current();
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	for (size_t i = 0; g != NULL && i < g->nrlimits; i++)
+		rl_expire(g->rlimits[i].t, now);
+	config_unref(g);
+	ev_timer_start(loop, t, RL_SWEEP_MS);
+}
 
 static void
 usage(FILE *f)
@@ -91,7 +114,16 @@ reload(void)
 		log_info("SIGHUP: quick mode has no configuration file to reload");
 		return;
 	}
-	sd_notify(0, "RELOADING=1");
+	{
+		/* systemd >= 253 matches RELOADING=1 to the reload it asked for
+		 * by this stamp (sd_notify(3) MONOTONIC_USEC=); without it a
+		 * Type=notify-reload unit's reload fails. */
+		struct timespec mono;
+
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		    (unsigned long long)mono.tv_sec * 1000000ull + (unsigned long long)mono.tv_nsec / 1000u);
+	}
 	log_info("reloading %s", config_path);
 	nc = config_load(config_path, &err);
 	if (nc == NULL) {
@@ -116,6 +148,7 @@ reload(void)
 	    old ? (unsigned long long)old->generation : 0ull);
 	channel_set_generation(nc->generation);
 	config_unref(old);
+	hc_sync(nc);
 	worker_publish(nc);
 	channel_status_changed();
 	sd_notify(0, "READY=1");
@@ -248,8 +281,13 @@ main(int argc, char **argv)
 	if (admin_start(ctl_loop, gen->admin_listen, gen->admin_socket ? gen->admin_socket : sock_path) == -1)
 		fatalx("cannot start the admin listeners");
 	drop_privileges(gen->user);
+	if (hc_start(ctl_loop) == -1)
+		fatal("health checks");
 	if (worker_start_all(n, gen) == -1)
 		fatal("cannot start workers");
+	hc_sync(gen);
+	ev_timer_init(&rl_sweep_timer, rl_sweep_cb, NULL);
+	ev_timer_start(ctl_loop, &rl_sweep_timer, RL_SWEEP_MS);
 	channel_set_generation(gen->generation);
 	if (channel_start(ctl_loop, gen->hacd_channel ? gen->hacd_channel : chan_path, gen->node) == -1)
 		log_warnx("hacd channel disabled");
@@ -267,6 +305,8 @@ main(int argc, char **argv)
 	if (ev_run(ctl_loop) == -1)
 		log_warn("control loop failed");
 	worker_join_all();
+	hc_stop();
+	ev_timer_stop(ctl_loop, &rl_sweep_timer);
 	channel_stop();
 	admin_stop(ctl_loop);
 	log_info("proxyd stopped");

@@ -15,6 +15,9 @@
 #include <string.h>
 
 #include "proxyd/config.h"
+#include "proxyd/connlimit.h"
+#include "proxyd/hcheck.h"
+#include "proxyd/ratelimit.h"
 #include "proxyd/worker.h"
 
 struct series { char *route, *upstream; };
@@ -38,6 +41,27 @@ metrics_uperr_str(enum met_uperr e)
 	case MET_UP_RETRY: return "retry";
 	case MET_UP_ABORTED: return "aborted";
 	case MET_UP_MAX: break;
+	}
+	return "?";
+}
+
+const char *
+metrics_guard_str(enum met_guard g)
+{
+	switch (g) {
+	case MET_G_LISTENER_ACL: return "listener_acl";
+	case MET_G_CONN_WORKER: return "max_connections";
+	case MET_G_CONN_TOTAL: return "max_connections_total";
+	case MET_G_CONN_PER_IP: return "max_connections_per_ip";
+	case MET_G_ROUTE_ACL: return "route_acl";
+	case MET_G_METHOD: return "method_not_allowed";
+	case MET_G_BODY_SIZE: return "body_too_large";
+	case MET_G_RATE_LIMITED: return "rate_limited";
+	case MET_G_RATE_BANNED: return "banned";
+	case MET_G_HEADER_TIMEOUT: return "header_timeout";
+	case MET_G_SLOW_BODY: return "slow_body";
+	case MET_G_TUNNEL_IDLE: return "tunnel_idle";
+	case MET_G_MAX: break;
 	}
 	return "?";
 }
@@ -113,6 +137,46 @@ metrics_parse_error(struct wmetrics *m, const char *reason)
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
+static void
+render_ratelimits(struct buf *o, const struct pd_config *g)
+{
+	static const struct { const char *name, *type, *help; } fam[] = {
+		{ "tandem_ratelimit_requests_total", "counter", "Requests checked against a rate limit, by verdict." },
+		{ "tandem_ratelimit_bans_total", "counter", "Bans this node issued." },
+		{ "tandem_ratelimit_keys", "gauge", "Keys (counter entries) held now; bans held now." },
+		{ "tandem_ratelimit_evictions_total", "counter", "Entries evicted from a full table (lru: a live key; max_keys too small?)." },
+	};
+	struct rl_stats st;
+
+	if (g->nrlimits == 0)
+		return;
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		buf_appendf(o, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name, fam[f].type);
+		for (size_t i = 0; i < g->nrlimits; i++) {
+			const char *n = g->rlimits[i].name;
+			rl_stats_get(g->rlimits[i].t, &st);
+			switch (f) {
+			case 0:
+				buf_appendf(o, "%s{limit=\"%s\",verdict=\"allow\"} %llu\n", fam[f].name, n, (unsigned long long)st.allowed);
+				buf_appendf(o, "%s{limit=\"%s\",verdict=\"limited\"} %llu\n", fam[f].name, n, (unsigned long long)st.limited);
+				buf_appendf(o, "%s{limit=\"%s\",verdict=\"banned\"} %llu\n", fam[f].name, n, (unsigned long long)st.banned);
+				break;
+			case 1:
+				buf_appendf(o, "%s{limit=\"%s\"} %llu\n", fam[f].name, n, (unsigned long long)st.bans_issued);
+				break;
+			case 2:
+				buf_appendf(o, "%s{limit=\"%s\",kind=\"keys\"} %llu\n", fam[f].name, n, (unsigned long long)st.keys);
+				buf_appendf(o, "%s{limit=\"%s\",kind=\"bans\"} %llu\n", fam[f].name, n, (unsigned long long)st.bans);
+				break;
+			case 3:
+				buf_appendf(o, "%s{limit=\"%s\",kind=\"expired\"} %llu\n", fam[f].name, n, (unsigned long long)st.evict_expired);
+				buf_appendf(o, "%s{limit=\"%s\",kind=\"lru\"} %llu\n", fam[f].name, n, (unsigned long long)st.evict_lru);
+				break;
+			}
+		}
+	}
+}
+
 int
 metrics_render(struct buf *o)
 {
@@ -159,6 +223,9 @@ metrics_render(struct buf *o)
 	buf_appendf(o, "# HELP tandem_connections_total Client connections accepted.\n"
 	    "# TYPE tandem_connections_total counter\ntandem_connections_total %llu\n", (unsigned long long)v);
 
+	buf_appendf(o, "# HELP tandem_client_addresses Client addresses with connections open, as counted for max_connections_per_ip.\n"
+	    "# TYPE tandem_client_addresses gauge\ntandem_client_addresses %llu\n", (unsigned long long)cl_addresses());
+
 	buf_appendf(o, "# HELP tandem_upstream_errors_total Upstream failures and retries, by kind.\n"
 	    "# TYPE tandem_upstream_errors_total counter\n");
 	for (int e = 0; e < MET_UP_MAX; e++) {
@@ -166,6 +233,16 @@ metrics_render(struct buf *o)
 		for (int w = 0; w < nw; w++)
 			v += LOAD(worker_get(w)->m->up_err[e]);
 		buf_appendf(o, "tandem_upstream_errors_total{kind=\"%s\"} %llu\n", metrics_uperr_str((enum met_uperr)e),
+		    (unsigned long long)v);
+	}
+
+	buf_appendf(o, "# HELP tandem_guard_total Connections and requests refused or closed by a guard, by reason.\n"
+	    "# TYPE tandem_guard_total counter\n");
+	for (int e = 0; e < MET_G_MAX; e++) {
+		v = 0;
+		for (int w = 0; w < nw; w++)
+			v += LOAD(worker_get(w)->m->guard[e]);
+		buf_appendf(o, "tandem_guard_total{reason=\"%s\"} %llu\n", metrics_guard_str((enum met_guard)e),
 		    (unsigned long long)v);
 	}
 
@@ -215,6 +292,8 @@ metrics_render(struct buf *o)
 				buf_appendf(o, "tandem_upstream_server_weight{upstream=\"%s\",server=\"%s\"} %u\n",
 				    g->upstreams[u].name, sv->name, w == UINT32_MAX ? sv->weight : w);
 			}
+		hc_render(o);
+		render_ratelimits(o, g);
 		buf_appendf(o, "# HELP tandem_config_generation Configuration generation serving new requests.\n"
 		    "# TYPE tandem_config_generation gauge\ntandem_config_generation %llu\n",
 		    (unsigned long long)g->generation);

@@ -23,6 +23,24 @@ enum met_uperr { MET_UP_CONNECT_FAIL = 0, MET_UP_CONNECT_TIMEOUT, MET_UP_RESPONS
 	MET_UP_NO_SERVER, MET_UP_RETRY, MET_UP_ABORTED, MET_UP_MAX };
 const char *metrics_uperr_str(enum met_uperr e);
 
+/* Requests and connections refused by a guard (issue 4), by reason. */
+enum met_guard {
+	MET_G_LISTENER_ACL = 0,  /* connection closed at accept: listener allow/deny */
+	MET_G_CONN_WORKER,       /* connection closed: limits.max_connections (per worker) */
+	MET_G_CONN_TOTAL,        /* connection closed: limits.max_connections_total */
+	MET_G_CONN_PER_IP,       /* connection closed: limits.max_connections_per_ip */
+	MET_G_ROUTE_ACL,         /* 403: route allow/deny */
+	MET_G_METHOD,            /* 405: route allow_methods */
+	MET_G_BODY_SIZE,         /* 413: max_body */
+	MET_G_RATE_LIMITED,      /* 429: over a rate limit */
+	MET_G_RATE_BANNED,       /* 429 + close: banned key */
+	MET_G_HEADER_TIMEOUT,    /* 408 or close: request head not complete within client_header */
+	MET_G_SLOW_BODY,         /* 408: request body below min_body_rate */
+	MET_G_TUNNEL_IDLE,       /* Upgrade tunnel closed after tunnel_idle */
+	MET_G_MAX
+};
+const char *metrics_guard_str(enum met_guard g);
+
 struct wmetrics {
 	_Atomic uint64_t req[MET_MAX_SERIES][5];      /* by series and status class 1xx..5xx */
 	_Atomic uint64_t lat[MET_LAT_BUCKETS];        /* cumulative at render time; here per bucket */
@@ -31,6 +49,7 @@ struct wmetrics {
 	_Atomic uint64_t conns_total;
 	_Atomic uint64_t conns_active;
 	_Atomic uint64_t up_err[MET_UP_MAX];
+	_Atomic uint64_t guard[MET_G_MAX];
 	const char *_Atomic perr_reason[MET_MAX_REASONS];
 	_Atomic uint64_t perr_count[MET_MAX_REASONS];
 };

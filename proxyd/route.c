@@ -78,6 +78,10 @@ route_fini(struct route *r)
 	free(r->body);
 	free(r->rw_prefix);
 	free(r->rw_replace);
+	free(r->allow);
+	free(r->deny);
+	free_strv(r->allow_methods, r->nallow_methods);
+	free(r->allow_hdr);
 	free_ops(r->req_ops, r->nreq_ops);
 	free_ops(r->resp_ops, r->nresp_ops);
 	memset(r, 0, sizeof(*r));
@@ -214,4 +218,29 @@ route_rewrite(const struct route *r, const char *target, size_t len, char *out, 
 	memcpy(out + n, target + plen, rest);
 	n += rest;
 	return (int)n;
+}
+
+int
+route_client_allowed(const struct route *r, int family, const void *addr)
+{
+	for (size_t i = 0; i < r->ndeny; i++)
+		if (net_cidr_match_raw(&r->deny[i], family, addr))
+			return 0;
+	if (r->nallow == 0)
+		return 1;
+	for (size_t i = 0; i < r->nallow; i++)
+		if (net_cidr_match_raw(&r->allow[i], family, addr))
+			return 1;
+	return 0;
+}
+
+int
+route_method_allowed(const struct route *r, const char *method, size_t len)
+{
+	if (r->nallow_methods == 0)
+		return 1;
+	for (size_t i = 0; i < r->nallow_methods; i++)
+		if (strlen(r->allow_methods[i]) == len && memcmp(r->allow_methods[i], method, len) == 0)
+			return 1;
+	return 0;
 }

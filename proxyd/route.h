@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/net.h"
+
 enum route_path_kind { ROUTE_PATH_ANY = 0, ROUTE_PATH_EXACT, ROUTE_PATH_PREFIX, ROUTE_PATH_REGEX };
 
 enum route_action {
@@ -49,6 +51,13 @@ struct route {
 	char *rw_prefix; char *rw_replace;/* rewrite: a path starting with rw_prefix gets it replaced */
 	struct route_hdr_op *req_ops; size_t nreq_ops;
 	struct route_hdr_op *resp_ops; size_t nresp_ops;
+	/* guards (issue 4), checked after the route matched, before forwarding */
+	struct net_cidr *allow; size_t nallow;   /* client must be in one, when any (else 403) */
+	struct net_cidr *deny;  size_t ndeny;    /* client in one -> 403 (deny wins over allow) */
+	char **allow_methods; size_t nallow_methods; /* uppercase; none = any (else 405) */
+	char *allow_hdr;                  /* "GET, HEAD" for the 405's Allow header */
+	int64_t max_body;                 /* request body limit in bytes; -1 = the global one */
+	int rl_idx;                       /* index into the generation's ratelimits, -1 = none */
 };
 
 /* What the router needs to know about a request. Strings are not NUL-terminated. */
@@ -85,6 +94,26 @@ int route_match(const struct route *routes, size_t n, const struct route_req *q)
  * Splits are weighted: upstream i is chosen for rnd % total in its weight's slice.
  * -1 if the route has no split with weight > 0. */
 int route_pick_upstream(const struct route *r, uint32_t rnd);
+
+/* Access control of a route (RFC 9110 §15.5.4): 1 when a client at addr
+ * (family AF_INET with 4 bytes or AF_INET6 with 16) may use r, else 0. A
+ * client in a deny prefix is refused; with an allow list, only a client in
+ * one of its prefixes is accepted; no lists accept everyone. */
+int route_client_allowed(const struct route *r, int family, const void *addr);
+
+/* 1 when method (len bytes, case-sensitive as RFC 9110 §9.1 says) is in r's
+ * allow_methods, or the route has none; 0 otherwise (the caller answers 405
+ * with r->allow_hdr as Allow, RFC 9110 §15.5.6). */
+int route_method_allowed(const struct route *r, const char *method, size_t len);
+
+/* Body size decision for a request body limit (0 = none): 1 when
+ * `seen` body bytes (so far, or announced by Content-Length) exceed limit
+ * (413, RFC 9110 §15.5.14), else 0. */
+static inline int
+route_body_too_large(uint64_t limit, uint64_t seen)
+{
+	return limit > 0 && seen > limit;
+}
 
 /* Applies r's rewrite to the request target (path and optional query). Writes the
  * new target to out (cap bytes, not NUL-terminated) and returns its length; returns

@@ -11,8 +11,9 @@
  * after pool_idle_timeout, which should stay below the servers' own keep-alive
  * timeout.
  *
- * Operator state (struct pd_srv_shared) is folded into eff_weight when the
- * global config_admin_version changes: one relaxed load per pick.
+ * Operator state and health (struct pd_srv_shared: state, weight override,
+ * and hweight from proxyd/hcheck.c) are folded into eff_weight when the
+ * global config_admin_version changes: one load per pick.
  */
 #include "proxyd/upstream.h"
 
@@ -63,12 +64,17 @@ refresh_admin(struct up_rt *rt, uint32_t ver)
 		struct pd_srv_shared *sh = u->servers[i].shared;
 		uint32_t st = atomic_load_explicit(&sh->state, memory_order_relaxed);
 		uint32_t w = atomic_load_explicit(&sh->weight_override, memory_order_relaxed);
+		uint32_t hw = atomic_load_explicit(&sh->hweight, memory_order_relaxed);
 		if (w == UINT32_MAX)
 			w = u->servers[i].weight;
 		if (w > BAL_MAX_WEIGHT)
 			w = BAL_MAX_WEIGHT;
+		/* hweight (proxyd/hcheck.c) has health, ejection, panic and slow
+		 * start folded in; without health management it is UINT32_MAX. */
 		rt->bs[i].weight = w;
 		rt->bs[i].eff_weight = st == PD_SRV_READY ? w : 0;
+		if (hw != UINT32_MAX && rt->bs[i].eff_weight > hw)
+			rt->bs[i].eff_weight = hw;
 	}
 	balancer_update(rt->bal);
 	rt->admin_ver = ver;
@@ -77,7 +83,9 @@ refresh_admin(struct up_rt *rt, uint32_t ver)
 int
 up_pick(struct worker *wk, struct up_rt *rt, uint64_t key_hash, const uint8_t *exclude, int *limited)
 {
-	uint32_t ver = atomic_load_explicit(&config_admin_version, memory_order_relaxed);
+	/* Acquire: the per-server values published before the bump are seen
+	 * (a plain load on x86). */
+	uint32_t ver = atomic_load_explicit(&config_admin_version, memory_order_acquire);
 	const struct pd_upstream *u = rt->cfg;
 	uint8_t mask[BAL_MASK_BYTES(BAL_MAX_SERVERS)];
 	const uint8_t *ex = exclude;

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "proxyd/config.h"
+#include "proxyd/ratelimit.h"
 
 static void
 test_example_file(void **state)
@@ -79,6 +80,68 @@ test_good_snippets(void **state)
 	assert_string_equal(c->routes[0].hdrs[0].name, "x-a");
 	assert_int_equal(c->routes[0].split_total, 3);
 	config_unref(c);
+
+	/* Issue 4's keys: checks, ejection, rate limits, route guards, limits. */
+	c = config_load_string("t.conf",
+	    "listeners = ( { name = \"l\"; listen = \"127.0.0.1:18080\"; } );\n"
+	    "upstreams = ( { name = \"a\"; slow_start = \"10s\"; panic_threshold = 50;\n"
+	    "  check = { type = \"http\"; path = \"/health\"; host = \"h.example\"; expect_status = \"200-204\";\n"
+	    "            expect_body = \"ok\"; interval = \"500ms\"; timeout = \"200ms\"; rise = 3; fall = 4; };\n"
+	    "  eject = { after = 7; base = \"1s\"; max = \"1m\"; };\n"
+	    "  servers = ( { name = \"s1\"; address = \"127.0.0.1:18101\"; } ); },\n"
+	    "  { name = \"t\"; check = { type = \"tcp\"; };\n"
+	    "  servers = ( { name = \"s1\"; address = \"127.0.0.1:18102\"; } ); } );\n"
+	    "limits = { max_connections_per_ip = 10; max_connections_total = 1000; max_body = \"1m\";\n"
+	    "           min_body_rate = \"1k\"; min_body_window = \"3s\"; };\n"
+	    "ratelimits = ( { name = \"per-ip\"; key = \"ip\"; ipv6_prefix = 56; rate = 100; period = \"1s\"; burst = 20;\n"
+	    "                 max_keys = 5000; ban = { after = 5; within = \"1m\"; duration = \"10m\"; }; },\n"
+	    "               { name = \"per-key\"; key = \"header:X-Api-Key\"; rate = 10; period = \"1m\"; scope = \"cluster\"; } );\n"
+	    "routes = ( { name = \"api\"; upstream = \"a\"; ratelimit = \"per-key\"; allow = [ \"10.0.0.0/8\", \"::1\" ];\n"
+	    "             deny = \"10.0.66.0/24\"; allow_methods = [ \"GET\", \"POST\" ]; max_body = \"4k\"; },\n"
+	    "           { name = \"rest\"; upstream = \"t\"; } );\n", &err);
+	if (c == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c->upstreams[0].check.type, PD_CHECK_HTTP);
+	assert_string_equal(c->upstreams[0].check.path, "/health");
+	assert_string_equal(c->upstreams[0].check.method, "GET");
+	assert_int_equal(c->upstreams[0].check.status_lo, 200);
+	assert_int_equal(c->upstreams[0].check.status_hi, 204);
+	assert_int_equal(c->upstreams[0].check.interval_ms, 500);
+	assert_int_equal(c->upstreams[0].check.rise, 3);
+	assert_int_equal(c->upstreams[0].check.fall, 4);
+	assert_int_equal(c->upstreams[0].eject_after, 7);
+	assert_int_equal(c->upstreams[0].eject_max_ms, 60000);
+	assert_int_equal(c->upstreams[0].slow_start_ms, 10000);
+	assert_int_equal(c->upstreams[0].panic_pct, 50);
+	assert_int_equal(c->upstreams[1].check.type, PD_CHECK_TCP);
+	assert_int_equal(c->max_connections_per_ip, 10);
+	assert_int_equal(c->max_body, 1048576);
+	assert_int_equal(c->min_body_rate, 1024);
+	assert_int_equal(c->nrlimits, 2);
+	assert_int_equal(c->rlimits[0].key, RL_KEY_IP);
+	assert_int_equal(c->rlimits[0].v6_prefix, 56);
+	assert_non_null(c->rlimits[0].t);
+	assert_int_equal(c->rlimits[1].key, RL_KEY_HEADER);
+	assert_string_equal(c->rlimits[1].header, "x-api-key");
+	assert_int_equal(c->rlimits[1].cluster, 1);
+	assert_int_equal(c->routes[0].rl_idx, 1);
+	assert_int_equal(c->routes[0].nallow, 2);
+	assert_int_equal(c->routes[0].ndeny, 1);
+	assert_string_equal(c->routes[0].allow_hdr, "GET, POST");
+	assert_int_equal(c->routes[0].max_body, 4096);
+	assert_int_equal(c->routes[1].rl_idx, -1);
+	assert_int_equal(c->routes[1].max_body, -1);
+	{
+		/* A reload with the same limit keeps its table (counters, bans). */
+		struct pd_config *c2 = config_load_string("t.conf",
+		    BASE "ratelimits = ( { name = \"per-ip\"; key = \"ip\"; ipv6_prefix = 56; rate = 100; period = \"1s\";"
+		    " burst = 20; max_keys = 5000; ban = { after = 5; within = \"1m\"; duration = \"10m\"; }; } );\n", &err);
+		if (c2 == NULL)
+			fail_msg("%s", err.msg);
+		assert_ptr_equal(c2->rlimits[0].t, c->rlimits[0].t);
+		config_unref(c2);
+	}
+	config_unref(c);
 }
 
 struct bad_case {
@@ -138,7 +201,29 @@ static const struct bad_case bad_cases[] = {
 	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\nupstreams = ( { name = \"a\";\n servers = ( ); } );\n",
 	  "t.conf:3:", "at least one server" },
 	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n", "t.conf:", "routes" },
-	{ BASE "threads = = 2;\n", "t.conf:3:", "" },   /* syntax error: libconfig's own message, still file:line */
+	{ BASE "threads = = 2;\n", "t.conf:3:", "" },
+	/* issue 4 */
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { type = \"udp\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "udp" },
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"299-200\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { interval = \"1s\"; timeout = \"2s\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "timeout" },
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n eject = { base = \"10s\"; max = \"1s\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "max" },
+	{ BASE "ratelimits = (\n { name = \"x\"; key = \"cookie\"; rate = 1; }\n);\n", "t.conf:4:", "cookie" },
+	{ BASE "ratelimits = (\n { name = \"x\"; }\n);\n", "t.conf:4:", "rate" },
+	{ BASE "ratelimits = (\n { name = \"x\"; rate = 1; },\n { name = \"x\"; rate = 2; }\n);\n", "t.conf:5:", "defined twice" },
+	{ BASE "ratelimits = ( { name = \"x\"; rate = 1; ipv4_prefix = 33; } );\n", "t.conf:3:", "ipv4_prefix" },
+	{ BASE "routes = (\n { upstream = \"a\"; ratelimit = \"nope\"; }\n);\n", "t.conf:4:", "unknown limit" },
+	{ BASE "routes = (\n { upstream = \"a\"; deny = [ \"10.0.0.0/40\" ]; }\n);\n", "t.conf:4:", "deny" },
+	{ BASE "routes = (\n { upstream = \"a\"; allow_methods = [ \"G T\" ]; }\n);\n", "t.conf:4:", "allow_methods" },
+	{ BASE "routes = (\n { upstream = \"a\"; max_body = \"lots\"; }\n);\n", "t.conf:4:", "max_body" },
+	{ BASE "limits = { min_body_window = \"10ms\"; };\n", "t.conf:3:", "min_body_window" },   /* syntax error: libconfig's own message, still file:line */
 };
 
 static void

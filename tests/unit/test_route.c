@@ -16,6 +16,9 @@
 #include <strings.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include "proxyd/route.h"
 
 /* ---- host patterns -------------------------------------------------------- */
@@ -321,6 +324,91 @@ test_rewrite_too_small(void **state)
 	assert_int_equal(route_rewrite(&r, "/a/b", 4, out, sizeof(out)), 0);
 }
 
+/* ---- guards: access control, methods, body size --------------------------- */
+
+struct acl_case {
+	const char *allow[3], *deny[3];   /* NULL-terminated prefix lists */
+	const char *client;               /* IPv4 or IPv6 literal */
+	int want;
+};
+
+static const struct acl_case acl_cases[] = {
+	{ { NULL }, { NULL }, "192.0.2.1", 1 },                                   /* no lists: everyone */
+	{ { NULL }, { "192.0.2.0/24", NULL }, "192.0.2.77", 0 },                  /* denied prefix */
+	{ { NULL }, { "192.0.2.0/24", NULL }, "192.0.3.1", 1 },
+	{ { "10.0.0.0/8", NULL }, { NULL }, "10.200.1.1", 1 },                    /* allow list */
+	{ { "10.0.0.0/8", NULL }, { NULL }, "11.0.0.1", 0 },                      /* not in it */
+	{ { "10.0.0.0/8", NULL }, { "10.0.66.0/24", NULL }, "10.0.66.5", 0 },     /* deny wins */
+	{ { "10.0.0.0/8", NULL }, { "10.0.66.0/24", NULL }, "10.0.67.5", 1 },
+	{ { "2001:db8::/32", NULL }, { NULL }, "2001:db8:1::9", 1 },              /* IPv6 */
+	{ { "2001:db8::/32", NULL }, { NULL }, "2001:db9::1", 0 },
+	{ { "2001:db8::/32", NULL }, { NULL }, "10.0.0.1", 0 },                   /* family mismatch */
+	{ { NULL }, { "::/0", NULL }, "2001:db8::1", 0 },
+	{ { NULL }, { "::/0", NULL }, "192.0.2.1", 1 },                           /* v6 prefix, v4 client */
+	{ { NULL }, { "0.0.0.0/0", NULL }, "192.0.2.1", 0 },
+	{ { "192.0.2.7", NULL }, { NULL }, "192.0.2.7", 1 },                      /* bare address = /32 */
+	{ { "192.0.2.7", NULL }, { NULL }, "192.0.2.8", 0 },
+};
+
+static void
+test_client_acl(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(acl_cases) / sizeof(acl_cases[0]); i++) {
+		const struct acl_case *c = &acl_cases[i];
+		struct net_cidr allow[3], deny[3];
+		struct route r;
+		uint8_t addr[16];
+		int fam = strchr(c->client, ':') ? AF_INET6 : AF_INET;
+
+		memset(&r, 0, sizeof(r));
+		for (; r.nallow < 3 && c->allow[r.nallow]; r.nallow++)
+			assert_true(net_cidr_parse(c->allow[r.nallow], &allow[r.nallow]) >= 0);
+		for (; r.ndeny < 3 && c->deny[r.ndeny]; r.ndeny++)
+			assert_true(net_cidr_parse(c->deny[r.ndeny], &deny[r.ndeny]) >= 0);
+		r.allow = allow;
+		r.deny = deny;
+		assert_int_equal(inet_pton(fam, c->client, addr), 1);
+		if (route_client_allowed(&r, fam, addr) != c->want)
+			fail_msg("case %zu: client %s: got %d want %d", i, c->client, !c->want, c->want);
+	}
+}
+
+static void
+test_method_allowed(void **state)
+{
+	char *m[2] = { (char *)"GET", (char *)"HEAD" };
+	struct route r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(route_method_allowed(&r, "DELETE", 6), 1);     /* no list: any method */
+	r.allow_methods = m;
+	r.nallow_methods = 2;
+	assert_int_equal(route_method_allowed(&r, "GET", 3), 1);
+	assert_int_equal(route_method_allowed(&r, "HEAD", 4), 1);
+	assert_int_equal(route_method_allowed(&r, "POST", 4), 0);
+	assert_int_equal(route_method_allowed(&r, "get", 3), 0);        /* RFC 9110 §9.1: case-sensitive */
+	assert_int_equal(route_method_allowed(&r, "GETX", 3), 1);       /* length given: "GET" */
+	assert_int_equal(route_method_allowed(&r, "GE", 2), 0);         /* a prefix is not the method */
+}
+
+static void
+test_body_limit(void **state)
+{
+	static const struct { uint64_t limit, seen; int want; } cases[] = {
+		{ 0, 0, 0 }, { 0, UINT64_MAX, 0 },        /* no limit */
+		{ 1024, 0, 0 }, { 1024, 1024, 0 },        /* at the limit is allowed */
+		{ 1024, 1025, 1 }, { 1, 2, 1 }, { 1024, UINT64_MAX, 1 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (route_body_too_large(cases[i].limit, cases[i].seen) != cases[i].want)
+			fail_msg("case %zu: limit %llu seen %llu", i, (unsigned long long)cases[i].limit,
+			    (unsigned long long)cases[i].seen);
+}
+
 int
 main(void)
 {
@@ -333,6 +421,9 @@ main(void)
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_rewrite),
 		cmocka_unit_test(test_rewrite_too_small),
+		cmocka_unit_test(test_client_acl),
+		cmocka_unit_test(test_method_allowed),
+		cmocka_unit_test(test_body_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
