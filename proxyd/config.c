@@ -1415,7 +1415,11 @@ config_quick(const char *listen, const char *to, int threads, struct conf_err *e
 	u->name = strdup("default");
 	u->algo = BAL_ROUNDROBIN;
 	u->retries = 1;
-	u->keepalive = 64;
+	/* Enough idle connections per server per worker for a few hundred
+	 * concurrent clients: a pool smaller than the concurrency closes and
+	 * reopens backend connections on every request beyond it (a connect
+	 * and a close each), which is what a keep-alive pool is there to avoid. */
+	u->keepalive = 512;
 	u->connect_ms = c->to.connect;
 	u->response_ms = c->to.response;
 	u->idle_ms = c->to.idle;
