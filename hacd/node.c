@@ -474,6 +474,19 @@ static void recheck(struct node *n)
 			int logged = 0;
 
 			nv->link_down = up == 0;
+			/* A link that comes back is a start-up of its own: while it
+			 * was down this node heard nobody and thinks every peer
+			 * dead, so it must listen for dead_intervals before it
+			 * claims, or it grabs the VIP from a live owner at once,
+			 * past preempt_delay, with its neighbour entries still
+			 * unresolved (the election treats FAULT before
+			 * startup_until_ms as start-up). */
+			if (up == 1) {
+				uint64_t until = ev_now(n->loop) + cfg->dead_intervals * cfg->advert_ms;
+
+				if (until > n->startup_until_ms)
+					n->startup_until_ms = until;
+			}
 			/* One line per interface, however many VIPs it carries. */
 			for (size_t w = 0; w < v; w++)
 				logged |= strcmp(cfg->vips[w].addr.ifname, va->ifname) == 0;

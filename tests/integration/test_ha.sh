@@ -162,6 +162,17 @@ case_link_down() {
 	lab_wait_owner "$VIP1" n2 $MOVE_S || { t_fail "web on '$(lab_owners "$VIP1")', not only n2"; return 1; }
 	t_wait 5 t_http_ok client "$URL1" || { t_fail "client cannot reach web on n2"; return 1; }
 	ip -n "$(lab_ns sw)" link set n1 up
+	# Link back: n1 heard nobody while it was cut off and must listen
+	# before it claims; it takes web back only after the preempt delay.
+	# Half the delay after the link returned, n2 must still hold it (n1
+	# cannot have heard n2 before the link came up, so this can only fail
+	# if n1 claims early).
+	local half=$((PREEMPT_DELAY_MS / 2))
+	sleep "$((half / 1000)).$(printf '%03d' $((half % 1000)))"
+	lab_owner_is "$VIP1" n2 ||
+		{ t_fail "web on '$(lab_owners "$VIP1")' ${half} ms after n1's link returned (preempt delay $PREEMPT_DELAY_MS ms)"; return 1; }
+	lab_wait_owner "$VIP1" n1 $((MOVE_S + PREEMPT_DELAY_MS / 1000)) ||
+		{ t_fail "web not back on n1 after its link returned"; return 1; }
 }
 
 case_planned_keepalive() {
@@ -395,7 +406,7 @@ case_attacker() {
 t_begin "$@"
 t_case "unplanned failover: kill -9 of the owner's hacd" case_hacd_kill9
 t_case "unplanned failover: the owner's proxyd dies, the node lives" case_proxyd_death
-t_case "unplanned failover: the owner's link goes down" case_link_down
+t_case "unplanned failover: the owner's link goes down; failback only after the preempt delay" case_link_down
 t_case "planned failover and back: zero failed keep-alive requests" case_planned_keepalive
 t_case "failback waits for the preempt delay, no request lost to a gap" case_failback_preempt_delay
 t_case "active-active: the survivor carries both VIPs and gives one back" case_active_active

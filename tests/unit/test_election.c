@@ -75,6 +75,17 @@ static const struct scenario scenarios[] = {
 		{ 100, { SELF(150), DEAD }, 0, -1, R_INIT, 0, 300, 0, 0, 0 },
 		{ 300, { SELF(150), DEAD }, 0, -1, R_MASTER, TAKE, 0, 0, 0, 0 },
 	} },
+	/* hacd/node.c opens a new listening window (startup_until) when a
+	 * link comes back: here at 5000 with 3 x 100 ms. Cut off, the node
+	 * heard nobody; it must not claim before it has listened, and then
+	 * it fails back only after the preempt delay. */
+	{ "link back after a fault: listen first, then preempt after the delay", 2, 0, 1, 1000, 5300, 5, {
+		{ 4000, { SELF(150), DEAD }, 1, -1, R_FAULT, 0, 0, 0, 0, 0 },
+		{ 5000, { SELF(150), DEAD }, 0, -1, R_INIT, 0, 5300, 0, 0, 0 },
+		{ 5100, { SELF(150), M(100) }, 0, -1, R_BACKUP, 0, 6100, 0, 0, 0 },
+		{ 5600, { SELF(150), M(100) }, 0, -1, R_BACKUP, 0, 6100, 0, 0, 0 },
+		{ 6100, { SELF(150), M(100) }, 0, -1, R_MASTER, TAKE, 0, 0, 0, 0 },
+	} },
 	{ "start-up hearing a better peer: backup at once, never master", 2, 1, 1, 0, 300, 3, {
 		{ 10,  { I(150), SELF(100) }, 0, -1, R_BACKUP, 0, 0, 0, 0, 0 },
 		{ 20,  { M(150), SELF(100) }, 0, -1, R_BACKUP, 0, 0, 0, 0, 0 },
