@@ -23,7 +23,10 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "proxyd/conn.h"
 #include "proxyd/ratelimit.h"
+#include "proxyd/sticky.h"
+#include "proxyd/tls.h"
 
 _Atomic uint32_t config_admin_version;
 
@@ -158,6 +161,40 @@ config_rl_table_put(struct rl_table *t)
 	pthread_mutex_unlock(&rl_mu);
 }
 
+/* ---- TLS: the ticket keyring and per-listener connection options ------- */
+
+_Atomic int config_tls_keys_external;
+static pthread_once_t tls_keys_once = PTHREAD_ONCE_INIT;
+static struct tls_ticket_keys *tls_keys;
+
+static void
+tls_keys_init(void)
+{
+	tls_keys = tls_tickets_new();
+}
+
+struct tls_ticket_keys *
+config_tls_keys(void)
+{
+	pthread_once(&tls_keys_once, tls_keys_init);
+	return tls_keys;
+}
+
+struct pd_lopts *
+config_lopts_ref(struct pd_lopts *o)
+{
+	if (o != NULL)
+		atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
+	return o;
+}
+
+void
+config_lopts_unref(struct pd_lopts *o)
+{
+	if (o != NULL && atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) == 1)
+		free(o);
+}
+
 /* ---- small helpers ----------------------------------------------------- */
 
 static int valid_token(const char *s);
@@ -199,6 +236,8 @@ defaults(struct pd_config *c)
 	c->node = NULL;
 	c->hdr_xff = c->hdr_xfp = c->hdr_real_ip = c->hdr_request_id = 1;
 	c->server_hdr = PD_SERVER_HIDE;
+	c->tls_rotate_ms = 3600000;
+	c->tls_lifetime_ms = 3 * 3600000;
 }
 
 static void
@@ -214,6 +253,8 @@ free_upstream(struct pd_upstream *u)
 	free(u->check.path);
 	free(u->check.host);
 	free(u->check.expect_body);
+	tls_client_free(u->tls);
+	sticky_conf_free(u->sticky);
 }
 
 static void
@@ -244,6 +285,8 @@ config_free(struct pd_config *c)
 		free(c->listeners[i].allow);
 		free(c->listeners[i].deny);
 		lsock_unref(c->listeners[i].ls);
+		tls_server_unref(c->listeners[i].tls);
+		config_lopts_unref(c->listeners[i].opts);
 	}
 	free(c->listeners);
 	for (size_t i = 0; i < c->nupstreams; i++)
@@ -549,10 +592,148 @@ parse_cidrs(const config_setting_t *g, const char *name, struct net_cidr **out, 
 	return rc;
 }
 
+static struct pd_lopts *
+lopts_new(int redirect_https, uint16_t redirect_port, const char *hsts)
+{
+	char line[512];
+	size_t n = 0;
+	struct pd_lopts *o;
+
+	line[0] = '\0';
+	if (hsts != NULL)
+		n = (size_t)snprintf(line, sizeof(line), "Strict-Transport-Security: %s\r\n", hsts);
+	if (n >= sizeof(line) || (o = calloc(1, sizeof(*o) + n + 1)) == NULL)
+		return NULL;
+	atomic_store(&o->refs, 1);
+	o->redirect_https = redirect_https;
+	o->redirect_port = redirect_port;
+	o->hsts_len = (uint16_t)n;
+	memcpy(o->hsts, line, n + 1);
+	return o;
+}
+
+/* A listener's `tls = { ... }` group, redirect_https and its port. The TLS
+ * setup is built here (certificates read and checked), so a bad certificate
+ * fails `proxyd -t` and a reload with file:line, and the generation owns
+ * its own tls_server: a reload with new files builds a new one while
+ * connections of the old one keep theirs. */
+static int
+parse_listener_tls(struct pd_config *c, struct pd_listener *L, const config_setting_t *g, struct conf_err *err)
+{
+	static const char *const keys[] = { "certificates", "client_ca", "client_cert", "alpn",
+		"session_timeout", "hsts", NULL };
+	static const char *const ckeys[] = { "cert", "key", "ocsp", NULL };
+	const config_setting_t *t = config_setting_get_member(g, "tls"), *cl = NULL;
+	struct tls_cert_conf certs[16];
+	struct tls_listener_conf lc;
+	const char *client_ca = NULL, *client_cert = NULL, *alpn = NULL, *hsts = NULL;
+	uint64_t sess_ms = 0;
+	int64_t rport = 0;
+	int redirect = 0, ncerts;
+	char msg[400];
+
+	if (conf_get_bool(g, "redirect_https", 0, &redirect, err) == -1 ||
+	    conf_get_int(g, "redirect_https_port", 0, 1, 65535, &rport, err) == -1)
+		return -1;
+	if (t == NULL) {
+		if (redirect && (L->opts = lopts_new(1, (uint16_t)rport, NULL)) == NULL)
+			return oom(err);
+		return 0;
+	}
+	if (redirect)
+		return conf_errorf(err, config_setting_get_member(g, "redirect_https"),
+		    "redirect_https: only for a plain HTTP listener (this one has tls)");
+	if (!config_setting_is_group(t))
+		return conf_errorf(err, t, "tls: must be a group { certificates = ( ... ); ... }");
+	if (conf_check_keys(t, keys, err) == -1 || conf_get_list(t, "certificates", 1, &cl, err) == -1 ||
+	    conf_get_str(t, "client_ca", 0, &client_ca, err) == -1 ||
+	    conf_get_str(t, "client_cert", 0, &client_cert, err) == -1 ||
+	    conf_get_str(t, "alpn", 0, &alpn, err) == -1 ||
+	    conf_get_duration(t, "session_timeout", 0, &sess_ms, err) == -1 ||
+	    conf_get_str(t, "hsts", 0, &hsts, err) == -1)
+		return -1;
+	ncerts = config_setting_length(cl);
+	if (ncerts < 1 || (size_t)ncerts > sizeof(certs) / sizeof(certs[0]))
+		return conf_errorf(err, cl, "certificates: between 1 and %zu entries", sizeof(certs) / sizeof(certs[0]));
+	for (int i = 0; i < ncerts; i++) {
+		const config_setting_t *e = config_setting_get_elem(cl, (unsigned)i);
+		if (!config_setting_is_group(e))
+			return conf_errorf(err, e, "certificates: each element must be a group { cert; key; }");
+		memset(&certs[i], 0, sizeof(certs[i]));
+		if (conf_check_keys(e, ckeys, err) == -1 ||
+		    conf_get_str(e, "cert", 1, &certs[i].cert_file, err) == -1 ||
+		    conf_get_str(e, "key", 1, &certs[i].key_file, err) == -1 ||
+		    conf_get_str(e, "ocsp", 0, &certs[i].ocsp_file, err) == -1)
+			return -1;
+	}
+	memset(&lc, 0, sizeof(lc));
+	lc.certs = certs;
+	lc.ncerts = (size_t)ncerts;
+	lc.alpn = alpn;
+	if (sess_ms / 1000 > 7 * 86400u)
+		return conf_errorf(err, config_setting_get_member(t, "session_timeout"),
+		    "session_timeout: at most 7d (RFC 8446 §4.6.1)");
+	lc.session_timeout_s = (unsigned)(sess_ms / 1000);
+	/* client_cert: "none" (default without client_ca), "optional" or
+	 * "required" (default with client_ca). */
+	if (client_cert == NULL)
+		client_cert = client_ca != NULL ? "required" : "none";
+	if (strcmp(client_cert, "none") == 0) {
+		client_ca = NULL;
+	} else if (strcmp(client_cert, "optional") == 0 || strcmp(client_cert, "required") == 0) {
+		if (client_ca == NULL)
+			return conf_errorf(err, config_setting_get_member(t, "client_cert"),
+			    "client_cert: \"%s\" needs client_ca", client_cert);
+		lc.client_ca_file = client_ca;
+		lc.require_client_cert = client_cert[0] == 'r';
+	} else {
+		return conf_errorf(err, config_setting_get_member(t, "client_cert"),
+		    "client_cert: want \"none\", \"optional\" or \"required\"");
+	}
+	if (hsts != NULL && (!valid_field_value(hsts) || *hsts == '\0' || strlen(hsts) > 400))
+		return conf_errorf(err, config_setting_get_member(t, "hsts"),
+		    "hsts: want a Strict-Transport-Security value such as \"max-age=31536000\"");
+	if (config_tls_keys() == NULL)
+		return oom(err);
+	msg[0] = '\0';
+	if ((L->tls = tls_server_new(&lc, config_tls_keys(), msg, sizeof(msg))) == NULL)
+		return conf_errorf(err, t, "listener \"%s\": tls: %s", L->name, msg[0] ? msg : "cannot build the TLS setup");
+	if (hsts != NULL && (L->opts = lopts_new(0, 0, hsts)) == NULL)
+		return oom(err);
+	c->has_tls = 1;
+	return 0;
+}
+
+/* Top-level `tls_tickets = { rotate; lifetime; }`: a standalone proxyd
+ * rotates its own ticket keys (proxyd/main.c); hacd-distributed keys
+ * (issue 6) replace that in a cluster. */
+static int
+parse_tls_tickets(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
+{
+	static const char *const keys[] = { "rotate", "lifetime", NULL };
+	const config_setting_t *t = config_setting_get_member(root, "tls_tickets");
+
+	if (t == NULL)
+		return 0;
+	if (!config_setting_is_group(t))
+		return conf_errorf(err, t, "tls_tickets: must be a group { rotate = \"1h\"; lifetime = \"3h\"; }");
+	if (conf_check_keys(t, keys, err) == -1 || conf_get_duration(t, "rotate", 0, &c->tls_rotate_ms, err) == -1 ||
+	    conf_get_duration(t, "lifetime", 0, &c->tls_lifetime_ms, err) == -1)
+		return -1;
+	if (c->tls_rotate_ms < 1000)
+		return conf_errorf(err, t, "tls_tickets: rotate must be at least 1s");
+	/* The previous key must still decrypt after a rotation, or clients
+	 * holding a ticket minted just before it lose resumption. */
+	if (c->tls_lifetime_ms <= c->tls_rotate_ms)
+		return conf_errorf(err, t, "tls_tickets: lifetime must be longer than rotate");
+	return 0;
+}
+
 static int
 parse_listeners(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
-	static const char *const keys[] = { "name", "listen", "allow", "deny", NULL };
+	static const char *const keys[] = { "name", "listen", "allow", "deny", "tls", "redirect_https",
+		"redirect_https_port", NULL };
 	const config_setting_t *l = NULL;
 	int n;
 
@@ -592,9 +773,42 @@ parse_listeners(struct pd_config *c, const config_setting_t *root, struct conf_e
 		if (L->name == NULL || L->address == NULL)
 			return oom(err);
 		if (parse_cidrs(g, "allow", &L->allow, &L->nallow, err) == -1 ||
-		    parse_cidrs(g, "deny", &L->deny, &L->ndeny, err) == -1)
+		    parse_cidrs(g, "deny", &L->deny, &L->ndeny, err) == -1 ||
+		    parse_listener_tls(c, L, g, err) == -1)
 			return -1;
 	}
+	return 0;
+}
+
+/* An upstream's `tls = { ca; verify; sni; }`: TLS to every server of it.
+ * verify (default true) checks the chain against ca (default: the system
+ * store) and, when sni is set, the name (RFC 6125); verify = false is for
+ * lab setups only and says so in the log. */
+static int
+parse_upstream_tls(struct pd_upstream *u, const config_setting_t *g, struct conf_err *err)
+{
+	static const char *const keys[] = { "ca", "verify", "sni", NULL };
+	const config_setting_t *t = config_setting_get_member(g, "tls");
+	const char *ca = NULL, *sni = NULL;
+	int verify = 1;
+	char msg[400];
+
+	if (t == NULL)
+		return 0;
+	if (!config_setting_is_group(t))
+		return conf_errorf(err, t, "tls: must be a group { ca = \"FILE\"; verify = true; sni = \"NAME\"; }");
+	if (conf_check_keys(t, keys, err) == -1 || conf_get_str(t, "ca", 0, &ca, err) == -1 ||
+	    conf_get_bool(t, "verify", 0, &verify, err) == -1 || conf_get_str(t, "sni", 0, &sni, err) == -1)
+		return -1;
+	if (sni != NULL && (*sni == '\0' || strlen(sni) > 253 || strpbrk(sni, " \t\r\n/") != NULL))
+		return conf_errorf(err, config_setting_get_member(t, "sni"), "sni: want a host name");
+	if (!verify && ca != NULL)
+		return conf_errorf(err, config_setting_get_member(t, "ca"), "ca: pointless with verify = false");
+	msg[0] = '\0';
+	if ((u->tls = tls_client_new(ca, verify, sni, msg, sizeof(msg))) == NULL)
+		return conf_errorf(err, t, "upstream \"%s\": tls: %s", u->name, msg[0] ? msg : "cannot build the TLS setup");
+	if (!verify)
+		log_warnx("upstream \"%s\": tls.verify = false: any certificate is accepted (lab use only)", u->name);
 	return 0;
 }
 
@@ -658,6 +872,10 @@ parse_check(struct pd_upstream *u, const config_setting_t *ug, struct conf_err *
 		k->type = PD_CHECK_TCP;
 	else
 		return conf_errorf(err, config_setting_get_member(g, "type"), "type: \"%s\" is not one of http, tcp", type);
+	/* The checker (proxyd/hcheck.c) speaks plain HTTP only: an HTTP check
+	 * of a TLS server would always fail. */
+	if (k->type == PD_CHECK_HTTP && u->tls != NULL)
+		return conf_errorf(err, g, "check: type \"http\" is not supported with tls yet; use type = \"tcp\"");
 	k->interval_ms = 2000;
 	k->timeout_ms = 1000;
 	k->status_lo = 200;
@@ -745,7 +963,7 @@ parse_upstreams(struct pd_config *c, const config_setting_t *root, struct conf_e
 {
 	static const char *const keys[] = { "name", "balance", "hash_key", "servers", "retries", "keepalive",
 		"connect_timeout", "response_timeout", "idle_timeout", "pool_idle_timeout", "check", "eject",
-		"slow_start", "panic_threshold", NULL };
+		"slow_start", "panic_threshold", "tls", "sticky", NULL };
 	const config_setting_t *l = NULL;
 	int n;
 
@@ -773,6 +991,8 @@ parse_upstreams(struct pd_config *c, const config_setting_t *root, struct conf_e
 				return conf_errorf(err, config_setting_get_member(g, "name"), "upstream \"%s\" defined twice", name);
 		if ((u->name = strdup(name)) == NULL)
 			return oom(err);
+		if (parse_upstream_tls(u, g, err) == -1)
+			return -1;
 		u->algo = BAL_ROUNDROBIN;
 		if (conf_get_str(g, "balance", 0, &algo, err) == -1)
 			return -1;
@@ -813,13 +1033,25 @@ parse_upstreams(struct pd_config *c, const config_setting_t *root, struct conf_e
 		ns = config_setting_length(sl);
 		if (ns == 0)
 			return conf_errorf(err, sl, "servers: upstream \"%s\" needs at least one server", name);
-		if ((size_t)ns > BAL_MAX_SERVERS)
-			return conf_errorf(err, sl, "servers: at most %u", BAL_MAX_SERVERS);
+		if ((size_t)ns > CONN_MAX_SERVERS)
+			return conf_errorf(err, sl, "servers: at most %u", CONN_MAX_SERVERS);
 		if ((u->servers = calloc((size_t)ns, sizeof(*u->servers))) == NULL)
 			return oom(err);
 		for (int j = 0; j < ns; j++) {
 			u->nservers = (size_t)j + 1;
 			if (parse_server(u, (size_t)j, config_setting_get_elem(sl, (unsigned)j), err) == -1)
+				return -1;
+		}
+		if (config_setting_get_member(g, "sticky") != NULL) {
+			const char **nm = calloc(u->nservers, sizeof(*nm));
+			int rc;
+			if (nm == NULL)
+				return oom(err);
+			for (size_t j = 0; j < u->nservers; j++)
+				nm[j] = u->servers[j].name;
+			rc = sticky_conf_parse(g, name, nm, u->nservers, &u->sticky, err);
+			free(nm);
+			if (rc == -1)
 				return -1;
 		}
 	}
@@ -1306,7 +1538,7 @@ static int
 parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "threads", "user", "node", "timeouts", "limits", "log", "admin",
-		"hacd", "headers", "listeners", "upstreams", "ratelimits", "routes", NULL };
+		"hacd", "headers", "listeners", "upstreams", "ratelimits", "routes", "tls_tickets", NULL };
 	int64_t v = 0;
 
 	if (conf_check_keys(root, keys, err) == -1)
@@ -1325,6 +1557,7 @@ parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err 
 	/* Timeouts first: upstreams take their defaults from them. */
 	if (parse_timeouts(c, root, err) == -1 || parse_limits(c, root, err) == -1 || parse_log(c, root, err) == -1 ||
 	    parse_admin_hacd(c, root, err) == -1 || parse_headers(c, root, err) == -1 ||
+	    parse_tls_tickets(c, root, err) == -1 ||
 	    parse_listeners(c, root, err) == -1 || parse_upstreams(c, root, err) == -1 ||
 	    parse_ratelimits(c, root, err) == -1 || parse_routes(c, root, err) == -1)
 		return -1;
@@ -1382,6 +1615,13 @@ config_load_string(const char *name, const char *text, struct conf_err *err)
 struct pd_config *
 config_quick(const char *listen, const char *to, int threads, struct conf_err *err)
 {
+	return config_quick_tls(listen, NULL, NULL, NULL, to, threads, err);
+}
+
+struct pd_config *
+config_quick_tls(const char *listen, const char *tls_listen, const char *cert_file, const char *key_file,
+    const char *to, int threads, struct conf_err *err)
+{
 	struct pd_config *c = calloc(1, sizeof(*c));
 	struct pd_upstream *u;
 	char *list = NULL, *save = NULL, *tok;
@@ -1394,7 +1634,7 @@ config_quick(const char *listen, const char *to, int threads, struct conf_err *e
 	defaults(c);
 	c->threads = threads;
 	c->node = strdup("quick");
-	c->listeners = calloc(1, sizeof(*c->listeners));
+	c->listeners = calloc(2, sizeof(*c->listeners));
 	c->upstreams = calloc(1, sizeof(*c->upstreams));
 	c->routes = calloc(1, sizeof(*c->routes));
 	for (const char *p = to; *p; p++)
@@ -1404,12 +1644,52 @@ config_quick(const char *listen, const char *to, int threads, struct conf_err *e
 	    (list = strdup(to)) == NULL)
 		goto nomem;
 	c->nupstreams = 1;
-	c->nlisteners = 1;
-	c->listeners[0].name = strdup("quick");
-	c->listeners[0].address = strdup(listen);
-	if (net_parse_addr(listen, 80, &c->listeners[0].addr, &c->listeners[0].addrlen) == -1) {
-		snprintf(err->msg, sizeof(err->msg), "--listen: bad address \"%s\" (want HOST:PORT, numeric)", listen);
+	if (listen == NULL && tls_listen == NULL) {
+		snprintf(err->msg, sizeof(err->msg), "--listen or --tls-listen is needed");
 		goto fail;
+	}
+	if (listen != NULL) {
+		struct pd_listener *L = &c->listeners[c->nlisteners++];
+		L->name = strdup("quick");
+		L->address = strdup(listen);
+		if (net_parse_addr(listen, 80, &L->addr, &L->addrlen) == -1) {
+			snprintf(err->msg, sizeof(err->msg), "--listen: bad address \"%s\" (want HOST:PORT, numeric)", listen);
+			goto fail;
+		}
+	}
+	if (tls_listen != NULL) {
+		struct pd_listener *L = &c->listeners[c->nlisteners++];
+		struct tls_cert_conf cc = { cert_file, key_file, NULL };
+		struct tls_listener_conf lc;
+		char msg[400];
+
+		L->name = strdup("quick-tls");
+		L->address = strdup(tls_listen);
+		if (net_parse_addr(tls_listen, 443, &L->addr, &L->addrlen) == -1) {
+			snprintf(err->msg, sizeof(err->msg), "--tls-listen: bad address \"%s\" (want HOST:PORT, numeric)",
+			    tls_listen);
+			goto fail;
+		}
+		if (c->nlisteners == 2 && net_addr_equal((struct sockaddr *)&c->listeners[0].addr,
+		    (struct sockaddr *)&L->addr, 1)) {
+			snprintf(err->msg, sizeof(err->msg), "--tls-listen: same address as --listen");
+			goto fail;
+		}
+		if (cert_file == NULL || key_file == NULL) {
+			snprintf(err->msg, sizeof(err->msg), "--tls-listen needs --cert FILE and --key FILE");
+			goto fail;
+		}
+		memset(&lc, 0, sizeof(lc));
+		lc.certs = &cc;
+		lc.ncerts = 1;
+		msg[0] = '\0';
+		if (config_tls_keys() == NULL)
+			goto nomem;
+		if ((L->tls = tls_server_new(&lc, config_tls_keys(), msg, sizeof(msg))) == NULL) {
+			snprintf(err->msg, sizeof(err->msg), "--tls-listen: %s", msg[0] ? msg : "cannot build the TLS setup");
+			goto fail;
+		}
+		c->has_tls = 1;
 	}
 	u = &c->upstreams[0];
 	u->name = strdup("default");

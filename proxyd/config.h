@@ -64,6 +64,25 @@ struct pd_lsock {
 	_Atomic int fds[PD_MAX_WORKERS];
 };
 
+/* What a connection needs of its listener after accept. A connection may
+ * outlive the generation it was accepted under (an idle keep-alive client
+ * across a reload), so it holds a reference on this small block rather than
+ * a pointer into the generation. */
+struct pd_lopts {
+	_Atomic int refs;
+	int redirect_https;                /* plain listener: every request -> 301 https:// */
+	uint16_t redirect_port;            /* port in the https:// URL; 0 = default (443) */
+	uint16_t hsts_len;
+	char hsts[];                       /* "Strict-Transport-Security: ...\r\n" or "" */
+};
+struct pd_lopts *config_lopts_ref(struct pd_lopts *o);
+void config_lopts_unref(struct pd_lopts *o);   /* NULL accepted */
+
+struct tls_server;
+struct tls_client;
+struct sticky_conf;
+struct tls_ticket_keys;
+
 struct pd_listener {
 	char *name;
 	char *address;
@@ -72,6 +91,8 @@ struct pd_listener {
 	struct net_cidr *allow; size_t nallow;
 	struct net_cidr *deny;  size_t ndeny;
 	struct pd_lsock *ls;               /* set by config_open_listeners */
+	struct tls_server *tls;            /* NULL: plain HTTP (one reference) */
+	struct pd_lopts *opts;             /* NULL: nothing per connection (one reference) */
 };
 
 struct pd_server {
@@ -111,6 +132,8 @@ struct pd_upstream {
 	uint64_t eject_base_ms, eject_max_ms;
 	uint64_t slow_start_ms;            /* 0 = off */
 	uint32_t panic_pct;                /* min healthy percent (Envoy's panic threshold); 0 = off */
+	struct tls_client *tls;            /* TLS to the servers; NULL: plain HTTP */
+	struct sticky_conf *sticky;        /* cookie stickiness (proxyd/sticky.h); NULL: off */
 };
 
 /* Rate limit key kinds (proxyd/ratelimit.h enum rl_key_kind values). */
@@ -157,6 +180,9 @@ struct pd_config {
 	int hdr_xff, hdr_xfp, hdr_real_ip, hdr_forwarded, hdr_via, hdr_request_id;
 	enum pd_server_hdr server_hdr;
 	char *server_value;
+	uint64_t tls_rotate_ms;            /* standalone ticket key rotation period */
+	uint64_t tls_lifetime_ms;          /* how long a key keeps decrypting tickets */
+	int has_tls;                       /* some listener terminates TLS */
 	struct pd_listener *listeners; size_t nlisteners;
 	struct pd_upstream *upstreams; size_t nupstreams;
 	struct route *routes; size_t nroutes;
@@ -176,6 +202,23 @@ struct pd_config *config_load_string(const char *name, const char *text, struct 
 /* Quick mode: listen on `listen`, round robin over the comma-separated
  * HOST:PORT list `to`. NULL with a message in err on a bad address. */
 struct pd_config *config_quick(const char *listen, const char *to, int threads, struct conf_err *err);
+/* Quick mode with TLS: `listen` (may be NULL) stays plain HTTP, `tls_listen`
+ * (may be NULL, not both) terminates TLS with the PEM certificate chain
+ * cert_file and its key key_file (checked as for a configuration file).
+ * NULL with a message in err. */
+struct pd_config *config_quick_tls(const char *listen, const char *tls_listen, const char *cert_file,
+    const char *key_file, const char *to, int threads, struct conf_err *err);
+
+/* The process-wide TLS session-ticket keyring every listener seals tickets
+ * under (created on first use; never freed, as connections of any
+ * generation may still use it). NULL only when memory ran out. */
+struct tls_ticket_keys *config_tls_keys(void);
+/* Set (to 1) by whoever installs cluster ticket keys from hacd with
+ * tls_tickets_install() (the local channel, issue 6): the control thread
+ * then stops rotating its own keys and only ticks expiry, and rotates
+ * again by itself only if no sealing key is left (hacd gone for longer
+ * than a key's life). 0: standalone rotation (tls_tickets in proxyd.conf). */
+extern _Atomic int config_tls_keys_external;
 
 /* Opens (or, for addresses `old` already listens on, shares) one SO_REUSEPORT
  * socket per worker for each listener. 0, or -1 with a message in err. */

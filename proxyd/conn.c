@@ -6,7 +6,10 @@
  * is reaped from the worker's deferred queue, never inside the callback that
  * closed it, so a callback further up the stack still sees valid memory with
  * c->closing set. Freed connections go to the worker's free list, so a busy
- * worker does not call malloc per connection either.
+ * worker does not call malloc per connection either. A connection accepted
+ * on a TLS listener gets its SSL object here (holding a reference on that
+ * generation's tls_server, so a reload never pulls certificates from under
+ * it) and sends close_notify when closed.
  */
 #include "proxyd/conn.h"
 
@@ -20,9 +23,11 @@
 
 #include "lib/log.h"
 #include "lib/net.h"
+#include "proxyd/config.h"
 #include "proxyd/connlimit.h"
 #include "proxyd/http_proxy.h"
 #include "proxyd/metrics.h"
+#include "proxyd/tls.h"
 #include "proxyd/worker.h"
 
 static struct log_ratelimit rl_limit = LOG_RATELIMIT_INIT(5000);
@@ -136,6 +141,16 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 	c->port = (uint16_t)net_addr_port((const struct sockaddr *)ss);
 	c->ip_counted = (uint8_t)counted;
 	net_set_nodelay(fd);
+	if (lis->tls != NULL && (c->ssl = tls_conn_new(lis->tls, fd)) == NULL) {
+		log_rl_warnx(&rl_limit, ev_now(wk->loop), "worker %d: out of memory for a TLS connection", wk->idx);
+		if (counted)
+			cl_release(fam, peer);
+		close(fd);
+		c->next = wk->free_conns;
+		wk->free_conns = c;
+		return -1;
+	}
+	c->lo = config_lopts_ref(lis->opts);
 	buf_init(&c->in);
 	ev_io_init(&c->io, fd, http_proxy_client_io, c);
 	ev_timer_init(&c->timer, http_proxy_client_timeout, c);
@@ -144,6 +159,10 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 		log_warn("worker %d: cannot watch a client socket", wk->idx);
 		if (counted)
 			cl_release(fam, peer);
+		tls_conn_free(c->ssl);
+		c->ssl = NULL;
+		config_lopts_unref(c->lo);
+		c->lo = NULL;
 		close(fd);
 		c->next = wk->free_conns;
 		wk->free_conns = c;
@@ -171,6 +190,18 @@ conn_want(struct conn *c, int rd, int wr)
 		return;
 	c->rd_off = !rd;
 	c->wr_on = (uint8_t)(wr != 0);
+	if (c->ssl != NULL) {
+		/* OpenSSL may need the other direction to finish an operation
+		 * (proxyd/tls.h): keep that event whatever the HTTP side wants. */
+		if (c->tls & CONN_TLS_WR_WANTS_RD)
+			ev |= EV_READ;
+		if (c->tls & CONN_TLS_RD_WANTS_WR)
+			ev |= EV_WRITE;
+		/* Plaintext left inside OpenSSL raises no epoll event: read it
+		 * from the deferred queue now that reading is wanted again. */
+		if (rd && (c->tls & CONN_TLS_MORE))
+			ev_defer(c->wk->loop, &c->defer);
+	}
 	if (ev_io_start(c->wk->loop, &c->io, ev) == -1)
 		log_warn("conn %llu: epoll", (unsigned long long)c->id);
 }
@@ -188,6 +219,17 @@ conn_close(struct conn *c, const char *why)
 	ev_io_stop(wk->loop, &c->io);
 	ev_timer_stop(wk->loop, &c->timer);
 	ev_defer_cancel(wk->loop, &c->defer);
+	if (c->ssl != NULL) {
+		/* One attempt at close_notify (RFC 8446 §6.1); nobody waits for
+		 * the peer's, the socket closes next. */
+		if (c->tls & CONN_TLS_READY)
+			(void)tls_shutdown(c->ssl);
+		tls_conn_free(c->ssl);
+		c->ssl = NULL;
+		c->tls = 0;
+	}
+	config_lopts_unref(c->lo);
+	c->lo = NULL;
 	close(c->io.fd);
 	c->io.fd = -1;
 	if (c->ip_counted) {
@@ -220,6 +262,8 @@ conn_set_idle(struct conn *c)
 	worker_buf_put(wk, &c->in);
 	if (c->rd_off || c->wr_on)
 		conn_want(c, 1, 0);
+	else if (c->ssl != NULL && (c->tls & CONN_TLS_MORE))
+		ev_defer(wk->loop, &c->defer);   /* the next request is already inside OpenSSL */
 	ev_timer_start(wk->loop, &c->timer, wk->gen->to.client_idle);
 }
 

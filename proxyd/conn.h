@@ -19,11 +19,18 @@
 #include "lib/ev.h"
 #include "proxyd/http_parse.h"
 
+/* Servers per upstream at most: the balancer reads a request's exclude mask
+ * (one bit per server) for every server, so the mask must cover them all;
+ * config.c refuses larger upstreams. */
+#define CONN_MAX_SERVERS 512
+
 struct worker;
 struct bconn;
 struct pd_config;
 struct pd_listener;
 struct route;
+struct pd_lopts;
+struct ssl_st;
 
 enum conn_state {
 	CONN_IDLE = 0,     /* keep-alive, waiting for the first byte of a request */
@@ -57,6 +64,7 @@ struct req {
 	uint64_t dc_left;               /* de-chunking: data bytes left in the current chunk */
 	uint8_t dc_state, dc_ext, dc_empty; /* de-chunking state (http_proxy.c) */
 	uint8_t attempts;
+	int sticky_srv;                 /* server the sticky cookie names, + 1; 0 = none */
 	unsigned head_sent_any:1;       /* some byte of the request head reached a backend */
 	unsigned body_sent_any:1;       /* some body byte went out */
 	unsigned qdone:1;               /* request fully passed (body complete) */
@@ -69,8 +77,9 @@ struct req {
 	unsigned client_100:1;          /* client asked for 100-continue */
 	unsigned q_abandon:1;           /* final response came before the request body ended */
 	unsigned dechunk:1;             /* chunked response to an HTTP/1.0 client: framing removed */
+	unsigned sticky:1;              /* the upstream has sticky: Set-Cookie unless the named server answered */
 	uint16_t loglen, logsplit;      /* access log prefix: see accesslog.c */
-	uint8_t exclude[64];            /* servers already tried (first 512 servers) */
+	uint8_t exclude[CONN_MAX_SERVERS / 8]; /* servers already tried */
 	char reqid[33];
 	/* Kept across requests: storage of the rewritten heads. */
 	struct buf qhead, rhead;
@@ -84,6 +93,13 @@ struct req {
 
 struct conn {
 	struct ev_io io;
+	/* TLS listeners only (NULL otherwise): the OpenSSL connection, holding
+	 * a reference on its listener's tls_server, so certificates can change
+	 * at reload under a live connection. The plain path tests c->ssl once
+	 * per read and per write, nothing more; it sits beside io.fd, in the
+	 * cache line every event touches anyway. */
+	struct ssl_st *ssl;
+	struct pd_lopts *lo;            /* listener options (HSTS, redirect); NULL: none */
 	struct ev_timer timer;
 	struct buf in;
 	struct ev_defer defer;          /* pipelined request waiting in `in` */
@@ -100,8 +116,15 @@ struct conn {
 	uint8_t wr_on;                  /* EV_WRITE armed */
 	uint8_t closing;
 	uint8_t ip_counted;             /* counted in limits.max_connections_per_ip */
+	uint8_t tls;                    /* CONN_TLS_* flags; 0 on plain connections */
 	uint32_t nreq;
 };
+
+/* c->tls: where a TLS connection stands (proxyd/tls.h's event-loop contract). */
+#define CONN_TLS_READY     0x01u    /* handshake complete */
+#define CONN_TLS_RD_WANTS_WR 0x02u  /* the last tls_read needs writability */
+#define CONN_TLS_WR_WANTS_RD 0x04u  /* the last tls_write needs readability */
+#define CONN_TLS_MORE      0x08u    /* stopped reading with data maybe left inside OpenSSL */
 
 /* Accepts a client socket fd on worker wk (takes ownership of fd). 0, or -1 with
  * fd closed (limit reached or ENOMEM). */

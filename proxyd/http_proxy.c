@@ -20,6 +20,15 @@
  * counted, chunked ones validated by http_chunked_feed() as they stream
  * (RFC 9112 §7.1), and forwarded verbatim, so no re-framing is needed.
  *
+ * TLS (proxyd/tls.h) sits under the same scheme on either side: a
+ * connection with an SSL object reads with tls_read and writes with
+ * tls_write instead of read/writev, tested once per call with a predictable
+ * `if (c->ssl)`, so the plaintext path is what it was. What TLS adds lives
+ * in the *_tls helpers: an operation may wait for the other direction
+ * (CONN_TLS_WR_WANTS_RD ...), a write is retried with the same bytes in
+ * front, and plaintext left inside OpenSSL (CONN_TLS_MORE) is read from the
+ * deferred queue because epoll cannot see it.
+ *
  * Errors produced here carry a short plain-text body saying which:
  * 502 connect failure or bad upstream response, 503 no server available or
  * connection limit, 504 connect or response timeout. Idempotent requests
@@ -44,11 +53,14 @@
 #include "proxyd/hcheck.h"
 #include "proxyd/metrics.h"
 #include "proxyd/ratelimit.h"
+#include "proxyd/sticky.h"
+#include "proxyd/tls.h"
 #include "proxyd/upstream.h"
 #include "proxyd/worker.h"
 
 static struct log_ratelimit rl_parse = LOG_RATELIMIT_INIT(5000);
 static struct log_ratelimit rl_up = LOG_RATELIMIT_INIT(2000);
+static struct log_ratelimit rl_tls = LOG_RATELIMIT_INIT(5000);
 
 static void process_head(struct conn *c);
 static void connect_backend(struct req *r);
@@ -56,6 +68,7 @@ static void send_request(struct req *r);
 static void r_flush_and_continue(struct req *r);
 static void finish_exchange(struct req *r);
 static void body_error(struct req *r, int rc);
+static void client_read(struct conn *c);
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -215,6 +228,8 @@ send_local_x(struct req *r, int status, const char *body, const char *location, 
 				buf_appendf(h, "%s: %s\r\n", r->rt->resp_ops[k].name, r->rt->resp_ops[k].value);
 	if (r->reqid[0] != '\0')
 		buf_appendf(h, "X-Request-Id: %s\r\n", r->reqid);
+	if (c->lo != NULL && c->lo->hsts_len > 0)
+		buf_append(h, c->lo->hsts, c->lo->hsts_len);
 	buf_appendf(h, "Connection: %s\r\n\r\n", r->keep_client ? "keep-alive" : "close");
 	if (blen > 0 && !r->is_head)
 		buf_append(h, body, blen);
@@ -235,6 +250,75 @@ send_local(struct req *r, int status, const char *body, const char *location, in
 
 /* ---- response side ------------------------------------------------------- */
 
+/* r_flush() on a TLS connection. OpenSSL takes one buffer per call, so the
+ * head and a small body are first made one (the copy costs less than a
+ * second record and a second write(2)). After TLS_AGAIN_* the same bytes
+ * are at the front next time (proxyd/tls.h): rhead_off and rpass move only
+ * by what OpenSSL took, and a head only grows while it waits. */
+static int
+r_flush_tls(struct req *r)
+{
+	struct conn *c = r->c;
+	size_t hl = buf_len(&r->rhead) - r->rhead_off;
+	ssize_t w;
+
+	if (hl > 0 && r->rpass > 0 && r->b != NULL && hl + r->rpass <= 16384 &&
+	    buf_append(&r->rhead, buf_rptr(&r->b->in), r->rpass) == 0) {
+		buf_consume(&r->b->in, r->rpass);
+		r->rpass = 0;
+	}
+	for (;;) {
+		const uint8_t *p;
+		size_t len;
+		int head;
+
+		hl = buf_len(&r->rhead) - r->rhead_off;
+		if (hl > 0) {
+			p = buf_rptr(&r->rhead) + r->rhead_off;
+			len = hl;
+			head = 1;
+		} else if (r->rpass > 0 && r->b != NULL) {
+			p = buf_rptr(&r->b->in);
+			len = r->rpass;
+			head = 0;
+		} else {
+			break;
+		}
+		w = tls_write(c->ssl, p, len);
+		if (w > 0) {
+			c->tls &= (uint8_t)~CONN_TLS_WR_WANTS_RD;
+			r->bytes_out += (uint64_t)w;
+			if (head) {
+				r->rhead_off += (size_t)w;
+			} else {
+				buf_consume(&r->b->in, (size_t)w);
+				r->rpass -= (size_t)w;
+			}
+			continue;
+		}
+		if (w == TLS_AGAIN_WRITE) {
+			c->tls &= (uint8_t)~CONN_TLS_WR_WANTS_RD;
+			conn_want(c, !c->rd_off, 1);
+			return 0;
+		}
+		if (w == TLS_AGAIN_READ) {
+			c->tls |= CONN_TLS_WR_WANTS_RD;
+			conn_want(c, !c->rd_off, c->wr_on);
+			return 0;
+		}
+		c->tls &= (uint8_t)~CONN_TLS_READY;   /* no close_notify after a fatal error */
+		{
+			char why[128];
+			log_debug("conn %llu: TLS write: %s", (unsigned long long)c->id, tls_conn_error(c->ssl, why, sizeof(why)));
+		}
+		conn_close(c, "client write error (TLS)");
+		return -1;
+	}
+	if (c->wr_on)
+		conn_want(c, !c->rd_off, 0);
+	return 1;
+}
+
 /* Writes pending response bytes to the client. 1 all out, 0 EAGAIN (EV_WRITE
  * armed), -1 the client is gone (connection closed here). */
 static int
@@ -246,6 +330,8 @@ r_flush(struct req *r)
 	size_t hl = buf_len(&r->rhead) - r->rhead_off;
 	ssize_t w;
 
+	if (c->ssl != NULL)
+		return r_flush_tls(r);
 	if (hl > 0) {
 		iov[n].iov_base = buf_rptr(&r->rhead) + r->rhead_off;
 		iov[n++].iov_len = hl;
@@ -454,6 +540,12 @@ build_response_head(struct req *r, const uint8_t *d)
 			if (SPAN_IS(d, n, "proxy-connection"))
 				continue;
 			break;
+		case 25:
+			/* Ours replaces the backend's (RFC 6797 §8.1: a UA
+			 * heeds only the first). */
+			if (r->c->lo != NULL && r->c->lo->hsts_len > 0 && SPAN_IS(d, n, "strict-transport-security"))
+				continue;
+			break;
 		case 17:
 			/* A chunked body to an HTTP/1.0 client (the backend ignored
 			 * our HTTP/1.0 request line) goes out de-chunked and
@@ -478,10 +570,19 @@ build_response_head(struct req *r, const uint8_t *d)
 	}
 	if (g->server_hdr == PD_SERVER_REPLACE)
 		buf_appendf(h, "Server: %s\r\n", g->server_value);
+	/* RFC 6797 §7.2: only over TLS, which is the only kind of listener
+	 * that can carry hsts. */
+	if (r->c->lo != NULL && r->c->lo->hsts_len > 0)
+		buf_append(h, r->c->lo->hsts, r->c->lo->hsts_len);
 	if (r->rt != NULL)
 		for (size_t k = 0; k < r->rt->nresp_ops; k++)
 			if (r->rt->resp_ops[k].value != NULL)
 				buf_appendf(h, "%s: %s\r\n", r->rt->resp_ops[k].name, r->rt->resp_ops[k].value);
+	if (r->sticky && r->srv_idx + 1 != r->sticky_srv) {
+		/* Pin the client to the server that answered (proxyd/sticky.c). */
+		const struct sticky_conf *sc = g->upstreams[r->up_idx].sticky;
+		buf_append(h, sc->set_cookie[r->srv_idx], sc->set_cookie_len[r->srv_idx]);
+	}
 	if (tunnel)
 		buf_append(h, "Connection: upgrade\r\n\r\n", 23);
 	else if (!r->keep_client)
@@ -615,6 +716,47 @@ on_response_head(struct req *r)
 	return 0;
 }
 
+/* backend_read()'s read on a TLS upstream: as client_fill_tls(). Bytes
+ * read, 0 end of stream, -1 error, TLS_AGAIN_READ nothing for now. */
+static ssize_t
+backend_fill_tls(struct bconn *b)
+{
+	size_t room = buf_avail(&b->in), got = 0;
+	ssize_t n = 0;
+
+	b->tls &= (uint8_t)~(BC_TLS_RD_WANTS_WR | BC_TLS_MORE);
+	while (got < room) {
+		n = tls_read(b->ssl, buf_wptr(&b->in), room - got);
+		if (n <= 0)
+			break;
+		buf_produce(&b->in, (size_t)n);
+		got += (size_t)n;
+	}
+	if (got == room) {
+		if (tls_pending(b->ssl))
+			b->tls |= BC_TLS_MORE;
+		return (ssize_t)got;
+	}
+	if (n == TLS_AGAIN_WRITE) {
+		b->tls |= BC_TLS_RD_WANTS_WR;
+		up_want(b, !b->rd_off, 1);
+	}
+	if (n == TLS_AGAIN_READ || n == TLS_AGAIN_WRITE)
+		return got > 0 ? (ssize_t)got : TLS_AGAIN_READ;
+	if (got > 0) {
+		b->tls |= BC_TLS_MORE;      /* the end or the error again next time */
+		return (ssize_t)got;
+	}
+	if (n == 0)
+		return 0;
+	b->tls |= BC_TLS_DEAD;
+	{
+		char why[128];
+		log_debug("upstream TLS read: %s", tls_conn_error(b->ssl, why, sizeof(why)));
+	}
+	return -1;
+}
+
 static void
 backend_read(struct req *r)
 {
@@ -630,11 +772,23 @@ backend_read(struct req *r)
 		abort_exchange(r, MET_UP_ABORTED, "out of memory");
 		return;
 	}
-	do
-		n = read(b->io.fd, buf_wptr(&b->in), buf_avail(&b->in));
-	while (n == -1 && errno == EINTR);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return;
+	if (b->ssl != NULL) {
+		if ((n = backend_fill_tls(b)) == TLS_AGAIN_READ)
+			return;
+		/* A close-delimited body over TLS ends with close_notify; a bare
+		 * TCP FIN may be a truncation (RFC 9112 §9.8): the client gets
+		 * no clean end either. */
+		if (n == 0 && r->rhead_done && r->rbody == HTTP_BODY_UNTIL_CLOSE && !tls_close_notify_received(b->ssl)) {
+			abort_exchange(r, MET_UP_ABORTED, "upstream TLS closed without close_notify (truncated?)");
+			return;
+		}
+	} else {
+		do
+			n = read(b->io.fd, buf_wptr(&b->in), buf_avail(&b->in));
+		while (n == -1 && errno == EINTR);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+	}
 	if (n <= 0) {
 		const char *why = n == 0 ? "upstream closed the connection" : "upstream connection reset";
 		if (n == 0 && r->rhead_done && r->rbody == HTTP_BODY_UNTIL_CLOSE) {
@@ -658,7 +812,8 @@ backend_read(struct req *r)
 		return;
 	}
 	b->rx += (uint64_t)n;
-	buf_produce(&b->in, (size_t)n);
+	if (b->ssl == NULL)
+		buf_produce(&b->in, (size_t)n);   /* backend_fill_tls() already did */
 	while (!r->rhead_done) {
 		int rc = http_parse(&r->rp, &r->rm, buf_rptr(&b->in), buf_len(&b->in));
 		if (rc == HTTP_AGAIN) {
@@ -722,7 +877,8 @@ finish_exchange(struct req *r)
 
 	if (r->b != NULL) {
 		int reusable = !r->q_abandon && r->qdone && r->rdone && r->rbody != HTTP_BODY_UNTIL_CLOSE &&
-		    r->rbody != HTTP_BODY_TUNNEL && http_keep_alive(&r->rm) && buf_len(&r->b->in) == 0;
+		    r->rbody != HTTP_BODY_TUNNEL && http_keep_alive(&r->rm) && buf_len(&r->b->in) == 0 &&
+		    (r->b->ssl == NULL || !tls_pending(r->b->ssl));
 		drop_backend(r, reusable);
 	}
 	metrics_request(wk->m, r->series, r->status, http_proxy_now_us() - r->t_start);
@@ -796,6 +952,78 @@ q_advance(struct req *r)
 	return 0;
 }
 
+/* A failed write to the backend: retry, 502 or abort. Returns -1. */
+static int
+q_write_failed(struct req *r)
+{
+	struct bconn *b = r->b;
+
+	if (r->c->state == CONN_TUNNEL)
+		conn_close(r->c, "tunnel closed by upstream");
+	else if (!r->rhead_done && !r->body_sent_any)
+		fail_backend(r, 502, MET_UP_CONNECT_FAIL, "upstream write failed", b->reused && !r->head_sent_any);
+	else
+		abort_exchange(r, MET_UP_ABORTED, "upstream write failed");
+	return -1;
+}
+
+/* q_flush() on a TLS upstream: head, then passable body, one tls_write
+ * each, the same bytes in front after TLS_AGAIN_* (proxyd/tls.h). */
+static int
+q_flush_tls(struct req *r)
+{
+	struct bconn *b = r->b;
+	ssize_t w;
+
+	for (;;) {
+		size_t hl = buf_len(&r->qhead) - r->qhead_off;
+		const uint8_t *p;
+		size_t len;
+
+		if (hl > 0) {
+			p = buf_rptr(&r->qhead) + r->qhead_off;
+			len = hl;
+		} else if (r->qpass > 0) {
+			p = buf_rptr(&r->c->in);
+			len = r->qpass;
+		} else {
+			break;
+		}
+		w = tls_write(b->ssl, p, len);
+		if (w > 0) {
+			b->tls &= (uint8_t)~BC_TLS_WR_WANTS_RD;
+			r->head_sent_any = 1;
+			if (hl > 0) {
+				r->qhead_off += (size_t)w;
+			} else {
+				r->body_sent_any = 1;
+				buf_consume(&r->c->in, (size_t)w);
+				r->qpass -= (size_t)w;
+			}
+			continue;
+		}
+		if (w == TLS_AGAIN_WRITE) {
+			b->tls &= (uint8_t)~BC_TLS_WR_WANTS_RD;
+			up_want(b, !b->rd_off, 1);
+			return 0;
+		}
+		if (w == TLS_AGAIN_READ) {
+			b->tls |= BC_TLS_WR_WANTS_RD;
+			up_want(b, !b->rd_off, b->wr_on);
+			return 0;
+		}
+		b->tls |= BC_TLS_DEAD;
+		{
+			char why[128];
+			log_debug("upstream TLS write: %s", tls_conn_error(b->ssl, why, sizeof(why)));
+		}
+		return q_write_failed(r);
+	}
+	if (b->wr_on)
+		up_want(b, !b->rd_off, 0);
+	return 1;
+}
+
 /* Writes pending request bytes to the backend. 1 all out, 0 EAGAIN, -1 error
  * (handled here: retry, 502 or abort). */
 static int
@@ -809,6 +1037,8 @@ q_flush(struct req *r)
 
 	if (r->q_abandon)
 		return 1;
+	if (b->ssl != NULL)
+		return q_flush_tls(r);
 	if (hl > 0) {
 		iov[n].iov_base = buf_rptr(&r->qhead) + r->qhead_off;
 		iov[n++].iov_len = hl;
@@ -827,13 +1057,7 @@ q_flush(struct req *r)
 			up_want(b, !b->rd_off, 1);
 			return 0;
 		}
-		if (r->c->state == CONN_TUNNEL)
-			conn_close(r->c, "tunnel closed by upstream");
-		else if (!r->rhead_done && !r->body_sent_any)
-			fail_backend(r, 502, MET_UP_CONNECT_FAIL, "upstream write failed", b->reused && !r->head_sent_any);
-		else
-			abort_exchange(r, MET_UP_ABORTED, "upstream write failed");
-		return -1;
+		return q_write_failed(r);
 	}
 	r->head_sent_any = 1;
 	if ((size_t)w >= hl) {
@@ -917,7 +1141,9 @@ connect_backend(struct req *r)
 	struct bconn *b;
 
 	r->attempts++;
-	srv = up_pick(c->wk, rt, r->key_hash, r->exclude, &limited);
+	/* Upstreams without sticky never set sticky_srv: one predictable branch. */
+	srv = r->sticky_srv == 0 ? up_pick(c->wk, rt, r->key_hash, r->exclude, &limited) :
+	    up_pick_prefer(c->wk, rt, r->sticky_srv - 1, r->key_hash, r->exclude, &limited);
 	if (srv < 0 && r->fail_status != 0) {
 		char body[160];
 		snprintf(body, sizeof(body), "%d %s: %s\n", r->fail_status, http_status_text(r->fail_status), r->fail_why);
@@ -984,6 +1210,44 @@ target_parts(const struct req *r, const uint8_t *d, const char **t, size_t *tl,
 	return 0;
 }
 
+/* A Cookie header of a request to a sticky upstream: note the server our
+ * cookie names (the first one seen wins, RFC 6265 §5.4 puts the most
+ * specific first) and forward the header without our cookie, which means
+ * nothing to the application (HAProxy's "indirect"). Returns 1 when the
+ * header was handled here (written stripped, or dropped because nothing was
+ * left), 0 when the caller forwards it as usual (no cookie of ours in it, or
+ * a route header operation owns Cookie). */
+static int
+sticky_cookie(struct req *r, const struct sticky_conf *sc, const uint8_t *d, struct http_span n, struct http_span v)
+{
+	const char *cv = (const char *)d + v.off, *val;
+	size_t vlen, sl;
+	uint64_t tok;
+	struct buf *h = &r->qhead;
+	uint8_t *w;
+
+	if (!sticky_cookie_find(cv, v.len, sc->name, sc->name_len, &val, &vlen))
+		return 0;
+	/* An unknown or malformed value (a removed server, an old token) is
+	 * not an error: the balancer picks and the answer re-pins. */
+	if (r->sticky_srv == 0 && sticky_token_parse(val, vlen, &tok) == 0)
+		r->sticky_srv = sticky_server(sc, tok) + 1;
+	for (size_t k = 0; k < r->rt->nreq_ops; k++)
+		if (r->rt->req_ops[k].name_len == 6 && strcasecmp(r->rt->req_ops[k].name, "cookie") == 0)
+			return 0;
+	if (buf_reserve(h, n.len + v.len + 4) == -1)
+		return 0;
+	w = buf_wptr(h);
+	memcpy(w, d + n.off, n.len);
+	memcpy(w + n.len, ": ", 2);
+	sl = sticky_cookie_strip(cv, v.len, sc->name, sc->name_len, (char *)w + n.len + 2);
+	if (sl == 0)
+		return 1;
+	memcpy(w + n.len + 2 + sl, "\r\n", 2);
+	buf_produce(h, n.len + 4 + sl);
+	return 1;
+}
+
 static int
 build_request_head(struct req *r, const uint8_t *d)
 {
@@ -996,7 +1260,9 @@ build_request_head(struct req *r, const uint8_t *d)
 	size_t tl;
 	char ip[48], rw[8192], tgt[8192];
 	int xff_idx[8], nxff = 0, rwl;
+	const struct sticky_conf *stk = g->upstreams[r->up_idx].sticky;
 
+	r->sticky = stk != NULL;
 	h->rpos = h->wpos = 0;
 	r->qhead_off = 0;
 	if (buf_reserve(h, m->header_bytes + 512) == -1)
@@ -1030,6 +1296,10 @@ build_request_head(struct req *r, const uint8_t *d)
 			break;
 		case 4:
 			if (m->target_form == HTTP_TF_ABSOLUTE && SPAN_IS(d, n, "host"))
+				continue;
+			break;
+		case 6:
+			if (stk != NULL && SPAN_IS(d, n, "cookie") && sticky_cookie(r, stk, d, n, v))
 				continue;
 			break;
 		case 7:
@@ -1101,15 +1371,20 @@ build_request_head(struct req *r, const uint8_t *d)
 		buf_append(h, ip, strlen(ip));
 		buf_append(h, "\r\n", 2);
 	}
-	if (g->hdr_xfp)
-		buf_append(h, "X-Forwarded-Proto: http\r\n", 25);
+	if (g->hdr_xfp) {
+		if (c->ssl != NULL)
+			buf_append(h, "X-Forwarded-Proto: https\r\n", 26);
+		else
+			buf_append(h, "X-Forwarded-Proto: http\r\n", 25);
+	}
 	if (g->hdr_real_ip) {
 		buf_append(h, "X-Real-IP: ", 11);
 		buf_append(h, ip, strlen(ip));
 		buf_append(h, "\r\n", 2);
 	}
 	if (g->hdr_forwarded)
-		buf_appendf(h, c->family == 2 ? "Forwarded: for=%s;proto=http\r\n" : "Forwarded: for=\"[%s]\";proto=http\r\n", ip);
+		buf_appendf(h, c->family == 2 ? "Forwarded: for=%s;proto=%s\r\n" : "Forwarded: for=\"[%s]\";proto=%s\r\n", ip,
+		    c->ssl != NULL ? "https" : "http");
 	if (g->hdr_via)
 		buf_appendf(h, "Via: 1.%d tandem\r\n", m->version_minor);
 	if (g->hdr_request_id) {
@@ -1275,6 +1550,31 @@ guard_request(struct conn *c, struct req *r, const uint8_t *d)
 	return 0;
 }
 
+/* A plain listener with redirect_https: every request is answered with a
+ * 301 to the same host and target over https (RFC 9110 §15.4.2), before
+ * routing. The host comes from the request (validated by the parser: no
+ * CR, LF or other control characters can reach the Location line). */
+static void
+redirect_https(struct conn *c, struct req *r, const char *host, size_t host_len, const char *t, size_t tl)
+{
+	char loc[8192 + 320], port[8] = "";
+	int n;
+
+	buf_consume(&c->in, r->qm.header_bytes);
+	if (host_len == 0 || host_len > 255) {
+		send_local(r, 400, "400 Bad Request: no usable Host to redirect to\n", NULL, 0);
+		return;
+	}
+	if (c->lo->redirect_port != 0 && c->lo->redirect_port != 443)
+		snprintf(port, sizeof(port), ":%u", (unsigned)c->lo->redirect_port);
+	n = snprintf(loc, sizeof(loc), "https://%.*s%s%.*s", (int)host_len, host, port, (int)tl, t);
+	if (n < 0 || (size_t)n >= sizeof(loc)) {
+		send_local(r, 414, "414 URI Too Long\n", NULL, 1);
+		return;
+	}
+	send_local(r, 301, NULL, loc, 1);
+}
+
 static void
 start_request(struct conn *c, struct req *r)
 {
@@ -1328,6 +1628,10 @@ start_request(struct conn *c, struct req *r)
 	if (target_parts(r, d, &t, &tl, tgt, sizeof(tgt)) == -1) {
 		buf_consume(&c->in, m->header_bytes);
 		send_local(r, 414, "414 URI Too Long\n", NULL, 1);
+		return;
+	}
+	if (c->lo != NULL && c->lo->redirect_https) {
+		redirect_https(c, r, q.host, q.host_len, t, tl);
 		return;
 	}
 	q.path = t;
@@ -1442,9 +1746,68 @@ http_proxy_client_defer(struct ev_loop *loop, struct ev_defer *d)
 {
 	struct conn *c = d->data;
 
-	(void)loop;
 	if (c->state == CONN_HEAD && c->req == NULL && buf_len(&c->in) > 0)
 		process_head(c);
+	if (c->ssl != NULL && !c->closing && (c->tls & CONN_TLS_MORE) && !c->rd_off) {
+		client_read(c);
+		/* Each pass reads, or stops reading, or finds the end: this
+		 * comes back only while there is progress to make. */
+		if (!c->closing && (c->tls & CONN_TLS_MORE) && !c->rd_off)
+			ev_defer(loop, &c->defer);
+	}
+}
+
+/* client_fill() on a TLS connection: reads records until OpenSSL needs the
+ * socket or the space reserved is full. OpenSSL decrypts whole records, so
+ * when we stop on a full buffer plaintext may wait inside it with the
+ * socket empty, and level-triggered epoll would never say so:
+ * CONN_TLS_MORE makes the connection come back to it from the deferred
+ * queue whenever it wants to read (conn_want(), http_proxy_client_defer()).
+ * Bytes read, 0 nothing yet, -1 closed here. */
+static ssize_t
+client_fill_tls(struct conn *c)
+{
+	size_t room = buf_avail(&c->in), got = 0;
+	ssize_t n = 0;
+
+	c->tls &= (uint8_t)~(CONN_TLS_RD_WANTS_WR | CONN_TLS_MORE);
+	while (got < room) {
+		n = tls_read(c->ssl, buf_wptr(&c->in), room - got);
+		if (n <= 0)
+			break;
+		buf_produce(&c->in, (size_t)n);
+		got += (size_t)n;
+	}
+	if (got == room) {
+		if (tls_pending(c->ssl))
+			c->tls |= CONN_TLS_MORE;
+		return (ssize_t)got;
+	}
+	if (n == TLS_AGAIN_READ)
+		return (ssize_t)got;
+	if (n == TLS_AGAIN_WRITE) {
+		/* A TLS 1.3 KeyUpdate to answer, say, with the socket full. */
+		c->tls |= CONN_TLS_RD_WANTS_WR;
+		conn_want(c, !c->rd_off, 1);
+		return (ssize_t)got;
+	}
+	if (got > 0) {
+		/* End or error after data: hand the data over first; the
+		 * deferred read sees the end again (OpenSSL keeps it). */
+		c->tls |= CONN_TLS_MORE;
+		return (ssize_t)got;
+	}
+	if (n == 0) {
+		conn_close(c, "client closed");
+		return -1;
+	}
+	c->tls &= (uint8_t)~CONN_TLS_READY;   /* no close_notify after a fatal error */
+	{
+		char why[128];
+		log_debug("conn %llu: TLS read: %s", (unsigned long long)c->id, tls_conn_error(c->ssl, why, sizeof(why)));
+	}
+	conn_close(c, "client read error (TLS)");
+	return -1;
 }
 
 /* Reads what the client sent. -1 when the connection was closed here. */
@@ -1457,6 +1820,8 @@ client_fill(struct conn *c)
 		conn_close(c, "out of memory");
 		return -1;
 	}
+	if (c->ssl != NULL)
+		return client_fill_tls(c);
 	do
 		n = read(c->io.fd, buf_wptr(&c->in), buf_avail(&c->in));
 	while (n == -1 && errno == EINTR);
@@ -1556,12 +1921,60 @@ client_read(struct conn *c)
 	}
 }
 
+/* Client socket events on a TLS connection. First the handshake (under the
+ * client_header timer armed at accept); then, since OpenSSL may need the
+ * other direction to finish an operation (proxyd/tls.h), an event retries
+ * every operation that waits for it: a write waiting for readability, a
+ * read waiting for writability. */
+static void
+client_io_tls(struct ev_loop *loop, struct conn *c, uint32_t revents)
+{
+	if (!(c->tls & CONN_TLS_READY)) {
+		int rc = tls_handshake(c->ssl);
+		if (rc == TLS_AGAIN_READ) {
+			if (c->rd_off || c->wr_on)
+				conn_want(c, 1, 0);
+			return;
+		}
+		if (rc == TLS_AGAIN_WRITE) {
+			conn_want(c, 0, 1);
+			return;
+		}
+		if (rc != TLS_OK) {
+			char why[128], ab[48];
+			/* Counted by reason in tls.c (tandem_tls_handshake_failures_total). */
+			log_rl_warnx(&rl_tls, ev_now(loop), "conn %llu %s: TLS handshake failed: %s",
+			    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)),
+			    tls_conn_error(c->ssl, why, sizeof(why)));
+			conn_close(c, "TLS handshake failed");
+			return;
+		}
+		c->tls |= CONN_TLS_READY;
+		if (c->rd_off || c->wr_on)
+			conn_want(c, 1, 0);
+		/* The request may have come with the client's Finished. */
+		revents = EV_READ;
+	}
+	if (((revents & EV_WRITE) || ((revents & EV_READ) && (c->tls & CONN_TLS_WR_WANTS_RD))) && c->req != NULL) {
+		r_flush_and_continue(c->req);
+		if (c->closing)
+			return;
+	}
+	if ((revents & EV_READ) || ((revents & EV_WRITE) && (c->tls & CONN_TLS_RD_WANTS_WR)))
+		client_read(c);
+	if (!c->closing && (c->tls & CONN_TLS_MORE) && !c->rd_off)
+		ev_defer(loop, &c->defer);
+}
+
 void
 http_proxy_client_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 {
 	struct conn *c = w->data;
 
-	(void)loop;
+	if (c->ssl != NULL) {
+		client_io_tls(loop, c, revents);
+		return;
+	}
 	if ((revents & EV_WRITE) && c->req != NULL) {
 		r_flush_and_continue(c->req);
 		if (c->closing)
@@ -1577,22 +1990,61 @@ http_proxy_backend_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 	struct bconn *b = w->data;
 	struct req *r = b->req;
 
-	(void)loop;
 	if (r == NULL) {
-		/* Idle in the pool: the server closed it or sent garbage. */
+		/* Idle in the pool: the server closed it or sent garbage. Over
+		 * TLS it may also be housekeeping (a TLS 1.3 NewSessionTicket)
+		 * that OpenSSL consumes without any data: still idle then. */
+		if (b->ssl != NULL && b->state == BC_IDLE) {
+			uint8_t x;
+			if (tls_read(b->ssl, &x, 1) == TLS_AGAIN_READ)
+				return;
+		}
 		up_release(b, 0);
 		return;
 	}
 	if (b->state == BC_CONNECTING) {
-		if (net_connect_result(b->io.fd) == -1) {
-			char why[96];
-			snprintf(why, sizeof(why), "connect failed: %s", strerror(errno));
-			fail_backend(r, 502, MET_UP_CONNECT_FAIL, why, 0);
-			return;
+		/* Over TLS the connection stays BC_CONNECTING until the
+		 * handshake is done, so the connect timeout covers both. */
+		if (!(b->tls & BC_TLS_TCP_UP)) {
+			if (net_connect_result(b->io.fd) == -1) {
+				char why[96];
+				snprintf(why, sizeof(why), "connect failed: %s", strerror(errno));
+				fail_backend(r, 502, MET_UP_CONNECT_FAIL, why, 0);
+				return;
+			}
+			if (b->ssl != NULL)
+				b->tls |= BC_TLS_TCP_UP;
+		}
+		if (b->ssl != NULL) {
+			int rc = tls_handshake(b->ssl);
+			if (rc == TLS_AGAIN_READ || rc == TLS_AGAIN_WRITE) {
+				up_want(b, rc == TLS_AGAIN_READ, rc == TLS_AGAIN_WRITE);
+				return;
+			}
+			if (rc != TLS_OK) {
+				char why[160], e[128];
+				b->tls |= BC_TLS_DEAD;
+				snprintf(why, sizeof(why), "TLS handshake failed: %s", tls_conn_error(b->ssl, e, sizeof(e)));
+				fail_backend(r, 502, MET_UP_CONNECT_FAIL, why, 0);
+				return;
+			}
 		}
 		b->state = BC_ACTIVE;
 		up_want(b, 1, 0);
 		send_request(r);
+		return;
+	}
+	if (b->ssl != NULL) {
+		/* As client_io_tls(): each event retries what waits for it. */
+		if ((revents & EV_WRITE) || ((revents & EV_READ) && (b->tls & BC_TLS_WR_WANTS_RD))) {
+			send_request(r);
+			if (r->b != b || r->c->closing)
+				return;
+		}
+		if ((revents & EV_READ) || ((revents & EV_WRITE) && (b->tls & BC_TLS_RD_WANTS_WR)))
+			backend_read(r);
+		if (b->req == r && b->state == BC_ACTIVE && (b->tls & BC_TLS_MORE) && !b->rd_off)
+			ev_defer(loop, &b->defer);
 		return;
 	}
 	if (revents & EV_WRITE) {
@@ -1602,6 +2054,21 @@ http_proxy_backend_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 	}
 	if (revents & EV_READ)
 		backend_read(r);
+}
+
+void
+http_proxy_backend_defer(struct ev_loop *loop, struct ev_defer *d)
+{
+	struct bconn *b = d->data;
+	struct req *r = b->req;
+
+	if (r == NULL || b->state != BC_ACTIVE || b->rd_off || !(b->tls & BC_TLS_MORE))
+		return;
+	backend_read(r);
+	/* b stays valid until the reap after this pass; r only while b->req
+	 * still points at it. */
+	if (b->req == r && b->state == BC_ACTIVE && (b->tls & BC_TLS_MORE) && !b->rd_off)
+		ev_defer(loop, &b->defer);
 }
 
 void

@@ -30,6 +30,7 @@
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
 #include "proxyd/ratelimit.h"
+#include "proxyd/tls.h"
 #include "proxyd/worker.h"
 
 #define DEFAULT_RUNDIR "/run/tandem"
@@ -43,6 +44,61 @@ static uint64_t watchdog_ms;
 static struct ev_timer rl_sweep_timer;
 
 #define RL_SWEEP_MS 10000
+
+/* Standalone ticket-key rotation (no hacd yet to hand out cluster keys,
+ * issue 6): a fresh key every tls_tickets.rotate, each decrypting for
+ * tls_tickets.lifetime; the tick drops expired keys. */
+#define TLS_TICK_MS 1000
+static struct ev_timer tls_tick_timer;
+static uint64_t tls_last_rotate_ms;
+
+static uint64_t
+unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+tls_rotate_now(const struct pd_config *g, uint64_t now)
+{
+	struct tls_ticket_keys *k = config_tls_keys();
+
+	if (k == NULL)
+		return;
+	if (tls_tickets_rotate(k, now, g->tls_lifetime_ms) == -1) {
+		log_warnx("TLS ticket keys: rotation failed, the current key stays in use");
+		return;
+	}
+	tls_last_rotate_ms = now;
+	log_debug("TLS ticket keys: next rotation in %llu s", (unsigned long long)(g->tls_rotate_ms / 1000));
+}
+
+static void
+tls_tick_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct pd_config *g = worker_current();
+	uint64_t now = unix_ms();
+
+	if (g != NULL && g->has_tls && config_tls_keys() != NULL) {
+		struct tls_ticket_keys *k = config_tls_keys();
+		uint8_t name[TLS_TICKET_NAME_LEN];
+
+		tls_tickets_tick(k, now);
+		if (atomic_load(&config_tls_keys_external)) {
+			/* hacd hands out the keys; fill in only if none seals. */
+			if (tls_tickets_current(k, name) == -1)
+				tls_rotate_now(g, now);
+		} else if (tls_last_rotate_ms == 0 || now < tls_last_rotate_ms || /* clock stepped back */
+		    now - tls_last_rotate_ms >= g->tls_rotate_ms || tls_tickets_current(k, name) == -1) {
+			tls_rotate_now(g, now);
+		}
+	}
+	config_unref(g);
+	ev_timer_start(loop, t, TLS_TICK_MS);
+}
 
 /* Frees rate-limit entries whose windows are over and bans that ended, so
  * memory follows traffic down (eviction alone keeps it bounded). */
@@ -68,12 +124,16 @@ usage(FILE *f)
 	    "usage: proxyd [-d] [-R DIR] -c FILE          run with a configuration file\n"
 	    "       proxyd -t -c FILE                     check a configuration file and exit\n"
 	    "       proxyd [-d] --listen ADDR --to HOST:PORT[,HOST:PORT...] [--threads N]\n"
+	    "       proxyd [-d] [--listen ADDR] --tls-listen ADDR --cert FILE --key FILE --to LIST\n"
 	    "options:\n"
 	    "  -c, --config FILE   configuration file (etc/proxyd.conf format)\n"
 	    "  -t, --test          check the configuration and exit 0 (ok) or 1 (error)\n"
 	    "  -R, --rundir DIR    runtime directory for proxyd.sock and hacd.chan (default " DEFAULT_RUNDIR ")\n"
 	    "  -l, --listen ADDR   quick mode: listen address, e.g. *:8080 or 127.0.0.1:80\n"
 	    "  -T, --to LIST       quick mode: comma-separated backend HOST:PORT list\n"
+	    "      --tls-listen ADDR  quick mode: HTTPS listen address (with --cert and --key)\n"
+	    "      --cert FILE     quick mode: PEM certificate, leaf first, then its chain\n"
+	    "      --key FILE      quick mode: PEM private key (mode 0600)\n"
 	    "  -n, --threads N     worker threads (default: config, else one per core)\n"
 	    "  -d, --debug         debug logging\n"
 	    "  -h, --help          this text\n");
@@ -149,6 +209,10 @@ reload(void)
 	channel_set_generation(nc->generation);
 	config_unref(old);
 	hc_sync(nc);
+	/* The first TLS listener of this process: a sealing key before its
+	 * first client, not at the next tick. */
+	if (nc->has_tls && config_tls_keys() != NULL && tls_tickets_count(config_tls_keys()) == 0)
+		tls_rotate_now(nc, unix_ms());
 	worker_publish(nc);
 	channel_status_changed();
 	sd_notify(0, "READY=1");
@@ -200,9 +264,12 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' }, { "test", no_argument, NULL, 't' },
 		{ "rundir", required_argument, NULL, 'R' }, { "listen", required_argument, NULL, 'l' },
 		{ "to", required_argument, NULL, 'T' }, { "threads", required_argument, NULL, 'n' },
-		{ "debug", no_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+		{ "debug", no_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' },
+		{ "tls-listen", required_argument, NULL, 'S' }, { "cert", required_argument, NULL, 'C' },
+		{ "key", required_argument, NULL, 'K' }, { NULL, 0, NULL, 0 }
 	};
 	const char *rundir = DEFAULT_RUNDIR, *listen_addr = NULL, *to = NULL;
+	const char *tls_listen = NULL, *cert = NULL, *key = NULL;
 	int test = 0, debug = 0, ch, n;
 	struct conf_err err;
 	struct pd_config *gen;
@@ -224,24 +291,42 @@ main(int argc, char **argv)
 				return 1;
 			}
 			break;
+		case 'S': tls_listen = optarg; break;
+		case 'C': cert = optarg; break;
+		case 'K': key = optarg; break;
 		case 'd': debug = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
 	}
-	if (optind != argc || (config_path == NULL && (listen_addr == NULL || to == NULL)) ||
-	    (config_path != NULL && (listen_addr != NULL || to != NULL))) {
+	if (optind != argc || (config_path == NULL && ((listen_addr == NULL && tls_listen == NULL) || to == NULL)) ||
+	    (config_path != NULL && (listen_addr != NULL || to != NULL || tls_listen != NULL)) ||
+	    ((cert != NULL || key != NULL) && tls_listen == NULL)) {
 		usage(stderr);
 		return 1;
 	}
 	log_init("proxyd", 0, debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	err.msg[0] = '\0';
-	gen = config_path ? config_load(config_path, &err) : config_quick(listen_addr, to, nthreads, &err);
+	gen = config_path ? config_load(config_path, &err) :
+	    config_quick_tls(listen_addr, tls_listen, cert, key, to, nthreads, &err);
 	if (gen == NULL) {
 		fprintf(stderr, "proxyd: %s\n", err.msg);
 		return 1;
 	}
 	if (test) {
+		/* Which names each TLS listener answers for, in SNI order. */
+		for (size_t i = 0; i < gen->nlisteners; i++) {
+			const char *names[64];
+			size_t nn;
+
+			if (gen->listeners[i].tls == NULL)
+				continue;
+			nn = tls_server_names(gen->listeners[i].tls, names, 64);
+			printf("listener \"%s\" (%s): tls:", gen->listeners[i].name, gen->listeners[i].address);
+			for (size_t k = 0; k < nn && k < 64; k++)
+				printf(" %s", names[k]);
+			printf("\n");
+		}
 		printf("%s: configuration ok\n", config_path ? config_path : "command line");
 		config_unref(gen);
 		return 0;
@@ -288,6 +373,12 @@ main(int argc, char **argv)
 	hc_sync(gen);
 	ev_timer_init(&rl_sweep_timer, rl_sweep_cb, NULL);
 	ev_timer_start(ctl_loop, &rl_sweep_timer, RL_SWEEP_MS);
+	/* The first ticket key before the first client; then the tick keeps
+	 * rotating (also once a reload adds the first TLS listener). */
+	if (gen->has_tls)
+		tls_rotate_now(gen, unix_ms());
+	ev_timer_init(&tls_tick_timer, tls_tick_cb, NULL);
+	ev_timer_start(ctl_loop, &tls_tick_timer, TLS_TICK_MS);
 	channel_set_generation(gen->generation);
 	if (channel_start(ctl_loop, gen->hacd_channel ? gen->hacd_channel : chan_path, gen->node) == -1)
 		log_warnx("hacd channel disabled");
@@ -307,6 +398,7 @@ main(int argc, char **argv)
 	worker_join_all();
 	hc_stop();
 	ev_timer_stop(ctl_loop, &rl_sweep_timer);
+	ev_timer_stop(ctl_loop, &tls_tick_timer);
 	channel_stop();
 	admin_stop(ctl_loop);
 	log_info("proxyd stopped");

@@ -18,6 +18,7 @@
 #include "proxyd/connlimit.h"
 #include "proxyd/hcheck.h"
 #include "proxyd/ratelimit.h"
+#include "proxyd/tls.h"
 #include "proxyd/worker.h"
 
 struct series { char *route, *upstream; };
@@ -272,6 +273,42 @@ metrics_render(struct buf *o)
 					}
 				buf_appendf(o, "tandem_parse_errors_total{reason=\"%s\"} %llu\n", r, (unsigned long long)v);
 			}
+	}
+
+	{
+		struct tls_stats ts;
+		struct tls_ticket_stats tk;
+
+		tls_stats_get(&ts);
+		tls_tickets_stats(&tk);
+		buf_appendf(o, "# HELP tandem_tls_handshakes_total TLS handshakes completed with clients.\n"
+		    "# TYPE tandem_tls_handshakes_total counter\ntandem_tls_handshakes_total %llu\n"
+		    "# HELP tandem_tls_resumptions_total Of those, resumed from a session ticket.\n"
+		    "# TYPE tandem_tls_resumptions_total counter\ntandem_tls_resumptions_total %llu\n"
+		    "# HELP tandem_tls_handshake_failures_total Failed client handshakes, by reason (\"other\": all the rest).\n"
+		    "# TYPE tandem_tls_handshake_failures_total counter\n"
+		    "tandem_tls_handshake_failures_total{reason=\"version\"} %llu\n"
+		    "tandem_tls_handshake_failures_total{reason=\"client_cert\"} %llu\n"
+		    "tandem_tls_handshake_failures_total{reason=\"other\"} %llu\n"
+		    "# HELP tandem_tls_sni_default_total Handshakes served the default certificate (no SNI or no match).\n"
+		    "# TYPE tandem_tls_sni_default_total counter\ntandem_tls_sni_default_total %llu\n"
+		    "# HELP tandem_tls_alpn_refused_total Handshakes refused: no common ALPN protocol.\n"
+		    "# TYPE tandem_tls_alpn_refused_total counter\ntandem_tls_alpn_refused_total %llu\n"
+		    "# HELP tandem_tls_ocsp_stapled_total OCSP responses stapled.\n"
+		    "# TYPE tandem_tls_ocsp_stapled_total counter\ntandem_tls_ocsp_stapled_total %llu\n"
+		    "# HELP tandem_tls_tickets_total Session tickets, by outcome.\n"
+		    "# TYPE tandem_tls_tickets_total counter\n"
+		    "tandem_tls_tickets_total{outcome=\"sealed\"} %llu\n"
+		    "tandem_tls_tickets_total{outcome=\"opened\"} %llu\n"
+		    "tandem_tls_tickets_total{outcome=\"renewed\"} %llu\n"
+		    "tandem_tls_tickets_total{outcome=\"unknown_key\"} %llu\n"
+		    "tandem_tls_tickets_total{outcome=\"no_key\"} %llu\n",
+		    (unsigned long long)ts.handshakes, (unsigned long long)ts.resumed,
+		    (unsigned long long)ts.failed_version, (unsigned long long)ts.failed_client_cert,
+		    (unsigned long long)(ts.failed - ts.failed_version - ts.failed_client_cert),
+		    (unsigned long long)ts.sni_default, (unsigned long long)ts.alpn_refused,
+		    (unsigned long long)ts.ocsp_stapled, (unsigned long long)tk.sealed, (unsigned long long)tk.opened,
+		    (unsigned long long)tk.renewed, (unsigned long long)tk.unknown, (unsigned long long)tk.no_key);
 	}
 
 	g = worker_current();

@@ -24,6 +24,7 @@
 
 #include "lib/log.h"
 #include "lib/net.h"
+#include "proxyd/tls.h"
 #include "proxyd/worker.h"
 
 int
@@ -115,6 +116,27 @@ up_pick(struct worker *wk, struct up_rt *rt, uint64_t key_hash, const uint8_t *e
 	}
 }
 
+int
+up_pick_prefer(struct worker *wk, struct up_rt *rt, int want, uint64_t key_hash, const uint8_t *exclude,
+    int *limited)
+{
+	uint32_t ver = atomic_load_explicit(&config_admin_version, memory_order_acquire);
+	const struct pd_upstream *u = rt->cfg;
+
+	if (ver != rt->admin_ver)
+		refresh_admin(rt, ver);
+	if (want >= 0 && (size_t)want < u->nservers && rt->bs[want].weight > 0 && rt->bs[want].eff_weight > 0 &&
+	    !bal_mask_test(exclude, (size_t)want)) {
+		const struct pd_server *s = &u->servers[want];
+		if (s->max_conns == 0 ||
+		    atomic_load_explicit(&s->shared->inuse, memory_order_relaxed) < s->max_conns) {
+			*limited = 0;
+			return want;
+		}
+	}
+	return up_pick(wk, rt, key_hash, exclude, limited);
+}
+
 static struct bconn *
 bconn_alloc(struct worker *wk)
 {
@@ -188,6 +210,13 @@ up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *req)
 		return NULL;
 	}
 	net_set_nodelay(fd);
+	if (rt->cfg->tls != NULL && (b->ssl = tls_client_conn_new(rt->cfg->tls, fd)) == NULL) {
+		close(fd);
+		b->next = wk->free_bconns;
+		wk->free_bconns = b;
+		errno = ENOMEM;
+		return NULL;
+	}
 	b->wk = wk;
 	b->up = rt;
 	b->srv = srv;
@@ -196,8 +225,11 @@ up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *req)
 	b->nreq = 1;
 	ev_io_init(&b->io, fd, http_proxy_backend_io, b);
 	ev_timer_init(&b->timer, pool_timer_cb, b);
+	ev_defer_init(&b->defer, http_proxy_backend_defer, b);
 	if (ev_io_start(wk->loop, &b->io, EV_READ | EV_WRITE) == -1) {
 		int e = errno;
+		tls_conn_free(b->ssl);
+		b->ssl = NULL;
 		close(fd);
 		b->next = wk->free_bconns;
 		wk->free_bconns = b;
@@ -217,6 +249,15 @@ up_want(struct bconn *b, int rd, int wr)
 
 	b->rd_off = !rd;
 	b->wr_on = (uint8_t)(wr != 0);
+	if (b->ssl != NULL) {
+		/* As conn_want(): OpenSSL's direction wins (proxyd/tls.h). */
+		if (b->tls & BC_TLS_WR_WANTS_RD)
+			ev |= EV_READ;
+		if (b->tls & BC_TLS_RD_WANTS_WR)
+			ev |= EV_WRITE;
+		if (rd && (b->tls & BC_TLS_MORE))
+			ev_defer(b->wk->loop, &b->defer);
+	}
 	if (ev_io_start(b->wk->loop, &b->io, ev) == -1)
 		log_warn("backend connection: epoll");
 }
@@ -228,6 +269,16 @@ bconn_close(struct bconn *b)
 
 	ev_io_stop(wk->loop, &b->io);
 	ev_timer_stop(wk->loop, &b->timer);
+	if (b->ssl != NULL) {
+		ev_defer_cancel(wk->loop, &b->defer);
+		/* close_notify only on a session in good standing; after an
+		 * error OpenSSL must not write again. */
+		if ((b->state == BC_ACTIVE || b->state == BC_IDLE) && !(b->tls & BC_TLS_DEAD))
+			(void)tls_shutdown(b->ssl);
+		tls_conn_free(b->ssl);
+		b->ssl = NULL;
+		b->tls = 0;
+	}
 	close(b->io.fd);
 	b->io.fd = -1;
 	b->in.rpos = b->in.wpos = 0;

@@ -19,11 +19,15 @@
 
 struct worker;
 struct req;
+struct ssl_st;
 
 enum bconn_state { BC_CONNECTING = 0, BC_ACTIVE, BC_IDLE, BC_CLOSED };
 
 struct bconn {
 	struct ev_io io;
+	/* TLS upstreams only (NULL otherwise): the client side of OpenSSL on
+	 * this socket, kept while pooled (the session stays up). */
+	struct ssl_st *ssl;
 	struct ev_timer timer;          /* pool idle timeout */
 	struct buf in;
 	struct bconn *prev, *next;      /* pool list, or free/reap list */
@@ -34,9 +38,18 @@ struct bconn {
 	uint8_t state;
 	uint8_t reused;                 /* came from the pool: a failure before any response byte is retryable */
 	uint8_t wr_on, rd_off;
+	uint8_t tls;                    /* BC_TLS_* flags; 0 on plain connections */
 	uint32_t nreq;
 	uint64_t rx;                    /* response bytes received on this request */
+	struct ev_defer defer;          /* plaintext left inside OpenSSL (BC_TLS_MORE) */
 };
+
+/* b->tls: the backend side of proxyd/tls.h's event-loop contract. */
+#define BC_TLS_TCP_UP      0x01u    /* TCP connected, handshake running */
+#define BC_TLS_RD_WANTS_WR 0x02u
+#define BC_TLS_WR_WANTS_RD 0x04u
+#define BC_TLS_MORE        0x08u
+#define BC_TLS_DEAD        0x10u    /* a fatal TLS error: no close_notify */
 
 struct up_srv {
 	struct bconn *idle;             /* most recently used first */
@@ -62,6 +75,13 @@ void up_rt_close_idle(struct worker *wk, struct up_rt *rt);
 /* Picks a server for a request: index or -1 (none available; *limited set to 1
  * when a connection limit was the reason). */
 int up_pick(struct worker *wk, struct up_rt *rt, uint64_t key_hash, const uint8_t *exclude, int *limited);
+/* As up_pick, but returns `want` (a server index, e.g. the one a sticky
+ * cookie names) when it is available: weight and eff_weight > 0 (not down,
+ * drained, in maintenance or ejected), not in exclude (a retry never goes
+ * back to the server that failed) and below its max_conns. Otherwise the
+ * balancer picks as usual. want out of range is treated as unavailable. */
+int up_pick_prefer(struct worker *wk, struct up_rt *rt, int want, uint64_t key_hash, const uint8_t *exclude,
+    int *limited);
 /* A connection to server srv for req: an idle pooled one, or a new nonblocking
  * connect (state BC_CONNECTING). NULL with errno on immediate failure. */
 struct bconn *up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *req);
@@ -70,7 +90,8 @@ void up_release(struct bconn *b, int reusable);
 /* Arms or disarms EV_WRITE / EV_READ on b. */
 void up_want(struct bconn *b, int rd, int wr);
 
-/* The io callback for backend sockets lives in http_proxy.c. */
+/* The io and deferred callbacks for backend sockets live in http_proxy.c. */
 void http_proxy_backend_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents);
+void http_proxy_backend_defer(struct ev_loop *loop, struct ev_defer *d);
 
 #endif

@@ -7,6 +7,8 @@
  * table of (snippet) -> (expected "t.conf:LINE:" prefix, expected words); the
  * line is part of the contract: it is what an operator's editor jumps to.
  */
+#include <ftw.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,10 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "proxyd/config.h"
 #include "proxyd/ratelimit.h"
+#include "proxyd/tls.h"
 
 static void
 test_example_file(void **state)
@@ -224,6 +228,41 @@ static const struct bad_case bad_cases[] = {
 	{ BASE "routes = (\n { upstream = \"a\"; allow_methods = [ \"G T\" ]; }\n);\n", "t.conf:4:", "allow_methods" },
 	{ BASE "routes = (\n { upstream = \"a\"; max_body = \"lots\"; }\n);\n", "t.conf:4:", "max_body" },
 	{ BASE "limits = { min_body_window = \"10ms\"; };\n", "t.conf:3:", "min_body_window" },   /* syntax error: libconfig's own message, still file:line */
+	/* issue 7: TLS settings checked before any file is read */
+	{ BASE "tls_tickets = { rotate = \"1h\"; lifetime = \"1h\"; };\n", "t.conf:3:", "lifetime" },
+	/* TLS to upstreams */
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n tls = { ca = \"/nonexistent/ca.crt\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "/nonexistent/ca.crt" },
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n tls = { verify = false;\n ca = \"/x.crt\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:4:", "verify = false" },
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
+	  "upstreams = ( { name = \"a\"; tls = { verify = false; };\n check = { type = \"http\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "tcp" },
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n tls = { sni = \"a b\"; verify = false; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "sni" },
+	{ BASE "tls_tickets = { rotate = \"1h\"; period = \"1h\"; };\n", "t.conf:3:", "period" },
+	{ "listeners = (\n { listen = \"127.0.0.1:80\";\n   tls = { alpn = \"http/1.1\"; }; }\n);\n"
+	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:3:", "certificates" },
+	{ "listeners = (\n { listen = \"127.0.0.1:80\";\n   tls = { certificates = ( { cert = \"/x.crt\"; } ); }; }\n);\n"
+	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:3:", "key" },
+	{ "listeners = (\n { listen = \"127.0.0.1:80\";\n   tls = { certificates = ( { cert = \"/x\"; key = \"/y\"; } );\n"
+	  "   client_cert = \"required\"; }; }\n);\n"
+	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:4:", "client_ca" },
+	{ "listeners = (\n { listen = \"127.0.0.1:80\";\n   tls = { certificates = ( { cert = \"/x\"; key = \"/y\"; } );\n"
+	  "   client_cert = \"maybe\"; }; }\n);\n"
+	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:4:", "client_cert" },
+	{ "listeners = (\n { listen = \"127.0.0.1:80\";\n   tls = { certificates = ( { cert = \"/x\"; key = \"/y\"; } );\n"
+	  "   hsts = \"\"; }; }\n);\n"
+	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:4:", "hsts" },
+	{ "listeners = (\n { listen = \"127.0.0.1:80\"; redirect_https = true;\n   tls = { certificates = ( { cert = \"/x\"; key = \"/y\"; } ); }; }\n);\n"
+	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:2:", "redirect_https" },
+	{ "listeners = (\n { listen = \"127.0.0.1:80\";\n   tls = { certificates = ( { cert = \"/nonexistent/x.crt\"; key = \"/y\"; } ); }; }\n);\n"
+	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:3:", "/nonexistent/x.crt" },
+	{ "listeners = (\n { listen = \"127.0.0.1:80\"; redirect_https = true; redirect_https_port = 0; }\n);\n"
+	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:2:", "redirect_https_port" },
 };
 
 static void
@@ -266,6 +305,185 @@ test_quick_mode(void **state)
 	assert_non_null(strstr(err.msg, "--listen"));
 }
 
+/* ---- TLS listeners (issue 7): a real PKI from tests/tools/mkcerts.sh ----- */
+
+static char pki[64];
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+static int
+pki_setup(void **state)
+{
+	char cmd[256];
+
+	(void)state;
+	if (access("tests/tools/mkcerts.sh", R_OK) != 0) {
+		fprintf(stderr, "test_proxyd_config: run from the repository root (tests/tools/mkcerts.sh)\n");
+		return -1;
+	}
+	snprintf(pki, sizeof(pki), "/tmp/tandem-pdconf-XXXXXX");
+	if (mkdtemp(pki) == NULL)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "sh tests/tools/mkcerts.sh '%s'", pki);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int
+pki_teardown(void **state)
+{
+	(void)state;
+	if (pki[0] != '\0')
+		nftw(pki, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+/* A configuration whose second listener has `tls = { TLS }`; each '@' in
+ * TLS stands for the PKI directory. */
+static struct pd_config *
+load_tls(const char *tls, struct conf_err *err)
+{
+	char body[2048], text[4096];
+	size_t o = 0;
+
+	for (const char *p = tls; *p != '\0' && o + sizeof(pki) + 1 < sizeof(body); p++) {
+		if (*p == '@') {
+			memcpy(body + o, pki, strlen(pki));
+			o += strlen(pki);
+		} else {
+			body[o++] = *p;
+		}
+	}
+	body[o] = '\0';
+	snprintf(text, sizeof(text),
+	    "listeners = (\n"
+	    " { name = \"http\"; listen = \"127.0.0.1:18080\"; redirect_https = true; redirect_https_port = 18443; },\n"
+	    " { name = \"https\"; listen = \"127.0.0.1:18443\";\n"
+	    "   tls = {\n%s\n   }; }\n);\n"
+	    "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:18101\"; } ); } );\n"
+	    "tls_tickets = { rotate = \"10m\"; lifetime = \"30m\"; };\n", body);
+	memset(err, 0, sizeof(*err));
+	return config_load_string("t.conf", text, err);
+}
+
+static void
+test_tls_listeners(void **state)
+{
+	static const struct { const char *tls; const char *prefix; const char *words; } bad[] = {
+		/* the key of another certificate; line 4 is "tls = {" */
+		{ "certificates = ( { cert = \"@/a-ecdsa.crt\"; key = \"@/mismatch.key\"; } );",
+		  "t.conf:4:", "does not match" },
+		{ "certificates = ( { cert = \"@/expired.crt\"; key = \"@/expired.key\"; } );",
+		  "t.conf:4:", "expired" },
+		{ "certificates = ( { cert = \"@/notyet.crt\"; key = \"@/notyet.key\"; } );",
+		  "t.conf:4:", "notyet.crt" },
+		{ "certificates = ( { cert = \"@/a-ecdsa.crt\"; key = \"@/a-ecdsa.key\"; ocsp = \"@/a-ecdsa.crt\"; } );",
+		  "t.conf:4:", "OCSP" },
+		{ "certificates = ( { cert = \"@/a-ecdsa.crt\"; key = \"@/a-ecdsa.key\"; } ); client_ca = \"@/nope.crt\";",
+		  "t.conf:4:", "nope.crt" },
+		{ "certificates = ( { cert = \"@/a-ecdsa.crt\"; key = \"@/a-ecdsa.key\"; } ); alpn = \"h2,,x\";",
+		  "t.conf:4:", "" },
+	};
+	struct conf_err err;
+	struct pd_config *c;
+	const char *names[8];
+
+	(void)state;
+	c = load_tls("certificates = (\n"
+	    "  { cert = \"@/a-ecdsa.crt\"; key = \"@/a-ecdsa.key\"; ocsp = \"@/a-ecdsa.ocsp\"; },\n"
+	    "  { cert = \"@/a-rsa.crt\"; key = \"@/a-rsa.key\"; },\n"
+	    "  { cert = \"@/b-wild.crt\"; key = \"@/b-wild.key\"; } );\n"
+	    " client_ca = \"@/clientca.crt\"; client_cert = \"optional\";\n"
+	    " alpn = \"http/1.1\"; session_timeout = \"2h\"; hsts = \"max-age=63072000\";", &err);
+	if (c == NULL)
+		fail_msg("%s", err.msg);
+	assert_true(c->has_tls);
+	assert_int_equal(c->tls_rotate_ms, 600000);
+	assert_int_equal(c->tls_lifetime_ms, 1800000);
+	/* The plain listener redirects and carries no TLS. */
+	assert_null(c->listeners[0].tls);
+	assert_non_null(c->listeners[0].opts);
+	assert_true(c->listeners[0].opts->redirect_https);
+	assert_int_equal(c->listeners[0].opts->redirect_port, 18443);
+	assert_int_equal(c->listeners[0].opts->hsts_len, 0);
+	/* The TLS listener: both names, exact before wildcard; HSTS ready to send. */
+	assert_non_null(c->listeners[1].tls);
+	assert_int_equal(tls_server_names(c->listeners[1].tls, names, 8), 2);
+	assert_string_equal(names[0], "a.test");
+	assert_string_equal(names[1], "*.b.test");
+	assert_non_null(c->listeners[1].opts);
+	assert_string_equal(c->listeners[1].opts->hsts, "Strict-Transport-Security: max-age=63072000\r\n");
+	assert_int_equal(c->listeners[1].opts->hsts_len, strlen(c->listeners[1].opts->hsts));
+	assert_non_null(config_tls_keys());
+	config_unref(c);
+
+	/* An upstream over TLS, verified against the test root with SNI. */
+	{
+		char text[1024];
+		snprintf(text, sizeof(text),
+		    "listeners = ( { listen = \"127.0.0.1:18080\"; } );\n"
+		    "upstreams = ( { name = \"a\"; tls = { ca = \"%s/root.crt\"; sni = \"a.test\"; };\n"
+		    "  check = { type = \"tcp\"; }; servers = ( { address = \"127.0.0.1:18101\"; } ); } );\n", pki);
+		c = config_load_string("t.conf", text, &err);
+		if (c == NULL)
+			fail_msg("%s", err.msg);
+		assert_non_null(c->upstreams[0].tls);
+		assert_false(c->has_tls);
+		config_unref(c);
+	}
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = load_tls(bad[i].tls, &err);
+		if (c != NULL) {
+			config_unref(c);
+			fail_msg("TLS case %zu accepted", i);
+		}
+		if (strncmp(err.msg, bad[i].prefix, strlen(bad[i].prefix)) != 0 || strstr(err.msg, bad[i].words) == NULL)
+			fail_msg("TLS case %zu: got \"%s\", want prefix \"%s\" with \"%s\"", i, err.msg, bad[i].prefix,
+			    bad[i].words);
+	}
+}
+
+static void
+test_quick_mode_tls(void **state)
+{
+	struct conf_err err;
+	struct pd_config *c;
+	char crt[128], key[128], bad[128];
+
+	(void)state;
+	snprintf(crt, sizeof(crt), "%s/a-ecdsa.crt", pki);
+	snprintf(key, sizeof(key), "%s/a-ecdsa.key", pki);
+	snprintf(bad, sizeof(bad), "%s/mismatch.key", pki);
+	/* TLS alone, and beside a plain listener. */
+	c = config_quick_tls(NULL, "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, &err);
+	if (c == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c->nlisteners, 1);
+	assert_non_null(c->listeners[0].tls);
+	assert_true(c->has_tls);
+	config_unref(c);
+	c = config_quick_tls("127.0.0.1:18080", "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, &err);
+	if (c == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c->nlisteners, 2);
+	assert_null(c->listeners[0].tls);
+	assert_non_null(c->listeners[1].tls);
+	config_unref(c);
+	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", crt, bad, "127.0.0.1:18101", 1, &err));
+	assert_non_null(strstr(err.msg, "--tls-listen"));
+	assert_non_null(strstr(err.msg, "does not match"));
+	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", NULL, NULL, "127.0.0.1:18101", 1, &err));
+	assert_non_null(strstr(err.msg, "--cert"));
+	assert_null(config_quick_tls("127.0.0.1:18443", "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, &err));
+	assert_non_null(strstr(err.msg, "same address"));
+	assert_null(config_quick_tls(NULL, NULL, NULL, NULL, "127.0.0.1:18101", 1, &err));
+}
+
 static void
 test_admin_shared_state(void **state)
 {
@@ -298,6 +516,8 @@ main(void)
 		cmocka_unit_test(test_bad_snippets),
 		cmocka_unit_test(test_quick_mode),
 		cmocka_unit_test(test_admin_shared_state),
+		cmocka_unit_test(test_tls_listeners),
+		cmocka_unit_test(test_quick_mode_tls),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
 }
