@@ -302,6 +302,41 @@ static int parse_version(const uint8_t *v)
 }
 
 /*
+ * A path segment that is "." or ".." -- also percent-encoded, "%2e" being
+ * the same character (RFC 3986 §2.3, §6.2.2.2). Routing matches the path as
+ * received, and a backend that removes dot-segments (RFC 3986 §5.2.4) would
+ * serve another path than the one routed and access-checked:
+ * "/public/../admin" passes a "/public/" rule and reaches /admin. Browsers and
+ * curl remove dot-segments before sending, so a request that still has one
+ * is ambiguous and refused, never rewritten (a guess either way).
+ * s points at the path's first '/', e one past the target.
+ */
+static int has_dot_segment(const uint8_t *s, const uint8_t *e)
+{
+	while (s < e && *s == '/') {
+		const uint8_t *g = s + 1;
+		int dots = 0;
+
+		while (dots < 3 && g < e) {
+			if (*g == '.') {
+				g++;
+			} else if (e - g >= 3 && g[0] == '%' && g[1] == '2' && (g[2] | 0x20) == 'e') {
+				g += 3;
+			} else {
+				break;
+			}
+			dots++;
+		}
+		if ((dots == 1 || dots == 2) && (g == e || *g == '/' || *g == '?'))
+			return 1;
+		while (g < e && *g != '/' && *g != '?')
+			g++;
+		s = g;
+	}
+	return 0;
+}
+
+/*
  * request-line = method SP request-target SP HTTP-version (RFC 9112 §3),
  * exactly: one SP each, no leading or trailing whitespace (§3 says a server
  * SHOULD reject whitespace-tolerant parsing rather than guess). [s, e) is the
@@ -346,6 +381,8 @@ static int parse_request_line(struct http_parser *p, struct http_msg *m, const u
 
 	/* request-target forms, RFC 9112 §3.2. */
 	if (*t == '/') {
+		if (has_dot_segment(t, q - 1))
+			return fail(p, 400, "dot-segment");
 		m->target_form = HTTP_TF_ORIGIN;
 		return HTTP_OK;
 	}
@@ -367,6 +404,8 @@ static int parse_request_line(struct http_parser *p, struct http_msg *m, const u
 		;
 	if (!host_valid(a, (size_t)(t - a)))
 		return fail(p, 400, "bad-authority");
+	if (has_dot_segment(t, q - 1))
+		return fail(p, 400, "dot-segment");
 	m->authority.off = (uint32_t)(a - data);
 	m->authority.len = (uint32_t)(t - a);
 	m->target_form = HTTP_TF_ABSOLUTE;

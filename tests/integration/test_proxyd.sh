@@ -952,6 +952,8 @@ cl-overflow|400|b"POST /m23 HTTP/1.1\r\nHost: t\r\nContent-Length: 9999999999999
 bad-method|400|b"G@T /m24 HTTP/1.1\r\nHost: t\r\n\r\n"
 ws-before-first-header|400|b"GET /m25 HTTP/1.1\r\n Host: t\r\n\r\n"
 bad-host|400|b"GET /m26 HTTP/1.1\r\nHost: a b\r\n\r\n"
+dot-segment|400|b"GET /m28/../admin HTTP/1.1\r\nHost: t\r\n\r\n"
+dot-segment-encoded|400|b"GET /m29/%2e%2E/admin HTTP/1.1\r\nHost: t\r\n\r\n"
 bad-chunk-size|400|b"POST /m90 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
 chunk-size-overflow|400|b"POST /m91 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000000001\r\nhello\r\n0\r\n\r\n"
 chunk-missing-crlf|400|b"POST /m92 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n"'
