@@ -7,8 +7,11 @@
  * VIPs up although the machine is alive. Readiness is "connected and the
  * last status said ready": proxyd's death closes the socket, which this
  * loop sees in the same iteration. hacd sends DrainCommand frames for
- * make-before-break planned failover. The peer's uid is checked
- * (SO_PEERCRED): only root or hacd's own user may claim to be proxyd.
+ * make-before-break planned failover, and StateSync frames with the
+ * cluster's server admin state (hacd/repl.c: all of it when proxyd
+ * connects, then every change); a StateSync from proxyd goes to the
+ * replication store. The peer's uid is checked (SO_PEERCRED): only root,
+ * hacd's own user or the configured proxyd user may claim to be proxyd.
  */
 #include "hacd/channel.h"
 
@@ -75,8 +78,11 @@ static void conn_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
 		    m->status->has_draining && m->status->draining,
 		    m->status->has_quiet ? m->status->quiet : ch->active == 0);
 		break;
+	case TANDEM__CHANNEL_MESSAGE__BODY_SYNC:
+		if (ch->sync != NULL && m->sync != NULL)
+			ch->sync(ch->sync_arg, m->sync);
+		break;
 	default:
-		/* State sync is not implemented on this side yet: ignored. */
 		break;
 	}
 	tandem__channel_message__free_unpacked(m, NULL);
@@ -129,6 +135,8 @@ static void accept_cb(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 		ch->conn = s;
 		if (ch->drain_wanted)
 			send_drain(ch, 1);
+		if (ch->connected != NULL && ch->conn == s && !s->closing)
+			ch->connected(ch->sync_arg);
 	}
 }
 
@@ -203,4 +211,11 @@ int channel_send_drain(struct channel *ch, int on)
 		return -1;
 	log_info("channel: asking proxyd to %s", on ? "drain" : "stop draining");
 	return send_drain(ch, on);
+}
+
+int channel_send(struct channel *ch, const uint8_t *msg, size_t len)
+{
+	if (ch->conn == NULL)
+		return -1;
+	return stream_send(ch->conn, msg, len);
 }

@@ -11,9 +11,15 @@
 #include "hacd/stream.h"
 #include "lib/ev.h"
 #include "lib/log.h"
+#include "proto/tandem.pb-c.h"
 
 /* Called when readiness (or the draining flag) changed. */
 typedef void (*channel_changed_cb)(void *arg);
+/* Called when a proxyd connection is accepted (hacd/repl.c sends it the
+ * admin state then). */
+typedef void (*channel_connected_cb)(void *arg);
+/* Called for a StateSync proxyd sent; valid only during the call. */
+typedef void (*channel_sync_cb)(void *arg, const Tandem__StateSync *sync);
 
 struct channel {
 	struct ev_loop *loop;
@@ -34,6 +40,9 @@ struct channel {
 	struct log_ratelimit rl;
 	channel_changed_cb changed;
 	void *arg;
+	channel_connected_cb connected;  /* optional, set after channel_open */
+	channel_sync_cb sync;            /* optional, set after channel_open */
+	void *sync_arg;                  /* for both */
 };
 
 /*
@@ -57,5 +66,10 @@ int channel_ready(const struct channel *ch);
 /* Ask proxyd to drain (on) or stop draining (off). Remembered and repeated
  * when proxyd reconnects. 0 sent (or queued), -1 proxyd not connected. */
 int channel_send_drain(struct channel *ch, int on);
+
+/* Send one packed ChannelMessage (e.g. from replica_export / a StateSync
+ * hacd built) to proxyd. 0 sent (or queued), -1 proxyd not connected or
+ * the connection failed (it is then being closed). */
+int channel_send(struct channel *ch, const uint8_t *msg, size_t len);
 
 #endif /* TANDEM_HACD_CHANNEL_H */

@@ -26,7 +26,11 @@
 
 static const char *const root_keys[] = {
 	"cluster", "key_file", "advert", "dead_intervals", "skew", "port", "garp",
-	"notify", "nodes", "vips", "track", "proxyd_user", "multicast", NULL,
+	"notify", "nodes", "vips", "track", "proxyd_user", "multicast", "replication", NULL,
+};
+static const char *const repl_keys[] = {
+	"sync_interval", "anti_entropy", "max_rate_keys", "max_bans", "max_health", "max_admin",
+	"max_tickets", "rate_retention", "max_future", "max_ban", "relay", NULL,
 };
 static const char *const mcast_keys[] = { "group", "interface", "ttl", "port", NULL };
 static const char *const garp_keys[] = { "count", "spacing", NULL };
@@ -339,6 +343,77 @@ static int parse_multicast(struct hacd_config *cfg, const config_setting_t *root
 	return 0;
 }
 
+/* A duration of grp's key within [min, max] ms (0 allowed when zero_ok). */
+static int get_duration_in(const config_setting_t *grp, const char *key, uint64_t min, uint64_t max,
+    int zero_ok, const char *range, uint64_t *out, struct conf_err *err)
+{
+	uint64_t v = *out;
+
+	if (conf_get_duration(grp, key, 0, &v, err) == -1)
+		return -1;
+	if (!(zero_ok && v == 0) && (v < min || v > max))
+		return conf_errorf(err, config_setting_get_member(grp, key), "%s: must be %s", key, range);
+	*out = v;
+	return 0;
+}
+
+static int get_count(const config_setting_t *grp, const char *key, int64_t max, uint64_t *out,
+    struct conf_err *err)
+{
+	int64_t v = (int64_t)*out;
+
+	if (conf_get_int(grp, key, 0, 1, max, &v, err) == -1)
+		return -1;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+/*
+ * replication = { sync_interval = "50ms"; anti_entropy = "30s";
+ *                 max_rate_keys = 100000; ... };
+ * Optional, and so is every key: the defaults are hacd/replica.c's. The
+ * bounds keep a typo from sizing the store past memory (10M rate keys is
+ * about 2 GB) or from turning the sync into a busy loop; max_admin stays
+ * small enough for `hactl admin` to list in one control-socket frame.
+ */
+static int parse_replication(struct hacd_config *cfg, const config_setting_t *root,
+    struct conf_err *err)
+{
+	struct hacd_repl_conf *rc = &cfg->repl;
+	const config_setting_t *g = NULL;
+
+	rc->sync_interval_ms = 50;
+	rc->anti_entropy_ms = 30000;
+	rc->max_rate_keys = 200000;
+	rc->max_bans = 100000;
+	rc->max_health = 4096;
+	rc->max_admin = 1024;
+	rc->max_tickets = 3;
+	rc->rate_retention_ms = 120000;
+	rc->max_future_ms = 3600000;
+	rc->max_ban_ms = 7ull * 86400000;
+	rc->relay = 0;
+	if (conf_get_group(root, "replication", 0, &g, err) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (conf_check_keys(g, repl_keys, err) == -1 ||
+	    get_duration_in(g, "sync_interval", 1, 10000, 0, "1ms..10s", &rc->sync_interval_ms, err) == -1 ||
+	    get_duration_in(g, "anti_entropy", 1000, 86400000, 1, "0 (off) or 1s..1d",
+	    &rc->anti_entropy_ms, err) == -1 ||
+	    get_count(g, "max_rate_keys", 10000000, &rc->max_rate_keys, err) == -1 ||
+	    get_count(g, "max_bans", 10000000, &rc->max_bans, err) == -1 ||
+	    get_count(g, "max_health", 1000000, &rc->max_health, err) == -1 ||
+	    get_count(g, "max_admin", 10000, &rc->max_admin, err) == -1 ||
+	    get_count(g, "max_tickets", 64, &rc->max_tickets, err) == -1 ||
+	    get_duration_in(g, "rate_retention", 1000, 86400000, 0, "1s..1d", &rc->rate_retention_ms, err) == -1 ||
+	    get_duration_in(g, "max_future", 1000, 86400000, 0, "1s..1d", &rc->max_future_ms, err) == -1 ||
+	    get_duration_in(g, "max_ban", 1000, 365ull * 86400000, 0, "1s..365d", &rc->max_ban_ms, err) == -1 ||
+	    conf_get_bool(g, "relay", 0, &rc->relay, err) == -1)
+		return -1;
+	return 0;
+}
+
 static int parse(struct hacd_config *cfg, const struct conf *c, const char *self_name,
     struct conf_err *err)
 {
@@ -404,7 +479,8 @@ static int parse(struct hacd_config *cfg, const struct conf *c, const char *self
 	cfg->skew = skew;
 	cfg->garp_count = (unsigned)count;
 	if (parse_nodes(cfg, root, port, err) == -1 || parse_vips(cfg, root, err) == -1 ||
-	    parse_track(cfg, root, err) == -1 || parse_multicast(cfg, root, port, err) == -1)
+	    parse_track(cfg, root, err) == -1 || parse_multicast(cfg, root, port, err) == -1 ||
+	    parse_replication(cfg, root, err) == -1)
 		return -1;
 	if (self_name != NULL) {
 		int idx = hacd_config_node(cfg, self_name);
@@ -544,6 +620,16 @@ int hacd_config_reloadable(const struct hacd_config *old, const struct hacd_conf
 	    (const struct sockaddr *)&new_cfg->mcast.group, 1))) {
 		snprintf(err->msg, sizeof(err->msg), "%.400s: multicast settings changed: restart hacd to apply",
 		    new_cfg->path);
+		return -1;
+	}
+	if (old->repl.max_rate_keys != new_cfg->repl.max_rate_keys || old->repl.max_bans != new_cfg->repl.max_bans ||
+	    old->repl.max_health != new_cfg->repl.max_health || old->repl.max_admin != new_cfg->repl.max_admin ||
+	    old->repl.max_tickets != new_cfg->repl.max_tickets ||
+	    old->repl.rate_retention_ms != new_cfg->repl.rate_retention_ms ||
+	    old->repl.max_future_ms != new_cfg->repl.max_future_ms ||
+	    old->repl.max_ban_ms != new_cfg->repl.max_ban_ms || old->repl.relay != new_cfg->repl.relay) {
+		snprintf(err->msg, sizeof(err->msg),
+		    "%.400s: replication limits changed: restart hacd to apply", new_cfg->path);
 		return -1;
 	}
 	return 0;

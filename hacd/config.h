@@ -62,6 +62,25 @@ struct hacd_mcast_conf {
 	unsigned ttl;                   /* 1..255, default 1 (never leaves the link) */
 };
 
+/*
+ * State replication between hacd nodes (hacd.conf "replication", optional;
+ * every field has a default). The limits size hacd/replica.c's store and
+ * are fixed for the life of the process; the intervals may be reloaded.
+ */
+struct hacd_repl_conf {
+	uint64_t sync_interval_ms;      /* deltas to peers, 1ms..10s (default 50ms) */
+	uint64_t anti_entropy_ms;       /* full resync to every live peer, 0 off (default 30s) */
+	uint64_t max_rate_keys;         /* rate-count entries, all origins (default 200000) */
+	uint64_t max_bans;              /* default 100000 */
+	uint64_t max_health;            /* default 4096 */
+	uint64_t max_admin;             /* default 1024 */
+	uint64_t max_tickets;           /* default 3 */
+	uint64_t rate_retention_ms;     /* default 120s */
+	uint64_t max_future_ms;         /* default 1h */
+	uint64_t max_ban_ms;            /* default 7d */
+	int relay;                      /* re-export entries learnt from peers (default off) */
+};
+
 struct hacd_check_conf {
 	char name[HACD_NAME_MAX];
 	char command[HACD_PATH_MAX];    /* run with /bin/sh -c; exit 0 = healthy */
@@ -85,6 +104,7 @@ struct hacd_config {
 	uid_t proxyd_uid;
 	int track_interface;            /* link down on a VIP's interface = fault for that VIP */
 	struct hacd_mcast_conf mcast;   /* enabled == 0: unicast to every peer (the default) */
+	struct hacd_repl_conf repl;     /* replication settings (defaults when absent) */
 	struct hacd_node_conf nodes[HACD_MAX_NODES];
 	size_t nnodes;
 	size_t self;                    /* index of this node */
@@ -120,7 +140,9 @@ int hacd_config_vip(const struct hacd_config *cfg, const char *name);
  * Can a running daemon switch from old to new without a restart? The node
  * set (names, addresses), this node, the cluster name, the VIP groups'
  * names, addresses and interfaces, and the multicast settings must be
- * equal; priorities, timing, checks, notify and the key file may change.
+ * equal, and so must the replication limits (they size the store);
+ * priorities, timing, checks, notify, the key file and the replication
+ * intervals may change.
  * Returns 0, or -1 with a message in err.
  */
 int hacd_config_reloadable(const struct hacd_config *old, const struct hacd_config *new_cfg,

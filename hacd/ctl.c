@@ -7,8 +7,9 @@
  * one response, except `events`, which keeps the connection as a
  * subscriber: hacd/node.c's transition lines are pushed to it as
  * CtlResponse.event frames until the client goes away. The commands
- * themselves live in hacd/node.c; this file decodes, dispatches and
- * builds the status tables.
+ * themselves live in hacd/node.c (VIPs) and hacd/repl.c (cluster-wide
+ * server admin state: drain, enable, maint, weight, admin); this file
+ * decodes, dispatches and builds the status tables.
  */
 #include "hacd/ctl.h"
 
@@ -18,10 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hacd/adminarg.h"
 #include "lib/net.h"
 #include "proto/tandem.pb-c.h"
 
-#define CTL_MAX_COUNTERS 48
+#define CTL_MAX_COUNTERS 160
 #define CTL_SUBSCRIBER   ((void *)1)
 
 static void respond(struct stream *s, const Tandem__CtlResponse *r)
@@ -70,6 +72,75 @@ static void add_counter(void *arg, const char *name, uint64_t value)
 	a->n++;
 }
 
+/* The admin entries of a response: shallow copies (repl_admin_foreach's
+ * messages live only during the callback; their strings point into the
+ * store and stay valid until it changes), so fill, respond and free in one
+ * go. */
+struct admin_acc {
+	Tandem__ServerAdmin *v;
+	size_t n, cap;
+	int nomem;
+};
+
+static void add_admin(void *arg, const Tandem__ServerAdmin *a)
+{
+	struct admin_acc *acc = arg;
+
+	if (acc->n == acc->cap) {
+		size_t cap = acc->cap ? acc->cap * 2 : 32;
+		Tandem__ServerAdmin *v = realloc(acc->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			acc->nomem = 1;
+			return;
+		}
+		acc->v = v;
+		acc->cap = cap;
+	}
+	acc->v[acc->n++] = *a;
+}
+
+static void do_admin_list(struct ctl *c, struct stream *s)
+{
+	Tandem__CtlResponse r = TANDEM__CTL_RESPONSE__INIT;
+	struct admin_acc acc = { NULL, 0, 0, 0 };
+	Tandem__ServerAdmin **ptrs;
+
+	repl_admin_foreach(&c->node->repl, add_admin, &acc);
+	ptrs = calloc(acc.n ? acc.n : 1, sizeof(*ptrs));
+	if (acc.nomem || ptrs == NULL) {
+		free(acc.v);
+		free(ptrs);
+		respond_msg(s, CTL_ERR, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < acc.n; i++)
+		ptrs[i] = &acc.v[i];
+	r.has_status = 1;
+	r.status = CTL_OK;
+	r.node = (char *)c->node->cfg->nodes[c->node->cfg->self].name;
+	r.n_admin = acc.n;
+	r.admin = ptrs;
+	respond(s, &r);
+	free(ptrs);
+	free(acc.v);
+}
+
+static void do_admin_set(struct ctl *c, struct stream *s, const Tandem__CtlRequest *req)
+{
+	struct adminarg a;
+	char msg[300];
+	int rc;
+
+	if (adminarg_parse(req->command, req->n_args, req->args, &a, msg, sizeof(msg)) == -1) {
+		c->bad_request++;
+		respond_msg(s, CTL_USAGE, msg);
+		return;
+	}
+	rc = repl_admin_set(&c->node->repl, a.upstream, a.server, a.state, a.weight, msg, sizeof(msg));
+	respond_msg(s, rc == 0 ? CTL_OK : CTL_ERR, msg);
+}
+
 static void do_status(struct ctl *c, struct stream *s)
 {
 	struct node *n = c->node;
@@ -116,7 +187,17 @@ static void do_status(struct ctl *c, struct stream *s)
 			h |= scripts ? TANDEM__HEALTH_BITS__HEALTH_SCRIPT_OK : 0;
 			ns[i].has_health = 1;
 			ns[i].health = h;
-		} else if (p->last_heard_ms != 0) {
+		} else {
+			const struct repl_peer *rp = &n->repl.peer[i];
+
+			ns[i].has_synced = 1;
+			ns[i].synced = rp->synced;
+			if (rp->last_rx_ms != 0) {
+				ns[i].has_last_sync_ms = 1;
+				ns[i].last_sync_ms = now - rp->last_rx_ms;
+			}
+		}
+		if (!self && p->last_heard_ms != 0) {
 			ns[i].has_last_heard_ms = 1;
 			ns[i].last_heard_ms = now - p->last_heard_ms;
 			ns[i].has_health = 1;
@@ -149,6 +230,7 @@ static void do_status(struct ctl *c, struct stream *s)
 	add_counter(acc, "ctl-rejected-uid", c->rejected_uid);
 	add_counter(acc, "ctl-bad-request", c->bad_request);
 	add_counter(acc, "notify-failed", n->notify_failed);
+	repl_counters(&n->repl, add_counter, acc);
 	r.has_status = 1;
 	r.status = CTL_OK;
 	r.node = (char *)cfg->nodes[cfg->self].name;
@@ -214,6 +296,14 @@ static void dispatch(struct ctl *c, struct stream *s, const Tandem__CtlRequest *
 		if (c->on_reload != NULL)
 			c->on_reload(c->reload_arg, rc == 0);
 		respond_msg(s, rc == 0 ? CTL_OK : CTL_ERR, msg);
+	} else if (adminarg_is_verb(cmd)) {
+		do_admin_set(c, s, req);
+	} else if (strcmp(cmd, "admin") == 0) {
+		if (req->n_args != 0) {
+			respond_msg(s, CTL_USAGE, "usage: admin");
+			return;
+		}
+		do_admin_list(c, s);
 	} else if (strcmp(cmd, "events") == 0) {
 		s->data = CTL_SUBSCRIBER;
 		respond_msg(s, CTL_OK, "following events; interrupt to stop");

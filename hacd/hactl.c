@@ -3,7 +3,8 @@
  *
  * Each command is one CtlRequest to hacd's control socket (hacd/ctl.c) and
  * one CtlResponse back, printed as a table or, with --json, as JSON for
- * scripts; `events` keeps reading until interrupted; `keygen` needs no
+ * scripts (drain, enable, maint and weight set server admin state that
+ * hacd replicates to every node, hacd/repl.c); `events` keeps reading until interrupted; `keygen` needs no
  * daemon. Commands are dispatched from a table of name, function and
  * one-line help, as in wireguard-tools' wg. Exit codes (hactl(8)):
  * 0 ok, 1 hacd refused or failed the command, 2 usage, 3 hacd unreachable.
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hacd/adminarg.h"
 #include "lib/frame.h"
 #include "lib/net.h"
 #include "lib/wire.h"
@@ -173,9 +175,14 @@ static void print_json(const Tandem__CtlResponse *r)
 			printf(",\"last_heard_ms\":%llu", (unsigned long long)n->last_heard_ms);
 		else
 			printf(",\"last_heard_ms\":null");
-		printf(",\"health\":%u,\"maintenance\":%s,\"config_drift\":%s,\"advert_ms\":%u}",
+		printf(",\"health\":%u,\"maintenance\":%s,\"config_drift\":%s,\"advert_ms\":%u",
 		    n->health, n->maintenance ? "true" : "false", n->config_drift ? "true" : "false",
 		    n->advert_ms);
+		if (n->has_last_sync_ms)
+			printf(",\"last_sync_ms\":%llu", (unsigned long long)n->last_sync_ms);
+		else
+			printf(",\"last_sync_ms\":null");
+		printf(",\"synced\":%s}", n->synced ? "true" : "false");
 	}
 	printf("],\"vips\":[");
 	for (size_t i = 0; i < r->n_vips; i++) {
@@ -210,12 +217,12 @@ static void print_json(const Tandem__CtlResponse *r)
 
 static void print_table(const Tandem__CtlResponse *r, int verbose)
 {
-	char health[64], age[32];
+	char health[64], age[32], sync[48];
 
 	printf("node %s%s, proxyd %s\n\n", r->node ? r->node : "?",
 	    r->maintenance ? " (MAINTENANCE)" : "", r->proxyd_ready ? "ready" : "NOT READY");
-	printf("%-12s %-22s %-6s %10s  %-24s %-6s %s\n", "NODE", "ADDRESS", "ALIVE", "LAST(ms)",
-	    "HEALTH", "MAINT", "DRIFT");
+	printf("%-12s %-22s %-6s %10s  %-24s %-6s %-5s %s\n", "NODE", "ADDRESS", "ALIVE", "LAST(ms)",
+	    "HEALTH", "MAINT", "DRIFT", "SYNC(ms)");
 	for (size_t i = 0; i < r->n_nodes; i++) {
 		const Tandem__NodeStatus *n = r->nodes[i];
 
@@ -226,9 +233,16 @@ static void print_table(const Tandem__CtlResponse *r, int verbose)
 			snprintf(age, sizeof(age), "%llu", (unsigned long long)n->last_heard_ms);
 		else
 			snprintf(age, sizeof(age), "never");
-		printf("%-12s %-22s %-6s %10s  %-24s %-6s %s\n", n->node ? n->node : "?",
+		if (n->self)
+			snprintf(sync, sizeof(sync), "-");
+		else if (n->has_last_sync_ms)
+			snprintf(sync, sizeof(sync), "%llu%s", (unsigned long long)n->last_sync_ms,
+			    n->synced ? "" : " (no bulk yet)");
+		else
+			snprintf(sync, sizeof(sync), "never");
+		printf("%-12s %-22s %-6s %10s  %-24s %-6s %-5s %s\n", n->node ? n->node : "?",
 		    n->address ? n->address : "", n->alive ? "yes" : "NO", age, health,
-		    n->maintenance ? "yes" : "no", n->config_drift ? "YES" : "no");
+		    n->maintenance ? "yes" : "no", n->config_drift ? "YES" : "no", sync);
 	}
 	printf("\n%-12s %-22s %-10s %-12s %-8s %s\n", "VIP", "ADDRESS", "INTERFACE", "OWNER", "ROLE",
 	    "PRIORITY");
@@ -406,11 +420,86 @@ usage:
 	return EXIT_USAGE;
 }
 
+/* drain|enable|maint UPSTREAM/SERVER, weight UPSTREAM/SERVER N: checked
+ * here first (exit 2 without asking hacd), then hacd checks again. */
+static int cmd_admin_set(int argc, char **argv)
+{
+	struct adminarg a;
+	char msg[300];
+
+	if (adminarg_parse(argv[0], (size_t)(argc - 1), argv + 1, &a, msg, sizeof(msg)) == -1) {
+		fprintf(stderr, "hactl: %s\n", msg);
+		if (strncmp(msg, "usage: ", 7) != 0)
+			fprintf(stderr, "usage: hactl %s UPSTREAM/SERVER%s\n", argv[0],
+			    strcmp(argv[0], "weight") == 0 ? " N" : "");
+		return EXIT_USAGE;
+	}
+	return finish(call(argv[0], argc - 1, argv + 1));
+}
+
+static int cmd_admin(int argc, char **argv)
+{
+	Tandem__CtlResponse *r;
+	int json = argc == 2 && strcmp(argv[1], "--json") == 0;
+
+	if (argc > 2 || (argc == 2 && !json)) {
+		fprintf(stderr, "usage: hactl admin [--json]\n");
+		return EXIT_USAGE;
+	}
+	r = call("admin", 0, NULL);
+	if (r->has_status && r->status != 0)
+		return finish(r);
+	if (json) {
+		printf("{\"node\":");
+		json_str(r->node);
+		printf(",\"admin\":[");
+	} else {
+		printf("%-32s %-6s %6s %-12s %s\n", "UPSTREAM/SERVER", "STATE", "WEIGHT", "SET-BY", "SET (unix ms)");
+	}
+	for (size_t i = 0; i < r->n_admin; i++) {
+		const Tandem__ServerAdmin *a = r->admin[i];
+		const char *state = adminarg_state_str(a->has_state ? (int)a->state : 0);
+		char key[140], w[16];
+
+		snprintf(key, sizeof(key), "%s/%s", a->upstream ? a->upstream : "?", a->server ? a->server : "?");
+		if (json) {
+			printf("%s{\"upstream\":", i ? "," : "");
+			json_str(a->upstream);
+			printf(",\"server\":");
+			json_str(a->server);
+			printf(",\"state\":\"%s\",\"weight\":", state);
+			if (a->has_weight)
+				printf("%u", (unsigned)a->weight);
+			else
+				printf("null");
+			printf(",\"origin\":");
+			json_str(a->origin);
+			printf(",\"set_unix_ms\":%llu}", (unsigned long long)a->set_unix_ms);
+			continue;
+		}
+		if (a->has_weight)
+			snprintf(w, sizeof(w), "%u", (unsigned)a->weight);
+		else
+			snprintf(w, sizeof(w), "-");
+		printf("%-32s %-6s %6s %-12s %llu\n", key, state, w,
+		    a->origin && a->origin[0] ? a->origin : "-", (unsigned long long)a->set_unix_ms);
+	}
+	if (json)
+		printf("]}\n");
+	tandem__ctl_response__free_unpacked(r, NULL);
+	return 0;
+}
+
 static const struct command commands[] = {
 	{ "status",      cmd_status,      "nodes, VIPs, owners and priorities [--json] [--counters]" },
 	{ "failover",    cmd_failover,    "hand a VIP over, make-before-break: [VIP] [--to NODE] [--wait]" },
 	{ "maintenance", cmd_maintenance, "on: hand every VIP over, stay priority 0; off: back [--wait]" },
 	{ "reload",      cmd_reload,      "re-read hacd.conf and the key file (kept on error)" },
+	{ "drain",       cmd_admin_set,   "UPSTREAM/SERVER: no new requests to it, on every node" },
+	{ "enable",      cmd_admin_set,   "UPSTREAM/SERVER: back in service, on every node" },
+	{ "maint",       cmd_admin_set,   "UPSTREAM/SERVER: out of service (maintenance), on every node" },
+	{ "weight",      cmd_admin_set,   "UPSTREAM/SERVER N: balancing weight 0..256, on every node" },
+	{ "admin",       cmd_admin,       "the cluster-wide server admin state [--json]" },
 	{ "events",      cmd_events,      "follow transitions as they happen" },
 	{ "keygen",      cmd_keygen,      "print a new key-file line: [ID] (no hacd needed)" },
 	{ "help",        cmd_help,        "this list" },

@@ -1,7 +1,8 @@
 /*
  * hacd/node.c — the node: where the election's decisions meet the kernel.
  *
- * Inputs arrive from hacd/peer.c (accepted heartbeats, dead peers),
+ * Inputs arrive from hacd/peer.c (accepted heartbeats, dead peers; peers
+ * coming alive or dying also go to hacd/repl.c, which owns replication),
  * hacd/channel.c (proxyd readiness), hacd/vip.c's netlink monitor (links,
  * addresses), script checks (hacd/proc.c) and the control socket
  * (hacd/ctl.c: failover, maintenance, reload). Each only marks the view as
@@ -412,8 +413,12 @@ static void on_peer_changed(void *arg, size_t node, const char *what)
 
 	if (what != NULL)
 		node_event(n, "peer %s: %s", n->cfg->nodes[node].name, what);
-	if (what != NULL && strcmp(what, "alive") == 0)
+	if (what != NULL && strcmp(what, "alive") == 0) {
 		n->peer_returned = 1;
+		repl_peer_alive(&n->repl, node);
+	} else if (what != NULL && strncmp(what, "dead", 4) == 0) {
+		repl_peer_dead(&n->repl, node);
+	}
 	schedule_eval(n);
 }
 
@@ -679,6 +684,8 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 		return -1;
 	}
 	n->chan_open = 1;
+	if (repl_init(&n->repl, loop, cfg, &n->peers, &n->chan) == -1)
+		return -1;
 	/* A crashed predecessor may have left VIPs behind: holding one this
 	 * node has not won would make a second owner. */
 	for (size_t v = 0; v < cfg->nvips; v++) {
@@ -730,6 +737,7 @@ void node_fini(struct node *n)
 	if (n->peers.fd != -1)
 		send_heartbeat(n);
 	stop_checks(n);
+	repl_fini(&n->repl);
 	ev_timer_stop(n->loop, &n->hb_timer);
 	ev_timer_stop(n->loop, &n->tick_timer);
 	ev_timer_stop(n->loop, &n->drain_timer);
@@ -921,6 +929,8 @@ int node_reload(struct node *n, char *msg, size_t len)
 	}
 	stop_checks(n);
 	peer_table_set_config(&n->peers, nc, kr);
+	if (n->repl.store != NULL)
+		repl_set_config(&n->repl, nc);
 	hacd_config_free(n->cfg);
 	wire_keyring_free(n->kr);
 	n->cfg = nc;

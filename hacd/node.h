@@ -15,6 +15,7 @@
 #include "hacd/election.h"
 #include "hacd/peer.h"
 #include "hacd/proc.h"
+#include "hacd/repl.h"
 #include "hacd/vip.h"
 #include "lib/ev.h"
 #include "lib/wire.h"
@@ -61,6 +62,7 @@ struct node {
 	struct ev_defer recheck_defer;  /* coalesces netlink monitor events */
 	struct channel chan;
 	int chan_open;
+	struct repl repl;               /* replication (hacd/repl.c); repl.store NULL until up */
 	struct proc_table procs;
 	struct node_vip vips[HACD_MAX_VIPS];
 	struct node_check checks[HACD_MAX_CHECKS];

@@ -27,6 +27,13 @@
  * a group datagram with a forged source lands in that peer's queue exactly
  * as a forged unicast one does. The ladder is the same for both.
  *
+ * State sync (hacd/repl.c) travels on the same sockets, sealed by the same
+ * sender (one sequence space, so one replay window per peer covers both):
+ * peer_send_payload() seals any PeerMessage once and sends it to one peer
+ * or to all, and a StateSync or SyncRequest that passed the whole ladder is
+ * handed to the sync callback. Nothing else about it is trusted here: a
+ * sync never refreshes a peer's liveness, only heartbeats do.
+ *
  * Sender identity: the wire header's sender_id is wire_cluster_id(node
  * name), unique per cluster (hacd/config.c refuses collisions), so a peer
  * is found by id before its payload is even decoded, and the decoded
@@ -460,9 +467,31 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 	msg = tandem__peer_message__unpack(NULL, plen, payload);
 	if (msg == NULL)
 		return drop(pt, PEER_DROP_BAD_PROTOBUF, from, "payload is not a PeerMessage");
+	if ((msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC && msg->sync != NULL) ||
+	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST && msg->sync_request != NULL)) {
+		/* A sync request that names a node must name its sender. */
+		if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST &&
+		    msg->sync_request->node != NULL &&
+		    strcmp(msg->sync_request->node, cfg->nodes[idx].name) != 0) {
+			tandem__peer_message__free_unpacked(msg, NULL);
+			return drop(pt, PEER_DROP_NAME_MISMATCH, from, "sync request names another node");
+		}
+		/* Authentic and fresh: the window advances, and only now may
+		 * the replicated store see it. */
+		wire_replay_update(&p->replay, hdr.epoch, hdr.seq);
+		if (pt->sync == NULL) {
+			tandem__peer_message__free_unpacked(msg, NULL);
+			pt->stats.drops[PEER_DROP_IGNORED]++;
+			return PEER_DROP_IGNORED;
+		}
+		pt->stats.drops[PEER_ACCEPTED]++;
+		pt->sync(pt->sync_arg, (size_t)idx, msg, plen);
+		tandem__peer_message__free_unpacked(msg, NULL);
+		return PEER_ACCEPTED;
+	}
 	if (msg->body_case != TANDEM__PEER_MESSAGE__BODY_HEARTBEAT || msg->heartbeat == NULL) {
-		/* Authentic and fresh, so the window may advance, but hacd does
-		 * not replicate state yet: nothing else happens. */
+		/* Authentic and fresh, so the window may advance, but a body
+		 * this version does not know: nothing else happens. */
 		tandem__peer_message__free_unpacked(msg, NULL);
 		wire_replay_update(&p->replay, hdr.epoch, hdr.seq);
 		pt->stats.drops[PEER_DROP_IGNORED]++;
@@ -491,32 +520,55 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 	return PEER_ACCEPTED;
 }
 
-int peer_send_heartbeat(struct peer_table *pt, const Tandem__Heartbeat *hb)
+void peer_table_set_sync(struct peer_table *pt, peer_sync_cb cb, void *arg)
 {
-	Tandem__PeerMessage msg = TANDEM__PEER_MESSAGE__INIT;
-	uint8_t payload[WIRE_MAX_PAYLOAD];
+	pt->sync = cb;
+	pt->sync_arg = arg;
+}
+
+/* Send one sealed datagram to peer i (its connected socket, or the shared
+ * one while it has none). 0/-1, counted. */
+static int send_to(struct peer_table *pt, size_t i, const uint8_t *out, size_t n)
+{
+	const struct hacd_node_conf *nc = &pt->cfg->nodes[i];
+
+	/* In multicast mode peer_fd[i] is bound to the group, not to this
+	 * node's address: unicast goes out of the shared socket. */
+	if ((pt->peer_fd[i] == -1 || pt->cfg->mcast.enabled) ? sendto(pt->fd, out, n, 0,
+	    (const struct sockaddr *)&nc->addr, nc->addrlen) == -1 :
+	    send(pt->peer_fd[i], out, n, 0) == -1) {
+		/* EAGAIN, ENETUNREACH, EPERM (a firewall), ECONNREFUSED
+		 * (the peer's port is closed: it is down) are all "this
+		 * one got lost": the next interval tries again. */
+		pt->stats.tx_err++;
+		if (errno != ECONNREFUSED)
+			log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: send to %s: %s", nc->name,
+			    strerror(errno));
+		return -1;
+	}
+	pt->stats.tx++;
+	return 0;
+}
+
+int peer_send_payload(struct peer_table *pt, const uint8_t *payload, size_t len, int node)
+{
 	uint8_t out[WIRE_MAX_DATAGRAM];
-	size_t plen;
 	ssize_t n;
 	int rc = 0;
 
 	if (pt->fd == -1)
 		return -1;
-	msg.body_case = TANDEM__PEER_MESSAGE__BODY_HEARTBEAT;
-	msg.heartbeat = (Tandem__Heartbeat *)hb;
-	plen = tandem__peer_message__get_packed_size(&msg);
-	if (plen > sizeof(payload)) {
-		pt->stats.tx_err++;
-		log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: heartbeat of %zu bytes does not fit a datagram",
-		    plen);
-		return -1;
-	}
-	tandem__peer_message__pack(&msg, payload);
-	n = wire_seal(pt->kr, &pt->sender, payload, plen, out, sizeof(out));
+	n = wire_seal(pt->kr, &pt->sender, payload, len, out, sizeof(out));
 	if (n == -1) {
 		pt->stats.tx_err++;
-		log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: cannot seal heartbeat (no key?)");
+		log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: cannot seal %zu bytes (no key, or too large)",
+		    len);
 		return -1;
+	}
+	if (node >= 0) {
+		if ((size_t)node >= pt->cfg->nnodes || (size_t)node == pt->cfg->self)
+			return -1;
+		return send_to(pt, (size_t)node, out, (size_t)n);
 	}
 	if (pt->cfg->mcast.enabled) {
 		const struct hacd_mcast_conf *mc = &pt->cfg->mcast;
@@ -533,26 +585,33 @@ int peer_send_heartbeat(struct peer_table *pt, const Tandem__Heartbeat *hb)
 		return 0;
 	}
 	for (size_t i = 0; i < pt->cfg->nnodes; i++) {
-		const struct hacd_node_conf *nc = &pt->cfg->nodes[i];
-
 		if (i == pt->cfg->self)
 			continue;
-		if (pt->peer_fd[i] == -1 ? sendto(pt->fd, out, (size_t)n, 0,
-		    (const struct sockaddr *)&nc->addr, nc->addrlen) == -1 :
-		    send(pt->peer_fd[i], out, (size_t)n, 0) == -1) {
-			/* EAGAIN, ENETUNREACH, EPERM (a firewall), ECONNREFUSED
-			 * (the peer's port is closed: it is down) are all "this
-			 * one got lost": the next interval tries again. */
-			pt->stats.tx_err++;
-			if (errno != ECONNREFUSED)
-				log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: send to %s: %s", nc->name,
-				    strerror(errno));
+		if (send_to(pt, i, out, (size_t)n) == -1)
 			rc = -1;
-			continue;
-		}
-		pt->stats.tx++;
 	}
 	return rc;
+}
+
+int peer_send_heartbeat(struct peer_table *pt, const Tandem__Heartbeat *hb)
+{
+	Tandem__PeerMessage msg = TANDEM__PEER_MESSAGE__INIT;
+	uint8_t payload[WIRE_MAX_PAYLOAD];
+	size_t plen;
+
+	if (pt->fd == -1)
+		return -1;
+	msg.body_case = TANDEM__PEER_MESSAGE__BODY_HEARTBEAT;
+	msg.heartbeat = (Tandem__Heartbeat *)hb;
+	plen = tandem__peer_message__get_packed_size(&msg);
+	if (plen > sizeof(payload)) {
+		pt->stats.tx_err++;
+		log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: heartbeat of %zu bytes does not fit a datagram",
+		    plen);
+		return -1;
+	}
+	tandem__peer_message__pack(&msg, payload);
+	return peer_send_payload(pt, payload, plen, -1);
 }
 
 void peer_counters(const struct peer_table *pt,

@@ -26,7 +26,7 @@ enum peer_drop {
 	PEER_DROP_WRONG_SOURCE,   /* from an address other than the sender's configured one */
 	PEER_DROP_BAD_PROTOBUF,   /* authenticated, but not a PeerMessage */
 	PEER_DROP_NAME_MISMATCH,  /* heartbeat names another node than its sender id */
-	PEER_DROP_IGNORED,        /* a valid message hacd does not act on (state sync) */
+	PEER_DROP_IGNORED,        /* a valid message nobody takes (state sync without a sync callback) */
 	PEER_DROP_MAX
 };
 
@@ -70,6 +70,11 @@ struct peer_stats {
  * dead (what describes why). */
 typedef void (*peer_changed_cb)(void *arg, size_t node, const char *what);
 
+/* Called for an accepted StateSync or SyncRequest from peer `node` (only
+ * after every rung of the ladder); msg is valid only during the call and
+ * len is the decrypted payload's size. */
+typedef void (*peer_sync_cb)(void *arg, size_t node, const Tandem__PeerMessage *msg, size_t len);
+
 struct peer_table {
 	struct ev_loop *loop;
 	const struct hacd_config *cfg;    /* borrowed; peer_table_set_config on reload */
@@ -94,6 +99,8 @@ struct peer_table {
 	unsigned mcast_ifindex;           /* interface the sockets joined on; 0 not yet */
 	peer_changed_cb changed;
 	void *arg;
+	peer_sync_cb sync;                /* NULL: state sync is counted as ignored */
+	void *sync_arg;
 };
 
 /*
@@ -129,14 +136,19 @@ void peer_table_connect(struct peer_table *pt);
  * The receive ladder for one datagram from `from`, in order: size and
  * authentication (wire_open), sender id known, source address equal to the
  * sender's configured address and port, replay window, protobuf decoding,
- * heartbeat node name equal to the sender's name. Each refusal bumps one
+ * heartbeat (or sync request) node name equal to the sender's name. Each refusal bumps one
  * counter and logs at most once per second; a refused datagram changes
  * nothing else: no peer field, no timer, no callback. Only an accepted
  * heartbeat updates the replay window, the peer entry and its dead timer,
- * and calls `changed` if the view moved. Returns the outcome.
+ * and calls `changed` if the view moved; an accepted StateSync or
+ * SyncRequest updates the replay window and goes to the sync callback
+ * (nothing else). Returns the outcome.
  */
 enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t len,
     const struct sockaddr *from);
+
+/* Take accepted StateSync and SyncRequest messages (hacd/repl.c). */
+void peer_table_set_sync(struct peer_table *pt, peer_sync_cb cb, void *arg);
 
 /* Dead interval for a peer: dead_intervals x its advert interval, plus the
  * VRRP skew (256 - prio) / 256 x interval when `skew` is on (prio: this
@@ -149,6 +161,14 @@ uint64_t peer_dead_after_ms(const struct peer_table *pt, size_t node);
  * send failed (counted in tx_err, logged rate-limited).
  */
 int peer_send_heartbeat(struct peer_table *pt, const Tandem__Heartbeat *hb);
+
+/*
+ * Seal payload (a packed PeerMessage of at most WIRE_MAX_PAYLOAD bytes) once
+ * and send it: to peer `node`, or with node < 0 to every peer (in multicast
+ * mode once to the group). Returns 0 if every send worked, -1 otherwise
+ * (sealing failed, or a send did: counted in tx_err, logged rate-limited).
+ */
+int peer_send_payload(struct peer_table *pt, const uint8_t *payload, size_t len, int node);
 
 /* Visit every counter with a stable name ("rx", "accepted", "drop-auth-failed", ...;
  * "rx-multicast" and "tx-multicast" only in multicast mode). */

@@ -7,8 +7,10 @@
  * every change and every second, which is what hacd uses to lower this node's
  * priority when proxyd is not ready. hacd may send drain {on}: drain mode
  * answers with Connection: close, closes idle keep-alive connections and makes
- * /readyz say 503; drain {off} ends it. Frames are lib/frame (4-byte length +
- * ChannelMessage). Either side restarting is normal: when the socket is absent
+ * /readyz say 503; drain {off} ends it. hacd also sends sync {admin}: the
+ * cluster-wide server admin state (hactl drain|enable|maint|weight on any
+ * node), applied like the admin socket's "set server". Frames are lib/frame
+ * (4-byte length + ChannelMessage). Either side restarting is normal: when the socket is absent
  * or drops, proxyd retries every 500 ms and keeps serving meanwhile.
  * Untrusted input: a frame that does not unpack is counted and dropped.
  */
@@ -16,6 +18,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +28,9 @@
 #include "lib/net.h"
 #include "proto/tandem.pb-c.h"
 #include "proxyd/admin.h"
+#include "proxyd/balance.h"
+#include "proxyd/config.h"
+#include "proxyd/hcheck.h"
 #include "proxyd/worker.h"
 
 #define CHAN_RETRY_MS  500
@@ -52,6 +58,9 @@ static struct {
 	int connected;
 	int warned;
 	uint64_t bad_frames;
+	uint64_t sync_applied;      /* admin entries applied */
+	uint64_t sync_unknown;      /* admin entries naming a server this proxyd does not have */
+	uint64_t sync_bad;          /* admin entries with a missing name, bad state or weight */
 	struct log_ratelimit rl;
 } ch = { .fc = { .fd = -1 }, .rl = LOG_RATELIMIT_INIT(10000) };
 
@@ -183,6 +192,72 @@ quiet_cb(struct ev_loop *loop, struct ev_timer *t)
 	ev_timer_start(loop, t, CHAN_QUIET_POLL_MS);
 }
 
+/*
+ * The cluster's server admin state (hactl drain|enable|maint|weight on any
+ * node, replicated by hacd): applied through the same runtime mechanism as
+ * the admin socket's "set server UPSTREAM/SERVER state|weight"
+ * (config_srv_shared_set, then the health checker and the workers are
+ * told). hacd sends every entry when proxyd connects and each change after,
+ * so applying them in arrival order converges on hacd's (last writer wins)
+ * view. hacd does not know this proxyd's configuration: a server it does
+ * not have is ignored and counted, never an error; so is a state or weight
+ * outside what the admin socket accepts.
+ */
+static void
+apply_sync(const Tandem__StateSync *sync)
+{
+	size_t applied = 0;
+
+	for (size_t i = 0; i < sync->n_admin; i++) {
+		const Tandem__ServerAdmin *a = sync->admin[i];
+		int state = PD_SRV_READY;
+		int64_t weight = -1;
+		char wbuf[32];
+
+		if (a == NULL || a->upstream == NULL || a->server == NULL) {
+			ch.sync_bad++;
+			continue;
+		}
+		/* An absent state is the proto default, ready. */
+		if (a->has_state) {
+			switch (a->state) {
+			case TANDEM__ADMIN_STATE__ADMIN_READY: state = PD_SRV_READY; break;
+			case TANDEM__ADMIN_STATE__ADMIN_DRAIN: state = PD_SRV_DRAIN; break;
+			case TANDEM__ADMIN_STATE__ADMIN_MAINT: state = PD_SRV_MAINT; break;
+			default: state = -1; break;
+			}
+		}
+		if (a->has_weight)
+			weight = a->weight;
+		if (state < 0 || weight > (int64_t)BAL_MAX_WEIGHT) {
+			ch.sync_bad++;
+			log_rl_warnx(&ch.rl, ev_now(ch.loop), "hacd channel: admin entry for %.64s/%.64s refused: state %d, weight %lld (%llu refused so far)",
+			    a->upstream, a->server, a->has_state ? (int)a->state : 0, (long long)weight,
+			    (unsigned long long)ch.sync_bad);
+			continue;
+		}
+		if (config_srv_shared_set(a->upstream, a->server, state, weight) == -1) {
+			ch.sync_unknown++;
+			log_rl_warnx(&ch.rl, ev_now(ch.loop), "hacd channel: admin entry for unknown server %.64s/%.64s ignored (%llu so far)",
+			    a->upstream, a->server, (unsigned long long)ch.sync_unknown);
+			continue;
+		}
+		ch.sync_applied++;
+		applied++;
+		if (weight >= 0)
+			snprintf(wbuf, sizeof(wbuf), ", weight %u", (unsigned)weight);
+		else
+			wbuf[0] = '\0';
+		log_info("hacd channel: server %s/%s %s%s (cluster admin state, set on %s)", a->upstream, a->server,
+		    config_admin_state_str((enum pd_admin_state)state), wbuf,
+		    a->origin != NULL && a->origin[0] != '\0' ? a->origin : "?");
+	}
+	if (applied > 0) {
+		hc_admin_changed();
+		worker_kick_all();
+	}
+}
+
 static void
 handle_message(const uint8_t *p, size_t len)
 {
@@ -210,7 +285,10 @@ handle_message(const uint8_t *p, size_t len)
 			ev_timer_stop(ch.loop, &ch.quiet_timer);
 		return;
 	}
-	/* Other bodies (state sync) are for modules proxyd does not have yet. */
+	if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_SYNC && m->sync != NULL)
+		apply_sync(m->sync);
+	/* Other bodies, and the other kinds of a sync (rate counts, bans,
+	 * health, tickets), are for modules that do not take them yet. */
 	tandem__channel_message__free_unpacked(m, NULL);
 }
 
@@ -286,4 +364,14 @@ channel_stop(void)
 	ev_timer_stop(ch.loop, &ch.retry);
 	ev_timer_stop(ch.loop, &ch.status);
 	ev_timer_stop(ch.loop, &ch.quiet_timer);
+}
+
+void
+channel_sync_counts(uint64_t *applied, uint64_t *unknown, uint64_t *bad)
+{
+	/* Control-thread counters; a racy read from another thread is only
+	 * ever a stale statistic. */
+	*applied = ch.sync_applied;
+	*unknown = ch.sync_unknown;
+	*bad = ch.sync_bad;
 }

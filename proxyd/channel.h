@@ -18,5 +18,8 @@ void channel_status_changed(void);
 /* Sets the generation reported in hello. */
 void channel_set_generation(uint64_t gen);
 void channel_stop(void);
+/* Cluster admin entries from hacd: applied, ignored because no such server
+ * is configured here, refused (missing name, bad state or weight). */
+void channel_sync_counts(uint64_t *applied, uint64_t *unknown, uint64_t *bad);
 
 #endif

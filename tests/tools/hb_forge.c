@@ -10,6 +10,11 @@
  * of lib/wire's header checks, and replays genuine datagrams it captured
  * off the wire (in the switch namespace, like a tap) byte for byte.
  *
+ * The same forging covers state replication (issue 6): --body sync seals a
+ * StateSync that would put a server in maintenance cluster-wide, and
+ * --body sync-request asks for a bulk sync; capture and replay see sync
+ * datagrams as well, since they travel on the heartbeat port.
+ *
  * Datagrams can carry a spoofed source address and port (a raw socket with
  * IP_HDRINCL), because hacd may first check that a datagram comes from a
  * configured peer; an attacker on the same segment can always spoof, so
@@ -61,6 +66,9 @@ struct hbf_opts {
 	const char *iface;         /* capture */
 	unsigned long port;        /* capture: UDP destination port */
 	const char *file;          /* capture output / replay input */
+	const char *body;          /* forge: heartbeat (default), sync, sync-request */
+	const char *admin;         /* forge sync: UPSTREAM/SERVER */
+	const char *state;         /* forge sync: ready|drain|maint (default maint) */
 };
 
 static void
@@ -119,6 +127,9 @@ hbf_parse_opts(int argc, char **argv, struct hbf_opts *o)
 	o->vip = "web";
 	o->kind = "random";
 	o->port = 7007;
+	o->body = "heartbeat";
+	o->admin = "app/app1";
+	o->state = "maint";
 	for (i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -154,6 +165,18 @@ hbf_parse_opts(int argc, char **argv, struct hbf_opts *o)
 			o->port = hbf_num(v, 65535);
 		} else if (strcmp(a, "--file") == 0) {
 			o->file = v;
+		} else if (strcmp(a, "--body") == 0) {
+			if (strcmp(v, "heartbeat") != 0 && strcmp(v, "sync") != 0 && strcmp(v, "sync-request") != 0)
+				hbf_usage_exit("--body heartbeat|sync|sync-request");
+			o->body = v;
+		} else if (strcmp(a, "--admin") == 0) {
+			if (strchr(v, '/') == NULL || strlen(v) > 128)
+				hbf_usage_exit("--admin UPSTREAM/SERVER");
+			o->admin = v;
+		} else if (strcmp(a, "--state") == 0) {
+			if (strcmp(v, "ready") != 0 && strcmp(v, "drain") != 0 && strcmp(v, "maint") != 0)
+				hbf_usage_exit("--state ready|drain|maint");
+			o->state = v;
 		} else {
 			hbf_usage_exit("unknown option");
 		}
@@ -290,6 +313,10 @@ hbf_forge(const struct hbf_opts *o)
 	Tandem__VipAdvert va = TANDEM__VIP_ADVERT__INIT, *vas[1] = { &va };
 	Tandem__Heartbeat hb = TANDEM__HEARTBEAT__INIT;
 	Tandem__PeerMessage pm = TANDEM__PEER_MESSAGE__INIT;
+	Tandem__StateSync ss = TANDEM__STATE_SYNC__INIT;
+	Tandem__ServerAdmin sa = TANDEM__SERVER_ADMIN__INIT, *sas[1] = { &sa };
+	Tandem__SyncRequest sr = TANDEM__SYNC_REQUEST__INIT;
+	char up[129], *srv;
 	struct wire_keyring *kr;
 	struct wire_sender ws;
 	struct hbf_sender snd;
@@ -323,6 +350,31 @@ hbf_forge(const struct hbf_opts *o)
 	hb.vips = vas;
 	pm.body_case = TANDEM__PEER_MESSAGE__BODY_HEARTBEAT;
 	pm.heartbeat = &hb;
+	if (strcmp(o->body, "sync") == 0) {
+		/* State replication's most tempting lie: a server put in
+		 * maintenance, stamped a minute ahead so it would win the
+		 * last-writer-wins merge if it were ever merged. */
+		snprintf(up, sizeof(up), "%s", o->admin);
+		srv = strchr(up, '/');
+		*srv++ = '\0';
+		sa.upstream = up;
+		sa.server = srv;
+		sa.has_state = 1;
+		sa.state = strcmp(o->state, "ready") == 0 ? TANDEM__ADMIN_STATE__ADMIN_READY :
+		    strcmp(o->state, "drain") == 0 ? TANDEM__ADMIN_STATE__ADMIN_DRAIN :
+		    TANDEM__ADMIN_STATE__ADMIN_MAINT;
+		sa.has_set_unix_ms = 1;
+		sa.set_unix_ms = (uint64_t)time(NULL) * 1000 + 60000;
+		sa.origin = (char *)o->node;
+		ss.n_admin = 1;
+		ss.admin = sas;
+		pm.body_case = TANDEM__PEER_MESSAGE__BODY_SYNC;
+		pm.sync = &ss;
+	} else if (strcmp(o->body, "sync-request") == 0) {
+		sr.node = (char *)o->node;
+		pm.body_case = TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST;
+		pm.sync_request = &sr;
+	}
 	plen = tandem__peer_message__get_packed_size(&pm);
 	if (plen > sizeof(payload))
 		goto out;
@@ -573,7 +625,9 @@ static const struct {
 } hbf_cmds[] = {
 	{ "forge", hbf_forge,
 	  "--to IP:PORT --key FILE --node NAME [--cluster demo] [--vip web] [--spoof IP:PORT]\n"
-	  "\t\ta heartbeat claiming VIP at priority 255, sealed with FILE's (wrong) key" },
+	  "\t\t[--body heartbeat|sync|sync-request] [--admin UP/SRV] [--state ready|drain|maint]\n"
+	  "\t\ta heartbeat claiming VIP at priority 255 (or a state sync setting UP/SRV's\n"
+	  "\t\tadmin state, or a bulk sync request), sealed with FILE's (wrong) key" },
 	{ "junk", hbf_junk,
 	  "--to IP:PORT --kind random|short|oversize|version|cluster|auth [--node N] [--spoof IP:PORT]\n"
 	  "\t\tbytes shaped to stop at one of lib/wire's checks" },

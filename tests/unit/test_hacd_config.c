@@ -4,7 +4,9 @@
  * A table of configuration texts and the message each must produce (a
  * substring, with its line number), plus the shipped etc/hacd.conf, which
  * must load for each of its nodes. The multicast block's cases check the
- * group, interface and TTL rules and that changing them needs a restart.
+ * group, interface and TTL rules and that changing them needs a restart;
+ * the replication block's, its defaults and bounds, and that its limits
+ * (but not its intervals) need a restart.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 #define NODES "nodes = ( { name = \"n1\"; address = \"10.99.0.1\"; },\n" \
               "          { name = \"n2\"; address = \"10.99.0.2\"; port = 7100; } );\n"
 #define MCAST(body) "multicast = { " body " };\n"
+#define REPL(body) "replication = { " body " };\n"
 #define VIP(extra) "vips = ( { name = \"web\"; address = \"10.99.0.100/24\"; interface = \"eth0\";\n" \
                    "  priority = { n1 = 150; n2 = 100; }; " extra " } );\n"
 
@@ -96,6 +99,25 @@ static const struct {
 	{ "multicast long interface", HEAD MCAST("group = \"239.255.77.7\"; interface = \"abcdefghijklmnopq\";") NODES VIP(""),
 	    "test.conf:3: interface \"abcdefghijklmnopq\"" },
 	{ "multicast not a group", HEAD "multicast = \"239.255.77.7\";\n" NODES VIP(""), "test.conf:3:" },
+	/* replication = { ... } (state sync between nodes; every key optional) */
+	{ "replication empty", HEAD REPL("") NODES VIP(""), NULL },
+	{ "replication everything", HEAD REPL("sync_interval = \"20ms\"; anti_entropy = \"0\"; max_rate_keys = 1000;"
+	    " max_bans = 10; max_health = 10; max_admin = 10; max_tickets = 2; rate_retention = \"2m\";"
+	    " max_future = \"10s\"; max_ban = \"1d\"; relay = true;") NODES VIP(""), NULL },
+	{ "replication unknown key", HEAD REPL("interval = \"50ms\";") NODES VIP(""),
+	    "test.conf:3: unknown setting \"interval\"" },
+	{ "replication sync_interval 0", HEAD REPL("sync_interval = \"0\";") NODES VIP(""),
+	    "test.conf:3: sync_interval: must be 1ms..10s" },
+	{ "replication sync_interval 1m", HEAD REPL("sync_interval = \"1m\";") NODES VIP(""),
+	    "test.conf:3: sync_interval: must be 1ms..10s" },
+	{ "replication anti_entropy 10ms", HEAD REPL("anti_entropy = \"10ms\";") NODES VIP(""),
+	    "test.conf:3: anti_entropy: must be 0 (off) or 1s..1d" },
+	{ "replication bad duration", HEAD REPL("sync_interval = \"soon\";") NODES VIP(""), "test.conf:3:" },
+	{ "replication max_rate_keys 0", HEAD REPL("max_rate_keys = 0;") NODES VIP(""), "test.conf:3:" },
+	{ "replication max_rate_keys huge", HEAD REPL("max_rate_keys = 100000000;") NODES VIP(""), "test.conf:3:" },
+	{ "replication max_tickets string", HEAD REPL("max_tickets = \"3\";") NODES VIP(""), "test.conf:3:" },
+	{ "replication relay not bool", HEAD REPL("relay = 1;") NODES VIP(""), "test.conf:3:" },
+	{ "replication not a group", HEAD "replication = 1;\n" NODES VIP(""), "test.conf:3:" },
 	{ "multicast ipv6 node", HEAD MCAST("group = \"239.255.77.7\"; interface = \"eth0\";")
 	    "nodes = ( { name = \"n1\"; address = \"10.99.0.1\"; }, { name = \"n2\"; address = \"fd00::2\"; } );\n" VIP(""),
 	    "test.conf:3: multicast: node \"n2\" has an IPv6 address" },
@@ -201,6 +223,41 @@ static void test_multicast_values(void **unused)
 	hacd_config_free(cfg);
 }
 
+static void test_replication_values(void **unused)
+{
+	struct conf_err err;
+	struct hacd_config *cfg;
+
+	(void)unused;
+	/* Defaults: hacd/replica.c's, a 50 ms sync and 30 s anti-entropy. */
+	cfg = hacd_config_load_string("test.conf", HEAD NODES VIP(""), "n1", &err);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->repl.sync_interval_ms, 50);
+	assert_int_equal(cfg->repl.anti_entropy_ms, 30000);
+	assert_int_equal(cfg->repl.max_rate_keys, 200000);
+	assert_int_equal(cfg->repl.max_bans, 100000);
+	assert_int_equal(cfg->repl.max_health, 4096);
+	assert_int_equal(cfg->repl.max_admin, 1024);
+	assert_int_equal(cfg->repl.max_tickets, 3);
+	assert_int_equal(cfg->repl.rate_retention_ms, 120000);
+	assert_int_equal(cfg->repl.max_future_ms, 3600000);
+	assert_int_equal(cfg->repl.max_ban_ms, 7ull * 86400000);
+	assert_false(cfg->repl.relay);
+	hacd_config_free(cfg);
+	cfg = hacd_config_load_string("test.conf", HEAD REPL("sync_interval = \"20ms\"; anti_entropy = 0;"
+	    " max_rate_keys = 1000; max_admin = 7; max_ban = \"1d\"; relay = true;") NODES VIP(""), "n1", &err);
+	if (cfg == NULL)
+		fail_msg("refused: %s", err.msg);
+	assert_int_equal(cfg->repl.sync_interval_ms, 20);
+	assert_int_equal(cfg->repl.anti_entropy_ms, 0);
+	assert_int_equal(cfg->repl.max_rate_keys, 1000);
+	assert_int_equal(cfg->repl.max_admin, 7);
+	assert_int_equal(cfg->repl.max_bans, 100000);
+	assert_int_equal(cfg->repl.max_ban_ms, 86400000);
+	assert_true(cfg->repl.relay);
+	hacd_config_free(cfg);
+}
+
 static void test_reloadable(void **unused)
 {
 	struct conf_err err;
@@ -233,6 +290,17 @@ static void test_reloadable(void **unused)
 	assert_int_equal(hacd_config_reloadable(b, a, &err), -1);
 	assert_int_equal(hacd_config_reloadable(b, c, &err), -1);
 	assert_int_equal(hacd_config_reloadable(b, b, &err), 0);
+	hacd_config_free(b);
+	hacd_config_free(c);
+	/* Replication intervals reload; the limits size the store: restart. */
+	b = hacd_config_load_string("b.conf", HEAD REPL("sync_interval = \"10ms\"; anti_entropy = \"5s\";")
+	    NODES VIP(""), "n1", &err);
+	c = hacd_config_load_string("c.conf", HEAD REPL("max_rate_keys = 5;") NODES VIP(""), "n1", &err);
+	assert_non_null(b);
+	assert_non_null(c);
+	assert_int_equal(hacd_config_reloadable(a, b, &err), 0);
+	assert_int_equal(hacd_config_reloadable(a, c, &err), -1);
+	assert_non_null(strstr(err.msg, "replication limits changed"));
 	hacd_config_free(a);
 	hacd_config_free(b);
 	hacd_config_free(c);
@@ -261,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_multicast_values),
+		cmocka_unit_test(test_replication_values),
 		cmocka_unit_test(test_reloadable),
 		cmocka_unit_test(test_shipped),
 	};

@@ -6,6 +6,8 @@
  * peer entry, not the replay window, not the dead timer, and no callback
  * reaches the election. Real lib/wire sealing, a real lib/ev loop on a fake
  * clock; the table is (how the datagram is made) -> (outcome, counter).
+ * State sync datagrams ride the same ladder: only an accepted one reaches
+ * the sync callback (hacd/repl.c, and through it the replicated store).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -300,6 +302,115 @@ static void test_accept_then_replay(void **state)
 	assert_int_equal(changed_calls, 1);
 }
 
+static int sync_calls, request_calls;
+static size_t sync_admin_seen;
+
+static void on_sync(void *arg, size_t node, const Tandem__PeerMessage *msg, size_t len)
+{
+	(void)arg;
+	assert_int_equal(node, 1);
+	assert_true(len > 0);
+	if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC) {
+		sync_calls++;
+		sync_admin_seen += msg->sync->n_admin;
+	} else {
+		assert_int_equal(msg->body_case, TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST);
+		request_calls++;
+	}
+}
+
+/* A PeerMessage{sync} with one admin entry, or {sync_request{node}}. */
+static size_t sync_payload(uint8_t *out, size_t cap, const char *request_node)
+{
+	Tandem__PeerMessage m = TANDEM__PEER_MESSAGE__INIT;
+	Tandem__StateSync ss = TANDEM__STATE_SYNC__INIT;
+	Tandem__ServerAdmin a = TANDEM__SERVER_ADMIN__INIT, *ap = &a;
+	Tandem__SyncRequest q = TANDEM__SYNC_REQUEST__INIT;
+	size_t n;
+
+	if (request_node != NULL) {
+		q.node = (char *)request_node;
+		m.body_case = TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST;
+		m.sync_request = &q;
+	} else {
+		a.upstream = "app";
+		a.server = "app2";
+		a.has_state = 1;
+		a.state = TANDEM__ADMIN_STATE__ADMIN_DRAIN;
+		a.has_set_unix_ms = 1;
+		a.set_unix_ms = 1;
+		ss.n_admin = 1;
+		ss.admin = &ap;
+		m.body_case = TANDEM__PEER_MESSAGE__BODY_SYNC;
+		m.sync = &ss;
+	}
+	n = tandem__peer_message__get_packed_size(&m);
+	assert_true(n <= cap);
+	tandem__peer_message__pack(&m, out);
+	return n;
+}
+
+/* State sync rides the same ladder: only an authentic, fresh datagram from
+ * the peer's address reaches the sync callback; it does not touch the
+ * peer entry or its dead timer (only heartbeats say a peer is alive). */
+static void test_sync_ladder(void **state)
+{
+	uint8_t pl[512], d[WIRE_MAX_DATAGRAM];
+	size_t pn = sync_payload(pl, sizeof(pl), NULL), dn;
+	const struct sockaddr *from = (struct sockaddr *)&fx.from_n2;
+	struct peer before;
+
+	(void)state;
+	sync_calls = request_calls = 0;
+	sync_admin_seen = 0;
+	/* Without a taker it is authentic but ignored (and consumes its seq). */
+	dn = seal(d, fx.kr, "t", "n2", 7, 1, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_IGNORED);
+	peer_table_set_sync(&fx.pt, on_sync, NULL);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_WIRE);   /* replay */
+	assert_int_equal(sync_calls, 0);
+
+	memcpy(&before, &fx.pt.peers[1], sizeof(before));
+	dn = seal(d, fx.kr, "t", "n2", 7, 2, pl, pn);
+	/* Forged (wrong key), from elsewhere, then the genuine one. */
+	{
+		uint8_t f[WIRE_MAX_DATAGRAM];
+		size_t fn = seal(f, fx.kr_wrong, "t", "n2", 7, 3, pl, pn);
+
+		assert_int_equal(peer_input(&fx.pt, f, fn, from), PEER_DROP_WIRE);
+		fn = seal(f, fx.kr_otherid, "t", "n2", 7, 3, pl, pn);
+		assert_int_equal(peer_input(&fx.pt, f, fn, from), PEER_DROP_WIRE);
+		assert_int_equal(peer_input(&fx.pt, d, dn, (struct sockaddr *)&fx.from_other), PEER_DROP_WRONG_SOURCE);
+		assert_int_equal(sync_calls, 0);
+	}
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
+	assert_int_equal(sync_calls, 1);
+	assert_int_equal(sync_admin_seen, 1);
+	for (int rep = 0; rep < 100; rep++)
+		assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_WIRE);
+	assert_int_equal(sync_calls, 1);
+	/* The window moved, nothing else: no liveness, no timer, no callback. */
+	assert_false(fx.pt.peers[1].alive);
+	assert_false(ev_timer_active(&fx.pt.peers[1].dead_timer));
+	assert_int_equal(changed_calls, 0);
+	before.replay = fx.pt.peers[1].replay;
+	assert_memory_equal(&before, &fx.pt.peers[1], sizeof(before));
+
+	/* A sync request naming another node is refused and consumes nothing;
+	 * the right name (or none) is taken. */
+	pn = sync_payload(pl, sizeof(pl), "n1");
+	dn = seal(d, fx.kr, "t", "n2", 7, 10, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_NAME_MISMATCH);
+	assert_int_equal(request_calls, 0);
+	pn = sync_payload(pl, sizeof(pl), "n2");
+	dn = seal(d, fx.kr, "t", "n2", 7, 10, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
+	assert_int_equal(request_calls, 1);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_WIRE);
+	assert_int_equal(request_calls, 1);
+	assert_int_equal(sync_calls, 1);
+}
+
 /* The dead timer fires only for silence, and reports it. */
 static void test_dead_after_silence(void **state)
 {
@@ -325,6 +436,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refused_change_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accept_then_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_after_silence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_ladder, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,97 @@
+/*
+ * hacd/repl.h — replication on hacd's loop: hacd/replica.c's store, fed by
+ * authenticated peer datagrams and the operator, drained into sealed deltas
+ * at the sync interval, bulk syncs for joining peers and anti-entropy, and
+ * the admin state forwarded to the local proxyd over the channel.
+ */
+#ifndef TANDEM_HACD_REPL_H
+#define TANDEM_HACD_REPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hacd/channel.h"
+#include "hacd/config.h"
+#include "hacd/peer.h"
+#include "hacd/replica.h"
+#include "lib/ev.h"
+#include "lib/log.h"
+
+struct repl_peer {
+	struct replica_bulk bulk;   /* our bulk sync to this peer; active while sending */
+	uint64_t bulk_rx_chunks;    /* chunks of its current bulk sync to us */
+	int synced;                 /* a bulk sync from it arrived complete since it was last dead */
+	uint64_t last_rx_ms;        /* loop time of its last accepted sync, 0 never */
+};
+
+struct repl_stats {
+	uint64_t tx, tx_bytes, tx_err;   /* sync datagrams sent (deltas and bulk chunks) */
+	uint64_t tx_delta, tx_bulk;
+	uint64_t rx, rx_bytes;           /* accepted sync datagrams from peers */
+	uint64_t rx_bulk, rx_bulk_done;  /* bulk chunks, complete bulk syncs */
+	uint64_t req_tx, req_rx, req_busy; /* sync requests; busy: a bulk to it was under way */
+	uint64_t bulk_started, anti_entropy;
+	uint64_t chan_tx, chan_tx_err;   /* admin frames to proxyd */
+	uint64_t chan_rx;                /* StateSync frames from proxyd */
+	uint64_t export_err;             /* replica_export_* failures (no memory) */
+};
+
+struct repl {
+	struct ev_loop *loop;
+	const struct hacd_config *cfg;   /* borrowed; repl_set_config on reload */
+	struct peer_table *peers;        /* borrowed */
+	struct channel *chan;            /* borrowed */
+	struct replica *store;
+	struct ev_timer sync_timer;      /* deltas every sync interval */
+	struct ev_timer pump_timer;      /* bulk chunks, a few per loop iteration */
+	struct ev_timer expire_timer;    /* replica_expire every second */
+	struct ev_timer ae_timer;        /* anti-entropy rounds */
+	struct repl_peer peer[HACD_MAX_NODES];
+	struct repl_stats stats;
+	struct log_ratelimit rl;
+};
+
+/*
+ * Create the store with cfg->repl's limits, take peers' sync messages and
+ * chan's connections and StateSyncs (setting their callbacks), start the
+ * timers and ask every peer for a bulk sync (this node just started).
+ * Borrows loop, cfg, peers and chan, which must outlive it. 0, or -1
+ * (logged) when the store cannot be created.
+ */
+int repl_init(struct repl *r, struct ev_loop *loop, const struct hacd_config *cfg,
+    struct peer_table *peers, struct channel *chan);
+
+/* Stop the timers and bulk cursors, free the store. Idempotent. */
+void repl_fini(struct repl *r);
+
+/* A reloaded configuration (hacd_config_reloadable kept the limits):
+ * re-arm the timers with its intervals. */
+void repl_set_config(struct repl *r, const struct hacd_config *cfg);
+
+/* Peer `node` came alive: ask it for a bulk sync (it may hold state this
+ * node missed, or this node restarted). */
+void repl_peer_alive(struct repl *r, size_t node);
+
+/* Peer `node` was declared dead: stop any bulk sync to it. */
+void repl_peer_dead(struct repl *r, size_t node);
+
+/*
+ * The operator's command for UPSTREAM/SERVER: state (Tandem__AdminState)
+ * and weight (0.., or -1 = keep what the store holds; state -1 likewise).
+ * Stored with this node as origin, replicated in the next delta, and sent
+ * to the local proxyd at once. Returns 0 with a message for the operator
+ * in msg, or -1 (bad name, no memory) with the reason.
+ */
+int repl_admin_set(struct repl *r, const char *upstream, const char *server, int state,
+    int64_t weight, char *msg, size_t len);
+
+/* Visit every admin entry (hacd/ctl.c's listings); cb must not change r. */
+void repl_admin_foreach(const struct repl *r, void (*cb)(void *arg, const Tandem__ServerAdmin *a),
+    void *arg);
+
+/* Visit every counter with a stable name: this module's ("sync-tx",
+ * "sync-rx-bytes", ...) then the store's, prefixed "replica-". */
+void repl_counters(const struct repl *r, void (*cb)(void *arg, const char *name, uint64_t value),
+    void *arg);
+
+#endif /* TANDEM_HACD_REPL_H */

@@ -1,0 +1,366 @@
+/*
+ * tests/unit/test_hacd_repl.c — replication on hacd's loop (hacd/repl.c)
+ * behind the peer receive ladder (hacd/peer.c).
+ *
+ * The properties: only a sealed, fresh StateSync from a configured peer's
+ * address reaches the store (forged, replayed or misaddressed ones leave
+ * it untouched); the operator's commands keep the half of an admin entry
+ * they do not name; a later command beats an earlier one; admin entries
+ * that change the store reach the local proxyd (over a socketpair standing
+ * in for the channel), and all of them when it reconnects. Real lib/wire
+ * sealing and a real lib/ev loop on a fake clock; no socket is opened, so
+ * sends fail quietly and are only counted.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "hacd/channel.h"
+#include "hacd/config.h"
+#include "hacd/peer.h"
+#include "hacd/repl.h"
+#include "hacd/stream.h"
+#include "lib/ev.h"
+#include "lib/frame.h"
+#include "lib/log.h"
+#include "lib/net.h"
+#include "lib/wire.h"
+#include "proto/tandem.pb-c.h"
+
+static const char conf_text[] =
+    "cluster = \"t\";\n"
+    "key_file = \"/nonexistent\";\n"
+    "advert = \"100ms\";\n"
+    "replication = { sync_interval = \"20ms\"; anti_entropy = \"0\"; max_admin = 8; };\n"
+    "nodes = ( { name = \"n1\"; address = \"10.99.9.1\"; },\n"
+    "          { name = \"n2\"; address = \"10.99.9.2\"; } );\n"
+    "vips = ( { name = \"web\"; address = \"10.99.9.100/24\"; interface = \"eth0\";\n"
+    "           priority = { n1 = 150; n2 = 100; }; } );\n";
+
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void *arg)
+{
+	(void)arg;
+	return fake_now;
+}
+
+struct fixture {
+	struct ev_loop *loop;
+	struct hacd_config *cfg;
+	struct wire_keyring *kr, *kr_wrong;
+	struct peer_table pt;
+	struct channel chan;
+	struct repl repl;
+	struct sockaddr_storage from_n2, from_other;
+};
+
+static struct fixture fx;
+
+static uint64_t wall_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A sealed PeerMessage{sync{admin}} from n2 at (epoch 7, seq). */
+static size_t admin_sync(uint8_t *out, const struct wire_keyring *kr, uint64_t seq, const char *server,
+    Tandem__AdminState st, uint64_t stamp)
+{
+	Tandem__PeerMessage m = TANDEM__PEER_MESSAGE__INIT;
+	Tandem__StateSync ss = TANDEM__STATE_SYNC__INIT;
+	Tandem__ServerAdmin a = TANDEM__SERVER_ADMIN__INIT, *ap = &a;
+	uint8_t pl[512];
+	struct wire_sender s;
+	size_t n;
+	ssize_t dn;
+
+	a.upstream = "app";
+	a.server = (char *)server;
+	a.has_state = 1;
+	a.state = st;
+	a.has_set_unix_ms = 1;
+	a.set_unix_ms = stamp;
+	a.origin = "n2";
+	ss.n_admin = 1;
+	ss.admin = &ap;
+	m.body_case = TANDEM__PEER_MESSAGE__BODY_SYNC;
+	m.sync = &ss;
+	n = tandem__peer_message__get_packed_size(&m);
+	assert_true(n <= sizeof(pl));
+	tandem__peer_message__pack(&m, pl);
+	wire_sender_init(&s, wire_cluster_id("t"), wire_cluster_id("n2"), 7);
+	s.next_seq = seq;
+	dn = wire_seal(kr, &s, pl, n, out, WIRE_MAX_DATAGRAM);
+	assert_true(dn > 0);
+	return (size_t)dn;
+}
+
+struct found {
+	const char *server;
+	int n, state;
+	int64_t weight;
+	char origin[32];
+};
+
+static void find_cb(void *arg, const Tandem__ServerAdmin *a)
+{
+	struct found *f = arg;
+
+	if (strcmp(a->upstream, "app") != 0 || strcmp(a->server, f->server) != 0)
+		return;
+	f->n++;
+	f->state = a->has_state ? (int)a->state : 0;
+	f->weight = a->has_weight ? (int64_t)a->weight : -1;
+	snprintf(f->origin, sizeof(f->origin), "%s", a->origin ? a->origin : "");
+}
+
+static struct found lookup(const char *server)
+{
+	struct found f = { server, 0, -1, -1, "" };
+
+	repl_admin_foreach(&fx.repl, find_cb, &f);
+	return f;
+}
+
+static int setup(void **state)
+{
+	struct conf_err err;
+	uint8_t key[WIRE_KEY_LEN];
+	socklen_t len;
+
+	(void)state;
+	log_set_level(LOG_LVL_ERR);
+	memset(&fx, 0, sizeof(fx));
+	fake_now = 1000;
+	fx.loop = ev_loop_new();
+	assert_non_null(fx.loop);
+	ev_set_clock(fx.loop, fake_clock, NULL);
+	ev_now_update(fx.loop);
+	fx.cfg = hacd_config_load_string("test.conf", conf_text, "n1", &err);
+	if (fx.cfg == NULL)
+		fail_msg("%s", err.msg);
+	fx.kr = wire_keyring_new();
+	fx.kr_wrong = wire_keyring_new();
+	memset(key, 0x42, sizeof(key));
+	assert_int_equal(wire_keyring_add(fx.kr, 1, key), 0);
+	key[0] ^= 1;
+	assert_int_equal(wire_keyring_add(fx.kr_wrong, 1, key), 0);
+	peer_table_init(&fx.pt, fx.loop, fx.cfg, fx.kr, 100, NULL, NULL);
+	fx.chan.lfd = -1;
+	assert_int_equal(repl_init(&fx.repl, fx.loop, fx.cfg, &fx.pt, &fx.chan), 0);
+	assert_int_equal(net_parse_addr("10.99.9.2:7007", -1, &fx.from_n2, &len), 0);
+	assert_int_equal(net_parse_addr("10.99.9.66:7007", -1, &fx.from_other, &len), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	repl_fini(&fx.repl);
+	repl_fini(&fx.repl);           /* idempotent */
+	peer_table_fini(&fx.pt);
+	wire_keyring_free(fx.kr);
+	wire_keyring_free(fx.kr_wrong);
+	hacd_config_free(fx.cfg);
+	ev_loop_free(fx.loop);
+	return 0;
+}
+
+/* Only the genuine datagram reaches the store, once. */
+static void test_only_authentic_syncs_merge(void **state)
+{
+	const struct sockaddr *n2 = (struct sockaddr *)&fx.from_n2;
+	uint8_t d[WIRE_MAX_DATAGRAM], f[WIRE_MAX_DATAGRAM];
+	uint64_t stamp = wall_now_ms();
+	size_t dn = admin_sync(d, fx.kr, 1, "app2", TANDEM__ADMIN_STATE__ADMIN_DRAIN, stamp);
+	size_t fn = admin_sync(f, fx.kr_wrong, 2, "app1", TANDEM__ADMIN_STATE__ADMIN_MAINT, stamp + 60000);
+	const struct replica_stats *st = replica_stats(fx.repl.store);
+
+	(void)state;
+	/* Forged (another key), and the genuine one from the wrong address. */
+	assert_int_equal(peer_input(&fx.pt, f, fn, n2), PEER_DROP_WIRE);
+	assert_int_equal(peer_input(&fx.pt, d, dn, (struct sockaddr *)&fx.from_other), PEER_DROP_WRONG_SOURCE);
+	assert_int_equal(st->syncs, 0);
+	assert_int_equal(lookup("app1").n, 0);
+	assert_int_equal(lookup("app2").n, 0);
+	/* The genuine one, then its replays. */
+	assert_int_equal(peer_input(&fx.pt, d, dn, n2), PEER_ACCEPTED);
+	assert_int_equal(st->syncs, 1);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(peer_input(&fx.pt, d, dn, n2), PEER_DROP_WIRE);
+	assert_int_equal(st->syncs, 1);
+	assert_int_equal(fx.repl.stats.rx, 1);
+	assert_int_equal(lookup("app2").n, 1);
+	assert_int_equal(lookup("app2").state, TANDEM__ADMIN_STATE__ADMIN_DRAIN);
+	assert_string_equal(lookup("app2").origin, "n2");
+	assert_int_equal(lookup("app1").n, 0);
+	/* A fresh datagram with an older stamp is authentic but loses. */
+	dn = admin_sync(d, fx.kr, 2, "app2", TANDEM__ADMIN_STATE__ADMIN_READY, stamp - 1000);
+	assert_int_equal(peer_input(&fx.pt, d, dn, n2), PEER_ACCEPTED);
+	assert_int_equal(lookup("app2").state, TANDEM__ADMIN_STATE__ADMIN_DRAIN);
+	/* A sync request from a peer starts one bulk to it, not two. */
+	{
+		Tandem__PeerMessage m = TANDEM__PEER_MESSAGE__INIT;
+		Tandem__SyncRequest q = TANDEM__SYNC_REQUEST__INIT;
+		uint8_t pl[64];
+		struct wire_sender s;
+		size_t n;
+		ssize_t qn;
+
+		q.node = "n2";
+		m.body_case = TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST;
+		m.sync_request = &q;
+		n = tandem__peer_message__pack(&m, pl);
+		wire_sender_init(&s, wire_cluster_id("t"), wire_cluster_id("n2"), 7);
+		s.next_seq = 3;
+		qn = wire_seal(fx.kr, &s, pl, n, d, sizeof(d));
+		assert_true(qn > 0);
+		assert_int_equal(peer_input(&fx.pt, d, (size_t)qn, n2), PEER_ACCEPTED);
+		assert_true(fx.repl.peer[1].bulk.active);
+		qn = wire_seal(fx.kr, &s, pl, n, d, sizeof(d));
+		assert_int_equal(peer_input(&fx.pt, d, (size_t)qn, n2), PEER_ACCEPTED);
+		assert_int_equal(fx.repl.stats.req_rx, 2);
+		assert_int_equal(fx.repl.stats.req_busy, 1);
+		assert_int_equal(fx.repl.stats.bulk_started, 1);
+		/* The pump runs it to its end (the sends fail: no socket). */
+		for (int i = 0; i < 10 && fx.repl.peer[1].bulk.active; i++) {
+			fake_now += 1;
+			ev_run_once(fx.loop, 0);
+		}
+		assert_false(fx.repl.peer[1].bulk.active);
+		repl_peer_dead(&fx.repl, 1);
+	}
+}
+
+/* hactl weight keeps the state, hactl drain keeps the weight; a later
+ * command wins; bad names are refused. */
+static void test_operator_commands(void **state)
+{
+	char msg[256];
+	struct found f;
+
+	(void)state;
+	assert_int_equal(repl_admin_set(&fx.repl, "app", "app3", -1, 5, msg, sizeof(msg)), 0);
+	f = lookup("app3");
+	assert_int_equal(f.state, TANDEM__ADMIN_STATE__ADMIN_READY);
+	assert_int_equal(f.weight, 5);
+	assert_string_equal(f.origin, "n1");
+	assert_non_null(strstr(msg, "app/app3: ready, weight 5"));
+	assert_int_equal(repl_admin_set(&fx.repl, "app", "app3", TANDEM__ADMIN_STATE__ADMIN_MAINT, -1, msg,
+	    sizeof(msg)), 0);
+	f = lookup("app3");
+	assert_int_equal(f.state, TANDEM__ADMIN_STATE__ADMIN_MAINT);
+	assert_int_equal(f.weight, 5);
+	assert_int_equal(repl_admin_set(&fx.repl, "app", "app3", TANDEM__ADMIN_STATE__ADMIN_READY, -1, msg,
+	    sizeof(msg)), 0);
+	assert_int_equal(lookup("app3").state, TANDEM__ADMIN_STATE__ADMIN_READY);
+	assert_int_equal(repl_admin_set(&fx.repl, "app", "bad name", TANDEM__ADMIN_STATE__ADMIN_DRAIN, -1, msg,
+	    sizeof(msg)), -1);
+	/* Local changes are exported in the next delta (sent to n2; with no
+	 * socket the send fails and is counted). */
+	assert_true(replica_dirty_count(fx.repl.store) > 0);
+	fake_now += 20;
+	ev_run_once(fx.loop, 0);
+	assert_int_equal(replica_dirty_count(fx.repl.store), 0);
+	assert_true(fx.repl.stats.tx_delta >= 1);
+}
+
+static void ignore_frame(struct stream *st, const uint8_t *msg, size_t len)
+{
+	(void)st;
+	(void)msg;
+	(void)len;
+}
+
+/* The next ChannelMessage proxyd would read: the number of admin entries
+ * in its sync (server and state of the first in *server, *state), or -1
+ * when nothing is waiting. */
+static int next_admin_frame(int fd, char *server, size_t len, int *state)
+{
+	Tandem__ChannelMessage *m;
+	uint8_t *msg;
+	size_t n;
+	int count;
+
+	if (frame_recv_blocking(fd, &msg, &n, 0) == -1)
+		return -1;
+	m = tandem__channel_message__unpack(NULL, n, msg);
+	free(msg);
+	assert_non_null(m);
+	assert_int_equal(m->body_case, TANDEM__CHANNEL_MESSAGE__BODY_SYNC);
+	count = (int)m->sync->n_admin;
+	if (count > 0) {
+		snprintf(server, len, "%s", m->sync->admin[0]->server);
+		*state = m->sync->admin[0]->has_state ? (int)m->sync->admin[0]->state : 0;
+	}
+	tandem__channel_message__free_unpacked(m, NULL);
+	return count;
+}
+
+/* Admin entries reach proxyd: the operator's at once, a peer's when it
+ * changes the store (not when it is stale), all of them on (re)connect. */
+static void test_admin_to_proxyd(void **state)
+{
+	const struct sockaddr *n2 = (struct sockaddr *)&fx.from_n2;
+	uint8_t d[WIRE_MAX_DATAGRAM];
+	uint64_t stamp = wall_now_ms();
+	char msg[256], server[64] = "";
+	int sv[2], st = -1;
+	size_t dn;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	fx.chan.conn = stream_new(fx.loop, sv[0], ignore_frame, NULL, &fx.chan);
+	assert_non_null(fx.chan.conn);
+
+	assert_int_equal(repl_admin_set(&fx.repl, "app", "app3", TANDEM__ADMIN_STATE__ADMIN_DRAIN, -1, msg,
+	    sizeof(msg)), 0);
+	assert_int_equal(next_admin_frame(sv[1], server, sizeof(server), &st), 1);
+	assert_string_equal(server, "app3");
+	assert_int_equal(st, TANDEM__ADMIN_STATE__ADMIN_DRAIN);
+
+	dn = admin_sync(d, fx.kr, 1, "app2", TANDEM__ADMIN_STATE__ADMIN_MAINT, stamp);
+	assert_int_equal(peer_input(&fx.pt, d, dn, n2), PEER_ACCEPTED);
+	assert_int_equal(next_admin_frame(sv[1], server, sizeof(server), &st), 1);
+	assert_string_equal(server, "app2");
+	assert_int_equal(st, TANDEM__ADMIN_STATE__ADMIN_MAINT);
+	/* Older: changes nothing, so proxyd hears nothing. A forged one neither. */
+	dn = admin_sync(d, fx.kr, 2, "app2", TANDEM__ADMIN_STATE__ADMIN_READY, stamp - 1);
+	assert_int_equal(peer_input(&fx.pt, d, dn, n2), PEER_ACCEPTED);
+	dn = admin_sync(d, fx.kr_wrong, 3, "app2", TANDEM__ADMIN_STATE__ADMIN_READY, stamp + 1000);
+	assert_int_equal(peer_input(&fx.pt, d, dn, n2), PEER_DROP_WIRE);
+	assert_int_equal(next_admin_frame(sv[1], server, sizeof(server), &st), -1);
+
+	/* proxyd reconnects: every entry again, in one frame. */
+	fx.chan.connected(fx.chan.sync_arg);
+	assert_int_equal(next_admin_frame(sv[1], server, sizeof(server), &st), 2);
+	assert_int_equal(next_admin_frame(sv[1], server, sizeof(server), &st), -1);
+	assert_int_equal(fx.repl.stats.chan_tx, 3);
+
+	stream_close(fx.chan.conn);
+	fx.chan.conn = NULL;
+	ev_run_once(fx.loop, 0);       /* the deferred reap */
+	close(sv[1]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_only_authentic_syncs_merge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_operator_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admin_to_proxyd, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
