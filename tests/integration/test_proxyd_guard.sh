@@ -49,77 +49,9 @@ P_B1=22001 P_B2=22002 P_B3=22003 P_PE1=22004 P_PE2=22005 P_B4=22006
 P_PX=22100 P_ADM=22101      # the proxy under test and its admin listener
 P_PX2=22110 P_ADM2=22111    # a second proxy: per-address connection limit
 
-T=$(mktemp -d /tmp/tandem-guard-test.XXXXXX) || exit 1
-chmod 755 "$T"
-PIDS=()
-T_PASS=0
-T_FAIL=0
-T_WHY=
-
-cleanup() {
-	local rc=$? p
-	for p in "${PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		for _ in $(seq 1 40); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -KILL "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	if { ((T_FAIL > 0)) && [[ -n ${KEEP_LOGS:-} ]]; } || [[ ${KEEP_LOGS:-} == always ]]; then
-		rm -rf /tmp/tandem-guard-logs && cp -r "$T" /tmp/tandem-guard-logs
-		echo "# logs kept in /tmp/tandem-guard-logs" >&2
-	fi
-	rm -rf "$T"
-	return "$rc"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
-
-t_case() {  # NAME FUNCTION [ARGS...]
-	local name=$1
-	shift
-	T_WHY=
-	if "$@"; then
-		echo "ok - $name"
-		T_PASS=$((T_PASS + 1))
-	else
-		echo "not ok - $name (${T_WHY:-no reason given})"
-		T_FAIL=$((T_FAIL + 1))
-	fi
-}
-
-t_fail() {
-	[[ -z $T_WHY ]] && T_WHY=$*
-	return 1
-}
-
-wait_for() {  # SECONDS CMD...: every 50 ms until CMD succeeds; 1 after SECONDS
-	local secs=$1 end
-	shift
-	end=$((SECONDS + secs))
-	while ((SECONDS <= end)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-listening() { ss -Htln "sport = :$1" | grep -q .; }
-
-SPAWNED=
-spawn() {  # LOGFILE CMD...
-	local log=$1
-	shift
-	"$@" >"$log" 2>&1 &
-	SPAWNED=$!
-	PIDS+=("$SPAWNED")
-}
-
+T_NAME=guard
+# shellcheck source=loopback.sh
+. "$(dirname "$0")/loopback.sh"
 backend() {  # NAME PORT [ARGS...]: start an origin, wait until it listens
 	local name=$1 port=$2
 	shift 2

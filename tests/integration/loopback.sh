@@ -1,0 +1,80 @@
+# tests/integration/loopback.sh — the harness shared by the loopback
+# integration scripts (proxyd's tests that need no namespaces): a temporary
+# directory, every process started through spawn() stopped by its PID in an
+# EXIT trap, one "ok - / not ok -" line per case, waits bounded in time.
+# The sourcing script sets T_NAME (a word for the temp and log directories)
+# first. KEEP_LOGS=1 keeps a failed run's directory in /tmp/tandem-NAME-logs,
+# KEEP_LOGS=always every run's.
+# shellcheck shell=bash
+
+T=$(mktemp -d /tmp/tandem-$T_NAME-test.XXXXXX) || exit 1
+chmod 755 "$T"
+PIDS=()
+T_PASS=0
+T_FAIL=0
+T_WHY=
+
+cleanup() {
+	local rc=$? p
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		for _ in $(seq 1 40); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	if { ((T_FAIL > 0)) && [[ -n ${KEEP_LOGS:-} ]]; } || [[ ${KEEP_LOGS:-} == always ]]; then
+		rm -rf /tmp/tandem-$T_NAME-logs && cp -r "$T" /tmp/tandem-$T_NAME-logs
+		echo "# logs kept in /tmp/tandem-$T_NAME-logs" >&2
+	fi
+	rm -rf "$T"
+	return "$rc"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+t_case() {  # NAME FUNCTION [ARGS...]
+	local name=$1
+	shift
+	T_WHY=
+	if "$@"; then
+		echo "ok - $name"
+		T_PASS=$((T_PASS + 1))
+	else
+		echo "not ok - $name (${T_WHY:-no reason given})"
+		T_FAIL=$((T_FAIL + 1))
+	fi
+}
+
+t_fail() {
+	[[ -z $T_WHY ]] && T_WHY=$*
+	return 1
+}
+
+wait_for() {  # SECONDS CMD...: every 50 ms until CMD succeeds; 1 after SECONDS
+	local secs=$1 end
+	shift
+	end=$((SECONDS + secs))
+	while ((SECONDS <= end)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+listening() { ss -Htln "sport = :$1" | grep -q .; }
+
+SPAWNED=
+spawn() {  # LOGFILE CMD...
+	local log=$1
+	shift
+	"$@" >"$log" 2>&1 &
+	SPAWNED=$!
+	PIDS+=("$SPAWNED")
+}
+
