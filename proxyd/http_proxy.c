@@ -716,22 +716,36 @@ on_response_head(struct req *r)
 	return 0;
 }
 
+/* Reads TLS records into the space reserved in `in` until it is full or
+ * OpenSSL stops; *last is tls_read()'s last return (0 when the space was
+ * full from the start). Bytes read. Both directions' fill functions use it. */
+static size_t
+tls_fill(SSL *ssl, struct buf *in, ssize_t *last)
+{
+	size_t room = buf_avail(in), got = 0;
+	ssize_t n = 0;
+
+	while (got < room) {
+		n = tls_read(ssl, buf_wptr(in), room - got);
+		if (n <= 0)
+			break;
+		buf_produce(in, (size_t)n);
+		got += (size_t)n;
+	}
+	*last = n;
+	return got;
+}
+
 /* backend_read()'s read on a TLS upstream: as client_fill_tls(). Bytes
  * read, 0 end of stream, -1 error, TLS_AGAIN_READ nothing for now. */
 static ssize_t
 backend_fill_tls(struct bconn *b)
 {
-	size_t room = buf_avail(&b->in), got = 0;
-	ssize_t n = 0;
+	size_t room = buf_avail(&b->in), got;
+	ssize_t n;
 
 	b->tls &= (uint8_t)~(BC_TLS_RD_WANTS_WR | BC_TLS_MORE);
-	while (got < room) {
-		n = tls_read(b->ssl, buf_wptr(&b->in), room - got);
-		if (n <= 0)
-			break;
-		buf_produce(&b->in, (size_t)n);
-		got += (size_t)n;
-	}
+	got = tls_fill(b->ssl, &b->in, &n);
 	if (got == room) {
 		if (tls_pending(b->ssl))
 			b->tls |= BC_TLS_MORE;
@@ -1767,17 +1781,11 @@ http_proxy_client_defer(struct ev_loop *loop, struct ev_defer *d)
 static ssize_t
 client_fill_tls(struct conn *c)
 {
-	size_t room = buf_avail(&c->in), got = 0;
-	ssize_t n = 0;
+	size_t room = buf_avail(&c->in), got;
+	ssize_t n;
 
 	c->tls &= (uint8_t)~(CONN_TLS_RD_WANTS_WR | CONN_TLS_MORE);
-	while (got < room) {
-		n = tls_read(c->ssl, buf_wptr(&c->in), room - got);
-		if (n <= 0)
-			break;
-		buf_produce(&c->in, (size_t)n);
-		got += (size_t)n;
-	}
+	got = tls_fill(c->ssl, &c->in, &n);
 	if (got == room) {
 		if (tls_pending(c->ssl))
 			c->tls |= CONN_TLS_MORE;
