@@ -131,3 +131,40 @@ t_http() {
 
 # t_http_ok HOST URL: succeeds when the request answers 2xx.
 t_http_ok() { [[ $(t_http "$1" "$2") == 2* ]]; }
+
+# client_field "done ok=N failed=N ..." NAME: the number after NAME=.
+client_field() { sed -n "s/.*$2=\([0-9]*\).*/\1/p" <<<"$1"; }
+
+# t_planned_roundtrip VIP_NAME VIP URL SECONDS: a keep-alive client (10
+# requests per connection) runs through URL while VIP_NAME is handed from n1
+# to n2 and back with hactl failover, each move bounded by SECONDS. Fails
+# (t_fail) on any failed request, and on any request curl silently re-sent
+# on a dead reused connection: a stricter client would have shown an error.
+t_planned_roundtrip() {
+	local name=$1 vip=$2 url=$3 secs=$4 res ok failed retried
+	lab_client_start ka 60 "$url" 10
+	sleep 1
+	lab_hactl n1 failover "$name" --to n2 >/dev/null 2>&1 ||
+		{ lab_client_stop ka >/dev/null; t_fail "hactl failover $name --to n2 failed"; return 1; }
+	if ! lab_wait_owner "$vip" n2 "$secs"; then
+		lab_client_stop ka >/dev/null
+		t_fail "$name on '$(lab_owners "$vip")' after failover to n2"
+		return 1
+	fi
+	sleep 1
+	lab_hactl n2 failover "$name" --to n1 >/dev/null 2>&1 ||
+		{ lab_client_stop ka >/dev/null; t_fail "hactl failover $name --to n1 failed"; return 1; }
+	if ! lab_wait_owner "$vip" n1 "$secs"; then
+		lab_client_stop ka >/dev/null
+		t_fail "$name on '$(lab_owners "$vip")' after failover back to n1"
+		return 1
+	fi
+	sleep 1
+	res=$(lab_client_stop ka)
+	ok=$(client_field "$res" ok)
+	failed=$(client_field "$res" failed)
+	retried=$(client_field "$res" retried)
+	((ok > 0)) || { t_fail "no request succeeded ($res)"; return 1; }
+	((failed == 0)) || { t_fail "$failed of $((ok + failed)) keep-alive requests failed across two planned failovers"; return 1; }
+	((retried == 0)) || { t_fail "$retried keep-alive requests hit a dead connection (curl retried them)"; return 1; }
+}
