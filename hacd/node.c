@@ -15,7 +15,8 @@
  *
  * Planned failover is make-before-break: the owner asks its proxyd to drain,
  * then advertises yield_to=TARGET; the target claims and announces; the
- * owner sees the target's claim, removes the VIP and ends the drain.
+ * owner sees the target's claim, keeps the address a moment longer (the
+ * linger, below), then removes the VIP and ends the drain.
  */
 #include "hacd/node.h"
 
@@ -35,6 +36,15 @@ static void stop_poll_cb(struct ev_loop *loop, struct ev_timer *t);
 
 #define NODE_TICK_MS        1000
 #define NODE_DRAIN_WAIT_MS  1000
+/* After a planned handover the old owner keeps the address this long. A
+ * client may have opened a connection to it in the instant between proxyd
+ * reporting "quiet" and the target's gratuitous ARP reaching the client;
+ * removing the address at once would strand that connection (its answer
+ * can no longer be routed from an address the node does not hold: the
+ * client waits for a reply that never comes). The client's neighbour entry
+ * already points at the target, so the old owner only finishes what it
+ * accepted, still draining (Connection: close). */
+#define NODE_LINGER_MS      200
 #define NODE_NOTIFY_TIMEOUT 60000
 #define NODE_YIELD_MIN_MS   5000
 
@@ -272,7 +282,7 @@ static void hb_cb(struct ev_loop *loop, struct ev_timer *t)
 static void drain_off_if_idle(struct node *n)
 {
 	for (size_t v = 0; v < n->cfg->nvips; v++)
-		if (n->vips[v].yield_to >= 0)
+		if (n->vips[v].yield_to >= 0 || n->vips[v].lingering)
 			return;
 	ev_timer_stop(n->loop, &n->drain_timer);
 	if (n->chan.drain_wanted)
@@ -283,6 +293,22 @@ static void clear_yield(struct node *n, size_t v)
 {
 	n->vips[v].yield_to = -1;
 	n->vips[v].yield_armed = 0;
+	drain_off_if_idle(n);
+}
+
+/* The linger after a planned handover is over: remove the address (unless
+ * this node won the VIP back meanwhile) and end the drain. */
+static void linger_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct node_vip *nv = t->data;
+	struct node *n = nv->node;
+	size_t v = (size_t)(nv - n->vips);
+	const struct vip_addr *va = &n->cfg->vips[v].addr;
+
+	(void)loop;
+	nv->lingering = 0;
+	if (nv->st.role != ELECTION_MASTER && n->vip != NULL && vip_del(n->vip, va) == -1)
+		log_warnx("vip %s %s: removal failed; retried every second", n->cfg->vips[v].name, va->text);
 	drain_off_if_idle(n);
 }
 
@@ -304,11 +330,19 @@ static void apply_result(struct node *n, size_t v, const struct election_result 
 	if (r->actions & ELECTION_ACT_DEL) {
 		ev_timer_stop(n->loop, &nv->garp_timer);
 		nv->garp_left = 0;
-		if (n->vip != NULL && vip_del(n->vip, va) == -1)
+		if (r->yield_done && n->vip != NULL) {
+			nv->lingering = 1;
+			ev_timer_start(n->loop, &nv->linger_timer, NODE_LINGER_MS);
+		} else if (n->vip != NULL && vip_del(n->vip, va) == -1) {
 			log_warnx("vip %s %s: removal failed; retried every second", cfg->vips[v].name, va->text);
+		}
 	}
-	if ((r->actions & ELECTION_ACT_ADD) && n->vip != NULL && vip_add(n->vip, va) == -1)
-		log_warnx("vip %s %s: add failed; retried every second", cfg->vips[v].name, va->text);
+	if (r->actions & ELECTION_ACT_ADD) {
+		nv->lingering = 0;
+		ev_timer_stop(n->loop, &nv->linger_timer);
+		if (n->vip != NULL && vip_add(n->vip, va) == -1)
+			log_warnx("vip %s %s: add failed; retried every second", cfg->vips[v].name, va->text);
+	}
 	if (r->actions & ELECTION_ACT_ANNOUNCE)
 		announce(n, v);
 	if (from != to) {
@@ -505,7 +539,7 @@ static void recheck(struct node *n)
 			    cfg->vips[v].name, va->text);
 			if (vip_add(n->vip, va) == 0)
 				announce(n, v);
-		} else if (present == 1 && nv->st.role != ELECTION_MASTER) {
+		} else if (present == 1 && nv->st.role != ELECTION_MASTER && !nv->lingering) {
 			node_event(n, "vip %s %s: present while this node is %s: removing it",
 			    cfg->vips[v].name, va->text, election_role_str(nv->st.role));
 			vip_del(n->vip, va);
@@ -652,6 +686,7 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 		nv->since_ms = n->start_ms;
 		ev_timer_init(&nv->garp_timer, garp_cb, nv);
 		ev_timer_init(&nv->reeval_timer, reeval_cb, nv);
+		ev_timer_init(&nv->linger_timer, linger_cb, nv);
 	}
 	peer_table_init(&n->peers, loop, cfg, kr, epoch, on_peer_changed, n);
 	if (proc_table_init(&n->procs, loop) == -1) {
@@ -722,12 +757,14 @@ void node_fini(struct node *n)
 	for (size_t v = 0; v < cfg->nvips; v++) {
 		struct node_vip *nv = &n->vips[v];
 
-		if (nv->st.role == ELECTION_MASTER && n->vip != NULL) {
+		if ((nv->st.role == ELECTION_MASTER || nv->lingering) && n->vip != NULL) {
 			vip_del(n->vip, &cfg->vips[v].addr);
 			log_info("vip %s %s: released at shutdown", cfg->vips[v].name, cfg->vips[v].addr.text);
 		}
 		nv->st.role = ELECTION_BACKUP;
 		nv->yield_to = -1;
+		nv->lingering = 0;
+		ev_timer_stop(n->loop, &nv->linger_timer);
 		ev_timer_stop(n->loop, &nv->garp_timer);
 		ev_timer_stop(n->loop, &nv->reeval_timer);
 	}
@@ -952,7 +989,7 @@ static struct stop_ctx stop_ctx;
 static int holds_any(const struct node *n)
 {
 	for (size_t v = 0; v < n->cfg->nvips; v++)
-		if (n->vips[v].st.role == ELECTION_MASTER)
+		if (n->vips[v].st.role == ELECTION_MASTER || n->vips[v].lingering)
 			return 1;
 	return 0;
 }

@@ -32,7 +32,9 @@ struct node_vip {
 	uint64_t yield_deadline_ms; /* abandon the handover if the target has not claimed by then */
 	unsigned garp_left;         /* announcements still to send */
 	unsigned adv_prio;          /* what the last heartbeat said */
+	int lingering;              /* handed over, address kept for NODE_LINGER_MS */
 	struct ev_timer garp_timer;
+	struct ev_timer linger_timer;
 	struct ev_timer reeval_timer;
 	struct node *node;
 };
