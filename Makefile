@@ -6,6 +6,8 @@
 #   make demo          a two-node cluster in network namespaces, with a failover
 #   make lab           bring the lab up and leave it running (scripts/lab up)
 #   make bench         proxyd side by side with haproxy and nginx (scripts/bench)
+#   make bench-tls     TLS handshakes, resumptions and HTTPS requests vs haproxy, nginx
+#   make bench-repl    replication throughput, lag and bulk sync (scripts/bench-repl)
 #   make fuzz          libFuzzer harnesses, each for a bounded time
 #   make install       PREFIX=/usr/local DESTDIR=
 #   make clean
@@ -65,7 +67,7 @@ BINS      := $(if $(wildcard proxyd/main.c),$(B)/proxyd) \
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps test unit demo lab bench bench-ha \
+.PHONY: all deps test unit demo lab bench bench-ha bench-tls bench-repl \
         fuzz install clean
 .DEFAULT_GOAL := all
 # Keep objects made through pattern chains (tests, tools): without this make
@@ -149,6 +151,14 @@ bench: deps
 bench-ha: deps
 	$(MAKE) all
 	scripts/bench ha
+
+bench-tls: deps
+	$(MAKE) all
+	BUILD=$(B) scripts/bench-tls
+
+bench-repl: deps
+	$(MAKE) all
+	BUILD=$(B) scripts/bench-repl
 
 fuzz: deps
 	tests/fuzz/run

@@ -213,6 +213,11 @@ int channel_send_drain(struct channel *ch, int on)
 	return send_drain(ch, on);
 }
 
+size_t channel_pending(const struct channel *ch)
+{
+	return ch->conn == NULL ? 0 : frame_pending(&ch->conn->fc);
+}
+
 int channel_send(struct channel *ch, const uint8_t *msg, size_t len)
 {
 	if (ch->conn == NULL)

@@ -72,4 +72,8 @@ int channel_send_drain(struct channel *ch, int on);
  * the connection failed (it is then being closed). */
 int channel_send(struct channel *ch, const uint8_t *msg, size_t len);
 
+/* Bytes queued to proxyd and not yet written (0 when not connected): the
+ * replication pump holds back while proxyd is behind. */
+size_t channel_pending(const struct channel *ch);
+
 #endif /* TANDEM_HACD_CHANNEL_H */

@@ -30,7 +30,7 @@ static const char *const root_keys[] = {
 };
 static const char *const repl_keys[] = {
 	"sync_interval", "anti_entropy", "max_rate_keys", "max_bans", "max_health", "max_admin",
-	"max_tickets", "rate_retention", "max_future", "max_ban", "relay", NULL,
+	"max_tickets", "rate_retention", "max_future", "max_ban", "relay", "ticket_rotate", NULL,
 };
 static const char *const mcast_keys[] = { "group", "interface", "ttl", "port", NULL };
 static const char *const garp_keys[] = { "count", "spacing", NULL };
@@ -369,7 +369,7 @@ static int get_count(const config_setting_t *grp, const char *key, int64_t max, 
 }
 
 /*
- * replication = { sync_interval = "50ms"; anti_entropy = "30s";
+ * replication = { sync_interval = "20ms"; anti_entropy = "30s";
  *                 max_rate_keys = 100000; ... };
  * Optional, and so is every key: the defaults are hacd/replica.c's. The
  * bounds keep a typo from sizing the store past memory (10M rate keys is
@@ -382,7 +382,7 @@ static int parse_replication(struct hacd_config *cfg, const config_setting_t *ro
 	struct hacd_repl_conf *rc = &cfg->repl;
 	const config_setting_t *g = NULL;
 
-	rc->sync_interval_ms = 50;
+	rc->sync_interval_ms = 20;
 	rc->anti_entropy_ms = 30000;
 	rc->max_rate_keys = 200000;
 	rc->max_bans = 100000;
@@ -393,6 +393,7 @@ static int parse_replication(struct hacd_config *cfg, const config_setting_t *ro
 	rc->max_future_ms = 3600000;
 	rc->max_ban_ms = 7ull * 86400000;
 	rc->relay = 0;
+	rc->ticket_rotate_ms = 3600000;
 	if (conf_get_group(root, "replication", 0, &g, err) == -1)
 		return -1;
 	if (g == NULL)
@@ -409,7 +410,9 @@ static int parse_replication(struct hacd_config *cfg, const config_setting_t *ro
 	    get_duration_in(g, "rate_retention", 1000, 86400000, 0, "1s..1d", &rc->rate_retention_ms, err) == -1 ||
 	    get_duration_in(g, "max_future", 1000, 86400000, 0, "1s..1d", &rc->max_future_ms, err) == -1 ||
 	    get_duration_in(g, "max_ban", 1000, 365ull * 86400000, 0, "1s..365d", &rc->max_ban_ms, err) == -1 ||
-	    conf_get_bool(g, "relay", 0, &rc->relay, err) == -1)
+	    conf_get_bool(g, "relay", 0, &rc->relay, err) == -1 ||
+	    get_duration_in(g, "ticket_rotate", 2000, 7 * 86400000ull, 1, "0 (off) or 2s..7d",
+	    &rc->ticket_rotate_ms, err) == -1)
 		return -1;
 	return 0;
 }

@@ -68,7 +68,7 @@ struct hacd_mcast_conf {
  * are fixed for the life of the process; the intervals may be reloaded.
  */
 struct hacd_repl_conf {
-	uint64_t sync_interval_ms;      /* deltas to peers, 1ms..10s (default 50ms) */
+	uint64_t sync_interval_ms;      /* deltas to peers, 1ms..10s (default 20ms) */
 	uint64_t anti_entropy_ms;       /* full resync to every live peer, 0 off (default 30s) */
 	uint64_t max_rate_keys;         /* rate-count entries, all origins (default 200000) */
 	uint64_t max_bans;              /* default 100000 */
@@ -79,6 +79,7 @@ struct hacd_repl_conf {
 	uint64_t max_future_ms;         /* default 1h */
 	uint64_t max_ban_ms;            /* default 7d */
 	int relay;                      /* re-export entries learnt from peers (default off) */
+	uint64_t ticket_rotate_ms;      /* TLS ticket keys made and shared every this, 0 off (default 1h) */
 };
 
 struct hacd_check_conf {

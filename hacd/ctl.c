@@ -9,7 +9,8 @@
  * CtlResponse.event frames until the client goes away. The commands
  * themselves live in hacd/node.c (VIPs) and hacd/repl.c (cluster-wide
  * server admin state: drain, enable, maint, weight, admin); this file
- * decodes, dispatches and builds the status tables.
+ * decodes, dispatches and builds the status tables, and the rate-limit
+ * listings (ratelimit top|show, bans) straight from the replicated store.
  */
 #include "hacd/ctl.h"
 
@@ -17,14 +18,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hacd/adminarg.h"
+#include "hacd/ratekey.h"
+#include "lib/frame.h"
 #include "lib/net.h"
 #include "proto/tandem.pb-c.h"
 
 #define CTL_MAX_COUNTERS 160
 #define CTL_SUBSCRIBER   ((void *)1)
+/* Listings stop short of a frame (lib/frame FRAME_MAX): the rest of the
+ * response (node name, message) and the entries' framing fit in the slack. */
+#define CTL_LIST_BUDGET  (FRAME_MAX - 16384)
 
 static void respond(struct stream *s, const Tandem__CtlResponse *r)
 {
@@ -139,6 +146,495 @@ static void do_admin_set(struct ctl *c, struct stream *s, const Tandem__CtlReque
 	}
 	rc = repl_admin_set(&c->node->repl, a.upstream, a.server, a.state, a.weight, msg, sizeof(msg));
 	respond_msg(s, rc == 0 ? CTL_OK : CTL_ERR, msg);
+}
+
+/* ---- hactl ratelimit top|show, hactl bans -------------------------------
+ *
+ * Read from the replicated store, which holds every node's count per
+ * (origin, limit, key, window) and every ban; hacd, not hactl, does the
+ * sums, so that every client sees the numbers the cluster decides with.
+ * The store's strings and key bytes stay valid until it changes, and it
+ * cannot change while this request is served (one loop), so the rows and
+ * the response point into it and are freed before returning. */
+
+struct rate_row {
+	const char *limit, *origin;
+	const uint8_t *key;
+	size_t klen;
+	uint64_t ws, count;
+	uint64_t h;                 /* of (limit, key): sorting only needs equal keys adjacent */
+};
+
+struct rate_acc {
+	struct rate_row *v;
+	size_t n, cap;
+	const char *limit;          /* filter, or NULL */
+	const uint8_t *key;         /* filter (show), or NULL */
+	size_t klen;
+	int nomem;
+};
+
+/* FNV-1a of limit, NUL, key. Grouping sorts by it first so that most
+ * comparisons of a 200000-entry store are one integer compare; a collision
+ * (chosen by a client or not) only falls through to the full compare. */
+static uint64_t key_hash(const char *limit, const uint8_t *key, size_t klen)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (const char *p = limit; ; p++) {
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+		if (*p == '\0')
+			break;
+	}
+	for (size_t i = 0; i < klen; i++)
+		h = (h ^ key[i]) * 1099511628211ull;
+	return h;
+}
+
+static void add_rate(void *arg, const struct replica_item *it)
+{
+	struct rate_acc *a = arg;
+	const Tandem__RateCount *m = it->u.rate;
+
+	if (a->limit != NULL && strcmp(m->limit, a->limit) != 0)
+		return;
+	if (a->key != NULL && (m->key.len != a->klen || memcmp(m->key.data, a->key, a->klen) != 0))
+		return;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 256;
+		struct rate_row *v = realloc(a->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			a->nomem = 1;
+			return;
+		}
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n++] = (struct rate_row){ m->limit, m->origin, m->key.data, m->key.len,
+	    m->window_start_unix_ms, m->count, key_hash(m->limit, m->key.data, m->key.len) };
+}
+
+static int cmp_key(const char *l1, const uint8_t *k1, size_t n1, const char *l2, const uint8_t *k2, size_t n2)
+{
+	int c = strcmp(l1, l2);
+
+	if (c != 0)
+		return c;
+	if (n1 != n2)
+		return n1 < n2 ? -1 : 1;
+	return n1 ? memcmp(k1, k2, n1) : 0;
+}
+
+/* (limit, key) by hash, then the newest window first, then origin. */
+static int cmp_rate_row(const void *pa, const void *pb)
+{
+	const struct rate_row *a = pa, *b = pb;
+	int c;
+
+	if (a->h != b->h)
+		return a->h < b->h ? -1 : 1;
+	c = cmp_key(a->limit, a->key, a->klen, b->limit, b->key, b->klen);
+	if (c != 0)
+		return c;
+	if (a->ws != b->ws)
+		return a->ws > b->ws ? -1 : 1;
+	return strcmp(a->origin, b->origin);
+}
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct limit_seen {
+	const char *limit;
+	int seen;
+};
+
+static void see_rate(void *arg, const struct replica_item *it)
+{
+	struct limit_seen *l = arg;
+
+	l->seen |= strcmp(it->u.rate->limit, l->limit) == 0;
+}
+
+static void see_ban(void *arg, const struct replica_item *it)
+{
+	struct limit_seen *l = arg;
+
+	l->seen |= strcmp(it->u.ban->limit, l->limit) == 0;
+}
+
+/* hacd does not know proxyd.conf: a limit "exists" when some node counted
+ * or banned under it recently enough for the store to hold it. */
+static int limit_known(const struct replica *store, const char *limit)
+{
+	struct limit_seen l = { limit, 0 };
+
+	replica_foreach(store, REPLICA_RATE, see_rate, &l);
+	if (!l.seen)
+		replica_foreach(store, REPLICA_BAN, see_ban, &l);
+	return l.seen;
+}
+
+static void respond_unknown_limit(struct stream *s, const char *limit)
+{
+	char msg[300];
+
+	snprintf(msg, sizeof(msg), "no limit \"%s\" in the cluster store (not in proxyd.conf, scope node, "
+	    "or nothing counted lately)", limit);
+	respond_msg(s, CTL_ERR, msg);
+}
+
+/* The RateCount of one row (origin NULL: "" = summed over nodes) and what
+ * it adds to the response. */
+static size_t rate_msg(Tandem__RateCount *m, const struct rate_row *r, const char *origin, uint64_t ws,
+    uint64_t count)
+{
+	tandem__rate_count__init(m);
+	m->origin = (char *)origin;
+	m->limit = (char *)r->limit;
+	m->has_key = 1;
+	m->key.len = r->klen;
+	m->key.data = (uint8_t *)r->key;
+	m->has_window_start_unix_ms = 1;
+	m->window_start_unix_ms = ws;
+	m->has_count = 1;
+	m->count = count;
+	return tandem__rate_count__get_packed_size(m) + 4;   /* tag and length */
+}
+
+static void respond_rates(struct ctl *c, struct stream *s, Tandem__RateCount *msgs, size_t n,
+    const char *note)
+{
+	Tandem__CtlResponse r = TANDEM__CTL_RESPONSE__INIT;
+	Tandem__RateCount **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+
+	if (ptrs == NULL) {
+		respond_msg(s, CTL_ERR, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		ptrs[i] = &msgs[i];
+	r.has_status = 1;
+	r.status = CTL_OK;
+	r.node = (char *)c->node->cfg->nodes[c->node->cfg->self].name;
+	r.message = (char *)note;
+	r.n_rates = n;
+	r.rates = ptrs;
+	respond(s, &r);
+	free(ptrs);
+}
+
+/* One (limit, key): its rows start at row, newest window first; the
+ * current window is the newest any node has for it. */
+struct rate_group {
+	const struct rate_row *row;
+	size_t ncur;                /* rows of the current window: one per contributing node */
+	uint64_t cur_ws, prev_ws;
+	uint64_t cur, prev;
+	int has_prev;
+};
+
+/* Rank: current sum, then previous sum, descending; then (limit, key), so
+ * that the output does not depend on the store's order. */
+static int cmp_group(const void *pa, const void *pb)
+{
+	const struct rate_group *a = pa, *b = pb;
+
+	if (a->cur != b->cur)
+		return a->cur > b->cur ? -1 : 1;
+	if (a->prev != b->prev)
+		return a->prev > b->prev ? -1 : 1;
+	return cmp_key(a->row->limit, a->row->key, a->row->klen, b->row->limit, b->row->key, b->row->klen);
+}
+
+/* The N best groups in a heap whose root is the worst kept: O(G log N)
+ * rather than sorting every key of the store. */
+static void top_sift_down(struct rate_group *h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, w = i;
+		struct rate_group t;
+
+		if (l < n && cmp_group(&h[l], &h[w]) > 0)
+			w = l;
+		if (l + 1 < n && cmp_group(&h[l + 1], &h[w]) > 0)
+			w = l + 1;
+		if (w == i)
+			return;
+		t = h[i];
+		h[i] = h[w];
+		h[w] = t;
+		i = w;
+	}
+}
+
+static void top_offer(struct rate_group *h, size_t *n, size_t want, const struct rate_group *g)
+{
+	size_t i;
+
+	if (*n < want) {
+		for (i = (*n)++; i > 0 && cmp_group(g, &h[(i - 1) / 2]) > 0; i = (i - 1) / 2)
+			h[i] = h[(i - 1) / 2];
+		h[i] = *g;
+	} else if (want > 0 && cmp_group(g, &h[0]) < 0) {
+		h[0] = *g;
+		top_sift_down(h, *n, 0);
+	}
+}
+
+/*
+ * top: per (limit, key), in this order: the current window's sum (origin
+ * ""), the previous window's sum if the store has one (origin "", an older
+ * window_start), then each contributing node's count in the current window
+ * (origin set), so that the client can show how many nodes contributed.
+ * Keys sorted by current sum, at most a.top of them, fewer if the response
+ * would not fit in a frame (then the message says so). The loop is blocked
+ * meanwhile: about 45 ms of CPU for a full store of 200000 entries on the
+ * 2-core lab machine (mostly the sort and the cache misses of walking the
+ * store), well under the 300 ms dead interval of a 100 ms advert.
+ */
+static void do_rate_top(struct ctl *c, struct stream *s, const struct ratekey_args *a)
+{
+	const struct replica *store = repl_store(&c->node->repl);
+	struct rate_acc acc = { NULL, 0, 0, a->limit, NULL, 0, 0 };
+	struct rate_group *g = NULL;
+	Tandem__RateCount *msgs = NULL;
+	size_t ng = 0, nmsg = 0, budget = CTL_LIST_BUDGET, shown = 0;
+	char note[160] = "";
+
+	replica_foreach(store, REPLICA_RATE, add_rate, &acc);
+	if (acc.nomem)
+		goto nomem;
+	if (acc.n == 0 && a->limit != NULL && !limit_known(store, a->limit)) {
+		respond_unknown_limit(s, a->limit);
+		goto out;
+	}
+	qsort(acc.v, acc.n, sizeof(*acc.v), cmp_rate_row);
+	if ((g = calloc(a->top, sizeof(*g))) == NULL)
+		goto nomem;
+	for (size_t i = 0, j; i < acc.n; i = j) {
+		struct rate_group p = { &acc.v[i], 0, acc.v[i].ws, 0, 0, 0, 0 };
+
+		for (j = i; j < acc.n && (j == i || (acc.v[j].h == p.row->h && cmp_key(p.row->limit,
+		    p.row->key, p.row->klen, acc.v[j].limit, acc.v[j].key, acc.v[j].klen) == 0)); j++) {
+			const struct rate_row *r = &acc.v[j];
+
+			if (r->ws == p.cur_ws) {
+				p.cur = add_sat(p.cur, r->count);
+				p.ncur++;
+			} else if (!p.has_prev || r->ws == p.prev_ws) {
+				p.has_prev = 1;
+				p.prev_ws = r->ws;
+				p.prev = add_sat(p.prev, r->count);
+			}
+		}
+		top_offer(g, &ng, a->top, &p);
+	}
+	qsort(g, ng, sizeof(*g), cmp_group);
+	for (size_t k = 0; k < ng; k++)
+		nmsg += 2 + g[k].ncur;
+	if ((msgs = calloc(nmsg ? nmsg : 1, sizeof(*msgs))) == NULL)
+		goto nomem;
+	nmsg = 0;
+	for (; shown < ng; shown++) {
+		const struct rate_group *p = &g[shown];
+		size_t mark = nmsg, used = 0;
+
+		used += rate_msg(&msgs[nmsg++], p->row, "", p->cur_ws, p->cur);
+		if (p->has_prev)
+			used += rate_msg(&msgs[nmsg++], p->row, "", p->prev_ws, p->prev);
+		for (size_t k = 0; k < p->ncur; k++) {
+			const struct rate_row *r = &p->row[k];
+
+			used += rate_msg(&msgs[nmsg++], r, r->origin, r->ws, r->count);
+		}
+		if (used > budget) {
+			nmsg = mark;
+			break;
+		}
+		budget -= used;
+	}
+	if (shown < ng)
+		snprintf(note, sizeof(note), "only the first %zu of %zu keys fit in one answer", shown, ng);
+	respond_rates(c, s, msgs, nmsg, note);
+	goto out;
+nomem:
+	respond_msg(s, CTL_ERR, "out of memory");
+out:
+	free(msgs);
+	free(g);
+	free(acc.v);
+}
+
+/*
+ * show: every window the store holds for (limit, key), newest first: the
+ * sum over nodes (origin "", replica_rate_sum: what proxyd adds its own
+ * live count to), then each node's count. Unknown limit or key: CTL_ERR.
+ */
+static void do_rate_show(struct ctl *c, struct stream *s, const struct ratekey_args *a)
+{
+	const struct replica *store = repl_store(&c->node->repl);
+	struct rate_acc acc = { NULL, 0, 0, a->limit, a->key, a->key_len, 0 };
+	Tandem__RateCount *msgs = NULL;
+	size_t nmsg = 0, budget = CTL_LIST_BUDGET, windows = 0, shown = 0;
+	char note[160] = "", msg[RATEKEY_TEXT_MAX + 200], text[RATEKEY_TEXT_MAX];
+
+	replica_foreach(store, REPLICA_RATE, add_rate, &acc);
+	if (acc.nomem)
+		goto nomem;
+	if (acc.n == 0) {
+		if (!limit_known(store, a->limit)) {
+			respond_unknown_limit(s, a->limit);
+		} else {
+			ratekey_format(a->key, a->key_len, text, sizeof(text));
+			snprintf(msg, sizeof(msg), "limit \"%s\" has no count for key %s (name the key as "
+			    "\"hactl ratelimit top\" prints it: an IP key is the limit's prefix)", a->limit, text);
+			respond_msg(s, CTL_ERR, msg);
+		}
+		goto out;
+	}
+	qsort(acc.v, acc.n, sizeof(*acc.v), cmp_rate_row);
+	for (size_t i = 0; i < acc.n; i++)
+		windows += i == 0 || acc.v[i].ws != acc.v[i - 1].ws;
+	if ((msgs = calloc(acc.n + windows, sizeof(*msgs))) == NULL)
+		goto nomem;
+	for (size_t i = 0; i < acc.n; shown++) {
+		const struct rate_row *r0 = &acc.v[i];
+		size_t mark = nmsg, used = 0, j;
+
+		used += rate_msg(&msgs[nmsg++], r0, "", r0->ws,
+		    replica_rate_sum(store, a->limit, a->key, a->key_len, r0->ws, NULL));
+		for (j = i; j < acc.n && acc.v[j].ws == r0->ws; j++)
+			used += rate_msg(&msgs[nmsg++], &acc.v[j], acc.v[j].origin, acc.v[j].ws, acc.v[j].count);
+		if (used > budget) {
+			nmsg = mark;
+			break;
+		}
+		budget -= used;
+		i = j;
+	}
+	if (shown < windows)
+		snprintf(note, sizeof(note), "only the newest %zu of %zu windows fit in one answer", shown, windows);
+	respond_rates(c, s, msgs, nmsg, note);
+	goto out;
+nomem:
+	respond_msg(s, CTL_ERR, "out of memory");
+out:
+	free(msgs);
+	free(acc.v);
+}
+
+struct ban_acc {
+	Tandem__Ban *v;
+	size_t n, cap;
+	const char *limit;
+	uint64_t now;
+	int nomem;
+};
+
+/* Shallow copies: the strings and key bytes point into the store. */
+static void add_ban(void *arg, const struct replica_item *it)
+{
+	struct ban_acc *a = arg;
+	const Tandem__Ban *b = it->u.ban;
+
+	if (b->until_unix_ms <= a->now || (a->limit != NULL && strcmp(b->limit, a->limit) != 0))
+		return;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		Tandem__Ban *v = realloc(a->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			a->nomem = 1;
+			return;
+		}
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n++] = *b;
+}
+
+static int cmp_ban(const void *pa, const void *pb)
+{
+	const Tandem__Ban *a = pa, *b = pb;
+
+	return cmp_key(a->limit, a->key.data, a->key.len, b->limit, b->key.data, b->key.len);
+}
+
+/* bans: every ban not over yet (the store expires them each second; one
+ * that ended since is left out here), by limit and key. */
+static void do_bans(struct ctl *c, struct stream *s, const struct ratekey_args *a)
+{
+	const struct replica *store = repl_store(&c->node->repl);
+	Tandem__CtlResponse r = TANDEM__CTL_RESPONSE__INIT;
+	struct ban_acc acc = { NULL, 0, 0, a->limit, wall_ms(), 0 };
+	Tandem__Ban **ptrs = NULL;
+	size_t budget = CTL_LIST_BUDGET, shown = 0;
+	char note[160] = "";
+
+	replica_foreach(store, REPLICA_BAN, add_ban, &acc);
+	if (acc.nomem || (ptrs = calloc(acc.n ? acc.n : 1, sizeof(*ptrs))) == NULL) {
+		respond_msg(s, CTL_ERR, "out of memory");
+		goto out;
+	}
+	if (acc.n == 0 && a->limit != NULL && !limit_known(store, a->limit)) {
+		respond_unknown_limit(s, a->limit);
+		goto out;
+	}
+	qsort(acc.v, acc.n, sizeof(*acc.v), cmp_ban);
+	for (; shown < acc.n; shown++) {
+		size_t used = tandem__ban__get_packed_size(&acc.v[shown]) + 4;
+
+		if (used > budget)
+			break;
+		budget -= used;
+		ptrs[shown] = &acc.v[shown];
+	}
+	if (shown < acc.n)
+		snprintf(note, sizeof(note), "only %zu of %zu bans fit in one answer: use --limit NAME",
+		    shown, acc.n);
+	r.has_status = 1;
+	r.status = CTL_OK;
+	r.node = (char *)c->node->cfg->nodes[c->node->cfg->self].name;
+	r.message = note;
+	r.n_bans = shown;
+	r.bans = ptrs;
+	respond(s, &r);
+out:
+	free(ptrs);
+	free(acc.v);
+}
+
+static void do_ratelimit(struct ctl *c, struct stream *s, const Tandem__CtlRequest *req)
+{
+	struct ratekey_args a;
+	char msg[400];
+
+	if (ratekey_args_parse(req->command, req->n_args, req->args, &a, msg, sizeof(msg)) == -1) {
+		c->bad_request++;
+		respond_msg(s, CTL_USAGE, msg);
+		return;
+	}
+	if (repl_store(&c->node->repl) == NULL) {
+		respond_msg(s, CTL_ERR, "replication is not running");
+		return;
+	}
+	switch (a.cmd) {
+	case RATEKEY_CMD_TOP:  do_rate_top(c, s, &a); break;
+	case RATEKEY_CMD_SHOW: do_rate_show(c, s, &a); break;
+	case RATEKEY_CMD_BANS: do_bans(c, s, &a); break;
+	}
 }
 
 static void do_status(struct ctl *c, struct stream *s)
@@ -304,6 +800,8 @@ static void dispatch(struct ctl *c, struct stream *s, const Tandem__CtlRequest *
 			return;
 		}
 		do_admin_list(c, s);
+	} else if (strcmp(cmd, "ratelimit") == 0 || strcmp(cmd, "bans") == 0) {
+		do_ratelimit(c, s, req);
 	} else if (strcmp(cmd, "events") == 0) {
 		s->data = CTL_SUBSCRIBER;
 		respond_msg(s, CTL_OK, "following events; interrupt to stop");

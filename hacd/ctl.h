@@ -35,7 +35,10 @@ struct ctl {
  * Listen on path (mode 0600, stale socket replaced) and serve node.
  * Commands: status, failover [VIP] [--to NODE], maintenance on|off, reload,
  * events (stream transitions until the client disconnects), drain|enable|
- * maint UPSTREAM/SERVER, weight UPSTREAM/SERVER N, admin (list).
+ * maint UPSTREAM/SERVER, weight UPSTREAM/SERVER N, admin (list),
+ * ratelimit top [N] [--limit NAME], ratelimit show LIMIT KEY, bans
+ * [--limit NAME] (hacd/ratekey.h parses their arguments; an unknown limit
+ * or key is CTL_ERR).
  * Returns 0, or -1 with errno set.
  */
 int ctl_open(struct ctl *c, struct ev_loop *loop, const char *path, struct node *node);

@@ -4,8 +4,10 @@
  * Each command is one CtlRequest to hacd's control socket (hacd/ctl.c) and
  * one CtlResponse back, printed as a table or, with --json, as JSON for
  * scripts (drain, enable, maint and weight set server admin state that
- * hacd replicates to every node, hacd/repl.c); `events` keeps reading until interrupted; `keygen` needs no
- * daemon. Commands are dispatched from a table of name, function and
+ * hacd replicates to every node, hacd/repl.c; ratelimit and bans list the
+ * cluster's rate-limit counts and bans, summed by hacd, with keys as text
+ * by hacd/ratekey.c); `events` keeps reading until interrupted; `keygen`
+ * needs no daemon. Commands are dispatched from a table of name, function and
  * one-line help, as in wireguard-tools' wg. Exit codes (hactl(8)):
  * 0 ok, 1 hacd refused or failed the command, 2 usage, 3 hacd unreachable.
  */
@@ -14,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hacd/adminarg.h"
+#include "hacd/ratekey.h"
 #include "lib/frame.h"
 #include "lib/net.h"
 #include "lib/wire.h"
@@ -490,6 +494,264 @@ static int cmd_admin(int argc, char **argv)
 	return 0;
 }
 
+/* ---- ratelimit top|show, bans ------------------------------------------- */
+
+#define USAGE_RATELIMIT "usage: hactl ratelimit top [N] [--limit NAME] [--json]\n" \
+                        "       hactl ratelimit show LIMIT KEY [--json]\n"
+#define USAGE_BANS      "usage: hactl bans [--limit NAME] [--json]\n"
+
+/* hacd runs on this host: its wall clock is ours, so ages and remaining
+ * times are computed here from the absolute stamps it sends. */
+static int64_t now_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *key_text(const ProtobufCBinaryData *k, char buf[RATEKEY_TEXT_MAX])
+{
+	ratekey_format(k->data, k->len, buf, RATEKEY_TEXT_MAX);
+	return buf;
+}
+
+static int summed(const Tandem__RateCount *m)
+{
+	return m->origin == NULL || m->origin[0] == '\0';
+}
+
+static int same_key(const Tandem__RateCount *a, const Tandem__RateCount *b)
+{
+	return strcmp(a->limit ? a->limit : "", b->limit ? b->limit : "") == 0 && a->key.len == b->key.len &&
+	    (a->key.len == 0 || memcmp(a->key.data, b->key.data, a->key.len) == 0);
+}
+
+/* Split --json from the arguments hacd gets; 1 if it was there. */
+static int take_json(int argc, char **argv, char **rest, int *nrest)
+{
+	int json = 0;
+
+	*nrest = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else
+			rest[(*nrest)++] = argv[i];
+	}
+	return json;
+}
+
+/* ratekey_args_parse's reason, then hactl's usage (with --json) in place
+ * of the one in the reason (hacd's, without it). */
+static int ratekey_usage(const char *msg, const char *usage)
+{
+	const char *cut = strstr(msg, "usage: ");
+
+	if (cut == NULL)
+		fprintf(stderr, "hactl: %s\n", msg);
+	else if (cut - msg > 2)
+		fprintf(stderr, "hactl: %.*s\n", (int)(cut - msg - 2), msg);   /* without "; " */
+	fputs(usage, stderr);
+	return EXIT_USAGE;
+}
+
+/* A listing's note (hacd cut it short): on stderr, so --json stays clean. */
+static void print_note(const Tandem__CtlResponse *r)
+{
+	if (r->message != NULL && r->message[0] != '\0')
+		fprintf(stderr, "hactl: %s\n", r->message);
+}
+
+static void print_origins_json(Tandem__RateCount **v, size_t n)
+{
+	printf("{");
+	for (size_t i = 0; i < n; i++) {
+		printf("%s", i ? "," : "");
+		json_str(v[i]->origin);
+		printf(":%llu", (unsigned long long)v[i]->count);
+	}
+	printf("}");
+}
+
+/* hacd sends, per key: the current window's sum, the previous window's sum
+ * (if any; an older window_start), then one row per node in the current
+ * window (hacd/ctl.c do_rate_top). */
+static void print_top(const Tandem__CtlResponse *r, int json)
+{
+	int64_t now = now_unix_ms();
+	char kb[RATEKEY_TEXT_MAX];
+	int first = 1;
+
+	if (json) {
+		printf("{\"node\":");
+		json_str(r->node);
+		printf(",\"top\":[");
+	} else {
+		printf("%-16s %-30s %10s %10s %7s %5s\n", "LIMIT", "KEY", "CURRENT", "PREVIOUS", "AGE(s)", "NODES");
+	}
+	for (size_t i = 0, j; i < r->n_rates; i = j) {
+		const Tandem__RateCount *cur = r->rates[i], *prev = NULL;
+		size_t o = i + 1;
+		int64_t age = now - (int64_t)cur->window_start_unix_ms;
+
+		for (j = i + 1; j < r->n_rates && same_key(cur, r->rates[j]); j++)
+			;
+		if (o < j && summed(r->rates[o]))
+			prev = r->rates[o++];
+		if (json) {
+			printf("%s{\"limit\":", first ? "" : ",");
+			json_str(cur->limit);
+			printf(",\"key\":");
+			json_str(key_text(&cur->key, kb));
+			printf(",\"current\":%llu,\"previous\":%llu,\"window_start_unix_ms\":%llu",
+			    (unsigned long long)cur->count, (unsigned long long)(prev ? prev->count : 0),
+			    (unsigned long long)cur->window_start_unix_ms);
+			if (prev != NULL)
+				printf(",\"previous_window_start_unix_ms\":%llu",
+				    (unsigned long long)prev->window_start_unix_ms);
+			else
+				printf(",\"previous_window_start_unix_ms\":null");
+			printf(",\"age_ms\":%lld,\"nodes\":%zu,\"origins\":", (long long)age, j - o);
+			print_origins_json(r->rates + o, j - o);
+			printf("}");
+		} else {
+			char pv[24];
+
+			if (prev != NULL)
+				snprintf(pv, sizeof(pv), "%llu", (unsigned long long)prev->count);
+			else
+				snprintf(pv, sizeof(pv), "-");
+			printf("%-16s %-30s %10llu %10s %7.1f %5zu\n", cur->limit ? cur->limit : "?",
+			    key_text(&cur->key, kb), (unsigned long long)cur->count, pv, (double)age / 1000, j - o);
+		}
+		first = 0;
+	}
+	if (json)
+		printf("]}\n");
+}
+
+/* Per window, newest first: the sum, then each node's row. */
+static void print_show(const Tandem__CtlResponse *r, int json)
+{
+	int64_t now = now_unix_ms();
+	char kb[RATEKEY_TEXT_MAX];
+	const Tandem__RateCount *r0 = r->n_rates ? r->rates[0] : NULL;
+
+	if (json) {
+		printf("{\"node\":");
+		json_str(r->node);
+		printf(",\"limit\":");
+		json_str(r0 ? r0->limit : NULL);
+		printf(",\"key\":");
+		json_str(r0 ? key_text(&r0->key, kb) : NULL);
+		printf(",\"windows\":[");
+	} else {
+		printf("limit %s, key %s (as node %s holds them)\n\n", r0 && r0->limit ? r0->limit : "?",
+		    r0 ? key_text(&r0->key, kb) : "?", r->node ? r->node : "?");
+		printf("%-22s %7s  %-16s %10s\n", "WINDOW (unix ms)", "AGE(s)", "ORIGIN", "COUNT");
+	}
+	for (size_t i = 0, j; i < r->n_rates; i = j) {
+		const Tandem__RateCount *sum = r->rates[i];
+		int64_t age = now - (int64_t)sum->window_start_unix_ms;
+
+		for (j = i + 1; j < r->n_rates && !summed(r->rates[j]); j++)
+			;
+		if (json) {
+			printf("%s{\"window_start_unix_ms\":%llu,\"age_ms\":%lld,\"sum\":%llu,\"origins\":",
+			    i ? "," : "", (unsigned long long)sum->window_start_unix_ms, (long long)age,
+			    (unsigned long long)sum->count);
+			print_origins_json(r->rates + i + 1, j - i - 1);
+			printf("}");
+			continue;
+		}
+		printf("%-22llu %7.1f  %-16s %10llu\n", (unsigned long long)sum->window_start_unix_ms,
+		    (double)age / 1000, "(all nodes)", (unsigned long long)sum->count);
+		for (size_t k = i + 1; k < j; k++)
+			printf("%-22s %7s  %-16s %10llu\n", "", "", r->rates[k]->origin,
+			    (unsigned long long)r->rates[k]->count);
+	}
+	if (json)
+		printf("]}\n");
+}
+
+static int cmd_ratelimit(int argc, char **argv)
+{
+	struct ratekey_args a;
+	Tandem__CtlResponse *r;
+	char *rest[16], msg[400];
+	int n, json;
+
+	if (argc > 1 + (int)(sizeof(rest) / sizeof(rest[0])))
+		return ratekey_usage("usage: ", USAGE_RATELIMIT);
+	json = take_json(argc, argv, rest, &n);
+	if (ratekey_args_parse("ratelimit", (size_t)n, rest, &a, msg, sizeof(msg)) == -1)
+		return ratekey_usage(msg, USAGE_RATELIMIT);
+	r = call("ratelimit", n, rest);
+	if (r->has_status && r->status != 0)
+		return finish(r);
+	if (a.cmd == RATEKEY_CMD_TOP)
+		print_top(r, json);
+	else
+		print_show(r, json);
+	print_note(r);
+	tandem__ctl_response__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int cmd_bans(int argc, char **argv)
+{
+	struct ratekey_args a;
+	Tandem__CtlResponse *r;
+	char *rest[16], msg[400], kb[RATEKEY_TEXT_MAX];
+	int n, json;
+	int64_t now;
+
+	if (argc > 1 + (int)(sizeof(rest) / sizeof(rest[0])))
+		return ratekey_usage("usage: ", USAGE_BANS);
+	json = take_json(argc, argv, rest, &n);
+	if (ratekey_args_parse("bans", (size_t)n, rest, &a, msg, sizeof(msg)) == -1)
+		return ratekey_usage(msg, USAGE_BANS);
+	r = call("bans", n, rest);
+	if (r->has_status && r->status != 0)
+		return finish(r);
+	now = now_unix_ms();
+	if (json) {
+		printf("{\"node\":");
+		json_str(r->node);
+		printf(",\"bans\":[");
+	} else {
+		printf("%-16s %-30s %12s  %-12s %s\n", "LIMIT", "KEY", "REMAINING(s)", "ORIGIN", "UNTIL (unix ms)");
+	}
+	for (size_t i = 0; i < r->n_bans; i++) {
+		const Tandem__Ban *b = r->bans[i];
+		int64_t left = (int64_t)b->until_unix_ms - now;
+		long long secs = left <= 0 ? 0 : (left + 999) / 1000;   /* as Retry-After: rounded up */
+
+		if (json) {
+			printf("%s{\"limit\":", i ? "," : "");
+			json_str(b->limit);
+			printf(",\"key\":");
+			json_str(key_text(&b->key, kb));
+			printf(",\"until_unix_ms\":%llu,\"remaining_s\":%lld,\"origin\":",
+			    (unsigned long long)b->until_unix_ms, secs);
+			if (b->origin != NULL && b->origin[0] != '\0')
+				json_str(b->origin);
+			else
+				printf("null");
+			printf("}");
+			continue;
+		}
+		printf("%-16s %-30s %12lld  %-12s %llu\n", b->limit ? b->limit : "?", key_text(&b->key, kb), secs,
+		    b->origin && b->origin[0] ? b->origin : "-", (unsigned long long)b->until_unix_ms);
+	}
+	if (json)
+		printf("]}\n");
+	print_note(r);
+	tandem__ctl_response__free_unpacked(r, NULL);
+	return 0;
+}
+
 static const struct command commands[] = {
 	{ "status",      cmd_status,      "nodes, VIPs, owners and priorities [--json] [--counters]" },
 	{ "failover",    cmd_failover,    "hand a VIP over, make-before-break: [VIP] [--to NODE] [--wait]" },
@@ -500,6 +762,8 @@ static const struct command commands[] = {
 	{ "maint",       cmd_admin_set,   "UPSTREAM/SERVER: out of service (maintenance), on every node" },
 	{ "weight",      cmd_admin_set,   "UPSTREAM/SERVER N: balancing weight 0..256, on every node" },
 	{ "admin",       cmd_admin,       "the cluster-wide server admin state [--json]" },
+	{ "ratelimit",   cmd_ratelimit,   "cluster-wide counts: top [N] [--limit NAME] | show LIMIT KEY [--json]" },
+	{ "bans",        cmd_bans,        "bans in force on the cluster [--limit NAME] [--json]" },
 	{ "events",      cmd_events,      "follow transitions as they happen" },
 	{ "keygen",      cmd_keygen,      "print a new key-file line: [ID] (no hacd needed)" },
 	{ "help",        cmd_help,        "this list" },

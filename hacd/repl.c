@@ -36,13 +36,15 @@
 #include <time.h>
 
 #include "hacd/adminarg.h"
+#include "hacd/tickets.h"
 #include "lib/wire.h"
 
 #define REPL_DELTA_BURST   64     /* delta datagrams per sync tick; the rest 1 ms later */
 #define REPL_BULK_BURST    8      /* bulk chunks per peer per pump run */
 #define REPL_PUMP_MS       1
 #define REPL_EXPIRE_MS     1000
-#define REPL_CHAN_BATCH    256    /* admin entries per channel frame */
+#define REPL_TICKET_MS     1000   /* how often the ticket-key schedule is looked at */
+#define REPL_TICKET_GRACE  3000   /* after start, wait for peers' keys before making one */
 
 static uint64_t wall_ms(void)
 {
@@ -57,98 +59,243 @@ static const char *node_name(const struct repl *r, size_t node)
 	return r->cfg->nodes[node].name;
 }
 
+static void pump_later(struct repl *r);
+static size_t varint_put(uint8_t *p, uint64_t v);
+
+/*
+ * Append StateSync.sent_unix_ms to a packed envelope (PeerMessage{sync} or
+ * ChannelMessage{sync}: one length-delimited field), so the receiver can
+ * measure merge lag. The export left STAMP_ROOM bytes free. Returns the
+ * new length, or n unchanged if the envelope is not the expected shape.
+ */
+#define STAMP_ROOM 16
+static size_t stamp_envelope(uint8_t *buf, size_t n, size_t cap)
+{
+	uint8_t stamp[12], head[12];
+	uint64_t body = 0;
+	size_t i = 1, sl, hl;
+	int shift = 0;
+
+	if (n < 2 || (buf[0] & 7) != 2)
+		return n;
+	while (i < n && i < 11) {
+		body |= (uint64_t)(buf[i] & 0x7f) << shift;
+		shift += 7;
+		if (!(buf[i++] & 0x80))
+			break;
+	}
+	if (i + body != n)
+		return n;
+	stamp[0] = (9 << 3) | 0;
+	sl = 1 + varint_put(stamp + 1, wall_ms());
+	head[0] = buf[0];
+	hl = 1 + varint_put(head + 1, body + sl);
+	if (hl + body + sl > cap)
+		return n;
+	memmove(buf + hl, buf + i, body);
+	memcpy(buf, head, hl);
+	memcpy(buf + hl + body, stamp, sl);
+	return hl + body + sl;
+}
+
 /* ---- to the local proxyd ------------------------------------------------- */
 
-/* Send admin entries as one ChannelMessage{sync}. */
-static void chan_send_admin(struct repl *r, Tandem__ServerAdmin **v, size_t n)
-{
-	Tandem__ChannelMessage m = TANDEM__CHANNEL_MESSAGE__INIT;
-	Tandem__StateSync s = TANDEM__STATE_SYNC__INIT;
-	uint8_t stackbuf[2048], *buf;
-	size_t len;
+/*
+ * Entries for proxyd accumulate in r->fwd as a run of packed StateSync
+ * messages of one entry each: protobuf concatenation merges messages
+ * (repeated fields append), so the run is itself one StateSync and the
+ * flush only puts the ChannelMessage field header in front. No copies of
+ * the entries are kept, and the store may change freely in between.
+ */
+#define REPL_CHAN_CHUNK     (64u * 1024)   /* flush the forward buffer beyond this */
+#define REPL_CHAN_BACKLOG   (1u << 20)     /* hold back while proxyd has this much unread */
+#define REPL_CHAN_FWD_MAX   (16u << 20)    /* beyond this proxyd is resynced with a bulk */
+#define REPL_CHAN_BULK      (256u * 1024)  /* channel bulk chunk */
 
-	if (n == 0 || r->chan->conn == NULL)
+static size_t varint_put(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* Frame the forward buffer as ChannelMessage{sync = fwd + sent_unix_ms}
+ * and send it; kept (and retried from the pump) while proxyd is behind. */
+static void fwd_flush(struct repl *r)
+{
+	uint8_t stamp[16], head[16], *msg;
+	size_t sl, hl;
+
+	if (r->fwd_len == 0)
 		return;
-	s.n_admin = n;
-	s.admin = v;
-	m.body_case = TANDEM__CHANNEL_MESSAGE__BODY_SYNC;
-	m.sync = &s;
-	len = tandem__channel_message__get_packed_size(&m);
-	buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
-	if (buf == NULL) {
+	if (r->chan->conn == NULL) {
+		r->fwd_len = 0;      /* a proxyd that connects gets a bulk */
+		return;
+	}
+	if (channel_pending(r->chan) > REPL_CHAN_BACKLOG) {
+		if (!ev_timer_active(&r->pump_timer))
+			ev_timer_start(r->loop, &r->pump_timer, REPL_PUMP_MS);
+		return;
+	}
+	stamp[0] = (9 << 3) | 0;                 /* StateSync.sent_unix_ms, varint */
+	sl = 1 + varint_put(stamp + 1, wall_ms());
+	head[0] = (4 << 3) | 2;                  /* ChannelMessage.sync, length-delimited */
+	hl = 1 + varint_put(head + 1, r->fwd_len + sl);
+	if ((msg = malloc(hl + r->fwd_len + sl)) == NULL) {
 		r->stats.chan_tx_err++;
 		return;
 	}
+	memcpy(msg, head, hl);
+	memcpy(msg + hl, r->fwd, r->fwd_len);
+	memcpy(msg + hl + r->fwd_len, stamp, sl);
+	if (channel_send(r->chan, msg, hl + r->fwd_len + sl) == 0) {
+		r->stats.chan_tx++;
+		r->stats.chan_tx_bytes += hl + r->fwd_len + sl;
+	} else {
+		r->stats.chan_tx_err++;
+	}
+	free(msg);
+	r->fwd_len = 0;
+}
+
+/* Queue one entry for proxyd. */
+static void fwd_add(struct repl *r, const struct replica_item *it)
+{
+	Tandem__StateSync s = TANDEM__STATE_SYNC__INIT;
+	void *one;
+	size_t len;
+
+	if (r->chan->conn == NULL)
+		return;
+	one = (void *)it->u.rate;
+	switch (it->kind) {
+	case REPLICA_RATE:   s.n_counts = 1;  s.counts = (Tandem__RateCount **)&one; break;
+	case REPLICA_BAN:    s.n_bans = 1;    s.bans = (Tandem__Ban **)&one; break;
+	case REPLICA_HEALTH: s.n_health = 1;  s.health = (Tandem__HealthObs **)&one; break;
+	case REPLICA_ADMIN:  s.n_admin = 1;   s.admin = (Tandem__ServerAdmin **)&one; break;
+	case REPLICA_TICKET: s.n_tickets = 1; s.tickets = (Tandem__TicketKey **)&one; break;
+	default: return;
+	}
+	len = tandem__state_sync__get_packed_size(&s);
+	if (r->fwd_len + len > REPL_CHAN_FWD_MAX) {
+		/* proxyd reads too slowly to follow entry by entry: drop the
+		 * backlog and send it the whole store once it has caught up. */
+		r->fwd_len = 0;
+		r->chan_resync = 1;
+		r->stats.chan_overflow++;
+		pump_later(r);
+		return;
+	}
+	if (r->fwd_len + len > r->fwd_cap) {
+		size_t cap = r->fwd_cap ? r->fwd_cap : 4096;
+		uint8_t *p;
+
+		while (cap < r->fwd_len + len)
+			cap *= 2;
+		if ((p = realloc(r->fwd, cap)) == NULL) {
+			r->stats.chan_tx_err++;
+			return;
+		}
+		r->fwd = p;
+		r->fwd_cap = cap;
+	}
+	tandem__state_sync__pack(&s, r->fwd + r->fwd_len);
+	r->fwd_len += len;
+	r->stats.chan_fwd++;
+	if (r->fwd_len >= REPL_CHAN_CHUNK)
+		fwd_flush(r);
+}
+
+/* How much of the cluster this node sees, for proxyd's partition policy. */
+static void send_view(struct repl *r)
+{
+	Tandem__ChannelMessage m = TANDEM__CHANNEL_MESSAGE__INIT;
+	Tandem__ClusterView v = TANDEM__CLUSTER_VIEW__INIT;
+	uint8_t buf[128];
+	size_t len;
+	uint32_t alive = 1;
+
+	if (r->chan->conn == NULL)
+		return;
+	for (size_t i = 0; i < r->cfg->nnodes; i++)
+		if (i != r->cfg->self && r->peers->peers[i].alive)
+			alive++;
+	v.has_nodes = v.has_alive = v.has_sync_interval_ms = v.has_tickets = 1;
+	v.nodes = (uint32_t)r->cfg->nnodes;
+	v.alive = alive;
+	v.sync_interval_ms = (uint32_t)r->cfg->repl.sync_interval_ms;
+	v.tickets = r->cfg->repl.ticket_rotate_ms > 0;
+	v.node = (char *)node_name(r, r->cfg->self);
+	m.body_case = TANDEM__CHANNEL_MESSAGE__BODY_VIEW;
+	m.view = &v;
+	len = tandem__channel_message__get_packed_size(&m);
+	if (len > sizeof(buf))
+		return;
 	tandem__channel_message__pack(&m, buf);
 	if (channel_send(r->chan, buf, len) == 0)
 		r->stats.chan_tx++;
 	else
 		r->stats.chan_tx_err++;
-	if (buf != stackbuf)
-		free(buf);
 }
 
-static void chan_send_one(struct repl *r, const Tandem__ServerAdmin *a)
-{
-	Tandem__ServerAdmin *v = (Tandem__ServerAdmin *)a;
-
-	chan_send_admin(r, &v, 1);
-}
-
-struct admin_batch {
-	struct repl *r;
-	Tandem__ServerAdmin copy[REPL_CHAN_BATCH];
-	Tandem__ServerAdmin *ptr[REPL_CHAN_BATCH];
-	size_t n;
-};
-
-/* replica_foreach's pointers stay valid while the store does not change,
- * and sending does not change it: a shallow copy is enough. */
-static void batch_add(void *arg, const struct replica_item *it)
-{
-	struct admin_batch *b = arg;
-
-	b->copy[b->n] = *it->u.admin;
-	b->ptr[b->n] = &b->copy[b->n];
-	if (++b->n == REPL_CHAN_BATCH) {
-		chan_send_admin(b->r, b->ptr, b->n);
-		b->n = 0;
-	}
-}
-
-/* proxyd (re)connected: it knows nothing yet, so it gets every entry. */
+/* proxyd (re)connected: it knows nothing yet, so it gets the whole store
+ * (its own earlier counts included: a restarted proxyd relearns them), in
+ * chunks from the pump, after the view. */
 static void on_chan_connected(void *arg)
 {
 	struct repl *r = arg;
-	struct admin_batch *b = calloc(1, sizeof(*b));
 
-	if (b == NULL) {
-		r->stats.chan_tx_err++;
-		return;
-	}
-	b->r = r;
-	replica_foreach(r->store, REPLICA_ADMIN, batch_add, b);
-	chan_send_admin(r, b->ptr, b->n);
-	free(b);
+	r->fwd_len = 0;
+	send_view(r);
+	replica_bulk_abort(&r->chan_bulk);
+	replica_bulk_begin(r->store, &r->chan_bulk);
+	r->chan_resync = 0;
+	r->stats.chan_bulk++;
+	pump_later(r);
 }
 
-/* Every entry a merge changed; admin entries go on to proxyd. */
+/* Every entry a merge changed goes on to proxyd, except what proxyd itself
+ * sent (its own counts, bans and observations). */
 static void on_change(void *arg, const struct replica_item *it)
 {
 	struct repl *r = arg;
-	const Tandem__ServerAdmin *a;
 
-	if (it->kind != REPLICA_ADMIN)
+	if (it->src == REPLICA_SRC_LOCAL && it->kind != REPLICA_ADMIN && it->kind != REPLICA_TICKET)
 		return;
-	char w[32] = "";
+	if (it->kind == REPLICA_ADMIN) {
+		const Tandem__ServerAdmin *a = it->u.admin;
+		char w[32] = "";
 
-	a = it->u.admin;
-	if (a->has_weight)
-		snprintf(w, sizeof(w), ", weight %u", (unsigned)a->weight);
-	log_info("replication: %s/%s is now %s%s (set by %s)", a->upstream, a->server,
-	    adminarg_state_str(a->has_state ? (int)a->state : 0), w,
-	    a->origin != NULL && a->origin[0] != '\0' ? a->origin : "?");
-	chan_send_one(r, a);
+		if (a->has_weight)
+			snprintf(w, sizeof(w), ", weight %u", (unsigned)a->weight);
+		log_info("replication: %s/%s is now %s%s (set by %s)", a->upstream, a->server,
+		    adminarg_state_str(a->has_state ? (int)a->state : 0), w,
+		    a->origin != NULL && a->origin[0] != '\0' ? a->origin : "?");
+	} else if (it->kind == REPLICA_TICKET && it->src == REPLICA_SRC_PEER) {
+		log_info("replication: TLS ticket key %08x from a peer", (unsigned)it->u.ticket->id);
+	}
+	fwd_add(r, it);
+}
+
+/* Merge lag: how old a StateSync is when it is merged (the sender's wall
+ * clock; NTP-synchronised nodes, as the rate windows already assume). */
+static void note_lag(struct repl *r, const Tandem__StateSync *sync)
+{
+	uint64_t now = wall_ms(), lag;
+
+	if (!sync->has_sent_unix_ms || sync->sent_unix_ms > now + 1000)
+		return;
+	lag = now > sync->sent_unix_ms ? now - sync->sent_unix_ms : 0;
+	r->stats.lag_last_ms = lag;
+	if (lag > r->stats.lag_max_ms)
+		r->stats.lag_max_ms = lag;
+	r->stats.lag_sum_ms += lag;
+	r->stats.lag_n++;
 }
 
 /* proxyd's own observations (rate counts, bans, health): merged as this
@@ -159,6 +306,7 @@ static void on_chan_sync(void *arg, const Tandem__StateSync *sync)
 
 	r->stats.chan_rx++;
 	replica_apply(r->store, sync, REPLICA_SRC_LOCAL, wall_ms(), on_change, r);
+	fwd_flush(r);
 }
 
 /* ---- to peers -------------------------------------------------------------- */
@@ -215,7 +363,49 @@ static void begin_bulk(struct repl *r, size_t node)
 	pump_later(r);
 }
 
-/* Bulk chunks: a few per peer, then back to the loop. */
+/* The channel's share of the pump: the held-back forward buffer, then bulk
+ * chunks while proxyd keeps up. 1 when more is waiting. */
+static int pump_channel(struct repl *r)
+{
+	static uint8_t cbuf[REPL_CHAN_BULK + STAMP_ROOM];
+
+	if (r->chan->conn == NULL) {
+		replica_bulk_abort(&r->chan_bulk);
+		r->fwd_len = 0;
+		return 0;
+	}
+	fwd_flush(r);
+	if (r->chan_resync && r->fwd_len == 0 && channel_pending(r->chan) <= REPL_CHAN_BACKLOG) {
+		replica_bulk_abort(&r->chan_bulk);
+		replica_bulk_begin(r->store, &r->chan_bulk);
+		r->chan_resync = 0;
+		r->stats.chan_bulk++;
+	}
+	for (int k = 0; k < REPL_BULK_BURST && r->chan_bulk.active; k++) {
+		ssize_t n;
+
+		if (channel_pending(r->chan) > REPL_CHAN_BACKLOG)
+			break;
+		n = replica_bulk_next(&r->chan_bulk, REPLICA_ENV_CHANNEL, cbuf, REPL_CHAN_BULK);
+		if (n == -1) {
+			r->stats.export_err++;
+			break;
+		}
+		if (n == 0)
+			break;
+		n = (ssize_t)stamp_envelope(cbuf, (size_t)n, sizeof(cbuf));
+		if (channel_send(r->chan, cbuf, (size_t)n) == 0) {
+			r->stats.chan_tx++;
+			r->stats.chan_tx_bytes += (uint64_t)n;
+		} else {
+			r->stats.chan_tx_err++;
+		}
+	}
+	return r->chan_bulk.active || r->fwd_len > 0 || r->chan_resync;
+}
+
+/* Bulk chunks: a few per peer and a few to proxyd, then back to the loop;
+ * and the forward buffer, when proxyd was behind. */
 static void pump_cb(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct repl *r = t->data;
@@ -227,7 +417,8 @@ static void pump_cb(struct ev_loop *loop, struct ev_timer *t)
 		struct repl_peer *rp = &r->peer[i];
 
 		for (int k = 0; k < REPL_BULK_BURST && rp->bulk.active; k++) {
-			ssize_t n = replica_bulk_next(&rp->bulk, REPLICA_ENV_PEER, buf, sizeof(buf));
+			ssize_t n = replica_bulk_next(&rp->bulk, REPLICA_ENV_PEER, buf,
+			    sizeof(buf) - STAMP_ROOM);
 
 			if (n == -1) {
 				r->stats.export_err++;
@@ -235,11 +426,12 @@ static void pump_cb(struct ev_loop *loop, struct ev_timer *t)
 			}
 			if (n == 0)
 				break;
-			send_payload(r, buf, (size_t)n, (int)i);
+			send_payload(r, buf, stamp_envelope(buf, (size_t)n, sizeof(buf)), (int)i);
 			r->stats.tx_bulk++;
 		}
 		more |= rp->bulk.active;
 	}
+	more |= pump_channel(r);
 	if (more)
 		pump_later(r);
 }
@@ -251,7 +443,7 @@ static void sync_cb(struct ev_loop *loop, struct ev_timer *t)
 	int k;
 
 	for (k = 0; k < REPL_DELTA_BURST; k++) {
-		ssize_t n = replica_export_delta(r->store, REPLICA_ENV_PEER, buf, sizeof(buf));
+		ssize_t n = replica_export_delta(r->store, REPLICA_ENV_PEER, buf, sizeof(buf) - STAMP_ROOM);
 
 		if (n == -1) {
 			r->stats.export_err++;
@@ -261,7 +453,7 @@ static void sync_cb(struct ev_loop *loop, struct ev_timer *t)
 			break;
 		/* A single-node cluster still drains, so dirty marks stay bounded. */
 		if (r->cfg->nnodes > 1) {
-			send_payload(r, buf, (size_t)n, -1);
+			send_payload(r, buf, stamp_envelope(buf, (size_t)n, sizeof(buf)), -1);
 			r->stats.tx_delta++;
 		}
 	}
@@ -313,7 +505,9 @@ static void on_peer_sync(void *arg, size_t node, const Tandem__PeerMessage *msg,
 	r->stats.rx++;
 	r->stats.rx_bytes += len;
 	rp->last_rx_ms = ev_now(r->loop);
+	note_lag(r, msg->sync);
 	replica_apply(r->store, msg->sync, REPLICA_SRC_PEER, wall_ms(), on_change, r);
+	fwd_flush(r);
 	if (msg->sync->has_bulk && msg->sync->bulk) {
 		r->stats.rx_bulk++;
 		if (msg->sync->has_bulk_chunk && msg->sync->bulk_chunk == 0)
@@ -327,6 +521,69 @@ static void on_peer_sync(void *arg, size_t node, const Tandem__PeerMessage *msg,
 			rp->synced = 1;
 		}
 	}
+}
+
+/* ---- TLS session-ticket keys ------------------------------------------------ */
+
+struct newest_ticket {
+	uint64_t created;
+	int any;
+};
+
+static void newest_cb(void *arg, const struct replica_item *it)
+{
+	struct newest_ticket *nt = arg;
+
+	if (!nt->any || it->u.ticket->created_unix_ms > nt->created)
+		nt->created = it->u.ticket->created_unix_ms;
+	nt->any = 1;
+}
+
+/*
+ * The cluster's ticket keys (issue 7): one node, the first alive in the
+ * configuration's order, makes the next key a lead time before it is due
+ * and puts it in the store, whence it reaches every node in sealed
+ * datagrams and every proxyd over the channel; hacd/tickets.c has the
+ * schedule. Keys live only in memory: a restarted node learns them back in
+ * its peers' bulk sync, which is why a fresh hacd waits REPL_TICKET_GRACE
+ * (or until every live peer's bulk arrived) before deciding none exist.
+ * During a partition both sides may make a key; both are kept (the newest
+ * seals), so that only costs a spare key.
+ */
+static void ticket_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct repl *r = t->data;
+	const struct hacd_config *cfg = r->cfg;
+	struct newest_ticket nt = { 0, 0 };
+	struct tickets_plan plan;
+	int first = 1, synced = 1;
+
+	ev_timer_start(loop, t, REPL_TICKET_MS);
+	if (cfg->repl.ticket_rotate_ms == 0)
+		return;
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		if (i == cfg->self || !r->peers->peers[i].alive)
+			continue;
+		if (i < cfg->self)
+			first = 0;
+		if (!r->peer[i].synced)
+			synced = 0;
+	}
+	if (!first || (!synced && ev_now(loop) - r->started_ms < REPL_TICKET_GRACE))
+		return;
+	replica_foreach(r->store, REPLICA_TICKET, newest_cb, &nt);
+	if (tickets_plan_next(nt.any, nt.created, wall_ms(), cfg->repl.ticket_rotate_ms, &plan) == 0)
+		return;
+	if (tickets_make(r->store, &plan, wall_ms(), on_change, r) == -1) {
+		r->stats.export_err++;
+		log_rl_warnx(&r->rl, ev_now(loop), "replication: cannot make a TLS ticket key (randomness or memory)");
+		return;
+	}
+	r->stats.tickets_made++;
+	log_info("replication: new TLS ticket key, sealing from %s (every %llu s)",
+	    plan.created_unix_ms <= wall_ms() ? "now" : "the next rotation",
+	    (unsigned long long)(cfg->repl.ticket_rotate_ms / 1000));
+	fwd_flush(r);
 }
 
 /* ---- life cycle and operator commands -------------------------------------- */
@@ -362,12 +619,15 @@ int repl_init(struct repl *r, struct ev_loop *loop, const struct hacd_config *cf
 	ev_timer_init(&r->pump_timer, pump_cb, r);
 	ev_timer_init(&r->expire_timer, expire_cb, r);
 	ev_timer_init(&r->ae_timer, ae_cb, r);
+	ev_timer_init(&r->ticket_timer, ticket_cb, r);
+	r->started_ms = ev_now(loop);
 	peer_table_set_sync(peers, on_peer_sync, r);
 	chan->connected = on_chan_connected;
 	chan->sync = on_chan_sync;
 	chan->sync_arg = r;
 	ev_timer_start(loop, &r->sync_timer, cfg->repl.sync_interval_ms);
 	ev_timer_start(loop, &r->expire_timer, REPL_EXPIRE_MS);
+	ev_timer_start(loop, &r->ticket_timer, REPL_TICKET_MS);
 	if (cfg->repl.anti_entropy_ms > 0)
 		ev_timer_start(loop, &r->ae_timer, cfg->repl.anti_entropy_ms);
 	/* Just started: whatever the cluster holds, this node does not. */
@@ -395,11 +655,16 @@ void repl_fini(struct repl *r)
 	ev_timer_stop(r->loop, &r->pump_timer);
 	ev_timer_stop(r->loop, &r->expire_timer);
 	ev_timer_stop(r->loop, &r->ae_timer);
+	ev_timer_stop(r->loop, &r->ticket_timer);
 	peer_table_set_sync(r->peers, NULL, NULL);
 	r->chan->connected = NULL;
 	r->chan->sync = NULL;
 	for (size_t i = 0; i < HACD_MAX_NODES; i++)
 		replica_bulk_abort(&r->peer[i].bulk);
+	replica_bulk_abort(&r->chan_bulk);
+	free(r->fwd);
+	r->fwd = NULL;
+	r->fwd_len = r->fwd_cap = 0;
 	replica_free(r->store);
 	r->store = NULL;
 }
@@ -412,6 +677,7 @@ void repl_set_config(struct repl *r, const struct hacd_config *cfg)
 		ev_timer_start(r->loop, &r->ae_timer, cfg->repl.anti_entropy_ms);
 	else
 		ev_timer_stop(r->loop, &r->ae_timer);
+	send_view(r);
 }
 
 void repl_peer_alive(struct repl *r, size_t node)
@@ -419,6 +685,7 @@ void repl_peer_alive(struct repl *r, size_t node)
 	if (r->store == NULL || node >= r->cfg->nnodes || node == r->cfg->self)
 		return;
 	send_sync_request(r, node);
+	send_view(r);
 }
 
 void repl_peer_dead(struct repl *r, size_t node)
@@ -427,6 +694,7 @@ void repl_peer_dead(struct repl *r, size_t node)
 		return;
 	replica_bulk_abort(&r->peer[node].bulk);
 	r->peer[node].synced = 0;
+	send_view(r);
 }
 
 struct admin_find {
@@ -464,8 +732,13 @@ int repl_admin_set(struct repl *r, const char *upstream, const char *server, int
 	}
 	f.found = 0;
 	replica_foreach(r->store, REPLICA_ADMIN, find_cb, &f);
-	if (f.found)
-		chan_send_one(r, &f.a);
+	if (f.found) {
+		struct replica_item it = { .kind = REPLICA_ADMIN, .src = REPLICA_SRC_LOCAL };
+
+		it.u.admin = &f.a;
+		fwd_add(r, &it);
+		fwd_flush(r);
+	}
 	if (weight >= 0)
 		log_info("replication: operator set %s/%s to %s, weight %lld", upstream, server,
 		    adminarg_state_str(state), (long long)weight);
@@ -498,6 +771,11 @@ void repl_admin_foreach(const struct repl *r, void (*cb)(void *arg, const Tandem
 
 	if (r->store != NULL)
 		replica_foreach(r->store, REPLICA_ADMIN, foreach_cb, &c);
+}
+
+const struct replica *repl_store(const struct repl *r)
+{
+	return r->store;
 }
 
 struct prefix_ctx {
@@ -535,9 +813,17 @@ void repl_counters(const struct repl *r, void (*cb)(void *arg, const char *name,
 	cb(arg, "sync-bulk-started", s->bulk_started);
 	cb(arg, "sync-anti-entropy", s->anti_entropy);
 	cb(arg, "sync-export-error", s->export_err);
-	cb(arg, "channel-admin-tx", s->chan_tx);
-	cb(arg, "channel-admin-tx-error", s->chan_tx_err);
+	cb(arg, "sync-lag-last-ms", s->lag_last_ms);
+	cb(arg, "sync-lag-max-ms", s->lag_max_ms);
+	cb(arg, "sync-lag-avg-ms", s->lag_n ? s->lag_sum_ms / s->lag_n : 0);
+	cb(arg, "channel-tx", s->chan_tx);
+	cb(arg, "channel-tx-bytes", s->chan_tx_bytes);
+	cb(arg, "channel-tx-error", s->chan_tx_err);
+	cb(arg, "channel-forwarded", s->chan_fwd);
+	cb(arg, "channel-overflow", s->chan_overflow);
+	cb(arg, "channel-bulk", s->chan_bulk);
 	cb(arg, "channel-sync-rx", s->chan_rx);
+	cb(arg, "tickets-made", s->tickets_made);
 	if (r->store != NULL)
 		replica_counters(r->store, prefixed, &p);
 }

@@ -31,9 +31,14 @@ struct repl_stats {
 	uint64_t rx_bulk, rx_bulk_done;  /* bulk chunks, complete bulk syncs */
 	uint64_t req_tx, req_rx, req_busy; /* sync requests; busy: a bulk to it was under way */
 	uint64_t bulk_started, anti_entropy;
-	uint64_t chan_tx, chan_tx_err;   /* admin frames to proxyd */
+	uint64_t chan_tx, chan_tx_bytes, chan_tx_err; /* frames to proxyd */
+	uint64_t chan_fwd;               /* entries forwarded to proxyd as they changed */
+	uint64_t chan_overflow;          /* proxyd too slow: backlog dropped, bulk instead */
+	uint64_t chan_bulk;              /* bulk syncs to proxyd (each connection, each overflow) */
 	uint64_t chan_rx;                /* StateSync frames from proxyd */
 	uint64_t export_err;             /* replica_export_* failures (no memory) */
+	uint64_t lag_last_ms, lag_max_ms, lag_sum_ms, lag_n; /* merge lag of peers' syncs */
+	uint64_t tickets_made;           /* TLS ticket keys this node made */
 };
 
 struct repl {
@@ -46,6 +51,12 @@ struct repl {
 	struct ev_timer pump_timer;      /* bulk chunks, a few per loop iteration */
 	struct ev_timer expire_timer;    /* replica_expire every second */
 	struct ev_timer ae_timer;        /* anti-entropy rounds */
+	struct ev_timer ticket_timer;    /* the TLS ticket-key schedule */
+	uint64_t started_ms;             /* loop time of repl_init */
+	uint8_t *fwd;                    /* entries for proxyd, packed (see repl.c) */
+	size_t fwd_len, fwd_cap;
+	struct replica_bulk chan_bulk;   /* the whole store to a (re)connected proxyd */
+	int chan_resync;                 /* proxyd fell behind: bulk once it caught up */
 	struct repl_peer peer[HACD_MAX_NODES];
 	struct repl_stats stats;
 	struct log_ratelimit rl;
@@ -88,6 +99,10 @@ int repl_admin_set(struct repl *r, const char *upstream, const char *server, int
 /* Visit every admin entry (hacd/ctl.c's listings); cb must not change r. */
 void repl_admin_foreach(const struct repl *r, void (*cb)(void *arg, const Tandem__ServerAdmin *a),
     void *arg);
+
+/* The store, read-only (hacd/ctl.c's `hactl ratelimit` and `hactl bans`
+ * listings: replica_foreach, replica_rate_sum). NULL before repl_init. */
+const struct replica *repl_store(const struct repl *r);
 
 /* Visit every counter with a stable name: this module's ("sync-tx",
  * "sync-rx-bytes", ...) then the store's, prefixed "replica-". */

@@ -9,7 +9,10 @@
  * answers with Connection: close, closes idle keep-alive connections and makes
  * /readyz say 503; drain {off} ends it. hacd also sends sync {admin}: the
  * cluster-wide server admin state (hactl drain|enable|maint|weight on any
- * node), applied like the admin socket's "set server". Frames are lib/frame
+ * node), applied like the admin socket's "set server", and the rest of the
+ * replicated state (rate counts, bans, health, ticket keys, the cluster
+ * view), whose meaning is proxyd/cluster.c's; every sync interval this
+ * node's own changes go up the same way. Frames are lib/frame
  * (4-byte length + ChannelMessage). Either side restarting is normal: when the socket is absent
  * or drops, proxyd retries every 500 ms and keeps serving meanwhile.
  * Untrusted input: a frame that does not unpack is counted and dropped.
@@ -29,6 +32,7 @@
 #include "proto/tandem.pb-c.h"
 #include "proxyd/admin.h"
 #include "proxyd/balance.h"
+#include "proxyd/cluster.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
 #include "proxyd/worker.h"
@@ -53,6 +57,7 @@ static struct {
 	struct ev_timer retry;
 	struct ev_timer status;
 	struct ev_timer quiet_timer;
+	struct ev_timer sync_timer;  /* this node's replicated changes, every sync interval */
 	uint64_t quiet_since;       /* ev_now when active connections fell to 0, 0 if not */
 	int quiet;                  /* reported quiet during this drain */
 	int connected;
@@ -72,6 +77,8 @@ chan_disconnect(const char *why)
 	if (!ch.connected)
 		return;
 	log_info("hacd channel %s: disconnected: %s", ch.path, why);
+	cluster_disconnected();
+	ev_timer_stop(ch.loop, &ch.sync_timer);
 	ev_io_stop(ch.loop, &ch.io);
 	frame_conn_fini(&ch.fc);
 	ch.fc.fd = -1;
@@ -162,6 +169,18 @@ retry_cb(struct ev_loop *loop, struct ev_timer *t)
 	ev_io_start(loop, &ch.io, EV_READ);
 	send_hello();
 	send_status();
+	/* hacd may have restarted and lost this node's state: all of it. */
+	cluster_collect(1, chan_send);
+	ev_timer_start(loop, &ch.sync_timer, cluster_interval_ms());
+}
+
+static void
+sync_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	if (!ch.connected)
+		return;
+	cluster_collect(0, chan_send);
+	ev_timer_start(loop, t, cluster_interval_ms());
 }
 
 static void
@@ -285,10 +304,12 @@ handle_message(const uint8_t *p, size_t len)
 			ev_timer_stop(ch.loop, &ch.quiet_timer);
 		return;
 	}
-	if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_SYNC && m->sync != NULL)
+	if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_SYNC && m->sync != NULL) {
 		apply_sync(m->sync);
-	/* Other bodies, and the other kinds of a sync (rate counts, bans,
-	 * health, tickets), are for modules that do not take them yet. */
+		cluster_apply(m->sync);
+	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_VIEW && m->view != NULL) {
+		cluster_view(m->view);
+	}
 	tandem__channel_message__free_unpacked(m, NULL);
 }
 
@@ -332,6 +353,7 @@ channel_start(struct ev_loop *loop, const char *path, const char *node)
 	ev_timer_init(&ch.retry, retry_cb, NULL);
 	ev_timer_init(&ch.status, status_cb, NULL);
 	ev_timer_init(&ch.quiet_timer, quiet_cb, NULL);
+	ev_timer_init(&ch.sync_timer, sync_cb, NULL);
 	ev_timer_start(loop, &ch.retry, 0);
 	ev_timer_start(loop, &ch.status, CHAN_STATUS_MS);
 	return 0;
@@ -364,6 +386,7 @@ channel_stop(void)
 	ev_timer_stop(ch.loop, &ch.retry);
 	ev_timer_stop(ch.loop, &ch.status);
 	ev_timer_stop(ch.loop, &ch.quiet_timer);
+	ev_timer_stop(ch.loop, &ch.sync_timer);
 }
 
 void

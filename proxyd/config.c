@@ -1346,12 +1346,12 @@ parse_route_action(struct pd_config *c, struct route *rt, const config_setting_t
 
 /* ratelimits = ( { name; key = "ip" | "header:NAME" | "route"; ipv4_prefix;
  * ipv6_prefix; rate; period; burst; max_keys; ban = { after; within;
- * duration; }; scope = "node" | "cluster"; } ) */
+ * duration; }; scope = "node" | "cluster"; partition = "full" | "share"; } ) */
 static int
 parse_ratelimits(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "name", "key", "ipv4_prefix", "ipv6_prefix", "rate", "period", "burst",
-		"max_keys", "ban", "scope", NULL };
+		"max_keys", "ban", "scope", "partition", NULL };
 	static const char *const bkeys[] = { "after", "within", "duration", NULL };
 	const config_setting_t *l = NULL;
 	int n;
@@ -1367,7 +1367,7 @@ parse_ratelimits(struct pd_config *c, const config_setting_t *root, struct conf_
 		const config_setting_t *g = config_setting_get_elem(l, (unsigned)i), *bg = NULL;
 		struct pd_rlimit *L = &c->rlimits[i];
 		struct rl_limit_conf rc;
-		const char *name = NULL, *key = NULL, *scope = NULL, *why = NULL;
+		const char *name = NULL, *key = NULL, *scope = NULL, *part = NULL, *why = NULL;
 		int64_t v;
 
 		c->nrlimits = (size_t)i + 1;
@@ -1375,7 +1375,8 @@ parse_ratelimits(struct pd_config *c, const config_setting_t *root, struct conf_
 		if (!config_setting_is_group(g))
 			return conf_errorf(err, g, "ratelimits: each element must be a group { ... }");
 		if (conf_check_keys(g, keys, err) == -1 || conf_get_str(g, "name", 1, &name, err) == -1 ||
-		    conf_get_str(g, "key", 0, &key, err) == -1 || conf_get_str(g, "scope", 0, &scope, err) == -1)
+		    conf_get_str(g, "key", 0, &key, err) == -1 || conf_get_str(g, "scope", 0, &scope, err) == -1 ||
+		    conf_get_str(g, "partition", 0, &part, err) == -1)
 			return -1;
 		if (strlen(name) == 0 || strlen(name) >= RL_NAME_MAX)
 			return conf_errorf(err, config_setting_get_member(g, "name"), "name: 1..%d characters", RL_NAME_MAX - 1);
@@ -1407,6 +1408,14 @@ parse_ratelimits(struct pd_config *c, const config_setting_t *root, struct conf_
 			L->cluster = 1;
 		else
 			return conf_errorf(err, config_setting_get_member(g, "scope"), "scope: \"%s\" is not one of node, cluster", scope);
+		if (part == NULL || strcmp(part, "full") == 0)
+			L->partition_share = 0;
+		else if (strcmp(part, "share") == 0)
+			L->partition_share = 1;
+		else
+			return conf_errorf(err, config_setting_get_member(g, "partition"), "partition: \"%s\" is not one of full, share", part);
+		if (part != NULL && !L->cluster)
+			return conf_errorf(err, config_setting_get_member(g, "partition"), "partition: only for scope = \"cluster\"");
 		v = 32;
 		if (conf_get_int(g, "ipv4_prefix", 0, 0, 32, &v, err) == -1)
 			return -1;

@@ -145,6 +145,7 @@ struct pd_rlimit {
 	size_t header_len;
 	int v4_prefix, v6_prefix;
 	int cluster;                       /* scope = "cluster" (replicated by hacd, issue 6) */
+	int partition_share;               /* partition = "share": enforce alive/nodes of the limit */
 	struct rl_table *t;                /* shared by generations with the same limit */
 };
 

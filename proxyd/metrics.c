@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxyd/cluster.h"
 #include "proxyd/config.h"
 #include "proxyd/connlimit.h"
 #include "proxyd/hcheck.h"
@@ -331,6 +332,7 @@ metrics_render(struct buf *o)
 			}
 		hc_render(o);
 		render_ratelimits(o, g);
+		cluster_render(o);
 		buf_appendf(o, "# HELP tandem_config_generation Configuration generation serving new requests.\n"
 		    "# TYPE tandem_config_generation gauge\ntandem_config_generation %llu\n",
 		    (unsigned long long)g->generation);

@@ -265,6 +265,11 @@ const struct rl_limit_conf *rl_table_conf(const struct rl_table *t)
 	return &t->c;
 }
 
+const char *rl_table_node(const struct rl_table *t)
+{
+	return t->self;
+}
+
 int rl_table_set_share(struct rl_table *t, uint32_t num, uint32_t den)
 {
 	if (num == 0 || den == 0 || num > den)

@@ -133,6 +133,8 @@ int rl_conf_check(const struct rl_limit_conf *c, const char **why);
 struct rl_table *rl_table_new(const struct rl_limit_conf *c, const char *self_node);
 /* Frees everything.  NULL is a no-op.  No other call may be running on t. */
 void rl_table_free(struct rl_table *t);
+/* The node name this table counts as (its own origin). */
+const char *rl_table_node(const struct rl_table *t);
 /* The configuration the table was built with. */
 const struct rl_limit_conf *rl_table_conf(const struct rl_table *t);
 

@@ -42,6 +42,7 @@ struct tkey {
 	uint8_t hmac[32];
 	uint64_t created_ms;
 	uint64_t expires_ms;             /* 0: never */
+	int local;                       /* made by tls_tickets_rotate, not installed */
 };
 
 /* Everything secret, in one sodium_malloc region: the keys sorted newest
@@ -214,6 +215,7 @@ int tls_tickets_rotate(struct tls_ticket_keys *k, uint64_t now_ms, uint64_t life
 	randombytes_buf(r->scratch.name, sizeof(r->scratch.name));
 	r->scratch.created_ms = now_ms;
 	r->scratch.expires_ms = lifetime_ms == 0 ? 0 : now_ms + lifetime_ms;
+	r->scratch.local = 1;
 	if (derive(&r->scratch, r->secret) == 0) {
 		ring_settle(r, now_ms);
 		ring_insert_scratch(r, 1);
@@ -253,6 +255,7 @@ int tls_tickets_install(struct tls_ticket_keys *k, const uint8_t name[TLS_TICKET
 	memcpy(r->scratch.name, name, TLS_TICKET_NAME_LEN);
 	r->scratch.created_ms = created_ms;
 	r->scratch.expires_ms = expires_ms;
+	r->scratch.local = 0;
 	if (derive(&r->scratch, secret) != 0) {
 		if (err != NULL)
 			snprintf(err, errlen, "ticket key %s...: key derivation failed", hex);
@@ -277,6 +280,28 @@ int tls_tickets_install(struct tls_ticket_keys *k, const uint8_t name[TLS_TICKET
 	sodium_memzero(&r->scratch, sizeof(r->scratch));
 	pthread_rwlock_unlock(&k->lock);
 	return rc;
+}
+
+size_t tls_tickets_drop_local(struct tls_ticket_keys *k, uint64_t now_ms)
+{
+	struct ring *r = k->r;
+	size_t dropped = 0;
+	int installed = 0;
+
+	pthread_rwlock_wrlock(&k->lock);
+	for (int i = 0; i < r->n; i++)
+		installed |= !r->key[i].local;
+	for (int i = 0; installed && i < r->n;) {
+		if (r->key[i].local) {
+			ring_remove(r, i);
+			dropped++;
+		} else {
+			i++;
+		}
+	}
+	ring_settle(r, now_ms);
+	pthread_rwlock_unlock(&k->lock);
+	return dropped;
 }
 
 void tls_tickets_tick(struct tls_ticket_keys *k, uint64_t now_ms)

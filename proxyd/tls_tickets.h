@@ -88,6 +88,13 @@ int tls_tickets_install(struct tls_ticket_keys *k, const uint8_t name[TLS_TICKET
     const uint8_t secret[TLS_TICKET_SECRET_LEN], uint64_t created_ms, uint64_t expires_ms,
     uint64_t now_ms, char *err, size_t errlen);
 
+/* Drops the keys this process made with tls_tickets_rotate, if the ring
+ * holds any installed key (the cluster's keys arrived: every node must
+ * seal under those, or a ticket would not resume on another node). The
+ * tickets sealed under a dropped key no longer resume: a full handshake,
+ * once. Returns the number of keys dropped. */
+size_t tls_tickets_drop_local(struct tls_ticket_keys *k, uint64_t now_ms);
+
 /* Clock tick from the control thread (every second or so): drops keys whose
  * expiry has passed and promotes a pending key whose `created` has come.
  * Expiry is applied only here and by rotate/install (the ticket callback

@@ -117,6 +117,8 @@ static const struct {
 	{ "replication max_rate_keys huge", HEAD REPL("max_rate_keys = 100000000;") NODES VIP(""), "test.conf:3:" },
 	{ "replication max_tickets string", HEAD REPL("max_tickets = \"3\";") NODES VIP(""), "test.conf:3:" },
 	{ "replication relay not bool", HEAD REPL("relay = 1;") NODES VIP(""), "test.conf:3:" },
+	{ "replication ticket_rotate 1s", HEAD REPL("ticket_rotate = \"1s\";") NODES VIP(""),
+	    "test.conf:3: ticket_rotate: must be 0 (off) or 2s..7d" },
 	{ "replication not a group", HEAD "replication = 1;\n" NODES VIP(""), "test.conf:3:" },
 	{ "multicast ipv6 node", HEAD MCAST("group = \"239.255.77.7\"; interface = \"eth0\";")
 	    "nodes = ( { name = \"n1\"; address = \"10.99.0.1\"; }, { name = \"n2\"; address = \"fd00::2\"; } );\n" VIP(""),
@@ -229,11 +231,13 @@ static void test_replication_values(void **unused)
 	struct hacd_config *cfg;
 
 	(void)unused;
-	/* Defaults: hacd/replica.c's, a 50 ms sync and 30 s anti-entropy. */
+	/* Defaults: hacd/replica.c's, a 20 ms sync, 30 s anti-entropy, ticket
+	 * keys every hour. */
 	cfg = hacd_config_load_string("test.conf", HEAD NODES VIP(""), "n1", &err);
 	assert_non_null(cfg);
-	assert_int_equal(cfg->repl.sync_interval_ms, 50);
+	assert_int_equal(cfg->repl.sync_interval_ms, 20);
 	assert_int_equal(cfg->repl.anti_entropy_ms, 30000);
+	assert_int_equal(cfg->repl.ticket_rotate_ms, 3600000);
 	assert_int_equal(cfg->repl.max_rate_keys, 200000);
 	assert_int_equal(cfg->repl.max_bans, 100000);
 	assert_int_equal(cfg->repl.max_health, 4096);
@@ -244,11 +248,13 @@ static void test_replication_values(void **unused)
 	assert_int_equal(cfg->repl.max_ban_ms, 7ull * 86400000);
 	assert_false(cfg->repl.relay);
 	hacd_config_free(cfg);
-	cfg = hacd_config_load_string("test.conf", HEAD REPL("sync_interval = \"20ms\"; anti_entropy = 0;"
-	    " max_rate_keys = 1000; max_admin = 7; max_ban = \"1d\"; relay = true;") NODES VIP(""), "n1", &err);
+	cfg = hacd_config_load_string("test.conf", HEAD REPL("sync_interval = \"5ms\"; anti_entropy = 0;"
+	    " max_rate_keys = 1000; max_admin = 7; max_ban = \"1d\"; relay = true; ticket_rotate = 0;") NODES VIP(""),
+	    "n1", &err);
 	if (cfg == NULL)
 		fail_msg("refused: %s", err.msg);
-	assert_int_equal(cfg->repl.sync_interval_ms, 20);
+	assert_int_equal(cfg->repl.sync_interval_ms, 5);
+	assert_int_equal(cfg->repl.ticket_rotate_ms, 0);
 	assert_int_equal(cfg->repl.anti_entropy_ms, 0);
 	assert_int_equal(cfg->repl.max_rate_keys, 1000);
 	assert_int_equal(cfg->repl.max_admin, 7);

@@ -7,7 +7,9 @@
  * it untouched); the operator's commands keep the half of an admin entry
  * they do not name; a later command beats an earlier one; admin entries
  * that change the store reach the local proxyd (over a socketpair standing
- * in for the channel), and all of them when it reconnects. Real lib/wire
+ * in for the channel), and all of them when it reconnects; peers' rate
+ * counts, bans and health reach it too, its own are never echoed; the
+ * first node makes the cluster's TLS ticket key. Real lib/wire
  * sealing and a real lib/ev loop on a fake clock; no socket is opened, so
  * sends fail quietly and are only counted.
  */
@@ -73,17 +75,33 @@ static uint64_t wall_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* A sealed PeerMessage{sync = ss} from n2 at (epoch 7, seq). */
+static size_t seal_sync(uint8_t *out, const struct wire_keyring *kr, uint64_t seq, Tandem__StateSync *ss)
+{
+	Tandem__PeerMessage m = TANDEM__PEER_MESSAGE__INIT;
+	uint8_t pl[1024];
+	struct wire_sender s;
+	size_t n;
+	ssize_t dn;
+
+	m.body_case = TANDEM__PEER_MESSAGE__BODY_SYNC;
+	m.sync = ss;
+	n = tandem__peer_message__get_packed_size(&m);
+	assert_true(n <= sizeof(pl));
+	tandem__peer_message__pack(&m, pl);
+	wire_sender_init(&s, wire_cluster_id("t"), wire_cluster_id("n2"), 7);
+	s.next_seq = seq;
+	dn = wire_seal(kr, &s, pl, n, out, WIRE_MAX_DATAGRAM);
+	assert_true(dn > 0);
+	return (size_t)dn;
+}
+
 /* A sealed PeerMessage{sync{admin}} from n2 at (epoch 7, seq). */
 static size_t admin_sync(uint8_t *out, const struct wire_keyring *kr, uint64_t seq, const char *server,
     Tandem__AdminState st, uint64_t stamp)
 {
-	Tandem__PeerMessage m = TANDEM__PEER_MESSAGE__INIT;
 	Tandem__StateSync ss = TANDEM__STATE_SYNC__INIT;
 	Tandem__ServerAdmin a = TANDEM__SERVER_ADMIN__INIT, *ap = &a;
-	uint8_t pl[512];
-	struct wire_sender s;
-	size_t n;
-	ssize_t dn;
 
 	a.upstream = "app";
 	a.server = (char *)server;
@@ -94,16 +112,7 @@ static size_t admin_sync(uint8_t *out, const struct wire_keyring *kr, uint64_t s
 	a.origin = "n2";
 	ss.n_admin = 1;
 	ss.admin = &ap;
-	m.body_case = TANDEM__PEER_MESSAGE__BODY_SYNC;
-	m.sync = &ss;
-	n = tandem__peer_message__get_packed_size(&m);
-	assert_true(n <= sizeof(pl));
-	tandem__peer_message__pack(&m, pl);
-	wire_sender_init(&s, wire_cluster_id("t"), wire_cluster_id("n2"), 7);
-	s.next_seq = seq;
-	dn = wire_seal(kr, &s, pl, n, out, WIRE_MAX_DATAGRAM);
-	assert_true(dn > 0);
-	return (size_t)dn;
+	return seal_sync(out, kr, seq, &ss);
 }
 
 struct found {
@@ -308,6 +317,155 @@ static int next_admin_frame(int fd, char *server, size_t len, int *state)
 	return count;
 }
 
+/* The view a (re)connected proxyd gets first: this node's name, nodes
+ * configured and alive (n2 is not), the sync interval, tickets on. */
+static void next_view(int fd)
+{
+	Tandem__ChannelMessage *m;
+	uint8_t *msg;
+	size_t n;
+
+	assert_int_equal(frame_recv_blocking(fd, &msg, &n, 0), 0);
+	m = tandem__channel_message__unpack(NULL, n, msg);
+	free(msg);
+	assert_non_null(m);
+	assert_int_equal(m->body_case, TANDEM__CHANNEL_MESSAGE__BODY_VIEW);
+	assert_string_equal(m->view->node, "n1");
+	assert_int_equal(m->view->nodes, 2);
+	assert_int_equal(m->view->alive, 1);
+	assert_int_equal(m->view->sync_interval_ms, 20);
+	assert_true(m->view->tickets);
+	tandem__channel_message__free_unpacked(m, NULL);
+}
+
+/* The next frame as a StateSync (the caller frees it), NULL when none. */
+static Tandem__ChannelMessage *next_sync(int fd)
+{
+	Tandem__ChannelMessage *m;
+	uint8_t *msg;
+	size_t n;
+
+	if (frame_recv_blocking(fd, &msg, &n, 0) == -1)
+		return NULL;
+	m = tandem__channel_message__unpack(NULL, n, msg);
+	free(msg);
+	assert_non_null(m);
+	assert_int_equal(m->body_case, TANDEM__CHANNEL_MESSAGE__BODY_SYNC);
+	return m;
+}
+
+/* Rate counts, bans and health merged from a peer reach proxyd, stamped
+ * for the lag; proxyd's own are merged but never echoed back to it; a
+ * repeated peer entry changes nothing and is not forwarded again. */
+static void test_state_to_proxyd(void **state)
+{
+	const struct sockaddr *n2 = (struct sockaddr *)&fx.from_n2;
+	uint8_t d[WIRE_MAX_DATAGRAM], key[5] = { 2, 'a', 'b', 'c', 'd' };
+	uint64_t now = wall_now_ms(), win = now / 1000 * 1000;
+	Tandem__StateSync ss = TANDEM__STATE_SYNC__INIT;
+	Tandem__RateCount rc = TANDEM__RATE_COUNT__INIT, *rcp = &rc;
+	Tandem__Ban b = TANDEM__BAN__INIT, *bp = &b;
+	Tandem__HealthObs h = TANDEM__HEALTH_OBS__INIT, *hp = &h;
+	Tandem__ChannelMessage *m;
+	int sv[2];
+	size_t dn;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	fx.chan.conn = stream_new(fx.loop, sv[0], ignore_frame, NULL, &fx.chan);
+	assert_non_null(fx.chan.conn);
+
+	rc.origin = "n2";
+	rc.limit = "api";
+	rc.has_key = rc.has_window_start_unix_ms = rc.has_count = 1;
+	rc.key.data = key;
+	rc.key.len = sizeof(key);
+	rc.window_start_unix_ms = win;
+	rc.count = 42;
+	b.limit = "api";
+	b.has_key = b.has_until_unix_ms = 1;
+	b.key = rc.key;
+	b.until_unix_ms = now + 60000;
+	b.origin = "n2";
+	h.origin = "n2";
+	h.upstream = "app";
+	h.server = "app1";
+	h.has_up = h.has_observed_unix_ms = 1;
+	h.up = 0;
+	h.observed_unix_ms = now;
+	ss.n_counts = 1;
+	ss.counts = &rcp;
+	ss.n_bans = 1;
+	ss.bans = &bp;
+	ss.n_health = 1;
+	ss.health = &hp;
+	dn = seal_sync(d, fx.kr, 10, &ss);
+	assert_int_equal(peer_input(&fx.pt, d, dn, n2), PEER_ACCEPTED);
+	assert_non_null(m = next_sync(sv[1]));
+	assert_int_equal(m->sync->n_counts, 1);
+	assert_string_equal(m->sync->counts[0]->origin, "n2");
+	assert_int_equal(m->sync->counts[0]->count, 42);
+	assert_int_equal(m->sync->n_bans, 1);
+	assert_int_equal(m->sync->n_health, 1);
+	assert_false(m->sync->health[0]->up);
+	assert_true(m->sync->has_sent_unix_ms);
+	assert_true(m->sync->sent_unix_ms >= now);
+	tandem__channel_message__free_unpacked(m, NULL);
+	assert_int_equal(fx.repl.stats.chan_fwd, 3);
+
+	/* The same datagram content again (a new seq): stale, nothing sent. */
+	dn = seal_sync(d, fx.kr, 11, &ss);
+	assert_int_equal(peer_input(&fx.pt, d, dn, n2), PEER_ACCEPTED);
+	assert_null(next_sync(sv[1]));
+
+	/* proxyd's own count: merged as n1's, exported to peers, not echoed. */
+	rc.origin = NULL;
+	rc.count = 7;
+	ss.n_bans = ss.n_health = 0;
+	fx.chan.sync(fx.chan.sync_arg, &ss);
+	assert_null(next_sync(sv[1]));
+	assert_int_equal(replica_rate_sum(repl_store(&fx.repl), "api", key, sizeof(key), win, NULL), 49);
+	assert_true(replica_dirty_count(fx.repl.store) > 0);
+
+	stream_close(fx.chan.conn);
+	fx.chan.conn = NULL;
+	ev_run_once(fx.loop, 0);
+	close(sv[1]);
+}
+
+/* The node first in the configuration's order makes a ticket key once
+ * nothing holds one; it goes to proxyd and (dirty) to the peers; the next
+ * is made only a lead before the rotation is due. */
+static void test_ticket_keys(void **state)
+{
+	Tandem__ChannelMessage *m;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	fx.chan.conn = stream_new(fx.loop, sv[0], ignore_frame, NULL, &fx.chan);
+	assert_non_null(fx.chan.conn);
+	assert_int_equal(replica_stats(repl_store(&fx.repl))->entries[REPLICA_TICKET], 0);
+	fake_now += 1000;              /* the ticket timer: n2 is not alive, no grace to wait */
+	ev_run_once(fx.loop, 0);
+	assert_int_equal(fx.repl.stats.tickets_made, 1);
+	assert_int_equal(replica_stats(repl_store(&fx.repl))->entries[REPLICA_TICKET], 1);
+	assert_non_null(m = next_sync(sv[1]));
+	assert_int_equal(m->sync->n_tickets, 1);
+	assert_int_equal(m->sync->tickets[0]->secret.len, 32);
+	assert_true(m->sync->tickets[0]->expires_unix_ms > m->sync->tickets[0]->created_unix_ms);
+	tandem__channel_message__free_unpacked(m, NULL);
+	fake_now += 1000;
+	ev_run_once(fx.loop, 0);
+	assert_int_equal(fx.repl.stats.tickets_made, 1);   /* not due for an hour */
+	assert_null(next_sync(sv[1]));
+
+	stream_close(fx.chan.conn);
+	fx.chan.conn = NULL;
+	ev_run_once(fx.loop, 0);
+	close(sv[1]);
+}
+
 /* Admin entries reach proxyd: the operator's at once, a peer's when it
  * changes the store (not when it is stale), all of them on (re)connect. */
 static void test_admin_to_proxyd(void **state)
@@ -342,11 +500,15 @@ static void test_admin_to_proxyd(void **state)
 	assert_int_equal(peer_input(&fx.pt, d, dn, n2), PEER_DROP_WIRE);
 	assert_int_equal(next_admin_frame(sv[1], server, sizeof(server), &st), -1);
 
-	/* proxyd reconnects: every entry again, in one frame. */
+	/* proxyd reconnects: the view, then every entry again in a bulk
+	 * from the pump (one chunk here). */
 	fx.chan.connected(fx.chan.sync_arg);
+	next_view(sv[1]);
+	fake_now += 1;
+	ev_run_once(fx.loop, 0);
 	assert_int_equal(next_admin_frame(sv[1], server, sizeof(server), &st), 2);
 	assert_int_equal(next_admin_frame(sv[1], server, sizeof(server), &st), -1);
-	assert_int_equal(fx.repl.stats.chan_tx, 3);
+	assert_int_equal(fx.repl.stats.chan_tx, 4);
 
 	stream_close(fx.chan.conn);
 	fx.chan.conn = NULL;
@@ -360,6 +522,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_only_authentic_syncs_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_operator_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_to_proxyd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_to_proxyd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ticket_keys, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -99,7 +99,8 @@ test_good_snippets(void **state)
 	    "           min_body_rate = \"1k\"; min_body_window = \"3s\"; };\n"
 	    "ratelimits = ( { name = \"per-ip\"; key = \"ip\"; ipv6_prefix = 56; rate = 100; period = \"1s\"; burst = 20;\n"
 	    "                 max_keys = 5000; ban = { after = 5; within = \"1m\"; duration = \"10m\"; }; },\n"
-	    "               { name = \"per-key\"; key = \"header:X-Api-Key\"; rate = 10; period = \"1m\"; scope = \"cluster\"; } );\n"
+	    "               { name = \"per-key\"; key = \"header:X-Api-Key\"; rate = 10; period = \"1m\"; scope = \"cluster\";\n"
+	    "                 partition = \"share\"; } );\n"
 	    "routes = ( { name = \"api\"; upstream = \"a\"; ratelimit = \"per-key\"; allow = [ \"10.0.0.0/8\", \"::1\" ];\n"
 	    "             deny = \"10.0.66.0/24\"; allow_methods = [ \"GET\", \"POST\" ]; max_body = \"4k\"; },\n"
 	    "           { name = \"rest\"; upstream = \"t\"; } );\n", &err);
@@ -128,6 +129,8 @@ test_good_snippets(void **state)
 	assert_int_equal(c->rlimits[1].key, RL_KEY_HEADER);
 	assert_string_equal(c->rlimits[1].header, "x-api-key");
 	assert_int_equal(c->rlimits[1].cluster, 1);
+	assert_int_equal(c->rlimits[1].partition_share, 1);
+	assert_int_equal(c->rlimits[0].partition_share, 0);
 	assert_int_equal(c->routes[0].rl_idx, 1);
 	assert_int_equal(c->routes[0].nallow, 2);
 	assert_int_equal(c->routes[0].ndeny, 1);
@@ -223,6 +226,8 @@ static const struct bad_case bad_cases[] = {
 	{ BASE "ratelimits = (\n { name = \"x\"; }\n);\n", "t.conf:4:", "rate" },
 	{ BASE "ratelimits = (\n { name = \"x\"; rate = 1; },\n { name = \"x\"; rate = 2; }\n);\n", "t.conf:5:", "defined twice" },
 	{ BASE "ratelimits = ( { name = \"x\"; rate = 1; ipv4_prefix = 33; } );\n", "t.conf:3:", "ipv4_prefix" },
+	{ BASE "ratelimits = (\n { name = \"x\"; rate = 1; scope = \"cluster\";\n partition = \"half\"; }\n);\n", "t.conf:5:", "full, share" },
+	{ BASE "ratelimits = (\n { name = \"x\"; rate = 1;\n partition = \"share\"; }\n);\n", "t.conf:5:", "only for scope" },
 	{ BASE "routes = (\n { upstream = \"a\"; ratelimit = \"nope\"; }\n);\n", "t.conf:4:", "unknown limit" },
 	{ BASE "routes = (\n { upstream = \"a\"; deny = [ \"10.0.0.0/40\" ]; }\n);\n", "t.conf:4:", "deny" },
 	{ BASE "routes = (\n { upstream = \"a\"; allow_methods = [ \"G T\" ]; }\n);\n", "t.conf:4:", "allow_methods" },

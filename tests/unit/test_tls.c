@@ -1132,6 +1132,32 @@ static void test_rotate_same_millisecond(void **state)
 	tls_tickets_free(k);
 }
 
+/* The cluster's keys replace the ones a proxyd made for itself: a newer
+ * local key must not keep sealing (its tickets would resume on this node
+ * only), and with no installed key the local ones stay. */
+static void test_drop_local_keys(void **state)
+{
+	struct tls_ticket_keys *k = tls_tickets_new();
+	uint8_t name[TLS_TICKET_NAME_LEN], secret[TLS_TICKET_SECRET_LEN], cur[TLS_TICKET_NAME_LEN];
+	char err[128];
+
+	(void)state;
+	memset(name, 0x5a, sizeof(name));
+	memset(secret, 0x11, sizeof(secret));
+	assert_int_equal(tls_tickets_rotate(k, 1000, 60000), 0);
+	assert_int_equal(tls_tickets_drop_local(k, 1000), 0);          /* nothing installed: kept */
+	assert_int_equal(tls_tickets_count(k), 1);
+	assert_int_equal(tls_tickets_install(k, name, secret, 500, 100000, 2000, err, sizeof(err)), 0);
+	assert_int_equal(tls_tickets_current(k, cur), 0);
+	assert_memory_not_equal(cur, name, sizeof(cur));               /* the newer local key seals */
+	assert_int_equal(tls_tickets_drop_local(k, 2000), 1);
+	assert_int_equal(tls_tickets_count(k), 1);
+	assert_int_equal(tls_tickets_current(k, cur), 0);
+	assert_memory_equal(cur, name, sizeof(cur));
+	assert_int_equal(tls_tickets_drop_local(k, 2000), 0);
+	tls_tickets_free(k);
+}
+
 /* ---- connection I/O and the event-loop contract ------------------------- */
 
 struct conn_pair {
@@ -1461,6 +1487,7 @@ int main(void)
 		cmocka_unit_test(test_resume_across_nodes),
 		cmocka_unit_test(test_resume_rotation),
 		cmocka_unit_test(test_resume_pending_and_expired),
+		cmocka_unit_test(test_drop_local_keys),
 		cmocka_unit_test(test_no_session_id_resumption),
 		cmocka_unit_test(test_no_ticket_key),
 		cmocka_unit_test(test_keyring_table),

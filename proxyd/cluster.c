@@ -1,0 +1,417 @@
+/*
+ * proxyd/cluster.c — the meaning of the replicated state on proxyd's side.
+ *
+ * Up (to hacd, every sync interval): for each `scope = "cluster"` limit,
+ * the counts and bans this node changed since the last collection
+ * (rl_collect_deltas / rl_collect_bans: absolute G-counter values, so a lost
+ * or repeated frame does no harm), and the health verdicts its own checks
+ * reached lately. No origin is set: hacd credits local input to its node
+ * and refuses anything else (hacd/replica.c), so proxyd cannot speak for
+ * another node even by mistake.
+ *
+ * Down (from hacd, as they change and in a bulk when proxyd connects):
+ * peers' counts (rl_merge_remote: max per origin, key and window, so the
+ * decision sums the nodes), bans (max of end times: cluster-wide), health
+ * observations (used only while this node's own checks have no verdict:
+ * a restarted node does not start with every server assumed up), and TLS
+ * ticket keys (installed in the keyring every listener seals under; the
+ * keys proxyd made for itself are dropped then, so every node seals under
+ * the cluster's key). hacd's store is keyed by hacd's node name, which need
+ * not be proxyd's `node`: the view says it, and this node's own counts
+ * coming back under it are merged as the table's own (relearnt after a
+ * restart) rather than as a second node's.
+ *
+ * The view also carries how many of the configured nodes hacd sees alive:
+ * a `partition = "share"` limit then enforces alive/nodes of its rate, so
+ * the sides of a partition, each unable to see the other's counts, admit
+ * no more than the limit together; `partition = "full"` (the default)
+ * keeps the whole limit on every node and admits up to N times it while
+ * the nodes cannot hear each other.
+ */
+#include "proxyd/cluster.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/log.h"
+#include "proxyd/config.h"
+#include "proxyd/hcheck.h"
+#include "proxyd/ratelimit.h"
+#include "proxyd/tls_tickets.h"
+#include "proxyd/worker.h"
+
+#define CL_DEFAULT_INTERVAL_MS 20
+#define CL_HEALTH_EVERY_MS     250    /* health verdicts are few and slow: look less often */
+#define CL_HEALTH_SLACK_MS     2000   /* resend verdicts this much older than the last look */
+#define CL_BATCH               1024   /* entries per frame (a frame is at most ~150 KiB) */
+
+enum { K_RATE = 0, K_BAN, K_HEALTH, K_TICKET, K_MAX };
+enum { R_MERGED = 0, R_STALE, R_UNKNOWN, R_REFUSED, R_MAX };
+static const char *const kind_name[K_MAX] = { "rate", "ban", "health", "ticket" };
+static const char *const result_name[R_MAX] = { "merged", "stale", "unknown", "refused" };
+
+static struct {
+	char node[64];              /* hacd's name for this node, "" until the view */
+	uint32_t nodes, alive;      /* 0 until the view */
+	int connected;
+	uint64_t interval_ms;
+	uint64_t health_hwm;        /* wall ms of the last health look */
+	uint64_t rx[K_MAX][R_MAX];
+	uint64_t tx[K_MAX];
+	uint64_t rx_msgs, tx_msgs;
+	uint64_t lag_last, lag_max, lag_sum, lag_n;
+	struct log_ratelimit rl;
+} cl = { .interval_ms = CL_DEFAULT_INTERVAL_MS, .rl = LOG_RATELIMIT_INIT(10000) };
+
+static uint64_t unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static const struct pd_rlimit *find_limit(const struct pd_config *g, const char *name)
+{
+	for (size_t i = 0; g != NULL && name != NULL && i < g->nrlimits; i++)
+		if (g->rlimits[i].cluster && strcmp(g->rlimits[i].name, name) == 0)
+			return &g->rlimits[i];
+	return NULL;
+}
+
+static void refused(int kind, const char *what)
+{
+	cl.rx[kind][R_REFUSED]++;
+	log_rl_warnx(&cl.rl, unix_ms(), "hacd channel: %s entry refused: %s (%llu so far)", kind_name[kind], what,
+	    (unsigned long long)cl.rx[kind][R_REFUSED]);
+}
+
+static void apply_counts(const struct pd_config *g, const Tandem__StateSync *s, uint64_t now)
+{
+	for (size_t i = 0; i < s->n_counts; i++) {
+		const Tandem__RateCount *c = s->counts[i];
+		const struct pd_rlimit *L;
+		const char *origin;
+		int rc;
+
+		if (c == NULL || c->limit == NULL || !c->has_key || !c->has_window_start_unix_ms || !c->has_count ||
+		    c->origin == NULL || c->origin[0] == '\0') {
+			refused(K_RATE, "a field is missing");
+			continue;
+		}
+		if ((L = find_limit(g, c->limit)) == NULL) {
+			cl.rx[K_RATE][R_UNKNOWN]++;
+			continue;
+		}
+		origin = cl.node[0] != '\0' && strcmp(c->origin, cl.node) == 0 ? rl_table_node(L->t) : c->origin;
+		rc = rl_merge_remote(L->t, origin, c->key.data, c->key.len, c->window_start_unix_ms, c->count, now);
+		cl.rx[K_RATE][rc == 1 ? R_MERGED : rc == 0 ? R_STALE : R_REFUSED]++;
+	}
+	for (size_t i = 0; i < s->n_bans; i++) {
+		const Tandem__Ban *b = s->bans[i];
+		const struct pd_rlimit *L;
+		int rc;
+
+		if (b == NULL || b->limit == NULL || !b->has_key || !b->has_until_unix_ms) {
+			refused(K_BAN, "a field is missing");
+			continue;
+		}
+		if ((L = find_limit(g, b->limit)) == NULL) {
+			cl.rx[K_BAN][R_UNKNOWN]++;
+			continue;
+		}
+		rc = rl_ban_merge(L->t, b->key.data, b->key.len, b->until_unix_ms, now);
+		cl.rx[K_BAN][rc == 1 ? R_MERGED : rc == 0 ? R_STALE : R_REFUSED]++;
+	}
+}
+
+static void apply_health(const Tandem__StateSync *s)
+{
+	for (size_t i = 0; i < s->n_health; i++) {
+		const Tandem__HealthObs *h = s->health[i];
+		int rc;
+
+		if (h == NULL || h->upstream == NULL || h->server == NULL || !h->has_up || !h->has_observed_unix_ms) {
+			refused(K_HEALTH, "a field is missing");
+			continue;
+		}
+		/* This node's own verdicts come back in a bulk: its checker
+		 * already knows them. */
+		if (h->origin != NULL && cl.node[0] != '\0' && strcmp(h->origin, cl.node) == 0) {
+			cl.rx[K_HEALTH][R_STALE]++;
+			continue;
+		}
+		rc = hc_peer_view(h->upstream, h->server, h->up, h->observed_unix_ms);
+		cl.rx[K_HEALTH][rc == 1 ? R_MERGED : rc == 0 ? R_STALE : R_UNKNOWN]++;
+	}
+}
+
+static void apply_tickets(const Tandem__StateSync *s, uint64_t now)
+{
+	struct tls_ticket_keys *k;
+
+	if (s->n_tickets == 0 || (k = config_tls_keys()) == NULL)
+		return;
+	for (size_t i = 0; i < s->n_tickets; i++) {
+		const Tandem__TicketKey *t = s->tickets[i];
+		char err[128];
+
+		if (t == NULL || !t->has_name || !t->has_secret || !t->has_created_unix_ms ||
+		    t->name.len != TLS_TICKET_NAME_LEN || t->secret.len != TLS_TICKET_SECRET_LEN) {
+			refused(K_TICKET, "a field is missing or the wrong size");
+			continue;
+		}
+		if (tls_tickets_install(k, t->name.data, t->secret.data, t->created_unix_ms,
+		    t->has_expires_unix_ms ? t->expires_unix_ms : 0, now, err, sizeof(err)) == -1) {
+			refused(K_TICKET, err);
+			continue;
+		}
+		cl.rx[K_TICKET][R_MERGED]++;
+		atomic_store(&config_tls_keys_external, 1);
+		if (tls_tickets_drop_local(k, now) > 0)
+			log_info("tls: the cluster's session-ticket keys replace this node's own");
+	}
+}
+
+void cluster_apply(const Tandem__StateSync *s)
+{
+	struct pd_config *g;
+	uint64_t now = unix_ms();
+
+	if (s == NULL)
+		return;
+	cl.rx_msgs++;
+	if (s->has_sent_unix_ms && s->sent_unix_ms <= now + 1000) {
+		uint64_t lag = now > s->sent_unix_ms ? now - s->sent_unix_ms : 0;
+
+		cl.lag_last = lag;
+		if (lag > cl.lag_max)
+			cl.lag_max = lag;
+		cl.lag_sum += lag;
+		cl.lag_n++;
+	}
+	g = worker_current();
+	apply_counts(g, s, now);
+	config_unref(g);
+	apply_health(s);
+	apply_tickets(s, now);
+}
+
+void cluster_view(const Tandem__ClusterView *v)
+{
+	if (v->node != NULL && strlen(v->node) < sizeof(cl.node) && strcmp(cl.node, v->node) != 0) {
+		snprintf(cl.node, sizeof(cl.node), "%s", v->node);
+		log_info("hacd channel: this node is \"%s\" in the cluster", cl.node);
+	}
+	if (v->has_nodes && v->has_alive && v->nodes > 0 && v->alive <= v->nodes &&
+	    (v->nodes != cl.nodes || v->alive != cl.alive)) {
+		log_info("hacd channel: %u of %u nodes alive", (unsigned)v->alive, (unsigned)v->nodes);
+		cl.nodes = v->nodes;
+		cl.alive = v->alive;
+	}
+	if (v->has_sync_interval_ms && v->sync_interval_ms > 0)
+		cl.interval_ms = v->sync_interval_ms;
+	if (v->has_tickets && v->tickets)
+		atomic_store(&config_tls_keys_external, 1);
+	cl.connected = 1;
+}
+
+void cluster_disconnected(void)
+{
+	cl.connected = 0;
+	if (cl.nodes > 0)
+		cl.alive = 1;
+}
+
+uint64_t cluster_interval_ms(void)
+{
+	return cl.interval_ms;
+}
+
+/* ---- collection ------------------------------------------------------------ */
+
+static struct collector {
+	void (*send)(const Tandem__ChannelMessage *m);
+	const char *limit;          /* of the table being collected */
+	const char *self;           /* its node name (dump: only own counts go up) */
+	Tandem__RateCount rc[CL_BATCH];
+	Tandem__RateCount *rcp[CL_BATCH];
+	uint8_t rkey[CL_BATCH][RL_KEY_MAX];
+	size_t nrc;
+	Tandem__Ban ban[CL_BATCH];
+	Tandem__Ban *banp[CL_BATCH];
+	uint8_t bkey[CL_BATCH][RL_KEY_MAX];
+	size_t nban;
+	Tandem__HealthObs hobs[CL_BATCH];
+	Tandem__HealthObs *hobsp[CL_BATCH];
+	size_t nh;
+	uint64_t health_since;
+	size_t total;
+} co;
+
+static void flush(void)
+{
+	Tandem__ChannelMessage m = TANDEM__CHANNEL_MESSAGE__INIT;
+	Tandem__StateSync s = TANDEM__STATE_SYNC__INIT;
+
+	if (co.nrc + co.nban + co.nh == 0)
+		return;
+	s.n_counts = co.nrc;
+	s.counts = co.rcp;
+	s.n_bans = co.nban;
+	s.bans = co.banp;
+	s.n_health = co.nh;
+	s.health = co.hobsp;
+	s.has_sent_unix_ms = 1;
+	s.sent_unix_ms = unix_ms();
+	m.body_case = TANDEM__CHANNEL_MESSAGE__BODY_SYNC;
+	m.sync = &s;
+	co.send(&m);
+	cl.tx[K_RATE] += co.nrc;
+	cl.tx[K_BAN] += co.nban;
+	cl.tx[K_HEALTH] += co.nh;
+	cl.tx_msgs++;
+	co.total += co.nrc + co.nban + co.nh;
+	co.nrc = co.nban = co.nh = 0;
+}
+
+/* Called with a shard lock held: only copies, and sends (which never
+ * calls back into the table). */
+static int take_count(void *arg, const char *origin, const uint8_t *key, size_t klen, uint64_t window_start_ms,
+    uint64_t count)
+{
+	Tandem__RateCount *c;
+
+	(void)arg;
+	if (strcmp(origin, co.self) != 0 || klen > RL_KEY_MAX)
+		return 0;
+	if (co.nrc == CL_BATCH)
+		flush();
+	c = &co.rc[co.nrc];
+	tandem__rate_count__init(c);
+	memcpy(co.rkey[co.nrc], key, klen);
+	c->limit = (char *)co.limit;
+	c->has_key = c->has_window_start_unix_ms = c->has_count = 1;
+	c->key.data = co.rkey[co.nrc];
+	c->key.len = klen;
+	c->window_start_unix_ms = window_start_ms;
+	c->count = count;
+	co.rcp[co.nrc] = c;
+	co.nrc++;
+	return 0;
+}
+
+static int take_ban(void *arg, const uint8_t *key, size_t klen, uint64_t until_unix_ms)
+{
+	Tandem__Ban *b;
+
+	(void)arg;
+	if (klen > RL_KEY_MAX)
+		return 0;
+	if (co.nban == CL_BATCH)
+		flush();
+	b = &co.ban[co.nban];
+	tandem__ban__init(b);
+	memcpy(co.bkey[co.nban], key, klen);
+	b->limit = (char *)co.limit;
+	b->has_key = b->has_until_unix_ms = 1;
+	b->key.data = co.bkey[co.nban];
+	b->key.len = klen;
+	b->until_unix_ms = until_unix_ms;
+	co.banp[co.nban] = b;
+	co.nban++;
+	return 0;
+}
+
+/* Health verdicts: names point into the live configuration, which stays
+ * referenced until the flush at the end of cluster_collect. */
+static void take_health(void *arg, const char *upstream, const char *server, int up, uint64_t observed)
+{
+	Tandem__HealthObs *h;
+
+	(void)arg;
+	if (observed < co.health_since)
+		return;
+	if (co.nh == CL_BATCH)
+		flush();
+	h = &co.hobs[co.nh];
+	tandem__health_obs__init(h);
+	h->upstream = (char *)upstream;
+	h->server = (char *)server;
+	h->has_up = h->has_observed_unix_ms = 1;
+	h->up = up;
+	h->observed_unix_ms = observed;
+	co.hobsp[co.nh] = h;
+	co.nh++;
+}
+
+size_t cluster_collect(int full, void (*send)(const Tandem__ChannelMessage *m))
+{
+	struct pd_config *g = worker_current();
+	uint64_t now = unix_ms();
+
+	co.send = send;
+	co.total = 0;
+	for (size_t i = 0; g != NULL && i < g->nrlimits; i++) {
+		const struct pd_rlimit *L = &g->rlimits[i];
+
+		if (!L->cluster)
+			continue;
+		/* The partition policy, re-applied each round: cheap, and a
+		 * reload that changed it takes effect without a new view. */
+		if (L->partition_share && cl.nodes > 0 && cl.alive > 0)
+			rl_table_set_share(L->t, cl.alive, cl.nodes);
+		else
+			rl_table_set_share(L->t, 1, 1);
+		co.limit = L->name;
+		co.self = rl_table_node(L->t);
+		if (full)
+			rl_dump(L->t, now, take_count, take_ban, NULL);
+		else {
+			rl_collect_deltas(L->t, 0, take_count, NULL);
+			rl_collect_bans(L->t, 0, take_ban, NULL);
+		}
+		flush();   /* co.limit changes with the next table */
+	}
+	if (full || now - cl.health_hwm >= CL_HEALTH_EVERY_MS) {
+		co.health_since = full || cl.health_hwm < CL_HEALTH_SLACK_MS ? 0 : cl.health_hwm - CL_HEALTH_SLACK_MS;
+		cl.health_hwm = now;
+		hc_foreach_observation(take_health, NULL);
+	}
+	flush();
+	config_unref(g);
+	return co.total;
+}
+
+/* ---- metrics ------------------------------------------------------------------ */
+
+void cluster_render(struct buf *o)
+{
+	buf_appendf(o, "# HELP tandem_cluster_rx_entries_total Replicated entries from hacd, by kind and what became of them.\n"
+	    "# TYPE tandem_cluster_rx_entries_total counter\n");
+	for (int k = 0; k < K_MAX; k++)
+		for (int r = 0; r < R_MAX; r++)
+			buf_appendf(o, "tandem_cluster_rx_entries_total{kind=\"%s\",result=\"%s\"} %llu\n", kind_name[k],
+			    result_name[r], (unsigned long long)cl.rx[k][r]);
+	buf_appendf(o, "# HELP tandem_cluster_tx_entries_total This node's entries sent to hacd.\n"
+	    "# TYPE tandem_cluster_tx_entries_total counter\n");
+	for (int k = 0; k < K_TICKET; k++)
+		buf_appendf(o, "tandem_cluster_tx_entries_total{kind=\"%s\"} %llu\n", kind_name[k],
+		    (unsigned long long)cl.tx[k]);
+	buf_appendf(o, "# HELP tandem_cluster_messages_total State messages on the hacd channel.\n"
+	    "# TYPE tandem_cluster_messages_total counter\n"
+	    "tandem_cluster_messages_total{dir=\"rx\"} %llu\ntandem_cluster_messages_total{dir=\"tx\"} %llu\n",
+	    (unsigned long long)cl.rx_msgs, (unsigned long long)cl.tx_msgs);
+	buf_appendf(o, "# HELP tandem_cluster_merge_lag_ms Age of replicated state when merged here (sender's clock).\n"
+	    "# TYPE tandem_cluster_merge_lag_ms gauge\n"
+	    "tandem_cluster_merge_lag_ms{stat=\"last\"} %llu\ntandem_cluster_merge_lag_ms{stat=\"max\"} %llu\n"
+	    "tandem_cluster_merge_lag_ms{stat=\"avg\"} %llu\n",
+	    (unsigned long long)cl.lag_last, (unsigned long long)cl.lag_max,
+	    (unsigned long long)(cl.lag_n ? cl.lag_sum / cl.lag_n : 0));
+	buf_appendf(o, "# HELP tandem_cluster_nodes Cluster nodes as hacd reports them (0: no view yet).\n"
+	    "# TYPE tandem_cluster_nodes gauge\n"
+	    "tandem_cluster_nodes{state=\"configured\"} %u\ntandem_cluster_nodes{state=\"alive\"} %u\n",
+	    (unsigned)cl.nodes, (unsigned)cl.alive);
+}

@@ -1,0 +1,46 @@
+/*
+ * proxyd/cluster.h — proxyd's share of the replicated cluster state
+ * (issues 6 and 7): what goes up the local channel to hacd (this node's
+ * rate-limit counts and bans for `scope = "cluster"` limits, its own health
+ * verdicts) and what comes down (peers' counts and bans, peers' health
+ * observations, TLS ticket keys, and the cluster view that drives the
+ * partition policy). proxyd/channel.c owns the socket; this module owns the
+ * meaning. Control thread only. Module prefix: cluster_.
+ */
+#ifndef PROXYD_CLUSTER_H
+#define PROXYD_CLUSTER_H
+
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "proto/tandem.pb-c.h"
+
+/* Merge what hacd sent (its admin entries are proxyd/channel.c's). Entries
+ * for limits this proxyd does not have, or has with scope node, are
+ * counted and skipped; so is anything malformed. Never fails. */
+void cluster_apply(const Tandem__StateSync *sync);
+
+/* hacd's view of the cluster: node count and alive count (the partition
+ * policy of each `partition = "share"` limit), its node name (to recognise
+ * this node's own counts coming back), the sync interval, and whether hacd
+ * hands out TLS ticket keys. */
+void cluster_view(const Tandem__ClusterView *v);
+
+/* hacd went away: the node now sees no peer (share limits fall to 1/N). */
+void cluster_disconnected(void);
+
+/* The interval at which channel.c should call cluster_collect: hacd's
+ * sync interval, 20 ms until told. */
+uint64_t cluster_interval_ms(void);
+
+/*
+ * This node's changes since the last call (full: everything it holds, after
+ * a (re)connect), as ChannelMessage{sync} messages handed to send one by one
+ * (each valid during the call only). Returns the number of entries sent.
+ */
+size_t cluster_collect(int full, void (*send)(const Tandem__ChannelMessage *m));
+
+/* Prometheus text: replication counters and merge lag. */
+void cluster_render(struct buf *o);
+
+#endif
