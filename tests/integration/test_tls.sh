@@ -10,7 +10,9 @@
 # refused; ALPN; OCSP stapling; X-Forwarded-Proto and HSTS; the HTTP->HTTPS
 # redirect; 300 pipelined requests in one write; session resumption (TLS 1.3 and 1.2) on the same process, after
 # a ticket-key rotation, and NOT on a second process that shares nothing
-# (cross-node resumption needs the ticket keys hacd distributes, issue 6);
+# (cross-node resumption, with the keys hacd distributes, is test_cluster's);
+# a scan with sslscan finds no protocol below TLS 1.2, no cipher without
+# forward secrecy or AEAD, and no renegotiation;
 # mTLS accepted with the client certificate and refused without or with a
 # rogue one; TLS to a backend (verified chain and SNI, a wrong name -> 502,
 # verify = false, 2 MB each way, keep-alive under wrk); certificate reload under load (wrk, keep-alive and a new
@@ -42,7 +44,7 @@ BACKEND=$BUILD/tests/tools/backend
 for b in "$PROXYD" "$BACKEND"; do
 	[[ -x $b ]] || { echo "test_tls: $b missing (make all first)" >&2; exit 1; }
 done
-for t in curl openssl wrk ss timeout python3; do
+for t in curl openssl sslscan wrk ss timeout python3; do
 	command -v "$t" >/dev/null || { echo "test_tls: $t not installed" >&2; exit 1; }
 done
 
@@ -267,6 +269,27 @@ case_old_protocols() {
 	out=$(sclient $P_TLS -servername a.test -tls1_3)
 	[[ $out == *"New, TLSv1.3"* ]] || { t_fail "TLS 1.3 refused"; return 1; }
 	return 0
+}
+
+# The Mozilla "intermediate" profile, as a scanner sees it: TLS 1.2 and 1.3
+# only; TLS 1.2 ciphers all ECDHE with AES-GCM or ChaCha20-Poly1305 (forward
+# secrecy, AEAD); nothing under 128 bits; no renegotiation.
+case_sslscan() {
+	local out bad
+	out=$(timeout 60 sslscan --no-colour --sni-name=a.test "$H:$P_TLS" 2>&1)
+	for v in SSLv2 SSLv3 TLSv1.0 TLSv1.1; do
+		grep -Eq "^$v +disabled" <<<"$out" || { t_fail "$v not reported disabled"; return 1; }
+	done
+	for v in TLSv1.2 TLSv1.3; do
+		grep -Eq "^$v +enabled" <<<"$out" || { t_fail "$v not reported enabled"; return 1; }
+	done
+	grep -Eq '^(Preferred|Accepted) +TLSv1.2 ' <<<"$out" || { t_fail "no TLS 1.2 cipher listed: scan failed?"; return 1; }
+	bad=$(grep -E '^(Preferred|Accepted) ' <<<"$out" | awk '
+		$2 == "TLSv1.3" && $5 ~ /^TLS_(AES_(128|256)_GCM|CHACHA20_POLY1305)_SHA(256|384)$/ && $3 >= 128 { next }
+		$2 == "TLSv1.2" && $5 ~ /^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/ && $3 >= 128 { next }
+		{ print }')
+	[[ -z $bad ]] || { t_fail "weak or unexpected ciphers: $(tr '\n' ';' <<<"$bad")"; return 1; }
+	grep -q 'Session renegotiation not supported' <<<"$out" || { t_fail "renegotiation not reported off"; return 1; }
 }
 
 case_alpn_ocsp() {
@@ -550,6 +573,7 @@ t_case "bad certificates refused by proxyd -t with file:line" case_bad_certs_ref
 t_case "SNI picks the certificate (exact, wildcard, default)" case_sni
 t_case "ECDSA and RSA certificates on one name" case_ecdsa_rsa
 t_case "TLS 1.0, 1.1 and non-ECDHE 1.2 refused; 1.2 and 1.3 served" case_old_protocols
+t_case "sslscan: no weak protocol, no weak cipher, no renegotiation" case_sslscan
 t_case "ALPN http/1.1 and OCSP stapling" case_alpn_ocsp
 t_case "X-Forwarded-Proto https, HSTS, HTTP->HTTPS redirect" case_headers_hsts
 t_case "300 pipelined requests in one write over TLS" case_pipelining
