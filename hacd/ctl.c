@@ -620,6 +620,7 @@ static void do_ratelimit(struct ctl *c, struct stream *s, const Tandem__CtlReque
 {
 	struct ratekey_args a;
 	char msg[400];
+	int rc;
 
 	if (ratekey_args_parse(req->command, req->n_args, req->args, &a, msg, sizeof(msg)) == -1) {
 		c->bad_request++;
@@ -634,6 +635,10 @@ static void do_ratelimit(struct ctl *c, struct stream *s, const Tandem__CtlReque
 	case RATEKEY_CMD_TOP:  do_rate_top(c, s, &a); break;
 	case RATEKEY_CMD_SHOW: do_rate_show(c, s, &a); break;
 	case RATEKEY_CMD_BANS: do_bans(c, s, &a); break;
+	case RATEKEY_CMD_RESET:
+		rc = repl_rate_reset(&c->node->repl, a.limit, a.key, a.key_len, msg, sizeof(msg));
+		respond_msg(s, rc == 0 ? CTL_OK : CTL_ERR, msg);
+		break;
 	}
 }
 

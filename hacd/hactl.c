@@ -497,7 +497,8 @@ static int cmd_admin(int argc, char **argv)
 /* ---- ratelimit top|show, bans ------------------------------------------- */
 
 #define USAGE_RATELIMIT "usage: hactl ratelimit top [N] [--limit NAME] [--json]\n" \
-                        "       hactl ratelimit show LIMIT KEY [--json]\n"
+                        "       hactl ratelimit show LIMIT KEY [--json]\n" \
+                        "       hactl ratelimit reset LIMIT KEY\n"
 #define USAGE_BANS      "usage: hactl bans [--limit NAME] [--json]\n"
 
 /* hacd runs on this host: its wall clock is ours, so ages and remaining
@@ -688,7 +689,7 @@ static int cmd_ratelimit(int argc, char **argv)
 	if (ratekey_args_parse("ratelimit", (size_t)n, rest, &a, msg, sizeof(msg)) == -1)
 		return ratekey_usage(msg, USAGE_RATELIMIT);
 	r = call("ratelimit", n, rest);
-	if (r->has_status && r->status != 0)
+	if ((r->has_status && r->status != 0) || a.cmd == RATEKEY_CMD_RESET)
 		return finish(r);
 	if (a.cmd == RATEKEY_CMD_TOP)
 		print_top(r, json);
@@ -762,7 +763,7 @@ static const struct command commands[] = {
 	{ "maint",       cmd_admin_set,   "UPSTREAM/SERVER: out of service (maintenance), on every node" },
 	{ "weight",      cmd_admin_set,   "UPSTREAM/SERVER N: balancing weight 0..256, on every node" },
 	{ "admin",       cmd_admin,       "the cluster-wide server admin state [--json]" },
-	{ "ratelimit",   cmd_ratelimit,   "cluster-wide counts: top [N] [--limit NAME] | show LIMIT KEY [--json]" },
+	{ "ratelimit",   cmd_ratelimit,   "cluster-wide counts: top [N] [--limit NAME] | show LIMIT KEY [--json] | reset LIMIT KEY" },
 	{ "bans",        cmd_bans,        "bans in force on the cluster [--limit NAME] [--json]" },
 	{ "events",      cmd_events,      "follow transitions as they happen" },
 	{ "keygen",      cmd_keygen,      "print a new key-file line: [ID] (no hacd needed)" },

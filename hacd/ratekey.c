@@ -247,7 +247,7 @@ int ratekey_parse(const char *text, uint8_t out[RATEKEY_MAX], size_t *len, char 
 	return fail(why, whylen, "a key is ip:ADDRESS[/N], header:VALUE, route:VALUE or hex:BYTES");
 }
 
-#define USAGE_RATELIMIT "usage: ratelimit top [N] [--limit NAME] | ratelimit show LIMIT KEY"
+#define USAGE_RATELIMIT "usage: ratelimit top [N] [--limit NAME] | ratelimit show|reset LIMIT KEY"
 #define USAGE_BANS      "usage: bans [--limit NAME]"
 
 /* hacd/replica.c's rule for names (origin, limit): what it would refuse
@@ -332,8 +332,8 @@ int ratekey_args_parse(const char *cmd, size_t argc, char *const *argv, struct r
 		out->cmd = RATEKEY_CMD_TOP;
 		return parse_top(argc, argv, out, msg, len);
 	}
-	if (argc >= 1 && strcmp(argv[0], "show") == 0) {
-		out->cmd = RATEKEY_CMD_SHOW;
+	if (argc >= 1 && (strcmp(argv[0], "show") == 0 || strcmp(argv[0], "reset") == 0)) {
+		out->cmd = argv[0][0] == 's' ? RATEKEY_CMD_SHOW : RATEKEY_CMD_RESET;
 		if (argc != 3)
 			return fail(msg, len, "%s", USAGE_RATELIMIT);
 		out->limit = argv[1];

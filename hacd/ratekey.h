@@ -67,25 +67,24 @@ int ratekey_parse(const char *text, uint8_t out[RATEKEY_MAX], size_t *len, char 
 #define RATEKEY_TOP_DEFAULT 10
 #define RATEKEY_TOP_MAX     1000   /* keys in one `ratelimit top` answer */
 
-enum ratekey_cmd { RATEKEY_CMD_TOP = 0, RATEKEY_CMD_SHOW, RATEKEY_CMD_BANS };
+enum ratekey_cmd { RATEKEY_CMD_TOP = 0, RATEKEY_CMD_SHOW, RATEKEY_CMD_BANS, RATEKEY_CMD_RESET };
 
 struct ratekey_args {
 	enum ratekey_cmd cmd;
 	unsigned top;               /* top: 1..RATEKEY_TOP_MAX */
-	const char *limit;          /* top, bans: --limit NAME or NULL (all); show: LIMIT. Points into argv */
-	const char *key_text;       /* show: KEY as given (points into argv) */
-	uint8_t key[RATEKEY_MAX];   /* show: KEY parsed */
+	const char *limit;          /* top, bans: --limit NAME or NULL (all); show, reset: LIMIT. Points into argv */
+	const char *key_text;       /* show, reset: KEY as given (points into argv) */
+	uint8_t key[RATEKEY_MAX];   /* show, reset: KEY parsed */
 	size_t key_len;
 };
 
 /*
  * Parse the arguments of `ratelimit` (argv[0] is the subcommand: "top"
- * [N] [--limit NAME], in any order; "show" LIMIT KEY) or of `bans`
+ * [N] [--limit NAME], in any order; "show" LIMIT KEY; "reset" LIMIT KEY) or of `bans`
  * ([--limit NAME]) into out, the same way in hactl (exit 2 before asking
  * hacd) and in hacd/ctl.c. A limit name is 1..64 printable ASCII
  * characters without spaces (what hacd/replica.c stores); KEY is taken by
- * ratekey_parse. Any other subcommand (`ratelimit reset` included) is
- * refused. Returns 0, or -1 with a one-line reason in msg (starting with
+ * ratekey_parse. Any other subcommand is refused. Returns 0, or -1 with a one-line reason in msg (starting with
  * "usage: " when the shape is wrong).
  */
 int ratekey_args_parse(const char *cmd, size_t argc, char *const *argv, struct ratekey_args *out,

@@ -484,12 +484,93 @@ static void ae_cb(struct ev_loop *loop, struct ev_timer *t)
 		ev_timer_start(r->loop, t, r->cfg->repl.anti_entropy_ms);
 }
 
+/* ---- hactl ratelimit reset ------------------------------------------------- */
+
+/* Send reset to proxyd (as ChannelMessage{reset}) and, when peers is set,
+ * to every peer (as PeerMessage{reset}, twice: it is a command, not state
+ * that a later delta would repair). */
+static void send_reset(struct repl *r, Tandem__RateReset *rr, int peers)
+{
+	Tandem__ChannelMessage cm = TANDEM__CHANNEL_MESSAGE__INIT;
+	Tandem__PeerMessage pm = TANDEM__PEER_MESSAGE__INIT;
+	uint8_t buf[512];
+	size_t len;
+
+	cm.body_case = TANDEM__CHANNEL_MESSAGE__BODY_RESET;
+	cm.reset = rr;
+	if (r->chan->conn != NULL && (len = tandem__channel_message__get_packed_size(&cm)) <= sizeof(buf)) {
+		tandem__channel_message__pack(&cm, buf);
+		if (channel_send(r->chan, buf, len) == 0)
+			r->stats.chan_tx++;
+		else
+			r->stats.chan_tx_err++;
+	}
+	if (!peers || r->cfg->nnodes < 2)
+		return;
+	pm.body_case = TANDEM__PEER_MESSAGE__BODY_RESET;
+	pm.reset = rr;
+	if ((len = tandem__peer_message__get_packed_size(&pm)) > sizeof(buf))
+		return;
+	tandem__peer_message__pack(&pm, buf);
+	for (int k = 0; k < 2; k++) {
+		send_payload(r, buf, len, -1);
+		r->stats.reset_tx++;
+	}
+}
+
+/* A peer's operator reset a key: the same here, and on to proxyd. */
+static void apply_reset(struct repl *r, size_t node, const Tandem__RateReset *rr)
+{
+	size_t n, ll = rr->limit != NULL ? strlen(rr->limit) : 0;
+
+	if (ll == 0 || ll > REPLICA_NAME_MAX || !rr->has_key || rr->key.len == 0 || rr->key.len > REPLICA_KEY_MAX ||
+	    !rr->has_at_unix_ms || rr->at_unix_ms == 0 || rr->at_unix_ms > wall_ms() + r->cfg->repl.max_future_ms) {
+		r->stats.reset_bad++;
+		log_rl_warnx(&r->rl, ev_now(r->loop), "replication: malformed reset from %s dropped (%llu so far)",
+		    node_name(r, node), (unsigned long long)r->stats.reset_bad);
+		return;
+	}
+	r->stats.reset_rx++;
+	n = replica_forget(r->store, rr->limit, rr->key.data, rr->key.len, rr->at_unix_ms);
+	log_info("replication: rate-limit key reset on %s for limit %s (%zu entries forgotten here)",
+	    node_name(r, node), rr->limit, n);
+	send_reset(r, (Tandem__RateReset *)rr, 0);
+}
+
+int repl_rate_reset(struct repl *r, const char *limit, const uint8_t *key, size_t klen, char *msg, size_t len)
+{
+	Tandem__RateReset rr = TANDEM__RATE_RESET__INIT;
+	uint64_t at = wall_ms();
+	size_t n;
+
+	if (r->store == NULL || klen == 0 || klen > REPLICA_KEY_MAX) {
+		snprintf(msg, len, "cannot reset: replication is not running or the key is invalid");
+		return -1;
+	}
+	n = replica_forget(r->store, limit, key, klen, at);
+	rr.limit = (char *)limit;
+	rr.has_key = rr.has_at_unix_ms = 1;
+	rr.key.data = (uint8_t *)key;
+	rr.key.len = klen;
+	rr.at_unix_ms = at;
+	rr.origin = (char *)node_name(r, r->cfg->self);
+	send_reset(r, &rr, 1);
+	log_info("replication: operator reset a key of limit %s (%zu entries forgotten here)", limit, n);
+	snprintf(msg, len, "%.64s: key reset on every node (%zu entries forgotten here; for the rest of the "
+	    "current window each node counts only its own requests)", limit, n);
+	return 0;
+}
+
 /* An accepted StateSync or SyncRequest (hacd/peer.c's ladder passed). */
 static void on_peer_sync(void *arg, size_t node, const Tandem__PeerMessage *msg, size_t len)
 {
 	struct repl *r = arg;
 	struct repl_peer *rp = &r->peer[node];
 
+	if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_RESET) {
+		apply_reset(r, node, msg->reset);
+		return;
+	}
 	if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST) {
 		r->stats.req_rx++;
 		if (rp->bulk.active) {
@@ -824,6 +905,9 @@ void repl_counters(const struct repl *r, void (*cb)(void *arg, const char *name,
 	cb(arg, "channel-bulk", s->chan_bulk);
 	cb(arg, "channel-sync-rx", s->chan_rx);
 	cb(arg, "tickets-made", s->tickets_made);
+	cb(arg, "reset-tx", s->reset_tx);
+	cb(arg, "reset-rx", s->reset_rx);
+	cb(arg, "reset-bad", s->reset_bad);
 	if (r->store != NULL)
 		replica_counters(r->store, prefixed, &p);
 }

@@ -39,6 +39,7 @@ struct repl_stats {
 	uint64_t export_err;             /* replica_export_* failures (no memory) */
 	uint64_t lag_last_ms, lag_max_ms, lag_sum_ms, lag_n; /* merge lag of peers' syncs */
 	uint64_t tickets_made;           /* TLS ticket keys this node made */
+	uint64_t reset_tx, reset_rx, reset_bad; /* hactl ratelimit reset datagrams */
 };
 
 struct repl {
@@ -95,6 +96,14 @@ void repl_peer_dead(struct repl *r, size_t node);
  */
 int repl_admin_set(struct repl *r, const char *upstream, const char *server, int state,
     int64_t weight, char *msg, size_t len);
+
+/*
+ * hactl ratelimit reset LIMIT KEY: forget the key's counts and ban in this
+ * store (replica_forget), and tell the local proxyd and every peer (which
+ * do the same and tell theirs), stamped with this node's wall clock. 0 with
+ * a message for the operator in msg, or -1 with the reason.
+ */
+int repl_rate_reset(struct repl *r, const char *limit, const uint8_t *key, size_t klen, char *msg, size_t len);
 
 /* Visit every admin entry (hacd/ctl.c's listings); cb must not change r. */
 void repl_admin_foreach(const struct repl *r, void (*cb)(void *arg, const Tandem__ServerAdmin *a),

@@ -1302,6 +1302,52 @@ ssize_t replica_bulk_next(struct replica_bulk *b, enum replica_env env, uint8_t 
 
 /* ---- inspection ---------------------------------------------------------- */
 
+size_t replica_forget(struct replica *r, const char *limit, const void *key, size_t key_len,
+    uint64_t at_unix_ms)
+{
+	struct rent **gone = NULL;
+	size_t n = 0, cap = 0;
+
+	for (int k = REPLICA_RATE; k <= REPLICA_BAN; k++) {
+		struct heap *h = &r->heap[k];
+
+		for (size_t i = 0; i < h->n; i++) {
+			union pbmsg m;
+			struct replica_item it;
+			const char *l;
+			ProtobufCBinaryData kb;
+
+			item_of(h->v[i], &m, &it);
+			if (k == REPLICA_RATE) {
+				l = it.u.rate->limit;
+				kb = it.u.rate->key;
+				if (it.u.rate->window_start_unix_ms > at_unix_ms)
+					continue;
+			} else {
+				l = it.u.ban->limit;
+				kb = it.u.ban->key;
+			}
+			if (strcmp(l, limit) != 0 || kb.len != key_len || memcmp(kb.data, key, key_len) != 0)
+				continue;
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 16;
+				struct rent **p = realloc(gone, nc * sizeof(*p));
+
+				if (p == NULL)
+					break;   /* forget what fits; the rest expires */
+				gone = p;
+				cap = nc;
+			}
+			gone[n++] = h->v[i];
+		}
+	}
+	/* Removal reorders the heaps: collect first, then remove. */
+	for (size_t i = 0; i < n; i++)
+		rent_remove(r, gone[i]);
+	free(gone);
+	return n;
+}
+
 void replica_foreach(const struct replica *r, enum replica_kind kind,
     void (*cb)(void *arg, const struct replica_item *item), void *arg)
 {

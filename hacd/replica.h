@@ -218,6 +218,17 @@ ssize_t replica_bulk_next(struct replica_bulk *b, enum replica_env env, uint8_t 
 /* Stop a cursor early (peer gone). Idempotent; a finished cursor is fine. */
 void replica_bulk_abort(struct replica_bulk *b);
 
+/*
+ * The operator's reset of a rate-limit key (hactl ratelimit reset): remove
+ * every origin's counts of (limit, key) in windows that began at or before
+ * at_unix_ms, and the key's ban. Not a merge: a peer that has not heard of
+ * the reset may send them again, and they come back here (harmlessly:
+ * proxyd remembers the reset and ignores them, proxyd/ratelimit.h
+ * rl_reset). Returns the number of entries removed.
+ */
+size_t replica_forget(struct replica *r, const char *limit, const void *key, size_t key_len,
+    uint64_t at_unix_ms);
+
 /* Visit every entry of one kind (any order); for hactl listings and tests.
  * cb must not modify r. */
 void replica_foreach(const struct replica *r, enum replica_kind kind,

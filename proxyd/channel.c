@@ -309,6 +309,8 @@ handle_message(const uint8_t *p, size_t len)
 		cluster_apply(m->sync);
 	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_VIEW && m->view != NULL) {
 		cluster_view(m->view);
+	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_RESET && m->reset != NULL) {
+		cluster_reset(m->reset);
 	}
 	tandem__channel_message__free_unpacked(m, NULL);
 }

@@ -47,9 +47,9 @@
 #define CL_HEALTH_SLACK_MS     2000   /* resend verdicts this much older than the last look */
 #define CL_BATCH               1024   /* entries per frame (a frame is at most ~150 KiB) */
 
-enum { K_RATE = 0, K_BAN, K_HEALTH, K_TICKET, K_MAX };
+enum { K_RATE = 0, K_BAN, K_HEALTH, K_TICKET, K_RESET, K_MAX };
 enum { R_MERGED = 0, R_STALE, R_UNKNOWN, R_REFUSED, R_MAX };
-static const char *const kind_name[K_MAX] = { "rate", "ban", "health", "ticket" };
+static const char *const kind_name[K_MAX] = { "rate", "ban", "health", "ticket", "reset" };
 static const char *const result_name[R_MAX] = { "merged", "stale", "unknown", "refused" };
 
 static struct {
@@ -197,6 +197,32 @@ void cluster_apply(const Tandem__StateSync *s)
 	config_unref(g);
 	apply_health(s);
 	apply_tickets(s, now);
+}
+
+void cluster_reset(const Tandem__RateReset *rr)
+{
+	struct pd_config *g;
+	int rc = -1, found = 0;
+
+	if (rr->limit == NULL || !rr->has_key || !rr->has_at_unix_ms) {
+		refused(K_RESET, "a field is missing");
+		return;
+	}
+	g = worker_current();
+	for (size_t i = 0; g != NULL && i < g->nrlimits; i++)
+		if (strcmp(g->rlimits[i].name, rr->limit) == 0) {
+			found = 1;
+			rc = rl_reset(g->rlimits[i].t, rr->key.data, rr->key.len, rr->at_unix_ms, unix_ms());
+		}
+	config_unref(g);
+	if (!found) {
+		cl.rx[K_RESET][R_UNKNOWN]++;
+		return;
+	}
+	cl.rx[K_RESET][rc == 1 ? R_MERGED : rc == 0 ? R_STALE : R_REFUSED]++;
+	if (rc == 1)
+		log_info("rate limit %s: a key was reset (hactl ratelimit reset on %s)", rr->limit,
+		    rr->origin != NULL && rr->origin[0] != '\0' ? rr->origin : "?");
 }
 
 void cluster_view(const Tandem__ClusterView *v)
@@ -397,7 +423,7 @@ void cluster_render(struct buf *o)
 			    result_name[r], (unsigned long long)cl.rx[k][r]);
 	buf_appendf(o, "# HELP tandem_cluster_tx_entries_total This node's entries sent to hacd.\n"
 	    "# TYPE tandem_cluster_tx_entries_total counter\n");
-	for (int k = 0; k < K_TICKET; k++)
+	for (int k = 0; k < K_TICKET; k++)   /* tickets and resets only come down */
 		buf_appendf(o, "tandem_cluster_tx_entries_total{kind=\"%s\"} %llu\n", kind_name[k],
 		    (unsigned long long)cl.tx[k]);
 	buf_appendf(o, "# HELP tandem_cluster_messages_total State messages on the hacd channel.\n"

@@ -20,6 +20,11 @@
  * counted and skipped; so is anything malformed. Never fails. */
 void cluster_apply(const Tandem__StateSync *sync);
 
+/* The operator's reset of a rate-limit key (hactl ratelimit reset on any
+ * node): rl_reset on the limit of that name, whatever its scope. Counted;
+ * an unknown limit or a malformed message is skipped. */
+void cluster_reset(const Tandem__RateReset *rr);
+
 /* hacd's view of the cluster: node count and alive count (the partition
  * policy of each `partition = "share"` limit), its node name (to recognise
  * this node's own counts coming back), the sync interval, and whether hacd

@@ -56,6 +56,7 @@ struct rl_entry {
 	struct rl_entry *dirty_prev, *dirty_next;
 	struct rl_win win[2];
 	struct rl_rc *rc;
+	uint64_t reset_at;            /* rl_reset: windows starting at or before this are forgotten, 0 never */
 	uint64_t rej_start;           /* ban accounting: start of the rejection period */
 	uint32_t rej_n;
 	uint8_t nrc, caprc;
@@ -830,7 +831,7 @@ int rl_merge_remote(struct rl_table *t, const char *origin, const uint8_t *key, 
 		return -1;
 	}
 	lru_touch(s, e);
-	if (e->win[i].start != WIN_EMPTY && e->win[i].start > ws) {
+	if ((e->win[i].start != WIN_EMPTY && e->win[i].start > ws) || (e->reset_at != 0 && ws <= e->reset_at)) {
 		s->st.merge_stale++;
 		pthread_mutex_unlock(&s->mu);
 		return 0;
@@ -868,9 +869,59 @@ int rl_ban_merge(struct rl_table *t, const uint8_t *key, size_t klen, uint64_t u
 		return 0;
 	s = shard_of(t, key, klen);
 	pthread_mutex_lock(&s->mu);
+	/* A ban that began before an operator's reset of the key (delayed,
+	 * or a peer that has not heard of the reset yet) stays forgotten. */
+	{
+		struct rl_entry *e = entry_get(t, s, key, klen, now, 0);
+
+		if (e != NULL && e->reset_at != 0 && t->c.ban_ms != 0 && until - t->c.ban_ms <= e->reset_at) {
+			pthread_mutex_unlock(&s->mu);
+			return 0;
+		}
+	}
 	b = ban_set(s, key, klen, until, now, &changed);
 	pthread_mutex_unlock(&s->mu);
 	return b == NULL ? -1 : changed;
+}
+
+int rl_reset(struct rl_table *t, const uint8_t *key, size_t klen, uint64_t at, uint64_t now)
+{
+	struct rl_shard *s;
+	struct rl_entry *e;
+	struct rl_ban *b;
+	int changed = 0;
+
+	if (!key_ok(key, klen) || at == 0)
+		return -1;
+	s = shard_of(t, key, klen);
+	pthread_mutex_lock(&s->mu);
+	/* Created if absent, to remember the reset against counts and bans
+	 * still on their way from other nodes. */
+	e = entry_get(t, s, key, klen, now, 1);
+	if (e != NULL && at > e->reset_at) {
+		e->reset_at = at;
+		for (int i = 0; i < 2; i++)
+			if (e->win[i].start != WIN_EMPTY && e->win[i].start <= at) {
+				/* Keep the window (its start orders later merges),
+				 * drop every node's count in it. */
+				uint64_t start = e->win[i].start;
+
+				slot_roll(e, i, start);
+			}
+		e->rej_n = 0;
+		e->rej_start = 0;
+		changed = 1;
+	}
+	if ((b = htab_get(s->bans, key, klen)) != NULL) {
+		ban_unlink(s, b);
+		htab_del(s->bans, b->key, b->klen);
+		s->nban_pending -= b->pending;
+		s->nbans--;
+		free(b);
+		changed = 1;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return e == NULL ? -1 : changed;
 }
 
 size_t rl_collect_deltas(struct rl_table *t, size_t max, rl_count_cb cb, void *arg)

@@ -222,6 +222,21 @@ int rl_ban_merge(struct rl_table *t, const uint8_t *key, size_t klen,
 		 uint64_t until_unix_ms, uint64_t now_unix_ms);
 
 /*
+ * The operator's reset of key (hactl ratelimit reset, on any node), stamped
+ * at (unix ms, > 0): every node's counts in the windows that started at or
+ * before at are forgotten, and so is the key's ban. A G-counter cannot go
+ * down, so the reset is remembered instead: later merges of those windows,
+ * and bans that began before at, are ignored (a peer that has not heard of
+ * the reset yet cannot bring them back). The price: for the rest of the
+ * window the reset fell in, each node counts only its own requests, so the
+ * cluster may admit up to one limit per node in that window. Idempotent
+ * (an older or equal at changes nothing). Returns 1 when something was
+ * forgotten or the mark moved, 0 when nothing changed, -1 for a bad key,
+ * at 0 or ENOMEM. Thread-safe.
+ */
+int rl_reset(struct rl_table *t, const uint8_t *key, size_t klen, uint64_t at, uint64_t now);
+
+/*
  * Replication callbacks, called with a shard lock held: they must not call
  * back into the table.  Return 0 to continue, non-zero to stop (e.g. the
  * datagram being filled is full); the entry that was refused stays pending.

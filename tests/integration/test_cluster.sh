@@ -12,6 +12,9 @@
 #   - One node killed mid-run: the survivor keeps limiting (it already has
 #     the dead node's counts) and nothing crashes; a `partition = "share"`
 #     limit then enforces 1/N on the survivor (1 of N configured alive).
+#   - A ban issued on n1 refuses the client on n2 too; `hactl bans` and
+#     `hactl ratelimit top` on n2 list it; `hactl ratelimit reset` on n2
+#     lifts it on both nodes.
 #   - A backend that n1 saw go down is down on n2 right after n2 restarts:
 #     n2's proxyd restarts with checks every 60 s (its own verdict cannot
 #     come within the test), so a "down" there can only be n1's
@@ -88,12 +91,15 @@ upstreams = (
 ratelimits = (
   { name = "cl"; key = "ip"; rate = $RATE; period = "1s"; scope = "cluster"; },
   { name = "nd"; key = "ip"; rate = $RATE; period = "1s"; scope = "node"; },
-  { name = "sh"; key = "ip"; rate = $RATE; period = "1s"; scope = "cluster"; partition = "share"; }
+  { name = "sh"; key = "ip"; rate = $RATE; period = "1s"; scope = "cluster"; partition = "share"; },
+  { name = "bn"; key = "ip"; rate = 2; period = "1s"; scope = "cluster";
+    ban = { after = 1; within = "10s"; duration = "10m"; }; }
 );
 routes = (
   { name = "cl"; match = { path_prefix = "/cl/"; }; upstream = "app"; ratelimit = "cl"; },
   { name = "nd"; match = { path_prefix = "/nd/"; }; upstream = "app"; ratelimit = "nd"; },
   { name = "sh"; match = { path_prefix = "/sh/"; }; upstream = "app"; ratelimit = "sh"; },
+  { name = "bn"; match = { path_prefix = "/bn/"; }; upstream = "app"; ratelimit = "bn"; },
   { name = "default"; upstream = "app"; }
 );
 EOF
@@ -242,6 +248,36 @@ case_partition_share() {
 	within_pct "$got" "$want" 10 || { t_fail "admitted $got, want $want +-10% (1/$nodes of the limit)"; return 1; }
 }
 
+# ---- case: bans are cluster-wide; hactl bans, ratelimit top, reset --------------
+
+ban_listed() {
+	lab_hactl "$1" bans --limit bn --json 2>/dev/null |
+		jq -e --arg k "ip:$(lab_ip client)" '.bans | map(select(.key == $k)) | length > 0' >/dev/null
+}
+top_listed() {
+	lab_hactl "$1" ratelimit top --limit bn --json 2>/dev/null |
+		jq -e --arg k "ip:$(lab_ip client)" '.top | map(select(.key == $k)) | length > 0' >/dev/null
+}
+vip_ok() { t_http_ok client "http://$1/bn/x"; }
+
+case_ban_and_reset() {
+	local i
+	restore || return 1
+	# 2 per second, banned at the first refusal: five at once through n1.
+	for ((i = 0; i < 5; i++)); do t_http client "http://$LAB_VIP_WEB/bn/x" >/dev/null; done
+	! vip_ok "$LAB_VIP_WEB" || { t_fail "not refused on n1 after 5 requests"; return 1; }
+	t_wait $SYNC_S ban_listed n2 || { t_fail "hactl bans on n2 does not list n1's ban"; return 1; }
+	t_wait $SYNC_S top_listed n2 || { t_fail "hactl ratelimit top on n2 does not list the key"; return 1; }
+	! vip_ok "$LAB_VIP_WEB2" || { t_fail "n2 admitted a client banned on n1"; return 1; }
+	# The ban lasts 10 minutes; only the reset (on the other node) lifts it.
+	lab_hactl n2 ratelimit reset bn "ip:$(lab_ip client)" >/dev/null ||
+		{ t_fail "hactl ratelimit reset on n2 failed"; return 1; }
+	t_wait $SYNC_S vip_ok "$LAB_VIP_WEB" || { t_fail "still refused on n1 after the reset on n2"; return 1; }
+	vip_ok "$LAB_VIP_WEB2" || { t_fail "still refused on n2 after its own reset"; return 1; }
+	! ban_listed n1 || { t_fail "hactl bans on n1 still lists the ban"; return 1; }
+	[[ $(counter n1 reset-rx) -ge 1 ]] || { t_fail "n1 counted no reset datagram"; return 1; }
+}
+
 # ---- case: health seen by a peer -----------------------------------------------
 
 backends_seen() {
@@ -363,6 +399,7 @@ t_case "scope cluster: 2x the limit through both VIPs, total within 5% of the li
 t_case "scope node: the same traffic admitted about twice" case_node_limit
 t_case "a node killed mid-run: the survivor keeps limiting, nothing crashes" case_kill_midrun
 t_case "partition = share: 1 of N nodes alive enforces 1/N of the limit" case_partition_share
+t_case "a ban on n1 holds on n2; hactl bans, ratelimit top; reset on n2 lifts it" case_ban_and_reset
 t_case "a backend down on n1 is down on n2 right after n2 restarts" case_health_after_restart
 t_case "a TLS session from n1 resumes on n2 (1.3 and 1.2)" case_tickets_cross_node
 t_case "a TLS session resumes through the VIP after a planned failover" case_tickets_failover

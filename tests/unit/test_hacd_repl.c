@@ -433,6 +433,102 @@ static void test_state_to_proxyd(void **state)
 	close(sv[1]);
 }
 
+/* The next frame as a ChannelMessage{reset} (the caller frees it), NULL when none. */
+static Tandem__ChannelMessage *next_reset(int fd)
+{
+	Tandem__ChannelMessage *m;
+	uint8_t *msg;
+	size_t n;
+
+	if (frame_recv_blocking(fd, &msg, &n, 0) == -1)
+		return NULL;
+	m = tandem__channel_message__unpack(NULL, n, msg);
+	free(msg);
+	assert_non_null(m);
+	assert_int_equal(m->body_case, TANDEM__CHANNEL_MESSAGE__BODY_RESET);
+	return m;
+}
+
+/* hactl ratelimit reset: the local store forgets the key and proxyd is
+ * told; a peer's sealed reset does the same here; a malformed one is
+ * counted and goes nowhere. */
+static void test_rate_reset(void **state)
+{
+	const struct sockaddr *n2 = (struct sockaddr *)&fx.from_n2;
+	uint8_t d[WIRE_MAX_DATAGRAM], pl[256], key[3] = { 2, 'k', '1' };
+	uint64_t now = wall_now_ms(), win = now / 1000 * 1000;
+	Tandem__StateSync ss = TANDEM__STATE_SYNC__INIT;
+	Tandem__RateCount rc = TANDEM__RATE_COUNT__INIT, *rcp = &rc;
+	Tandem__PeerMessage pm = TANDEM__PEER_MESSAGE__INIT;
+	Tandem__RateReset rr = TANDEM__RATE_RESET__INIT;
+	Tandem__ChannelMessage *m;
+	struct wire_sender snd;
+	char msg[256];
+	int sv[2];
+	size_t n;
+	ssize_t dn;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	fx.chan.conn = stream_new(fx.loop, sv[0], ignore_frame, NULL, &fx.chan);
+	assert_non_null(fx.chan.conn);
+	rc.limit = "api";
+	rc.has_key = rc.has_window_start_unix_ms = rc.has_count = 1;
+	rc.key.data = key;
+	rc.key.len = sizeof(key);
+	rc.window_start_unix_ms = win;
+	rc.count = 9;
+	ss.n_counts = 1;
+	ss.counts = &rcp;
+	fx.chan.sync(fx.chan.sync_arg, &ss);            /* proxyd's own count */
+	assert_int_equal(replica_rate_sum(repl_store(&fx.repl), "api", key, sizeof(key), win, NULL), 9);
+
+	assert_int_equal(repl_rate_reset(&fx.repl, "api", key, sizeof(key), msg, sizeof(msg)), 0);
+	assert_int_equal(replica_rate_sum(repl_store(&fx.repl), "api", key, sizeof(key), win, NULL), 0);
+	assert_non_null(m = next_reset(sv[1]));
+	assert_string_equal(m->reset->limit, "api");
+	assert_memory_equal(m->reset->key.data, key, sizeof(key));
+	assert_true(m->reset->at_unix_ms >= now);
+	assert_string_equal(m->reset->origin, "n1");
+	tandem__channel_message__free_unpacked(m, NULL);
+	assert_int_equal(fx.repl.stats.reset_tx, 2);    /* twice to the peers */
+
+	/* From n2, sealed: applied and passed on. */
+	fx.chan.sync(fx.chan.sync_arg, &ss);
+	rr.limit = "api";
+	rr.has_key = rr.has_at_unix_ms = 1;
+	rr.key = rc.key;
+	rr.at_unix_ms = now + 1;
+	rr.origin = "n2";
+	pm.body_case = TANDEM__PEER_MESSAGE__BODY_RESET;
+	pm.reset = &rr;
+	n = tandem__peer_message__pack(&pm, pl);
+	wire_sender_init(&snd, wire_cluster_id("t"), wire_cluster_id("n2"), 7);
+	snd.next_seq = 20;
+	dn = wire_seal(fx.kr, &snd, pl, n, d, sizeof(d));
+	assert_int_equal(peer_input(&fx.pt, d, (size_t)dn, n2), PEER_ACCEPTED);
+	assert_int_equal(fx.repl.stats.reset_rx, 1);
+	assert_int_equal(replica_rate_sum(repl_store(&fx.repl), "api", key, sizeof(key), win, NULL), 0);
+	assert_non_null(m = next_reset(sv[1]));
+	assert_string_equal(m->reset->origin, "n2");
+	tandem__channel_message__free_unpacked(m, NULL);
+
+	/* Malformed (no key): counted, nothing forgotten, nothing passed on. */
+	fx.chan.sync(fx.chan.sync_arg, &ss);
+	rr.has_key = 0;
+	n = tandem__peer_message__pack(&pm, pl);
+	dn = wire_seal(fx.kr, &snd, pl, n, d, sizeof(d));
+	assert_int_equal(peer_input(&fx.pt, d, (size_t)dn, n2), PEER_ACCEPTED);
+	assert_int_equal(fx.repl.stats.reset_bad, 1);
+	assert_int_equal(replica_rate_sum(repl_store(&fx.repl), "api", key, sizeof(key), win, NULL), 9);
+	assert_null(next_sync(sv[1]));
+
+	stream_close(fx.chan.conn);
+	fx.chan.conn = NULL;
+	ev_run_once(fx.loop, 0);
+	close(sv[1]);
+}
+
 /* The node first in the configuration's order makes a ticket key once
  * nothing holds one; it goes to proxyd and (dirty) to the peers; the next
  * is made only a lead before the rotation is due. */
@@ -524,6 +620,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_admin_to_proxyd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_to_proxyd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ticket_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rate_reset, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -417,6 +417,44 @@ static void test_ban(void **state)
 	rl_table_free(tb);
 }
 
+/* hactl ratelimit reset: every node's counts in the windows begun by the
+ * reset and the ban are forgotten, and stay forgotten when a peer that has
+ * not heard of the reset sends them again; a later window is counted as
+ * usual; an older reset changes nothing. */
+static void test_reset(void **state)
+{
+	struct rl_limit_conf c = conf(1000, 4, 0, 100);
+	struct rl_table *tb;
+	uint8_t k[RL_KEY_MAX];
+	size_t kl = hkey("tenant", k);
+
+	(void)state;
+	c.ban_after = 1;
+	c.ban_period_ms = 10000;
+	c.ban_ms = 60000;
+	tb = table(&c, "a");
+	assert_int_equal(rl_merge_remote(tb, "b", k, kl, T0, 3, T0 + 100), 1);
+	assert_int_equal(burst_of(tb, k, kl, T0 + 200, 5, NULL, NULL), 1);   /* 3 + 1, then banned */
+	assert_int_equal(rl_ban_check(tb, k, kl, T0 + 300, NULL), 1);
+	assert_int_equal(rl_reset(tb, k, kl, T0 + 400, T0 + 400), 1);
+	assert_int_equal(rl_reset(tb, k, kl, T0 + 400, T0 + 400), 0);     /* the same again: nothing */
+	assert_int_equal(rl_reset(tb, k, kl, T0 + 300, T0 + 400), 0);     /* older: nothing */
+	assert_int_equal(rl_ban_check(tb, k, kl, T0 + 400, NULL), 0);
+	assert_true(rl_estimate(tb, k, kl, T0 + 400) < 0.5);
+	/* Late copies of what was forgotten: b's count, the ban. */
+	assert_int_equal(rl_merge_remote(tb, "b", k, kl, T0, 3, T0 + 450), 0);
+	assert_int_equal(rl_ban_merge(tb, k, kl, T0 + 200 + 60000, T0 + 450), 0);
+	assert_int_equal(rl_ban_check(tb, k, kl, T0 + 450, NULL), 0);
+	/* This node counts afresh: 4 more in the rest of the window (and the
+	 * rejection after them bans again: a new ban, after the reset). */
+	assert_int_equal(burst_of(tb, k, kl, T0 + 500, 6, NULL, NULL), 4);
+	assert_int_equal(rl_ban_check(tb, k, kl, T0 + 600, NULL), 1);
+	/* The next window merges normally. */
+	assert_int_equal(rl_merge_remote(tb, "b", k, kl, T0 + 1000, 2, T0 + 1100), 1);
+	assert_int_equal(rl_reset(tb, k, kl, 0, T0 + 1100), -1);
+	rl_table_free(tb);
+}
+
 /* Rejections spread wider than ban_period never add up to a ban. */
 static void test_ban_period(void **state)
 {
@@ -1022,6 +1060,7 @@ int main(void)
 		cmocka_unit_test(test_sliding_estimate),
 		cmocka_unit_test(test_prefix_aggregation),
 		cmocka_unit_test(test_ban),
+		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_ban_period),
 		cmocka_unit_test(test_lru_bound),
 		cmocka_unit_test(test_lru_order),

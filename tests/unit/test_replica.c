@@ -631,6 +631,35 @@ static void test_rate_sum(void **unused)
 	replica_free(r);
 }
 
+/* hactl ratelimit reset: every origin's counts of (limit, key) in windows
+ * begun by the reset, and the key's ban, go; other keys, limits and later
+ * windows stay. */
+static void test_forget(void **unused)
+{
+	struct replica *r = store("n1");
+	struct upd u[7];
+	struct upd *ups[] = { &u[0], &u[1], &u[2], &u[3], &u[4], &u[5], &u[6] };
+
+	(void)unused;
+	mk_rate(&u[0], "n1", "lim", "k", 1, NOW, 10);
+	mk_rate(&u[1], "n2", "lim", "k", 1, NOW, 20);
+	mk_rate(&u[2], "n2", "lim", "k", 1, NOW - 1000, 5);
+	mk_rate(&u[3], "n2", "lim", "k", 1, NOW + 1000, 7);      /* a window begun after the reset */
+	mk_rate(&u[4], "n2", "lim", "x", 1, NOW, 30);            /* another key */
+	mk_rate(&u[5], "n2", "other", "k", 1, NOW, 40);          /* another limit */
+	mk_ban(&u[6], "lim", "k", 1, NOW + 60000, "n2");
+	assert_int_equal(apply_ups(r, ups, 7, REPLICA_SRC_PEER, NOW + 1000), 7);
+	assert_int_equal(replica_forget(r, "lim", "k", 1, NOW + 500), 4);
+	assert_int_equal(replica_rate_sum(r, "lim", "k", 1, NOW, NULL), 0);
+	assert_int_equal(replica_rate_sum(r, "lim", "k", 1, NOW - 1000, NULL), 0);
+	assert_int_equal(replica_rate_sum(r, "lim", "k", 1, NOW + 1000, NULL), 7);
+	assert_int_equal(replica_rate_sum(r, "lim", "x", 1, NOW, NULL), 30);
+	assert_int_equal(replica_rate_sum(r, "other", "k", 1, NOW, NULL), 40);
+	assert_int_equal(replica_stats(r)->entries[REPLICA_BAN], 0);
+	assert_int_equal(replica_forget(r, "lim", "k", 1, NOW + 500), 0);
+	replica_free(r);
+}
+
 /* A local admin command beats a peer's write stamped ahead of our clock. */
 static void test_admin_set_skew(void **unused)
 {
@@ -1363,6 +1392,7 @@ int main(void)
 		cmocka_unit_test(test_bad_entry_skipped),
 		cmocka_unit_test(test_origin_bound),
 		cmocka_unit_test(test_rate_sum),
+		cmocka_unit_test(test_forget),
 		cmocka_unit_test(test_admin_set_skew),
 		cmocka_unit_test(test_change_callback),
 		cmocka_unit_test(test_counters),
