@@ -52,6 +52,7 @@
 #include "lib/net.h"
 
 #define PEER_RX_BATCH 64   /* datagrams per read callback, so timers still run under a flood */
+#define PEER_RCVBUF   (4 << 20)   /* bytes of receive buffer per socket */
 
 static const char *const drop_names[PEER_DROP_MAX] = {
 	"accepted", "wire", "unknown-sender", "wrong-source", "bad-protobuf",
@@ -167,18 +168,26 @@ static void read_cb(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 	}
 }
 
+/* Every receiving socket gets a large buffer: a burst of junk must not
+ * crowd out heartbeats, and a tick of deltas or a bulk sync arrives as
+ * hundreds of datagrams at once (drops there were measured by make
+ * bench-repl). With CAP_NET_ADMIN past rmem_max. */
+static void big_rcvbuf(int fd)
+{
+	int rcvbuf = PEER_RCVBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) == -1)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+}
+
 int peer_table_open(struct peer_table *pt)
 {
 	const struct hacd_node_conf *self = &pt->cfg->nodes[pt->cfg->self];
 
-	int rcvbuf = 1 << 20;
-
 	pt->fd = net_bind_udp((const struct sockaddr *)&self->addr, self->addrlen);
 	if (pt->fd == -1)
 		return -1;
-	/* Room for bursts of junk; with CAP_NET_ADMIN past rmem_max. */
-	if (setsockopt(pt->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) == -1)
-		setsockopt(pt->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	big_rcvbuf(pt->fd);
 	if (pt->cfg->mcast.enabled) {
 		const struct hacd_mcast_conf *mc = &pt->cfg->mcast;
 		int ttl = (int)mc->ttl, loop = 0;
@@ -218,7 +227,7 @@ static int open_group_socket(const struct peer_table *pt, const struct hacd_node
 {
 	const struct hacd_mcast_conf *mc = &pt->cfg->mcast;
 	struct ip_mreqn mr;
-	int fd, off = 0, rcvbuf = 1 << 20, saved;
+	int fd, off = 0, saved;
 
 	fd = net_bind_udp((const struct sockaddr *)&mc->group, mc->grouplen);
 	if (fd == -1)
@@ -234,8 +243,7 @@ static int open_group_socket(const struct peer_table *pt, const struct hacd_node
 	    connect(fd, (const struct sockaddr *)&nc->addr, nc->addrlen) == -1 ||
 	    setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr)) == -1)
 		goto fail;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) == -1)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	big_rcvbuf(fd);
 	return fd;
 fail:
 	saved = errno;
@@ -320,6 +328,7 @@ void peer_table_connect(struct peer_table *pt)
 				close(fd);
 			continue;
 		}
+		big_rcvbuf(fd);
 		ev_io_init(&pt->peer_io[i], fd, read_cb, pt);
 		if (ev_io_start(pt->loop, &pt->peer_io[i], EV_READ) == -1) {
 			close(fd);

@@ -43,6 +43,7 @@
 #define REPL_BULK_BURST    8      /* bulk chunks per peer per pump run */
 #define REPL_PUMP_MS       1
 #define REPL_EXPIRE_MS     1000
+#define REPL_BULK_RETRIES  3      /* incomplete bulk syncs asked again in a row */
 #define REPL_TICKET_MS     1000   /* how often the ticket-key schedule is looked at */
 #define REPL_TICKET_GRACE  3000   /* after start, wait for peers' keys before making one */
 
@@ -109,7 +110,10 @@ static size_t stamp_envelope(uint8_t *buf, size_t n, size_t cap)
  */
 #define REPL_CHAN_CHUNK     (64u * 1024)   /* flush the forward buffer beyond this */
 #define REPL_CHAN_BACKLOG   (1u << 20)     /* hold back while proxyd has this much unread */
-#define REPL_CHAN_FWD_MAX   (16u << 20)    /* beyond this proxyd is resynced with a bulk */
+#define REPL_CHAN_HOLD      (512u * 1024)  /* held back beyond this: proxyd is resynced with a bulk */
+/* One frame is at most FRAME_MAX (1 MiB) and hacd/stream.c closes a
+ * connection with more than 4 MiB queued: HOLD + BACKLOG + a bulk burst
+ * stays below both. */
 #define REPL_CHAN_BULK      (256u * 1024)  /* channel bulk chunk */
 
 static size_t varint_put(uint8_t *p, uint64_t v)
@@ -182,15 +186,6 @@ static void fwd_add(struct repl *r, const struct replica_item *it)
 	default: return;
 	}
 	len = tandem__state_sync__get_packed_size(&s);
-	if (r->fwd_len + len > REPL_CHAN_FWD_MAX) {
-		/* proxyd reads too slowly to follow entry by entry: drop the
-		 * backlog and send it the whole store once it has caught up. */
-		r->fwd_len = 0;
-		r->chan_resync = 1;
-		r->stats.chan_overflow++;
-		pump_later(r);
-		return;
-	}
 	if (r->fwd_len + len > r->fwd_cap) {
 		size_t cap = r->fwd_cap ? r->fwd_cap : 4096;
 		uint8_t *p;
@@ -209,6 +204,15 @@ static void fwd_add(struct repl *r, const struct replica_item *it)
 	r->stats.chan_fwd++;
 	if (r->fwd_len >= REPL_CHAN_CHUNK)
 		fwd_flush(r);
+	if (r->fwd_len >= REPL_CHAN_HOLD) {
+		/* proxyd reads too slowly to follow entry by entry: drop
+		 * the backlog and send it the whole store once it has
+		 * caught up (the pump checks). */
+		r->fwd_len = 0;
+		r->chan_resync = 1;
+		r->stats.chan_overflow++;
+		pump_later(r);
+	}
 }
 
 /* How much of the cluster this node sees, for proxyd's partition policy. */
@@ -595,7 +599,27 @@ static void on_peer_sync(void *arg, size_t node, const Tandem__PeerMessage *msg,
 			rp->bulk_rx_chunks = 0;
 		rp->bulk_rx_chunks++;
 		if (msg->sync->has_bulk_last && msg->sync->bulk_last) {
+			uint64_t sent = msg->sync->has_bulk_chunk ? (uint64_t)msg->sync->bulk_chunk + 1 : 0;
+
+			/* Chunks are numbered from 0: fewer received than the
+			 * last one's number says means datagrams were lost (a
+			 * full socket buffer). Ask again, a few times; past that,
+			 * anti-entropy repairs. In multicast mode every bulk to
+			 * any peer reaches everyone, interleaved, so the count
+			 * proves nothing there. */
+			if (!r->cfg->mcast.enabled && sent != 0 && rp->bulk_rx_chunks != sent) {
+				r->stats.rx_bulk_incomplete++;
+				log_rl_warnx(&r->rl, ev_now(r->loop), "replication: bulk sync from %s incomplete: %llu of %llu chunks%s",
+				    node_name(r, node), (unsigned long long)rp->bulk_rx_chunks, (unsigned long long)sent,
+				    rp->bulk_retries < REPL_BULK_RETRIES ? "; asking again" : "; anti-entropy will repair");
+				if (rp->bulk_retries < REPL_BULK_RETRIES) {
+					rp->bulk_retries++;
+					send_sync_request(r, node);
+				}
+				return;
+			}
 			r->stats.rx_bulk_done++;
+			rp->bulk_retries = 0;
 			if (!rp->synced)
 				log_info("replication: bulk sync from %s complete (%llu chunks)",
 				    node_name(r, node), (unsigned long long)rp->bulk_rx_chunks);
@@ -775,6 +799,7 @@ void repl_peer_dead(struct repl *r, size_t node)
 		return;
 	replica_bulk_abort(&r->peer[node].bulk);
 	r->peer[node].synced = 0;
+	r->peer[node].bulk_retries = 0;
 	send_view(r);
 }
 
@@ -888,6 +913,7 @@ void repl_counters(const struct repl *r, void (*cb)(void *arg, const char *name,
 	cb(arg, "sync-rx-bytes", s->rx_bytes);
 	cb(arg, "sync-rx-bulk", s->rx_bulk);
 	cb(arg, "sync-rx-bulk-complete", s->rx_bulk_done);
+	cb(arg, "sync-rx-bulk-incomplete", s->rx_bulk_incomplete);
 	cb(arg, "sync-request-tx", s->req_tx);
 	cb(arg, "sync-request-rx", s->req_rx);
 	cb(arg, "sync-request-busy", s->req_busy);

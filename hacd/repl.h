@@ -21,6 +21,7 @@ struct repl_peer {
 	struct replica_bulk bulk;   /* our bulk sync to this peer; active while sending */
 	uint64_t bulk_rx_chunks;    /* chunks of its current bulk sync to us */
 	int synced;                 /* a bulk sync from it arrived complete since it was last dead */
+	unsigned bulk_retries;      /* incomplete bulks from it asked again in a row */
 	uint64_t last_rx_ms;        /* loop time of its last accepted sync, 0 never */
 };
 
@@ -29,6 +30,7 @@ struct repl_stats {
 	uint64_t tx_delta, tx_bulk;
 	uint64_t rx, rx_bytes;           /* accepted sync datagrams from peers */
 	uint64_t rx_bulk, rx_bulk_done;  /* bulk chunks, complete bulk syncs */
+	uint64_t rx_bulk_incomplete;     /* bulk syncs that ended with chunks missing */
 	uint64_t req_tx, req_rx, req_busy; /* sync requests; busy: a bulk to it was under way */
 	uint64_t bulk_started, anti_entropy;
 	uint64_t chan_tx, chan_tx_bytes, chan_tx_err; /* frames to proxyd */

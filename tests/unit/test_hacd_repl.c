@@ -292,22 +292,37 @@ static void ignore_frame(struct stream *st, const uint8_t *msg, size_t len)
 	(void)len;
 }
 
-/* The next ChannelMessage proxyd would read: the number of admin entries
- * in its sync (server and state of the first in *server, *state), or -1
- * when nothing is waiting. */
-static int next_admin_frame(int fd, char *server, size_t len, int *state)
+/* The next ChannelMessage proxyd would read, which must be of the body
+ * want (the caller frees it); NULL when nothing is waiting. */
+static Tandem__ChannelMessage *next_msg(int fd, Tandem__ChannelMessage__BodyCase want)
 {
 	Tandem__ChannelMessage *m;
 	uint8_t *msg;
 	size_t n;
-	int count;
 
 	if (frame_recv_blocking(fd, &msg, &n, 0) == -1)
-		return -1;
+		return NULL;
 	m = tandem__channel_message__unpack(NULL, n, msg);
 	free(msg);
 	assert_non_null(m);
-	assert_int_equal(m->body_case, TANDEM__CHANNEL_MESSAGE__BODY_SYNC);
+	assert_int_equal(m->body_case, want);
+	return m;
+}
+
+static Tandem__ChannelMessage *next_sync(int fd)
+{
+	return next_msg(fd, TANDEM__CHANNEL_MESSAGE__BODY_SYNC);
+}
+
+/* The number of admin entries in the next sync (server and state of the
+ * first in *server, *state), or -1 when nothing is waiting. */
+static int next_admin_frame(int fd, char *server, size_t len, int *state)
+{
+	Tandem__ChannelMessage *m = next_sync(fd);
+	int count;
+
+	if (m == NULL)
+		return -1;
 	count = (int)m->sync->n_admin;
 	if (count > 0) {
 		snprintf(server, len, "%s", m->sync->admin[0]->server);
@@ -321,37 +336,15 @@ static int next_admin_frame(int fd, char *server, size_t len, int *state)
  * configured and alive (n2 is not), the sync interval, tickets on. */
 static void next_view(int fd)
 {
-	Tandem__ChannelMessage *m;
-	uint8_t *msg;
-	size_t n;
+	Tandem__ChannelMessage *m = next_msg(fd, TANDEM__CHANNEL_MESSAGE__BODY_VIEW);
 
-	assert_int_equal(frame_recv_blocking(fd, &msg, &n, 0), 0);
-	m = tandem__channel_message__unpack(NULL, n, msg);
-	free(msg);
 	assert_non_null(m);
-	assert_int_equal(m->body_case, TANDEM__CHANNEL_MESSAGE__BODY_VIEW);
 	assert_string_equal(m->view->node, "n1");
 	assert_int_equal(m->view->nodes, 2);
 	assert_int_equal(m->view->alive, 1);
 	assert_int_equal(m->view->sync_interval_ms, 20);
 	assert_true(m->view->tickets);
 	tandem__channel_message__free_unpacked(m, NULL);
-}
-
-/* The next frame as a StateSync (the caller frees it), NULL when none. */
-static Tandem__ChannelMessage *next_sync(int fd)
-{
-	Tandem__ChannelMessage *m;
-	uint8_t *msg;
-	size_t n;
-
-	if (frame_recv_blocking(fd, &msg, &n, 0) == -1)
-		return NULL;
-	m = tandem__channel_message__unpack(NULL, n, msg);
-	free(msg);
-	assert_non_null(m);
-	assert_int_equal(m->body_case, TANDEM__CHANNEL_MESSAGE__BODY_SYNC);
-	return m;
 }
 
 /* Rate counts, bans and health merged from a peer reach proxyd, stamped
@@ -433,20 +426,9 @@ static void test_state_to_proxyd(void **state)
 	close(sv[1]);
 }
 
-/* The next frame as a ChannelMessage{reset} (the caller frees it), NULL when none. */
 static Tandem__ChannelMessage *next_reset(int fd)
 {
-	Tandem__ChannelMessage *m;
-	uint8_t *msg;
-	size_t n;
-
-	if (frame_recv_blocking(fd, &msg, &n, 0) == -1)
-		return NULL;
-	m = tandem__channel_message__unpack(NULL, n, msg);
-	free(msg);
-	assert_non_null(m);
-	assert_int_equal(m->body_case, TANDEM__CHANNEL_MESSAGE__BODY_RESET);
-	return m;
+	return next_msg(fd, TANDEM__CHANNEL_MESSAGE__BODY_RESET);
 }
 
 /* hactl ratelimit reset: the local store forgets the key and proxyd is
@@ -527,6 +509,82 @@ static void test_rate_reset(void **state)
 	fx.chan.conn = NULL;
 	ev_run_once(fx.loop, 0);
 	close(sv[1]);
+}
+
+/* A proxyd that stops reading is not disconnected: what hacd cannot send
+ * is held back up to a bound, then dropped, and once proxyd has read its
+ * backlog it gets the whole store as a bulk, in frames it accepts. */
+static void test_slow_proxyd_resynced(void **state)
+{
+	const struct sockaddr *n2 = (struct sockaddr *)&fx.from_n2;
+	uint8_t d[WIRE_MAX_DATAGRAM], keys[25][8];
+	uint64_t now = wall_now_ms(), win = now / 1000 * 1000, seq = 100;
+	Tandem__StateSync ss = TANDEM__STATE_SYNC__INIT;
+	Tandem__RateCount rc[25], *rcp[25];
+	Tandem__ChannelMessage *m;
+	struct frame_conn fc;
+	size_t bulk = 0;
+	int sv[2], last = 0;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	fx.chan.conn = stream_new(fx.loop, sv[0], ignore_frame, NULL, &fx.chan);
+	assert_non_null(fx.chan.conn);
+	/* 25 new keys per datagram: every entry changes the store. */
+	for (uint64_t round = 1; fx.repl.stats.chan_overflow == 0 && round < 5000; round++) {
+		for (int i = 0; i < 25; i++) {
+			tandem__rate_count__init(&rc[i]);
+			memset(keys[i], 0, sizeof(keys[i]));
+			keys[i][0] = 2;
+			keys[i][1] = (uint8_t)i;
+			keys[i][2] = (uint8_t)(round >> 8);
+			keys[i][3] = (uint8_t)round;
+			rc[i].origin = "n2";
+			rc[i].limit = "api";
+			rc[i].has_key = rc[i].has_window_start_unix_ms = rc[i].has_count = 1;
+			rc[i].key.data = keys[i];
+			rc[i].key.len = sizeof(keys[i]);
+			rc[i].window_start_unix_ms = win;
+			rc[i].count = round;
+			rcp[i] = &rc[i];
+		}
+		ss.n_counts = 25;
+		ss.counts = rcp;
+		assert_int_equal(peer_input(&fx.pt, d, seal_sync(d, fx.kr, seq++, &ss), n2), PEER_ACCEPTED);
+	}
+	assert_int_equal(fx.repl.stats.chan_overflow, 1);
+	assert_non_null(fx.chan.conn);                  /* still connected */
+	/* proxyd wakes up and reads everything (frames of up to 256 KiB, more
+	 * than the socket holds: read as they come, as proxyd does, while
+	 * hacd's loop writes the rest); the pump sends the bulk. */
+	frame_conn_init(&fc, sv[1]);
+	for (int spin = 0; spin < 200000 && !last; spin++) {
+		const uint8_t *msg;
+		size_t n;
+
+		assert_int_not_equal(frame_read(&fc), -1);
+		while (!last && frame_next(&fc, &msg, &n) == 1) {
+			m = tandem__channel_message__unpack(NULL, n, msg);
+			assert_non_null(m);
+			assert_int_equal(m->body_case, TANDEM__CHANNEL_MESSAGE__BODY_SYNC);
+			if (m->sync->has_bulk && m->sync->bulk) {
+				bulk += m->sync->n_counts;
+				last = m->sync->has_bulk_last && m->sync->bulk_last;
+			}
+			tandem__channel_message__free_unpacked(m, NULL);
+		}
+		fake_now += 1;
+		ev_run_once(fx.loop, 0);
+	}
+	assert_true(last);
+	assert_int_equal(bulk, replica_stats(repl_store(&fx.repl))->entries[REPLICA_RATE]);
+	assert_non_null(fx.chan.conn);
+	assert_int_equal(fx.repl.stats.chan_tx_err, 0);
+
+	stream_close(fx.chan.conn);
+	fx.chan.conn = NULL;
+	ev_run_once(fx.loop, 0);
+	frame_conn_fini(&fc);          /* closes sv[1] */
 }
 
 /* The node first in the configuration's order makes a ticket key once
@@ -621,6 +679,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_to_proxyd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ticket_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rate_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_proxyd_resynced, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
