@@ -79,6 +79,23 @@ static void add_counter(void *arg, const char *name, uint64_t value)
 	a->n++;
 }
 
+/* Room for element n of a caller's growing array v of *cap elements of
+ * elem bytes: v itself while it has room, else v moved to twice the size
+ * (*cap updated), or NULL (v untouched) when memory ran out. */
+static void *grow(void *v, size_t n, size_t *cap, size_t elem)
+{
+	size_t nc;
+	void *p;
+
+	if (n < *cap)
+		return v;
+	nc = *cap ? *cap * 2 : 64;
+	if ((p = realloc(v, nc * elem)) == NULL)
+		return NULL;
+	*cap = nc;
+	return p;
+}
+
 /* The admin entries of a response: shallow copies (repl_admin_foreach's
  * messages live only during the callback; their strings point into the
  * store and stay valid until it changes), so fill, respond and free in one
@@ -92,18 +109,13 @@ struct admin_acc {
 static void add_admin(void *arg, const Tandem__ServerAdmin *a)
 {
 	struct admin_acc *acc = arg;
+	Tandem__ServerAdmin *v = grow(acc->v, acc->n, &acc->cap, sizeof(*v));
 
-	if (acc->n == acc->cap) {
-		size_t cap = acc->cap ? acc->cap * 2 : 32;
-		Tandem__ServerAdmin *v = realloc(acc->v, cap * sizeof(*v));
-
-		if (v == NULL) {
-			acc->nomem = 1;
-			return;
-		}
-		acc->v = v;
-		acc->cap = cap;
+	if (v == NULL) {
+		acc->nomem = 1;
+		return;
 	}
+	acc->v = v;
 	acc->v[acc->n++] = *a;
 }
 
@@ -195,22 +207,17 @@ static void add_rate(void *arg, const struct replica_item *it)
 {
 	struct rate_acc *a = arg;
 	const Tandem__RateCount *m = it->u.rate;
+	struct rate_row *v;
 
 	if (a->limit != NULL && strcmp(m->limit, a->limit) != 0)
 		return;
 	if (a->key != NULL && (m->key.len != a->klen || memcmp(m->key.data, a->key, a->klen) != 0))
 		return;
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 256;
-		struct rate_row *v = realloc(a->v, cap * sizeof(*v));
-
-		if (v == NULL) {
-			a->nomem = 1;
-			return;
-		}
-		a->v = v;
-		a->cap = cap;
+	if ((v = grow(a->v, a->n, &a->cap, sizeof(*v))) == NULL) {
+		a->nomem = 1;
+		return;
 	}
+	a->v = v;
 	a->v[a->n++] = (struct rate_row){ m->limit, m->origin, m->key.data, m->key.len,
 	    m->window_start_unix_ms, m->count, key_hash(m->limit, m->key.data, m->key.len) };
 }
@@ -548,20 +555,15 @@ static void add_ban(void *arg, const struct replica_item *it)
 {
 	struct ban_acc *a = arg;
 	const Tandem__Ban *b = it->u.ban;
+	Tandem__Ban *v;
 
 	if (b->until_unix_ms <= a->now || (a->limit != NULL && strcmp(b->limit, a->limit) != 0))
 		return;
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		Tandem__Ban *v = realloc(a->v, cap * sizeof(*v));
-
-		if (v == NULL) {
-			a->nomem = 1;
-			return;
-		}
-		a->v = v;
-		a->cap = cap;
+	if ((v = grow(a->v, a->n, &a->cap, sizeof(*v))) == NULL) {
+		a->nomem = 1;
+		return;
 	}
+	a->v = v;
 	a->v[a->n++] = *b;
 }
 

@@ -21,6 +21,8 @@
 #include <string.h>
 #include <sodium.h>
 
+#include "lib/net.h"
+
 static const uint8_t v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 /* Output that never overflows and counts what it would have written. */
@@ -150,14 +152,7 @@ static int parse_ip(const char *s, uint8_t out[RATEKEY_MAX], size_t *len, char *
 			    "ip:%s: an IPv6 prefix length is 0..128", s);
 		bits = v4 ? 96 + n : n;
 	}
-	for (int i = 0; i < 16; i++) {
-		int keep = bits - 8 * i;
-
-		if (keep <= 0)
-			a[i] = 0;
-		else if (keep < 8)
-			a[i] &= (uint8_t)(0xff00u >> keep);
-	}
+	net_mask_bits(a, 16, bits);
 	out[0] = RATEKEY_IP;
 	memcpy(out + 1, a, 16);
 	*len = RATEKEY_IP_LEN;

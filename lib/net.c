@@ -467,6 +467,19 @@ net_cidr_parse(const char *s, struct net_cidr *c)
 	return fixed;
 }
 
+void
+net_mask_bits(uint8_t *a, size_t len, int bits)
+{
+	for (size_t i = 0; i < len; i++) {
+		int keep = bits - 8 * (int)i;
+
+		if (keep <= 0)
+			a[i] = 0;
+		else if (keep < 8)
+			a[i] &= (uint8_t)(0xff00u >> keep);
+	}
+}
+
 int
 net_cidr_match_raw(const struct net_cidr *c, int family, const void *addr)
 {

@@ -75,6 +75,9 @@ int net_cidr_parse(const char *s, struct net_cidr *c);
 int net_cidr_match(const struct net_cidr *c, const struct sockaddr *sa);
 /* Same on a raw address: family AF_INET (4 bytes) or AF_INET6 (16 bytes). */
 int net_cidr_match_raw(const struct net_cidr *c, int family, const void *addr);
+/* Keep the first bits bits of the len-byte address a, zero the rest (a
+ * prefix; bits >= 8 * len keeps everything). */
+void net_mask_bits(uint8_t *a, size_t len, int bits);
 /* "10.0.0.0/8" into buf (NET_ADDRSTRLEN is enough); returns buf. */
 const char *net_cidr_str(const struct net_cidr *c, char *buf, size_t len);
 

@@ -33,6 +33,7 @@
 #include <sodium.h>
 
 #include "lib/hash.h"
+#include "lib/net.h"
 #include "proxyd/ratelimit.h"
 
 #define WIN_EMPTY     UINT64_MAX
@@ -161,14 +162,7 @@ int rl_key_ip(const struct sockaddr *sa, int v4_prefix, int v6_prefix, uint8_t o
 	} else {
 		return -1;
 	}
-	for (int i = 0; i < 16; i++) {
-		int keep = bits - 8 * i;
-
-		if (keep <= 0)
-			a[i] = 0;
-		else if (keep < 8)
-			a[i] &= (uint8_t)(0xff00u >> keep);
-	}
+	net_mask_bits(a, 16, bits);
 	out[0] = RL_KEY_IP;
 	memcpy(out + 1, a, 16);
 	return RL_KEY_IP_LEN;

@@ -132,6 +132,47 @@ t_http() {
 # t_http_ok HOST URL: succeeds when the request answers 2xx.
 t_http_ok() { [[ $(t_http "$1" "$2") == 2* ]]; }
 
+# t_counter NODE NAME [MISSING]: one of NODE's hacd counters (hactl status
+# --json --counters); MISSING (default "absent") when it has no such counter
+# or hacd does not answer.
+t_counter() {
+	local v
+	v=$(lab_hactl "$1" status --json --counters 2>/dev/null |
+		jq -r --arg k "$2" '.counters[$k] // empty' 2>/dev/null)
+	[[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo "${3:-absent}"
+}
+
+# t_both_alive NODE: NODE's hacd sees n1 and n2 alive.
+t_both_alive() {
+	lab_hactl "$1" status --json 2>/dev/null |
+		jq -e '[.nodes[] | select(.name == "n1" or .name == "n2") | .alive] | all' >/dev/null
+}
+
+# t_daemons_up: start every node's hacd and proxyd that is not running and
+# wait until each answers (t_fail and 1 when one does not within 10 s).
+t_daemons_up() {
+	local n
+	for n in $(lab_node_names); do
+		lab_alive "$n/hacd" || lab_start_hacd "$n"
+		lab_alive "$n/proxyd" || lab_start_proxyd "$n"
+	done
+	for n in $(lab_node_names); do
+		lab_wait_hacd "$n" 10 || { t_fail "restore: hacd on $n does not answer"; return 1; }
+		lab_wait_proxyd "$n" 10 || { t_fail "restore: proxyd on $n does not listen"; return 1; }
+	done
+}
+
+# t_backends_seen NODE COUNT: COUNT requests from the client straight to
+# NODE's proxyd (not through a VIP, so the node is known), one line per
+# X-Backend answer.
+t_backends_seen() {
+	local i
+	for ((i = 0; i < $2; i++)); do
+		ip netns exec "$(lab_ns client)" curl -s -m 3 -o /dev/null -D - "http://$(lab_ip "$1")/" 2>/dev/null |
+			tr -d '\r' | sed -n 's/^[Xx]-[Bb]ackend: //p'
+	done
+}
+
 # client_field "done ok=N failed=N ..." NAME: the number after NAME=.
 client_field() { sed -n "s/.*$2=\([0-9]*\).*/\1/p" <<<"$1"; }
 

@@ -107,12 +107,7 @@ EOF
 
 # ---- helpers -----------------------------------------------------------------
 
-counter() {
-	local v
-	v=$(lab_hactl "$1" status --json --counters 2>/dev/null |
-		jq -r --arg k "$2" '.counters[$k] // "absent"' 2>/dev/null)
-	[[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo "${v:-absent}"
-}
+counter() { t_counter "$1" "$2"; }
 
 # metric NODE NAME{labels}: a value from NODE's proxyd /metrics, or empty.
 metric() {
@@ -122,24 +117,12 @@ metric() {
 metric_ge() { local v; v=$(metric "$1" "$2"); [[ -n $v ]] && ((${v%.*} >= $3)); }
 metric_is() { [[ $(metric "$1" "$2") == "$3" ]]; }
 
-both_alive() {
-	lab_hactl "$1" status --json 2>/dev/null |
-		jq -e '[.nodes[] | select(.name == "n1" or .name == "n2") | .alive] | all' >/dev/null
-}
-
 restore() {
 	local n
 	lab_alive b3/backend || lab_start_backend b3
-	for n in $(lab_node_names); do
-		lab_alive "$n/hacd" || lab_start_hacd "$n"
-		lab_alive "$n/proxyd" || lab_start_proxyd "$n"
-	done
-	for n in $(lab_node_names); do
-		lab_wait_hacd "$n" 10 || { t_fail "restore: hacd on $n does not answer"; return 1; }
-		lab_wait_proxyd "$n" 10 || { t_fail "restore: proxyd on $n does not listen"; return 1; }
-	done
+	t_daemons_up || return 1
 	for n in n1 n2; do
-		t_wait 10 both_alive "$n" || { t_fail "restore: hacd on $n does not see both nodes alive"; return 1; }
+		t_wait 10 t_both_alive "$n" || { t_fail "restore: hacd on $n does not see both nodes alive"; return 1; }
 	done
 	t_wait 15 lab_owner_is "$LAB_VIP_WEB" n1 || { t_fail "restore: web not on n1"; return 1; }
 	t_wait 15 lab_owner_is "$LAB_VIP_WEB2" n2 || { t_fail "restore: web2 not on n2"; return 1; }
@@ -280,13 +263,7 @@ case_ban_and_reset() {
 
 # ---- case: health seen by a peer -----------------------------------------------
 
-backends_seen() {
-	local i
-	for ((i = 0; i < $2; i++)); do
-		ip netns exec "$(lab_ns client)" curl -s -m 3 -o /dev/null -D - "http://$(lab_ip "$1")/" 2>/dev/null |
-			tr -d '\r' | sed -n 's/^[Xx]-[Bb]ackend: //p'
-	done
-}
+backends_seen() { t_backends_seen "$@"; }
 
 case_health_after_restart() {
 	local seen rc=0

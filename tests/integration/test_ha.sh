@@ -59,12 +59,7 @@ PREEMPT_DELAY_MS=$(duration_ms "$(conf_value preempt_delay)")
 
 # counter NODE NAME: one of hacd's counters from `hactl status --json
 # --counters` (hacd/peer.c names, e.g. "drop-auth-failed"); 0 when absent.
-counter() {
-	local v
-	v=$(lab_hactl "$1" status --json --counters 2>/dev/null |
-		jq -r --arg k "$2" '.counters[$k] // 0' 2>/dev/null)
-	[[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo 0
-}
+counter() { t_counter "$1" "$2" 0; }
 
 nft_split_on() {
 	local n peer
@@ -96,14 +91,7 @@ restore() {
 	for n in $(lab_node_names); do
 		ip -n "$(lab_ns sw)" link set "$n" up
 	done
-	for n in $(lab_node_names); do
-		lab_alive "$n/hacd" || lab_start_hacd "$n"
-		lab_alive "$n/proxyd" || lab_start_proxyd "$n"
-	done
-	for n in $(lab_node_names); do
-		lab_wait_hacd "$n" 10 || { t_fail "restore: hacd on $n does not answer"; return 1; }
-		lab_wait_proxyd "$n" 10 || { t_fail "restore: proxyd on $n does not listen"; return 1; }
-	done
+	t_daemons_up || return 1
 	lab_wait_owner "$VIP1" n1 $((MOVE_S + PREEMPT_DELAY_MS / 1000)) ||
 		{ t_fail "restore: web on '$(lab_owners "$VIP1")', not n1"; return 1; }
 	lab_wait_owner "$VIP2" n2 $((MOVE_S + PREEMPT_DELAY_MS / 1000)) ||

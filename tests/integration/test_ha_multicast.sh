@@ -36,12 +36,7 @@ MCAST_CONF=/tmp/${LAB_PREFIX}-hacd-multicast.conf
 
 # ---- helpers -----------------------------------------------------------------
 
-counter() {
-	local v
-	v=$(lab_hactl "$1" status --json --counters 2>/dev/null |
-		jq -r --arg k "$2" '.counters[$k] // "absent"' 2>/dev/null)
-	[[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo "${v:-absent}"
-}
+counter() { t_counter "$1" "$2"; }
 
 # hacd_agrees NODE: NODE's hacd sees n1 and n2 alive, web on n1, web2 on n2.
 hacd_agrees() {
@@ -54,14 +49,7 @@ hacd_agrees() {
 holds() { [[ " $(lab_owners "$1") " == *" $2 "* ]]; }
 restore() {
 	local n
-	for n in $(lab_node_names); do
-		lab_alive "$n/hacd" || lab_start_hacd "$n"
-		lab_alive "$n/proxyd" || lab_start_proxyd "$n"
-	done
-	for n in $(lab_node_names); do
-		lab_wait_hacd "$n" 10 || { t_fail "restore: hacd on $n does not answer"; return 1; }
-		lab_wait_proxyd "$n" 10 || { t_fail "restore: proxyd on $n does not listen"; return 1; }
-	done
+	t_daemons_up || return 1
 	lab_wait_owner "$VIP1" n1 $((MOVE_S + 2)) || { t_fail "restore: web on '$(lab_owners "$VIP1")'"; return 1; }
 	lab_wait_owner "$VIP2" n2 $((MOVE_S + 2)) || { t_fail "restore: web2 on '$(lab_owners "$VIP2")'"; return 1; }
 	for n in n1 n2; do

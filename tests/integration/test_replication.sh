@@ -35,12 +35,7 @@ REPL_CONF=/tmp/${LAB_PREFIX}-hacd-replication.conf
 # ---- helpers -----------------------------------------------------------------
 
 # counter NODE NAME: one of hacd's counters (hactl status --json --counters).
-counter() {
-	local v
-	v=$(lab_hactl "$1" status --json --counters 2>/dev/null |
-		jq -r --arg k "$2" '.counters[$k] // "absent"' 2>/dev/null)
-	[[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo "${v:-absent}"
-}
+counter() { t_counter "$1" "$2"; }
 
 # admin_field NODE UPSTREAM/SERVER FIELD: state, weight or origin of the
 # entry in NODE's replicated store (hactl admin --json); empty if none.
@@ -78,35 +73,16 @@ EOF
 proxyd_state() { proxyd_show "$1" | awk -v k="$2" '$1 == k { print $NF }'; }
 proxyd_state_is() { [[ $(proxyd_state "$1" "$2") == "$3" ]]; }
 
-# backends_seen NODE COUNT: COUNT requests straight to NODE's proxyd (not
-# through a VIP, so the node is known), one line per X-Backend answer.
-backends_seen() {
-	local i
-	for ((i = 0; i < $2; i++)); do
-		ip netns exec "$(lab_ns client)" curl -s -m 3 -o /dev/null -D - "http://$(lab_ip "$1")/" 2>/dev/null |
-			tr -d '\r' | sed -n 's/^[Xx]-[Bb]ackend: //p'
-	done
-}
+backends_seen() { t_backends_seen "$@"; }
 
 restore() {
 	local n
-	for n in $(lab_node_names); do
-		lab_alive "$n/hacd" || lab_start_hacd "$n"
-		lab_alive "$n/proxyd" || lab_start_proxyd "$n"
-	done
-	for n in $(lab_node_names); do
-		lab_wait_hacd "$n" 10 || { t_fail "restore: hacd on $n does not answer"; return 1; }
-		lab_wait_proxyd "$n" 10 || { t_fail "restore: proxyd on $n does not listen"; return 1; }
-	done
+	t_daemons_up || return 1
 	for n in n1 n2; do
-		t_wait 10 both_alive "$n" || { t_fail "restore: hacd on $n does not see both nodes alive"; return 1; }
+		t_wait 10 t_both_alive "$n" || { t_fail "restore: hacd on $n does not see both nodes alive"; return 1; }
 	done
 }
 
-both_alive() {
-	lab_hactl "$1" status --json 2>/dev/null |
-		jq -e '[.nodes[] | select(.name == "n1" or .name == "n2") | .alive] | all' >/dev/null
-}
 
 # ---- cases -------------------------------------------------------------------
 

@@ -435,6 +435,31 @@ test_unix_listen_connect(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* Prefix masking (rate-limit keys in proxyd and hactl share it). */
+static void
+test_mask_bits(void **state)
+{
+	static const struct { int bits; uint8_t want[4]; } t[] = {
+		{ 0, { 0, 0, 0, 0 } },
+		{ 1, { 0x80, 0, 0, 0 } },
+		{ 12, { 0xff, 0xf0, 0, 0 } },
+		{ 24, { 0xff, 0xff, 0xff, 0 } },
+		{ 31, { 0xff, 0xff, 0xff, 0xfe } },
+		{ 32, { 0xff, 0xff, 0xff, 0xff } },
+		{ 99, { 0xff, 0xff, 0xff, 0xff } },
+		{ -5, { 0, 0, 0, 0 } },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		uint8_t a[4] = { 0xff, 0xff, 0xff, 0xff };
+
+		net_mask_bits(a, sizeof(a), t[i].bits);
+		if (memcmp(a, t[i].want, 4) != 0)
+			fail_msg("bits %d: %02x%02x%02x%02x", t[i].bits, a[0], a[1], a[2], a[3]);
+	}
+}
+
 int
 main(void)
 {
@@ -442,6 +467,7 @@ main(void)
 		cmocka_unit_test(test_parse_addr_table),
 		cmocka_unit_test(test_addr_str_and_equal),
 		cmocka_unit_test(test_cidr_parse_table),
+		cmocka_unit_test(test_mask_bits),
 		cmocka_unit_test(test_cidr_match_table),
 		cmocka_unit_test(test_tcp_v4),
 		cmocka_unit_test(test_tcp_v6),
