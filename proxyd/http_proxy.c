@@ -248,6 +248,110 @@ send_local(struct req *r, int status, const char *body, const char *location, in
 	send_local_x(r, status, body, location, keep, NULL);
 }
 
+/* ---- writing one direction ------------------------------------------------ */
+
+/*
+ * What one direction of an exchange has to write: a head (a response head
+ * proxyd made, or a rewritten request head) from *off, then *pass bytes
+ * from the front of body, passed through as they arrived (body may be NULL
+ * when *pass is 0). Both directions, plain or TLS, write through the two
+ * functions below; what differs (counters, timers, error handling) stays
+ * with the caller.
+ */
+struct outq {
+	struct buf *head;
+	size_t *off;
+	struct buf *body;
+	size_t *pass;
+};
+
+/* Account n written bytes: the head first, then the body. *hw and *bw grow
+ * by the head and body bytes. */
+static void
+outq_took(const struct outq *q, size_t n, size_t *hw, size_t *bw)
+{
+	size_t hl = buf_len(q->head) - *q->off;
+
+	if (n <= hl) {
+		*q->off += n;
+		*hw += n;
+		return;
+	}
+	*q->off += hl;
+	*hw += hl;
+	buf_consume(q->body, n - hl);
+	*q->pass -= n - hl;
+	*bw += n - hl;
+}
+
+static size_t
+outq_body_len(const struct outq *q)
+{
+	return q->body != NULL ? *q->pass : 0;
+}
+
+/* One writev(2) of head and body to a plain socket. 1 everything is out,
+ * 0 some is left (EAGAIN or a short write: wait for EV_WRITE), -1 error
+ * (errno). *hw, *bw: head and body bytes written. */
+static int
+outq_writev(int fd, const struct outq *q, size_t *hw, size_t *bw)
+{
+	struct iovec iov[2];
+	size_t hl = buf_len(q->head) - *q->off, pl = outq_body_len(q);
+	ssize_t w;
+	int n = 0;
+
+	*hw = *bw = 0;
+	if (hl > 0) {
+		iov[n].iov_base = buf_rptr(q->head) + *q->off;
+		iov[n++].iov_len = hl;
+	}
+	if (pl > 0) {
+		iov[n].iov_base = buf_rptr(q->body);
+		iov[n++].iov_len = pl;
+	}
+	if (n == 0)
+		return 1;
+	do
+		w = writev(fd, iov, n);
+	while (w == -1 && errno == EINTR);
+	if (w == -1)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+	outq_took(q, (size_t)w, hw, bw);
+	return (size_t)w == hl + pl ? 1 : 0;
+}
+
+/* The same over TLS: OpenSSL takes one buffer per call, so head then body,
+ * one tls_write each, until all is out (TLS_OK) or tls_write says
+ * TLS_AGAIN_READ, TLS_AGAIN_WRITE or TLS_ERROR, which is returned. After
+ * TLS_AGAIN_* the same bytes are at the front next time (proxyd/tls.h):
+ * the offsets move only by what OpenSSL took. */
+static int
+outq_tls_write(SSL *ssl, const struct outq *q, size_t *hw, size_t *bw)
+{
+	*hw = *bw = 0;
+	for (;;) {
+		size_t hl = buf_len(q->head) - *q->off;
+		const uint8_t *p;
+		size_t len;
+		ssize_t w;
+
+		if (hl > 0) {
+			p = buf_rptr(q->head) + *q->off;
+			len = hl;
+		} else if (outq_body_len(q) > 0) {
+			p = buf_rptr(q->body);
+			len = *q->pass;
+		} else {
+			return TLS_OK;
+		}
+		w = tls_write(ssl, p, len);
+		if (w <= 0)
+			return w == 0 ? TLS_ERROR : (int)w;
+		outq_took(q, (size_t)w, hw, bw);
+	}
+}
+
 /* ---- response side ------------------------------------------------------- */
 
 /* r_flush() on a TLS connection. OpenSSL takes one buffer per call, so the
@@ -259,58 +363,34 @@ static int
 r_flush_tls(struct req *r)
 {
 	struct conn *c = r->c;
-	size_t hl = buf_len(&r->rhead) - r->rhead_off;
-	ssize_t w;
+	struct outq q = { &r->rhead, &r->rhead_off, r->b != NULL ? &r->b->in : NULL, &r->rpass };
+	size_t hl = buf_len(&r->rhead) - r->rhead_off, hw, bw;
+	int rc;
 
 	if (hl > 0 && r->rpass > 0 && r->b != NULL && hl + r->rpass <= 16384 &&
 	    buf_append(&r->rhead, buf_rptr(&r->b->in), r->rpass) == 0) {
 		buf_consume(&r->b->in, r->rpass);
 		r->rpass = 0;
 	}
-	for (;;) {
-		const uint8_t *p;
-		size_t len;
-		int head;
+	rc = outq_tls_write(c->ssl, &q, &hw, &bw);
+	r->bytes_out += hw + bw;
+	if (hw + bw > 0)
+		c->tls &= (uint8_t)~CONN_TLS_WR_WANTS_RD;
+	if (rc == TLS_AGAIN_WRITE) {
+		c->tls &= (uint8_t)~CONN_TLS_WR_WANTS_RD;
+		conn_want(c, !c->rd_off, 1);
+		return 0;
+	}
+	if (rc == TLS_AGAIN_READ) {
+		c->tls |= CONN_TLS_WR_WANTS_RD;
+		conn_want(c, !c->rd_off, c->wr_on);
+		return 0;
+	}
+	if (rc != TLS_OK) {
+		char why[128];
 
-		hl = buf_len(&r->rhead) - r->rhead_off;
-		if (hl > 0) {
-			p = buf_rptr(&r->rhead) + r->rhead_off;
-			len = hl;
-			head = 1;
-		} else if (r->rpass > 0 && r->b != NULL) {
-			p = buf_rptr(&r->b->in);
-			len = r->rpass;
-			head = 0;
-		} else {
-			break;
-		}
-		w = tls_write(c->ssl, p, len);
-		if (w > 0) {
-			c->tls &= (uint8_t)~CONN_TLS_WR_WANTS_RD;
-			r->bytes_out += (uint64_t)w;
-			if (head) {
-				r->rhead_off += (size_t)w;
-			} else {
-				buf_consume(&r->b->in, (size_t)w);
-				r->rpass -= (size_t)w;
-			}
-			continue;
-		}
-		if (w == TLS_AGAIN_WRITE) {
-			c->tls &= (uint8_t)~CONN_TLS_WR_WANTS_RD;
-			conn_want(c, !c->rd_off, 1);
-			return 0;
-		}
-		if (w == TLS_AGAIN_READ) {
-			c->tls |= CONN_TLS_WR_WANTS_RD;
-			conn_want(c, !c->rd_off, c->wr_on);
-			return 0;
-		}
 		c->tls &= (uint8_t)~CONN_TLS_READY;   /* no close_notify after a fatal error */
-		{
-			char why[128];
-			log_debug("conn %llu: TLS write: %s", (unsigned long long)c->id, tls_conn_error(c->ssl, why, sizeof(why)));
-		}
+		log_debug("conn %llu: TLS write: %s", (unsigned long long)c->id, tls_conn_error(c->ssl, why, sizeof(why)));
 		conn_close(c, "client write error (TLS)");
 		return -1;
 	}
@@ -325,46 +405,19 @@ static int
 r_flush(struct req *r)
 {
 	struct conn *c = r->c;
-	struct iovec iov[2];
-	int n = 0;
-	size_t hl = buf_len(&r->rhead) - r->rhead_off;
-	ssize_t w;
+	struct outq q = { &r->rhead, &r->rhead_off, r->b != NULL ? &r->b->in : NULL, &r->rpass };
+	size_t hw, bw;
+	int rc;
 
 	if (c->ssl != NULL)
 		return r_flush_tls(r);
-	if (hl > 0) {
-		iov[n].iov_base = buf_rptr(&r->rhead) + r->rhead_off;
-		iov[n++].iov_len = hl;
-	}
-	if (r->rpass > 0 && r->b != NULL) {
-		iov[n].iov_base = buf_rptr(&r->b->in);
-		iov[n++].iov_len = r->rpass;
-	}
-	if (n == 0)
-		return 1;
-	do
-		w = writev(c->io.fd, iov, n);
-	while (w == -1 && errno == EINTR);
-	if (w == -1) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			conn_want(c, !c->rd_off, 1);
-			return 0;
-		}
+	rc = outq_writev(c->io.fd, &q, &hw, &bw);
+	r->bytes_out += hw + bw;
+	if (rc == -1) {
 		conn_close(c, "client write error");
 		return -1;
 	}
-	r->bytes_out += (uint64_t)w;
-	if ((size_t)w >= hl) {
-		size_t body = (size_t)w - hl;
-		r->rhead_off += hl;
-		if (body > 0) {
-			buf_consume(&r->b->in, body);
-			r->rpass -= body;
-		}
-	} else {
-		r->rhead_off += (size_t)w;
-	}
-	if (r->rhead_off < buf_len(&r->rhead) || r->rpass > 0) {
+	if (rc == 0) {
 		conn_want(c, !c->rd_off, 1);
 		return 0;
 	}
@@ -987,50 +1040,31 @@ static int
 q_flush_tls(struct req *r)
 {
 	struct bconn *b = r->b;
-	ssize_t w;
+	struct outq q = { &r->qhead, &r->qhead_off, &r->c->in, &r->qpass };
+	size_t hw, bw;
+	int rc = outq_tls_write(b->ssl, &q, &hw, &bw);
 
-	for (;;) {
-		size_t hl = buf_len(&r->qhead) - r->qhead_off;
-		const uint8_t *p;
-		size_t len;
+	if (hw + bw > 0) {
+		b->tls &= (uint8_t)~BC_TLS_WR_WANTS_RD;
+		r->head_sent_any = 1;
+	}
+	if (bw > 0)
+		r->body_sent_any = 1;
+	if (rc == TLS_AGAIN_WRITE) {
+		b->tls &= (uint8_t)~BC_TLS_WR_WANTS_RD;
+		up_want(b, !b->rd_off, 1);
+		return 0;
+	}
+	if (rc == TLS_AGAIN_READ) {
+		b->tls |= BC_TLS_WR_WANTS_RD;
+		up_want(b, !b->rd_off, b->wr_on);
+		return 0;
+	}
+	if (rc != TLS_OK) {
+		char why[128];
 
-		if (hl > 0) {
-			p = buf_rptr(&r->qhead) + r->qhead_off;
-			len = hl;
-		} else if (r->qpass > 0) {
-			p = buf_rptr(&r->c->in);
-			len = r->qpass;
-		} else {
-			break;
-		}
-		w = tls_write(b->ssl, p, len);
-		if (w > 0) {
-			b->tls &= (uint8_t)~BC_TLS_WR_WANTS_RD;
-			r->head_sent_any = 1;
-			if (hl > 0) {
-				r->qhead_off += (size_t)w;
-			} else {
-				r->body_sent_any = 1;
-				buf_consume(&r->c->in, (size_t)w);
-				r->qpass -= (size_t)w;
-			}
-			continue;
-		}
-		if (w == TLS_AGAIN_WRITE) {
-			b->tls &= (uint8_t)~BC_TLS_WR_WANTS_RD;
-			up_want(b, !b->rd_off, 1);
-			return 0;
-		}
-		if (w == TLS_AGAIN_READ) {
-			b->tls |= BC_TLS_WR_WANTS_RD;
-			up_want(b, !b->rd_off, b->wr_on);
-			return 0;
-		}
 		b->tls |= BC_TLS_DEAD;
-		{
-			char why[128];
-			log_debug("upstream TLS write: %s", tls_conn_error(b->ssl, why, sizeof(why)));
-		}
+		log_debug("upstream TLS write: %s", tls_conn_error(b->ssl, why, sizeof(why)));
 		return q_write_failed(r);
 	}
 	if (b->wr_on)
@@ -1044,48 +1078,22 @@ static int
 q_flush(struct req *r)
 {
 	struct bconn *b = r->b;
-	struct iovec iov[2];
-	int n = 0;
-	size_t hl = buf_len(&r->qhead) - r->qhead_off;
-	ssize_t w;
+	struct outq q = { &r->qhead, &r->qhead_off, &r->c->in, &r->qpass };
+	size_t hw, bw;
+	int rc;
 
 	if (r->q_abandon)
 		return 1;
 	if (b->ssl != NULL)
 		return q_flush_tls(r);
-	if (hl > 0) {
-		iov[n].iov_base = buf_rptr(&r->qhead) + r->qhead_off;
-		iov[n++].iov_len = hl;
-	}
-	if (r->qpass > 0 && !r->q_abandon) {
-		iov[n].iov_base = buf_rptr(&r->c->in);
-		iov[n++].iov_len = r->qpass;
-	}
-	if (n == 0)
-		return 1;
-	do
-		w = writev(b->io.fd, iov, n);
-	while (w == -1 && errno == EINTR);
-	if (w == -1) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			up_want(b, !b->rd_off, 1);
-			return 0;
-		}
+	rc = outq_writev(b->io.fd, &q, &hw, &bw);
+	if (hw + bw > 0)
+		r->head_sent_any = 1;
+	if (bw > 0)
+		r->body_sent_any = 1;
+	if (rc == -1)
 		return q_write_failed(r);
-	}
-	r->head_sent_any = 1;
-	if ((size_t)w >= hl) {
-		size_t body = (size_t)w - hl;
-		r->qhead_off += hl;
-		if (body > 0) {
-			r->body_sent_any = 1;
-			buf_consume(&r->c->in, body);
-			r->qpass -= body;
-		}
-	} else {
-		r->qhead_off += (size_t)w;
-	}
-	if (r->qhead_off < buf_len(&r->qhead) || r->qpass > 0) {
+	if (rc == 0) {
 		up_want(b, !b->rd_off, 1);
 		return 0;
 	}
