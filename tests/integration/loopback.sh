@@ -38,8 +38,10 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-t_case() {  # NAME FUNCTION [ARGS...]
-	local name=$1
+# t_case NAME FUNCTION [ARGS...]: run one case, print its line (with
+# T_TIMING=1 also its seconds on stderr).
+t_case() {
+	local name=$1 t0=$SECONDS
 	shift
 	T_WHY=
 	if "$@"; then
@@ -49,6 +51,8 @@ t_case() {  # NAME FUNCTION [ARGS...]
 		echo "not ok - $name (${T_WHY:-no reason given})"
 		T_FAIL=$((T_FAIL + 1))
 	fi
+	[[ -n ${T_TIMING:-} ]] && echo "# $((SECONDS - t0))s $name" >&2
+	return 0
 }
 
 t_fail() {

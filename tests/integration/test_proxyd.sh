@@ -80,86 +80,15 @@ P_GR=$((B0 + 240))    # quick mode: graceful stop
 P_SD=$((B0 + 250))    # config: shutdown deadline
 P_404=$((B0 + 290))   # config: a single prefix route, to see 404s
 
-T=$(mktemp -d /tmp/tandem-proxyd-test.XXXXXX) || exit 1
-# proxyd drops root to "nobody" and re-reads its file there on SIGHUP.
-chmod 755 "$T"
-PIDS=()
 # PID_<name> of each proxyd, set by proxyd_quick / proxyd_conf (some read only
 # by name, in case_survivors)
 # shellcheck disable=SC2034
 PID_q='' PID_qpy='' PID_qka='' PID_qdead='' PID_qretry='' PID_qbig='' PID_lb='' PID_rt='' PID_ad='' PID_rl='' PID_gr='' PID_sd=''
-T_PASS=0
-T_FAIL=0
-T_WHY=
 
-cleanup() {
-	local rc=$? p
-	for p in "${PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		for _ in $(seq 1 40); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -KILL "$p" 2>/dev/null
-	done
-	wait "${PIDS[@]}" 2>/dev/null
-	if ((T_FAIL > 0)) && [[ -n ${KEEP_LOGS:-} ]]; then
-		rm -rf /tmp/tandem-proxyd-logs && cp -r "$T" /tmp/tandem-proxyd-logs
-		echo "# logs kept in /tmp/tandem-proxyd-logs" >&2
-	fi
-	rm -rf "$T"
-	return "$rc"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
-
-# ---- harness -----------------------------------------------------------------
-
-t_case() {  # NAME FUNCTION [ARGS...]
-	local name=$1 t0=$SECONDS
-	shift
-	T_WHY=
-	if "$@"; then
-		echo "ok - $name"
-		T_PASS=$((T_PASS + 1))
-	else
-		echo "not ok - $name (${T_WHY:-no reason given})"
-		T_FAIL=$((T_FAIL + 1))
-	fi
-	[[ -n ${T_TIMING:-} ]] && echo "# $((SECONDS - t0))s $name" >&2
-	return 0
-}
-
-t_fail() {
-	[[ -z $T_WHY ]] && T_WHY=$*
-	return 1
-}
-
-# wait_for SECONDS CMD...: run CMD every 50 ms until it succeeds; 1 after SECONDS.
-wait_for() {
-	local secs=$1 end
-	shift
-	end=$((SECONDS + secs))
-	while ((SECONDS <= end)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-listening() { ss -Htln "sport = :$1" | grep -q .; }
-
-# spawn LOGFILE CMD...: start CMD in the background; its PID in SPAWNED.
-spawn() {
-	local log=$1
-	shift
-	"$@" >"$log" 2>&1 &
-	SPAWNED=$!
-	PIDS+=("$SPAWNED")
-}
+# ---- harness: temp dir $T, spawn, t_case, t_fail, wait_for, listening -------
+T_NAME=proxyd
+# shellcheck source=loopback.sh
+. "$(dirname "$0")/loopback.sh"
 
 # backend NAME PORT [ARGS...]: start tests/tools/backend and wait until it says it listens.
 backend() {
