@@ -62,6 +62,7 @@ static const char *node_name(const struct repl *r, size_t node)
 
 static void pump_later(struct repl *r);
 static size_t varint_put(uint8_t *p, uint64_t v);
+static void apply_sync(struct repl *r, const Tandem__StateSync *sync, enum replica_source src);
 
 /*
  * Append StateSync.sent_unix_ms to a packed envelope (PeerMessage{sync} or
@@ -309,7 +310,7 @@ static void on_chan_sync(void *arg, const Tandem__StateSync *sync)
 	struct repl *r = arg;
 
 	r->stats.chan_rx++;
-	replica_apply(r->store, sync, REPLICA_SRC_LOCAL, wall_ms(), on_change, r);
+	apply_sync(r, sync, REPLICA_SRC_LOCAL);
 	fwd_flush(r);
 }
 
@@ -490,6 +491,94 @@ static void ae_cb(struct ev_loop *loop, struct ev_timer *t)
 
 /* ---- hactl ratelimit reset ------------------------------------------------- */
 
+static void remember_reset(struct repl *r, const char *limit, const uint8_t *key, size_t klen, uint64_t at)
+{
+	struct repl_reset *x = &r->resets[r->reset_next++ % REPL_RESETS];
+
+	snprintf(x->limit, sizeof(x->limit), "%s", limit);
+	memcpy(x->key, key, klen);
+	x->klen = klen;
+	x->at = at;
+}
+
+/* Does a remembered reset of (limit, key) come after t? Resets older than
+ * the rate retention are forgotten: nothing that old is kept anyway. */
+static int reset_after(struct repl *r, const char *limit, const ProtobufCBinaryData *key, uint64_t t,
+    uint64_t now)
+{
+	for (size_t i = 0; i < REPL_RESETS; i++) {
+		struct repl_reset *x = &r->resets[i];
+
+		if (x->at == 0)
+			continue;
+		if (x->at + r->cfg->repl.rate_retention_ms < now) {
+			x->at = 0;
+			continue;
+		}
+		if (t <= x->at && x->klen == key->len && memcmp(x->key, key->data, key->len) == 0 &&
+		    strcmp(x->limit, limit) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int any_reset(const struct repl *r)
+{
+	for (size_t i = 0; i < REPL_RESETS; i++)
+		if (r->resets[i].at != 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * replica_apply, minus what a recent reset forgot: counts of windows that
+ * began by the reset and bans that began before it, still on their way
+ * from a node (or its proxyd) that had not heard of the reset when it sent
+ * them. A ban that does not say when it began is kept (an older sender).
+ */
+static void apply_sync(struct repl *r, const Tandem__StateSync *sync, enum replica_source src)
+{
+	Tandem__StateSync s;
+	Tandem__RateCount **counts = NULL;
+	Tandem__Ban **bans = NULL;
+	uint64_t now = wall_ms();
+	size_t nc = 0, nb = 0;
+
+	if (!any_reset(r)) {
+		replica_apply(r->store, sync, src, now, on_change, r);
+		return;
+	}
+	s = *sync;
+	if (sync->n_counts > 0 && (counts = malloc(sync->n_counts * sizeof(*counts))) != NULL) {
+		for (size_t i = 0; i < sync->n_counts; i++) {
+			const Tandem__RateCount *c = sync->counts[i];
+
+			if (c->limit != NULL && c->has_key && reset_after(r, c->limit, &c->key, c->window_start_unix_ms, now))
+				r->stats.reset_dropped++;
+			else
+				counts[nc++] = sync->counts[i];
+		}
+		s.counts = counts;
+		s.n_counts = nc;
+	}
+	if (sync->n_bans > 0 && (bans = malloc(sync->n_bans * sizeof(*bans))) != NULL) {
+		for (size_t i = 0; i < sync->n_bans; i++) {
+			const Tandem__Ban *b = sync->bans[i];
+
+			if (b->limit != NULL && b->has_key && b->has_started_unix_ms &&
+			    reset_after(r, b->limit, &b->key, b->started_unix_ms, now))
+				r->stats.reset_dropped++;
+			else
+				bans[nb++] = sync->bans[i];
+		}
+		s.bans = bans;
+		s.n_bans = nb;
+	}
+	replica_apply(r->store, &s, src, now, on_change, r);
+	free(counts);
+	free(bans);
+}
+
 /* Send reset to proxyd (as ChannelMessage{reset}) and, when peers is set,
  * to every peer (as PeerMessage{reset}, twice: it is a command, not state
  * that a later delta would repair). */
@@ -535,6 +624,7 @@ static void apply_reset(struct repl *r, size_t node, const Tandem__RateReset *rr
 		return;
 	}
 	r->stats.reset_rx++;
+	remember_reset(r, rr->limit, rr->key.data, rr->key.len, rr->at_unix_ms);
 	n = replica_forget(r->store, rr->limit, rr->key.data, rr->key.len, rr->at_unix_ms);
 	log_info("replication: rate-limit key reset on %s for limit %s (%zu entries forgotten here)",
 	    node_name(r, node), rr->limit, n);
@@ -551,6 +641,7 @@ int repl_rate_reset(struct repl *r, const char *limit, const uint8_t *key, size_
 		snprintf(msg, len, "cannot reset: replication is not running or the key is invalid");
 		return -1;
 	}
+	remember_reset(r, limit, key, klen, at);
 	n = replica_forget(r->store, limit, key, klen, at);
 	rr.limit = (char *)limit;
 	rr.has_key = rr.has_at_unix_ms = 1;
@@ -591,7 +682,7 @@ static void on_peer_sync(void *arg, size_t node, const Tandem__PeerMessage *msg,
 	r->stats.rx_bytes += len;
 	rp->last_rx_ms = ev_now(r->loop);
 	note_lag(r, msg->sync);
-	replica_apply(r->store, msg->sync, REPLICA_SRC_PEER, wall_ms(), on_change, r);
+	apply_sync(r, msg->sync, REPLICA_SRC_PEER);
 	fwd_flush(r);
 	if (msg->sync->has_bulk && msg->sync->bulk) {
 		r->stats.rx_bulk++;
@@ -934,6 +1025,7 @@ void repl_counters(const struct repl *r, void (*cb)(void *arg, const char *name,
 	cb(arg, "reset-tx", s->reset_tx);
 	cb(arg, "reset-rx", s->reset_rx);
 	cb(arg, "reset-bad", s->reset_bad);
+	cb(arg, "reset-dropped", s->reset_dropped);
 	if (r->store != NULL)
 		replica_counters(r->store, prefixed, &p);
 }

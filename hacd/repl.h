@@ -42,6 +42,19 @@ struct repl_stats {
 	uint64_t lag_last_ms, lag_max_ms, lag_sum_ms, lag_n; /* merge lag of peers' syncs */
 	uint64_t tickets_made;           /* TLS ticket keys this node made */
 	uint64_t reset_tx, reset_rx, reset_bad; /* hactl ratelimit reset datagrams */
+	uint64_t reset_dropped;          /* entries refused: from before a reset of their key */
+};
+
+#define REPL_RESETS 64             /* recent rate-limit resets remembered */
+
+/* A recent hactl ratelimit reset: entries of (limit, key) from before at
+ * are refused for as long as rate windows are kept (they may still be in
+ * flight from a node that had not heard of it). */
+struct repl_reset {
+	char limit[REPLICA_NAME_MAX + 1];
+	uint8_t key[REPLICA_KEY_MAX];
+	size_t klen;
+	uint64_t at;                     /* wall ms; 0 = free slot */
 };
 
 struct repl {
@@ -60,6 +73,8 @@ struct repl {
 	size_t fwd_len, fwd_cap;
 	struct replica_bulk chan_bulk;   /* the whole store to a (re)connected proxyd */
 	int chan_resync;                 /* proxyd fell behind: bulk once it caught up */
+	struct repl_reset resets[REPL_RESETS];
+	size_t reset_next;               /* ring position of the next reset remembered */
 	struct repl_peer peer[HACD_MAX_NODES];
 	struct repl_stats stats;
 	struct log_ratelimit rl;

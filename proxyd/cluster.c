@@ -262,6 +262,7 @@ static struct collector {
 	void (*send)(const Tandem__ChannelMessage *m);
 	const char *limit;          /* of the table being collected */
 	const char *self;           /* its node name (dump: only own counts go up) */
+	uint64_t ban_ms;            /* its ban duration: a ban began until - ban_ms */
 	Tandem__RateCount rc[CL_BATCH];
 	Tandem__RateCount *rcp[CL_BATCH];
 	uint8_t rkey[CL_BATCH][RL_KEY_MAX];
@@ -346,6 +347,10 @@ static int take_ban(void *arg, const uint8_t *key, size_t klen, uint64_t until_u
 	b->key.data = co.bkey[co.nban];
 	b->key.len = klen;
 	b->until_unix_ms = until_unix_ms;
+	if (co.ban_ms != 0 && until_unix_ms > co.ban_ms) {
+		b->has_started_unix_ms = 1;
+		b->started_unix_ms = until_unix_ms - co.ban_ms;
+	}
 	co.banp[co.nban] = b;
 	co.nban++;
 	return 0;
@@ -393,6 +398,7 @@ size_t cluster_collect(int full, void (*send)(const Tandem__ChannelMessage *m))
 			rl_table_set_share(L->t, 1, 1);
 		co.limit = L->name;
 		co.self = rl_table_node(L->t);
+		co.ban_ms = rl_table_conf(L->t)->ban_ms;
 		if (full)
 			rl_dump(L->t, now, take_count, take_ban, NULL);
 		else {

@@ -132,6 +132,16 @@ t_http() {
 # t_http_ok HOST URL: succeeds when the request answers 2xx.
 t_http_ok() { [[ $(t_http "$1" "$2") == 2* ]]; }
 
+# t_jq ARGS...: jq -e on stdin that fails on empty input as well. jq 1.6
+# exits 0 when it read nothing, so a check on the output of a command that
+# failed (printed nothing) would pass.
+t_jq() {
+	local in
+	in=$(cat)
+	[[ -n $in ]] || return 1
+	jq -e "$@" <<<"$in"
+}
+
 # t_counter NODE NAME [MISSING]: one of NODE's hacd counters (hactl status
 # --json --counters); MISSING (default "absent") when it has no such counter
 # or hacd does not answer.
@@ -145,7 +155,7 @@ t_counter() {
 # t_both_alive NODE: NODE's hacd sees n1 and n2 alive.
 t_both_alive() {
 	lab_hactl "$1" status --json 2>/dev/null |
-		jq -e '[.nodes[] | select(.name == "n1" or .name == "n2") | .alive] | all' >/dev/null
+		t_jq '[.nodes[] | select(.name == "n1" or .name == "n2") | .alive] | all' >/dev/null
 }
 
 # t_daemons_up: start every node's hacd and proxyd that is not running and

@@ -71,6 +71,16 @@ wait_for() {  # SECONDS CMD...: every 50 ms until CMD succeeds; 1 after SECONDS
 	return 1
 }
 
+# t_jq ARGS...: jq -e on stdin that fails on empty input as well. jq 1.6
+# exits 0 when it read nothing, so a check on the output of a command that
+# failed (printed nothing) would pass.
+t_jq() {
+	local in
+	in=$(cat)
+	[[ -n $in ]] || return 1
+	jq -e "$@" <<<"$in"
+}
+
 listening() { ss -Htln "sport = :$1" | grep -q .; }
 
 SPAWNED=

@@ -233,13 +233,18 @@ case_partition_share() {
 
 # ---- case: bans are cluster-wide; hactl bans, ratelimit top, reset --------------
 
+# ban_listed / top_listed NODE: the client's key is in NODE's `hactl bans`
+# / `hactl ratelimit top` for limit bn (hactl fails when the store holds
+# nothing of bn: not listed).
 ban_listed() {
-	lab_hactl "$1" bans --limit bn --json 2>/dev/null |
-		jq -e --arg k "ip:$(lab_ip client)" '.bans | map(select(.key == $k)) | length > 0' >/dev/null
+	local out
+	out=$(lab_hactl "$1" bans --limit bn --json 2>/dev/null) || return 1
+	t_jq --arg k "ip:$(lab_ip client)" '.bans | map(select(.key == $k)) | length > 0' <<<"$out" >/dev/null
 }
 top_listed() {
-	lab_hactl "$1" ratelimit top --limit bn --json 2>/dev/null |
-		jq -e --arg k "ip:$(lab_ip client)" '.top | map(select(.key == $k)) | length > 0' >/dev/null
+	local out
+	out=$(lab_hactl "$1" ratelimit top --limit bn --json 2>/dev/null) || return 1
+	t_jq --arg k "ip:$(lab_ip client)" '.top | map(select(.key == $k)) | length > 0' <<<"$out" >/dev/null
 }
 vip_ok() { t_http_ok client "http://$1/bn/x"; }
 
@@ -257,7 +262,7 @@ case_ban_and_reset() {
 		{ t_fail "hactl ratelimit reset on n2 failed"; return 1; }
 	t_wait $SYNC_S vip_ok "$LAB_VIP_WEB" || { t_fail "still refused on n1 after the reset on n2"; return 1; }
 	vip_ok "$LAB_VIP_WEB2" || { t_fail "still refused on n2 after its own reset"; return 1; }
-	! ban_listed n1 || { t_fail "hactl bans on n1 still lists the ban"; return 1; }
+	! ban_listed n1 || { t_fail "hactl bans on n1 still lists the ban: $(lab_hactl n1 bans --json 2>&1)"; return 1; }
 	[[ $(counter n1 reset-rx) -ge 1 ]] || { t_fail "n1 counted no reset datagram"; return 1; }
 }
 

@@ -40,7 +40,7 @@ counter() { t_counter "$1" "$2"; }
 
 # hacd_agrees NODE: NODE's hacd sees n1 and n2 alive, web on n1, web2 on n2.
 hacd_agrees() {
-	lab_hactl "$1" status --json 2>/dev/null | jq -e '
+	lab_hactl "$1" status --json 2>/dev/null | t_jq '
 		([.nodes[] | select(.name == "n1" or .name == "n2") | .alive] | all) and
 		([.vips[] | select(.name == "web") | .owner] == ["n1"]) and
 		([.vips[] | select(.name == "web2") | .owner] == ["n2"])' >/dev/null

@@ -734,10 +734,10 @@ case_pipelining() {
 	local out
 	out=$(raw $P_Q 'b"GET /echo?first HTTP/1.1\r\nHost: t\r\n\r\nGET /echo?second HTTP/1.1\r\nHost: t\r\n\r\nGET /echo?third HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"')
 	[[ $(jq -c .statuses <<<"$out") == '[200,200,200]' ]] || t_fail "statuses $(jq -c .statuses <<<"$out" 2>/dev/null || echo "$out")" || return 1
-	jq -e '(.bodies[0] | startswith("GET /echo?first ")) and (.bodies[1] | startswith("GET /echo?second "))
+	t_jq '(.bodies[0] | startswith("GET /echo?first ")) and (.bodies[1] | startswith("GET /echo?second "))
 		and (.bodies[2] | startswith("GET /echo?third "))' <<<"$out" >/dev/null ||
 		t_fail "responses out of order: $(jq -c '[.bodies[] | .[0:20]]' <<<"$out")" || return 1
-	jq -e '.closed' <<<"$out" >/dev/null || t_fail "connection open after Connection: close"
+	t_jq '.closed' <<<"$out" >/dev/null || t_fail "connection open after Connection: close"
 }
 
 case_http10_keepalive() {
@@ -745,21 +745,21 @@ case_http10_keepalive() {
 	out=$(raw $P_Q 'b"GET /echo?a HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\n\r\n"' \
 		'b"GET /echo?b HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\n\r\n"')
 	[[ $(jq -c .statuses <<<"$out") == '[200,200]' ]] || t_fail "statuses $(jq -c .statuses <<<"$out" 2>/dev/null || echo "$out")" || return 1
-	jq -e '.closed == false' <<<"$out" >/dev/null || t_fail "connection closed after a keep-alive HTTP/1.0 exchange" || return 1
-	jq -e '[.headers[] | .connection[0] // "" | ascii_downcase] == ["keep-alive","keep-alive"]' <<<"$out" >/dev/null ||
+	t_jq '.closed == false' <<<"$out" >/dev/null || t_fail "connection closed after a keep-alive HTTP/1.0 exchange" || return 1
+	t_jq '[.headers[] | .connection[0] // "" | ascii_downcase] == ["keep-alive","keep-alive"]' <<<"$out" >/dev/null ||
 		t_fail "responses lack Connection: keep-alive" || return 1
 	# Plain HTTP/1.0 (no keep-alive asked): answered, then closed.
 	out=$(raw $P_Q 'b"GET /echo HTTP/1.0\r\nHost: t\r\n\r\n"')
-	jq -e '.statuses == [200] and .closed' <<<"$out" >/dev/null || t_fail "plain HTTP/1.0: $(jq -c '[.statuses, .closed]' <<<"$out")"
+	t_jq '.statuses == [200] and .closed' <<<"$out" >/dev/null || t_fail "plain HTTP/1.0: $(jq -c '[.statuses, .closed]' <<<"$out")"
 }
 
 case_absolute_form() {
 	local out
 	# RFC 9112 3.2.2: the authority of an absolute-form target replaces Host.
 	out=$(raw $P_Q 'b"GET http://example.test/echo HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n"')
-	jq -e '.statuses == [200] and (.bodies[0] | test("^GET /echo HTTP/1.1\r\n"))' <<<"$out" >/dev/null ||
+	t_jq '.statuses == [200] and (.bodies[0] | test("^GET /echo HTTP/1.1\r\n"))' <<<"$out" >/dev/null ||
 		t_fail "absolute-form: $(jq -c '[.statuses, (.bodies[0] // "" | .[0:40])]' <<<"$out")" || return 1
-	jq -e '.bodies[0] | test("\r\nHost: example.test\r\n"; "i")' <<<"$out" >/dev/null ||
+	t_jq '.bodies[0] | test("\r\nHost: example.test\r\n"; "i")' <<<"$out" >/dev/null ||
 		t_fail "origin saw $(jq -r '.bodies[0]' <<<"$out" | grep -i '^host:' | tr -d '\r')"
 }
 
@@ -769,7 +769,7 @@ case_head_204_keepalive() {
 	# next request on the connection must be answered, not swallowed.
 	out=$(raw $P_Q 'b"HEAD /echo HTTP/1.1\r\nHost: t\r\n\r\n"' 'b"GET /status/204 HTTP/1.1\r\nHost: t\r\n\r\n"' \
 		'b"GET /echo?after HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"')
-	jq -e '.statuses == [200,204,200] and (.bodies[2] | startswith("GET /echo?after "))' <<<"$out" >/dev/null ||
+	t_jq '.statuses == [200,204,200] and (.bodies[2] | startswith("GET /echo?after "))' <<<"$out" >/dev/null ||
 		t_fail "got $(jq -c '[.statuses, [.bodies[] | .[0:20]]]' <<<"$out" 2>/dev/null || echo "$out")"
 }
 
@@ -778,7 +778,7 @@ case_chunked_lenient_parts() {
 	# What RFC 9112 7.1 allows must pass: any case of "chunked", chunk
 	# extensions, trailer fields.
 	out=$(raw $P_Q 'b"POST /echo-body HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: CHUNKED\r\nConnection: close\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: v\r\n\r\n"')
-	jq -e '.statuses == [200] and .bodies[0] == "abcde"' <<<"$out" >/dev/null ||
+	t_jq '.statuses == [200] and .bodies[0] == "abcde"' <<<"$out" >/dev/null ||
 		t_fail "got $(jq -c '[.statuses, .bodies]' <<<"$out" 2>/dev/null || echo "$out")"
 }
 
@@ -786,10 +786,10 @@ case_chunked_to_http10() {
 	local out
 	# RFC 9112 6.1: no Transfer-Encoding in a response to an HTTP/1.0 request
 	out=$(raw $P_QPY 'b"GET /chunked HTTP/1.0\r\nHost: t\r\n\r\n"')
-	jq -e '.statuses == [200] and .bodies[0] == "hello world" and (.headers[0]["transfer-encoding"] == null)' <<<"$out" >/dev/null ||
+	t_jq '.statuses == [200] and .bodies[0] == "hello world" and (.headers[0]["transfer-encoding"] == null)' <<<"$out" >/dev/null ||
 		t_fail "HTTP/1.0: $(jq -c '[.statuses, .headers[0]["transfer-encoding"], .bodies]' <<<"$out" 2>/dev/null || echo "$out")" || return 1
 	out=$(raw $P_QPY 'b"GET /chunked HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"')
-	jq -e '.statuses == [200] and .bodies[0] == "hello world" and .complete[0]' <<<"$out" >/dev/null ||
+	t_jq '.statuses == [200] and .bodies[0] == "hello world" and .complete[0]' <<<"$out" >/dev/null ||
 		t_fail "HTTP/1.1: $(jq -c '[.statuses, .bodies]' <<<"$out" 2>/dev/null || echo "$out")"
 }
 
@@ -797,7 +797,7 @@ case_many_pipelined() {
 	local out
 	# 60 requests in one write: 60 answers, in order
 	out=$(raw $P_Q 'b"".join(b"GET /echo?n=%d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(59)) + b"GET /echo?n=59 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"')
-	jq -e '(.statuses | length == 60) and ([.statuses[] | select(. != 200)] | length == 0)
+	t_jq '(.statuses | length == 60) and ([.statuses[] | select(. != 200)] | length == 0)
 		and ([range(60) as $i | .bodies[$i] | startswith("GET /echo?n=\($i) ")] | all)' <<<"$out" >/dev/null ||
 		t_fail "got $(jq -c '[(.statuses | length), ([.statuses[] | select(. != 200)] | unique)]' <<<"$out" 2>/dev/null || echo "${out:0:100}")"
 }
@@ -806,18 +806,18 @@ case_limits_inside() {
 	local out
 	# just inside the limits: a 7 KiB target, 90 headers, a 20 KiB header section
 	out=$(raw $P_Q 'b"GET /echo?" + b"q" * 7000 + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"')
-	jq -e '.statuses == [200] and (.bodies[0] | length > 7000)' <<<"$out" >/dev/null || t_fail "7 KiB target: $(jq -c .statuses <<<"$out")" || return 1
+	t_jq '.statuses == [200] and (.bodies[0] | length > 7000)' <<<"$out" >/dev/null || t_fail "7 KiB target: $(jq -c .statuses <<<"$out")" || return 1
 	out=$(raw $P_Q 'b"GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(90)) + b"\r\n"')
-	jq -e '.statuses == [200] and (.bodies[0] | contains("X-H89: v"))' <<<"$out" >/dev/null || t_fail "90 headers: $(jq -c .statuses <<<"$out")" || return 1
+	t_jq '.statuses == [200] and (.bodies[0] | contains("X-H89: v"))' <<<"$out" >/dev/null || t_fail "90 headers: $(jq -c .statuses <<<"$out")" || return 1
 	out=$(raw $P_Q 'b"GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + b"".join(b"X-Big%d: %s\r\n" % (i, b"v" * 4000) for i in range(5)) + b"\r\n"')
-	jq -e '.statuses == [200] and (.bodies[0] | contains("X-Big4: vvv"))' <<<"$out" >/dev/null || t_fail "20 KiB of headers: $(jq -c .statuses <<<"$out")"
+	t_jq '.statuses == [200] and (.bodies[0] | contains("X-Big4: vvv"))' <<<"$out" >/dev/null || t_fail "20 KiB of headers: $(jq -c .statuses <<<"$out")"
 }
 
 case_http10_no_host() {
 	local out
 	# HTTP/1.0 needs no Host; the origin (spoken to in HTTP/1.1) still gets one
 	out=$(raw $P_Q 'b"GET /echo HTTP/1.0\r\n\r\n"')
-	jq -e '.statuses == [200] and (.bodies[0] | test("\r\nHost: [^\r]+\r\n"; "i"))' <<<"$out" >/dev/null ||
+	t_jq '.statuses == [200] and (.bodies[0] | test("\r\nHost: [^\r]+\r\n"; "i"))' <<<"$out" >/dev/null ||
 		t_fail "got $(jq -c '[.statuses, (.bodies[0] // "" | .[0:80])]' <<<"$out")"
 }
 
@@ -827,10 +827,10 @@ case_local_body_skipped() {  # PORT PATH
 	# is a body: never parsed as the next request.
 	out=$(raw "$1" "b\"POST $2 HTTP/1.1\\r\\nHost: t\\r\\nContent-Length: 45\\r\\n\\r\\nGET /echo?smuggled HTTP/1.1\\r\\nHost: t\\r\\n\\r\\nGET /echo?real HTTP/1.1\\r\\nHost: t\\r\\nConnection: close\\r\\n\\r\\n\"")
 	! grep -q smuggled <<<"$(jq -r '.bodies[1:][]' <<<"$out" 2>/dev/null)" || t_fail "the body was taken for a request: $(jq -c '[.statuses, [.bodies[] | .[0:20]]]' <<<"$out")" || return 1
-	jq -e '(.statuses | length) >= 1 and (.statuses[0] >= 200) and (.statuses[0] < 500)' <<<"$out" >/dev/null ||
+	t_jq '(.statuses | length) >= 1 and (.statuses[0] >= 200) and (.statuses[0] < 500)' <<<"$out" >/dev/null ||
 		t_fail "got $(jq -c .statuses <<<"$out" 2>/dev/null || echo "$out")" || return 1
 	# either the connection closed after the first answer, or the real next request was answered
-	jq -e '(.statuses | length == 1) and .closed or ((.statuses | length == 2) and (.bodies[1] | startswith("GET /echo?real ")))' <<<"$out" >/dev/null ||
+	t_jq '(.statuses | length == 1) and .closed or ((.statuses | length == 2) and (.bodies[1] | startswith("GET /echo?real ")))' <<<"$out" >/dev/null ||
 		t_fail "after the local answer: $(jq -c '[.statuses, .closed, [.bodies[] | .[0:20]]]' <<<"$out")"
 }
 
@@ -839,7 +839,7 @@ case_pipelined_bodies() {
 	# Bodies end where their framing says: the bytes after a Content-Length or
 	# chunked body are the next request, never part of the body or dropped.
 	out=$(raw $P_Q 'b"POST /echo-body HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloPOST /echo-body HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nGET /echo?third HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"')
-	jq -e '.statuses == [200,200,200] and .bodies[0] == "hello" and .bodies[1] == "abcde"
+	t_jq '.statuses == [200,200,200] and .bodies[0] == "hello" and .bodies[1] == "abcde"
 		and (.bodies[2] | startswith("GET /echo?third "))' <<<"$out" >/dev/null ||
 		t_fail "got $(jq -c '[.statuses, [.bodies[] | .[0:20]]]' <<<"$out" 2>/dev/null || echo "$out")"
 }
@@ -848,7 +848,7 @@ case_slow_head() {
 	local out
 	# client_header = 1s in lb.conf; the head never completes (slowloris)
 	out=$(raw $P_LB 'b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: "')
-	jq -e '.statuses == [408] and .closed' <<<"$out" >/dev/null ||
+	t_jq '.statuses == [408] and .closed' <<<"$out" >/dev/null ||
 		t_fail "got $(jq -c '[.statuses, .closed]' <<<"$out" 2>/dev/null || echo "$out")"
 }
 
@@ -890,10 +890,10 @@ chunk-missing-crlf|400|b"POST /m92 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chu
 case_malformed() {  # STATUS EXPR
 	local out
 	out=$(raw $P_QPY "$2")
-	jq -e --argjson st "$1" '.statuses[0] == $st' <<<"$out" >/dev/null ||
+	t_jq --argjson st "$1" '.statuses[0] == $st' <<<"$out" >/dev/null ||
 		t_fail "want $1, got $(jq -c .statuses <<<"$out" 2>/dev/null || echo "${out:0:100}")" || return 1
-	jq -e '.statuses | length == 1' <<<"$out" >/dev/null || t_fail "more than one response: $(jq -c .statuses <<<"$out")" || return 1
-	jq -e '.closed' <<<"$out" >/dev/null || t_fail "connection left open after $1"
+	t_jq '.statuses | length == 1' <<<"$out" >/dev/null || t_fail "more than one response: $(jq -c .statuses <<<"$out")" || return 1
+	t_jq '.closed' <<<"$out" >/dev/null || t_fail "connection left open after $1"
 }
 
 case_malformed_unseen() {
@@ -910,7 +910,7 @@ case_malformed_unseen() {
 case_broken_response() {  # PATH
 	local out after
 	out=$(raw $P_QPY "b\"GET $1 HTTP/1.1\\r\\nHost: t\\r\\nConnection: close\\r\\n\\r\\n\"")
-	jq -e '.statuses == [502]' <<<"$out" >/dev/null ||
+	t_jq '.statuses == [502]' <<<"$out" >/dev/null ||
 		t_fail "want 502, got $(jq -c '[.statuses, (.bodies[0] // "" | .[0:60])]' <<<"$out" 2>/dev/null || echo "$out")" || return 1
 	after=$(body "http://$H:$P_QPY/after-broken" -D -)
 	grep -q '^HTTP/1.1 200' <<<"$after" && grep -q '^ok' <<<"$after" ||
@@ -922,10 +922,10 @@ case_eof_body() {
 	# A body that ends with the origin's connection must reach the client
 	# whole and framed (chunked or Connection: close), then the next request works.
 	out=$(raw $P_QPY 'b"GET /eof HTTP/1.1\r\nHost: t\r\n\r\n"' 'b"GET /after-eof HTTP/1.1\r\nHost: t\r\n\r\n"')
-	jq -e '.statuses[0] == 200 and .complete[0] and (.bodies[0] | length == 9004) and (.bodies[0] | endswith("end\n"))' <<<"$out" >/dev/null ||
+	t_jq '.statuses[0] == 200 and .complete[0] and (.bodies[0] | length == 9004) and (.bodies[0] | endswith("end\n"))' <<<"$out" >/dev/null ||
 		t_fail "got $(jq -c '[.statuses, .complete, [.bodies[] | length]]' <<<"$out" 2>/dev/null || echo "$out")" || return 1
 	# either the connection was closed after it, or the next response is right
-	jq -e '(.statuses | length == 1) and .closed or (.statuses[1] == 200 and .bodies[1] == "ok\n")' <<<"$out" >/dev/null ||
+	t_jq '(.statuses | length == 1) and .closed or (.statuses[1] == 200 and .bodies[1] == "ok\n")' <<<"$out" >/dev/null ||
 		t_fail "after it: $(jq -c '[.statuses, .closed, [.bodies[] | .[0:12]]]' <<<"$out")"
 }
 
@@ -935,7 +935,7 @@ case_backend_close() {
 	# must not be reused for the next request on the same client connection.
 	out=$(raw $P_Q 'b"GET /close HTTP/1.1\r\nHost: t\r\n\r\n"' 'b"GET /echo?n1 HTTP/1.1\r\nHost: t\r\n\r\n"' \
 		'b"GET /close HTTP/1.1\r\nHost: t\r\n\r\n"' 'b"GET /echo?n2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"')
-	jq -e '.statuses == [200,200,200,200] and (.bodies[1] | startswith("GET /echo?n1 ")) and (.bodies[3] | startswith("GET /echo?n2 "))' <<<"$out" >/dev/null ||
+	t_jq '.statuses == [200,200,200,200] and (.bodies[1] | startswith("GET /echo?n1 ")) and (.bodies[3] | startswith("GET /echo?n2 "))' <<<"$out" >/dev/null ||
 		t_fail "got $(jq -c '[.statuses, [.bodies[] | .[0:16]]]' <<<"$out" 2>/dev/null || echo "$out")"
 }
 
@@ -944,7 +944,7 @@ case_backend_close() {
 case_broken_chunked() {
 	local out
 	out=$(raw $P_QPY 'b"GET /badchunk HTTP/1.1\r\nHost: t\r\n\r\n"')
-	jq -e '(.statuses == [502]) or (.closed and ((.complete | index(true)) == null))' <<<"$out" >/dev/null ||
+	t_jq '(.statuses == [502]) or (.closed and ((.complete | index(true)) == null))' <<<"$out" >/dev/null ||
 		t_fail "got $(jq -c '[.statuses, .complete, .closed, (.bodies[0] // "" | .[0:40])]' <<<"$out" 2>/dev/null || echo "$out")" || return 1
 	[[ $(code "http://$H:$P_QPY/after-broken") == 200 ]] || t_fail "the next request failed"
 }
@@ -955,10 +955,10 @@ case_extra_bytes() {
 	# on it (same client connection, so same worker and pool) must not get it.
 	for i in 1 2 3; do
 		out=$(raw $P_QPY 'b"GET /extra HTTP/1.1\r\nHost: t\r\n\r\n"' 'b"GET /next HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"')
-		jq -e '.statuses[0] == 200 and .bodies[0] == "ok\n"' <<<"$out" >/dev/null ||
+		t_jq '.statuses[0] == 200 and .bodies[0] == "ok\n"' <<<"$out" >/dev/null ||
 			t_fail "first: $(jq -c '[.statuses, .bodies]' <<<"$out" 2>/dev/null || echo "$out")" || return 1
 		! grep -q EVIL <<<"$out" || t_fail "the smuggled response reached a client: $(jq -c '[.statuses, .bodies]' <<<"$out")" || return 1
-		jq -e '.statuses[1] == 200 and .bodies[1] == "ok\n"' <<<"$out" >/dev/null ||
+		t_jq '.statuses[1] == 200 and .bodies[1] == "ok\n"' <<<"$out" >/dev/null ||
 			t_fail "second: $(jq -c '[.statuses, .bodies]' <<<"$out")" || return 1
 	done
 }
@@ -1030,7 +1030,7 @@ case_idle_timeout() {
 	# idle_timeout = 500ms: a response body that stalls ends the client
 	# connection (the head already went out), it never hangs or completes.
 	out=$(raw $P_LB 'b"GET /idle/stall HTTP/1.1\r\nHost: t\r\n\r\n"')
-	jq -e '.statuses == [200] and (.complete[0] | not) and .closed' <<<"$out" >/dev/null ||
+	t_jq '.statuses == [200] and (.complete[0] | not) and .closed' <<<"$out" >/dev/null ||
 		t_fail "got $(jq -c '[.statuses, .complete, .closed, [.bodies[] | length]]' <<<"$out" 2>/dev/null || echo "$out")"
 }
 

@@ -432,8 +432,9 @@ static Tandem__ChannelMessage *next_reset(int fd)
 }
 
 /* hactl ratelimit reset: the local store forgets the key and proxyd is
- * told; a peer's sealed reset does the same here; a malformed one is
- * counted and goes nowhere. */
+ * told; what was counted before the reset and is still in flight is
+ * refused afterwards, later windows are not; a peer's sealed reset does the
+ * same here; a malformed one is counted and goes nowhere. */
 static void test_rate_reset(void **state)
 {
 	const struct sockaddr *n2 = (struct sockaddr *)&fx.from_n2;
@@ -475,8 +476,42 @@ static void test_rate_reset(void **state)
 	tandem__channel_message__free_unpacked(m, NULL);
 	assert_int_equal(fx.repl.stats.reset_tx, 2);    /* twice to the peers */
 
-	/* From n2, sealed: applied and passed on. */
+	/* The same old window sent again (from before the reset, still in
+	 * flight): refused. A later window is counted. */
 	fx.chan.sync(fx.chan.sync_arg, &ss);
+	assert_int_equal(fx.repl.stats.reset_dropped, 1);
+	assert_int_equal(replica_rate_sum(repl_store(&fx.repl), "api", key, sizeof(key), win, NULL), 0);
+	rc.window_start_unix_ms = win + 1000;
+	rc.count = 4;
+	fx.chan.sync(fx.chan.sync_arg, &ss);
+	assert_int_equal(replica_rate_sum(repl_store(&fx.repl), "api", key, sizeof(key), win + 1000, NULL), 4);
+	/* A ban that began before the reset is refused; one begun after it is kept. */
+	{
+		Tandem__StateSync bs = TANDEM__STATE_SYNC__INIT;
+		Tandem__Ban b = TANDEM__BAN__INIT, *bp = &b;
+
+		b.limit = "api";
+		b.has_key = b.has_until_unix_ms = b.has_started_unix_ms = 1;
+		b.key = rc.key;
+		b.started_unix_ms = now - 5000;
+		b.until_unix_ms = now + 55000;
+		bs.n_bans = 1;
+		bs.bans = &bp;
+		fx.chan.sync(fx.chan.sync_arg, &bs);
+		assert_int_equal(fx.repl.stats.reset_dropped, 2);
+		assert_int_equal(replica_stats(repl_store(&fx.repl))->entries[REPLICA_BAN], 0);
+		b.started_unix_ms = wall_now_ms() + 1;
+		b.until_unix_ms = b.started_unix_ms + 60000;
+		fx.chan.sync(fx.chan.sync_arg, &bs);
+		assert_int_equal(replica_stats(repl_store(&fx.repl))->entries[REPLICA_BAN], 1);
+	}
+
+	/* From n2, sealed, for another key: applied and passed on. */
+	key[2] = '2';
+	rc.window_start_unix_ms = win;
+	rc.count = 9;
+	fx.chan.sync(fx.chan.sync_arg, &ss);
+	assert_int_equal(replica_rate_sum(repl_store(&fx.repl), "api", key, sizeof(key), win, NULL), 9);
 	rr.limit = "api";
 	rr.has_key = rr.has_at_unix_ms = 1;
 	rr.key = rc.key;
@@ -496,6 +531,7 @@ static void test_rate_reset(void **state)
 	tandem__channel_message__free_unpacked(m, NULL);
 
 	/* Malformed (no key): counted, nothing forgotten, nothing passed on. */
+	key[2] = '3';
 	fx.chan.sync(fx.chan.sync_arg, &ss);
 	rr.has_key = 0;
 	n = tandem__peer_message__pack(&pm, pl);
