@@ -1252,8 +1252,14 @@ sticky_cookie(struct req *r, const struct sticky_conf *sc, const uint8_t *d, str
 		return 0;
 	/* An unknown or malformed value (a removed server, an old token) is
 	 * not an error: the balancer picks and the answer re-pins. */
-	if (r->sticky_srv == 0 && sticky_token_parse(val, vlen, &tok) == 0)
-		r->sticky_srv = sticky_server(sc, tok) + 1;
+	if (r->sticky_srv == 0) {
+		if (sticky_token_parse(val, vlen, &tok) == 0)
+			r->sticky_srv = sticky_server(sc, tok) + 1;
+		if (r->sticky_srv != 0)
+			MET_INC(req_wk(r)->m->sticky_pinned);
+		else
+			MET_INC(req_wk(r)->m->sticky_unknown);
+	}
 	for (size_t k = 0; k < r->rt->nreq_ops; k++)
 		if (r->rt->req_ops[k].name_len == 6 && strcasecmp(r->rt->req_ops[k].name, "cookie") == 0)
 			return 0;

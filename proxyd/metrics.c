@@ -248,6 +248,19 @@ metrics_render(struct buf *o)
 		    (unsigned long long)v);
 	}
 
+	{
+		uint64_t pin = 0, unk = 0;
+
+		for (int w = 0; w < nw; w++) {
+			pin += LOAD(worker_get(w)->m->sticky_pinned);
+			unk += LOAD(worker_get(w)->m->sticky_unknown);
+		}
+		buf_appendf(o, "# HELP tandem_sticky_cookies_total Requests with this proxy's sticky cookie: pinned to the server it names, or unknown (malformed, or no such server: balanced and re-pinned).\n"
+		    "# TYPE tandem_sticky_cookies_total counter\n"
+		    "tandem_sticky_cookies_total{result=\"pinned\"} %llu\ntandem_sticky_cookies_total{result=\"unknown\"} %llu\n",
+		    (unsigned long long)pin, (unsigned long long)unk);
+	}
+
 	buf_appendf(o, "# HELP tandem_parse_errors_total Malformed HTTP messages, by reason.\n"
 	    "# TYPE tandem_parse_errors_total counter\n");
 	{

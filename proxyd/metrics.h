@@ -50,6 +50,8 @@ struct wmetrics {
 	_Atomic uint64_t conns_active;
 	_Atomic uint64_t up_err[MET_UP_MAX];
 	_Atomic uint64_t guard[MET_G_MAX];
+	_Atomic uint64_t sticky_pinned;               /* requests whose sticky cookie named a known server */
+	_Atomic uint64_t sticky_unknown;              /* ... a malformed token or no such server: balanced, re-pinned */
 	const char *_Atomic perr_reason[MET_MAX_REASONS];
 	_Atomic uint64_t perr_count[MET_MAX_REASONS];
 };

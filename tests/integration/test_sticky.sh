@@ -161,15 +161,24 @@ case_first_request() {
 	PIN_SRV=$R_BACKEND
 }
 
+# sticky_count RESULT: tandem_sticky_cookies_total{result=RESULT} from /metrics.
+sticky_count() {
+	curl -s -m 3 "http://$H:$P_ADM/metrics" | awk -v k="tandem_sticky_cookies_total{result=\"$1\"}" '$1 == k { print $2 }'
+}
+
 case_cookie_sticks() {
-	local i
+	local i before after
 	[[ -n $PIN_TOKEN ]] || { t_fail "no cookie from the first case"; return 1; }
+	before=$(sticky_count pinned)
 	for i in $(seq 1 20); do
 		req / -H "Cookie: a=1; $CK=$PIN_TOKEN; b=2"
 		[[ $R_CODE == 200 ]] || { t_fail "request $i: status $R_CODE"; return 1; }
 		[[ $R_BACKEND == "$PIN_SRV" ]] || { t_fail "request $i went to $R_BACKEND, not $PIN_SRV"; return 1; }
 		[[ -z $R_SETCOOKIE ]] || { t_fail "request $i re-pinned: $R_SETCOOKIE"; return 1; }
 	done
+	after=$(sticky_count pinned)
+	[[ -n $before && -n $after ]] && ((after - before == 20)) ||
+		{ t_fail "pinned counter went from '$before' to '$after', not by 20"; return 1; }
 }
 
 case_cookie_stripped() {
@@ -203,12 +212,16 @@ case_round_robin() {
 }
 
 case_bad_cookie() {
-	local v
+	local v before after
+	before=$(sticky_count unknown)
 	for v in 0000000000000000 "$PIN_TOKEN"0 nothex "\"$PIN_TOKEN"; do
 		req / -H "Cookie: $CK=$v"
 		[[ $R_CODE == 200 && -n $R_TOKEN ]] || { t_fail "value \"$v\": status $R_CODE, Set-Cookie \"$R_SETCOOKIE\""; return 1; }
 		note_token "$R_TOKEN" "$R_BACKEND" || return 1
 	done
+	after=$(sticky_count unknown)
+	[[ -n $before && -n $after ]] && ((after - before == 4)) ||
+		{ t_fail "unknown counter went from '$before' to '$after', not by 4"; return 1; }
 	# Quoted (RFC 6265 §4.1.1) is the same cookie.
 	req / -H "Cookie: $CK=\"$PIN_TOKEN\""
 	[[ $R_BACKEND == "$PIN_SRV" && -z $R_SETCOOKIE ]] || { t_fail "quoted: $R_BACKEND \"$R_SETCOOKIE\""; return 1; }
