@@ -7,7 +7,9 @@
  * log buffer. The buffer is written with one write(2) when it passes 32 KiB
  * or from the worker's 200 ms timer (worker.c), never once per request.
  * Control characters and quotes from clients are escaped, so a client cannot
- * forge log lines.
+ * forge log lines. Lines are assembled with the small put_* appenders below,
+ * not printf: formatting was a tenth of the instructions of a plain proxied
+ * request.
  */
 #include "proxyd/accesslog.h"
 
@@ -48,6 +50,38 @@ accesslog_enabled(void)
 	return log_fd >= 0;
 }
 
+/* Appends s[0..n) at dst[at], as much as fits in cap; returns the new length. */
+static size_t
+put(char *dst, size_t at, size_t cap, const char *s, size_t n)
+{
+	if (at >= cap)
+		return at;
+	if (n > cap - at)
+		n = cap - at;
+	memcpy(dst + at, s, n);
+	return at + n;
+}
+
+static size_t
+put_s(char *dst, size_t at, size_t cap, const char *s)
+{
+	return put(dst, at, cap, s, strlen(s));
+}
+
+/* v in decimal, at least min_digits (zero-padded). */
+static size_t
+put_u(char *dst, size_t at, size_t cap, uint64_t v, int min_digits)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0 || n < min_digits);
+	return put(dst, at, cap, tmp + sizeof(tmp) - n, (size_t)n);
+}
+
 /* Appends s[0..n) escaped for a quoted field; returns the new length. */
 static size_t
 esc(char *dst, size_t at, size_t cap, const uint8_t *s, size_t n, int json)
@@ -80,7 +114,7 @@ field(const struct http_msg *m, const uint8_t *d, const char *lname, char *dst, 
 	int i = http_find_header(m, d, lname);
 
 	if (i < 0)
-		return at + (size_t)snprintf(dst + at, cap - at, "%s", json ? "" : "-");
+		return json ? at : put_s(dst, at, cap, "-");
 	return esc(dst, at, cap, d + m->headers[i].value.off, m->headers[i].value.len > 256 ? 256 : m->headers[i].value.len, json);
 }
 
@@ -118,29 +152,40 @@ accesslog_begin(struct req *r, const struct conn *c, const unsigned char *d)
 		return;
 	conn_peer_str(c, ip, sizeof(ip));
 	if (json) {
-		at += (size_t)snprintf(r->logpre, cap, "{\"time\":\"%s\",\"client\":\"%s\",\"method\":\"", log_date(1), ip);
+		at = put_s(r->logpre, at, cap, "{\"time\":\"");
+		at = put_s(r->logpre, at, cap, log_date(1));
+		at = put_s(r->logpre, at, cap, "\",\"client\":\"");
+		at = put_s(r->logpre, at, cap, ip);
+		at = put_s(r->logpre, at, cap, "\",\"method\":\"");
 		at = esc(r->logpre, at, cap, d + m->method_s.off, m->method_s.len, 1);
-		at += (size_t)snprintf(r->logpre + at, cap - at, "\",\"uri\":\"");
+		at = put_s(r->logpre, at, cap, "\",\"uri\":\"");
 		at = esc(r->logpre, at, cap, d + m->target.off, m->target.len > 300 ? 300 : m->target.len, 1);
-		at += (size_t)snprintf(r->logpre + at, cap - at, "\",\"proto\":\"HTTP/1.%d\",\"host\":\"", m->version_minor);
+		at = put_s(r->logpre, at, cap, "\",\"proto\":\"HTTP/1.");
+		at = put_u(r->logpre, at, cap, (uint64_t)m->version_minor, 1);
+		at = put_s(r->logpre, at, cap, "\",\"host\":\"");
 		at = field(m, d, "host", r->logpre, at, cap, 1);
 		r->logsplit = (uint16_t)at;
-		at += (size_t)snprintf(r->logpre + at, cap - at, "\",\"referer\":\"");
+		at = put_s(r->logpre, at, cap, "\",\"referer\":\"");
 		at = field(m, d, "referer", r->logpre, at, cap, 1);
-		at += (size_t)snprintf(r->logpre + at, cap - at, "\",\"user_agent\":\"");
+		at = put_s(r->logpre, at, cap, "\",\"user_agent\":\"");
 		at = field(m, d, "user-agent", r->logpre, at, cap, 1);
 	} else {
-		at += (size_t)snprintf(r->logpre, cap, "%s - - [%s] \"", ip, log_date(0));
+		at = put_s(r->logpre, at, cap, ip);
+		at = put_s(r->logpre, at, cap, " - - [");
+		at = put_s(r->logpre, at, cap, log_date(0));
+		at = put_s(r->logpre, at, cap, "] \"");
 		at = esc(r->logpre, at, cap, d + m->method_s.off, m->method_s.len, 0);
-		r->logpre[at++] = ' ';
+		at = put_s(r->logpre, at, cap, " ");
 		at = esc(r->logpre, at, cap, d + m->target.off, m->target.len > 300 ? 300 : m->target.len, 0);
-		at += (size_t)snprintf(r->logpre + at, cap - at, " HTTP/1.%d\"", m->version_minor);
+		at = put_s(r->logpre, at, cap, " HTTP/1.");
+		at = put_u(r->logpre, at, cap, (uint64_t)m->version_minor, 1);
+		at = put_s(r->logpre, at, cap, "\"");
 		r->logsplit = (uint16_t)at;
-		at += (size_t)snprintf(r->logpre + at, cap - at, " \"");
+		at = put_s(r->logpre, at, cap, " \"");
 		at = field(m, d, "referer", r->logpre, at, cap, 0);
-		at += (size_t)snprintf(r->logpre + at, cap - at, "\" \"");
+		at = put_s(r->logpre, at, cap, "\" \"");
 		at = field(m, d, "user-agent", r->logpre, at, cap, 0);
-		at += (size_t)snprintf(r->logpre + at, cap - at, "\"");
+		at = put_s(r->logpre, at, cap, "\"");
 	}
 	if (at > cap - 1)
 		at = cap - 1;
@@ -165,6 +210,8 @@ accesslog_end(struct worker *wk, struct req *r)
 {
 	const char *up = "-", *srv = "-";
 	uint64_t us = http_proxy_now_us() - r->t_start;
+	char t[640];
+	size_t at = 0, cap = sizeof(t);
 
 	if (log_fd < 0 || r->loglen == 0)
 		return;
@@ -174,15 +221,46 @@ accesslog_end(struct worker *wk, struct req *r)
 			srv = r->gen->upstreams[r->up_idx].servers[r->srv_idx].name;
 	}
 	if (log_format == PD_LOG_JSON) {
+		at = put_s(t, at, cap, "\",\"status\":");
+		at = put_u(t, at, cap, (uint64_t)r->status, 1);
+		at = put_s(t, at, cap, ",\"bytes\":");
+		at = put_u(t, at, cap, r->bytes_out, 1);
+		at = put_s(t, at, cap, ",\"duration_us\":");
+		at = put_u(t, at, cap, us, 1);
+		at = put_s(t, at, cap, ",\"route\":\"");
+		at = put_s(t, at, cap, r->rt ? r->rt->name : "-");
+		at = put_s(t, at, cap, "\",\"upstream\":\"");
+		at = put_s(t, at, cap, up);
+		at = put_s(t, at, cap, "\",\"server\":\"");
+		at = put_s(t, at, cap, srv);
+		at = put_s(t, at, cap, "\",\"request_id\":\"");
+		at = put_s(t, at, cap, r->reqid);
+		at = put_s(t, at, cap, "\"}\n");
 		buf_append(&wk->alog, r->logpre, r->loglen);
-		buf_appendf(&wk->alog, "\",\"status\":%d,\"bytes\":%llu,\"duration_us\":%llu,\"route\":\"%s\","
-		    "\"upstream\":\"%s\",\"server\":\"%s\",\"request_id\":\"%s\"}\n", r->status,
-		    (unsigned long long)r->bytes_out, (unsigned long long)us, r->rt ? r->rt->name : "-", up, srv, r->reqid);
+		buf_append(&wk->alog, t, at);
 	} else {
+		/* rt= in seconds with three decimals, rounded to the ms. */
+		uint64_t ms = (us + 500) / 1000;
+
+		at = put_s(t, at, cap, " ");
+		at = put_u(t, at, cap, (uint64_t)r->status, 1);
+		at = put_s(t, at, cap, " ");
+		at = put_u(t, at, cap, r->bytes_out, 1);
 		buf_append(&wk->alog, r->logpre, r->logsplit);
-		buf_appendf(&wk->alog, " %d %llu", r->status, (unsigned long long)r->bytes_out);
+		buf_append(&wk->alog, t, at);
 		buf_append(&wk->alog, r->logpre + r->logsplit, (size_t)(r->loglen - r->logsplit));
-		buf_appendf(&wk->alog, " rid=%s rt=%.3f up=%s/%s\n", r->reqid, (double)us / 1e6, up, srv);
+		at = put_s(t, 0, cap, " rid=");
+		at = put_s(t, at, cap, r->reqid);
+		at = put_s(t, at, cap, " rt=");
+		at = put_u(t, at, cap, ms / 1000, 1);
+		at = put_s(t, at, cap, ".");
+		at = put_u(t, at, cap, ms % 1000, 3);
+		at = put_s(t, at, cap, " up=");
+		at = put_s(t, at, cap, up);
+		at = put_s(t, at, cap, "/");
+		at = put_s(t, at, cap, srv);
+		at = put_s(t, at, cap, "\n");
+		buf_append(&wk->alog, t, at);
 	}
 	if (buf_len(&wk->alog) > 32768)
 		accesslog_flush(wk);

@@ -1482,7 +1482,7 @@ case_access_log_combined() {
 	curl -s -o /dev/null -m 5 -A 'qa-agent/1' -e 'http://ref.test/' "http://$H:$P_Q/combined-check?x=1"
 	wait_for 3 grep -q 'combined-check' "$T/proxyd-q.log" || t_fail "no access log line" || return 1
 	line=$(grep 'combined-check' "$T/proxyd-q.log" | tail -n 1)
-	grep -qE '^127\.0\.0\.1 - - \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [-+][0-9]{4}\] "GET /combined-check\?x=1 HTTP/1\.1" 200 [0-9]+ "http://ref\.test/" "qa-agent/1"' <<<"$line" ||
+	grep -qE '^127\.0\.0\.1 - - \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [-+][0-9]{4}\] "GET /combined-check\?x=1 HTTP/1\.1" 200 [0-9]+ "http://ref\.test/" "qa-agent/1" rid=[0-9a-f]{32} rt=[0-9]+\.[0-9]{3} up=[^/ ]+/[^ ]+$' <<<"$line" ||
 		t_fail "not combined format: $line"
 }
 
@@ -1492,7 +1492,8 @@ case_access_log_json() {
 	wait_for 3 grep -q 'json-check' "$T/ad-access.log" || t_fail "no access log line in $T/ad-access.log" || return 1
 	bad=$(jq -R -r '. as $l | try (fromjson | empty) catch $l' "$T/ad-access.log" | head -n 1)
 	[[ -z $bad ]] || t_fail "not JSON: ${bad:0:160}" || return 1
-	n=$(jq -c 'select(.uri == "/json-check") | select(.status == 200) | .user_agent' "$T/ad-access.log" | grep -c 'evil')
+	n=$(jq -c 'select(.uri == "/json-check") | select(.status == 200) | select(.bytes > 0 and (.duration_us | type) == "number")
+		| select(.request_id | test("^[0-9a-f]{32}$")) | .user_agent' "$T/ad-access.log" | grep -c 'evil')
 	((n >= 1)) || t_fail "no JSON line with uri /json-check, status 200 and the user agent"
 }
 
