@@ -23,6 +23,7 @@
 
 #include "hacd/adminarg.h"
 #include "hacd/ratekey.h"
+#include "lib/ev.h"
 #include "lib/frame.h"
 #include "lib/net.h"
 #include "proto/tandem.pb-c.h"
@@ -252,14 +253,6 @@ static int cmp_rate_row(const void *pa, const void *pb)
 static uint64_t add_sat(uint64_t a, uint64_t b)
 {
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 struct limit_seen {
@@ -580,7 +573,7 @@ static void do_bans(struct ctl *c, struct stream *s, const struct ratekey_args *
 {
 	const struct replica *store = repl_store(&c->node->repl);
 	Tandem__CtlResponse r = TANDEM__CTL_RESPONSE__INIT;
-	struct ban_acc acc = { NULL, 0, 0, a->limit, wall_ms(), 0 };
+	struct ban_acc acc = { NULL, 0, 0, a->limit, ev_wall_ms(), 0 };
 	Tandem__Ban **ptrs = NULL;
 	size_t budget = CTL_LIST_BUDGET, shown = 0;
 	char note[160] = "";

@@ -21,6 +21,7 @@
 
 #include "hacd/adminarg.h"
 #include "hacd/ratekey.h"
+#include "lib/ev.h"
 #include "lib/frame.h"
 #include "lib/net.h"
 #include "lib/wire.h"
@@ -501,16 +502,6 @@ static int cmd_admin(int argc, char **argv)
                         "       hactl ratelimit reset LIMIT KEY\n"
 #define USAGE_BANS      "usage: hactl bans [--limit NAME] [--json]\n"
 
-/* hacd runs on this host: its wall clock is ours, so ages and remaining
- * times are computed here from the absolute stamps it sends. */
-static int64_t now_unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *key_text(const ProtobufCBinaryData *k, char buf[RATEKEY_TEXT_MAX])
 {
 	ratekey_format(k->data, k->len, buf, RATEKEY_TEXT_MAX);
@@ -577,10 +568,12 @@ static void print_origins_json(Tandem__RateCount **v, size_t n)
 
 /* hacd sends, per key: the current window's sum, the previous window's sum
  * (if any; an older window_start), then one row per node in the current
- * window (hacd/ctl.c do_rate_top). */
+ * window (hacd/ctl.c do_rate_top). hacd runs on this host, so its wall
+ * clock is ours: ages here and remaining times in `bans` are computed from
+ * the absolute stamps it sends. */
 static void print_top(const Tandem__CtlResponse *r, int json)
 {
-	int64_t now = now_unix_ms();
+	int64_t now = (int64_t)ev_wall_ms();
 	char kb[RATEKEY_TEXT_MAX];
 	int first = 1;
 
@@ -635,7 +628,7 @@ static void print_top(const Tandem__CtlResponse *r, int json)
 /* Per window, newest first: the sum, then each node's row. */
 static void print_show(const Tandem__CtlResponse *r, int json)
 {
-	int64_t now = now_unix_ms();
+	int64_t now = (int64_t)ev_wall_ms();
 	char kb[RATEKEY_TEXT_MAX];
 	const Tandem__RateCount *r0 = r->n_rates ? r->rates[0] : NULL;
 
@@ -716,7 +709,7 @@ static int cmd_bans(int argc, char **argv)
 	r = call("bans", n, rest);
 	if (r->has_status && r->status != 0)
 		return finish(r);
-	now = now_unix_ms();
+	now = (int64_t)ev_wall_ms();
 	if (json) {
 		printf("{\"node\":");
 		json_str(r->node);

@@ -37,6 +37,7 @@
 
 #include "hacd/adminarg.h"
 #include "hacd/tickets.h"
+#include "lib/ev.h"
 #include "lib/wire.h"
 
 #define REPL_DELTA_BURST   64     /* delta datagrams per sync tick; the rest 1 ms later */
@@ -46,14 +47,6 @@
 #define REPL_BULK_RETRIES  3      /* incomplete bulk syncs asked again in a row */
 #define REPL_TICKET_MS     1000   /* how often the ticket-key schedule is looked at */
 #define REPL_TICKET_GRACE  3000   /* after start, wait for peers' keys before making one */
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static const char *node_name(const struct repl *r, size_t node)
 {
@@ -89,7 +82,7 @@ static size_t stamp_envelope(uint8_t *buf, size_t n, size_t cap)
 	if (i + body != n)
 		return n;
 	stamp[0] = (9 << 3) | 0;
-	sl = 1 + varint_put(stamp + 1, wall_ms());
+	sl = 1 + varint_put(stamp + 1, ev_wall_ms());
 	head[0] = buf[0];
 	hl = 1 + varint_put(head + 1, body + sl);
 	if (hl + body + sl > cap)
@@ -148,7 +141,7 @@ static void fwd_flush(struct repl *r)
 		return;
 	}
 	stamp[0] = (9 << 3) | 0;                 /* StateSync.sent_unix_ms, varint */
-	sl = 1 + varint_put(stamp + 1, wall_ms());
+	sl = 1 + varint_put(stamp + 1, ev_wall_ms());
 	head[0] = (4 << 3) | 2;                  /* ChannelMessage.sync, length-delimited */
 	hl = 1 + varint_put(head + 1, r->fwd_len + sl);
 	if ((msg = malloc(hl + r->fwd_len + sl)) == NULL) {
@@ -291,7 +284,7 @@ static void on_change(void *arg, const struct replica_item *it)
  * clock; NTP-synchronised nodes, as the rate windows already assume). */
 static void note_lag(struct repl *r, const Tandem__StateSync *sync)
 {
-	uint64_t now = wall_ms(), lag;
+	uint64_t now = ev_wall_ms(), lag;
 
 	if (!sync->has_sent_unix_ms || sync->sent_unix_ms > now + 1000)
 		return;
@@ -470,7 +463,7 @@ static void expire_cb(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct repl *r = t->data;
 
-	replica_expire(r->store, wall_ms());
+	replica_expire(r->store, ev_wall_ms());
 	ev_timer_start(loop, t, REPL_EXPIRE_MS);
 }
 
@@ -541,7 +534,7 @@ static void apply_sync(struct repl *r, const Tandem__StateSync *sync, enum repli
 	Tandem__StateSync s;
 	Tandem__RateCount **counts = NULL;
 	Tandem__Ban **bans = NULL;
-	uint64_t now = wall_ms();
+	uint64_t now = ev_wall_ms();
 	size_t nc = 0, nb = 0;
 
 	if (!any_reset(r)) {
@@ -617,7 +610,7 @@ static void apply_reset(struct repl *r, size_t node, const Tandem__RateReset *rr
 	size_t n, ll = rr->limit != NULL ? strlen(rr->limit) : 0;
 
 	if (ll == 0 || ll > REPLICA_NAME_MAX || !rr->has_key || rr->key.len == 0 || rr->key.len > REPLICA_KEY_MAX ||
-	    !rr->has_at_unix_ms || rr->at_unix_ms == 0 || rr->at_unix_ms > wall_ms() + r->cfg->repl.max_future_ms) {
+	    !rr->has_at_unix_ms || rr->at_unix_ms == 0 || rr->at_unix_ms > ev_wall_ms() + r->cfg->repl.max_future_ms) {
 		r->stats.reset_bad++;
 		log_rl_warnx(&r->rl, ev_now(r->loop), "replication: malformed reset from %s dropped (%llu so far)",
 		    node_name(r, node), (unsigned long long)r->stats.reset_bad);
@@ -634,7 +627,7 @@ static void apply_reset(struct repl *r, size_t node, const Tandem__RateReset *rr
 int repl_rate_reset(struct repl *r, const char *limit, const uint8_t *key, size_t klen, char *msg, size_t len)
 {
 	Tandem__RateReset rr = TANDEM__RATE_RESET__INIT;
-	uint64_t at = wall_ms();
+	uint64_t at = ev_wall_ms();
 	size_t n;
 
 	if (r->store == NULL || klen == 0 || klen > REPLICA_KEY_MAX) {
@@ -768,16 +761,16 @@ static void ticket_cb(struct ev_loop *loop, struct ev_timer *t)
 	if (!first || (!synced && ev_now(loop) - r->started_ms < REPL_TICKET_GRACE))
 		return;
 	replica_foreach(r->store, REPLICA_TICKET, newest_cb, &nt);
-	if (tickets_plan_next(nt.any, nt.created, wall_ms(), cfg->repl.ticket_rotate_ms, &plan) == 0)
+	if (tickets_plan_next(nt.any, nt.created, ev_wall_ms(), cfg->repl.ticket_rotate_ms, &plan) == 0)
 		return;
-	if (tickets_make(r->store, &plan, wall_ms(), on_change, r) == -1) {
+	if (tickets_make(r->store, &plan, ev_wall_ms(), on_change, r) == -1) {
 		r->stats.export_err++;
 		log_rl_warnx(&r->rl, ev_now(loop), "replication: cannot make a TLS ticket key (randomness or memory)");
 		return;
 	}
 	r->stats.tickets_made++;
 	log_info("replication: new TLS ticket key, sealing from %s (every %llu s)",
-	    plan.created_unix_ms <= wall_ms() ? "now" : "the next rotation",
+	    plan.created_unix_ms <= ev_wall_ms() ? "now" : "the next rotation",
 	    (unsigned long long)(cfg->repl.ticket_rotate_ms / 1000));
 	fwd_flush(r);
 }
@@ -923,7 +916,7 @@ int repl_admin_set(struct repl *r, const char *upstream, const char *server, int
 		state = f.found && f.a.has_state ? (int)f.a.state : TANDEM__ADMIN_STATE__ADMIN_READY;
 	if (weight < 0 && f.found && f.a.has_weight)
 		weight = f.a.weight;
-	if (replica_admin_set(r->store, upstream, server, (Tandem__AdminState)state, weight, wall_ms()) == -1) {
+	if (replica_admin_set(r->store, upstream, server, (Tandem__AdminState)state, weight, ev_wall_ms()) == -1) {
 		snprintf(msg, len, "%.64s/%.64s: refused (bad name, or out of memory)", upstream, server);
 		return -1;
 	}

@@ -122,6 +122,15 @@ ev_loop_free(struct ev_loop *loop)
 }
 
 uint64_t
+ev_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t
 ev_now(const struct ev_loop *loop)
 {
 	return loop->now;

@@ -64,6 +64,10 @@ int      ev_run_once(struct ev_loop *loop, int timeout_ms);
 void     ev_stop(struct ev_loop *loop);
 uint64_t ev_now(const struct ev_loop *loop);      /* monotonic ms cached per iteration */
 void     ev_now_update(struct ev_loop *loop);     /* re-read the clock now */
+/* Wall-clock milliseconds since the Unix epoch (CLOCK_REALTIME, vDSO): for
+ * what crosses hosts (replicated state, rate-limit windows, ticket keys),
+ * never for timers. Not cached, not faked by ev_set_clock. */
+uint64_t ev_wall_ms(void);
 /* Replace the clock (default CLOCK_MONOTONIC in ms); clock_ms(arg) must never
  * go backwards. NULL restores the default. Updates ev_now() at once. Tests drive
  * timers with a fake clock and ev_run_once(loop, 0), never by sleeping. */

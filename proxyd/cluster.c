@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/ev.h"
 #include "lib/log.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
@@ -65,14 +66,6 @@ static struct {
 	struct log_ratelimit rl;
 } cl = { .interval_ms = CL_DEFAULT_INTERVAL_MS, .rl = LOG_RATELIMIT_INIT(10000) };
 
-static uint64_t unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static const struct pd_rlimit *find_limit(const struct pd_config *g, const char *name)
 {
 	for (size_t i = 0; g != NULL && name != NULL && i < g->nrlimits; i++)
@@ -84,7 +77,7 @@ static const struct pd_rlimit *find_limit(const struct pd_config *g, const char 
 static void refused(int kind, const char *what)
 {
 	cl.rx[kind][R_REFUSED]++;
-	log_rl_warnx(&cl.rl, unix_ms(), "hacd channel: %s entry refused: %s (%llu so far)", kind_name[kind], what,
+	log_rl_warnx(&cl.rl, ev_wall_ms(), "hacd channel: %s entry refused: %s (%llu so far)", kind_name[kind], what,
 	    (unsigned long long)cl.rx[kind][R_REFUSED]);
 }
 
@@ -178,7 +171,7 @@ static void apply_tickets(const Tandem__StateSync *s, uint64_t now)
 void cluster_apply(const Tandem__StateSync *s)
 {
 	struct pd_config *g;
-	uint64_t now = unix_ms();
+	uint64_t now = ev_wall_ms();
 
 	if (s == NULL)
 		return;
@@ -212,7 +205,7 @@ void cluster_reset(const Tandem__RateReset *rr)
 	for (size_t i = 0; g != NULL && i < g->nrlimits; i++)
 		if (strcmp(g->rlimits[i].name, rr->limit) == 0) {
 			found = 1;
-			rc = rl_reset(g->rlimits[i].t, rr->key.data, rr->key.len, rr->at_unix_ms, unix_ms());
+			rc = rl_reset(g->rlimits[i].t, rr->key.data, rr->key.len, rr->at_unix_ms, ev_wall_ms());
 		}
 	config_unref(g);
 	if (!found) {
@@ -292,7 +285,7 @@ static void flush(void)
 	s.n_health = co.nh;
 	s.health = co.hobsp;
 	s.has_sent_unix_ms = 1;
-	s.sent_unix_ms = unix_ms();
+	s.sent_unix_ms = ev_wall_ms();
 	m.body_case = TANDEM__CHANNEL_MESSAGE__BODY_SYNC;
 	m.sync = &s;
 	co.send(&m);
@@ -381,7 +374,7 @@ static void take_health(void *arg, const char *upstream, const char *server, int
 size_t cluster_collect(int full, void (*send)(const Tandem__ChannelMessage *m))
 {
 	struct pd_config *g = worker_current();
-	uint64_t now = unix_ms();
+	uint64_t now = ev_wall_ms();
 
 	co.send = send;
 	co.total = 0;

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/ev.h"
 #include "lib/log.h"
 #include "proxyd/conn.h"
 #include "proxyd/ratelimit.h"
@@ -85,11 +86,7 @@ config_srv_shared_set(const char *upstream, const char *server, int state, int64
 		atomic_store_explicit(&s->state, (uint32_t)state, memory_order_relaxed);
 	if (weight >= 0)
 		atomic_store_explicit(&s->weight_override, (uint32_t)weight, memory_order_relaxed);
-	{
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		atomic_store(&s->admin_unix_ms, (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
-	}
+	atomic_store(&s->admin_unix_ms, ev_wall_ms());
 	atomic_fetch_add(&config_admin_version, 1);
 	return 0;
 }

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "proxyd/health.h"
@@ -562,20 +563,11 @@ hc_stop(void)
 
 /* ---- replication hooks ------------------------------------------------------ */
 
-static uint64_t
-unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void
 hc_foreach_observation(void (*cb)(void *arg, const char *upstream, const char *server, int up,
     uint64_t observed_unix_ms), void *arg)
 {
-	uint64_t now = hc.loop ? ev_now(hc.loop) : 0, wall = unix_ms();
+	uint64_t now = hc.loop ? ev_now(hc.loop) : 0, wall = ev_wall_ms();
 
 	for (struct hc_up *h = hc.ups; h != NULL; h = h->next)
 		for (size_t i = 0; i < h->n; i++) {

@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "proxyd/accesslog.h"
@@ -1479,17 +1480,6 @@ make_request_id(struct req *r, const uint8_t *d)
 	r->reqid[32] = '\0';
 }
 
-static uint64_t
-unix_now_ms(void)
-{
-	struct timespec ts;
-
-	/* vDSO, like http_proxy_now_us(); rate-limit windows are wall-clock
-	 * aligned so that every node of a cluster agrees on them. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* The rate-limit key of a request for limit L (proxyd/ratelimit.h). A
  * request without the header a header-keyed limit names is keyed by its
  * client address instead, so leaving the header out does not escape it. */
@@ -1560,7 +1550,7 @@ guard_request(struct conn *c, struct req *r, const uint8_t *d)
 		uint8_t key[RL_KEY_MAX];
 		uint32_t ra = 1;
 		int klen = rl_key(r, L, d, key);
-		enum rl_verdict v = klen > 0 ? rl_check(L->t, key, (size_t)klen, unix_now_ms(), &ra) : RL_ALLOW;
+		enum rl_verdict v = klen > 0 ? rl_check(L->t, key, (size_t)klen, ev_wall_ms(), &ra) : RL_ALLOW;
 		if (v != RL_ALLOW) {
 			/* RFC 6585 §4: 429 with Retry-After (RFC 9110 §10.2.3). A
 			 * banned client also loses its connection: it must come

@@ -52,15 +52,6 @@ static struct ev_timer rl_sweep_timer;
 static struct ev_timer tls_tick_timer;
 static uint64_t tls_last_rotate_ms;
 
-static uint64_t
-unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void
 tls_rotate_now(const struct pd_config *g, uint64_t now)
 {
@@ -80,7 +71,7 @@ static void
 tls_tick_cb(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct pd_config *g = worker_current();
-	uint64_t now = unix_ms();
+	uint64_t now = ev_wall_ms();
 
 	if (g != NULL && g->has_tls && config_tls_keys() != NULL) {
 		struct tls_ticket_keys *k = config_tls_keys();
@@ -106,11 +97,8 @@ static void
 rl_sweep_cb(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct pd_config *g = worker_current();
-	struct timespec ts;
-	uint64_t now;
+	uint64_t now = ev_wall_ms();
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 	for (size_t i = 0; g != NULL && i < g->nrlimits; i++)
 		rl_expire(g->rlimits[i].t, now);
 	config_unref(g);
@@ -212,7 +200,7 @@ reload(void)
 	/* The first TLS listener of this process: a sealing key before its
 	 * first client, not at the next tick. */
 	if (nc->has_tls && config_tls_keys() != NULL && tls_tickets_count(config_tls_keys()) == 0)
-		tls_rotate_now(nc, unix_ms());
+		tls_rotate_now(nc, ev_wall_ms());
 	worker_publish(nc);
 	channel_status_changed();
 	sd_notify(0, "READY=1");
@@ -376,7 +364,7 @@ main(int argc, char **argv)
 	/* The first ticket key before the first client; then the tick keeps
 	 * rotating (also once a reload adds the first TLS listener). */
 	if (gen->has_tls)
-		tls_rotate_now(gen, unix_ms());
+		tls_rotate_now(gen, ev_wall_ms());
 	ev_timer_init(&tls_tick_timer, tls_tick_cb, NULL);
 	ev_timer_start(ctl_loop, &tls_tick_timer, TLS_TICK_MS);
 	channel_set_generation(gen->generation);

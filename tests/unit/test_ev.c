@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/ev.h"
@@ -817,10 +818,25 @@ test_async_stops_loop_from_other_thread(void **state)
 	ev_async_fini(f->loop, &a);
 }
 
+/* The wall clock is the Unix epoch in ms: time(2)'s seconds, to within the
+ * second the calls may straddle. */
+static void test_wall_ms(void **state)
+{
+	time_t before, after;
+	uint64_t w;
+
+	(void)state;
+	before = time(NULL);
+	w = ev_wall_ms();
+	after = time(NULL);
+	assert_true(w / 1000 >= (uint64_t)before && w / 1000 <= (uint64_t)after);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_wall_ms),
 		cmocka_unit_test_setup_teardown(test_timer_ordering_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_fires_when_due_not_before, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_stop_restart, setup, teardown),
