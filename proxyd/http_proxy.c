@@ -501,6 +501,32 @@ dechunk_in_place(struct req *r, struct buf *in, size_t used)
 	return kept;
 }
 
+/* The body framing both directions share (RFC 9112 §6.3): how many of the
+ * avail bytes at p belong to a Content-Length (kind HTTP_BODY_LENGTH, *left
+ * bytes to go) or chunked (validated by ch) body, in *used. 1 when the body
+ * ends with them, 0 when more is to come, -1 for a malformed chunked body. */
+static int
+body_frame(enum http_body kind, uint64_t *left, struct http_chunked *ch, const uint8_t *p, size_t avail,
+    size_t *used)
+{
+	*used = 0;
+	if (kind == HTTP_BODY_LENGTH) {
+		*used = avail < *left ? avail : (size_t)*left;
+		*left -= *used;
+		return *left == 0;
+	}
+	if (avail == 0)
+		return 0;
+	switch (http_chunked_feed(ch, p, avail, used)) {
+	case HTTP_DONE:
+		return 1;
+	case HTTP_AGAIN:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 /* Passes newly read response body bytes (RFC 9112 §6.3 framing). 0, or -1 on
  * a malformed chunked body. */
 static int
@@ -508,34 +534,24 @@ r_advance(struct req *r)
 {
 	struct buf *in = &r->b->in;
 	size_t avail = buf_len(in) - r->rpass, used;
+	int end;
 
 	switch (r->rbody) {
 	case HTTP_BODY_NONE:
 		r->rdone = 1;
 		break;
 	case HTTP_BODY_LENGTH:
-		used = avail < r->rleft ? avail : (size_t)r->rleft;
-		r->rpass += used;
-		r->rleft -= used;
-		if (r->rleft == 0)
-			r->rdone = 1;
-		break;
 	case HTTP_BODY_CHUNKED:
-		if (avail == 0)
-			break;
-		switch (http_chunked_feed(&r->rch, buf_rptr(in) + r->rpass, avail, &used)) {
-		case HTTP_DONE:
-			r->rdone = 1;
-			/* fallthrough */
-		case HTTP_AGAIN:
-			if (r->dechunk)
-				used = dechunk_in_place(r, in, used);
-			r->rpass += used;
-			break;
-		default:
+		end = body_frame(r->rbody, &r->rleft, &r->rch, buf_rptr(in) + r->rpass, avail, &used);
+		if (end == -1) {
 			metrics_parse_error(req_wk(r)->m, r->rch.reason);
 			return -1;
 		}
+		if (r->rbody == HTTP_BODY_CHUNKED && r->dechunk && used > 0)
+			used = dechunk_in_place(r, in, used);
+		r->rpass += used;
+		if (end)
+			r->rdone = 1;
 		break;
 	case HTTP_BODY_UNTIL_CLOSE:
 	case HTTP_BODY_TUNNEL:
@@ -981,6 +997,7 @@ q_advance(struct req *r)
 {
 	struct buf *in = &r->c->in;
 	size_t avail = buf_len(in) - r->qpass, used;
+	int end;
 
 	if (r->c->state == CONN_TUNNEL) {
 		r->qpass += avail;
@@ -988,29 +1005,18 @@ q_advance(struct req *r)
 	}
 	switch (r->qbody) {
 	case HTTP_BODY_LENGTH:
-		used = avail < r->qleft ? avail : (size_t)r->qleft;
-		r->qpass += used;
-		r->qleft -= used;
-		if (r->qleft == 0)
-			r->qdone = 1;
-		break;
 	case HTTP_BODY_CHUNKED:
-		if (avail == 0)
-			break;
-		switch (http_chunked_feed(&r->qch, buf_rptr(in) + r->qpass, avail, &used)) {
-		case HTTP_DONE:
-			r->qdone = 1;
-			/* fallthrough */
-		case HTTP_AGAIN:
-			r->qpass += used;
-			break;
-		default:
+		end = body_frame(r->qbody, &r->qleft, &r->qch, buf_rptr(in) + r->qpass, avail, &used);
+		if (end == -1) {
 			metrics_parse_error(req_wk(r)->m, r->qch.reason);
 			return -1;
 		}
+		r->qpass += used;
+		if (end)
+			r->qdone = 1;
 		/* A chunked body has no size up front: the limit is enforced
 		 * as it streams (chunk framing counted). */
-		if (route_body_too_large(r->max_body, r->qch.body_bytes))
+		if (r->qbody == HTTP_BODY_CHUNKED && route_body_too_large(r->max_body, r->qch.body_bytes))
 			return -2;
 		break;
 	default:
