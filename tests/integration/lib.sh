@@ -183,6 +183,96 @@ t_backends_seen() {
 	done
 }
 
+# t_hacd_agrees NODE: NODE's hacd sees n1 and n2 alive, web on n1, web2 on n2.
+t_hacd_agrees() {
+	lab_hactl "$1" status --json 2>/dev/null | t_jq '
+		([.nodes[] | select(.name == "n1" or .name == "n2") | .alive] | all) and
+		([.vips[] | select(.name == "web") | .owner] == ["n1"]) and
+		([.vips[] | select(.name == "web2") | .owner] == ["n2"])' >/dev/null
+}
+
+# t_watch_owners STOPFILE: every 100 ms until STOPFILE exists (at most
+# 60 s), web on n1 only and web2 on n2 only; 1 (and why, on stdout) as
+# soon as either moved.
+t_watch_owners() {
+	local stop=$1 until
+	until=$(($(lab_now_ms) + 60000))
+	while [[ ! -e $stop ]] && (($(lab_now_ms) < until)); do
+		if ! lab_owner_is "$LAB_VIP_WEB" n1 || ! lab_owner_is "$LAB_VIP_WEB2" n2; then
+			echo "moved: web on '$(lab_owners "$LAB_VIP_WEB")', web2 on '$(lab_owners "$LAB_VIP_WEB2")'"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# t_heartbeat_attack TO_N1 TO_N2 PORT: from the attacker namespace (up, with
+# a route to the targets), with keys of its own (never the cluster's),
+# while a client runs through web and the owners are watched: forged
+# heartbeats (n2 claiming web towards TO_N1, n1 claiming web2 towards
+# TO_N2, each from the impersonated node's address; also under an unknown
+# key id), junk of every kind, and genuine heartbeats captured on n1's
+# switch port (PORT) replayed from their real source. Fails (t_fail) when
+# a VIP moved, a client request failed, hb_forge failed, or any of the
+# eight drop counters (both nodes together) did not move.
+t_heartbeat_attack() {
+	local to1=$1 to2=$2 port=$3 forge=$BUILD/tests/tools/hb_forge evil key99 keybad cap kinds k
+	local -A before
+	local names=(drop-auth-failed drop-unknown-key drop-bad-magic drop-short drop-oversize
+		drop-bad-version drop-wrong-cluster drop-replay)
+	local n1a n2a sent=0 tries=0 watcher res failed missing=() b a
+	[[ -x $forge ]] || { t_fail "missing $forge"; return 1; }
+	evil=$(lab_ns evil)
+	keybad=$LAB_DIR/evil-same-id.key
+	key99=$LAB_DIR/evil-other-id.key
+	(umask 077 && printf '1 %s\n' "$(openssl rand -hex 32)" >"$keybad" &&
+		printf '99 %s\n' "$(openssl rand -hex 32)" >"$key99") || return 1
+	cap=$LAB_DIR/captured.txt
+	ip netns exec "$(lab_ns sw)" "$forge" capture --iface n1 --port "$port" \
+		--file "$cap" --count 20 --timeout-ms 5000 2>/dev/null ||
+		{ t_fail "captured no genuine heartbeat on port $port"; return 1; }
+	for k in "${names[@]}"; do before[$k]=$(($(t_counter n1 "$k" 0) + $(t_counter n2 "$k" 0))); done
+
+	lab_client_start atk 60 "http://$LAB_VIP_WEB/"
+	rm -f "$LAB_DIR/watch.stop"
+	t_watch_owners "$LAB_DIR/watch.stop" >"$LAB_DIR/watch.out" &
+	watcher=$!
+	n1a=$(lab_ip n1):$port
+	n2a=$(lab_ip n2):$port
+	attack() { tries=$((tries + 1)); ip netns exec "$evil" "$forge" "$@" && sent=$((sent + 1)); }
+	attack forge --key "$keybad" --node n2 --vip web --to "$to1" --spoof "$n2a" --count 1000
+	attack forge --key "$keybad" --node n1 --vip web2 --to "$to2" --spoof "$n1a" --count 1000
+	attack forge --key "$key99" --node n2 --vip web --to "$to1" --spoof "$n2a" --count 200
+	for kinds in random short oversize version cluster auth; do
+		attack junk --kind "$kinds" --node n2 --to "$to1" --spoof "$n2a" --count 200
+		attack junk --kind "$kinds" --node n1 --to "$to2" --spoof "$n1a" --count 200
+	done
+	attack replay --file "$cap" --count 500
+	# Let the heartbeats that follow the attack run through the election.
+	sleep 1
+	touch "$LAB_DIR/watch.stop"
+	if ((sent != tries)); then
+		wait "$watcher"
+		lab_client_stop atk >/dev/null
+		t_fail "hb_forge failed in $((tries - sent)) of $tries runs"
+		return 1
+	fi
+	if ! wait "$watcher"; then
+		lab_client_stop atk >/dev/null
+		t_fail "$(cat "$LAB_DIR/watch.out")"
+		return 1
+	fi
+	res=$(lab_client_stop atk)
+	failed=$(client_field "$res" failed)
+	for k in "${names[@]}"; do
+		b=${before[$k]}
+		a=$(($(t_counter n1 "$k" 0) + $(t_counter n2 "$k" 0)))
+		((a > b)) || missing+=("$k")
+	done
+	((${#missing[@]} == 0)) || { t_fail "counters did not move: ${missing[*]}"; return 1; }
+	((failed == 0)) || { t_fail "$failed client requests failed during the attack"; return 1; }
+}
+
 # client_field "done ok=N failed=N ..." NAME: the number after NAME=.
 client_field() { sed -n "s/.*$2=\([0-9]*\).*/\1/p" <<<"$1"; }
 
