@@ -375,16 +375,13 @@ r_flush_tls(struct req *r)
 	}
 	rc = outq_tls_write(c->ssl, &q, &hw, &bw);
 	r->bytes_out += hw + bw;
-	if (hw + bw > 0)
-		c->tls &= (uint8_t)~CONN_TLS_WR_WANTS_RD;
-	if (rc == TLS_AGAIN_WRITE) {
-		c->tls &= (uint8_t)~CONN_TLS_WR_WANTS_RD;
-		conn_want(c, !c->rd_off, 1);
-		return 0;
-	}
-	if (rc == TLS_AGAIN_READ) {
+	/* Only a write that stopped on TLS_AGAIN_READ waits for readability. */
+	if (rc == TLS_AGAIN_READ)
 		c->tls |= CONN_TLS_WR_WANTS_RD;
-		conn_want(c, !c->rd_off, c->wr_on);
+	else if (hw + bw > 0 || rc == TLS_AGAIN_WRITE)
+		c->tls &= (uint8_t)~CONN_TLS_WR_WANTS_RD;
+	if (rc == TLS_AGAIN_WRITE || rc == TLS_AGAIN_READ) {
+		conn_want(c, !c->rd_off, rc == TLS_AGAIN_WRITE ? 1 : c->wr_on);
 		return 0;
 	}
 	if (rc != TLS_OK) {
@@ -1051,20 +1048,17 @@ q_flush_tls(struct req *r)
 	size_t hw, bw;
 	int rc = outq_tls_write(b->ssl, &q, &hw, &bw);
 
-	if (hw + bw > 0) {
-		b->tls &= (uint8_t)~BC_TLS_WR_WANTS_RD;
+	if (hw + bw > 0)
 		r->head_sent_any = 1;
-	}
 	if (bw > 0)
 		r->body_sent_any = 1;
-	if (rc == TLS_AGAIN_WRITE) {
-		b->tls &= (uint8_t)~BC_TLS_WR_WANTS_RD;
-		up_want(b, !b->rd_off, 1);
-		return 0;
-	}
-	if (rc == TLS_AGAIN_READ) {
+	/* Only a write that stopped on TLS_AGAIN_READ waits for readability. */
+	if (rc == TLS_AGAIN_READ)
 		b->tls |= BC_TLS_WR_WANTS_RD;
-		up_want(b, !b->rd_off, b->wr_on);
+	else if (hw + bw > 0 || rc == TLS_AGAIN_WRITE)
+		b->tls &= (uint8_t)~BC_TLS_WR_WANTS_RD;
+	if (rc == TLS_AGAIN_WRITE || rc == TLS_AGAIN_READ) {
+		up_want(b, !b->rd_off, rc == TLS_AGAIN_WRITE ? 1 : b->wr_on);
 		return 0;
 	}
 	if (rc != TLS_OK) {
