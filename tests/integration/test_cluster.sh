@@ -30,7 +30,7 @@
 # Prints one line per case and "N passed, N failed".
 
 export LAB_NODES=2
-export LAB_PREFIX=tdmc
+export LAB_PREFIX=${LAB_PREFIX:-tdmc}
 : "${T_TIMEOUT:=300}"
 
 CL_DIR=/tmp/${LAB_PREFIX}-conf

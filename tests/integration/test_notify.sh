@@ -20,7 +20,7 @@
 # Run as root from the repository root (BUILD=dir for binaries elsewhere).
 # Prints one line per case and "N passed, N failed".
 
-export LAB_PREFIX=tdmn
+export LAB_PREFIX=${LAB_PREFIX:-tdmn}
 : "${T_TIMEOUT:=120}"
 # lib.sh for the harness (t_case, t_fail, t_wait, t_end, t_bound); this
 # test builds no lab.

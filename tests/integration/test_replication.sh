@@ -23,7 +23,7 @@
 # Prints one line per case and "N passed, N failed".
 
 export LAB_NODES=2
-export LAB_PREFIX=tdmr
+export LAB_PREFIX=${LAB_PREFIX:-tdmr}
 : "${T_TIMEOUT:=170}"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
