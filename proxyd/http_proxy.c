@@ -1634,15 +1634,7 @@ start_request(struct conn *c, struct req *r)
 	} else {
 		q.host = "";
 	}
-	if (q.host_len > 0 && q.host[0] == '[') {
-		const char *e = memchr(q.host, ']', q.host_len);
-		if (e != NULL)
-			q.host_len = (size_t)(e - q.host) + 1;
-	} else {
-		const char *e = memchr(q.host, ':', q.host_len);
-		if (e != NULL)
-			q.host_len = (size_t)(e - q.host);
-	}
+	q.host_len = route_host_key(q.host, q.host_len);
 	if (target_parts(r, d, &t, &tl, tgt, sizeof(tgt)) == -1) {
 		buf_consume(&c->in, m->header_bytes);
 		send_local(r, 414, "414 URI Too Long\n", NULL, 1);
@@ -1740,6 +1732,15 @@ process_head(struct conn *c)
 	rc = http_parse(&r->qp, &r->qm, buf_rptr(&c->in), buf_len(&c->in));
 	if (rc == HTTP_AGAIN)
 		return;
+	/* Everything after this point (routes, guards, rewrite, the forwarded
+	 * request line, the access log) sees the normalised path, so what was
+	 * matched is what the backend gets. The parser refused every path
+	 * without a normal form; -1 here would be a parser bug, still a 400. */
+	if (rc == HTTP_OK && http_target_normalize(&r->qm, buf_rptr(&c->in)) == -1) {
+		r->qp.status = 400;
+		r->qp.reason = "bad-path";
+		rc = HTTP_ERROR;
+	}
 	if (rc == HTTP_ERROR) {
 		char ab[48], body[128];
 		metrics_parse_error(wk->m, r->qp.reason);
