@@ -169,9 +169,26 @@ case_allowed_normalised() {
 	[[ ! -s $T/pub.log ]] || { t_fail "catch-all origin got a request"; return 1; }
 }
 
+case_rewrite_overflow() {
+	local rw0 c long
+	origins_clear
+	rw0=$(metric 'tandem_guard_total{reason="rewrite_overflow"}')
+	long=/rw/$(printf 'a%.0s' $(seq 1 7900))
+	c=$(code "http://$H:$P_PX$long")
+	[[ $c == 414 ]] || { t_fail "overflowing rewrite: $c, want 414"; return 1; }
+	origins_empty "overflowing rewrite" || return 1
+	(($(metric 'tandem_guard_total{reason="rewrite_overflow"}') == rw0 + 1)) ||
+		{ t_fail "rewrite_overflow not counted"; return 1; }
+	# A rewrite that fits still goes out rewritten.
+	c=$(code "http://$H:$P_PX/rw/ok")
+	[[ $c == 200 && $(cat "$T/pub.log") == "GET ${RW_LONG}ok HTTP/1.1" ]] ||
+		{ t_fail "short rewrite: $c, origin saw \"$(cut -c1-60 "$T/pub.log")\""; return 1; }
+}
+
 t_case "path spellings of a guarded route: 403/400, origin untouched, counted" case_path_spellings
 t_case "host spellings of a guarded host route: 403/400, origin untouched" case_host_spellings
 t_case "allowed client: origin gets the normalised path, query as sent" case_allowed_normalised
+t_case "rewrite that does not fit: 414, not the original target, counted" case_rewrite_overflow
 
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))
