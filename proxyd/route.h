@@ -51,7 +51,7 @@ struct route {
 	char *rw_prefix; char *rw_replace;/* rewrite: a path starting with rw_prefix gets it replaced */
 	struct route_hdr_op *req_ops; size_t nreq_ops;
 	struct route_hdr_op *resp_ops; size_t nresp_ops;
-	/* guards (issue 4), checked after the route matched, before forwarding */
+	/* guards, checked after the route matched, before forwarding */
 	struct net_cidr *allow; size_t nallow;   /* client must be in one, when any (else 403) */
 	struct net_cidr *deny;  size_t ndeny;    /* client in one -> 403 (deny wins over allow) */
 	char **allow_methods; size_t nallow_methods; /* uppercase; none = any (else 405) */
