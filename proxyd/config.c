@@ -25,6 +25,7 @@
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "proxyd/conn.h"
+#include "proxyd/http_parse.h"
 #include "proxyd/ratelimit.h"
 #include "proxyd/sticky.h"
 #include "proxyd/tls.h"
@@ -1128,6 +1129,48 @@ parse_hdr_ops(const config_setting_t *r, const char *gname, struct route_hdr_op 
 	return rc;
 }
 
+/* Requests are routed and rewritten on their normalised path
+ * (http_target_normalize()), so a route path, path prefix, rewrite prefix or
+ * replacement must be in that form too: another spelling ("/%69nternal/",
+ * "/a//b", lower-case hex) would never match, or would write a path the
+ * parser refuses from clients. A replacement that does not start with '/'
+ * gets one from route_rewrite(), so it is checked with it. 0, or -1 with the
+ * reason and the normal form in msg. */
+static int
+path_normal(const char *p, char *msg, size_t msglen)
+{
+	size_t len = strlen(p), off = p[0] == '/' ? 0 : 1;
+	char *in = malloc(len + off + 1), *out = malloc(len + off + 1);
+	const char *why = NULL;
+	int n = -1, rc = -1;
+
+	if (in == NULL || out == NULL) {
+		snprintf(msg, msglen, "out of memory");
+		goto done;
+	}
+	in[0] = '/';
+	memcpy(in + off, p, len + 1);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (ch <= 0x20 || ch >= 0x7f || ch == '#') {
+			/* RFC 9112 §3.2: not a request-target byte. */
+			snprintf(msg, msglen, "\"%s\": byte 0x%02x cannot be in a request-target", p, ch);
+			goto done;
+		}
+	}
+	n = http_path_normalize(in, len + off, out, len + off, &why);
+	if (n < 0)
+		snprintf(msg, msglen, "\"%s\" is refused in request paths (%s)", p, why);
+	else if ((size_t)n != len + off || memcmp(in, out, len + off) != 0)
+		snprintf(msg, msglen, "requests are matched normalised: write \"%.*s\" for \"%s\"", n, out, in);
+	else
+		rc = 0;
+done:
+	free(in);
+	free(out);
+	return rc;
+}
+
 static int
 parse_match(struct route *rt, const config_setting_t *r, struct conf_err *err)
 {
@@ -1169,6 +1212,8 @@ parse_match(struct route *rt, const config_setting_t *r, struct conf_err *err)
 			    "%s: only one of path, path_prefix, path_regex per route", pk[i].key);
 		if (pk[i].kind != ROUTE_PATH_REGEX && p[0] != '/')
 			return conf_errorf(err, config_setting_get_member(g, pk[i].key), "%s: must start with '/'", pk[i].key);
+		if (pk[i].kind != ROUTE_PATH_REGEX && path_normal(p, emsg, sizeof(emsg)) == -1)
+			return conf_errorf(err, config_setting_get_member(g, pk[i].key), "%s: %s", pk[i].key, emsg);
 		if (route_set_path(rt, pk[i].kind, p, emsg, sizeof(emsg)) == -1)
 			return conf_errorf(err, config_setting_get_member(g, pk[i].key), "%s: %s", pk[i].key, emsg);
 	}
@@ -1492,6 +1537,7 @@ parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err 
 		const config_setting_t *r = config_setting_get_elem(l, (unsigned)i), *rw = NULL;
 		struct route *rt = &c->routes[i];
 		const char *name = NULL;
+		char emsg[256];
 
 		c->nroutes = (size_t)i + 1;
 		if (!config_setting_is_group(r))
@@ -1531,6 +1577,9 @@ parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err 
 			pf = pf ? pf : sp;
 			if (pf[0] != '/' || (rp != NULL && !valid_field_value(rp)))
 				return conf_errorf(err, rw, "rewrite: prefix must start with '/'");
+			if (path_normal(pf, emsg, sizeof(emsg)) == -1 ||
+			    (rp != NULL && rp[0] != '\0' && path_normal(rp, emsg, sizeof(emsg)) == -1))
+				return conf_errorf(err, rw, "rewrite: %s", emsg);
 			rt->rw_prefix = strdup(pf);
 			rt->rw_replace = xstrdup(rp);
 			if (rt->action != ROUTE_FORWARD)

@@ -198,9 +198,14 @@ static enum http_method method_lookup(const uint8_t *s, size_t n)
 /*
  * Host syntax (RFC 9110 §7.2, RFC 3986 §3.2.2-3.2.3): uri-host [ ":" port ].
  * IP-literal is checked loosely (hex digits, ':' and '.' inside brackets);
- * reg-name allows unreserved, sub-delims and well-formed pct-encoding; the
- * port is at most 5 digits and <= 65535. userinfo ('@') is refused: it is
- * not part of Host and is deprecated in http URIs (RFC 9110 §4.2.4).
+ * reg-name allows unreserved and sub-delims; the port is at most 5 digits
+ * and <= 65535. userinfo ('@') is refused: it is not part of Host and is
+ * deprecated in http URIs (RFC 9110 §4.2.4).
+ * Host routes and their access rules match the name as sent (ignoring case
+ * and one trailing dot, see route_host_key()), so forms that name the same
+ * host in another spelling are refused rather than matched differently from
+ * the backend: pct-encoding in a reg-name (RFC 3986 allows it, DNS names
+ * never need it, nginx refuses it) and empty labels (a leading dot, "..").
  */
 static int host_valid(const uint8_t *h, size_t n)
 {
@@ -217,16 +222,10 @@ static int host_valid(const uint8_t *h, size_t n)
 			return 0;
 		i++;
 	} else {
-		while (i < n) {
-			if (cls[h[i]] & C_HOST) {
-				i++;
-			} else if (h[i] == '%') {
-				if (n - i < 3 || !(cls[h[i + 1]] & C_HEX) || !(cls[h[i + 2]] & C_HEX))
-					return 0;
-				i += 3;
-			} else {
-				break;
-			}
+		while (i < n && (cls[h[i]] & C_HOST)) {
+			if (h[i] == '.' && (i == 0 || h[i - 1] == '.'))
+				return 0;
+			i++;
 		}
 		if (i == 0)
 			return 0;
@@ -302,36 +301,185 @@ static int parse_version(const uint8_t *v)
 }
 
 /*
- * A path segment that is "." or ".." -- also percent-encoded, "%2e" being
- * the same character (RFC 3986 §2.3, §6.2.2.2). Routing matches the path as
- * received, and a backend that removes dot-segments (RFC 3986 §5.2.4) would
- * serve another path than the one routed and access-checked:
- * "/public/../admin" passes a "/public/" rule and reaches /admin. Browsers and
- * curl remove dot-segments before sending, so a request that still has one
- * is ambiguous and refused, never rewritten (a guess either way).
- * s points at the path's first '/', e one past the target.
+ * Path normalisation (RFC 3986 §6.2.2), the one view of the path that routes,
+ * access rules and the backend all share.
+ *
+ * Routing matches the path byte for byte, and a backend normalises before it
+ * serves: if the two views differ, a request can match one route here and
+ * be served as another path there. "/%69nternal/x" and "//internal/x" skip a
+ * "/internal/" prefix with an allow list, go out through the default route,
+ * and a backend that decodes or merges serves /internal/x. So the path is
+ * brought to one form before anything matches it, and that form is what is
+ * forwarded:
+ *  - percent-encoded unreserved characters (ALPHA DIGIT - . _ ~) are decoded,
+ *    since they are the same character (§2.3, §6.2.2.2); every other escape
+ *    stays encoded with its hex in upper case (§6.2.2.1): decoding a reserved
+ *    character would change the path's meaning (§2.2);
+ *  - runs of '/' become one: RFC 3986 gives "//" an empty segment, but
+ *    nginx (merge_slashes), most frameworks and file systems collapse them,
+ *    and the backend must see what was matched;
+ *  - a "." or ".." segment, also once decoded ("%2e%2E"), is refused, never
+ *    removed: browsers and curl remove dot-segments before sending (§5.2.4),
+ *    so a request that still has one is crafted, and which path it means
+ *    depends on who resolves it.
+ * Refused as ambiguous, because a backend that decodes them sees a path that
+ * was never matched, and no form of them is safe to forward: an encoded '/'
+ * (%2F) or '\' (%5C), a raw '\' (not a pchar, §3.3, and a separator on some
+ * servers), an encoded control character (%00-%1F, %7F: C strings end at
+ * %00, logs and headers break at CR LF), and malformed escapes ('%' not
+ * followed by two hex digits), which one server passes and another decodes.
+ * Encoded bytes >= 0x80 (UTF-8) stay encoded: they are not unreserved.
+ * The query is not touched: routes do not match on it, and its encoding is
+ * the application's (form encoding gives '+' and %2B different meanings).
+ *
+ * in: the path, from its first '/' up to the '?' or the end of the target.
+ * out: NULL to check only, or where the normalised path goes; it may be in
+ * itself, since output never runs ahead of input (decoding and merging only
+ * shorten). Returns the normalised length, or -1 with *reason set.
  */
-static int has_dot_segment(const uint8_t *s, const uint8_t *e)
+static int pct_hex(uint8_t c)
 {
-	while (s < e && *s == '/') {
-		const uint8_t *g = s + 1;
-		int dots = 0;
+	if (!(cls[c] & C_HEX))
+		return -1;
+	return (cls[c] & C_DIGIT) ? c - '0' : (c | 0x20) - 'a' + 10;
+}
 
-		while (dots < 3 && g < e) {
-			if (*g == '.') {
-				g++;
-			} else if (e - g >= 3 && g[0] == '%' && g[1] == '2' && (g[2] | 0x20) == 'e') {
-				g += 3;
-			} else {
-				break;
+static int unreserved(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+static long path_norm(const uint8_t *in, size_t len, uint8_t *out, const char **reason)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i = 0, n = 0, seg = 0, dots = 0;
+	int prev_slash = 0;
+
+	while (i <= len) {
+		uint8_t c = i < len ? in[i] : '/';
+		int v;
+
+		if (c == '/') {
+			/* End of a segment: the previous one must not be "." or "..". */
+			if (seg > 0 && seg <= 2 && dots == seg) {
+				*reason = "dot-segment";
+				return -1;
 			}
-			dots++;
+			if (i == len)
+				break;
+			i++;
+			if (prev_slash)
+				continue;
+			if (out != NULL)
+				out[n] = '/';
+			n++;
+			prev_slash = 1;
+			seg = dots = 0;
+			continue;
 		}
-		if ((dots == 1 || dots == 2) && (g == e || *g == '/' || *g == '?'))
-			return 1;
-		while (g < e && *g != '/' && *g != '?')
-			g++;
-		s = g;
+		prev_slash = 0;
+		if (c == '\\') {
+			*reason = "backslash";
+			return -1;
+		}
+		if (c != '%') {
+			if (out != NULL)
+				out[n] = c;
+			n++;
+			seg++;
+			dots += c == '.';
+			i++;
+			continue;
+		}
+		if (len - i < 3 || pct_hex(in[i + 1]) < 0 || pct_hex(in[i + 2]) < 0) {
+			*reason = "bad-escape";
+			return -1;
+		}
+		v = pct_hex(in[i + 1]) << 4 | pct_hex(in[i + 2]);
+		i += 3;
+		if (v == '/') {
+			*reason = "encoded-slash";
+			return -1;
+		}
+		if (v == '\\') {
+			*reason = "encoded-backslash";
+			return -1;
+		}
+		if (v < 0x20 || v == 0x7f) {
+			*reason = "encoded-ctl";
+			return -1;
+		}
+		if (unreserved((uint8_t)v)) {
+			if (out != NULL)
+				out[n] = (uint8_t)v;
+			n++;
+			seg++;
+			dots += v == '.';
+			continue;
+		}
+		if (out != NULL) {
+			out[n] = '%';
+			out[n + 1] = (uint8_t)hex[v >> 4];
+			out[n + 2] = (uint8_t)hex[v & 15];
+		}
+		n += 3;
+		seg += 3;
+	}
+	return (long)n;
+}
+
+/* [s, e): the path of a target (from its first '/' to the '?' or the end);
+ * e == s when the target has no path (absolute-form "http://a?x"). */
+static const uint8_t *path_end(const uint8_t *s, const uint8_t *e)
+{
+	const uint8_t *qm;
+
+	if (s == e || *s != '/')
+		return s;
+	qm = memchr(s, '?', (size_t)(e - s));
+	return qm != NULL ? qm : e;
+}
+
+int http_path_normalize(const char *in, size_t len, char *out, size_t cap, const char **reason)
+{
+	const char *why = NULL;
+	long n;
+
+	if (reason == NULL)
+		reason = &why;
+	if (len == 0 || in[0] != '/') {
+		*reason = "not-a-path";
+		return -1;
+	}
+	if (len > cap) {
+		*reason = "too-long";
+		return -1;
+	}
+	n = path_norm((const uint8_t *)in, len, (uint8_t *)out, reason);
+	return n < 0 ? -1 : (int)n;
+}
+
+int http_target_normalize(struct http_msg *m, uint8_t *data)
+{
+	uint8_t *t = data + m->target.off, *e = t + m->target.len, *s = t, *pe;
+	const char *why;
+	long n;
+
+	if (m->target_form == HTTP_TF_ABSOLUTE)
+		s = data + m->authority.off + m->authority.len;
+	else if (m->target_form != HTTP_TF_ORIGIN)
+		return 0;
+	pe = s + (path_end(s, e) - s);
+	if (pe == s)
+		return 0;
+	n = path_norm(s, (size_t)(pe - s), s, &why);
+	if (n < 0)
+		return -1;
+	if (s + n < pe) {
+		/* The query follows the shortened path. */
+		memmove(s + n, pe, (size_t)(e - pe));
+		m->target.len -= (uint32_t)(pe - (s + n));
 	}
 	return 0;
 }
@@ -381,8 +529,8 @@ static int parse_request_line(struct http_parser *p, struct http_msg *m, const u
 
 	/* request-target forms, RFC 9112 §3.2. */
 	if (*t == '/') {
-		if (has_dot_segment(t, q - 1))
-			return fail(p, 400, "dot-segment");
+		if (path_norm(t, (size_t)(path_end(t, q - 1) - t), NULL, &p->reason) < 0)
+			return fail(p, 400, p->reason);
 		m->target_form = HTTP_TF_ORIGIN;
 		return HTTP_OK;
 	}
@@ -404,8 +552,8 @@ static int parse_request_line(struct http_parser *p, struct http_msg *m, const u
 		;
 	if (!host_valid(a, (size_t)(t - a)))
 		return fail(p, 400, "bad-authority");
-	if (has_dot_segment(t, q - 1))
-		return fail(p, 400, "dot-segment");
+	if (path_norm(t, (size_t)(path_end(t, q - 1) - t), NULL, &p->reason) < 0)
+		return fail(p, 400, p->reason);
 	m->authority.off = (uint32_t)(a - data);
 	m->authority.len = (uint32_t)(t - a);
 	m->target_form = HTTP_TF_ABSOLUTE;

@@ -116,6 +116,35 @@ void http_parser_init(struct http_parser *p, int is_response, const struct http_
  */
 int http_parse(struct http_parser *p, struct http_msg *m, const uint8_t *data, size_t len);
 
+/*
+ * Request paths are matched and forwarded in one normalised form (RFC 3986
+ * §6.2.2; the rules and their reasons are at path_norm() in http_parse.c):
+ * percent-encoded unreserved characters decoded, other escapes with upper-case
+ * hex, runs of '/' merged. http_parse() already refuses (400) a path that has
+ * no safe normal form, with p->reason one of "dot-segment" ("." or "..", also
+ * encoded), "encoded-slash" (%2F), "encoded-backslash" (%5C), "backslash",
+ * "encoded-ctl" (%00-%1F, %7F) or "bad-escape" (malformed pct-encoding).
+ */
+
+/* Normalises the path of the request-target of m, which http_parse() returned
+ * HTTP_OK for, in place in data (the same buffer, which must be writable): the
+ * path shrinks or stays, the query moves up behind it unchanged, and
+ * m->target.len shrinks with it; no other span moves (the bytes freed at the
+ * end of the target are left as they were and belong to no span). Every later
+ * reader of m->target (routing, rewrite, forwarding, hashing, the access log)
+ * then sees the normalised target. Asterisk-form and absolute-form without a
+ * path are left alone. Returns 0, or -1 if the path has no normal form (not
+ * possible after HTTP_OK; the caller answers 400). */
+int http_target_normalize(struct http_msg *m, uint8_t *data);
+
+/* The same normalisation of a path alone (in: len bytes starting with '/',
+ * no query) into out (cap bytes, not NUL-terminated; out may equal in). Returns
+ * the normalised length (<= len), or -1 with *reason set (the parser's reasons
+ * above, "not-a-path", or "too-long" when len > cap). reason may be NULL.
+ * Used by configuration checks, so a route path can be refused when no
+ * request could ever match it. */
+int http_path_normalize(const char *in, size_t len, char *out, size_t cap, const char **reason);
+
 /* Index of the first header whose name equals lname (which must be lowercase),
  * compared case-insensitively; -1 if none. */
 int http_find_header(const struct http_msg *m, const uint8_t *data, const char *lname);

@@ -60,6 +60,7 @@
 #include "proxyd/worker.h"
 
 static struct log_ratelimit rl_parse = LOG_RATELIMIT_INIT(5000);
+static struct log_ratelimit rl_rewrite = LOG_RATELIMIT_INIT(5000);
 static struct log_ratelimit rl_up = LOG_RATELIMIT_INIT(2000);
 static struct log_ratelimit rl_tls = LOG_RATELIMIT_INIT(5000);
 
@@ -1277,6 +1278,8 @@ sticky_cookie(struct req *r, const struct sticky_conf *sc, const uint8_t *d, str
 	return 1;
 }
 
+/* The head to send to the backend, into r->qhead. 0, -1 when out of memory,
+ * -2 when the route's rewrite of the target does not fit. */
 static int
 build_request_head(struct req *r, const uint8_t *d)
 {
@@ -1299,6 +1302,8 @@ build_request_head(struct req *r, const uint8_t *d)
 	if (target_parts(r, d, &t, &tl, tgt, sizeof(tgt)) == -1)
 		return -1;
 	rwl = route_rewrite(rt, t, tl, rw, sizeof(rw));
+	if (rwl < 0)
+		return -2;   /* never the original target in its place */
 	if (rwl > 0) {
 		t = rw;
 		tl = (size_t)rwl;
@@ -1634,16 +1639,9 @@ start_request(struct conn *c, struct req *r)
 	} else {
 		q.host = "";
 	}
-	if (q.host_len > 0 && q.host[0] == '[') {
-		const char *e = memchr(q.host, ']', q.host_len);
-		if (e != NULL)
-			q.host_len = (size_t)(e - q.host) + 1;
-	} else {
-		const char *e = memchr(q.host, ':', q.host_len);
-		if (e != NULL)
-			q.host_len = (size_t)(e - q.host);
-	}
+	q.host_len = route_host_key(q.host, q.host_len);
 	if (target_parts(r, d, &t, &tl, tgt, sizeof(tgt)) == -1) {
+		MET_INC(wk->m->guard[MET_G_URI_TOO_LONG]);
 		buf_consume(&c->in, m->header_bytes);
 		send_local(r, 414, "414 URI Too Long\n", NULL, 1);
 		return;
@@ -1702,8 +1700,19 @@ start_request(struct conn *c, struct req *r)
 		send_local(r, 503, "503 Service Unavailable: no upstream\n", NULL, 1);
 		return;
 	}
-	if (build_request_head(r, d) == -1) {
+	if ((rc = build_request_head(r, d)) < 0) {
 		buf_consume(&c->in, m->header_bytes);
+		if (rc == -2) {
+			/* The rewritten target does not fit: fail the request. Sending
+			 * the original would reach the backend with a path the route's
+			 * rewrite was meant to hide or move. RFC 9110 §15.5.15: the
+			 * client's target is too long to be served once rewritten. */
+			MET_INC(wk->m->guard[MET_G_REWRITE_OVERFLOW]);
+			log_rl_warnx(&rl_rewrite, ev_now(wk->loop), "conn %llu: route %s: rewritten target too long, 414",
+			    (unsigned long long)c->id, r->rt->name);
+			send_local(r, 414, "414 URI Too Long: rewritten target too long\n", NULL, 1);
+			return;
+		}
 		send_local(r, 500, "500 Internal Server Error: out of memory\n", NULL, 0);
 		return;
 	}
@@ -1740,6 +1749,15 @@ process_head(struct conn *c)
 	rc = http_parse(&r->qp, &r->qm, buf_rptr(&c->in), buf_len(&c->in));
 	if (rc == HTTP_AGAIN)
 		return;
+	/* Everything after this point (routes, guards, rewrite, the forwarded
+	 * request line, the access log) sees the normalised path, so what was
+	 * matched is what the backend gets. The parser refused every path
+	 * without a normal form; -1 here would be a parser bug, still a 400. */
+	if (rc == HTTP_OK && http_target_normalize(&r->qm, buf_rptr(&c->in)) == -1) {
+		r->qp.status = 400;
+		r->qp.reason = "bad-path";
+		rc = HTTP_ERROR;
+	}
 	if (rc == HTTP_ERROR) {
 		char ab[48], body[128];
 		metrics_parse_error(wk->m, r->qp.reason);

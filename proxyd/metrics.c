@@ -63,6 +63,8 @@ metrics_guard_str(enum met_guard g)
 	case MET_G_HEADER_TIMEOUT: return "header_timeout";
 	case MET_G_SLOW_BODY: return "slow_body";
 	case MET_G_TUNNEL_IDLE: return "tunnel_idle";
+	case MET_G_URI_TOO_LONG: return "uri_too_long";
+	case MET_G_REWRITE_OVERFLOW: return "rewrite_overflow";
 	case MET_G_MAX: break;
 	}
 	return "?";

@@ -37,6 +37,8 @@ enum met_guard {
 	MET_G_HEADER_TIMEOUT,    /* 408 or close: request head not complete within client_header */
 	MET_G_SLOW_BODY,         /* 408: request body below min_body_rate */
 	MET_G_TUNNEL_IDLE,       /* Upgrade tunnel closed after tunnel_idle */
+	MET_G_URI_TOO_LONG,      /* 414: the target to forward does not fit the proxy's buffer */
+	MET_G_REWRITE_OVERFLOW,  /* 414: the route's rewrite of the target does not fit */
 	MET_G_MAX
 };
 const char *metrics_guard_str(enum met_guard g);

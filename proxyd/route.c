@@ -103,6 +103,24 @@ route_host_match(const char *pat, const char *host, size_t host_len)
 	return plen == host_len && strncasecmp(pat, host, host_len) == 0;
 }
 
+size_t
+route_host_key(const char *host, size_t len)
+{
+	const char *e;
+
+	if (len > 0 && host[0] == '[') {
+		/* IP-literal: the port follows the ']'; no trailing dot. */
+		e = memchr(host, ']', len);
+		return e != NULL ? (size_t)(e - host) + 1 : len;
+	}
+	e = memchr(host, ':', len);
+	if (e != NULL)
+		len = (size_t)(e - host);
+	if (len > 1 && host[len - 1] == '.')
+		len--;
+	return len;
+}
+
 static int
 path_matches(const struct route *r, const char *path, size_t len)
 {

@@ -51,7 +51,7 @@ struct route {
 	char *rw_prefix; char *rw_replace;/* rewrite: a path starting with rw_prefix gets it replaced */
 	struct route_hdr_op *req_ops; size_t nreq_ops;
 	struct route_hdr_op *resp_ops; size_t nresp_ops;
-	/* guards (issue 4), checked after the route matched, before forwarding */
+	/* guards, checked after the route matched, before forwarding */
 	struct net_cidr *allow; size_t nallow;   /* client must be in one, when any (else 403) */
 	struct net_cidr *deny;  size_t ndeny;    /* client in one -> 403 (deny wins over allow) */
 	char **allow_methods; size_t nallow_methods; /* uppercase; none = any (else 405) */
@@ -63,8 +63,8 @@ struct route {
 /* What the router needs to know about a request. Strings are not NUL-terminated. */
 struct route_req {
 	const char *method; size_t method_len;
-	const char *host;   size_t host_len;    /* Host without port; may be empty */
-	const char *path;   size_t path_len;    /* path without the query */
+	const char *host;   size_t host_len;    /* route_host_key() of Host; may be empty */
+	const char *path;   size_t path_len;    /* normalised path (http_target_normalize()), without the query */
 	/* Returns 1 when the request has field `name` (lowercase) with the given
 	 * value (or any value when value == NULL), else 0. */
 	int (*has_header)(void *ctx, const char *name, const char *value);
@@ -82,6 +82,15 @@ void route_fini(struct route *r);
  * (case-insensitive; "*.example.com" matches "a.example.com" and
  * "a.b.example.com", never "example.com"), else 0. */
 int route_host_match(const char *pat, const char *host, size_t host_len);
+
+/* The part of a Host value or absolute-form authority (len bytes, as the
+ * parser accepted it) that host patterns match: the port is dropped (RFC 9110
+ * §7.2) and so is one trailing dot, since "example.com." is the same name
+ * fully qualified (RFC 1034 §3.1) and backends (nginx) serve it as
+ * "example.com": a host route with an access rule must not miss it. Case is
+ * left alone (route_host_match() ignores it). Returns the key's length; the
+ * key starts at host. */
+size_t route_host_key(const char *host, size_t len);
 
 /* 1 if route r matches the request, else 0. */
 int route_matches(const struct route *r, const struct route_req *q);

@@ -70,6 +70,36 @@ static struct head_v verdict(const struct http_parser *p, const struct http_msg 
 	return v;
 }
 
+/* A request the parser accepted has a normal form (http_target_normalize()
+ * cannot fail), no longer than the target, and that form is a fixed point:
+ * normalising it again changes nothing. Works on a copy of the bytes. */
+static void check_normalize(const uint8_t *buf, size_t n, const struct http_msg *m)
+{
+	static struct http_msg mc;
+	uint8_t *c = copy(buf, n);
+	const char *t, *pe, *why;
+	size_t pl;
+	int k;
+
+	mc = *m;
+	if (http_target_normalize(&mc, c) != 0 || mc.target.len > m->target.len || mc.target.off != m->target.off)
+		abort();
+	t = (const char *)c + mc.target.off;
+	if (mc.target_form == HTTP_TF_ABSOLUTE)
+		t = (const char *)c + mc.authority.off + mc.authority.len;
+	pl = (size_t)((const char *)c + mc.target.off + mc.target.len - t);
+	if (mc.target_form <= HTTP_TF_ABSOLUTE && pl > 0 && t[0] == '/') {
+		pe = memchr(t, '?', pl);
+		pl = pe != NULL ? (size_t)(pe - t) : pl;
+		char *o = (char *)copy((const uint8_t *)t, pl);
+		k = http_path_normalize(t, pl, o, pl, &why);
+		if (k != (int)pl || memcmp(o, t, pl) != 0)
+			abort();
+		free(o);
+	}
+	free(c);
+}
+
 /* Parse d[0..n) whole, and again as d[0..k) then d[0..n); both must agree. */
 static struct head_v parse_head(const uint8_t *d, size_t n, size_t k, int is_response,
                                 const struct http_limits *lim, struct http_msg *m)
@@ -82,6 +112,8 @@ static struct head_v parse_head(const uint8_t *d, size_t n, size_t k, int is_res
 
 	http_parser_init(&p, is_response, lim);
 	a = verdict(&p, m, http_parse(&p, m, buf, n), n);
+	if (a.rc == HTTP_OK && !is_response)
+		check_normalize(buf, n, m);
 
 	http_parser_init(&p2, is_response, lim);
 	part = copy(d, k);

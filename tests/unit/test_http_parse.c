@@ -151,7 +151,13 @@ static const struct row req_rows[] = {
 	{ "obs-text", S("GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n"), HTTP_OK, 0, NULL },
 	{ "host-ipv6-port", S("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"), HTTP_OK, 0, NULL },
 	{ "host-empty-port", S("GET / HTTP/1.1\r\nHost: a.example:\r\n\r\n"), HTTP_OK, 0, NULL },
-	{ "host-pct", S("GET / HTTP/1.1\r\nHost: a%41b\r\n\r\n"), HTTP_OK, 0, NULL },
+	{ "host-trailing-dot", S("GET / HTTP/1.1\r\nHost: a.example.:80\r\n\r\n"), HTTP_OK, 0, NULL },
+	/* paths that normalise (test_normalize_table has what they become) */
+	{ "path-pct-unreserved", S("GET /%69nternal/%7Ex HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OK, 0, NULL },
+	{ "path-double-slash", S("GET //internal//x HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OK, 0, NULL },
+	{ "path-pct-8bit", S("GET /caf%c3%a9 HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OK, 0, NULL },
+	{ "path-pct-reserved", S("GET /a%3fb%25c HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OK, 0, NULL },
+	{ "query-not-checked", S("GET /a?x=%2F&y=%00&z=%zz&w=\\ HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OK, 0, NULL },
 	{ "leading-crlf", S("\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OK, 0, NULL },
 	{ "two-leading-crlf", S("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OK, 0, NULL },
 	{ "other-method", S("PURGE /x HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OK, 0, NULL },
@@ -230,6 +236,22 @@ static const struct row req_rows[] = {
 	{ "dotdot-encoded", S("GET /public/%2e%2e/admin HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "dot-segment" },
 	{ "dotdot-mixed-case", S("GET /public/.%2E/admin HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "dot-segment" },
 	{ "dotdot-absolute", S("GET http://a/x/../y HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "dot-segment" },
+	/* dot-segments appearing once decoded or merged */
+	{ "dotdot-all-encoded", S("GET /%2e%2e/internal HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "dot-segment" },
+	{ "dot-after-slashes", S("GET /a//.//b HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "dot-segment" },
+	{ "dotdot-upper-encoded", S("GET /a/%2E%2E HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "dot-segment" },
+	/* escapes a decoding backend would read as another path */
+	{ "encoded-slash", S("GET /internal%2Fx HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "encoded-slash" },
+	{ "encoded-slash-lower", S("GET /internal%2fx HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "encoded-slash" },
+	{ "encoded-slash-absolute", S("GET http://a/x%2Fy HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "encoded-slash" },
+	{ "encoded-backslash", S("GET /a%5cb HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "encoded-backslash" },
+	{ "backslash", S("GET /a\\..\\internal HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "backslash" },
+	{ "encoded-nul", S("GET /a%00.html HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "encoded-ctl" },
+	{ "encoded-crlf", S("GET /a%0d%0aX:%20y HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "encoded-ctl" },
+	{ "encoded-del", S("GET /a%7f HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "encoded-ctl" },
+	{ "bad-escape-hex", S("GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "bad-escape" },
+	{ "bad-escape-short", S("GET /a%4 HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "bad-escape" },
+	{ "bad-escape-before-query", S("GET /a%?x HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "bad-escape" },
 	{ "target-nul", S("GET /a\0 HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "bad-target" },
 	{ "target-8bit", S("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "bad-target" },
 	{ "target-fragment", S("GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "bad-target" },
@@ -256,6 +278,11 @@ static const struct row req_rows[] = {
 	{ "host-port-alpha", S("GET / HTTP/1.1\r\nHost: a:8o\r\n\r\n"), HTTP_ERROR, 400, "bad-host" },
 	{ "host-port-only", S("GET / HTTP/1.1\r\nHost: :80\r\n\r\n"), HTTP_ERROR, 400, "bad-host" },
 	{ "host-v6-open", S("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"), HTTP_ERROR, 400, "bad-host" },
+	/* another spelling of a host name than host routes match */
+	{ "host-pct", S("GET / HTTP/1.1\r\nHost: a%41b\r\n\r\n"), HTTP_ERROR, 400, "bad-host" },
+	{ "host-pct-absolute", S("GET http://%69nternal/ HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_ERROR, 400, "bad-authority" },
+	{ "host-double-dot", S("GET / HTTP/1.1\r\nHost: a.example..\r\n\r\n"), HTTP_ERROR, 400, "bad-host" },
+	{ "host-leading-dot", S("GET / HTTP/1.1\r\nHost: .a.example\r\n\r\n"), HTTP_ERROR, 400, "bad-host" },
 	{ "host-bad-pct", S("GET / HTTP/1.1\r\nHost: a%4\r\n\r\n"), HTTP_ERROR, 400, "bad-host" },
 	{ "host-two-values", S("GET / HTTP/1.1\r\nHost: a, b\r\n\r\n"), HTTP_ERROR, 400, "bad-host" },
 	{ "connection-bad", S("GET / HTTP/1.1\r\nHost: a\r\nConnection: close, x@y\r\n\r\n"), HTTP_ERROR, 400, "bad-connection" },
@@ -268,6 +295,83 @@ static void test_request_table(void **state)
 	for (size_t i = 0; i < N(req_rows); i++)
 		check_row(req_rows[i].name, req_rows[i].b, req_rows[i].n, 0, NULL,
 		          req_rows[i].rc, req_rows[i].status, req_rows[i].reason);
+}
+
+/* --- path normalisation --------------------------------------------------------------- */
+
+/* (request-target as sent) -> (target after http_target_normalize()), for targets
+ * the parser accepts: what routing, rules and the backend all see. */
+static const struct { const char *in, *out; } norm_rows[] = {
+	{ "/", "/" },
+	{ "/a/b?c=d", "/a/b?c=d" },
+	{ "/%69nternal/x", "/internal/x" },
+	{ "/%49%6E%74ernal/x", "/Internal/x" },
+	{ "//internal/x", "/internal/x" },
+	{ "/internal//x", "/internal/x" },
+	{ "///a////b///", "/a/b/" },
+	{ "/%2D%2e%5f%7e%41%7A%30%39", "/-._~Az09" },
+	{ "/a%2eb/%2e%2e%2e", "/a.b/..." },
+	{ "/caf%c3%a9", "/caf%C3%A9" },
+	{ "/a%3fb%25c%2b%20d", "/a%3Fb%25c%2B%20d" },
+	{ "/%2569nternal", "/%2569nternal" },                 /* decoded once, never twice */
+	{ "//a?x=%2f&y=//%69", "/a?x=%2f&y=//%69" },           /* the query as sent */
+	{ "/a?", "/a?" },
+	{ "http://h//%69nternal//x?q=//", "http://h/internal/x?q=//" },
+	{ "http://h", "http://h" },
+	{ "http://h?x=//", "http://h?x=//" },
+	{ "*", "*" },
+};
+
+static void test_normalize_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(norm_rows); i++) {
+		const char *method = norm_rows[i].in[0] == '*' ? "OPTIONS" : "GET";
+		char req[512];
+		struct http_msg m;
+		struct http_parser p;
+		int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: h\r\nX: after\r\n\r\n", method, norm_rows[i].in);
+		uint8_t *d = dup_exact(req, (size_t)n);
+
+		http_parser_init(&p, 0, NULL);
+		if (http_parse(&p, &m, d, (size_t)n) != HTTP_OK) {
+			print_error("%s: parse failed (%s)\n", norm_rows[i].in, p.reason ? p.reason : "?");
+			fail();
+		}
+		assert_int_equal(http_target_normalize(&m, d), 0);
+		if (m.target.len != strlen(norm_rows[i].out) || memcmp(d + m.target.off, norm_rows[i].out, m.target.len) != 0) {
+			print_error("%s: got \"%.*s\", want \"%s\"\n", norm_rows[i].in, (int)m.target.len,
+			    (const char *)d + m.target.off, norm_rows[i].out);
+			fail();
+		}
+		/* No other span moved. */
+		assert_int_equal(m.nheaders, 2);
+		assert_memory_equal(d + m.headers[1].value.off, "after", 5);
+		free(d);
+	}
+}
+
+/* The exported form, as configuration checks use it. */
+static void test_path_normalize(void **state)
+{
+	char out[64];
+	const char *why = NULL;
+
+	(void)state;
+	assert_int_equal(http_path_normalize("/%69nternal//x", 14, out, sizeof(out), &why), 11);
+	assert_memory_equal(out, "/internal/x", 11);
+	/* In place. */
+	memcpy(out, "//a%7e", 6);
+	assert_int_equal(http_path_normalize(out, 6, out, 6, NULL), 3);
+	assert_memory_equal(out, "/a~", 3);
+	assert_int_equal(http_path_normalize("/a/%2e%2E", 9, out, sizeof(out), &why), -1);
+	assert_string_equal(why, "dot-segment");
+	assert_int_equal(http_path_normalize("/a%2Fb", 6, out, sizeof(out), &why), -1);
+	assert_string_equal(why, "encoded-slash");
+	assert_int_equal(http_path_normalize("a", 1, out, sizeof(out), &why), -1);
+	assert_string_equal(why, "not-a-path");
+	assert_int_equal(http_path_normalize("/abc", 4, out, 3, &why), -1);
+	assert_string_equal(why, "too-long");
 }
 
 /* --- responses ------------------------------------------------------------------------ */
@@ -508,9 +612,11 @@ static int value_byte_ok(unsigned c)
 	return c == '\t' || c == ' ' || (c >= 0x21 && c <= 0x7e) || c >= 0x80;
 }
 
+/* In a path: also not a lone '%' (a malformed escape, since 't' follows)
+ * or a '\\' (refused; see path_norm() in proxyd/http_parse.c). */
 static int target_byte_ok(unsigned c)
 {
-	return c >= 0x21 && c <= 0x7e && c != '#';
+	return c >= 0x21 && c <= 0x7e && c != '#' && c != '%' && c != '\\';
 }
 
 static void test_every_byte(void **state)
@@ -905,6 +1011,8 @@ int main(void)
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_status_line_fields),
 		cmocka_unit_test(test_every_byte),
+		cmocka_unit_test(test_normalize_table),
+		cmocka_unit_test(test_path_normalize),
 		cmocka_unit_test(test_pipeline),
 		cmocka_unit_test(test_interim_then_final),
 		cmocka_unit_test(test_hop_mask_high_index),

@@ -195,6 +195,17 @@ static const struct bad_case bad_cases[] = {
 	{ BASE "routes = (\n  { upstream = \"a\";\n    match = { path_regex = \"^/(x\"; }; }\n);\n", "t.conf:5:", "bad regex" },
 	{ BASE "routes = ( { upstream = \"a\"; match = { path = \"x\"; }; } );\n", "t.conf:3:", "must start with '/'" },
 	{ BASE "routes = ( { upstream = \"a\"; match = { path = \"/x\"; path_prefix = \"/y\"; }; } );\n", "t.conf:3:", "only one" },
+	/* requests are matched normalised: another spelling would never match */
+	{ BASE "routes = ( { upstream = \"a\"; match = { path_prefix = \"/%69nternal/\"; }; } );\n", "t.conf:3:",
+	  "write \"/internal/\"" },
+	{ BASE "routes = ( { upstream = \"a\"; match = { path = \"/a//b\"; }; } );\n", "t.conf:3:", "write \"/a/b\"" },
+	{ BASE "routes = ( { upstream = \"a\"; match = { path = \"/caf%c3%a9\"; }; } );\n", "t.conf:3:", "/caf%C3%A9" },
+	{ BASE "routes = ( { upstream = \"a\"; match = { path_prefix = \"/a%2Fb\"; }; } );\n", "t.conf:3:", "encoded-slash" },
+	{ BASE "routes = ( { upstream = \"a\"; match = { path_prefix = \"/a/../b\"; }; } );\n", "t.conf:3:", "dot-segment" },
+	{ BASE "routes = ( { upstream = \"a\"; match = { path_prefix = \"/a/\"; };\n"
+	  "  rewrite = { prefix = \"/a/\"; replace = \"/b c/\"; }; } );\n", "t.conf:4:", "byte 0x20" },
+	{ BASE "routes = ( { upstream = \"a\"; match = { path_prefix = \"/a/\"; };\n"
+	  "  rewrite = { strip_prefix = \"//a\"; }; } );\n", "t.conf:4:", "write \"/a\"" },
 	{ BASE "routes = ( { upstream = \"a\"; match = { host = \"a.*.com\"; }; } );\n", "t.conf:3:", "host" },
 	/* actions */
 	{ BASE "routes = (\n  { name = \"r\"; match = { path = \"/\"; }; }\n);\n", "t.conf:4:", "needs one of" },

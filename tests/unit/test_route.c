@@ -52,6 +52,34 @@ test_host_match(void **state)
 	}
 }
 
+/* Host values as sent (Host field or absolute-form authority) against patterns,
+ * through route_host_key() as proxyd does: the port and one trailing dot never
+ * take a request past a host route and its access rules. */
+static const struct host_case host_key_cases[] = {
+	{ "internal.example.com", "internal.example.com.", 1 },
+	{ "internal.example.com", "INTERNAL.Example.com.:8080", 1 },
+	{ "internal.example.com", "internal.example.com:", 1 },
+	{ "*.example.com", "a.example.com.", 1 },
+	{ "*.example.com", "a.example.com.:443", 1 },
+	{ "example.com", "example.com..", 0 },      /* the parser refuses it anyway */
+	{ "[::1]", "[::1]:80", 1 },
+	{ "example.com", "", 0 },
+};
+
+static void
+test_host_key(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(host_key_cases) / sizeof(host_key_cases[0]); i++) {
+		const struct host_case *c = &host_key_cases[i];
+		size_t k = route_host_key(c->host, strlen(c->host));
+		int got = route_host_match(c->pat, c->host, k);
+		if (got != c->want)
+			fail_msg("case %zu: %s vs %s (key %zu): got %d want %d", i, c->pat, c->host, k, got, c->want);
+	}
+	assert_int_equal(route_host_key(".", 1), 1);
+}
+
 /* ---- a route table -------------------------------------------------------- */
 
 static char *
@@ -414,6 +442,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_host_match),
+		cmocka_unit_test(test_host_key),
 		cmocka_unit_test_setup_teardown(test_match_table, setup_routes, teardown_routes),
 		cmocka_unit_test_setup_teardown(test_no_match, setup_routes, teardown_routes),
 		cmocka_unit_test_setup_teardown(test_regex_not_nul_terminated, setup_routes, teardown_routes),
