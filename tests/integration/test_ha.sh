@@ -273,6 +273,22 @@ case_attacker() {
 	t_heartbeat_attack "$(lab_ip n1):$HB_PORT" "$(lab_ip n2):$HB_PORT" "$HB_PORT"
 }
 
+# A local user (uid nobody) on n1 tries to share hacd's heartbeat port to
+# steal n2's heartbeats (hacd would then declare n2 dead and claim web2):
+# every bind must fail with EADDRINUSE, on n1's address, the IPv4 and the
+# dual-stack IPv6 wildcard, with SO_REUSEADDR and with SO_REUSEPORT.
+case_bind_theft() {
+	restore || return 1
+	t_bind_theft n1 n2 "$HB_PORT" "$(lab_ip n1):$HB_PORT" "0.0.0.0:$HB_PORT" "[::]:$HB_PORT"
+}
+
+# The same user tries to join proxyd's listeners (SO_REUSEPORT groups:
+# a member gets a share of the connections; proxyd opened them as root).
+case_listener_theft() {
+	restore || return 1
+	t_tcp_theft n1 80 0.0.0.0 "$(lab_ip n1)"
+}
+
 # ---- run -----------------------------------------------------------------------
 
 t_begin "$@"
@@ -285,4 +301,6 @@ t_case "active-active: the survivor carries both VIPs and gives one back" case_a
 t_case "split brain: both claim, then exactly one owner per VIP" case_split_brain
 t_case "a VIP removed or added behind hacd's back is put right" case_behind_our_back
 t_case "attacker without the key: forged, junk, replayed heartbeats move nothing" case_attacker
+t_case "a local user cannot bind hacd's heartbeat port and steal heartbeats" case_bind_theft
+t_case "a local user cannot join proxyd's listeners" case_listener_theft
 t_end
