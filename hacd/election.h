@@ -30,6 +30,7 @@ struct election_node {
 	unsigned prio;           /* effective priority for this VIP; 0 = resigned, never owns */
 	enum election_role role; /* what the node claims in its heartbeats (ignored for self) */
 	int yield_to;            /* index of the node it hands the VIP over to, -1 none (ignored for self) */
+	int hears_self;          /* its latest heartbeat says it hears this node (ignored for self) */
 };
 
 /* Everything one decision depends on. */
