@@ -272,6 +272,7 @@ static void backup_step(const struct election_state *cur, enum election_role fro
 		if (!v->nodes[holder].hears_self) {
 			become(out, from, ELECTION_BACKUP,
 			    "preempt waits until the owner hears this node", holder);
+			out->preempt_unheard = 1;
 			return;
 		}
 		become(out, from, ELECTION_MASTER,

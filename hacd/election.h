@@ -68,6 +68,7 @@ struct election_result {
 	int other;                  /* index of the node the reason names, -1 none */
 	int yield_done;             /* the local handover request completed: clear it */
 	int yield_failed;           /* the local handover request cannot proceed: clear it */
+	int preempt_unheard;        /* a preemption is held back: the owner does not hear this node yet */
 };
 
 /* A fresh state: INIT, nothing pending. */

@@ -372,6 +372,10 @@ static void apply_result(struct node *n, size_t v, const struct election_result 
 		    cfg->vips[v].name, cfg->nodes[nv->yield_to].name);
 		clear_yield(n, v);
 	}
+	/* Counted once per wait, however many steps it lasts. */
+	if (r->preempt_unheard && !nv->preempt_unheard)
+		n->preempt_unheard++;
+	nv->preempt_unheard = r->preempt_unheard;
 	if (r->reeval_ms > 0)
 		ev_timer_start(n->loop, &nv->reeval_timer, r->reeval_ms > now ? r->reeval_ms - now : 0);
 	else

@@ -366,6 +366,52 @@ static void test_pair_converges(void **unused)
 	}
 }
 
+/* The held-back preemption is flagged (hacd/node.c counts it as
+ * "preempt-wait-unheard"), and only that: not an ordinary preempt, not a
+ * wait for the delay, not a dead owner. */
+static void test_preempt_unheard_flag(void **unused)
+{
+	static const struct {
+		struct nv owner;
+		uint64_t delay;
+		int flag;
+		enum election_role want;
+	} rows[] = {
+		{ MD(100), 0,    1, ELECTION_BACKUP },
+		{ M(100),  0,    0, ELECTION_MASTER },
+		{ MD(100), 1000, 0, ELECTION_BACKUP },  /* the delay runs first */
+		{ DEAD,    0,    0, ELECTION_MASTER },
+	};
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct election_state st;
+		struct election_node nodes[2] = {
+			{ "n1", 1, 150, ELECTION_BACKUP, -1, 0 },
+			{ "n2", rows[i].owner.alive, rows[i].owner.prio, rows[i].owner.role,
+			  rows[i].owner.yield_to, rows[i].owner.hears },
+		};
+		struct election_view v;
+		struct election_result r;
+
+		election_state_init(&st);
+		st.role = ELECTION_BACKUP;
+		memset(&v, 0, sizeof(v));
+		v.now_ms = 10000;
+		v.nodes = nodes;
+		v.nnodes = 2;
+		v.self = 0;
+		v.self_yield_to = -1;
+		v.preempt = 1;
+		v.preempt_delay_ms = rows[i].delay;
+		election_step(&st, &v, &r);
+		if (r.preempt_unheard != rows[i].flag || r.next.role != rows[i].want)
+			fail_msg("row %zu: flag %d role %s (%s); want %d %s", i, r.preempt_unheard,
+			    election_role_str(r.next.role), r.reason, rows[i].flag,
+			    election_role_str(rows[i].want));
+	}
+}
+
 static void test_invalid_view(void **unused)
 {
 	struct election_state st;
@@ -388,6 +434,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scenarios),
 		cmocka_unit_test(test_pair_converges),
+		cmocka_unit_test(test_preempt_unheard_flag),
 		cmocka_unit_test(test_invalid_view),
 	};
 
