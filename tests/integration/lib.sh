@@ -274,13 +274,16 @@ t_heartbeat_attack() {
 }
 
 # t_thief NODE ARGS...: tests/integration/bind_thief.py (the system python,
-# T_PYTHON: root's own may be unreadable to nobody) as uid nobody
-# (group nogroup, no other groups) inside NODE's namespace; its output on
-# stdout, its status returned.
+# T_PYTHON: root's own may be unreadable to nobody) as uid nobody (group
+# nogroup, no other groups) inside NODE's namespace; as uid 65533 when the
+# lab runs hacd itself as nobody (LAB_HACD_USER), since a process of
+# hacd's own uid may share its sockets by design. Its output on stdout,
+# its status returned.
 t_thief() {
-	local node=$1
+	local node=$1 uid=nobody
 	shift
-	ip netns exec "$(lab_ns "$node")" setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	[[ $(lab_hacd_user) == nobody ]] && uid=65533
+	ip netns exec "$(lab_ns "$node")" setpriv --reuid="$uid" --regid=nogroup --clear-groups \
 		"${T_PYTHON:-/usr/bin/python3}" - "$@" <"$T_LIB_DIR/bind_thief.py" 2>&1
 }
 
