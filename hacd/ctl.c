@@ -726,6 +726,7 @@ static void do_status(struct ctl *c, struct stream *s)
 	add_counter(acc, "ctl-rejected-uid", c->rejected_uid);
 	add_counter(acc, "ctl-bad-request", c->bad_request);
 	add_counter(acc, "notify-failed", n->notify_failed);
+	add_counter(acc, "preempt-wait-unheard", n->preempt_unheard);
 	repl_counters(&n->repl, add_counter, acc);
 	r.has_status = 1;
 	r.status = CTL_OK;

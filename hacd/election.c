@@ -24,8 +24,8 @@
  *        |                                                       |  ^  ^
  *        | fault                      highest priority alive and |  |  |
  *        v                            nobody claims; or preempt  |  |  | a better node claims
- *     +-------+  fault cleared        (on, after the delay); or  |  |  | (split brain, preempt);
- *     | FAULT |-----> BACKUP (INIT    the owner yields to us     v  |  | handed over to the
+ *     +-------+  fault cleared        (on, delay over, the owner |  |  | (split brain, preempt);
+ *     | FAULT |-----> BACKUP (INIT    hears us); or it yields    v  |  | handed over to the
  *     +-------+                                                 +--------+ target once it claims;
  *        ^   during start-up)   fault (any state): remove VIP    | MASTER | priority 0
  *        +-------------------------------------------------------+--------+
@@ -37,6 +37,14 @@
  * its claim ever reached us), so that every neighbour ends up with the
  * winner's MAC (the fix for keepalived's lingering stale ARP after a split
  * brain).
+ *
+ * A BACKUP preempts a live owner only once the owner's heartbeat says it
+ * hears this node (election_node.hears_self): until then the claim could
+ * not reach the owner, and both would hold the VIP. This matters when a
+ * link comes back: the returning node hears the owner before its own
+ * heartbeats get out (its neighbour entries are still unresolved), and
+ * with preempt_delay 0 it would claim on the first heartbeat it heard. A
+ * dead owner is not waited for: its VIP is taken as before.
  */
 #include "hacd/election.h"
 
@@ -255,6 +263,18 @@ static void backup_step(const struct election_state *cur, enum election_role fro
 		out->next.preempt_since_ms = v->now_ms;
 	}
 	if (v->now_ms - out->next.preempt_since_ms >= v->preempt_delay_ms) {
+		/* Our claim must reach the owner, or both hold the VIP until
+		 * it does: a node whose link just came back hears the owner
+		 * before its own sends work (neighbour resolution). Only the
+		 * owner can say it hears us; its next heartbeat that does
+		 * moves the view and brings us back here. A dead owner is
+		 * not waited for (no holder: the branch above). */
+		if (!v->nodes[holder].hears_self) {
+			become(out, from, ELECTION_BACKUP,
+			    "preempt waits until the owner hears this node", holder);
+			out->preempt_unheard = 1;
+			return;
+		}
 		become(out, from, ELECTION_MASTER,
 		    "preempting an owner of lower priority", holder);
 		return;

@@ -30,6 +30,7 @@ struct election_node {
 	unsigned prio;           /* effective priority for this VIP; 0 = resigned, never owns */
 	enum election_role role; /* what the node claims in its heartbeats (ignored for self) */
 	int yield_to;            /* index of the node it hands the VIP over to, -1 none (ignored for self) */
+	int hears_self;          /* its latest heartbeat says it hears this node (ignored for self) */
 };
 
 /* Everything one decision depends on. */
@@ -67,6 +68,7 @@ struct election_result {
 	int other;                  /* index of the node the reason names, -1 none */
 	int yield_done;             /* the local handover request completed: clear it */
 	int yield_failed;           /* the local handover request cannot proceed: clear it */
+	int preempt_unheard;        /* a preemption is held back: the owner does not hear this node yet */
 };
 
 /* A fresh state: INIT, nothing pending. */

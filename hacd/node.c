@@ -223,6 +223,7 @@ static void send_heartbeat(struct node *n)
 	const struct hacd_config *cfg = n->cfg;
 	Tandem__Heartbeat hb = TANDEM__HEARTBEAT__INIT;
 	Tandem__VipAdvert va[HACD_MAX_VIPS], *vp[HACD_MAX_VIPS];
+	char *heard[HACD_MAX_NODES];
 	uint32_t health = 0;
 	int links = 1, scripts = 1, fault;
 
@@ -248,6 +249,14 @@ static void send_heartbeat(struct node *n)
 	hb.maintenance = n->maintenance;
 	hb.has_advert_ms = 1;
 	hb.advert_ms = (uint32_t)cfg->advert_ms;
+	/* Whom we hear: a better peer preempts us only once we name it,
+	 * so its claim is sure to reach us (hacd/election.c). */
+	hb.has_lists_heard = 1;
+	hb.lists_heard = 1;
+	for (size_t i = 0; i < cfg->nnodes; i++)
+		if (i != cfg->self && n->peers.peers[i].alive)
+			heard[hb.n_heard++] = (char *)cfg->nodes[i].name;
+	hb.heard = heard;
 	for (size_t v = 0; v < cfg->nvips; v++) {
 		struct node_vip *nv = &n->vips[v];
 
@@ -363,6 +372,10 @@ static void apply_result(struct node *n, size_t v, const struct election_result 
 		    cfg->vips[v].name, cfg->nodes[nv->yield_to].name);
 		clear_yield(n, v);
 	}
+	/* Counted once per wait, however many steps it lasts. */
+	if (r->preempt_unheard && !nv->preempt_unheard)
+		n->preempt_unheard++;
+	nv->preempt_unheard = r->preempt_unheard;
 	if (r->reeval_ms > 0)
 		ev_timer_start(n->loop, &nv->reeval_timer, r->reeval_ms > now ? r->reeval_ms - now : 0);
 	else
@@ -386,11 +399,13 @@ static void eval_vip(struct node *n, size_t v)
 			nodes[i].prio = node_effective_prio(n, v, &fault);
 			nodes[i].role = n->vips[v].st.role;
 			nodes[i].yield_to = -1;
+			nodes[i].hears_self = 1;
 		} else {
 			nodes[i].alive = p->alive;
 			nodes[i].prio = p->vips[v].prio;
 			nodes[i].role = p->vips[v].role;
 			nodes[i].yield_to = p->vips[v].yield_to;
+			nodes[i].hears_self = p->hears_self;
 		}
 	}
 	memset(&view, 0, sizeof(view));
@@ -420,6 +435,10 @@ static void eval_all(struct node *n)
 		    node_effective_prio(n, v, &fault) != n->vips[v].adv_prio)
 			send = 1;
 	}
+	/* A peer that came back waits for our heartbeat to name it before
+	 * it may preempt: tell it now rather than an interval later. */
+	if (n->peer_returned)
+		send = 1;
 	n->peer_returned = 0;
 	/* Peers learn of a transition now rather than an interval later:
 	 * make-before-break handovers and split-brain healing wait on it. */

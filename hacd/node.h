@@ -33,6 +33,7 @@ struct node_vip {
 	unsigned garp_left;         /* announcements still to send */
 	unsigned adv_prio;          /* what the last heartbeat said */
 	int lingering;              /* handed over, address kept for NODE_LINGER_MS */
+	int preempt_unheard;        /* the last step held a preemption back (the owner does not hear us) */
 	struct ev_timer garp_timer;
 	struct ev_timer linger_timer;
 	struct ev_timer reeval_timer;
@@ -72,6 +73,7 @@ struct node {
 	int peer_returned;              /* a peer came alive since the last evaluation */
 	int stopping;                   /* graceful stop in progress */
 	uint64_t notify_failed;
+	uint64_t preempt_unheard;       /* preemptions held back until the owner heard us ("preempt-wait-unheard") */
 	void (*event_cb)(void *arg, const char *line);  /* hactl events subscribers (hacd/ctl.c) */
 	void *event_arg;
 };

@@ -431,6 +431,20 @@ static int copy_heartbeat(struct peer_table *pt, struct peer *p, const Tandem__H
 		p->advert_ms = hb->advert_ms;
 	if (hb->has_uptime_ms)
 		p->uptime_ms = hb->uptime_ms;
+	/* Whether our heartbeats reach it: the election preempts it only
+	 * then. A sender that predates the list is taken to hear us, as
+	 * hacd always assumed. */
+	{
+		int hears = !(hb->has_lists_heard && hb->lists_heard);
+
+		for (size_t i = 0; !hears && i < hb->n_heard; i++)
+			hears = hb->heard[i] != NULL &&
+			    strcmp(hb->heard[i], cfg->nodes[cfg->self].name) == 0;
+		if (hears != p->hears_self) {
+			p->hears_self = hears;
+			changed = 1;
+		}
+	}
 	return changed;
 }
 

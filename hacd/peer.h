@@ -53,6 +53,7 @@ struct peer {
 	uint8_t digest[16];
 	uint32_t advert_ms;
 	uint64_t uptime_ms;
+	int hears_self;           /* its latest heartbeat lists this node as heard (older senders: 1) */
 	struct peer_vip vips[HACD_MAX_VIPS];
 	struct peer_table *table;
 };

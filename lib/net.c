@@ -299,7 +299,18 @@ net_bind_udp(const struct sockaddr *sa, socklen_t len)
 	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+	/* SO_REUSEPORT, never SO_REUSEADDR. A UDP socket has no TIME_WAIT,
+	 * so a restart needs neither; hacd needs sharing only between its
+	 * own sockets (the shared one and one connected per peer, all on
+	 * the node's address and port). With SO_REUSEADDR on both sides
+	 * Linux lets any user bind the same address and port and take a
+	 * share of the datagrams (a peer's heartbeats: hacd then declares
+	 * the peer dead and claims its VIPs). A reuseport group admits only
+	 * sockets of the same effective uid (net/core/sock_reuseport.c,
+	 * udp_lib_lport_inuse), and a socket without SO_REUSEADDR conflicts
+	 * with every overlapping bind, wildcard and multicast group
+	 * included: another user's bind fails with EADDRINUSE. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
 		goto fail;
 	if (sa->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)

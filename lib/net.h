@@ -48,8 +48,11 @@ int net_connect_result(int fd);
 /* accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC, retrying EINTR. ss/len may be NULL.
  * Returns fd or -1 (EAGAIN when the queue is empty). */
 int net_accept(int lfd, struct sockaddr_storage *ss, socklen_t *len);
-/* Nonblocking CLOEXEC UDP socket bound to sa, SO_REUSEADDR, V6ONLY for v6.
- * Returns fd or -1. */
+/* Nonblocking CLOEXEC UDP socket bound to sa, V6ONLY for v6, with
+ * SO_REUSEPORT and without SO_REUSEADDR: more sockets of the same effective
+ * uid may bind sa too (hacd's per-peer sockets), a socket of any other uid
+ * cannot (EADDRINUSE), so no other user can receive a share of what is sent
+ * to sa. Returns fd or -1 (EADDRINUSE when another uid holds sa). */
 int net_bind_udp(const struct sockaddr *sa, socklen_t len);
 
 /* Listening unix stream socket at path (nonblocking, CLOEXEC), mode applied

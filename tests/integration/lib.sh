@@ -273,6 +273,72 @@ t_heartbeat_attack() {
 	((failed == 0)) || { t_fail "$failed client requests failed during the attack"; return 1; }
 }
 
+# t_thief NODE ARGS...: tests/integration/bind_thief.py (the system python,
+# T_PYTHON: root's own may be unreadable to nobody) as uid nobody (group
+# nogroup, no other groups) inside NODE's namespace; as uid 65533 when the
+# lab runs hacd itself as nobody (LAB_HACD_USER), since a process of
+# hacd's own uid may share its sockets by design. Its output on stdout,
+# its status returned.
+t_thief() {
+	local node=$1 uid=nobody
+	shift
+	[[ $(lab_hacd_user) == nobody ]] && uid=65533
+	ip netns exec "$(lab_ns "$node")" setpriv --reuid="$uid" --regid=nogroup --clear-groups \
+		"${T_PYTHON:-/usr/bin/python3}" - "$@" <"$T_LIB_DIR/bind_thief.py" 2>&1
+}
+
+# t_bind_theft NODE PEER PORT ADDR...: heartbeat theft by a local user. As
+# uid nobody in NODE's namespace, try to bind UDP PORT on every ADDR (the
+# node's heartbeat address, the wildcards, a multicast group) with
+# SO_REUSEADDR and with SO_REUSEPORT; whatever binds is connected to PEER
+# (or joins the group) and reads for 3 s, while the owners are watched.
+# Fails (t_fail) when any bind worked or failed otherwise than EADDRINUSE,
+# when a VIP moved (a hacd that lost its peer's heartbeats to the thief
+# declares the peer dead and claims its VIP), or when NODE's "accepted"
+# counter stood still meanwhile (its heartbeats must still arrive).
+t_bind_theft() {
+	local node=$1 peer=$2 port=$3 watcher out rc acc a args=()
+	shift 3
+	for a in "$@"; do args+=(--bind "$a"); done
+	acc=$(t_counter "$node" accepted 0)
+	rm -f "$LAB_DIR/watch.stop"
+	t_watch_owners "$LAB_DIR/watch.stop" >"$LAB_DIR/watch.out" &
+	watcher=$!
+	out=$(t_thief "$node" "${args[@]}" --peer "$(lab_ip "$peer"):$port" --hold 3)
+	rc=$?
+	t_log "thief on $node: ${out//$'\n'/; }"
+	# A hacd that lost heartbeats to the thief has claimed by now; one
+	# more second lets its transition reach the kernel and the watcher.
+	sleep 1
+	touch "$LAB_DIR/watch.stop"
+	if ! wait "$watcher"; then
+		t_fail "$(cat "$LAB_DIR/watch.out") (thief: ${out//$'\n'/; })"
+		return 1
+	fi
+	((rc == 0)) || { t_fail "a socket of uid nobody shared port $port: ${out//$'\n'/; }"; return 1; }
+	(($(t_counter "$node" accepted 0) > acc)) ||
+		{ t_fail "$node accepted no heartbeat while the thief tried"; return 1; }
+}
+
+# t_tcp_theft NODE PORT ADDR...: as uid nobody in NODE's namespace (with
+# unprivileged binds of low ports allowed there for the attempt, so the
+# kernel's bind check, not the port number, decides), try to join the TCP
+# listeners on every ADDR:PORT with SO_REUSEADDR and SO_REUSEPORT: a member
+# of a listener's SO_REUSEPORT group gets a share of its connections.
+t_tcp_theft() {
+	local node=$1 port=$2 a args=() out rc old ns
+	shift 2
+	ns=$(lab_ns "$node")
+	for a in "$@"; do args+=(--bind "$a:$port"); done
+	old=$(ip netns exec "$ns" sysctl -n net.ipv4.ip_unprivileged_port_start) || return 1
+	ip netns exec "$ns" sysctl -qw net.ipv4.ip_unprivileged_port_start=0 || return 1
+	out=$(t_thief "$node" --tcp "${args[@]}" --peer 127.0.0.1:1 --hold 0)
+	rc=$?
+	ip netns exec "$ns" sysctl -qw net.ipv4.ip_unprivileged_port_start="$old"
+	t_log "tcp thief on $node: ${out//$'\n'/; }"
+	((rc == 0)) || { t_fail "a socket of uid nobody shared TCP port $port: ${out//$'\n'/; }"; return 1; }
+}
+
 # client_field "done ok=N failed=N ..." NAME: the number after NAME=.
 client_field() { sed -n "s/.*$2=\([0-9]*\).*/\1/p" <<<"$1"; }
 

@@ -273,16 +273,146 @@ case_attacker() {
 	t_heartbeat_attack "$(lab_ip n1):$HB_PORT" "$(lab_ip n2):$HB_PORT" "$HB_PORT"
 }
 
+# set_preempt_delay VALUE: rewrite preempt_delay in the lab's hacd.conf
+# (every VIP; the first call keeps the original beside it) and reload both
+# hacds; "orig" puts the original back.
+set_preempt_delay() {
+	local n conf=$LAB_DIR/hacd.conf
+	[[ -e $conf.orig ]] || cp "$conf" "$conf.orig" || return 1
+	if [[ $1 == orig ]]; then
+		cp "$conf.orig" "$conf" || return 1
+	else
+		sed -i "s/^\([[:space:]]*preempt_delay[[:space:]]*=[[:space:]]*\)\"[^\"]*\"/\1\"$1\"/" "$conf" || return 1
+	fi
+	for n in n1 n2; do
+		lab_hactl "$n" reload >/dev/null 2>&1 || return 1
+	done
+}
+
+# first_stamp NODE FROMLINE REGEX: the timestamp (hacd's log prefix,
+# 2026-12-06T07:27:10.587Z: one clock for every namespace) of the first
+# line of NODE's hacd log after line FROMLINE that matches REGEX.
+first_stamp() {
+	tail -n +$(($2 + 1)) "$LAB_DIR/$1/hacd.log" | grep -m1 -E -- "$3" | cut -d' ' -f1
+}
+
+# With preempt_delay 0, n1's link goes down and comes back. Cut off, n1
+# heard nobody; back, it hears n2's heartbeats before its own get out
+# (neighbour resolution), and used to preempt on the first one it heard:
+# web on both nodes until n2 heard the claim (60 ms to a second). The
+# check is causal, not a timing threshold: n1 may claim web only once its
+# heartbeats reach n2, so n1's "-> master" line must not be older than
+# n2's "peer n1: alive" line. Then web ends on n1 alone.
+case_link_back_no_two_owners() {
+	local l1 l2 claim heard rc=0
+	restore || return 1
+	set_preempt_delay 0s || { t_fail "cannot set preempt_delay 0 and reload"; return 1; }
+	ip -n "$(lab_ns sw)" link set n1 down
+	if ! lab_wait_owner "$VIP1" n2 $MOVE_S; then
+		t_fail "web on '$(lab_owners "$VIP1")', not only n2, with n1 cut off"
+		rc=1
+	else
+		l1=$(wc -l <"$LAB_DIR/n1/hacd.log")
+		l2=$(wc -l <"$LAB_DIR/n2/hacd.log")
+		ip -n "$(lab_ns sw)" link set n1 up
+		if ! lab_wait_owner "$VIP1" n1 $MOVE_S; then
+			t_fail "web not back on n1 alone after its link returned (holders: $(lab_owners "$VIP1"))"
+			rc=1
+		else
+			claim=$(first_stamp n1 "$l1" 'vip web .* -> master')
+			heard=$(first_stamp n2 "$l2" 'peer n1: alive')
+			t_log "link back: n1 claimed web at $claim, n2 heard n1 at $heard"
+			if [[ -z $claim || -z $heard ]]; then
+				t_fail "no claim by n1 ($claim) or n2 never heard n1 ($heard) in the logs"
+				rc=1
+			elif [[ $claim < $heard ]]; then
+				t_fail "n1 claimed web at $claim, before n2 heard n1 at $heard: two owners meanwhile"
+				rc=1
+			fi
+		fi
+	fi
+	set_preempt_delay orig || { t_fail "cannot restore preempt_delay"; return 1; }
+	return "$rc"
+}
+
+# The same, made deterministic: n1's heartbeats to n2 are dropped on their
+# way out (nft on n1's output, as an unresolved neighbour loses them) while
+# n1 hears n2. n1 must not claim web (n2 cannot hear the claim: both would
+# hold it for as long as the filter stays); it waits in backup and counts
+# the wait ("preempt-wait-unheard"). Once the filter goes, n2 hears n1,
+# says so in its heartbeats, and n1 takes web back alone.
+MUTE_L1=0
+n1_decided() { [[ -n $(first_stamp n1 "$MUTE_L1" 'vip web .* (init|fault) -> (backup|master)') ]]; }
+
+case_preempt_waits_until_heard() {
+	local before after rc=0 table=${LAB_PREFIX}_mute
+	restore || return 1
+	set_preempt_delay 0s || { t_fail "cannot set preempt_delay 0 and reload"; return 1; }
+	before=$(counter n1 preempt-wait-unheard)
+	ip -n "$(lab_ns sw)" link set n1 down
+	if ! lab_wait_owner "$VIP1" n2 $MOVE_S; then
+		t_fail "web on '$(lab_owners "$VIP1")', not only n2, with n1 cut off"
+		rc=1
+	elif ! ip netns exec "$(lab_ns n1)" nft -f - <<EOF; then
+table inet $table {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		ip daddr $(lab_ip n2) udp dport $HB_PORT drop
+	}
+}
+EOF
+		t_fail "cannot install the nft rule"
+		rc=1
+	else
+		MUTE_L1=$(wc -l <"$LAB_DIR/n1/hacd.log")
+		ip -n "$(lab_ns sw)" link set n1 up
+		if ! t_wait $MOVE_S n1_decided; then
+			t_fail "n1 never left init/fault for web after its link returned"
+			rc=1
+		elif holds "$VIP1" n1; then
+			t_fail "n1 claimed web while n2 could not hear it (holders: $(lab_owners "$VIP1"); $(first_stamp n1 "$MUTE_L1" 'vip web .* -> master'))"
+			rc=1
+		fi
+		after=$(counter n1 preempt-wait-unheard)
+		((rc == 0 && after <= before)) && { t_fail "preempt-wait-unheard did not move on n1 ($before -> $after)"; rc=1; }
+		ip netns exec "$(lab_ns n1)" nft delete table inet "$table" 2>/dev/null
+		((rc == 0)) && ! lab_wait_owner "$VIP1" n1 $MOVE_S &&
+			{ t_fail "web not back on n1 alone once n2 heard it (holders: $(lab_owners "$VIP1"))"; rc=1; }
+	fi
+	set_preempt_delay orig || { t_fail "cannot restore preempt_delay"; return 1; }
+	return "$rc"
+}
+
+# A local user (uid nobody) on n1 tries to share hacd's heartbeat port to
+# steal n2's heartbeats (hacd would then declare n2 dead and claim web2):
+# every bind must fail with EADDRINUSE, on n1's address, the IPv4 and the
+# dual-stack IPv6 wildcard, with SO_REUSEADDR and with SO_REUSEPORT.
+case_bind_theft() {
+	restore || return 1
+	t_bind_theft n1 n2 "$HB_PORT" "$(lab_ip n1):$HB_PORT" "0.0.0.0:$HB_PORT" "[::]:$HB_PORT"
+}
+
+# The same user tries to join proxyd's listeners (SO_REUSEPORT groups:
+# a member gets a share of the connections; proxyd opened them as root).
+case_listener_theft() {
+	restore || return 1
+	t_tcp_theft n1 80 0.0.0.0 "$(lab_ip n1)"
+}
+
 # ---- run -----------------------------------------------------------------------
 
 t_begin "$@"
 t_case "unplanned failover: kill -9 of the owner's hacd" case_hacd_kill9
 t_case "unplanned failover: the owner's proxyd dies, the node lives" case_proxyd_death
 t_case "unplanned failover: the owner's link goes down; failback only after the preempt delay" case_link_down
+t_case "link back with preempt delay 0: no two owners while n1's heartbeats cannot leave" case_link_back_no_two_owners
+t_case "n1's heartbeats cannot leave, it hears n2: no preemption until n2 hears n1" case_preempt_waits_until_heard
 t_case "planned failover and back: zero failed keep-alive requests" case_planned_keepalive
 t_case "failback waits for the preempt delay, no request lost to a gap" case_failback_preempt_delay
 t_case "active-active: the survivor carries both VIPs and gives one back" case_active_active
 t_case "split brain: both claim, then exactly one owner per VIP" case_split_brain
 t_case "a VIP removed or added behind hacd's back is put right" case_behind_our_back
 t_case "attacker without the key: forged, junk, replayed heartbeats move nothing" case_attacker
+t_case "a local user cannot bind hacd's heartbeat port and steal heartbeats" case_bind_theft
+t_case "a local user cannot join proxyd's listeners" case_listener_theft
 t_end

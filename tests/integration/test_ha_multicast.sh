@@ -152,6 +152,16 @@ case_stranger_filtered() {
 		{ t_fail "junk from a stranger's address reached hacd ($((after - before - 10)) counted)"; return 1; }
 }
 
+# A local user (uid nobody) on n1 tries to share hacd's sockets: the
+# group and port (where n2's heartbeats arrive), n1's own address and port
+# (unicast replication arrives there), and the wildcards; every bind must
+# fail with EADDRINUSE, with SO_REUSEADDR and with SO_REUSEPORT.
+case_bind_theft() {
+	restore || return 1
+	t_bind_theft n1 n2 "$HB_PORT" "$GROUP:$HB_PORT" "$(lab_ip n1):$HB_PORT" \
+		"0.0.0.0:$HB_PORT" "[::]:$HB_PORT"
+}
+
 # ---- run -----------------------------------------------------------------------
 
 t_bound "$@"
@@ -168,4 +178,5 @@ t_case "unplanned failover: kill -9 of the owner's hacd" case_hacd_kill9
 t_case "planned failover and back: zero failed keep-alive requests" case_planned_keepalive
 t_case "attacker: forged, junk, replayed datagrams to the group move nothing" case_attacker
 t_case "junk to the group from a non-node address reaches no hacd socket" case_stranger_filtered
+t_case "a local user cannot bind the group or heartbeat port" case_bind_theft
 t_end

@@ -20,7 +20,7 @@
 
 #define MAXN 3
 
-struct nv { int alive; unsigned prio; enum election_role role; int yield_to; };
+struct nv { int alive; unsigned prio; enum election_role role; int yield_to; int hears; };
 
 struct step {
 	uint64_t now;
@@ -46,13 +46,16 @@ struct scenario {
 	struct step steps[10];
 };
 
-/* Node columns: alive Master/Backup/Init, dead, with priority and target. */
-#define M(p)    { 1, (p), ELECTION_MASTER, -1 }
-#define B(p)    { 1, (p), ELECTION_BACKUP, -1 }
-#define I(p)    { 1, (p), ELECTION_INIT, -1 }
-#define MY(p, t) { 1, (p), ELECTION_MASTER, (t) }
-#define DEAD    { 0, 100, ELECTION_INIT, -1 }
-#define SELF(p) { 1, (p), ELECTION_INIT, -1 }
+/* Node columns: alive Master/Backup/Init, dead, with priority and target.
+ * A live peer hears this node (its heartbeat lists us) unless it is MD:
+ * a master whose heartbeats do not list us yet. */
+#define M(p)    { 1, (p), ELECTION_MASTER, -1, 1 }
+#define MD(p)   { 1, (p), ELECTION_MASTER, -1, 0 }
+#define B(p)    { 1, (p), ELECTION_BACKUP, -1, 1 }
+#define I(p)    { 1, (p), ELECTION_INIT, -1, 1 }
+#define MY(p, t) { 1, (p), ELECTION_MASTER, (t), 1 }
+#define DEAD    { 0, 100, ELECTION_INIT, -1, 0 }
+#define SELF(p) { 1, (p), ELECTION_INIT, -1, 0 }
 
 #define R_INIT   ELECTION_INIT
 #define R_BACKUP ELECTION_BACKUP
@@ -85,6 +88,29 @@ static const struct scenario scenarios[] = {
 		{ 5100, { SELF(150), M(100) }, 0, -1, R_BACKUP, 0, 6100, 0, 0, 0 },
 		{ 5600, { SELF(150), M(100) }, 0, -1, R_BACKUP, 0, 6100, 0, 0, 0 },
 		{ 6100, { SELF(150), M(100) }, 0, -1, R_MASTER, TAKE, 0, 0, 0, 0 },
+	} },
+	/* The same with preempt_delay 0, as the returning node sees it: it
+	 * hears the owner before its own heartbeats get out (neighbour
+	 * resolution), so the owner does not list it yet. Claiming then
+	 * would make two owners until the claim got through; it claims
+	 * once the owner hears it. */
+	{ "link back, delay 0: preempt only once the owner hears this node", 2, 0, 1, 0, 5300, 5, {
+		{ 4000, { SELF(150), DEAD }, 1, -1, R_FAULT, 0, 0, 0, 0, 0 },
+		{ 5000, { SELF(150), DEAD }, 0, -1, R_INIT, 0, 5300, 0, 0, 0 },
+		{ 5100, { SELF(150), MD(100) }, 0, -1, R_BACKUP, 0, 0, 0, 0, 0 },
+		{ 5400, { SELF(150), MD(100) }, 0, -1, R_BACKUP, 0, 0, 0, 0, 0 },
+		{ 5450, { SELF(150), M(100) }, 0, -1, R_MASTER, TAKE, 0, 0, 0, 0 },
+	} },
+	{ "preempt delay over but the owner does not hear this node: wait for it", 2, 0, 1, 1000, 0, 4, {
+		{ 1000, { SELF(150), MD(100) }, 0, -1, R_BACKUP, 0, 2000, 0, 0, 0 },
+		{ 2000, { SELF(150), MD(100) }, 0, -1, R_BACKUP, 0, 0, 0, 0, 0 },
+		{ 2100, { SELF(150), MD(100) }, 0, -1, R_BACKUP, 0, 0, 0, 0, 0 },
+		{ 2200, { SELF(150), M(100) }, 0, -1, R_MASTER, TAKE, 0, 0, 0, 0 },
+	} },
+	{ "an owner that stops hearing this node dies: taken at once, not waited for", 2, 1, 1, 0, 0, 3, {
+		{ 0,   { MD(150), SELF(100) }, 0, -1, R_BACKUP, 0, 0, 0, 0, 0 },
+		{ 100, { MD(150), SELF(100) }, 0, -1, R_BACKUP, 0, 0, 0, 0, 0 },
+		{ 400, { DEAD, SELF(100) }, 0, -1, R_MASTER, TAKE, 0, 0, 0, 0 },
 	} },
 	{ "start-up hearing a better peer: backup at once, never master", 2, 1, 1, 0, 300, 3, {
 		{ 10,  { I(150), SELF(100) }, 0, -1, R_BACKUP, 0, 0, 0, 0, 0 },
@@ -248,6 +274,7 @@ static void run_scenario(const struct scenario *sc)
 			nodes[i].prio = s->n[i].prio;
 			nodes[i].role = s->n[i].role;
 			nodes[i].yield_to = s->n[i].yield_to;
+			nodes[i].hears_self = s->n[i].hears;
 		}
 		memset(&v, 0, sizeof(v));
 		v.now_ms = s->now;
@@ -316,6 +343,7 @@ static void test_pair_converges(void **unused)
 					nodes[i].prio = prios[p][i];
 					nodes[i].role = seen[i];
 					nodes[i].yield_to = -1;
+					nodes[i].hears_self = 1;
 				}
 				memset(&v, 0, sizeof(v));
 				v.now_ms = (uint64_t)round * 100;
@@ -335,6 +363,52 @@ static void test_pair_converges(void **unused)
 			    election_role_str(roles[b]), preempt, masters);
 			fail();
 		}
+	}
+}
+
+/* The held-back preemption is flagged (hacd/node.c counts it as
+ * "preempt-wait-unheard"), and only that: not an ordinary preempt, not a
+ * wait for the delay, not a dead owner. */
+static void test_preempt_unheard_flag(void **unused)
+{
+	static const struct {
+		struct nv owner;
+		uint64_t delay;
+		int flag;
+		enum election_role want;
+	} rows[] = {
+		{ MD(100), 0,    1, ELECTION_BACKUP },
+		{ M(100),  0,    0, ELECTION_MASTER },
+		{ MD(100), 1000, 0, ELECTION_BACKUP },  /* the delay runs first */
+		{ DEAD,    0,    0, ELECTION_MASTER },
+	};
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct election_state st;
+		struct election_node nodes[2] = {
+			{ "n1", 1, 150, ELECTION_BACKUP, -1, 0 },
+			{ "n2", rows[i].owner.alive, rows[i].owner.prio, rows[i].owner.role,
+			  rows[i].owner.yield_to, rows[i].owner.hears },
+		};
+		struct election_view v;
+		struct election_result r;
+
+		election_state_init(&st);
+		st.role = ELECTION_BACKUP;
+		memset(&v, 0, sizeof(v));
+		v.now_ms = 10000;
+		v.nodes = nodes;
+		v.nnodes = 2;
+		v.self = 0;
+		v.self_yield_to = -1;
+		v.preempt = 1;
+		v.preempt_delay_ms = rows[i].delay;
+		election_step(&st, &v, &r);
+		if (r.preempt_unheard != rows[i].flag || r.next.role != rows[i].want)
+			fail_msg("row %zu: flag %d role %s (%s); want %d %s", i, r.preempt_unheard,
+			    election_role_str(r.next.role), r.reason, rows[i].flag,
+			    election_role_str(rows[i].want));
 	}
 }
 
@@ -360,6 +434,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scenarios),
 		cmocka_unit_test(test_pair_converges),
+		cmocka_unit_test(test_preempt_unheard_flag),
 		cmocka_unit_test(test_invalid_view),
 	};
 

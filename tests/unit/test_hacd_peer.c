@@ -302,6 +302,65 @@ static void test_accept_then_replay(void **state)
 	assert_int_equal(changed_calls, 1);
 }
 
+/* n2's heartbeat with its list of heard peers: lists 0 = an older sender
+ * without the list; name NULL = a list that names nobody. */
+static size_t heartbeat_heard(uint8_t *out, size_t cap, int lists, const char *name)
+{
+	Tandem__PeerMessage m = TANDEM__PEER_MESSAGE__INIT;
+	Tandem__Heartbeat hb = TANDEM__HEARTBEAT__INIT;
+	char *heard[1] = { (char *)name };
+	size_t n;
+
+	hb.node = "n2";
+	hb.has_lists_heard = lists;
+	hb.lists_heard = lists;
+	hb.n_heard = name != NULL ? 1 : 0;
+	hb.heard = heard;
+	m.body_case = TANDEM__PEER_MESSAGE__BODY_HEARTBEAT;
+	m.heartbeat = &hb;
+	n = tandem__peer_message__get_packed_size(&m);
+	assert_true(n <= cap);
+	tandem__peer_message__pack(&m, out);
+	return n;
+}
+
+/* Whether a peer hears this node (the election preempts a live owner only
+ * then) comes from the peer's heard list; an older sender's heartbeat
+ * without one counts as hearing us; a change moves the view. */
+static void test_heard_list(void **state)
+{
+	static const struct {
+		int lists;
+		const char *name;
+		int hears;
+	} steps[] = {
+		{ 0, NULL, 1 },    /* an older hacd: assumed to hear us, as before */
+		{ 1, NULL, 0 },    /* it names nobody: our heartbeats do not reach it */
+		{ 1, "n2", 0 },    /* itself is not us */
+		{ 1, "n1", 1 },
+		{ 1, NULL, 0 },
+	};
+	const struct sockaddr *from = (struct sockaddr *)&fx.from_n2;
+	uint8_t pl[512], d[WIRE_MAX_DATAGRAM];
+	int calls = 0, was = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		size_t pn = heartbeat_heard(pl, sizeof(pl), steps[i].lists, steps[i].name);
+		size_t dn = seal(d, fx.kr, "t", "n2", 7, i + 1, pl, pn);
+
+		assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
+		if (fx.pt.peers[1].hears_self != steps[i].hears)
+			fail_msg("step %zu: hears_self %d, want %d", i, fx.pt.peers[1].hears_self,
+			    steps[i].hears);
+		/* The first one is the peer coming alive; after that only a
+		 * change calls back. */
+		calls += i == 0 || steps[i].hears != was;
+		assert_int_equal(changed_calls, calls);
+		was = steps[i].hears;
+	}
+}
+
 static int sync_calls, request_calls;
 static size_t sync_admin_seen;
 
@@ -437,6 +496,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_accept_then_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_after_silence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_ladder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_heard_list, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/net.h"
@@ -334,6 +335,75 @@ test_udp_bind(void **state)
 	close(fd);
 }
 
+/* Try to bind another socket to sa with SO_REUSEADDR (reuseaddr) or
+ * SO_REUSEPORT; returns 0 if the bind worked, else errno. */
+static int
+thief_bind(const struct sockaddr *sa, socklen_t l, int reuseaddr, int wildcard)
+{
+	struct sockaddr_in any;
+	int one = 1, fd, e = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return errno;
+	setsockopt(fd, SOL_SOCKET, reuseaddr ? SO_REUSEADDR : SO_REUSEPORT, &one, sizeof(one));
+	if (wildcard) {
+		memcpy(&any, sa, sizeof(any));
+		any.sin_addr.s_addr = htonl(INADDR_ANY);
+		sa = (const struct sockaddr *)&any;
+		l = sizeof(any);
+	}
+	if (bind(fd, sa, l) == -1)
+		e = errno;
+	close(fd);
+	return e;
+}
+
+/* The heartbeat theft: with SO_REUSEADDR on hacd's socket any local user
+ * could bind the same address and port (SO_REUSEADDR too) and receive a
+ * share of the peers' unicast heartbeats. net_bind_udp sockets share only
+ * with each other (SO_REUSEPORT, same uid); another socket of this uid
+ * without SO_REUSEPORT, and (when run as root) any socket of uid nobody,
+ * gets EADDRINUSE, on the same address and on the wildcard. */
+static void
+test_udp_bind_not_shared(void **state)
+{
+	struct sockaddr_storage ss, bound;
+	socklen_t l, bl = sizeof(bound);
+	(void)state;
+
+	assert_int_equal(net_parse_addr("127.0.0.1:0", -1, &ss, &l), 0);
+	int fd = net_bind_udp((struct sockaddr *)&ss, l);
+	assert_true(fd >= 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&bound, &bl), 0);
+	/* hacd's own per-peer sockets share it. */
+	int fd2 = net_bind_udp((struct sockaddr *)&bound, bl);
+	assert_true(fd2 >= 0);
+	close(fd2);
+	assert_int_equal(thief_bind((struct sockaddr *)&bound, bl, 1, 0), EADDRINUSE);
+	assert_int_equal(thief_bind((struct sockaddr *)&bound, bl, 1, 1), EADDRINUSE);
+	if (geteuid() == 0) {
+		pid_t pid = fork();
+		int status;
+
+		assert_true(pid != -1);
+		if (pid == 0) {
+			int bad = 0;
+
+			if (setresgid(65534, 65534, 65534) == -1 || setresuid(65534, 65534, 65534) == -1)
+				_exit(2);
+			for (int addr = 0; addr < 2; addr++)
+				for (int wild = 0; wild < 2; wild++)
+					bad |= thief_bind((struct sockaddr *)&bound, bl, addr, wild) != EADDRINUSE;
+			_exit(bad);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	close(fd);
+}
+
 static void
 test_set_nonblock(void **state)
 {
@@ -472,6 +542,7 @@ main(void)
 		cmocka_unit_test(test_tcp_v4),
 		cmocka_unit_test(test_tcp_v6),
 		cmocka_unit_test(test_udp_bind),
+		cmocka_unit_test(test_udp_bind_not_shared),
 		cmocka_unit_test(test_set_nonblock),
 		cmocka_unit_test(test_unix_listen_connect),
 	};
