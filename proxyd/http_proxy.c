@@ -18,7 +18,11 @@
  * of epoll_wait. Request and response heads are parsed by proxyd/http_parse.c
  * (RFC 9112), bodies are never buffered whole: Content-Length bodies are
  * counted, chunked ones validated by http_chunked_feed() as they stream
- * (RFC 9112 §7.1), and forwarded verbatim, so no re-framing is needed.
+ * (RFC 9112 §7.1), and forwarded verbatim. The framing header in front of
+ * them is always proxyd's own (append_framing()), written from what was
+ * parsed, never the peer's passed through: a peer that could drop or alter
+ * it (a Connection token naming it, say) would make the next hop read the
+ * body as another message.
  *
  * TLS (proxyd/tls.h) sits under the same scheme on either side: a
  * connection with an SSL object reads with tls_read and writes with
