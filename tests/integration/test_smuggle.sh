@@ -173,12 +173,14 @@ EOF
 # ---- the client -------------------------------------------------------------------
 
 cat >"$T/client.py" <<'EOF'
-# client.py PORT PYTHON-BYTES-LITERAL [WAIT]: send the bytes on one
-# connection, then read responses for WAIT seconds (default 1.5) or until
-# the server closes; print what was read (latin-1).
+# client.py PORT PYTHON-BYTES-LITERAL [WAIT [UNTIL]]: send the bytes on one
+# connection, then read responses for WAIT seconds (default 1.5), until the
+# server closes or until the bytes read contain UNTIL; print what was read
+# (latin-1).
 import ast, socket, sys, time
 port, data = int(sys.argv[1]), ast.literal_eval(sys.argv[2])
 wait = float(sys.argv[3]) if len(sys.argv) > 3 else 1.5
+until = sys.argv[4].encode() if len(sys.argv) > 4 else None
 s = socket.create_connection(("127.0.0.1", port), timeout=5)
 s.sendall(data)
 out = b""
@@ -192,6 +194,8 @@ while time.monotonic() < end:
     if not d:
         break
     out += d
+    if until is not None and until in out:
+        break
 sys.stdout.write(out.decode("latin-1"))
 EOF
 
@@ -262,9 +266,11 @@ smuggle_case() {  # REQ TARGET METRIC-LABELS HEADER-CHECKS...
 	shift 3
 	from=$(nlog)
 	m0=$(metric "tandem_http_conn_token_ignored_total{$mlab}")
-	out=$(send "$req" 1.0)
+	# Each client stops at its first answer, so B comes while a smuggled
+	# request's answer would still be on its way.
+	out=$(send "$req" 3.0 "served ")
 	[[ $out == "HTTP/1.1 200"*"served $target"* ]] || { t_fail "client A got: ${out:0:120}"; return 1; }
-	out=$(send 'b"GET /victim HTTP/1.1\r\nHost: t\r\n\r\n"' 1.5)
+	out=$(send 'b"GET /victim HTTP/1.1\r\nHost: t\r\n\r\n"' 3.0 "served ")
 	[[ $out == *"served /victim"* && $out != *smuggled* ]] || { t_fail "client B got: ${out:0:160}"; return 1; }
 	why=$(check "$from" 2 "$target" "$@") || { t_fail "$why"; return 1; }
 	m1=$(metric "tandem_http_conn_token_ignored_total{$mlab}")
