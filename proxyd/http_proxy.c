@@ -143,9 +143,9 @@ append_framing(struct buf *h, int chunked, int64_t cl)
 }
 
 /* Connection tokens that named a protected field and were ignored
- * (http_field_protected()), counted by class; side 0 request, 1 response. */
+ * (http_field_protected()), counted by side and class. */
 static void
-count_conn_ignored(struct wmetrics *wm, int side, unsigned bits)
+count_conn_ignored(struct wmetrics *wm, enum met_side side, unsigned bits)
 {
 	if (bits & HTTP_CONN_IGN_FRAMING)
 		MET_INC(wm->conn_tok_ignored[side][MET_CT_FRAMING]);
@@ -824,7 +824,7 @@ on_response_head(struct req *r)
 		return -1;
 	}
 	if (r->rm.conn_ignored != 0)
-		count_conn_ignored(req_wk(r)->m, 1, r->rm.conn_ignored);
+		count_conn_ignored(req_wk(r)->m, MET_SIDE_RESPONSE, r->rm.conn_ignored);
 	hc_passive(&r->gen->upstreams[r->up_idx], r->srv_idx, st >= 500);
 	r->rbody = http_response_body(&r->rm, r->qm.method);
 	if (r->rbody == HTTP_BODY_CHUNKED && r->qm.version_minor == 0) {
@@ -1721,7 +1721,7 @@ start_request(struct conn *c, struct req *r)
 	if (m->has_upgrade_hdr && !r->upgrade)
 		MET_INC(wk->m->upgrade_stripped);
 	if (m->conn_ignored != 0)
-		count_conn_ignored(wk->m, 0, m->conn_ignored);
+		count_conn_ignored(wk->m, MET_SIDE_REQUEST, m->conn_ignored);
 
 	/* Route on Host (without port) and the path (without query). */
 	memset(&q, 0, sizeof(q));

@@ -262,13 +262,13 @@ metrics_render(struct buf *o)
 
 	buf_appendf(o, "# HELP tandem_http_conn_token_ignored_total Connection tokens ignored because they named a field a peer may not remove (framing, Host, fields proxyd sets), by side and field class.\n"
 	    "# TYPE tandem_http_conn_token_ignored_total counter\n");
-	for (int side = 0; side < 2; side++)
+	for (int side = 0; side < MET_SIDE_MAX; side++)
 		for (int k = 0; k < MET_CT_MAX; k++) {
 			v = 0;
 			for (int w = 0; w < nw; w++)
 				v += LOAD(worker_get(w)->m->conn_tok_ignored[side][k]);
 			buf_appendf(o, "tandem_http_conn_token_ignored_total{side=\"%s\",field=\"%s\"} %llu\n",
-			    side == 0 ? "request" : "response", metrics_conntok_str((enum met_conntok)k),
+			    side == MET_SIDE_REQUEST ? "request" : "response", metrics_conntok_str((enum met_conntok)k),
 			    (unsigned long long)v);
 		}
 	v = 0;
