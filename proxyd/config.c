@@ -1080,6 +1080,26 @@ valid_field_value(const char *s)
 }
 
 /* headers group { set = [ "Name: value", ... ]; remove = [ "Name", ... ]; } */
+/*
+ * Fields a header edit may not set or remove: the framing (RFC 9112 §6.3)
+ * and connection management (RFC 9110 §7.6.1, §7.8). proxyd writes these
+ * itself from what it parsed; an edit that added a second Content-Length or
+ * removed Transfer-Encoding would make the next hop frame the body otherwise
+ * than proxyd forwards it, which is request (or response) smuggling by
+ * configuration.
+ */
+static int
+hdr_op_forbidden(const char *name)
+{
+	static const char *const names[] = { "content-length", "transfer-encoding", "connection", "keep-alive",
+		"proxy-connection", "te", "trailer", "upgrade", "http2-settings", NULL };
+
+	for (size_t i = 0; names[i] != NULL; i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 parse_hdr_ops(const config_setting_t *r, const char *gname, struct route_hdr_op **ops, size_t *n, struct conf_err *err)
 {
@@ -1108,6 +1128,8 @@ parse_hdr_ops(const config_setting_t *r, const char *gname, struct route_hdr_op 
 			;
 		if (!valid_token(set[i]) || !valid_field_value(v))
 			{ rc = conf_errorf(err, config_setting_get_member(g, "set"), "set: invalid header \"%s\"", set[i]); break; }
+		if (hdr_op_forbidden(set[i]))
+			{ rc = conf_errorf(err, config_setting_get_member(g, "set"), "set: \"%s\" is framing or connection management, which proxyd writes itself", set[i]); break; }
 		(*ops)[*n].name = strdup(set[i]);
 		(*ops)[*n].name_len = strlen(set[i]);
 		(*ops)[*n].value = strdup(v);
@@ -1116,6 +1138,8 @@ parse_hdr_ops(const config_setting_t *r, const char *gname, struct route_hdr_op 
 	for (size_t i = 0; rc == 0 && i < nrm; i++) {
 		if (!valid_token(rm[i]))
 			{ rc = conf_errorf(err, config_setting_get_member(g, "remove"), "remove: invalid header name \"%s\"", rm[i]); break; }
+		if (hdr_op_forbidden(rm[i]))
+			{ rc = conf_errorf(err, config_setting_get_member(g, "remove"), "remove: \"%s\" is framing or connection management, which proxyd writes itself", rm[i]); break; }
 		(*ops)[*n].name = strdup(rm[i]);
 		(*ops)[*n].name_len = strlen(rm[i]);
 		(*n)++;

@@ -258,6 +258,8 @@ static void msg_init(struct http_msg *m)
 	m->content_length = -1;
 	m->chunked = m->conn_close = m->conn_keep_alive = m->conn_upgrade = 0;
 	m->expect_continue = m->expect_other = m->has_upgrade_hdr = m->has_te = 0;
+	m->upgrade_ws = 0;
+	m->conn_ignored = 0;
 	m->host_idx = m->upgrade_idx = -1;
 	memset(m->conn_hop_mask, 0, sizeof(m->conn_hop_mask));
 }
@@ -762,6 +764,11 @@ static int parse_field_line(struct http_parser *p, struct http_msg *m, const uin
 		break;
 	case 7:
 		if (tok_eq(b, "upgrade", 7)) {
+			/* Only a lone "Upgrade: websocket" may become a
+			 * tunnel (RFC 6455 §4.1, §4.2.2); a list or a second
+			 * field (h2c, anything) is stripped by the caller. */
+			m->upgrade_ws = !m->has_upgrade_hdr && vlen == 9 &&
+			    ci_eq(v, (const uint8_t *)"websocket", 9);
 			if (!m->has_upgrade_hdr)
 				m->upgrade_idx = (int16_t)idx;
 			m->has_upgrade_hdr = 1;
@@ -783,14 +790,45 @@ static int parse_field_line(struct http_parser *p, struct http_msg *m, const uin
 	return rc;
 }
 
+int http_field_protected(const uint8_t *t, size_t n)
+{
+	/* Names are tokens: tok_eq() is exact on them (see its comment). */
+	switch (n) {
+	case 3:
+		return tok_eq(t, "via", 3) ? HTTP_CONN_IGN_PROXY : 0;
+	case 4:
+		return tok_eq(t, "host", 4) ? HTTP_CONN_IGN_HOST : 0;
+	case 6:
+		return tok_eq(t, "expect", 6) ? HTTP_CONN_IGN_PROXY : 0;
+	case 9:
+		return tok_eq(t, "forwarded", 9) || tok_eq(t, "x-real-ip", 9) ? HTTP_CONN_IGN_PROXY : 0;
+	case 12:
+		return tok_eq(t, "x-request-id", 12) ? HTTP_CONN_IGN_PROXY : 0;
+	case 14:
+		return tok_eq(t, "content-length", 14) ? HTTP_CONN_IGN_FRAMING : 0;
+	case 15:
+		return tok_eq(t, "x-forwarded-for", 15) ? HTTP_CONN_IGN_PROXY : 0;
+	case 17:
+		if (tok_eq(t, "transfer-encoding", 17))
+			return HTTP_CONN_IGN_FRAMING;
+		return tok_eq(t, "x-forwarded-proto", 17) ? HTTP_CONN_IGN_PROXY : 0;
+	}
+	return 0;
+}
+
 /* Mark every field named by a Connection token (RFC 9110 §7.6.1). Runs once
  * per message that has a Connection field; bounded by max_headers^2 length
- * compares, which only happen between names of equal length. */
+ * compares, which only happen between names of equal length. A token naming
+ * a protected field is ignored, not obeyed (see http_field_protected()):
+ * RFC 9110 §7.6.1 says a proxy MUST NOT forward nominated fields, but the
+ * framing is not the sender's to make hop-by-hop — proxyd re-emits the
+ * framing it parsed by in any case — and refusing the message would only
+ * punish a confused sender. The caller counts the ignored tokens. */
 static void build_hop_mask(struct http_msg *m, const uint8_t *data)
 {
 	const uint8_t *v, *end, *t;
 	size_t n;
-	int i, j;
+	int i, j, k;
 
 	for (i = 0; i < m->nheaders; i++) {
 		if (m->headers[i].name.len != 10 ||
@@ -807,6 +845,10 @@ static void build_hop_mask(struct http_msg *m, const uint8_t *data)
 			n = (size_t)(v - t);
 			if (n == 0)
 				break;   /* already validated: only trailing separators */
+			if ((k = http_field_protected(t, n)) != 0) {
+				m->conn_ignored |= (uint8_t)k;
+				continue;
+			}
 			for (j = 0; j < m->nheaders; j++)
 				if (m->headers[j].name.len == n &&
 				    ci_eq(data + m->headers[j].name.off, t, n))
@@ -1120,17 +1162,29 @@ int http_chunked_feed(struct http_chunked *c, const uint8_t *data, size_t len, s
 			case CH_TR_LINE:
 				if (ch == '\r')
 					c->state = CH_TR_END_LF;
-				else if (cls[ch] & C_TCHAR)
+				else if (cls[ch] & C_TCHAR) {
 					c->state = CH_TR_NAME;
-				else {
+					c->tname[0] = ch;
+					c->tname_len = 1;
+				} else {
 					why = IS_OWS(ch) ? "obs-fold" : ch == '\n' ? "bare-lf" : "bad-trailer";
 					goto err;
 				}
 				break;
 			case CH_TR_NAME:
-				if (ch == ':')
+				if (ch == ':') {
+					if (c->tname_len <= sizeof(c->tname) &&
+					    http_field_protected(c->tname, c->tname_len)) {
+						why = "forbidden-trailer";
+						goto err;
+					}
 					c->state = CH_TR_VALUE;
-				else if (!(cls[ch] & C_TCHAR)) {
+				} else if (cls[ch] & C_TCHAR) {
+					if (c->tname_len < sizeof(c->tname))
+						c->tname[c->tname_len] = ch;
+					if (c->tname_len <= sizeof(c->tname))
+						c->tname_len++;
+				} else {
 					why = IS_OWS(ch) ? "ws-before-colon" : "bad-trailer";
 					goto err;
 				}

@@ -79,12 +79,16 @@ struct http_msg {
 	unsigned expect_other:1;           /* HTTP/1.1 request: another Expect value (417 is allowed) */
 	unsigned has_upgrade_hdr:1;        /* an Upgrade field is present */
 	unsigned has_te:1;                 /* a Transfer-Encoding field is present */
+	unsigned upgrade_ws:1;             /* exactly one Upgrade field, and it says "websocket" (RFC 6455 §4.1) */
+	uint8_t conn_ignored;              /* HTTP_CONN_IGN_* bits: Connection tokens naming a protected field */
 	int16_t host_idx;                  /* index of the Host field, -1 if none */
 	int16_t upgrade_idx;               /* index of the first Upgrade field, -1 if none */
 	/* Bit i set: headers[i] is named by a Connection token (RFC 9110 §7.6.1), so it is
 	 * hop-by-hop and must not be forwarded. Connection itself and the fixed hop-by-hop
 	 * names (Keep-Alive, TE, Upgrade, ...) are the caller's to strip by name; they are
-	 * also marked here when a Connection token names them. */
+	 * also marked here when a Connection token names them. A protected field (see
+	 * http_field_protected()) is never marked: the token is ignored and counted in
+	 * conn_ignored instead. */
 	uint32_t conn_hop_mask[HTTP_MAX_HEADERS / 32];
 };
 
@@ -145,6 +149,28 @@ int http_target_normalize(struct http_msg *m, uint8_t *data);
  * request could ever match it. */
 int http_path_normalize(const char *in, size_t len, char *out, size_t cap, const char **reason);
 
+/*
+ * Fields a Connection token may not remove (RFC 9110 §7.6.1 nominations that
+ * are ignored). They are the message framing (Content-Length,
+ * Transfer-Encoding: RFC 9112 §6.3 decides where the message ends from them,
+ * and proxyd forwards the body by the framing it parsed), Host (routing,
+ * RFC 9112 §3.2) and the fields proxyd sets or acts on itself (X-Forwarded-For,
+ * X-Forwarded-Proto, X-Real-IP, Forwarded, Via, X-Request-Id, Expect). If a
+ * peer could delete one of them while its body or its effect stays, the next
+ * hop would read a different message than the one proxyd routed and checked:
+ * that is request smuggling. HAProxy ignores such nominations the same way.
+ * The classes below say which; also used to refuse these names as trailer
+ * fields (RFC 9110 §6.5.1: framing, routing and request modifiers cannot be
+ * trailers, and a recipient that merges trailers would be fooled).
+ */
+#define HTTP_CONN_IGN_FRAMING 0x01   /* Content-Length, Transfer-Encoding */
+#define HTTP_CONN_IGN_HOST    0x02   /* Host */
+#define HTTP_CONN_IGN_PROXY   0x04   /* a field proxyd sets or acts on */
+/* The HTTP_CONN_IGN_* class of the field name [name, name + n), 0 if the
+ * name is not protected. Case-insensitive; name must be a token (RFC 9110
+ * §5.1, tchar only), which every parsed field name is. */
+int http_field_protected(const uint8_t *name, size_t n);
+
 /* Index of the first header whose name equals lname (which must be lowercase),
  * compared case-insensitively; -1 if none. */
 int http_find_header(const struct http_msg *m, const uint8_t *data, const char *lname);
@@ -183,11 +209,17 @@ struct http_chunked {
 	uint32_t trailer_len;  /* internal: bytes of the trailer section so far */
 	uint8_t state;         /* internal */
 	uint8_t ndigits;       /* internal */
+	uint8_t tname_len;     /* internal: length of the trailer field name being read (saturates) */
+	uint8_t tname[17];     /* internal: its first bytes, enough for every protected name */
 	uint64_t body_bytes;   /* total body bytes consumed so far (framing included) */
 	const char *reason;    /* on HTTP_ERROR: short static text */
 };
 void http_chunked_init(struct http_chunked *c);
-/* Returns HTTP_AGAIN (*consumed == len, need more), HTTP_DONE (the body ended
+/* A trailer field whose name is protected (http_field_protected()) is an
+ * error, "forbidden-trailer": RFC 9110 §6.5.1 forbids framing, routing and
+ * request-modifier fields there, and a recipient that merges trailers into
+ * the header section would act on them.
+ * Returns HTTP_AGAIN (*consumed == len, need more), HTTP_DONE (the body ended
  * after *consumed bytes; the rest belongs to the next message), or
  * HTTP_ERROR (malformed at data[*consumed]; c->reason set; sticky). */
 int http_chunked_feed(struct http_chunked *c, const uint8_t *data, size_t len, size_t *consumed);

@@ -18,7 +18,11 @@
  * of epoll_wait. Request and response heads are parsed by proxyd/http_parse.c
  * (RFC 9112), bodies are never buffered whole: Content-Length bodies are
  * counted, chunked ones validated by http_chunked_feed() as they stream
- * (RFC 9112 §7.1), and forwarded verbatim, so no re-framing is needed.
+ * (RFC 9112 §7.1), and forwarded verbatim. The framing header in front of
+ * them is always proxyd's own (append_framing()), written from what was
+ * parsed, never the peer's passed through: a peer that could drop or alter
+ * it (a Connection token naming it, say) would make the next hop read the
+ * body as another message.
  *
  * TLS (proxyd/tls.h) sits under the same scheme on either side: a
  * connection with an SSL object reads with tls_read and writes with
@@ -107,6 +111,49 @@ static int
 hop_masked(const struct http_msg *m, int i)
 {
 	return (m->conn_hop_mask[i / 32] >> (i % 32)) & 1u;
+}
+
+/*
+ * The framing header of a forwarded message: the one proxyd framed it by
+ * (RFC 9112 §6.3), never the peer's field passed through. The peer's
+ * Content-Length and Transfer-Encoding lines are dropped from every forwarded
+ * head and this line stands in for them, so whatever the peer did to its own
+ * framing fields (a Connection token naming them, say) the next hop reads the
+ * body proxyd counted or validated and nothing more. cl < 0: none.
+ */
+static void
+append_framing(struct buf *h, int chunked, int64_t cl)
+{
+	char num[24];
+	int n = (int)sizeof(num);
+
+	if (chunked) {
+		buf_append(h, "Transfer-Encoding: chunked\r\n", 28);
+		return;
+	}
+	if (cl < 0)
+		return;
+	/* Hot path: no printf. The parser caps Content-Length at 18 digits. */
+	do {
+		num[--n] = (char)('0' + cl % 10);
+		cl /= 10;
+	} while (cl > 0);
+	buf_append(h, "Content-Length: ", 16);
+	buf_append(h, num + n, sizeof(num) - (size_t)n);
+	buf_append(h, "\r\n", 2);
+}
+
+/* Connection tokens that named a protected field and were ignored
+ * (http_field_protected()), counted by side and class. */
+static void
+count_conn_ignored(struct wmetrics *wm, enum met_side side, unsigned bits)
+{
+	if (bits & HTTP_CONN_IGN_FRAMING)
+		MET_INC(wm->conn_tok_ignored[side][MET_CT_FRAMING]);
+	if (bits & HTTP_CONN_IGN_HOST)
+		MET_INC(wm->conn_tok_ignored[side][MET_CT_HOST]);
+	if (bits & HTTP_CONN_IGN_PROXY)
+		MET_INC(wm->conn_tok_ignored[side][MET_CT_PROXY]);
 }
 
 static void
@@ -604,6 +651,11 @@ build_response_head(struct req *r, const uint8_t *d)
 			if (SPAN_IS(d, n, "connection") || SPAN_IS(d, n, "keep-alive"))
 				continue;
 			break;
+		case 14:
+			/* Re-emitted below from what was parsed. */
+			if (SPAN_IS(d, n, "content-length"))
+				continue;
+			break;
 		case 16:
 			if (SPAN_IS(d, n, "proxy-connection"))
 				continue;
@@ -615,10 +667,8 @@ build_response_head(struct req *r, const uint8_t *d)
 				continue;
 			break;
 		case 17:
-			/* A chunked body to an HTTP/1.0 client (the backend ignored
-			 * our HTTP/1.0 request line) goes out de-chunked and
-			 * delimited by the close (RFC 9112 §6.1). */
-			if (r->dechunk && SPAN_IS(d, n, "transfer-encoding"))
+			/* Re-emitted below from what was parsed. */
+			if (SPAN_IS(d, n, "transfer-encoding"))
 				continue;
 			break;
 		}
@@ -650,6 +700,29 @@ build_response_head(struct req *r, const uint8_t *d)
 		/* Pin the client to the server that answered (proxyd/sticky.c). */
 		const struct sticky_conf *sc = g->upstreams[r->up_idx].sticky;
 		buf_append(h, sc->set_cookie[r->srv_idx], sc->set_cookie_len[r->srv_idx]);
+	}
+	switch (r->rbody) {
+	case HTTP_BODY_CHUNKED:
+		/* A chunked body to an HTTP/1.0 client (the backend ignored
+		 * our HTTP/1.0 request line) goes out de-chunked and
+		 * delimited by the close (RFC 9112 §6.1). */
+		if (!r->dechunk)
+			append_framing(h, 1, -1);
+		break;
+	case HTTP_BODY_LENGTH:
+		append_framing(h, 0, m->content_length);
+		break;
+	case HTTP_BODY_NONE:
+		/* No body follows, but a HEAD or 304 answer's length
+		 * describes the representation (RFC 9110 §8.6), and an
+		 * explicit "Content-Length: 0" is kept; 1xx and 204 carry
+		 * neither (RFC 9110 §8.6, RFC 9112 §6.1). */
+		if (m->status >= 200 && m->status != 204)
+			append_framing(h, m->chunked && r->qm.version_minor == 1, m->content_length);
+		break;
+	case HTTP_BODY_UNTIL_CLOSE:
+	case HTTP_BODY_TUNNEL:
+		break;
 	}
 	if (tunnel)
 		buf_append(h, "Connection: upgrade\r\n\r\n", 23);
@@ -743,10 +816,16 @@ on_response_head(struct req *r)
 		http_parser_init(&r->rp, 1, &lim);
 		return 0;
 	}
-	if (st == 101 && !r->upgrade) {
+	/* A switch proxyd did not ask for, or to another protocol than the
+	 * WebSocket it forwarded (RFC 9110 §7.8: the server names the
+	 * protocol it switches to, one the client asked for), would turn
+	 * the connection into a tunnel nobody checks. */
+	if (st == 101 && (!r->upgrade || !r->rm.upgrade_ws)) {
 		fail_backend(r, 502, MET_UP_BAD_RESPONSE, "unexpected 101 from upstream", 0);
 		return -1;
 	}
+	if (r->rm.conn_ignored != 0)
+		count_conn_ignored(req_wk(r)->m, MET_SIDE_RESPONSE, r->rm.conn_ignored);
 	hc_passive(&r->gen->upstreams[r->up_idx], r->srv_idx, st >= 500);
 	r->rbody = http_response_body(&r->rm, r->qm.method);
 	if (r->rbody == HTTP_BODY_CHUNKED && r->qm.version_minor == 0) {
@@ -1352,6 +1431,14 @@ build_request_head(struct req *r, const uint8_t *d)
 			if (g->hdr_request_id && SPAN_IS(d, n, "x-request-id"))
 				continue;
 			break;
+		case 14:
+			/* Content-Length is re-emitted below from what was
+			 * parsed. HTTP2-Settings belongs to "Upgrade: h2c"
+			 * (RFC 9113 §3.2.1, hop-by-hop), which is never
+			 * forwarded: proxyd speaks HTTP/1.1 to its backends. */
+			if (SPAN_IS(d, n, "content-length") || SPAN_IS(d, n, "http2-settings"))
+				continue;
+			break;
 		case 15:
 			if (g->hdr_xff && SPAN_IS(d, n, "x-forwarded-for")) {
 				if (nxff < 8)
@@ -1364,7 +1451,8 @@ build_request_head(struct req *r, const uint8_t *d)
 				continue;
 			break;
 		case 17:
-			if (g->hdr_xfp && SPAN_IS(d, n, "x-forwarded-proto"))
+			if (SPAN_IS(d, n, "transfer-encoding") ||
+			    (g->hdr_xfp && SPAN_IS(d, n, "x-forwarded-proto")))
 				continue;
 			break;
 		}
@@ -1429,6 +1517,8 @@ build_request_head(struct req *r, const uint8_t *d)
 	for (size_t k = 0; k < rt->nreq_ops; k++)
 		if (rt->req_ops[k].value != NULL)
 			buf_appendf(h, "%s: %s\r\n", rt->req_ops[k].name, rt->req_ops[k].value);
+	/* The body q_advance() forwards is exactly this framing's. */
+	append_framing(h, m->chunked, m->content_length);
 	if (r->upgrade)
 		buf_append(h, "Connection: upgrade\r\n", 21);
 	else if (m->version_minor == 0)
@@ -1624,7 +1714,19 @@ start_request(struct conn *c, struct req *r)
 	if (r->qbody == HTTP_BODY_CHUNKED)
 		http_chunked_init(&r->qch);
 	r->client_100 = m->expect_continue;
-	r->upgrade = m->has_upgrade_hdr && m->conn_upgrade && r->qbody == HTTP_BODY_NONE;
+	/* Only a WebSocket handshake (RFC 6455 §4.1: GET, no body,
+	 * "Upgrade: websocket" named by Connection) becomes a tunnel. Any
+	 * other Upgrade (h2c with HTTP2-Settings, or anything else) is
+	 * stripped and the request forwarded as a plain HTTP/1.1 one, as
+	 * RFC 9110 §7.8 lets a server ignore Upgrade: a backend that
+	 * switched to a protocol proxyd does not parse would let the client
+	 * speak past every check here. Stripping, not refusing, because the
+	 * client must fall back to HTTP/1.1 anyway (h2c clients do). */
+	r->upgrade = m->upgrade_ws && m->conn_upgrade && m->method == HTTP_M_GET && r->qbody == HTTP_BODY_NONE;
+	if (m->has_upgrade_hdr && !r->upgrade)
+		MET_INC(wk->m->upgrade_stripped);
+	if (m->conn_ignored != 0)
+		count_conn_ignored(wk->m, MET_SIDE_REQUEST, m->conn_ignored);
 
 	/* Route on Host (without port) and the path (without query). */
 	memset(&q, 0, sizeof(q));

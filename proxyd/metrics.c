@@ -70,6 +70,18 @@ metrics_guard_str(enum met_guard g)
 	return "?";
 }
 
+const char *
+metrics_conntok_str(enum met_conntok k)
+{
+	switch (k) {
+	case MET_CT_FRAMING: return "framing";
+	case MET_CT_HOST: return "host";
+	case MET_CT_PROXY: return "proxy_set";
+	case MET_CT_MAX: break;
+	}
+	return "?";
+}
+
 int
 metrics_series(const char *route, const char *upstream)
 {
@@ -249,6 +261,24 @@ metrics_render(struct buf *o)
 		buf_appendf(o, "tandem_guard_total{reason=\"%s\"} %llu\n", metrics_guard_str((enum met_guard)e),
 		    (unsigned long long)v);
 	}
+
+	buf_appendf(o, "# HELP tandem_http_conn_token_ignored_total Connection tokens ignored because they named a field a peer may not remove (framing, Host, fields proxyd sets), by side and field class.\n"
+	    "# TYPE tandem_http_conn_token_ignored_total counter\n");
+	for (int side = 0; side < MET_SIDE_MAX; side++)
+		for (int k = 0; k < MET_CT_MAX; k++) {
+			v = 0;
+			for (int w = 0; w < nw; w++)
+				v += LOAD(worker_get(w)->m->conn_tok_ignored[side][k]);
+			buf_appendf(o, "tandem_http_conn_token_ignored_total{side=\"%s\",field=\"%s\"} %llu\n",
+			    side == MET_SIDE_REQUEST ? "request" : "response", metrics_conntok_str((enum met_conntok)k),
+			    (unsigned long long)v);
+		}
+	v = 0;
+	for (int w = 0; w < nw; w++)
+		v += LOAD(worker_get(w)->m->upgrade_stripped);
+	buf_appendf(o, "# HELP tandem_http_upgrade_stripped_total Requests whose Upgrade (anything but a WebSocket handshake) was removed and which went on as plain HTTP/1.1.\n"
+	    "# TYPE tandem_http_upgrade_stripped_total counter\ntandem_http_upgrade_stripped_total %llu\n",
+	    (unsigned long long)v);
 
 	{
 		uint64_t pin = 0, unk = 0;

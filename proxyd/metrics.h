@@ -43,6 +43,12 @@ enum met_guard {
 };
 const char *metrics_guard_str(enum met_guard g);
 
+/* Connection tokens ignored because they named a field a peer may not make
+ * hop-by-hop (http_field_protected()), by class of the field. */
+enum met_conntok { MET_CT_FRAMING = 0, MET_CT_HOST, MET_CT_PROXY, MET_CT_MAX };
+enum met_side { MET_SIDE_REQUEST = 0, MET_SIDE_RESPONSE, MET_SIDE_MAX };
+const char *metrics_conntok_str(enum met_conntok k);
+
 struct wmetrics {
 	_Atomic uint64_t req[MET_MAX_SERIES][5];      /* by series and status class 1xx..5xx */
 	_Atomic uint64_t lat[MET_LAT_BUCKETS];        /* cumulative at render time; here per bucket */
@@ -52,6 +58,8 @@ struct wmetrics {
 	_Atomic uint64_t conns_active;
 	_Atomic uint64_t up_err[MET_UP_MAX];
 	_Atomic uint64_t guard[MET_G_MAX];
+	_Atomic uint64_t conn_tok_ignored[MET_SIDE_MAX][MET_CT_MAX];
+	_Atomic uint64_t upgrade_stripped;            /* requests whose non-WebSocket Upgrade was removed */
 	_Atomic uint64_t sticky_pinned;               /* requests whose sticky cookie named a known server */
 	_Atomic uint64_t sticky_unknown;              /* ... a malformed token or no such server: balanced, re-pinned */
 	const char *_Atomic perr_reason[MET_MAX_REASONS];

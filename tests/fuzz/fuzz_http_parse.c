@@ -21,7 +21,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct head_v { int rc, status; uint32_t hb; uint16_t nh; int64_t cl; int chunked; };
+struct head_v { int rc, status; uint32_t hb; uint16_t nh; int64_t cl; int chunked, ign, ws; };
 
 static uint8_t *copy(const uint8_t *d, size_t n)
 {
@@ -39,7 +39,8 @@ static void check_span(struct http_span s, uint32_t hb)
 		abort();
 }
 
-static struct head_v verdict(const struct http_parser *p, const struct http_msg *m, int rc, size_t n)
+static struct head_v verdict(const struct http_parser *p, const struct http_msg *m, int rc,
+                             const uint8_t *d, size_t n)
 {
 	struct head_v v;
 
@@ -55,11 +56,18 @@ static struct head_v verdict(const struct http_parser *p, const struct http_msg 
 		v.nh = m->nheaders;
 		v.cl = m->content_length;
 		v.chunked = m->chunked;
+		v.ign = m->conn_ignored;
+		v.ws = m->upgrade_ws;
 		if (v.hb > n || v.nh > HTTP_MAX_HEADERS || (m->chunked && m->content_length >= 0))
 			abort();
 		for (uint16_t i = 0; i < m->nheaders; i++) {
 			check_span(m->headers[i].name, v.hb);
 			check_span(m->headers[i].value, v.hb);
+			/* A Connection token never makes framing, Host or a
+			 * field proxyd sets hop-by-hop (request smuggling). */
+			if (((m->conn_hop_mask[i / 32] >> (i % 32)) & 1u) &&
+			    http_field_protected(d + m->headers[i].name.off, m->headers[i].name.len))
+				abort();
 		}
 		check_span(m->target, v.hb);
 		check_span(m->method_s, v.hb);
@@ -111,7 +119,7 @@ static struct head_v parse_head(const uint8_t *d, size_t n, size_t k, int is_res
 	int rc;
 
 	http_parser_init(&p, is_response, lim);
-	a = verdict(&p, m, http_parse(&p, m, buf, n), n);
+	a = verdict(&p, m, http_parse(&p, m, buf, n), buf, n);
 	if (a.rc == HTTP_OK && !is_response)
 		check_normalize(buf, n, m);
 
@@ -121,7 +129,7 @@ static struct head_v parse_head(const uint8_t *d, size_t n, size_t k, int is_res
 	free(part);
 	if (rc == HTTP_AGAIN)
 		rc = http_parse(&p2, &m2, buf, n);
-	b = verdict(&p2, &m2, rc, n);
+	b = verdict(&p2, &m2, rc, buf, n);
 	free(buf);
 	if (memcmp(&a, &b, sizeof(a)) != 0)
 		abort();

@@ -757,6 +757,104 @@ static void test_hop_mask_high_index(void **state)
 	assert_false(m.conn_close || m.conn_keep_alive || m.conn_upgrade);
 }
 
+/* --- Connection nominations of protected fields ----------------------------------------- */
+
+/*
+ * A Connection token that names the framing (Content-Length,
+ * Transfer-Encoding), Host or a field proxyd sets is ignored, not obeyed:
+ * obeying it let a client delete Content-Length while its body, a whole
+ * second request, was still forwarded. (bytes) -> (ignored classes, headers
+ * marked hop-by-hop, framing, lone WebSocket Upgrade).
+ */
+static void test_conn_protected(void **state)
+{
+	static const struct {
+		const char *name, *b; size_t n; int resp;
+		unsigned ignored; uint32_t mask; int64_t cl; int chunked, ws;
+	} t[] = {
+		{ "cl-named", S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: content-length\r\n\r\n"),
+		  0, HTTP_CONN_IGN_FRAMING, 0, 5, 0, 0 },
+		{ "te-named", S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: Transfer-Encoding, keep-alive\r\n\r\n"),
+		  0, HTTP_CONN_IGN_FRAMING, 0, -1, 1, 0 },
+		{ "te-named-first", S("POST / HTTP/1.1\r\nConnection: transfer-encoding\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"),
+		  0, HTTP_CONN_IGN_FRAMING, 0, -1, 1, 0 },
+		{ "host-named", S("GET / HTTP/1.1\r\nHost: a\r\nConnection: HOST\r\n\r\n"),
+		  0, HTTP_CONN_IGN_HOST, 0, -1, 0, 0 },
+		{ "proxy-set-named", S("GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1\r\nVia: x\r\n"
+		  "Connection: x-forwarded-for, X-Real-IP, forwarded, via, x-request-id, x-forwarded-proto, expect\r\n\r\n"),
+		  0, HTTP_CONN_IGN_PROXY, 0, -1, 0, 0 },
+		{ "other-still-hop", S("GET / HTTP/1.1\r\nHost: a\r\nX-Hop: 1\r\nConnection: x-hop, content-length, host\r\n\r\n"),
+		  0, HTTP_CONN_IGN_FRAMING | HTTP_CONN_IGN_HOST, 1u << 1, -1, 0, 0 },
+		{ "two-connection-fields", S("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: via\r\n\r\n"),
+		  0, HTTP_CONN_IGN_PROXY, 0, -1, 0, 0 },
+		{ "near-names", S("GET / HTTP/1.1\r\nHost: a\r\nContent-Lengthx: 1\r\nConnection: content-lengthx, hos\r\n\r\n"),
+		  0, 0, 1u << 1, -1, 0, 0 },
+		{ "resp-cl-named", S("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: Content-Length\r\n\r\n"),
+		  1, HTTP_CONN_IGN_FRAMING, 0, 5, 0, 0 },
+		{ "resp-te-named", S("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close, transfer-encoding\r\n\r\n"),
+		  1, HTTP_CONN_IGN_FRAMING, 0, -1, 1, 0 },
+		{ "ws", S("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"),
+		  0, 0, 1u << 1, -1, 0, 1 },
+		{ "ws-case", S("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\r\n"),
+		  0, 0, 1u << 1, -1, 0, 1 },
+		{ "h2c", S("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQ\r\n"
+		  "Connection: Upgrade, HTTP2-Settings\r\n\r\n"),
+		  0, 0, (1u << 1) | (1u << 2), -1, 0, 0 },
+		{ "upgrade-list", S("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket, h2c\r\nConnection: upgrade\r\n\r\n"),
+		  0, 0, 1u << 1, -1, 0, 0 },
+		{ "upgrade-twice", S("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"),
+		  0, 0, (1u << 1) | (1u << 2), -1, 0, 0 },
+		{ "upgrade-version", S("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket/13\r\nConnection: upgrade\r\n\r\n"),
+		  0, 0, 1u << 1, -1, 0, 0 },
+		{ "resp-101-ws", S("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"),
+		  1, 0, 1u << 0, -1, 0, 1 },
+		{ "resp-101-h2c", S("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n"),
+		  1, 0, 1u << 0, -1, 0, 0 },
+	};
+	static struct http_msg m;
+	struct http_parser p;
+
+	(void)state;
+	for (size_t i = 0; i < N(t); i++) {
+		uint8_t *d = dup_exact(t[i].b, t[i].n);
+
+		http_parser_init(&p, t[i].resp, NULL);
+		if (http_parse(&p, &m, d, t[i].n) != HTTP_OK) {
+			print_error("%s: %s\n", t[i].name, p.reason);
+			fail();
+		}
+		if (m.conn_ignored != t[i].ignored || m.conn_hop_mask[0] != t[i].mask ||
+		    m.content_length != t[i].cl || m.chunked != (unsigned)t[i].chunked ||
+		    m.upgrade_ws != (unsigned)t[i].ws) {
+			print_error("%s: ignored %#x/%#x mask %#x/%#x cl %lld/%lld chunked %u/%d ws %u/%d\n",
+			    t[i].name, m.conn_ignored, t[i].ignored, m.conn_hop_mask[0], t[i].mask,
+			    (long long)m.content_length, (long long)t[i].cl, m.chunked, t[i].chunked,
+			    m.upgrade_ws, t[i].ws);
+			fail();
+		}
+		free(d);
+		/* The verdict does not depend on how the bytes arrived. */
+		check_row(t[i].name, t[i].b, t[i].n, t[i].resp, NULL, HTTP_OK, 0, NULL);
+	}
+}
+
+static void test_field_protected(void **state)
+{
+	static const struct { const char *n; int cls; } t[] = {
+		{ "Content-Length", HTTP_CONN_IGN_FRAMING }, { "TRANSFER-ENCODING", HTTP_CONN_IGN_FRAMING },
+		{ "host", HTTP_CONN_IGN_HOST }, { "X-Forwarded-For", HTTP_CONN_IGN_PROXY },
+		{ "x-forwarded-proto", HTTP_CONN_IGN_PROXY }, { "X-Real-IP", HTTP_CONN_IGN_PROXY },
+		{ "Forwarded", HTTP_CONN_IGN_PROXY }, { "via", HTTP_CONN_IGN_PROXY },
+		{ "X-Request-Id", HTTP_CONN_IGN_PROXY }, { "Expect", HTTP_CONN_IGN_PROXY },
+		{ "content-lengt", 0 }, { "content-lengths", 0 }, { "hosts", 0 }, { "x-hop", 0 },
+		{ "keep-alive", 0 }, { "upgrade", 0 }, { "te", 0 }, { "x-forwarded-fox", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N(t); i++)
+		assert_int_equal(http_field_protected((const uint8_t *)t[i].n, strlen(t[i].n)), t[i].cls);
+}
+
 /* --- body framing ----------------------------------------------------------------------- */
 
 static void test_response_body_kinds(void **state)
@@ -833,6 +931,15 @@ static const struct crow chunk_rows[] = {
 	{ "trailer-nul", S("0\r\nX: \0\r\n\r\n"), HTTP_ERROR, 6, "bad-trailer" },
 	{ "end-bare-lf", S("0\r\n\n"), HTTP_ERROR, 3, "bare-lf" },
 	{ "end-cr-x", S("0\r\n\rx"), HTTP_ERROR, 4, "bare-cr" },
+	/* RFC 9110 §6.5.1: framing, routing and the fields proxyd sets are
+	 * never trailers (a backend that merges trailers would act on them). */
+	{ "trailer-content-length", S("0\r\nContent-Length: 5\r\n\r\n"), HTTP_ERROR, 17, "forbidden-trailer" },
+	{ "trailer-te-upper", S("0\r\nTRANSFER-ENCODING: chunked\r\n\r\n"), HTTP_ERROR, 20, "forbidden-trailer" },
+	{ "trailer-host", S("0\r\nhost:x\r\n\r\n"), HTTP_ERROR, 7, "forbidden-trailer" },
+	{ "trailer-xff", S("1\r\nx\r\n0\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n"), HTTP_ERROR, 24, "forbidden-trailer" },
+	{ "trailer-second-expect", S("0\r\nX-Sum: 1\r\nExpect: 100-continue\r\n\r\n"), HTTP_ERROR, 19, "forbidden-trailer" },
+	{ "trailer-longer-name-ok", S("0\r\nContent-Length-X: 5\r\n\r\n"), HTTP_DONE, 26, NULL },
+	{ "trailer-18-byte-name-ok", S("0\r\nTransfer-Encodingx: a\r\n\r\n"), HTTP_DONE, 28, NULL },
 };
 
 /* Feed b in the pieces [0,k) and [k,n); returns the last rc, total consumed. */
@@ -1016,6 +1123,8 @@ int main(void)
 		cmocka_unit_test(test_pipeline),
 		cmocka_unit_test(test_interim_then_final),
 		cmocka_unit_test(test_hop_mask_high_index),
+		cmocka_unit_test(test_conn_protected),
+		cmocka_unit_test(test_field_protected),
 		cmocka_unit_test(test_response_body_kinds),
 		cmocka_unit_test(test_chunked_table),
 		cmocka_unit_test(test_chunked_bytewise_and_sticky),

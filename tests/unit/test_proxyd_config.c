@@ -213,6 +213,12 @@ static const struct bad_case bad_cases[] = {
 	{ BASE "routes = ( { redirect = { status = 200; location = \"/\"; }; } );\n", "t.conf:3:", "status" },
 	{ BASE "routes = ( { upstream = \"a\"; request_headers = { set = [ \"NoColon\" ]; }; } );\n", "t.conf:3:", "Name: value" },
 	{ BASE "routes = ( { upstream = \"a\"; request_headers = { set = [ \"Bad Name: v\" ]; }; } );\n", "t.conf:3:", "invalid header" },
+	/* A header edit must not touch the framing proxyd forwards by. */
+	{ BASE "routes = ( { upstream = \"a\"; request_headers = { set = [ \"Content-Length: 0\" ]; }; } );\n", "t.conf:3:", "framing" },
+	{ BASE "routes = ( { upstream = \"a\"; request_headers = { remove = [ \"transfer-encoding\" ]; }; } );\n", "t.conf:3:", "framing" },
+	{ BASE "routes = ( { upstream = \"a\"; response_headers = { remove = [ \"Content-Length\" ]; }; } );\n", "t.conf:3:", "framing" },
+	{ BASE "routes = ( { upstream = \"a\"; response_headers = { set = [ \"Connection: close\" ]; }; } );\n", "t.conf:3:", "framing" },
+	{ BASE "routes = ( { upstream = \"a\"; request_headers = { set = [ \"Upgrade: h2c\" ]; }; } );\n", "t.conf:3:", "framing" },
 	{ BASE "routes = ( { respond = { status = 200; }; rewrite = { strip_prefix = \"/a\"; }; } );\n", "t.conf:3:", "rewrite" },
 	/* structure */
 	{ "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:", "listeners" },
