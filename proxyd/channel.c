@@ -167,6 +167,7 @@ retry_cb(struct ev_loop *loop, struct ev_timer *t)
 	ch.warned = 0;
 	log_info("hacd channel %s: connected", ch.path);
 	ev_io_start(loop, &ch.io, EV_READ);
+	cluster_channel_up();
 	send_hello();
 	send_status();
 	/* hacd may have restarted and lost this node's state: all of it. */
@@ -281,6 +282,7 @@ static void
 handle_message(const uint8_t *p, size_t len)
 {
 	Tandem__ChannelMessage *m = tandem__channel_message__unpack(NULL, len, p);
+	int was_ready = admin_ready();
 
 	if (m == NULL) {
 		ch.bad_frames++;
@@ -313,6 +315,10 @@ handle_message(const uint8_t *p, size_t len)
 		cluster_reset(m->reset);
 	}
 	tandem__channel_message__free_unpacked(m, NULL);
+	/* The view may start the wait for the cluster's ticket key, a sync
+	 * may end it: hacd hears at once, not at the next status tick. */
+	if (admin_ready() != was_ready)
+		send_status();
 }
 
 static void
