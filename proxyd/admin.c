@@ -52,7 +52,8 @@ static struct aconn *reap_list;
 int
 admin_ready(void)
 {
-	return !atomic_load(&worker_stopping) && !atomic_load(&worker_draining) && !cluster_tickets_awaited();
+	return !atomic_load(&worker_stopping) && !atomic_load(&worker_draining) &&
+	    !(aloop != NULL && cluster_tickets_awaited(ev_now(aloop)));
 }
 
 static void

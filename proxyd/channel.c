@@ -169,7 +169,12 @@ retry_cb(struct ev_loop *loop, struct ev_timer *t)
 	ch.warned = 0;
 	log_info("hacd channel %s: connected", ch.path);
 	ev_io_start(loop, &ch.io, EV_READ);
-	cluster_channel_up();
+	{
+		struct pd_config *g = worker_current();
+
+		cluster_channel_up(g != NULL && g->has_tls, ev_now(loop));
+		config_unref(g);
+	}
 	send_hello();
 	send_status();
 	/* hacd may have restarted and lost this node's state: all of it. */

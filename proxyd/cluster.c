@@ -86,14 +86,6 @@ static struct {
 	uint64_t got, timeouts;     /* how waits ended */
 } tk;
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static struct {
 	char node[64];              /* hacd's name for this node, "" until the view */
 	uint32_t nodes, alive;      /* 0 until the view */
@@ -464,25 +456,19 @@ size_t cluster_collect(int full, void (*send)(const Tandem__ChannelMessage *m))
 	return co.total;
 }
 
-void cluster_channel_up(void)
+void cluster_channel_up(int has_tls, uint64_t now_ms)
 {
-	struct pd_config *g;
-
-	if (tk.state != TK_IDLE)
+	if (tk.state != TK_IDLE || !has_tls)
 		return;
-	g = worker_current();
-	if (g != NULL && g->has_tls) {
-		tk.state = TK_VIEW;
-		tk.until_ms = mono_ms() + CL_TICKET_WAIT_MS;
-	}
-	config_unref(g);
+	tk.state = TK_VIEW;
+	tk.until_ms = now_ms + CL_TICKET_WAIT_MS;
 }
 
-int cluster_tickets_awaited(void)
+int cluster_tickets_awaited(uint64_t now_ms)
 {
 	if (tk.state != TK_VIEW && tk.state != TK_WAITING)
 		return 0;
-	if (mono_ms() < tk.until_ms)
+	if (now_ms < tk.until_ms)
 		return 1;
 	tk.state = TK_DONE;
 	tk.timeouts++;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/integration/test_tls.sh — proxyd's TLS termination end to end (issue 7).
+# tests/integration/test_tls.sh — proxyd's TLS termination end to end.
 #
 # Real processes on loopback (127.0.0.1:24000-24999): a tests/tools/backend
 # origin behind proxyd processes built from configs written below, with a
@@ -376,7 +376,7 @@ case_resume_same_process() {
 case_resume_other_process() {
 	local v r
 	# Proxy B: the same configuration and certificates, its own process and
-	# so its own ticket keys. Sharing them is hacd's job (issue 6).
+	# so its own ticket keys. Sharing them is hacd's job.
 	write_conf "$T/b.conf" $P_TLS2 $P_ADM2 "$PKI"
 	spawn "$T/b.log" "$PROXYD" -R "$T" -c "$T/b.conf"
 	PID_B=$SPAWNED
