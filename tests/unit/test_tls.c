@@ -11,6 +11,7 @@
  * case, a second keyring fed the same TicketKey) — what a second proxyd
  * holds. Cases are tables of (client setup) -> (what each side saw).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -1531,6 +1532,54 @@ static void test_backend_client(void **state)
 	tls_tickets_free(k);
 }
 
+/* No sni: the name verified is the address connected to. A certificate the
+ * CA set vouches for, but for a.test, is refused for 127.0.0.1 (before,
+ * any such certificate passed); one with the iPAddress 127.0.0.1 passes;
+ * without an address to check there is no connection at all. */
+static void test_backend_name_by_address(void **state)
+{
+	struct tls_ticket_keys *k = keys_rotated();
+	struct tls_cert_conf ipcert[] = { { P("ip-local.crt"), P("ip-local.key"), NULL } };
+	struct tls_server *byname = std_server(k), *byaddr = server(ipcert, 1, k);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(443) };
+	char err[256] = "";
+	struct tls_client *cli = tls_client_new(P("root.crt"), 1, NULL, err, sizeof(err));
+
+	(void)state;
+	assert_non_null(cli);
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr), 1);
+	assert_null(tls_client_conn_new(cli, 0, NULL));
+	for (int i = 0; i < 2; i++) {
+		struct tls_stats before, after;
+		struct hs_res r = { 0 };
+		int fd[2];
+		SSL *s, *c;
+
+		socketpair_nb(fd);
+		assert_non_null(s = tls_conn_new(i == 0 ? byname : byaddr, fd[0]));
+		assert_non_null(c = tls_client_conn_new(cli, fd[1], (const struct sockaddr *)&sin));
+		tls_stats_get(&before);
+		drive(s, c, &r);
+		tls_stats_get(&after);
+		if (i == 0) {
+			assert_int_equal(r.cli_rc, TLS_ERROR);
+			if (strstr(r.cli_err, "IP address mismatch") == NULL)
+				fail_msg("a.test certificate for 127.0.0.1: \"%s\"", r.cli_err);
+			assert_int_equal(after.backend_failed_name - before.backend_failed_name, 1);
+		} else if (r.cli_rc != TLS_OK || r.srv_rc != TLS_OK) {
+			fail_msg("certificate for 127.0.0.1: %s / %s", r.cli_err, r.srv_err);
+		}
+		tls_conn_free(s);
+		tls_conn_free(c);
+		close(fd[0]);
+		close(fd[1]);
+	}
+	tls_client_free(cli);
+	tls_server_unref(byname);
+	tls_server_unref(byaddr);
+	tls_tickets_free(k);
+}
+
 /* ---- threads: workers resume while the control thread rotates ------------ */
 
 #define WORKERS 4
@@ -1631,6 +1680,7 @@ int main(void)
 		cmocka_unit_test(test_read_pending_and_eof),
 		cmocka_unit_test(test_connection_outlives_reload),
 		cmocka_unit_test(test_backend_client),
+		cmocka_unit_test(test_backend_name_by_address),
 		cmocka_unit_test(test_concurrent_rotation),
 	};
 	int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
