@@ -49,6 +49,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "lib/net.h"
 
 #define PEER_RX_BATCH 64   /* datagrams per read callback, so timers still run under a flood */
@@ -448,6 +450,18 @@ static int copy_heartbeat(struct peer_table *pt, struct peer *p, const Tandem__H
 	return changed;
 }
 
+/* Frees an unpacked PeerMessage after wiping the TLS ticket-key secrets
+ * a sync may carry (protobuf-c copied them into the message's own memory,
+ * which free would hand back as it is). */
+static void free_msg(Tandem__PeerMessage *msg)
+{
+	if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC && msg->sync != NULL)
+		for (size_t i = 0; i < msg->sync->n_tickets; i++)
+			if (msg->sync->tickets[i] != NULL && msg->sync->tickets[i]->secret.data != NULL)
+				sodium_memzero(msg->sync->tickets[i]->secret.data, msg->sync->tickets[i]->secret.len);
+	tandem__peer_message__free_unpacked(msg, NULL);
+}
+
 enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t len,
     const struct sockaddr *from)
 {
@@ -488,6 +502,7 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 	}
 	/* 5. a PeerMessage carrying this sender's heartbeat. */
 	msg = tandem__peer_message__unpack(NULL, plen, payload);
+	sodium_memzero(payload, plen);      /* the plaintext; msg holds its own copy */
 	if (msg == NULL)
 		return drop(pt, PEER_DROP_BAD_PROTOBUF, from, "payload is not a PeerMessage");
 	if ((msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC && msg->sync != NULL) ||
@@ -497,32 +512,32 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 		if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST &&
 		    msg->sync_request->node != NULL &&
 		    strcmp(msg->sync_request->node, cfg->nodes[idx].name) != 0) {
-			tandem__peer_message__free_unpacked(msg, NULL);
+			free_msg(msg);
 			return drop(pt, PEER_DROP_NAME_MISMATCH, from, "sync request names another node");
 		}
 		/* Authentic and fresh: the window advances, and only now may
 		 * the replicated store see it. */
 		wire_replay_update(&p->replay, hdr.epoch, hdr.seq);
 		if (pt->sync == NULL) {
-			tandem__peer_message__free_unpacked(msg, NULL);
+			free_msg(msg);
 			pt->stats.drops[PEER_DROP_IGNORED]++;
 			return PEER_DROP_IGNORED;
 		}
 		pt->stats.drops[PEER_ACCEPTED]++;
 		pt->sync(pt->sync_arg, (size_t)idx, msg, plen);
-		tandem__peer_message__free_unpacked(msg, NULL);
+		free_msg(msg);
 		return PEER_ACCEPTED;
 	}
 	if (msg->body_case != TANDEM__PEER_MESSAGE__BODY_HEARTBEAT || msg->heartbeat == NULL) {
 		/* Authentic and fresh, so the window may advance, but a body
 		 * this version does not know: nothing else happens. */
-		tandem__peer_message__free_unpacked(msg, NULL);
+		free_msg(msg);
 		wire_replay_update(&p->replay, hdr.epoch, hdr.seq);
 		pt->stats.drops[PEER_DROP_IGNORED]++;
 		return PEER_DROP_IGNORED;
 	}
 	if (msg->heartbeat->node == NULL || strcmp(msg->heartbeat->node, cfg->nodes[idx].name) != 0) {
-		tandem__peer_message__free_unpacked(msg, NULL);
+		free_msg(msg);
 		return drop(pt, PEER_DROP_NAME_MISMATCH, from, "heartbeat names another node");
 	}
 
@@ -534,7 +549,7 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 		    (unsigned long long)p->epoch, (unsigned long long)hdr.epoch);
 	p->epoch = hdr.epoch;
 	changed = copy_heartbeat(pt, p, msg->heartbeat);
-	tandem__peer_message__free_unpacked(msg, NULL);
+	free_msg(msg);
 	was_alive = p->alive;
 	p->alive = 1;
 	p->last_heard_ms = ev_now(pt->loop);

@@ -35,6 +35,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "hacd/adminarg.h"
 #include "hacd/tickets.h"
 #include "lib/ev.h"
@@ -122,6 +124,15 @@ static size_t varint_put(uint8_t *p, uint64_t v)
 	return n;
 }
 
+/* Empties the forward buffer. It may hold ticket-key secrets: wiped, as
+ * every buffer that held one is before its memory is reused or freed. */
+static void fwd_clear(struct repl *r)
+{
+	if (r->fwd != NULL)
+		sodium_memzero(r->fwd, r->fwd_len);
+	r->fwd_len = 0;
+}
+
 /* Frame the forward buffer as ChannelMessage{sync = fwd + sent_unix_ms}
  * and send it; kept (and retried from the pump) while proxyd is behind. */
 static void fwd_flush(struct repl *r)
@@ -132,7 +143,7 @@ static void fwd_flush(struct repl *r)
 	if (r->fwd_len == 0)
 		return;
 	if (r->chan->conn == NULL) {
-		r->fwd_len = 0;      /* a proxyd that connects gets a bulk */
+		fwd_clear(r);        /* a proxyd that connects gets a bulk */
 		return;
 	}
 	if (channel_pending(r->chan) > REPL_CHAN_BACKLOG) {
@@ -157,8 +168,9 @@ static void fwd_flush(struct repl *r)
 	} else {
 		r->stats.chan_tx_err++;
 	}
+	sodium_memzero(msg, hl + r->fwd_len + sl);
 	free(msg);
-	r->fwd_len = 0;
+	fwd_clear(r);
 }
 
 /* Queue one entry for proxyd. */
@@ -186,9 +198,15 @@ static void fwd_add(struct repl *r, const struct replica_item *it)
 
 		while (cap < r->fwd_len + len)
 			cap *= 2;
-		if ((p = realloc(r->fwd, cap)) == NULL) {
+		/* Not realloc: the old block is wiped before it is freed. */
+		if ((p = malloc(cap)) == NULL) {
 			r->stats.chan_tx_err++;
 			return;
+		}
+		if (r->fwd != NULL) {
+			memcpy(p, r->fwd, r->fwd_len);
+			sodium_memzero(r->fwd, r->fwd_cap);
+			free(r->fwd);
 		}
 		r->fwd = p;
 		r->fwd_cap = cap;
@@ -202,7 +220,7 @@ static void fwd_add(struct repl *r, const struct replica_item *it)
 		/* proxyd reads too slowly to follow entry by entry: drop
 		 * the backlog and send it the whole store once it has
 		 * caught up (the pump checks). */
-		r->fwd_len = 0;
+		fwd_clear(r);
 		r->chan_resync = 1;
 		r->stats.chan_overflow++;
 		pump_later(r);
@@ -248,7 +266,7 @@ static void on_chan_connected(void *arg)
 {
 	struct repl *r = arg;
 
-	r->fwd_len = 0;
+	fwd_clear(r);
 	send_view(r);
 	replica_bulk_abort(&r->chan_bulk);
 	replica_bulk_begin(r->store, &r->chan_bulk);
@@ -369,7 +387,7 @@ static int pump_channel(struct repl *r)
 
 	if (r->chan->conn == NULL) {
 		replica_bulk_abort(&r->chan_bulk);
-		r->fwd_len = 0;
+		fwd_clear(r);
 		return 0;
 	}
 	fwd_flush(r);
@@ -398,6 +416,7 @@ static int pump_channel(struct repl *r)
 		} else {
 			r->stats.chan_tx_err++;
 		}
+		sodium_memzero(cbuf, (size_t)n);     /* a bulk carries the ticket keys */
 	}
 	return r->chan_bulk.active || r->fwd_len > 0 || r->chan_resync;
 }
@@ -424,7 +443,9 @@ static void pump_cb(struct ev_loop *loop, struct ev_timer *t)
 			}
 			if (n == 0)
 				break;
-			send_payload(r, buf, stamp_envelope(buf, (size_t)n, sizeof(buf)), (int)i);
+			n = (ssize_t)stamp_envelope(buf, (size_t)n, sizeof(buf));
+			send_payload(r, buf, (size_t)n, (int)i);
+			sodium_memzero(buf, (size_t)n);
 			r->stats.tx_bulk++;
 		}
 		more |= rp->bulk.active;
@@ -451,9 +472,11 @@ static void sync_cb(struct ev_loop *loop, struct ev_timer *t)
 			break;
 		/* A single-node cluster still drains, so dirty marks stay bounded. */
 		if (r->cfg->nnodes > 1) {
-			send_payload(r, buf, stamp_envelope(buf, (size_t)n, sizeof(buf)), -1);
+			n = (ssize_t)stamp_envelope(buf, (size_t)n, sizeof(buf));
+			send_payload(r, buf, (size_t)n, -1);
 			r->stats.tx_delta++;
 		}
+		sodium_memzero(buf, (size_t)n);      /* deltas carry new ticket keys */
 	}
 	ev_timer_start(loop, t, replica_dirty_count(r->store) > 0 && k == REPL_DELTA_BURST ?
 	    REPL_PUMP_MS : r->cfg->repl.sync_interval_ms);
@@ -851,6 +874,8 @@ void repl_fini(struct repl *r)
 	for (size_t i = 0; i < HACD_MAX_NODES; i++)
 		replica_bulk_abort(&r->peer[i].bulk);
 	replica_bulk_abort(&r->chan_bulk);
+	if (r->fwd != NULL)
+		sodium_memzero(r->fwd, r->fwd_cap);
 	free(r->fwd);
 	r->fwd = NULL;
 	r->fwd_len = r->fwd_cap = 0;

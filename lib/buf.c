@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #define BUF_MIN_CAP 512
 
 void
@@ -23,13 +25,25 @@ buf_init(struct buf *b)
 {
 	b->data = NULL;
 	b->cap = b->rpos = b->wpos = 0;
+	b->wipe = 0;
+}
+
+void
+buf_set_wipe(struct buf *b)
+{
+	b->wipe = 1;
 }
 
 void
 buf_fini(struct buf *b)
 {
+	int wipe = b->wipe;
+
+	if (wipe && b->data != NULL)
+		sodium_memzero(b->data, b->cap);
 	free(b->data);
 	buf_init(b);
+	b->wipe = wipe;
 }
 
 size_t
@@ -69,18 +83,32 @@ buf_reserve(struct buf *b, size_t n)
 	}
 	/* Compacting is cheaper than growing when the space is there. */
 	if (b->rpos > 0) {
+		size_t old_wpos = b->wpos;
+
 		memmove(b->data, b->data + b->rpos, len);
 		b->rpos = 0;
 		b->wpos = len;
+		if (b->wipe)            /* the moved bytes' old copies past the new end */
+			sodium_memzero(b->data + len, old_wpos - len);
 		if (buf_avail(b) >= n)
 			return 0;
 	}
 	size_t cap = b->cap < BUF_MIN_CAP ? BUF_MIN_CAP : b->cap;
 	while (cap < len + n)
 		cap *= 2;
-	uint8_t *p = realloc(b->data, cap);
-	if (p == NULL)
+	uint8_t *p;
+	if (b->wipe) {
+		/* realloc would free the old block as it is. */
+		if ((p = malloc(cap)) == NULL)
+			return -1;
+		if (b->data != NULL) {
+			memcpy(p, b->data, b->wpos);
+			sodium_memzero(b->data, b->cap);
+			free(b->data);
+		}
+	} else if ((p = realloc(b->data, cap)) == NULL) {
 		return -1;
+	}
 	b->data = p;
 	b->cap = cap;
 	return 0;
@@ -97,6 +125,8 @@ void
 buf_consume(struct buf *b, size_t n)
 {
 	assert(n <= buf_len(b));
+	if (b->wipe && n > 0)
+		sodium_memzero(b->data + b->rpos, n);
 	b->rpos += n;
 	if (b->rpos == b->wpos)
 		b->rpos = b->wpos = 0;

@@ -11,14 +11,21 @@
 #include <stdint.h>
 
 /* Invariant: rpos <= wpos <= cap; data == NULL iff cap == 0. */
-struct buf { uint8_t *data; size_t cap; size_t rpos; size_t wpos; };
+struct buf { uint8_t *data; size_t cap; size_t rpos; size_t wpos; int wipe; };
 
 /* Largest capacity buf_reserve will grow to (guards size_t overflow and
  * runaway peers; callers enforce their own, smaller, protocol limits). */
 #define BUF_MAX_CAP ((size_t)1 << 30)
 
 void   buf_init(struct buf *b);                       /* empty, no storage */
-void   buf_fini(struct buf *b);                       /* frees storage; b is empty and reusable after */
+void   buf_fini(struct buf *b);                       /* frees storage; b is empty and reusable after (wipe mode kept) */
+/* Wipe mode, for buffers that may carry secrets (the local channel carries
+ * TLS ticket keys): every byte that leaves the buffer's use is zeroed with
+ * sodium_memzero before its memory is reused or freed: consumed bytes at
+ * once, the old copy when compaction moves bytes or growth moves the
+ * storage, everything at buf_fini and buf_release_if_empty. Off by default
+ * (buf_init); stays set across buf_fini. */
+void   buf_set_wipe(struct buf *b);
 /* Ensure n writable bytes after wpos: first compacts (moves readable bytes
  * to the front) if that suffices, else grows (powers of two, minimum 512).
  * 0 ok; -1 on ENOMEM or n beyond BUF_MAX_CAP (b unchanged). */

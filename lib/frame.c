@@ -30,11 +30,25 @@ frame_conn_init(struct frame_conn *fc, int fd)
 	fc->fd = fd;
 	buf_init(&fc->in);
 	buf_init(&fc->out);
+	buf_set_wipe(&fc->in);
+	buf_set_wipe(&fc->out);
+	fc->held = 0;
+}
+
+/* The frame handed out last is done with: consume (and wipe) it. */
+static void
+drop_held(struct frame_conn *fc)
+{
+	if (fc->held > 0) {
+		buf_consume(&fc->in, fc->held);
+		fc->held = 0;
+	}
 }
 
 void
 frame_conn_fini(struct frame_conn *fc)
 {
+	fc->held = 0;
 	buf_fini(&fc->in);
 	buf_fini(&fc->out);
 	if (fc->fd >= 0)
@@ -47,6 +61,7 @@ frame_read(struct frame_conn *fc)
 {
 	size_t total = 0;
 
+	drop_held(fc);
 	while (total < FRAME_READ_BUDGET) {
 		if (buf_reserve(&fc->in, FRAME_READ_CHUNK) == -1)
 			return -1;
@@ -71,9 +86,12 @@ frame_read(struct frame_conn *fc)
 int
 frame_next(struct frame_conn *fc, const uint8_t **msg, size_t *len)
 {
-	size_t have = buf_len(&fc->in);
-	const uint8_t *p = buf_rptr(&fc->in);
+	size_t have;
+	const uint8_t *p;
 
+	drop_held(fc);
+	have = buf_len(&fc->in);
+	p = buf_rptr(&fc->in);
 	if (have < FRAME_HDR_LEN) {
 		buf_release_if_empty(&fc->in);
 		return 0;
@@ -87,9 +105,9 @@ frame_next(struct frame_conn *fc, const uint8_t **msg, size_t *len)
 		return 0;
 	*msg = p + FRAME_HDR_LEN;
 	*len = n;
-	/* Consuming only moves positions: the bytes stay where *msg points
-	 * until the next read or reserve. */
-	buf_consume(&fc->in, FRAME_HDR_LEN + (size_t)n);
+	/* Consumed (and wiped) at the next frame_* call: the bytes stay where
+	 * *msg points until then. */
+	fc->held = FRAME_HDR_LEN + (size_t)n;
 	return 1;
 }
 

@@ -17,9 +17,14 @@
 #define FRAME_HDR_LEN 4
 #define FRAME_MAX     (1u << 20)   /* 1 MiB body */
 
-struct frame_conn { int fd; struct buf in; struct buf out; };
+/* held: the bytes of the frame frame_next handed out last, consumed (and
+ * so wiped) at the next frame_* call. */
+struct frame_conn { int fd; struct buf in; struct buf out; size_t held; };
 
-void frame_conn_init(struct frame_conn *fc, int fd);  /* takes ownership of fd (may be -1) */
+/* Takes ownership of fd (may be -1). Both buffers are in wipe mode
+ * (buf_set_wipe): the local channel carries TLS ticket keys, and no frame's
+ * bytes may stay behind in memory that is reused or freed. */
+void frame_conn_init(struct frame_conn *fc, int fd);
 void frame_conn_fini(struct frame_conn *fc);          /* fini frees buffers, closes fd if >= 0 */
 /* Read what's available (bounded per call; level-triggered loops call again).
  * 1 read something or nothing pending (EAGAIN), 0 EOF, -1 error (errno set). */

@@ -3,8 +3,9 @@
  *
  * The admin HTTP listener (admin.listen, e.g. 127.0.0.1:9901) answers
  * GET /metrics (Prometheus text format, proxyd/metrics.c), /healthz (200 while
- * the process runs) and /readyz (200 while serving, 503 when draining or
- * stopping, for load balancers and hacd's tracking) — one request per
+ * the process runs) and /readyz (200 while serving, 503 when draining,
+ * stopping or waiting for the cluster's first TLS ticket key
+ * (proxyd/cluster.c), for load balancers and hacd's tracking) — one request per
  * connection, then close. The admin unix socket (DIR/proxyd.sock, mode 0600)
  * takes line commands and answers each with text lines followed by an empty
  * line. Changes to servers go into struct pd_srv_shared (relaxed atomics) and
@@ -23,6 +24,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/net.h"
+#include "proxyd/cluster.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
 #include "proxyd/metrics.h"
@@ -50,7 +52,8 @@ static struct aconn *reap_list;
 int
 admin_ready(void)
 {
-	return !atomic_load(&worker_stopping) && !atomic_load(&worker_draining);
+	return !atomic_load(&worker_stopping) && !atomic_load(&worker_draining) &&
+	    !(aloop != NULL && cluster_tickets_awaited(ev_now(aloop)));
 }
 
 static void
@@ -150,7 +153,8 @@ http_handle(struct aconn *a)
 		if (admin_ready())
 			http_reply(a, 200, "text/plain", NULL, "ready\n");
 		else
-			http_reply(a, 503, "text/plain", NULL, atomic_load(&worker_stopping) ? "stopping\n" : "draining\n");
+			http_reply(a, 503, "text/plain", NULL, atomic_load(&worker_stopping) ? "stopping\n"
+			    : atomic_load(&worker_draining) ? "draining\n" : "waiting for the cluster's TLS ticket key\n");
 	} else if (strcmp(path, "/metrics") == 0) {
 		buf_init(&body);
 		metrics_render(&body);

@@ -26,6 +26,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "lib/frame.h"
 #include "lib/log.h"
 #include "lib/net.h"
@@ -167,6 +169,12 @@ retry_cb(struct ev_loop *loop, struct ev_timer *t)
 	ch.warned = 0;
 	log_info("hacd channel %s: connected", ch.path);
 	ev_io_start(loop, &ch.io, EV_READ);
+	{
+		struct pd_config *g = worker_current();
+
+		cluster_channel_up(g != NULL && g->has_tls, ev_now(loop));
+		config_unref(g);
+	}
 	send_hello();
 	send_status();
 	/* hacd may have restarted and lost this node's state: all of it. */
@@ -277,10 +285,24 @@ apply_sync(const Tandem__StateSync *sync)
 	}
 }
 
+/* Frees an unpacked ChannelMessage after wiping the TLS ticket-key
+ * secrets a sync may carry (they are installed in the keyring's
+ * sodium_malloc'd memory; this copy must not go back to malloc as it is). */
+static void
+free_message(Tandem__ChannelMessage *m)
+{
+	if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_SYNC && m->sync != NULL)
+		for (size_t i = 0; i < m->sync->n_tickets; i++)
+			if (m->sync->tickets[i] != NULL && m->sync->tickets[i]->secret.data != NULL)
+				sodium_memzero(m->sync->tickets[i]->secret.data, m->sync->tickets[i]->secret.len);
+	tandem__channel_message__free_unpacked(m, NULL);
+}
+
 static void
 handle_message(const uint8_t *p, size_t len)
 {
 	Tandem__ChannelMessage *m = tandem__channel_message__unpack(NULL, len, p);
+	int was_ready = admin_ready();
 
 	if (m == NULL) {
 		ch.bad_frames++;
@@ -294,7 +316,7 @@ handle_message(const uint8_t *p, size_t len)
 			log_info("hacd channel: drain %s", on ? "on: Connection: close, idle keep-alives closed" : "off");
 			worker_kick_all();
 		}
-		tandem__channel_message__free_unpacked(m, NULL);
+		free_message(m);
 		ch.quiet = 0;
 		ch.quiet_since = 0;
 		send_status();
@@ -312,7 +334,11 @@ handle_message(const uint8_t *p, size_t len)
 	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_RESET && m->reset != NULL) {
 		cluster_reset(m->reset);
 	}
-	tandem__channel_message__free_unpacked(m, NULL);
+	free_message(m);
+	/* The view may start the wait for the cluster's ticket key, a sync
+	 * may end it: hacd hears at once, not at the next status tick. */
+	if (admin_ready() != was_ready)
+		send_status();
 }
 
 static void

@@ -27,6 +27,25 @@
  * no more than the limit together; `partition = "full"` (the default)
  * keeps the whole limit on every node and admits up to N times it while
  * the nodes cannot hear each other.
+ *
+ * Readiness waits for the cluster's ticket keys. A proxyd with TLS
+ * listeners whose hacd hands out ticket keys (the view says so) reports
+ * not ready (/readyz 503, status to hacd) until the first cluster key is
+ * installed: a ticket sealed under the key it made for itself would resume
+ * on this node only, and not even here once the cluster's key replaces it.
+ * After a cold start of the whole cluster the first key takes up to about
+ * REPL_TICKET_GRACE (3 s, hacd/repl.c) plus one ticket tick (1 s) to be
+ * made, after a proxyd restart only the channel's bulk. The wait starts
+ * when the channel connects (hacd's view, sent first, says whether hacd
+ * hands out keys at all; until it comes the answer is not known, so not
+ * ready either) and is bounded by CL_TICKET_WAIT_MS from then, so an hacd
+ * that never
+ * delivers a key (broken, or a ticket maker that cannot make one) cannot
+ * keep this node out of service: proxyd then reports ready with its own
+ * key, logs it and counts it (tandem_cluster_ticket_wait_total{result=
+ * "timeout"}). The wait happens once per process: a key that expires
+ * later (hacd gone for a key's life) is handled by proxyd rotating its own
+ * again (proxyd/main.c), not by going unready.
  */
 #include "proxyd/cluster.h"
 
@@ -47,11 +66,25 @@
 #define CL_HEALTH_EVERY_MS     250    /* health verdicts are few and slow: look less often */
 #define CL_HEALTH_SLACK_MS     2000   /* resend verdicts this much older than the last look */
 #define CL_BATCH               1024   /* entries per frame (a frame is at most ~150 KiB) */
+#define CL_TICKET_WAIT_MS      10000  /* longest not-ready wait for the first cluster ticket key */
 
 enum { K_RATE = 0, K_BAN, K_HEALTH, K_TICKET, K_RESET, K_MAX };
 enum { R_MERGED = 0, R_STALE, R_UNKNOWN, R_REFUSED, R_MAX };
 static const char *const kind_name[K_MAX] = { "rate", "ban", "health", "ticket", "reset" };
 static const char *const result_name[R_MAX] = { "merged", "stale", "unknown", "refused" };
+
+/* The ticket-key wait (see the top of the file); control thread only. */
+enum tk_wait {
+	TK_IDLE = 0,                /* no hacd yet */
+	TK_VIEW,                    /* connected: does hacd hand out keys? (its view says, right away) */
+	TK_WAITING,                 /* it does: waiting for the first */
+	TK_DONE                     /* a key came, the wait ran out, or hacd hands out none */
+};
+static struct {
+	enum tk_wait state;
+	uint64_t until_ms;          /* monotonic deadline while TK_WAITING */
+	uint64_t got, timeouts;     /* how waits ended */
+} tk;
 
 static struct {
 	char node[64];              /* hacd's name for this node, "" until the view */
@@ -163,6 +196,11 @@ static void apply_tickets(const Tandem__StateSync *s, uint64_t now)
 		}
 		cl.rx[K_TICKET][R_MERGED]++;
 		atomic_store(&config_tls_keys_external, 1);
+		if (tk.state == TK_VIEW || tk.state == TK_WAITING) {
+			log_info("tls: the cluster's first session-ticket key is here: ready");
+			tk.got++;
+		}
+		tk.state = TK_DONE;
 		if (tls_tickets_drop_local(k, now) > 0)
 			log_info("tls: the cluster's session-ticket keys replace this node's own");
 	}
@@ -232,8 +270,16 @@ void cluster_view(const Tandem__ClusterView *v)
 	}
 	if (v->has_sync_interval_ms && v->sync_interval_ms > 0)
 		cl.interval_ms = v->sync_interval_ms;
-	if (v->has_tickets && v->tickets)
+	if (v->has_tickets && v->tickets) {
 		atomic_store(&config_tls_keys_external, 1);
+		if (tk.state == TK_VIEW) {
+			tk.state = TK_WAITING;
+			log_info("tls: not ready until the cluster's session-ticket key arrives (at most %d s)",
+			    CL_TICKET_WAIT_MS / 1000);
+		}
+	} else if (tk.state == TK_VIEW) {
+		tk.state = TK_DONE;         /* this node's own keys are the only ones */
+	}
 	cl.connected = 1;
 }
 
@@ -410,6 +456,27 @@ size_t cluster_collect(int full, void (*send)(const Tandem__ChannelMessage *m))
 	return co.total;
 }
 
+void cluster_channel_up(int has_tls, uint64_t now_ms)
+{
+	if (tk.state != TK_IDLE || !has_tls)
+		return;
+	tk.state = TK_VIEW;
+	tk.until_ms = now_ms + CL_TICKET_WAIT_MS;
+}
+
+int cluster_tickets_awaited(uint64_t now_ms)
+{
+	if (tk.state != TK_VIEW && tk.state != TK_WAITING)
+		return 0;
+	if (now_ms < tk.until_ms)
+		return 1;
+	tk.state = TK_DONE;
+	tk.timeouts++;
+	log_warnx("tls: no session-ticket key from hacd within %d s: ready with this node's own key "
+	    "(its sessions resume on this node only until the cluster's key arrives)", CL_TICKET_WAIT_MS / 1000);
+	return 0;
+}
+
 /* ---- metrics ------------------------------------------------------------------ */
 
 void cluster_render(struct buf *o)
@@ -439,4 +506,10 @@ void cluster_render(struct buf *o)
 	    "# TYPE tandem_cluster_nodes gauge\n"
 	    "tandem_cluster_nodes{state=\"configured\"} %u\ntandem_cluster_nodes{state=\"alive\"} %u\n",
 	    (unsigned)cl.nodes, (unsigned)cl.alive);
+	buf_appendf(o, "# HELP tandem_cluster_ticket_wait Not ready: waiting for the cluster's first TLS ticket key (1/0).\n"
+	    "# TYPE tandem_cluster_ticket_wait gauge\ntandem_cluster_ticket_wait %d\n"
+	    "# HELP tandem_cluster_ticket_wait_total How waits for the first cluster ticket key ended.\n"
+	    "# TYPE tandem_cluster_ticket_wait_total counter\n"
+	    "tandem_cluster_ticket_wait_total{result=\"key\"} %llu\ntandem_cluster_ticket_wait_total{result=\"timeout\"} %llu\n",
+	    tk.state == TK_VIEW || tk.state == TK_WAITING, (unsigned long long)tk.got, (unsigned long long)tk.timeouts);
 }

@@ -31,6 +31,19 @@ void cluster_reset(const Tandem__RateReset *rr);
  * hands out TLS ticket keys. */
 void cluster_view(const Tandem__ClusterView *v);
 
+/* The channel to hacd is up (channel.c, before the first status): a proxyd
+ * with TLS listeners (has_tls) starts waiting for hacd's view, and if hacd
+ * hands out ticket keys, for the first key (see cluster.c). Once per
+ * process. now_ms: the control loop's monotonic clock (ev_now). */
+void cluster_channel_up(int has_tls, uint64_t now_ms);
+
+/* 1 while this proxyd waits for hacd's view or the cluster's first ticket
+ * key and must report not ready; 0 once the key is installed, hacd says it
+ * hands out none, or the bounded wait (10 s from the connection, on the
+ * same monotonic clock as now_ms) ran out, which is logged and counted
+ * once. Control thread only. */
+int cluster_tickets_awaited(uint64_t now_ms);
+
 /* hacd went away: the node now sees no peer (share limits fall to 1/N). */
 void cluster_disconnected(void);
 

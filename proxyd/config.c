@@ -665,6 +665,7 @@ parse_listener_tls(struct pd_config *c, struct pd_listener *L, const config_sett
 			return -1;
 	}
 	memset(&lc, 0, sizeof(lc));
+	lc.identity = L->name;
 	lc.certs = certs;
 	lc.ncerts = (size_t)ncerts;
 	lc.alpn = alpn;
@@ -1759,6 +1760,7 @@ config_quick_tls(const char *listen, const char *tls_listen, const char *cert_fi
 			goto fail;
 		}
 		memset(&lc, 0, sizeof(lc));
+		lc.identity = L->name;
 		lc.certs = &cc;
 		lc.ncerts = 1;
 		msg[0] = '\0';

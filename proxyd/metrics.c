@@ -336,6 +336,12 @@ metrics_render(struct buf *o)
 		    "tandem_tls_handshake_failures_total{reason=\"version\"} %llu\n"
 		    "tandem_tls_handshake_failures_total{reason=\"client_cert\"} %llu\n"
 		    "tandem_tls_handshake_failures_total{reason=\"other\"} %llu\n"
+		    "# HELP tandem_tls_client_cert_recheck_refused_total Of the client_cert failures: a finished (resumed) handshake without the client certificate the listener requires.\n"
+		    "# TYPE tandem_tls_client_cert_recheck_refused_total counter\ntandem_tls_client_cert_recheck_refused_total %llu\n"
+		    "# HELP tandem_tls_backend_handshake_failures_total Failed handshakes with TLS backends, by reason (\"name\": the certificate is for another name or address).\n"
+		    "# TYPE tandem_tls_backend_handshake_failures_total counter\n"
+		    "tandem_tls_backend_handshake_failures_total{reason=\"name\"} %llu\n"
+		    "tandem_tls_backend_handshake_failures_total{reason=\"other\"} %llu\n"
 		    "# HELP tandem_tls_sni_default_total Handshakes served the default certificate (no SNI or no match).\n"
 		    "# TYPE tandem_tls_sni_default_total counter\ntandem_tls_sni_default_total %llu\n"
 		    "# HELP tandem_tls_alpn_refused_total Handshakes refused: no common ALPN protocol.\n"
@@ -352,6 +358,8 @@ metrics_render(struct buf *o)
 		    (unsigned long long)ts.handshakes, (unsigned long long)ts.resumed,
 		    (unsigned long long)ts.failed_version, (unsigned long long)ts.failed_client_cert,
 		    (unsigned long long)(ts.failed - ts.failed_version - ts.failed_client_cert),
+		    (unsigned long long)ts.client_cert_recheck, (unsigned long long)ts.backend_failed_name,
+		    (unsigned long long)(ts.backend_failed - ts.backend_failed_name),
 		    (unsigned long long)ts.sni_default, (unsigned long long)ts.alpn_refused,
 		    (unsigned long long)ts.ocsp_stapled, (unsigned long long)tk.sealed, (unsigned long long)tk.opened,
 		    (unsigned long long)tk.renewed, (unsigned long long)tk.unknown, (unsigned long long)tk.no_key);

@@ -53,7 +53,8 @@
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define GROUPS "X25519:P-256:P-384"
-#define SID_CTX "tandem"                /* same on every node, so tickets resume anywhere */
+#define SID_CTX_LABEL "tandem sid_ctx v1"  /* domain separation for the session id context digest */
+#define MAX_CA_FILE (16 * 1024 * 1024)
 #define MAX_NAME 253                    /* RFC 1035 §2.3.4, as text without the final dot */
 #define MAX_KEY_FILE (64 * 1024)
 #define MAX_OCSP_FILE (1024 * 1024)
@@ -73,9 +74,18 @@ struct tls_certset {
 	struct tls_cert cert[2];        /* by key type: KT_EC, KT_RSA */
 };
 
+/* What a listener asks of clients; part of its session id context. */
+enum tls_client_auth {
+	TLS_CLIENT_AUTH_NONE = 0,
+	TLS_CLIENT_AUTH_OPTIONAL = 1,
+	TLS_CLIENT_AUTH_REQUIRED = 2
+};
+
 struct tls_server {
 	_Atomic int refs;
 	struct tls_ticket_keys *keys;
+	enum tls_client_auth client_auth;
+	uint8_t sid_ctx[SSL_MAX_SID_CTX_LENGTH];        /* see sid_ctx_digest */
 	struct tls_certset *sets;
 	size_t nsets;
 	struct htab *names;             /* lowercase name -> set index + 1 */
@@ -92,8 +102,9 @@ struct tls_client {
 };
 
 static struct {
-	_Atomic uint64_t handshakes, resumed, failed, failed_version, failed_client_cert;
+	_Atomic uint64_t handshakes, resumed, failed, failed_version, failed_client_cert, client_cert_recheck;
 	_Atomic uint64_t sni_default, alpn_refused, ocsp_stapled, backend_handshakes, backend_failed;
+	_Atomic uint64_t backend_failed_name;
 } stats;
 
 #define BUMP(f) atomic_fetch_add_explicit(&stats.f, 1, memory_order_relaxed)
@@ -125,6 +136,8 @@ void tls_stats_get(struct tls_stats *out)
 	out->ocsp_stapled = LOAD(ocsp_stapled);
 	out->backend_handshakes = LOAD(backend_handshakes);
 	out->backend_failed = LOAD(backend_failed);
+	out->backend_failed_name = LOAD(backend_failed_name);
+	out->client_cert_recheck = LOAD(client_cert_recheck);
 }
 
 const char *tls_rc_str(int rc)
@@ -452,6 +465,65 @@ static char *read_small_file(const char *file, size_t max, size_t *len, char *er
 	return buf;
 }
 
+/* The session id context of a listener: what a session (and so a ticket)
+ * is bound to. OpenSSL resumes a session only on an SSL whose context is
+ * the one the session was made under (TLS 1.2 and the TLS 1.3 PSK path
+ * alike), and ticket keys are shared by every listener of a node and every
+ * node of a cluster, so the context is what keeps a ticket from a plain
+ * listener from resuming on one that requires a client certificate (a
+ * resumed session skips the CertificateRequest: RFC 8446 §4.6.2, RFC 5246
+ * §7.3). It is a digest (BLAKE2b-256, SSL_MAX_SID_CTX_LENGTH bytes) of
+ *  - the listener's identity as written in the configuration (its name,
+ *    else its address), so every node running the same file computes the
+ *    same value and cross-node resumption keeps working;
+ *  - the client-certificate policy (none, optional, required);
+ *  - the bytes of the client CA file, so a session verified under one CA
+ *    set does not resume under another.
+ * A reload that changes none of them keeps sessions; one that changes any
+ * starts them afresh. */
+static int sid_ctx_digest(const char *identity, enum tls_client_auth auth, const char *ca_file,
+    uint8_t out[SSL_MAX_SID_CTX_LENGTH], char *err, size_t errlen)
+{
+	crypto_generichash_state st;
+	uint8_t ca[crypto_generichash_BYTES], lenb[8], a = (uint8_t)auth;
+	const char *id = identity != NULL ? identity : "";
+	uint64_t idlen = strlen(id);
+
+	_Static_assert(crypto_generichash_BYTES == SSL_MAX_SID_CTX_LENGTH, "sid_ctx is one BLAKE2b-256 digest");
+	memset(ca, 0, sizeof(ca));
+	if (ca_file != NULL) {
+		crypto_generichash_state cs;
+		uint8_t chunk[8192];
+		size_t n, total = 0;
+		FILE *f = fopen(ca_file, "rbe");
+
+		if (f == NULL) {
+			snprintf(err, errlen, "%s: %s", ca_file, strerror(errno));
+			return -1;
+		}
+		crypto_generichash_init(&cs, NULL, 0, sizeof(ca));
+		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && (total += n) <= MAX_CA_FILE)
+			crypto_generichash_update(&cs, chunk, n);
+		if (ferror(f) || total > MAX_CA_FILE) {
+			snprintf(err, errlen, "%s: %s", ca_file, ferror(f) ? strerror(errno) : "file too large");
+			fclose(f);
+			return -1;
+		}
+		fclose(f);
+		crypto_generichash_final(&cs, ca, sizeof(ca));
+	}
+	for (int i = 0; i < 8; i++)
+		lenb[i] = (uint8_t)(idlen >> (8 * i));
+	crypto_generichash_init(&st, NULL, 0, SSL_MAX_SID_CTX_LENGTH);
+	crypto_generichash_update(&st, (const uint8_t *)SID_CTX_LABEL, sizeof(SID_CTX_LABEL));
+	crypto_generichash_update(&st, lenb, sizeof(lenb));
+	crypto_generichash_update(&st, (const uint8_t *)id, (size_t)idlen);
+	crypto_generichash_update(&st, &a, 1);
+	crypto_generichash_update(&st, ca, sizeof(ca));
+	crypto_generichash_final(&st, out, SSL_MAX_SID_CTX_LENGTH);
+	return 0;
+}
+
 /* Loads the OCSP response to staple and checks it is one worth sending: a
  * successful response that covers this certificate, says "good", and is
  * current. A stale or foreign staple makes strict clients (must-staple) fail,
@@ -585,6 +657,13 @@ static int sni_cb(SSL *s, int *alert, void *arg)
 		*alert = SSL_AD_INTERNAL_ERROR;
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	}
+	/* SSL_set_SSL_CTX carries the new context's sid_ctx over only when the
+	 * connection's equals the old context's; say it outright, so the
+	 * connection is bound to its listener whatever set SNI picked. */
+	if (SSL_set_session_id_context(s, srv->sid_ctx, sizeof(srv->sid_ctx)) != 1) {
+		*alert = SSL_AD_INTERNAL_ERROR;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
 	return SSL_TLSEXT_ERR_OK;
 }
 
@@ -678,7 +757,11 @@ static SSL_CTX *server_ctx_new(struct tls_server *srv, struct tls_certset *set,
 	/* Resumption by tickets only: a session-id cache would be per node
 	 * and would not survive a failover. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SID_CTX, sizeof(SID_CTX) - 1);
+	if (SSL_CTX_set_session_id_context(ctx, srv->sid_ctx, sizeof(srv->sid_ctx)) != 1) {
+		ssl_errf(err, errlen, "TLS context");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	if (conf->session_timeout_s != 0)
 		SSL_CTX_set_timeout(ctx, (long)conf->session_timeout_s);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
@@ -898,6 +981,10 @@ struct tls_server *tls_server_new(const struct tls_listener_conf *conf, struct t
 	}
 	atomic_init(&srv->refs, 1);
 	srv->keys = keys;
+	srv->client_auth = conf->client_ca_file == NULL ? TLS_CLIENT_AUTH_NONE
+	    : conf->require_client_cert ? TLS_CLIENT_AUTH_REQUIRED : TLS_CLIENT_AUTH_OPTIONAL;
+	if (sid_ctx_digest(conf->identity, srv->client_auth, conf->client_ca_file, srv->sid_ctx, err, errlen) != 0)
+		goto fail;
 	if (alpn_wire(conf->alpn != NULL ? conf->alpn : "http/1.1", srv->alpn, sizeof(srv->alpn), &srv->alpn_len) != 0) {
 		snprintf(err, errlen, "ALPN list \"%s\": empty or overlong protocol name", conf->alpn);
 		goto fail;
@@ -998,7 +1085,8 @@ SSL *tls_conn_new(struct tls_server *srv, int fd)
 	/* The first set's context: the default certificate, until SNI says otherwise. */
 	if ((ssl = SSL_new(srv->sets[0].ctx)) == NULL)
 		goto fail;
-	if (SSL_set_fd(ssl, fd) != 1)
+	if (SSL_set_fd(ssl, fd) != 1 ||
+	    SSL_set_session_id_context(ssl, srv->sid_ctx, sizeof(srv->sid_ctx)) != 1)
 		goto fail_free;
 	tls_server_ref(srv);
 	if (SSL_set_ex_data(ssl, conn_idx, srv) != 1) {
@@ -1014,9 +1102,25 @@ fail:
 	return NULL;
 }
 
-SSL *tls_client_conn_new(struct tls_client *cli, int fd)
+/* The backend's address as text for X509_VERIFY_PARAM_set1_ip_asc, or -1
+ * for a family that has none (AF_UNIX). */
+static int addr_text(const struct sockaddr *sa, char *buf, size_t len)
+{
+	if (sa == NULL)
+		return -1;
+	if (sa->sa_family == AF_INET)
+		return inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+		    (socklen_t)len) != NULL ? 0 : -1;
+	if (sa->sa_family == AF_INET6)
+		return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
+		    (socklen_t)len) != NULL ? 0 : -1;
+	return -1;
+}
+
+SSL *tls_client_conn_new(struct tls_client *cli, int fd, const struct sockaddr *peer)
 {
 	unsigned char ip[16];
+	char addr[INET6_ADDRSTRLEN];
 	int is_ip;
 	SSL *ssl;
 
@@ -1037,6 +1141,15 @@ SSL *tls_client_conn_new(struct tls_client *cli, int fd)
 			if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, cli->sni) != 1 : SSL_set1_host(ssl, cli->sni) != 1)
 				goto fail_free;
 		}
+	} else if (cli->verify) {
+		/* No name configured: the certificate must be for the address
+		 * we connected to (an iPAddress subjectAltName, RFC 6125 §1.7.2,
+		 * RFC 5280 §4.2.1.6). A chain check alone would take any
+		 * certificate the CA set trusts, for any name: with the system
+		 * store, any public site's. No address to check: refuse. */
+		if (addr_text(peer, addr, sizeof(addr)) != 0 ||
+		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), addr) != 1)
+			goto fail_free;
 	}
 	return ssl;
 fail_free:
@@ -1069,7 +1182,11 @@ static void count_failure(SSL *ssl)
 	int reason = ERR_GET_REASON(e);
 
 	if (!SSL_is_server(ssl)) {
+		long vr = SSL_get_verify_result(ssl);
+
 		BUMP(backend_failed);
+		if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH)
+			BUMP(backend_failed_name);
 		return;
 	}
 	BUMP(failed);
@@ -1081,17 +1198,42 @@ static void count_failure(SSL *ssl)
 		BUMP(failed_client_cert);
 }
 
+/* What a finished handshake proves about the client, checked again
+ * whichever way it finished. A full handshake under SSL_VERIFY_PEER has
+ * already done this; a resumed one has not: the peer certificate and the
+ * verify result come out of the session (the ticket), not from this
+ * handshake. The session id context keeps foreign sessions out
+ * (sid_ctx_digest); this check keeps the listener's policy the last word
+ * should anything let one in. 0: the client may proceed; else the
+ * SSL_R_ reason a full handshake would have refused it with. */
+static int client_auth_ok(const SSL *ssl)
+{
+	const struct tls_server *srv = SSL_get_ex_data(ssl, conn_idx);
+
+	if (srv == NULL || srv->client_auth == TLS_CLIENT_AUTH_NONE)
+		return 0;
+	if (SSL_get0_peer_certificate(ssl) == NULL)
+		return srv->client_auth == TLS_CLIENT_AUTH_REQUIRED ? SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE : 0;
+	return SSL_get_verify_result(ssl) == X509_V_OK ? 0 : SSL_R_CERTIFICATE_VERIFY_FAILED;
+}
+
 int tls_handshake(SSL *ssl)
 {
-	int r, rc;
+	int r, rc, why;
 
 	/* Idempotent once done, so a caller's retry never counts twice. */
 	if (SSL_is_init_finished(ssl))
-		return TLS_OK;
+		return SSL_is_server(ssl) && client_auth_ok(ssl) != 0 ? TLS_ERROR : TLS_OK;
 	ERR_clear_error();
 	if ((r = SSL_do_handshake(ssl)) == 1) {
 		if (!SSL_is_server(ssl)) {
 			BUMP(backend_handshakes);
+		} else if ((why = client_auth_ok(ssl)) != 0) {
+			BUMP(failed);
+			BUMP(failed_client_cert);
+			BUMP(client_cert_recheck);
+			ERR_raise(ERR_LIB_SSL, why);            /* for tls_conn_error */
+			return TLS_ERROR;
 		} else {
 			BUMP(handshakes);
 			if (SSL_session_reused(ssl))

@@ -53,6 +53,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <openssl/ssl.h>
@@ -87,6 +88,9 @@ struct tls_cert_conf {
  * signature algorithms. The first certificate's set is the default, used
  * without SNI or when SNI matches no name. */
 struct tls_listener_conf {
+	const char *identity;           /* the listener as named in the configuration (name, else address):
+	                                 * with client_ca_file and require_client_cert, what sessions are
+	                                 * bound to (the same on every node; NULL: "") */
 	const struct tls_cert_conf *certs;
 	size_t ncerts;                  /* >= 1 */
 	const char *client_ca_file;     /* PEM CAs for client certificates (mTLS); NULL: none asked */
@@ -105,11 +109,14 @@ struct tls_stats {
 	uint64_t failed;                /* server handshakes that failed (any reason) */
 	uint64_t failed_version;        /* of which: client offered no TLS 1.2/1.3 */
 	uint64_t failed_client_cert;    /* of which: client certificate missing or not trusted */
+	uint64_t client_cert_recheck;   /* of those: refused by the check after the handshake (a resumed
+	                                 * session without the certificate this listener requires) */
 	uint64_t sni_default;           /* SNI absent or matching no name: default certificate */
 	uint64_t alpn_refused;          /* client's ALPN list had nothing we speak (RFC 7301 §3.2) */
 	uint64_t ocsp_stapled;
 	uint64_t backend_handshakes;
 	uint64_t backend_failed;
+	uint64_t backend_failed_name;   /* of which: chain fine, certificate for another name or address */
 };
 void tls_stats_get(struct tls_stats *out);
 
@@ -135,8 +142,10 @@ void tls_server_unref(struct tls_server *srv);
 size_t tls_server_names(const struct tls_server *srv, const char **names, size_t max);
 
 /* Backend side. ca_file: PEM CAs to verify the backend's chain (NULL: the
- * system store). verify != 0 checks the chain and, when sni is set, the name
- * (RFC 6125); verify == 0 accepts any certificate (for lab setups only).
+ * system store). verify != 0 checks the chain and the name (RFC 6125): sni
+ * when set (a DNS name, or an IP address matched against iPAddress
+ * subjectAltNames), else the address connected to (tls_client_conn_new);
+ * verify == 0 accepts any certificate (for lab setups only).
  * sni: the server name sent (NULL: none). ALPN offers "http/1.1".
  * Returns NULL with err set. */
 struct tls_client *tls_client_new(const char *ca_file, int verify, const char *sni, char *err, size_t errlen);
@@ -146,8 +155,10 @@ void tls_client_free(struct tls_client *cli);   /* live connections keep what th
  * Holds a reference to srv until tls_conn_free. NULL on ENOMEM. */
 SSL *tls_conn_new(struct tls_server *srv, int fd);
 /* A client-side connection to a backend on a nonblocking (possibly still
- * connecting) socket fd (not owned). NULL on ENOMEM. */
-SSL *tls_client_conn_new(struct tls_client *cli, int fd);
+ * connecting) socket fd (not owned). peer: the address connected to (not
+ * kept), the name verified when the client has no sni; with verify on, no
+ * sni and no IP address in peer, it fails. NULL on ENOMEM or that. */
+SSL *tls_client_conn_new(struct tls_client *cli, int fd, const struct sockaddr *peer);
 /* Frees the connection (not the fd). NULL is accepted. */
 void tls_conn_free(SSL *ssl);
 

@@ -210,7 +210,7 @@ up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *req)
 		return NULL;
 	}
 	net_set_nodelay(fd);
-	if (rt->cfg->tls != NULL && (b->ssl = tls_client_conn_new(rt->cfg->tls, fd)) == NULL) {
+	if (rt->cfg->tls != NULL && (b->ssl = tls_client_conn_new(rt->cfg->tls, fd, (const struct sockaddr *)&cfg->addr)) == NULL) {
 		close(fd);
 		b->next = wk->free_bconns;
 		wk->free_bconns = b;

@@ -20,8 +20,10 @@
 #     come within the test), so a "down" there can only be n1's
 #     observation, relayed by the hacds; no request of n2's reaches it.
 #   - TLS sessions: a ticket from n1's proxyd resumes on n2's (TLS 1.3 and
-#     1.2), through a planned failover of the VIP, and after the cluster's
-#     ticket key rotated (ticket_rotate = 6s here).
+#     1.2), through a planned failover of the VIP, after the cluster's
+#     ticket key rotated (ticket_rotate = 6s here), and right after a cold
+#     start of both nodes (proxyd says ready only once it holds the
+#     cluster's key).
 # Admitted counts come from tests/tools/probe (one fresh connection per
 # request, its "ok" is the 2xx count). No timing thresholds: bounds on
 # waits are generous; the 5% is the issue's accuracy, not a speed.
@@ -372,6 +374,48 @@ case_tickets_rotation() {
 }
 counter_above() { local v; v=$(counter "$1" "$2"); [[ $v =~ ^[0-9]+$ ]] && ((v > $3)); }
 
+# ready_in_cluster NODE: NODE's proxyd says ready on /readyz and has heard
+# hacd's view (so it is a clustered proxyd that decided it is ready).
+ready_in_cluster() {
+	[[ $(ip netns exec "$(lab_ns "$1")" curl -s -m 3 -o /dev/null -w '%{http_code}' \
+		http://127.0.0.1:9901/readyz 2>/dev/null) == 200 ]] &&
+		metric_ge "$1" 'tandem_cluster_nodes{state="configured"}' 1
+}
+
+# Cold start of the whole cluster: no ticket key exists anywhere until one
+# hacd makes the first (after its peers' bulk or a 3 s grace). A proxyd
+# that said ready before then would seal its first tickets under a key of
+# its own, and they would resume on that node only. So: the moment n1's
+# proxyd says ready, a session made there must resume on n2.
+case_tickets_cold_start() {
+	local v n r rc=0
+	restore || return 1
+	for n in n1 n2; do
+		lab_kill "$n/proxyd" KILL
+		lab_kill "$n/hacd" KILL
+	done
+	for n in n1 n2; do
+		lab_start_hacd "$n"
+	done
+	for n in n1 n2; do
+		lab_wait_hacd "$n" 10 || { t_fail "hacd on $n did not restart"; return 1; }
+		lab_start_proxyd "$n"
+	done
+	t_wait 20 ready_in_cluster n1 || { t_fail "n1's proxyd never said ready"; return 1; }
+	for v in tls1_3 tls1_2; do
+		tls_req "$(lab_ip n1)" "-$v" -sess_out "$LAB_DIR/cold-$v.pem" >/dev/null
+		[[ -s $LAB_DIR/cold-$v.pem ]] || { t_fail "$v: no session from n1"; return 1; }
+	done
+	t_wait 20 ready_in_cluster n2 || { t_fail "n2's proxyd never said ready"; return 1; }
+	for v in tls1_3 tls1_2; do
+		r=$(reused "$(lab_ip n2)" "-$v" -sess_in "$LAB_DIR/cold-$v.pem")
+		[[ $r == Reused ]] || { t_fail "$v: a session from n1 right after a cold start gave '$r' on n2"; rc=1; break; }
+	done
+	((rc == 0)) && ! metric_ge n1 'tandem_cluster_ticket_wait_total{result="key"}' 1 &&
+		{ t_fail "n1's proxyd did not wait for the cluster's key"; rc=1; }
+	return $rc
+}
+
 # ---- run -----------------------------------------------------------------------
 
 write_confs || { echo "test_cluster: cannot write the configuration" >&2; exit 1; }
@@ -384,6 +428,7 @@ t_case "partition = share: 1 of N nodes alive enforces 1/N of the limit" case_pa
 t_case "a ban on n1 holds on n2; hactl bans, ratelimit top; reset on n2 lifts it" case_ban_and_reset
 t_case "a backend down on n1 is down on n2 right after n2 restarts" case_health_after_restart
 t_case "a TLS session from n1 resumes on n2 (1.3 and 1.2)" case_tickets_cross_node
+t_case "cold start: proxyd ready only with the cluster's ticket key; n1's session resumes on n2" case_tickets_cold_start
 t_case "a TLS session resumes through the VIP after a planned failover" case_tickets_failover
 t_case "a TLS session resumes on the other node after a key rotation" case_tickets_rotation
 t_end

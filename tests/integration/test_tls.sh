@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/integration/test_tls.sh — proxyd's TLS termination end to end (issue 7).
+# tests/integration/test_tls.sh — proxyd's TLS termination end to end.
 #
 # Real processes on loopback (127.0.0.1:24000-24999): a tests/tools/backend
 # origin behind proxyd processes built from configs written below, with a
@@ -14,8 +14,11 @@
 # a scan with sslscan finds no protocol below TLS 1.2, no cipher without
 # forward secrecy or AEAD, and no renegotiation;
 # mTLS accepted with the client certificate and refused without or with a
-# rogue one; TLS to a backend (verified chain and SNI, a wrong name -> 502,
-# verify = false, 2 MB each way, keep-alive under wrk); certificate reload under load (wrk, keep-alive and a new
+# rogue one; a session from the plain listener offered to the mTLS one
+# without a certificate: not resumed, refused, no request through (and a
+# session made with the certificate resumes there); TLS to a backend
+# (verified chain and SNI, a wrong name -> 502, no sni: the certificate
+# must be for the server's address, verify = false, 2 MB each way, keep-alive under wrk); certificate reload under load (wrk, keep-alive and a new
 # handshake per request) with zero errors and the new certificate served
 # after; a bad certificate at reload logged with file:line while the old one
 # keeps serving; quick mode --tls-listen; the TLS metrics.
@@ -51,13 +54,14 @@ done
 H=127.0.0.1
 P_B=24001                                   # the origin
 P_HTTP=24080 P_TLS=24443 P_MTLS=24444 P_ADM=24901   # proxy A (config file)
+P_IPTLS=24445                               # proxy A: a certificate for the address 127.0.0.1
 P_TLS2=24543 P_ADM2=24902                   # proxy B: same config, its own process
 P_TLS3=24643                                # proxy C: ticket keys rotating every 2 s
 P_QHTTP=24780 P_QTLS=24743                  # quick mode
 P_UP=24190 P_ADM4=24904                     # proxy D: plain in front, TLS to proxy A
 
 # SO_REUSEPORT would let a leftover process share a port with ours silently.
-for p in $P_B $P_HTTP $P_TLS $P_MTLS $P_ADM $P_TLS2 $P_ADM2 $P_TLS3 24903 $P_QHTTP $P_QTLS $P_UP $P_ADM4; do
+for p in $P_B $P_HTTP $P_TLS $P_MTLS $P_IPTLS $P_ADM $P_TLS2 $P_ADM2 $P_TLS3 24903 $P_QHTTP $P_QTLS $P_UP $P_ADM4; do
 	if ss -Htln "sport = :$p" | grep -q .; then
 		echo "test_tls: $H:$p is taken (another run?)" >&2
 		echo "not ok - setup (port $p taken)"
@@ -126,6 +130,8 @@ EOF
   , { name = "mtls"; listen = "$H:$P_MTLS";
       tls = { certificates = ( { cert = "$PKI/a-ecdsa.crt"; key = "$PKI/a-ecdsa.key"; } );
               client_ca = "$PKI/clientca.crt"; client_cert = "required"; }; }
+  , { name = "byaddr"; listen = "$H:$P_IPTLS";
+      tls = { certificates = ( { cert = "$PKI/ip-local.crt"; key = "$PKI/ip-local.key"; } ); }; }
 EOF
 	fi
 	cat >>"$f" <<EOF
@@ -370,7 +376,7 @@ case_resume_same_process() {
 case_resume_other_process() {
 	local v r
 	# Proxy B: the same configuration and certificates, its own process and
-	# so its own ticket keys. Sharing them is hacd's job (issue 6).
+	# so its own ticket keys. Sharing them is hacd's job.
 	write_conf "$T/b.conf" $P_TLS2 $P_ADM2 "$PKI"
 	spawn "$T/b.log" "$PROXYD" -R "$T" -c "$T/b.conf"
 	PID_B=$SPAWNED
@@ -439,6 +445,41 @@ case_mtls() {
 	[[ $s != 200 ]] || { t_fail "with a rogue certificate: 200"; return 1; }
 	after=$(metric $P_ADM 'tandem_tls_handshake_failures_total{reason="client_cert"}')
 	((after >= before + 2)) || { t_fail "client_cert failures $before -> $after"; return 1; }
+	return 0
+}
+
+requests_sum() {  # ADMIN_PORT: requests answered, summed over routes, upstreams and classes
+	curl -s --max-time 3 "http://$H:$1/metrics" | awk '$1 ~ /^tandem_requests_total[{]/ { n += $2 } END { print n + 0 }'
+}
+
+# The attack: a session (ticket) from the plain listener, offered without a
+# client certificate to the listener that requires one. Same process, same
+# ticket keys, same server certificate. It must not resume (the session is
+# bound to its listener and its client-certificate policy), the full
+# handshake is refused for want of a certificate, and no request reaches
+# the backend. Then the good case: a session made WITH the certificate on
+# the mTLS listener resumes there, and the request goes through.
+case_mtls_resumption() {
+	local v out before after fb fa
+	for v in tls1_3 tls1_2; do
+		rm -f "$T/plain-$v.pem" "$T/mtls-$v.pem"
+		out=$(request $P_TLS a.test "-$v" -sess_out "$T/plain-$v.pem")
+		[[ $out == *"HTTP/1.1 200"* && -s $T/plain-$v.pem ]] || { t_fail "$v: no session from the plain listener"; return 1; }
+		before=$(requests_sum $P_ADM)
+		fb=$(metric $P_ADM 'tandem_tls_handshake_failures_total{reason="client_cert"}')
+		out=$(request $P_MTLS a.test "-$v" -sess_in "$T/plain-$v.pem")
+		after=$(requests_sum $P_ADM)
+		fa=$(metric $P_ADM 'tandem_tls_handshake_failures_total{reason="client_cert"}')
+		[[ $out != *Reused* ]] || { t_fail "$v: the plain listener's session resumed on the mTLS listener"; return 1; }
+		[[ $out != *"HTTP/1.1 "* ]] || { t_fail "$v: answered without a client certificate: $(grep -m1 'HTTP/1.1 ' <<<"$out")"; return 1; }
+		((after == before)) || { t_fail "$v: requests answered $before -> $after"; return 1; }
+		((fa >= fb + 1)) || { t_fail "$v: client_cert failures $fb -> $fa"; return 1; }
+		out=$(request $P_MTLS a.test "-$v" -cert "$PKI/client.crt" -key "$PKI/client.key" -sess_out "$T/mtls-$v.pem")
+		[[ $out == *"HTTP/1.1 200"* && -s $T/mtls-$v.pem ]] || { t_fail "$v: no session with the client certificate"; return 1; }
+		out=$(request $P_MTLS a.test "-$v" -sess_in "$T/mtls-$v.pem")
+		[[ $out == *Reused* && $out == *"HTTP/1.1 200"* ]] ||
+			{ t_fail "$v: a session made with the certificate did not resume on its listener"; return 1; }
+	done
 	return 0
 }
 
@@ -528,11 +569,15 @@ upstreams = (
   { name = "good"; tls = { ca = "$PKI/root.crt"; sni = "a.test"; }; check = { type = "tcp"; interval = "1s"; };
     servers = ( { address = "$H:$P_TLS"; } ); },
   { name = "badname"; retries = 0; tls = { ca = "$PKI/root.crt"; sni = "nobody.test"; }; servers = ( { address = "$H:$P_TLS"; } ); },
-  { name = "lab"; tls = { verify = false; }; servers = ( { address = "$H:$P_TLS"; } ); }
+  { name = "lab"; tls = { verify = false; }; servers = ( { address = "$H:$P_TLS"; } ); },
+  { name = "noname"; retries = 0; tls = { ca = "$PKI/root.crt"; }; servers = ( { address = "$H:$P_TLS"; } ); },
+  { name = "addr"; tls = { ca = "$PKI/root.crt"; }; servers = ( { address = "$H:$P_IPTLS"; } ); }
 );
 routes = (
   { name = "badname"; match = { path_prefix = "/badname/"; }; upstream = "badname"; rewrite = { strip_prefix = "/badname"; }; },
   { name = "lab"; match = { path_prefix = "/lab/"; }; upstream = "lab"; rewrite = { strip_prefix = "/lab"; }; },
+  { name = "noname"; match = { path_prefix = "/noname/"; }; upstream = "noname"; rewrite = { strip_prefix = "/noname"; }; },
+  { name = "addr"; match = { path_prefix = "/addr/"; }; upstream = "addr"; rewrite = { strip_prefix = "/addr"; }; },
   { name = "good"; upstream = "good"; }
 );
 EOF
@@ -548,6 +593,18 @@ EOF
 	grep -q 'TLS handshake failed: certificate verify failed' "$T/d.log" || { t_fail "no verify failure logged"; return 1; }
 	s=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://$H:$P_UP/lab/echo")
 	[[ $s == 200 ]] || { t_fail "verify = false: $s"; return 1; }
+	# No sni: the name checked is the server's address. A certificate the
+	# test root vouches for, but for a.test, is refused for 127.0.0.1 (the
+	# chain alone would let any certificate of the CA set through) ...
+	local nb na
+	nb=$(metric $P_ADM4 'tandem_tls_backend_handshake_failures_total{reason="name"}')
+	s=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://$H:$P_UP/noname/echo")
+	[[ $s == 502 ]] || { t_fail "a.test certificate for 127.0.0.1 without sni: $s (want 502)"; return 1; }
+	na=$(metric $P_ADM4 'tandem_tls_backend_handshake_failures_total{reason="name"}')
+	[[ -n $nb ]] && ((na >= nb + 1)) || { t_fail "backend name failures \"$nb\" -> \"$na\""; return 1; }
+	# ... and one issued for the address passes.
+	s=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://$H:$P_UP/addr/echo")
+	[[ $s == 200 ]] || { t_fail "certificate for 127.0.0.1 without sni: $s (want 200)"; return 1; }
 	# 2 MB each way, through both TLS hops.
 	head -c 2000000 /dev/urandom >"$T/big.bin"
 	s=$(curl -sS --max-time 20 --data-binary @"$T/big.bin" -o "$T/big.out" -w '%{http_code}' "http://$H:$P_UP/echo-body")
@@ -580,7 +637,8 @@ t_case "300 pipelined requests in one write over TLS" case_pipelining
 t_case "session resumption on the same process (TLS 1.3, 1.2)" case_resume_same_process
 t_case "no resumption on another process (keys not shared without hacd)" case_resume_other_process
 t_case "mTLS: client certificate accepted, none or rogue refused" case_mtls
-t_case "TLS to a backend: verified with SNI, wrong name 502, verify=false" case_backend_tls
+t_case "mTLS: a plain listener's session does not resume without a certificate (TLS 1.3, 1.2)" case_mtls_resumption
+t_case "TLS to a backend: verified with SNI or by address, wrong name 502, verify=false" case_backend_tls
 t_case "no resumption after a restart (keys never on disk)" case_resume_after_restart
 t_case "resumption after a ticket-key rotation (TLS 1.3, 1.2)" case_resume_after_rotation
 t_case "certificate reload under load: 0 errors, new certificate served" case_reload_under_load

@@ -9,6 +9,8 @@
 #   a-ecdsa.crt / .key        leaf "a.test", EC P-256; the .crt holds leaf + intermediate
 #   a-rsa.crt / .key          leaf "a.test", RSA-2048; leaf + intermediate
 #   b-wild.crt / .key         leaf "*.b.test", EC P-256; leaf + intermediate
+#   ip-local.crt / .key       leaf "ip.test" and IP address 127.0.0.1, EC P-256; leaf + intermediate
+#                             (a backend verified by its address, with no name configured)
 #   a-ecdsa.ocsp              DER OCSP response ("good") for the a-ecdsa leaf, signed by inter
 #   expired.crt / .key        leaf "expired.test", valid 2020-01-01..2020-01-02
 #   notyet.crt / .key         leaf "notyet.test", valid from 2090
@@ -111,6 +113,7 @@ subjectAltName = $san" "$@"
 leaf a-ecdsa ec a.test DNS:a.test
 leaf a-rsa rsa a.test DNS:a.test
 leaf b-wild ec '*.b.test' 'DNS:*.b.test'
+leaf ip-local ec ip.test 'DNS:ip.test, IP:127.0.0.1'
 leaf expired ec expired.test DNS:expired.test -startdate 20200101000000Z -enddate 20200102000000Z
 leaf notyet ec notyet.test DNS:notyet.test -startdate 20900101000000Z -enddate 20900102000000Z
 

@@ -282,6 +282,52 @@ test_put_get_be(void **state)
 	}
 }
 
+static int
+all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return 0;
+	return 1;
+}
+
+/* Wipe mode (buffers that carry ticket keys): consumed bytes are zero at
+ * once, and compaction leaves no second copy of the moved bytes behind
+ * the new end. Without it both would still hold the secret. (Growth and
+ * release wipe the old block before free(), which no test can read back
+ * without reading freed memory.) */
+static void
+test_buf_wipe(void **state)
+{
+	struct buf b;
+	uint8_t secret[300], live[100];
+	(void)state;
+
+	memset(secret, 0xa5, sizeof(secret));
+	memset(live, 0x5a, sizeof(live));
+	buf_init(&b);
+	buf_set_wipe(&b);
+	assert_int_equal(buf_append(&b, secret, sizeof(secret)), 0);
+	assert_int_equal(buf_append(&b, live, sizeof(live)), 0);
+	assert_int_equal(b.cap, 512);
+	buf_consume(&b, sizeof(secret));
+	assert_true(all_zero(b.data, sizeof(secret)));
+	assert_memory_equal(buf_rptr(&b), live, sizeof(live));
+	/* 112 bytes free at the end, 200 wanted: compaction moves the live
+	 * 100 bytes to the front; their old place must not keep a copy. */
+	assert_int_equal(buf_reserve(&b, 200), 0);
+	assert_int_equal(b.cap, 512);
+	assert_memory_equal(b.data, live, sizeof(live));
+	assert_true(all_zero(b.data + sizeof(live), sizeof(secret)));
+	/* Consuming to empty resets the positions: still nothing left. */
+	buf_consume(&b, sizeof(live));
+	assert_true(all_zero(b.data, sizeof(secret) + sizeof(live)));
+	buf_fini(&b);
+	assert_int_equal(b.wipe, 1);           /* the mode outlives the storage */
+	buf_init(&b);
+	assert_int_equal(b.wipe, 0);
+}
+
 int
 main(void)
 {
@@ -293,6 +339,7 @@ main(void)
 		cmocka_unit_test(test_buf_appendf),
 		cmocka_unit_test(test_reader_table),
 		cmocka_unit_test(test_put_get_be),
+		cmocka_unit_test(test_buf_wipe),
 	};
 	return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

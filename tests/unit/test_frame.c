@@ -89,6 +89,45 @@ test_roundtrip_several_in_one_read(void **state)
 	assert_int_equal(errno, EBADF);
 }
 
+/* A frame that carried a ticket key is wiped in the input buffer as soon
+ * as the next frame is asked for (its bytes are valid until then), even
+ * though the buffer is still in use for the next frame. */
+static void
+test_frame_wiped_after_use(void **state)
+{
+	struct frame_conn a, b;
+	const uint8_t *msg, *first;
+	uint8_t secret[48];
+	size_t len;
+	(void)state;
+
+	memset(secret, 0xa5, sizeof(secret));
+	frame_conn_init(&a, sv[0]);
+	frame_conn_init(&b, sv[1]);
+	sv[0] = sv[1] = -1;
+	assert_int_equal(frame_queue(&a, secret, sizeof(secret)), 0);
+	assert_int_equal(frame_queue(&a, "next", 4), 0);
+	assert_int_equal(frame_flush(&a), 1);
+	assert_int_equal(frame_read(&b), 1);
+	assert_int_equal(frame_next(&b, &first, &len), 1);
+	assert_int_equal(len, sizeof(secret));
+	assert_memory_equal(first, secret, sizeof(secret));      /* valid until the next call */
+	assert_int_equal(frame_next(&b, &msg, &len), 1);
+	assert_int_equal(len, 4);
+	assert_memory_equal(msg, "next", 4);
+	/* The first frame's bytes are still inside b.in's storage (the
+	 * second frame holds the buffer): zero now, header and body. */
+	assert_true(first >= b.in.data && first + sizeof(secret) <= b.in.data + b.in.cap);
+	for (size_t i = 0; i < sizeof(secret); i++)
+		assert_int_equal(first[i], 0);
+	for (size_t i = 0; i < FRAME_HDR_LEN; i++)
+		assert_int_equal(first[(ptrdiff_t)i - FRAME_HDR_LEN], 0);
+	assert_int_equal(frame_next(&b, &msg, &len), 0);
+	assert_null(b.in.data);
+	frame_conn_fini(&a);
+	frame_conn_fini(&b);
+}
+
 static void
 test_frame_split_across_reads(void **state)
 {
@@ -309,6 +348,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip_several_in_one_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frame_split_across_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frame_wiped_after_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversize_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_frame_with_partial_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_to_closed_peer_is_epipe, setup, teardown),

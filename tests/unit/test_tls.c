@@ -11,6 +11,7 @@
  * case, a second keyring fed the same TicketKey) — what a second proxyd
  * holds. Cases are tables of (client setup) -> (what each side saw).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -175,6 +176,7 @@ struct hs_opts {
 	SSL_SESSION *sess;            /* offer this session (ticket) */
 	int ocsp;                     /* ask for a stapled OCSP response */
 	const char *client_cert;      /* PKI file stem: "client" -> client.crt/.key */
+	const char *srv_sid_ctx;      /* force the server connection's session id context */
 };
 
 struct hs_res {
@@ -271,6 +273,9 @@ static void hs(struct tls_server *srv, SSL_CTX *cctx, const struct hs_opts *o, s
 	memset(r, 0, sizeof(*r));
 	socketpair_nb(fd);
 	assert_non_null(s = tls_conn_new(srv, fd[0]));
+	if (o->srv_sid_ctx != NULL)
+		assert_int_equal(SSL_set_session_id_context(s, (const uint8_t *)o->srv_sid_ctx,
+		    (unsigned)strlen(o->srv_sid_ctx)), 1);
 	assert_non_null(c = SSL_new(cctx));
 	assert_int_equal(SSL_set_fd(c, fd[1]), 1);
 	SSL_set_connect_state(c);
@@ -858,6 +863,135 @@ static int resume(struct tls_server *srv, SSL_CTX *c, SSL_SESSION *sess)
 
 static const int versions[] = { TLS1_3_VERSION, TLS1_2_VERSION };
 
+/* A listener that requires a client certificate, named as in a config. */
+static struct tls_server *mtls_server(struct tls_ticket_keys *k, const char *identity, const char *ca, int require)
+{
+	struct tls_cert_conf certs[] = { { P("a-ecdsa.crt"), P("a-ecdsa.key"), NULL } };
+	struct tls_listener_conf lc = { .identity = identity, .certs = certs, .ncerts = 1,
+	    .client_ca_file = ca != NULL ? P(ca) : NULL, .require_client_cert = require };
+	char err[256] = "";
+	struct tls_server *srv = tls_server_new(&lc, k, err, sizeof(err));
+
+	if (srv == NULL)
+		fail_msg("tls_server_new: %s", err);
+	return srv;
+}
+
+/* The attack: a ticket from a listener that asks for no client certificate
+ * (same node, same ticket keys, same server certificate) offered to one
+ * that requires it. Resumed, the client would be in without a certificate
+ * (a resumed handshake sends no CertificateRequest). It must get a full
+ * handshake instead, and so be refused for want of a certificate. The
+ * same for a session from another client-certificate policy or another CA
+ * set under the same listener name; a session made with a certificate on
+ * the mTLS listener resumes there (and on a reload of it) and still
+ * proves the certificate. */
+static void test_resume_bound_to_client_auth(void **state)
+{
+	struct tls_ticket_keys *k = keys_rotated();
+	struct tls_server *plain = mtls_server(k, "https", NULL, 0);
+	struct tls_server *mtls = mtls_server(k, "mtls", "clientca.crt", 1);
+	struct tls_server *mtls2 = mtls_server(k, "mtls", "clientca.crt", 1);      /* a reload of it */
+	struct tls_server *opt = mtls_server(k, "mtls", "clientca.crt", 0);        /* optional, same name */
+	struct tls_server *otherca = mtls_server(k, "mtls", "root.crt", 1);        /* another CA set */
+
+	(void)state;
+	for (size_t v = 0; v < NELEM(versions); v++) {
+		SSL_CTX *cl = client_ctx(versions[v], versions[v]);
+		struct hs_opts o = { .sni = "a.test" };
+		struct tls_stats before, after;
+		struct hs_res r;
+		SSL_SESSION *sess;
+
+		/* plain -> mtls, and optional (no certificate) -> required. */
+		for (int from = 0; from < 2; from++) {
+			sess = full_handshake(from == 0 ? plain : opt, cl);
+			o.sess = SSL_SESSION_dup(sess);
+			tls_stats_get(&before);
+			hs(mtls, cl, &o, &r);
+			tls_stats_get(&after);
+			SSL_SESSION_free(o.sess);
+			if (r.srv_rc != TLS_ERROR)
+				fail_msg("v%x from %d: a session without a client certificate was let in (resumed %d)",
+				    versions[v], from, r.srv_resumed);
+			assert_int_equal(after.failed_client_cert - before.failed_client_cert, 1);
+			assert_int_equal(after.resumed, before.resumed);
+			SSL_SESSION_free(sess);
+		}
+
+		/* With the certificate: resumes on the listener and its reload,
+		 * not under another CA set nor on the plain listener. */
+		o = (struct hs_opts){ .sni = "a.test", .client_cert = "client" };
+		SSL_SESSION_free(captured);
+		captured = NULL;
+		hs(mtls, cl, &o, &r);
+		assert_int_equal(r.srv_rc, TLS_OK);
+		assert_non_null(sess = captured);
+		captured = NULL;
+		o = (struct hs_opts){ .sni = "a.test", .sess = SSL_SESSION_dup(sess) };
+		hs(mtls2, cl, &o, &r);
+		SSL_SESSION_free(o.sess);
+		if (r.srv_rc != TLS_OK || !r.srv_resumed)
+			fail_msg("v%x: a session with a certificate did not resume on its listener: %s", versions[v], r.srv_err);
+		assert_int_equal(r.has_subject, 1);
+		assert_string_equal(r.subject, "CN=client.test");
+		o.sess = SSL_SESSION_dup(sess);
+		hs(otherca, cl, &o, &r);
+		SSL_SESSION_free(o.sess);
+		assert_int_equal(r.srv_rc, TLS_ERROR);          /* full handshake, no certificate sent */
+		assert_int_equal(resume(plain, cl, sess), 0);
+		SSL_SESSION_free(sess);
+		SSL_CTX_free(cl);
+	}
+	tls_server_unref(plain);
+	tls_server_unref(mtls);
+	tls_server_unref(mtls2);
+	tls_server_unref(opt);
+	tls_server_unref(otherca);
+	tls_tickets_free(k);
+}
+
+/* The second line of defence: should a session without a certificate get
+ * past the session id context (forced here to one value on both
+ * listeners), the check after the handshake still refuses it and counts. */
+static void test_resumed_without_cert_refused(void **state)
+{
+	struct tls_ticket_keys *k = keys_rotated();
+	struct tls_server *plain = mtls_server(k, "https", NULL, 0);
+	struct tls_server *mtls = mtls_server(k, "mtls", "clientca.crt", 1);
+
+	(void)state;
+	for (size_t v = 0; v < NELEM(versions); v++) {
+		SSL_CTX *cl = client_ctx(versions[v], versions[v]);
+		struct hs_opts o = { .srv_sid_ctx = "collide" };
+		struct tls_stats before, after;
+		struct hs_res r;
+		SSL_SESSION *sess;
+
+		SSL_SESSION_free(captured);
+		captured = NULL;
+		hs(plain, cl, &o, &r);
+		assert_int_equal(r.srv_rc, TLS_OK);
+		assert_non_null(sess = captured);
+		captured = NULL;
+		o.sess = SSL_SESSION_dup(sess);
+		tls_stats_get(&before);
+		hs(mtls, cl, &o, &r);
+		tls_stats_get(&after);
+		SSL_SESSION_free(o.sess);
+		assert_int_equal(r.srv_rc, TLS_ERROR);
+		if (strstr(r.srv_err, "peer did not return a certificate") == NULL)
+			fail_msg("v%x: error \"%s\"", versions[v], r.srv_err);
+		assert_int_equal(after.client_cert_recheck - before.client_cert_recheck, 1);
+		assert_int_equal(after.failed_client_cert - before.failed_client_cert, 1);
+		SSL_SESSION_free(sess);
+		SSL_CTX_free(cl);
+	}
+	tls_server_unref(plain);
+	tls_server_unref(mtls);
+	tls_tickets_free(k);
+}
+
 /* hacd's case: two nodes, two keyrings fed the same TicketKey. */
 static void test_resume_across_nodes(void **state)
 {
@@ -1373,7 +1507,7 @@ static void test_backend_client(void **state)
 		assert_non_null(cli);
 		socketpair_nb(fd);
 		assert_non_null(s = tls_conn_new(srv, fd[0]));
-		assert_non_null(c = tls_client_conn_new(cli, fd[1]));
+		assert_non_null(c = tls_client_conn_new(cli, fd[1], NULL));
 		tls_client_free(cli);                     /* the connection keeps what it needs */
 		drive(s, c, &r);
 		if (cases[i].ok) {
@@ -1395,6 +1529,54 @@ static void test_backend_client(void **state)
 		close(fd[1]);
 	}
 	tls_server_unref(srv);
+	tls_tickets_free(k);
+}
+
+/* No sni: the name verified is the address connected to. A certificate the
+ * CA set vouches for, but for a.test, is refused for 127.0.0.1 (before,
+ * any such certificate passed); one with the iPAddress 127.0.0.1 passes;
+ * without an address to check there is no connection at all. */
+static void test_backend_name_by_address(void **state)
+{
+	struct tls_ticket_keys *k = keys_rotated();
+	struct tls_cert_conf ipcert[] = { { P("ip-local.crt"), P("ip-local.key"), NULL } };
+	struct tls_server *byname = std_server(k), *byaddr = server(ipcert, 1, k);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(443) };
+	char err[256] = "";
+	struct tls_client *cli = tls_client_new(P("root.crt"), 1, NULL, err, sizeof(err));
+
+	(void)state;
+	assert_non_null(cli);
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr), 1);
+	assert_null(tls_client_conn_new(cli, 0, NULL));
+	for (int i = 0; i < 2; i++) {
+		struct tls_stats before, after;
+		struct hs_res r = { 0 };
+		int fd[2];
+		SSL *s, *c;
+
+		socketpair_nb(fd);
+		assert_non_null(s = tls_conn_new(i == 0 ? byname : byaddr, fd[0]));
+		assert_non_null(c = tls_client_conn_new(cli, fd[1], (const struct sockaddr *)&sin));
+		tls_stats_get(&before);
+		drive(s, c, &r);
+		tls_stats_get(&after);
+		if (i == 0) {
+			assert_int_equal(r.cli_rc, TLS_ERROR);
+			if (strstr(r.cli_err, "IP address mismatch") == NULL)
+				fail_msg("a.test certificate for 127.0.0.1: \"%s\"", r.cli_err);
+			assert_int_equal(after.backend_failed_name - before.backend_failed_name, 1);
+		} else if (r.cli_rc != TLS_OK || r.srv_rc != TLS_OK) {
+			fail_msg("certificate for 127.0.0.1: %s / %s", r.cli_err, r.srv_err);
+		}
+		tls_conn_free(s);
+		tls_conn_free(c);
+		close(fd[0]);
+		close(fd[1]);
+	}
+	tls_client_free(cli);
+	tls_server_unref(byname);
+	tls_server_unref(byaddr);
 	tls_tickets_free(k);
 }
 
@@ -1485,6 +1667,8 @@ int main(void)
 		cmocka_unit_test(test_ocsp_stapling),
 		cmocka_unit_test(test_mtls),
 		cmocka_unit_test(test_resume_across_nodes),
+		cmocka_unit_test(test_resume_bound_to_client_auth),
+		cmocka_unit_test(test_resumed_without_cert_refused),
 		cmocka_unit_test(test_resume_rotation),
 		cmocka_unit_test(test_resume_pending_and_expired),
 		cmocka_unit_test(test_drop_local_keys),
@@ -1496,6 +1680,7 @@ int main(void)
 		cmocka_unit_test(test_read_pending_and_eof),
 		cmocka_unit_test(test_connection_outlives_reload),
 		cmocka_unit_test(test_backend_client),
+		cmocka_unit_test(test_backend_name_by_address),
 		cmocka_unit_test(test_concurrent_rotation),
 	};
 	int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
