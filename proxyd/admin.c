@@ -124,6 +124,38 @@ http_reply(struct aconn *a, int status, const char *ctype, const struct buf *bod
 	a->close_after = 1;
 }
 
+int
+admin_parse_get(const char *p, size_t len, char *path, size_t pathsz)
+{
+	struct buf_reader r;
+	const uint8_t *t, *eol;
+	size_t tl, ll;
+	uint32_t minor;
+	const char *qm;
+
+	/* The input buffer holds bytes as read, with no NUL after them:
+	 * everything below stays within len. */
+	if (len == 0 || (eol = memchr(p, '\n', len)) == NULL)
+		return -1;
+	ll = (size_t)(eol - (const uint8_t *)p);
+	if (ll > 0 && p[ll - 1] == '\r')
+		ll--;
+	br_init(&r, p, ll);
+	br_lit(&r, "GET ");
+	t = br_until(&r, ' ', &tl);
+	br_lit(&r, " HTTP/1.");
+	br_dec(&r, 1, 1, &minor);
+	if (r.err || br_left(&r) != 0 || tl == 0 || t[0] != '/' || memchr(t, '\0', tl) != NULL)
+		return -1;
+	if ((qm = memchr(t, '?', tl)) != NULL)
+		tl = (size_t)(qm - (const char *)t);
+	if (tl >= pathsz)
+		return -1;
+	memcpy(path, t, tl);
+	path[tl] = '\0';
+	return 0;
+}
+
 static void
 http_handle(struct aconn *a)
 {
@@ -137,13 +169,10 @@ http_handle(struct aconn *a)
 			http_reply(a, 400, "text/plain", NULL, "request too large\n");
 		return;
 	}
-	if (sscanf(p, "GET %255s HTTP/1.", path) != 1) {
+	if (admin_parse_get(p, len, path, sizeof(path)) == -1) {
 		http_reply(a, 400, "text/plain", NULL, "only GET is supported\n");
 		return;
 	}
-	char *qm = strchr(path, '?');
-	if (qm != NULL)
-		*qm = '\0';
 	if (strcmp(path, "/healthz") == 0) {
 		http_reply(a, 200, "text/plain", NULL, "ok\n");
 	} else if (strcmp(path, "/readyz") == 0) {
