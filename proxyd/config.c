@@ -1624,125 +1624,141 @@ config_quick(const char *listen, const char *to, int threads, struct conf_err *e
 	return config_quick_tls(listen, NULL, NULL, NULL, to, threads, err);
 }
 
+/* Quick mode's tree: helpers that add one setting and fail on ENOMEM. */
+static config_setting_t *
+qs_add(config_setting_t *parent, const char *name, int type)
+{
+	return parent != NULL ? config_setting_add(parent, name, type) : NULL;
+}
+
+static int
+qs_str(config_setting_t *parent, const char *name, const char *v)
+{
+	config_setting_t *s = qs_add(parent, name, CONFIG_TYPE_STRING);
+
+	return s != NULL && config_setting_set_string(s, v) == CONFIG_TRUE ? 0 : -1;
+}
+
+static int
+qs_int(config_setting_t *parent, const char *name, int v)
+{
+	config_setting_t *s = qs_add(parent, name, CONFIG_TYPE_INT);
+
+	return s != NULL && config_setting_set_int(s, v) == CONFIG_TRUE ? 0 : -1;
+}
+
+/* An address with the default port made explicit, for the parser (whose
+ * listeners default to 80) to read as quick mode means it. -1: not one. */
+static int
+qs_addr(const char *in, int defport, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (net_parse_addr(in, defport, &ss, &len) == -1)
+		return -1;
+	if (net_addr_str((struct sockaddr *)&ss, out, outlen) == NULL)
+		return -1;
+	return 0;
+}
+
+/*
+ * Quick mode writes the command line into the same libconfig tree a file
+ * would hold and hands it to the same parser (config_from_conf), so every
+ * check a file gets applies here too: at most CONN_MAX_SERVERS servers (the
+ * bound of a request's exclude mask), no server twice, address syntax, TLS
+ * key checks, and every allocation checked. Only what names a flag is
+ * checked before, so that the message can name it.
+ */
 struct pd_config *
 config_quick_tls(const char *listen, const char *tls_listen, const char *cert_file, const char *key_file,
     const char *to, int threads, struct conf_err *err)
 {
-	struct pd_config *c = calloc(1, sizeof(*c));
-	struct pd_upstream *u;
+	struct conf cf;
+	struct pd_config *c = NULL;
+	config_setting_t *root, *ls, *l, *t, *cl, *ul, *u, *sl, *sv;
 	char *list = NULL, *save = NULL, *tok;
-	size_t n = 1;
+	char a_plain[NET_ADDRSTRLEN], a_tls[NET_ADDRSTRLEN];
+	size_t n = 0;
 
-	if (c == NULL) {
-		oom(err);
-		return NULL;
-	}
-	defaults(c);
-	c->threads = threads;
-	c->node = strdup("quick");
-	c->listeners = calloc(2, sizeof(*c->listeners));
-	c->upstreams = calloc(1, sizeof(*c->upstreams));
-	c->routes = calloc(1, sizeof(*c->routes));
-	for (const char *p = to; *p; p++)
-		n += *p == ',';
-	if (c->listeners == NULL || c->upstreams == NULL || c->routes == NULL ||
-	    (c->upstreams[0].servers = calloc(n, sizeof(struct pd_server))) == NULL ||
-	    (list = strdup(to)) == NULL)
-		goto nomem;
-	c->nupstreams = 1;
+	conf_init_built(&cf, "command line");
 	if (listen == NULL && tls_listen == NULL) {
 		snprintf(err->msg, sizeof(err->msg), "--listen or --tls-listen is needed");
-		goto fail;
+		goto out;
 	}
-	if (listen != NULL) {
-		struct pd_listener *L = &c->listeners[c->nlisteners++];
-		L->name = strdup("quick");
-		L->address = strdup(listen);
-		if (net_parse_addr(listen, 80, &L->addr, &L->addrlen) == -1) {
-			snprintf(err->msg, sizeof(err->msg), "--listen: bad address \"%s\" (want HOST:PORT, numeric)", listen);
-			goto fail;
-		}
+	if (listen != NULL && qs_addr(listen, 80, a_plain, sizeof(a_plain)) == -1) {
+		snprintf(err->msg, sizeof(err->msg), "--listen: bad address \"%s\" (want HOST:PORT, numeric)", listen);
+		goto out;
 	}
 	if (tls_listen != NULL) {
-		struct pd_listener *L = &c->listeners[c->nlisteners++];
-		struct tls_cert_conf cc = { cert_file, key_file, NULL };
-		struct tls_listener_conf lc;
-		char msg[400];
-
-		L->name = strdup("quick-tls");
-		L->address = strdup(tls_listen);
-		if (net_parse_addr(tls_listen, 443, &L->addr, &L->addrlen) == -1) {
+		if (qs_addr(tls_listen, 443, a_tls, sizeof(a_tls)) == -1) {
 			snprintf(err->msg, sizeof(err->msg), "--tls-listen: bad address \"%s\" (want HOST:PORT, numeric)",
 			    tls_listen);
-			goto fail;
+			goto out;
 		}
-		if (c->nlisteners == 2 && net_addr_equal((struct sockaddr *)&c->listeners[0].addr,
-		    (struct sockaddr *)&L->addr, 1)) {
+		if (listen != NULL && strcmp(a_plain, a_tls) == 0) {
 			snprintf(err->msg, sizeof(err->msg), "--tls-listen: same address as --listen");
-			goto fail;
+			goto out;
 		}
 		if (cert_file == NULL || key_file == NULL) {
 			snprintf(err->msg, sizeof(err->msg), "--tls-listen needs --cert FILE and --key FILE");
-			goto fail;
+			goto out;
 		}
-		memset(&lc, 0, sizeof(lc));
-		lc.certs = &cc;
-		lc.ncerts = 1;
-		msg[0] = '\0';
-		if (config_tls_keys() == NULL)
-			goto nomem;
-		if ((L->tls = tls_server_new(&lc, config_tls_keys(), msg, sizeof(msg))) == NULL) {
-			snprintf(err->msg, sizeof(err->msg), "--tls-listen: %s", msg[0] ? msg : "cannot build the TLS setup");
-			goto fail;
-		}
-		c->has_tls = 1;
 	}
-	u = &c->upstreams[0];
-	u->name = strdup("default");
-	u->algo = BAL_ROUNDROBIN;
-	u->retries = 1;
+	if (to == NULL || (list = strdup(to)) == NULL)
+		goto nomem_or_to;
+	root = (config_setting_t *)conf_root(&cf);
+	if (qs_str(root, "node", "quick") == -1 || (threads > 0 && qs_int(root, "threads", threads) == -1) ||
+	    (ls = qs_add(root, "listeners", CONFIG_TYPE_LIST)) == NULL)
+		goto nomem;
+	if (listen != NULL && ((l = qs_add(ls, NULL, CONFIG_TYPE_GROUP)) == NULL ||
+	    qs_str(l, "name", "quick") == -1 || qs_str(l, "listen", a_plain) == -1))
+		goto nomem;
+	if (tls_listen != NULL) {
+		if ((l = qs_add(ls, NULL, CONFIG_TYPE_GROUP)) == NULL || qs_str(l, "name", "quick-tls") == -1 ||
+		    qs_str(l, "listen", a_tls) == -1 || (t = qs_add(l, "tls", CONFIG_TYPE_GROUP)) == NULL ||
+		    (cl = qs_add(t, "certificates", CONFIG_TYPE_LIST)) == NULL ||
+		    (sv = qs_add(cl, NULL, CONFIG_TYPE_GROUP)) == NULL || qs_str(sv, "cert", cert_file) == -1 ||
+		    qs_str(sv, "key", key_file) == -1)
+			goto nomem;
+	}
 	/* Enough idle connections per server per worker for a few hundred
 	 * concurrent clients: a pool smaller than the concurrency closes and
 	 * reopens backend connections on every request beyond it (a connect
 	 * and a close each), which is what a keep-alive pool is there to avoid. */
-	u->keepalive = 512;
-	u->connect_ms = c->to.connect;
-	u->response_ms = c->to.response;
-	u->idle_ms = c->to.idle;
-	u->pool_idle_ms = c->to.pool_idle;
-	for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-		struct pd_server *s = &u->servers[u->nservers];
-		if (net_parse_addr(tok, -1, &s->addr, &s->addrlen) == -1) {
-			snprintf(err->msg, sizeof(err->msg), "--to: bad address \"%s\" (want HOST:PORT, numeric)", tok);
-			goto fail;
-		}
-		s->name = strdup(tok);
-		s->address = strdup(tok);
-		s->weight = 1;
-		s->shared = config_srv_shared_get(u->name, tok);
-		u->nservers++;
-	}
-	if (u->nservers == 0) {
-		snprintf(err->msg, sizeof(err->msg), "--to: no server given");
-		goto fail;
-	}
-	c->nroutes = 1;
-	c->routes[0].name = strdup("default");
-	if ((c->routes[0].splits = calloc(1, sizeof(struct route_split))) == NULL)
+	if ((ul = qs_add(root, "upstreams", CONFIG_TYPE_LIST)) == NULL || (u = qs_add(ul, NULL, CONFIG_TYPE_GROUP)) == NULL ||
+	    qs_str(u, "name", "default") == -1 || qs_int(u, "retries", 1) == -1 || qs_int(u, "keepalive", 512) == -1 ||
+	    (sl = qs_add(u, "servers", CONFIG_TYPE_LIST)) == NULL)
 		goto nomem;
-	c->routes[0].nsplits = 1;
-	c->routes[0].splits[0].weight = 1;
-	c->routes[0].split_total = 1;
-	c->routes[0].max_body = -1;
-	c->routes[0].rl_idx = -1;
-	free(list);
-	return c;
+	for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (net_parse_addr(tok, -1, &ss, &len) == -1) {
+			snprintf(err->msg, sizeof(err->msg), "--to: bad address \"%s\" (want HOST:PORT, numeric)", tok);
+			goto out;
+		}
+		if ((sv = qs_add(sl, NULL, CONFIG_TYPE_GROUP)) == NULL || qs_str(sv, "address", tok) == -1)
+			goto nomem;
+		n++;
+	}
+	if (n == 0) {
+		snprintf(err->msg, sizeof(err->msg), "--to: no server given");
+		goto out;
+	}
+	c = config_from_conf(&cf, NULL, err);
+	goto out;
+nomem_or_to:
+	if (to == NULL) {
+		snprintf(err->msg, sizeof(err->msg), "--to: no server given");
+		goto out;
+	}
 nomem:
 	oom(err);
-fail:
+out:
 	free(list);
-	config_free(c);
-	return NULL;
+	conf_free(&cf);
+	return c;
 }
 
 int

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "proxyd/config.h"
+#include "proxyd/conn.h"
 #include "proxyd/ratelimit.h"
 #include "proxyd/tls.h"
 
@@ -310,6 +311,42 @@ test_quick_mode(void **state)
 	assert_non_null(strstr(err.msg, "--listen"));
 }
 
+/* Quick mode goes through the file parser's checks: a request's exclude
+ * mask holds CONN_MAX_SERVERS bits, so a 513th server (which a retry would
+ * mark past the end of the mask) is refused with the parser's message, the
+ * same as in a file; 512 are fine. */
+static void
+test_quick_mode_server_bound(void **state)
+{
+	struct conf_err err;
+	struct pd_config *c;
+	size_t cap = (CONN_MAX_SERVERS + 1) * 24;
+	char *to = malloc(cap);
+	size_t off = 0;
+
+	(void)state;
+	assert_non_null(to);
+	for (unsigned i = 0; i < CONN_MAX_SERVERS + 1; i++)
+		off += (size_t)snprintf(to + off, cap - off, "%s127.0.%u.%u:80", i ? "," : "", i / 250, i % 250 + 1);
+	c = config_quick("127.0.0.1:18080", to, 1, &err);
+	assert_null(c);
+	if (strstr(err.msg, "servers: at most 512") == NULL || strncmp(err.msg, "command line: ", 14) != 0)
+		fail_msg("got \"%s\"", err.msg);
+	/* Drop the last server: 512 are accepted. */
+	*strrchr(to, ',') = '\0';
+	c = config_quick("127.0.0.1:18080", to, 1, &err);
+	if (c == NULL)
+		fail_msg("512 servers: %s", err.msg);
+	assert_int_equal(c->upstreams[0].nservers, CONN_MAX_SERVERS);
+	config_unref(c);
+	/* A server named twice is refused, as in a file. */
+	assert_null(config_quick("127.0.0.1:18080", "127.0.0.1:1,127.0.0.1:1", 1, &err));
+	assert_non_null(strstr(err.msg, "defined twice"));
+	assert_null(config_quick("127.0.0.1:18080", ",,", 1, &err));
+	assert_non_null(strstr(err.msg, "no server"));
+	free(to);
+}
+
 /* ---- TLS listeners (issue 7): a real PKI from tests/tools/mkcerts.sh ----- */
 
 static char pki[64];
@@ -480,7 +517,7 @@ test_quick_mode_tls(void **state)
 	assert_non_null(c->listeners[1].tls);
 	config_unref(c);
 	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", crt, bad, "127.0.0.1:18101", 1, &err));
-	assert_non_null(strstr(err.msg, "--tls-listen"));
+	assert_non_null(strstr(err.msg, "quick-tls"));
 	assert_non_null(strstr(err.msg, "does not match"));
 	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", NULL, NULL, "127.0.0.1:18101", 1, &err));
 	assert_non_null(strstr(err.msg, "--cert"));
@@ -520,6 +557,7 @@ main(void)
 		cmocka_unit_test(test_good_snippets),
 		cmocka_unit_test(test_bad_snippets),
 		cmocka_unit_test(test_quick_mode),
+		cmocka_unit_test(test_quick_mode_server_bound),
 		cmocka_unit_test(test_admin_shared_state),
 		cmocka_unit_test(test_tls_listeners),
 		cmocka_unit_test(test_quick_mode_tls),
