@@ -57,6 +57,10 @@ static const struct judge_case cases[] = {
 	{ "HTTP/1.1\r\n200 OK\r\n", 0, 200, 399, NULL, 0, "malformed" },
 	{ "HTTP/1.1 200 \r\n", 0, 200, 399, NULL, 1, NULL },                 /* empty reason */
 	{ "HTTP/1.1 200", 1, 200, 399, NULL, 0, "no status line" },          /* ends at the edge */
+	/* Blanks up to the end of the line and of the buffer: sscanf's " "
+	 * skipped the CRLF and went on reading past the last byte. */
+	{ "HTTP/1.1      \r\n", 0, 200, 399, NULL, 0, "malformed" },
+	{ "HTTP/1.1 200 OK\r\n  \r\n", 0, 200, 399, NULL, 1, NULL },
 };
 
 static void
