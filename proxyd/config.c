@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 
 #include "lib/ev.h"
 #include "lib/log.h"
+#include "lib/secfile.h"
 #include "proxyd/conn.h"
 #include "proxyd/ratelimit.h"
 #include "proxyd/sticky.h"
@@ -1554,6 +1556,12 @@ parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err 
 	c->threads = (int)v;
 	if (get_strdup(root, "user", &c->user, err) == -1 || get_strdup(root, "node", &c->node, err) == -1)
 		return -1;
+	/* Started as root, proxyd reads the key files again at reload as
+	 * "user" (proxyd/main.c drop_privileges): that account may own them. */
+	if (geteuid() == 0) {
+		const struct passwd *pw = getpwnam(c->user != NULL ? c->user : "nobody");
+		secfile_set_service_uid(pw != NULL && pw->pw_uid != 0 ? pw->pw_uid : (uid_t)-1);
+	}
 	if (c->node == NULL) {
 		char host[256] = "localhost";
 		gethostname(host, sizeof(host) - 1);
