@@ -229,6 +229,8 @@ defaults(struct pd_config *c)
 	c->max_header_bytes = 32768;
 	c->max_request_line = 8192;
 	c->max_headers = 100;
+	c->per_ip_v4_prefix = 32;
+	c->per_ip_v6_prefix = 64;
 	c->min_body_window_ms = 5000;
 	c->log_level = LOG_LVL_INFO;
 	c->access_log = strdup("stderr");
@@ -414,7 +416,7 @@ static int
 parse_limits(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "max_connections", "max_connections_total", "max_connections_per_ip",
-		"header_size", "request_line", "max_headers", "max_body", "min_body_rate", "min_body_window", NULL };
+		"per_ip_ipv4_prefix", "per_ip_ipv6_prefix", "header_size", "request_line", "max_headers", "max_body", "min_body_rate", "min_body_window", NULL };
 	const config_setting_t *g = NULL;
 	int64_t v;
 	uint64_t sz;
@@ -437,6 +439,16 @@ parse_limits(struct pd_config *c, const config_setting_t *root, struct conf_err 
 	if (conf_get_int(g, "max_connections_per_ip", 0, 0, 10000000, &v, err) == -1)
 		return -1;
 	c->max_connections_per_ip = (uint32_t)v;
+	/* An IPv6 host usually holds a whole /64 (RFC 4291 §2.5.1): counted
+	 * per address, one host would have 2^64 allowances. */
+	v = c->per_ip_v4_prefix;
+	if (conf_get_int(g, "per_ip_ipv4_prefix", 0, 8, 32, &v, err) == -1)
+		return -1;
+	c->per_ip_v4_prefix = (int)v;
+	v = c->per_ip_v6_prefix;
+	if (conf_get_int(g, "per_ip_ipv6_prefix", 0, 16, 128, &v, err) == -1)
+		return -1;
+	c->per_ip_v6_prefix = (int)v;
 	if (conf_get_size(g, "max_body", 0, &c->max_body, err) == -1 ||
 	    conf_get_size(g, "min_body_rate", 0, &c->min_body_rate, err) == -1 ||
 	    conf_get_duration(g, "min_body_window", 0, &c->min_body_window_ms, err) == -1)

@@ -168,6 +168,8 @@ struct pd_config {
 	uint32_t max_connections;          /* per worker; 0 = unlimited */
 	uint32_t max_connections_total;    /* whole process; 0 = unlimited */
 	uint32_t max_connections_per_ip;   /* whole process, per client address; 0 = unlimited */
+	int per_ip_v4_prefix;              /* max_connections_per_ip counts IPv4 clients per this prefix (32) */
+	int per_ip_v6_prefix;              /* ... and IPv6 clients per this prefix (64: one host's subnet) */
 	uint64_t max_body;                 /* request body bytes; 0 = unlimited (routes may override) */
 	uint64_t min_body_rate;            /* request body bytes/s over min_body_window; 0 = off */
 	uint64_t min_body_window_ms;

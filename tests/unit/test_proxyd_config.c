@@ -96,7 +96,7 @@ test_good_snippets(void **state)
 	    "  servers = ( { name = \"s1\"; address = \"127.0.0.1:18101\"; } ); },\n"
 	    "  { name = \"t\"; check = { type = \"tcp\"; };\n"
 	    "  servers = ( { name = \"s1\"; address = \"127.0.0.1:18102\"; } ); } );\n"
-	    "limits = { max_connections_per_ip = 10; max_connections_total = 1000; max_body = \"1m\";\n"
+	    "limits = { max_connections_per_ip = 10; max_connections_total = 1000; max_body = \"1m\"; per_ip_ipv6_prefix = 56;\n"
 	    "           min_body_rate = \"1k\"; min_body_window = \"3s\"; };\n"
 	    "ratelimits = ( { name = \"per-ip\"; key = \"ip\"; ipv6_prefix = 56; rate = 100; period = \"1s\"; burst = 20;\n"
 	    "                 max_keys = 5000; ban = { after = 5; within = \"1m\"; duration = \"10m\"; }; },\n"
@@ -121,6 +121,8 @@ test_good_snippets(void **state)
 	assert_int_equal(c->upstreams[0].panic_pct, 50);
 	assert_int_equal(c->upstreams[1].check.type, PD_CHECK_TCP);
 	assert_int_equal(c->max_connections_per_ip, 10);
+	assert_int_equal(c->per_ip_v6_prefix, 56);
+	assert_int_equal(c->per_ip_v4_prefix, 32);          /* default */
 	assert_int_equal(c->max_body, 1048576);
 	assert_int_equal(c->min_body_rate, 1024);
 	assert_int_equal(c->nrlimits, 2);
@@ -161,6 +163,8 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
 	/* unknown keys, at every level */
 	{ BASE "bogus = 1;\n", "t.conf:3:", "bogus" },
+	{ BASE "limits = { per_ip_ipv6_prefix = 8; };\n", "t.conf:3:", "per_ip_ipv6_prefix" },
+	{ BASE "limits = { per_ip_ipv4_prefix = 33; };\n", "t.conf:3:", "per_ip_ipv4_prefix" },
 	{ BASE "timeouts = {\n  connnect = \"1s\";\n};\n", "t.conf:4:", "connnect" },
 	{ "listeners = ( { listen = \"127.0.0.1:1\"; port = 80; } );\n"
 	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:1:", "port" },
