@@ -46,6 +46,15 @@ static char *unix_path;
 static struct aconn *aconns;
 static struct ev_defer reap_defer;
 static struct aconn *reap_list;
+/* Open connections per listener, against admin.max_connections. */
+static uint32_t nopen_http, nopen_unix;
+static _Atomic uint64_t refused_total;
+
+uint64_t
+admin_refused(void)
+{
+	return atomic_load_explicit(&refused_total, memory_order_relaxed);
+}
 
 int
 admin_ready(void)
@@ -61,6 +70,10 @@ aconn_close(struct aconn *a)
 	ev_io_stop(aloop, &a->io);
 	ev_timer_stop(aloop, &a->timer);
 	close(a->io.fd);
+	if (a->is_unix)
+		nopen_unix--;
+	else
+		nopen_http--;
 	for (pp = &aconns; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == a) {
 			*pp = a->next;
@@ -374,20 +387,39 @@ aconn_timeout(struct ev_loop *loop, struct ev_timer *t)
 	aconn_close(t->data);
 }
 
+static struct log_ratelimit rl_cap = LOG_RATELIMIT_INIT(5000);
+
 static void
 admin_accept(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 {
+	int is_unix = w == &unix_io;
+	uint32_t *nopen = is_unix ? &nopen_unix : &nopen_http;
+	struct pd_config *g = worker_current();
+	uint32_t cap = g != NULL ? g->admin_max_conns : PD_ADMIN_MAX_CONNS;
+
 	(void)revents;
+	config_unref(g);
 	for (int i = 0; i < 16; i++) {
 		int fd = net_accept(w->fd, NULL, NULL);
 		struct aconn *a;
 		if (fd == -1)
 			return;
+		/* Every admin connection holds an fd and a buffer for up to
+		 * ADMIN_TIMEOUT: past the cap the newcomer is closed at once
+		 * (so the backlog drains) and counted, and those open finish. */
+		if (*nopen >= cap) {
+			atomic_fetch_add_explicit(&refused_total, 1, memory_order_relaxed);
+			log_rl_warnx(&rl_cap, ev_now(loop), "admin %s: %u connections open (admin.max_connections): "
+			    "refusing more", is_unix ? "socket" : "listener", cap);
+			close(fd);
+			continue;
+		}
 		if ((a = calloc(1, sizeof(*a))) == NULL) {
 			close(fd);
 			return;
 		}
-		a->is_unix = w == &unix_io;
+		(*nopen)++;
+		a->is_unix = is_unix;
 		buf_init(&a->in);
 		buf_init(&a->out);
 		ev_io_init(&a->io, fd, aconn_io, a);

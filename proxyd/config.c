@@ -230,6 +230,7 @@ defaults(struct pd_config *c)
 	c->max_request_line = 8192;
 	c->max_headers = 100;
 	c->per_ip_v4_prefix = 32;
+	c->admin_max_conns = PD_ADMIN_MAX_CONNS;
 	c->per_ip_v6_prefix = 64;
 	c->min_body_window_ms = 5000;
 	c->log_level = LOG_LVL_INFO;
@@ -516,9 +517,10 @@ parse_log(struct pd_config *c, const config_setting_t *root, struct conf_err *er
 static int
 parse_admin_hacd(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
-	static const char *const akeys[] = { "listen", "socket", NULL };
+	static const char *const akeys[] = { "listen", "socket", "max_connections", NULL };
 	static const char *const hkeys[] = { "channel", NULL };
 	const config_setting_t *g = NULL;
+	int64_t v;
 
 	if (conf_get_group(root, "admin", 0, &g, err) == -1)
 		return -1;
@@ -532,6 +534,10 @@ parse_admin_hacd(struct pd_config *c, const config_setting_t *root, struct conf_
 		if (c->admin_listen != NULL && net_parse_addr(c->admin_listen, -1, &ss, &len) == -1)
 			return conf_errorf(err, config_setting_get_member(g, "listen"),
 			    "listen: bad address \"%s\" (want HOST:PORT, numeric)", c->admin_listen);
+		v = c->admin_max_conns;
+		if (conf_get_int(g, "max_connections", 0, 1, 100000, &v, err) == -1)
+			return -1;
+		c->admin_max_conns = (uint32_t)v;
 	}
 	g = NULL;
 	if (conf_get_group(root, "hacd", 0, &g, err) == -1)

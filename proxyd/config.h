@@ -23,6 +23,9 @@
 
 #define PD_MAX_WORKERS   256
 #define PD_MAX_LISTENERS 32
+/* Default cap of open connections on each admin listener (admin.max_connections):
+ * enough for scrapers and operators, too few for a flood to exhaust fds. */
+#define PD_ADMIN_MAX_CONNS 64
 
 enum pd_admin_state { PD_SRV_READY = 0, PD_SRV_DRAIN, PD_SRV_MAINT };
 const char *config_admin_state_str(enum pd_admin_state s);
@@ -179,6 +182,7 @@ struct pd_config {
 	enum pd_log_format log_format;
 	char *admin_listen;                /* NULL = none */
 	char *admin_socket;                /* NULL = <rundir>/proxyd.sock */
+	uint32_t admin_max_conns;          /* open admin connections per admin listener (PD_ADMIN_MAX_CONNS) */
 	char *hacd_channel;                /* NULL = <rundir>/hacd.chan */
 	int hdr_xff, hdr_xfp, hdr_real_ip, hdr_forwarded, hdr_via, hdr_request_id;
 	enum pd_server_hdr server_hdr;

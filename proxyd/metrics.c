@@ -16,6 +16,7 @@
 
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
+#include "proxyd/admin.h"
 #include "proxyd/connlimit.h"
 #include "proxyd/hcheck.h"
 #include "proxyd/ratelimit.h"
@@ -247,6 +248,9 @@ metrics_render(struct buf *o)
 		buf_appendf(o, "tandem_guard_total{reason=\"%s\"} %llu\n", metrics_guard_str((enum met_guard)e),
 		    (unsigned long long)v);
 	}
+	/* Counted on the control thread, not per worker. */
+	buf_appendf(o, "tandem_guard_total{reason=\"admin_max_connections\"} %llu\n",
+	    (unsigned long long)admin_refused());
 
 	{
 		uint64_t pin = 0, unk = 0;
