@@ -461,7 +461,13 @@ admin_start(struct ev_loop *loop, const char *listen_addr, const char *sock_path
 			log_warn("admin socket %s disabled", sock_path);
 			return 0;
 		}
-		unix_path = strdup(sock_path);
+		/* Without the path the socket could not be unlinked at stop. */
+		if ((unix_path = strdup(sock_path)) == NULL) {
+			log_warnx("admin socket %s: out of memory", sock_path);
+			close(fd);
+			unlink(sock_path);
+			return 0;
+		}
 		ev_io_init(&unix_io, fd, admin_accept, NULL);
 		ev_io_start(loop, &unix_io, EV_READ);
 	}

@@ -1131,6 +1131,8 @@ parse_hdr_ops(const config_setting_t *r, const char *gname, struct route_hdr_op 
 		(*ops)[*n].name_len = strlen(set[i]);
 		(*ops)[*n].value = strdup(v);
 		(*n)++;
+		if ((*ops)[*n - 1].name == NULL || (*ops)[*n - 1].value == NULL)
+			{ rc = oom(err); break; }
 	}
 	for (size_t i = 0; rc == 0 && i < nrm; i++) {
 		if (!valid_token(rm[i]))
@@ -1138,6 +1140,8 @@ parse_hdr_ops(const config_setting_t *r, const char *gname, struct route_hdr_op 
 		(*ops)[*n].name = strdup(rm[i]);
 		(*ops)[*n].name_len = strlen(rm[i]);
 		(*n)++;
+		if ((*ops)[*n - 1].name == NULL)
+			{ rc = oom(err); break; }
 	}
 	for (size_t i = 0; i < nset; i++)
 		free(set[i]);
@@ -1215,6 +1219,8 @@ parse_match(struct route *rt, const config_setting_t *r, struct conf_err *err)
 					*q = (char)(*q - 'A' + 'a');
 			rt->hdrs[i].value = xstrdup(value);
 			rt->nhdrs = (size_t)i + 1;
+			if (rt->hdrs[i].name == NULL || (value != NULL && rt->hdrs[i].value == NULL))
+				return oom(err);
 		}
 	}
 	return 0;
@@ -1553,6 +1559,8 @@ parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err 
 				return conf_errorf(err, rw, "rewrite: prefix must start with '/'");
 			rt->rw_prefix = strdup(pf);
 			rt->rw_replace = xstrdup(rp);
+			if (rt->rw_prefix == NULL || (rp != NULL && rt->rw_replace == NULL))
+				return oom(err);
 			if (rt->action != ROUTE_FORWARD)
 				return conf_errorf(err, rw, "rewrite: only forwarding routes rewrite paths");
 		}
@@ -1606,14 +1614,19 @@ config_from_conf(struct conf *cf, const char *path, struct conf_err *err)
 		return NULL;
 	}
 	defaults(c);
-	if (parse_global(c, conf_root(cf), err) == -1 || (path != NULL && (c->path = strdup(path)) == NULL)) {
+	if (c->access_log == NULL) {
+		oom(err);
 		config_free(c);
 		return NULL;
 	}
-	if (c->node == NULL) {
-		char host[256] = "localhost";
-		gethostname(host, sizeof(host) - 1);
-		c->node = strdup(host);
+	if (parse_global(c, conf_root(cf), err) == -1) {
+		config_free(c);
+		return NULL;
+	}
+	if (path != NULL && (c->path = strdup(path)) == NULL) {
+		oom(err);
+		config_free(c);
+		return NULL;
 	}
 	return c;
 }
