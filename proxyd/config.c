@@ -8,8 +8,9 @@
  * here runs on a worker thread except config_unref(), whose last call frees a
  * generation. The result is immutable, so workers read it without locks.
  *
- * Quick mode (config_quick) builds the same structure from the command line,
- * so the engine knows a single kind of configuration.
+ * Quick mode (config_quick) writes the command line into the libconfig tree a
+ * file would give and parses that, so the engine knows a single kind of
+ * configuration and every check applies to both.
  */
 #include "proxyd/config.h"
 
@@ -1744,8 +1745,12 @@ config_quick_tls(const char *listen, const char *tls_listen, const char *cert_fi
 			goto out;
 		}
 	}
-	if (to == NULL || (list = strdup(to)) == NULL)
-		goto nomem_or_to;
+	if (to == NULL) {
+		snprintf(err->msg, sizeof(err->msg), "--to: no server given");
+		goto out;
+	}
+	if ((list = strdup(to)) == NULL)
+		goto nomem;
 	root = (config_setting_t *)conf_root(&cf);
 	if (qs_str(root, "node", "quick") == -1 || (threads > 0 && qs_int(root, "threads", threads) == -1) ||
 	    (ls = qs_add(root, "listeners", CONFIG_TYPE_LIST)) == NULL)
@@ -1787,11 +1792,6 @@ config_quick_tls(const char *listen, const char *tls_listen, const char *cert_fi
 	}
 	c = config_from_conf(&cf, NULL, err);
 	goto out;
-nomem_or_to:
-	if (to == NULL) {
-		snprintf(err->msg, sizeof(err->msg), "--to: no server given");
-		goto out;
-	}
 nomem:
 	oom(err);
 out:
