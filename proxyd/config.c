@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/secfile.h"
@@ -927,12 +928,19 @@ parse_check(struct pd_upstream *u, const config_setting_t *ug, struct conf_err *
 	if (k->host != NULL && (!valid_field_value(k->host) || *k->host == '\0'))
 		return conf_errorf(err, config_setting_get_member(g, "host"), "host: invalid value");
 	if (st != NULL) {
-		unsigned lo, hi;
-		char end;
-		int n = sscanf(st, "%u-%u%c", &lo, &hi, &end);
-		if (n == 1)
-			hi = lo;
-		if ((n != 1 && n != 2) || lo < 100 || hi > 599 || lo > hi)
+		/* Three digits, or two joined by '-': sscanf's %u took signs,
+		 * blanks, trailing junk ("200x") and wrapped on overflow. */
+		struct buf_reader r;
+		uint32_t lo = 0, hi = 0;
+
+		br_init(&r, st, strlen(st));
+		br_dec(&r, 3, 3, &lo);
+		hi = lo;
+		if (br_left(&r) > 0) {
+			br_lit(&r, "-");
+			br_dec(&r, 3, 3, &hi);
+		}
+		if (r.err || br_left(&r) != 0 || lo < 100 || hi > 599 || lo > hi)
 			return conf_errorf(err, config_setting_get_member(g, "expect_status"),
 			    "expect_status: \"%s\" is not a status or a range like \"200-399\"", st);
 		k->status_lo = (uint16_t)lo;

@@ -221,6 +221,30 @@ static const struct bad_case bad_cases[] = {
 	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
 	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"299-200\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
 	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"200x\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"+200\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"200-\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"200-30\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"2000\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \" 200\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"200 -300\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"-200\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
 	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
 	  "upstreams = ( { name = \"a\";\n check = { interval = \"1s\"; timeout = \"2s\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
 	  "t.conf:3:", "timeout" },
