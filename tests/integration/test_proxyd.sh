@@ -1067,6 +1067,17 @@ case_quick_server_bound() {
 	out=$("$PROXYD" -t --listen "$H:$P_Q513" --to "${to%,*}" 2>&1) || t_fail "512 servers refused: ${out:0:160}"
 }
 
+# --threads takes digits only (atoi read "2x" as 2).
+case_quick_threads_strict() {
+	local a out
+	for a in 2x +2 ' 2'; do
+		out=$("$PROXYD" -t --listen "$H:$P_Q513" --to "$H:$P_DEAD" --threads "$a" 2>&1) &&
+			{ t_fail "--threads '$a' accepted"; return 1; }
+		grep -qF -- "--threads must be" <<<"$out" || { t_fail "--threads '$a': ${out:0:120}"; return 1; }
+	done
+	out=$("$PROXYD" -t --listen "$H:$P_Q513" --to "$H:$P_DEAD" --threads 2 2>&1) || t_fail "--threads 2 refused: $out"
+}
+
 case_check_bad() {  # FILE-BODY-NAME LINE
 	local f=$T/$1.conf out rc
 	out=$("$PROXYD" -t -c "$f" 2>&1)
@@ -1605,6 +1616,7 @@ t_case "proxyd -t: bad duration -> FILE:LINE" case_check_bad bad-duration 3
 t_case "proxyd -t: unknown upstream -> FILE:LINE" case_check_bad bad-ref 5
 t_case "proxyd -t: syntax error -> FILE:LINE" case_check_bad bad-syntax 2
 t_case "quick mode: 513 --to servers -> clear error, never listens" case_quick_server_bound
+t_case "quick mode: --threads takes digits only" case_quick_threads_strict
 t_case "routing: host exact and wildcard" case_route_host
 t_case "routing: path exact and regex" case_route_path
 t_case "routing: method and header" case_route_method_header
