@@ -48,12 +48,18 @@ static struct ev_defer reap_defer;
 static struct aconn *reap_list;
 /* Open connections per listener, against admin.max_connections. */
 static uint32_t nopen_http, nopen_unix;
-static _Atomic uint64_t refused_total;
+static _Atomic uint64_t refused_total, bad_total;
 
 uint64_t
 admin_refused(void)
 {
 	return atomic_load_explicit(&refused_total, memory_order_relaxed);
+}
+
+uint64_t
+admin_bad_requests(void)
+{
+	return atomic_load_explicit(&bad_total, memory_order_relaxed);
 }
 
 int
@@ -178,11 +184,14 @@ http_handle(struct aconn *a)
 	struct buf body;
 
 	if (memmem(p, len, "\r\n\r\n", 4) == NULL && memmem(p, len, "\n\n", 2) == NULL) {
-		if (len >= ADMIN_MAX_IN)
+		if (len >= ADMIN_MAX_IN) {
+			atomic_fetch_add_explicit(&bad_total, 1, memory_order_relaxed);
 			http_reply(a, 400, "text/plain", NULL, "request too large\n");
+		}
 		return;
 	}
 	if (admin_parse_get(p, len, path, sizeof(path)) == -1) {
+		atomic_fetch_add_explicit(&bad_total, 1, memory_order_relaxed);
 		http_reply(a, 400, "text/plain", NULL, "only GET is supported\n");
 		return;
 	}

@@ -251,6 +251,8 @@ metrics_render(struct buf *o)
 	/* Counted on the control thread, not per worker. */
 	buf_appendf(o, "tandem_guard_total{reason=\"admin_max_connections\"} %llu\n",
 	    (unsigned long long)admin_refused());
+	buf_appendf(o, "tandem_guard_total{reason=\"admin_bad_request\"} %llu\n",
+	    (unsigned long long)admin_bad_requests());
 
 	{
 		uint64_t pin = 0, unk = 0;

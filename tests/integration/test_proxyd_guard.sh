@@ -623,6 +623,26 @@ case_admin_cap() {
 	[[ ${n:-0} -ge 3 ]] || { t_fail "tandem_guard_total{reason=admin_max_connections} = ${n:-none}, want >= 3"; return 1; }
 }
 
+# The admin listener reads its request line within the bytes received
+# (no sscanf): no version, another method, a target without '/' -> 400,
+# each counted.
+case_admin_bad() {
+	local n0 n1 r req
+	n0=$(metric $P_ADM2 'tandem_guard_total{reason="admin_bad_request"}')
+	for req in 'GET /metrics\r\n\r\n' 'POST /metrics HTTP/1.1\r\n\r\n' 'GET metrics HTTP/1.1\r\n\r\n' \
+		'GET /metrics HTTP/1.1      \r\n\r\n'; do
+		r=$(python3 -c 'import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+s.sendall(sys.argv[3].encode().decode("unicode_escape").encode())
+print(s.recv(64).split(b"\r\n")[0].decode().replace(" ", "_"))' "$H" "$P_ADM2" "$req")
+		[[ $r == HTTP/1.1_400_* ]] || { t_fail "'$req' got \"$r\", want 400"; return 1; }
+	done
+	n1=$(metric $P_ADM2 'tandem_guard_total{reason="admin_bad_request"}')
+	((${n1:-0} - ${n0:-0} >= 4)) || { t_fail "admin_bad_request went ${n0:-none} -> ${n1:-none}, want +4"; return 1; }
+	[[ $(curl -s --max-time 3 -o /dev/null -w '%{http_code}' "http://$H:$P_ADM2/healthz") == 200 ]] ||
+		{ t_fail "a good request after them failed"; return 1; }
+}
+
 case_slow_start() {
 	local w
 	touch "$T/b4.fail"
@@ -679,6 +699,7 @@ t_case "request body below min_body_rate -> 408" case_slow_body
 t_case "per-address connection limit" case_per_ip
 t_case "per-address connection limit counts an IPv6 /64 as one client" case_per_ip_v6
 t_case "admin listener: connections past admin.max_connections closed and counted" case_admin_cap
+t_case "admin listener: malformed request lines -> 400, counted" case_admin_bad
 t_case "listener deny list closes the connection" case_listener_deny
 t_case "guard metrics counted" case_metrics
 
