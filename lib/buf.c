@@ -225,6 +225,60 @@ br_bytes(struct buf_reader *r, void *dst, size_t n)
 }
 
 int
+br_lit(struct buf_reader *r, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if (r->err || br_left(r) < n || memcmp(r->p + r->off, lit, n) != 0) {
+		r->err = 1;
+		return -1;
+	}
+	r->off += n;
+	return 0;
+}
+
+int
+br_dec(struct buf_reader *r, unsigned min, unsigned max, uint32_t *v)
+{
+	size_t left = br_left(r), i;
+	uint32_t acc = 0;
+
+	if (r->err || min < 1 || max < min || max > 9) {
+		r->err = 1;
+		return -1;
+	}
+	for (i = 0; i < left && r->p[r->off + i] >= '0' && r->p[r->off + i] <= '9'; i++) {
+		if (i == max) {
+			r->err = 1;
+			return -1;
+		}
+		acc = acc * 10 + (uint32_t)(r->p[r->off + i] - '0');
+	}
+	if (i < min) {
+		r->err = 1;
+		return -1;
+	}
+	r->off += i;
+	*v = acc;
+	return 0;
+}
+
+const uint8_t *
+br_until(struct buf_reader *r, uint8_t stop, size_t *n)
+{
+	const uint8_t *p, *e;
+
+	if (r->err || br_left(r) == 0 || (e = memchr(r->p + r->off, stop, br_left(r))) == NULL) {
+		r->err = 1;
+		return NULL;
+	}
+	p = r->p + r->off;
+	*n = (size_t)(e - p);
+	r->off += *n;
+	return p;
+}
+
+int
 br_u8(struct buf_reader *r, uint8_t *v)
 {
 	const uint8_t *p = br_ptr(r, 1);

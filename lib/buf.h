@@ -53,6 +53,17 @@ int  br_u64be(struct buf_reader *r, uint64_t *v);
 int  br_bytes(struct buf_reader *r, void *dst, size_t n);
 const uint8_t *br_ptr(struct buf_reader *r, size_t n); /* pointer to next n bytes and skip them, NULL if short */
 size_t br_left(const struct buf_reader *r);
+/* Text readers over the same (pointer, length) bytes, for protocol lines that
+ * are not NUL-terminated (sscanf and strtol would read on to a NUL that is not
+ * there). br_lit consumes exactly the bytes of lit (a C string) or fails.
+ * br_dec consumes between min and max ASCII digits (1 <= min <= max <= 9)
+ * and fails, consuming nothing, when fewer than min are there or a digit
+ * follows the max-th: no sign, no blank, no overflow. br_until returns the
+ * bytes up to (not including) the first stop byte and consumes them, leaving
+ * the stop byte unread; *n gets their count; NULL when no stop byte is left. */
+int  br_lit(struct buf_reader *r, const char *lit);
+int  br_dec(struct buf_reader *r, unsigned min, unsigned max, uint32_t *v);
+const uint8_t *br_until(struct buf_reader *r, uint8_t stop, size_t *n);
 
 /* Big-endian writers: p must have room for 2/4/8 bytes (no alignment needed). */
 void put_u16be(uint8_t *p, uint16_t v);

@@ -166,7 +166,8 @@ static int conf_verrorf(struct conf_err *err, const config_setting_t *at, const 
 		resolve_file(conf_of(at), config_setting_source_file(at), file, sizeof(file));
 		/* The root group has no line; the top of the file is where a
 		 * missing top-level setting belongs. */
-		int n = snprintf(err->msg, sizeof(err->msg), "%s:%u: ", file, line ? line : 1);
+		int n = conf_of(at)->built ? snprintf(err->msg, sizeof(err->msg), "%s: ", file) :
+		    snprintf(err->msg, sizeof(err->msg), "%s:%u: ", file, line ? line : 1);
 
 		if (n < 0)
 			n = 0;
@@ -365,6 +366,13 @@ int conf_load_string(struct conf *c, const char *name, const char *text, struct 
 	if (config_read_string(&c->cfg, text) != CONFIG_TRUE)
 		return parse_failed(c, err);
 	return 0;
+}
+
+void conf_init_built(struct conf *c, const char *name)
+{
+	conf_reset(c);
+	snprintf(c->path, sizeof(c->path), "%s", name);
+	c->built = 1;
 }
 
 void conf_free(struct conf *c)

@@ -41,7 +41,9 @@
 #include <libconfig.h>
 
 struct conf_err { char msg[512]; };
-struct conf { config_t cfg; char path[4096]; };
+/* built: the tree was made with libconfig's setting API (conf_init_built),
+ * so its settings have no file or line to show. */
+struct conf { config_t cfg; char path[4096]; int built; };
 
 /*
  * Load and parse the file at path into *c (which must not hold a loaded
@@ -58,6 +60,14 @@ int  conf_load(struct conf *c, const char *path, struct conf_err *err);
  */
 int  conf_load_string(struct conf *c, const char *name, const char *text, struct conf_err *err);
 
+/*
+ * An empty configuration for a caller that builds the tree itself with
+ * libconfig's setting API (config_setting_add on conf_root, cast to
+ * non-const), so that settings given another way (proxyd's command line)
+ * go through the same getters and checks as a file.  name stands in for the
+ * file in every message, which then carries no line number.  conf_free it.
+ */
+void conf_init_built(struct conf *c, const char *name);
 /* Free everything conf_load allocated.  Idempotent. */
 void conf_free(struct conf *c);
 

@@ -29,6 +29,8 @@
 
 #include <sodium.h>
 
+#include "lib/secfile.h"
+
 /* Header field offsets; see the diagram in wire.h. */
 enum {
 	OFF_MAGIC = 0,
@@ -298,18 +300,12 @@ int wire_keyring_load(struct wire_keyring *kr, const char *path, char *err, size
 			errf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	/* fstat on the opened fd: the file checked is the file read (no stat/open race). */
+	/* Checked on the opened fd: the file checked is the file read (no
+	 * stat/open race). Owner and mode: lib/secfile. */
+	if (secfile_check(fd, path, "cluster key", SECFILE_SECRET, err, errlen) == -1)
+		goto out;
 	if (fstat(fd, &st) == -1) {
 		errf(err, errlen, "%s: fstat: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		errf(err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & 077) {
-		errf(err, errlen, "%s: mode %04o gives group or other access to the key; chmod 600 it",
-		     path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	if (st.st_size > KEYFILE_MAX) {
@@ -591,6 +587,12 @@ static int epoch_read(const char *path, uint64_t *out, char *err, size_t errlen)
 			return 0;
 		}
 		errf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* The epoch is what keeps replays of an earlier run out: a file
+	 * someone else may write could roll it back. */
+	if (secfile_check(fd, path, "epoch", SECFILE_INTEGRITY, err, errlen) == -1) {
+		close(fd);
 		return -1;
 	}
 	while (len < sizeof(buf) - 1) {

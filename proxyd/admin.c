@@ -48,6 +48,21 @@ static char *unix_path;
 static struct aconn *aconns;
 static struct ev_defer reap_defer;
 static struct aconn *reap_list;
+/* Open connections per listener, against admin.max_connections. */
+static uint32_t nopen_http, nopen_unix;
+static _Atomic uint64_t refused_total, bad_total;
+
+uint64_t
+admin_refused(void)
+{
+	return atomic_load_explicit(&refused_total, memory_order_relaxed);
+}
+
+uint64_t
+admin_bad_requests(void)
+{
+	return atomic_load_explicit(&bad_total, memory_order_relaxed);
+}
 
 int
 admin_ready(void)
@@ -64,6 +79,10 @@ aconn_close(struct aconn *a)
 	ev_io_stop(aloop, &a->io);
 	ev_timer_stop(aloop, &a->timer);
 	close(a->io.fd);
+	if (a->is_unix)
+		nopen_unix--;
+	else
+		nopen_http--;
 	for (pp = &aconns; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == a) {
 			*pp = a->next;
@@ -127,6 +146,38 @@ http_reply(struct aconn *a, int status, const char *ctype, const struct buf *bod
 	a->close_after = 1;
 }
 
+int
+admin_parse_get(const char *p, size_t len, char *path, size_t pathsz)
+{
+	struct buf_reader r;
+	const uint8_t *t, *eol;
+	size_t tl, ll;
+	uint32_t minor;
+	const char *qm;
+
+	/* The input buffer holds bytes as read, with no NUL after them:
+	 * everything below stays within len. */
+	if (len == 0 || (eol = memchr(p, '\n', len)) == NULL)
+		return -1;
+	ll = (size_t)(eol - (const uint8_t *)p);
+	if (ll > 0 && p[ll - 1] == '\r')
+		ll--;
+	br_init(&r, p, ll);
+	br_lit(&r, "GET ");
+	t = br_until(&r, ' ', &tl);
+	br_lit(&r, " HTTP/1.");
+	br_dec(&r, 1, 1, &minor);
+	if (r.err || br_left(&r) != 0 || tl == 0 || t[0] != '/' || memchr(t, '\0', tl) != NULL)
+		return -1;
+	if ((qm = memchr(t, '?', tl)) != NULL)
+		tl = (size_t)(qm - (const char *)t);
+	if (tl >= pathsz)
+		return -1;
+	memcpy(path, t, tl);
+	path[tl] = '\0';
+	return 0;
+}
+
 static void
 http_handle(struct aconn *a)
 {
@@ -136,17 +187,17 @@ http_handle(struct aconn *a)
 	struct buf body;
 
 	if (memmem(p, len, "\r\n\r\n", 4) == NULL && memmem(p, len, "\n\n", 2) == NULL) {
-		if (len >= ADMIN_MAX_IN)
+		if (len >= ADMIN_MAX_IN) {
+			atomic_fetch_add_explicit(&bad_total, 1, memory_order_relaxed);
 			http_reply(a, 400, "text/plain", NULL, "request too large\n");
+		}
 		return;
 	}
-	if (sscanf(p, "GET %255s HTTP/1.", path) != 1) {
+	if (admin_parse_get(p, len, path, sizeof(path)) == -1) {
+		atomic_fetch_add_explicit(&bad_total, 1, memory_order_relaxed);
 		http_reply(a, 400, "text/plain", NULL, "only GET is supported\n");
 		return;
 	}
-	char *qm = strchr(path, '?');
-	if (qm != NULL)
-		*qm = '\0';
 	if (strcmp(path, "/healthz") == 0) {
 		http_reply(a, 200, "text/plain", NULL, "ok\n");
 	} else if (strcmp(path, "/readyz") == 0) {
@@ -349,20 +400,39 @@ aconn_timeout(struct ev_loop *loop, struct ev_timer *t)
 	aconn_close(t->data);
 }
 
+static struct log_ratelimit rl_cap = LOG_RATELIMIT_INIT(5000);
+
 static void
 admin_accept(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 {
+	int is_unix = w == &unix_io;
+	uint32_t *nopen = is_unix ? &nopen_unix : &nopen_http;
+	struct pd_config *g = worker_current();
+	uint32_t cap = g != NULL ? g->admin_max_conns : PD_ADMIN_MAX_CONNS;
+
 	(void)revents;
+	config_unref(g);
 	for (int i = 0; i < 16; i++) {
 		int fd = net_accept(w->fd, NULL, NULL);
 		struct aconn *a;
 		if (fd == -1)
 			return;
+		/* Every admin connection holds an fd and a buffer for up to
+		 * ADMIN_TIMEOUT: past the cap the newcomer is closed at once
+		 * (so the backlog drains) and counted, and those open finish. */
+		if (*nopen >= cap) {
+			atomic_fetch_add_explicit(&refused_total, 1, memory_order_relaxed);
+			log_rl_warnx(&rl_cap, ev_now(loop), "admin %s: %u connections open (admin.max_connections): "
+			    "refusing more", is_unix ? "socket" : "listener", cap);
+			close(fd);
+			continue;
+		}
 		if ((a = calloc(1, sizeof(*a))) == NULL) {
 			close(fd);
 			return;
 		}
-		a->is_unix = w == &unix_io;
+		(*nopen)++;
+		a->is_unix = is_unix;
 		buf_init(&a->in);
 		buf_init(&a->out);
 		ev_io_init(&a->io, fd, aconn_io, a);
@@ -404,7 +474,13 @@ admin_start(struct ev_loop *loop, const char *listen_addr, const char *sock_path
 			log_warn("admin socket %s disabled", sock_path);
 			return 0;
 		}
-		unix_path = strdup(sock_path);
+		/* Without the path the socket could not be unlinked at stop. */
+		if ((unix_path = strdup(sock_path)) == NULL) {
+			log_warnx("admin socket %s: out of memory", sock_path);
+			close(fd);
+			unlink(sock_path);
+			return 0;
+		}
 		ev_io_init(&unix_io, fd, admin_accept, NULL);
 		ev_io_start(loop, &unix_io, EV_READ);
 	}

@@ -5,6 +5,9 @@
 #ifndef PROXYD_ADMIN_H
 #define PROXYD_ADMIN_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "lib/ev.h"
 
 /* Starts the HTTP listener on listen_addr (NULL: none) and the unix socket at
@@ -13,6 +16,17 @@
 int admin_start(struct ev_loop *loop, const char *listen_addr, const char *sock_path);
 /* Closes both listeners and every admin connection; unlinks the socket. */
 void admin_stop(struct ev_loop *loop);
+/* Parses the request line of one admin HTTP request, the len bytes at p (not
+ * NUL-terminated; at least the first line ends in LF). Accepts only
+ * "GET SP path SP HTTP/1.x" (RFC 9112 §3) with a path of 1..pathsz-1 bytes
+ * starting with '/'; copies the path without its query into path
+ * (NUL-terminated). 0, or -1 on anything else. Pure. */
+int admin_parse_get(const char *p, size_t len, char *path, size_t pathsz);
+/* Admin connections refused since start because admin.max_connections
+ * were open on their listener (metrics). Thread-safe. */
+uint64_t admin_refused(void);
+/* Admin HTTP requests answered 400 (not "GET path HTTP/1.x", or too large). */
+uint64_t admin_bad_requests(void);
 /* 1 when /readyz answers 200: serving, not draining, not stopping. */
 int admin_ready(void);
 

@@ -8,13 +8,15 @@
  * here runs on a worker thread except config_unref(), whose last call frees a
  * generation. The result is immutable, so workers read it without locks.
  *
- * Quick mode (config_quick) builds the same structure from the command line,
- * so the engine knows a single kind of configuration.
+ * Quick mode (config_quick) writes the command line into the libconfig tree a
+ * file would give and parses that, so the engine knows a single kind of
+ * configuration and every check applies to both.
  */
 #include "proxyd/config.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/log.h"
+#include "lib/secfile.h"
 #include "proxyd/conn.h"
 #include "proxyd/http_parse.h"
 #include "proxyd/ratelimit.h"
@@ -228,6 +232,9 @@ defaults(struct pd_config *c)
 	c->max_header_bytes = 32768;
 	c->max_request_line = 8192;
 	c->max_headers = 100;
+	c->per_ip_v4_prefix = 32;
+	c->admin_max_conns = PD_ADMIN_MAX_CONNS;
+	c->per_ip_v6_prefix = 64;
 	c->min_body_window_ms = 5000;
 	c->log_level = LOG_LVL_INFO;
 	c->access_log = strdup("stderr");
@@ -413,7 +420,7 @@ static int
 parse_limits(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "max_connections", "max_connections_total", "max_connections_per_ip",
-		"header_size", "request_line", "max_headers", "max_body", "min_body_rate", "min_body_window", NULL };
+		"per_ip_ipv4_prefix", "per_ip_ipv6_prefix", "header_size", "request_line", "max_headers", "max_body", "min_body_rate", "min_body_window", NULL };
 	const config_setting_t *g = NULL;
 	int64_t v;
 	uint64_t sz;
@@ -436,6 +443,16 @@ parse_limits(struct pd_config *c, const config_setting_t *root, struct conf_err 
 	if (conf_get_int(g, "max_connections_per_ip", 0, 0, 10000000, &v, err) == -1)
 		return -1;
 	c->max_connections_per_ip = (uint32_t)v;
+	/* An IPv6 host usually holds a whole /64 (RFC 4291 §2.5.1): counted
+	 * per address, one host would have 2^64 allowances. */
+	v = c->per_ip_v4_prefix;
+	if (conf_get_int(g, "per_ip_ipv4_prefix", 0, 8, 32, &v, err) == -1)
+		return -1;
+	c->per_ip_v4_prefix = (int)v;
+	v = c->per_ip_v6_prefix;
+	if (conf_get_int(g, "per_ip_ipv6_prefix", 0, 16, 128, &v, err) == -1)
+		return -1;
+	c->per_ip_v6_prefix = (int)v;
 	if (conf_get_size(g, "max_body", 0, &c->max_body, err) == -1 ||
 	    conf_get_size(g, "min_body_rate", 0, &c->min_body_rate, err) == -1 ||
 	    conf_get_duration(g, "min_body_window", 0, &c->min_body_window_ms, err) == -1)
@@ -503,9 +520,10 @@ parse_log(struct pd_config *c, const config_setting_t *root, struct conf_err *er
 static int
 parse_admin_hacd(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
-	static const char *const akeys[] = { "listen", "socket", NULL };
+	static const char *const akeys[] = { "listen", "socket", "max_connections", NULL };
 	static const char *const hkeys[] = { "channel", NULL };
 	const config_setting_t *g = NULL;
+	int64_t v;
 
 	if (conf_get_group(root, "admin", 0, &g, err) == -1)
 		return -1;
@@ -519,6 +537,10 @@ parse_admin_hacd(struct pd_config *c, const config_setting_t *root, struct conf_
 		if (c->admin_listen != NULL && net_parse_addr(c->admin_listen, -1, &ss, &len) == -1)
 			return conf_errorf(err, config_setting_get_member(g, "listen"),
 			    "listen: bad address \"%s\" (want HOST:PORT, numeric)", c->admin_listen);
+		v = c->admin_max_conns;
+		if (conf_get_int(g, "max_connections", 0, 1, 100000, &v, err) == -1)
+			return -1;
+		c->admin_max_conns = (uint32_t)v;
 	}
 	g = NULL;
 	if (conf_get_group(root, "hacd", 0, &g, err) == -1)
@@ -908,12 +930,19 @@ parse_check(struct pd_upstream *u, const config_setting_t *ug, struct conf_err *
 	if (k->host != NULL && (!valid_field_value(k->host) || *k->host == '\0'))
 		return conf_errorf(err, config_setting_get_member(g, "host"), "host: invalid value");
 	if (st != NULL) {
-		unsigned lo, hi;
-		char end;
-		int n = sscanf(st, "%u-%u%c", &lo, &hi, &end);
-		if (n == 1)
-			hi = lo;
-		if ((n != 1 && n != 2) || lo < 100 || hi > 599 || lo > hi)
+		/* Three digits, or two joined by '-': sscanf's %u took signs,
+		 * blanks, trailing junk ("200x") and wrapped on overflow. */
+		struct buf_reader r;
+		uint32_t lo = 0, hi = 0;
+
+		br_init(&r, st, strlen(st));
+		br_dec(&r, 3, 3, &lo);
+		hi = lo;
+		if (br_left(&r) > 0) {
+			br_lit(&r, "-");
+			br_dec(&r, 3, 3, &hi);
+		}
+		if (r.err || br_left(&r) != 0 || lo < 100 || hi > 599 || lo > hi)
 			return conf_errorf(err, config_setting_get_member(g, "expect_status"),
 			    "expect_status: \"%s\" is not a status or a range like \"200-399\"", st);
 		k->status_lo = (uint16_t)lo;
@@ -1135,6 +1164,8 @@ parse_hdr_ops(const config_setting_t *r, const char *gname, struct route_hdr_op 
 		(*ops)[*n].name_len = strlen(set[i]);
 		(*ops)[*n].value = strdup(v);
 		(*n)++;
+		if ((*ops)[*n - 1].name == NULL || (*ops)[*n - 1].value == NULL)
+			{ rc = oom(err); break; }
 	}
 	for (size_t i = 0; rc == 0 && i < nrm; i++) {
 		if (!valid_token(rm[i]))
@@ -1144,6 +1175,8 @@ parse_hdr_ops(const config_setting_t *r, const char *gname, struct route_hdr_op 
 		(*ops)[*n].name = strdup(rm[i]);
 		(*ops)[*n].name_len = strlen(rm[i]);
 		(*n)++;
+		if ((*ops)[*n - 1].name == NULL)
+			{ rc = oom(err); break; }
 	}
 	for (size_t i = 0; i < nset; i++)
 		free(set[i]);
@@ -1265,6 +1298,8 @@ parse_match(struct route *rt, const config_setting_t *r, struct conf_err *err)
 					*q = (char)(*q - 'A' + 'a');
 			rt->hdrs[i].value = xstrdup(value);
 			rt->nhdrs = (size_t)i + 1;
+			if (rt->hdrs[i].name == NULL || (value != NULL && rt->hdrs[i].value == NULL))
+				return oom(err);
 		}
 	}
 	return 0;
@@ -1607,6 +1642,8 @@ parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err 
 				return conf_errorf(err, rw, "rewrite: %s", emsg);
 			rt->rw_prefix = strdup(pf);
 			rt->rw_replace = xstrdup(rp);
+			if (rt->rw_prefix == NULL || (rp != NULL && rt->rw_replace == NULL))
+				return oom(err);
 			if (rt->action != ROUTE_FORWARD)
 				return conf_errorf(err, rw, "rewrite: only forwarding routes rewrite paths");
 		}
@@ -1628,6 +1665,12 @@ parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err 
 	c->threads = (int)v;
 	if (get_strdup(root, "user", &c->user, err) == -1 || get_strdup(root, "node", &c->node, err) == -1)
 		return -1;
+	/* Started as root, proxyd reads the key files again at reload as
+	 * "user" (proxyd/main.c drop_privileges): that account may own them. */
+	if (geteuid() == 0) {
+		const struct passwd *pw = getpwnam(c->user != NULL ? c->user : "nobody");
+		secfile_set_service_uid(pw != NULL && pw->pw_uid != 0 ? pw->pw_uid : (uid_t)-1);
+	}
 	if (c->node == NULL) {
 		char host[256] = "localhost";
 		gethostname(host, sizeof(host) - 1);
@@ -1654,14 +1697,19 @@ config_from_conf(struct conf *cf, const char *path, struct conf_err *err)
 		return NULL;
 	}
 	defaults(c);
-	if (parse_global(c, conf_root(cf), err) == -1 || (path != NULL && (c->path = strdup(path)) == NULL)) {
+	if (c->access_log == NULL) {
+		oom(err);
 		config_free(c);
 		return NULL;
 	}
-	if (c->node == NULL) {
-		char host[256] = "localhost";
-		gethostname(host, sizeof(host) - 1);
-		c->node = strdup(host);
+	if (parse_global(c, conf_root(cf), err) == -1) {
+		config_free(c);
+		return NULL;
+	}
+	if (path != NULL && (c->path = strdup(path)) == NULL) {
+		oom(err);
+		config_free(c);
+		return NULL;
 	}
 	return c;
 }
@@ -1698,126 +1746,140 @@ config_quick(const char *listen, const char *to, int threads, struct conf_err *e
 	return config_quick_tls(listen, NULL, NULL, NULL, to, threads, err);
 }
 
+/* Quick mode's tree: helpers that add one setting and fail on ENOMEM. */
+static config_setting_t *
+qs_add(config_setting_t *parent, const char *name, int type)
+{
+	return parent != NULL ? config_setting_add(parent, name, type) : NULL;
+}
+
+static int
+qs_str(config_setting_t *parent, const char *name, const char *v)
+{
+	config_setting_t *s = qs_add(parent, name, CONFIG_TYPE_STRING);
+
+	return s != NULL && config_setting_set_string(s, v) == CONFIG_TRUE ? 0 : -1;
+}
+
+static int
+qs_int(config_setting_t *parent, const char *name, int v)
+{
+	config_setting_t *s = qs_add(parent, name, CONFIG_TYPE_INT);
+
+	return s != NULL && config_setting_set_int(s, v) == CONFIG_TRUE ? 0 : -1;
+}
+
+/* An address with the default port made explicit, for the parser (whose
+ * listeners default to 80) to read as quick mode means it. -1: not one. */
+static int
+qs_addr(const char *in, int defport, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (net_parse_addr(in, defport, &ss, &len) == -1)
+		return -1;
+	if (net_addr_str((struct sockaddr *)&ss, out, outlen) == NULL)
+		return -1;
+	return 0;
+}
+
+/*
+ * Quick mode writes the command line into the same libconfig tree a file
+ * would hold and hands it to the same parser (config_from_conf), so every
+ * check a file gets applies here too: at most CONN_MAX_SERVERS servers (the
+ * bound of a request's exclude mask), no server twice, address syntax, TLS
+ * key checks, and every allocation checked. Only what names a flag is
+ * checked before, so that the message can name it.
+ */
 struct pd_config *
 config_quick_tls(const char *listen, const char *tls_listen, const char *cert_file, const char *key_file,
     const char *to, int threads, struct conf_err *err)
 {
-	struct pd_config *c = calloc(1, sizeof(*c));
-	struct pd_upstream *u;
+	struct conf cf;
+	struct pd_config *c = NULL;
+	config_setting_t *root, *ls, *l, *t, *cl, *ul, *u, *sl, *sv;
 	char *list = NULL, *save = NULL, *tok;
-	size_t n = 1;
+	char a_plain[NET_ADDRSTRLEN], a_tls[NET_ADDRSTRLEN];
+	size_t n = 0;
 
-	if (c == NULL) {
-		oom(err);
-		return NULL;
-	}
-	defaults(c);
-	c->threads = threads;
-	c->node = strdup("quick");
-	c->listeners = calloc(2, sizeof(*c->listeners));
-	c->upstreams = calloc(1, sizeof(*c->upstreams));
-	c->routes = calloc(1, sizeof(*c->routes));
-	for (const char *p = to; *p; p++)
-		n += *p == ',';
-	if (c->listeners == NULL || c->upstreams == NULL || c->routes == NULL ||
-	    (c->upstreams[0].servers = calloc(n, sizeof(struct pd_server))) == NULL ||
-	    (list = strdup(to)) == NULL)
-		goto nomem;
-	c->nupstreams = 1;
+	conf_init_built(&cf, "command line");
 	if (listen == NULL && tls_listen == NULL) {
 		snprintf(err->msg, sizeof(err->msg), "--listen or --tls-listen is needed");
-		goto fail;
+		goto out;
 	}
-	if (listen != NULL) {
-		struct pd_listener *L = &c->listeners[c->nlisteners++];
-		L->name = strdup("quick");
-		L->address = strdup(listen);
-		if (net_parse_addr(listen, 80, &L->addr, &L->addrlen) == -1) {
-			snprintf(err->msg, sizeof(err->msg), "--listen: bad address \"%s\" (want HOST:PORT, numeric)", listen);
-			goto fail;
-		}
+	if (listen != NULL && qs_addr(listen, 80, a_plain, sizeof(a_plain)) == -1) {
+		snprintf(err->msg, sizeof(err->msg), "--listen: bad address \"%s\" (want HOST:PORT, numeric)", listen);
+		goto out;
 	}
 	if (tls_listen != NULL) {
-		struct pd_listener *L = &c->listeners[c->nlisteners++];
-		struct tls_cert_conf cc = { cert_file, key_file, NULL };
-		struct tls_listener_conf lc;
-		char msg[400];
-
-		L->name = strdup("quick-tls");
-		L->address = strdup(tls_listen);
-		if (net_parse_addr(tls_listen, 443, &L->addr, &L->addrlen) == -1) {
+		if (qs_addr(tls_listen, 443, a_tls, sizeof(a_tls)) == -1) {
 			snprintf(err->msg, sizeof(err->msg), "--tls-listen: bad address \"%s\" (want HOST:PORT, numeric)",
 			    tls_listen);
-			goto fail;
+			goto out;
 		}
-		if (c->nlisteners == 2 && net_addr_equal((struct sockaddr *)&c->listeners[0].addr,
-		    (struct sockaddr *)&L->addr, 1)) {
+		if (listen != NULL && strcmp(a_plain, a_tls) == 0) {
 			snprintf(err->msg, sizeof(err->msg), "--tls-listen: same address as --listen");
-			goto fail;
+			goto out;
 		}
 		if (cert_file == NULL || key_file == NULL) {
 			snprintf(err->msg, sizeof(err->msg), "--tls-listen needs --cert FILE and --key FILE");
-			goto fail;
+			goto out;
 		}
-		memset(&lc, 0, sizeof(lc));
-		lc.identity = L->name;
-		lc.certs = &cc;
-		lc.ncerts = 1;
-		msg[0] = '\0';
-		if (config_tls_keys() == NULL)
-			goto nomem;
-		if ((L->tls = tls_server_new(&lc, config_tls_keys(), msg, sizeof(msg))) == NULL) {
-			snprintf(err->msg, sizeof(err->msg), "--tls-listen: %s", msg[0] ? msg : "cannot build the TLS setup");
-			goto fail;
-		}
-		c->has_tls = 1;
 	}
-	u = &c->upstreams[0];
-	u->name = strdup("default");
-	u->algo = BAL_ROUNDROBIN;
-	u->retries = 1;
+	if (to == NULL) {
+		snprintf(err->msg, sizeof(err->msg), "--to: no server given");
+		goto out;
+	}
+	if ((list = strdup(to)) == NULL)
+		goto nomem;
+	root = (config_setting_t *)conf_root(&cf);
+	if (qs_str(root, "node", "quick") == -1 || (threads > 0 && qs_int(root, "threads", threads) == -1) ||
+	    (ls = qs_add(root, "listeners", CONFIG_TYPE_LIST)) == NULL)
+		goto nomem;
+	if (listen != NULL && ((l = qs_add(ls, NULL, CONFIG_TYPE_GROUP)) == NULL ||
+	    qs_str(l, "name", "quick") == -1 || qs_str(l, "listen", a_plain) == -1))
+		goto nomem;
+	if (tls_listen != NULL) {
+		if ((l = qs_add(ls, NULL, CONFIG_TYPE_GROUP)) == NULL || qs_str(l, "name", "quick-tls") == -1 ||
+		    qs_str(l, "listen", a_tls) == -1 || (t = qs_add(l, "tls", CONFIG_TYPE_GROUP)) == NULL ||
+		    (cl = qs_add(t, "certificates", CONFIG_TYPE_LIST)) == NULL ||
+		    (sv = qs_add(cl, NULL, CONFIG_TYPE_GROUP)) == NULL || qs_str(sv, "cert", cert_file) == -1 ||
+		    qs_str(sv, "key", key_file) == -1)
+			goto nomem;
+	}
 	/* Enough idle connections per server per worker for a few hundred
 	 * concurrent clients: a pool smaller than the concurrency closes and
 	 * reopens backend connections on every request beyond it (a connect
 	 * and a close each), which is what a keep-alive pool is there to avoid. */
-	u->keepalive = 512;
-	u->connect_ms = c->to.connect;
-	u->response_ms = c->to.response;
-	u->idle_ms = c->to.idle;
-	u->pool_idle_ms = c->to.pool_idle;
-	for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-		struct pd_server *s = &u->servers[u->nservers];
-		if (net_parse_addr(tok, -1, &s->addr, &s->addrlen) == -1) {
-			snprintf(err->msg, sizeof(err->msg), "--to: bad address \"%s\" (want HOST:PORT, numeric)", tok);
-			goto fail;
-		}
-		s->name = strdup(tok);
-		s->address = strdup(tok);
-		s->weight = 1;
-		s->shared = config_srv_shared_get(u->name, tok);
-		u->nservers++;
-	}
-	if (u->nservers == 0) {
-		snprintf(err->msg, sizeof(err->msg), "--to: no server given");
-		goto fail;
-	}
-	c->nroutes = 1;
-	c->routes[0].name = strdup("default");
-	if ((c->routes[0].splits = calloc(1, sizeof(struct route_split))) == NULL)
+	if ((ul = qs_add(root, "upstreams", CONFIG_TYPE_LIST)) == NULL || (u = qs_add(ul, NULL, CONFIG_TYPE_GROUP)) == NULL ||
+	    qs_str(u, "name", "default") == -1 || qs_int(u, "retries", 1) == -1 || qs_int(u, "keepalive", 512) == -1 ||
+	    (sl = qs_add(u, "servers", CONFIG_TYPE_LIST)) == NULL)
 		goto nomem;
-	c->routes[0].nsplits = 1;
-	c->routes[0].splits[0].weight = 1;
-	c->routes[0].split_total = 1;
-	c->routes[0].max_body = -1;
-	c->routes[0].rl_idx = -1;
-	free(list);
-	return c;
+	for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (net_parse_addr(tok, -1, &ss, &len) == -1) {
+			snprintf(err->msg, sizeof(err->msg), "--to: bad address \"%s\" (want HOST:PORT, numeric)", tok);
+			goto out;
+		}
+		if ((sv = qs_add(sl, NULL, CONFIG_TYPE_GROUP)) == NULL || qs_str(sv, "address", tok) == -1)
+			goto nomem;
+		n++;
+	}
+	if (n == 0) {
+		snprintf(err->msg, sizeof(err->msg), "--to: no server given");
+		goto out;
+	}
+	c = config_from_conf(&cf, NULL, err);
+	goto out;
 nomem:
 	oom(err);
-fail:
+out:
 	free(list);
-	config_free(c);
-	return NULL;
+	conf_free(&cf);
+	return c;
 }
 
 int

@@ -23,6 +23,9 @@
 
 #define PD_MAX_WORKERS   256
 #define PD_MAX_LISTENERS 32
+/* Default cap of open connections on each admin listener (admin.max_connections):
+ * enough for scrapers and operators, too few for a flood to exhaust fds. */
+#define PD_ADMIN_MAX_CONNS 64
 
 enum pd_admin_state { PD_SRV_READY = 0, PD_SRV_DRAIN, PD_SRV_MAINT };
 const char *config_admin_state_str(enum pd_admin_state s);
@@ -168,6 +171,8 @@ struct pd_config {
 	uint32_t max_connections;          /* per worker; 0 = unlimited */
 	uint32_t max_connections_total;    /* whole process; 0 = unlimited */
 	uint32_t max_connections_per_ip;   /* whole process, per client address; 0 = unlimited */
+	int per_ip_v4_prefix;              /* max_connections_per_ip counts IPv4 clients per this prefix (32) */
+	int per_ip_v6_prefix;              /* ... and IPv6 clients per this prefix (64: one host's subnet) */
 	uint64_t max_body;                 /* request body bytes; 0 = unlimited (routes may override) */
 	uint64_t min_body_rate;            /* request body bytes/s over min_body_window; 0 = off */
 	uint64_t min_body_window_ms;
@@ -177,6 +182,7 @@ struct pd_config {
 	enum pd_log_format log_format;
 	char *admin_listen;                /* NULL = none */
 	char *admin_socket;                /* NULL = <rundir>/proxyd.sock */
+	uint32_t admin_max_conns;          /* open admin connections per admin listener (PD_ADMIN_MAX_CONNS) */
 	char *hacd_channel;                /* NULL = <rundir>/hacd.chan */
 	int hdr_xff, hdr_xfp, hdr_real_ip, hdr_forwarded, hdr_via, hdr_request_id;
 	enum pd_server_hdr server_hdr;

@@ -73,7 +73,7 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 {
 	const struct pd_config *g = wk->gen;
 	struct conn *c;
-	uint8_t fam, peer[16];
+	uint8_t fam, peer[16], cla[16];
 	int counted = 0;
 
 	/* Refused connections are closed before anything is allocated or
@@ -99,26 +99,30 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 		return -1;
 	}
 	if (ss->ss_family == AF_INET) {
-		fam = 2;
+		fam = AF_INET;
 		memcpy(peer, &((const struct sockaddr_in *)ss)->sin_addr, 4);
 	} else {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-		fam = 10;
+		fam = AF_INET6;
 		memcpy(peer, &s6->sin6_addr, 16);
 		/* An IPv4-mapped client counts (and shows) as IPv4. */
 		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			fam = 2;
+			fam = AF_INET;
 			memmove(peer, peer + 12, 4);
 		}
 	}
+	/* Counted per prefix, not per address: see cl_key. The key is kept
+	 * in the connection, so a reload that changes the prefix releases
+	 * what was acquired. */
+	cl_key(fam, peer, g->per_ip_v4_prefix, g->per_ip_v6_prefix, cla);
 	if (g->max_connections_per_ip > 0) {
-		int rc = cl_acquire(fam, peer, g->max_connections_per_ip);
+		int rc = cl_acquire(fam, cla, g->max_connections_per_ip);
 		if (rc == 0) {
 			char ab[48];
 			MET_INC(wk->m->guard[MET_G_CONN_PER_IP]);
-			inet_ntop(fam == 2 ? AF_INET : AF_INET6, peer, ab, sizeof(ab));
-			log_rl_warnx(&rl_limit, ev_now(wk->loop), "%s: per-address connection limit %u reached", ab,
-			    g->max_connections_per_ip);
+			inet_ntop(fam == AF_INET ? AF_INET : AF_INET6, cla, ab, sizeof(ab));
+			log_rl_warnx(&rl_limit, ev_now(wk->loop), "%s/%d: per-address connection limit %u reached", ab,
+			    fam == AF_INET ? g->per_ip_v4_prefix : g->per_ip_v6_prefix, g->max_connections_per_ip);
 			close(fd);
 			return -1;
 		}
@@ -128,7 +132,7 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 		wk->free_conns = c->next;
 	} else if ((c = malloc(sizeof(*c))) == NULL) {
 		if (counted)
-			cl_release(fam, peer);
+			cl_release(fam, cla);
 		close(fd);
 		return -1;
 	}
@@ -138,13 +142,14 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 	c->id = ++wk->next_id * PD_MAX_WORKERS + (uint64_t)wk->idx;
 	c->family = fam;
 	memcpy(c->peer, peer, 16);
+	memcpy(c->cl_addr, cla, 16);
 	c->port = (uint16_t)net_addr_port((const struct sockaddr *)ss);
 	c->ip_counted = (uint8_t)counted;
 	net_set_nodelay(fd);
 	if (lis->tls != NULL && (c->ssl = tls_conn_new(lis->tls, fd)) == NULL) {
 		log_rl_warnx(&rl_limit, ev_now(wk->loop), "worker %d: out of memory for a TLS connection", wk->idx);
 		if (counted)
-			cl_release(fam, peer);
+			cl_release(fam, cla);
 		close(fd);
 		c->next = wk->free_conns;
 		wk->free_conns = c;
@@ -158,7 +163,7 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 	if (ev_io_start(wk->loop, &c->io, EV_READ) == -1) {
 		log_warn("worker %d: cannot watch a client socket", wk->idx);
 		if (counted)
-			cl_release(fam, peer);
+			cl_release(fam, cla);
 		tls_conn_free(c->ssl);
 		c->ssl = NULL;
 		config_lopts_unref(c->lo);
@@ -233,7 +238,7 @@ conn_close(struct conn *c, const char *why)
 	close(c->io.fd);
 	c->io.fd = -1;
 	if (c->ip_counted) {
-		cl_release(c->family, c->peer);
+		cl_release(c->family, c->cl_addr);
 		c->ip_counted = 0;
 	}
 	c->in.rpos = c->in.wpos = 0;

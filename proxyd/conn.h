@@ -109,6 +109,7 @@ struct conn {
 	const struct pd_listener *lis;
 	uint64_t id;
 	uint8_t peer[16];
+	uint8_t cl_addr[16];            /* the prefix counted for max_connections_per_ip (cl_key) */
 	uint16_t port;
 	uint8_t family;                 /* AF_INET / AF_INET6 */
 	uint8_t state;                  /* enum conn_state */

@@ -18,8 +18,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "lib/hash.h"
+#include "lib/net.h"
 
 #define CL_SHARDS 64
 #define CL_KEY_LEN 17
@@ -54,8 +56,21 @@ shard_of(int family, const uint8_t *addr, uint8_t key[CL_KEY_LEN])
 {
 	memset(key, 0, CL_KEY_LEN);
 	key[0] = (uint8_t)family;
-	memcpy(key + 1, addr, family == 2 ? 4 : 16);
+	memcpy(key + 1, addr, family == AF_INET ? 4 : 16);
 	return &shards[hash_siphash(shard_key, key, CL_KEY_LEN) % CL_SHARDS];
+}
+
+void
+cl_key(int family, const uint8_t *addr, int v4_prefix, int v6_prefix, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (family == AF_INET) {
+		memcpy(out, addr, 4);
+		net_mask_bits(out, 4, v4_prefix);
+	} else {
+		memcpy(out, addr, 16);
+		net_mask_bits(out, 16, v6_prefix);
+	}
 }
 
 int

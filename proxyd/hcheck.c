@@ -265,8 +265,9 @@ hc_judge_http(const struct pd_check *k, const char *d, size_t len, int eof, char
 {
 	const char *eol, *hend;
 	int full = eof || len >= HC_MAX_READ;
-	unsigned minor, status;
-	char sp;
+	struct buf_reader r;
+	uint32_t minor, status;
+	uint8_t sp = ' ';
 
 	if ((eol = memmem(d, len, "\r\n", 2)) == NULL) {
 		if (full)
@@ -274,9 +275,17 @@ hc_judge_http(const struct pd_check *k, const char *d, size_t len, int eof, char
 		return full ? 0 : -1;
 	}
 	/* RFC 9112 §4: HTTP-version SP 3DIGIT SP reason; a missing SP before
-	 * an empty reason is tolerated (a check judges health, not style). */
-	if (eol - d < 12 || sscanf(d, "HTTP/1.%1u %3u%c", &minor, &status, &sp) != 3 || (sp != ' ' && sp != '\r') ||
-	    status < 100 || status > 599) {
+	 * an empty reason is tolerated (a check judges health, not style).
+	 * The answer is not NUL-terminated: the line is read within its
+	 * length, never with sscanf. */
+	br_init(&r, d, (size_t)(eol - d));
+	br_lit(&r, "HTTP/1.");
+	br_dec(&r, 1, 1, &minor);
+	br_lit(&r, " ");
+	br_dec(&r, 3, 3, &status);
+	if (br_left(&r) > 0)
+		br_u8(&r, &sp);
+	if (r.err || sp != ' ' || status < 100 || status > 599) {
 		snprintf(why, wl, "malformed status line");
 		return 0;
 	}

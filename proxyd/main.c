@@ -272,13 +272,17 @@ main(int argc, char **argv)
 		case 'R': rundir = optarg; break;
 		case 'l': listen_addr = optarg; break;
 		case 'T': to = optarg; break;
-		case 'n':
-			nthreads = atoi(optarg);
+		case 'n': {
+			/* Digits only: atoi took "2x" as 2 and a sign or blanks too. */
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			nthreads = optarg[0] >= '0' && optarg[0] <= '9' && *end == '\0' && v <= PD_MAX_WORKERS ? (int)v : -1;
 			if (nthreads < 1 || nthreads > PD_MAX_WORKERS) {
 				fprintf(stderr, "proxyd: --threads must be within 1..%d\n", PD_MAX_WORKERS);
 				return 1;
 			}
 			break;
+		}
 		case 'S': tls_listen = optarg; break;
 		case 'C': cert = optarg; break;
 		case 'K': key = optarg; break;

@@ -16,6 +16,7 @@
 
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
+#include "proxyd/admin.h"
 #include "proxyd/connlimit.h"
 #include "proxyd/hcheck.h"
 #include "proxyd/ratelimit.h"
@@ -261,6 +262,11 @@ metrics_render(struct buf *o)
 		buf_appendf(o, "tandem_guard_total{reason=\"%s\"} %llu\n", metrics_guard_str((enum met_guard)e),
 		    (unsigned long long)v);
 	}
+	/* Counted on the control thread, not per worker. */
+	buf_appendf(o, "tandem_guard_total{reason=\"admin_max_connections\"} %llu\n",
+	    (unsigned long long)admin_refused());
+	buf_appendf(o, "tandem_guard_total{reason=\"admin_bad_request\"} %llu\n",
+	    (unsigned long long)admin_bad_requests());
 
 	buf_appendf(o, "# HELP tandem_http_conn_token_ignored_total Connection tokens ignored because they named a field a peer may not remove (framing, Host, fields proxyd sets), by side and field class.\n"
 	    "# TYPE tandem_http_conn_token_ignored_total counter\n");

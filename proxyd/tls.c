@@ -44,6 +44,7 @@
 #include <sodium.h>
 
 #include "lib/hash.h"
+#include "lib/secfile.h"
 #include "proxyd/tls.h"
 
 /* Mozilla "intermediate" TLS 1.2 suites without the DHE ones (no
@@ -273,7 +274,7 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-/* Reads a private key, refusing a file others may read: the key is the
+/* Reads a private key, refusing a file others may read or own: the key is the
  * certificate's identity, and a readable key file is a leaked one. The bytes
  * pass through sodium_malloc'd memory only, wiped before returning. */
 static EVP_PKEY *load_key(const char *file, char *err, size_t errlen)
@@ -290,17 +291,11 @@ static EVP_PKEY *load_key(const char *file, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));
 		return NULL;
 	}
+	/* Owner (root, this process or its service user) and mode: lib/secfile. */
+	if (secfile_check(fd, file, "private key", SECFILE_SECRET, err, errlen) == -1)
+		goto out;
 	if (fstat(fd, &st) == -1) {
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: private key is not a regular file", file);
-		goto out;
-	}
-	if ((st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "%s: private key file is accessible by group or others (mode %04o); "
-		    "chmod 600 it", file, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	if (st.st_size <= 0 || st.st_size > MAX_KEY_FILE) {

@@ -79,6 +79,7 @@ P_RL=$((B0 + 230))    # config: reloads (and P_RL + 1 for a listener added by on
 P_GR=$((B0 + 240))    # quick mode: graceful stop
 P_SD=$((B0 + 250))    # config: shutdown deadline
 P_404=$((B0 + 290))   # config: a single prefix route, to see 404s
+P_Q513=$((B0 + 291))  # quick mode with 513 servers: must never listen
 
 # PID_<name> of each proxyd, set by proxyd_quick / proxyd_conf (some read only
 # by name, in case_survivors)
@@ -1051,6 +1052,32 @@ case_check_good() {
 	out=$("$PROXYD" -t -c "$ROOT/etc/proxyd.conf" 2>&1) || t_fail "etc/proxyd.conf refused: $out"
 }
 
+# Quick mode takes the file parser's path: 513 --to servers (one more than a
+# request's exclude mask has bits for) end the process with the parser's
+# message before it listens; 512 pass `proxyd -t`.
+case_quick_server_bound() {
+	local to='' out rc i
+	for ((i = 0; i < 513; i++)); do to+="${to:+,}127.0.$((i / 250)).$((i % 250 + 1)):$P_DEAD"; done
+	mkdir -p "$T/run-q513"
+	out=$(timeout 10 "$PROXYD" -R "$T/run-q513" --listen "$H:$P_Q513" --to "$to" 2>&1)
+	rc=$?
+	((rc == 1)) || t_fail "exit $rc with 513 servers, want 1 (124: it started serving)" || return 1
+	grep -qF "servers: at most 512" <<<"$out" || t_fail "no clear error: ${out:0:160}" || return 1
+	! listening "$P_Q513" || t_fail "something listens on $P_Q513" || return 1
+	out=$("$PROXYD" -t --listen "$H:$P_Q513" --to "${to%,*}" 2>&1) || t_fail "512 servers refused: ${out:0:160}"
+}
+
+# --threads takes digits only (atoi read "2x" as 2).
+case_quick_threads_strict() {
+	local a out
+	for a in 2x +2 ' 2'; do
+		out=$("$PROXYD" -t --listen "$H:$P_Q513" --to "$H:$P_DEAD" --threads "$a" 2>&1) &&
+			{ t_fail "--threads '$a' accepted"; return 1; }
+		grep -qF -- "--threads must be" <<<"$out" || { t_fail "--threads '$a': ${out:0:120}"; return 1; }
+	done
+	out=$("$PROXYD" -t --listen "$H:$P_Q513" --to "$H:$P_DEAD" --threads 2 2>&1) || t_fail "--threads 2 refused: $out"
+}
+
 case_check_bad() {  # FILE-BODY-NAME LINE
 	local f=$T/$1.conf out rc
 	out=$("$PROXYD" -t -c "$f" 2>&1)
@@ -1588,6 +1615,8 @@ t_case "proxyd -t: unknown key -> FILE:LINE" case_check_bad bad-key 4
 t_case "proxyd -t: bad duration -> FILE:LINE" case_check_bad bad-duration 3
 t_case "proxyd -t: unknown upstream -> FILE:LINE" case_check_bad bad-ref 5
 t_case "proxyd -t: syntax error -> FILE:LINE" case_check_bad bad-syntax 2
+t_case "quick mode: 513 --to servers -> clear error, never listens" case_quick_server_bound
+t_case "quick mode: --threads takes digits only" case_quick_threads_strict
 t_case "routing: host exact and wildcard" case_route_host
 t_case "routing: path exact and regex" case_route_path
 t_case "routing: method and header" case_route_method_header

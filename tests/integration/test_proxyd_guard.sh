@@ -52,6 +52,9 @@ P_PX2=22110 P_ADM2=22111    # a second proxy: per-address connection limit
 T_NAME=guard
 # shellcheck source=loopback.sh
 . "$(dirname "$0")/loopback.sh"
+# The IPv6 case's namespace goes with the rest (cleanup keeps the exit status).
+NS6=
+trap 'rc=$?; [[ -n $NS6 ]] && ip netns del "$NS6" 2>/dev/null; (exit $rc); cleanup' EXIT
 backend() {  # NAME PORT [ARGS...]: start an origin, wait until it listens
 	local name=$1 port=$2
 	shift 2
@@ -143,7 +146,7 @@ cat >"$T/guard2.conf" <<EOF
 threads = 2;
 node = "guardtest2";
 log = { level = "info"; access = "off"; };
-admin = { listen = "$H:$P_ADM2"; socket = "$T/px2.sock"; };
+admin = { listen = "$H:$P_ADM2"; socket = "$T/px2.sock"; max_connections = 4; };
 hacd = { channel = "$T/none.chan"; };
 limits = { max_connections_per_ip = 5; };
 listeners = ( { name = "main"; listen = "$H:$P_PX2"; deny = [ "127.0.0.9" ]; } );
@@ -342,6 +345,53 @@ other = c.recv(64).split(b"\r\n")[0].decode()
 print(closed, other.replace(" ", "_"))
 EOF
 
+cat >"$T/perip6.py" <<'EOF'
+# Inside the IPv6 namespace: N connections from each of two addresses of one
+# /64, then a request from another /64. Prints how many the server closed at
+# once and the other /64's status line.
+import socket, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+a1, a2, other = sys.argv[4], sys.argv[5], sys.argv[6]
+socks = []
+for src in (a1, a2):
+    for i in range(n):
+        s = socket.socket(socket.AF_INET6); s.bind((src, 0)); s.connect((host, port)); socks.append(s)
+        time.sleep(0.05)
+time.sleep(0.5)
+closed = 0
+for s in socks:
+    s.settimeout(1.0)
+    try:
+        if not s.recv(1): closed += 1
+    except socket.timeout: pass
+    except OSError: closed += 1
+c = socket.socket(socket.AF_INET6); c.bind((other, 0)); c.connect((host, port)); c.settimeout(5)
+c.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+print(closed, c.recv(64).split(b"\r\n")[0].decode().replace(" ", "_"))
+EOF
+
+cat >"$T/admincap.py" <<'EOF'
+# Opens N idle connections to the admin listener; prints how many the
+# server closed at once, then closes them all.
+import select, socket, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+socks = []
+for i in range(n):
+    s = socket.socket(); s.connect((host, port)); socks.append(s)
+    time.sleep(0.05)
+# One bounded look at all of them (not a timeout each: the listener closes
+# idle connections after 10 s, and those it keeps must still be open here).
+time.sleep(0.5)
+ready, _, _ = select.select(socks, [], [], 1.0)
+closed = 0
+for s in ready:
+    try:
+        if not s.recv(1): closed += 1
+    except OSError: closed += 1
+for s in socks: s.close()
+print(closed)
+EOF
+
 # ---- cases --------------------------------------------------------------------
 
 case_killed_backend() {
@@ -524,6 +574,75 @@ case_per_ip() {
 		{ t_fail "metric tandem_guard_total{reason=max_connections_per_ip} not counted"; return 1; }
 }
 
+# One IPv6 host holds a whole /64: max_connections_per_ip counts per /64 by
+# default. Loopback has only ::1, so this case runs in a network namespace of
+# its own with fd00:64::/64 and fd00:65::/64 addresses on its lo, a backend
+# and a proxyd inside it (its ports are private to the namespace).
+case_per_ip_v6() {
+	local out closed other n a
+	NS6=${LAB_PREFIX:-tdm}-g6-$$
+	ip netns add "$NS6" || { t_fail "cannot create network namespace $NS6"; return 1; }
+	ip -n "$NS6" link set lo up || { t_fail "lo up in $NS6"; return 1; }
+	for a in fd00:64::1 fd00:64::2 fd00:64::3 fd00:65::1; do
+		ip -n "$NS6" addr add "$a/128" dev lo nodad || { t_fail "address $a"; return 1; }
+	done
+	cat >"$T/guard6.conf" <<EOF6
+threads = 2;
+node = "guardtest6";
+log = { level = "info"; access = "off"; };
+admin = { listen = "127.0.0.1:9901"; socket = "$T/px6.sock"; };
+hacd = { channel = "$T/none.chan"; };
+limits = { max_connections_per_ip = 2; };
+listeners = ( { name = "v6"; listen = "[fd00:64::1]:8080"; } );
+upstreams = ( { name = "plain"; servers = ( { name = "b6"; address = "127.0.0.1:8081"; } ); } );
+EOF6
+	spawn "$T/b6.log" ip netns exec "$NS6" "$BACKEND" --listen 127.0.0.1:8081 --name b6
+	spawn "$T/px6.log" ip netns exec "$NS6" "$PROXYD" -c "$T/guard6.conf" -R "$T"
+	wait_for 5 ns6_listening 8080 || { t_fail "proxyd did not start in $NS6: $(tail -3 "$T/px6.log")"; return 1; }
+	# Two connections from fd00:64::2 fill the /64's allowance of 2; the two
+	# from fd00:64::3 (same /64) are closed; fd00:65::1 is served.
+	out=$(ip netns exec "$NS6" python3 "$T/perip6.py" fd00:64::1 8080 2 fd00:64::2 fd00:64::3 fd00:65::1)
+	read -r closed other <<<"$out"
+	[[ $closed == 2 ]] || { t_fail "$closed of 4 connections from one /64 closed, want 2"; return 1; }
+	[[ $other == HTTP/1.1_200_OK ]] || { t_fail "another /64 got \"$other\""; return 1; }
+	n=$(ip netns exec "$NS6" curl -s --max-time 3 http://127.0.0.1:9901/metrics |
+		awk '$1 == "tandem_guard_total{reason=\"max_connections_per_ip\"}" { print $2 }')
+	[[ ${n:-0} -ge 2 ]] || { t_fail "tandem_guard_total{reason=max_connections_per_ip} = ${n:-none}, want >= 2"; return 1; }
+}
+
+ns6_listening() { ip netns exec "$NS6" ss -Htln "sport = :$1" | grep -q .; }
+
+# The admin listener holds at most admin.max_connections (4 here) open at
+# once: the rest are closed at accept and counted; /metrics answers again
+# once the idle ones are gone.
+case_admin_cap() {
+	local closed n
+	closed=$(python3 "$T/admincap.py" "$H" "$P_ADM2" 7)
+	[[ $closed == 3 ]] || { t_fail "$closed of 7 idle admin connections closed, want 3 (max_connections = 4)"; return 1; }
+	n=$(metric $P_ADM2 'tandem_guard_total{reason="admin_max_connections"}')
+	[[ ${n:-0} -ge 3 ]] || { t_fail "tandem_guard_total{reason=admin_max_connections} = ${n:-none}, want >= 3"; return 1; }
+}
+
+# The admin listener reads its request line within the bytes received
+# (no sscanf): no version, another method, a target without '/' -> 400,
+# each counted.
+case_admin_bad() {
+	local n0 n1 r req
+	n0=$(metric $P_ADM2 'tandem_guard_total{reason="admin_bad_request"}')
+	for req in 'GET /metrics\r\n\r\n' 'POST /metrics HTTP/1.1\r\n\r\n' 'GET metrics HTTP/1.1\r\n\r\n' \
+		'GET /metrics HTTP/1.1      \r\n\r\n'; do
+		r=$(python3 -c 'import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+s.sendall(sys.argv[3].encode().decode("unicode_escape").encode())
+print(s.recv(64).split(b"\r\n")[0].decode().replace(" ", "_"))' "$H" "$P_ADM2" "$req")
+		[[ $r == HTTP/1.1_400_* ]] || { t_fail "'$req' got \"$r\", want 400"; return 1; }
+	done
+	n1=$(metric $P_ADM2 'tandem_guard_total{reason="admin_bad_request"}')
+	((${n1:-0} - ${n0:-0} >= 4)) || { t_fail "admin_bad_request went ${n0:-none} -> ${n1:-none}, want +4"; return 1; }
+	[[ $(curl -s --max-time 3 -o /dev/null -w '%{http_code}' "http://$H:$P_ADM2/healthz") == 200 ]] ||
+		{ t_fail "a good request after them failed"; return 1; }
+}
+
 case_slow_start() {
 	local w
 	touch "$T/b4.fail"
@@ -578,6 +697,9 @@ t_case "websocket echo through the proxy, tunnel idle timeout" case_websocket
 t_case "500 slowloris connections: client served, all closed" case_slowloris
 t_case "request body below min_body_rate -> 408" case_slow_body
 t_case "per-address connection limit" case_per_ip
+t_case "per-address connection limit counts an IPv6 /64 as one client" case_per_ip_v6
+t_case "admin listener: connections past admin.max_connections closed and counted" case_admin_cap
+t_case "admin listener: malformed request lines -> 400, counted" case_admin_bad
 t_case "listener deny list closes the connection" case_listener_deny
 t_case "guard metrics counted" case_metrics
 

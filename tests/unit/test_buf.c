@@ -328,6 +328,57 @@ test_buf_wipe(void **state)
 	assert_int_equal(b.wipe, 0);
 }
 
+/* The text readers stop at the length they were given: each input lives in
+ * a heap buffer of exactly its size (no NUL after it). */
+static void
+test_reader_text(void **state)
+{
+	static const struct { const char *in; unsigned min, max; int rc; uint32_t v; size_t off; } dec[] = {
+		{ "200 OK", 3, 3, 0, 200, 3 },
+		{ "200", 3, 3, 0, 200, 3 },          /* digits up to the edge */
+		{ "20", 3, 3, -1, 0, 0 },            /* too few, at the edge */
+		{ "2000", 3, 3, -1, 0, 0 },          /* a fourth digit */
+		{ "+20", 1, 3, -1, 0, 0 },           /* no sign */
+		{ " 20", 1, 3, -1, 0, 0 },           /* no blank */
+		{ "999999999", 1, 9, 0, 999999999, 9 },
+		{ "7x", 1, 9, 0, 7, 1 },
+	};
+	struct buf_reader r;
+	uint32_t v;
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(dec) / sizeof(dec[0]); i++) {
+		size_t len = strlen(dec[i].in);
+		char *edge = malloc(len);
+		assert_non_null(edge);
+		memcpy(edge, dec[i].in, len);
+		br_init(&r, edge, len);
+		v = 0;
+		if (br_dec(&r, dec[i].min, dec[i].max, &v) != dec[i].rc || (dec[i].rc == 0 && v != dec[i].v) ||
+		    r.off != dec[i].off)
+			fail_msg("dec case %zu: v %u off %zu", i, v, r.off);
+		free(edge);
+	}
+	char *edge = malloc(8);
+	assert_non_null(edge);
+	memcpy(edge, "GET /abc", 8);
+	br_init(&r, edge, 8);
+	assert_int_equal(br_lit(&r, "GET "), 0);
+	assert_int_equal(br_until(&r, ' ', &n) == NULL, 1);   /* no blank before the edge */
+	assert_int_equal(r.err, 1);
+	br_init(&r, edge, 8);
+	assert_int_equal(br_lit(&r, "GET /abcd"), -1);        /* longer than what is left */
+	assert_int_equal(r.off, 0);
+	br_init(&r, edge, 8);
+	assert_non_null(br_until(&r, ' ', &n));
+	assert_int_equal(n, 3);
+	assert_int_equal(br_lit(&r, " /abc"), 0);
+	assert_int_equal(br_left(&r), 0);
+	assert_int_equal(br_until(&r, ' ', &n) == NULL, 1);   /* nothing left */
+	free(edge);
+}
+
 int
 main(void)
 {
@@ -338,6 +389,7 @@ main(void)
 		cmocka_unit_test(test_buf_reserve_refuses_overflow),
 		cmocka_unit_test(test_buf_appendf),
 		cmocka_unit_test(test_reader_table),
+		cmocka_unit_test(test_reader_text),
 		cmocka_unit_test(test_put_get_be),
 		cmocka_unit_test(test_buf_wipe),
 	};

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "proxyd/config.h"
+#include "proxyd/conn.h"
 #include "proxyd/ratelimit.h"
 #include "proxyd/tls.h"
 
@@ -95,7 +96,7 @@ test_good_snippets(void **state)
 	    "  servers = ( { name = \"s1\"; address = \"127.0.0.1:18101\"; } ); },\n"
 	    "  { name = \"t\"; check = { type = \"tcp\"; };\n"
 	    "  servers = ( { name = \"s1\"; address = \"127.0.0.1:18102\"; } ); } );\n"
-	    "limits = { max_connections_per_ip = 10; max_connections_total = 1000; max_body = \"1m\";\n"
+	    "limits = { max_connections_per_ip = 10; max_connections_total = 1000; max_body = \"1m\"; per_ip_ipv6_prefix = 56;\n"
 	    "           min_body_rate = \"1k\"; min_body_window = \"3s\"; };\n"
 	    "ratelimits = ( { name = \"per-ip\"; key = \"ip\"; ipv6_prefix = 56; rate = 100; period = \"1s\"; burst = 20;\n"
 	    "                 max_keys = 5000; ban = { after = 5; within = \"1m\"; duration = \"10m\"; }; },\n"
@@ -120,6 +121,8 @@ test_good_snippets(void **state)
 	assert_int_equal(c->upstreams[0].panic_pct, 50);
 	assert_int_equal(c->upstreams[1].check.type, PD_CHECK_TCP);
 	assert_int_equal(c->max_connections_per_ip, 10);
+	assert_int_equal(c->per_ip_v6_prefix, 56);
+	assert_int_equal(c->per_ip_v4_prefix, 32);          /* default */
 	assert_int_equal(c->max_body, 1048576);
 	assert_int_equal(c->min_body_rate, 1024);
 	assert_int_equal(c->nrlimits, 2);
@@ -160,6 +163,8 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
 	/* unknown keys, at every level */
 	{ BASE "bogus = 1;\n", "t.conf:3:", "bogus" },
+	{ BASE "limits = { per_ip_ipv6_prefix = 8; };\n", "t.conf:3:", "per_ip_ipv6_prefix" },
+	{ BASE "limits = { per_ip_ipv4_prefix = 33; };\n", "t.conf:3:", "per_ip_ipv4_prefix" },
 	{ BASE "timeouts = {\n  connnect = \"1s\";\n};\n", "t.conf:4:", "connnect" },
 	{ "listeners = ( { listen = \"127.0.0.1:1\"; port = 80; } );\n"
 	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:1:", "port" },
@@ -232,6 +237,30 @@ static const struct bad_case bad_cases[] = {
 	  "t.conf:3:", "udp" },
 	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
 	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"299-200\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"200x\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"+200\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"200-\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"200-30\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"2000\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \" 200\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"200 -300\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
+	  "t.conf:3:", "expect_status" },
+	{ "listeners = ( { name = \"l\"; listen = \"127.0.0.1:1\"; } );\n"
+	  "upstreams = ( { name = \"a\";\n check = { expect_status = \"-200\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
 	  "t.conf:3:", "expect_status" },
 	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
 	  "upstreams = ( { name = \"a\";\n check = { interval = \"1s\"; timeout = \"2s\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
@@ -325,6 +354,42 @@ test_quick_mode(void **state)
 	assert_non_null(strstr(err.msg, "backend:80"));
 	assert_null(config_quick("nowhere", "127.0.0.1:1", 1, &err));
 	assert_non_null(strstr(err.msg, "--listen"));
+}
+
+/* Quick mode goes through the file parser's checks: a request's exclude
+ * mask holds CONN_MAX_SERVERS bits, so a 513th server (which a retry would
+ * mark past the end of the mask) is refused with the parser's message, the
+ * same as in a file; 512 are fine. */
+static void
+test_quick_mode_server_bound(void **state)
+{
+	struct conf_err err;
+	struct pd_config *c;
+	size_t cap = (CONN_MAX_SERVERS + 1) * 24;
+	char *to = malloc(cap);
+	size_t off = 0;
+
+	(void)state;
+	assert_non_null(to);
+	for (unsigned i = 0; i < CONN_MAX_SERVERS + 1; i++)
+		off += (size_t)snprintf(to + off, cap - off, "%s127.0.%u.%u:80", i ? "," : "", i / 250, i % 250 + 1);
+	c = config_quick("127.0.0.1:18080", to, 1, &err);
+	assert_null(c);
+	if (strstr(err.msg, "servers: at most 512") == NULL || strncmp(err.msg, "command line: ", 14) != 0)
+		fail_msg("got \"%s\"", err.msg);
+	/* Drop the last server: 512 are accepted. */
+	*strrchr(to, ',') = '\0';
+	c = config_quick("127.0.0.1:18080", to, 1, &err);
+	if (c == NULL)
+		fail_msg("512 servers: %s", err.msg);
+	assert_int_equal(c->upstreams[0].nservers, CONN_MAX_SERVERS);
+	config_unref(c);
+	/* A server named twice is refused, as in a file. */
+	assert_null(config_quick("127.0.0.1:18080", "127.0.0.1:1,127.0.0.1:1", 1, &err));
+	assert_non_null(strstr(err.msg, "defined twice"));
+	assert_null(config_quick("127.0.0.1:18080", ",,", 1, &err));
+	assert_non_null(strstr(err.msg, "no server"));
+	free(to);
 }
 
 /* ---- TLS listeners (issue 7): a real PKI from tests/tools/mkcerts.sh ----- */
@@ -497,7 +562,7 @@ test_quick_mode_tls(void **state)
 	assert_non_null(c->listeners[1].tls);
 	config_unref(c);
 	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", crt, bad, "127.0.0.1:18101", 1, &err));
-	assert_non_null(strstr(err.msg, "--tls-listen"));
+	assert_non_null(strstr(err.msg, "quick-tls"));
 	assert_non_null(strstr(err.msg, "does not match"));
 	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", NULL, NULL, "127.0.0.1:18101", 1, &err));
 	assert_non_null(strstr(err.msg, "--cert"));
@@ -537,6 +602,7 @@ main(void)
 		cmocka_unit_test(test_good_snippets),
 		cmocka_unit_test(test_bad_snippets),
 		cmocka_unit_test(test_quick_mode),
+		cmocka_unit_test(test_quick_mode_server_bound),
 		cmocka_unit_test(test_admin_shared_state),
 		cmocka_unit_test(test_tls_listeners),
 		cmocka_unit_test(test_quick_mode_tls),

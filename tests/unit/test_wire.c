@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,6 +27,7 @@
 
 #include <sodium.h>
 
+#include "lib/secfile.h"
 #include "lib/wire.h"
 
 #define SENDER 7u
@@ -662,6 +664,49 @@ static void test_keyfile_not_regular(void **state)
 	wire_keyring_free(kr);
 }
 
+/* A 0600 key file owned by another account is that account's to read and to
+ * replace: refused with the path and the owner named, never the key. The
+ * service user (the account a daemon drops to) may own it; root may. */
+static void test_keyfile_owner(void **state)
+{
+	char path[128], epath[128], err[256];
+	struct wire_keyring *kr = wire_keyring_new();
+	const struct passwd *pw = getpwnam("nobody");
+	uint64_t e;
+
+	(void)state;
+	if (geteuid() != 0 || pw == NULL)
+		skip();
+	snprintf(path, sizeof(path), "%s/keys-owner", tmpdir);
+	write_file(path, "1 " HEX_OLD "\n", 0600);
+	assert_int_equal(chown(path, pw->pw_uid, (gid_t)-1), 0);
+	err[0] = '\0';
+	assert_int_equal(wire_keyring_load(kr, path, err, sizeof(err)), -1);
+	if (strstr(err, "owned by uid") == NULL || strncmp(err, path, strlen(path)) != 0)
+		fail_msg("message \"%s\" lacks the path or the owner", err);
+	assert_no_key_text(err);
+	assert_int_equal(kr->nkeys, 0);
+	secfile_set_service_uid(pw->pw_uid);
+	assert_int_equal(wire_keyring_load(kr, path, err, sizeof(err)), 0);
+	secfile_set_service_uid((uid_t)-1);
+	assert_int_equal(chown(path, 0, (gid_t)-1), 0);
+	assert_int_equal(wire_keyring_load(kr, path, err, sizeof(err)), 0);
+	wire_keyring_free(kr);
+
+	/* The epoch file too: someone who may write it could roll it back. */
+	snprintf(epath, sizeof(epath), "%s/epoch-owner", tmpdir);
+	write_file(epath, "1700000000\n", 0600);
+	assert_int_equal(chown(epath, pw->pw_uid, (gid_t)-1), 0);
+	assert_int_equal(wire_epoch_next(epath, &e, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "owned by uid"));
+	assert_int_equal(chown(epath, 0, (gid_t)-1), 0);
+	assert_int_equal(chmod(epath, 0620), 0);
+	assert_int_equal(wire_epoch_next(epath, &e, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "writable by group or others"));
+	assert_int_equal(chmod(epath, 0600), 0);
+	assert_int_equal(wire_epoch_next(epath, &e, err, sizeof(err)), 0);
+}
+
 /* ---- keygen, hex, cluster id, verdict names ------------------------------- */
 
 static void test_keygen(void **state)
@@ -811,6 +856,7 @@ int main(void)
 		cmocka_unit_test(test_keyfile),
 		cmocka_unit_test(test_keyfile_contents),
 		cmocka_unit_test(test_keyfile_not_regular),
+		cmocka_unit_test(test_keyfile_owner),
 		cmocka_unit_test(test_keygen),
 		cmocka_unit_test(test_cluster_id),
 		cmocka_unit_test(test_verdict_str),
