@@ -632,7 +632,7 @@ static void test_origin_configured_nodes(void **unused)
 	c.nnodes = 3;
 	r = store_cfg(&c);
 	for (int i = 0; i < REPLICA_MAX_ORIGINS; i++) {
-		snprintf(name, sizeof(name), "invented%d", i);
+		snprintf(name, sizeof(name), "invented%u", (unsigned)i % 100u);
 		mk_rate(&u[i], name, "lim", "k", 1, NOW, 1000);
 		ups[i] = &u[i];
 	}
@@ -663,7 +663,7 @@ static void test_origin_configured_nodes(void **unused)
 		char names[REPLICA_MAX_ORIGINS + 1][16];
 
 		for (int i = 0; i <= REPLICA_MAX_ORIGINS; i++) {
-			snprintf(names[i], sizeof(names[i]), "m%d", i);
+			snprintf(names[i], sizeof(names[i]), "m%u", (unsigned)i % 100u);
 			many[i] = names[i];
 		}
 		c.self = "m0";
