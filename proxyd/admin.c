@@ -30,6 +30,14 @@
 
 #define ADMIN_MAX_IN  8192
 #define ADMIN_TIMEOUT 10000
+/* Open admin connections per listener. Anyone on the machine can reach a
+ * loopback listener; each connection holds buffers for up to its timeout,
+ * so without a bound a local process could hold memory and descriptors
+ * without limit. The operator's few scrapers and commands fit easily. */
+#define ADMIN_MAX_CONNS 64
+
+static uint64_t admin_refused;           /* connections refused: ADMIN_MAX_CONNS open */
+static struct log_ratelimit admin_rl = LOG_RATELIMIT_INIT(10000);
 
 struct aconn {
 	struct ev_io io;
@@ -352,8 +360,18 @@ admin_accept(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 	for (int i = 0; i < 16; i++) {
 		int fd = net_accept(w->fd, NULL, NULL);
 		struct aconn *a;
+		size_t open = 0;
 		if (fd == -1)
 			return;
+		for (a = aconns; a != NULL; a = a->next)
+			open += a->is_unix == (w == &unix_io);
+		if (open >= ADMIN_MAX_CONNS) {
+			admin_refused++;
+			log_rl_warnx(&admin_rl, ev_now(loop), "admin %s: %d connections open: new ones refused (%llu so far)",
+			    w == &unix_io ? "socket" : "listener", ADMIN_MAX_CONNS, (unsigned long long)admin_refused);
+			close(fd);
+			continue;
+		}
 		if ((a = calloc(1, sizeof(*a))) == NULL) {
 			close(fd);
 			return;
@@ -368,6 +386,12 @@ admin_accept(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 		ev_io_start(loop, &a->io, EV_READ);
 		ev_timer_start(loop, &a->timer, a->is_unix ? 300000 : ADMIN_TIMEOUT);
 	}
+}
+
+uint64_t
+admin_refused_conns(void)
+{
+	return admin_refused;
 }
 
 int

@@ -5,6 +5,8 @@
 #ifndef PROXYD_ADMIN_H
 #define PROXYD_ADMIN_H
 
+#include <stdint.h>
+
 #include "lib/ev.h"
 
 /* Starts the HTTP listener on listen_addr (NULL: none) and the unix socket at
@@ -15,5 +17,7 @@ int admin_start(struct ev_loop *loop, const char *listen_addr, const char *sock_
 void admin_stop(struct ev_loop *loop);
 /* 1 when /readyz answers 200: serving, not draining, not stopping. */
 int admin_ready(void);
+/* Connections refused because a listener had its maximum open (64). */
+uint64_t admin_refused_conns(void);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxyd/admin.h"
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
 #include "proxyd/connlimit.h"
@@ -346,6 +347,9 @@ metrics_render(struct buf *o)
 		hc_render(o);
 		render_ratelimits(o, g);
 		cluster_render(o);
+		buf_appendf(o, "# HELP tandem_admin_connections_refused_total Admin connections refused: the listener had its maximum open.\n"
+		    "# TYPE tandem_admin_connections_refused_total counter\ntandem_admin_connections_refused_total %llu\n",
+		    (unsigned long long)admin_refused_conns());
 		buf_appendf(o, "# HELP tandem_config_generation Configuration generation serving new requests.\n"
 		    "# TYPE tandem_config_generation gauge\ntandem_config_generation %llu\n",
 		    (unsigned long long)g->generation);
