@@ -35,7 +35,11 @@
  * and both are bounded: eviction when a table is full (memory beats
  * convergence; stats say when it happens), and refusing an entry that is too
  * far in the future, which a node with a later clock may accept (it heals on
- * the sender's next delta or bulk sync).
+ * the sender's next delta or bulk sync). Refusing an origin that is not a
+ * configured node does not break it: every node holds the same node list
+ * (hacd.conf is the same file everywhere, and heartbeats report drift), so
+ * every node refuses the same entries; an origin is a node, and a name no
+ * node has could otherwise take the origin slots the nodes need.
  *
  * Layout. Every entry is one allocation: a header, then its lookup key
  * (kind byte, NUL-terminated names, key bytes, big-endian numbers), then a
