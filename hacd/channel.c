@@ -98,6 +98,10 @@ static void conn_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
 			ch->sync(ch->sync_arg, m->sync);
 		break;
 	default:
+		/* drain, view and reset go from hacd to proxyd, never back. */
+		ch->unexpected++;
+		log_rl_warnx(&ch->rl, ev_now(ch->loop), "channel: a %d message from proxyd ignored "
+		    "(hacd sends those; %llu so far)", (int)m->body_case, (unsigned long long)ch->unexpected);
 		break;
 	}
 	tandem__channel_message__free_unpacked(m, NULL);

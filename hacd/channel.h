@@ -46,6 +46,7 @@ struct channel {
 	uint64_t rejected_uid;      /* connections from a uid that may not be proxyd */
 	uint64_t rejected_busy;     /* connections while proxyd was connected (takeover "refuse") */
 	uint64_t bad_message;
+	uint64_t unexpected;        /* messages only hacd sends (drain, view, reset) */
 	struct log_ratelimit rl;
 	channel_changed_cb changed;
 	void *arg;

@@ -341,22 +341,24 @@ case_channel_second_proxyd() {
 }
 
 # With proxyd stopped, a process of its user is let in, and says what
-# proxyd never says: an admin entry and a TLS ticket key. hacd refuses both
-# and counts them; neither reaches its store nor the peer. Then the real
+# proxyd never says: an admin entry, a TLS ticket key and a drain command.
+# hacd refuses them and counts them; neither reaches its store nor the peer. Then the real
 # proxyd starts again and is let in: restarts still work.
 case_channel_refuses_entries() {
-	local a0 t0 m1 e1 out
+	local a0 t0 u0 m1 e1 out
 	restore || return 1
+	u0=$(counter n2 channel-unexpected-message)
 	a0=$(counter n2 channel-refused-admin)
 	t0=$(counter n2 channel-refused-ticket)
 	m1=$(counter n1 replica-merged-admin)
 	e1=$(counter n1 replica-merged-ticket)
 	lab_kill n2/proxyd TERM
 	t_wait 10 proxyd_ready_is n2 false || { t_fail "n2's hacd still counts a stopped proxyd ready"; return 1; }
-	out=$(fake_as "$PD_USER" n2 --ready --admin app/chan-evil --ticket --hold 2)
+	out=$(fake_as "$PD_USER" n2 --ready --admin app/chan-evil --ticket --drain --hold 2)
 	[[ $out == open* ]] || { t_fail "the fake proxyd was not let in: '$out'"; return 1; }
 	(($(counter n2 channel-refused-admin) > a0)) || { t_fail "channel-refused-admin did not move"; return 1; }
 	(($(counter n2 channel-refused-ticket) > t0)) || { t_fail "channel-refused-ticket did not move"; return 1; }
+	(($(counter n2 channel-unexpected-message) > u0)) || { t_fail "channel-unexpected-message did not move"; return 1; }
 	[[ -z $(admin_field n2 app/chan-evil state) ]] || { t_fail "n2's store took the admin entry"; return 1; }
 	sleep 1         # several sync intervals: a delta would have gone out
 	[[ -z $(admin_field n1 app/chan-evil state) ]] || { t_fail "the admin entry reached n1"; return 1; }
@@ -393,5 +395,5 @@ t_case "replayed genuine sync datagrams change nothing" case_replayed_sync
 t_case "a server proxyd does not have is ignored there, nothing else" case_unknown_server
 t_case "root and another user on hacd.chan are refused; proxyd stays, no failover" case_channel_other_uid
 t_case "a second proxyd-user connection is refused; the real proxyd stays" case_channel_second_proxyd
-t_case "admin entries and ticket keys from the channel are refused, not replicated" case_channel_refuses_entries
+t_case "admin entries, ticket keys and drains from the channel are refused, not replicated" case_channel_refuses_entries
 t_end

@@ -3,12 +3,12 @@
 # hacd.chan, for the integration tests of the channel's defences.
 #
 #   fake_proxyd.py SOCKET [--ready] [--admin UPSTREAM/SERVER] [--ticket]
-#                         [--hold SECONDS]
+#                         [--drain] [--hold SECONDS]
 #
 # Connects to SOCKET, sends ProxydHello and, with --ready, a ProxydStatus
 # saying ready; with --admin a StateSync carrying a ServerAdmin entry that
 # puts the server in maintenance, with --ticket one carrying a TLS ticket
-# key; then stays for --hold seconds (default 1) reading what hacd sends.
+# key, with --drain a DrainCommand (which only hacd sends); then stays for --hold seconds (default 1) reading what hacd sends.
 # Prints one word: "refused" (connect failed: the socket's permissions),
 # "closed" (hacd closed the connection) or "open" (still open at the end),
 # then the number of frames hacd sent. Frames are lib/frame (a 4-byte
@@ -46,9 +46,9 @@ def frame(msg):
 def main():
     args = sys.argv[1:]
     if not args:
-        sys.exit("usage: fake_proxyd.py SOCKET [--ready] [--admin UP/SRV] [--ticket] [--hold S]")
+        sys.exit("usage: fake_proxyd.py SOCKET [--ready] [--admin UP/SRV] [--ticket] [--drain] [--hold S]")
     path = args.pop(0)
-    ready = admin = ticket = None
+    ready = admin = ticket = drain = None
     hold = 1.0
     while args:
         a = args.pop(0)
@@ -58,6 +58,8 @@ def main():
             admin = args.pop(0)
         elif a == "--ticket":
             ticket = True
+        elif a == "--drain":
+            drain = True
         elif a == "--hold":
             hold = float(args.pop(0))
         else:
@@ -88,6 +90,8 @@ def main():
                             field_varint(5, now + 3600000))
     if sync:
         out += frame(field_bytes(4, sync))   # ChannelMessage.sync (4)
+    if drain:
+        out += frame(field_bytes(3, field_varint(1, 1)))   # ChannelMessage.drain (3): {on}
     try:
         s.sendall(out)
     except OSError:
