@@ -129,6 +129,7 @@ deps:
 # missing, builds twice (plain and sanitized) and hands over to tests/run,
 # whose last line is the overall "N passed, N failed".
 test: deps
+	scripts/add-users
 	$(MAKE) all
 	$(MAKE) SAN=1 all
 	tests/run
@@ -137,26 +138,32 @@ unit: all
 	tests/run --unit-only
 
 demo: deps
+	scripts/add-users
 	$(MAKE) all
 	BUILD=$(B) scripts/lab demo
 
 lab: deps
+	scripts/add-users
 	$(MAKE) all
 	BUILD=$(B) scripts/lab up
 
 bench: deps
+	scripts/add-users
 	$(MAKE) all
 	scripts/bench proxy
 
 bench-ha: deps
+	scripts/add-users
 	$(MAKE) all
 	scripts/bench ha
 
 bench-tls: deps
+	scripts/add-users
 	$(MAKE) all
 	BUILD=$(B) scripts/bench-tls
 
 bench-repl: deps
+	scripts/add-users
 	$(MAKE) all
 	BUILD=$(B) scripts/bench-repl
 
@@ -172,6 +179,9 @@ install: all
 	$(if $(wildcard docs/man/*.8),install -m 0644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/)
 	$(if $(wildcard docs/man/*.5),install -m 0644 docs/man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/)
 	$(if $(wildcard etc/*.conf),install -m 0644 etc/*.conf $(DESTDIR)/etc/tandem/)
+	install -d $(DESTDIR)/usr/lib/sysusers.d
+	install -m 0644 systemd/tandem-sysusers.conf $(DESTDIR)/usr/lib/sysusers.d/tandem.conf
+	@echo "install: proxyd runs as the system user tandem-proxyd: create it with systemd-sysusers or scripts/add-users (as root)"
 	for u in systemd/*.service; do \
 	    sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' $$u > $(DESTDIR)/lib/systemd/system/$$(basename $$u); \
 	    chmod 0644 $(DESTDIR)/lib/systemd/system/$$(basename $$u); \

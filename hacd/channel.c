@@ -10,14 +10,29 @@
  * make-before-break planned failover, and StateSync frames with the
  * cluster's server admin state (hacd/repl.c: all of it when proxyd
  * connects, then every change); a StateSync from proxyd goes to the
- * replication store. The peer's uid is checked (SO_PEERCRED): only root,
- * hacd's own user or the configured proxyd user may claim to be proxyd.
+ * replication store (hacd/repl.c keeps only what proxyd may say: counts,
+ * bans, health).
+ *
+ * Who may be proxyd. Whatever connects here learns every TLS ticket key
+ * (the bulk sync) and decides this node's readiness, so the connecting
+ * process is checked (SO_PEERCRED) against the operator's choice: the
+ * configured proxyd user; hacd's own user when it is not root (a process of
+ * that uid owns hacd already); root only with channel.allow_root (proxyd
+ * never runs as root once started). And one proxyd at a time: with
+ * takeover "refuse" (the default) a second connection while the first is
+ * alive is turned away and counted, so that another process of proxyd's
+ * user cannot displace the real one, make this node "not ready" and move
+ * its VIPs; a restarted proxyd is not hindered, as its old connection has
+ * reached end of file by then (checked at the moment the new one arrives,
+ * in case the loop has not yet read that end of file). "replace" lets the
+ * newest connection win.
  */
 #include "hacd/channel.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,6 +98,10 @@ static void conn_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
 			ch->sync(ch->sync_arg, m->sync);
 		break;
 	default:
+		/* drain, view and reset go from hacd to proxyd, never back. */
+		ch->unexpected++;
+		log_rl_warnx(&ch->rl, ev_now(ch->loop), "channel: a %d message from proxyd ignored "
+		    "(hacd sends those; %llu so far)", (int)m->body_case, (unsigned long long)ch->unexpected);
 		break;
 	}
 	tandem__channel_message__free_unpacked(m, NULL);
@@ -103,6 +122,34 @@ static int send_drain(struct channel *ch, int on)
 	return stream_send(ch->conn, buf, n);
 }
 
+/* May this uid claim to be proxyd? (See the top of the file.) */
+static int uid_admitted(const struct channel *ch, uid_t uid)
+{
+	if (ch->pol.has_proxyd_uid && uid == ch->pol.proxyd_uid)
+		return 1;
+	if (uid == 0)
+		return ch->pol.allow_root;
+	return uid == getuid();
+}
+
+/* Is the current proxyd connection still open from its far end? A proxyd
+ * that exited has closed it; the end of file may be waiting unread in this
+ * very loop iteration, behind the new connection's accept. */
+static int conn_alive(const struct channel *ch)
+{
+	char c;
+	ssize_t n;
+
+	if (ch->conn == NULL || ch->conn->closing)
+		return 0;
+	n = recv(ch->conn->fc.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0)
+		return 0;
+	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		return 0;
+	return 1;
+}
+
 static void accept_cb(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 {
 	struct channel *ch = w->data;
@@ -115,11 +162,18 @@ static void accept_cb(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 		fd = net_accept(ch->lfd, NULL, NULL);
 		if (fd == -1)
 			return;
-		if (net_peer_uid(fd, &uid) == -1 ||
-		    (uid != 0 && uid != getuid() && !(ch->has_extra_uid && uid == ch->extra_uid))) {
+		if (net_peer_uid(fd, &uid) == -1 || !uid_admitted(ch, uid)) {
 			ch->rejected_uid++;
-			log_rl_warnx(&ch->rl, ev_now(loop), "channel: connection from uid %d refused",
-			    (int)uid);
+			log_rl_warnx(&ch->rl, ev_now(loop), "channel: connection from uid %d refused "
+			    "(not proxyd's user; %llu so far)", (int)uid, (unsigned long long)ch->rejected_uid);
+			close(fd);
+			continue;
+		}
+		if (ch->conn != NULL && !ch->pol.replace && conn_alive(ch)) {
+			ch->rejected_busy++;
+			log_rl_warnx(&ch->rl, ev_now(loop), "channel: second connection (uid %d) refused: "
+			    "proxyd pid %d is connected (takeover \"refuse\"; %llu so far)", (int)uid,
+			    (int)ch->pid, (unsigned long long)ch->rejected_busy);
 			close(fd);
 			continue;
 		}
@@ -129,7 +183,8 @@ static void accept_cb(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 			continue;
 		}
 		if (ch->conn != NULL) {
-			log_info("channel: a new proxyd connection replaces the old one");
+			log_info("channel: a new proxyd connection replaces the old one%s",
+			    ch->pol.replace ? " (takeover \"replace\")" : ", which had closed");
 			stream_close(ch->conn);
 		}
 		ch->conn = s;
@@ -141,7 +196,7 @@ static void accept_cb(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 }
 
 int channel_open(struct channel *ch, struct ev_loop *loop, const char *path,
-    int has_proxyd_uid, uid_t proxyd_uid, channel_changed_cb changed, void *arg)
+    const struct channel_policy *pol, channel_changed_cb changed, void *arg)
 {
 	memset(ch, 0, sizeof(*ch));
 	ch->loop = loop;
@@ -153,12 +208,11 @@ int channel_open(struct channel *ch, struct ev_loop *loop, const char *path,
 		return -1;
 	}
 	snprintf(ch->path, sizeof(ch->path), "%s", path);
-	ch->has_extra_uid = has_proxyd_uid;
-	ch->extra_uid = proxyd_uid;
+	ch->pol = *pol;
 	ch->lfd = net_listen_unix(path, 0600);
 	if (ch->lfd == -1)
 		return -1;
-	if (has_proxyd_uid && proxyd_uid != getuid() && chown(path, proxyd_uid, (gid_t)-1) == -1) {
+	if (pol->has_proxyd_uid && pol->proxyd_uid != getuid() && chown(path, pol->proxyd_uid, (gid_t)-1) == -1) {
 		close(ch->lfd);
 		ch->lfd = -1;
 		return -1;

@@ -21,6 +21,14 @@ typedef void (*channel_connected_cb)(void *arg);
 /* Called for a StateSync proxyd sent; valid only during the call. */
 typedef void (*channel_sync_cb)(void *arg, const Tandem__StateSync *sync);
 
+/* Who may connect as proxyd (hacd.conf proxyd_user and channel { }). */
+struct channel_policy {
+	int has_proxyd_uid;         /* proxyd_user given */
+	uid_t proxyd_uid;
+	int allow_root;             /* root may connect too */
+	int replace;                /* a second connection displaces the first ("replace") */
+};
+
 struct channel {
 	struct ev_loop *loop;
 	char path[108];
@@ -34,9 +42,11 @@ struct channel {
 	int drain_tolerated;        /* hacd asked for the drain that proxyd reports */
 	pid_t pid;                  /* from its hello, 0 unknown */
 	int drain_wanted;           /* sent again when proxyd reconnects */
-	int has_extra_uid;          /* proxyd's user, besides root and hacd's own */
-	uid_t extra_uid;
-	uint64_t rejected_uid, bad_message;
+	struct channel_policy pol;
+	uint64_t rejected_uid;      /* connections from a uid that may not be proxyd */
+	uint64_t rejected_busy;     /* connections while proxyd was connected (takeover "refuse") */
+	uint64_t bad_message;
+	uint64_t unexpected;        /* messages only hacd sends (drain, view, reset) */
 	struct log_ratelimit rl;
 	channel_changed_cb changed;
 	void *arg;
@@ -46,15 +56,17 @@ struct channel {
 };
 
 /*
- * Listen on path (mode 0600; a stale socket file is replaced). Only a peer
- * running as root, as hacd's own uid or as proxyd_uid (SO_PEERCRED) is
- * kept; one proxyd at a time (a new connection replaces the old one:
- * proxyd restarted). With has_proxyd_uid the socket file is chowned to
- * proxyd_uid so that user, and no other, can connect. Returns 0, or -1
- * with errno set.
+ * Listen on path (mode 0600; a stale socket file is replaced). A peer
+ * (SO_PEERCRED) is kept only if it runs as pol->proxyd_uid, as hacd's own
+ * uid when that is not root, or as root with pol->allow_root; others are
+ * closed and counted (rejected_uid). One proxyd at a time: while a live
+ * connection exists a new one is closed and counted (rejected_busy), unless
+ * pol->replace, when it replaces the old. With has_proxyd_uid the socket
+ * file is chowned to proxyd_uid so that user, and no other, can connect.
+ * pol is copied. Returns 0, or -1 with errno set.
  */
 int channel_open(struct channel *ch, struct ev_loop *loop, const char *path,
-    int has_proxyd_uid, uid_t proxyd_uid, channel_changed_cb changed, void *arg);
+    const struct channel_policy *pol, channel_changed_cb changed, void *arg);
 /* Close the listener and any connection, and unlink the socket file. */
 void channel_close(struct channel *ch);
 

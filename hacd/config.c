@@ -26,8 +26,9 @@
 
 static const char *const root_keys[] = {
 	"cluster", "key_file", "advert", "dead_intervals", "skew", "port", "garp",
-	"notify", "nodes", "vips", "track", "proxyd_user", "multicast", "replication", NULL,
+	"notify", "nodes", "vips", "track", "proxyd_user", "channel", "multicast", "replication", NULL,
 };
+static const char *const channel_keys[] = { "takeover", "allow_root", NULL };
 static const char *const repl_keys[] = {
 	"sync_interval", "anti_entropy", "max_rate_keys", "max_bans", "max_health", "max_admin",
 	"max_tickets", "rate_retention", "max_future", "max_ban", "relay", "ticket_rotate", NULL,
@@ -376,6 +377,43 @@ static int get_count(const config_setting_t *grp, const char *key, int64_t max, 
  * about 2 GB) or from turning the sync into a busy loop; max_admin stays
  * small enough for `hactl admin` to list in one control-socket frame.
  */
+/*
+ * channel = { takeover = "refuse" | "replace"; allow_root = false; }: who
+ * may be proxyd on hacd.chan. proxyd never runs as root after its start
+ * (proxyd/main.c drops to its user before it connects), so root is let in
+ * only when the operator says so (a test tool, a debugging session). One
+ * proxyd at a time: "refuse" turns a second connection away while the first
+ * is alive (a restarted proxyd's old connection is gone by then), so that a
+ * process sharing proxyd's user cannot displace it; "replace" lets the
+ * newest win, as before.
+ */
+static int parse_channel(struct hacd_config *cfg, const config_setting_t *root, struct conf_err *err)
+{
+	const config_setting_t *g = NULL;
+	const char *takeover = NULL;
+	int allow_root = 0;
+
+	cfg->chan_replace = 0;
+	cfg->chan_allow_root = 0;
+	if (conf_get_group(root, "channel", 0, &g, err) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (conf_check_keys(g, channel_keys, err) == -1 ||
+	    conf_get_str(g, "takeover", 0, &takeover, err) == -1 ||
+	    conf_get_bool(g, "allow_root", 0, &allow_root, err) == -1)
+		return -1;
+	if (takeover != NULL) {
+		if (strcmp(takeover, "replace") == 0)
+			cfg->chan_replace = 1;
+		else if (strcmp(takeover, "refuse") != 0)
+			return conf_errorf(err, config_setting_get_member(g, "takeover"),
+			    "takeover: \"refuse\" or \"replace\"");
+	}
+	cfg->chan_allow_root = allow_root;
+	return 0;
+}
+
 static int parse_replication(struct hacd_config *cfg, const config_setting_t *root,
     struct conf_err *err)
 {
@@ -462,6 +500,8 @@ static int parse(struct hacd_config *cfg, const struct conf *c, const char *self
 		cfg->has_proxyd_uid = 1;
 		cfg->proxyd_uid = pw->pw_uid;
 	}
+	if (parse_channel(cfg, root, err) == -1)
+		return -1;
 	if (cfg->notify[0] != '\0' && cfg->notify[0] != '/')
 		return conf_errorf(err, config_setting_get_member(root, "notify"),
 		    "notify: an absolute path");
@@ -623,6 +663,12 @@ int hacd_config_reloadable(const struct hacd_config *old, const struct hacd_conf
 	    (const struct sockaddr *)&new_cfg->mcast.group, 1))) {
 		snprintf(err->msg, sizeof(err->msg), "%.400s: multicast settings changed: restart hacd to apply",
 		    new_cfg->path);
+		return -1;
+	}
+	if (old->has_proxyd_uid != new_cfg->has_proxyd_uid || old->proxyd_uid != new_cfg->proxyd_uid ||
+	    old->chan_replace != new_cfg->chan_replace || old->chan_allow_root != new_cfg->chan_allow_root) {
+		snprintf(err->msg, sizeof(err->msg),
+		    "%.400s: proxyd_user or channel settings changed: restart hacd to apply", new_cfg->path);
 		return -1;
 	}
 	if (old->repl.max_rate_keys != new_cfg->repl.max_rate_keys || old->repl.max_bans != new_cfg->repl.max_bans ||

@@ -103,6 +103,8 @@ struct hacd_config {
 	int proxyd_weight;              /* HACD_WEIGHT_OFF, HACD_WEIGHT_FAULT or > 0 */
 	int has_proxyd_uid;             /* proxyd_user given: its uid may use the channel */
 	uid_t proxyd_uid;
+	int chan_replace;               /* channel.takeover = "replace": a new proxyd displaces the old */
+	int chan_allow_root;            /* channel.allow_root: root may connect as proxyd */
 	int track_interface;            /* link down on a VIP's interface = fault for that VIP */
 	struct hacd_mcast_conf mcast;   /* enabled == 0: unicast to every peer (the default) */
 	struct hacd_repl_conf repl;     /* replication settings (defaults when absent) */

@@ -722,7 +722,9 @@ static void do_status(struct ctl *c, struct stream *s)
 	}
 	peer_counters(&n->peers, add_counter, acc);
 	add_counter(acc, "channel-rejected-uid", n->chan.rejected_uid);
+	add_counter(acc, "channel-rejected-busy", n->chan.rejected_busy);
 	add_counter(acc, "channel-bad-message", n->chan.bad_message);
+	add_counter(acc, "channel-unexpected-message", n->chan.unexpected);
 	add_counter(acc, "ctl-rejected-uid", c->rejected_uid);
 	add_counter(acc, "ctl-bad-request", c->bad_request);
 	add_counter(acc, "notify-failed", n->notify_failed);

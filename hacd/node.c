@@ -678,6 +678,7 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
     struct wire_keyring *kr, uint64_t epoch, const char *rundir)
 {
 	char path[HACD_PATH_MAX];
+	struct channel_policy pol;
 	int fd;
 
 	memset(n, 0, sizeof(*n));
@@ -732,8 +733,14 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 		log_warnx("no netlink monitor: VIP removal and link changes are seen by the 1 s poll only");
 	}
 	snprintf(path, sizeof(path), "%s/hacd.chan", rundir);
-	if (channel_open(&n->chan, loop, path, cfg->has_proxyd_uid, cfg->proxyd_uid,
-	    on_channel_changed, n) == -1) {
+	pol.has_proxyd_uid = cfg->has_proxyd_uid;
+	pol.proxyd_uid = cfg->proxyd_uid;
+	pol.allow_root = cfg->chan_allow_root;
+	pol.replace = cfg->chan_replace;
+	if (!pol.has_proxyd_uid && getuid() == 0 && !pol.allow_root)
+		log_warnx("channel: no proxyd_user in %s and hacd runs as root: no proxyd can connect "
+		    "(set proxyd_user, or channel.allow_root)", cfg->path);
+	if (channel_open(&n->chan, loop, path, &pol, on_channel_changed, n) == -1) {
 		log_warn("cannot listen on %s", path);
 		return -1;
 	}

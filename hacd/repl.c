@@ -232,12 +232,18 @@ static void send_view(struct repl *r)
 {
 	Tandem__ChannelMessage m = TANDEM__CHANNEL_MESSAGE__INIT;
 	Tandem__ClusterView v = TANDEM__CLUSTER_VIEW__INIT;
-	uint8_t buf[128];
+	char *members[HACD_MAX_NODES];
+	uint8_t buf[128 + HACD_MAX_NODES * (REPLICA_NAME_MAX + 2)];
 	size_t len;
 	uint32_t alive = 1;
 
 	if (r->chan->conn == NULL)
 		return;
+	/* The origins proxyd's rate tables may hold: the nodes, nothing else. */
+	for (size_t i = 0; i < r->cfg->nnodes; i++)
+		members[i] = (char *)node_name(r, i);
+	v.n_members = r->cfg->nnodes;
+	v.members = members;
 	for (size_t i = 0; i < r->cfg->nnodes; i++)
 		if (i != r->cfg->self && r->peers->peers[i].alive)
 			alive++;
@@ -314,13 +320,35 @@ static void note_lag(struct repl *r, const Tandem__StateSync *sync)
 	r->stats.lag_n++;
 }
 
-/* proxyd's own observations (rate counts, bans, health): merged as this
- * node's, exported in the next delta. */
+/*
+ * proxyd's own observations (rate counts, bans, health): merged as this
+ * node's, exported in the next delta. That is all proxyd has to say: admin
+ * state is the operator's (hactl, through hacd's control socket) and
+ * ticket keys are hacd's (ticket_cb), so a sync from the channel naming
+ * either is refused entry by entry, counted, and never replicated. The
+ * channel admits only proxyd's user (hacd/channel.c), but a process that
+ * got in must still not be able to drain every node's servers or plant a
+ * ticket key the whole cluster would seal sessions under.
+ */
 static void on_chan_sync(void *arg, const Tandem__StateSync *sync)
 {
 	struct repl *r = arg;
+	Tandem__StateSync s;
 
 	r->stats.chan_rx++;
+	if (sync->n_admin > 0 || sync->n_tickets > 0) {
+		r->stats.chan_refused_admin += sync->n_admin;
+		r->stats.chan_refused_ticket += sync->n_tickets;
+		log_rl_warnx(&r->chan_rl, ev_now(r->loop),
+		    "channel: %zu admin and %zu ticket-key entries from proxyd refused "
+		    "(only hactl and hacd set those; %llu and %llu so far)", sync->n_admin, sync->n_tickets,
+		    (unsigned long long)r->stats.chan_refused_admin, (unsigned long long)r->stats.chan_refused_ticket);
+		s = *sync;
+		s.n_admin = s.n_tickets = 0;
+		s.admin = NULL;
+		s.tickets = NULL;
+		sync = &s;
+	}
 	apply_sync(r, sync, REPLICA_SRC_LOCAL);
 	fwd_flush(r);
 }
@@ -752,7 +780,7 @@ static void newest_cb(void *arg, const struct replica_item *it)
 }
 
 /*
- * The cluster's ticket keys (issue 7): one node, the first alive in the
+ * The cluster's ticket keys: one node, the first alive in the
  * configuration's order, makes the next key a lead time before it is due
  * and puts it in the store, whence it reaches every node in sealed
  * datagrams and every proxyd over the channel; hacd/tickets.c has the
@@ -804,6 +832,7 @@ int repl_init(struct repl *r, struct ev_loop *loop, const struct hacd_config *cf
     struct peer_table *peers, struct channel *chan)
 {
 	struct replica_config rc;
+	const char *names[HACD_MAX_NODES];
 
 	memset(r, 0, sizeof(*r));
 	r->loop = loop;
@@ -811,6 +840,7 @@ int repl_init(struct repl *r, struct ev_loop *loop, const struct hacd_config *cf
 	r->peers = peers;
 	r->chan = chan;
 	r->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000);
+	r->chan_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000);
 	replica_config_defaults(&rc);
 	rc.self = cfg->nodes[cfg->self].name;
 	rc.max_rates = (size_t)cfg->repl.max_rate_keys;
@@ -822,6 +852,10 @@ int repl_init(struct repl *r, struct ev_loop *loop, const struct hacd_config *cf
 	rc.max_future_ms = cfg->repl.max_future_ms;
 	rc.max_ban_ms = cfg->repl.max_ban_ms;
 	rc.relay_remote = cfg->repl.relay;
+	for (size_t i = 0; i < cfg->nnodes; i++)
+		names[i] = cfg->nodes[i].name;
+	rc.nodes = names;
+	rc.nnodes = cfg->nnodes;
 	r->store = replica_new(&rc);
 	if (r->store == NULL) {
 		log_warnx("replication: cannot create the store");
@@ -1039,6 +1073,8 @@ void repl_counters(const struct repl *r, void (*cb)(void *arg, const char *name,
 	cb(arg, "channel-overflow", s->chan_overflow);
 	cb(arg, "channel-bulk", s->chan_bulk);
 	cb(arg, "channel-sync-rx", s->chan_rx);
+	cb(arg, "channel-refused-admin", s->chan_refused_admin);
+	cb(arg, "channel-refused-ticket", s->chan_refused_ticket);
 	cb(arg, "tickets-made", s->tickets_made);
 	cb(arg, "reset-tx", s->reset_tx);
 	cb(arg, "reset-rx", s->reset_rx);

@@ -38,6 +38,8 @@ struct repl_stats {
 	uint64_t chan_overflow;          /* proxyd too slow: backlog dropped, bulk instead */
 	uint64_t chan_bulk;              /* bulk syncs to proxyd (each connection, each overflow) */
 	uint64_t chan_rx;                /* StateSync frames from proxyd */
+	uint64_t chan_refused_admin;     /* admin entries from proxyd: not its to set */
+	uint64_t chan_refused_ticket;    /* ticket keys from proxyd: hacd makes them */
 	uint64_t export_err;             /* replica_export_* failures (no memory) */
 	uint64_t lag_last_ms, lag_max_ms, lag_sum_ms, lag_n; /* merge lag of peers' syncs */
 	uint64_t tickets_made;           /* TLS ticket keys this node made */
@@ -78,6 +80,7 @@ struct repl {
 	struct repl_peer peer[HACD_MAX_NODES];
 	struct repl_stats stats;
 	struct log_ratelimit rl;
+	struct log_ratelimit chan_rl;    /* refusals of proxyd's input */
 };
 
 /*

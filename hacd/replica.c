@@ -19,7 +19,7 @@
  * two nodes that received the same set of entries hold the same state, in
  * whatever order, with whatever duplicates the network made. The orders:
  *   rate   (origin, limit, key, window) -> count                 a G-counter per node
- *   ban    (limit, key)                 -> (until, origin)
+ *   ban    (limit, key)                 -> (until, origin, started)
  *   health (upstream, server, origin)   -> (observed, down > up) newest wins; a tie reads "down"
  *   admin  (upstream, server)           -> (set, origin, state, has_weight, weight)  last writer wins
  *   ticket id                           -> (created, name||secret, has_expires, expires)
@@ -35,7 +35,11 @@
  * and both are bounded: eviction when a table is full (memory beats
  * convergence; stats say when it happens), and refusing an entry that is too
  * far in the future, which a node with a later clock may accept (it heals on
- * the sender's next delta or bulk sync).
+ * the sender's next delta or bulk sync). Refusing an origin that is not a
+ * configured node does not break it: every node holds the same node list
+ * (hacd.conf is the same file everywhere, and heartbeats report drift), so
+ * every node refuses the same entries; an origin is a node, and a name no
+ * node has could otherwise take the origin slots the nodes need.
  *
  * Layout. Every entry is one allocation: a header, then its lookup key
  * (kind byte, NUL-terminated names, key bytes, big-endian numbers), then a
@@ -76,7 +80,7 @@ struct rent {
 	uint64_t hash;
 	uint64_t seq;                       /* insertion number */
 	uint64_t order, order2;             /* heap key: the kind's timestamp, then ticket id */
-	uint64_t a;                         /* rate: count; ticket: expires */
+	uint64_t a;                         /* rate: count; ban: started (0 unknown); ticket: expires */
 	uint32_t c, d;                      /* admin: state, weight */
 	uint32_t heap_idx;
 	uint16_t klen;
@@ -114,6 +118,7 @@ struct replica {
 	struct replica_bulk *cursors;
 	char origins[REPLICA_MAX_ORIGINS][REPLICA_NAME_MAX + 1];
 	size_t norigins;
+	int fixed_origins;           /* origins[] is the configured node list: no others */
 	struct scratch scr[REPLICA_KIND_MAX];
 	struct replica_stats stats;
 	struct log_ratelimit rl;
@@ -469,7 +474,9 @@ static int cand_beats(const struct cand *c, struct rent *e)
 	case REPLICA_BAN:
 		if (c->order != e->order)
 			return c->order > e->order;
-		return strcmp(c->origin, rent_origin(e)) > 0;
+		if ((x = strcmp(c->origin, rent_origin(e))) != 0)
+			return x > 0;
+		return c->a > e->a;
 	case REPLICA_HEALTH:
 		if (c->order != e->order)
 			return c->order > e->order;
@@ -624,6 +631,10 @@ static void fill_msg(struct rent *e, void *m)
 		p->key.data = k + 1;
 		p->has_until_unix_ms = 1;
 		p->until_unix_ms = e->order;
+		/* Kept and passed on so that a node that reset the key can
+		 * tell this ban from a new one (hacd/repl.c apply_sync). */
+		p->has_started_unix_ms = e->a != 0;
+		p->started_unix_ms = e->a;
 		p->origin = rent_origin(e)[0] ? rent_origin(e) : NULL;  /* "" was an absent origin */
 		break;
 	}
@@ -694,12 +705,23 @@ static void item_of(struct rent *e, union pbmsg *m, struct replica_item *it)
 
 /* ---- merging ------------------------------------------------------------- */
 
-static int add_origin(struct replica *r, const char *origin)
+static int known_origin(const struct replica *r, const char *origin)
 {
 	for (size_t i = 0; i < r->norigins; i++)
 		if (strcmp(r->origins[i], origin) == 0)
-			return 0;
-	if (r->norigins == REPLICA_MAX_ORIGINS)
+			return 1;
+	return 0;
+}
+
+/* The rate-count origin slots. With a node list they were all registered
+ * by replica_new, and a name outside it is refused; without one they fill
+ * first come first served (this node's own was registered first, so it
+ * always has one). */
+static int add_origin(struct replica *r, const char *origin)
+{
+	if (known_origin(r, origin))
+		return 0;
+	if (r->fixed_origins || r->norigins == REPLICA_MAX_ORIGINS)
 		return -1;
 	memcpy(r->origins[r->norigins++], origin, strlen(origin) + 1);
 	return 0;
@@ -773,6 +795,13 @@ static int pick_origin(const struct replica *r, const char *got, enum replica_so
 		return -1;
 	}
 	if (src == REPLICA_SRC_LOCAL && strcmp(got, r->self) != 0) {
+		*why = REPLICA_BAD_ORIGIN;
+		return -1;
+	}
+	/* An origin is a node of the cluster. A name no node has would
+	 * take an origin slot (rate) or a table entry (health) that the
+	 * nodes need, for as long as the sender keeps sending it. */
+	if (r->fixed_origins && !known_origin(r, got)) {
 		*why = REPLICA_BAD_ORIGIN;
 		return -1;
 	}
@@ -854,6 +883,8 @@ static int check_ban(struct replica *r, const Tandem__Ban *m, enum replica_sourc
 		memcpy(c->key + off, m->key.data, m->key.len);
 	c->klen = off + m->key.len;
 	c->order = m->until_unix_ms;
+	/* A start after the end is nonsense: kept as unknown. */
+	c->a = m->has_started_unix_ms && m->started_unix_ms <= m->until_unix_ms ? m->started_unix_ms : 0;
 	return 0;
 }
 
@@ -1424,6 +1455,21 @@ struct replica *replica_new(const struct replica_config *cfg)
 	r->max[REPLICA_HEALTH] = cfg->max_health;
 	r->max[REPLICA_ADMIN] = cfg->max_admin;
 	r->max[REPLICA_TICKET] = cfg->max_tickets;
+	r->cfg.nodes = NULL;
+	r->cfg.nnodes = 0;
+	/* This node's own slot first: its counts are never refused for want
+	 * of one. */
+	memcpy(r->origins[r->norigins++], r->self, strlen(r->self) + 1);
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		if (!name_ok(cfg->nodes[i]) || (!known_origin(r, cfg->nodes[i]) &&
+		    r->norigins == REPLICA_MAX_ORIGINS)) {
+			free(r);
+			return NULL;
+		}
+		if (!known_origin(r, cfg->nodes[i]))
+			memcpy(r->origins[r->norigins++], cfg->nodes[i], strlen(cfg->nodes[i]) + 1);
+	}
+	r->fixed_origins = cfg->nnodes > 0;
 	r->nbuckets = HTAB_MIN;
 	if ((r->tab = calloc(r->nbuckets, sizeof(*r->tab))) == NULL) {
 		free(r);

@@ -44,7 +44,7 @@ enum replica_bad {
 	REPLICA_BAD_COUNT,       /* a count above REPLICA_MAX_COUNT */
 	REPLICA_BAD_STATE,       /* an admin state outside enum AdminState */
 	REPLICA_BAD_TICKET,      /* ticket name not 16 bytes or secret not 32 */
-	REPLICA_BAD_ORIGIN,      /* local input naming another origin, or one origin too many */
+	REPLICA_BAD_ORIGIN,      /* local input naming another origin; an origin not a configured node */
 	REPLICA_BAD_MAX
 };
 
@@ -69,6 +69,13 @@ struct replica_config {
 	uint64_t max_future_ms;    /* timestamps later than now + this are refused */
 	uint64_t max_ban_ms;       /* bans ending later than now + this are refused */
 	int relay_remote;          /* also put entries merged from peers into deltas */
+	/* The cluster's node names (self among them, or it is added), at
+	 * most REPLICA_MAX_ORIGINS; copied. Every origin a received entry
+	 * names must be one of them: an origin is a node, and a peer that
+	 * invents names must not use up the slots the nodes need. NULL / 0:
+	 * any valid name, first come first served (tests of the merges). */
+	const char *const *nodes;
+	size_t nnodes;
 };
 
 /* Defaults: 200000 rates, 100000 bans, 4096 health, 1024 admin, 3 tickets,
@@ -138,7 +145,8 @@ void replica_free(struct replica *r);
  *
  * From REPLICA_SRC_LOCAL, an absent origin means this node and any other
  * origin is refused (proxyd speaks only for its node); from REPLICA_SRC_PEER
- * an absent ban or admin origin reads as "" (rolling upgrades). The bulk
+ * an absent ban or admin origin reads as "" (rolling upgrades), and a
+ * named origin must be one of cfg->nodes (REPLICA_BAD_ORIGIN). The bulk
  * fields are the caller's business (e.g. noting bulk_last).
  *
  * cb (may be NULL) is called for each entry that changed the store. Returns

@@ -340,6 +340,35 @@ unix_addr(const char *path, struct sockaddr_un *sun)
 	return 0;
 }
 
+/* Does a socket listen at path in this network namespace? 1 yes, 0 no, -1
+ * cannot tell. For a socket file this process may not connect to (a
+ * daemon that handed it to another user, see hacd/channel.c): the kernel's
+ * table of unix sockets says whether it is alive without connecting. */
+static int
+unix_listening(const char *path)
+{
+	char line[4096 + 128];
+	FILE *f = fopen("/proc/net/unix", "re");
+	int found = 0;
+
+	if (f == NULL)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		unsigned long flags;
+		int off = 0;
+		size_t n;
+
+		/* Num: RefCount Protocol Flags Type St Inode Path */
+		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %n", &flags, &off) != 1 || off == 0)
+			continue;
+		n = strcspn(line + off, "\n");
+		line[off + n] = '\0';
+		found = (flags & 0x10000) != 0 && strcmp(line + off, path) == 0;   /* __SO_ACCEPTCON */
+	}
+	fclose(f);
+	return found;
+}
+
 /* A socket file at path nobody accepts on is left over by a crash: remove
  * it. One somebody accepts on belongs to a live daemon: refuse. Anything
  * else at path is not ours to delete. */
@@ -364,6 +393,8 @@ unix_remove_stale(const char *path, const struct sockaddr_un *sun)
 		errno = EADDRINUSE;
 		return -1;
 	}
+	if (e == EACCES && unix_listening(path) == 0)
+		e = ECONNREFUSED;       /* not ours to connect to, and nobody listens */
 	if (e != ECONNREFUSED && e != ENOENT) {
 		errno = e;
 		return -1;

@@ -21,6 +21,10 @@
  * coming back under it are merged as the table's own (relearnt after a
  * restart) rather than as a second node's.
  *
+ * The view also names every configured node: a count whose origin is not
+ * one of them is refused (each origin holds one of a table's RL_MAX_NODES
+ * slots for good; hacd refuses such counts too, this is the second line).
+ *
  * The view also carries how many of the configured nodes hacd sees alive:
  * a `partition = "share"` limit then enforces alive/nodes of its rate, so
  * the sides of a partition, each unable to see the other's counts, admit
@@ -67,6 +71,7 @@
 #define CL_HEALTH_SLACK_MS     2000   /* resend verdicts this much older than the last look */
 #define CL_BATCH               1024   /* entries per frame (a frame is at most ~150 KiB) */
 #define CL_TICKET_WAIT_MS      10000  /* longest not-ready wait for the first cluster ticket key */
+#define CL_MAX_MEMBERS         32     /* node names the view may list (hacd allows 16) */
 
 enum { K_RATE = 0, K_BAN, K_HEALTH, K_TICKET, K_RESET, K_MAX };
 enum { R_MERGED = 0, R_STALE, R_UNKNOWN, R_REFUSED, R_MAX };
@@ -89,6 +94,9 @@ static struct {
 static struct {
 	char node[64];              /* hacd's name for this node, "" until the view */
 	uint32_t nodes, alive;      /* 0 until the view */
+	char members[CL_MAX_MEMBERS][64]; /* the cluster's node names, from the view */
+	size_t nmembers;            /* 0: no list (an older hacd): any origin */
+	uint64_t bad_origin;        /* counts naming an origin that is not a node */
 	int connected;
 	uint64_t interval_ms;
 	uint64_t health_hwm;        /* wall ms of the last health look */
@@ -114,6 +122,18 @@ static void refused(int kind, const char *what)
 	    (unsigned long long)cl.rx[kind][R_REFUSED]);
 }
 
+/* Is origin one of the cluster's nodes? Each origin takes one of a rate
+ * table's RL_MAX_NODES slots for good, so only a node may have one. */
+static int origin_is_member(const char *origin)
+{
+	if (cl.nmembers == 0)
+		return 1;
+	for (size_t i = 0; i < cl.nmembers; i++)
+		if (strcmp(cl.members[i], origin) == 0)
+			return 1;
+	return 0;
+}
+
 static void apply_counts(const struct pd_config *g, const Tandem__StateSync *s, uint64_t now)
 {
 	for (size_t i = 0; i < s->n_counts; i++) {
@@ -125,6 +145,11 @@ static void apply_counts(const struct pd_config *g, const Tandem__StateSync *s, 
 		if (c == NULL || c->limit == NULL || !c->has_key || !c->has_window_start_unix_ms || !c->has_count ||
 		    c->origin == NULL || c->origin[0] == '\0') {
 			refused(K_RATE, "a field is missing");
+			continue;
+		}
+		if (!origin_is_member(c->origin)) {
+			cl.bad_origin++;
+			refused(K_RATE, "the origin is not a cluster node");
 			continue;
 		}
 		if ((L = find_limit(g, c->limit)) == NULL) {
@@ -261,6 +286,15 @@ void cluster_view(const Tandem__ClusterView *v)
 	if (v->node != NULL && strlen(v->node) < sizeof(cl.node) && strcmp(cl.node, v->node) != 0) {
 		snprintf(cl.node, sizeof(cl.node), "%s", v->node);
 		log_info("hacd channel: this node is \"%s\" in the cluster", cl.node);
+	}
+	if (v->n_members > 0) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < v->n_members && n < CL_MAX_MEMBERS; i++)
+			if (v->members[i] != NULL && v->members[i][0] != '\0' &&
+			    strlen(v->members[i]) < sizeof(cl.members[0]))
+				snprintf(cl.members[n++], sizeof(cl.members[0]), "%s", v->members[i]);
+		cl.nmembers = n;
 	}
 	if (v->has_nodes && v->has_alive && v->nodes > 0 && v->alive <= v->nodes &&
 	    (v->nodes != cl.nodes || v->alive != cl.alive)) {
@@ -487,6 +521,9 @@ void cluster_render(struct buf *o)
 		for (int r = 0; r < R_MAX; r++)
 			buf_appendf(o, "tandem_cluster_rx_entries_total{kind=\"%s\",result=\"%s\"} %llu\n", kind_name[k],
 			    result_name[r], (unsigned long long)cl.rx[k][r]);
+	buf_appendf(o, "# HELP tandem_cluster_rx_bad_origin_total Rate counts from hacd naming an origin that is not a cluster node (refused).\n"
+	    "# TYPE tandem_cluster_rx_bad_origin_total counter\n"
+	    "tandem_cluster_rx_bad_origin_total %llu\n", (unsigned long long)cl.bad_origin);
 	buf_appendf(o, "# HELP tandem_cluster_tx_entries_total This node's entries sent to hacd.\n"
 	    "# TYPE tandem_cluster_tx_entries_total counter\n");
 	for (int k = 0; k < K_TICKET; k++)   /* tickets and resets only come down */

@@ -127,6 +127,8 @@ usage(FILE *f)
 	    "  -h, --help          this text\n");
 }
 
+#define PROXYD_DEFAULT_USER "tandem-proxyd"
+
 static void
 drop_privileges(const char *user)
 {
@@ -137,12 +139,23 @@ drop_privileges(const char *user)
 			log_info("not started as root: running as uid %d, \"user\" ignored", (int)getuid());
 		return;
 	}
+	/* proxyd's own account by default, never a shared one such as
+	 * "nobody": hacd admits proxyd's uid to its channel, so every process
+	 * of that uid could speak for proxyd there (and read the cluster's
+	 * TLS ticket keys). */
 	if (user == NULL)
-		user = "nobody";
+		user = PROXYD_DEFAULT_USER;
 	if (strcmp(user, "root") == 0)
 		fatalx("refusing to run as root after start: set \"user\" to an unprivileged account");
-	if ((pw = getpwnam(user)) == NULL)
+	if ((pw = getpwnam(user)) == NULL) {
+		if (strcmp(user, PROXYD_DEFAULT_USER) == 0)
+			fatalx("user \"%s\" (proxyd's default \"user\") does not exist: create it "
+			    "(scripts/add-users) or set \"user\" to proxyd's own account", user);
 		fatalx("user \"%s\": no such user", user);
+	}
+	if (strcmp(user, "nobody") == 0)
+		log_warnx("running as \"nobody\", an account other services share: any of them could "
+		    "connect to hacd's channel as proxyd; use a dedicated user (tandem-proxyd)");
 	if (pw->pw_uid == 0)
 		fatalx("user \"%s\" has uid 0: refusing to run as root", user);
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)

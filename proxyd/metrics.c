@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxyd/admin.h"
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
 #include "proxyd/admin.h"

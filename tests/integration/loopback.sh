@@ -7,6 +7,8 @@
 # KEEP_LOGS=always every run's.
 # shellcheck shell=bash
 
+# proxyd, started as root, drops to its default user: it must exist.
+"$(dirname "${BASH_SOURCE[0]}")/../../scripts/add-users" >&2 || exit 1
 T=$(mktemp -d /tmp/tandem-$T_NAME-test.XXXXXX) || exit 1
 chmod 755 "$T"
 PIDS=()

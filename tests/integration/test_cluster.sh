@@ -59,7 +59,7 @@ write_confs() {
 		"$root/etc/hacd.conf" >"$HACD_CONF" || return 1
 	grep -q "ticket_rotate = \"${ROTATE_S}s\"" "$HACD_CONF" || { echo "no ticket_rotate line in etc/hacd.conf" >&2; return 1; }
 	# A throwaway ECDSA P-256 certificate; the key 0600 (proxyd refuses
-	# keys others can read; it reads them as root, then drops to nobody).
+	# keys others can read; it reads them as root, then drops to its user).
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 		-subj /CN=tandem.test -addext subjectAltName=DNS:tandem.test \
 		-keyout "$CL_DIR/tls.key" -out "$CL_DIR/tls.crt" >/dev/null 2>&1 || return 1
@@ -73,7 +73,7 @@ write_confs() {
 proxyd_conf() {
 	cat <<EOF
 threads = 2;
-user = "nobody";
+user = "tandem-proxyd";
 log = { level = "info"; access = "off"; };
 admin = { listen = "127.0.0.1:9901"; };
 listeners = (

@@ -46,7 +46,7 @@ import os, socket, struct, sys, time
 path, out, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(path)
-os.chmod(path, 0o666)          # proxyd sends after dropping to "nobody"
+os.chmod(path, 0o666)          # proxyd sends after dropping to its user
 s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
 end = time.monotonic() + secs
 with open(out, "a", buffering=1) as f:

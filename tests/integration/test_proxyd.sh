@@ -78,13 +78,14 @@ P_AD=$((B0 + 220)) P_ADM=$((B0 + 221))  # config: admin listener (P_ADM) and soc
 P_RL=$((B0 + 230))    # config: reloads (and P_RL + 1 for a listener added by one)
 P_GR=$((B0 + 240))    # quick mode: graceful stop
 P_SD=$((B0 + 250))    # config: shutdown deadline
+P_CL=$((B0 + 260)) P_CLM=$((B0 + 261))  # config: a cluster limit, a fake hacd on its channel
 P_404=$((B0 + 290))   # config: a single prefix route, to see 404s
 P_Q513=$((B0 + 291))  # quick mode with 513 servers: must never listen
 
 # PID_<name> of each proxyd, set by proxyd_quick / proxyd_conf (some read only
 # by name, in case_survivors)
 # shellcheck disable=SC2034
-PID_q='' PID_qpy='' PID_qka='' PID_qdead='' PID_qretry='' PID_qbig='' PID_lb='' PID_rt='' PID_ad='' PID_rl='' PID_gr='' PID_sd=''
+PID_q='' PID_qpy='' PID_qka='' PID_qdead='' PID_qretry='' PID_qbig='' PID_lb='' PID_rt='' PID_ad='' PID_rl='' PID_gr='' PID_sd='' PID_cl=''
 
 # ---- harness: temp dir $T, spawn, t_case, t_fail, wait_for, listening -------
 T_NAME=proxyd
@@ -482,7 +483,7 @@ PYEOF
 start_all() {
 	local p
 	for p in $P_B1 $P_B2 $P_B3 $P_SLOW $P_KA $P_BIG $P_LIM $P_PY $P_DEAD $P_Q $P_QPY $P_QKA $P_QDEAD $P_QRETRY \
-		$P_QBIG $P_LB $P_RT $P_AD $P_ADM $P_RL $((P_RL + 1)) $P_GR $P_SD $P_404; do
+		$P_QBIG $P_LB $P_RT $P_AD $P_ADM $P_RL $((P_RL + 1)) $P_GR $P_SD $P_CL $P_CLM $P_404; do
 		! listening "$p" || { echo "test_proxyd: 127.0.0.1:$p is taken (another run?)" >&2; return 1; }
 	done
 	backend b1 $P_B1 && backend b2 $P_B2 && backend b3 $P_B3 &&
@@ -1526,6 +1527,104 @@ case_access_log_json() {
 
 active_conns() { body "http://$H:$P_ADM/metrics" | awk '$1 == "tandem_connections_active" { print $2 }'; }
 
+# A fake hacd on proxyd's channel: its view names the nodes n1 and n2, then
+# a sync brings counts from 20 invented origins and one from n2. proxyd
+# refuses the invented ones (counted) and still merges n2's: invented names
+# must not use up the 16 origin slots of a rate table.
+case_cluster_origins() {
+	local m merged
+	write_conf cl <<EOF || return 1
+threads = 1;
+node = "n1";
+log = { access = "off"; };
+admin = { listen = "$H:$P_CLM"; };
+hacd = { channel = "$T/fake-hacd.chan"; };
+listeners = ( { name = "cl"; listen = "$H:$P_CL"; } );
+upstreams = ( { name = "app"; servers = ( { name = "b1"; address = "$H:$P_B1"; } ); } );
+ratelimits = ( { name = "cl"; key = "ip"; rate = 1000; period = "1s"; scope = "cluster"; } );
+routes = ( { name = "default"; upstream = "app"; } );
+EOF
+	timeout 30 python3 - "$T/fake-hacd.chan" >"$T/fake-hacd.out" 2>&1 <<'PYEOF' &
+import os, socket, struct, sys, time
+def varint(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80); v >>= 7
+    out.append(v)
+    return bytes(out)
+def fv(n, v): return varint(n << 3) + varint(v)
+def fb(n, b): return varint((n << 3) | 2) + varint(len(b)) + b
+def frame(m): return struct.pack(">I", len(m)) + m
+path = sys.argv[1]
+l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+l.bind(path)
+os.chmod(path, 0o666)           # proxyd connects after dropping root
+l.listen(1)
+l.settimeout(20)
+c, _ = l.accept()
+c.settimeout(5)
+c.recv(65536)                   # hello, status: not looked at
+# ChannelMessage.view (5): ClusterView{nodes 1, alive 2, node 5, members 6}
+view = fv(1, 2) + fv(2, 2) + fb(5, b"n1") + fb(6, b"n1") + fb(6, b"n2")
+c.sendall(frame(fb(5, view)))
+win = int(time.time()) * 1000
+key = bytes(range(16))
+counts = b""
+for o in [b"inv%d" % i for i in range(20)] + [b"n2"]:
+    # StateSync.counts (1): RateCount{origin 1, limit 2, key 3, window 4, count 5}
+    counts += fb(1, fb(1, o) + fb(2, b"cl") + fb(3, key) + fv(4, win) + fv(5, 3))
+c.sendall(frame(fb(4, counts)))   # ChannelMessage.sync (4)
+print("sent", flush=True)
+time.sleep(4)
+PYEOF
+	PIDS+=("$!")
+	wait_for 3 test -S "$T/fake-hacd.chan" || t_fail "the fake hacd did not listen" || return 1
+	proxyd_conf cl $P_CL || { t_fail "proxyd did not start"; return 1; }
+	wait_for 10 grep -q sent "$T/fake-hacd.out" || t_fail "proxyd never connected to the fake hacd" || return 1
+	wait_for 5 bash -c "curl -s -m 2 http://$H:$P_CLM/metrics | grep -q '^tandem_cluster_rx_bad_origin_total 20\$'" ||
+		t_fail "tandem_cluster_rx_bad_origin_total: $(body "http://$H:$P_CLM/metrics" | grep '^tandem_cluster_rx_bad_origin_total')" || return 1
+	m=$(body "http://$H:$P_CLM/metrics")
+	merged=$(grep -F 'tandem_cluster_rx_entries_total{kind="rate",result="merged"}' <<<"$m" | awk '{ print $2 }')
+	[[ $merged == 1 ]] || t_fail "n2's count: merged '$merged', want 1" || return 1
+}
+
+# A local process opens 100 admin connections and keeps them: at most 64
+# (the default admin.max_connections) stay open (the rest are closed at once and counted), and once it lets go
+# the admin listener answers again.
+case_admin_flood() {
+	local r m n
+	r=$(timeout 20 python3 - "$H" "$P_ADM" <<'PYEOF'
+import socket, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+socks = []
+for _ in range(100):
+    s = socket.create_connection((host, port), timeout=5)
+    socks.append(s)
+time.sleep(0.5)
+closed = 0
+for s in socks:
+    s.settimeout(0.05)
+    try:
+        if s.recv(1) == b"":
+            closed += 1
+    except socket.timeout:
+        pass
+    except OSError:
+        closed += 1
+for s in socks:
+    s.close()
+print(closed)
+PYEOF
+)
+	[[ $r =~ ^[0-9]+$ ]] || t_fail "the flood client: $r" || return 1
+	((r >= 36)) || t_fail "only $r of 100 admin connections were refused" || return 1
+	wait_for 8 bash -c "curl -s -m 2 http://$H:$P_ADM/metrics | grep -q '^tandem_guard_total'" ||
+		t_fail "the admin listener does not answer after the flood" || return 1
+	m=$(body "http://$H:$P_ADM/metrics")
+	n=$(grep -F 'tandem_guard_total{reason="admin_max_connections"}' <<<"$m" | awk '{ print $2 }')
+	((${n:-0} >= 36)) || t_fail "tandem_guard_total{reason=admin_max_connections} is ${n:-absent}, want >= 36" || return 1
+}
+
 case_client_aborts() {
 	local r
 	r=$(timeout 30 python3 "$T/h.py" abort $P_AD 2>&1)
@@ -1546,7 +1645,7 @@ case_survivors() {
 	local n dead=()
 	# Every proxyd that should still run does (no crash on anything above),
 	# and no log holds a crash or sanitizer report (ASan+UBSan builds).
-	for n in q qpy qka qdead qretry qbig lb rt ad rl; do
+	for n in q qpy qka qdead qretry qbig lb rt ad rl cl; do
 		local v=PID_$n
 		[[ -n ${!v:-} ]] && kill -0 "${!v}" 2>/dev/null || dead+=("$n")
 	done
@@ -1642,6 +1741,8 @@ t_case "admin /metrics is Prometheus text and counts" case_admin_metrics
 t_case "admin socket: show servers, show stats" case_admin_show
 t_case "admin socket: drain a server" case_admin_drain
 t_case "admin socket: set a server's weight" case_admin_weight
+t_case "admin listener: a connection flood is bounded and counted" case_admin_flood
+t_case "cluster counts from origins that are not nodes are refused" case_cluster_origins
 t_case "503 when every server is in maintenance" case_503_maint
 t_case "/readyz 503 while draining" case_readyz_drain
 t_case "access log: combined format" case_access_log_combined

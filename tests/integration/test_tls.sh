@@ -96,9 +96,9 @@ sh tests/tools/mkcerts.sh "$PKI" >/dev/null || { echo "test_tls: mkcerts failed"
 # A second, unrelated PKI: "the new certificate" of the reload cases.
 sh tests/tools/mkcerts.sh "$PKI2" >/dev/null || { echo "test_tls: mkcerts failed" >&2; exit 1; }
 # Started as root, proxyd reads certificates again at reload as its
-# unprivileged user (default "nobody"): that user must own the key files.
+# unprivileged user (default "tandem-proxyd"): that user must own the key files.
 if [[ $(id -u) -eq 0 ]]; then
-	chown -R nobody "$PKI" "$PKI2"
+	chown -R tandem-proxyd "$PKI" "$PKI2"
 	chmod 755 "$PKI" "$PKI2"
 fi
 

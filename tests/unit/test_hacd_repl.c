@@ -344,6 +344,10 @@ static void next_view(int fd)
 	assert_int_equal(m->view->alive, 1);
 	assert_int_equal(m->view->sync_interval_ms, 20);
 	assert_true(m->view->tickets);
+	/* The origins proxyd's rate tables may hold. */
+	assert_int_equal(m->view->n_members, 2);
+	assert_string_equal(m->view->members[0], "n1");
+	assert_string_equal(m->view->members[1], "n2");
 	tandem__channel_message__free_unpacked(m, NULL);
 }
 
@@ -706,6 +710,177 @@ static void test_admin_to_proxyd(void **state)
 	close(sv[1]);
 }
 
+/*
+ * The channel's input ladder: a process on hacd.chan that sends admin
+ * entries (drain a server on every node) or a TLS ticket key (which every
+ * node would seal sessions under) gets neither into the store; both are
+ * counted and nothing of them is exported to peers. Its rate counts still
+ * merge: those are proxyd's to send.
+ */
+static void test_channel_refuses_admin_and_tickets(void **state)
+{
+	Tandem__StateSync ss = TANDEM__STATE_SYNC__INIT;
+	Tandem__ServerAdmin a = TANDEM__SERVER_ADMIN__INIT, *ap = &a;
+	Tandem__TicketKey t = TANDEM__TICKET_KEY__INIT, *tp = &t;
+	Tandem__RateCount rc = TANDEM__RATE_COUNT__INIT, *rcp = &rc;
+	uint8_t name[16], secret[32], key[4] = { 1, 2, 3, 4 }, buf[WIRE_MAX_PAYLOAD];
+	uint64_t now = wall_now_ms(), win = now / 1000 * 1000;
+	const struct replica_stats *st = replica_stats(fx.repl.store);
+	ssize_t n;
+	int admin_out = 0, tickets_out = 0;
+
+	(void)state;
+	memset(name, 0xaa, sizeof(name));
+	memset(secret, 0xbb, sizeof(secret));
+	a.upstream = "app";
+	a.server = "app1";
+	a.has_state = a.has_set_unix_ms = 1;
+	a.state = TANDEM__ADMIN_STATE__ADMIN_MAINT;
+	a.set_unix_ms = now;
+	t.has_id = t.has_name = t.has_secret = t.has_created_unix_ms = t.has_expires_unix_ms = 1;
+	t.id = 77;
+	t.name.data = name;
+	t.name.len = sizeof(name);
+	t.secret.data = secret;
+	t.secret.len = sizeof(secret);
+	t.created_unix_ms = now;
+	t.expires_unix_ms = now + 3600000;
+	rc.limit = "api";
+	rc.has_key = rc.has_window_start_unix_ms = rc.has_count = 1;
+	rc.key.data = key;
+	rc.key.len = sizeof(key);
+	rc.window_start_unix_ms = win;
+	rc.count = 3;
+	ss.n_admin = 1;
+	ss.admin = &ap;
+	ss.n_tickets = 1;
+	ss.tickets = &tp;
+	ss.n_counts = 1;
+	ss.counts = &rcp;
+	fx.chan.sync(fx.chan.sync_arg, &ss);
+	assert_int_equal(fx.repl.stats.chan_refused_admin, 1);
+	assert_int_equal(fx.repl.stats.chan_refused_ticket, 1);
+	assert_int_equal(st->entries[REPLICA_ADMIN], 0);
+	assert_int_equal(st->entries[REPLICA_TICKET], 0);
+	assert_int_equal(lookup("app1").n, 0);
+	assert_int_equal(replica_rate_sum(repl_store(&fx.repl), "api", key, sizeof(key), win, NULL), 3);
+	/* What goes to the peers: the count, nothing else. */
+	while ((n = replica_export_delta(fx.repl.store, REPLICA_ENV_PEER, buf, sizeof(buf))) > 0) {
+		Tandem__PeerMessage *pm = tandem__peer_message__unpack(NULL, (size_t)n, buf);
+
+		assert_non_null(pm);
+		admin_out += (int)pm->sync->n_admin;
+		tickets_out += (int)pm->sync->n_tickets;
+		tandem__peer_message__free_unpacked(pm, NULL);
+	}
+	assert_int_equal(admin_out, 0);
+	assert_int_equal(tickets_out, 0);
+}
+
+/* A bound channel for the admission tests, on a socket in a fresh directory. */
+struct chan_fx {
+	char dir[64], path[108];
+	struct channel ch;
+};
+
+static void chan_fx_open(struct chan_fx *c, const struct channel_policy *pol)
+{
+	snprintf(c->dir, sizeof(c->dir), "/tmp/test_hacd_repl.XXXXXX");
+	assert_non_null(mkdtemp(c->dir));
+	snprintf(c->path, sizeof(c->path), "%s/hacd.chan", c->dir);
+	assert_int_equal(channel_open(&c->ch, fx.loop, c->path, pol, NULL, NULL), 0);
+}
+
+static void chan_fx_close(struct chan_fx *c)
+{
+	channel_close(&c->ch);
+	ev_run_once(fx.loop, 0);
+	rmdir(c->dir);
+}
+
+static int chan_connect(const struct chan_fx *c)
+{
+	int fd = net_connect_unix(c->path);
+
+	assert_true(fd >= 0);
+	ev_run_once(fx.loop, 0);       /* accept, or refuse */
+	return fd;
+}
+
+/* Has hacd closed the far end of fd (a refused connection)? */
+static int closed_by_hacd(int fd)
+{
+	char b;
+
+	return recv(fd, &b, 1, MSG_DONTWAIT) == 0;
+}
+
+/*
+ * Admission on hacd.chan: only proxyd's user (root only when the operator
+ * allows it), and one proxyd at a time. A second process, even of an
+ * admitted uid, is refused while proxyd is connected, and the real one
+ * stays connected; once proxyd has gone (a restart) the next one is let
+ * in. With takeover "replace" the newest wins.
+ */
+static void test_channel_admission(void **state)
+{
+	struct channel_policy pol = { 0 };
+	struct chan_fx c;
+	int a, b, d;
+
+	(void)state;
+	if (getuid() != 0)
+		skip();                    /* the refused-uid case needs a uid other than ours: root's */
+	/* proxyd_user is someone else: root (this test) is refused. */
+	pol.has_proxyd_uid = 1;
+	pol.proxyd_uid = 4242;
+	chan_fx_open(&c, &pol);
+	a = chan_connect(&c);
+	assert_int_equal(c.ch.rejected_uid, 1);
+	assert_null(c.ch.conn);
+	assert_true(closed_by_hacd(a));
+	close(a);
+	chan_fx_close(&c);
+
+	/* Root allowed (standing in for proxyd's uid): one at a time. */
+	pol.allow_root = 1;
+	chan_fx_open(&c, &pol);
+	a = chan_connect(&c);
+	assert_non_null(c.ch.conn);
+	{
+		struct stream *first = c.ch.conn;
+
+		b = chan_connect(&c);
+		assert_int_equal(c.ch.rejected_busy, 1);
+		assert_ptr_equal(c.ch.conn, first);
+		assert_true(closed_by_hacd(b));
+		assert_false(closed_by_hacd(a));
+		close(b);
+	}
+	/* proxyd restarts: its connection is closed when the new one arrives,
+	 * even if the loop has not read the end of file yet. */
+	close(a);
+	d = chan_connect(&c);
+	assert_int_equal(c.ch.rejected_busy, 1);
+	assert_non_null(c.ch.conn);
+	assert_false(closed_by_hacd(d));
+	close(d);
+	chan_fx_close(&c);
+
+	/* takeover = "replace": the newest connection wins. */
+	pol.replace = 1;
+	chan_fx_open(&c, &pol);
+	a = chan_connect(&c);
+	b = chan_connect(&c);
+	assert_int_equal(c.ch.rejected_busy, 0);
+	ev_run_once(fx.loop, 0);
+	assert_true(closed_by_hacd(a));
+	assert_false(closed_by_hacd(b));
+	close(a);
+	close(b);
+	chan_fx_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +891,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ticket_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rate_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_proxyd_resynced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_channel_refuses_admin_and_tickets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_channel_admission, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -585,6 +585,10 @@ static void test_bad_entry_skipped(void **unused)
 }
 
 /* A 33rd distinct origin is refused: the origin list that rate sums walk is bounded. */
+/* Without a node list (the merge tests' stores), origins fill first come
+ * first served up to REPLICA_MAX_ORIGINS; this node's own slot is taken
+ * when the store is made, so a peer naming 32 invented origins cannot
+ * lock this node out of its own counts. */
 static void test_origin_bound(void **unused)
 {
 	struct replica *r = store("self");
@@ -595,14 +599,123 @@ static void test_origin_bound(void **unused)
 	for (int i = 0; i < REPLICA_MAX_ORIGINS; i++) {
 		snprintf(name, sizeof(name), "n%d", i);
 		mk_rate(&u, name, "lim", "k", 1, NOW, 1);
-		assert_int_equal(apply1(r, &u, REPLICA_SRC_PEER, NOW), 1);
+		assert_int_equal(apply1(r, &u, REPLICA_SRC_PEER, NOW), i < REPLICA_MAX_ORIGINS - 1);
 	}
-	mk_rate(&u, "one-too-many", "lim", "k", 1, NOW, 1);
-	assert_int_equal(apply1(r, &u, REPLICA_SRC_PEER, NOW), 0);
 	assert_int_equal(replica_stats(r)->bad[REPLICA_BAD_ORIGIN], 1);
 	mk_rate(&u, "n3", "lim", "k", 1, NOW, 2);    /* known origins still merge */
 	assert_int_equal(apply1(r, &u, REPLICA_SRC_PEER, NOW), 1);
-	assert_int_equal(replica_rate_sum(r, "lim", "k", 1, NOW, NULL), REPLICA_MAX_ORIGINS + 1);
+	/* This node's proxyd: still counted. */
+	mk_rate(&u, NULL, "lim", "k", 1, NOW, 5);
+	assert_int_equal(apply1(r, &u, REPLICA_SRC_LOCAL, NOW), 1);
+	assert_int_equal(replica_rate_sum(r, "lim", "k", 1, NOW, NULL), (REPLICA_MAX_ORIGINS - 1) + 1 + 5);
+	replica_free(r);
+}
+
+/* With the cluster's node list (as hacd runs it), an origin is a node: a
+ * peer's sync naming 32 invented origins changes nothing and is counted,
+ * per entry; so are health and ban entries naming one; the nodes' own
+ * counts still merge afterwards. */
+static void test_origin_configured_nodes(void **unused)
+{
+	static const char *const nodes[] = { "n1", "n2", "n3" };
+	struct replica_config c;
+	struct replica *r;
+	struct upd u[REPLICA_MAX_ORIGINS];
+	struct upd *ups[REPLICA_MAX_ORIGINS];
+	struct upd one;
+	char name[16];
+
+	(void)unused;
+	replica_config_defaults(&c);
+	c.self = "n1";
+	c.nodes = nodes;
+	c.nnodes = 3;
+	r = store_cfg(&c);
+	for (int i = 0; i < REPLICA_MAX_ORIGINS; i++) {
+		snprintf(name, sizeof(name), "invented%u", (unsigned)i % 100u);
+		mk_rate(&u[i], name, "lim", "k", 1, NOW, 1000);
+		ups[i] = &u[i];
+	}
+	assert_int_equal(apply_ups(r, ups, REPLICA_MAX_ORIGINS, REPLICA_SRC_PEER, NOW), 0);
+	assert_int_equal(replica_stats(r)->bad[REPLICA_BAD_ORIGIN], REPLICA_MAX_ORIGINS);
+	assert_int_equal(replica_stats(r)->entries[REPLICA_RATE], 0);
+	mk_health(&one, "web", "s1", "invented", 0, NOW);
+	assert_int_equal(apply1(r, &one, REPLICA_SRC_PEER, NOW), 0);
+	mk_ban(&one, "lim", "k", 1, NOW + 60000, "invented");
+	assert_int_equal(apply1(r, &one, REPLICA_SRC_PEER, NOW), 0);
+	assert_int_equal(replica_stats(r)->bad[REPLICA_BAD_ORIGIN], REPLICA_MAX_ORIGINS + 2);
+	assert_int_equal(replica_stats(r)->entries[REPLICA_HEALTH], 0);
+	assert_int_equal(replica_stats(r)->entries[REPLICA_BAN], 0);
+	/* The nodes themselves: this one's proxyd, and a peer. */
+	mk_rate(&one, NULL, "lim", "k", 1, NOW, 5);
+	assert_int_equal(apply1(r, &one, REPLICA_SRC_LOCAL, NOW), 1);
+	mk_rate(&one, "n2", "lim", "k", 1, NOW, 7);
+	assert_int_equal(apply1(r, &one, REPLICA_SRC_PEER, NOW), 1);
+	mk_ban(&one, "lim", "k", 1, NOW + 60000, "n3");
+	assert_int_equal(apply1(r, &one, REPLICA_SRC_PEER, NOW), 1);
+	mk_ban(&one, "lim", "j", 1, NOW + 60000, NULL);       /* an older peer: no origin */
+	assert_int_equal(apply1(r, &one, REPLICA_SRC_PEER, NOW), 1);
+	assert_int_equal(replica_rate_sum(r, "lim", "k", 1, NOW, NULL), 12);
+	replica_free(r);
+	/* A node list longer than the origin slots is a bad configuration. */
+	{
+		const char *many[REPLICA_MAX_ORIGINS + 1];
+		char names[REPLICA_MAX_ORIGINS + 1][16];
+
+		for (int i = 0; i <= REPLICA_MAX_ORIGINS; i++) {
+			snprintf(names[i], sizeof(names[i]), "m%u", (unsigned)i % 100u);
+			many[i] = names[i];
+		}
+		c.self = "m0";
+		c.nodes = many;
+		c.nnodes = REPLICA_MAX_ORIGINS + 1;
+		assert_null(replica_new(&c));
+	}
+}
+
+/* A ban's start is kept and sent on, in deltas and bulk syncs: a node
+ * that reset the key tells an old ban from a new one by it (hacd/repl.c). */
+static void test_ban_started_kept(void **unused)
+{
+	struct replica *r = store("n1");
+	struct replica_bulk b = { 0 };
+	struct upd u;
+	uint8_t buf[4096];
+	ssize_t n;
+	Tandem__PeerMessage *pm;
+
+	(void)unused;
+	mk_ban(&u, "lim", "k", 1, NOW + 60000, NULL);
+	u.m.ban.has_started_unix_ms = 1;
+	u.m.ban.started_unix_ms = NOW - 1000;
+	assert_int_equal(apply1(r, &u, REPLICA_SRC_LOCAL, NOW), 1);
+	n = replica_export_delta(r, REPLICA_ENV_PEER, buf, sizeof(buf));
+	assert_true(n > 0);
+	pm = tandem__peer_message__unpack(NULL, (size_t)n, buf);
+	assert_non_null(pm);
+	assert_int_equal(pm->sync->n_bans, 1);
+	assert_true(pm->sync->bans[0]->has_started_unix_ms);
+	assert_int_equal(pm->sync->bans[0]->started_unix_ms, NOW - 1000);
+	tandem__peer_message__free_unpacked(pm, NULL);
+	replica_bulk_begin(r, &b);
+	n = replica_bulk_next(&b, REPLICA_ENV_PEER, buf, sizeof(buf));
+	assert_true(n > 0);
+	pm = tandem__peer_message__unpack(NULL, (size_t)n, buf);
+	assert_non_null(pm);
+	assert_int_equal(pm->sync->n_bans, 1);
+	assert_true(pm->sync->bans[0]->has_started_unix_ms);
+	assert_int_equal(pm->sync->bans[0]->started_unix_ms, NOW - 1000);
+	tandem__peer_message__free_unpacked(pm, NULL);
+	replica_bulk_abort(&b);
+	/* A ban without a start (an older sender) stays without one. */
+	mk_ban(&u, "lim", "j", 1, NOW + 60000, NULL);
+	assert_int_equal(apply1(r, &u, REPLICA_SRC_LOCAL, NOW), 1);
+	n = replica_export_delta(r, REPLICA_ENV_PEER, buf, sizeof(buf));
+	pm = tandem__peer_message__unpack(NULL, (size_t)n, buf);
+	assert_non_null(pm);
+	assert_int_equal(pm->sync->n_bans, 1);
+	assert_false(pm->sync->bans[0]->has_started_unix_ms);
+	tandem__peer_message__free_unpacked(pm, NULL);
 	replica_free(r);
 }
 
@@ -1391,6 +1504,8 @@ int main(void)
 		cmocka_unit_test(test_validation_table),
 		cmocka_unit_test(test_bad_entry_skipped),
 		cmocka_unit_test(test_origin_bound),
+		cmocka_unit_test(test_origin_configured_nodes),
+		cmocka_unit_test(test_ban_started_kept),
 		cmocka_unit_test(test_rate_sum),
 		cmocka_unit_test(test_forget),
 		cmocka_unit_test(test_admin_set_skew),
