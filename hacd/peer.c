@@ -639,8 +639,11 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 	p->alive = 1;
 	p->last_heard_ms = ev_now(pt->loop);
 	ev_timer_start(pt->loop, &p->dead_timer, peer_dead_after_ms(pt, (size_t)idx));
-	if ((changed || !was_alive) && pt->changed != NULL)
-		pt->changed(pt->arg, (size_t)idx, was_alive ? NULL : "alive");
+	/* A proof is a return as well, even when the peer never looked dead
+	 * (it restarted within the dead interval): what it sent before the
+	 * proof was dropped, so it must be asked for a bulk sync again. */
+	if ((changed || !was_alive || fv == FRESH_V_PROVED) && pt->changed != NULL)
+		pt->changed(pt->arg, (size_t)idx, was_alive && fv != FRESH_V_PROVED ? NULL : "alive");
 	if (fv == FRESH_V_PROVED)
 		deliver_pending_sync_request(pt, (size_t)idx);
 	return PEER_ACCEPTED;

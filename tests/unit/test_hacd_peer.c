@@ -637,6 +637,9 @@ static void test_peer_restart_needs_proof(void **state)
 	assert_true(kick_calls > 0);
 	assert_int_equal(prove(8, 1), PEER_ACCEPTED);
 	assert_true(fx.pt.peers[1].dead_timer.when_ms > when);
+	/* Reported as a return (so replication asks it for a bulk sync: what
+	 * it sent before the proof was dropped), though it never looked dead. */
+	assert_int_equal(changed_calls, 2);
 	assert_int_equal(fx.pt.stats.proved, 2);
 }
 
