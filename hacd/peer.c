@@ -585,7 +585,8 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 		/* 6. freshness proven: a replayed StateSync after a restart
 		 * would otherwise merge old state (and a replayed RateReset
 		 * forget new counts) as if it had just been sent. */
-		if (check_fresh(pt, (size_t)idx, &hdr, NULL, 0) != FRESH_V_ACCEPT) {
+		if (check_fresh(pt, (size_t)idx, &hdr, NULL, 0) != FRESH_V_ACCEPT &&
+		    !(cfg->legacy_peers && p->legacy)) {
 			if (is_request)
 				p->sync_req_pending = 1;
 			tandem__peer_message__free_unpacked(msg, NULL);
@@ -623,6 +624,15 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 	/* 6. freshness proven (or proven by this very heartbeat's echo). */
 	echo = find_nonce(msg->heartbeat->echoes, msg->heartbeat->n_echoes, cfg->nodes[cfg->self].id, &elen);
 	fv = check_fresh(pt, (size_t)idx, &hdr, echo, elen);
+	/* An hacd from before the proof never echoes: during a rolling
+	 * upgrade, and only if the operator says so, it counts unproven
+	 * (what a replay after a restart could then fake again). A heartbeat
+	 * that says it proves freshness never takes this door. */
+	p->legacy = !(msg->heartbeat->has_proves_freshness && msg->heartbeat->proves_freshness);
+	if ((fv == FRESH_V_BAD_ECHO || fv == FRESH_V_UNPROVEN) && cfg->legacy_peers && p->legacy) {
+		pt->stats.legacy++;
+		fv = FRESH_V_ACCEPT;
+	}
 	if (fv == FRESH_V_BAD_ECHO || fv == FRESH_V_UNPROVEN) {
 		tandem__peer_message__free_unpacked(msg, NULL);
 		if (fv == FRESH_V_BAD_ECHO)
@@ -742,6 +752,8 @@ static void add_freshness(struct peer_table *pt, Tandem__Heartbeat *hb, Tandem__
 	Tandem__PeerMessage msg = TANDEM__PEER_MESSAGE__INIT;
 	size_t start = cfg->nnodes ? pt->fresh_rr++ % cfg->nnodes : 0;
 
+	hb->has_proves_freshness = 1;
+	hb->proves_freshness = 1;
 	hb->challenges = chp;
 	hb->echoes = ecp;
 	hb->n_challenges = hb->n_echoes = 0;
@@ -842,6 +854,8 @@ void peer_counters(const struct peer_table *pt,
 	cb(arg, "accepted", pt->stats.drops[PEER_ACCEPTED]);
 	cb(arg, "fresh-proved", pt->stats.proved);
 	cb(arg, "fresh-echoed", pt->stats.challenged);
+	if (pt->cfg->legacy_peers)
+		cb(arg, "accepted-legacy", pt->stats.legacy);
 	for (int v = 1; v < WIRE_VERDICT_MAX; v++) {
 		snprintf(name, sizeof(name), "drop-%s", wire_verdict_str((enum wire_verdict)v));
 		cb(arg, name, pt->stats.wire[v]);

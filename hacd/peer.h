@@ -55,6 +55,7 @@ struct peer {
 	int have_echo;            /* it challenges us: echo[] goes into our heartbeats */
 	uint8_t echo[FRESH_NONCE_LEN];
 	int sync_req_pending;     /* it asked for a bulk sync before it was proven */
+	int legacy;               /* its last heartbeat did not say proves_freshness (an older hacd) */
 	struct ev_timer dead_timer;
 	uint32_t health;          /* HEALTH_* bits */
 	int maintenance;
@@ -74,6 +75,7 @@ struct peer_stats {
 	uint64_t rx_mcast, tx_mcast;      /* multicast mode: read from / sent to the group */
 	uint64_t proved;                  /* peers that proved freshness (echoed our challenge) */
 	uint64_t challenged;              /* challenges we answered (a peer's new nonce echoed) */
+	uint64_t legacy;                  /* taken unproven from an older peer (legacy_peers on) */
 };
 
 /* Send a heartbeat soon (not from inside this call): a challenge or an

@@ -42,6 +42,7 @@ static const char conf_text[] =
 
 static uint64_t fake_now;
 static int changed_calls, kick_calls;
+static int hb_marker;   /* heartbeats say proves_freshness (as every hacd with the proof does) */
 
 static uint64_t fake_clock(void *arg)
 {
@@ -90,6 +91,7 @@ static size_t heartbeat_with(uint8_t *out, size_t cap, const char *node, const u
 	Tandem__Challenge e = TANDEM__CHALLENGE__INIT, c = TANDEM__CHALLENGE__INIT, *ep = &e, *cp = &c;
 	size_t n;
 
+	hb.has_proves_freshness = hb.proves_freshness = hb_marker;
 	if (echo != NULL) {
 		e.has_node_id = e.has_nonce = 1;
 		e.node_id = wire_cluster_id("n1");
@@ -278,7 +280,7 @@ static int setup(void **state)
 	log_set_level(LOG_LVL_ERR);
 	memset(&fx, 0, sizeof(fx));
 	fake_now = 1000;
-	changed_calls = kick_calls = 0;
+	changed_calls = kick_calls = hb_marker = 0;
 	fx.loop = ev_loop_new();
 	assert_non_null(fx.loop);
 	ev_set_clock(fx.loop, fake_clock, NULL);
@@ -709,6 +711,53 @@ static void test_dead_after_silence(void **state)
 	assert_int_equal(changed_calls, 2);
 }
 
+/*
+ * Rolling upgrade: with legacy_peers on, a peer whose heartbeats do not say
+ * proves_freshness (an hacd from before the proof) counts unproven, and is
+ * counted; one that does say it still needs its echo, so a recording of an
+ * upgraded node gains nothing from the setting. Off (the default), the
+ * older peer is never taken.
+ */
+static void test_legacy_peers(void **state)
+{
+	static const char legacy_text[] =
+	    "cluster = \"t\";\n"
+	    "key_file = \"/nonexistent\";\n"
+	    "advert = \"100ms\";\n"
+	    "legacy_peers = true;\n"
+	    "nodes = ( { name = \"n1\"; address = \"10.99.9.1\"; },\n"
+	    "          { name = \"n2\"; address = \"10.99.9.2\"; } );\n"
+	    "vips = ( { name = \"web\"; address = \"10.99.9.100/24\"; interface = \"eth0\";\n"
+	    "           priority = { n1 = 150; n2 = 100; }; } );\n";
+	const struct sockaddr *from = (struct sockaddr *)&fx.from_n2;
+	uint8_t pl[512], d[WIRE_MAX_DATAGRAM];
+	size_t pn = heartbeat(pl, sizeof(pl), "n2"), dn;
+	struct hacd_config *lc;
+	struct conf_err err;
+
+	(void)state;
+	dn = seal(d, fx.kr, "t", "n2", 7, 1, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_HB_UNPROVEN);
+	lc = hacd_config_load_string("legacy.conf", legacy_text, "n1", &err);
+	if (lc == NULL)
+		fail_msg("%s", err.msg);
+	assert_true(lc->legacy_peers);
+	peer_table_set_config(&fx.pt, lc, fx.kr);
+	dn = seal(d, fx.kr, "t", "n2", 7, 2, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
+	assert_true(fx.pt.peers[1].alive);
+	assert_int_equal(fx.pt.stats.legacy, 1);
+	/* The upgraded n2 restarts: its heartbeats say so, and need the echo. */
+	hb_marker = 1;
+	pn = heartbeat(pl, sizeof(pl), "n2");
+	dn = seal(d, fx.kr, "t", "n2", 8, 0, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_HB_UNPROVEN);
+	assert_int_equal(prove(8, 1), PEER_ACCEPTED);
+	assert_int_equal(fx.pt.stats.legacy, 1);
+	peer_table_set_config(&fx.pt, fx.cfg, fx.kr);
+	hacd_config_free(lc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -719,6 +768,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replay_after_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_restart_needs_proof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_we_echo_challenges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_legacy_peers, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
