@@ -289,7 +289,7 @@ admin_state() {
 # runs (the replay must not keep the dead n1 alive), count the datagrams as
 # unproven, and keep the replayed drain out of its store.
 case_replay_after_restart() {
-	local forge=$BUILD/tests/tools/hb_forge cap=$LAB_DIR/recording.txt n1ip capid rp hbs took=0 st
+	local forge=$BUILD/tests/tools/hb_forge cap=$LAB_DIR/recording.txt n1ip capid rp hbs took=0 st t0
 	restore || return 1
 	[[ -x $forge ]] || { t_fail "missing $forge"; return 1; }
 	n1ip=$(lab_ip n1)
@@ -307,6 +307,7 @@ case_replay_after_restart() {
 	# n1 dies (no goodbye); n2's hacd restarts and the replay begins at once.
 	lab_kill n1/hacd KILL
 	lab_kill n2/hacd TERM
+	t0=$(lab_now_ms)
 	lab_start_hacd n2
 	ip netns exec "$(lab_ns n1)" "$forge" replay --file "$cap" --pace recorded --count 4000 2>/dev/null &
 	rp=$!
@@ -315,6 +316,7 @@ case_replay_after_restart() {
 	while kill -0 "$rp" 2>/dev/null; do
 		if holds "$VIP1" n2; then
 			took=1
+			t_log "n2 took web $(($(lab_now_ms) - t0)) ms after its restart, the replay still running"
 			break
 		fi
 		sleep 0.05
