@@ -8,6 +8,10 @@
  * datagrams go through peer_input(): a ladder of checks in which each rung
  * that fails bumps its own counter, logs at most once per second and drops
  * the datagram without touching a timer, a peer field or the replay window.
+ * The last rung is freshness (hacd/fresh.c): after this node restarted, or
+ * the peer did, the peer counts only once it echoed, sealed, a random
+ * challenge from our heartbeats; until then its datagrams only spend their
+ * sequence numbers, so a recording replayed into an empty window is inert.
  * Only a heartbeat that passes every rung refreshes the peer's dead timer
  * and may move the election (keepalived 2.2.7 let rejected packets postpone
  * its adverts; here a flood of junk, forged or replayed datagrams is inert).
