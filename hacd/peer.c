@@ -764,7 +764,7 @@ static void add_freshness(struct peer_table *pt, Tandem__Heartbeat *hb, Tandem__
 	for (size_t k = 0; k < cfg->nnodes; k++) {
 		size_t i = (start + k) % cfg->nnodes;
 		struct peer *p = &pt->peers[i];
-		uint8_t rnd[FRESH_NONCE_LEN];
+		uint8_t rnd[FRESH_NONCE_LEN] = { 0 };   /* used only by an UNPROVEN peer */
 		const uint8_t *nonce;
 
 		if (i == cfg->self)
