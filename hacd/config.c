@@ -25,7 +25,7 @@
 #include "lib/wire.h"
 
 static const char *const root_keys[] = {
-	"cluster", "key_file", "advert", "dead_intervals", "skew", "port", "garp",
+	"cluster", "key_file", "advert", "dead_intervals", "skew", "legacy_peers", "port", "garp",
 	"notify", "nodes", "vips", "track", "proxyd_user", "channel", "multicast", "replication", NULL,
 };
 static const char *const channel_keys[] = { "takeover", "allow_root", NULL };
@@ -461,7 +461,7 @@ static int parse(struct hacd_config *cfg, const struct conf *c, const char *self
 	const config_setting_t *root = conf_root(c), *garp = NULL;
 	int64_t port = HACD_DEFAULT_PORT, dead = 3, count = 5;
 	const char *puser = NULL;
-	int skew = 0;
+	int skew = 0, legacy = 0;
 
 	cfg->advert_ms = 1000;
 	cfg->garp_spacing_ms = 200;
@@ -471,6 +471,7 @@ static int parse(struct hacd_config *cfg, const struct conf *c, const char *self
 	    conf_get_duration(root, "advert", 0, &cfg->advert_ms, err) == -1 ||
 	    conf_get_int(root, "dead_intervals", 0, 2, 100, &dead, err) == -1 ||
 	    conf_get_bool(root, "skew", 0, &skew, err) == -1 ||
+	    conf_get_bool(root, "legacy_peers", 0, &legacy, err) == -1 ||
 	    conf_get_int(root, "port", 0, 1, 65535, &port, err) == -1 ||
 	    copy_str(root, "notify", 0, cfg->notify, sizeof(cfg->notify), err) == -1 ||
 	    conf_get_group(root, "garp", 0, &garp, err) == -1)
@@ -520,6 +521,7 @@ static int parse(struct hacd_config *cfg, const struct conf *c, const char *self
 	}
 	cfg->dead_intervals = (unsigned)dead;
 	cfg->skew = skew;
+	cfg->legacy_peers = legacy;
 	cfg->garp_count = (unsigned)count;
 	if (parse_nodes(cfg, root, port, err) == -1 || parse_vips(cfg, root, err) == -1 ||
 	    parse_track(cfg, root, err) == -1 || parse_multicast(cfg, root, port, err) == -1 ||

@@ -97,6 +97,7 @@ struct hacd_config {
 	uint64_t advert_ms;             /* heartbeat interval, 10ms..60s */
 	unsigned dead_intervals;        /* a peer is dead after this many intervals unheard */
 	int skew;                       /* add the VRRP skew (256-prio)/256 x interval */
+	int legacy_peers;               /* rolling upgrade: peers that never prove freshness count unproven */
 	unsigned garp_count;            /* announcements after taking a VIP */
 	uint64_t garp_spacing_ms;
 	char notify[HACD_PATH_MAX];     /* "" = none */

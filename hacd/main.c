@@ -2,8 +2,9 @@
  * hacd/main.c — the heartbeat daemon's entry point.
  *
  * Parses the command line, loads hacd.conf (hacd/config.c) and the key file
- * (lib/wire), takes the next epoch from the state directory so replay
- * windows survive restarts, builds the node (hacd/node.c) and its control
+ * (lib/wire), takes the next epoch from the state directory so the peers'
+ * replay windows keep refusing this node's datagrams of an earlier run
+ * (its own windows start empty: hacd/fresh.c covers that), builds the node (hacd/node.c) and its control
  * socket (hacd/ctl.c) on one lib/ev loop, drops every capability but
  * CAP_NET_ADMIN and CAP_NET_RAW, tells systemd it is ready, and runs. It
  * never forks into the background: systemd (Type=notify) or the lab's

@@ -286,6 +286,23 @@ static void hb_cb(struct ev_loop *loop, struct ev_timer *t)
 	send_heartbeat(t->data);
 }
 
+static void hb_defer_cb(struct ev_loop *loop, struct ev_defer *d)
+{
+	(void)loop;
+	send_heartbeat(d->data);
+}
+
+/* hacd/peer.c has a challenge to send or one to echo: a peer's proof of
+ * freshness (hacd/fresh.c) then takes one round trip, not up to two advert
+ * intervals, so neither a restart's start-up wait nor a failover waits on
+ * it. Coalesced: one heartbeat per loop iteration at most. */
+static void on_peer_kick(void *arg)
+{
+	struct node *n = arg;
+
+	ev_defer(n->loop, &n->hb_defer);
+}
+
 /* ---- the election, applied -------------------------------------------- */
 
 static void drain_off_if_idle(struct node *n)
@@ -696,6 +713,7 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 	ev_timer_init(&n->stop_timer, stop_poll_cb, n);
 	ev_defer_init(&n->eval_defer, eval_defer_cb, n);
 	ev_defer_init(&n->recheck_defer, recheck_defer_cb, n);
+	ev_defer_init(&n->hb_defer, hb_defer_cb, n);
 	for (size_t v = 0; v < HACD_MAX_VIPS; v++) {
 		struct node_vip *nv = &n->vips[v];
 
@@ -709,6 +727,7 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 		ev_timer_init(&nv->linger_timer, linger_cb, nv);
 	}
 	peer_table_init(&n->peers, loop, cfg, kr, epoch, on_peer_changed, n);
+	peer_table_set_kick(&n->peers, on_peer_kick, n);
 	if (proc_table_init(&n->procs, loop) == -1) {
 		log_warn("cannot watch SIGCHLD");
 		return -1;
@@ -780,6 +799,7 @@ void node_fini(struct node *n)
 		return;
 	ev_defer_cancel(n->loop, &n->eval_defer);
 	ev_defer_cancel(n->loop, &n->recheck_defer);
+	ev_defer_cancel(n->loop, &n->hb_defer);
 	for (size_t v = 0; v < cfg->nvips; v++) {
 		struct node_vip *nv = &n->vips[v];
 

@@ -63,6 +63,7 @@ struct node {
 	struct ev_timer stop_timer;     /* bounded graceful stop */
 	struct ev_defer eval_defer;     /* coalesces re-evaluations into one per iteration */
 	struct ev_defer recheck_defer;  /* coalesces netlink monitor events */
+	struct ev_defer hb_defer;       /* an early heartbeat: a freshness challenge or echo waits */
 	struct channel chan;
 	int chan_open;
 	struct repl repl;               /* replication (hacd/repl.c); repl.store NULL until up */

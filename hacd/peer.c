@@ -8,6 +8,10 @@
  * datagrams go through peer_input(): a ladder of checks in which each rung
  * that fails bumps its own counter, logs at most once per second and drops
  * the datagram without touching a timer, a peer field or the replay window.
+ * The last rung is freshness (hacd/fresh.c): after this node restarted, or
+ * the peer did, the peer counts only once it echoed, sealed, a random
+ * challenge from our heartbeats; until then its datagrams only spend their
+ * sequence numbers, so a recording replayed into an empty window is inert.
  * Only a heartbeat that passes every rung refreshes the peer's dead timer
  * and may move the election (keepalived 2.2.7 let rejected packets postpone
  * its adverts; here a flood of junk, forged or replayed datagrams is inert).
@@ -58,7 +62,7 @@
 
 static const char *const drop_names[PEER_DROP_MAX] = {
 	"accepted", "wire", "unknown-sender", "wrong-source", "bad-protobuf",
-	"name-mismatch", "ignored",
+	"name-mismatch", "ignored", "hb-unproven", "sync-unproven", "challenge-bad-echo",
 };
 
 const char *peer_drop_str(enum peer_drop d)
@@ -106,6 +110,7 @@ void peer_table_init(struct peer_table *pt, struct ev_loop *loop, const struct h
 
 		p->table = pt;
 		wire_replay_init(&p->replay);
+		fresh_init(&p->fresh);
 		ev_timer_init(&p->dead_timer, dead_cb, p);
 		for (size_t v = 0; v < HACD_MAX_VIPS; v++)
 			p->vips[v].yield_to = -1;
@@ -462,15 +467,105 @@ static void free_msg(Tandem__PeerMessage *msg)
 	tandem__peer_message__free_unpacked(msg, NULL);
 }
 
+/* The nonce in hb's list `list` (challenges or echoes) addressed to node
+ * id `self_id`, or NULL; *len its length. */
+static const uint8_t *find_nonce(Tandem__Challenge **list, size_t n, uint32_t self_id, size_t *len)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (list[i] == NULL || !list[i]->has_node_id || list[i]->node_id != self_id ||
+		    !list[i]->has_nonce)
+			continue;
+		*len = list[i]->nonce.len;
+		return list[i]->nonce.data;
+	}
+	*len = 0;
+	return NULL;
+}
+
+/* Remember the challenge p's heartbeat carries for us, so our next
+ * heartbeats echo it; a new one asks for a heartbeat now, so the peer's
+ * wait for its proof is one round trip, not an advert interval. Taken from
+ * any heartbeat that passed the window, proven or not: two nodes that
+ * restart together must each answer the other before either is proven.
+ * Echoing a nonce from a replayed recording proves nothing to anyone. */
+static void note_challenge(struct peer_table *pt, struct peer *p, const Tandem__Heartbeat *hb)
+{
+	size_t len;
+	const uint8_t *n = find_nonce(hb->challenges, hb->n_challenges, pt->cfg->nodes[pt->cfg->self].id,
+	    &len);
+
+	if (n == NULL || len != FRESH_NONCE_LEN) {
+		p->have_echo = 0;
+		return;
+	}
+	if (p->have_echo && memcmp(p->echo, n, FRESH_NONCE_LEN) == 0)
+		return;
+	memcpy(p->echo, n, FRESH_NONCE_LEN);
+	p->have_echo = 1;
+	pt->stats.challenged++;
+	if (pt->kick != NULL)
+		pt->kick(pt->kick_arg);
+}
+
+/*
+ * Freshness of one datagram that passed every other rung (window already
+ * advanced). echo/elen: the nonce it echoes to us (heartbeats only).
+ * Returns the fresh_input verdict; logs a peer's new epoch, and asks for a
+ * heartbeat at once when the peer now needs a challenge from us.
+ */
+static enum fresh_verdict check_fresh(struct peer_table *pt, size_t idx, const struct wire_hdr *hdr,
+    const uint8_t *echo, size_t elen)
+{
+	struct peer *p = &pt->peers[idx];
+	enum fresh_state before = p->fresh.state;
+	enum fresh_verdict v = fresh_input(&p->fresh, hdr->epoch, echo, elen);
+
+	if (before == FRESH_PROVEN && p->fresh.state != FRESH_PROVEN)
+		log_info("peer %s: new epoch %llu (restarted?): it counts again once it echoes our challenge",
+		    pt->cfg->nodes[idx].name, (unsigned long long)hdr->epoch);
+	if (v == FRESH_V_PROVED) {
+		/* Whatever it sent before the echo may be a recording made while
+		 * we were not looking: from now on only what follows counts. */
+		wire_replay_floor(&p->replay, hdr->epoch, hdr->seq);
+		pt->stats.proved++;
+		log_info("peer %s: proved its datagrams fresh (echoed our challenge, epoch %llu)",
+		    pt->cfg->nodes[idx].name, (unsigned long long)hdr->epoch);
+	}
+	if (p->fresh.state == FRESH_UNPROVEN && pt->kick != NULL)
+		pt->kick(pt->kick_arg);
+	return v;
+}
+
+/* A SyncRequest the peer sent before its proof: answered now. Asking for
+ * a bulk sync only makes us send our own state to the peer's configured
+ * address, so honouring it late cannot be abused; dropping it would leave a
+ * restarted peer without the cluster's state until anti-entropy. */
+static void deliver_pending_sync_request(struct peer_table *pt, size_t idx)
+{
+	Tandem__PeerMessage m = TANDEM__PEER_MESSAGE__INIT;
+	Tandem__SyncRequest q = TANDEM__SYNC_REQUEST__INIT;
+	struct peer *p = &pt->peers[idx];
+
+	if (!p->sync_req_pending || pt->sync == NULL)
+		return;
+	p->sync_req_pending = 0;
+	q.node = (char *)pt->cfg->nodes[idx].name;
+	m.body_case = TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST;
+	m.sync_request = &q;
+	pt->sync(pt->sync_arg, idx, &m, 0);
+}
+
 enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t len,
     const struct sockaddr *from)
 {
 	const struct hacd_config *cfg = pt->cfg;
 	uint8_t payload[WIRE_MAX_DATAGRAM];
-	size_t plen = 0;
+	size_t plen = 0, elen = 0;
 	struct wire_hdr hdr;
 	enum wire_verdict verdict;
+	enum fresh_verdict fv;
 	Tandem__PeerMessage *msg;
+	const uint8_t *echo;
 	struct peer *p;
 	int idx, changed, was_alive;
 	char what[96];
@@ -508,21 +603,33 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 	if ((msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC && msg->sync != NULL) ||
 	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_RESET && msg->reset != NULL) ||
 	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST && msg->sync_request != NULL)) {
+		int is_request = msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST;
+
 		/* A sync request that names a node must name its sender. */
-		if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST &&
-		    msg->sync_request->node != NULL &&
+		if (is_request && msg->sync_request->node != NULL &&
 		    strcmp(msg->sync_request->node, cfg->nodes[idx].name) != 0) {
 			free_msg(msg);
 			return drop(pt, PEER_DROP_NAME_MISMATCH, from, "sync request names another node");
 		}
-		/* Authentic and fresh: the window advances, and only now may
-		 * the replicated store see it. */
+		/* Authentic and fresh by the window: it advances. */
 		wire_replay_update(&p->replay, hdr.epoch, hdr.seq);
+		/* 6. freshness proven: a replayed StateSync after a restart
+		 * would otherwise merge old state (and a replayed RateReset
+		 * forget new counts) as if it had just been sent. */
+		if (check_fresh(pt, (size_t)idx, &hdr, NULL, 0) != FRESH_V_ACCEPT &&
+		    !(cfg->legacy_peers && p->legacy)) {
+			if (is_request)
+				p->sync_req_pending = 1;
+			free_msg(msg);
+			return drop(pt, PEER_DROP_SYNC_UNPROVEN, from, "state sync from a peer not yet proven fresh");
+		}
 		if (pt->sync == NULL) {
 			free_msg(msg);
 			pt->stats.drops[PEER_DROP_IGNORED]++;
 			return PEER_DROP_IGNORED;
 		}
+		if (is_request)
+			p->sync_req_pending = 0;
 		pt->stats.drops[PEER_ACCEPTED]++;
 		pt->sync(pt->sync_arg, (size_t)idx, msg, plen);
 		free_msg(msg);
@@ -541,12 +648,31 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 		return drop(pt, PEER_DROP_NAME_MISMATCH, from, "heartbeat names another node");
 	}
 
-	/* Accepted: only now may state move. */
+	/* Authentic and inside the window: it advances, and the peer's
+	 * challenge to us is answered whatever we think of the peer. */
 	wire_replay_update(&p->replay, hdr.epoch, hdr.seq);
+	note_challenge(pt, p, msg->heartbeat);
+	/* 6. freshness proven (or proven by this very heartbeat's echo). */
+	echo = find_nonce(msg->heartbeat->echoes, msg->heartbeat->n_echoes, cfg->nodes[cfg->self].id, &elen);
+	fv = check_fresh(pt, (size_t)idx, &hdr, echo, elen);
+	/* An hacd from before the proof never echoes: during a rolling
+	 * upgrade, and only if the operator says so, it counts unproven
+	 * (what a replay after a restart could then fake again). A heartbeat
+	 * that says it proves freshness never takes this door. */
+	p->legacy = !(msg->heartbeat->has_proves_freshness && msg->heartbeat->proves_freshness);
+	if ((fv == FRESH_V_BAD_ECHO || fv == FRESH_V_UNPROVEN) && cfg->legacy_peers && p->legacy) {
+		pt->stats.legacy++;
+		fv = FRESH_V_ACCEPT;
+	}
+	if (fv == FRESH_V_BAD_ECHO || fv == FRESH_V_UNPROVEN) {
+		free_msg(msg);
+		if (fv == FRESH_V_BAD_ECHO)
+			return drop(pt, PEER_DROP_BAD_ECHO, from, "heartbeat echoes a nonce we did not send it");
+		return drop(pt, PEER_DROP_HB_UNPROVEN, from, "heartbeat from a peer not yet proven fresh");
+	}
+
+	/* Accepted: only now may state move. */
 	pt->stats.drops[PEER_ACCEPTED]++;
-	if (p->last_heard_ms != 0 && hdr.epoch > p->epoch)
-		log_info("peer %s: restarted (epoch %llu -> %llu)", cfg->nodes[idx].name,
-		    (unsigned long long)p->epoch, (unsigned long long)hdr.epoch);
 	p->epoch = hdr.epoch;
 	changed = copy_heartbeat(pt, p, msg->heartbeat);
 	free_msg(msg);
@@ -554,8 +680,13 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 	p->alive = 1;
 	p->last_heard_ms = ev_now(pt->loop);
 	ev_timer_start(pt->loop, &p->dead_timer, peer_dead_after_ms(pt, (size_t)idx));
-	if ((changed || !was_alive) && pt->changed != NULL)
-		pt->changed(pt->arg, (size_t)idx, was_alive ? NULL : "alive");
+	/* A proof is a return as well, even when the peer never looked dead
+	 * (it restarted within the dead interval): what it sent before the
+	 * proof was dropped, so it must be asked for a bulk sync again. */
+	if ((changed || !was_alive || fv == FRESH_V_PROVED) && pt->changed != NULL)
+		pt->changed(pt->arg, (size_t)idx, was_alive && fv != FRESH_V_PROVED ? NULL : "alive");
+	if (fv == FRESH_V_PROVED)
+		deliver_pending_sync_request(pt, (size_t)idx);
 	return PEER_ACCEPTED;
 }
 
@@ -563,6 +694,12 @@ void peer_table_set_sync(struct peer_table *pt, peer_sync_cb cb, void *arg)
 {
 	pt->sync = cb;
 	pt->sync_arg = arg;
+}
+
+void peer_table_set_kick(struct peer_table *pt, peer_kick_cb cb, void *arg)
+{
+	pt->kick = cb;
+	pt->kick_arg = arg;
 }
 
 /* Send one sealed datagram to peer i (its connected socket, or the shared
@@ -632,25 +769,105 @@ int peer_send_payload(struct peer_table *pt, const uint8_t *payload, size_t len,
 	return rc;
 }
 
-int peer_send_heartbeat(struct peer_table *pt, const Tandem__Heartbeat *hb)
+/*
+ * Put our challenges (peers not yet proven) and echoes (peers challenging
+ * us) into hb, as many as fit one datagram next to what hb already
+ * carries; when they do not all fit (many peers restarting at once, many
+ * VIPs), the first peer taken rotates, so each gets its turn. ch/ec and the
+ * pointer arrays hold HACD_MAX_NODES entries each.
+ */
+static void add_freshness(struct peer_table *pt, Tandem__Heartbeat *hb, Tandem__Challenge *ch,
+    Tandem__Challenge **chp, Tandem__Challenge *ec, Tandem__Challenge **ecp)
+{
+	const struct hacd_config *cfg = pt->cfg;
+	Tandem__PeerMessage msg = TANDEM__PEER_MESSAGE__INIT;
+	size_t start = cfg->nnodes ? pt->fresh_rr++ % cfg->nnodes : 0;
+
+	hb->has_proves_freshness = 1;
+	hb->proves_freshness = 1;
+	hb->challenges = chp;
+	hb->echoes = ecp;
+	hb->n_challenges = hb->n_echoes = 0;
+	for (size_t k = 0; k < cfg->nnodes; k++) {
+		size_t i = (start + k) % cfg->nnodes;
+		struct peer *p = &pt->peers[i];
+		uint8_t rnd[FRESH_NONCE_LEN] = { 0 };   /* used only by an UNPROVEN peer */
+		const uint8_t *nonce;
+
+		if (i == cfg->self)
+			continue;
+		if (p->fresh.state == FRESH_UNPROVEN)
+			randombytes_buf(rnd, sizeof(rnd));
+		nonce = fresh_challenge(&p->fresh, rnd);
+		if (nonce != NULL) {
+			Tandem__Challenge *c = &ch[hb->n_challenges];
+
+			tandem__challenge__init(c);
+			c->has_node_id = 1;
+			c->node_id = cfg->nodes[i].id;
+			c->has_nonce = 1;
+			c->nonce.data = (uint8_t *)nonce;
+			c->nonce.len = FRESH_NONCE_LEN;
+			chp[hb->n_challenges++] = c;
+		}
+		if (p->have_echo) {
+			Tandem__Challenge *c = &ec[hb->n_echoes];
+
+			tandem__challenge__init(c);
+			c->has_node_id = 1;
+			c->node_id = cfg->nodes[i].id;
+			c->has_nonce = 1;
+			c->nonce.data = p->echo;
+			c->nonce.len = FRESH_NONCE_LEN;
+			ecp[hb->n_echoes++] = c;
+		}
+	}
+	msg.body_case = TANDEM__PEER_MESSAGE__BODY_HEARTBEAT;
+	msg.heartbeat = hb;
+	/* Echoes go last: a peer proven a moment later costs less than a
+	 * peer we cannot start to prove. */
+	while (tandem__peer_message__get_packed_size(&msg) > WIRE_MAX_PAYLOAD &&
+	    (hb->n_echoes > 0 || hb->n_challenges > 0)) {
+		if (hb->n_echoes >= hb->n_challenges && hb->n_echoes > 0)
+			hb->n_echoes--;
+		else
+			hb->n_challenges--;
+	}
+}
+
+ssize_t peer_build_heartbeat(struct peer_table *pt, const Tandem__Heartbeat *hb, uint8_t *payload,
+    size_t cap)
 {
 	Tandem__PeerMessage msg = TANDEM__PEER_MESSAGE__INIT;
-	uint8_t payload[WIRE_MAX_PAYLOAD];
+	Tandem__Heartbeat h = *hb;
+	Tandem__Challenge ch[HACD_MAX_NODES], ec[HACD_MAX_NODES];
+	Tandem__Challenge *chp[HACD_MAX_NODES], *ecp[HACD_MAX_NODES];
 	size_t plen;
+
+	add_freshness(pt, &h, ch, chp, ec, ecp);
+	msg.body_case = TANDEM__PEER_MESSAGE__BODY_HEARTBEAT;
+	msg.heartbeat = &h;
+	plen = tandem__peer_message__get_packed_size(&msg);
+	if (plen > cap || plen > WIRE_MAX_PAYLOAD)
+		return -1;
+	tandem__peer_message__pack(&msg, payload);
+	return (ssize_t)plen;
+}
+
+int peer_send_heartbeat(struct peer_table *pt, const Tandem__Heartbeat *hb)
+{
+	uint8_t payload[WIRE_MAX_PAYLOAD];
+	ssize_t plen;
 
 	if (pt->fd == -1)
 		return -1;
-	msg.body_case = TANDEM__PEER_MESSAGE__BODY_HEARTBEAT;
-	msg.heartbeat = (Tandem__Heartbeat *)hb;
-	plen = tandem__peer_message__get_packed_size(&msg);
-	if (plen > sizeof(payload)) {
+	plen = peer_build_heartbeat(pt, hb, payload, sizeof(payload));
+	if (plen == -1) {
 		pt->stats.tx_err++;
-		log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: heartbeat of %zu bytes does not fit a datagram",
-		    plen);
+		log_rl_warnx(&pt->rl, ev_now(pt->loop), "peers: heartbeat does not fit a datagram");
 		return -1;
 	}
-	tandem__peer_message__pack(&msg, payload);
-	return peer_send_payload(pt, payload, plen, -1);
+	return peer_send_payload(pt, payload, (size_t)plen, -1);
 }
 
 void peer_counters(const struct peer_table *pt,
@@ -666,6 +883,10 @@ void peer_counters(const struct peer_table *pt,
 		cb(arg, "tx-multicast", pt->stats.tx_mcast);
 	}
 	cb(arg, "accepted", pt->stats.drops[PEER_ACCEPTED]);
+	cb(arg, "fresh-proved", pt->stats.proved);
+	cb(arg, "fresh-echoed", pt->stats.challenged);
+	if (pt->cfg->legacy_peers)
+		cb(arg, "accepted-legacy", pt->stats.legacy);
 	for (int v = 1; v < WIRE_VERDICT_MAX; v++) {
 		snprintf(name, sizeof(name), "drop-%s", wire_verdict_str((enum wire_verdict)v));
 		cb(arg, name, pt->stats.wire[v]);

@@ -12,6 +12,7 @@
 
 #include "hacd/config.h"
 #include "hacd/election.h"
+#include "hacd/fresh.h"
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/wire.h"
@@ -27,11 +28,15 @@ enum peer_drop {
 	PEER_DROP_BAD_PROTOBUF,   /* authenticated, but not a PeerMessage */
 	PEER_DROP_NAME_MISMATCH,  /* heartbeat names another node than its sender id */
 	PEER_DROP_IGNORED,        /* a valid message nobody takes (state sync without a sync callback) */
+	PEER_DROP_HB_UNPROVEN,    /* heartbeat from a peer that has not proven freshness (hacd/fresh.c) */
+	PEER_DROP_SYNC_UNPROVEN,  /* state sync, sync request or reset from such a peer */
+	PEER_DROP_BAD_ECHO,       /* heartbeat echoing a nonce that is not our outstanding challenge */
 	PEER_DROP_MAX
 };
 
 /* "accepted", "wire", "unknown-sender", "wrong-source", "bad-protobuf",
- * "name-mismatch", "ignored". */
+ * "name-mismatch", "ignored", "hb-unproven", "sync-unproven",
+ * "challenge-bad-echo". */
 const char *peer_drop_str(enum peer_drop d);
 
 /* One VIP as a peer advertised it. */
@@ -46,6 +51,11 @@ struct peer {
 	uint64_t last_heard_ms;   /* loop time of the newest accepted heartbeat; 0 never */
 	uint64_t epoch;           /* sender epoch of that heartbeat */
 	struct wire_replay replay;
+	struct fresh fresh;       /* has it proven that its datagrams are new? (hacd/fresh.c) */
+	int have_echo;            /* it challenges us: echo[] goes into our heartbeats */
+	uint8_t echo[FRESH_NONCE_LEN];
+	int sync_req_pending;     /* it asked for a bulk sync before it was proven */
+	int legacy;               /* its last heartbeat did not say proves_freshness (an older hacd) */
 	struct ev_timer dead_timer;
 	uint32_t health;          /* HEALTH_* bits */
 	int maintenance;
@@ -64,7 +74,14 @@ struct peer_stats {
 	uint64_t wire[WIRE_VERDICT_MAX];  /* per lib/wire verdict (WIRE_OK unused) */
 	uint64_t tx, tx_err;
 	uint64_t rx_mcast, tx_mcast;      /* multicast mode: read from / sent to the group */
+	uint64_t proved;                  /* peers that proved freshness (echoed our challenge) */
+	uint64_t challenged;              /* challenges we answered (a peer's new nonce echoed) */
+	uint64_t legacy;                  /* taken unproven from an older peer (legacy_peers on) */
 };
+
+/* Send a heartbeat soon (not from inside this call): a challenge or an
+ * echo is waiting, and a peer's proof should not wait an advert interval. */
+typedef void (*peer_kick_cb)(void *arg);
 
 /* Called after an accepted heartbeat changed what the election sees
  * (what == NULL), when a peer comes alive (what == "alive") or is declared
@@ -102,6 +119,9 @@ struct peer_table {
 	void *arg;
 	peer_sync_cb sync;                /* NULL: state sync is counted as ignored */
 	void *sync_arg;
+	peer_kick_cb kick;                /* NULL: challenges wait for the next heartbeat */
+	void *kick_arg;
+	size_t fresh_rr;                  /* rotation when challenges do not all fit one heartbeat */
 };
 
 /*
@@ -139,17 +159,27 @@ void peer_table_connect(struct peer_table *pt);
  * sender's configured address and port, replay window, protobuf decoding,
  * heartbeat (or sync request) node name equal to the sender's name. Each refusal bumps one
  * counter and logs at most once per second; a refused datagram changes
- * nothing else: no peer field, no timer, no callback. Only an accepted
- * heartbeat updates the replay window, the peer entry and its dead timer,
- * and calls `changed` if the view moved; an accepted StateSync or
- * SyncRequest updates the replay window and goes to the sync callback
- * (nothing else). Returns the outcome.
+ * nothing else: no peer field, no timer, no callback. Then freshness
+ * (hacd/fresh.c): a datagram that passed every rung but comes from a peer
+ * that has not echoed our challenge since we (or it) restarted moves the
+ * replay window and, for a heartbeat, records the challenge the peer sent
+ * us and checks its echo, and nothing else: it is counted (hb-unproven,
+ * sync-unproven, challenge-bad-echo) and dropped, so a recording replayed
+ * into an empty window makes no peer alive and reaches no store. Only an
+ * accepted heartbeat of a proven peer updates the peer entry and its dead
+ * timer, and calls `changed` if the view moved; an accepted StateSync,
+ * RateReset or SyncRequest of a proven peer goes to the sync callback
+ * (nothing else; a SyncRequest that came before the proof is handed over
+ * at the proof). Returns the outcome.
  */
 enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t len,
     const struct sockaddr *from);
 
 /* Take accepted StateSync and SyncRequest messages (hacd/repl.c). */
 void peer_table_set_sync(struct peer_table *pt, peer_sync_cb cb, void *arg);
+
+/* Ask for an early heartbeat when a challenge or an echo is waiting (hacd/node.c). */
+void peer_table_set_kick(struct peer_table *pt, peer_kick_cb cb, void *arg);
 
 /* Dead interval for a peer: dead_intervals x its advert interval, plus the
  * VRRP skew (256 - prio) / 256 x interval when `skew` is on (prio: this
@@ -162,6 +192,16 @@ uint64_t peer_dead_after_ms(const struct peer_table *pt, size_t node);
  * send failed (counted in tx_err, logged rate-limited).
  */
 int peer_send_heartbeat(struct peer_table *pt, const Tandem__Heartbeat *hb);
+
+/*
+ * Pack hb as a PeerMessage into payload (cap bytes), adding this node's
+ * freshness challenges to peers not yet proven and its echoes of their
+ * challenges (hacd/fresh.c; as many as fit, rotating). A peer challenged
+ * here for the first time gets its nonce now (UNPROVEN -> CHALLENGED).
+ * Returns the length, or -1 if it does not fit cap or one datagram.
+ */
+ssize_t peer_build_heartbeat(struct peer_table *pt, const Tandem__Heartbeat *hb, uint8_t *payload,
+    size_t cap);
 
 /*
  * Seal payload (a packed PeerMessage of at most WIRE_MAX_PAYLOAD bytes) once

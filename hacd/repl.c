@@ -7,8 +7,9 @@
  * one datagram, sealed once by hacd/peer.c and sent to every peer (or once
  * to the multicast group). Incoming: hacd/peer.c hands over a StateSync or
  * SyncRequest only after its whole receive ladder (authentication, known
- * sender, source address, replay window, decoding), so nothing forged or
- * replayed reaches the store. A node that starts, or sees a peer come
+ * sender, source address, replay window, decoding, and the sender's proof
+ * of freshness since either side restarted: hacd/fresh.c), so nothing
+ * forged or replayed reaches the store. A node that starts, or sees a peer come
  * alive, sends that peer a SyncRequest; the peer answers with a bulk sync
  * of its whole store (replica_bulk_begin/next), a few chunks per loop
  * iteration from a 1 ms pump timer, so heartbeats (timers of the same loop)

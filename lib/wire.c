@@ -537,6 +537,21 @@ void wire_replay_update(struct wire_replay *r, uint64_t epoch, uint64_t seq)
 	bit_set(r, seq);
 }
 
+void wire_replay_floor(struct wire_replay *r, uint64_t epoch, uint64_t seq)
+{
+	if (r->init && epoch < r->epoch)
+		return;
+	if (!r->init || epoch > r->epoch || seq > r->top) {
+		r->epoch = epoch;
+		r->top = seq;
+		r->init = 1;
+	}
+	/* Every bit set: each seq in [top - 1023, top] reads as seen, and
+	 * anything left of that is refused as too old. Moving top forward
+	 * clears bits as usual, so seq > top stays fresh. */
+	memset(r->bitmap, 0xff, sizeof(r->bitmap));
+}
+
 /* ---- epoch -------------------------------------------------------------- */
 
 /* mkdir -p for the directory part of path, creating components with mode 0700. */

@@ -213,6 +213,17 @@ enum wire_verdict wire_replay_check(const struct wire_replay *r, uint64_t epoch,
 void wire_replay_update(struct wire_replay *r, uint64_t epoch, uint64_t seq);
 
 /*
+ * Treat every sequence number of epoch up to and including seq as seen:
+ * afterwards only (epoch, s > seq) or a higher epoch is fresh. For the
+ * moment a peer proves its freshness (hacd/fresh.c) with the datagram
+ * (epoch, seq): whatever it sent before that may sit in a recording made
+ * while this node was not looking, and an empty window would take it.
+ * Call only for an (epoch, seq) already passed to wire_replay_update; a
+ * lower epoch than the window's is ignored.
+ */
+void wire_replay_floor(struct wire_replay *r, uint64_t epoch, uint64_t seq);
+
+/*
  * Epoch that only grows across restarts: reads the decimal value in
  * statefile (absent counts as 0), takes max(stored + 1, unix seconds), and
  * persists it atomically (tmp file in the same directory, fsync, rename,

@@ -399,6 +399,68 @@ case_listener_theft() {
 	t_tcp_theft n1 80 0.0.0.0 "$(lab_ip n1)"
 }
 
+# admin_state NODE UPSTREAM/SERVER: the state of that entry in NODE's
+# replicated store (hactl admin --json); empty if there is none.
+admin_state() {
+	local up=${2%%/*} srv=${2#*/}
+	lab_hactl "$1" admin --json 2>/dev/null | jq -r --arg u "$up" --arg s "$srv" \
+		'.admin[] | select(.upstream == $u and .server == $s) | .state // empty' 2>/dev/null
+}
+
+# The attack on a restarted receiver: a recording of n1's genuine
+# datagrams (heartbeats, and a StateSync that drains app/app2), made on
+# n1's switch port, is replayed in order at its recorded pace from n1's
+# own address after n1 died and n2's hacd restarted (empty replay windows).
+# n2 must claim web after its normal start-up wait, while the replay still
+# runs (the replay must not keep the dead n1 alive), count the datagrams as
+# unproven, and keep the replayed drain out of its store.
+case_replay_after_restart() {
+	local forge=$BUILD/tests/tools/hb_forge cap=$LAB_DIR/recording.txt n1ip capid rp hbs took=0 st t0
+	restore || return 1
+	[[ -x $forge ]] || { t_fail "missing $forge"; return 1; }
+	n1ip=$(lab_ip n1)
+	ip netns exec "$(lab_ns sw)" "$forge" capture --iface n1 --port "$HB_PORT" --from "$n1ip" \
+		--file "$cap" --count 4000 --timeout-ms 5000 2>/dev/null &
+	capid=$!
+	sleep 0.5
+	lab_hactl n1 drain app/app2 >/dev/null || { wait "$capid"; t_fail "hactl drain app/app2 on n1 failed"; return 1; }
+	t_wait 5 admin_is_drain n2 || { wait "$capid"; t_fail "precondition: the drain did not reach n2"; return 1; }
+	wait "$capid" || { t_fail "captured none of n1's datagrams"; return 1; }
+	hbs=$(wc -l <"$cap")
+	((hbs >= 20)) || { t_fail "recorded only $hbs datagrams of n1's"; return 1; }
+	t_log "recorded $hbs datagrams of n1's over 5 s"
+
+	# n1 dies (no goodbye); n2's hacd restarts and the replay begins at once.
+	lab_kill n1/hacd KILL
+	lab_kill n2/hacd TERM
+	t0=$(lab_now_ms)
+	lab_start_hacd n2
+	ip netns exec "$(lab_ns n1)" "$forge" replay --file "$cap" --pace recorded --count 4000 2>/dev/null &
+	rp=$!
+	lab_wait_hacd n2 10 || { kill "$rp" 2>/dev/null; wait "$rp"; t_fail "hacd on n2 did not restart"; return 1; }
+	# Until n2 holds web or the replay is over (bounded by the replay's own length).
+	while kill -0 "$rp" 2>/dev/null; do
+		if holds "$VIP1" n2; then
+			took=1
+			t_log "n2 took web $(($(lab_now_ms) - t0)) ms after its restart, the replay still running"
+			break
+		fi
+		sleep 0.05
+	done
+	wait "$rp"
+	((took)) || { t_fail "n2 took web only after the replay ended: the recording kept n1 alive"; return 1; }
+	st=$(admin_state n2 app/app2)
+	[[ -z $st ]] || { t_fail "the replayed StateSync reached n2's store (app/app2 is '$st')"; return 1; }
+	(($(counter n2 drop-hb-unproven) > 0)) || { t_fail "drop-hb-unproven did not move on n2"; return 1; }
+	(($(counter n2 drop-sync-unproven) > 0)) || { t_fail "drop-sync-unproven did not move on n2"; return 1; }
+	# Leave no drained server behind for whoever runs next.
+	t_daemons_up || return 1
+	t_wait 10 t_hacd_agrees n2 || { t_fail "after the restart n1 and n2 do not agree"; return 1; }
+	lab_hactl n1 enable app/app2 >/dev/null || true
+}
+
+admin_is_drain() { [[ $(admin_state "$1" app/app2) == drain ]]; }
+
 # ---- run -----------------------------------------------------------------------
 
 t_begin "$@"
@@ -415,4 +477,5 @@ t_case "a VIP removed or added behind hacd's back is put right" case_behind_our_
 t_case "attacker without the key: forged, junk, replayed heartbeats move nothing" case_attacker
 t_case "a local user cannot bind hacd's heartbeat port and steal heartbeats" case_bind_theft
 t_case "a local user cannot join proxyd's listeners" case_listener_theft
+t_case "replay after a restart: a dead node's recording keeps it neither alive nor in the store" case_replay_after_restart
 t_end

@@ -15,6 +15,12 @@
  * --body sync-request asks for a bulk sync; capture and replay see sync
  * datagrams as well, since they travel on the heartbeat port.
  *
+ * Replay after a restart: capture --from a node records that node's
+ * datagrams with the time each was seen, and replay --pace recorded sends
+ * them once, in order, at that pace, so a recording of a node that has
+ * since died looks like the node itself to a receiver that restarted
+ * (tests/integration/test_ha.sh, the replay-after-restart case).
+ *
  * Datagrams can carry a spoofed source address and port (a raw socket with
  * IP_HDRINCL), because hacd may first check that a datagram comes from a
  * configured peer; an attacker on the same segment can always spoof, so
@@ -48,7 +54,7 @@
 #include "proto/tandem.pb-c.h"
 
 #define HBF_MAX_COUNT   100000
-#define HBF_MAX_CAPTURE 64
+#define HBF_MAX_CAPTURE 4096   /* a few seconds of a pair's heartbeats and syncs */
 
 struct hbf_opts {
 	struct sockaddr_in to;     /* destination */
@@ -69,6 +75,9 @@ struct hbf_opts {
 	const char *body;          /* forge: heartbeat (default), sync, sync-request */
 	const char *admin;         /* forge sync: UPSTREAM/SERVER */
 	const char *state;         /* forge sync: ready|drain|maint (default maint) */
+	struct in_addr from;       /* capture: only datagrams from this source, when have_from */
+	int have_from;
+	int paced;                 /* replay: at the recorded pace (--pace recorded) */
 };
 
 static void
@@ -163,6 +172,14 @@ hbf_parse_opts(int argc, char **argv, struct hbf_opts *o)
 			o->iface = v;
 		} else if (strcmp(a, "--port") == 0) {
 			o->port = hbf_num(v, 65535);
+		} else if (strcmp(a, "--from") == 0) {
+			if (inet_pton(AF_INET, v, &o->from) != 1)
+				hbf_usage_exit("--from IPv4");
+			o->have_from = 1;
+		} else if (strcmp(a, "--pace") == 0) {
+			if (strcmp(v, "recorded") != 0 && strcmp(v, "fast") != 0)
+				hbf_usage_exit("--pace recorded|fast");
+			o->paced = strcmp(v, "recorded") == 0;
 		} else if (strcmp(a, "--file") == 0) {
 			o->file = v;
 		} else if (strcmp(a, "--body") == 0) {
@@ -525,6 +542,8 @@ hbf_capture(const struct hbf_opts *o)
 		if (ip.version != 4 || ip.protocol != IPPROTO_UDP || ihl < 20 ||
 		    (size_t)n < ihl + sizeof(udp))
 			continue;
+		if (o->have_from && ip.saddr != o->from.s_addr)
+			continue;
 		memcpy(&udp, frame + ihl, sizeof(udp));
 		if (ntohs(udp.dest) != o->port || ntohs(udp.len) < 8 ||
 		    (size_t)n < ihl + ntohs(udp.len))
@@ -534,7 +553,10 @@ hbf_capture(const struct hbf_opts *o)
 		fprintf(f, "%s:%u %s:%u ", src, ntohs(udp.source), dst, ntohs(udp.dest));
 		for (i = ihl + 8; i < ihl + ntohs(udp.len); i++)
 			fprintf(f, "%02x", frame[i]);
-		fputc('\n', f);
+		/* When it was seen, for a replay at the recorded pace. */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		fprintf(f, " %ld\n", (long)((now.tv_sec - t0.tv_sec) * 1000 +
+		    (now.tv_nsec - t0.tv_nsec) / 1000000));
 		got++;
 	}
 	if (fclose(f) == 0 && got > 0)
@@ -550,11 +572,13 @@ static int
 hbf_replay(const struct hbf_opts *o)
 {
 	static uint8_t dg[HBF_MAX_CAPTURE][WIRE_MAX_DATAGRAM + 100];
-	size_t dlen[HBF_MAX_CAPTURE];
-	struct sockaddr_in from[HBF_MAX_CAPTURE], to[HBF_MAX_CAPTURE];
+	static size_t dlen[HBF_MAX_CAPTURE];
+	static long at[HBF_MAX_CAPTURE];
+	static struct sockaddr_in from[HBF_MAX_CAPTURE], to[HBF_MAX_CAPTURE];
 	char line[8192], a[64], b[64], hex[4096];
 	int n = 0, rc = 1;
 	unsigned long i;
+	struct timespec t0, now;
 	FILE *f;
 
 	if (o->file == NULL)
@@ -566,7 +590,8 @@ hbf_replay(const struct hbf_opts *o)
 	while (n < HBF_MAX_CAPTURE && fgets(line, sizeof(line), f) != NULL) {
 		size_t hl, j;
 
-		if (sscanf(line, "%63s %63s %4095s", a, b, hex) != 3 ||
+		at[n] = 0;
+		if (sscanf(line, "%63s %63s %4095s %ld", a, b, hex, &at[n]) < 3 ||
 		    hbf_parse_addr(a, &from[n]) == -1 || hbf_parse_addr(b, &to[n]) == -1)
 			continue;
 		hl = strlen(hex);
@@ -588,11 +613,26 @@ hbf_replay(const struct hbf_opts *o)
 		fprintf(stderr, "hb_forge: no datagram in %s\n", o->file);
 		return 1;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < o->count; i++) {
 		int k = (int)(i % (unsigned long)n);
 		struct hbf_opts one = *o;
 		struct hbf_sender snd;
 		int r;
+
+		/* --pace recorded: each datagram leaves as long after the first
+		 * as it was seen after the first (one pass; --count bounds it). */
+		if (o->paced) {
+			long due, elapsed;
+
+			if (i >= (unsigned long)n)
+				break;
+			due = at[k] - at[0];
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			elapsed = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+			if (due > elapsed)
+				hbf_sleep_ms((unsigned long)(due - elapsed));
+		}
 
 		/* Each replayed datagram claims its original source unless the
 		 * caller chose one; the destination is the original too unless
@@ -632,11 +672,13 @@ static const struct {
 	  "--to IP:PORT --kind random|short|oversize|version|cluster|auth [--node N] [--spoof IP:PORT]\n"
 	  "\t\tbytes shaped to stop at one of lib/wire's checks" },
 	{ "capture", hbf_capture,
-	  "--iface IF --file OUT [--port 7007] [--count N] [--timeout-ms T]\n"
-	  "\t\tsave genuine UDP datagrams to PORT seen on IF (run it in the switch namespace)" },
+	  "--iface IF --file OUT [--port 7007] [--from IP] [--count N] [--timeout-ms T]\n"
+	  "\t\tsave genuine UDP datagrams to PORT (from IP) seen on IF, with the time each was seen\n"
+	  "\t\t(run it in the switch namespace)" },
 	{ "replay", hbf_replay,
-	  "--file IN [--to IP:PORT] [--spoof IP:PORT]\n"
-	  "\t\tresend captured datagrams byte for byte, from their original source by default" },
+	  "--file IN [--to IP:PORT] [--spoof IP:PORT] [--pace recorded|fast]\n"
+	  "\t\tresend captured datagrams byte for byte, from their original source by default;\n"
+	  "\t\t--pace recorded: once through, each as long after the first as it was captured" },
 	{ "help", hbf_help, "\t\tthis list" },
 };
 

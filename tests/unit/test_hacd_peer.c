@@ -8,6 +8,12 @@
  * clock; the table is (how the datagram is made) -> (outcome, counter).
  * State sync datagrams ride the same ladder: only an accepted one reaches
  * the sync callback (hacd/repl.c, and through it the replicated store).
+ *
+ * Freshness (hacd/fresh.c): a table that has just been set up is a
+ * receiver that has just restarted, with empty replay windows. A recording
+ * of n2's genuine datagrams fits into them, so nothing n2 sends counts
+ * until it echoes the challenge in our own heartbeat (built here with
+ * peer_build_heartbeat, as peer_send_heartbeat would send it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,7 +41,8 @@ static const char conf_text[] =
     "           priority = { n1 = 150; n2 = 100; }; } );\n";
 
 static uint64_t fake_now;
-static int changed_calls;
+static int changed_calls, kick_calls;
+static int hb_marker;   /* heartbeats say proves_freshness (as every hacd with the proof does) */
 
 static uint64_t fake_clock(void *arg)
 {
@@ -64,12 +71,43 @@ struct fixture {
 
 static struct fixture fx;
 
-static size_t heartbeat(uint8_t *out, size_t cap, const char *node)
+static size_t seal(uint8_t *out, const struct wire_keyring *kr, const char *cluster,
+    const char *sender, uint64_t epoch, uint64_t seq, const uint8_t *payload, size_t plen);
+
+static void on_kick(void *arg)
+{
+	(void)arg;
+	kick_calls++;
+}
+
+/* A heartbeat from `node`; with echo, it echoes that nonce to n1, and with
+ * challenge it challenges n1 with that one. */
+static size_t heartbeat_with(uint8_t *out, size_t cap, const char *node, const uint8_t *echo,
+    const uint8_t *challenge)
 {
 	Tandem__PeerMessage m = TANDEM__PEER_MESSAGE__INIT;
 	Tandem__Heartbeat hb = TANDEM__HEARTBEAT__INIT;
 	Tandem__VipAdvert va = TANDEM__VIP_ADVERT__INIT, *vp = &va;
+	Tandem__Challenge e = TANDEM__CHALLENGE__INIT, c = TANDEM__CHALLENGE__INIT, *ep = &e, *cp = &c;
 	size_t n;
+
+	hb.has_proves_freshness = hb.proves_freshness = hb_marker;
+	if (echo != NULL) {
+		e.has_node_id = e.has_nonce = 1;
+		e.node_id = wire_cluster_id("n1");
+		e.nonce.data = (uint8_t *)echo;
+		e.nonce.len = FRESH_NONCE_LEN;
+		hb.n_echoes = 1;
+		hb.echoes = &ep;
+	}
+	if (challenge != NULL) {
+		c.has_node_id = c.has_nonce = 1;
+		c.node_id = wire_cluster_id("n1");
+		c.nonce.data = (uint8_t *)challenge;
+		c.nonce.len = FRESH_NONCE_LEN;
+		hb.n_challenges = 1;
+		hb.challenges = &cp;
+	}
 
 	va.name = "web";
 	va.has_priority = 1;
@@ -85,6 +123,60 @@ static size_t heartbeat(uint8_t *out, size_t cap, const char *node)
 	assert_true(n <= cap);
 	tandem__peer_message__pack(&m, out);
 	return n;
+}
+
+static size_t heartbeat(uint8_t *out, size_t cap, const char *node)
+{
+	return heartbeat_with(out, cap, node, NULL, NULL);
+}
+
+/* The nonce of node_id in list (challenges or echoes) into out: 1, or 0 if none. */
+static int find_nonce(Tandem__Challenge **list, size_t n, uint32_t node_id, uint8_t *out)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i]->has_node_id && list[i]->node_id == node_id && list[i]->has_nonce &&
+		    list[i]->nonce.len == FRESH_NONCE_LEN) {
+			memcpy(out, list[i]->nonce.data, FRESH_NONCE_LEN);
+			return 1;
+		}
+	return 0;
+}
+
+/* Build n1's next heartbeat as hacd would send it; report the challenge it
+ * carries for n2 and the echo it carries for n2 (each 1 if present). */
+static void our_heartbeat(uint8_t *challenge, int *has_challenge, uint8_t *echo, int *has_echo)
+{
+	Tandem__Heartbeat hb = TANDEM__HEARTBEAT__INIT;
+	Tandem__PeerMessage *m;
+	uint8_t pl[WIRE_MAX_PAYLOAD];
+	ssize_t n;
+
+	hb.node = "n1";
+	n = peer_build_heartbeat(&fx.pt, &hb, pl, sizeof(pl));
+	assert_true(n > 0);
+	m = tandem__peer_message__unpack(NULL, (size_t)n, pl);
+	assert_non_null(m);
+	assert_int_equal(m->body_case, TANDEM__PEER_MESSAGE__BODY_HEARTBEAT);
+	*has_challenge = find_nonce(m->heartbeat->challenges, m->heartbeat->n_challenges,
+	    wire_cluster_id("n2"), challenge);
+	if (has_echo != NULL)
+		*has_echo = find_nonce(m->heartbeat->echoes, m->heartbeat->n_echoes, wire_cluster_id("n2"), echo);
+	tandem__peer_message__free_unpacked(m, NULL);
+}
+
+/* n2 answers the challenge in our next heartbeat with a heartbeat sealed
+ * at (epoch, seq); returns what the ladder made of it. */
+static enum peer_drop prove(uint64_t epoch, uint64_t seq)
+{
+	uint8_t nonce[FRESH_NONCE_LEN], pl[512], d[WIRE_MAX_DATAGRAM];
+	int has;
+	size_t pn, dn;
+
+	our_heartbeat(nonce, &has, NULL, NULL);
+	assert_true(has);
+	pn = heartbeat_with(pl, sizeof(pl), "n2", nonce, NULL);
+	dn = seal(d, fx.kr, "t", "n2", epoch, seq, pl, pn);
+	return peer_input(&fx.pt, d, dn, (struct sockaddr *)&fx.from_n2);
 }
 
 /* Seal payload as `sender` (a node name) in `cluster` at (epoch, seq). */
@@ -188,7 +280,7 @@ static int setup(void **state)
 	log_set_level(LOG_LVL_ERR);
 	memset(&fx, 0, sizeof(fx));
 	fake_now = 1000;
-	changed_calls = 0;
+	changed_calls = kick_calls = hb_marker = 0;
 	fx.loop = ev_loop_new();
 	assert_non_null(fx.loop);
 	ev_set_clock(fx.loop, fake_clock, NULL);
@@ -205,6 +297,7 @@ static int setup(void **state)
 	key[0] ^= 1;
 	assert_int_equal(wire_keyring_add(fx.kr_wrong, 1, key), 0);
 	peer_table_init(&fx.pt, fx.loop, fx.cfg, fx.kr, 100, on_changed, NULL);
+	peer_table_set_kick(&fx.pt, on_kick, NULL);
 	assert_int_equal(net_parse_addr("10.99.9.2:7007", -1, &fx.from_n2, &len), 0);
 	assert_int_equal(net_parse_addr("10.99.9.66:7007", -1, &fx.from_other, &len), 0);
 	return 0;
@@ -247,14 +340,8 @@ static void test_refused_change_nothing(void **state)
 	assert_false(ev_timer_active(&fx.pt.peers[1].dead_timer));
 	/* None of them consumed seq 1, not even the authentic ones that
 	 * failed decoding: the genuine datagram with it is still fresh. */
-	{
-		uint8_t pl[512], d[WIRE_MAX_DATAGRAM];
-		size_t pn = heartbeat(pl, sizeof(pl), "n2");
-		size_t dn = seal(d, fx.kr, "t", "n2", 7, 1, pl, pn);
-
-		assert_int_equal(peer_input(&fx.pt, d, dn, (struct sockaddr *)&fx.from_n2), PEER_ACCEPTED);
-		assert_int_equal(changed_calls, 1);
-	}
+	assert_int_equal(prove(7, 1), PEER_ACCEPTED);
+	assert_int_equal(changed_calls, 1);
 }
 
 /* A genuine heartbeat is accepted once; its replay and an older epoch are
@@ -271,7 +358,12 @@ static void test_accept_then_replay(void **state)
 	uint64_t when;
 
 	(void)state;
-	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
+	/* Unproven (we just started): counted and dropped, nothing else. */
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_HB_UNPROVEN);
+	assert_false(fx.pt.peers[1].alive);
+	assert_int_equal(changed_calls, 0);
+	/* n2 echoes our challenge with seq 2. */
+	assert_int_equal(prove(7, 2), PEER_ACCEPTED);
 	assert_true(fx.pt.peers[1].alive);
 	assert_int_equal(fx.pt.peers[1].vips[0].role, ELECTION_MASTER);
 	assert_int_equal(fx.pt.peers[1].vips[0].prio, 100);
@@ -286,7 +378,7 @@ static void test_accept_then_replay(void **state)
 		assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_WIRE);
 		assert_int_equal(peer_input(&fx.pt, old, on, from), PEER_DROP_WIRE);
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-			assert_int_equal(feed(cases[i].kind, 2), cases[i].want);
+			assert_int_equal(feed(cases[i].kind, 3), cases[i].want);
 	}
 	assert_int_equal(fx.pt.stats.wire[WIRE_ERR_REPLAY], 1000);
 	assert_int_equal(fx.pt.stats.wire[WIRE_ERR_OLD_EPOCH], 1000);
@@ -296,7 +388,7 @@ static void test_accept_then_replay(void **state)
 
 	/* The next genuine one is accepted and does re-arm the timer, and an
 	 * identical view calls nobody. */
-	dn = seal(d, fx.kr, "t", "n2", 7, 2, pl, pn);
+	dn = seal(d, fx.kr, "t", "n2", 7, 3, pl, pn);
 	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
 	assert_true(fx.pt.peers[1].dead_timer.when_ms > when);
 	assert_int_equal(changed_calls, 1);
@@ -345,17 +437,24 @@ static void test_heard_list(void **state)
 	int calls = 0, was = 0;
 
 	(void)state;
+	/* The peer proves itself fresh first (it comes alive then, with a
+	 * heartbeat that lists nobody's hearing: an older sender's form). */
+	assert_int_equal(prove(7, 1), PEER_ACCEPTED);
+	assert_int_equal(fx.pt.peers[1].hears_self, 1);
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		size_t pn = heartbeat_heard(pl, sizeof(pl), steps[i].lists, steps[i].name);
-		size_t dn = seal(d, fx.kr, "t", "n2", 7, i + 1, pl, pn);
+		size_t dn = seal(d, fx.kr, "t", "n2", 7, i + 2, pl, pn);
 
 		assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
 		if (fx.pt.peers[1].hears_self != steps[i].hears)
 			fail_msg("step %zu: hears_self %d, want %d", i, fx.pt.peers[1].hears_self,
 			    steps[i].hears);
-		/* The first one is the peer coming alive; after that only a
-		 * change calls back. */
-		calls += i == 0 || steps[i].hears != was;
+		/* The first one may differ from the proving heartbeat in
+		 * other fields too; after that only a change calls back. */
+		if (i == 0)
+			calls = changed_calls;
+		else
+			calls += steps[i].hears != was;
 		assert_int_equal(changed_calls, calls);
 		was = steps[i].hears;
 	}
@@ -368,8 +467,8 @@ static void on_sync(void *arg, size_t node, const Tandem__PeerMessage *msg, size
 {
 	(void)arg;
 	assert_int_equal(node, 1);
-	assert_true(len > 0);
 	if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC) {
+		assert_true(len > 0);
 		sync_calls++;
 		sync_admin_seen += msg->sync->n_admin;
 	} else {
@@ -418,26 +517,40 @@ static void test_sync_ladder(void **state)
 	size_t pn = sync_payload(pl, sizeof(pl), NULL), dn;
 	const struct sockaddr *from = (struct sockaddr *)&fx.from_n2;
 	struct peer before;
+	uint64_t when;
 
 	(void)state;
 	sync_calls = request_calls = 0;
 	sync_admin_seen = 0;
-	/* Without a taker it is authentic but ignored (and consumes its seq). */
+	peer_table_set_sync(&fx.pt, on_sync, NULL);
+	/* Before n2 proved itself (we just restarted): dropped and counted;
+	 * the store never sees it, and its seq is spent. */
 	dn = seal(d, fx.kr, "t", "n2", 7, 1, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_SYNC_UNPROVEN);
+	assert_int_equal(fx.pt.stats.drops[PEER_DROP_SYNC_UNPROVEN], 1);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_WIRE);   /* replay */
+	assert_int_equal(sync_calls, 0);
+	assert_int_equal(prove(7, 2), PEER_ACCEPTED);
+	changed_calls = 0;
+	when = fx.pt.peers[1].dead_timer.when_ms;
+
+	/* Without a taker it is authentic but ignored (and consumes its seq). */
+	peer_table_set_sync(&fx.pt, NULL, NULL);
+	dn = seal(d, fx.kr, "t", "n2", 7, 3, pl, pn);
 	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_IGNORED);
 	peer_table_set_sync(&fx.pt, on_sync, NULL);
 	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_WIRE);   /* replay */
 	assert_int_equal(sync_calls, 0);
 
 	memcpy(&before, &fx.pt.peers[1], sizeof(before));
-	dn = seal(d, fx.kr, "t", "n2", 7, 2, pl, pn);
+	dn = seal(d, fx.kr, "t", "n2", 7, 4, pl, pn);
 	/* Forged (wrong key), from elsewhere, then the genuine one. */
 	{
 		uint8_t f[WIRE_MAX_DATAGRAM];
-		size_t fn = seal(f, fx.kr_wrong, "t", "n2", 7, 3, pl, pn);
+		size_t fn = seal(f, fx.kr_wrong, "t", "n2", 7, 5, pl, pn);
 
 		assert_int_equal(peer_input(&fx.pt, f, fn, from), PEER_DROP_WIRE);
-		fn = seal(f, fx.kr_otherid, "t", "n2", 7, 3, pl, pn);
+		fn = seal(f, fx.kr_otherid, "t", "n2", 7, 5, pl, pn);
 		assert_int_equal(peer_input(&fx.pt, f, fn, from), PEER_DROP_WIRE);
 		assert_int_equal(peer_input(&fx.pt, d, dn, (struct sockaddr *)&fx.from_other), PEER_DROP_WRONG_SOURCE);
 		assert_int_equal(sync_calls, 0);
@@ -449,8 +562,7 @@ static void test_sync_ladder(void **state)
 		assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_WIRE);
 	assert_int_equal(sync_calls, 1);
 	/* The window moved, nothing else: no liveness, no timer, no callback. */
-	assert_false(fx.pt.peers[1].alive);
-	assert_false(ev_timer_active(&fx.pt.peers[1].dead_timer));
+	assert_int_equal(fx.pt.peers[1].dead_timer.when_ms, when);
 	assert_int_equal(changed_calls, 0);
 	before.replay = fx.pt.peers[1].replay;
 	assert_memory_equal(&before, &fx.pt.peers[1], sizeof(before));
@@ -470,6 +582,181 @@ static void test_sync_ladder(void **state)
 	assert_int_equal(sync_calls, 1);
 }
 
+/*
+ * The attack: this node restarted (fresh table, empty windows) and an
+ * attacker replays, in order, a recording of the now dead n2 — heartbeats
+ * claiming the VIP, one echoing a nonce of our previous life, a StateSync
+ * and a SyncRequest. Nothing makes n2 alive, nothing reaches the store, and
+ * each drop is counted. Then the live n2 proves itself, its SyncRequest
+ * made before the proof is answered, and the rest of the recording (seqs
+ * the window never saw) is refused as older than the proof.
+ */
+static void test_replay_after_restart(void **state)
+{
+	const struct sockaddr *from = (struct sockaddr *)&fx.from_n2;
+	uint8_t pl[512], d[WIRE_MAX_DATAGRAM], stale[FRESH_NONCE_LEN], rec[8][WIRE_MAX_DATAGRAM];
+	size_t pn, rn[8];
+	uint64_t seq = 100;
+
+	(void)state;
+	sync_calls = request_calls = 0;
+	peer_table_set_sync(&fx.pt, on_sync, NULL);
+	memset(stale, 0x5a, sizeof(stale));
+	/* The recording: seqs 100..107 of epoch 7. */
+	for (int i = 0; i < 8; i++, seq++) {
+		if (i == 2)
+			pn = heartbeat_with(pl, sizeof(pl), "n2", stale, NULL);
+		else if (i == 4)
+			pn = sync_payload(pl, sizeof(pl), NULL);
+		else if (i == 5)
+			pn = sync_payload(pl, sizeof(pl), "n2");
+		else
+			pn = heartbeat(pl, sizeof(pl), "n2");
+		rn[i] = seal(rec[i], fx.kr, "t", "n2", 7, seq, pl, pn);
+	}
+	/* Replayed in order, twice over: the first heard also challenge it. */
+	for (int i = 0; i < 4; i++) {
+		static const enum peer_drop want[4] = {
+			PEER_DROP_HB_UNPROVEN, PEER_DROP_HB_UNPROVEN, PEER_DROP_BAD_ECHO, PEER_DROP_HB_UNPROVEN,
+		};
+
+		assert_int_equal(peer_input(&fx.pt, rec[i], rn[i], from), want[i]);
+	}
+	assert_true(kick_calls > 0);          /* a challenge should go out now */
+	{
+		uint8_t nonce[FRESH_NONCE_LEN];
+		int has;
+
+		our_heartbeat(nonce, &has, NULL, NULL);
+		assert_true(has);
+		assert_int_equal(fx.pt.peers[1].fresh.state, FRESH_CHALLENGED);
+	}
+	assert_int_equal(peer_input(&fx.pt, rec[4], rn[4], from), PEER_DROP_SYNC_UNPROVEN);
+	assert_int_equal(peer_input(&fx.pt, rec[5], rn[5], from), PEER_DROP_SYNC_UNPROVEN);
+	for (int i = 6; i < 8; i++)
+		assert_int_equal(peer_input(&fx.pt, rec[i], rn[i], from), PEER_DROP_HB_UNPROVEN);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(peer_input(&fx.pt, rec[i], rn[i], from), PEER_DROP_WIRE);
+	assert_false(fx.pt.peers[1].alive);
+	assert_false(ev_timer_active(&fx.pt.peers[1].dead_timer));
+	assert_int_equal(fx.pt.peers[1].vips[0].role, ELECTION_INIT);
+	assert_int_equal(changed_calls, 0);
+	assert_int_equal(sync_calls, 0);
+	assert_int_equal(request_calls, 0);
+	assert_int_equal(fx.pt.stats.drops[PEER_DROP_HB_UNPROVEN], 5);
+	assert_int_equal(fx.pt.stats.drops[PEER_DROP_SYNC_UNPROVEN], 2);
+	assert_int_equal(fx.pt.stats.drops[PEER_DROP_BAD_ECHO], 1);
+	assert_int_equal(fx.pt.stats.drops[PEER_ACCEPTED], 0);
+
+	/* The live n2, further on in the same epoch, echoes our nonce. */
+	assert_int_equal(prove(7, 300), PEER_ACCEPTED);
+	assert_true(fx.pt.peers[1].alive);
+	assert_int_equal(fx.pt.peers[1].fresh.state, FRESH_PROVEN);
+	assert_int_equal(changed_calls, 1);
+	assert_int_equal(request_calls, 1);    /* its early SyncRequest, answered now */
+	assert_int_equal(fx.pt.stats.proved, 1);
+	/* What it sent before the proof, heard or not, stays refused. */
+	pn = heartbeat(pl, sizeof(pl), "n2");
+	for (uint64_t s = 108; s < 300; s += 13) {
+		size_t dn = seal(d, fx.kr, "t", "n2", 7, s, pl, pn);
+
+		assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_WIRE);
+	}
+	pn = sync_payload(pl, sizeof(pl), NULL);
+	{
+		size_t dn = seal(d, fx.kr, "t", "n2", 7, 299, pl, pn);
+
+		assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_WIRE);
+		assert_int_equal(sync_calls, 0);
+		dn = seal(d, fx.kr, "t", "n2", 7, 301, pl, pn);
+		assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
+		assert_int_equal(sync_calls, 1);
+	}
+	/* Proven: our heartbeats stop challenging it. */
+	{
+		uint8_t nonce[FRESH_NONCE_LEN];
+		int has;
+
+		our_heartbeat(nonce, &has, NULL, NULL);
+		assert_false(has);
+	}
+}
+
+/* n2 restarts (a new epoch) while we run: its first heartbeats do not
+ * count, the old view stays until it proves itself or its dead timer
+ * runs out, and a proof of the old epoch is no proof of the new. */
+static void test_peer_restart_needs_proof(void **state)
+{
+	const struct sockaddr *from = (struct sockaddr *)&fx.from_n2;
+	uint8_t pl[512], d[WIRE_MAX_DATAGRAM];
+	size_t pn = heartbeat(pl, sizeof(pl), "n2"), dn;
+	uint64_t when;
+
+	(void)state;
+	assert_int_equal(prove(7, 1), PEER_ACCEPTED);
+	when = fx.pt.peers[1].dead_timer.when_ms;
+	fake_now += 50;
+	ev_now_update(fx.loop);
+	kick_calls = 0;
+	dn = seal(d, fx.kr, "t", "n2", 8, 0, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_HB_UNPROVEN);
+	assert_int_equal(fx.pt.peers[1].fresh.state, FRESH_UNPROVEN);
+	assert_int_equal(fx.pt.peers[1].dead_timer.when_ms, when);   /* not refreshed */
+	assert_true(kick_calls > 0);
+	assert_int_equal(prove(8, 1), PEER_ACCEPTED);
+	assert_true(fx.pt.peers[1].dead_timer.when_ms > when);
+	/* Reported as a return (so replication asks it for a bulk sync: what
+	 * it sent before the proof was dropped), though it never looked dead. */
+	assert_int_equal(changed_calls, 2);
+	assert_int_equal(fx.pt.stats.proved, 2);
+}
+
+/* The other side of the exchange: n2 challenges us, our heartbeats echo
+ * its newest nonce (and ask to go out at once) until it stops asking. */
+static void test_we_echo_challenges(void **state)
+{
+	const struct sockaddr *from = (struct sockaddr *)&fx.from_n2;
+	uint8_t pl[512], d[WIRE_MAX_DATAGRAM], c1[FRESH_NONCE_LEN], c2[FRESH_NONCE_LEN], got[FRESH_NONCE_LEN];
+	uint8_t nonce[FRESH_NONCE_LEN];
+	size_t pn, dn;
+	int has_c, has_e;
+
+	(void)state;
+	memset(c1, 0x11, sizeof(c1));
+	memset(c2, 0x22, sizeof(c2));
+	our_heartbeat(nonce, &has_c, got, &has_e);
+	assert_true(has_c);
+	assert_false(has_e);
+	/* Unproven n2 challenges us: answered all the same (both may have
+	 * restarted together; each must answer before either is proven). */
+	pn = heartbeat_with(pl, sizeof(pl), "n2", NULL, c1);
+	dn = seal(d, fx.kr, "t", "n2", 7, 1, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_HB_UNPROVEN);
+	assert_true(kick_calls > 0);
+	our_heartbeat(nonce, &has_c, got, &has_e);
+	assert_true(has_e);
+	assert_memory_equal(got, c1, sizeof(c1));
+	/* A new nonce replaces it; the same one again asks for nothing more. */
+	pn = heartbeat_with(pl, sizeof(pl), "n2", nonce, c2);
+	dn = seal(d, fx.kr, "t", "n2", 7, 2, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
+	kick_calls = 0;
+	dn = seal(d, fx.kr, "t", "n2", 7, 3, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
+	assert_int_equal(kick_calls, 0);
+	our_heartbeat(nonce, &has_c, got, &has_e);
+	assert_false(has_c);
+	assert_true(has_e);
+	assert_memory_equal(got, c2, sizeof(c2));
+	/* n2 stops challenging: we stop echoing. */
+	pn = heartbeat(pl, sizeof(pl), "n2");
+	dn = seal(d, fx.kr, "t", "n2", 7, 4, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
+	our_heartbeat(nonce, &has_c, got, &has_e);
+	assert_false(has_e);
+	assert_int_equal(fx.pt.stats.challenged, 2);
+}
+
 /* The dead timer fires only for silence, and reports it. */
 static void test_dead_after_silence(void **state)
 {
@@ -479,6 +766,7 @@ static void test_dead_after_silence(void **state)
 
 	(void)state;
 	assert_int_equal(peer_dead_after_ms(&fx.pt, 1), 300);
+	assert_int_equal(prove(7, 0), PEER_ACCEPTED);
 	assert_int_equal(peer_input(&fx.pt, d, dn, (struct sockaddr *)&fx.from_n2), PEER_ACCEPTED);
 	fake_now += 299;
 	ev_run_once(fx.loop, 0);
@@ -489,6 +777,53 @@ static void test_dead_after_silence(void **state)
 	assert_int_equal(changed_calls, 2);
 }
 
+/*
+ * Rolling upgrade: with legacy_peers on, a peer whose heartbeats do not say
+ * proves_freshness (an hacd from before the proof) counts unproven, and is
+ * counted; one that does say it still needs its echo, so a recording of an
+ * upgraded node gains nothing from the setting. Off (the default), the
+ * older peer is never taken.
+ */
+static void test_legacy_peers(void **state)
+{
+	static const char legacy_text[] =
+	    "cluster = \"t\";\n"
+	    "key_file = \"/nonexistent\";\n"
+	    "advert = \"100ms\";\n"
+	    "legacy_peers = true;\n"
+	    "nodes = ( { name = \"n1\"; address = \"10.99.9.1\"; },\n"
+	    "          { name = \"n2\"; address = \"10.99.9.2\"; } );\n"
+	    "vips = ( { name = \"web\"; address = \"10.99.9.100/24\"; interface = \"eth0\";\n"
+	    "           priority = { n1 = 150; n2 = 100; }; } );\n";
+	const struct sockaddr *from = (struct sockaddr *)&fx.from_n2;
+	uint8_t pl[512], d[WIRE_MAX_DATAGRAM];
+	size_t pn = heartbeat(pl, sizeof(pl), "n2"), dn;
+	struct hacd_config *lc;
+	struct conf_err err;
+
+	(void)state;
+	dn = seal(d, fx.kr, "t", "n2", 7, 1, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_HB_UNPROVEN);
+	lc = hacd_config_load_string("legacy.conf", legacy_text, "n1", &err);
+	if (lc == NULL)
+		fail_msg("%s", err.msg);
+	assert_true(lc->legacy_peers);
+	peer_table_set_config(&fx.pt, lc, fx.kr);
+	dn = seal(d, fx.kr, "t", "n2", 7, 2, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_ACCEPTED);
+	assert_true(fx.pt.peers[1].alive);
+	assert_int_equal(fx.pt.stats.legacy, 1);
+	/* The upgraded n2 restarts: its heartbeats say so, and need the echo. */
+	hb_marker = 1;
+	pn = heartbeat(pl, sizeof(pl), "n2");
+	dn = seal(d, fx.kr, "t", "n2", 8, 0, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, from), PEER_DROP_HB_UNPROVEN);
+	assert_int_equal(prove(8, 1), PEER_ACCEPTED);
+	assert_int_equal(fx.pt.stats.legacy, 1);
+	peer_table_set_config(&fx.pt, fx.cfg, fx.kr);
+	hacd_config_free(lc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +832,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dead_after_silence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_ladder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heard_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_after_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_restart_needs_proof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_we_echo_challenges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_legacy_peers, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

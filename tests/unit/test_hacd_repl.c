@@ -142,7 +142,49 @@ static struct found lookup(const char *server)
 	return f;
 }
 
-static int setup(void **state)
+/*
+ * n2 proves its freshness (hacd/fresh.c): our next heartbeat challenges it,
+ * and it echoes the nonce in a heartbeat at (epoch 7, seq 0). Until then a
+ * table that has just started (a restarted hacd) takes nothing from n2;
+ * tests/unit/test_hacd_peer.c has the details, here it only opens the door
+ * so the replication tests start from a live pair.
+ */
+static void prove_n2(void)
+{
+	Tandem__Heartbeat hb = TANDEM__HEARTBEAT__INIT, echo = TANDEM__HEARTBEAT__INIT;
+	Tandem__Challenge e = TANDEM__CHALLENGE__INIT, *ep = &e;
+	Tandem__PeerMessage *ours, m = TANDEM__PEER_MESSAGE__INIT;
+	uint8_t pl[WIRE_MAX_PAYLOAD], d[WIRE_MAX_DATAGRAM];
+	struct wire_sender s;
+	ssize_t n;
+	size_t i;
+
+	hb.node = "n1";
+	n = peer_build_heartbeat(&fx.pt, &hb, pl, sizeof(pl));
+	assert_true(n > 0);
+	ours = tandem__peer_message__unpack(NULL, (size_t)n, pl);
+	assert_non_null(ours);
+	for (i = 0; i < ours->heartbeat->n_challenges; i++)
+		if (ours->heartbeat->challenges[i]->node_id == wire_cluster_id("n2"))
+			break;
+	assert_true(i < ours->heartbeat->n_challenges);
+	e.has_node_id = e.has_nonce = 1;
+	e.node_id = wire_cluster_id("n1");
+	e.nonce = ours->heartbeat->challenges[i]->nonce;
+	echo.node = "n2";
+	echo.n_echoes = 1;
+	echo.echoes = &ep;
+	m.body_case = TANDEM__PEER_MESSAGE__BODY_HEARTBEAT;
+	m.heartbeat = &echo;
+	n = (ssize_t)tandem__peer_message__pack(&m, pl);
+	tandem__peer_message__free_unpacked(ours, NULL);
+	wire_sender_init(&s, wire_cluster_id("t"), wire_cluster_id("n2"), 7);
+	n = wire_seal(fx.kr, &s, pl, (size_t)n, d, sizeof(d));
+	assert_true(n > 0);
+	assert_int_equal(peer_input(&fx.pt, d, (size_t)n, (struct sockaddr *)&fx.from_n2), PEER_ACCEPTED);
+}
+
+static int setup_unproven(void **state)
 {
 	struct conf_err err;
 	uint8_t key[WIRE_KEY_LEN];
@@ -171,6 +213,28 @@ static int setup(void **state)
 	assert_int_equal(net_parse_addr("10.99.9.2:7007", -1, &fx.from_n2, &len), 0);
 	assert_int_equal(net_parse_addr("10.99.9.66:7007", -1, &fx.from_other, &len), 0);
 	return 0;
+}
+
+static int setup(void **state)
+{
+	setup_unproven(state);
+	prove_n2();
+	return 0;
+}
+
+/* A restarted hacd (fresh table) and a replayed StateSync of n2's that
+ * would put app2 in drain: it never reaches the store, nor proxyd. */
+static void test_unproven_sync_not_merged(void **state)
+{
+	const struct sockaddr *n2 = (struct sockaddr *)&fx.from_n2;
+	uint8_t d[WIRE_MAX_DATAGRAM];
+	size_t dn = admin_sync(d, fx.kr, 1, "app2", TANDEM__ADMIN_STATE__ADMIN_DRAIN, wall_now_ms());
+
+	(void)state;
+	assert_int_equal(peer_input(&fx.pt, d, dn, n2), PEER_DROP_SYNC_UNPROVEN);
+	assert_int_equal(lookup("app2").n, 0);
+	assert_int_equal(fx.repl.stats.rx, 0);
+	assert_int_equal(fx.pt.stats.drops[PEER_DROP_SYNC_UNPROVEN], 1);
 }
 
 static int teardown(void **state)
@@ -333,7 +397,8 @@ static int next_admin_frame(int fd, char *server, size_t len, int *state)
 }
 
 /* The view a (re)connected proxyd gets first: this node's name, nodes
- * configured and alive (n2 is not), the sync interval, tickets on. */
+ * configured and alive (n2 too: it proved itself in setup), the sync
+ * interval, tickets on. */
 static void next_view(int fd)
 {
 	Tandem__ChannelMessage *m = next_msg(fd, TANDEM__CHANNEL_MESSAGE__BODY_VIEW);
@@ -341,7 +406,7 @@ static void next_view(int fd)
 	assert_non_null(m);
 	assert_string_equal(m->view->node, "n1");
 	assert_int_equal(m->view->nodes, 2);
-	assert_int_equal(m->view->alive, 1);
+	assert_int_equal(m->view->alive, 2);
 	assert_int_equal(m->view->sync_interval_ms, 20);
 	assert_true(m->view->tickets);
 	/* The origins proxyd's rate tables may hold. */
@@ -884,6 +949,7 @@ static void test_channel_admission(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_unproven_sync_not_merged, setup_unproven, teardown),
 		cmocka_unit_test_setup_teardown(test_only_authentic_syncs_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_operator_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_to_proxyd, setup, teardown),

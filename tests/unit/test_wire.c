@@ -472,6 +472,58 @@ static void test_replay_window(void **state)
 }
 
 /*
+ * The window after a proof of freshness (hacd/fresh.c): a receiver that
+ * restarted accepted a few older datagrams of the peer's epoch (unproven,
+ * dropped by hacd), then the peer proved itself with seq 200. Everything
+ * at or below 200 must now be refused, even seqs the window never saw —
+ * exactly what a recording made while the receiver was down holds — while
+ * the peer's next datagrams and a later epoch stay fresh.
+ */
+static void test_replay_floor(void **state)
+{
+	struct wire_replay r;
+	static const struct { uint64_t epoch, seq; enum wire_verdict want; } after[] = {
+		{ 7, 199, WIRE_ERR_REPLAY },     /* never seen, but from before the proof */
+		{ 7, 150, WIRE_ERR_REPLAY },
+		{ 7, 200, WIRE_ERR_REPLAY },
+		{ 7, 0, WIRE_ERR_REPLAY },       /* left of the window */
+		{ 6, 500, WIRE_ERR_OLD_EPOCH },
+		{ 7, 201, WIRE_OK },
+		{ 7, 1300, WIRE_OK },            /* a jump past the window clears the floor bits */
+		{ 7, 1299, WIRE_OK },
+		{ 7, 1300, WIRE_ERR_REPLAY },
+		{ 8, 0, WIRE_OK },
+	};
+
+	(void)state;
+	wire_replay_init(&r);
+	/* Before the proof: an empty window takes old datagrams (the hole). */
+	assert_int_equal(wire_replay_check(&r, 7, 100), WIRE_OK);
+	wire_replay_update(&r, 7, 100);
+	assert_int_equal(wire_replay_check(&r, 7, 200), WIRE_OK);
+	wire_replay_update(&r, 7, 200);
+	wire_replay_floor(&r, 7, 200);
+	for (size_t i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
+		enum wire_verdict v = wire_replay_check(&r, after[i].epoch, after[i].seq);
+
+		if (v != after[i].want)
+			fail_msg("step %zu (epoch %llu seq %llu): got %s, want %s", i,
+				 (unsigned long long)after[i].epoch, (unsigned long long)after[i].seq,
+				 wire_verdict_str(v), wire_verdict_str(after[i].want));
+		if (v == WIRE_OK)
+			wire_replay_update(&r, after[i].epoch, after[i].seq);
+	}
+	/* A floor below the window's top keeps the top; an older epoch is ignored. */
+	wire_replay_init(&r);
+	wire_replay_update(&r, 3, 50);
+	wire_replay_floor(&r, 3, 40);
+	assert_int_equal(wire_replay_check(&r, 3, 45), WIRE_ERR_REPLAY);
+	assert_int_equal(wire_replay_check(&r, 3, 51), WIRE_OK);
+	wire_replay_floor(&r, 2, 1000);
+	assert_int_equal(wire_replay_check(&r, 3, 51), WIRE_OK);
+}
+
+/*
  * The receive path as hacd/peer.c runs it: open, then check, then update.
  * A replayed datagram opens fine and is caught by the window; a forged one
  * with a huge seq fails authentication and leaves the window where it was.
@@ -852,6 +904,7 @@ int main(void)
 		cmocka_unit_test(test_forged),
 		cmocka_unit_test(test_rotation),
 		cmocka_unit_test(test_replay_window),
+		cmocka_unit_test(test_replay_floor),
 		cmocka_unit_test(test_replay_datagrams),
 		cmocka_unit_test(test_keyfile),
 		cmocka_unit_test(test_keyfile_contents),
