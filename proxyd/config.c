@@ -1668,7 +1668,7 @@ parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err 
 	/* Started as root, proxyd reads the key files again at reload as
 	 * "user" (proxyd/main.c drop_privileges): that account may own them. */
 	if (geteuid() == 0) {
-		const struct passwd *pw = getpwnam(c->user != NULL ? c->user : "nobody");
+		const struct passwd *pw = getpwnam(c->user != NULL ? c->user : PD_DEFAULT_USER);
 		secfile_set_service_uid(pw != NULL && pw->pw_uid != 0 ? pw->pw_uid : (uid_t)-1);
 	}
 	if (c->node == NULL) {

@@ -26,6 +26,9 @@
 /* Default cap of open connections on each admin listener (admin.max_connections):
  * enough for scrapers and operators, too few for a flood to exhaust fds. */
 #define PD_ADMIN_MAX_CONNS 64
+/* The account proxyd runs as when started as root and "user" is unset:
+ * its own, never one other services share (hacd admits its uid). */
+#define PD_DEFAULT_USER "tandem-proxyd"
 
 enum pd_admin_state { PD_SRV_READY = 0, PD_SRV_DRAIN, PD_SRV_MAINT };
 const char *config_admin_state_str(enum pd_admin_state s);

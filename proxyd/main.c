@@ -127,8 +127,6 @@ usage(FILE *f)
 	    "  -h, --help          this text\n");
 }
 
-#define PROXYD_DEFAULT_USER "tandem-proxyd"
-
 static void
 drop_privileges(const char *user)
 {
@@ -144,11 +142,11 @@ drop_privileges(const char *user)
 	 * of that uid could speak for proxyd there (and read the cluster's
 	 * TLS ticket keys). */
 	if (user == NULL)
-		user = PROXYD_DEFAULT_USER;
+		user = PD_DEFAULT_USER;
 	if (strcmp(user, "root") == 0)
 		fatalx("refusing to run as root after start: set \"user\" to an unprivileged account");
 	if ((pw = getpwnam(user)) == NULL) {
-		if (strcmp(user, PROXYD_DEFAULT_USER) == 0)
+		if (strcmp(user, PD_DEFAULT_USER) == 0)
 			fatalx("user \"%s\" (proxyd's default \"user\") does not exist: create it "
 			    "(scripts/add-users) or set \"user\" to proxyd's own account", user);
 		fatalx("user \"%s\": no such user", user);
