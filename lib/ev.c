@@ -108,11 +108,24 @@ ev_loop_new(void)
 	return loop;
 }
 
+static void defer_run(struct ev_loop *loop);
+
+/* Rounds of deferred callbacks ev_loop_free runs: a callback that queues
+ * another (a reap that closes a second object) is followed, one that keeps
+ * re-queueing itself does not hang the exit. */
+#define EV_FREE_DEFER_ROUNDS 16
+
 void
 ev_loop_free(struct ev_loop *loop)
 {
 	if (loop == NULL)
 		return;
+	/* What is still queued runs first, while the loop is whole: objects
+	 * closed after ev_run returned (hacd's channel and hactl streams at
+	 * SIGTERM) are reaped from this queue, and freeing the loop without
+	 * running it leaked them. */
+	for (int round = 0; round < EV_FREE_DEFER_ROUNDS && loop->dhead != NULL; round++)
+		defer_run(loop);
 	if (loop->sigfd != -1)
 		close(loop->sigfd);
 	close(loop->epfd);

@@ -230,17 +230,30 @@ fatalx(const char *fmt, ...)
 int
 log_rl_pass(struct log_ratelimit *rl, uint64_t now_ms, uint64_t *suppressed)
 {
-	/* A clock that went backwards (a fake clock reset in tests) lets the
-	 * line through rather than silencing it for a long time. */
-	if (!rl->primed || now_ms < rl->last_ms || now_ms - rl->last_ms >= rl->interval_ms) {
-		rl->primed = 1;
-		rl->last_ms = now_ms;
-		if (suppressed != NULL)
-			*suppressed = rl->suppressed;
-		rl->suppressed = 0;
-		return 1;
+	uint64_t stamp = atomic_load_explicit(&rl->stamp, memory_order_relaxed);
+
+	for (;;) {
+		uint64_t last = stamp - 1;
+
+		/* Inside the interval: suppressed. Threads pass their own loop's
+		 * time, so a now_ms a little behind the last line's is inside
+		 * too; a clock that went back by a whole interval or more (a
+		 * fake clock reset in tests) lets the line through rather than
+		 * silencing it for a long time. */
+		if (stamp != 0 && (now_ms >= last ? now_ms - last < rl->interval_ms :
+		    last - now_ms < rl->interval_ms))
+			break;
+		/* Whoever moves the stamp logs; a loser sees the new stamp. */
+		if (atomic_compare_exchange_weak_explicit(&rl->stamp, &stamp, now_ms + 1,
+		    memory_order_relaxed, memory_order_relaxed)) {
+			uint64_t n = atomic_exchange_explicit(&rl->suppressed, 0, memory_order_relaxed);
+
+			if (suppressed != NULL)
+				*suppressed = n;
+			return 1;
+		}
 	}
-	rl->suppressed++;
+	atomic_fetch_add_explicit(&rl->suppressed, 1, memory_order_relaxed);
 	return 0;
 }
 

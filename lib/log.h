@@ -46,13 +46,20 @@ _Noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2))
 
 /* At most one line per interval for attacker-triggerable events; the next line that passes
  * says how many were suppressed. Not thread-safe per struct (one per thread or per module). */
-struct log_ratelimit { uint64_t interval_ms; uint64_t last_ms; uint64_t suppressed; int primed; };
-#define LOG_RATELIMIT_INIT(ms) { (ms), 0, 0, 0 }
+/* Shared by threads: proxyd's workers log through one static limiter per
+ * message kind, so the state is atomic (stamp: the last line's time + 1, 0
+ * before the first line). interval_ms is set once, before any use. */
+struct log_ratelimit { uint64_t interval_ms; _Atomic uint64_t stamp; _Atomic uint64_t suppressed; };
+#define LOG_RATELIMIT_INIT(ms) { (ms), 0, 0 }
 
 /* Warn-level line through rl at time now_ms (the caller's clock, usually
  * ev_now()). The first call always logs; later calls log only when
  * now_ms - last >= interval_ms, else they bump rl->suppressed. A line that
- * passes after suppressions ends with " (N similar suppressed)". */
+ * passes after suppressions ends with " (N similar suppressed)". Thread-safe:
+ * of threads racing at the end of an interval exactly one logs; a now_ms
+ * behind the last line's by less than interval_ms (another thread's loop
+ * time, a little older) is inside the interval, one behind by more is a
+ * clock that went back and logs. */
 void log_rl_warnx(struct log_ratelimit *rl, uint64_t now_ms, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

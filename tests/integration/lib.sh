@@ -27,6 +27,8 @@ export LAB_PREFIX
 
 # shellcheck source-path=SCRIPTDIR source=../../scripts/lab
 . "$T_ROOT/scripts/lab"
+# shellcheck source=sanitizer.sh
+. "$T_LIB_DIR/sanitizer.sh"
 
 T_PASS=0
 T_FAIL=0
@@ -71,6 +73,8 @@ t_begin() {
 		t_log "a lab with prefix $LAB_PREFIX exists (an earlier run killed hard?); removing it"
 		lab_down
 	fi
+	# Reports of a sanitized build: outside LAB_DIR, which lab_down removes.
+	t_san_setup "/tmp/${LAB_PREFIX}-san" || exit 1
 	T_STARTED=1
 	trap t_teardown EXIT
 	trap 'exit 143' TERM
@@ -102,8 +106,46 @@ t_fail() {
 	return 1
 }
 
-# t_end: the summary line; the exit status says whether anything failed.
+# t_running PID: PID exists and is not a zombie (a daemon this shell
+# started stays one until lab_kill reaps it).
+t_running() {
+	local st
+	st=$(<"/proc/$1/stat") 2>/dev/null || return 1
+	st=${st##*) }
+	[[ ${st%% *} != Z ]]
+}
+
+# t_san_lab_check: every process of the lab stopped with SIGTERM (as
+# lab_down would; reports written at exit count too), then no sanitizer
+# report; a clean run's report directory is removed, a dirty one kept.
+t_san_lab_check() {
+	local f name pid i
+	for f in "$LAB_DIR"/*/proxyd.pid "$LAB_DIR"/*/hacd.pid "$LAB_DIR"/*/*.pid "$LAB_DIR"/*.pid; do
+		[[ -e $f ]] || continue
+		name=${f#"$LAB_DIR"/}
+		name=${name%.pid}
+		# lab_kill gives 3 s before SIGKILL; a sanitized daemon may need
+		# longer to stop, and only a stop that returns from main is checked.
+		pid=$(lab_pid "$name")
+		if [[ -n $pid ]]; then
+			kill -TERM "$pid" 2>/dev/null
+			for ((i = 0; i < 200; i++)); do
+				t_running "$pid" || break
+				sleep 0.05
+			done
+			t_running "$pid" && t_log "$name ignored SIGTERM for 10 s: killed (no exit-time sanitizer check)"
+		fi
+		lab_kill "$name" TERM
+	done
+	t_san_reports || return 1
+	rm -rf "$T_SAN_DIR"
+}
+
+# t_end: with a sanitized build one more case, whatever T_ONLY selected
+# (t_san_lab_check); then the summary line; the exit status says whether
+# anything failed.
 t_end() {
+	[[ -n $T_SAN ]] && T_ONLY='' t_case "every daemon stopped, no $T_SAN report" t_san_lab_check
 	echo "$T_PASS passed, $T_FAIL failed"
 	((T_FAIL == 0))
 }

@@ -16,19 +16,41 @@ T_PASS=0
 T_FAIL=0
 T_WHY=
 
-cleanup() {
-	local rc=$? p
+# shellcheck source=sanitizer.sh
+. "$(dirname "${BASH_SOURCE[0]}")/sanitizer.sh"
+t_san_setup "$T/san" || exit 1
+
+# running PID: PID exists and is not a zombie (an exited child not yet
+# reaped still answers kill -0).
+running() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $st != Z* ]]
+}
+
+# stop_all [TICKS]: SIGTERM to every process spawn() started, each given
+# TICKS x 50 ms (default 40) to exit before SIGKILL.
+stop_all() {
+	local p ticks=${1:-40} i
 	for p in "${PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
 	for p in "${PIDS[@]}"; do
-		for _ in $(seq 1 40); do
-			kill -0 "$p" 2>/dev/null || break
+		for ((i = 0; i < ticks; i++)); do
+			running "$p" || break
 			sleep 0.05
 		done
-		kill -KILL "$p" 2>/dev/null
+		if running "$p"; then
+			kill -KILL "$p" 2>/dev/null
+			echo "# pid $p ignored SIGTERM for $((ticks / 20)) s: killed (no exit-time sanitizer check)" >&2
+		fi
 	done
 	wait 2>/dev/null
+	PIDS=()
+}
+
+cleanup() {
+	local rc=$?
+	stop_all
 	if { ((T_FAIL > 0)) && [[ -n ${KEEP_LOGS:-} ]]; } || [[ ${KEEP_LOGS:-} == always ]]; then
 		rm -rf /tmp/tandem-$T_NAME-logs && cp -r "$T" /tmp/tandem-$T_NAME-logs
 		echo "# logs kept in /tmp/tandem-$T_NAME-logs" >&2
@@ -94,3 +116,15 @@ spawn() {  # LOGFILE CMD...
 	PIDS+=("$SPAWNED")
 }
 
+
+# t_san_case: a sanitized build's last case — every process stopped by
+# SIGTERM (so reports written at exit count too), then no report file
+# (sanitizer.sh). Nothing with a build without sanitizers.
+t_san_case() {
+	[[ -n $T_SAN ]] || return 0
+	t_case "every process stopped, no $T_SAN report" t_san_stop_check
+}
+t_san_stop_check() {
+	stop_all 200
+	t_san_reports
+}

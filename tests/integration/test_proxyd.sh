@@ -1751,5 +1751,6 @@ t_case "WebSocket through the proxy" case_websocket
 t_case "clients vanishing mid-exchange: no harm, no leaked connection" case_client_aborts
 t_case "every proxyd survived, no sanitizer report" case_survivors
 
+t_san_case
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))

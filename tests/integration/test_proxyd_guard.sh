@@ -703,5 +703,6 @@ t_case "admin listener: malformed request lines -> 400, counted" case_admin_bad
 t_case "listener deny list closes the connection" case_listener_deny
 t_case "guard metrics counted" case_metrics
 
+t_san_case
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))

@@ -190,5 +190,6 @@ t_case "host spellings of a guarded host route: 403/400, origin untouched" case_
 t_case "allowed client: origin gets the normalised path, query as sent" case_allowed_normalised
 t_case "rewrite that does not fit: 414, not the original target, counted" case_rewrite_overflow
 
+t_san_case
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))

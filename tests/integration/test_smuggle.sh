@@ -411,5 +411,6 @@ trailer_case() {
 }
 sm_case "a Content-Length trailer field is refused" trailer_case
 
+t_san_case
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))

@@ -284,5 +284,6 @@ t_case "no cookie after the kill: the two live servers, each pinned" case_no_coo
 
 kill -0 "$PID_PX" 2>/dev/null || { T_FAIL=$((T_FAIL + 1)); echo "not ok - proxyd still running (it exited)"; }
 
+t_san_case
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))

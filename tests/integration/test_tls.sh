@@ -646,5 +646,6 @@ t_case "bad certificate at reload: file:line logged, old one serving" case_bad_r
 t_case "quick mode --tls-listen beside --listen" case_quick_mode
 t_case "TLS metrics: handshakes and resumptions" case_metrics
 
+t_san_case
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))

@@ -591,6 +591,45 @@ test_defer_from_defer_waits_an_iteration(void **state)
 	assert_int_equal(ev_run_once(f->loop, 0), 0);
 }
 
+struct reapee {
+	struct ev_defer d;
+	int *reaped;
+};
+
+static void
+reapee_cb(struct ev_loop *loop, struct ev_defer *d)
+{
+	struct reapee *r = d->data;
+
+	(void)loop;
+	(*r->reaped)++;
+	free(r);
+}
+
+/* hacd closes its channel and hactl streams after ev_run returned, each
+ * freed from the deferred queue: ev_loop_free must run that queue, or every
+ * SIGTERM leaked them (LeakSanitizer in the ASan+UBSan integration run). */
+static void
+test_loop_free_runs_queued_defers(void **state)
+{
+	struct ev_loop *loop = ev_loop_new();
+	struct reapee *r = calloc(1, sizeof(*r));
+	struct chain c = { .runs = 0 };
+	int reaped = 0;
+
+	(void)state;
+	assert_non_null(loop);
+	assert_non_null(r);
+	r->reaped = &reaped;
+	ev_defer_init(&r->d, reapee_cb, r);
+	ev_defer(loop, &r->d);
+	ev_defer_init(&c.d, chain_cb, &c);   /* queues itself twice more */
+	ev_defer(loop, &c.d);
+	ev_loop_free(loop);
+	assert_int_equal(reaped, 1);
+	assert_int_equal(c.runs, 3);
+}
+
 struct hookst {
 	struct fixture *f;
 	int calls;
@@ -849,6 +888,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_io_more_than_one_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defer_runs_after_io_and_timers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defer_from_defer_waits_an_iteration, setup, teardown),
+		cmocka_unit_test(test_loop_free_runs_queued_defers),
 		cmocka_unit_test_setup_teardown(test_before_sleep_hooks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_until_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signal_via_signalfd, setup, teardown),

@@ -283,6 +283,57 @@ test_lines_whole_across_threads(void **state)
 	free(all);
 }
 
+/* One limiter shared by proxyd's worker threads (a static per message
+ * kind, e.g. proxyd/conn.c's connection-limit warning): racing threads at
+ * one time let exactly one line through and count every other call, and a
+ * worker whose loop time is a little behind the last line's is inside the
+ * interval. The old plain struct lost counts and let several threads (and
+ * every slightly older clock) through; ThreadSanitizer (make SAN=thread)
+ * reported the race from the loopback suites. */
+#define RL_THREADS 4
+#define RL_CALLS   200000
+
+struct rl_hammer {
+	struct log_ratelimit *rl;
+	uint64_t passed;
+};
+
+static void *
+rl_hammer(void *arg)
+{
+	struct rl_hammer *h = arg;
+	uint64_t n;
+
+	for (int i = 0; i < RL_CALLS; i++)
+		h->passed += (uint64_t)log_rl_pass(h->rl, 5000 + (uint64_t)(i % 3), &n);
+	return NULL;
+}
+
+static void
+test_ratelimit_shared_by_threads(void **state)
+{
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(1000);
+	struct rl_hammer h[RL_THREADS];
+	pthread_t th[RL_THREADS];
+	uint64_t passed = 0, sup = 0;
+
+	(void)state;
+	for (int i = 0; i < RL_THREADS; i++) {
+		h[i] = (struct rl_hammer){ .rl = &rl };
+		assert_int_equal(pthread_create(&th[i], NULL, rl_hammer, &h[i]), 0);
+	}
+	for (int i = 0; i < RL_THREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		passed += h[i].passed;
+	}
+	assert_int_equal(passed, 1);
+	/* The next interval's line carries the exact count of the others. */
+	assert_int_equal(log_rl_pass(&rl, 6002, &sup), 1);
+	assert_int_equal(sup, (uint64_t)RL_THREADS * RL_CALLS - 1);
+	/* Another thread's clock 2 ms older: inside the interval. */
+	assert_int_equal(log_rl_pass(&rl, 6000, &sup), 0);
+}
+
 int
 main(void)
 {
@@ -294,6 +345,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_long_line_truncated_in_one_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ratelimit_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lines_whole_across_threads, setup, teardown),
+		cmocka_unit_test(test_ratelimit_shared_by_threads),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
