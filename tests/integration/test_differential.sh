@@ -53,7 +53,7 @@ done
 
 H=127.0.0.1
 B0=${T_PORT_BASE:-27100}
-P_OR=$((B0 + 1)) P_PX=$((B0 + 10)) P_ADM=$((B0 + 11))
+P_OR=$((B0 + 1)) P_BIG=$((B0 + 2)) P_PX=$((B0 + 10)) P_ADM=$((B0 + 11))
 
 T_NAME=differential
 # shellcheck source=loopback.sh
@@ -66,8 +66,10 @@ log = { level = "warn"; access = "off"; };
 admin = { listen = "$H:$P_ADM"; socket = "$T/px.sock"; };
 hacd = { channel = "$T/none.chan"; };
 listeners = ( { name = "main"; listen = "$H:$P_PX"; } );
-upstreams = ( { name = "o"; retries = 0; servers = ( { name = "o1"; address = "$H:$P_OR"; } ); } );
-routes = ( { name = "all"; upstream = "o"; } );
+upstreams = ( { name = "o"; retries = 0; servers = ( { name = "o1"; address = "$H:$P_OR"; } ); },
+              { name = "big"; retries = 0; servers = ( { name = "b1"; address = "$H:$P_BIG"; } ); } );
+routes = ( { name = "linger"; match = { path_prefix = "/linger/"; }; upstream = "big"; },
+           { name = "all"; upstream = "o"; } );
 EOF
 "$PROXYD" -t -c "$T/px.conf" >"$T/check.log" 2>&1 || { cat "$T/check.log" >&2; exit 1; }
 spawn "$T/px.log" "$PROXYD" -c "$T/px.conf" -R "$T"
@@ -80,38 +82,110 @@ parse_errors() {  # the sum of tandem_parse_errors_total over its reasons
 
 scale=1 budget=75
 ((LONG > 0)) && scale=$((LONG * 20)) budget=$((LONG * 60))
-pe0=$(parse_errors)
-# The origin is started by differential.py itself (it has to see what it
-# received to judge each stream); its port is free until then.
-timeout -k 5 $((budget + 20)) python3 tests/integration/differential.py \
-	--proxy "$P_PX" --origin "$P_OR" --frames "$FRAMES" \
-	--corpus tests/fuzz/corpus/http_parse --dict tests/fuzz/http_parse.dict \
-	--scale "$scale" --seed "${T_DIFF_SEED:-1}" --budget "$budget" --log "$T/streams.log" \
-	${T_DIFF_FAMILIES:+--families "$T_DIFF_FAMILIES"} >"$T/result" 2>"$T/driver.err"
-rc=$?
-pe1=$(parse_errors)
+# T_DIFF_FAMILIES may name "linger", the lingering-close case below; the
+# rest are differential.py's families.
+fams=${T_DIFF_FAMILIES:-}
+fams=$(sed 's/linger//g; s/,,*/,/g; s/^,//; s/,$//' <<<"$fams")
 
-grep '^#' "$T/result"
-refused=0
-family_case() {  # FAMILY CHECKED FAILED REFUSED
-	refused=$((refused + $4))
-	(($2 > 0)) || { t_fail "no stream checked"; return 1; }
-	(($3 == 0)) || t_fail "$3 of $2 streams broke the framing invariant (see the # lines above)"
+differential() {
+	local pe0 pe1 rc fam n bad nref refused=0
+	pe0=$(parse_errors)
+	# The origin is started by differential.py itself (it has to see what
+	# it received to judge each stream); its port is free until then.
+	timeout -k 5 $((budget + 20)) python3 tests/integration/differential.py \
+		--proxy "$P_PX" --origin "$P_OR" --frames "$FRAMES" \
+		--corpus tests/fuzz/corpus/http_parse --dict tests/fuzz/http_parse.dict \
+		--scale "$scale" --seed "${T_DIFF_SEED:-1}" --budget "$budget" --log "$T/streams.log" \
+		${fams:+--families "$fams"} >"$T/result" 2>"$T/driver.err"
+	rc=$?
+	pe1=$(parse_errors)
+	grep '^#' "$T/result"
+	while read -r fam n bad nref; do
+		refused=$((refused + nref))
+		t_case "$fam: $n streams keep the framing invariant" family_case "$n" "$bad"
+	done < <(grep -v '^#' "$T/result")
+	if ((rc != 0)) || ! grep -qv '^#' "$T/result"; then
+		t_case "driver ran to the end" t_fail "differential.py exit $rc: $(tail -n 3 "$T/driver.err")"
+	fi
+	# Every stream the parser refuses was refused by proxyd's parser and
+	# counted once (417 and the like are not parse errors, not in the figure).
+	t_case "parse refusals counted in tandem_parse_errors_total ($refused streams)" counted_case "$refused" $((pe1 - pe0))
 }
-while read -r fam n bad nref; do
-	t_case "$fam: $n streams keep the framing invariant" family_case "$fam" "$n" "$bad" "$nref"
-done < <(grep -v '^#' "$T/result")
-if ((rc != 0)) || ! grep -qv '^#' "$T/result"; then
-	t_case "driver ran to the end" t_fail "differential.py exit $rc: $(tail -n 3 "$T/driver.err")"
-fi
+family_case() {  # CHECKED FAILED
+	(($1 > 0)) || { t_fail "no stream checked"; return 1; }
+	(($2 == 0)) || t_fail "$2 of $1 streams broke the framing invariant (see the # lines above)"
+}
+counted_case() {  # REFUSALS-SENT COUNTER-DELTA
+	(($1 > 0)) || { t_fail "no stream was refused"; return 1; }
+	(($2 == $1)) || t_fail "tandem_parse_errors_total moved by $2, $1 refusals sent"
+}
+[[ -z ${T_DIFF_FAMILIES:-} || -n $fams ]] && differential
 
-# Every stream the parser refuses was refused by proxyd's parser and counted
-# (417 and the like are not parse errors and are not in the figure).
-counted_case() {
-	((refused > 0)) || { t_fail "no stream was refused"; return 1; }
-	((pe1 - pe0 == refused)) || t_fail "tandem_parse_errors_total moved by $((pe1 - pe0)), $refused refusals sent"
+# ---- lingering close (RFC 9112 §9.6) ---------------------------------------------
+# A client pipelines a request behind one that says Connection: close, after
+# proxyd stopped reading (it reads no further while it answers), so those
+# bytes are still unread in proxyd's socket when it closes. Closed at once,
+# the kernel answers them with a reset and drops the part of the response it
+# has not delivered yet: a 4 MB body arrived cut short. proxyd must shut its
+# write side, drain, and close only on the client's FIN.
+cat >"$T/big.py" <<'PY'
+import socket, sys, threading
+port, size = int(sys.argv[1]), int(sys.argv[2])
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port))
+ls.listen(16)
+def serve(c):
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = c.recv(65536)
+        if not d:
+            return
+        buf += d
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"x" * size)
+    c.recv(1)
+    c.close()
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+cat >"$T/linger_client.py" <<'PY'
+import socket, sys, time
+port, size = int(sys.argv[1]), int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(b"GET /linger/big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+time.sleep(0.2)
+s.sendall(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n")
+time.sleep(0.3)    # not reading: most of the body waits in proxyd's socket
+got, err = b"", None
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+except OSError as e:
+    err = e.strerror
+i = got.find(b"\r\n\r\n")
+body = len(got) - i - 4 if i >= 0 else -1
+if body != size or err is not None:
+    sys.exit("got %d of %d body bytes, then %s" % (body, size, err or "EOF"))
+PY
+linger_metric() {
+	curl -s --max-time 3 "http://$H:$P_ADM/metrics" |
+		awk '/^tandem_lingering_closes_total\{end="client_fin"\}/ { print $2 }'
 }
-t_case "parse refusals counted in tandem_parse_errors_total ($refused streams)" counted_case
+linger_case() {
+	local why m0 m1
+	spawn "$T/big.log" python3 "$T/big.py" "$P_BIG" 4000000
+	wait_for 5 listening "$P_BIG" || { t_fail "big origin did not start"; return 1; }
+	m0=$(linger_metric)
+	why=$(timeout 20 python3 "$T/linger_client.py" "$P_PX" 4000000 2>&1) || { t_fail "$why"; return 1; }
+	m1=$(linger_metric)
+	((${m1:-0} > ${m0:-0})) || t_fail "tandem_lingering_closes_total{end=\"client_fin\"} did not move (${m0:-none} -> ${m1:-none})"
+}
+[[ -z ${T_DIFF_FAMILIES:-} || ${T_DIFF_FAMILIES} == *linger* ]] &&
+	t_case "Connection: close with more pipelined: the whole 4 MB response, then FIN (lingering close)" linger_case
 
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))

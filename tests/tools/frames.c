@@ -22,7 +22,7 @@
  *        when the client sent none; KEEP whether the connection stays open
  *        after it (RFC 9112 §9.3); IS_HEAD 1 for a HEAD request.
  *   refused START STATUS REASON   the parser refuses the request at START
- *   expect-other START            the head has an Expect proxyd answers 417
+ *   expect-other START IS_HEAD    the head has an Expect proxyd answers 417
  *                                 (RFC 9110 §10.1.1) before it reads a body
  *   incomplete START head|body    the stream ends inside a request
  *   end  OFFSET                   every byte was framed
@@ -101,7 +101,7 @@ frames(uint8_t *d, size_t n)
 		}
 		hb = m.header_bytes;
 		if (m.expect_other) {
-			printf("expect-other\t%zu\n", off);
+			printf("expect-other\t%zu\t%d\n", off, m.method == HTTP_M_HEAD);
 			return 0;
 		}
 		switch (http_request_body(&m)) {
