@@ -266,7 +266,7 @@ def reference(frames, data):
             # start_request(): answered 417 (no body to HEAD), closed.
             return reqs + [{"refusal-head": f[2] == "1"}], "refused", 417
         elif f[0] == "refused":
-            return reqs, "refused", int(f[2])
+            return reqs + [{"refusal-head": f[4] == "1"}], "refused", int(f[2])
         elif f[0] == "incomplete":
             return reqs, "incomplete-" + f[2], 0
         elif f[0] == "end":

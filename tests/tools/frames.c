@@ -21,7 +21,11 @@
  *        proxyd forwards (the authority of an absolute-form target) or "-"
  *        when the client sent none; KEEP whether the connection stays open
  *        after it (RFC 9112 §9.3); IS_HEAD 1 for a HEAD request.
- *   refused START STATUS REASON   the parser refuses the request at START
+ *   refused START STATUS REASON IS_HEAD
+ *                                 the parser refuses the request at START;
+ *                                 IS_HEAD 1 when the head of a HEAD request
+ *                                 parsed and its chunked body did not (the
+ *                                 answer to a HEAD has no body)
  *   expect-other START IS_HEAD    the head has an Expect proxyd answers 417
  *                                 (RFC 9110 §10.1.1) before it reads a body
  *   incomplete START head|body    the stream ends inside a request
@@ -96,7 +100,7 @@ frames(uint8_t *d, size_t n)
 			return 0;
 		}
 		if (rc == HTTP_ERROR) {
-			printf("refused\t%zu\t%d\t%s\n", off, p.status, p.reason ? p.reason : "?");
+			printf("refused\t%zu\t%d\t%s\t0\n", off, p.status, p.reason ? p.reason : "?");
 			return 0;
 		}
 		hb = m.header_bytes;
@@ -120,7 +124,8 @@ frames(uint8_t *d, size_t n)
 				return 0;
 			}
 			if (rc == HTTP_ERROR) {
-				printf("refused\t%zu\t400\t%s\n", off, ch.reason ? ch.reason : "?");
+				printf("refused\t%zu\t400\t%s\t%d\n", off, ch.reason ? ch.reason : "?",
+				    m.method == HTTP_M_HEAD);
 				return 0;
 			}
 			end = hb + used;
