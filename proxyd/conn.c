@@ -232,6 +232,10 @@ conn_close_linger(struct conn *c, const char *why)
 
 	if (c->closing || c->state == CONN_LINGER)
 		return;
+	if (wk->gen == NULL || wk->gen->to.linger == 0) {
+		conn_close(c, why);
+		return;
+	}
 	http_proxy_conn_release(c);
 	ev_defer_cancel(wk->loop, &c->defer);
 	conn_tls_end(c);
@@ -246,7 +250,7 @@ conn_close_linger(struct conn *c, const char *why)
 	c->state = CONN_LINGER;
 	c->linger_left = CONN_LINGER_BYTES;
 	conn_want(c, 1, 0);
-	ev_timer_start(wk->loop, &c->timer, CONN_LINGER_MS);
+	ev_timer_start(wk->loop, &c->timer, wk->gen->to.linger);
 }
 
 void

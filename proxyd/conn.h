@@ -139,14 +139,13 @@ void conn_close(struct conn *c, const char *why);
  * Closes c after its last response was written, as RFC 9112 §9.6 asks: the
  * write side is shut (the response is followed by a FIN), then whatever the
  * client still sends (pipelined requests, the rest of a refused body) is read
- * and discarded until it closes, for at most CONN_LINGER_MS and
- * CONN_LINGER_BYTES, and only then is the socket closed. Closing a socket
+ * and discarded until it closes, for at most timeouts.linger (0: close at
+ * once) and CONN_LINGER_BYTES, and only then is the socket closed. Closing a socket
  * with unread bytes in it makes the kernel answer with a reset and throw away
  * whatever of the response it had not delivered yet: the client would see
  * its answer (a 400, or the end of a large body) cut off. Releases the
  * request like conn_close(); TLS connections send close_notify first.
  */
-#define CONN_LINGER_MS    2000u
 #define CONN_LINGER_BYTES (1u << 20)
 void conn_close_linger(struct conn *c, const char *why);
 /* Reads and discards on a lingering connection (CONN_LINGER); closes it on

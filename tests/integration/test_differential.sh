@@ -63,6 +63,7 @@ cat >"$T/px.conf" <<EOF
 threads = 1;
 node = "difftest";
 log = { level = "warn"; access = "off"; };
+timeouts = { linger = "3s"; };
 admin = { listen = "$H:$P_ADM"; socket = "$T/px.sock"; };
 hacd = { channel = "$T/none.chan"; };
 listeners = ( { name = "main"; listen = "$H:$P_PX"; } );
