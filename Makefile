@@ -131,6 +131,10 @@ $(B)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
+# frames prints a byte stream's framing as proxyd's parser sees it (the
+# differential HTTP test's reference), so it links the pure parser.
+$(B)/tests/tools/frames: $(call obj,proxyd/http_parse.c)
+
 # --- the two commands and friends -------------------------------------------
 deps:
 	scripts/install-deps

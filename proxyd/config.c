@@ -225,6 +225,7 @@ defaults(struct pd_config *c)
 	c->to.client_idle = 60000;
 	c->to.tunnel_idle = 3600000;
 	c->to.shutdown = 15000;
+	c->to.linger = 2000;
 	c->to.connect = 3000;
 	c->to.response = 30000;
 	c->to.idle = 60000;
@@ -395,7 +396,7 @@ static int
 parse_timeouts(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "client_header", "client_body", "client_idle", "tunnel_idle",
-		"shutdown", "connect", "response", "idle", "pool_idle", NULL };
+		"shutdown", "linger", "connect", "response", "idle", "pool_idle", NULL };
 	const config_setting_t *g = NULL;
 
 	if (conf_get_group(root, "timeouts", 0, &g, err) == -1)
@@ -408,6 +409,7 @@ parse_timeouts(struct pd_config *c, const config_setting_t *root, struct conf_er
 	    conf_get_duration(g, "client_idle", 0, &c->to.client_idle, err) == -1 ||
 	    conf_get_duration(g, "tunnel_idle", 0, &c->to.tunnel_idle, err) == -1 ||
 	    conf_get_duration(g, "shutdown", 0, &c->to.shutdown, err) == -1 ||
+	    conf_get_duration(g, "linger", 0, &c->to.linger, err) == -1 ||
 	    conf_get_duration(g, "connect", 0, &c->to.connect, err) == -1 ||
 	    conf_get_duration(g, "response", 0, &c->to.response, err) == -1 ||
 	    conf_get_duration(g, "idle", 0, &c->to.idle, err) == -1 ||

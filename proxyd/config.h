@@ -160,6 +160,7 @@ enum pd_server_hdr { PD_SERVER_HIDE = 0, PD_SERVER_PASS, PD_SERVER_REPLACE };
 
 struct pd_timeouts {
 	uint64_t client_header, client_body, client_idle, tunnel_idle, shutdown;
+	uint64_t linger;        /* lingering close after the last response; 0: close at once */
 	uint64_t connect, response, idle, pool_idle;   /* upstream defaults */
 };
 

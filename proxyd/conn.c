@@ -211,6 +211,74 @@ conn_want(struct conn *c, int rd, int wr)
 		log_warn("conn %llu: epoll", (unsigned long long)c->id);
 }
 
+/* Ends TLS on c: one attempt at close_notify (RFC 8446 §6.1); nobody waits
+ * for the peer's. The socket stays open. */
+static void
+conn_tls_end(struct conn *c)
+{
+	if (c->ssl == NULL)
+		return;
+	if (c->tls & CONN_TLS_READY)
+		(void)tls_shutdown(c->ssl);
+	tls_conn_free(c->ssl);
+	c->ssl = NULL;
+	c->tls = 0;
+}
+
+void
+conn_close_linger(struct conn *c, const char *why)
+{
+	struct worker *wk = c->wk;
+
+	if (c->closing || c->state == CONN_LINGER)
+		return;
+	if (wk->gen == NULL || wk->gen->to.linger == 0) {
+		conn_close(c, why);
+		return;
+	}
+	http_proxy_conn_release(c);
+	ev_defer_cancel(wk->loop, &c->defer);
+	conn_tls_end(c);
+	/* What is left in c->in was never going to be answered. */
+	c->in.rpos = c->in.wpos = 0;
+	worker_buf_put(wk, &c->in);
+	if (shutdown(c->io.fd, SHUT_WR) == -1) {
+		conn_close(c, why);
+		return;
+	}
+	log_debug("conn %llu: lingering close: %s", (unsigned long long)c->id, why);
+	c->state = CONN_LINGER;
+	c->linger_left = CONN_LINGER_BYTES;
+	conn_want(c, 1, 0);
+	ev_timer_start(wk->loop, &c->timer, wk->gen->to.linger);
+}
+
+void
+conn_linger_read(struct conn *c)
+{
+	uint8_t sink[4096];
+	ssize_t n;
+
+	for (;;) {
+		do
+			n = read(c->io.fd, sink, sizeof(sink));
+		while (n == -1 && errno == EINTR);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			MET_INC(c->wk->m->linger[n == 0 ? MET_LINGER_FIN : MET_LINGER_ERROR]);
+			conn_close(c, n == 0 ? "client closed after the last response" : "client read error (lingering)");
+			return;
+		}
+		if ((size_t)n >= c->linger_left) {
+			MET_INC(c->wk->m->linger[MET_LINGER_BYTES]);
+			conn_close(c, "lingering close: byte bound reached");
+			return;
+		}
+		c->linger_left -= (uint32_t)n;
+	}
+}
+
 void
 conn_close(struct conn *c, const char *why)
 {
@@ -224,15 +292,7 @@ conn_close(struct conn *c, const char *why)
 	ev_io_stop(wk->loop, &c->io);
 	ev_timer_stop(wk->loop, &c->timer);
 	ev_defer_cancel(wk->loop, &c->defer);
-	if (c->ssl != NULL) {
-		/* One attempt at close_notify (RFC 8446 §6.1); nobody waits for
-		 * the peer's, the socket closes next. */
-		if (c->tls & CONN_TLS_READY)
-			(void)tls_shutdown(c->ssl);
-		tls_conn_free(c->ssl);
-		c->ssl = NULL;
-		c->tls = 0;
-	}
+	conn_tls_end(c);
 	config_lopts_unref(c->lo);
 	c->lo = NULL;
 	close(c->io.fd);

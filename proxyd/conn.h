@@ -38,6 +38,7 @@ enum conn_state {
 	CONN_PROXY,        /* request being relayed / response being streamed */
 	CONN_RESPOND,      /* writing a locally generated response */
 	CONN_TUNNEL,       /* after 101 Switching Protocols: bytes both ways */
+	CONN_LINGER,       /* last response sent, write side shut: reading and discarding until the client closes */
 	CONN_CLOSED        /* waiting to be reaped */
 };
 
@@ -119,6 +120,7 @@ struct conn {
 	uint8_t ip_counted;             /* counted in limits.max_connections_per_ip */
 	uint8_t tls;                    /* CONN_TLS_* flags; 0 on plain connections */
 	uint32_t nreq;
+	uint32_t linger_left;           /* CONN_LINGER: bytes still to discard before giving up */
 };
 
 /* c->tls: where a TLS connection stands (proxyd/tls.h's event-loop contract). */
@@ -133,6 +135,23 @@ int conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, co
 /* Closes the client socket now and queues c to be reaped after this iteration;
  * releases the request and its backend connection (closed unless reusable). */
 void conn_close(struct conn *c, const char *why);
+/*
+ * Closes c after its last response was written, as RFC 9112 §9.6 asks: the
+ * write side is shut (the response is followed by a FIN), then whatever the
+ * client still sends (pipelined requests, the rest of a refused body) is read
+ * and discarded until it closes, for at most timeouts.linger (0: close at
+ * once) and CONN_LINGER_BYTES, and only then is the socket closed. Closing a socket
+ * with unread bytes in it makes the kernel answer with a reset and throw away
+ * whatever of the response it had not delivered yet: the client would see
+ * its answer (a 400, or the end of a large body) cut off. Releases the
+ * request like conn_close(); TLS connections send close_notify first.
+ */
+#define CONN_LINGER_BYTES (1u << 20)
+void conn_close_linger(struct conn *c, const char *why);
+/* Reads and discards on a lingering connection (CONN_LINGER); closes it on
+ * the client's FIN, an error or the byte bound. */
+void conn_linger_read(struct conn *c);
+
 /* Sets which events c waits for on its socket (EV_READ, EV_WRITE). */
 void conn_want(struct conn *c, int rd, int wr);
 /* Client address as text ("1.2.3.4"); buf >= 48. */

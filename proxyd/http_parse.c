@@ -1006,8 +1006,15 @@ enum http_body http_response_body(const struct http_msg *resp, enum http_method 
 enum {
 	CH_SIZE = 0,   /* first hex digit of chunk-size */
 	CH_SIZE_MORE,  /* more hex digits, or the end of chunk-size */
-	CH_BWS,        /* BWS after chunk-size: only ';' may follow */
-	CH_EXT,        /* chunk-ext, up to CR */
+	CH_BWS,        /* BWS after chunk-size or an extension: only ';' may follow */
+	CH_EXT,        /* after ';': BWS, then chunk-ext-name */
+	CH_EXT_NAME,   /* in chunk-ext-name */
+	CH_EXT_NBWS,   /* BWS after chunk-ext-name: '=' or ';' follows */
+	CH_EXT_VBWS,   /* after '=': BWS, then chunk-ext-val */
+	CH_EXT_TOKEN,  /* in a token chunk-ext-val */
+	CH_EXT_QSTR,   /* in a quoted-string chunk-ext-val */
+	CH_EXT_QPAIR,  /* after '\\' in the quoted-string */
+	CH_EXT_QEND,   /* after the closing DQUOTE */
 	CH_SIZE_LF,    /* LF after the chunk-size line's CR */
 	CH_DATA,
 	CH_DATA_CR,    /* CR after chunk-data */
@@ -1029,6 +1036,55 @@ void http_chunked_init(struct http_chunked *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->state = CH_SIZE;
+}
+
+/*
+ * One byte of a chunk-ext (RFC 9112 §7.1.1, RFC 9110 §5.6.4 quoted-string):
+ *   chunk-ext      = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+ *   chunk-ext-name = token
+ *   chunk-ext-val  = token / quoted-string
+ * Returns the next state: CH_SIZE_LF on the CR ending the line, CH_ERROR on
+ * a byte the grammar does not allow there. proxyd ignores extensions but
+ * forwards them verbatim, so they are held to the grammar all the same: a
+ * line that only matches "no control bytes" ("5;", "5;=x", "5;a=b c") is
+ * one that a strict next hop refuses and a lenient one may read its own way
+ * (where the size ends, what a quote opens), and framing that two hops read
+ * differently is what request smuggling is made of.
+ */
+static uint8_t chunk_ext_next(uint8_t state, uint8_t ch)
+{
+	int tchar = (cls[ch] & C_TCHAR) != 0, ows = IS_OWS(ch);
+
+	switch (state) {
+	case CH_EXT:
+		return ows ? CH_EXT : tchar ? CH_EXT_NAME : CH_ERROR;
+	case CH_EXT_NAME:
+		if (tchar)
+			return CH_EXT_NAME;
+		/* The name ended. */
+		/* fall through */
+	case CH_EXT_NBWS:
+		return ows ? CH_EXT_NBWS : ch == '=' ? CH_EXT_VBWS : ch == ';' ? CH_EXT :
+		    ch == '\r' && state == CH_EXT_NAME ? CH_SIZE_LF : CH_ERROR;
+	case CH_EXT_VBWS:
+		return ows ? CH_EXT_VBWS : ch == '"' ? CH_EXT_QSTR : tchar ? CH_EXT_TOKEN : CH_ERROR;
+	case CH_EXT_TOKEN:
+		if (tchar)
+			return CH_EXT_TOKEN;
+		/* The value ended. */
+		/* fall through */
+	case CH_EXT_QEND:
+		return ows ? CH_BWS : ch == ';' ? CH_EXT : ch == '\r' ? CH_SIZE_LF : CH_ERROR;
+	case CH_EXT_QSTR:
+		/* qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text */
+		if (ch == '"')
+			return CH_EXT_QEND;
+		if (ch == '\\')
+			return CH_EXT_QPAIR;
+		return (cls[ch] & C_FVAL) ? CH_EXT_QSTR : CH_ERROR;
+	default: /* CH_EXT_QPAIR: "\\" ( HTAB / SP / VCHAR / obs-text ) */
+		return (cls[ch] & C_FVAL) ? CH_EXT_QSTR : CH_ERROR;
+	}
 }
 
 static inline unsigned hexval(uint8_t ch)
@@ -1110,16 +1166,19 @@ int http_chunked_feed(struct http_chunked *c, const uint8_t *data, size_t len, s
 			}
 			break;
 		case CH_EXT:
-			/* Extensions are ignored by us and by most servers, so
-			 * only their length and alphabet are checked: no CTLs,
-			 * hence no bare CR or LF inside. */
+		case CH_EXT_NAME:
+		case CH_EXT_NBWS:
+		case CH_EXT_VBWS:
+		case CH_EXT_TOKEN:
+		case CH_EXT_QSTR:
+		case CH_EXT_QPAIR:
+		case CH_EXT_QEND:
 			if (++c->line_len > HTTP_CHUNK_MAX_LINE) {
 				why = "chunk-line-too-long";
 				goto err;
 			}
-			if (ch == '\r') {
-				c->state = CH_SIZE_LF;
-			} else if (!(cls[ch] & C_FVAL)) {
+			c->state = chunk_ext_next(c->state, ch);
+			if (c->state == CH_ERROR) {
 				why = "bad-chunk-ext";
 				goto err;
 			}

@@ -1049,7 +1049,9 @@ finish_exchange(struct req *r)
 	c->req = NULL;
 	req_free(wk, r);
 	if (!keep) {
-		conn_close(c, "not keep-alive");
+		/* The response is out: FIN after it, and the client's unread
+		 * bytes drained, so no reset cuts it off (RFC 9112 §9.6). */
+		conn_close_linger(c, "not keep-alive");
 		return;
 	}
 	c->nreq++;
@@ -2047,6 +2049,9 @@ client_read(struct conn *c)
 		q_advance(r);
 		send_request(r);
 		return;
+	case CONN_LINGER:
+		conn_linger_read(c);
+		return;
 	default:
 		conn_want(c, 0, c->wr_on);
 		return;
@@ -2103,6 +2108,10 @@ http_proxy_client_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 {
 	struct conn *c = w->data;
 
+	if (c->state == CONN_LINGER) {
+		conn_linger_read(c);
+		return;
+	}
 	if (c->ssl != NULL) {
 		client_io_tls(loop, c, revents);
 		return;
@@ -2250,6 +2259,10 @@ http_proxy_client_timeout(struct ev_loop *loop, struct ev_timer *t)
 	case CONN_TUNNEL:
 		MET_INC(c->wk->m->guard[MET_G_TUNNEL_IDLE]);
 		conn_close(c, "tunnel idle timeout");
+		return;
+	case CONN_LINGER:
+		MET_INC(c->wk->m->linger[MET_LINGER_TIMEOUT]);
+		conn_close(c, "lingering close: time up");
 		return;
 	default:
 		conn_close(c, "timeout");

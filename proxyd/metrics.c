@@ -286,6 +286,17 @@ metrics_render(struct buf *o)
 	buf_appendf(o, "# HELP tandem_http_upgrade_stripped_total Requests whose Upgrade (anything but a WebSocket handshake) was removed and which went on as plain HTTP/1.1.\n"
 	    "# TYPE tandem_http_upgrade_stripped_total counter\ntandem_http_upgrade_stripped_total %llu\n",
 	    (unsigned long long)v);
+	buf_appendf(o, "# HELP tandem_lingering_closes_total Client connections closed after their last response with the write side shut first and the client's unread bytes drained (RFC 9112 section 9.6), by how the wait ended.\n"
+	    "# TYPE tandem_lingering_closes_total counter\n");
+	{
+		static const char *const end[MET_LINGER_MAX] = { "client_fin", "timeout", "byte_bound", "error" };
+		for (int k = 0; k < MET_LINGER_MAX; k++) {
+			v = 0;
+			for (int w = 0; w < nw; w++)
+				v += LOAD(worker_get(w)->m->linger[k]);
+			buf_appendf(o, "tandem_lingering_closes_total{end=\"%s\"} %llu\n", end[k], (unsigned long long)v);
+		}
+	}
 
 	{
 		uint64_t pin = 0, unk = 0;

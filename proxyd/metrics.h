@@ -47,6 +47,8 @@ const char *metrics_guard_str(enum met_guard g);
  * hop-by-hop (http_field_protected()), by class of the field. */
 enum met_conntok { MET_CT_FRAMING = 0, MET_CT_HOST, MET_CT_PROXY, MET_CT_MAX };
 enum met_side { MET_SIDE_REQUEST = 0, MET_SIDE_RESPONSE, MET_SIDE_MAX };
+/* How a lingering close (conn_close_linger(), RFC 9112 §9.6) ended. */
+enum met_linger { MET_LINGER_FIN = 0, MET_LINGER_TIMEOUT, MET_LINGER_BYTES, MET_LINGER_ERROR, MET_LINGER_MAX };
 const char *metrics_conntok_str(enum met_conntok k);
 
 struct wmetrics {
@@ -60,6 +62,7 @@ struct wmetrics {
 	_Atomic uint64_t guard[MET_G_MAX];
 	_Atomic uint64_t conn_tok_ignored[MET_SIDE_MAX][MET_CT_MAX];
 	_Atomic uint64_t upgrade_stripped;            /* requests whose non-WebSocket Upgrade was removed */
+	_Atomic uint64_t linger[MET_LINGER_MAX];      /* lingering closes, by how they ended */
 	_Atomic uint64_t sticky_pinned;               /* requests whose sticky cookie named a known server */
 	_Atomic uint64_t sticky_unknown;              /* ... a malformed token or no such server: balanced, re-pinned */
 	const char *_Atomic perr_reason[MET_MAX_REASONS];

@@ -925,6 +925,18 @@ static const struct crow chunk_rows[] = {
 	{ "data-cr-only", S("5\r\nhello\r0\r\n\r\n"), HTTP_ERROR, 9, "bare-cr" },
 	{ "ext-ctl", S("5;a\x01\r\nhello\r\n"), HTTP_ERROR, 3, "bad-chunk-ext" },
 	{ "ext-bare-lf", S("5;a\nhello\r\n"), HTTP_ERROR, 3, "bad-chunk-ext" },
+	/* RFC 9112 §7.1.1: an extension is ";" token [ "=" ( token / quoted-string ) ];
+	 * anything else is refused, not forwarded for the next hop to guess at. */
+	{ "ext-bare-semicolon", S("5;\r\nhello\r\n0\r\n\r\n"), HTTP_ERROR, 2, "bad-chunk-ext" },
+	{ "ext-double-semicolon", S("5;;a\r\nhello\r\n"), HTTP_ERROR, 2, "bad-chunk-ext" },
+	{ "ext-empty-name", S("5;=x\r\nhello\r\n"), HTTP_ERROR, 2, "bad-chunk-ext" },
+	{ "ext-name-not-token", S("5;a@b\r\nhello\r\n"), HTTP_ERROR, 3, "bad-chunk-ext" },
+	{ "ext-empty-value", S("5;a=\r\nhello\r\n"), HTTP_ERROR, 4, "bad-chunk-ext" },
+	{ "ext-space-in-value", S("5;a=b c\r\nhello\r\n"), HTTP_ERROR, 6, "bad-chunk-ext" },
+	{ "ext-trailing-bws", S("5;a \r\nhello\r\n"), HTTP_ERROR, 4, "bad-chunk-ext" },
+	{ "ext-unclosed-quote", S("5;a=\"b\r\nhello\r\n"), HTTP_ERROR, 6, "bad-chunk-ext" },
+	{ "ext-after-quote", S("5;a=\"b\"c\r\nhello\r\n"), HTTP_ERROR, 7, "bad-chunk-ext" },
+	{ "ext-quoted-pair", S("5;a=\"b\\\"; c\";d\r\nhello\r\n0\r\n\r\n"), HTTP_DONE, 28, NULL },
 	{ "trailer-obs-fold", S("0\r\nX: a\r\n b\r\n\r\n"), HTTP_ERROR, 9, "obs-fold" },
 	{ "trailer-bare-lf", S("0\r\nX: a\n\r\n"), HTTP_ERROR, 7, "bare-lf" },
 	{ "trailer-ws-colon", S("0\r\nX : a\r\n\r\n"), HTTP_ERROR, 4, "ws-before-colon" },
