@@ -817,9 +817,8 @@ static void dispatch(struct ctl *c, struct stream *s, const Tandem__CtlRequest *
 
 static struct ctl *ctl_of(struct stream *s);
 
-static void client_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
+void ctl_input(struct ctl *c, struct stream *s, const uint8_t *msg, size_t len)
 {
-	struct ctl *c = ctl_of(s);
 	Tandem__CtlRequest *req = tandem__ctl_request__unpack(NULL, len, msg);
 
 	if (req == NULL) {
@@ -830,6 +829,11 @@ static void client_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
 	}
 	dispatch(c, s, req);
 	tandem__ctl_request__free_unpacked(req, NULL);
+}
+
+static void client_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
+{
+	ctl_input(ctl_of(s), s, msg, len);
 }
 
 /* Streams carry the subscriber mark in data, so the ctl is found through a
