@@ -21,18 +21,29 @@
  * undecodable frame ends the stream, as hacd closes the connection then.
  *
  * Seeds: tests/fuzz/corpus/chan_hacd/, streams proxyd wrote to the channel,
- * captured from the real daemons (see tests/fuzz/corpus/README).
+ * captured from the real proxyd by tests/fuzz/capture-seeds.
+ *
+ * This file also writes the seeds of the other direction (fuzz_chan_proxyd:
+ * what hacd sends proxyd), as hacd's own code writes them to a socketpair
+ * standing in for proxyd's connection: the view and bulk sync a connecting
+ * proxyd gets, operator admin changes and a rate-limit reset (hactl), a
+ * peer's counts, bans and health forwarded, drain on and off, the ticket
+ * key hacd makes:
+ *   FUZZ_CHAN_PROXYD_WRITE_SEEDS=tests/fuzz/corpus/chan_proxyd build/fuzz/fuzz_chan_hacd
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "hacd/channel.h"
 #include "hacd/config.h"
 #include "hacd/peer.h"
 #include "hacd/repl.h"
 #include "hacd/replica.h"
+#include "hacd/stream.h"
 #include "lib/ev.h"
 #include "lib/frame.h"
 #include "lib/log.h"
@@ -70,10 +81,13 @@ static void check(int ok, const char *what)
 	}
 }
 
+static void write_proxyd_seeds(const char *dir);
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct conf_err err;
 	uint8_t key[WIRE_KEY_LEN];
+	const char *dir = getenv("FUZZ_CHAN_PROXYD_WRITE_SEEDS");
 
 	(void)argc;
 	(void)argv;
@@ -86,6 +100,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	kr = wire_keyring_new();
 	memset(key, 0x42, sizeof(key));
 	check(kr != NULL && wire_keyring_add(kr, 1, key) == 0, "keyring");
+	if (dir != NULL) {
+		write_proxyd_seeds(dir);
+		exit(0);
+	}
 	return 0;
 }
 
@@ -161,4 +179,138 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	peer_table_fini(&pt);
 	ev_loop_free(loop);
 	return 0;
+}
+
+/* ---- seeds for fuzz_chan_proxyd: hacd's side writing ---------------------- */
+
+static void ignore_frame(struct stream *st, const uint8_t *msg, size_t len)
+{
+	(void)st;
+	(void)msg;
+	(void)len;
+}
+
+static void put_file(const char *dir, const char *name, const uint8_t *p, size_t n)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	check(f != NULL, "seed file");
+	fwrite(p, 1, n, f);
+	fclose(f);
+}
+
+/* A peer's StateSync, as hacd/peer.c hands an accepted one to repl.c. */
+static void peer_sync(struct peer_table *pt)
+{
+	Tandem__PeerMessage m = TANDEM__PEER_MESSAGE__INIT;
+	Tandem__StateSync ss = TANDEM__STATE_SYNC__INIT;
+	Tandem__RateCount c = TANDEM__RATE_COUNT__INIT, *cp = &c;
+	Tandem__Ban b = TANDEM__BAN__INIT, *bp = &b;
+	Tandem__HealthObs h = TANDEM__HEALTH_OBS__INIT, *hp = &h;
+	static uint8_t key[16] = { [10] = 0xff, [11] = 0xff, [12] = 10, [13] = 99, [15] = 7 };
+	uint64_t now = ev_wall_ms();
+
+	c.origin = "n2";
+	c.limit = "api";
+	c.has_key = c.has_window_start_unix_ms = c.has_count = 1;
+	c.key.data = key;
+	c.key.len = sizeof(key);
+	c.window_start_unix_ms = now - now % 10000;
+	c.count = 42;
+	b.origin = "n2";
+	b.limit = "api";
+	b.has_key = b.has_until_unix_ms = b.has_started_unix_ms = 1;
+	b.key.data = key;
+	b.key.len = sizeof(key);
+	b.until_unix_ms = now + 600000;
+	b.started_unix_ms = now - 1000;
+	h.origin = "n2";
+	h.upstream = "app";
+	h.server = "s1";
+	h.has_up = h.has_observed_unix_ms = 1;
+	h.up = 0;
+	h.observed_unix_ms = now - 200;
+	ss.n_counts = ss.n_bans = ss.n_health = 1;
+	ss.counts = &cp;
+	ss.bans = &bp;
+	ss.health = &hp;
+	ss.has_sent_unix_ms = 1;
+	ss.sent_unix_ms = now;
+	m.body_case = TANDEM__PEER_MESSAGE__BODY_SYNC;
+	m.sync = &ss;
+	pt->sync(pt->sync_arg, 1, &m, 100);
+}
+
+static void write_proxyd_seeds(const char *dir)
+{
+	struct ev_loop *loop = ev_loop_new();
+	static struct peer_table pt;
+	static struct channel ch;
+	static struct repl r;
+	static uint8_t all[1 << 16];
+	struct frame_conn rx;
+	const uint8_t *msg;
+	size_t len, n = 0, total = 0, cut = 0;
+	char msgbuf[256], name[32];
+	int sv[2];
+
+	check(loop != NULL, "loop");
+	ev_set_clock(loop, fake_clock, NULL);
+	ev_now_update(loop);
+	peer_table_init(&pt, loop, cfg, kr, 100, NULL, NULL);
+	ch.loop = loop;
+	ch.lfd = -1;
+	ch.rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000);
+	check(repl_init(&r, loop, cfg, &pt, &ch) == 0, "repl_init");
+	check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+	ch.conn = stream_new(loop, sv[0], ignore_frame, NULL, &ch);
+	check(ch.conn != NULL, "stream");
+
+	check(repl_admin_set(&r, "app", "s1", TANDEM__ADMIN_STATE__ADMIN_DRAIN, -1, msgbuf, sizeof(msgbuf)) == 0,
+	    "admin");
+	ch.connected(ch.sync_arg);              /* proxyd connects: view, then the bulk */
+	check(repl_admin_set(&r, "app", "s2", TANDEM__ADMIN_STATE__ADMIN_READY, 7, msgbuf, sizeof(msgbuf)) == 0,
+	    "admin");
+	peer_sync(&pt);
+	check(repl_rate_reset(&r, "api", (const uint8_t *)"\0\0\0\0\0\0\0\0\0\0\xff\xff\x0a\x63\0\x07", 16,
+	    msgbuf, sizeof(msgbuf)) == 0, "reset");
+	channel_send_drain(&ch, 1);
+	channel_send_drain(&ch, 0);
+	for (int i = 0; i < 50; i++) {          /* timers: pump, deltas, the ticket key */
+		fake_now += 100;
+		ev_now_update(loop);
+		ev_run_once(loop, 0);
+	}
+
+	frame_conn_init(&rx, sv[1]);
+	check(frame_read(&rx) == 1, "read");
+	while (frame_next(&rx, &msg, &len) == 1) {
+		Tandem__ChannelMessage *m = tandem__channel_message__unpack(NULL, len, msg);
+
+		check(m != NULL, "hacd wrote a ChannelMessage");
+		snprintf(name, sizeof(name), "hacd-%02zu-%s", n++,
+		    m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_SYNC ? "sync" :
+		    m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_VIEW ? "view" :
+		    m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_RESET ? "reset" :
+		    m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_DRAIN ? "drain" : "other");
+		tandem__channel_message__free_unpacked(m, NULL);
+		put_file(dir, name, msg - FRAME_HDR_LEN, len + FRAME_HDR_LEN);
+		if (total + len + FRAME_HDR_LEN <= sizeof(all)) {
+			memcpy(all + total, msg - FRAME_HDR_LEN, len + FRAME_HDR_LEN);
+			total += len + FRAME_HDR_LEN;
+			if (total <= 4096)
+				cut = total;
+		}
+	}
+	put_file(dir, "hacd-stream", all, cut);
+	printf("fuzz_chan_hacd: %zu frames from hacd in %s\n", n, dir);
+	frame_conn_fini(&rx);
+	stream_close(ch.conn);
+	ev_run_once(loop, 0);
+	repl_fini(&r);
+	peer_table_fini(&pt);
+	ev_loop_free(loop);
 }

@@ -21,7 +21,7 @@
  * comment or "name[{labels}] value".
  *
  * Seeds: tests/fuzz/corpus/chan_proxyd/, streams hacd's own code wrote to
- * the channel (see tests/fuzz/corpus/README).
+ * the channel (tests/fuzz/corpus/README says how).
  */
 #include <stdatomic.h>
 #include <stdint.h>

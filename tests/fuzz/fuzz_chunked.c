@@ -15,7 +15,7 @@
  * finished (ERROR is sticky).
  *
  * Seeds: tests/fuzz/corpus/chunked/, bodies recorded from tests/tools/backend
- * (see tests/fuzz/corpus/README).
+ * (tests/fuzz/corpus/README says how).
  */
 #include <stdint.h>
 #include <stdio.h>

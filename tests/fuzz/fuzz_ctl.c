@@ -20,7 +20,7 @@
  * counted; nothing else closes it short of an oversized frame.
  *
  * Seeds: tests/fuzz/corpus/ctl/, request streams hactl wrote, captured on a
- * recording socket (see tests/fuzz/corpus/README).
+ * recording socket (tests/fuzz/corpus/README says how).
  */
 #include <errno.h>
 #include <stdint.h>

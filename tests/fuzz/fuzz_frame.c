@@ -15,7 +15,7 @@
  * (frame_queue): the output buffer must equal the input it came from.
  *
  * Seeds: tests/fuzz/corpus/frame/ are channel streams captured from the real
- * daemons (see tests/fuzz/corpus/README).
+ * daemons (tests/fuzz/corpus/README says how).
  */
 #include <fcntl.h>
 #include <stdint.h>

@@ -22,8 +22,7 @@
  * they would end the line and make a different request.
  *
  * Seeds: tests/fuzz/corpus/http_fields/, the Connection and Upgrade values
- * of the requests in tests/fuzz/corpus/http_parse/ and of the integration
- * tests' clients (see tests/fuzz/corpus/README).
+ * real clients send (tests/fuzz/corpus/README says how).
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -16,8 +16,8 @@
  * http_chunked_feed(). Every buffer the parser sees is an exact-size heap
  * copy, so ASan reports any read past the bytes the caller owns.
  *
- * Seeds: tests/fuzz/corpus/http_response/, responses recorded from
- * tests/tools/backend through proxyd (see tests/fuzz/corpus/README).
+ * Seeds: tests/fuzz/corpus/http_response/, raw responses recorded from
+ * tests/tools/backend (tests/fuzz/corpus/README says how).
  */
 #include <stdint.h>
 #include <stdio.h>
