@@ -2,7 +2,8 @@
 #
 #   make               build proxyd, hacd, hactl and the test tools (build/)
 #   make test          install missing deps, build, run the unit tests plain and
-#                      under ASan+UBSan, then the integration tests
+#                      under ASan+UBSan, each fuzz harness briefly, then the
+#                      integration tests
 #   make demo          a two-node cluster in network namespaces, with a failover
 #   make lab           bring the lab up and leave it running (scripts/lab up)
 #   make bench         proxyd side by side with haproxy and nginx (scripts/bench)
@@ -154,6 +155,7 @@ test: deps
 	scripts/add-users
 	$(MAKE) all
 	$(MAKE) SAN=1 all
+	$(MAKE) fuzz-build
 	tests/run
 
 unit: all

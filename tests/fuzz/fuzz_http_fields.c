@@ -71,8 +71,11 @@ static int ci_is(const uint8_t *p, size_t n, const char *lit)
 	return n == strlen(lit) && strncasecmp((const char *)p, lit, n) == 0;
 }
 
-/* The Connection list: -1 invalid, else its tokens go to cb. */
-struct conn_model { int close, keep_alive, upgrade; struct seg tok[256]; size_t ntok; };
+/* The Connection list: -1 invalid, else 0 with its tokens in cm. */
+/* A token is at least one byte and a separator: at most 2048 in an input. */
+#define MAX_TOKENS 2048
+
+struct conn_model { int close, keep_alive, upgrade; struct seg tok[MAX_TOKENS]; size_t ntok; };
 
 static int model_connection(struct seg v, struct conn_model *cm)
 {
@@ -91,8 +94,8 @@ static int model_connection(struct seg v, struct conn_model *cm)
 			i++;
 		if (i == t)
 			return -1;
-		if (cm->ntok < 256)
-			cm->tok[cm->ntok++] = (struct seg){ v.p + t, i - t };
+		check(cm->ntok < MAX_TOKENS, "token count");
+		cm->tok[cm->ntok++] = (struct seg){ v.p + t, i - t };
 		cm->close |= ci_is(v.p + t, i - t, "close");
 		cm->keep_alive |= ci_is(v.p + t, i - t, "keep-alive");
 		cm->upgrade |= ci_is(v.p + t, i - t, "upgrade");
