@@ -11,7 +11,8 @@
  * parsed from text (its path does not exist, so "reload" fails cleanly),
  * the peer table, the replication module with its store; the node's VIP
  * and check state is as node_init leaves it before any election (no VIP
- * context: VIP changes are skipped, as with hacd -t). A fresh node per input.
+ * context: VIP changes are skipped, as with hacd -t); the re-evaluation
+ * and heartbeat a command queues do nothing. A fresh node per input.
  * The client is a socketpair stream, as accept_cb would make.
  *
  * Checked: every request that decodes gets exactly one response frame, and
@@ -77,6 +78,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+static void idle_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	(void)t;
+}
+
+static void idle_defer(struct ev_loop *loop, struct ev_defer *d)
+{
+	(void)loop;
+	(void)d;
+}
+
 static void ignore_frame(struct stream *s, const uint8_t *msg, size_t len)
 {
 	(void)s;
@@ -132,8 +145,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n.chan.loop = n.loop;
 	n.chan.lfd = -1;
 	check(repl_init(&n.repl, n.loop, n.cfg, &n.peers, &n.chan) == 0, "repl_init");
-	for (size_t v = 0; v < HACD_MAX_VIPS; v++)
+	/* node_init's watchers, with callbacks that do nothing: the
+	 * re-evaluation and heartbeats a command asks for are the election's
+	 * and the peer protocol's business, fuzzed elsewhere. */
+	ev_timer_init(&n.hb_timer, idle_timer, &n);
+	ev_timer_init(&n.tick_timer, idle_timer, &n);
+	ev_timer_init(&n.drain_timer, idle_timer, &n);
+	ev_timer_init(&n.stop_timer, idle_timer, &n);
+	ev_defer_init(&n.eval_defer, idle_defer, &n);
+	ev_defer_init(&n.recheck_defer, idle_defer, &n);
+	ev_defer_init(&n.hb_defer, idle_defer, &n);
+	for (size_t v = 0; v < HACD_MAX_VIPS; v++) {
 		n.vips[v].yield_to = -1;
+		ev_timer_init(&n.vips[v].garp_timer, idle_timer, &n);
+		ev_timer_init(&n.vips[v].reeval_timer, idle_timer, &n);
+	}
 
 	memset(&c, 0, sizeof(c));
 	c.loop = n.loop;
@@ -162,6 +188,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	frame_conn_fini(&in);
 
+	for (size_t v = 0; v < HACD_MAX_VIPS; v++) {
+		ev_timer_stop(n.loop, &n.vips[v].garp_timer);
+		ev_timer_stop(n.loop, &n.vips[v].reeval_timer);
+	}
+	ev_timer_stop(n.loop, &n.hb_timer);
+	ev_timer_stop(n.loop, &n.tick_timer);
+	ev_timer_stop(n.loop, &n.drain_timer);
+	ev_timer_stop(n.loop, &n.stop_timer);
 	stream_close(s);
 	ev_run_once(n.loop, 0);     /* reaps the stream */
 	frame_conn_fini(&rx);
