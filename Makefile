@@ -195,7 +195,8 @@ bench-repl: deps
 fuzz-build:
 	$(MAKE) FUZZ=1 fuzz-bins
 
-fuzz: deps fuzz-build
+fuzz: deps
+	$(MAKE) FUZZ=1 fuzz-bins
 	BUILD_DIR=$(BUILD_DIR) tests/fuzz/run
 
 install: all
