@@ -2,9 +2,10 @@
 #
 #   make               build proxyd, hacd, hactl and the test tools (build/)
 #   make test          install missing deps, build, run the unit tests plain and
-#                      under ASan+UBSan, then the integration tests, then the
-#                      proxyd, HA and replication suites against the ASan+UBSan
-#                      build (any sanitizer report, leaks at exit included, fails)
+#                      under ASan+UBSan, each fuzz harness briefly, then the
+#                      integration tests, then the proxyd, HA and replication
+#                      suites against the ASan+UBSan build (any sanitizer
+#                      report, leaks at exit included, fails)
 #   make test-tsan     build with ThreadSanitizer (build/tsan), run the unit
 #                      tests and proxyd's loopback suites there (no report allowed)
 #   make demo          a two-node cluster in network namespaces, with a failover
@@ -12,22 +13,35 @@
 #   make bench         proxyd side by side with haproxy and nginx (scripts/bench)
 #   make bench-tls     TLS handshakes, resumptions and HTTPS requests vs haproxy, nginx
 #   make bench-repl    replication throughput, lag and bulk sync (scripts/bench-repl)
-#   make fuzz          libFuzzer harnesses, each for a bounded time
+#   make fuzz          libFuzzer harnesses, each for FUZZ_SECONDS (default 30)
+#   make fuzz-build    only build them (clang, into build/fuzz)
 #   make install       PREFIX=/usr/local DESTDIR=
 #   make clean
 #
 # SAN=1 builds everything into build/san with -fsanitize=address,undefined;
 # SAN=thread into build/tsan with -fsanitize=thread (TSan excludes ASan);
+# FUZZ=1 (what `make fuzz-build` runs) builds the libraries and the
+# tests/fuzz/fuzz_*.c harnesses into build/fuzz with clang and libFuzzer;
 # BUILD_DIR=dir puts the build elsewhere.
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
 SAN     ?=
+FUZZ    ?=
+FUZZ_CC ?= clang
 
 BUILD_DIR ?= build
 
-ifeq ($(SAN),)
+ifneq ($(FUZZ),)
+# The harnesses: the same sources, warnings and -Werror as the daemons, with
+# clang's libFuzzer instrumentation on every object (so coverage reaches into
+# lib/, proxyd/ and hacd/) and ASan+UBSan that abort on the first report.
+B       := $(BUILD_DIR)/fuzz
+CC      := $(FUZZ_CC)
+OPT     := -O1 -g -fno-omit-frame-pointer
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+else ifeq ($(SAN),)
 B       := $(BUILD_DIR)
 OPT     := -O2 -g
 SANFLAGS :=
@@ -64,6 +78,7 @@ PROXYD_SRC := $(filter-out proxyd/main.c,$(wildcard proxyd/*.c))
 HACD_SRC  := $(filter-out hacd/main.c hacd/hactl.c,$(wildcard hacd/*.c))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 TOOL_SRC  := $(wildcard tests/tools/*.c)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -76,9 +91,10 @@ BINS      := $(if $(wildcard proxyd/main.c),$(B)/proxyd) \
              $(if $(wildcard hacd/hactl.c),$(B)/hactl)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/%,$(FUZZ_SRC))
 
 .PHONY: all deps test test-tsan unit demo lab bench bench-ha bench-tls bench-repl \
-        fuzz install clean
+        fuzz fuzz-build fuzz-bins install clean
 .DEFAULT_GOAL := all
 # Keep objects made through pattern chains (tests, tools): without this make
 # deletes them as intermediates and the second `make` would compile again.
@@ -135,6 +151,13 @@ $(B)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_A)
 # differential HTTP test's reference), so it links the pure parser.
 $(B)/tests/tools/frames: $(call obj,proxyd/http_parse.c)
 
+# A harness is linked as the unit tests are, against the daemons' libraries;
+# -fsanitize=fuzzer supplies main(). Only with FUZZ=1 (clang).
+$(B)/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(PROXYD_A) $(HACD_A) $(LIB_A)
+	$(CC) -fsanitize=fuzzer -o $@ $^ $(LDLIBS_ALL)
+
+fuzz-bins: $(FUZZ_BINS)
+
 # --- the two commands and friends -------------------------------------------
 deps:
 	scripts/install-deps
@@ -146,6 +169,7 @@ test: deps
 	scripts/add-users
 	$(MAKE) all
 	$(MAKE) SAN=1 all
+	$(MAKE) fuzz-build
 	tests/run
 
 # ThreadSanitizer has a target of its own rather than a place in `make test`:
@@ -191,8 +215,13 @@ bench-repl: deps
 	$(MAKE) all
 	BUILD=$(B) scripts/bench-repl
 
+# tests/fuzz/run runs what fuzz-build made, FUZZ_SECONDS each.
+fuzz-build:
+	$(MAKE) FUZZ=1 fuzz-bins
+
 fuzz: deps
-	tests/fuzz/run
+	$(MAKE) FUZZ=1 fuzz-bins
+	BUILD_DIR=$(BUILD_DIR) tests/fuzz/run
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \

@@ -69,16 +69,14 @@ static void conn_close_cb(struct stream *s)
 	set_state(ch, 0, 0, 0);
 }
 
-static void conn_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
+int channel_input(struct channel *ch, const uint8_t *msg, size_t len)
 {
-	struct channel *ch = s->data;
 	Tandem__ChannelMessage *m = tandem__channel_message__unpack(NULL, len, msg);
 
 	if (m == NULL) {
 		ch->bad_message++;
 		log_rl_warnx(&ch->rl, ev_now(ch->loop), "channel: undecodable message from proxyd: closing");
-		stream_close(s);
-		return;
+		return -1;
 	}
 	switch (m->body_case) {
 	case TANDEM__CHANNEL_MESSAGE__BODY_HELLO:
@@ -105,6 +103,13 @@ static void conn_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
 		break;
 	}
 	tandem__channel_message__free_unpacked(m, NULL);
+	return 0;
+}
+
+static void conn_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
+{
+	if (channel_input(s->data, msg, len) == -1)
+		stream_close(s);
 }
 
 static int send_drain(struct channel *ch, int on)

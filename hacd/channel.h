@@ -67,6 +67,16 @@ struct channel {
  */
 int channel_open(struct channel *ch, struct ev_loop *loop, const char *path,
     const struct channel_policy *pol, channel_changed_cb changed, void *arg);
+/*
+ * One frame proxyd sent (a packed ChannelMessage, as lib/frame cut it from
+ * the connection): hello and status update readiness, a sync goes to
+ * ch->sync (hacd/repl.c), drain, view and reset are counted (unexpected)
+ * and ignored. Returns 0, or -1 when the frame does not unpack (counted in
+ * bad_message): the caller closes the connection. Needs no socket, only
+ * ch->loop for its clock: tests/fuzz/fuzz_chan_hacd.c feeds it directly.
+ */
+int channel_input(struct channel *ch, const uint8_t *msg, size_t len);
+
 /* Close the listener and any connection, and unlink the socket file. */
 void channel_close(struct channel *ch);
 

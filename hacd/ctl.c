@@ -420,7 +420,10 @@ static void do_rate_top(struct ctl *c, struct stream *s, const struct ratekey_ar
 		respond_unknown_limit(s, a->limit);
 		goto out;
 	}
-	qsort(acc.v, acc.n, sizeof(*acc.v), cmp_rate_row);
+	/* An empty store leaves acc.v NULL, and qsort's array may not be a
+	 * null pointer even for no elements (C11 7.22.5). */
+	if (acc.n > 1)
+		qsort(acc.v, acc.n, sizeof(*acc.v), cmp_rate_row);
 	if ((g = calloc(a->top, sizeof(*g))) == NULL)
 		goto nomem;
 	for (size_t i = 0, j; i < acc.n; i = j) {
@@ -587,7 +590,8 @@ static void do_bans(struct ctl *c, struct stream *s, const struct ratekey_args *
 		respond_unknown_limit(s, a->limit);
 		goto out;
 	}
-	qsort(acc.v, acc.n, sizeof(*acc.v), cmp_ban);
+	if (acc.n > 1)                  /* acc.v is NULL without bans (C11 7.22.5) */
+		qsort(acc.v, acc.n, sizeof(*acc.v), cmp_ban);
 	for (; shown < acc.n; shown++) {
 		size_t used = tandem__ban__get_packed_size(&acc.v[shown]) + 4;
 
@@ -817,9 +821,8 @@ static void dispatch(struct ctl *c, struct stream *s, const Tandem__CtlRequest *
 
 static struct ctl *ctl_of(struct stream *s);
 
-static void client_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
+void ctl_input(struct ctl *c, struct stream *s, const uint8_t *msg, size_t len)
 {
-	struct ctl *c = ctl_of(s);
 	Tandem__CtlRequest *req = tandem__ctl_request__unpack(NULL, len, msg);
 
 	if (req == NULL) {
@@ -830,6 +833,11 @@ static void client_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
 	}
 	dispatch(c, s, req);
 	tandem__ctl_request__free_unpacked(req, NULL);
+}
+
+static void client_frame_cb(struct stream *s, const uint8_t *msg, size_t len)
+{
+	ctl_input(ctl_of(s), s, msg, len);
 }
 
 /* Streams carry the subscriber mark in data, so the ctl is found through a

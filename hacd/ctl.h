@@ -42,6 +42,14 @@ struct ctl {
  * Returns 0, or -1 with errno set.
  */
 int ctl_open(struct ctl *c, struct ev_loop *loop, const char *path, struct node *node);
+/*
+ * One request frame from client s (a packed CtlRequest, as lib/frame cut it
+ * from the connection): decoded and dispatched, the response queued on s.
+ * An undecodable request is counted (bad_request) and s is closed. Needs no
+ * listening socket: tests/fuzz/fuzz_ctl.c calls it on a socketpair stream.
+ */
+void ctl_input(struct ctl *c, struct stream *s, const uint8_t *msg, size_t len);
+
 /* Close every connection and the listener, unlink the socket file. */
 void ctl_close(struct ctl *c);
 

@@ -153,6 +153,11 @@ static const char *type_str(const config_setting_t *s)
 	}
 }
 
+/* The format attribute lets the compiler check callers' formats through
+ * this va_list helper (clang's -Wformat-nonliteral insists on it). */
+static int conf_verrorf(struct conf_err *err, const config_setting_t *at, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static int conf_verrorf(struct conf_err *err, const config_setting_t *at, const char *fmt, va_list ap)
 {
 	size_t off = 0;

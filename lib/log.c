@@ -91,7 +91,12 @@ ident_or_default(void)
 	return program_invocation_short_name;
 }
 
-/* Append to line at *off, keeping room for the final "\n"; marks truncation. */
+/* Append to line at *off, keeping room for the final "\n"; marks truncation.
+ * The attribute carries format checking through the va_list (clang). */
+static void
+line_vadd(char *line, size_t cap, size_t *off, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
 static void
 line_vadd(char *line, size_t cap, size_t *off, const char *fmt, va_list ap)
 {
@@ -120,6 +125,10 @@ line_add(char *line, size_t cap, size_t *off, const char *fmt, ...)
 	line_vadd(line, cap, off, fmt, ap);
 	va_end(ap);
 }
+
+static void
+log_emit(enum log_level level, int errnum, const char *suffix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 static void
 log_emit(enum log_level level, int errnum, const char *suffix, const char *fmt, va_list ap)

@@ -298,8 +298,8 @@ free_message(Tandem__ChannelMessage *m)
 	tandem__channel_message__free_unpacked(m, NULL);
 }
 
-static void
-handle_message(const uint8_t *p, size_t len)
+void
+channel_handle_frame(const uint8_t *p, size_t len)
 {
 	Tandem__ChannelMessage *m = tandem__channel_message__unpack(NULL, len, p);
 	int was_ready = admin_ready();
@@ -359,7 +359,7 @@ chan_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 		return;
 	rc = frame_read(&ch.fc);
 	while (ch.connected && (n = frame_next(&ch.fc, &msg, &len)) == 1)
-		handle_message(msg, len);
+		channel_handle_frame(msg, len);
 	if (!ch.connected)
 		return;
 	if (n == -1)

@@ -18,6 +18,12 @@ void channel_status_changed(void);
 /* Sets the generation reported in hello. */
 void channel_set_generation(uint64_t gen);
 void channel_stop(void);
+/* One frame hacd sent (a packed ChannelMessage, as lib/frame cut it from
+ * the socket): drain, sync (admin entries here, the rest to
+ * proxyd/cluster.c), view and reset. An undecodable frame is counted and
+ * dropped; nothing fails. Control thread only; needs channel_start's loop
+ * but no connection: tests/fuzz/fuzz_chan_proxyd.c feeds it directly. */
+void channel_handle_frame(const uint8_t *p, size_t len);
 /* Cluster admin entries from hacd: applied, ignored because no such server
  * is configured here, refused (missing name, bad state or weight). */
 void channel_sync_counts(uint64_t *applied, uint64_t *unknown, uint64_t *bad);

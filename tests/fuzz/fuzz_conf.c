@@ -15,8 +15,7 @@
  * Inputs that contain "@include" are skipped: conf_load_string resolves
  * includes against the current directory (and libconfig accepts absolute
  * paths there), so the fuzzer would read arbitrary files such as /dev/zero.
- * It needs nothing beyond lib/, so it has no "// fuzz-sources:" line (see
- * tests/fuzz/run).  Seeds: tests/fuzz/corpus/conf/, small proxyd/hacd-like
+ * Built by `make fuzz-build` like every harness.  Seeds: tests/fuzz/corpus/conf/, small proxyd/hacd-like
  * files.
  */
 #include <stdint.h>

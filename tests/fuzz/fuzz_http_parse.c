@@ -1,4 +1,3 @@
-// fuzz-sources: proxyd/http_parse.c
 /*
  * tests/fuzz/fuzz_http_parse.c — libFuzzer harness for proxyd/http_parse.c,
  * the parser every client and upstream byte goes through.

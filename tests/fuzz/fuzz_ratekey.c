@@ -10,7 +10,6 @@
  *   2. as key bytes (the first RATEKEY_MAX): format, then parse, must give
  *      the same bytes (the documented round trip).
  */
-// fuzz-sources: hacd/ratekey.c
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -15,8 +15,6 @@
  * Seeds: run with FUZZ_WIRE_WRITE_SEEDS=DIR to write a few sealed datagrams
  * and raw payloads into DIR and exit (tests/fuzz/corpus/wire/ was made so):
  *   FUZZ_WIRE_WRITE_SEEDS=tests/fuzz/corpus/wire build/fuzz/fuzz_wire
- * It needs nothing beyond lib/ and the generated protobuf code, so it has
- * no "// fuzz-sources:" line (see tests/fuzz/run).
  */
 #include <stdint.h>
 #include <stdio.h>
