@@ -835,6 +835,12 @@ void node_fini(struct node *n)
 	}
 	peer_table_fini(&n->peers);
 	proc_table_fini(&n->procs);
+	/* Nothing above may leave the node's own work queued: ev_loop_free
+	 * runs what is still deferred (the streams' reapers), and these would
+	 * run on a node already torn down. */
+	ev_defer_cancel(n->loop, &n->eval_defer);
+	ev_defer_cancel(n->loop, &n->recheck_defer);
+	ev_defer_cancel(n->loop, &n->hb_defer);
 	hacd_config_free(cfg);
 	wire_keyring_free(n->kr);
 	n->cfg = NULL;

@@ -108,11 +108,25 @@ ev_loop_new(void)
 	return loop;
 }
 
+static void defer_run(struct ev_loop *loop);
+
+/* Bound on the deferred phases ev_loop_free runs: a reaper that queues
+ * another (a connection reaping its backend side) settles in a few; one
+ * that requeues itself forever must not hang a shutdown. */
+#define EV_FREE_DEFER_ROUNDS 16
+
 void
 ev_loop_free(struct ev_loop *loop)
 {
+	int i;
+
 	if (loop == NULL)
 		return;
+	/* Deferred callbacks are where closed objects are freed (a stream
+	 * closed during shutdown queues its reaper): run what is queued, or
+	 * every object closed in the last iteration leaks. */
+	for (i = 0; i < EV_FREE_DEFER_ROUNDS && loop->dhead != NULL; i++)
+		defer_run(loop);
 	if (loop->sigfd != -1)
 		close(loop->sigfd);
 	close(loop->epfd);

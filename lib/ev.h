@@ -48,8 +48,10 @@ struct ev_async  { struct ev_io io; int efd; ev_async_cb cb; void *data; };
 
 /* Create a loop (epoll fd, CLOEXEC). NULL on failure (errno set). */
 struct ev_loop *ev_loop_new(void);
-/* Free the loop, its epoll fd and signalfd. Watchers still registered are
- * forgotten, not called; their fds are not closed (the owners own them). */
+/* Free the loop, its epoll fd and signalfd. Deferred callbacks still queued
+ * run first (they reap closed objects; a few rounds, for reapers that queue
+ * more). Other watchers still registered are forgotten, not called; their
+ * fds are not closed (the owners own them). */
 void     ev_loop_free(struct ev_loop *loop);
 /* Run iterations until ev_stop(). 0 after ev_stop, -1 if epoll_wait fails
  * (other than EINTR). */

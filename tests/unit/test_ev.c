@@ -818,6 +818,56 @@ test_async_stops_loop_from_other_thread(void **state)
 	ev_async_fini(f->loop, &a);
 }
 
+/* A reaper queued by the last iteration of a loop (a stream closed during
+ * shutdown) still runs when the loop is freed, and one it queues too: before,
+ * ev_loop_free dropped them and LeakSanitizer saw the objects leak (hacd's
+ * proxyd channel at every hacd stop, found by scripts/soak). */
+struct reapable {
+	struct ev_defer reap, reap2;
+	char *obj;
+	int reaped, reaped2;
+};
+
+static void
+reap2_cb(struct ev_loop *loop, struct ev_defer *d)
+{
+	struct reapable *r = d->data;
+
+	(void)loop;
+	r->reaped2++;
+}
+
+static void
+reap_cb(struct ev_loop *loop, struct ev_defer *d)
+{
+	struct reapable *r = d->data;
+
+	free(r->obj);
+	r->obj = NULL;
+	r->reaped++;
+	ev_defer(loop, &r->reap2);   /* runs in the next deferred phase */
+}
+
+static void test_loop_free_runs_queued_reapers(void **state)
+{
+	struct ev_loop *loop = ev_loop_new();
+	struct reapable r;
+
+	(void)state;
+	assert_non_null(loop);
+	memset(&r, 0, sizeof(r));
+	r.obj = malloc(64);
+	assert_non_null(r.obj);
+	ev_defer_init(&r.reap, reap_cb, &r);
+	ev_defer_init(&r.reap2, reap2_cb, &r);
+	ev_defer(loop, &r.reap);
+	assert_int_equal(ev_loop_watchers(loop), 1);
+	ev_loop_free(loop);
+	assert_int_equal(r.reaped, 1);
+	assert_int_equal(r.reaped2, 1);
+	assert_null(r.obj);
+}
+
 /* The wall clock is the Unix epoch in ms: time(2)'s seconds, to within the
  * second the calls may straddle. */
 static void test_wall_ms(void **state)
@@ -837,6 +887,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wall_ms),
+		cmocka_unit_test(test_loop_free_runs_queued_reapers),
 		cmocka_unit_test_setup_teardown(test_timer_ordering_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_fires_when_due_not_before, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_stop_restart, setup, teardown),
