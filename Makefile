@@ -167,6 +167,14 @@ bench-repl: deps
 	$(MAKE) all
 	BUILD=$(B) scripts/bench-repl
 
+# The lab under load for SOAK_MINUTES while faults come and go, on the
+# sanitizer build (scripts/soak; docs/assurance.md reads its report).
+SOAK_MINUTES ?= 30
+soak: deps
+	scripts/add-users
+	$(MAKE) SAN=1 all
+	SOAK_MINUTES=$(SOAK_MINUTES) BUILD=$(CURDIR)/$(BUILD_DIR)/san scripts/soak
+
 fuzz: deps
 	tests/fuzz/run
 
