@@ -1089,6 +1089,12 @@ void node_stop(struct node *n, void (*done)(void *arg), void *arg)
 	}
 	if (wait < 1000)
 		wait = 1000;
+	/* Traffic that never pauses makes the drain take its whole bound, and
+	 * after the target's claim the old owner keeps the address for the
+	 * linger: a deadline of the drain bound alone ran out at the very
+	 * moment of the handover and removed the VIPs with no linger, as the
+	 * target was only just taking them. */
+	wait += NODE_DRAIN_WAIT_MS + NODE_LINGER_MS;
 	log_info("stopping: handing VIPs over first (at most %llu ms)", (unsigned long long)wait);
 	stop_ctx.deadline_ms = ev_now(n->loop) + wait;
 	schedule_eval(n);

@@ -150,6 +150,12 @@ case_hacd_restart_ends_drain() {
 	lab_kill n1/hacd TERM
 	wait "$slow"
 	t_wait $MOVE_S holds "$VIP1" n2 || { t_fail "n2 did not take web when n1's hacd stopped"; return 1; }
+	# The drain took its whole bound; the stop must still have waited for
+	# the handover and the linger rather than dropping the VIP as n2 took it.
+	if grep -q 'handover not complete in time' "$LAB_DIR/n1/hacd.log"; then
+		t_fail "n1's hacd released web before the handover completed (stop deadline = drain bound)"
+		return 1
+	fi
 	lab_start_hacd n1
 	lab_wait_hacd n1 10 || { t_fail "hacd on n1 did not restart"; return 1; }
 	t_wait 10 readyz_ok n1 || { t_fail "n1's proxyd still not ready (/readyz $(readyz n1)) under the new hacd"; return 1; }
