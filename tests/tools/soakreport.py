@@ -79,6 +79,36 @@ class Report:
             prev = (t, a, b)
         return out
 
+    def handovers(self):
+        """Per VIP (0 web, 1 web2): the instants (ms) at which a planned
+        handover was advertised, from the hacd logs ("planned failover:
+        advertising the handover", after "vip NAME: planned failover to X
+        requested"): the target adds the address and announces it within
+        milliseconds, so a connection still open to the old owner then is
+        cut. The log's wall clock is the node's own; planned windows never
+        overlap the clock-step windows."""
+        import datetime
+        out = {0: [], 1: []}
+        logs = os.path.join(self.d, "logs")
+        if not os.path.isdir(logs):
+            return out
+        for name in sorted(os.listdir(logs)):
+            if not name.endswith("hacd.log"):
+                continue
+            vip = None
+            with open(os.path.join(logs, name), errors="replace") as f:
+                for ln in f:
+                    if ": planned failover to " in ln and " requested" in ln:
+                        vip = 1 if " vip web2:" in ln else 0 if " vip web:" in ln else vip
+                    elif "advertising the handover" in ln and vip is not None:
+                        try:
+                            ts = datetime.datetime.strptime(ln.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+                        except ValueError:
+                            continue
+                        ms = int(ts.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+                        out[vip].append(ms)
+        return out
+
     def episodes(self):
         """Two-holder episodes: (vip index, first t, last t, before, after).
         A planned handover lingers: the old holder keeps the address 200 ms
@@ -146,7 +176,7 @@ class Report:
 
     def windows(self):
         print("# fault windows (requests overlapping each window; budget = failed % allowed)")
-        moves = self.moves()
+        moves = self.handovers()
         vip_idx = {}
         for r in self.reqs:
             vip_idx.setdefault(r[2], 0 if r[2].endswith(".100") else 1)
@@ -163,7 +193,10 @@ class Report:
                 for r in reqs:
                     if r[4] == "ok":
                         continue
-                    if any(r[0] <= t1 and r[1] >= t0 for t0, t1 in moves[vip_idx[r[2]]]):
+                    # In flight at the handover: opened before the target's
+                    # announcement could reach the client (100 ms of slack)
+                    # and still open when it was made.
+                    if any(r[0] <= t + 100 and r[1] >= t for t in moves[vip_idx[r[2]]]):
                         cut.append(r)
                 failed -= len(cut)
             pct = 100.0 * failed / sent if sent else 0.0
@@ -209,6 +242,12 @@ class Report:
         ch, _ = self.owner_changes(0, 1 << 62)
         for c in ch[:200]:
             print("#   %s" % c)
+        # The sampler is a shell loop in the host namespace: a gap of over a
+        # second means the machine (or the kernel's rtnl lock, which `ip`
+        # and hacd's netlink calls both take) stalled; hacd stalls with it.
+        gaps = [(p[0], q[0]) for p, q in zip(self.owners, self.owners[1:]) if q[0] - p[0] > 1000]
+        for a, b in gaps:
+            print("#   sampler stalled %s..%s (%d ms)" % (self.rel(a).strip(), self.rel(b).strip(), b - a))
         bad = []
         names = ("web", "web2")
         for ep in self.episodes():
