@@ -219,6 +219,14 @@ bench-repl: deps
 fuzz-build:
 	$(MAKE) FUZZ=1 fuzz-bins
 
+# The lab under load for SOAK_MINUTES while faults come and go, on the
+# sanitizer build (scripts/soak; docs/assurance.md reads its report).
+SOAK_MINUTES ?= 30
+soak: deps
+	scripts/add-users
+	$(MAKE) SAN=1 all
+	SOAK_MINUTES=$(SOAK_MINUTES) BUILD=$(CURDIR)/$(BUILD_DIR)/san scripts/soak
+
 fuzz: deps
 	$(MAKE) FUZZ=1 fuzz-bins
 	BUILD_DIR=$(BUILD_DIR) tests/fuzz/run

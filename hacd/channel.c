@@ -193,8 +193,12 @@ static void accept_cb(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 			stream_close(ch->conn);
 		}
 		ch->conn = s;
-		if (ch->drain_wanted)
-			send_drain(ch, 1);
+		/* Say whether this hacd wants a drain, "off" included: a drain
+		 * asked by an earlier hacd (a stopping hacd hands its VIPs over
+		 * and drains proxyd first) outlives it in proxyd, which would
+		 * report "draining", be not ready for this hacd (it asked for
+		 * nothing), and keep the node from ever holding a VIP again. */
+		send_drain(ch, ch->drain_wanted);
 		if (ch->connected != NULL && ch->conn == s && !s->closing)
 			ch->connected(ch->sync_arg);
 	}

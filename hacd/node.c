@@ -835,6 +835,12 @@ void node_fini(struct node *n)
 	}
 	peer_table_fini(&n->peers);
 	proc_table_fini(&n->procs);
+	/* Nothing above may leave the node's own work queued: ev_loop_free
+	 * runs what is still deferred (the streams' reapers), and these would
+	 * run on a node already torn down. */
+	ev_defer_cancel(n->loop, &n->eval_defer);
+	ev_defer_cancel(n->loop, &n->recheck_defer);
+	ev_defer_cancel(n->loop, &n->hb_defer);
 	hacd_config_free(cfg);
 	wire_keyring_free(n->kr);
 	n->cfg = NULL;
@@ -1083,6 +1089,12 @@ void node_stop(struct node *n, void (*done)(void *arg), void *arg)
 	}
 	if (wait < 1000)
 		wait = 1000;
+	/* Traffic that never pauses makes the drain take its whole bound, and
+	 * after the target's claim the old owner keeps the address for the
+	 * linger: a deadline of the drain bound alone ran out at the very
+	 * moment of the handover and removed the VIPs with no linger, as the
+	 * target was only just taking them. */
+	wait += NODE_DRAIN_WAIT_MS + NODE_LINGER_MS;
 	log_info("stopping: handing VIPs over first (at most %llu ms)", (unsigned long long)wait);
 	stop_ctx.deadline_ms = ev_now(n->loop) + wait;
 	schedule_eval(n);

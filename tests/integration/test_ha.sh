@@ -124,6 +124,45 @@ case_hacd_kill9() {
 		{ t_fail "after restart web is on '$(lab_owners "$VIP1")', not one node"; return 1; }
 }
 
+# A graceful stop of hacd (SIGTERM) hands its VIPs over first and asks
+# proxyd to drain. With a request in flight the drain never goes quiet, the
+# stop's deadline passes and hacd exits with proxyd still draining; the hacd
+# started next must end that drain, or proxyd keeps saying "draining", is
+# not ready for the new hacd and the node never takes a VIP again (found by
+# scripts/soak, whose slow clients always keep a request in flight).
+readyz() {
+	ip netns exec "$(lab_ns "$1")" curl -s -o /dev/null -w '%{http_code}' -m 2 \
+		http://127.0.0.1:9901/readyz 2>/dev/null
+}
+readyz_ok() { [[ $(readyz "$1") == 200 ]]; }
+# An established connection from the client to node $1's port 80.
+conn_active() {
+	ip netns exec "$(lab_ns "$1")" ss -Htn state established "( sport = :80 )" 2>/dev/null | grep -q .
+}
+
+case_hacd_restart_ends_drain() {
+	local slow
+	restore || return 1
+	# A request the backend answers after 3 s keeps n1's drain from quiet.
+	ip netns exec "$(lab_ns client)" curl -s -o /dev/null -m 10 "http://$VIP1/delay/3000" &
+	slow=$!
+	t_wait 5 conn_active n1 || { kill "$slow" 2>/dev/null; wait "$slow"; t_fail "the slow request did not reach n1"; return 1; }
+	lab_kill n1/hacd TERM
+	wait "$slow"
+	t_wait $MOVE_S holds "$VIP1" n2 || { t_fail "n2 did not take web when n1's hacd stopped"; return 1; }
+	# The drain took its whole bound; the stop must still have waited for
+	# the handover and the linger rather than dropping the VIP as n2 took it.
+	if grep -q 'handover not complete in time' "$LAB_DIR/n1/hacd.log"; then
+		t_fail "n1's hacd released web before the handover completed (stop deadline = drain bound)"
+		return 1
+	fi
+	lab_start_hacd n1
+	lab_wait_hacd n1 10 || { t_fail "hacd on n1 did not restart"; return 1; }
+	t_wait 10 readyz_ok n1 || { t_fail "n1's proxyd still not ready (/readyz $(readyz n1)) under the new hacd"; return 1; }
+	lab_wait_owner "$VIP1" n1 $((MOVE_S + PREEMPT_DELAY_MS / 1000 + 2)) ||
+		{ t_fail "web stays on '$(lab_owners "$VIP1")' after n1's hacd restarted"; return 1; }
+}
+
 case_proxyd_death() {
 	restore || return 1
 	lab_kill n1/proxyd KILL
@@ -465,6 +504,7 @@ admin_is_drain() { [[ $(admin_state "$1" app/app2) == drain ]]; }
 
 t_begin "$@"
 t_case "unplanned failover: kill -9 of the owner's hacd" case_hacd_kill9
+t_case "a restarted hacd ends the drain its predecessor asked for; the node takes its VIP back" case_hacd_restart_ends_drain
 t_case "unplanned failover: the owner's proxyd dies, the node lives" case_proxyd_death
 t_case "unplanned failover: the owner's link goes down; failback only after the preempt delay" case_link_down
 t_case "link back with preempt delay 0: no two owners while n1's heartbeats cannot leave" case_link_back_no_two_owners
