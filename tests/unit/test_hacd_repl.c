@@ -872,12 +872,17 @@ static int chan_connect(const struct chan_fx *c)
 	return fd;
 }
 
-/* Has hacd closed the far end of fd (a refused connection)? */
+/* Has hacd closed the far end of fd (a refused or replaced connection)?
+ * What hacd sent before closing (an admitted proxyd is told its drain
+ * state at once) is read past: only the end of file counts. */
 static int closed_by_hacd(int fd)
 {
-	char b;
+	char b[256];
+	ssize_t n;
 
-	return recv(fd, &b, 1, MSG_DONTWAIT) == 0;
+	while ((n = recv(fd, b, sizeof(b), MSG_DONTWAIT)) > 0)
+		;
+	return n == 0;
 }
 
 /*
