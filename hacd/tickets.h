@@ -1,6 +1,6 @@
 /*
- * hacd/tickets.h — the schedule of the cluster's TLS session-ticket keys
- * (issue 7): when the node that makes keys makes the next one, and the key
+ * hacd/tickets.h — the schedule of the cluster's TLS session-ticket keys:
+ * when the node that makes keys makes the next one, and the key
  * itself, put into the replicated store (hacd/replica.h) so it travels to
  * every node in sealed datagrams and to every proxyd over the channel.
  *

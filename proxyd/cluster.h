@@ -1,6 +1,6 @@
 /*
- * proxyd/cluster.h — proxyd's share of the replicated cluster state
- * (issues 6 and 7): what goes up the local channel to hacd (this node's
+ * proxyd/cluster.h — proxyd's share of the replicated cluster state:
+ * what goes up the local channel to hacd (this node's
  * rate-limit counts and bans for `scope = "cluster"` limits, its own health
  * verdicts) and what comes down (peers' counts and bans, peers' health
  * observations, TLS ticket keys, and the cluster view that drives the

@@ -729,7 +729,7 @@ parse_listener_tls(struct pd_config *c, struct pd_listener *L, const config_sett
 
 /* Top-level `tls_tickets = { rotate; lifetime; }`: a standalone proxyd
  * rotates its own ticket keys (proxyd/main.c); hacd-distributed keys
- * (issue 6) replace that in a cluster. */
+ * replace that in a cluster. */
 static int
 parse_tls_tickets(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {

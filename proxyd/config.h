@@ -150,7 +150,7 @@ struct pd_rlimit {
 	char *header;                      /* lowercase, for RL_KEY_HEADER */
 	size_t header_len;
 	int v4_prefix, v6_prefix;
-	int cluster;                       /* scope = "cluster" (replicated by hacd, issue 6) */
+	int cluster;                       /* scope = "cluster" (replicated by hacd) */
 	int partition_share;               /* partition = "share": enforce alive/nodes of the limit */
 	struct rl_table *t;                /* shared by generations with the same limit */
 };
@@ -225,7 +225,7 @@ struct pd_config *config_quick_tls(const char *listen, const char *tls_listen, c
  * generation may still use it). NULL only when memory ran out. */
 struct tls_ticket_keys *config_tls_keys(void);
 /* Set (to 1) by whoever installs cluster ticket keys from hacd with
- * tls_tickets_install() (the local channel, issue 6): the control thread
+ * tls_tickets_install() (the local channel): the control thread
  * then stops rotating its own keys and only ticks expiry, and rotates
  * again by itself only if no sealing key is left (hacd gone for longer
  * than a key's life). 0: standalone rotation (tls_tickets in proxyd.conf). */

@@ -45,7 +45,7 @@ void hc_render(struct buf *o);
  * more; never once eof is set or len reaches HC_MAX_READ). */
 int hc_judge_http(const struct pd_check *k, const char *d, size_t len, int eof, char *why, size_t wl);
 
-/* For hacd's replication (issue 6), control thread only. */
+/* For hacd's replication, control thread only. */
 /* Calls cb for every server whose state this node decided itself (its own
  * checks), with up/down and the wall-clock time of that decision in ms. */
 void hc_foreach_observation(void (*cb)(void *arg, const char *upstream, const char *server, int up,

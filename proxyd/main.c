@@ -45,8 +45,8 @@ static struct ev_timer rl_sweep_timer;
 
 #define RL_SWEEP_MS 10000
 
-/* Standalone ticket-key rotation (no hacd yet to hand out cluster keys,
- * issue 6): a fresh key every tls_tickets.rotate, each decrypting for
+/* Standalone ticket-key rotation (no hacd to hand out cluster keys):
+ * a fresh key every tls_tickets.rotate, each decrypting for
  * tls_tickets.lifetime; the tick drops expired keys. */
 #define TLS_TICK_MS 1000
 static struct ev_timer tls_tick_timer;

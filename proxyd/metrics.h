@@ -23,7 +23,7 @@ enum met_uperr { MET_UP_CONNECT_FAIL = 0, MET_UP_CONNECT_TIMEOUT, MET_UP_RESPONS
 	MET_UP_NO_SERVER, MET_UP_RETRY, MET_UP_ABORTED, MET_UP_MAX };
 const char *metrics_uperr_str(enum met_uperr e);
 
-/* Requests and connections refused by a guard (issue 4), by reason. */
+/* Requests and connections refused by a guard, by reason. */
 enum met_guard {
 	MET_G_LISTENER_ACL = 0,  /* connection closed at accept: listener allow/deny */
 	MET_G_CONN_WORKER,       /* connection closed: limits.max_connections (per worker) */

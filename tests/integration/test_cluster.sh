@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/integration/test_cluster.sh — one cluster, one truth (issues 6, 7).
+# tests/integration/test_cluster.sh — one cluster, one truth.
 #
 # In the lab (scripts/lab, LAB_PREFIX=tdmc), active-active: VIP web on n1,
 # web2 on n2, one client address behind both.

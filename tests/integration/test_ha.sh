@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/integration/test_ha.sh — VIP failover end to end, with real daemons.
 #
-# Issue 5's promises, checked in the lab (scripts/lab, LAB_PREFIX=tdmt):
+# hacd's promises, checked in the lab (scripts/lab, LAB_PREFIX=tdmt):
 # the VIP leaves a node whose hacd is killed, whose proxyd dies or whose link
 # goes down; a planned failover loses no keep-alive request; failback waits
 # for the preempt delay; active-active survivors carry every VIP and give

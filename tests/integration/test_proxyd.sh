@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/integration/test_proxyd.sh — proxyd end to end, with real processes.
 #
-# Issue 3's promises, checked against the real binaries on loopback: quick
+# proxyd's promises, checked against the real binaries on loopback: quick
 # mode forwards and sets the forwarding headers, drops hop-by-hop ones and
 # hides the origin's Server; round robin, random, least connections,
 # consistent hashing, weights and canary splits distribute as they say;

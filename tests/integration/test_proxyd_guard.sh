@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/integration/test_proxyd_guard.sh — proxyd's guards end to end (issue 4).
+# tests/integration/test_proxyd_guard.sh — proxyd's guards end to end.
 #
 # Real processes on loopback (127.0.0.1:22000-22999; other 127.0.0.x source
 # addresses stand for other clients): tests/tools/backend origins behind a

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/integration/test_sticky.sh — cookie stickiness of an upstream, end
-# to end (issue 3).
+# to end.
 #
 # Real processes on loopback (127.0.0.1:25000-25999): three
 # tests/tools/backend origins b1, b2, b3 behind a proxyd (one worker, so

@@ -2,7 +2,7 @@
  * tests/tools/hb_forge.c — the attacker in tests/integration/test_ha.sh.
  *
  * hacd must not let anything that fails authentication or decoding touch a
- * timer or a state (issue 5). To show it, the integration test runs this
+ * timer or a state. To show it, the integration test runs this
  * tool from an attacker namespace on the lab's switch and counts on hacd's
  * drop counters. The tool never holds the cluster key: it forges heartbeats
  * sealed with a key of its own (same key id, so the AEAD itself must reject
@@ -10,7 +10,7 @@
  * of lib/wire's header checks, and replays genuine datagrams it captured
  * off the wire (in the switch namespace, like a tap) byte for byte.
  *
- * The same forging covers state replication (issue 6): --body sync seals a
+ * The same forging covers state replication: --body sync seals a
  * StateSync that would put a server in maintenance cluster-wide, and
  * --body sync-request asks for a bulk sync; capture and replay see sync
  * datagrams as well, since they travel on the heartbeat port.

@@ -86,7 +86,7 @@ test_good_snippets(void **state)
 	assert_int_equal(c->routes[0].split_total, 3);
 	config_unref(c);
 
-	/* Issue 4's keys: checks, ejection, rate limits, route guards, limits. */
+	/* The guards' keys: checks, ejection, rate limits, route guards, limits. */
 	c = config_load_string("t.conf",
 	    "listeners = ( { name = \"l\"; listen = \"127.0.0.1:18080\"; } );\n"
 	    "upstreams = ( { name = \"a\"; slow_start = \"10s\"; panic_threshold = 50;\n"
@@ -231,7 +231,7 @@ static const struct bad_case bad_cases[] = {
 	  "t.conf:3:", "at least one server" },
 	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n", "t.conf:", "routes" },
 	{ BASE "threads = = 2;\n", "t.conf:3:", "" },
-	/* issue 4 */
+	/* guards */
 	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
 	  "upstreams = ( { name = \"a\";\n check = { type = \"udp\"; };\n servers = ( { address = \"127.0.0.1:2\"; } ); } );\n",
 	  "t.conf:3:", "udp" },
@@ -279,7 +279,7 @@ static const struct bad_case bad_cases[] = {
 	{ BASE "routes = (\n { upstream = \"a\"; allow_methods = [ \"G T\" ]; }\n);\n", "t.conf:4:", "allow_methods" },
 	{ BASE "routes = (\n { upstream = \"a\"; max_body = \"lots\"; }\n);\n", "t.conf:4:", "max_body" },
 	{ BASE "limits = { min_body_window = \"10ms\"; };\n", "t.conf:3:", "min_body_window" },   /* syntax error: libconfig's own message, still file:line */
-	/* issue 7: TLS settings checked before any file is read */
+	/* TLS settings checked before any file is read */
 	{ BASE "tls_tickets = { rotate = \"1h\"; lifetime = \"1h\"; };\n", "t.conf:3:", "lifetime" },
 	/* TLS to upstreams */
 	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
@@ -392,7 +392,7 @@ test_quick_mode_server_bound(void **state)
 	free(to);
 }
 
-/* ---- TLS listeners (issue 7): a real PKI from tests/tools/mkcerts.sh ----- */
+/* ---- TLS listeners: a real PKI from tests/tools/mkcerts.sh ----- */
 
 static char pki[64];
 
