@@ -159,7 +159,10 @@ class Load:
         if writer is not None:
             writer.close()
 
-    async def fresh(self, vip, kind, tls, iv):
+    async def one_per_connection(self, vip, kind, tls, iv, timeout, exchange):
+        """The new-connection clients: each attempt opens a connection,
+        runs exchange(reader, writer) -> HTTP status within timeout, logs
+        the outcome and closes, until the stop file appears."""
         while not self.stopping():
             t0 = now_ms()
             writer = None
@@ -167,93 +170,76 @@ class Load:
                 async def one():
                     nonlocal writer
                     reader, writer = await self.connect(vip, tls)
-                    writer.write(self.request(vip, "/", True))
-                    await writer.drain()
-                    return await read_response(reader)
-                status, _ = await asyncio.wait_for(one(), self.args.timeout)
+                    return await exchange(reader, writer)
+                status = await asyncio.wait_for(one(), timeout)
                 self.log(t0, vip, kind, "ok" if 200 <= status < 300 else "status-%d" % status)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - every failure is logged
                 self.log(t0, vip, kind, classify(e))
             if writer is not None:
                 writer.close()
             await self.pause(iv)
+
+    async def fresh(self, vip, kind, tls, iv):
+        async def exchange(reader, writer):
+            writer.write(self.request(vip, "/", True))
+            await writer.drain()
+            status, _ = await read_response(reader)
+            return status
+        await self.one_per_connection(vip, kind, tls, iv, self.args.timeout, exchange)
 
     async def slow(self, vip, kind, iv):
-        while not self.stopping():
-            t0 = now_ms()
-            writer = None
-            try:
-                async def one():
-                    nonlocal writer
-                    reader, writer = await self.connect(vip, False)
-                    req = self.request(vip, "/", True)
-                    pieces = 6
-                    step = (len(req) + pieces - 1) // pieces
-                    for i in range(0, len(req), step):
-                        writer.write(req[i:i + step])
-                        await writer.drain()
-                        await asyncio.sleep(SLOW_S / pieces)
-                    data = b""
-                    while True:
-                        b = await reader.read(64)
-                        if not b:
-                            break
-                        data += b
-                        await asyncio.sleep(0.01)
-                    if not data.startswith(b"HTTP/1.1 "):
-                        raise Fail("eof")
-                    return int(data[9:12])
-                status = await asyncio.wait_for(one(), self.args.timeout + SLOW_S)
-                self.log(t0, vip, kind, "ok" if 200 <= status < 300 else "status-%d" % status)
-            except Exception as e:  # noqa: BLE001
-                self.log(t0, vip, kind, classify(e))
-            if writer is not None:
-                writer.close()
-            await self.pause(iv)
+        async def exchange(reader, writer):
+            req = self.request(vip, "/", True)
+            pieces = 6
+            step = (len(req) + pieces - 1) // pieces
+            for i in range(0, len(req), step):
+                writer.write(req[i:i + step])
+                await writer.drain()
+                await asyncio.sleep(SLOW_S / pieces)
+            data = b""
+            while True:
+                b = await reader.read(64)
+                if not b:
+                    break
+                data += b
+                await asyncio.sleep(0.01)
+            if not data.startswith(b"HTTP/1.1 "):
+                raise Fail("eof")
+            return int(data[9:12])
+        await self.one_per_connection(vip, kind, False, iv, self.args.timeout + SLOW_S, exchange)
 
     async def ws(self, vip, kind, iv):
-        while not self.stopping():
-            t0 = now_ms()
-            writer = None
-            try:
-                async def one():
-                    nonlocal writer
-                    reader, writer = await self.connect(vip, False)
-                    key = base64.b64encode(os.urandom(16)).decode()
-                    writer.write(("GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
-                                  "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                                  "Sec-WebSocket-Version: 13\r\n\r\n" % key).encode())
-                    await writer.drain()
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    if not head.startswith(b"HTTP/1.1 101"):
-                        raise Fail("ws-status-%s" % head[9:12].decode("latin-1"))
-                    for i in range(WS_MSGS):
-                        payload = ("soak %d" % i).encode()
-                        mask = os.urandom(4)
-                        body = bytes(b ^ mask[j % 4] for j, b in enumerate(payload))
-                        writer.write(bytes([0x81, 0x80 | len(payload)]) + mask + body)
-                        await writer.drain()
-                        h = await reader.readexactly(2)
-                        n = h[1] & 0x7F
-                        got = await reader.readexactly(n)
-                        if h[0] != 0x81 or got != payload:
-                            raise Fail("ws-echo")
-                        await asyncio.sleep(0.1)
-                    mask = os.urandom(4)
-                    code = (1000).to_bytes(2, "big")
-                    writer.write(bytes([0x88, 0x82]) + mask +
-                                 bytes(b ^ mask[j] for j, b in enumerate(code)))
-                    await writer.drain()
-                    h = await reader.readexactly(2)
-                    if h[0] != 0x88:
-                        raise Fail("ws-close")
-                await asyncio.wait_for(one(), self.args.timeout + 1)
-                self.log(t0, vip, kind, "ok")
-            except Exception as e:  # noqa: BLE001
-                self.log(t0, vip, kind, classify(e))
-            if writer is not None:
-                writer.close()
-            await self.pause(iv)
+        async def exchange(reader, writer):
+            key = base64.b64encode(os.urandom(16)).decode()
+            writer.write(("GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                          "Sec-WebSocket-Version: 13\r\n\r\n" % key).encode())
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 101"):
+                raise Fail("ws-status-%s" % head[9:12].decode("latin-1"))
+            for i in range(WS_MSGS):
+                payload = ("soak %d" % i).encode()
+                mask = os.urandom(4)
+                body = bytes(b ^ mask[j % 4] for j, b in enumerate(payload))
+                writer.write(bytes([0x81, 0x80 | len(payload)]) + mask + body)
+                await writer.drain()
+                h = await reader.readexactly(2)
+                n = h[1] & 0x7F
+                got = await reader.readexactly(n)
+                if h[0] != 0x81 or got != payload:
+                    raise Fail("ws-echo")
+                await asyncio.sleep(0.1)
+            mask = os.urandom(4)
+            code = (1000).to_bytes(2, "big")
+            writer.write(bytes([0x88, 0x82]) + mask +
+                         bytes(b ^ mask[j] for j, b in enumerate(code)))
+            await writer.drain()
+            h = await reader.readexactly(2)
+            if h[0] != 0x88:
+                raise Fail("ws-close")
+            return 200   # the echoes and the close handshake came back
+        await self.one_per_connection(vip, kind, False, iv, self.args.timeout + 1, exchange)
 
     async def run(self):
         tasks = []
