@@ -861,14 +861,18 @@ test_async_stops_loop_from_other_thread(void **state)
  * second the calls may straddle. */
 static void test_wall_ms(void **state)
 {
-	time_t before, after;
+	struct timespec before, after;
 	uint64_t w;
 
 	(void)state;
-	before = time(NULL);
+	/* Bracketed by CLOCK_REALTIME itself: glibc's time(2) reads the coarse
+	 * clock, which lags by up to a tick, so a second boundary crossed in
+	 * between made ev_wall_ms() look ahead of "after" now and then. */
+	clock_gettime(CLOCK_REALTIME, &before);
 	w = ev_wall_ms();
-	after = time(NULL);
-	assert_true(w / 1000 >= (uint64_t)before && w / 1000 <= (uint64_t)after);
+	clock_gettime(CLOCK_REALTIME, &after);
+	assert_true(w >= (uint64_t)before.tv_sec * 1000 + (uint64_t)before.tv_nsec / 1000000 &&
+	    w <= (uint64_t)after.tv_sec * 1000 + (uint64_t)after.tv_nsec / 1000000);
 }
 
 int
