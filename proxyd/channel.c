@@ -37,7 +37,7 @@
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
-#include "proxyd/worker.h"
+#include "proxyd/procstate.h"
 
 #define CHAN_RETRY_MS  500
 #define CHAN_STATUS_MS 1000
@@ -126,10 +126,10 @@ send_status(void)
 		return;
 	st.has_ready = st.has_draining = st.has_active_connections = 1;
 	st.ready = admin_ready();
-	st.draining = atomic_load(&worker_draining) || atomic_load(&worker_stopping);
-	st.active_connections = atomic_load(&worker_active_conns);
+	st.draining = atomic_load(&procstate_draining) || atomic_load(&procstate_stopping);
+	st.active_connections = atomic_load(&procstate_active_conns);
 	st.has_quiet = 1;
-	st.quiet = ch.quiet && atomic_load(&worker_draining);
+	st.quiet = ch.quiet && atomic_load(&procstate_draining);
 	m.body_case = TANDEM__CHANNEL_MESSAGE__BODY_STATUS;
 	m.status = &st;
 	chan_send(&m);
@@ -170,7 +170,7 @@ retry_cb(struct ev_loop *loop, struct ev_timer *t)
 	log_info("hacd channel %s: connected", ch.path);
 	ev_io_start(loop, &ch.io, EV_READ);
 	{
-		struct pd_config *g = worker_current();
+		struct pd_config *g = procstate_current();
 
 		cluster_channel_up(g != NULL && g->has_tls, ev_now(loop));
 		config_unref(g);
@@ -205,9 +205,9 @@ quiet_cb(struct ev_loop *loop, struct ev_timer *t)
 {
 	uint64_t now = ev_now(loop);
 
-	if (!atomic_load(&worker_draining))
+	if (!atomic_load(&procstate_draining))
 		return;
-	if (atomic_load(&worker_active_conns) != 0) {
+	if (atomic_load(&procstate_active_conns) != 0) {
 		ch.quiet_since = 0;
 	} else if (ch.quiet_since == 0) {
 		ch.quiet_since = now;
@@ -281,7 +281,7 @@ apply_sync(const Tandem__StateSync *sync)
 	}
 	if (applied > 0) {
 		hc_admin_changed();
-		worker_kick_all();
+		procstate_kick();
 	}
 }
 
@@ -312,9 +312,9 @@ channel_handle_frame(const uint8_t *p, size_t len)
 	}
 	if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_DRAIN && m->drain != NULL) {
 		int on = m->drain->has_on && m->drain->on;
-		if (atomic_exchange(&worker_draining, on) != on) {
+		if (atomic_exchange(&procstate_draining, on) != on) {
 			log_info("hacd channel: drain %s", on ? "on: Connection: close, idle keep-alives closed" : "off");
-			worker_kick_all();
+			procstate_kick();
 		}
 		free_message(m);
 		ch.quiet = 0;

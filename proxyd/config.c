@@ -28,7 +28,6 @@
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/secfile.h"
-#include "proxyd/conn.h"
 #include "proxyd/http_parse.h"
 #include "proxyd/ratelimit.h"
 #include "proxyd/sticky.h"
@@ -1063,8 +1062,8 @@ parse_upstreams(struct pd_config *c, const config_setting_t *root, struct conf_e
 		ns = config_setting_length(sl);
 		if (ns == 0)
 			return conf_errorf(err, sl, "servers: upstream \"%s\" needs at least one server", name);
-		if ((size_t)ns > CONN_MAX_SERVERS)
-			return conf_errorf(err, sl, "servers: at most %u", CONN_MAX_SERVERS);
+		if ((size_t)ns > PD_MAX_SERVERS)
+			return conf_errorf(err, sl, "servers: at most %u", PD_MAX_SERVERS);
 		if ((u->servers = calloc((size_t)ns, sizeof(*u->servers))) == NULL)
 			return oom(err);
 		for (int j = 0; j < ns; j++) {
@@ -1789,7 +1788,7 @@ qs_addr(const char *in, int defport, char *out, size_t outlen)
 /*
  * Quick mode writes the command line into the same libconfig tree a file
  * would hold and hands it to the same parser (config_from_conf), so every
- * check a file gets applies here too: at most CONN_MAX_SERVERS servers (the
+ * check a file gets applies here too: at most PD_MAX_SERVERS servers (the
  * bound of a request's exclude mask), no server twice, address syntax, TLS
  * key checks, and every allocation checked. Only what names a flag is
  * checked before, so that the message can name it.

@@ -23,6 +23,11 @@
 
 #define PD_MAX_WORKERS   256
 #define PD_MAX_LISTENERS 32
+/* Servers per upstream at most, enforced by the parser for files and quick
+ * mode alike: the balancer reads a request's exclude mask (one bit per
+ * server, proxyd/conn.h struct req) for every server, so the mask must
+ * cover them all. */
+#define PD_MAX_SERVERS   512
 /* Default cap of open connections on each admin listener (admin.max_connections):
  * enough for scrapers and operators, too few for a flood to exhaust fds. */
 #define PD_ADMIN_MAX_CONNS 64

@@ -17,12 +17,8 @@
 
 #include "lib/buf.h"
 #include "lib/ev.h"
+#include "proxyd/config.h"
 #include "proxyd/http_parse.h"
-
-/* Servers per upstream at most: the balancer reads a request's exclude mask
- * (one bit per server) for every server, so the mask must cover them all;
- * config.c refuses larger upstreams. */
-#define CONN_MAX_SERVERS 512
 
 struct worker;
 struct bconn;
@@ -80,7 +76,7 @@ struct req {
 	unsigned dechunk:1;             /* chunked response to an HTTP/1.0 client: framing removed */
 	unsigned sticky:1;              /* the upstream has sticky: Set-Cookie unless the named server answered */
 	uint16_t loglen, logsplit;      /* access log prefix: see accesslog.c */
-	uint8_t exclude[CONN_MAX_SERVERS / 8]; /* servers already tried */
+	uint8_t exclude[PD_MAX_SERVERS / 8];   /* servers already tried */
 	char reqid[33];
 	/* Kept across requests: storage of the rewritten heads. */
 	struct buf qhead, rhead;

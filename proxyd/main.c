@@ -29,6 +29,7 @@
 #include "proxyd/channel.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
+#include "proxyd/procstate.h"
 #include "proxyd/ratelimit.h"
 #include "proxyd/tls.h"
 #include "proxyd/worker.h"
@@ -70,7 +71,7 @@ tls_rotate_now(const struct pd_config *g, uint64_t now)
 static void
 tls_tick_cb(struct ev_loop *loop, struct ev_timer *t)
 {
-	struct pd_config *g = worker_current();
+	struct pd_config *g = procstate_current();
 	uint64_t now = ev_wall_ms();
 
 	if (g != NULL && g->has_tls && config_tls_keys() != NULL) {
@@ -96,7 +97,7 @@ tls_tick_cb(struct ev_loop *loop, struct ev_timer *t)
 static void
 rl_sweep_cb(struct ev_loop *loop, struct ev_timer *t)
 {
-	struct pd_config *g = worker_current();
+	struct pd_config *g = procstate_current();
 	uint64_t now = ev_wall_ms();
 
 	for (size_t i = 0; g != NULL && i < g->nrlimits; i++)
@@ -190,7 +191,7 @@ reload(void)
 		sd_notify(0, "READY=1");
 		return;
 	}
-	old = worker_current();
+	old = procstate_current();
 	if (nc->threads != 0 && nc->threads != worker_count())
 		log_warnx("reload: \"threads\" changes take effect at the next restart");
 	if (config_open_listeners(nc, old, worker_count(), &err) == -1 ||
@@ -223,7 +224,7 @@ static void
 signal_cb(struct ev_loop *loop, struct ev_signal *s, int signo)
 {
 	(void)s;
-	if (atomic_load(&worker_stopping))
+	if (atomic_load(&procstate_stopping))
 		return;     /* already stopping: a second signal changes nothing */
 	if (signo == SIGHUP) {
 		reload();
@@ -231,7 +232,7 @@ signal_cb(struct ev_loop *loop, struct ev_signal *s, int signo)
 	}
 	log_info("signal %d: stopping (finishing in-flight requests)", signo);
 	sd_notify(0, "STOPPING=1");
-	atomic_store(&worker_stopping, 1);
+	atomic_store(&procstate_stopping, 1);
 	channel_status_changed();
 	worker_kick_all();
 	/* Keep the control loop (admin /readyz saying 503, the channel) up
@@ -242,7 +243,7 @@ signal_cb(struct ev_loop *loop, struct ev_signal *s, int signo)
 static void
 stop_timer_cb(struct ev_loop *loop, struct ev_timer *t)
 {
-	if (atomic_load(&worker_running) == 0) {
+	if (atomic_load(&procstate_running) == 0) {
 		ev_stop(loop);
 		return;
 	}

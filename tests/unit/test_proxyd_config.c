@@ -357,7 +357,7 @@ test_quick_mode(void **state)
 }
 
 /* Quick mode goes through the file parser's checks: a request's exclude
- * mask holds CONN_MAX_SERVERS bits, so a 513th server (which a retry would
+ * mask holds PD_MAX_SERVERS bits, so a 513th server (which a retry would
  * mark past the end of the mask) is refused with the parser's message, the
  * same as in a file; 512 are fine. */
 static void
@@ -365,13 +365,13 @@ test_quick_mode_server_bound(void **state)
 {
 	struct conf_err err;
 	struct pd_config *c;
-	size_t cap = (CONN_MAX_SERVERS + 1) * 24;
+	size_t cap = (PD_MAX_SERVERS + 1) * 24;
 	char *to = malloc(cap);
 	size_t off = 0;
 
 	(void)state;
 	assert_non_null(to);
-	for (unsigned i = 0; i < CONN_MAX_SERVERS + 1; i++)
+	for (unsigned i = 0; i < PD_MAX_SERVERS + 1; i++)
 		off += (size_t)snprintf(to + off, cap - off, "%s127.0.%u.%u:80", i ? "," : "", i / 250, i % 250 + 1);
 	c = config_quick("127.0.0.1:18080", to, 1, &err);
 	assert_null(c);
@@ -382,7 +382,7 @@ test_quick_mode_server_bound(void **state)
 	c = config_quick("127.0.0.1:18080", to, 1, &err);
 	if (c == NULL)
 		fail_msg("512 servers: %s", err.msg);
-	assert_int_equal(c->upstreams[0].nservers, CONN_MAX_SERVERS);
+	assert_int_equal(c->upstreams[0].nservers, PD_MAX_SERVERS);
 	config_unref(c);
 	/* A server named twice is refused, as in a file. */
 	assert_null(config_quick("127.0.0.1:18080", "127.0.0.1:1,127.0.0.1:1", 1, &err));
