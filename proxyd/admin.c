@@ -9,7 +9,7 @@
  * connection, then close. The admin unix socket (DIR/proxyd.sock, mode 0600)
  * takes line commands and answers each with text lines followed by an empty
  * line. Changes to servers go into struct pd_srv_shared (relaxed atomics) and
- * bump config_admin_version; workers fold them in on their next pick, so no lock
+ * bump srvstate_version; workers fold them in on their next pick, so no lock
  * is taken on the request path.
  */
 #include "proxyd/admin.h"
@@ -223,7 +223,7 @@ cmd_show_servers(struct buf *o)
 				eff = hw;
 			snprintf(key, sizeof(key), "%s/%s", g->upstreams[u].name, sv->name);
 			buf_appendf(o, "%-32s %-24s %6u %6u %6u %s\n", key, sv->address, w == UINT32_MAX ? sv->weight : w,
-			    sv->weight, eff, config_admin_state_str((enum pd_admin_state)st));
+			    sv->weight, eff, srvstate_str((enum pd_admin_state)st));
 		}
 	config_unref(g);
 }
@@ -278,7 +278,7 @@ cmd_set_server(struct buf *o, char **av, int ac)
 		buf_appendf(o, "error: set server: expected state or weight\n");
 		return;
 	}
-	if (config_srv_shared_set(av[2], slash + 1, state, weight) == -1) {
+	if (srvstate_set(av[2], slash + 1, state, weight) == -1) {
 		buf_appendf(o, "error: no server %s/%s\n", av[2], slash + 1);
 		return;
 	}

@@ -223,7 +223,7 @@ quiet_cb(struct ev_loop *loop, struct ev_timer *t)
  * The cluster's server admin state (hactl drain|enable|maint|weight on any
  * node, replicated by hacd): applied through the same runtime mechanism as
  * the admin socket's "set server UPSTREAM/SERVER state|weight"
- * (config_srv_shared_set, then the health checker and the workers are
+ * (srvstate_set, then the health checker and the workers are
  * told). hacd sends every entry when proxyd connects and each change after,
  * so applying them in arrival order converges on hacd's (last writer wins)
  * view. hacd does not know this proxyd's configuration: a server it does
@@ -263,7 +263,7 @@ apply_sync(const Tandem__StateSync *sync)
 			    (unsigned long long)ch.sync_bad);
 			continue;
 		}
-		if (config_srv_shared_set(a->upstream, a->server, state, weight) == -1) {
+		if (srvstate_set(a->upstream, a->server, state, weight) == -1) {
 			ch.sync_unknown++;
 			log_rl_warnx(&ch.rl, ev_now(ch.loop), "hacd channel: admin entry for unknown server %.64s/%.64s ignored (%llu so far)",
 			    a->upstream, a->server, (unsigned long long)ch.sync_unknown);
@@ -276,7 +276,7 @@ apply_sync(const Tandem__StateSync *sync)
 		else
 			wbuf[0] = '\0';
 		log_info("hacd channel: server %s/%s %s%s (cluster admin state, set on %s)", a->upstream, a->server,
-		    config_admin_state_str((enum pd_admin_state)state), wbuf,
+		    srvstate_str((enum pd_admin_state)state), wbuf,
 		    a->origin != NULL && a->origin[0] != '\0' ? a->origin : "?");
 	}
 	if (applied > 0) {

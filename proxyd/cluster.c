@@ -203,7 +203,7 @@ static void apply_tickets(const Tandem__StateSync *s, uint64_t now)
 {
 	struct tls_ticket_keys *k;
 
-	if (s->n_tickets == 0 || (k = config_tls_keys()) == NULL)
+	if (s->n_tickets == 0 || (k = tls_tickets_shared()) == NULL)
 		return;
 	for (size_t i = 0; i < s->n_tickets; i++) {
 		const Tandem__TicketKey *t = s->tickets[i];
@@ -220,7 +220,7 @@ static void apply_tickets(const Tandem__StateSync *s, uint64_t now)
 			continue;
 		}
 		cl.rx[K_TICKET][R_MERGED]++;
-		atomic_store(&config_tls_keys_external, 1);
+		atomic_store(&tls_tickets_external, 1);
 		if (tk.state == TK_VIEW || tk.state == TK_WAITING) {
 			log_info("tls: the cluster's first session-ticket key is here: ready");
 			tk.got++;
@@ -305,7 +305,7 @@ void cluster_view(const Tandem__ClusterView *v)
 	if (v->has_sync_interval_ms && v->sync_interval_ms > 0)
 		cl.interval_ms = v->sync_interval_ms;
 	if (v->has_tickets && v->tickets) {
-		atomic_store(&config_tls_keys_external, 1);
+		atomic_store(&tls_tickets_external, 1);
 		if (tk.state == TK_VIEW) {
 			tk.state = TK_WAITING;
 			log_info("tls: not ready until the cluster's session-ticket key arrives (at most %d s)",

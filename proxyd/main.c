@@ -56,7 +56,7 @@ static uint64_t tls_last_rotate_ms;
 static void
 tls_rotate_now(const struct pd_config *g, uint64_t now)
 {
-	struct tls_ticket_keys *k = config_tls_keys();
+	struct tls_ticket_keys *k = tls_tickets_shared();
 
 	if (k == NULL)
 		return;
@@ -74,12 +74,12 @@ tls_tick_cb(struct ev_loop *loop, struct ev_timer *t)
 	struct pd_config *g = procstate_current();
 	uint64_t now = ev_wall_ms();
 
-	if (g != NULL && g->has_tls && config_tls_keys() != NULL) {
-		struct tls_ticket_keys *k = config_tls_keys();
+	if (g != NULL && g->has_tls && tls_tickets_shared() != NULL) {
+		struct tls_ticket_keys *k = tls_tickets_shared();
 		uint8_t name[TLS_TICKET_NAME_LEN];
 
 		tls_tickets_tick(k, now);
-		if (atomic_load(&config_tls_keys_external)) {
+		if (atomic_load(&tls_tickets_external)) {
 			/* hacd hands out the keys; fill in only if none seals. */
 			if (tls_tickets_current(k, name) == -1)
 				tls_rotate_now(g, now);
@@ -211,7 +211,7 @@ reload(void)
 	hc_sync(nc);
 	/* The first TLS listener of this process: a sealing key before its
 	 * first client, not at the next tick. */
-	if (nc->has_tls && config_tls_keys() != NULL && tls_tickets_count(config_tls_keys()) == 0)
+	if (nc->has_tls && tls_tickets_shared() != NULL && tls_tickets_count(tls_tickets_shared()) == 0)
 		tls_rotate_now(nc, ev_wall_ms());
 	worker_publish(nc);
 	channel_status_changed();

@@ -505,7 +505,7 @@ test_tls_listeners(void **state)
 	assert_non_null(c->listeners[1].opts);
 	assert_string_equal(c->listeners[1].opts->hsts, "Strict-Transport-Security: max-age=63072000\r\n");
 	assert_int_equal(c->listeners[1].opts->hsts_len, strlen(c->listeners[1].opts->hsts));
-	assert_non_null(config_tls_keys());
+	assert_non_null(tls_tickets_shared());
 	config_unref(c);
 
 	/* An upstream over TLS, verified against the test root with SNI. */
@@ -582,14 +582,14 @@ test_admin_shared_state(void **state)
 	assert_non_null(c1);
 	/* Operator state outlives a reload: the same server in the next
 	 * generation shares it. */
-	assert_int_equal(config_srv_shared_set("a", "s1", PD_SRV_DRAIN, 7), 0);
+	assert_int_equal(srvstate_set("a", "s1", PD_SRV_DRAIN, 7), 0);
 	c2 = config_load_string("t.conf", BASE, &err);
 	assert_non_null(c2);
 	assert_ptr_equal(c1->upstreams[0].servers[0].shared, c2->upstreams[0].servers[0].shared);
 	assert_int_equal(atomic_load(&c2->upstreams[0].servers[0].shared->state), PD_SRV_DRAIN);
 	assert_int_equal(atomic_load(&c2->upstreams[0].servers[0].shared->weight_override), 7);
-	assert_int_equal(config_srv_shared_set("a", "nope", PD_SRV_READY, -1), -1);
-	assert_int_equal(config_srv_shared_set("a", "s1", PD_SRV_READY, -1), 0);
+	assert_int_equal(srvstate_set("a", "nope", PD_SRV_READY, -1), -1);
+	assert_int_equal(srvstate_set("a", "s1", PD_SRV_READY, -1), 0);
 	config_unref(c1);
 	config_unref(c2);
 }
