@@ -15,7 +15,6 @@
 #include "proxyd/config.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,19 +118,6 @@ free_upstream(struct pd_upstream *u)
 }
 
 static void
-lsock_unref(struct pd_lsock *ls)
-{
-	if (ls == NULL || atomic_fetch_sub(&ls->refs, 1) != 1)
-		return;
-	for (int i = 0; i < ls->nfds; i++) {
-		int fd = atomic_exchange(&ls->fds[i], -1);
-		if (fd >= 0)
-			close(fd);
-	}
-	free(ls);
-}
-
-static void
 config_free(struct pd_config *c)
 {
 	if (c->wslots != NULL) {
@@ -145,7 +131,8 @@ config_free(struct pd_config *c)
 		free(c->listeners[i].address);
 		free(c->listeners[i].allow);
 		free(c->listeners[i].deny);
-		lsock_unref(c->listeners[i].ls);
+		if (c->lsock_release != NULL && c->listeners[i].ls != NULL)
+			c->lsock_release(c->listeners[i].ls);
 		tls_server_unref(c->listeners[i].tls);
 		config_lopts_unref(c->listeners[i].opts);
 	}
@@ -1737,49 +1724,4 @@ out:
 	free(list);
 	conf_free(&cf);
 	return c;
-}
-
-int
-config_open_listeners(struct pd_config *c, const struct pd_config *old, int nworkers, struct conf_err *err)
-{
-	char abuf[NET_ADDRSTRLEN];
-
-	for (size_t i = 0; i < c->nlisteners; i++) {
-		struct pd_listener *L = &c->listeners[i];
-		struct pd_lsock *ls = NULL;
-
-		for (size_t j = 0; old != NULL && j < old->nlisteners; j++) {
-			struct pd_lsock *o = old->listeners[j].ls;
-			if (o != NULL && o->nfds == nworkers &&
-			    net_addr_equal((struct sockaddr *)&o->addr, (struct sockaddr *)&L->addr, 1) &&
-			    atomic_load(&o->fds[0]) >= 0) {
-				ls = o;
-				atomic_fetch_add(&ls->refs, 1);
-				break;
-			}
-		}
-		if (ls == NULL) {
-			if ((ls = calloc(1, sizeof(*ls))) == NULL)
-				return oom(err);
-			atomic_store(&ls->refs, 1);
-			ls->addr = L->addr;
-			ls->addrlen = L->addrlen;
-			for (int w = 0; w < PD_MAX_WORKERS; w++)
-				atomic_store(&ls->fds[w], -1);
-			ls->nfds = nworkers;
-			L->ls = ls;
-			for (int w = 0; w < nworkers; w++) {
-				int fd = net_listen_tcp((struct sockaddr *)&L->addr, L->addrlen, 1, 4096);
-				if (fd == -1) {
-					snprintf(err->msg, sizeof(err->msg), "%s%slistener \"%s\": cannot listen on %s: %s",
-					    c->path ? c->path : "", c->path ? ": " : "", L->name,
-					    net_addr_str((struct sockaddr *)&L->addr, abuf, sizeof(abuf)), strerror(errno));
-					return -1;
-				}
-				atomic_store(&ls->fds[w], fd);
-			}
-		}
-		L->ls = ls;
-	}
-	return 0;
 }

@@ -40,16 +40,6 @@
  * its own, never one other services share (hacd admits its uid). */
 #define PD_DEFAULT_USER "tandem-proxyd"
 
-/* Listening sockets of one listener address: one SO_REUSEPORT socket per worker.
- * Shared between the generations that keep the same address; refcounted. */
-struct pd_lsock {
-	_Atomic int refs;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
-	int nfds;
-	_Atomic int fds[PD_MAX_WORKERS];
-};
-
 /* What a connection needs of its listener after accept. A connection may
  * outlive the generation it was accepted under (an idle keep-alive client
  * across a reload), so it holds a reference on this small block rather than
@@ -64,6 +54,7 @@ struct pd_lopts {
 struct pd_lopts *config_lopts_ref(struct pd_lopts *o);
 void config_lopts_unref(struct pd_lopts *o);   /* NULL accepted */
 
+struct pd_lsock;
 struct tls_server;
 struct tls_client;
 struct sticky_conf;
@@ -76,7 +67,7 @@ struct pd_listener {
 	socklen_t addrlen;
 	struct net_cidr *allow; size_t nallow;
 	struct net_cidr *deny;  size_t ndeny;
-	struct pd_lsock *ls;               /* set by config_open_listeners */
+	struct pd_lsock *ls;               /* set by listener_open_all (proxyd/listener.h) */
 	struct tls_server *tls;            /* NULL: plain HTTP (one reference) */
 	struct pd_lopts *opts;             /* NULL: nothing per connection (one reference) */
 };
@@ -183,10 +174,13 @@ struct pd_config {
 	void **wslots;                     /* per-worker runtime (worker.c), nworkers entries */
 	int nworkers;
 	void (*wslot_free)(struct pd_config *, void *);
+	/* Drops a listener's reference on its sockets: set by whoever opened
+	 * them (listener_open_all), called when the generation is freed. */
+	void (*lsock_release)(struct pd_lsock *);
 };
 
 /* Load and validate FILE into a new generation (refcount 1). Returns it, or NULL
- * with "file:line: message" in err. Does not open sockets. */
+ * with "file:line: message" in err. Does not open sockets (proxyd/listener.h). */
 struct pd_config *config_load(const char *path, struct conf_err *err);
 /* Same from text (name is used in messages); for tests. */
 struct pd_config *config_load_string(const char *name, const char *text, struct conf_err *err);
@@ -199,10 +193,6 @@ struct pd_config *config_quick(const char *listen, const char *to, int threads, 
  * NULL with a message in err. */
 struct pd_config *config_quick_tls(const char *listen, const char *tls_listen, const char *cert_file,
     const char *key_file, const char *to, int threads, struct conf_err *err);
-
-/* Opens (or, for addresses `old` already listens on, shares) one SO_REUSEPORT
- * socket per worker for each listener. 0, or -1 with a message in err. */
-int config_open_listeners(struct pd_config *c, const struct pd_config *old, int nworkers, struct conf_err *err);
 
 void config_ref(struct pd_config *c);
 /* Drops a reference; the last one frees the generation and closes the sockets

@@ -29,6 +29,7 @@
 #include "proxyd/channel.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
+#include "proxyd/listener.h"
 #include "proxyd/procstate.h"
 #include "proxyd/ratelimit.h"
 #include "proxyd/tls.h"
@@ -194,7 +195,7 @@ reload(void)
 	old = procstate_current();
 	if (nc->threads != 0 && nc->threads != worker_count())
 		log_warnx("reload: \"threads\" changes take effect at the next restart");
-	if (config_open_listeners(nc, old, worker_count(), &err) == -1 ||
+	if (listener_open_all(nc, old, worker_count(), &err) == -1 ||
 	    worker_prepare_gen(nc, worker_count()) == -1) {
 		log_warnx("reload rejected, still serving the previous configuration: %s",
 		    err.msg[0] ? err.msg : "out of memory");
@@ -356,7 +357,7 @@ main(int argc, char **argv)
 	snprintf(chan_path, sizeof(chan_path), "%s/hacd.chan", rundir);
 	if (accesslog_open(gen->access_log, gen->log_format) == -1)
 		fatal("access log %s", gen->access_log);
-	if (config_open_listeners(gen, NULL, n, &err) == -1)
+	if (listener_open_all(gen, NULL, n, &err) == -1)
 		fatalx("%s", err.msg);
 	if (worker_prepare_gen(gen, n) == -1)
 		fatalx("out of memory");

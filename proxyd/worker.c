@@ -26,6 +26,7 @@
 #include "lib/net.h"
 #include "proxyd/accesslog.h"
 #include "proxyd/conn.h"
+#include "proxyd/listener.h"
 #include "proxyd/metrics.h"
 #include "proxyd/procstate.h"
 #include "proxyd/upstream.h"
