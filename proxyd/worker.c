@@ -430,7 +430,6 @@ worker_start_all(int n, struct pd_config *gen)
 	nworkers = n;
 	procstate_set_workers(n);
 	config_unref(procstate_swap_current(gen));
-	procstate_set_kick(worker_kick_all);
 	for (int i = 0; i < n; i++) {
 		struct worker *wk = &workers[i];
 		wk->idx = i;
@@ -451,6 +450,8 @@ worker_start_all(int n, struct pd_config *gen)
 		listeners_sync(wk, gen);
 	}
 	atomic_store(&procstate_running, n);
+	/* Every worker's ev_async exists from here: others may wake them. */
+	procstate_set_kick(worker_kick_all);
 	for (int i = 0; i < n; i++) {
 		int rc = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
 		if (rc != 0) {

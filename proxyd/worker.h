@@ -5,7 +5,8 @@
  * A worker owns everything it touches on the request path (connections,
  * backend connections and their pools, buffers, counters), so that path takes
  * no lock. The control thread talks to workers only through ev_async and a few
- * atomics: a new configuration generation, drain, stop.
+ * atomics: a new configuration generation, drain, stop (proxyd/procstate.h,
+ * so that the control-thread modules need not include this header).
  */
 #ifndef PROXYD_WORKER_H
 #define PROXYD_WORKER_H
