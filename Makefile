@@ -254,15 +254,20 @@ install: $(BINS)
 	    chmod 0644 $(DESTDIR)/lib/systemd/system/$$(basename $$u); \
 	done
 
-# The package is built from a copy of the tree (no build/, no .git) under
-# build/deb/src, so dpkg-buildpackage's outputs (written to the parent
-# directory) land in build/deb and the checkout stays clean. lintian fails
-# the target on any error or warning (overrides: debian/*.lintian-overrides).
+# The package is built from a copy of the tree under build/deb/src (in a git
+# checkout: the tracked files and the new ones .gitignore does not exclude;
+# otherwise everything but build/), so dpkg-buildpackage's outputs (written
+# to the parent directory) land in build/deb and the checkout stays clean.
+# lintian fails the target on any error or warning; there are no overrides.
 DEB_DIR := $(BUILD_DIR)/deb
 deb:
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_DIR)/src
-	tar -c --exclude=./build --exclude=./.git --exclude-vcs . | tar -x -C $(DEB_DIR)/src
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	    git ls-files -z -co --exclude-standard | tar --null -T - -c; \
+	else \
+	    tar -c --exclude=./build --exclude-vcs .; \
+	fi | tar -x -C $(DEB_DIR)/src
 	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
 	lintian --fail-on error,warning --info $(DEB_DIR)/*.changes
 	@ls -l $(DEB_DIR)/*.deb

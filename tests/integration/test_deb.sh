@@ -41,7 +41,6 @@ DEB_MIRROR=${DEB_MIRROR:-http://deb.debian.org/debian}
 DIR=/tmp/${LAB_PREFIX}-deb
 R=$DIR/root
 DEB=
-DEB2=
 MOUNTED=()
 
 in_root() { chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
