@@ -56,11 +56,15 @@ OPT     := -O1 -g -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
 
-PKGS    := openssl libnl-3.0 libnl-route-3.0 libprotobuf-c libsodium libconfig zlib libsystemd
+PKGS    := openssl libnl-3.0 libnl-route-3.0 libprotobuf-c libsodium libconfig zlib libsystemd \
+           libzstd libbrotlienc
 # pkg-config is asked lazily (=) so that `make deps` and `make clean` work on a
 # machine where the libraries are not installed yet.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The brotli decoder only for the tests that decode what proxyd coded
+# (the daemons encode; curl and browsers decode).
+TEST_LIBS  = $(shell pkg-config --libs libbrotlidec 2>/dev/null)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Werror
@@ -141,7 +145,7 @@ $(B)/hactl: $(call obj,hacd/hactl.c) $(HACD_A) $(LIB_A)
 
 $(B)/tests/unit/%: $(call obj,tests/unit/%.c) $(PROXYD_A) $(HACD_A) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+	$(CC) -o $@ $^ $(LDLIBS_ALL) $(TEST_LIBS) -lcmocka
 
 $(B)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -150,6 +154,9 @@ $(B)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_A)
 # frames prints a byte stream's framing as proxyd's parser sees it (the
 # differential HTTP test's reference), so it links the pure parser.
 $(B)/tests/tools/frames: $(call obj,proxyd/http_parse.c)
+
+# compbench drives proxyd's coders (codec-only half of make bench-compress).
+$(B)/tests/tools/compbench: $(call obj,proxyd/compress.c)
 
 # A harness is linked as the unit tests are, against the daemons' libraries;
 # -fsanitize=fuzzer supplies main(). Only with FUZZ=1 (clang).
