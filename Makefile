@@ -13,6 +13,8 @@
 #   make bench         proxyd side by side with haproxy and nginx (scripts/bench)
 #   make bench-tls     TLS handshakes, resumptions and HTTPS requests vs haproxy, nginx
 #   make bench-repl    replication throughput, lag and bulk sync (scripts/bench-repl)
+#   make bench-compress  gzip/br/zstd CPU per MB and sizes: proxyd's coders vs zlib,
+#                      nginx's gzip and haproxy's compression (scripts/bench-compress)
 #   make fuzz          libFuzzer harnesses, each for FUZZ_SECONDS (default 30)
 #   make fuzz-build    only build them (clang, into build/fuzz)
 #   make install       PREFIX=/usr/local DESTDIR=
@@ -97,7 +99,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/%,$(FUZZ_SRC))
 
-.PHONY: all deps test test-tsan unit demo lab bench bench-ha bench-tls bench-repl \
+.PHONY: all deps test test-tsan unit demo lab bench bench-ha bench-tls bench-repl bench-compress \
         fuzz fuzz-build fuzz-bins install clean
 .DEFAULT_GOAL := all
 # Keep objects made through pattern chains (tests, tools): without this make
@@ -221,6 +223,11 @@ bench-repl: deps
 	scripts/add-users
 	$(MAKE) all
 	BUILD=$(B) scripts/bench-repl
+
+bench-compress: deps
+	scripts/add-users
+	$(MAKE) all
+	BUILD=$(B) scripts/bench-compress
 
 # tests/fuzz/run runs what fuzz-build made, FUZZ_SECONDS each.
 fuzz-build:
