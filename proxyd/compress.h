@@ -38,6 +38,7 @@ struct compress_stats {
 	_Atomic uint64_t live;                      /* gauge: coder objects held, busy or idle */
 	_Atomic uint64_t busy;                      /* gauge: streams in use */
 	_Atomic uint64_t mem_bytes;                 /* gauge: bytes obtained from malloc, cache included */
+	_Atomic uint64_t mem_peak;                  /* the highest mem_bytes so far */
 	_Atomic uint64_t sys_allocs;                /* allocations that reached malloc */
 };
 
@@ -88,7 +89,9 @@ enum compress_op {
 /*
  * Feed len bytes at in (len may be 0) and append the coded bytes to out
  * (grown with buf_reserve as needed). A FLUSH with nothing fed since the
- * last flush emits nothing. After FINISH only compress_release is allowed.
+ * last flush emits nothing. Each flush ends a block and costs some size
+ * (docs/compression.md): flush when the backend has nothing more ready
+ * (its read returned EAGAIN) or before waiting on it, WRITE otherwise. After FINISH only compress_release is allowed.
  * Returns 0, or -1 on a coder error or ENOMEM (counted in errors; out may
  * hold part of the output): the stream is then unusable and the response
  * must be ended abnormally (close the connection, or reset the HTTP/2
