@@ -121,6 +121,10 @@ pool_alloc(struct compress_pool *p, size_t n)
 	b->size = n;
 	STAT_ADD(p->st.sys_allocs, 1);
 	STAT_ADD(p->st.mem_bytes, n);
+	if (atomic_load_explicit(&p->st.mem_bytes, memory_order_relaxed) >
+	    atomic_load_explicit(&p->st.mem_peak, memory_order_relaxed))
+		atomic_store_explicit(&p->st.mem_peak, atomic_load_explicit(&p->st.mem_bytes, memory_order_relaxed),
+		    memory_order_relaxed);
 	return (char *)b + BLK_HDR;
 }
 
