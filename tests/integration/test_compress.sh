@@ -211,7 +211,7 @@ def cmd_roundtrip(port, ae, kind, size, cuts):
     raw = read_body(s, h, rest)
     ce = h.get("content-encoding", "identity")
     if ce != ae: fail("Content-Encoding %s, want %s" % (ce, ae))
-    if "content-length" in h: fail("Content-Length kept on a coded body")
+    if ce != "identity" and "content-length" in h: fail("Content-Length kept on a coded body")
     got = decoder(ce)(raw)
     want = body(kind, int(size))
     if got != want: fail("decoded %d bytes, want %d (equal prefix %d)" % (len(got), len(want),
