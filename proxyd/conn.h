@@ -17,6 +17,7 @@
 
 #include "lib/buf.h"
 #include "lib/ev.h"
+#include "proxyd/endpoint.h"
 #include "proxyd/http_parse.h"
 
 /* Servers per upstream at most: the balancer reads a request's exclude mask
@@ -93,17 +94,12 @@ struct req {
 };
 
 struct conn {
-	struct ev_io io;
-	/* TLS listeners only (NULL otherwise): the OpenSSL connection, holding
-	 * a reference on its listener's tls_server, so certificates can change
-	 * at reload under a live connection. The plain path tests c->ssl once
-	 * per read and per write, nothing more; it sits beside io.fd, in the
-	 * cache line every event touches anyway. */
-	struct ssl_st *ssl;
+	/* The socket end (fd watcher, input buffer, TLS state): TLS listeners
+	 * hold a reference on their listener's tls_server in ep.ssl, so
+	 * certificates can change at reload under a live connection. */
+	struct endpoint ep;
 	struct pd_lopts *lo;            /* listener options (HSTS, redirect); NULL: none */
 	struct ev_timer timer;
-	struct buf in;
-	struct ev_defer defer;          /* pipelined request waiting in `in` */
 	struct conn *prev, *next;       /* worker's list of live connections */
 	struct worker *wk;
 	struct req *req;
@@ -114,20 +110,11 @@ struct conn {
 	uint16_t port;
 	uint8_t family;                 /* AF_INET / AF_INET6 */
 	uint8_t state;                  /* enum conn_state */
-	uint8_t rd_off;                 /* EV_READ lazily removed (level-triggered backpressure) */
-	uint8_t wr_on;                  /* EV_WRITE armed */
 	uint8_t closing;
 	uint8_t ip_counted;             /* counted in limits.max_connections_per_ip */
-	uint8_t tls;                    /* CONN_TLS_* flags; 0 on plain connections */
 	uint32_t nreq;
 	uint32_t linger_left;           /* CONN_LINGER: bytes still to discard before giving up */
 };
-
-/* c->tls: where a TLS connection stands (proxyd/tls.h's event-loop contract). */
-#define CONN_TLS_READY     0x01u    /* handshake complete */
-#define CONN_TLS_RD_WANTS_WR 0x02u  /* the last tls_read needs writability */
-#define CONN_TLS_WR_WANTS_RD 0x04u  /* the last tls_write needs readability */
-#define CONN_TLS_MORE      0x08u    /* stopped reading with data maybe left inside OpenSSL */
 
 /* Accepts a client socket fd on worker wk (takes ownership of fd). 0, or -1 with
  * fd closed (limit reached or ENOMEM). */
@@ -152,7 +139,8 @@ void conn_close_linger(struct conn *c, const char *why);
  * the client's FIN, an error or the byte bound. */
 void conn_linger_read(struct conn *c);
 
-/* Sets which events c waits for on its socket (EV_READ, EV_WRITE). */
+/* Sets which events c waits for on its socket (EV_READ, EV_WRITE): ep_want()
+ * unless c is closing. */
 void conn_want(struct conn *c, int rd, int wr);
 /* Client address as text ("1.2.3.4"); buf >= 48. */
 const char *conn_peer_str(const struct conn *c, char *buf, size_t len);

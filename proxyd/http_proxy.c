@@ -27,10 +27,10 @@
  * TLS (proxyd/tls.h) sits under the same scheme on either side: a
  * connection with an SSL object reads with tls_read and writes with
  * tls_write instead of read/writev, tested once per call with a predictable
- * `if (c->ssl)`, so the plaintext path is what it was. What TLS adds lives
+ * `if (c->ep.ssl)`, so the plaintext path is what it was. What TLS adds lives
  * in the *_tls helpers: an operation may wait for the other direction
- * (CONN_TLS_WR_WANTS_RD ...), a write is retried with the same bytes in
- * front, and plaintext left inside OpenSSL (CONN_TLS_MORE) is read from the
+ * (EP_TLS_WR_WANTS_RD ...), a write is retried with the same bytes in
+ * front, and plaintext left inside OpenSSL (EP_TLS_MORE) is read from the
  * deferred queue because epoll cannot see it.
  *
  * Errors produced here carry a short plain-text body saying which:
@@ -258,7 +258,7 @@ send_local_x(struct req *r, int status, const char *body, const char *location, 
 	if (c->state != CONN_TUNNEL && r->qpass > 0) {
 		/* Body bytes that never went out belong to this request, not
 		 * to the next one. */
-		buf_consume(&c->in, r->qpass);
+		buf_consume(&c->ep.in, r->qpass);
 		r->qpass = 0;
 	}
 	h->rpos = h->wpos = 0;
@@ -297,153 +297,7 @@ send_local(struct req *r, int status, const char *body, const char *location, in
 	send_local_x(r, status, body, location, keep, NULL);
 }
 
-/* ---- writing one direction ------------------------------------------------ */
-
-/*
- * What one direction of an exchange has to write: a head (a response head
- * proxyd made, or a rewritten request head) from *off, then *pass bytes
- * from the front of body, passed through as they arrived (body may be NULL
- * when *pass is 0). Both directions, plain or TLS, write through the two
- * functions below; what differs (counters, timers, error handling) stays
- * with the caller.
- */
-struct outq {
-	struct buf *head;
-	size_t *off;
-	struct buf *body;
-	size_t *pass;
-};
-
-/* Account n written bytes: the head first, then the body. *hw and *bw grow
- * by the head and body bytes. */
-static void
-outq_took(const struct outq *q, size_t n, size_t *hw, size_t *bw)
-{
-	size_t hl = buf_len(q->head) - *q->off;
-
-	if (n <= hl) {
-		*q->off += n;
-		*hw += n;
-		return;
-	}
-	*q->off += hl;
-	*hw += hl;
-	buf_consume(q->body, n - hl);
-	*q->pass -= n - hl;
-	*bw += n - hl;
-}
-
-static size_t
-outq_body_len(const struct outq *q)
-{
-	return q->body != NULL ? *q->pass : 0;
-}
-
-/* One writev(2) of head and body to a plain socket. 1 everything is out,
- * 0 some is left (EAGAIN or a short write: wait for EV_WRITE), -1 error
- * (errno). *hw, *bw: head and body bytes written. */
-static int
-outq_writev(int fd, const struct outq *q, size_t *hw, size_t *bw)
-{
-	struct iovec iov[2];
-	size_t hl = buf_len(q->head) - *q->off, pl = outq_body_len(q);
-	ssize_t w;
-	int n = 0;
-
-	*hw = *bw = 0;
-	if (hl > 0) {
-		iov[n].iov_base = buf_rptr(q->head) + *q->off;
-		iov[n++].iov_len = hl;
-	}
-	if (pl > 0) {
-		iov[n].iov_base = buf_rptr(q->body);
-		iov[n++].iov_len = pl;
-	}
-	if (n == 0)
-		return 1;
-	do
-		w = writev(fd, iov, n);
-	while (w == -1 && errno == EINTR);
-	if (w == -1)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-	outq_took(q, (size_t)w, hw, bw);
-	return (size_t)w == hl + pl ? 1 : 0;
-}
-
-/* The same over TLS: OpenSSL takes one buffer per call, so head then body,
- * one tls_write each, until all is out (TLS_OK) or tls_write says
- * TLS_AGAIN_READ, TLS_AGAIN_WRITE or TLS_ERROR, which is returned. After
- * TLS_AGAIN_* the same bytes are at the front next time (proxyd/tls.h):
- * the offsets move only by what OpenSSL took. */
-static int
-outq_tls_write(SSL *ssl, const struct outq *q, size_t *hw, size_t *bw)
-{
-	*hw = *bw = 0;
-	for (;;) {
-		size_t hl = buf_len(q->head) - *q->off;
-		const uint8_t *p;
-		size_t len;
-		ssize_t w;
-
-		if (hl > 0) {
-			p = buf_rptr(q->head) + *q->off;
-			len = hl;
-		} else if (outq_body_len(q) > 0) {
-			p = buf_rptr(q->body);
-			len = *q->pass;
-		} else {
-			return TLS_OK;
-		}
-		w = tls_write(ssl, p, len);
-		if (w <= 0)
-			return w == 0 ? TLS_ERROR : (int)w;
-		outq_took(q, (size_t)w, hw, bw);
-	}
-}
-
 /* ---- response side ------------------------------------------------------- */
-
-/* r_flush() on a TLS connection. OpenSSL takes one buffer per call, so the
- * head and a small body are first made one (the copy costs less than a
- * second record and a second write(2)). After TLS_AGAIN_* the same bytes
- * are at the front next time (proxyd/tls.h): rhead_off and rpass move only
- * by what OpenSSL took, and a head only grows while it waits. */
-static int
-r_flush_tls(struct req *r)
-{
-	struct conn *c = r->c;
-	struct outq q = { &r->rhead, &r->rhead_off, r->b != NULL ? &r->b->in : NULL, &r->rpass };
-	size_t hl = buf_len(&r->rhead) - r->rhead_off, hw, bw;
-	int rc;
-
-	if (hl > 0 && r->rpass > 0 && r->b != NULL && hl + r->rpass <= 16384 &&
-	    buf_append(&r->rhead, buf_rptr(&r->b->in), r->rpass) == 0) {
-		buf_consume(&r->b->in, r->rpass);
-		r->rpass = 0;
-	}
-	rc = outq_tls_write(c->ssl, &q, &hw, &bw);
-	r->bytes_out += hw + bw;
-	/* Only a write that stopped on TLS_AGAIN_READ waits for readability. */
-	if (rc == TLS_AGAIN_READ)
-		c->tls |= CONN_TLS_WR_WANTS_RD;
-	else if (hw + bw > 0 || rc == TLS_AGAIN_WRITE)
-		c->tls &= (uint8_t)~CONN_TLS_WR_WANTS_RD;
-	if (rc == TLS_AGAIN_WRITE || rc == TLS_AGAIN_READ) {
-		conn_want(c, !c->rd_off, rc == TLS_AGAIN_WRITE ? 1 : c->wr_on);
-		return 0;
-	}
-	if (rc != TLS_OK) {
-		char why[128];
-
-		c->tls &= (uint8_t)~CONN_TLS_READY;   /* no close_notify after a fatal error */
-		log_debug("conn %llu: TLS write: %s", (unsigned long long)c->id, tls_conn_error(c->ssl, why, sizeof(why)));
-		conn_close(c, "client write error (TLS)");
-		return -1;
-	}
-	if (c->wr_on)
-		conn_want(c, !c->rd_off, 0);
-	return 1;
-}
 
 /* Writes pending response bytes to the client. 1 all out, 0 EAGAIN (EV_WRITE
  * armed), -1 the client is gone (connection closed here). */
@@ -451,25 +305,21 @@ static int
 r_flush(struct req *r)
 {
 	struct conn *c = r->c;
-	struct outq q = { &r->rhead, &r->rhead_off, r->b != NULL ? &r->b->in : NULL, &r->rpass };
+	struct ep_out q = { &r->rhead, &r->rhead_off, r->b != NULL ? &r->b->ep.in : NULL, &r->rpass };
 	size_t hw, bw;
-	int rc;
+	int rc = ep_flush(&c->ep, &q, EP_COALESCE, &hw, &bw);
 
-	if (c->ssl != NULL)
-		return r_flush_tls(r);
-	rc = outq_writev(c->io.fd, &q, &hw, &bw);
 	r->bytes_out += hw + bw;
 	if (rc == -1) {
-		conn_close(c, "client write error");
-		return -1;
+		if (c->ep.ssl != NULL) {
+			char why[128];
+			log_debug("conn %llu: TLS write: %s", (unsigned long long)c->id, ep_tls_error(&c->ep, why, sizeof(why)));
+			conn_close(c, "client write error (TLS)");
+		} else {
+			conn_close(c, "client write error");
+		}
 	}
-	if (rc == 0) {
-		conn_want(c, !c->rd_off, 1);
-		return 0;
-	}
-	if (c->wr_on)
-		conn_want(c, !c->rd_off, 0);
-	return 1;
+	return rc;
 }
 
 enum { DC_SIZE = 0, DC_DATA, DC_DATA_CRLF, DC_TRAILER, DC_DONE };
@@ -531,7 +381,7 @@ dechunk(struct req *r, uint8_t *p, size_t n)
 	return o;
 }
 
-/* dechunk() on the `used` validated bytes after rpass in b->in; the bytes
+/* dechunk() on the `used` validated bytes after rpass in b->ep.in; the bytes
  * after them move down. Returns the data bytes to pass. */
 static size_t
 dechunk_in_place(struct req *r, struct buf *in, size_t used)
@@ -577,7 +427,7 @@ body_frame(enum http_body kind, uint64_t *left, struct http_chunked *ch, const u
 static int
 r_advance(struct req *r)
 {
-	struct buf *in = &r->b->in;
+	struct buf *in = &r->b->ep.in;
 	size_t avail = buf_len(in) - r->rpass, used;
 	int end;
 
@@ -788,12 +638,12 @@ fail_backend(struct req *r, int status, enum met_uperr e, const char *why, int s
 	send_local(r, status, body, NULL, 1);
 }
 
-/* A complete response head is in b->in. 0 continue, -1 handled (stop). */
+/* A complete response head is in b->ep.in. 0 continue, -1 handled (stop). */
 static int
 on_response_head(struct req *r)
 {
 	struct bconn *b = r->b;
-	const uint8_t *d = buf_rptr(&b->in);
+	const uint8_t *d = buf_rptr(&b->ep.in);
 	int st = r->rm.status;
 
 	if (st >= 100 && st < 200 && st != 101) {
@@ -811,7 +661,7 @@ on_response_head(struct req *r)
 			r->rate_t0 = ev_now(req_wk(r)->loop);
 			r->rate_bytes = 0;
 		}
-		buf_consume(&b->in, hb);
+		buf_consume(&b->ep.in, hb);
 		parser_limits(r->gen, &lim);
 		http_parser_init(&r->rp, 1, &lim);
 		return 0;
@@ -850,72 +700,17 @@ on_response_head(struct req *r)
 		r->c->state = CONN_TUNNEL;
 	}
 	build_response_head(r, d);
-	buf_consume(&b->in, r->rm.header_bytes);
+	buf_consume(&b->ep.in, r->rm.header_bytes);
 	r->rleft = r->rbody == HTTP_BODY_LENGTH ? (uint64_t)r->rm.content_length : 0;
 	if (r->rbody == HTTP_BODY_CHUNKED)
 		http_chunked_init(&r->rch);
 	if (r->rbody == HTTP_BODY_TUNNEL) {
-		r->qpass = buf_len(&r->c->in);
+		r->qpass = buf_len(&r->c->ep.in);
 		timer_arm(r->c, r->gen->to.tunnel_idle);
 	} else {
 		timer_arm(r->c, r->gen->upstreams[r->up_idx].idle_ms);
 	}
 	return 0;
-}
-
-/* Reads TLS records into the space reserved in `in` until it is full or
- * OpenSSL stops; *last is tls_read()'s last return (0 when the space was
- * full from the start). Bytes read. Both directions' fill functions use it. */
-static size_t
-tls_fill(SSL *ssl, struct buf *in, ssize_t *last)
-{
-	size_t room = buf_avail(in), got = 0;
-	ssize_t n = 0;
-
-	while (got < room) {
-		n = tls_read(ssl, buf_wptr(in), room - got);
-		if (n <= 0)
-			break;
-		buf_produce(in, (size_t)n);
-		got += (size_t)n;
-	}
-	*last = n;
-	return got;
-}
-
-/* backend_read()'s read on a TLS upstream: as client_fill_tls(). Bytes
- * read, 0 end of stream, -1 error, TLS_AGAIN_READ nothing for now. */
-static ssize_t
-backend_fill_tls(struct bconn *b)
-{
-	size_t room = buf_avail(&b->in), got;
-	ssize_t n;
-
-	b->tls &= (uint8_t)~(BC_TLS_RD_WANTS_WR | BC_TLS_MORE);
-	got = tls_fill(b->ssl, &b->in, &n);
-	if (got == room) {
-		if (tls_pending(b->ssl))
-			b->tls |= BC_TLS_MORE;
-		return (ssize_t)got;
-	}
-	if (n == TLS_AGAIN_WRITE) {
-		b->tls |= BC_TLS_RD_WANTS_WR;
-		up_want(b, !b->rd_off, 1);
-	}
-	if (n == TLS_AGAIN_READ || n == TLS_AGAIN_WRITE)
-		return got > 0 ? (ssize_t)got : TLS_AGAIN_READ;
-	if (got > 0) {
-		b->tls |= BC_TLS_MORE;      /* the end or the error again next time */
-		return (ssize_t)got;
-	}
-	if (n == 0)
-		return 0;
-	b->tls |= BC_TLS_DEAD;
-	{
-		char why[128];
-		log_debug("upstream TLS read: %s", tls_conn_error(b->ssl, why, sizeof(why)));
-	}
-	return -1;
 }
 
 static void
@@ -926,29 +721,26 @@ backend_read(struct req *r)
 
 	if (r->rpass > 0 || r->rhead_off < buf_len(&r->rhead) || r->rdone) {
 		/* Previous bytes still going out to the client: stop reading. */
-		up_want(b, 0, b->wr_on);
+		ep_want(&b->ep, 0, b->ep.wr_on);
 		return;
 	}
-	if (worker_buf_get(req_wk(r), &b->in) == -1 || buf_reserve(&b->in, 4096) == -1) {
+	if (worker_buf_get(req_wk(r), &b->ep.in) == -1 || buf_reserve(&b->ep.in, 4096) == -1) {
 		abort_exchange(r, MET_UP_ABORTED, "out of memory");
 		return;
 	}
-	if (b->ssl != NULL) {
-		if ((n = backend_fill_tls(b)) == TLS_AGAIN_READ)
-			return;
-		/* A close-delimited body over TLS ends with close_notify; a bare
-		 * TCP FIN may be a truncation (RFC 9112 §9.8): the client gets
-		 * no clean end either. */
-		if (n == 0 && r->rhead_done && r->rbody == HTTP_BODY_UNTIL_CLOSE && !tls_close_notify_received(b->ssl)) {
+	if ((n = ep_fill(&b->ep)) == EP_AGAIN)
+		return;
+	if (n <= 0 && b->ep.ssl != NULL) {
+		if (n == EP_ERROR) {
+			char why[128];
+			log_debug("upstream TLS read: %s", ep_tls_error(&b->ep, why, sizeof(why)));
+		} else if (r->rhead_done && r->rbody == HTTP_BODY_UNTIL_CLOSE && !tls_close_notify_received(b->ep.ssl)) {
+			/* A close-delimited body over TLS ends with close_notify; a
+			 * bare TCP FIN may be a truncation (RFC 9112 §9.8): the
+			 * client gets no clean end either. */
 			abort_exchange(r, MET_UP_ABORTED, "upstream TLS closed without close_notify (truncated?)");
 			return;
 		}
-	} else {
-		do
-			n = read(b->io.fd, buf_wptr(&b->in), buf_avail(&b->in));
-		while (n == -1 && errno == EINTR);
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
 	}
 	if (n <= 0) {
 		const char *why = n == 0 ? "upstream closed the connection" : "upstream connection reset";
@@ -973,10 +765,8 @@ backend_read(struct req *r)
 		return;
 	}
 	b->rx += (uint64_t)n;
-	if (b->ssl == NULL)
-		buf_produce(&b->in, (size_t)n);   /* backend_fill_tls() already did */
 	while (!r->rhead_done) {
-		int rc = http_parse(&r->rp, &r->rm, buf_rptr(&b->in), buf_len(&b->in));
+		int rc = http_parse(&r->rp, &r->rm, buf_rptr(&b->ep.in), buf_len(&b->ep.in));
 		if (rc == HTTP_AGAIN) {
 			/* An interim response may be waiting: send it on now. */
 			if (r->rhead_off < buf_len(&r->rhead))
@@ -1017,10 +807,10 @@ r_flush_and_continue(struct req *r)
 		finish_exchange(r);
 		return;
 	}
-	if (r->b != NULL && r->b->rd_off)
-		up_want(r->b, 1, r->b->wr_on);
-	if (r->c->state == CONN_TUNNEL && r->c->rd_off && r->qpass == 0)
-		conn_want(r->c, 1, r->c->wr_on);
+	if (r->b != NULL && r->b->ep.rd_off)
+		ep_want(&r->b->ep, 1, r->b->ep.wr_on);
+	if (r->c->state == CONN_TUNNEL && r->c->ep.rd_off && r->qpass == 0)
+		conn_want(r->c, 1, r->c->ep.wr_on);
 	if (r->c->state == CONN_TUNNEL && r->qpass > 0 && r->b != NULL)
 		send_request(r);
 }
@@ -1038,8 +828,8 @@ finish_exchange(struct req *r)
 
 	if (r->b != NULL) {
 		int reusable = !r->q_abandon && r->qdone && r->rdone && r->rbody != HTTP_BODY_UNTIL_CLOSE &&
-		    r->rbody != HTTP_BODY_TUNNEL && http_keep_alive(&r->rm) && buf_len(&r->b->in) == 0 &&
-		    (r->b->ssl == NULL || !tls_pending(r->b->ssl));
+		    r->rbody != HTTP_BODY_TUNNEL && http_keep_alive(&r->rm) && buf_len(&r->b->ep.in) == 0 &&
+		    (r->b->ep.ssl == NULL || !tls_pending(r->b->ep.ssl));
 		drop_backend(r, reusable);
 	}
 	metrics_request(wk->m, r->series, r->status, http_proxy_now_us() - r->t_start);
@@ -1055,15 +845,15 @@ finish_exchange(struct req *r)
 		return;
 	}
 	c->nreq++;
-	if (buf_len(&c->in) > 0) {
+	if (buf_len(&c->ep.in) > 0) {
 		/* A pipelined request is already here (RFC 9112 §9.3.2): answer
 		 * it after this one, from the deferred queue so that a burst of
 		 * them does not recurse. */
 		c->state = CONN_HEAD;
-		if (c->rd_off)
-			conn_want(c, 1, c->wr_on);
+		if (c->ep.rd_off)
+			conn_want(c, 1, c->ep.wr_on);
 		timer_arm(c, wk->gen->to.client_header);
-		ev_defer(wk->loop, &c->defer);
+		ev_defer(wk->loop, &c->ep.defer);
 		return;
 	}
 	conn_set_idle(c);
@@ -1074,7 +864,7 @@ finish_exchange(struct req *r)
 static int
 q_advance(struct req *r)
 {
-	struct buf *in = &r->c->in;
+	struct buf *in = &r->c->ep.in;
 	size_t avail = buf_len(in) - r->qpass, used;
 	int end;
 
@@ -1120,69 +910,31 @@ q_write_failed(struct req *r)
 	return -1;
 }
 
-/* q_flush() on a TLS upstream: head, then passable body, one tls_write
- * each, the same bytes in front after TLS_AGAIN_* (proxyd/tls.h). */
-static int
-q_flush_tls(struct req *r)
-{
-	struct bconn *b = r->b;
-	struct outq q = { &r->qhead, &r->qhead_off, &r->c->in, &r->qpass };
-	size_t hw, bw;
-	int rc = outq_tls_write(b->ssl, &q, &hw, &bw);
-
-	if (hw + bw > 0)
-		r->head_sent_any = 1;
-	if (bw > 0)
-		r->body_sent_any = 1;
-	/* Only a write that stopped on TLS_AGAIN_READ waits for readability. */
-	if (rc == TLS_AGAIN_READ)
-		b->tls |= BC_TLS_WR_WANTS_RD;
-	else if (hw + bw > 0 || rc == TLS_AGAIN_WRITE)
-		b->tls &= (uint8_t)~BC_TLS_WR_WANTS_RD;
-	if (rc == TLS_AGAIN_WRITE || rc == TLS_AGAIN_READ) {
-		up_want(b, !b->rd_off, rc == TLS_AGAIN_WRITE ? 1 : b->wr_on);
-		return 0;
-	}
-	if (rc != TLS_OK) {
-		char why[128];
-
-		b->tls |= BC_TLS_DEAD;
-		log_debug("upstream TLS write: %s", tls_conn_error(b->ssl, why, sizeof(why)));
-		return q_write_failed(r);
-	}
-	if (b->wr_on)
-		up_want(b, !b->rd_off, 0);
-	return 1;
-}
-
 /* Writes pending request bytes to the backend. 1 all out, 0 EAGAIN, -1 error
  * (handled here: retry, 502 or abort). */
 static int
 q_flush(struct req *r)
 {
 	struct bconn *b = r->b;
-	struct outq q = { &r->qhead, &r->qhead_off, &r->c->in, &r->qpass };
+	struct ep_out q = { &r->qhead, &r->qhead_off, &r->c->ep.in, &r->qpass };
 	size_t hw, bw;
 	int rc;
 
 	if (r->q_abandon)
 		return 1;
-	if (b->ssl != NULL)
-		return q_flush_tls(r);
-	rc = outq_writev(b->io.fd, &q, &hw, &bw);
+	rc = ep_flush(&b->ep, &q, 0, &hw, &bw);
 	if (hw + bw > 0)
 		r->head_sent_any = 1;
 	if (bw > 0)
 		r->body_sent_any = 1;
-	if (rc == -1)
+	if (rc == -1) {
+		if (b->ep.ssl != NULL) {
+			char why[128];
+			log_debug("upstream TLS write: %s", ep_tls_error(&b->ep, why, sizeof(why)));
+		}
 		return q_write_failed(r);
-	if (rc == 0) {
-		up_want(b, !b->rd_off, 1);
-		return 0;
 	}
-	if (b->wr_on)
-		up_want(b, !b->rd_off, 0);
-	return 1;
+	return rc;
 }
 
 /* Sends what can be sent of the request and arms the right timer. */
@@ -1194,15 +946,15 @@ send_request(struct req *r)
 	if (q_flush(r) != 1)
 		return;
 	if (c->state == CONN_TUNNEL) {
-		if (c->rd_off)
-			conn_want(c, 1, c->wr_on);
+		if (c->ep.rd_off)
+			conn_want(c, 1, c->ep.wr_on);
 		timer_arm(c, r->gen->to.tunnel_idle);
 		return;
 	}
 	if (!r->qdone) {
 		/* More body to come from the client. */
-		if (c->rd_off) {
-			conn_want(c, 1, c->wr_on);
+		if (c->ep.rd_off) {
+			conn_want(c, 1, c->ep.wr_on);
 			/* We stopped reading (backpressure from the backend):
 			 * that time is not the client's slowness. */
 			if (r->rate_t0 != 0) {
@@ -1479,7 +1231,7 @@ build_request_head(struct req *r, const uint8_t *d)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		char ab[NET_ADDRSTRLEN];
-		if (getsockname(c->io.fd, (struct sockaddr *)&ss, &sl) == 0)
+		if (getsockname(c->ep.io.fd, (struct sockaddr *)&ss, &sl) == 0)
 			buf_appendf(h, "Host: %s\r\n", net_addr_str((struct sockaddr *)&ss, ab, sizeof(ab)));
 		else
 			buf_append(h, "Host: \r\n", 8);
@@ -1496,7 +1248,7 @@ build_request_head(struct req *r, const uint8_t *d)
 		buf_append(h, "\r\n", 2);
 	}
 	if (g->hdr_xfp) {
-		if (c->ssl != NULL)
+		if (c->ep.ssl != NULL)
 			buf_append(h, "X-Forwarded-Proto: https\r\n", 26);
 		else
 			buf_append(h, "X-Forwarded-Proto: http\r\n", 25);
@@ -1508,7 +1260,7 @@ build_request_head(struct req *r, const uint8_t *d)
 	}
 	if (g->hdr_forwarded)
 		buf_appendf(h, c->family == 2 ? "Forwarded: for=%s;proto=%s\r\n" : "Forwarded: for=\"[%s]\";proto=%s\r\n", ip,
-		    c->ssl != NULL ? "https" : "http");
+		    c->ep.ssl != NULL ? "https" : "http");
 	if (g->hdr_via)
 		buf_appendf(h, "Via: 1.%d tandem\r\n", m->version_minor);
 	if (g->hdr_request_id) {
@@ -1621,14 +1373,14 @@ guard_request(struct conn *c, struct req *r, const uint8_t *d)
 	if ((rt->nallow | rt->ndeny) != 0 &&
 	    !route_client_allowed(rt, c->family == 2 ? AF_INET : AF_INET6, c->peer)) {
 		MET_INC(wm->guard[MET_G_ROUTE_ACL]);
-		buf_consume(&c->in, m->header_bytes);
+		buf_consume(&c->ep.in, m->header_bytes);
 		send_local(r, 403, "403 Forbidden\n", NULL, 1);
 		return -1;
 	}
 	if (rt->nallow_methods != 0 && !route_method_allowed(rt, (const char *)d + m->method_s.off, m->method_s.len)) {
 		/* RFC 9110 §15.5.6: a 405 carries Allow. */
 		MET_INC(wm->guard[MET_G_METHOD]);
-		buf_consume(&c->in, m->header_bytes);
+		buf_consume(&c->ep.in, m->header_bytes);
 		snprintf(extra, sizeof(extra), "Allow: %.80s\r\n", rt->allow_hdr);
 		send_local_x(r, 405, "405 Method Not Allowed\n", NULL, 1, extra);
 		return -1;
@@ -1638,7 +1390,7 @@ guard_request(struct conn *c, struct req *r, const uint8_t *d)
 		/* RFC 9110 §15.5.14; the body is not read, so the connection
 		 * closes after the answer (send_local keeps only finished requests). */
 		MET_INC(wm->guard[MET_G_BODY_SIZE]);
-		buf_consume(&c->in, m->header_bytes);
+		buf_consume(&c->ep.in, m->header_bytes);
 		send_local(r, 413, "413 Content Too Large\n", NULL, 0);
 		return -1;
 	}
@@ -1653,7 +1405,7 @@ guard_request(struct conn *c, struct req *r, const uint8_t *d)
 			 * banned client also loses its connection: it must come
 			 * back through accept, which costs it more than us. */
 			MET_INC(wm->guard[v == RL_BANNED ? MET_G_RATE_BANNED : MET_G_RATE_LIMITED]);
-			buf_consume(&c->in, m->header_bytes);
+			buf_consume(&c->ep.in, m->header_bytes);
 			snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", ra);
 			send_local_x(r, 429, v == RL_BANNED ? "429 Too Many Requests: banned\n" : "429 Too Many Requests\n",
 			    NULL, v != RL_BANNED, extra);
@@ -1675,7 +1427,7 @@ redirect_https(struct conn *c, struct req *r, const char *host, size_t host_len,
 	char loc[8192 + 320], port[8] = "";
 	int n;
 
-	buf_consume(&c->in, r->qm.header_bytes);
+	buf_consume(&c->ep.in, r->qm.header_bytes);
 	if (host_len == 0 || host_len > 255) {
 		send_local(r, 400, "400 Bad Request: no usable Host to redirect to\n", NULL, 0);
 		return;
@@ -1694,7 +1446,7 @@ static void
 start_request(struct conn *c, struct req *r)
 {
 	struct worker *wk = c->wk;
-	const uint8_t *d = buf_rptr(&c->in);
+	const uint8_t *d = buf_rptr(&c->ep.in);
 	const struct http_msg *m = &r->qm;
 	struct route_req q;
 	struct hdr_ctx hx = { m, d };
@@ -1746,7 +1498,7 @@ start_request(struct conn *c, struct req *r)
 	q.host_len = route_host_key(q.host, q.host_len);
 	if (target_parts(r, d, &t, &tl, tgt, sizeof(tgt)) == -1) {
 		MET_INC(wk->m->guard[MET_G_URI_TOO_LONG]);
-		buf_consume(&c->in, m->header_bytes);
+		buf_consume(&c->ep.in, m->header_bytes);
 		send_local(r, 414, "414 URI Too Long\n", NULL, 1);
 		return;
 	}
@@ -1767,7 +1519,7 @@ start_request(struct conn *c, struct req *r)
 	if (r->qbody == HTTP_BODY_NONE)
 		r->qdone = 1;
 	if (ri < 0) {
-		buf_consume(&c->in, m->header_bytes);
+		buf_consume(&c->ep.in, m->header_bytes);
 		send_local(r, 404, "404 Not Found: no route\n", NULL, 1);
 		return;
 	}
@@ -1776,17 +1528,17 @@ start_request(struct conn *c, struct req *r)
 	if (guard_request(c, r, d) == -1)
 		return;
 	if (m->expect_other) {
-		buf_consume(&c->in, m->header_bytes);
+		buf_consume(&c->ep.in, m->header_bytes);
 		send_local(r, 417, "417 Expectation Failed\n", NULL, 0);
 		return;
 	}
 	if (r->rt->action == ROUTE_REDIRECT) {
-		buf_consume(&c->in, m->header_bytes);
+		buf_consume(&c->ep.in, m->header_bytes);
 		send_local(r, r->rt->status, NULL, r->rt->location, 1);
 		return;
 	}
 	if (r->rt->action == ROUTE_RESPOND) {
-		buf_consume(&c->in, m->header_bytes);
+		buf_consume(&c->ep.in, m->header_bytes);
 		send_local(r, r->rt->status, r->rt->body, NULL, 1);
 		return;
 	}
@@ -1800,12 +1552,12 @@ start_request(struct conn *c, struct req *r)
 		r->series = r->gen->route_series[r->gen->route_series_off[ri] + (j < r->rt->nsplits ? j : 0)];
 	}
 	if (r->up_idx < 0) {
-		buf_consume(&c->in, m->header_bytes);
+		buf_consume(&c->ep.in, m->header_bytes);
 		send_local(r, 503, "503 Service Unavailable: no upstream\n", NULL, 1);
 		return;
 	}
 	if ((rc = build_request_head(r, d)) < 0) {
-		buf_consume(&c->in, m->header_bytes);
+		buf_consume(&c->ep.in, m->header_bytes);
 		if (rc == -2) {
 			/* The rewritten target does not fit: fail the request. Sending
 			 * the original would reach the backend with a path the route's
@@ -1821,7 +1573,7 @@ start_request(struct conn *c, struct req *r)
 		return;
 	}
 	r->key_hash = r->gen->upstreams[r->up_idx].algo == BAL_HASH ? hash_key(r, &r->gen->upstreams[r->up_idx], d) : 0;
-	buf_consume(&c->in, m->header_bytes);
+	buf_consume(&c->ep.in, m->header_bytes);
 	if ((rc = q_advance(r)) < 0) {
 		body_error(r, rc);
 		return;
@@ -1850,14 +1602,14 @@ process_head(struct conn *c)
 			timer_arm(c, wk->gen->to.client_header);
 		}
 	}
-	rc = http_parse(&r->qp, &r->qm, buf_rptr(&c->in), buf_len(&c->in));
+	rc = http_parse(&r->qp, &r->qm, buf_rptr(&c->ep.in), buf_len(&c->ep.in));
 	if (rc == HTTP_AGAIN)
 		return;
 	/* Everything after this point (routes, guards, rewrite, the forwarded
 	 * request line, the access log) sees the normalised path, so what was
 	 * matched is what the backend gets. The parser refused every path
 	 * without a normal form; -1 here would be a parser bug, still a 400. */
-	if (rc == HTTP_OK && http_target_normalize(&r->qm, buf_rptr(&c->in)) == -1) {
+	if (rc == HTTP_OK && http_target_normalize(&r->qm, buf_rptr(&c->ep.in)) == -1) {
 		r->qp.status = 400;
 		r->qp.reason = "bad-path";
 		rc = HTTP_ERROR;
@@ -1872,7 +1624,7 @@ process_head(struct conn *c)
 		r->t_start = http_proxy_now_us();
 		r->keep_client = 0;
 		/* Nothing of the request can be trusted: drop what was read. */
-		buf_consume(&c->in, buf_len(&c->in));
+		buf_consume(&c->ep.in, buf_len(&c->ep.in));
 		snprintf(body, sizeof(body), "%d %s: %s\n", r->qp.status, http_status_text(r->qp.status),
 		    r->qp.reason ? r->qp.reason : "malformed request");
 		send_local(r, r->qp.status, body, NULL, 0);
@@ -1886,87 +1638,43 @@ http_proxy_client_defer(struct ev_loop *loop, struct ev_defer *d)
 {
 	struct conn *c = d->data;
 
-	if (c->state == CONN_HEAD && c->req == NULL && buf_len(&c->in) > 0)
+	if (c->state == CONN_HEAD && c->req == NULL && buf_len(&c->ep.in) > 0)
 		process_head(c);
-	if (c->ssl != NULL && !c->closing && (c->tls & CONN_TLS_MORE) && !c->rd_off) {
+	if (!c->closing && ep_more(&c->ep)) {
 		client_read(c);
 		/* Each pass reads, or stops reading, or finds the end: this
 		 * comes back only while there is progress to make. */
-		if (!c->closing && (c->tls & CONN_TLS_MORE) && !c->rd_off)
-			ev_defer(loop, &c->defer);
+		if (!c->closing && ep_more(&c->ep))
+			ev_defer(loop, &c->ep.defer);
 	}
 }
 
-/* client_fill() on a TLS connection: reads records until OpenSSL needs the
- * socket or the space reserved is full. OpenSSL decrypts whole records, so
- * when we stop on a full buffer plaintext may wait inside it with the
- * socket empty, and level-triggered epoll would never say so:
- * CONN_TLS_MORE makes the connection come back to it from the deferred
- * queue whenever it wants to read (conn_want(), http_proxy_client_defer()).
- * Bytes read, 0 nothing yet, -1 closed here. */
-static ssize_t
-client_fill_tls(struct conn *c)
-{
-	size_t room = buf_avail(&c->in), got;
-	ssize_t n;
-
-	c->tls &= (uint8_t)~(CONN_TLS_RD_WANTS_WR | CONN_TLS_MORE);
-	got = tls_fill(c->ssl, &c->in, &n);
-	if (got == room) {
-		if (tls_pending(c->ssl))
-			c->tls |= CONN_TLS_MORE;
-		return (ssize_t)got;
-	}
-	if (n == TLS_AGAIN_READ)
-		return (ssize_t)got;
-	if (n == TLS_AGAIN_WRITE) {
-		/* A TLS 1.3 KeyUpdate to answer, say, with the socket full. */
-		c->tls |= CONN_TLS_RD_WANTS_WR;
-		conn_want(c, !c->rd_off, 1);
-		return (ssize_t)got;
-	}
-	if (got > 0) {
-		/* End or error after data: hand the data over first; the
-		 * deferred read sees the end again (OpenSSL keeps it). */
-		c->tls |= CONN_TLS_MORE;
-		return (ssize_t)got;
-	}
-	if (n == 0) {
-		conn_close(c, "client closed");
-		return -1;
-	}
-	c->tls &= (uint8_t)~CONN_TLS_READY;   /* no close_notify after a fatal error */
-	{
-		char why[128];
-		log_debug("conn %llu: TLS read: %s", (unsigned long long)c->id, tls_conn_error(c->ssl, why, sizeof(why)));
-	}
-	conn_close(c, "client read error (TLS)");
-	return -1;
-}
-
-/* Reads what the client sent. -1 when the connection was closed here. */
+/* Reads what the client sent. Bytes read, 0 nothing yet, -1 when the
+ * connection was closed here. */
 static ssize_t
 client_fill(struct conn *c)
 {
 	ssize_t n;
 
-	if (worker_buf_get(c->wk, &c->in) == -1 || buf_reserve(&c->in, 2048) == -1) {
+	if (worker_buf_get(c->wk, &c->ep.in) == -1 || buf_reserve(&c->ep.in, 2048) == -1) {
 		conn_close(c, "out of memory");
 		return -1;
 	}
-	if (c->ssl != NULL)
-		return client_fill_tls(c);
-	do
-		n = read(c->io.fd, buf_wptr(&c->in), buf_avail(&c->in));
-	while (n == -1 && errno == EINTR);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+	n = ep_fill(&c->ep);
+	if (n > 0)
+		return n;
+	if (n == EP_AGAIN)
 		return 0;
-	if (n <= 0) {
-		conn_close(c, n == 0 ? "client closed" : "client read error");
-		return -1;
+	if (n == EP_EOF) {
+		conn_close(c, "client closed");
+	} else if (c->ep.ssl != NULL) {
+		char why[128];
+		log_debug("conn %llu: TLS read: %s", (unsigned long long)c->id, ep_tls_error(&c->ep, why, sizeof(why)));
+		conn_close(c, "client read error (TLS)");
+	} else {
+		conn_close(c, "client read error");
 	}
-	buf_produce(&c->in, (size_t)n);
-	return n;
+	return -1;
 }
 
 /* A request body error from q_advance: -1 malformed chunked body (400),
@@ -2020,7 +1728,7 @@ client_read(struct conn *c)
 	case CONN_PROXY:
 		if (r->qdone || r->q_abandon || r->qpass > 0 || r->b == NULL || r->b->state != BC_ACTIVE ||
 		    r->qhead_off < buf_len(&r->qhead)) {
-			conn_want(c, 0, c->wr_on);
+			conn_want(c, 0, c->ep.wr_on);
 			return;
 		}
 		if ((n = client_fill(c)) <= 0)
@@ -2041,7 +1749,7 @@ client_read(struct conn *c)
 		return;
 	case CONN_TUNNEL:
 		if (r->qpass > 0 || r->b == NULL) {
-			conn_want(c, 0, c->wr_on);
+			conn_want(c, 0, c->ep.wr_on);
 			return;
 		}
 		if (client_fill(c) <= 0)
@@ -2053,56 +1761,45 @@ client_read(struct conn *c)
 		conn_linger_read(c);
 		return;
 	default:
-		conn_want(c, 0, c->wr_on);
+		conn_want(c, 0, c->ep.wr_on);
 		return;
 	}
 }
 
-/* Client socket events on a TLS connection. First the handshake (under the
- * client_header timer armed at accept); then, since OpenSSL may need the
- * other direction to finish an operation (proxyd/tls.h), an event retries
- * every operation that waits for it: a write waiting for readability, a
- * read waiting for writability. */
-static void
-client_io_tls(struct ev_loop *loop, struct conn *c, uint32_t revents)
+/* The TLS handshake of a client connection, under the client_header timer
+ * armed at accept. 1 done, 0 waiting, -1 failed (closed here). */
+static int
+client_handshake(struct ev_loop *loop, struct conn *c)
 {
-	if (!(c->tls & CONN_TLS_READY)) {
-		int rc = tls_handshake(c->ssl);
-		if (rc == TLS_AGAIN_READ) {
-			if (c->rd_off || c->wr_on)
-				conn_want(c, 1, 0);
-			return;
-		}
-		if (rc == TLS_AGAIN_WRITE) {
-			conn_want(c, 0, 1);
-			return;
-		}
-		if (rc != TLS_OK) {
-			char why[128], ab[48];
-			/* Counted by reason in tls.c (tandem_tls_handshake_failures_total). */
-			log_rl_warnx(&rl_tls, ev_now(loop), "conn %llu %s: TLS handshake failed: %s",
-			    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)),
-			    tls_conn_error(c->ssl, why, sizeof(why)));
-			conn_close(c, "TLS handshake failed");
-			return;
-		}
-		c->tls |= CONN_TLS_READY;
-		if (c->rd_off || c->wr_on)
+	int rc = ep_handshake(&c->ep);
+
+	if (rc == TLS_AGAIN_READ) {
+		if (c->ep.rd_off || c->ep.wr_on)
 			conn_want(c, 1, 0);
-		/* The request may have come with the client's Finished. */
-		revents = EV_READ;
+		return 0;
 	}
-	if (((revents & EV_WRITE) || ((revents & EV_READ) && (c->tls & CONN_TLS_WR_WANTS_RD))) && c->req != NULL) {
-		r_flush_and_continue(c->req);
-		if (c->closing)
-			return;
+	if (rc == TLS_AGAIN_WRITE) {
+		conn_want(c, 0, 1);
+		return 0;
 	}
-	if ((revents & EV_READ) || ((revents & EV_WRITE) && (c->tls & CONN_TLS_RD_WANTS_WR)))
-		client_read(c);
-	if (!c->closing && (c->tls & CONN_TLS_MORE) && !c->rd_off)
-		ev_defer(loop, &c->defer);
+	if (rc != TLS_OK) {
+		char why[128], ab[48];
+		/* Counted by reason in tls.c (tandem_tls_handshake_failures_total). */
+		log_rl_warnx(&rl_tls, ev_now(loop), "conn %llu %s: TLS handshake failed: %s",
+		    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)),
+		    ep_tls_error(&c->ep, why, sizeof(why)));
+		conn_close(c, "TLS handshake failed");
+		return -1;
+	}
+	if (c->ep.rd_off || c->ep.wr_on)
+		conn_want(c, 1, 0);
+	return 1;
 }
 
+/* Client socket events. Since OpenSSL may need the other direction to
+ * finish an operation (proxyd/tls.h), an event retries every operation that
+ * waits for it (ep_write_ready(), ep_read_ready()); on a plain socket those
+ * are the event itself. */
 void
 http_proxy_client_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 {
@@ -2112,17 +1809,21 @@ http_proxy_client_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 		conn_linger_read(c);
 		return;
 	}
-	if (c->ssl != NULL) {
-		client_io_tls(loop, c, revents);
-		return;
+	if (c->ep.ssl != NULL && !(c->ep.flags & EP_TLS_READY)) {
+		if (client_handshake(loop, c) != 1)
+			return;
+		/* The request may have come with the client's Finished. */
+		revents = EV_READ;
 	}
-	if ((revents & EV_WRITE) && c->req != NULL) {
+	if (ep_write_ready(&c->ep, revents) && c->req != NULL) {
 		r_flush_and_continue(c->req);
 		if (c->closing)
 			return;
 	}
-	if ((revents & EV_READ) && !c->closing)
+	if (ep_read_ready(&c->ep, revents))
 		client_read(c);
+	if (!c->closing && ep_more(&c->ep))
+		ev_defer(loop, &c->ep.defer);
 }
 
 void
@@ -2135,9 +1836,9 @@ http_proxy_backend_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 		/* Idle in the pool: the server closed it or sent garbage. Over
 		 * TLS it may also be housekeeping (a TLS 1.3 NewSessionTicket)
 		 * that OpenSSL consumes without any data: still idle then. */
-		if (b->ssl != NULL && b->state == BC_IDLE) {
+		if (b->ep.ssl != NULL && b->state == BC_IDLE) {
 			uint8_t x;
-			if (tls_read(b->ssl, &x, 1) == TLS_AGAIN_READ)
+			if (tls_read(b->ep.ssl, &x, 1) == TLS_AGAIN_READ)
 				return;
 		}
 		up_release(b, 0);
@@ -2146,55 +1847,46 @@ http_proxy_backend_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 	if (b->state == BC_CONNECTING) {
 		/* Over TLS the connection stays BC_CONNECTING until the
 		 * handshake is done, so the connect timeout covers both. */
-		if (!(b->tls & BC_TLS_TCP_UP)) {
-			if (net_connect_result(b->io.fd) == -1) {
+		if (!(b->ep.flags & EP_TCP_UP)) {
+			if (net_connect_result(b->ep.io.fd) == -1) {
 				char why[96];
 				snprintf(why, sizeof(why), "connect failed: %s", strerror(errno));
 				fail_backend(r, 502, MET_UP_CONNECT_FAIL, why, 0);
 				return;
 			}
-			if (b->ssl != NULL)
-				b->tls |= BC_TLS_TCP_UP;
+			if (b->ep.ssl != NULL)
+				b->ep.flags |= EP_TCP_UP;
 		}
-		if (b->ssl != NULL) {
-			int rc = tls_handshake(b->ssl);
+		if (b->ep.ssl != NULL) {
+			int rc = ep_handshake(&b->ep);
 			if (rc == TLS_AGAIN_READ || rc == TLS_AGAIN_WRITE) {
-				up_want(b, rc == TLS_AGAIN_READ, rc == TLS_AGAIN_WRITE);
+				ep_want(&b->ep, rc == TLS_AGAIN_READ, rc == TLS_AGAIN_WRITE);
 				return;
 			}
 			if (rc != TLS_OK) {
 				char why[160], e[128];
-				b->tls |= BC_TLS_DEAD;
-				snprintf(why, sizeof(why), "TLS handshake failed: %s", tls_conn_error(b->ssl, e, sizeof(e)));
+				snprintf(why, sizeof(why), "TLS handshake failed: %s", ep_tls_error(&b->ep, e, sizeof(e)));
 				fail_backend(r, 502, MET_UP_CONNECT_FAIL, why, 0);
 				return;
 			}
 		}
 		b->state = BC_ACTIVE;
-		up_want(b, 1, 0);
+		ep_want(&b->ep, 1, 0);
 		send_request(r);
 		return;
 	}
-	if (b->ssl != NULL) {
-		/* As client_io_tls(): each event retries what waits for it. */
-		if ((revents & EV_WRITE) || ((revents & EV_READ) && (b->tls & BC_TLS_WR_WANTS_RD))) {
-			send_request(r);
-			if (r->b != b || r->c->closing)
-				return;
-		}
-		if ((revents & EV_READ) || ((revents & EV_WRITE) && (b->tls & BC_TLS_RD_WANTS_WR)))
-			backend_read(r);
-		if (b->req == r && b->state == BC_ACTIVE && (b->tls & BC_TLS_MORE) && !b->rd_off)
-			ev_defer(loop, &b->defer);
-		return;
-	}
-	if (revents & EV_WRITE) {
+	/* As http_proxy_client_io(): each event retries what waits for it. */
+	if (ep_write_ready(&b->ep, revents)) {
 		send_request(r);
 		if (r->b != b || r->c->closing)
 			return;
 	}
-	if (revents & EV_READ)
+	if (ep_read_ready(&b->ep, revents))
 		backend_read(r);
+	/* b stays valid until the reap after this pass; r only while b->req
+	 * still points at it. */
+	if (b->req == r && b->state == BC_ACTIVE && ep_more(&b->ep))
+		ev_defer(loop, &b->ep.defer);
 }
 
 void
@@ -2203,13 +1895,13 @@ http_proxy_backend_defer(struct ev_loop *loop, struct ev_defer *d)
 	struct bconn *b = d->data;
 	struct req *r = b->req;
 
-	if (r == NULL || b->state != BC_ACTIVE || b->rd_off || !(b->tls & BC_TLS_MORE))
+	if (r == NULL || b->state != BC_ACTIVE || !ep_more(&b->ep))
 		return;
 	backend_read(r);
 	/* b stays valid until the reap after this pass; r only while b->req
 	 * still points at it. */
-	if (b->req == r && b->state == BC_ACTIVE && (b->tls & BC_TLS_MORE) && !b->rd_off)
-		ev_defer(loop, &b->defer);
+	if (b->req == r && b->state == BC_ACTIVE && ep_more(&b->ep))
+		ev_defer(loop, &b->ep.defer);
 }
 
 void
@@ -2229,11 +1921,11 @@ http_proxy_client_timeout(struct ev_loop *loop, struct ev_timer *t)
 		/* RFC 9110 §15.5.9; slowloris: the whole head must arrive
 		 * within client_header, however slowly its bytes trickle. */
 		MET_INC(c->wk->m->guard[MET_G_HEADER_TIMEOUT]);
-		if (r != NULL && buf_len(&c->in) > 0) {
+		if (r != NULL && buf_len(&c->ep.in) > 0) {
 			r->gen = c->wk->gen;
 			worker_gen_acquire(c->wk, r->gen);
 			r->t_start = http_proxy_now_us();
-			buf_consume(&c->in, buf_len(&c->in));
+			buf_consume(&c->ep.in, buf_len(&c->ep.in));
 			send_local(r, 408, "408 Request Timeout: request head not received in time\n", NULL, 0);
 		} else {
 			conn_close(c, "header timeout");
