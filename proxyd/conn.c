@@ -25,7 +25,8 @@
 #include "lib/net.h"
 #include "proxyd/config.h"
 #include "proxyd/connlimit.h"
-#include "proxyd/http_proxy.h"
+#include "proxyd/client.h"
+#include "proxyd/exchange.h"
 #include "proxyd/metrics.h"
 #include "proxyd/tls.h"
 #include "proxyd/worker.h"
@@ -156,8 +157,8 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 		return -1;
 	}
 	c->lo = config_lopts_ref(lis->opts);
-	ep_init(&c->ep, wk->loop, fd, http_proxy_client_io, http_proxy_client_defer, c);
-	ev_timer_init(&c->timer, http_proxy_client_timeout, c);
+	ep_init(&c->ep, wk->loop, fd, client_io, client_defer, c);
+	ev_timer_init(&c->timer, client_timeout, c);
 	if (ev_io_start(wk->loop, &c->ep.io, EV_READ) == -1) {
 		log_warn("worker %d: cannot watch a client socket", wk->idx);
 		if (counted)
@@ -202,7 +203,7 @@ conn_close_linger(struct conn *c, const char *why)
 		conn_close(c, why);
 		return;
 	}
-	http_proxy_conn_release(c);
+	exch_release(c);
 	ev_defer_cancel(wk->loop, &c->ep.defer);
 	ep_tls_end(&c->ep);
 	/* What is left in c->ep.in was never going to be answered. */
@@ -254,7 +255,7 @@ conn_close(struct conn *c, const char *why)
 		return;
 	c->closing = 1;
 	log_debug("conn %llu: closed: %s", (unsigned long long)c->id, why);
-	http_proxy_conn_release(c);
+	exch_release(c);
 	ev_io_stop(wk->loop, &c->ep.io);
 	ev_timer_stop(wk->loop, &c->timer);
 	ev_defer_cancel(wk->loop, &c->ep.defer);

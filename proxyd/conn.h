@@ -6,7 +6,8 @@
  * when empty) and list links — a couple of hundred bytes. Everything a request
  * needs (two parsed heads, chunked validators, rewritten heads, the backend
  * connection) lives in a struct req taken from the worker's free list when the
- * first byte of a request arrives and given back when the exchange ends.
+ * first byte of a request arrives and given back when the exchange ends
+ * (proxyd/exchange.h).
  * Both are owned by one worker thread for their whole life.
  */
 #ifndef PROXYD_CONN_H
@@ -18,6 +19,8 @@
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "proxyd/endpoint.h"
+#include "proxyd/filter.h"
+#include "proxyd/h1_frame.h"
 #include "proxyd/http_parse.h"
 
 /* Servers per upstream at most: the balancer reads a request's exclude mask
@@ -57,14 +60,15 @@ struct req {
 	size_t qpass, rpass;            /* bytes at the front of the source buffer ready to go out */
 	size_t qhead_off, rhead_off;
 	uint64_t key_hash;              /* for the hash balancer */
-	uint64_t t_start;               /* http_proxy_now_us() when the head was parsed */
+	uint64_t t_start;               /* exch_now_us() when the head was parsed */
 	uint64_t bytes_out;
 	uint64_t max_body;              /* request body limit, 0 = none (route or global) */
 	uint64_t rate_t0, rate_bytes;   /* min_body_rate: window start (ev ms) and bytes in it */
 	int status;                     /* status sent to the client (0 until a head went out) */
 	int fail_status;                /* a retried failure's status (502/504), 0 = none */
-	uint64_t dc_left;               /* de-chunking: data bytes left in the current chunk */
-	uint8_t dc_state, dc_ext, dc_empty; /* de-chunking state (http_proxy.c) */
+	struct h1_dechunk dc;           /* de-chunking state (r->dechunk) */
+	struct filter_chain fc;         /* response filters active (proxyd/filter.h) */
+	size_t fpass;                   /* body stages active: bytes of fout ready to go out */
 	uint8_t attempts;
 	int sticky_srv;                 /* server the sticky cookie names, + 1; 0 = none */
 	unsigned head_sent_any:1;       /* some byte of the request head reached a backend */
@@ -78,13 +82,16 @@ struct req {
 	unsigned local:1;               /* locally generated response */
 	unsigned client_100:1;          /* client asked for 100-continue */
 	unsigned q_abandon:1;           /* final response came before the request body ended */
-	unsigned dechunk:1;             /* chunked response to an HTTP/1.0 client: framing removed */
+	unsigned dechunk:1;             /* chunked response to an HTTP/1.0 client or to body filters: framing removed */
 	unsigned sticky:1;              /* the upstream has sticky: Set-Cookie unless the named server answered */
 	uint16_t loglen, logsplit;      /* access log prefix: see accesslog.c */
 	uint8_t exclude[CONN_MAX_SERVERS / 8]; /* servers already tried */
 	char reqid[33];
-	/* Kept across requests: storage of the rewritten heads. */
+	/* Kept across requests: storage of the rewritten heads, and of the
+	 * body filters' output (fout, what goes to the client) and of their
+	 * intermediate results (fmid). */
 	struct buf qhead, rhead;
+	struct buf fout, fmid;
 	/* Initialized by their own init functions. */
 	struct http_chunked qch, rch;
 	struct http_parser qp, rp;

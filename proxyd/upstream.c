@@ -24,6 +24,7 @@
 
 #include "lib/log.h"
 #include "lib/net.h"
+#include "proxyd/backend.h"
 #include "proxyd/tls.h"
 #include "proxyd/worker.h"
 
@@ -223,7 +224,7 @@ up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *req)
 	b->req = req;
 	b->state = BC_CONNECTING;
 	b->nreq = 1;
-	ep_init(&b->ep, wk->loop, fd, http_proxy_backend_io, http_proxy_backend_defer, b);
+	ep_init(&b->ep, wk->loop, fd, backend_io, backend_defer, b);
 	ev_timer_init(&b->timer, pool_timer_cb, b);
 	if (ev_io_start(wk->loop, &b->ep.io, EV_READ | EV_WRITE) == -1) {
 		int e = errno;

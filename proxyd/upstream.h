@@ -78,8 +78,7 @@ struct bconn *up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *r
 /* Done with b: back to the pool if reusable and the pool has room, else closed. */
 void up_release(struct bconn *b, int reusable);
 
-/* The io and deferred callbacks for backend sockets live in http_proxy.c. */
-void http_proxy_backend_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents);
-void http_proxy_backend_defer(struct ev_loop *loop, struct ev_defer *d);
+/* The io and deferred callbacks for backend sockets are backend_io() and
+ * backend_defer() (proxyd/backend.h). */
 
 #endif
