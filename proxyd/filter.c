@@ -61,7 +61,8 @@ void
 filter_select(struct req *r, int bodies)
 {
 	(void)bodies;   /* no body filter yet: compression plugs in here */
-	r->fc.n = r->fc.nbody = 0;
+	if (r->fc.n > 0)
+		filter_end(r);   /* a local answer after a backend's head was chosen for */
 	if (r->rt != NULL && r->rt->nresp_ops > 0)
 		(void)filter_add(r, &filter_route_headers, NULL);
 }
