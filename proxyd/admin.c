@@ -9,7 +9,7 @@
  * connection, then close. The admin unix socket (DIR/proxyd.sock, mode 0600)
  * takes line commands and answers each with text lines followed by an empty
  * line. Changes to servers go into struct pd_srv_shared (relaxed atomics) and
- * bump config_admin_version; workers fold them in on their next pick, so no lock
+ * bump srvstate_version; workers fold them in on their next pick, so no lock
  * is taken on the request path.
  */
 #include "proxyd/admin.h"
@@ -28,7 +28,7 @@
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
 #include "proxyd/metrics.h"
-#include "proxyd/worker.h"
+#include "proxyd/procstate.h"
 
 #define ADMIN_MAX_IN  8192
 #define ADMIN_TIMEOUT 10000
@@ -50,24 +50,11 @@ static struct ev_defer reap_defer;
 static struct aconn *reap_list;
 /* Open connections per listener, against admin.max_connections. */
 static uint32_t nopen_http, nopen_unix;
-static _Atomic uint64_t refused_total, bad_total;
-
-uint64_t
-admin_refused(void)
-{
-	return atomic_load_explicit(&refused_total, memory_order_relaxed);
-}
-
-uint64_t
-admin_bad_requests(void)
-{
-	return atomic_load_explicit(&bad_total, memory_order_relaxed);
-}
 
 int
 admin_ready(void)
 {
-	return !atomic_load(&worker_stopping) && !atomic_load(&worker_draining) &&
+	return !atomic_load(&procstate_stopping) && !atomic_load(&procstate_draining) &&
 	    !(aloop != NULL && cluster_tickets_awaited(ev_now(aloop)));
 }
 
@@ -188,13 +175,13 @@ http_handle(struct aconn *a)
 
 	if (memmem(p, len, "\r\n\r\n", 4) == NULL && memmem(p, len, "\n\n", 2) == NULL) {
 		if (len >= ADMIN_MAX_IN) {
-			atomic_fetch_add_explicit(&bad_total, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&metrics_admin_bad_requests, 1, memory_order_relaxed);
 			http_reply(a, 400, "text/plain", NULL, "request too large\n");
 		}
 		return;
 	}
 	if (admin_parse_get(p, len, path, sizeof(path)) == -1) {
-		atomic_fetch_add_explicit(&bad_total, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&metrics_admin_bad_requests, 1, memory_order_relaxed);
 		http_reply(a, 400, "text/plain", NULL, "only GET is supported\n");
 		return;
 	}
@@ -204,8 +191,8 @@ http_handle(struct aconn *a)
 		if (admin_ready())
 			http_reply(a, 200, "text/plain", NULL, "ready\n");
 		else
-			http_reply(a, 503, "text/plain", NULL, atomic_load(&worker_stopping) ? "stopping\n"
-			    : atomic_load(&worker_draining) ? "draining\n" : "waiting for the cluster's TLS ticket key\n");
+			http_reply(a, 503, "text/plain", NULL, atomic_load(&procstate_stopping) ? "stopping\n"
+			    : atomic_load(&procstate_draining) ? "draining\n" : "waiting for the cluster's TLS ticket key\n");
 	} else if (strcmp(path, "/metrics") == 0) {
 		buf_init(&body);
 		metrics_render(&body);
@@ -219,7 +206,7 @@ http_handle(struct aconn *a)
 static void
 cmd_show_servers(struct buf *o)
 {
-	struct pd_config *g = worker_current();
+	struct pd_config *g = procstate_current();
 
 	if (g == NULL)
 		return;
@@ -236,7 +223,7 @@ cmd_show_servers(struct buf *o)
 				eff = hw;
 			snprintf(key, sizeof(key), "%s/%s", g->upstreams[u].name, sv->name);
 			buf_appendf(o, "%-32s %-24s %6u %6u %6u %s\n", key, sv->address, w == UINT32_MAX ? sv->weight : w,
-			    sv->weight, eff, config_admin_state_str((enum pd_admin_state)st));
+			    sv->weight, eff, srvstate_str((enum pd_admin_state)st));
 		}
 	config_unref(g);
 }
@@ -244,21 +231,15 @@ cmd_show_servers(struct buf *o)
 static void
 cmd_show_stats(struct buf *o)
 {
-	struct pd_config *g = worker_current();
+	struct pd_config *g = procstate_current();
 	uint64_t cls[5] = { 0 }, conns = 0;
 
-	for (int w = 0; w < worker_count(); w++) {
-		struct wmetrics *m = worker_get(w)->m;
-		conns += atomic_load_explicit(&m->conns_total, memory_order_relaxed);
-		for (int s = 0; s < MET_MAX_SERIES; s++)
-			for (int k = 0; k < 5; k++)
-				cls[k] += atomic_load_explicit(&m->req[s][k], memory_order_relaxed);
-	}
+	metrics_totals(cls, &conns);
 	buf_appendf(o, "pid %d\ngeneration %llu\nconfig %s\nworkers %d\nready %d\ndraining %d\nstopping %d\n",
 	    (int)getpid(), g ? (unsigned long long)g->generation : 0ull, g && g->path ? g->path : "(quick mode)",
-	    worker_count(), admin_ready(), atomic_load(&worker_draining), atomic_load(&worker_stopping));
+	    procstate_workers(), admin_ready(), atomic_load(&procstate_draining), atomic_load(&procstate_stopping));
 	buf_appendf(o, "connections_active %llu\nconnections_total %llu\n",
-	    (unsigned long long)atomic_load(&worker_active_conns), (unsigned long long)conns);
+	    (unsigned long long)atomic_load(&procstate_active_conns), (unsigned long long)conns);
 	buf_appendf(o, "requests_1xx %llu\nrequests_2xx %llu\nrequests_3xx %llu\nrequests_4xx %llu\nrequests_5xx %llu\n",
 	    (unsigned long long)cls[0], (unsigned long long)cls[1], (unsigned long long)cls[2],
 	    (unsigned long long)cls[3], (unsigned long long)cls[4]);
@@ -297,13 +278,13 @@ cmd_set_server(struct buf *o, char **av, int ac)
 		buf_appendf(o, "error: set server: expected state or weight\n");
 		return;
 	}
-	if (config_srv_shared_set(av[2], slash + 1, state, weight) == -1) {
+	if (srvstate_set(av[2], slash + 1, state, weight) == -1) {
 		buf_appendf(o, "error: no server %s/%s\n", av[2], slash + 1);
 		return;
 	}
 	log_info("admin: server %s/%s %s %s", av[2], slash + 1, av[3], av[4]);
 	hc_admin_changed();
-	worker_kick_all();
+	procstate_kick();
 	buf_appendf(o, "ok\n");
 }
 
@@ -325,9 +306,9 @@ unix_command(struct aconn *a, char *line)
 	else if (ac >= 2 && strcmp(av[0], "set") == 0 && strcmp(av[1], "server") == 0)
 		cmd_set_server(o, av, ac);
 	else if (ac == 2 && strcmp(av[0], "drain") == 0 && (strcmp(av[1], "on") == 0 || strcmp(av[1], "off") == 0)) {
-		atomic_store(&worker_draining, strcmp(av[1], "on") == 0);
+		atomic_store(&procstate_draining, strcmp(av[1], "on") == 0);
 		log_info("admin: drain %s", av[1]);
-		worker_kick_all();
+		procstate_kick();
 		buf_appendf(o, "ok\n");
 	} else if (ac == 1 && strcmp(av[0], "reload") == 0) {
 		kill(getpid(), SIGHUP);
@@ -407,7 +388,7 @@ admin_accept(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 {
 	int is_unix = w == &unix_io;
 	uint32_t *nopen = is_unix ? &nopen_unix : &nopen_http;
-	struct pd_config *g = worker_current();
+	struct pd_config *g = procstate_current();
 	uint32_t cap = g != NULL ? g->admin_max_conns : PD_ADMIN_MAX_CONNS;
 
 	(void)revents;
@@ -421,7 +402,7 @@ admin_accept(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 		 * ADMIN_TIMEOUT: past the cap the newcomer is closed at once
 		 * (so the backlog drains) and counted, and those open finish. */
 		if (*nopen >= cap) {
-			atomic_fetch_add_explicit(&refused_total, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&metrics_admin_refused, 1, memory_order_relaxed);
 			log_rl_warnx(&rl_cap, ev_now(loop), "admin %s: %u connections open (admin.max_connections): "
 			    "refusing more", is_unix ? "socket" : "listener", cap);
 			close(fd);

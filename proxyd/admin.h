@@ -22,11 +22,6 @@ void admin_stop(struct ev_loop *loop);
  * starting with '/'; copies the path without its query into path
  * (NUL-terminated). 0, or -1 on anything else. Pure. */
 int admin_parse_get(const char *p, size_t len, char *path, size_t pathsz);
-/* Admin connections refused since start because admin.max_connections
- * were open on their listener (metrics). Thread-safe. */
-uint64_t admin_refused(void);
-/* Admin HTTP requests answered 400 (not "GET path HTTP/1.x", or too large). */
-uint64_t admin_bad_requests(void);
 /* 1 when /readyz answers 200: serving, not draining, not stopping. */
 int admin_ready(void);
 

@@ -28,6 +28,7 @@
 #include "proxyd/client.h"
 #include "proxyd/exchange.h"
 #include "proxyd/metrics.h"
+#include "proxyd/procstate.h"
 #include "proxyd/tls.h"
 #include "proxyd/worker.h"
 
@@ -92,7 +93,7 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 		return -1;
 	}
 	if (g->max_connections_total > 0 &&
-	    atomic_load_explicit(&worker_active_conns, memory_order_relaxed) >= g->max_connections_total) {
+	    atomic_load_explicit(&procstate_active_conns, memory_order_relaxed) >= g->max_connections_total) {
 		MET_INC(wk->m->guard[MET_G_CONN_TOTAL]);
 		log_rl_warnx(&rl_limit, ev_now(wk->loop), "worker %d: process connection limit %u reached", wk->idx,
 		    g->max_connections_total);
@@ -179,7 +180,7 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 		wk->conns->prev = c;
 	wk->conns = c;
 	wk->nconns++;
-	atomic_fetch_add_explicit(&worker_active_conns, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&procstate_active_conns, 1, memory_order_relaxed);
 	MET_INC(wk->m->conns_total);
 	MET_INC(wk->m->conns_active);
 	return 0;
@@ -278,7 +279,7 @@ conn_close(struct conn *c, const char *why)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	wk->nconns--;
-	atomic_fetch_sub_explicit(&worker_active_conns, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&procstate_active_conns, 1, memory_order_relaxed);
 	MET_ADD(wk->m->conns_active, (uint64_t)-1);
 	c->next = wk->reap;
 	wk->reap = c;

@@ -18,15 +18,11 @@
 
 #include "lib/buf.h"
 #include "lib/ev.h"
+#include "proxyd/config.h"
 #include "proxyd/endpoint.h"
 #include "proxyd/filter.h"
 #include "proxyd/h1_frame.h"
 #include "proxyd/http_parse.h"
-
-/* Servers per upstream at most: the balancer reads a request's exclude mask
- * (one bit per server) for every server, so the mask must cover them all;
- * config.c refuses larger upstreams. */
-#define CONN_MAX_SERVERS 512
 
 struct worker;
 struct bconn;
@@ -85,7 +81,7 @@ struct req {
 	unsigned dechunk:1;             /* chunked response to an HTTP/1.0 client or to body filters: framing removed */
 	unsigned sticky:1;              /* the upstream has sticky: Set-Cookie unless the named server answered */
 	uint16_t loglen, logsplit;      /* access log prefix: see accesslog.c */
-	uint8_t exclude[CONN_MAX_SERVERS / 8]; /* servers already tried */
+	uint8_t exclude[PD_MAX_SERVERS / 8];   /* servers already tried */
 	char reqid[33];
 	/* Kept across requests: storage of the rewritten heads, and of the
 	 * body filters' output (fout, what goes to the client) and of their

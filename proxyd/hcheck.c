@@ -148,7 +148,7 @@ apply_all(void)
 			next = t;
 	}
 	if (changed)
-		atomic_fetch_add(&config_admin_version, 1);
+		atomic_fetch_add(&srvstate_version, 1);
 	/* At most one step per 50 ms: a steep slow-start ramp would otherwise
 	 * make every worker refresh its balancers every few milliseconds. */
 	if (next != 0)
@@ -537,7 +537,7 @@ hc_sync(struct pd_config *gen)
 	config_ref(gen);
 	config_unref(hc.gen);
 	hc.gen = gen;
-	atomic_fetch_add(&config_admin_version, 1);
+	atomic_fetch_add(&srvstate_version, 1);
 	apply_all();
 }
 

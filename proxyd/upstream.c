@@ -13,7 +13,7 @@
  *
  * Operator state and health (struct pd_srv_shared: state, weight override,
  * and hweight from proxyd/hcheck.c) are folded into eff_weight when the
- * global config_admin_version changes: one load per pick.
+ * global srvstate_version changes: one load per pick.
  */
 #include "proxyd/upstream.h"
 
@@ -43,7 +43,7 @@ up_rt_init(struct up_rt *rt, const struct pd_upstream *u, uint64_t seed)
 		rt->bs[i].id_hash = balance_hash(u->servers[i].name, strlen(u->servers[i].name));
 	}
 	/* Force the first pick to fold in the operator state. */
-	rt->admin_ver = atomic_load(&config_admin_version) - 1;
+	rt->admin_ver = atomic_load(&srvstate_version) - 1;
 	rt->bal = balancer_new(u->algo, rt->bs, u->nservers, seed);
 	return rt->bal == NULL ? -1 : 0;
 }
@@ -87,7 +87,7 @@ up_pick(struct worker *wk, struct up_rt *rt, uint64_t key_hash, const uint8_t *e
 {
 	/* Acquire: the per-server values published before the bump are seen
 	 * (a plain load on x86). */
-	uint32_t ver = atomic_load_explicit(&config_admin_version, memory_order_acquire);
+	uint32_t ver = atomic_load_explicit(&srvstate_version, memory_order_acquire);
 	const struct pd_upstream *u = rt->cfg;
 	uint8_t mask[BAL_MASK_BYTES(BAL_MAX_SERVERS)];
 	const uint8_t *ex = exclude;
@@ -121,7 +121,7 @@ int
 up_pick_prefer(struct worker *wk, struct up_rt *rt, int want, uint64_t key_hash, const uint8_t *exclude,
     int *limited)
 {
-	uint32_t ver = atomic_load_explicit(&config_admin_version, memory_order_acquire);
+	uint32_t ver = atomic_load_explicit(&srvstate_version, memory_order_acquire);
 	const struct pd_upstream *u = rt->cfg;
 
 	if (ver != rt->admin_ver)

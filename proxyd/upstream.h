@@ -5,7 +5,7 @@
  *
  * Operator state (ready/drain/maint, weight) comes from struct pd_srv_shared
  * through relaxed atomics; a worker folds it into eff_weight when
- * config_admin_version moves, so the hot path takes no lock.
+ * srvstate_version moves, so the hot path takes no lock.
  */
 #ifndef PROXYD_UPSTREAM_H
 #define PROXYD_UPSTREAM_H
