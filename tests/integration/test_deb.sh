@@ -394,7 +394,15 @@ case_units_channel() {
 	in_boot hactl status | grep -q 'proxyd ready' || { t_fail "proxyd no longer ready"; return 1; }
 	in_boot journalctl -u hacd --no-pager | grep -q 'channel: proxyd disconnected' &&
 		{ t_fail "the real proxyd was disconnected"; return 1; }
-	return 0
+	# Upgraded from a unit that left /run/tandem 0755 root:root behind
+	# (RuntimeDirectoryPreserve=): systemd sets the mode and group again
+	# when hacd starts, and proxyd finds its way back in.
+	in_boot sh -c 'chmod 0755 /run/tandem && chgrp root /run/tandem' || { t_fail "cannot loosen /run/tandem"; return 1; }
+	in_boot systemctl restart hacd || { t_fail "systemctl restart hacd failed"; return 1; }
+	mode=$(in_boot stat -c '%a %U:%G' /run/tandem)
+	[[ $mode == "710 root:tandem-proxyd" ]] || { t_fail "after a restart over a 0755 root:root /run/tandem: $mode"; return 1; }
+	t_wait 10 sh -c "nsenter -t $BOOT_PID -m -p -n -u chroot $OVL/merged hactl status | grep -q 'proxyd ready'" ||
+		{ t_fail "proxyd not back on hacd.chan after hacd's restart"; return 1; }
 }
 
 case_units_reload() {
