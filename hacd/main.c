@@ -84,6 +84,9 @@ static int mkdir_p(const char *path, mode_t mode)
  * socket for announcements) and drop everything else, from the bounding
  * set too so notify scripts and checks cannot regain it. Plain syscalls, no
  * libcap. Not being root (a test run) is not an error: nothing to drop.
+ * Started with those two alone (hacd.service's CapabilityBoundingSet=),
+ * there is nothing to drop and capset(2) is not called: the unit refuses
+ * it (SystemCallFilter=~@privileged).
  */
 static void drop_capabilities(void)
 {
@@ -103,6 +106,11 @@ static void drop_capabilities(void)
 	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capget, &hdr, data) == -1) {
 		log_warn("capget");
+		return;
+	}
+	if (((data[0].effective | data[0].permitted) & ~keep) == 0 && data[0].inheritable == 0 &&
+	    (data[1].effective | data[1].permitted | data[1].inheritable) == 0) {
+		log_debug("capabilities: CAP_NET_ADMIN and CAP_NET_RAW at most already, nothing to drop");
 		return;
 	}
 	data[0].effective &= keep;
