@@ -16,8 +16,8 @@
  * Who may be proxyd. Whatever connects here learns every TLS ticket key
  * (the bulk sync) and decides this node's readiness, so the connecting
  * process is checked (SO_PEERCRED) against the operator's choice: the
- * configured proxyd user; hacd's own user when it is not root (a process of
- * that uid owns hacd already); root only with channel.allow_root (proxyd
+ * configured proxyd user; without one, hacd's own user when it is not root
+ * (a process of that uid owns hacd already); root only with channel.allow_root (proxyd
  * never runs as root once started). And one proxyd at a time: with
  * takeover "refuse" (the default) a second connection while the first is
  * alive is turned away and counted, so that another process of proxyd's
@@ -30,10 +30,11 @@
  * How the socket file reaches proxyd's user. The kernel checks the file's
  * permissions before SO_PEERCRED is ever asked, so hacd.chan must be
  * writable by proxyd's user and by as few others as possible. Under
- * hacd.service hacd runs as root with proxyd's group (Group=) and without
- * CAP_CHOWN: the socket is created with that group and mode 0660, inside
- * /run/tandem, which systemd makes root:tandem-proxyd 0710, so only root
- * and that group can even reach it, and only proxyd's uid is admitted. Run
+ * hacd.service hacd runs as its own user, tandem-hacd, with proxyd's group
+ * (Group=) and without CAP_CHOWN: the socket is created with that group and
+ * mode 0660, inside /run/tandem, which systemd makes
+ * tandem-hacd:tandem-proxyd 0710, so only root, hacd's user and that group
+ * can even reach it, and only proxyd's uid is admitted. Run
  * any other way (by hand, the lab), hacd creates it 0600 and chowns it to
  * proxyd's user (which takes CAP_CHOWN: root has it at start).
  */
@@ -138,14 +139,18 @@ static int send_drain(struct channel *ch, int on)
 	return stream_send(ch->conn, buf, n);
 }
 
-/* May this uid claim to be proxyd? (See the top of the file.) */
+/* May this uid claim to be proxyd? (See the top of the file.) With
+ * proxyd_user set, that uid alone (and root with allow_root): hacd's own
+ * user is not let in then, since under hacd.service notify and track
+ * scripts run as it and own hacd.chan's file; they must not speak for
+ * proxyd. */
 static int uid_admitted(const struct channel *ch, uid_t uid)
 {
 	if (ch->pol.has_proxyd_uid && uid == ch->pol.proxyd_uid)
 		return 1;
 	if (uid == 0)
 		return ch->pol.allow_root;
-	return uid == getuid();
+	return !ch->pol.has_proxyd_uid && uid == getuid();
 }
 
 /* Is the current proxyd connection still open from its far end? A proxyd

@@ -58,7 +58,8 @@ struct channel {
 /*
  * Listen on path (mode 0600; a stale socket file is replaced). A peer
  * (SO_PEERCRED) is kept only if it runs as pol->proxyd_uid, as hacd's own
- * uid when that is not root, or as root with pol->allow_root; others are
+ * uid when that is not root and no proxyd_uid is set, or as root with
+ * pol->allow_root; others are
  * closed and counted (rejected_uid). One proxyd at a time: while a live
  * connection exists a new one is closed and counted (rejected_busy), unless
  * pol->replace, when it replaces the old. With has_proxyd_uid (and

@@ -27,6 +27,12 @@
 #define HACD_DEFAULT_PORT 7007
 #define HACD_PRIO_MAX    255
 
+/* The system user hacd.service runs hacd as (sysusers.d, scripts/add-users):
+ * it owns the key file. hacd started as root accepts a key file of this
+ * user's too (lib/secfile's service uid), and `hactl keygen -o` run as root
+ * gives it the file. */
+#define HACD_USER "tandem-hacd"
+
 /* A check weight: a number subtracted from the priority, or one of these. */
 #define HACD_WEIGHT_OFF    0
 #define HACD_WEIGHT_FAULT (-1)

@@ -12,17 +12,21 @@
  * 0 ok, 1 hacd refused or failed the command, 2 usage, 3 hacd unreachable.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hacd/adminarg.h"
+#include "hacd/config.h"
 #include "hacd/ratekey.h"
 #include "lib/ev.h"
 #include "lib/frame.h"
@@ -531,28 +535,96 @@ static int cmd_events(int argc, char **argv)
 	}
 }
 
+/*
+ * keygen -o FILE: a new key file. Never over an existing file (O_EXCL): that
+ * is the cluster's key, and replacing it on one node cuts the node off.
+ * Mode 0600 and, run as root, owned by hacd's system user (HACD_USER) when
+ * it exists: hacd.service runs hacd as that user, which can read no other
+ * account's 0600 file (the key's owner rule: lib/secfile). Otherwise it is
+ * the caller's. A half-written file is removed.
+ */
+static int write_key_file(const char *path, const char *line)
+{
+	const struct passwd *pw = NULL;
+	size_t len = strlen(line), off = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd == -1) {
+		fprintf(stderr, "hactl: %s: %s%s\n", path, strerror(errno),
+		    errno == EEXIST ? " (a key file is never overwritten: add a key with "
+		    "`hactl keygen ID >> FILE`, or remove the file first)" : "");
+		return -1;
+	}
+	if (geteuid() == 0)
+		pw = getpwnam(HACD_USER);
+	if (fchmod(fd, 0600) == -1 || (pw != NULL && fchown(fd, pw->pw_uid, pw->pw_gid) == -1))
+		goto fail;
+	while (off < len) {
+		n = write(fd, line + off, len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto fail;
+		off += (size_t)n;
+	}
+	if (fsync(fd) == -1)
+		goto fail;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fprintf(stderr, "hactl: wrote %s (mode 0600, owner %s)\n", path,
+	    pw != NULL ? HACD_USER : geteuid() == 0 ? "root: no user " HACD_USER : "the caller");
+	return 0;
+fail:
+	fprintf(stderr, "hactl: %s: %s\n", path, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	unlink(path);
+	return -1;
+}
+
 static int cmd_keygen(int argc, char **argv)
 {
-	char line[WIRE_KEYGEN_LINE], *end;
+	char line[WIRE_KEYGEN_LINE + 1], *end;
+	const char *out = NULL;
 	unsigned long id = 1;
+	int rc = 0;
 
-	if (argc > 2)
+	argc--;
+	argv++;
+	if (argc >= 2 && strcmp(argv[0], "-o") == 0) {
+		out = argv[1];
+		argc -= 2;
+		argv += 2;
+		if (out[0] == '\0')
+			goto usage;
+	}
+	if (argc > 1)
 		goto usage;
-	if (argc == 2) {
+	if (argc == 1) {
 		errno = 0;
-		id = strtoul(argv[1], &end, 10);
-		if (errno != 0 || *end != '\0' || argv[1][0] == '\0' || argv[1][0] == '-' ||
+		id = strtoul(argv[0], &end, 10);
+		if (errno != 0 || *end != '\0' || argv[0][0] == '\0' || argv[0][0] == '-' ||
 		    id > 0xffffffffUL)
 			goto usage;
 	}
-	if (wire_keygen((uint32_t)id, line, sizeof(line)) == -1) {
+	if (wire_keygen((uint32_t)id, line, WIRE_KEYGEN_LINE) == -1) {
 		fprintf(stderr, "hactl: key generation failed\n");
 		return EXIT_HACD_ERR;
 	}
-	printf("%s\n", line);
-	return 0;
+	if (out == NULL) {
+		printf("%s\n", line);
+	} else {
+		strcat(line, "\n");
+		rc = write_key_file(out, line) == 0 ? 0 : EXIT_HACD_ERR;
+	}
+	explicit_bzero(line, sizeof(line));
+	return rc;
 usage:
-	fprintf(stderr, "usage: hactl keygen [ID]   (ID: 0..4294967295, default 1)\n");
+	fprintf(stderr, "usage: hactl keygen [-o FILE] [ID]   (ID: 0..4294967295, default 1)\n");
 	return EXIT_USAGE;
 }
 
@@ -890,7 +962,7 @@ static const struct command commands[] = {
 	{ "ratelimit",   cmd_ratelimit,   "cluster-wide counts: top [N] [--limit NAME] | show LIMIT KEY [--json] | reset LIMIT KEY" },
 	{ "bans",        cmd_bans,        "bans in force on the cluster [--limit NAME] [--json]" },
 	{ "events",      cmd_events,      "follow transitions as they happen" },
-	{ "keygen",      cmd_keygen,      "print a new key-file line: [ID] (no hacd needed)" },
+	{ "keygen",      cmd_keygen,      "print a new key-file line, or write a new key file: [-o FILE] [ID] (no hacd needed)" },
 	{ "help",        cmd_help,        "this list" },
 };
 

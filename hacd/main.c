@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <linux/capability.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include "hacd/node.h"
 #include "lib/ev.h"
 #include "lib/log.h"
+#include "lib/secfile.h"
 #include "lib/wire.h"
 
 struct hacd_main {
@@ -84,6 +86,10 @@ static int mkdir_p(const char *path, mode_t mode)
  * socket for announcements) and drop everything else, from the bounding
  * set too so notify scripts and checks cannot regain it. Plain syscalls, no
  * libcap. Not being root (a test run) is not an error: nothing to drop.
+ * The two stay inheritable when they were (hacd.service gives them as
+ * ambient capabilities to hacd, which runs as its own user): the ambient set
+ * lives only while a capability is both permitted and inheritable, and it is
+ * what hands the two to notify and track scripts, which run as that user.
  * Started with those two alone (hacd.service's CapabilityBoundingSet=),
  * there is nothing to drop and capset(2) is not called: the unit refuses
  * it (SystemCallFilter=~@privileged).
@@ -108,14 +114,14 @@ static void drop_capabilities(void)
 		log_warn("capget");
 		return;
 	}
-	if (((data[0].effective | data[0].permitted) & ~keep) == 0 && data[0].inheritable == 0 &&
+	if (((data[0].effective | data[0].permitted | data[0].inheritable) & ~keep) == 0 &&
 	    (data[1].effective | data[1].permitted | data[1].inheritable) == 0) {
 		log_debug("capabilities: CAP_NET_ADMIN and CAP_NET_RAW at most already, nothing to drop");
 		return;
 	}
 	data[0].effective &= keep;
 	data[0].permitted &= keep;
-	data[0].inheritable = 0;
+	data[0].inheritable &= keep;
 	data[1].effective = data[1].permitted = data[1].inheritable = 0;
 	if (syscall(SYS_capset, &hdr, data) == -1)
 		log_warn("capset: keeping the capabilities hacd was started with");
@@ -211,6 +217,17 @@ int main(int argc, char **argv)
 	if (cfg == NULL) {
 		fprintf(stderr, "hacd: %s\n", cerr.msg);
 		return 1;
+	}
+	/* As root (by hand, the lab, `hacd -t` from a root shell) a key file
+	 * owned by hacd.service's user is trusted too: that account is hacd's
+	 * own, and the package gives it the key (a root-owned one stays
+	 * accepted). Run as that user, the file must be its own (or root's,
+	 * which that user then cannot read). */
+	if (geteuid() == 0) {
+		const struct passwd *pw = getpwnam(HACD_USER);
+
+		if (pw != NULL && pw->pw_uid != 0)
+			secfile_set_service_uid(pw->pw_uid);
 	}
 	kr = wire_keyring_new();
 	if (kr == NULL)

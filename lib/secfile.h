@@ -6,9 +6,10 @@
  * Mode bits alone do not make a file private: a 0600 file owned by another
  * unprivileged account is that account's to read and to replace. So the
  * owner must be root, the effective uid of the reader, or the one account
- * the daemon is configured to run as after it drops root (proxyd's "user":
- * it reads the keys again at reload, so it owns them). Module prefix:
- * secfile_.
+ * the daemon runs as when not root (proxyd's "user": it reads the keys
+ * again at reload, so it owns them; hacd's "tandem-hacd", the User= of
+ * hacd.service, which owns the cluster key: a root hacd started by hand
+ * reads that file too). Module prefix: secfile_.
  */
 #ifndef TANDEM_LIB_SECFILE_H
 #define TANDEM_LIB_SECFILE_H

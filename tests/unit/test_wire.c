@@ -21,7 +21,9 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -759,6 +761,66 @@ static void test_keyfile_owner(void **state)
 	assert_int_equal(wire_epoch_next(epath, &e, err, sizeof(err)), 0);
 }
 
+/* What a key-file reader that is not root meets (hacd under hacd.service,
+ * as tandem-hacd), in a child that became "nobody": its own 0600 file is
+ * read; root's 0600 file cannot be opened, and the message names the uid
+ * the file must belong to; its own file readable by group is refused by
+ * mode. The child's exit status says which step went wrong. */
+static int reader_steps(const char *own, const char *roots, const struct passwd *pw)
+{
+	char err[512], want[64];
+	struct wire_keyring *kr;
+
+	if (setgroups(0, NULL) == -1 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		return 10;
+	kr = wire_keyring_new();
+	if (kr == NULL)
+		return 11;
+	if (wire_keyring_load(kr, own, err, sizeof(err)) != 0)
+		return 12;
+	if (wire_keyring_load(kr, roots, err, sizeof(err)) != -1)
+		return 13;
+	snprintf(want, sizeof(want), "uid %u reads it", (unsigned)pw->pw_uid);
+	if (strstr(err, want) == NULL || strstr(err, "chown") == NULL || strncmp(err, roots, strlen(roots)) != 0)
+		return 14;
+	if (chmod(own, 0640) == -1)
+		return 15;
+	if (wire_keyring_load(kr, own, err, sizeof(err)) != -1 || strstr(err, "group or others") == NULL)
+		return 16;
+	wire_keyring_free(kr);
+	return 0;
+}
+
+static void test_keyfile_reader_uid(void **state)
+{
+	char own[128], roots[128];
+	const struct passwd *pw = getpwnam("nobody");
+	int status;
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0 || pw == NULL || pw->pw_uid == 0)
+		skip();
+	snprintf(own, sizeof(own), "%s/keys-reader-own", tmpdir);
+	snprintf(roots, sizeof(roots), "%s/keys-reader-root", tmpdir);
+	write_file(own, "1 " HEX_OLD "\n", 0600);
+	write_file(roots, "1 " HEX_OLD "\n", 0600);
+	assert_int_equal(chown(own, pw->pw_uid, (gid_t)-1), 0);
+	assert_int_equal(chmod(tmpdir, 0711), 0);       /* the child must reach the files */
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0)
+		_exit(reader_steps(own, roots, pw));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(chmod(tmpdir, 0700), 0);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("the reader as uid %u failed at step %d", (unsigned)pw->pw_uid, WEXITSTATUS(status));
+	unlink(own);
+	unlink(roots);
+}
+
 /* ---- keygen, hex, cluster id, verdict names ------------------------------- */
 
 static void test_keygen(void **state)
@@ -910,6 +972,7 @@ int main(void)
 		cmocka_unit_test(test_keyfile_contents),
 		cmocka_unit_test(test_keyfile_not_regular),
 		cmocka_unit_test(test_keyfile_owner),
+		cmocka_unit_test(test_keyfile_reader_uid),
 		cmocka_unit_test(test_keygen),
 		cmocka_unit_test(test_cluster_id),
 		cmocka_unit_test(test_verdict_str),
