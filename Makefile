@@ -262,7 +262,7 @@ install: $(BINS)
 	install -d $(DESTDIR)/usr/lib/sysusers.d
 	install -m 0644 systemd/tandem-sysusers.conf $(DESTDIR)/usr/lib/sysusers.d/tandem.conf
 	install -D -m 0644 contrib/bash-completion/hactl $(DESTDIR)$(PREFIX)/share/bash-completion/completions/hactl
-	@echo "install: proxyd runs as the system user tandem-proxyd: create it with systemd-sysusers or scripts/add-users (as root)"
+	@echo "install: the units run proxyd as tandem-proxyd and hacd as tandem-hacd: create both with systemd-sysusers or scripts/add-users (as root)"
 	for u in systemd/*.service; do \
 	    sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' $$u > $(DESTDIR)/lib/systemd/system/$$(basename $$u); \
 	    chmod 0644 $(DESTDIR)/lib/systemd/system/$$(basename $$u); \
