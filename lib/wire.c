@@ -296,9 +296,10 @@ int wire_keyring_load(struct wire_keyring *kr, const char *path, char *err, size
 	if (fd == -1) {
 		if (errno == ELOOP)
 			errf(err, errlen, "%s: is a symbolic link; refusing to follow it", path);
-		else if (errno == EACCES && geteuid() != 0)
-			/* hacd.service runs hacd as its own user: a key file left
-			 * root's (0600) is out of its reach. Say how to fix it. */
+		else if (errno == EACCES)
+			/* hacd.service runs hacd as its own user, and root there
+			 * lacks CAP_DAC_OVERRIDE: a key file of another uid (0600)
+			 * is out of its reach. Say how to fix it. */
 			errf(err, errlen, "%s: %s (uid %u reads it: the key file must be owned by that uid, "
 			    "mode 0600; chown it)", path, strerror(errno), (unsigned)geteuid());
 		else
