@@ -5,24 +5,29 @@
 # bookworm tree with mmdebstrap (variant minbase plus the package's run-time
 # dependencies, so that the install itself needs no network), and inside it,
 # through chroot and apt:
-#   - installs the .deb; checks the system user tandem-proxyd (sysusers.d),
-#     the conffiles, and runs `proxyd -t` and `hacd -t` on the shipped
-#     examples (hacd's with a key made by hactl keygen, as an operator would);
+#   - installs the .deb; checks the system users tandem-proxyd and
+#     tandem-hacd (sysusers.d), the conffiles, and runs `proxyd -t` and
+#     `hacd -t` on the shipped examples (hacd's with a key made by
+#     `hactl keygen -o`, as an operator would: tandem-hacd's, 0600; one of
+#     tandem-proxyd's is refused);
 #   - checks both units with systemd-analyze: verify, and security exposure
-#     (--offline, no systemd running here): proxyd <= 2.0, hacd <= 2.1;
+#     (--offline, no systemd running here): proxyd <= 2.0, hacd <= 2.0;
 #   - boots systemd in the tree (an overlay of it, as PID 1 of new
 #     namespaces) and starts both units with a one-node hacd.conf: proxyd
 #     runs as tandem-proxyd with CAP_NET_BIND_SERVICE alone and answers on
-#     :80, hacd has CAP_NET_ADMIN and CAP_NET_RAW alone and takes the VIP,
+#     :80, hacd runs as tandem-hacd with CAP_NET_ADMIN and CAP_NET_RAW alone
+#     (ambient, so its scripts have them too) and takes the VIP,
 #     hacd.chan admits proxyd and refuses another uid (the directory's
-#     permissions, or SO_PEERCRED past them), systemctl reload passes a
-#     good file and refuses a bad one;
+#     permissions, or SO_PEERCRED past them, hacd's own user included),
+#     systemctl reload passes a good file and refuses a bad one;
 #   - upgrades it over itself to a higher version (the same .deb repacked
-#     as VERSION+t1), keeping a local change to a conffile;
+#     as VERSION+t1), keeping a local change to a conffile, and handing a
+#     key left root's to tandem-hacd;
 #   - purges it and compares the tree with its listing from before the
 #     install: nothing of the package may remain. What Debian policy leaves
-#     is named: the system user tandem-proxyd (and its group) stay in
-#     /etc/passwd and /etc/group, since files of that uid may remain.
+#     is named: the system users tandem-proxyd and tandem-hacd (and their
+#     groups) stay in /etc/passwd and /etc/group, since files of those uids
+#     may remain.
 #
 # The tree is cached as a tarball under $DEB_CACHE (default
 # /var/cache/tandem-test), named by the dependency list, so a rerun needs
@@ -160,13 +165,19 @@ case_install() {
 }
 
 case_user() {
-	# postinst ran systemd-sysusers: the user exists, a system uid, no shell.
-	local ent uid
-	ent=$(in_root getent passwd tandem-proxyd) || { t_fail "no user tandem-proxyd"; return 1; }
-	uid=$(cut -d: -f3 <<<"$ent")
-	((uid > 0 && uid < 1000)) || { t_fail "tandem-proxyd uid $uid is not a system uid"; return 1; }
-	[[ $(cut -d: -f7 <<<"$ent") == */nologin ]] || { t_fail "tandem-proxyd has a login shell: $ent"; return 1; }
-	in_root getent group tandem-proxyd >/dev/null || { t_fail "no group tandem-proxyd"; return 1; }
+	# postinst ran systemd-sysusers: each user exists, a system uid, no
+	# shell, a group of its own; the two are different uids.
+	local ent uid u uids=()
+	for u in tandem-proxyd tandem-hacd; do
+		ent=$(in_root getent passwd "$u") || { t_fail "no user $u"; return 1; }
+		uid=$(cut -d: -f3 <<<"$ent")
+		((uid > 0 && uid < 1000)) || { t_fail "$u uid $uid is not a system uid"; return 1; }
+		[[ $(cut -d: -f7 <<<"$ent") == */nologin ]] || { t_fail "$u has a login shell: $ent"; return 1; }
+		[[ $(in_root getent group "$u" | cut -d: -f3) == "$(cut -d: -f4 <<<"$ent")" ]] ||
+			{ t_fail "$u: no group of its own"; return 1; }
+		uids+=("$uid")
+	done
+	[[ ${uids[0]} != "${uids[1]}" ]] || { t_fail "tandem-proxyd and tandem-hacd share uid ${uids[0]}"; return 1; }
 }
 
 case_conffiles() {
@@ -186,11 +197,32 @@ case_hacd_check() {
 	# Without a key file hacd -t must refuse (the example names hacd.key) ...
 	in_root hacd -t -c /etc/tandem/hacd.conf >"$DIR/hacd-t.log" 2>&1 &&
 		{ t_fail "hacd -t passed without a key file"; return 1; }
-	# ... and with one made as hacd.conf(5) says, accept.
-	in_root sh -c 'umask 077 && hactl keygen > /etc/tandem/hacd.key' || { t_fail "hactl keygen failed"; return 1; }
+	# ... and with one made as hacd.conf(5) says (hactl keygen -o, as
+	# root): tandem-hacd's, mode 0600. hacd -t accepts it as root and as
+	# tandem-hacd (ExecStartPre and ExecReload run it so).
+	in_root hactl keygen -o /etc/tandem/hacd.key >"$DIR/keygen.log" 2>&1 ||
+		{ t_fail "hactl keygen -o failed: $(cat "$DIR/keygen.log")"; return 1; }
+	local mode
+	mode=$(in_root stat -c '%a %U' /etc/tandem/hacd.key)
+	[[ $mode == "600 tandem-hacd" ]] || { t_fail "hacd.key is $mode, not 600 tandem-hacd"; return 1; }
+	in_root hactl keygen -o /etc/tandem/hacd.key >/dev/null 2>&1 && { t_fail "hactl keygen -o overwrote the key"; return 1; }
 	in_root hacd -t -c /etc/tandem/hacd.conf >"$DIR/hacd-t.log" 2>&1 ||
 		{ t_fail "hacd -t: $(tail -n 1 "$DIR/hacd-t.log")"; return 1; }
 	grep -q ": ok (cluster" "$DIR/hacd-t.log" || { t_fail "hacd -t said: $(cat "$DIR/hacd-t.log")"; return 1; }
+	in_root setpriv --reuid tandem-hacd --regid tandem-hacd --clear-groups hacd -t -c /etc/tandem/hacd.conf \
+		>"$DIR/hacd-t.log" 2>&1 || { t_fail "hacd -t as tandem-hacd: $(tail -n 1 "$DIR/hacd-t.log")"; return 1; }
+	# Owned by another account (proxyd's): refused, as root and as tandem-hacd
+	# (which cannot even open it), each saying what to do.
+	in_root chown tandem-proxyd /etc/tandem/hacd.key || return 1
+	in_root hacd -t -c /etc/tandem/hacd.conf >"$DIR/hacd-t.log" 2>&1 &&
+		{ in_root chown tandem-hacd /etc/tandem/hacd.key; t_fail "hacd -t (root) accepted a key of tandem-proxyd's"; return 1; }
+	grep -q "owned by uid" "$DIR/hacd-t.log" || { t_fail "hacd -t (root) said: $(cat "$DIR/hacd-t.log")"; return 1; }
+	in_root chown root /etc/tandem/hacd.key || return 1
+	in_root setpriv --reuid tandem-hacd --regid tandem-hacd --clear-groups hacd -t -c /etc/tandem/hacd.conf \
+		>"$DIR/hacd-t.log" 2>&1 && { t_fail "hacd -t as tandem-hacd read root's 0600 key"; return 1; }
+	grep -q "must be owned by that uid" "$DIR/hacd-t.log" ||
+		{ t_fail "hacd -t (tandem-hacd) said: $(cat "$DIR/hacd-t.log")"; return 1; }
+	in_root chown tandem-hacd /etc/tandem/hacd.key
 }
 
 case_units_verify() {
@@ -208,14 +240,12 @@ exposure() {
 		sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p'
 }
 
-# The bar is 2.0. hacd.service is at 2.1: without CAP_CHOWN and with
-# @privileged refused (hacd.chan goes to proxyd by group, capset is not
-# called), what remains is what a root daemon with raw, netlink and IP
-# sockets in the host's network is; the last 0.1 is hacd's uid 0
-# (docs/operations.md, "Hardened units"). The limit keeps it from growing.
+# The bar is 2.0 for both (docs/operations.md, "Hardened units", says what
+# remains: proxyd 1.4, hacd 1.8 as tandem-hacd with two ambient
+# capabilities). The limit keeps them from growing.
 case_exposure() {
 	local u e max bad=
-	for u in proxyd.service:2.0 hacd.service:2.1; do
+	for u in proxyd.service:2.0 hacd.service:2.0; do
 		max=${u#*:}
 		u=${u%%:*}
 		e=$(exposure "$u")
@@ -281,6 +311,7 @@ write_boot_script() {
 		echo 'mount -t tmpfs -o mode=755 tmpfs $M/run'
 		echo 'mount --bind /dev $M/dev'
 		echo "cp $OVL/hacd.conf \$M/etc/tandem/hacd.conf"
+		echo "install -m 0755 $OVL/notify.sh \$M/etc/tandem/notify.sh"
 		echo 'chroot $M systemctl enable proxyd.service hacd.service >/dev/null 2>&1'
 		echo 'exec chroot $M env container=tandem-test /lib/systemd/systemd --system --unit=multi-user.target'
 	} >"$1"
@@ -291,10 +322,17 @@ case_units_boot() {
 	[[ -x $R/usr/sbin/proxyd ]] || { t_fail "not installed"; return 1; }
 	mkdir -p "$OVL/upper" "$OVL/work" "$OVL/merged"
 	printf '%s\n' 'cluster = "boot";' 'key_file = "hacd.key";' 'advert = "100ms";' \
-		'proxyd_user = "tandem-proxyd";' \
+		'proxyd_user = "tandem-proxyd";' 'notify = "/etc/tandem/notify.sh";' \
 		'nodes = ( { name = "n1"; address = "10.99.7.1"; } );' \
 		'vips = ( { name = "web"; address = "10.99.7.100/24"; interface = "eth0"; priority = { n1 = 100; }; } );' \
 		>"$OVL/hacd.conf"
+	# The notify script says who it runs as and with what, on every
+	# transition to master, in hacd's run directory, the one place it may
+	# write.
+	printf '%s\n' '#!/bin/sh' '[ "$3" = master ] || exit 0' \
+		'{ id -u; for c in CapEff CapPrm CapAmb; do sed -n "s/^$c:[[:space:]]*//p" /proc/self/status; done;' \
+		'echo "$@"; } >/run/tandem/notify.out.tmp && mv /run/tandem/notify.out.tmp /run/tandem/notify.out' \
+		>"$OVL/notify.sh"
 	write_boot_script "$OVL/boot.sh"
 	unshare --pid --fork --mount --net --uts --ipc "$OVL/boot.sh" >"$DIR/boot.log" 2>&1 &
 	UNSHARE_PID=$!
@@ -328,19 +366,38 @@ case_units_serve() {
 		{ t_fail "proxyd CapEff $(proc_field proxyd.service CapEff)"; return 1; }
 	code=$(nsenter -t "$BOOT_PID" -n curl -s -o /dev/null -w '%{http_code}' -m 3 http://127.0.0.1/lb-health)
 	[[ $code == 200 ]] || { t_fail "GET :80/lb-health: $code"; return 1; }
-	# hacd: CAP_NET_ADMIN and CAP_NET_RAW (bits 12, 13) and nothing else
-	# once started; it owns the VIP, and proxyd reached it through the link.
+	# hacd: as tandem-hacd with proxyd's group, CAP_NET_ADMIN and
+	# CAP_NET_RAW (bits 12, 13) and nothing else, ambient (so inheritable
+	# too: what its scripts get); it owns the VIP, and proxyd reached it
+	# through the link.
 	local f
-	for f in CapEff CapPrm CapBnd; do
+	uid=$(proc_field hacd.service Uid)
+	[[ $uid == "$(in_boot id -u tandem-hacd)" ]] || { t_fail "hacd runs as uid $uid"; return 1; }
+	[[ $(proc_field hacd.service Gid) == "$(in_boot id -g tandem-proxyd)" ]] ||
+		{ t_fail "hacd runs with gid $(proc_field hacd.service Gid)"; return 1; }
+	for f in CapEff CapPrm CapBnd CapInh CapAmb; do
 		[[ $(proc_field hacd.service $f) == 0000000000003000 ]] ||
 			{ t_fail "hacd $f $(proc_field hacd.service $f)"; return 1; }
 	done
-	[[ $(proc_field hacd.service CapInh) == 0000000000000000 ]] ||
-		{ t_fail "hacd CapInh $(proc_field hacd.service CapInh)"; return 1; }
+	# Its key, state and sockets are its own.
+	local path want
+	for f in "/etc/tandem/hacd.key:600 tandem-hacd" "/var/lib/tandem:700 tandem-hacd" \
+		"/var/lib/tandem/hacd.epoch:600 tandem-hacd" "/run/tandem/hacd.ctl:600 tandem-hacd"; do
+		path=${f%%:*}
+		want=${f#*:}
+		[[ $(in_boot stat -c '%a %U' "$path") == "$want" ]] ||
+			{ t_fail "$path is $(in_boot stat -c '%a %U' "$path"), wanted $want"; return 1; }
+	done
 	# Nothing to drop at start: no capset (refused by the unit) was tried.
 	in_boot journalctl -u hacd --no-pager | grep -q 'capset' &&
 		{ t_fail "hacd tried capset: $(in_boot journalctl -u hacd --no-pager | grep capset | head -n 1)"; return 1; }
 	t_wait 10 hacd_master || { t_fail "hacd is not master of web: $(in_boot hactl status 2>&1 | tail -n 1)"; return 1; }
+	# The notify script ran on that transition as tandem-hacd with the two
+	# capabilities and no more (it wrote what it was into /run/tandem).
+	t_wait 5 in_boot test -s /run/tandem/notify.out || { t_fail "the notify script did not run"; return 1; }
+	f=$(notify_out)
+	[[ $f == "$(in_boot id -u tandem-hacd) 0000000000003000 0000000000003000 0000000000003000 web "* ]] ||
+		{ t_fail "notify script: uid CapEff CapPrm CapAmb args = $f"; return 1; }
 	nsenter -t "$BOOT_PID" -n ip -br addr show eth0 | grep -q '10.99.7.100/24' || { t_fail "VIP not on eth0"; return 1; }
 	t_wait 5 sh -c "nsenter -t $BOOT_PID -m -p -n -u chroot $OVL/merged hactl status | grep -q 'proxyd ready'" ||
 		{ t_fail "hacd does not see proxyd ready"; return 1; }
@@ -377,9 +434,9 @@ case_units_channel() {
 	local gid mode c0 c1 out
 	gid=$(in_boot id -g tandem-proxyd)
 	mode=$(in_boot stat -c '%a %U:%G' /run/tandem)
-	[[ $mode == "710 root:tandem-proxyd" ]] || { t_fail "/run/tandem is $mode"; return 1; }
+	[[ $mode == "710 tandem-hacd:tandem-proxyd" ]] || { t_fail "/run/tandem is $mode"; return 1; }
 	mode=$(in_boot stat -c '%a %U:%G' /run/tandem/hacd.chan)
-	[[ $mode == "660 root:tandem-proxyd" ]] || { t_fail "hacd.chan is $mode"; return 1; }
+	[[ $mode == "660 tandem-hacd:tandem-proxyd" ]] || { t_fail "hacd.chan is $mode"; return 1; }
 	c0=$(chan_counter)
 	[[ $c0 =~ ^[0-9]+$ ]] || { t_fail "no channel-rejected-uid counter: '$c0'"; return 1; }
 	out=$(chan_try 65534 65534)
@@ -389,20 +446,76 @@ case_units_channel() {
 	[[ $out == closed ]] || { t_fail "nobody with proxyd's group on hacd.chan: '$out', not closed"; return 1; }
 	out=$(chan_try 0 0)
 	[[ $out == closed ]] || { t_fail "root on hacd.chan: '$out', not closed"; return 1; }
+	# hacd's own user (its scripts run as it) owns the socket: past the
+	# file system, and closed by hacd all the same.
+	out=$(chan_try "$(in_boot id -u tandem-hacd)" "$(in_boot id -g tandem-hacd)")
+	[[ $out == closed ]] || { t_fail "tandem-hacd on hacd.chan: '$out', not closed"; return 1; }
 	c1=$(chan_counter)
-	((c1 == c0 + 2)) || { t_fail "channel-rejected-uid went from $c0 to $c1, wanted +2"; return 1; }
+	((c1 == c0 + 3)) || { t_fail "channel-rejected-uid went from $c0 to $c1, wanted +3"; return 1; }
 	in_boot hactl status | grep -q 'proxyd ready' || { t_fail "proxyd no longer ready"; return 1; }
 	in_boot journalctl -u hacd --no-pager | grep -q 'channel: proxyd disconnected' &&
 		{ t_fail "the real proxyd was disconnected"; return 1; }
-	# Upgraded from a unit that left /run/tandem 0755 root:root behind
-	# (RuntimeDirectoryPreserve=): systemd sets the mode and group again
-	# when hacd starts, and proxyd finds its way back in.
-	in_boot sh -c 'chmod 0755 /run/tandem && chgrp root /run/tandem' || { t_fail "cannot loosen /run/tandem"; return 1; }
+	# Upgraded from a unit that ran hacd as root and left /run/tandem
+	# 0755 root:root behind (RuntimeDirectoryPreserve=), with root's epoch
+	# file: systemd sets owner, mode and group again when hacd starts, and
+	# proxyd finds its way back in.
+	in_boot sh -c 'chmod 0755 /run/tandem && chown root:root /run/tandem /run/tandem/* &&
+		chown -R root:root /var/lib/tandem' || { t_fail "cannot make /run/tandem root's"; return 1; }
 	in_boot systemctl restart hacd || { t_fail "systemctl restart hacd failed"; return 1; }
 	mode=$(in_boot stat -c '%a %U:%G' /run/tandem)
-	[[ $mode == "710 root:tandem-proxyd" ]] || { t_fail "after a restart over a 0755 root:root /run/tandem: $mode"; return 1; }
+	[[ $mode == "710 tandem-hacd:tandem-proxyd" ]] || { t_fail "after a restart over a 0755 root:root /run/tandem: $mode"; return 1; }
+	mode=$(in_boot stat -c '%U' /var/lib/tandem/hacd.epoch)
+	[[ $mode == tandem-hacd ]] || { t_fail "hacd.epoch is $mode's after a restart"; return 1; }
 	t_wait 10 sh -c "nsenter -t $BOOT_PID -m -p -n -u chroot $OVL/merged hactl status | grep -q 'proxyd ready'" ||
 		{ t_fail "proxyd not back on hacd.chan after hacd's restart"; return 1; }
+}
+
+# notify_out: what the notify script last wrote (uid CapEff CapPrm CapAmb
+# args), on one line.
+notify_out() { in_boot cat /run/tandem/notify.out 2>/dev/null | tr '\n' ' '; }
+
+# The drop-in docs/operations.md gives a site whose scripts must run as
+# root: hacd runs as uid 0 (same two capabilities, none ambient), its
+# scripts run as root; the exposure is then 2.1. Root without
+# CAP_DAC_OVERRIDE reads only root's key: with tandem-hacd's hacd fails to
+# start, saying so; chowned to root it starts. Taken away again (key back
+# to tandem-hacd), hacd is back as tandem-hacd.
+DROPIN=/etc/systemd/system/hacd.service.d
+dropin_undo() {
+	in_boot sh -c "rm -rf $DROPIN && chown tandem-hacd:tandem-hacd /etc/tandem/hacd.key &&
+		systemctl daemon-reload && systemctl reset-failed hacd; systemctl restart hacd"
+}
+case_units_root_dropin() {
+	[[ -n $BOOT_PID ]] || { t_fail "no booted tree"; return 1; }
+	local e out
+	in_boot sh -c "mkdir -p $DROPIN && printf '[Service]\nUser=root\nAmbientCapabilities=\n' >$DROPIN/root.conf &&
+		rm -f /run/tandem/notify.out && systemctl daemon-reload" || { t_fail "cannot add the drop-in"; return 1; }
+	in_boot systemctl restart hacd >/dev/null 2>&1 &&
+		{ dropin_undo; t_fail "hacd as root started with tandem-hacd's key (no CAP_DAC_OVERRIDE: it cannot read it)"; return 1; }
+	in_boot journalctl -u hacd --no-pager | grep -q 'hacd.key: Permission denied (uid 0 reads it' ||
+		{ dropin_undo; t_fail "no message naming the key's owner: $(in_boot journalctl -u hacd --no-pager | grep hacd.key | tail -n 1)"; return 1; }
+	in_boot sh -c 'chown root:root /etc/tandem/hacd.key && systemctl reset-failed hacd; systemctl restart hacd' ||
+		{ dropin_undo; t_fail "cannot restart hacd with the drop-in and root's key"; return 1; }
+	[[ $(proc_field hacd.service Uid) == 0 ]] || { dropin_undo; t_fail "hacd runs as uid $(proc_field hacd.service Uid) with User=root"; return 1; }
+	[[ $(proc_field hacd.service CapEff) == 0000000000003000 && $(proc_field hacd.service CapAmb) == 0000000000000000 ]] ||
+		{ dropin_undo; t_fail "hacd as root: CapEff $(proc_field hacd.service CapEff) CapAmb $(proc_field hacd.service CapAmb)"; return 1; }
+	t_wait 10 hacd_master || { dropin_undo; t_fail "hacd as root is not master of web"; return 1; }
+	t_wait 5 in_boot test -s /run/tandem/notify.out || { dropin_undo; t_fail "the notify script did not run as root"; return 1; }
+	out=$(notify_out)
+	[[ $out == "0 0000000000003000 0000000000003000 0000000000000000 web "* ]] ||
+		{ dropin_undo; t_fail "notify script under User=root: $out"; return 1; }
+	e=$(in_boot systemd-analyze security hacd.service 2>/dev/null |
+		sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+	t_log "hacd.service with User=root: exposure $e"
+	[[ $e == 2.1 ]] || { dropin_undo; t_fail "exposure with the drop-in: '$e', docs/operations.md says 2.1"; return 1; }
+	dropin_undo || { t_fail "cannot restart hacd without the drop-in"; return 1; }
+	[[ $(proc_field hacd.service Uid) == "$(in_boot id -u tandem-hacd)" ]] ||
+		{ t_fail "hacd not back as tandem-hacd: uid $(proc_field hacd.service Uid)"; return 1; }
+	[[ $(in_boot stat -c '%U' /var/lib/tandem/hacd.epoch) == tandem-hacd ]] ||
+		{ t_fail "hacd.epoch not back to tandem-hacd"; return 1; }
+	t_wait 10 hacd_master || { t_fail "hacd is not master of web after the drop-in went"; return 1; }
+	t_wait 10 sh -c "nsenter -t $BOOT_PID -m -p -n -u chroot $OVL/merged hactl status | grep -q 'proxyd ready'" ||
+		{ t_fail "proxyd not back on hacd.chan"; return 1; }
 }
 
 case_units_reload() {
@@ -435,12 +548,17 @@ case_upgrade() {
 		dpkg-deb -b "$DIR/repack" "$R/tmp/tandem_${v2}.deb" >/dev/null || { t_fail "cannot repack as $v2"; return 1; }
 	# An operator's change to a conffile must survive the upgrade.
 	echo '# local change (test_deb)' >>"$R/etc/tandem/proxyd.conf"
+	# A key left root's (an older version's instructions): the upgrade's
+	# postinst hands it to tandem-hacd, mode 0600.
+	in_root sh -c 'chown root:root /etc/tandem/hacd.key && chmod 0640 /etc/tandem/hacd.key' || return 1
 	in_root apt-get install -y -o Dpkg::Options::=--force-confold "/tmp/tandem_${v2}.deb" \
 		>"$DIR/upgrade.log" 2>&1 || { t_fail "upgrade failed: $(tail -n 2 "$DIR/upgrade.log" | tr '\n' ' ')"; return 1; }
 	w=$(in_root dpkg-query -W -f='${Version}' tandem)
 	[[ $w == "$v2" ]] || { t_fail "version after the upgrade: $w, wanted $v2"; return 1; }
 	grep -q 'local change (test_deb)' "$R/etc/tandem/proxyd.conf" || { t_fail "the local conffile change was lost"; return 1; }
 	[[ -s $R/etc/tandem/hacd.key ]] || { t_fail "the upgrade removed hacd.key"; return 1; }
+	w=$(in_root stat -c '%a %U' /etc/tandem/hacd.key)
+	[[ $w == "600 tandem-hacd" ]] || { t_fail "hacd.key after the upgrade: $w, wanted 600 tandem-hacd"; return 1; }
 	in_root proxyd -t -c /etc/tandem/proxyd.conf >/dev/null 2>&1 || { t_fail "proxyd -t fails after the upgrade"; return 1; }
 	in_root hacd -t -c /etc/tandem/hacd.conf >/dev/null 2>&1 || { t_fail "hacd -t fails after the upgrade"; return 1; }
 }
@@ -461,8 +579,9 @@ case_purge() {
 	tree_list >"$DIR/after.txt"
 	diff "$DIR/before.txt" "$DIR/after.txt" >"$DIR/left.txt"
 	[[ ! -s $DIR/left.txt ]] || { t_fail "left behind: $(grep '^[<>]' "$DIR/left.txt" | head -n 5 | tr '\n' ' ')"; return 1; }
-	# What policy keeps: the user and group (files of that uid may remain).
-	in_root getent passwd tandem-proxyd >/dev/null && t_log "kept by policy: user and group tandem-proxyd"
+	# What policy keeps: the users and groups (files of those uids may remain).
+	in_root getent passwd tandem-proxyd >/dev/null && in_root getent passwd tandem-hacd >/dev/null &&
+		t_log "kept by policy: users and groups tandem-proxyd, tandem-hacd"
 	return 0
 }
 
@@ -470,16 +589,17 @@ setup
 t_case "lintian: no tags" case_lintian_clean
 t_case "clean bookworm tree (mmdebstrap, cached)" case_clean_tree
 t_case "apt installs the .deb" case_install
-t_case "system user tandem-proxyd from sysusers.d" case_user
+t_case "system users tandem-proxyd and tandem-hacd from sysusers.d" case_user
 t_case "example configurations are conffiles" case_conffiles
 t_case "proxyd -t on the shipped proxyd.conf" case_proxyd_check
-t_case "hacd -t on the shipped hacd.conf (refused without a key)" case_hacd_check
+t_case "hacd -t on the shipped hacd.conf (refused without a key, or with another user's)" case_hacd_check
 t_case "systemd-analyze verify: both units" case_units_verify
-t_case "systemd-analyze security: exposure proxyd <= 2.0, hacd <= 2.1" case_exposure
+t_case "systemd-analyze security: exposure proxyd <= 2.0, hacd <= 2.0" case_exposure
 t_case "systemd boots the tree, both units start hardened" case_units_boot
-t_case "proxyd as tandem-proxyd on :80, hacd owns the VIP, watchdogs set" case_units_serve
+t_case "proxyd as tandem-proxyd on :80, hacd as tandem-hacd owns the VIP, watchdogs set" case_units_serve
 t_case "hacd.chan: by group, not chown; other uids refused (directory, SO_PEERCRED)" case_units_channel
+t_case "a drop-in runs hacd and its scripts as root (exposure 2.1), and back" case_units_root_dropin
 t_case "systemctl reload checks the file first (both units)" case_units_reload
-t_case "upgrade over itself keeps a local conffile change" case_upgrade
+t_case "upgrade over itself keeps a local conffile change, hands a root key to tandem-hacd" case_upgrade
 t_case "purge leaves nothing behind" case_purge
 t_end

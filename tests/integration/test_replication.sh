@@ -300,10 +300,11 @@ fake_as() {
 
 # Root and another service's user ("nobody") try to be proxyd while the
 # real one is connected: root gets past the socket's permissions and is
-# refused by SO_PEERCRED, nobody not even that far; the real proxyd stays
-# connected and ready, and no VIP moves.
+# refused by SO_PEERCRED, nobody not even that far; hacd's own user, when
+# hacd is not root (LAB_HACD_USER=unit), is refused by SO_PEERCRED too; the
+# real proxyd stays connected and ready, and no VIP moves.
 case_channel_other_uid() {
-	local u0 d0 owner out
+	local u0 u1 d0 owner out pid hu
 	restore || return 1
 	t_wait 10 proxyd_ready_is n1 true || { t_fail "precondition: n1's proxyd not ready"; return 1; }
 	t_wait 15 lab_owner_is $LAB_VIP_WEB n1 || { t_fail "precondition: web not on n1"; return 1; }
@@ -314,6 +315,19 @@ case_channel_other_uid() {
 	if [[ $PD_USER != nobody ]]; then
 		out=$(fake_as nobody n1 --ready --hold 1)
 		[[ $out == refused* ]] || { t_fail "a process of nobody on hacd.chan: '$out', not refused"; return 1; }
+	fi
+	# hacd's own user when that is not root (LAB_HACD_USER=unit runs it as
+	# tandem-hacd, as hacd.service does; its notify scripts run as it): it
+	# owns hacd.chan, so the file system lets it through, and hacd closes it.
+	pid=$(lab_pid n1/hacd)
+	[[ -n $pid ]] || { t_fail "no hacd on n1"; return 1; }
+	hu=$(stat -c %U "/proc/$pid")
+	if [[ $hu != root && $hu != "$PD_USER" && $(stat -c %U "$(lab_rundir n1)/hacd.chan") == "$hu" ]]; then
+		u1=$(counter n1 channel-rejected-uid)
+		out=$(fake_as "$hu" n1 --ready --hold 1)
+		[[ $out == closed* ]] || { t_fail "hacd's own user $hu on hacd.chan: '$out', not closed"; return 1; }
+		(($(counter n1 channel-rejected-uid) > u1)) || { t_fail "$hu: channel-rejected-uid did not move"; return 1; }
+		t_log "hacd runs as $hu: its own user refused on hacd.chan"
 	fi
 	(($(counter n1 channel-rejected-uid) > u0)) || { t_fail "channel-rejected-uid did not move"; return 1; }
 	[[ $(disconnects n1) == "$d0" ]] || { t_fail "the real proxyd was disconnected"; return 1; }
@@ -393,7 +407,7 @@ t_case "a restarted proxyd is told the admin state again" case_restart_proxyd_to
 t_case "forged sync datagrams and sync requests change nothing" case_forged_sync
 t_case "replayed genuine sync datagrams change nothing" case_replayed_sync
 t_case "a server proxyd does not have is ignored there, nothing else" case_unknown_server
-t_case "root and another user on hacd.chan are refused; proxyd stays, no failover" case_channel_other_uid
+t_case "root, another user and hacd's own on hacd.chan are refused; proxyd stays, no failover" case_channel_other_uid
 t_case "a second proxyd-user connection is refused; the real proxyd stays" case_channel_second_proxyd
 t_case "admin entries, ticket keys and drains from the channel are refused, not replicated" case_channel_refuses_entries
 t_end
