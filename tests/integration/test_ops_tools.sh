@@ -322,6 +322,11 @@ case_completion() {
 	[[ $(sort <<<"$w" | tr '\n' ' ') == "api web " ]] || { t_fail "'failover' offers: $(tr '\n' ' ' <<<"$w")"; return 1; }
 	w=$(complete_words "hactl -R $DIR/hrun failover web --to ")
 	[[ $w == n1 ]] || { t_fail "'failover web --to' offers: $(tr '\n' ' ' <<<"$w")"; return 1; }
+	# keygen: its one option, then a file name.
+	w=$(complete_words "hactl keygen ")
+	[[ $w == -o ]] || { t_fail "'hactl keygen' offers: $(tr '\n' ' ' <<<"$w")"; return 1; }
+	w=$(complete_words "hactl keygen -o $DIR/hru")
+	[[ $w == "$DIR/hrun" ]] || { t_fail "'hactl keygen -o $DIR/hru' offers: $(tr '\n' ' ' <<<"$w")"; return 1; }
 	# No hacd there: no names, and no error text in the completion.
 	w=$(complete_words "hactl -R $DIR/nowhere failover ")
 	[[ -z $w ]] || { t_fail "without hacd 'failover' offers: $(tr '\n' ' ' <<<"$w")"; return 1; }
