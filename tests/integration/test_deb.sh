@@ -559,6 +559,16 @@ case_upgrade() {
 	[[ -s $R/etc/tandem/hacd.key ]] || { t_fail "the upgrade removed hacd.key"; return 1; }
 	w=$(in_root stat -c '%a %U' /etc/tandem/hacd.key)
 	[[ $w == "600 tandem-hacd" ]] || { t_fail "hacd.key after the upgrade: $w, wanted 600 tandem-hacd"; return 1; }
+	# Unless a drop-in runs hacd as root: then a root key stays root's.
+	mkdir -p "$R/etc/systemd/system/hacd.service.d" &&
+		printf '[Service]\nUser=root\nAmbientCapabilities=\n' >"$R/etc/systemd/system/hacd.service.d/root.conf" &&
+		in_root chown root:root /etc/tandem/hacd.key || return 1
+	in_root /var/lib/dpkg/info/tandem.postinst configure "$v" >>"$DIR/upgrade.log" 2>&1 ||
+		{ t_fail "postinst configure failed"; return 1; }
+	rm -rf "$R/etc/systemd/system/hacd.service.d"
+	w=$(in_root stat -c '%a %U' /etc/tandem/hacd.key)
+	in_root chown tandem-hacd:tandem-hacd /etc/tandem/hacd.key
+	[[ $w == "600 root" ]] || { t_fail "with a User=root drop-in, postinst made the key $w"; return 1; }
 	in_root proxyd -t -c /etc/tandem/proxyd.conf >/dev/null 2>&1 || { t_fail "proxyd -t fails after the upgrade"; return 1; }
 	in_root hacd -t -c /etc/tandem/hacd.conf >/dev/null 2>&1 || { t_fail "hacd -t fails after the upgrade"; return 1; }
 }
