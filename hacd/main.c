@@ -221,8 +221,8 @@ int main(int argc, char **argv)
 	/* As root (by hand, the lab, `hacd -t` from a root shell) a key file
 	 * owned by hacd.service's user is trusted too: that account is hacd's
 	 * own, and the package gives it the key (a root-owned one stays
-	 * accepted). Run as that user, the file must be its own (or root's,
-	 * which that user then cannot read). */
+	 * accepted); the epoch file likewise. Run as that user, only its own
+	 * key will do: it cannot open root's 0600 file (lib/wire says so). */
 	if (geteuid() == 0) {
 		const struct passwd *pw = getpwnam(HACD_USER);
 
