@@ -131,7 +131,7 @@ on_response_head(struct req *r)
 		r->keep_client = 0;
 		r->c->state = CONN_TUNNEL;
 	}
-	filter_select(r, r->rbody != HTTP_BODY_NONE && r->rbody != HTTP_BODY_TUNNEL);
+	filter_select(r, FILTER_SEL_BACKEND | (r->rbody != HTTP_BODY_NONE && r->rbody != HTTP_BODY_TUNNEL ? FILTER_SEL_BODY : 0), d);
 	if (r->fc.nbody > 0) {
 		/* Body stages see the data only, and change the length
 		 * (filter.h): an HTTP/1.0 client's body is delimited by the

@@ -21,6 +21,7 @@
 #include "proxyd/config.h"
 #include "proxyd/endpoint.h"
 #include "proxyd/filter.h"
+#include "proxyd/filter_compress.h"
 #include "proxyd/h1_frame.h"
 #include "proxyd/http_parse.h"
 
@@ -64,6 +65,7 @@ struct req {
 	int fail_status;                /* a retried failure's status (502/504), 0 = none */
 	struct h1_dechunk dc;           /* de-chunking state (r->dechunk) */
 	struct filter_chain fc;         /* response filters active (proxyd/filter.h) */
+	struct filter_compress_req cz;  /* compression's facts and choice (proxyd/filter_compress.h) */
 	size_t fpass;                   /* body stages active: bytes of fout ready to go out */
 	uint8_t attempts;
 	int sticky_srv;                 /* server the sticky cookie names, + 1; 0 = none */

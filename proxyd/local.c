@@ -40,7 +40,7 @@ local_respond_x(struct req *r, int status, const char *body, const char *locatio
 		buf_append(h, extra, strlen(extra));
 	/* The header stage of the response filters applies to every answer,
 	 * fixed responses included (route response_headers). */
-	filter_select(r, 0);
+	filter_select(r, 0, NULL);
 	if (r->fc.n > 0)
 		filter_hdr_add(r, h);
 	if (r->reqid[0] != '\0')

@@ -11,6 +11,7 @@
 #include "proxyd/accesslog.h"
 #include "proxyd/backend.h"
 #include "proxyd/exchange.h"
+#include "proxyd/filter.h"
 #include "proxyd/guard.h"
 #include "proxyd/h1_frame.h"
 #include "proxyd/h1_head.h"
@@ -235,6 +236,7 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 		return;
 	}
 	r->key_hash = r->gen->upstreams[r->up_idx].algo == BAL_HASH ? hash_key(r, &r->gen->upstreams[r->up_idx], d) : 0;
+	filter_request(r, d);
 	buf_consume(&c->ep.in, m->header_bytes);
 	if ((rc = exch_req_advance(r)) < 0) {
 		exch_body_error(r, rc);

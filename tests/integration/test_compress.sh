@@ -285,8 +285,8 @@ wait_for 5 listening $P_CONF || { echo "proxyd -c did not start" >&2; cat "$T/co
 head_of() {  # PORT TARGET AE [METHOD [VERSION [HEADER...]]]: "key: value" lines
 	timeout 30 "$PY" "$T/h.py" head "$@" 2>&1
 }
-field() {  # OUTPUT NAME: the value of NAME (lower case) in head_of's output
-	sed -n "s/^$2: //p" <<<"$1" | head -n 1
+field() {  # OUTPUT NAME: the value of NAME (a field, lower case; or status, bodylen, bodyhex) in head_of's output
+	sed -n -e "s/^$2: //p" -e "s/^$2=//p" <<<"$1" | head -n 1
 }
 metric() {  # NAME_WITH_LABELS
 	curl -s --max-time 3 "http://$H:$P_ADM/metrics" | awk -v k="$1" 'index($0, k" ") == 1 { print $2 }'

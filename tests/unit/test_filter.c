@@ -86,11 +86,11 @@ test_route_headers(void **state)
 	memset(&r, 0, sizeof(r));
 	buf_init(&h);
 	r.rt = &rt;
-	filter_select(&r, 1);
+	filter_select(&r, FILTER_SEL_BODY, NULL);
 	assert_int_equal(r.fc.n, 0);   /* no edits: no filter, nothing to pay */
 	rt.resp_ops = ops;
 	rt.nresp_ops = 2;
-	filter_select(&r, 1);
+	filter_select(&r, FILTER_SEL_BODY, NULL);
 	assert_int_equal(r.fc.n, 1);
 	assert_int_equal(r.fc.nbody, 0);
 	assert_true(filter_hdr_drop(&r, "x-drop", 6));

@@ -547,28 +547,28 @@ test_quick_mode_tls(void **state)
 	snprintf(key, sizeof(key), "%s/a-ecdsa.key", pki);
 	snprintf(bad, sizeof(bad), "%s/mismatch.key", pki);
 	/* TLS alone, and beside a plain listener. */
-	c = config_quick_tls(NULL, "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, &err);
+	c = config_quick_tls(NULL, "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, 0, &err);
 	if (c == NULL)
 		fail_msg("%s", err.msg);
 	assert_int_equal(c->nlisteners, 1);
 	assert_non_null(c->listeners[0].tls);
 	assert_true(c->has_tls);
 	config_unref(c);
-	c = config_quick_tls("127.0.0.1:18080", "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, &err);
+	c = config_quick_tls("127.0.0.1:18080", "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, 0, &err);
 	if (c == NULL)
 		fail_msg("%s", err.msg);
 	assert_int_equal(c->nlisteners, 2);
 	assert_null(c->listeners[0].tls);
 	assert_non_null(c->listeners[1].tls);
 	config_unref(c);
-	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", crt, bad, "127.0.0.1:18101", 1, &err));
+	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", crt, bad, "127.0.0.1:18101", 1, 0, &err));
 	assert_non_null(strstr(err.msg, "quick-tls"));
 	assert_non_null(strstr(err.msg, "does not match"));
-	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", NULL, NULL, "127.0.0.1:18101", 1, &err));
+	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", NULL, NULL, "127.0.0.1:18101", 1, 0, &err));
 	assert_non_null(strstr(err.msg, "--cert"));
-	assert_null(config_quick_tls("127.0.0.1:18443", "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, &err));
+	assert_null(config_quick_tls("127.0.0.1:18443", "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, 0, &err));
 	assert_non_null(strstr(err.msg, "same address"));
-	assert_null(config_quick_tls(NULL, NULL, NULL, NULL, "127.0.0.1:18101", 1, &err));
+	assert_null(config_quick_tls(NULL, NULL, NULL, NULL, "127.0.0.1:18101", 1, 0, &err));
 }
 
 static void
