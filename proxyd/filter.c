@@ -76,6 +76,7 @@ filter_select(struct req *r, unsigned how, const uint8_t *rd)
 {
 	if (r->fc.n > 0)
 		filter_end(r);   /* a local answer after a backend's head was chosen for */
+	r->cz.alg = COMPRESS_IDENTITY;    /* what the access log reports: nothing coded yet */
 	if (r->rt == NULL)
 		return;
 	if (r->rt->nresp_ops > 0)
