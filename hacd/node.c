@@ -41,8 +41,9 @@ static void stop_poll_cb(struct ev_loop *loop, struct ev_timer *t);
  * must have moved within about 3 s of the drain's start for that client to
  * reach the new owner inside a 5 s request deadline. */
 #define NODE_DRAIN_WAIT_MS  2500
-/* How often the connections still open to a draining VIP are counted. */
-#define NODE_GATE_POLL_MS   20
+/* How often the connections still open to a draining VIP are counted
+ * (reading /proc/net/tcp walks the host's whole established hash: a few ms). */
+#define NODE_GATE_POLL_MS   50
 /* After a planned handover the old owner keeps the address this long. A
  * client may have opened a connection to it in the instant between proxyd
  * reporting "quiet" and the target's gratuitous ARP reaching the client;
