@@ -117,6 +117,14 @@ void gate_set(struct gate *g, const char *nft, const struct vip_addr *va, int ho
 		run(g);
 }
 
+void gate_retry(struct gate *g)
+{
+	if (!g->want && g->applied && g->pid == 0) {
+		g->failures = 0;
+		run(g);
+	}
+}
+
 int gate_held(const struct gate *g)
 {
 	return g->want && g->applied && g->pid == 0;

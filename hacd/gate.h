@@ -46,6 +46,13 @@ void gate_init(struct gate *g, struct proc_table *procs);
  */
 void gate_set(struct gate *g, const char *nft, const struct vip_addr *va, int hold);
 
+/*
+ * A removal that failed (nft missing, killed, refused) is tried again: a
+ * rule left behind would hold new connections off the VIP the next time
+ * this node owns it. Called every second; does nothing otherwise.
+ */
+void gate_retry(struct gate *g);
+
 /* Are new connections to the VIP held off now (the rule is in place)? */
 int gate_held(const struct gate *g);
 

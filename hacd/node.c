@@ -378,6 +378,8 @@ static void apply_result(struct node *n, size_t v, const struct election_result 
 	if (r->actions & ELECTION_ACT_ADD) {
 		nv->lingering = 0;
 		ev_timer_stop(n->loop, &nv->linger_timer);
+		/* Won back during the linger: let new connections in again. */
+		gate_update(n, v);
 		if (n->vip != NULL && vip_add(n->vip, va) == -1)
 			log_warnx("vip %s %s: add failed; retried every second", cfg->vips[v].name, va->text);
 	}
@@ -669,6 +671,11 @@ static void tick_cb(struct ev_loop *loop, struct ev_timer *t)
 		    n->cfg->vips[v].name, n->cfg->nodes[nv->yield_to].name);
 		clear_yield(n, v);
 		schedule_eval(n);
+	}
+	/* Reconcile every gate with its VIP's state, whatever path changed it. */
+	for (size_t v = 0; v < n->cfg->nvips; v++) {
+		gate_update(n, v);
+		gate_retry(&n->vips[v].gate);
 	}
 	recheck(n);
 	ev_timer_start(loop, t, NODE_TICK_MS);

@@ -7,6 +7,10 @@
  * Only the accepted socket has the VIP as its local address; the listener
  * (LISTEN) is not counted, nor is the accepted side once it has closed
  * first and its FIN was acknowledged (FIN_WAIT2, then TIME_WAIT).
+ *
+ * The rule itself is set by nft(8); here a stand-in script records what it
+ * was asked, so the order of the runs can be checked: a removal asked for
+ * while the setting still runs must come after it, never be overtaken.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,10 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hacd/gate.h"
+#include "lib/ev.h"
 
 static int listen_on(struct sockaddr_in *sa)
 {
@@ -118,11 +124,134 @@ static void test_conns_ipv6_table(void **state)
 	assert_true(n == 0 || n == -1);                /* -1: no IPv6 in this kernel */
 }
 
+/* A stand-in for nft in a fresh directory: sleeps a little (so a second
+ * request arrives while it runs), appends its argument to LOG, exits with
+ * STATUS. */
+static void fake_nft(char *dir, size_t dlen, char *prog, size_t plen, int status)
+{
+	char script[512];
+	FILE *f;
+
+	snprintf(dir, dlen, "/tmp/test_hacd_gate.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(prog, plen, "%s/nft", dir);
+	snprintf(script, sizeof(script), "#!/bin/sh\nsleep 0.1\necho \"$1\" >>%s/log\nexit %d\n", dir, status);
+	f = fopen(prog, "w");
+	assert_non_null(f);
+	fputs(script, f);
+	fclose(f);
+	assert_int_equal(chmod(prog, 0700), 0);
+}
+
+static int read_log(const char *dir, char lines[][512], int max)
+{
+	char path[300];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/log", dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (n < max && fgets(lines[n], 512, f) != NULL)
+		n++;
+	fclose(f);
+	return n;
+}
+
+static void cleanup(const char *dir)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/log", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/nft", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* Run the loop until the gate has no nft running (bounded: 5 s). */
+static void settle_gate(struct ev_loop *loop, struct gate *g)
+{
+	for (int i = 0; i < 500 && g->pid != 0; i++)
+		ev_run_once(loop, 10);
+	assert_int_equal(g->pid, 0);
+}
+
+static void test_release_waits_for_hold(void **state)
+{
+	struct ev_loop *loop = ev_loop_new();
+	struct proc_table pt;
+	struct gate g;
+	struct vip_addr va;
+	char dir[64], prog[128], lines[4][512];
+
+	(void)state;
+	assert_non_null(loop);
+	assert_int_equal(proc_table_init(&pt, loop), 0);
+	fake_nft(dir, sizeof(dir), prog, sizeof(prog), 0);
+	loop_vip(&va, 10, 99, 0, 100);
+	gate_init(&g, &pt);
+	gate_set(&g, prog, &va, 1);
+	assert_true(gate_busy(&g));
+	assert_false(gate_held(&g));                   /* not until nft has run */
+	gate_set(&g, prog, &va, 0);                    /* asked while the first runs */
+	settle_gate(loop, &g);
+	settle_gate(loop, &g);
+	assert_false(gate_held(&g));
+	assert_false(gate_busy(&g));
+	assert_int_equal(read_log(dir, lines, 4), 2);
+	assert_non_null(strstr(lines[0], "ip daddr 10.99.0.100 tcp flags & (syn | ack) == syn drop"));
+	assert_non_null(strstr(lines[1], "delete chain inet " GATE_TABLE " gate_0a630064"));
+
+	gate_set(&g, prog, &va, 1);
+	settle_gate(loop, &g);
+	assert_true(gate_held(&g));
+	gate_set(&g, prog, &va, 0);
+	settle_gate(loop, &g);
+	assert_false(gate_busy(&g));
+	assert_int_equal(read_log(dir, lines, 4), 4);
+	proc_table_fini(&pt);
+	ev_loop_free(loop);
+	cleanup(dir);
+}
+
+static void test_failed_nft_holds_nothing(void **state)
+{
+	struct ev_loop *loop = ev_loop_new();
+	struct proc_table pt;
+	struct gate g;
+	struct vip_addr va;
+	char dir[64], prog[128], lines[8][512];
+
+	(void)state;
+	assert_non_null(loop);
+	assert_int_equal(proc_table_init(&pt, loop), 0);
+	fake_nft(dir, sizeof(dir), prog, sizeof(prog), 1);
+	loop_vip(&va, 10, 99, 0, 101);
+	gate_init(&g, &pt);
+	gate_set(&g, prog, &va, 1);
+	for (int i = 0; i < 4; i++)
+		settle_gate(loop, &g);
+	/* Never held (the handover then waits for its bound), and tried at
+	 * most 3 times. */
+	assert_false(gate_held(&g));
+	assert_int_equal(read_log(dir, lines, 8), 3);
+	gate_set(&g, prog, &va, 0);
+	settle_gate(loop, &g);
+	assert_false(gate_busy(&g));
+	assert_int_equal(read_log(dir, lines, 8), 3);  /* nothing to remove */
+	proc_table_fini(&pt);
+	ev_loop_free(loop);
+	cleanup(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conns_counts_the_vip_only),
 		cmocka_unit_test(test_conns_ipv6_table),
+		cmocka_unit_test(test_release_waits_for_hold),
+		cmocka_unit_test(test_failed_nft_holds_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
