@@ -13,9 +13,14 @@
 #   make bench         proxyd side by side with haproxy and nginx (scripts/bench)
 #   make bench-tls     TLS handshakes, resumptions and HTTPS requests vs haproxy, nginx
 #   make bench-repl    replication throughput, lag and bulk sync (scripts/bench-repl)
+#   make bench-compress  gzip/br/zstd CPU per MB and sizes: proxyd's coders vs zlib,
+#                      nginx's gzip and haproxy's compression (scripts/bench-compress)
 #   make fuzz          libFuzzer harnesses, each for FUZZ_SECONDS (default 30)
 #   make fuzz-build    only build them (clang, into build/fuzz)
 #   make install       PREFIX=/usr/local DESTDIR=
+#   make deb           the Debian package (debhelper) into build/deb, then lintian
+#   make test-deb      build it, install, upgrade and purge it in a clean Debian 12
+#                      tree made by mmdebstrap (tests/integration/test_deb.sh)
 #   make clean
 #
 # SAN=1 builds everything into build/san with -fsanitize=address,undefined;
@@ -56,11 +61,15 @@ OPT     := -O1 -g -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
 
-PKGS    := openssl libnl-3.0 libnl-route-3.0 libprotobuf-c libsodium libconfig zlib libsystemd
+PKGS    := openssl libnl-3.0 libnl-route-3.0 libprotobuf-c libsodium libconfig zlib libsystemd \
+           libzstd libbrotlienc
 # pkg-config is asked lazily (=) so that `make deps` and `make clean` work on a
 # machine where the libraries are not installed yet.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The brotli decoder only for the tests that decode what proxyd coded
+# (the daemons encode; curl and browsers decode).
+TEST_LIBS  = $(shell pkg-config --libs libbrotlidec 2>/dev/null)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Werror
@@ -93,8 +102,8 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/%,$(FUZZ_SRC))
 
-.PHONY: all deps test test-tsan unit demo lab bench bench-ha bench-tls bench-repl \
-        fuzz fuzz-build fuzz-bins install clean
+.PHONY: all deps test test-tsan unit demo lab bench bench-ha bench-tls bench-repl bench-compress \
+        fuzz fuzz-build fuzz-bins install deb test-deb clean
 .DEFAULT_GOAL := all
 # Keep objects made through pattern chains (tests, tools): without this make
 # deletes them as intermediates and the second `make` would compile again.
@@ -141,7 +150,7 @@ $(B)/hactl: $(call obj,hacd/hactl.c) $(HACD_A) $(LIB_A)
 
 $(B)/tests/unit/%: $(call obj,tests/unit/%.c) $(PROXYD_A) $(HACD_A) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+	$(CC) -o $@ $^ $(LDLIBS_ALL) $(TEST_LIBS) -lcmocka
 
 $(B)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -150,6 +159,9 @@ $(B)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_A)
 # frames prints a byte stream's framing as proxyd's parser sees it (the
 # differential HTTP test's reference), so it links the pure parser.
 $(B)/tests/tools/frames: $(call obj,proxyd/http_parse.c)
+
+# compbench drives proxyd's coders (codec-only half of make bench-compress).
+$(B)/tests/tools/compbench: $(call obj,proxyd/compress.c)
 
 # A harness is linked as the unit tests are, against the daemons' libraries;
 # -fsanitize=fuzzer supplies main(). Only with FUZZ=1 (clang).
@@ -215,6 +227,11 @@ bench-repl: deps
 	$(MAKE) all
 	BUILD=$(B) scripts/bench-repl
 
+bench-compress: deps
+	scripts/add-users
+	$(MAKE) all
+	BUILD=$(B) scripts/bench-compress
+
 # tests/fuzz/run runs what fuzz-build made, FUZZ_SECONDS each.
 fuzz-build:
 	$(MAKE) FUZZ=1 fuzz-bins
@@ -231,7 +248,9 @@ fuzz: deps
 	$(MAKE) FUZZ=1 fuzz-bins
 	BUILD_DIR=$(BUILD_DIR) tests/fuzz/run
 
-install: all
+# Only the programs: install needs neither the tests nor cmocka (debian/rules
+# builds build/proxyd, build/hacd and build/hactl alone, then runs this).
+install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
 	    $(DESTDIR)/etc/tandem $(DESTDIR)/lib/systemd/system
@@ -242,11 +261,35 @@ install: all
 	$(if $(wildcard etc/*.conf),install -m 0644 etc/*.conf $(DESTDIR)/etc/tandem/)
 	install -d $(DESTDIR)/usr/lib/sysusers.d
 	install -m 0644 systemd/tandem-sysusers.conf $(DESTDIR)/usr/lib/sysusers.d/tandem.conf
+	install -D -m 0644 contrib/bash-completion/hactl $(DESTDIR)$(PREFIX)/share/bash-completion/completions/hactl
 	@echo "install: proxyd runs as the system user tandem-proxyd: create it with systemd-sysusers or scripts/add-users (as root)"
 	for u in systemd/*.service; do \
 	    sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' $$u > $(DESTDIR)/lib/systemd/system/$$(basename $$u); \
 	    chmod 0644 $(DESTDIR)/lib/systemd/system/$$(basename $$u); \
 	done
+
+# The package is built from a copy of the tree under build/deb/src (in a git
+# checkout: the tracked files and the new ones .gitignore does not exclude;
+# otherwise everything but build/), so dpkg-buildpackage's outputs (written
+# to the parent directory) land in build/deb and the checkout stays clean.
+# lintian fails the target on any error or warning; there are no overrides.
+DEB_DIR := $(BUILD_DIR)/deb
+deb:
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	    git ls-files -z -co --exclude-standard | tar --null -T - -c; \
+	else \
+	    tar -c --exclude=./build --exclude-vcs .; \
+	fi | tar -x -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error,warning --info $(DEB_DIR)/*.changes
+	@ls -l $(DEB_DIR)/*.deb
+
+# Install, upgrade and purge in a clean Debian 12 tree (mmdebstrap, needs
+# Debian's mirror the first time; the tree is cached under /var/cache).
+test-deb: deps
+	tests/integration/test_deb.sh
 
 clean:
 	rm -rf build

@@ -26,10 +26,21 @@
  * reached end of file by then (checked at the moment the new one arrives,
  * in case the loop has not yet read that end of file). "replace" lets the
  * newest connection win.
+ *
+ * How the socket file reaches proxyd's user. The kernel checks the file's
+ * permissions before SO_PEERCRED is ever asked, so hacd.chan must be
+ * writable by proxyd's user and by as few others as possible. Under
+ * hacd.service hacd runs as root with proxyd's group (Group=) and without
+ * CAP_CHOWN: the socket is created with that group and mode 0660, inside
+ * /run/tandem, which systemd makes root:tandem-proxyd 0710, so only root
+ * and that group can even reach it, and only proxyd's uid is admitted. Run
+ * any other way (by hand, the lab), hacd creates it 0600 and chowns it to
+ * proxyd's user (which takes CAP_CHOWN: root has it at start).
  */
 #include "hacd/channel.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -204,9 +215,23 @@ static void accept_cb(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 	}
 }
 
+/* Does hacd's own group hand the socket to proxyd's user (see the top of the
+ * file)? Yes when hacd runs with proxyd's primary group, never root's. */
+static int handover_by_group(const struct channel_policy *pol)
+{
+	const struct passwd *pw;
+
+	if (!pol->has_proxyd_uid || pol->proxyd_uid == getuid() || getegid() == 0)
+		return 0;
+	pw = getpwuid(pol->proxyd_uid);
+	return pw != NULL && pw->pw_gid == getegid();
+}
+
 int channel_open(struct channel *ch, struct ev_loop *loop, const char *path,
     const struct channel_policy *pol, channel_changed_cb changed, void *arg)
 {
+	int by_group;
+
 	memset(ch, 0, sizeof(*ch));
 	ch->loop = loop;
 	ch->changed = changed;
@@ -218,10 +243,14 @@ int channel_open(struct channel *ch, struct ev_loop *loop, const char *path,
 	}
 	snprintf(ch->path, sizeof(ch->path), "%s", path);
 	ch->pol = *pol;
-	ch->lfd = net_listen_unix(path, 0600);
+	by_group = handover_by_group(pol);
+	ch->lfd = net_listen_unix(path, by_group ? 0660 : 0600);
 	if (ch->lfd == -1)
 		return -1;
-	if (pol->has_proxyd_uid && pol->proxyd_uid != getuid() && chown(path, pol->proxyd_uid, (gid_t)-1) == -1) {
+	if (by_group)
+		log_info("channel: %s is for group %d (proxyd's), mode 0660", path, (int)getegid());
+	else if (pol->has_proxyd_uid && pol->proxyd_uid != getuid() &&
+	    chown(path, pol->proxyd_uid, (gid_t)-1) == -1) {
 		close(ch->lfd);
 		ch->lfd = -1;
 		return -1;

@@ -61,9 +61,11 @@ struct channel {
  * uid when that is not root, or as root with pol->allow_root; others are
  * closed and counted (rejected_uid). One proxyd at a time: while a live
  * connection exists a new one is closed and counted (rejected_busy), unless
- * pol->replace, when it replaces the old. With has_proxyd_uid the socket
- * file is chowned to proxyd_uid so that user, and no other, can connect.
- * pol is copied. Returns 0, or -1 with errno set.
+ * pol->replace, when it replaces the old. With has_proxyd_uid (and
+ * proxyd_uid not hacd's own) the socket file is handed to that user: when
+ * hacd runs with proxyd_uid's primary group (hacd.service's Group=) by that
+ * group and mode 0660, with no chown(2); otherwise it is chowned to
+ * proxyd_uid (CAP_CHOWN). pol is copied. Returns 0, or -1 with errno set.
  */
 int channel_open(struct channel *ch, struct ev_loop *loop, const char *path,
     const struct channel_policy *pol, channel_changed_cb changed, void *arg);

@@ -13,9 +13,12 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -267,21 +270,149 @@ static void print_table(const Tandem__CtlResponse *r, int verbose)
 	}
 }
 
+/* hactl status --watch: SIGINT/SIGTERM only set this flag, so the loop
+ * ends between two frames and puts the terminal back the way it was. */
+static volatile sig_atomic_t watch_stop;
+
+static void watch_signal(int signo)
+{
+	(void)signo;
+	watch_stop = 1;
+}
+
+/* Wait up to ms for the next frame; 1 when the operator asked to stop (a
+ * signal, or q / Q typed on an interactive stdin). */
+static int watch_wait(int ms, int keys)
+{
+	struct timespec end, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += ms / 1000;
+	end.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	while (!watch_stop) {
+		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+		long left;
+		int n;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = (long)(end.tv_sec - now.tv_sec) * 1000L + (end.tv_nsec - now.tv_nsec) / 1000000L;
+		if (left <= 0)
+			return 0;
+		n = poll(&pfd, keys ? 1 : 0, (int)left);
+		if (n > 0) {
+			char c;
+
+			if (read(STDIN_FILENO, &c, 1) != 1)
+				keys = 0;       /* stdin closed: watch the clock only */
+			else if (c == 'q' || c == 'Q')
+				return 1;
+		}
+	}
+	return 1;
+}
+
+/* Redraw the status every interval until interrupted, q, or count frames
+ * (0: no limit). Each frame is a fresh connection to hacd, as a plain
+ * `hactl status`, so a watch holds nothing open in hacd between frames. */
+static int status_watch(int json, int verbose, int interval_ms, long count)
+{
+	struct sigaction sa;
+	struct termios saved, raw;
+	int tty_out = isatty(STDOUT_FILENO), keys = isatty(STDIN_FILENO), raw_set = 0, rc = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = watch_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* Keys without Enter and without echo; restored before returning. */
+	if (keys && tcgetattr(STDIN_FILENO, &saved) == 0) {
+		raw = saved;
+		raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+		raw.c_cc[VMIN] = 1;
+		raw.c_cc[VTIME] = 0;
+		raw_set = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+	}
+	for (long frame = 0; !watch_stop && (count == 0 || frame < count); frame++) {
+		Tandem__CtlResponse *r = call("status", 0, NULL);
+		char stamp[32];
+		time_t t = time(NULL);
+
+		if (r->has_status && r->status != 0) {
+			rc = finish(r);
+			break;
+		}
+		strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", localtime(&t));
+		if (json) {
+			print_json(r);          /* one object per line, per frame */
+		} else {
+			if (tty_out)
+				fputs("\033[H\033[2J", stdout);   /* home, clear screen */
+			else if (frame > 0)
+				putchar('\n');
+			printf("hactl status --watch: every %d.%03d s, %s (q or Ctrl-C to stop)\n",
+			    interval_ms / 1000, interval_ms % 1000, stamp);
+			print_table(r, verbose);
+		}
+		tandem__ctl_response__free_unpacked(r, NULL);
+		fflush(stdout);
+		if ((count != 0 && frame + 1 >= count) || watch_wait(interval_ms, keys))
+			break;
+	}
+	if (raw_set)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+	return rc;
+}
+
+#define USAGE_STATUS "usage: hactl status [--json] [--counters] " \
+	"[--watch [--interval SECONDS] [--count N]]\n"
+
 static int cmd_status(int argc, char **argv)
 {
 	Tandem__CtlResponse *r;
-	int json = 0, verbose = 0;
+	int json = 0, verbose = 0, watch = 0, interval_ms = 2000;
+	long count = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			json = 1;
 		else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--counters") == 0)
 			verbose = 1;
-		else {
-			fprintf(stderr, "usage: hactl status [--json] [--counters]\n");
+		else if (strcmp(argv[i], "-w") == 0 || strcmp(argv[i], "--watch") == 0)
+			watch = 1;
+		else if ((strcmp(argv[i], "--interval") == 0 || strcmp(argv[i], "-i") == 0) && i + 1 < argc) {
+			/* Bounded both ways: faster than 0.1 s would only load hacd's
+			 * control socket, slower than an hour is not watching. */
+			char *end;
+			double s = strtod(argv[++i], &end);
+
+			if (end == argv[i] || *end != '\0' || !(s >= 0.1 && s <= 3600)) {
+				fprintf(stderr, "hactl: --interval must be 0.1..3600 seconds\n");
+				return EXIT_USAGE;
+			}
+			interval_ms = (int)(s * 1000 + 0.5);
+			watch = 1;
+		} else if ((strcmp(argv[i], "--count") == 0 || strcmp(argv[i], "-n") == 0) && i + 1 < argc) {
+			char *end;
+
+			errno = 0;
+			count = strtol(argv[++i], &end, 10);
+			if (errno != 0 || end == argv[i] || *end != '\0' || count < 1 || count > 1000000) {
+				fprintf(stderr, "hactl: --count must be 1..1000000\n");
+				return EXIT_USAGE;
+			}
+			watch = 1;
+		} else {
+			fputs(USAGE_STATUS, stderr);
 			return EXIT_USAGE;
 		}
 	}
+	if (watch)
+		return status_watch(json, verbose, interval_ms, count);
 	r = call("status", 0, NULL);
 	if (r->has_status && r->status != 0)
 		return finish(r);
@@ -747,7 +878,7 @@ static int cmd_bans(int argc, char **argv)
 }
 
 static const struct command commands[] = {
-	{ "status",      cmd_status,      "nodes, VIPs, owners and priorities [--json] [--counters]" },
+	{ "status",      cmd_status,      "nodes, VIPs, owners and priorities [--json] [--counters] [--watch [--interval S] [--count N]]" },
 	{ "failover",    cmd_failover,    "hand a VIP over, make-before-break: [VIP] [--to NODE] [--wait]" },
 	{ "maintenance", cmd_maintenance, "on: hand every VIP over, stay priority 0; off: back [--wait]" },
 	{ "reload",      cmd_reload,      "re-read hacd.conf and the key file (kept on error)" },

@@ -5,7 +5,8 @@
  * (lib/wire), takes the next epoch from the state directory so the peers'
  * replay windows keep refusing this node's datagrams of an earlier run
  * (its own windows start empty: hacd/fresh.c covers that), builds the node (hacd/node.c) and its control
- * socket (hacd/ctl.c) on one lib/ev loop, drops every capability but
+ * socket (hacd/ctl.c) and, when admin.listen says so, its metrics listener
+ * (hacd/metrics.c) on one lib/ev loop, drops every capability but
  * CAP_NET_ADMIN and CAP_NET_RAW, tells systemd it is ready, and runs. It
  * never forks into the background: systemd (Type=notify) or the lab's
  * scripts supervise it. SIGTERM/SIGINT hand owned VIPs over before exiting;
@@ -26,6 +27,7 @@
 
 #include "hacd/config.h"
 #include "hacd/ctl.h"
+#include "hacd/metrics.h"
 #include "hacd/node.h"
 #include "lib/ev.h"
 #include "lib/log.h"
@@ -35,6 +37,7 @@ struct hacd_main {
 	struct ev_loop *loop;
 	struct node node;
 	struct ctl ctl;
+	struct httpget *metrics;        /* admin.listen: GET /metrics; NULL none */
 	struct ev_signal sigterm, sigint, sighup;
 	struct ev_timer watchdog;
 	uint64_t watchdog_ms;
@@ -81,6 +84,9 @@ static int mkdir_p(const char *path, mode_t mode)
  * socket for announcements) and drop everything else, from the bounding
  * set too so notify scripts and checks cannot regain it. Plain syscalls, no
  * libcap. Not being root (a test run) is not an error: nothing to drop.
+ * Started with those two alone (hacd.service's CapabilityBoundingSet=),
+ * there is nothing to drop and capset(2) is not called: the unit refuses
+ * it (SystemCallFilter=~@privileged).
  */
 static void drop_capabilities(void)
 {
@@ -100,6 +106,11 @@ static void drop_capabilities(void)
 	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capget, &hdr, data) == -1) {
 		log_warn("capget");
+		return;
+	}
+	if (((data[0].effective | data[0].permitted) & ~keep) == 0 && data[0].inheritable == 0 &&
+	    (data[1].effective | data[1].permitted | data[1].inheritable) == 0) {
+		log_debug("capabilities: CAP_NET_ADMIN and CAP_NET_RAW at most already, nothing to drop");
 		return;
 	}
 	data[0].effective &= keep;
@@ -173,7 +184,7 @@ int main(int argc, char **argv)
 	static struct hacd_main m;
 	const char *conf_path = NULL, *name = NULL;
 	const char *rundir = "/run/tandem", *statedir = "/var/lib/tandem";
-	int check = 0, debug = 0, opt;
+	int check = 0, debug = 0, failed, opt;
 	struct hacd_config *cfg;
 	struct wire_keyring *kr;
 	struct conf_err cerr;
@@ -234,6 +245,9 @@ int main(int argc, char **argv)
 		fatal("cannot listen on %s", path);
 	m.ctl.on_reload = reload_notify;
 	m.ctl.reload_arg = &m;
+	m.metrics = hacd_metrics_listen(&m.node, &m.ctl, &failed);
+	if (failed)
+		fatalx("cannot open the metrics listener on %s", m.node.cfg->admin_listen);
 	if (ev_signal_start(m.loop, &m.sigterm, SIGTERM, sigterm_cb, &m) == -1 ||
 	    ev_signal_start(m.loop, &m.sigint, SIGINT, sigterm_cb, &m) == -1 ||
 	    ev_signal_start(m.loop, &m.sighup, SIGHUP, sighup_cb, &m) == -1)
@@ -249,6 +263,7 @@ int main(int argc, char **argv)
 	if (ev_run(m.loop) == -1)
 		log_warn("event loop failed");
 	sd_notify(0, "STOPPING=1");
+	httpget_free(m.metrics);
 	ctl_close(&m.ctl);
 	node_fini(&m.node);
 	ev_loop_free(m.loop);

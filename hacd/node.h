@@ -23,6 +23,9 @@
 
 struct node;
 
+/* enum election_role values: INIT, BACKUP, MASTER, FAULT. */
+#define NODE_ROLES 4
+
 struct node_vip {
 	struct election_state st;
 	const char *reason;         /* of the last transition (static text) */
@@ -36,6 +39,7 @@ struct node_vip {
 	int lingering;              /* handed over, address kept for NODE_LINGER_MS */
 	struct gate gate;           /* new connections held off while it is handed over (hacd/gate.h) */
 	int preempt_unheard;        /* the last step held a preemption back (the owner does not hear us) */
+	uint64_t transitions[NODE_ROLES]; /* role changes since start, by the role entered (metrics) */
 	struct ev_timer garp_timer;
 	struct ev_timer linger_timer;
 	struct ev_timer reeval_timer;

@@ -37,7 +37,7 @@
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
-#include "proxyd/worker.h"
+#include "proxyd/procstate.h"
 
 #define CHAN_RETRY_MS  500
 #define CHAN_STATUS_MS 1000
@@ -126,10 +126,10 @@ send_status(void)
 		return;
 	st.has_ready = st.has_draining = st.has_active_connections = 1;
 	st.ready = admin_ready();
-	st.draining = atomic_load(&worker_draining) || atomic_load(&worker_stopping);
-	st.active_connections = atomic_load(&worker_active_conns);
+	st.draining = atomic_load(&procstate_draining) || atomic_load(&procstate_stopping);
+	st.active_connections = atomic_load(&procstate_active_conns);
 	st.has_quiet = 1;
-	st.quiet = ch.quiet && atomic_load(&worker_draining);
+	st.quiet = ch.quiet && atomic_load(&procstate_draining);
 	m.body_case = TANDEM__CHANNEL_MESSAGE__BODY_STATUS;
 	m.status = &st;
 	chan_send(&m);
@@ -170,7 +170,7 @@ retry_cb(struct ev_loop *loop, struct ev_timer *t)
 	log_info("hacd channel %s: connected", ch.path);
 	ev_io_start(loop, &ch.io, EV_READ);
 	{
-		struct pd_config *g = worker_current();
+		struct pd_config *g = procstate_current();
 
 		cluster_channel_up(g != NULL && g->has_tls, ev_now(loop));
 		config_unref(g);
@@ -205,9 +205,9 @@ quiet_cb(struct ev_loop *loop, struct ev_timer *t)
 {
 	uint64_t now = ev_now(loop);
 
-	if (!atomic_load(&worker_draining))
+	if (!atomic_load(&procstate_draining))
 		return;
-	if (atomic_load(&worker_active_conns) != 0) {
+	if (atomic_load(&procstate_active_conns) != 0) {
 		ch.quiet_since = 0;
 	} else if (ch.quiet_since == 0) {
 		ch.quiet_since = now;
@@ -223,7 +223,7 @@ quiet_cb(struct ev_loop *loop, struct ev_timer *t)
  * The cluster's server admin state (hactl drain|enable|maint|weight on any
  * node, replicated by hacd): applied through the same runtime mechanism as
  * the admin socket's "set server UPSTREAM/SERVER state|weight"
- * (config_srv_shared_set, then the health checker and the workers are
+ * (srvstate_set, then the health checker and the workers are
  * told). hacd sends every entry when proxyd connects and each change after,
  * so applying them in arrival order converges on hacd's (last writer wins)
  * view. hacd does not know this proxyd's configuration: a server it does
@@ -263,7 +263,7 @@ apply_sync(const Tandem__StateSync *sync)
 			    (unsigned long long)ch.sync_bad);
 			continue;
 		}
-		if (config_srv_shared_set(a->upstream, a->server, state, weight) == -1) {
+		if (srvstate_set(a->upstream, a->server, state, weight) == -1) {
 			ch.sync_unknown++;
 			log_rl_warnx(&ch.rl, ev_now(ch.loop), "hacd channel: admin entry for unknown server %.64s/%.64s ignored (%llu so far)",
 			    a->upstream, a->server, (unsigned long long)ch.sync_unknown);
@@ -276,12 +276,12 @@ apply_sync(const Tandem__StateSync *sync)
 		else
 			wbuf[0] = '\0';
 		log_info("hacd channel: server %s/%s %s%s (cluster admin state, set on %s)", a->upstream, a->server,
-		    config_admin_state_str((enum pd_admin_state)state), wbuf,
+		    srvstate_str((enum pd_admin_state)state), wbuf,
 		    a->origin != NULL && a->origin[0] != '\0' ? a->origin : "?");
 	}
 	if (applied > 0) {
 		hc_admin_changed();
-		worker_kick_all();
+		procstate_kick();
 	}
 }
 
@@ -312,9 +312,9 @@ channel_handle_frame(const uint8_t *p, size_t len)
 	}
 	if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_DRAIN && m->drain != NULL) {
 		int on = m->drain->has_on && m->drain->on;
-		if (atomic_exchange(&worker_draining, on) != on) {
+		if (atomic_exchange(&procstate_draining, on) != on) {
 			log_info("hacd channel: drain %s", on ? "on: Connection: close, idle keep-alives closed" : "off");
-			worker_kick_all();
+			procstate_kick();
 		}
 		free_message(m);
 		ch.quiet = 0;

@@ -60,11 +60,12 @@
 
 #include "lib/ev.h"
 #include "lib/log.h"
+#include "lib/prom.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
+#include "proxyd/procstate.h"
 #include "proxyd/ratelimit.h"
 #include "proxyd/tls_tickets.h"
-#include "proxyd/worker.h"
 
 #define CL_DEFAULT_INTERVAL_MS 20
 #define CL_HEALTH_EVERY_MS     250    /* health verdicts are few and slow: look less often */
@@ -203,7 +204,7 @@ static void apply_tickets(const Tandem__StateSync *s, uint64_t now)
 {
 	struct tls_ticket_keys *k;
 
-	if (s->n_tickets == 0 || (k = config_tls_keys()) == NULL)
+	if (s->n_tickets == 0 || (k = tls_tickets_shared()) == NULL)
 		return;
 	for (size_t i = 0; i < s->n_tickets; i++) {
 		const Tandem__TicketKey *t = s->tickets[i];
@@ -220,7 +221,7 @@ static void apply_tickets(const Tandem__StateSync *s, uint64_t now)
 			continue;
 		}
 		cl.rx[K_TICKET][R_MERGED]++;
-		atomic_store(&config_tls_keys_external, 1);
+		atomic_store(&tls_tickets_external, 1);
 		if (tk.state == TK_VIEW || tk.state == TK_WAITING) {
 			log_info("tls: the cluster's first session-ticket key is here: ready");
 			tk.got++;
@@ -248,7 +249,7 @@ void cluster_apply(const Tandem__StateSync *s)
 		cl.lag_sum += lag;
 		cl.lag_n++;
 	}
-	g = worker_current();
+	g = procstate_current();
 	apply_counts(g, s, now);
 	config_unref(g);
 	apply_health(s);
@@ -264,7 +265,7 @@ void cluster_reset(const Tandem__RateReset *rr)
 		refused(K_RESET, "a field is missing");
 		return;
 	}
-	g = worker_current();
+	g = procstate_current();
 	for (size_t i = 0; g != NULL && i < g->nrlimits; i++)
 		if (strcmp(g->rlimits[i].name, rr->limit) == 0) {
 			found = 1;
@@ -305,7 +306,7 @@ void cluster_view(const Tandem__ClusterView *v)
 	if (v->has_sync_interval_ms && v->sync_interval_ms > 0)
 		cl.interval_ms = v->sync_interval_ms;
 	if (v->has_tickets && v->tickets) {
-		atomic_store(&config_tls_keys_external, 1);
+		atomic_store(&tls_tickets_external, 1);
 		if (tk.state == TK_VIEW) {
 			tk.state = TK_WAITING;
 			log_info("tls: not ready until the cluster's session-ticket key arrives (at most %d s)",
@@ -453,7 +454,7 @@ static void take_health(void *arg, const char *upstream, const char *server, int
 
 size_t cluster_collect(int full, void (*send)(const Tandem__ChannelMessage *m))
 {
-	struct pd_config *g = worker_current();
+	struct pd_config *g = procstate_current();
 	uint64_t now = ev_wall_ms();
 
 	co.send = send;
@@ -533,12 +534,12 @@ void cluster_render(struct buf *o)
 	    "# TYPE tandem_cluster_messages_total counter\n"
 	    "tandem_cluster_messages_total{dir=\"rx\"} %llu\ntandem_cluster_messages_total{dir=\"tx\"} %llu\n",
 	    (unsigned long long)cl.rx_msgs, (unsigned long long)cl.tx_msgs);
-	buf_appendf(o, "# HELP tandem_cluster_merge_lag_ms Age of replicated state when merged here (sender's clock).\n"
-	    "# TYPE tandem_cluster_merge_lag_ms gauge\n"
-	    "tandem_cluster_merge_lag_ms{stat=\"last\"} %llu\ntandem_cluster_merge_lag_ms{stat=\"max\"} %llu\n"
-	    "tandem_cluster_merge_lag_ms{stat=\"avg\"} %llu\n",
-	    (unsigned long long)cl.lag_last, (unsigned long long)cl.lag_max,
-	    (unsigned long long)(cl.lag_n ? cl.lag_sum / cl.lag_n : 0));
+	prom_family(o, "tandem_cluster_merge_lag_seconds", PROM_GAUGE,
+	    "Age of replicated state when merged here (sender's clock): the last merge, the largest and the mean since start.");
+	prom_f64(o, "tandem_cluster_merge_lag_seconds", prom_ms_to_s(cl.lag_last), "stat", "last", NULL);
+	prom_f64(o, "tandem_cluster_merge_lag_seconds", prom_ms_to_s(cl.lag_max), "stat", "max", NULL);
+	prom_f64(o, "tandem_cluster_merge_lag_seconds", cl.lag_n ? (double)cl.lag_sum / (double)cl.lag_n / 1000.0 : 0.0,
+	    "stat", "avg", NULL);
 	buf_appendf(o, "# HELP tandem_cluster_nodes Cluster nodes as hacd reports them (0: no view yet).\n"
 	    "# TYPE tandem_cluster_nodes gauge\n"
 	    "tandem_cluster_nodes{state=\"configured\"} %u\ntandem_cluster_nodes{state=\"alive\"} %u\n",

@@ -15,7 +15,6 @@
 #include "proxyd/config.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,159 +28,14 @@
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/secfile.h"
-#include "proxyd/conn.h"
 #include "proxyd/http_parse.h"
 #include "proxyd/ratelimit.h"
 #include "proxyd/sticky.h"
 #include "proxyd/tls.h"
 
-_Atomic uint32_t config_admin_version;
-
-static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct pd_srv_shared *shared_head;
 static _Atomic uint64_t generation_seq;
 
-const char *
-config_admin_state_str(enum pd_admin_state s)
-{
-	switch (s) {
-	case PD_SRV_READY: return "ready";
-	case PD_SRV_DRAIN: return "drain";
-	case PD_SRV_MAINT: return "maint";
-	}
-	return "?";
-}
-
-struct pd_srv_shared *
-config_srv_shared_get(const char *upstream, const char *server)
-{
-	char key[512];
-	struct pd_srv_shared *s;
-
-	snprintf(key, sizeof(key), "%s/%s", upstream, server);
-	pthread_mutex_lock(&shared_mu);
-	for (s = shared_head; s != NULL; s = s->next)
-		if (strcmp(s->key, key) == 0)
-			break;
-	if (s == NULL && (s = calloc(1, sizeof(*s) + strlen(key) + 1)) != NULL) {
-		strcpy(s->key, key);
-		atomic_store(&s->weight_override, UINT32_MAX);
-		atomic_store(&s->hweight, UINT32_MAX);
-		s->next = shared_head;
-		shared_head = s;
-	}
-	pthread_mutex_unlock(&shared_mu);
-	return s;
-}
-
-int
-config_srv_shared_set(const char *upstream, const char *server, int state, int64_t weight)
-{
-	char key[512];
-	struct pd_srv_shared *s;
-
-	snprintf(key, sizeof(key), "%s/%s", upstream, server);
-	pthread_mutex_lock(&shared_mu);
-	for (s = shared_head; s != NULL; s = s->next)
-		if (strcmp(s->key, key) == 0)
-			break;
-	pthread_mutex_unlock(&shared_mu);
-	if (s == NULL)
-		return -1;
-	if (state >= 0)
-		atomic_store_explicit(&s->state, (uint32_t)state, memory_order_relaxed);
-	if (weight >= 0)
-		atomic_store_explicit(&s->weight_override, (uint32_t)weight, memory_order_relaxed);
-	atomic_store(&s->admin_unix_ms, ev_wall_ms());
-	atomic_fetch_add(&config_admin_version, 1);
-	return 0;
-}
-
-/* ---- rate-limit tables shared across generations ------------------------ */
-
-struct rl_reg {
-	struct rl_reg *next;
-	struct rl_table *t;
-	long refs;
-};
-static pthread_mutex_t rl_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct rl_reg *rl_head;
-
-static int
-rl_conf_same(const struct rl_limit_conf *a, const struct rl_limit_conf *b)
-{
-	return strcmp(a->name, b->name) == 0 && a->period_ms == b->period_ms && a->rate == b->rate &&
-	    a->burst == b->burst && a->max_keys == b->max_keys &&
-	    a->ban_after == b->ban_after && a->ban_period_ms == b->ban_period_ms && a->ban_ms == b->ban_ms;
-}
-
-struct rl_table *
-config_rl_table_get(const char *name, const void *conf, const char *node)
-{
-	const struct rl_limit_conf *c = conf;
-	struct rl_reg *r;
-	struct rl_table *t = NULL;
-
-	(void)name;
-	pthread_mutex_lock(&rl_mu);
-	for (r = rl_head; r != NULL; r = r->next)
-		if (rl_conf_same(rl_table_conf(r->t), c)) {
-			r->refs++;
-			t = r->t;
-			break;
-		}
-	if (t == NULL && (r = calloc(1, sizeof(*r))) != NULL) {
-		if ((r->t = rl_table_new(c, node)) == NULL) {
-			free(r);
-		} else {
-			r->refs = 1;
-			r->next = rl_head;
-			rl_head = r;
-			t = r->t;
-		}
-	}
-	pthread_mutex_unlock(&rl_mu);
-	return t;
-}
-
-void
-config_rl_table_put(struct rl_table *t)
-{
-	struct rl_reg **pp, *r;
-
-	if (t == NULL)
-		return;
-	pthread_mutex_lock(&rl_mu);
-	for (pp = &rl_head; (r = *pp) != NULL; pp = &r->next)
-		if (r->t == t) {
-			if (--r->refs == 0) {
-				*pp = r->next;
-				rl_table_free(r->t);
-				free(r);
-			}
-			break;
-		}
-	pthread_mutex_unlock(&rl_mu);
-}
-
-/* ---- TLS: the ticket keyring and per-listener connection options ------- */
-
-_Atomic int config_tls_keys_external;
-static pthread_once_t tls_keys_once = PTHREAD_ONCE_INIT;
-static struct tls_ticket_keys *tls_keys;
-
-static void
-tls_keys_init(void)
-{
-	tls_keys = tls_tickets_new();
-}
-
-struct tls_ticket_keys *
-config_tls_keys(void)
-{
-	pthread_once(&tls_keys_once, tls_keys_init);
-	return tls_keys;
-}
+/* ---- per-listener connection options ---------------------------------- */
 
 struct pd_lopts *
 config_lopts_ref(struct pd_lopts *o)
@@ -266,19 +120,6 @@ free_upstream(struct pd_upstream *u)
 }
 
 static void
-lsock_unref(struct pd_lsock *ls)
-{
-	if (ls == NULL || atomic_fetch_sub(&ls->refs, 1) != 1)
-		return;
-	for (int i = 0; i < ls->nfds; i++) {
-		int fd = atomic_exchange(&ls->fds[i], -1);
-		if (fd >= 0)
-			close(fd);
-	}
-	free(ls);
-}
-
-static void
 config_free(struct pd_config *c)
 {
 	if (c->wslots != NULL) {
@@ -292,7 +133,8 @@ config_free(struct pd_config *c)
 		free(c->listeners[i].address);
 		free(c->listeners[i].allow);
 		free(c->listeners[i].deny);
-		lsock_unref(c->listeners[i].ls);
+		if (c->lsock_release != NULL && c->listeners[i].ls != NULL)
+			c->lsock_release(c->listeners[i].ls);
 		tls_server_unref(c->listeners[i].tls);
 		config_lopts_unref(c->listeners[i].opts);
 	}
@@ -306,7 +148,7 @@ config_free(struct pd_config *c)
 	for (size_t i = 0; i < c->nrlimits; i++) {
 		free(c->rlimits[i].name);
 		free(c->rlimits[i].header);
-		config_rl_table_put(c->rlimits[i].t);
+		rl_table_release(c->rlimits[i].t);
 	}
 	free(c->rlimits);
 	free(c->route_series);
@@ -733,10 +575,10 @@ parse_listener_tls(struct pd_config *c, struct pd_listener *L, const config_sett
 	if (hsts != NULL && (!valid_field_value(hsts) || *hsts == '\0' || strlen(hsts) > 400))
 		return conf_errorf(err, config_setting_get_member(t, "hsts"),
 		    "hsts: want a Strict-Transport-Security value such as \"max-age=31536000\"");
-	if (config_tls_keys() == NULL)
+	if (tls_tickets_shared() == NULL)
 		return oom(err);
 	msg[0] = '\0';
-	if ((L->tls = tls_server_new(&lc, config_tls_keys(), msg, sizeof(msg))) == NULL)
+	if ((L->tls = tls_server_new(&lc, tls_tickets_shared(), msg, sizeof(msg))) == NULL)
 		return conf_errorf(err, t, "listener \"%s\": tls: %s", L->name, msg[0] ? msg : "cannot build the TLS setup");
 	if (hsts != NULL && (L->opts = lopts_new(0, 0, hsts)) == NULL)
 		return oom(err);
@@ -882,7 +724,7 @@ parse_server(struct pd_upstream *u, size_t idx, const config_setting_t *g, struc
 		return oom(err);
 	s->weight = (uint32_t)w;
 	s->max_conns = (uint32_t)mc;
-	if ((s->shared = config_srv_shared_get(u->name, s->name)) == NULL)
+	if ((s->shared = srvstate_get(u->name, s->name)) == NULL)
 		return oom(err);
 	return 0;
 }
@@ -1080,8 +922,8 @@ parse_upstreams(struct pd_config *c, const config_setting_t *root, struct conf_e
 		ns = config_setting_length(sl);
 		if (ns == 0)
 			return conf_errorf(err, sl, "servers: upstream \"%s\" needs at least one server", name);
-		if ((size_t)ns > CONN_MAX_SERVERS)
-			return conf_errorf(err, sl, "servers: at most %u", CONN_MAX_SERVERS);
+		if ((size_t)ns > PD_MAX_SERVERS)
+			return conf_errorf(err, sl, "servers: at most %u", PD_MAX_SERVERS);
 		if ((u->servers = calloc((size_t)ns, sizeof(*u->servers))) == NULL)
 			return oom(err);
 		for (int j = 0; j < ns; j++) {
@@ -1576,7 +1418,7 @@ parse_ratelimits(struct pd_config *c, const config_setting_t *root, struct conf_
 		}
 		if (rl_conf_check(&rc, &why) == -1)
 			return conf_errorf(err, g, "ratelimit \"%s\": %s", name, why);
-		if ((L->t = config_rl_table_get(name, &rc, c->node)) == NULL)
+		if ((L->t = rl_table_acquire(&rc, c->node)) == NULL)
 			return oom(err);
 	}
 	return 0;
@@ -1806,7 +1648,7 @@ qs_addr(const char *in, int defport, char *out, size_t outlen)
 /*
  * Quick mode writes the command line into the same libconfig tree a file
  * would hold and hands it to the same parser (config_from_conf), so every
- * check a file gets applies here too: at most CONN_MAX_SERVERS servers (the
+ * check a file gets applies here too: at most PD_MAX_SERVERS servers (the
  * bound of a request's exclude mask), no server twice, address syntax, TLS
  * key checks, and every allocation checked. Only what names a flag is
  * checked before, so that the message can name it.
@@ -1899,49 +1741,4 @@ out:
 	free(list);
 	conf_free(&cf);
 	return c;
-}
-
-int
-config_open_listeners(struct pd_config *c, const struct pd_config *old, int nworkers, struct conf_err *err)
-{
-	char abuf[NET_ADDRSTRLEN];
-
-	for (size_t i = 0; i < c->nlisteners; i++) {
-		struct pd_listener *L = &c->listeners[i];
-		struct pd_lsock *ls = NULL;
-
-		for (size_t j = 0; old != NULL && j < old->nlisteners; j++) {
-			struct pd_lsock *o = old->listeners[j].ls;
-			if (o != NULL && o->nfds == nworkers &&
-			    net_addr_equal((struct sockaddr *)&o->addr, (struct sockaddr *)&L->addr, 1) &&
-			    atomic_load(&o->fds[0]) >= 0) {
-				ls = o;
-				atomic_fetch_add(&ls->refs, 1);
-				break;
-			}
-		}
-		if (ls == NULL) {
-			if ((ls = calloc(1, sizeof(*ls))) == NULL)
-				return oom(err);
-			atomic_store(&ls->refs, 1);
-			ls->addr = L->addr;
-			ls->addrlen = L->addrlen;
-			for (int w = 0; w < PD_MAX_WORKERS; w++)
-				atomic_store(&ls->fds[w], -1);
-			ls->nfds = nworkers;
-			L->ls = ls;
-			for (int w = 0; w < nworkers; w++) {
-				int fd = net_listen_tcp((struct sockaddr *)&L->addr, L->addrlen, 1, 4096);
-				if (fd == -1) {
-					snprintf(err->msg, sizeof(err->msg), "%s%slistener \"%s\": cannot listen on %s: %s",
-					    c->path ? c->path : "", c->path ? ": " : "", L->name,
-					    net_addr_str((struct sockaddr *)&L->addr, abuf, sizeof(abuf)), strerror(errno));
-					return -1;
-				}
-				atomic_store(&ls->fds[w], fd);
-			}
-		}
-		L->ls = ls;
-	}
-	return 0;
 }

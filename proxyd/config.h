@@ -5,8 +5,12 @@
  * the quick-mode command line), validated, then published by an atomic pointer
  * swap (proxyd/worker.c). It never changes afterwards; workers and requests
  * hold references, and the last unref frees it. Runtime state that must
- * survive reloads (operator admin state and weight of a server) lives outside
- * the generation, in struct pd_srv_shared, found by "upstream/server" name.
+ * survive reloads lives outside the generation, in the module that owns it:
+ * a server's admin state and weight in proxyd/srvstate.h (struct
+ * pd_srv_shared, found by "upstream/server" name), rate-limit tables in
+ * proxyd/ratelimit.h (rl_table_acquire), the TLS ticket keyring in
+ * proxyd/tls_tickets.h (tls_tickets_shared), listening sockets in
+ * proxyd/listener.h.
  */
 #ifndef PROXYD_CONFIG_H
 #define PROXYD_CONFIG_H
@@ -20,55 +24,21 @@
 #include "lib/net.h"
 #include "proxyd/balance.h"
 #include "proxyd/route.h"
+#include "proxyd/srvstate.h"
 
 #define PD_MAX_WORKERS   256
 #define PD_MAX_LISTENERS 32
+/* Servers per upstream at most, enforced by the parser for files and quick
+ * mode alike: the balancer reads a request's exclude mask (one bit per
+ * server, proxyd/conn.h struct req) for every server, so the mask must
+ * cover them all. */
+#define PD_MAX_SERVERS   512
 /* Default cap of open connections on each admin listener (admin.max_connections):
  * enough for scrapers and operators, too few for a flood to exhaust fds. */
 #define PD_ADMIN_MAX_CONNS 64
 /* The account proxyd runs as when started as root and "user" is unset:
  * its own, never one other services share (hacd admits its uid). */
 #define PD_DEFAULT_USER "tandem-proxyd"
-
-enum pd_admin_state { PD_SRV_READY = 0, PD_SRV_DRAIN, PD_SRV_MAINT };
-const char *config_admin_state_str(enum pd_admin_state s);
-
-/* Runtime state of one server shared by all workers and all generations:
- * written by the control thread (admin socket, hacd), read by workers with
- * relaxed loads. weight_override == UINT32_MAX means "use the configured weight". */
-struct pd_srv_shared {
-	_Atomic uint32_t state;
-	_Atomic uint32_t weight_override;
-	_Atomic uint32_t inuse;            /* connections in use (not idle) across workers */
-	/* Health (proxyd/hcheck.c, control thread): the weight the balancer
-	 * uses while state is READY, health, panic and slow start folded in;
-	 * UINT32_MAX when the upstream has no health management. */
-	_Atomic uint32_t hweight;
-	/* Consecutive passive failures (5xx, connect failures) workers saw;
-	 * reset by a success. The control thread turns a run into an ejection. */
-	_Atomic uint32_t pfail;
-	/* Wall-clock ms of the last admin change (state or weight): hacd's
-	 * replication orders operator changes by it (last writer wins). */
-	_Atomic uint64_t admin_unix_ms;
-	struct pd_srv_shared *next;
-	char key[];                        /* "upstream/server" */
-};
-/* Bumped whenever any pd_srv_shared changes; workers compare it to their copy. */
-extern _Atomic uint32_t config_admin_version;
-/* The shared state for key, created on first use (control thread or startup only). */
-struct pd_srv_shared *config_srv_shared_get(const char *upstream, const char *server);
-/* Apply a state/weight change by key. 0, or -1 if no such server was ever configured. */
-int config_srv_shared_set(const char *upstream, const char *server, int state, int64_t weight);
-
-/* Listening sockets of one listener address: one SO_REUSEPORT socket per worker.
- * Shared between the generations that keep the same address; refcounted. */
-struct pd_lsock {
-	_Atomic int refs;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
-	int nfds;
-	_Atomic int fds[PD_MAX_WORKERS];
-};
 
 /* What a connection needs of its listener after accept. A connection may
  * outlive the generation it was accepted under (an idle keep-alive client
@@ -84,6 +54,7 @@ struct pd_lopts {
 struct pd_lopts *config_lopts_ref(struct pd_lopts *o);
 void config_lopts_unref(struct pd_lopts *o);   /* NULL accepted */
 
+struct pd_lsock;
 struct tls_server;
 struct tls_client;
 struct sticky_conf;
@@ -96,7 +67,7 @@ struct pd_listener {
 	socklen_t addrlen;
 	struct net_cidr *allow; size_t nallow;
 	struct net_cidr *deny;  size_t ndeny;
-	struct pd_lsock *ls;               /* set by config_open_listeners */
+	struct pd_lsock *ls;               /* set by listener_open_all (proxyd/listener.h) */
 	struct tls_server *tls;            /* NULL: plain HTTP (one reference) */
 	struct pd_lopts *opts;             /* NULL: nothing per connection (one reference) */
 };
@@ -208,10 +179,13 @@ struct pd_config {
 	void **wslots;                     /* per-worker runtime (worker.c), nworkers entries */
 	int nworkers;
 	void (*wslot_free)(struct pd_config *, void *);
+	/* Drops a listener's reference on its sockets: set by whoever opened
+	 * them (listener_open_all), called when the generation is freed. */
+	void (*lsock_release)(struct pd_lsock *);
 };
 
 /* Load and validate FILE into a new generation (refcount 1). Returns it, or NULL
- * with "file:line: message" in err. Does not open sockets. */
+ * with "file:line: message" in err. Does not open sockets (proxyd/listener.h). */
 struct pd_config *config_load(const char *path, struct conf_err *err);
 /* Same from text (name is used in messages); for tests. */
 struct pd_config *config_load_string(const char *name, const char *text, struct conf_err *err);
@@ -225,31 +199,10 @@ struct pd_config *config_quick(const char *listen, const char *to, int threads, 
 struct pd_config *config_quick_tls(const char *listen, const char *tls_listen, const char *cert_file,
     const char *key_file, const char *to, int threads, struct conf_err *err);
 
-/* The process-wide TLS session-ticket keyring every listener seals tickets
- * under (created on first use; never freed, as connections of any
- * generation may still use it). NULL only when memory ran out. */
-struct tls_ticket_keys *config_tls_keys(void);
-/* Set (to 1) by whoever installs cluster ticket keys from hacd with
- * tls_tickets_install() (the local channel): the control thread
- * then stops rotating its own keys and only ticks expiry, and rotates
- * again by itself only if no sealing key is left (hacd gone for longer
- * than a key's life). 0: standalone rotation (tls_tickets in proxyd.conf). */
-extern _Atomic int config_tls_keys_external;
-
-/* Opens (or, for addresses `old` already listens on, shares) one SO_REUSEPORT
- * socket per worker for each listener. 0, or -1 with a message in err. */
-int config_open_listeners(struct pd_config *c, const struct pd_config *old, int nworkers, struct conf_err *err);
-
 void config_ref(struct pd_config *c);
 /* Drops a reference; the last one frees the generation and closes the sockets
  * of listeners no other generation shares. NULL is a no-op. */
 void config_unref(struct pd_config *c);
-
-/* Rate-limit tables outlive generations: a reload that keeps a limit's
- * name and parameters keeps its table (counters and bans survive). Each
- * generation holds one reference per limit. */
-struct rl_table *config_rl_table_get(const char *name, const void *rl_conf, const char *node);
-void config_rl_table_put(struct rl_table *t);
 
 /* Index of the upstream named name, or -1. */
 int config_upstream_index(const struct pd_config *c, const char *name);

@@ -6,7 +6,7 @@
  *
  * Publication: for each server the control thread stores the weight the
  * balancer should use into struct pd_srv_shared.hweight and bumps
- * config_admin_version; a worker folds it into its own bal_server array on
+ * srvstate_version; a worker folds it into its own bal_server array on
  * its next pick (proxyd/upstream.c), exactly as it does for the admin
  * socket's `set server`. Workers report request outcomes into
  * pd_srv_shared.pfail (relaxed atomics) and wake the control thread through

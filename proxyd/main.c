@@ -29,6 +29,8 @@
 #include "proxyd/channel.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
+#include "proxyd/listener.h"
+#include "proxyd/procstate.h"
 #include "proxyd/ratelimit.h"
 #include "proxyd/tls.h"
 #include "proxyd/worker.h"
@@ -55,7 +57,7 @@ static uint64_t tls_last_rotate_ms;
 static void
 tls_rotate_now(const struct pd_config *g, uint64_t now)
 {
-	struct tls_ticket_keys *k = config_tls_keys();
+	struct tls_ticket_keys *k = tls_tickets_shared();
 
 	if (k == NULL)
 		return;
@@ -70,15 +72,15 @@ tls_rotate_now(const struct pd_config *g, uint64_t now)
 static void
 tls_tick_cb(struct ev_loop *loop, struct ev_timer *t)
 {
-	struct pd_config *g = worker_current();
+	struct pd_config *g = procstate_current();
 	uint64_t now = ev_wall_ms();
 
-	if (g != NULL && g->has_tls && config_tls_keys() != NULL) {
-		struct tls_ticket_keys *k = config_tls_keys();
+	if (g != NULL && g->has_tls && tls_tickets_shared() != NULL) {
+		struct tls_ticket_keys *k = tls_tickets_shared();
 		uint8_t name[TLS_TICKET_NAME_LEN];
 
 		tls_tickets_tick(k, now);
-		if (atomic_load(&config_tls_keys_external)) {
+		if (atomic_load(&tls_tickets_external)) {
 			/* hacd hands out the keys; fill in only if none seals. */
 			if (tls_tickets_current(k, name) == -1)
 				tls_rotate_now(g, now);
@@ -96,7 +98,7 @@ tls_tick_cb(struct ev_loop *loop, struct ev_timer *t)
 static void
 rl_sweep_cb(struct ev_loop *loop, struct ev_timer *t)
 {
-	struct pd_config *g = worker_current();
+	struct pd_config *g = procstate_current();
 	uint64_t now = ev_wall_ms();
 
 	for (size_t i = 0; g != NULL && i < g->nrlimits; i++)
@@ -190,10 +192,10 @@ reload(void)
 		sd_notify(0, "READY=1");
 		return;
 	}
-	old = worker_current();
+	old = procstate_current();
 	if (nc->threads != 0 && nc->threads != worker_count())
 		log_warnx("reload: \"threads\" changes take effect at the next restart");
-	if (config_open_listeners(nc, old, worker_count(), &err) == -1 ||
+	if (listener_open_all(nc, old, worker_count(), &err) == -1 ||
 	    worker_prepare_gen(nc, worker_count()) == -1) {
 		log_warnx("reload rejected, still serving the previous configuration: %s",
 		    err.msg[0] ? err.msg : "out of memory");
@@ -210,7 +212,7 @@ reload(void)
 	hc_sync(nc);
 	/* The first TLS listener of this process: a sealing key before its
 	 * first client, not at the next tick. */
-	if (nc->has_tls && config_tls_keys() != NULL && tls_tickets_count(config_tls_keys()) == 0)
+	if (nc->has_tls && tls_tickets_shared() != NULL && tls_tickets_count(tls_tickets_shared()) == 0)
 		tls_rotate_now(nc, ev_wall_ms());
 	worker_publish(nc);
 	channel_status_changed();
@@ -223,7 +225,7 @@ static void
 signal_cb(struct ev_loop *loop, struct ev_signal *s, int signo)
 {
 	(void)s;
-	if (atomic_load(&worker_stopping))
+	if (atomic_load(&procstate_stopping))
 		return;     /* already stopping: a second signal changes nothing */
 	if (signo == SIGHUP) {
 		reload();
@@ -231,7 +233,7 @@ signal_cb(struct ev_loop *loop, struct ev_signal *s, int signo)
 	}
 	log_info("signal %d: stopping (finishing in-flight requests)", signo);
 	sd_notify(0, "STOPPING=1");
-	atomic_store(&worker_stopping, 1);
+	atomic_store(&procstate_stopping, 1);
 	channel_status_changed();
 	worker_kick_all();
 	/* Keep the control loop (admin /readyz saying 503, the channel) up
@@ -242,7 +244,7 @@ signal_cb(struct ev_loop *loop, struct ev_signal *s, int signo)
 static void
 stop_timer_cb(struct ev_loop *loop, struct ev_timer *t)
 {
-	if (atomic_load(&worker_running) == 0) {
+	if (atomic_load(&procstate_running) == 0) {
 		ev_stop(loop);
 		return;
 	}
@@ -355,7 +357,7 @@ main(int argc, char **argv)
 	snprintf(chan_path, sizeof(chan_path), "%s/hacd.chan", rundir);
 	if (accesslog_open(gen->access_log, gen->log_format) == -1)
 		fatal("access log %s", gen->access_log);
-	if (config_open_listeners(gen, NULL, n, &err) == -1)
+	if (listener_open_all(gen, NULL, n, &err) == -1)
 		fatalx("%s", err.msg);
 	if (worker_prepare_gen(gen, n) == -1)
 		fatalx("out of memory");

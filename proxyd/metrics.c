@@ -5,7 +5,10 @@
  * load+store); the admin listener on the control thread sums them with
  * relaxed loads when /metrics is scraped. Series names (route, upstream) are
  * registered while a generation is built, so a label pair keeps its id — and
- * its counts — across reloads. Exposition format:
+ * its counts — across reloads. Samples whose labels come from the
+ * configuration (route, upstream, server and limit names) go through lib/prom,
+ * which escapes them: a name with a quote or a backslash must not break the
+ * exposition for every other metric. Exposition format:
  * https://prometheus.io/docs/instrumenting/exposition_formats/
  */
 #include "proxyd/metrics.h"
@@ -14,15 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxyd/admin.h"
+#include "lib/prom.h"
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
-#include "proxyd/admin.h"
 #include "proxyd/connlimit.h"
 #include "proxyd/hcheck.h"
+#include "proxyd/procstate.h"
 #include "proxyd/ratelimit.h"
 #include "proxyd/tls.h"
-#include "proxyd/worker.h"
 
 struct series { char *route, *upstream; };
 
@@ -110,10 +112,44 @@ metrics_series(const char *route, const char *upstream)
 	return id;
 }
 
+/* Every worker's counters, for rendering from the control thread. Written
+ * at startup only (worker_start_all, before the first render can run). */
+static struct wmetrics *wm[PD_MAX_WORKERS];
+static _Atomic int nwm;
+
 struct wmetrics *
 metrics_worker_new(void)
 {
-	return calloc(1, sizeof(struct wmetrics));
+	int n = atomic_load(&nwm);
+	struct wmetrics *m;
+
+	if (n >= PD_MAX_WORKERS || (m = calloc(1, sizeof(*m))) == NULL)
+		return NULL;
+	wm[n] = m;
+	atomic_store(&nwm, n + 1);
+	return m;
+}
+
+_Atomic uint64_t metrics_admin_refused;
+static const struct httpget *admin_http;
+
+void
+metrics_admin_listener(const struct httpget *hg)
+{
+	admin_http = hg;
+}
+
+void
+metrics_totals(uint64_t cls[5], uint64_t *conns)
+{
+	int nw = atomic_load(&nwm);
+
+	for (int w = 0; w < nw; w++) {
+		*conns += atomic_load_explicit(&wm[w]->conns_total, memory_order_relaxed);
+		for (int s = 0; s < MET_MAX_SERIES; s++)
+			for (int k = 0; k < 5; k++)
+				cls[k] += atomic_load_explicit(&wm[w]->req[s][k], memory_order_relaxed);
+	}
 }
 
 void
@@ -175,20 +211,21 @@ render_ratelimits(struct buf *o, const struct pd_config *g)
 			rl_stats_get(g->rlimits[i].t, &st);
 			switch (f) {
 			case 0:
-				buf_appendf(o, "%s{limit=\"%s\",verdict=\"allow\"} %llu\n", fam[f].name, n, (unsigned long long)st.allowed);
-				buf_appendf(o, "%s{limit=\"%s\",verdict=\"limited\"} %llu\n", fam[f].name, n, (unsigned long long)st.limited);
-				buf_appendf(o, "%s{limit=\"%s\",verdict=\"banned\"} %llu\n", fam[f].name, n, (unsigned long long)st.banned);
+				prom_u64(o, fam[f].name, st.allowed, "limit", n, "verdict", "allow", NULL);
+				prom_u64(o, fam[f].name, st.limited, "limit", n, "verdict", "limited", NULL);
+				prom_u64(o, fam[f].name, st.banned, "limit", n, "verdict", "banned", NULL);
 				break;
 			case 1:
-				buf_appendf(o, "%s{limit=\"%s\"} %llu\n", fam[f].name, n, (unsigned long long)st.bans_issued);
+				prom_u64(o, fam[f].name, st.bans_issued, "limit", n, NULL);
 				break;
 			case 2:
-				buf_appendf(o, "%s{limit=\"%s\",kind=\"keys\"} %llu\n", fam[f].name, n, (unsigned long long)st.keys);
-				buf_appendf(o, "%s{limit=\"%s\",kind=\"bans\"} %llu\n", fam[f].name, n, (unsigned long long)st.bans);
+				prom_u64(o, fam[f].name, st.keys, "limit", n, "kind", "keys", NULL);
+				prom_u64(o, fam[f].name, st.bans, "limit", n, "kind", "bans", NULL);
 				break;
 			case 3:
-				buf_appendf(o, "%s{limit=\"%s\",kind=\"expired\"} %llu\n", fam[f].name, n, (unsigned long long)st.evict_expired);
-				buf_appendf(o, "%s{limit=\"%s\",kind=\"lru\"} %llu\n", fam[f].name, n, (unsigned long long)st.evict_lru);
+				prom_u64(o, fam[f].name, st.evict_expired,
+				    "limit", n, "kind", "expired", NULL);
+				prom_u64(o, fam[f].name, st.evict_lru, "limit", n, "kind", "lru", NULL);
 				break;
 			}
 		}
@@ -198,7 +235,7 @@ render_ratelimits(struct buf *o, const struct pd_config *g)
 int
 metrics_render(struct buf *o)
 {
-	int nw = worker_count(), ns = atomic_load(&nseries);
+	int nw = atomic_load(&nwm), ns = atomic_load(&nseries);
 	static const char *const cls[5] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
 	struct pd_config *g;
 	uint64_t v, cum;
@@ -209,17 +246,17 @@ metrics_render(struct buf *o)
 		for (int k = 0; k < 5; k++) {
 			v = 0;
 			for (int w = 0; w < nw; w++)
-				v += LOAD(worker_get(w)->m->req[s][k]);
+				v += LOAD(wm[w]->req[s][k]);
 			if (v > 0)
-				buf_appendf(o, "tandem_requests_total{route=\"%s\",upstream=\"%s\",code_class=\"%s\"} %llu\n",
-				    series[s].route, series[s].upstream, cls[k], (unsigned long long)v);
+				prom_u64(o, "tandem_requests_total", v,
+				    "route", series[s].route, "upstream", series[s].upstream, "code_class", cls[k], NULL);
 		}
 	buf_appendf(o, "# HELP tandem_request_duration_seconds Time from request head to last response byte.\n"
 	    "# TYPE tandem_request_duration_seconds histogram\n");
 	cum = 0;
 	for (int b = 0; b < MET_LAT_BUCKETS; b++) {
 		for (int w = 0; w < nw; w++)
-			cum += LOAD(worker_get(w)->m->lat[b]);
+			cum += LOAD(wm[w]->lat[b]);
 		if (b < MET_LAT_BUCKETS - 1)
 			buf_appendf(o, "tandem_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
 			    (double)lat_bounds_us[b] / 1e6, (unsigned long long)cum);
@@ -228,16 +265,16 @@ metrics_render(struct buf *o)
 	}
 	v = 0;
 	for (int w = 0; w < nw; w++)
-		v += LOAD(worker_get(w)->m->lat_sum_us);
+		v += LOAD(wm[w]->lat_sum_us);
 	buf_appendf(o, "tandem_request_duration_seconds_sum %.6f\n", (double)v / 1e6);
 	buf_appendf(o, "tandem_request_duration_seconds_count %llu\n", (unsigned long long)cum);
 
 	buf_appendf(o, "# HELP tandem_connections_active Client connections open now.\n"
 	    "# TYPE tandem_connections_active gauge\ntandem_connections_active %llu\n",
-	    (unsigned long long)atomic_load(&worker_active_conns));
+	    (unsigned long long)atomic_load(&procstate_active_conns));
 	v = 0;
 	for (int w = 0; w < nw; w++)
-		v += LOAD(worker_get(w)->m->conns_total);
+		v += LOAD(wm[w]->conns_total);
 	buf_appendf(o, "# HELP tandem_connections_total Client connections accepted.\n"
 	    "# TYPE tandem_connections_total counter\ntandem_connections_total %llu\n", (unsigned long long)v);
 
@@ -249,7 +286,7 @@ metrics_render(struct buf *o)
 	for (int e = 0; e < MET_UP_MAX; e++) {
 		v = 0;
 		for (int w = 0; w < nw; w++)
-			v += LOAD(worker_get(w)->m->up_err[e]);
+			v += LOAD(wm[w]->up_err[e]);
 		buf_appendf(o, "tandem_upstream_errors_total{kind=\"%s\"} %llu\n", metrics_uperr_str((enum met_uperr)e),
 		    (unsigned long long)v);
 	}
@@ -259,15 +296,16 @@ metrics_render(struct buf *o)
 	for (int e = 0; e < MET_G_MAX; e++) {
 		v = 0;
 		for (int w = 0; w < nw; w++)
-			v += LOAD(worker_get(w)->m->guard[e]);
+			v += LOAD(wm[w]->guard[e]);
 		buf_appendf(o, "tandem_guard_total{reason=\"%s\"} %llu\n", metrics_guard_str((enum met_guard)e),
 		    (unsigned long long)v);
 	}
 	/* Counted on the control thread, not per worker. */
 	buf_appendf(o, "tandem_guard_total{reason=\"admin_max_connections\"} %llu\n",
-	    (unsigned long long)admin_refused());
+	    (unsigned long long)(atomic_load_explicit(&metrics_admin_refused, memory_order_relaxed) +
+	    httpget_refused(admin_http)));
 	buf_appendf(o, "tandem_guard_total{reason=\"admin_bad_request\"} %llu\n",
-	    (unsigned long long)admin_bad_requests());
+	    (unsigned long long)httpget_bad_requests(admin_http));
 
 	buf_appendf(o, "# HELP tandem_http_conn_token_ignored_total Connection tokens ignored because they named a field a peer may not remove (framing, Host, fields proxyd sets), by side and field class.\n"
 	    "# TYPE tandem_http_conn_token_ignored_total counter\n");
@@ -275,14 +313,14 @@ metrics_render(struct buf *o)
 		for (int k = 0; k < MET_CT_MAX; k++) {
 			v = 0;
 			for (int w = 0; w < nw; w++)
-				v += LOAD(worker_get(w)->m->conn_tok_ignored[side][k]);
+				v += LOAD(wm[w]->conn_tok_ignored[side][k]);
 			buf_appendf(o, "tandem_http_conn_token_ignored_total{side=\"%s\",field=\"%s\"} %llu\n",
 			    side == MET_SIDE_REQUEST ? "request" : "response", metrics_conntok_str((enum met_conntok)k),
 			    (unsigned long long)v);
 		}
 	v = 0;
 	for (int w = 0; w < nw; w++)
-		v += LOAD(worker_get(w)->m->upgrade_stripped);
+		v += LOAD(wm[w]->upgrade_stripped);
 	buf_appendf(o, "# HELP tandem_http_upgrade_stripped_total Requests whose Upgrade (anything but a WebSocket handshake) was removed and which went on as plain HTTP/1.1.\n"
 	    "# TYPE tandem_http_upgrade_stripped_total counter\ntandem_http_upgrade_stripped_total %llu\n",
 	    (unsigned long long)v);
@@ -293,7 +331,7 @@ metrics_render(struct buf *o)
 		for (int k = 0; k < MET_LINGER_MAX; k++) {
 			v = 0;
 			for (int w = 0; w < nw; w++)
-				v += LOAD(worker_get(w)->m->linger[k]);
+				v += LOAD(wm[w]->linger[k]);
 			buf_appendf(o, "tandem_lingering_closes_total{end=\"%s\"} %llu\n", end[k], (unsigned long long)v);
 		}
 	}
@@ -302,8 +340,8 @@ metrics_render(struct buf *o)
 		uint64_t pin = 0, unk = 0;
 
 		for (int w = 0; w < nw; w++) {
-			pin += LOAD(worker_get(w)->m->sticky_pinned);
-			unk += LOAD(worker_get(w)->m->sticky_unknown);
+			pin += LOAD(wm[w]->sticky_pinned);
+			unk += LOAD(wm[w]->sticky_unknown);
 		}
 		buf_appendf(o, "# HELP tandem_sticky_cookies_total Requests with this proxy's sticky cookie: pinned to the server it names, or unknown (malformed, or no such server: balanced and re-pinned).\n"
 		    "# TYPE tandem_sticky_cookies_total counter\n"
@@ -318,7 +356,7 @@ metrics_render(struct buf *o)
 		int nseen = 0;
 		for (int w = 0; w < nw; w++)
 			for (int i = 0; i < MET_MAX_REASONS; i++) {
-				const char *r = atomic_load_explicit(&worker_get(w)->m->perr_reason[i], memory_order_acquire);
+				const char *r = atomic_load_explicit(&wm[w]->perr_reason[i], memory_order_acquire);
 				int dup = 0;
 				if (r == NULL)
 					break;
@@ -331,9 +369,9 @@ metrics_render(struct buf *o)
 				v = 0;
 				for (int w2 = 0; w2 < nw; w2++)
 					for (int i2 = 0; i2 < MET_MAX_REASONS; i2++) {
-						const char *r2 = atomic_load_explicit(&worker_get(w2)->m->perr_reason[i2], memory_order_acquire);
+						const char *r2 = atomic_load_explicit(&wm[w2]->perr_reason[i2], memory_order_acquire);
 						if (r2 != NULL && strcmp(r2, r) == 0)
-							v += LOAD(worker_get(w2)->m->perr_count[i2]);
+							v += LOAD(wm[w2]->perr_count[i2]);
 					}
 				buf_appendf(o, "tandem_parse_errors_total{reason=\"%s\"} %llu\n", r, (unsigned long long)v);
 			}
@@ -383,23 +421,22 @@ metrics_render(struct buf *o)
 		    (unsigned long long)tk.renewed, (unsigned long long)tk.unknown, (unsigned long long)tk.no_key);
 	}
 
-	g = worker_current();
+	g = procstate_current();
 	if (g != NULL) {
 		buf_appendf(o, "# HELP tandem_upstream_server_state Operator state: 0 ready, 1 drain, 2 maint.\n"
 		    "# TYPE tandem_upstream_server_state gauge\n");
 		for (size_t u = 0; u < g->nupstreams; u++)
 			for (size_t s = 0; s < g->upstreams[u].nservers; s++)
-				buf_appendf(o, "tandem_upstream_server_state{upstream=\"%s\",server=\"%s\"} %u\n",
-				    g->upstreams[u].name, g->upstreams[u].servers[s].name,
-				    atomic_load(&g->upstreams[u].servers[s].shared->state));
+				prom_u64(o, "tandem_upstream_server_state", atomic_load(&g->upstreams[u].servers[s].shared->state),
+				    "upstream", g->upstreams[u].name, "server", g->upstreams[u].servers[s].name, NULL);
 		buf_appendf(o, "# HELP tandem_upstream_server_weight Effective configured weight.\n"
 		    "# TYPE tandem_upstream_server_weight gauge\n");
 		for (size_t u = 0; u < g->nupstreams; u++)
 			for (size_t s = 0; s < g->upstreams[u].nservers; s++) {
 				const struct pd_server *sv = &g->upstreams[u].servers[s];
 				uint32_t w = atomic_load(&sv->shared->weight_override);
-				buf_appendf(o, "tandem_upstream_server_weight{upstream=\"%s\",server=\"%s\"} %u\n",
-				    g->upstreams[u].name, sv->name, w == UINT32_MAX ? sv->weight : w);
+				prom_u64(o, "tandem_upstream_server_weight", w == UINT32_MAX ? sv->weight : w,
+				    "upstream", g->upstreams[u].name, "server", sv->name, NULL);
 			}
 		hc_render(o);
 		render_ratelimits(o, g);

@@ -1077,3 +1077,68 @@ void rl_stats_get(struct rl_table *t, struct rl_stats *out)
 		pthread_mutex_unlock(&s->mu);
 	}
 }
+
+/* ---- the registry: tables shared across generations ---------------------- */
+
+struct rl_reg {
+	struct rl_reg *next;
+	struct rl_table *t;
+	long refs;
+};
+static pthread_mutex_t rl_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rl_reg *rl_head;
+
+static int
+rl_conf_same(const struct rl_limit_conf *a, const struct rl_limit_conf *b)
+{
+	return strcmp(a->name, b->name) == 0 && a->period_ms == b->period_ms && a->rate == b->rate &&
+	    a->burst == b->burst && a->max_keys == b->max_keys &&
+	    a->ban_after == b->ban_after && a->ban_period_ms == b->ban_period_ms && a->ban_ms == b->ban_ms;
+}
+
+struct rl_table *
+rl_table_acquire(const struct rl_limit_conf *c, const char *node)
+{
+	struct rl_reg *r;
+	struct rl_table *t = NULL;
+
+	pthread_mutex_lock(&rl_mu);
+	for (r = rl_head; r != NULL; r = r->next)
+		if (rl_conf_same(rl_table_conf(r->t), c)) {
+			r->refs++;
+			t = r->t;
+			break;
+		}
+	if (t == NULL && (r = calloc(1, sizeof(*r))) != NULL) {
+		if ((r->t = rl_table_new(c, node)) == NULL) {
+			free(r);
+		} else {
+			r->refs = 1;
+			r->next = rl_head;
+			rl_head = r;
+			t = r->t;
+		}
+	}
+	pthread_mutex_unlock(&rl_mu);
+	return t;
+}
+
+void
+rl_table_release(struct rl_table *t)
+{
+	struct rl_reg **pp, *r;
+
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&rl_mu);
+	for (pp = &rl_head; (r = *pp) != NULL; pp = &r->next)
+		if (r->t == t) {
+			if (--r->refs == 0) {
+				*pp = r->next;
+				rl_table_free(r->t);
+				free(r);
+			}
+			break;
+		}
+	pthread_mutex_unlock(&rl_mu);
+}

@@ -139,6 +139,19 @@ const char *rl_table_node(const struct rl_table *t);
 const struct rl_limit_conf *rl_table_conf(const struct rl_table *t);
 
 /*
+ * Tables outlive configuration generations: a reload that keeps a limit's
+ * name and parameters keeps its table (counters and bans survive). The
+ * parser acquires one reference per limit of a generation and the
+ * generation's last unref releases it. acquire returns the registered table
+ * whose configuration equals c, or a new one (rl_table_new) registered with
+ * one reference; NULL as rl_table_new. release drops one reference and frees
+ * the table with the last; NULL is a no-op. Thread-safe (a mutex; never on
+ * the request path).
+ */
+struct rl_table *rl_table_acquire(const struct rl_limit_conf *c, const char *self_node);
+void rl_table_release(struct rl_table *t);
+
+/*
  * Enforce num/den of the configured rate and burst (0 < num <= den), e.g.
  * 1/N during a partition in which this node cannot see its N - 1 peers'
  * counts, so that the cluster as a whole still stays within the limit; 1/1

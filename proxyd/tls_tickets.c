@@ -410,3 +410,22 @@ int tls_tickets_evp_cb(struct tls_ticket_keys *k, unsigned char key_name[16], un
 		atomic_fetch_add_explicit(&stats.opened, 1, memory_order_relaxed);
 	return rc;
 }
+
+/* ---- the process's keyring ------------------------------------------------ */
+
+_Atomic int tls_tickets_external;
+static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
+static struct tls_ticket_keys *shared_keys;
+
+static void
+shared_init(void)
+{
+	shared_keys = tls_tickets_new();
+}
+
+struct tls_ticket_keys *
+tls_tickets_shared(void)
+{
+	pthread_once(&shared_once, shared_init);
+	return shared_keys;
+}

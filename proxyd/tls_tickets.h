@@ -68,6 +68,18 @@ struct tls_ticket_keys *tls_tickets_new(void);
 /* Wipes and frees the keyring. NULL is accepted. */
 void tls_tickets_free(struct tls_ticket_keys *k);
 
+/* The process-wide keyring every listener seals tickets under (created on
+ * first use; never freed, as connections of any generation may still use
+ * it). NULL only when memory ran out. */
+struct tls_ticket_keys *tls_tickets_shared(void);
+/* Set (to 1) by whoever installs cluster ticket keys from hacd with
+ * tls_tickets_install() into the shared keyring (the local channel): the
+ * control thread then stops rotating its own keys and only ticks expiry,
+ * and rotates again by itself only if no sealing key is left (hacd gone for
+ * longer than a key's life). 0: standalone rotation (tls_tickets in
+ * proxyd.conf). */
+extern _Atomic int tls_tickets_external;
+
 /* For a standalone proxyd (no hacd): draws a fresh random name and secret and
  * makes it the sealing key as of now_ms (unix ms), expiring at
  * now_ms + lifetime_ms (lifetime_ms 0: never; it then leaves only by falling

@@ -13,7 +13,7 @@
  *
  * Operator state and health (struct pd_srv_shared: state, weight override,
  * and hweight from proxyd/hcheck.c) are folded into eff_weight when the
- * global config_admin_version changes: one load per pick.
+ * global srvstate_version changes: one load per pick.
  */
 #include "proxyd/upstream.h"
 
@@ -24,6 +24,7 @@
 
 #include "lib/log.h"
 #include "lib/net.h"
+#include "proxyd/backend.h"
 #include "proxyd/tls.h"
 #include "proxyd/worker.h"
 
@@ -42,7 +43,7 @@ up_rt_init(struct up_rt *rt, const struct pd_upstream *u, uint64_t seed)
 		rt->bs[i].id_hash = balance_hash(u->servers[i].name, strlen(u->servers[i].name));
 	}
 	/* Force the first pick to fold in the operator state. */
-	rt->admin_ver = atomic_load(&config_admin_version) - 1;
+	rt->admin_ver = atomic_load(&srvstate_version) - 1;
 	rt->bal = balancer_new(u->algo, rt->bs, u->nservers, seed);
 	return rt->bal == NULL ? -1 : 0;
 }
@@ -86,7 +87,7 @@ up_pick(struct worker *wk, struct up_rt *rt, uint64_t key_hash, const uint8_t *e
 {
 	/* Acquire: the per-server values published before the bump are seen
 	 * (a plain load on x86). */
-	uint32_t ver = atomic_load_explicit(&config_admin_version, memory_order_acquire);
+	uint32_t ver = atomic_load_explicit(&srvstate_version, memory_order_acquire);
 	const struct pd_upstream *u = rt->cfg;
 	uint8_t mask[BAL_MASK_BYTES(BAL_MAX_SERVERS)];
 	const uint8_t *ex = exclude;
@@ -120,7 +121,7 @@ int
 up_pick_prefer(struct worker *wk, struct up_rt *rt, int want, uint64_t key_hash, const uint8_t *exclude,
     int *limited)
 {
-	uint32_t ver = atomic_load_explicit(&config_admin_version, memory_order_acquire);
+	uint32_t ver = atomic_load_explicit(&srvstate_version, memory_order_acquire);
 	const struct pd_upstream *u = rt->cfg;
 
 	if (ver != rt->admin_ver)
@@ -147,7 +148,7 @@ bconn_alloc(struct worker *wk)
 	else if ((b = malloc(sizeof(*b))) == NULL)
 		return NULL;
 	memset(b, 0, sizeof(*b));
-	buf_init(&b->in);
+	buf_init(&b->ep.in);
 	return b;
 }
 
@@ -212,7 +213,7 @@ up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *req)
 	net_set_nodelay(fd);
 	if (wk->gen != NULL)
 		config_set_keepalive(&wk->gen->to, fd);
-	if (rt->cfg->tls != NULL && (b->ssl = tls_client_conn_new(rt->cfg->tls, fd, (const struct sockaddr *)&cfg->addr)) == NULL) {
+	if (rt->cfg->tls != NULL && (b->ep.ssl = tls_client_conn_new(rt->cfg->tls, fd, (const struct sockaddr *)&cfg->addr)) == NULL) {
 		close(fd);
 		b->next = wk->free_bconns;
 		wk->free_bconns = b;
@@ -225,43 +226,22 @@ up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *req)
 	b->req = req;
 	b->state = BC_CONNECTING;
 	b->nreq = 1;
-	ev_io_init(&b->io, fd, http_proxy_backend_io, b);
+	ep_init(&b->ep, wk->loop, fd, backend_io, backend_defer, b);
 	ev_timer_init(&b->timer, pool_timer_cb, b);
-	ev_defer_init(&b->defer, http_proxy_backend_defer, b);
-	if (ev_io_start(wk->loop, &b->io, EV_READ | EV_WRITE) == -1) {
+	if (ev_io_start(wk->loop, &b->ep.io, EV_READ | EV_WRITE) == -1) {
 		int e = errno;
-		tls_conn_free(b->ssl);
-		b->ssl = NULL;
+		tls_conn_free(b->ep.ssl);
+		b->ep.ssl = NULL;
 		close(fd);
 		b->next = wk->free_bconns;
 		wk->free_bconns = b;
 		errno = e;
 		return NULL;
 	}
-	b->wr_on = 1;
+	b->ep.wr_on = 1;
 	rt->bs[srv].active++;
 	inuse_add(b, 1);
 	return b;
-}
-
-void
-up_want(struct bconn *b, int rd, int wr)
-{
-	uint32_t ev = (rd ? EV_READ : 0) | (wr ? EV_WRITE : 0);
-
-	b->rd_off = !rd;
-	b->wr_on = (uint8_t)(wr != 0);
-	if (b->ssl != NULL) {
-		/* As conn_want(): OpenSSL's direction wins (proxyd/tls.h). */
-		if (b->tls & BC_TLS_WR_WANTS_RD)
-			ev |= EV_READ;
-		if (b->tls & BC_TLS_RD_WANTS_WR)
-			ev |= EV_WRITE;
-		if (rd && (b->tls & BC_TLS_MORE))
-			ev_defer(b->wk->loop, &b->defer);
-	}
-	if (ev_io_start(b->wk->loop, &b->io, ev) == -1)
-		log_warn("backend connection: epoll");
 }
 
 static void
@@ -269,22 +249,15 @@ bconn_close(struct bconn *b)
 {
 	struct worker *wk = b->wk;
 
-	ev_io_stop(wk->loop, &b->io);
+	ev_io_stop(wk->loop, &b->ep.io);
 	ev_timer_stop(wk->loop, &b->timer);
-	if (b->ssl != NULL) {
-		ev_defer_cancel(wk->loop, &b->defer);
-		/* close_notify only on a session in good standing; after an
-		 * error OpenSSL must not write again. */
-		if ((b->state == BC_ACTIVE || b->state == BC_IDLE) && !(b->tls & BC_TLS_DEAD))
-			(void)tls_shutdown(b->ssl);
-		tls_conn_free(b->ssl);
-		b->ssl = NULL;
-		b->tls = 0;
-	}
-	close(b->io.fd);
-	b->io.fd = -1;
-	b->in.rpos = b->in.wpos = 0;
-	worker_buf_put(wk, &b->in);
+	/* close_notify only on a session in good standing (handshake done,
+	 * no error: after one OpenSSL must not write again). */
+	ep_tls_end(&b->ep);
+	close(b->ep.io.fd);
+	b->ep.io.fd = -1;
+	b->ep.in.rpos = b->ep.in.wpos = 0;
+	worker_buf_put(wk, &b->ep.in);
 	b->state = BC_CLOSED;
 	b->next = wk->reap_b;
 	wk->reap_b = b;
@@ -315,9 +288,9 @@ up_release(struct bconn *b, int reusable)
 	b->state = BC_IDLE;
 	b->reused = 0;
 	b->rx = 0;
-	worker_buf_put(wk, &b->in);
-	if (b->rd_off || b->wr_on)
-		up_want(b, 1, 0);
+	worker_buf_put(wk, &b->ep.in);
+	if (b->ep.rd_off || b->ep.wr_on)
+		ep_want(&b->ep, 1, 0);
 	b->prev = NULL;
 	b->next = s->idle;
 	if (s->idle != NULL)

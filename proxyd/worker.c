@@ -26,29 +26,18 @@
 #include "lib/net.h"
 #include "proxyd/accesslog.h"
 #include "proxyd/conn.h"
+#include "proxyd/listener.h"
 #include "proxyd/metrics.h"
+#include "proxyd/procstate.h"
 #include "proxyd/upstream.h"
-
-_Atomic int worker_draining;
-_Atomic int worker_stopping;
-_Atomic uint64_t worker_active_conns;
-_Atomic int worker_running;
 
 static struct worker *workers;
 static int nworkers;
-static pthread_mutex_t gen_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct pd_config *current_gen;
 
 int
 worker_count(void)
 {
 	return nworkers;
-}
-
-struct worker *
-worker_get(int i)
-{
-	return i >= 0 && i < nworkers ? &workers[i] : NULL;
 }
 
 static void
@@ -107,29 +96,10 @@ worker_prepare_gen(struct pd_config *gen, int n)
 	return 0;
 }
 
-struct pd_config *
-worker_current(void)
-{
-	struct pd_config *g;
-
-	pthread_mutex_lock(&gen_mu);
-	g = current_gen;
-	if (g != NULL)
-		config_ref(g);
-	pthread_mutex_unlock(&gen_mu);
-	return g;
-}
-
 void
 worker_publish(struct pd_config *gen)
 {
-	struct pd_config *old;
-
-	pthread_mutex_lock(&gen_mu);
-	old = current_gen;
-	current_gen = gen;
-	pthread_mutex_unlock(&gen_mu);
-	config_unref(old);
+	config_unref(procstate_swap_current(gen));
 	worker_kick_all();
 }
 
@@ -238,9 +208,9 @@ listeners_sync(struct worker *wk, struct pd_config *g)
 		for (size_t j = 0; g != NULL && j < g->nlisteners; j++)
 			if (g->listeners[j].ls == wk->lis[i].ls)
 				found = 1;
-		if (!found || worker_stopping) {
+		if (!found || procstate_stopping) {
 			ev_io_stop(wk->loop, &wk->lis[i].io);
-			if (worker_stopping) {
+			if (procstate_stopping) {
 				/* Close our socket of the group now, so the kernel stops
 				 * queueing connections nobody will accept. */
 				int fd = atomic_exchange(&wk->lis[i].ls->fds[wk->idx], -1);
@@ -249,7 +219,7 @@ listeners_sync(struct worker *wk, struct pd_config *g)
 			}
 		}
 	}
-	for (size_t j = 0; g != NULL && !worker_stopping && j < g->nlisteners; j++) {
+	for (size_t j = 0; g != NULL && !procstate_stopping && j < g->nlisteners; j++) {
 		struct pd_lsock *ls = g->listeners[j].ls;
 		int i;
 		for (i = 0; i < wk->nlis; i++)
@@ -322,7 +292,7 @@ async_cb(struct ev_loop *loop, struct ev_async *a)
 	struct pd_config *g;
 
 	(void)loop;
-	if (atomic_load(&worker_stopping) && !wk->stopping) {
+	if (atomic_load(&procstate_stopping) && !wk->stopping) {
 		wk->stopping = 1;
 		wk->draining = 1;
 		listeners_sync(wk, NULL);
@@ -333,21 +303,21 @@ async_cb(struct ev_loop *loop, struct ev_async *a)
 	}
 	if (wk->stopping)
 		return;
-	wk->draining = atomic_load(&worker_draining);
+	wk->draining = atomic_load(&procstate_draining);
 	if (wk->draining) {
 		struct conn *c;
 
 		for (c = wk->conns; c != NULL; c = c->next)
 			conn_drain_idle(c, CONN_DRAIN_IDLE_GRACE_MS);
 	}
-	g = worker_current();
+	g = procstate_current();
 	if (g == NULL)
 		return;
 	if (g == wk->gen) {
 		config_unref(g);
 		return;
 	}
-	/* Adopt g (its reference from worker_current is the worker's). */
+	/* Adopt g (its reference from procstate_current is the worker's). */
 	listeners_sync(wk, g);
 	slot_of(wk, g)->held = 1;
 	if (wk->gen != NULL) {
@@ -415,7 +385,7 @@ worker_main(void *arg)
 	if (ev_run(wk->loop) == -1)
 		log_warn("worker %d: event loop failed", wk->idx);
 	accesslog_flush(wk);
-	atomic_fetch_sub(&worker_running, 1);
+	atomic_fetch_sub(&procstate_running, 1);
 	return NULL;
 }
 
@@ -458,9 +428,8 @@ worker_start_all(int n, struct pd_config *gen)
 	if ((workers = calloc((size_t)n, sizeof(*workers))) == NULL)
 		return -1;
 	nworkers = n;
-	pthread_mutex_lock(&gen_mu);
-	current_gen = gen;
-	pthread_mutex_unlock(&gen_mu);
+	procstate_set_workers(n);
+	config_unref(procstate_swap_current(gen));
 	for (int i = 0; i < n; i++) {
 		struct worker *wk = &workers[i];
 		wk->idx = i;
@@ -480,7 +449,9 @@ worker_start_all(int n, struct pd_config *gen)
 		slot_of(wk, gen)->held = 1;
 		listeners_sync(wk, gen);
 	}
-	atomic_store(&worker_running, n);
+	atomic_store(&procstate_running, n);
+	/* Every worker's ev_async exists from here: others may wake them. */
+	procstate_set_kick(worker_kick_all);
 	for (int i = 0; i < n; i++) {
 		int rc = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
 		if (rc != 0) {

@@ -5,7 +5,8 @@
  * A worker owns everything it touches on the request path (connections,
  * backend connections and their pools, buffers, counters), so that path takes
  * no lock. The control thread talks to workers only through ev_async and a few
- * atomics: a new configuration generation, drain, stop.
+ * atomics: a new configuration generation, drain, stop (proxyd/procstate.h,
+ * so that the control-thread modules need not include this header).
  */
 #ifndef PROXYD_WORKER_H
 #define PROXYD_WORKER_H
@@ -77,31 +78,21 @@ struct worker {
 	uint32_t admin_ver;
 };
 
-/* Global state shared with the control thread. */
-extern _Atomic int worker_draining;
-extern _Atomic int worker_stopping;
-extern _Atomic uint64_t worker_active_conns;
-extern _Atomic int worker_running;     /* worker threads not yet finished */
-
 /* Starts n workers on generation gen (its listener sockets already open).
  * 0, or -1 (thread or loop creation failed). */
 int worker_start_all(int n, struct pd_config *gen);
 /* Prepares per-worker runtime for gen (control thread, before publishing). 0/-1. */
 int worker_prepare_gen(struct pd_config *gen, int nworkers);
-/* Publishes gen as the current generation (takes over the caller's reference)
- * and wakes every worker. */
+/* Publishes gen as the current generation (procstate_current; takes over the
+ * caller's reference) and wakes every worker. */
 void worker_publish(struct pd_config *gen);
-/* The current generation with a reference the caller must drop. */
-struct pd_config *worker_current(void);
-/* Wakes every worker so it looks at worker_draining / worker_stopping again. */
+/* Wakes every worker so it looks at the flags of proxyd/procstate.h again
+ * (what procstate_kick() calls once workers run). */
 void worker_kick_all(void);
-/* Joins all workers (after worker_stopping). */
+/* Joins all workers (after procstate_stopping). */
 void worker_join_all(void);
 /* Number of workers started (0 before worker_start_all). */
 int worker_count(void);
-/* Worker i (0 <= i < worker_count()), NULL otherwise. Other threads may read
- * only its metrics (relaxed atomics). */
-struct worker *worker_get(int i);
 
 /* Buffer storage cache: gives b storage of WK_BUF_SIZE if it has none;
  * takes it back when b is empty. */

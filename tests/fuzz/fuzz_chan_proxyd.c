@@ -38,6 +38,7 @@
 #include "proxyd/channel.h"
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
+#include "proxyd/procstate.h"
 #include "proxyd/worker.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -122,7 +123,7 @@ static void one_frame(const uint8_t *msg, size_t len)
 	channel_sync_counts(&a1, &u1, &b1);
 	check((a1 - a0) + (u1 - u0) + (b1 - b0) == n_admin, "each admin entry accounted for once");
 	if (m != NULL && m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_DRAIN && m->drain != NULL)
-		check(atomic_load(&worker_draining) == (m->drain->has_on && m->drain->on), "drain follows hacd");
+		check(atomic_load(&procstate_draining) == (m->drain->has_on && m->drain->on), "drain follows hacd");
 	if (m != NULL)
 		tandem__channel_message__free_unpacked(m, NULL);
 	check_metrics();

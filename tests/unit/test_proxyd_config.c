@@ -357,7 +357,7 @@ test_quick_mode(void **state)
 }
 
 /* Quick mode goes through the file parser's checks: a request's exclude
- * mask holds CONN_MAX_SERVERS bits, so a 513th server (which a retry would
+ * mask holds PD_MAX_SERVERS bits, so a 513th server (which a retry would
  * mark past the end of the mask) is refused with the parser's message, the
  * same as in a file; 512 are fine. */
 static void
@@ -365,13 +365,13 @@ test_quick_mode_server_bound(void **state)
 {
 	struct conf_err err;
 	struct pd_config *c;
-	size_t cap = (CONN_MAX_SERVERS + 1) * 24;
+	size_t cap = (PD_MAX_SERVERS + 1) * 24;
 	char *to = malloc(cap);
 	size_t off = 0;
 
 	(void)state;
 	assert_non_null(to);
-	for (unsigned i = 0; i < CONN_MAX_SERVERS + 1; i++)
+	for (unsigned i = 0; i < PD_MAX_SERVERS + 1; i++)
 		off += (size_t)snprintf(to + off, cap - off, "%s127.0.%u.%u:80", i ? "," : "", i / 250, i % 250 + 1);
 	c = config_quick("127.0.0.1:18080", to, 1, &err);
 	assert_null(c);
@@ -382,7 +382,7 @@ test_quick_mode_server_bound(void **state)
 	c = config_quick("127.0.0.1:18080", to, 1, &err);
 	if (c == NULL)
 		fail_msg("512 servers: %s", err.msg);
-	assert_int_equal(c->upstreams[0].nservers, CONN_MAX_SERVERS);
+	assert_int_equal(c->upstreams[0].nservers, PD_MAX_SERVERS);
 	config_unref(c);
 	/* A server named twice is refused, as in a file. */
 	assert_null(config_quick("127.0.0.1:18080", "127.0.0.1:1,127.0.0.1:1", 1, &err));
@@ -505,7 +505,7 @@ test_tls_listeners(void **state)
 	assert_non_null(c->listeners[1].opts);
 	assert_string_equal(c->listeners[1].opts->hsts, "Strict-Transport-Security: max-age=63072000\r\n");
 	assert_int_equal(c->listeners[1].opts->hsts_len, strlen(c->listeners[1].opts->hsts));
-	assert_non_null(config_tls_keys());
+	assert_non_null(tls_tickets_shared());
 	config_unref(c);
 
 	/* An upstream over TLS, verified against the test root with SNI. */
@@ -582,14 +582,14 @@ test_admin_shared_state(void **state)
 	assert_non_null(c1);
 	/* Operator state outlives a reload: the same server in the next
 	 * generation shares it. */
-	assert_int_equal(config_srv_shared_set("a", "s1", PD_SRV_DRAIN, 7), 0);
+	assert_int_equal(srvstate_set("a", "s1", PD_SRV_DRAIN, 7), 0);
 	c2 = config_load_string("t.conf", BASE, &err);
 	assert_non_null(c2);
 	assert_ptr_equal(c1->upstreams[0].servers[0].shared, c2->upstreams[0].servers[0].shared);
 	assert_int_equal(atomic_load(&c2->upstreams[0].servers[0].shared->state), PD_SRV_DRAIN);
 	assert_int_equal(atomic_load(&c2->upstreams[0].servers[0].shared->weight_override), 7);
-	assert_int_equal(config_srv_shared_set("a", "nope", PD_SRV_READY, -1), -1);
-	assert_int_equal(config_srv_shared_set("a", "s1", PD_SRV_READY, -1), 0);
+	assert_int_equal(srvstate_set("a", "nope", PD_SRV_READY, -1), -1);
+	assert_int_equal(srvstate_set("a", "s1", PD_SRV_READY, -1), 0);
 	config_unref(c1);
 	config_unref(c2);
 }
