@@ -520,6 +520,7 @@ static void arm_yields_of(struct node *n, int only, const char *why)
 			continue;
 		if (only < 0 || (size_t)only == v) {
 			nv->yield_armed = 1;
+			gate_update(n, v);
 			any = 1;
 		} else {
 			waiting = 1;
@@ -568,13 +569,16 @@ static void gate_timer_cb(struct ev_loop *loop, struct ev_timer *t)
 		ev_timer_start(loop, t, NODE_GATE_POLL_MS);
 }
 
-/* A VIP's gate stays closed while it is handed over and while the old
- * owner lingers with it; then new connections are let in again (they reach
- * whoever holds the address). */
+/* A VIP's gate is closed while its handover drains, until the handover is
+ * advertised; then new connections are let in again. The target announces
+ * the address within milliseconds, and a SYN that still reaches the old
+ * owner then is better accepted and answered during the linger (with
+ * Connection: close) than dropped: a client with a 1 s connect timeout
+ * would give up before its retransmission. */
 static void gate_update(struct node *n, size_t v)
 {
 	struct node_vip *nv = &n->vips[v];
-	int hold = nv->yield_to >= 0 || nv->lingering;
+	int hold = nv->yield_to >= 0 && !nv->yield_armed;
 
 	if (hold || gate_busy(&nv->gate) || nv->gate.want)
 		gate_set(&nv->gate, n->cfg->nft, &n->cfg->vips[v].addr, hold);
