@@ -26,6 +26,7 @@
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/log.h"
+#include "lib/net.h"
 #include "lib/secfile.h"
 #include "proxyd/compress_conf.h"
 #include "proxyd/http_parse.h"
@@ -79,6 +80,7 @@ defaults(struct pd_config *c)
 	c->to.client_body = 60000;
 	c->to.client_idle = 60000;
 	c->to.tunnel_idle = 3600000;
+	c->to.tcp_keepalive = 60000;
 	c->to.shutdown = 15000;
 	c->to.linger = 2000;
 	c->to.connect = 3000;
@@ -243,7 +245,7 @@ static int
 parse_timeouts(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "client_header", "client_body", "client_idle", "tunnel_idle",
-		"shutdown", "linger", "connect", "response", "idle", "pool_idle", NULL };
+		"shutdown", "linger", "connect", "response", "idle", "pool_idle", "tcp_keepalive", NULL };
 	const config_setting_t *g = NULL;
 
 	if (conf_get_group(root, "timeouts", 0, &g, err) == -1)
@@ -260,9 +262,24 @@ parse_timeouts(struct pd_config *c, const config_setting_t *root, struct conf_er
 	    conf_get_duration(g, "connect", 0, &c->to.connect, err) == -1 ||
 	    conf_get_duration(g, "response", 0, &c->to.response, err) == -1 ||
 	    conf_get_duration(g, "idle", 0, &c->to.idle, err) == -1 ||
-	    conf_get_duration(g, "pool_idle", 0, &c->to.pool_idle, err) == -1)
+	    conf_get_duration(g, "pool_idle", 0, &c->to.pool_idle, err) == -1 ||
+	    conf_get_duration(g, "tcp_keepalive", 0, &c->to.tcp_keepalive, err) == -1)
 		return -1;
+	if (c->to.tcp_keepalive != 0 && (c->to.tcp_keepalive < 1000 || c->to.tcp_keepalive > 32767000))
+		return conf_errorf(err, config_setting_get_member(g, "tcp_keepalive"),
+		    "tcp_keepalive: 0 (off) or 1s..32767s");
 	return 0;
+}
+
+/* A peer that vanished without a FIN or RST (a client whose VIP moved to
+ * another node: its segments, its RST included, now reach that node) would
+ * otherwise hold a connection, and a tunnel's backend connection, until an
+ * idle timeout that for tunnels is an hour. */
+void config_set_keepalive(const struct pd_timeouts *to, int fd)
+{
+	unsigned idle = (unsigned)(to->tcp_keepalive / 1000), intvl = idle / 6;
+
+	(void)net_set_keepalive(fd, idle, intvl > 0 ? intvl : 1, 3);
 }
 
 static int

@@ -134,7 +134,12 @@ struct pd_timeouts {
 	uint64_t client_header, client_body, client_idle, tunnel_idle, shutdown;
 	uint64_t linger;        /* lingering close after the last response; 0: close at once */
 	uint64_t connect, response, idle, pool_idle;   /* upstream defaults */
+	uint64_t tcp_keepalive; /* first TCP keepalive probe after this long idle; 0: none */
 };
+
+/* The TCP keepalive proxyd sets on a client or backend socket from
+ * to.tcp_keepalive: probes idle/6 apart (at least 1 s), dropped after 3 unanswered. */
+void config_set_keepalive(const struct pd_timeouts *to, int fd);
 
 struct pd_config {
 	_Atomic long refs;
