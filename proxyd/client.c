@@ -12,7 +12,6 @@
 #include "proxyd/local.h"
 #include "proxyd/request.h"
 #include "proxyd/tls.h"
-#include "proxyd/upstream.h"
 
 static struct log_ratelimit rl_tls = LOG_RATELIMIT_INIT(5000);
 

@@ -96,14 +96,6 @@ exch_free(struct worker *wk, struct req *r)
 	wk->free_reqs = r;
 }
 
-void
-exch_parser_limits(const struct pd_config *g, struct http_limits *lim)
-{
-	lim->max_request_line = g ? g->max_request_line : 0;
-	lim->max_header_bytes = g ? g->max_header_bytes : 0;
-	lim->max_headers = (uint16_t)(g ? g->max_headers : 0);
-}
-
 /* Connection tokens that named a protected field and were ignored
  * (http_field_protected()), counted by side and class. */
 void

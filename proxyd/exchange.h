@@ -104,8 +104,15 @@ uint64_t exch_now_us(void);
 struct req *exch_alloc(struct worker *wk, struct conn *c);
 /* Back to the free list (oversized head buffers released). */
 void exch_free(struct worker *wk, struct req *r);
-/* The parser limits of configuration g (NULL: the parser's defaults). */
-void exch_parser_limits(const struct pd_config *g, struct http_limits *lim);
+/* The parser limits of configuration g (NULL: the parser's defaults).
+ * Inline: taken for every request head and every backend response. */
+static inline void
+exch_parser_limits(const struct pd_config *g, struct http_limits *lim)
+{
+	lim->max_request_line = g ? g->max_request_line : 0;
+	lim->max_header_bytes = g ? g->max_header_bytes : 0;
+	lim->max_headers = (uint16_t)(g ? g->max_headers : 0);
+}
 /* Connection tokens that named a protected field and were ignored
  * (http_field_protected()), counted by side and class. */
 void exch_count_conn_ignored(struct wmetrics *wm, enum met_side side, unsigned bits);

@@ -246,7 +246,7 @@ h1_request_head(struct req *r, const uint8_t *d)
 	for (size_t k = 0; k < rt->nreq_ops; k++)
 		if (rt->req_ops[k].value != NULL)
 			buf_appendf(h, "%s: %s\r\n", rt->req_ops[k].name, rt->req_ops[k].value);
-	/* The body exch_req_advance() forwards is exactly this framing's. */
+	/* The body client_req_advance() passes is exactly this framing's. */
 	h1_append_framing(h, m->chunked, m->content_length);
 	if (r->upgrade)
 		buf_append(h, "Connection: upgrade\r\n", 21);
