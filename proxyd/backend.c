@@ -129,7 +129,6 @@ on_response_head(struct req *r)
 	if (r->rs.body == HTTP_BODY_TUNNEL) {
 		r->keep_client = 0;
 		r->tunnel = 1;
-		r->c->state = CONN_TUNNEL;
 	}
 	filter_select(r, r->rs.body != HTTP_BODY_NONE && r->rs.body != HTTP_BODY_TUNNEL);
 	if (r->fc.nbody > 0) {

@@ -184,6 +184,18 @@ client_read(struct conn *c)
 		request_head(c);
 		return;
 	case CONN_PROXY:
+		if (r->tunnel) {
+			/* After 101 Switching Protocols: bytes both ways. */
+			if (r->rq.pass > 0 || !r->src->accepts(r)) {
+				conn_want(c, 0, c->ep.wr_on);
+				return;
+			}
+			if (client_fill(c) <= 0)
+				return;
+			client_req_advance(r);
+			r->src->send(r);
+			return;
+		}
 		if (r->rq.done || r->q_abandon || r->rq.pass > 0 || !r->src->accepts(r) ||
 		    r->qhead_off < buf_len(&r->qhead)) {
 			conn_want(c, 0, c->ep.wr_on);
@@ -203,16 +215,6 @@ client_read(struct conn *c)
 				conn_close(c, "request body too slow");
 			return;
 		}
-		r->src->send(r);
-		return;
-	case CONN_TUNNEL:
-		if (r->rq.pass > 0 || !r->src->accepts(r)) {
-			conn_want(c, 0, c->ep.wr_on);
-			return;
-		}
-		if (client_fill(c) <= 0)
-			return;
-		client_req_advance(r);
 		r->src->send(r);
 		return;
 	case CONN_LINGER:
@@ -322,18 +324,21 @@ client_timeout(struct ev_loop *loop, struct ev_timer *t)
 			worker_gen_acquire(c->wk, r->gen);
 			r->t_start = exch_now_us();
 			buf_consume(&c->ep.in, buf_len(&c->ep.in));
+			c->state = CONN_PROXY;
 			local_respond(r, 408, "408 Request Timeout: request head not received in time\n", NULL, 0);
 		} else {
 			conn_close(c, "header timeout");
 		}
 		return;
 	case CONN_PROXY:
-		/* The phase is the source's: connect, response, body, streaming. */
+		if (r->tunnel) {
+			MET_INC(c->wk->m->guard[MET_G_TUNNEL_IDLE]);
+			conn_close(c, "tunnel idle timeout");
+			return;
+		}
+		/* The phase is the source's: connect, response, body,
+		 * streaming (the local responder's: writing its answer). */
 		r->src->timeout(r);
-		return;
-	case CONN_TUNNEL:
-		MET_INC(c->wk->m->guard[MET_G_TUNNEL_IDLE]);
-		conn_close(c, "tunnel idle timeout");
 		return;
 	case CONN_LINGER:
 		MET_INC(c->wk->m->linger[MET_LINGER_TIMEOUT]);

@@ -37,9 +37,8 @@ struct ssl_st;
 enum conn_state {
 	CONN_IDLE = 0,     /* keep-alive, waiting for the first byte of a request */
 	CONN_HEAD,         /* reading a request head */
-	CONN_PROXY,        /* request being relayed / response being streamed */
-	CONN_RESPOND,      /* writing a locally generated response */
-	CONN_TUNNEL,       /* after 101 Switching Protocols: bytes both ways */
+	CONN_PROXY,        /* an exchange under way: its source (backend, local responder) answers;
+	                      after 101 Switching Protocols (req->tunnel), bytes both ways */
 	CONN_LINGER,       /* last response sent, write side shut: reading and discarding until the client closes */
 	CONN_CLOSED        /* waiting to be reaped */
 };

@@ -86,7 +86,6 @@ local_respond_x(struct req *r, int status, const char *body, const char *locatio
 	r->local = 1;
 	r->rhead_done = 1;
 	r->rs.done = 1;
-	c->state = CONN_RESPOND;
 	exch_timer_arm(c, r->gen ? r->gen->to.client_idle : 10000);
 	exch_resp_continue(r);
 }

@@ -302,6 +302,7 @@ request_head(struct conn *c)
 		worker_gen_acquire(wk, r->gen);
 		r->t_start = exch_now_us();
 		r->keep_client = 0;
+		c->state = CONN_PROXY;
 		/* Nothing of the request can be trusted: drop what was read. */
 		buf_consume(&c->ep.in, buf_len(&c->ep.in));
 		snprintf(body, sizeof(body), "%d %s: %s\n", c->qp.status, http_status_text(c->qp.status),
