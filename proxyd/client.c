@@ -102,9 +102,9 @@ client_req_advance(struct req *r)
 	switch (r->rq.body) {
 	case HTTP_BODY_LENGTH:
 	case HTTP_BODY_CHUNKED:
-		end = h1_body_frame(r->rq.body, &r->rq.left, &c->qch, buf_rptr(in) + r->rq.pass, avail, &used);
+		end = h1_body_frame(r->rq.body, &r->rq.left, &r->h1q.ch, buf_rptr(in) + r->rq.pass, avail, &used);
 		if (end == -1) {
-			metrics_parse_error(c->wk->m, c->qch.reason);
+			metrics_parse_error(c->wk->m, r->h1q.ch.reason);
 			return -1;
 		}
 		r->rq.pass += used;
@@ -112,7 +112,7 @@ client_req_advance(struct req *r)
 			r->rq.done = 1;
 		/* A chunked body has no size up front: the limit is enforced
 		 * as it streams (chunk framing counted). */
-		if (r->rq.body == HTTP_BODY_CHUNKED && route_body_too_large(r->max_body, c->qch.body_bytes))
+		if (r->rq.body == HTTP_BODY_CHUNKED && route_body_too_large(r->max_body, r->h1q.ch.body_bytes))
 			return -2;
 		break;
 	default:

@@ -4,8 +4,8 @@
  *
  * A struct conn is the HTTP/1 front's connection: what an accepted client
  * socket costs while idle is the watcher, one timer, an empty buffer
- * (storage released to the worker's cache when empty), the request head
- * parser and list links. Everything a request needs (its two messages,
+ * (storage released to the worker's cache when empty) and list links.
+ * Everything a request needs (its two messages, the front's framing state,
  * rewritten heads, the filter chain, which ends it talks to) lives in a
  * struct req taken from the worker's free list when the first byte of a
  * request arrives and given back when the exchange ends
@@ -52,9 +52,17 @@ enum conn_state {
  * arrive, and counts in `pass` the body bytes at the front of *in that may
  * go out; `done` once the body ended. The parser state of that framing
  * (head parser, chunked validator, de-chunker) is the receiving end's, not
- * the message's: struct conn for the HTTP/1 front, struct bconn for the
- * HTTP/1 backend.
+ * the message's: req->h1q, owned by the HTTP/1 front (proxyd/client.c,
+ * proxyd/request.c), and struct bconn for the HTTP/1 backend.
  */
+
+/* The HTTP/1 front's framing state for one request: its head parser and
+ * its chunked body validator. Kept in the request, not the connection, so
+ * an idle connection does not carry it. */
+struct h1_front_req {
+	struct http_parser p;
+	struct http_chunked ch;
+};
 struct xmsg {
 	/* Body stream, reset for every exchange (up to head). */
 	struct buf *in;                 /* buffer its body bytes arrive in (the receiving end's); NULL: none */
@@ -119,6 +127,7 @@ struct req {
 	/* The request and the response: body streams reset by exch_alloc(),
 	 * heads filled by their parsers. */
 	struct xmsg rq, rs;
+	struct h1_front_req h1q;        /* the front's (HTTP/1 only for now): initialized by it */
 	char logpre[640];               /* access log fields known at head time */
 	char fail_why[96];              /* valid while fail_status != 0 */
 };
@@ -134,10 +143,7 @@ struct conn {
 	struct worker *wk;
 	struct req *req;
 	const struct pd_listener *lis;
-	/* HTTP/1 framing state of the request in flight: its head parser
-	 * and its chunked body validator. */
-	struct http_parser qp;
-	struct http_chunked qch;
+
 	uint64_t id;
 	uint8_t peer[16];
 	uint8_t cl_addr[16];            /* the prefix counted for max_connections_per_ip (cl_key) */

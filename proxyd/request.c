@@ -107,7 +107,7 @@ request_begin(struct conn *c, struct req *r, const uint8_t *d)
 	r->rq.body = http_request_body(m);
 	r->rq.left = r->rq.body == HTTP_BODY_LENGTH ? (uint64_t)m->content_length : 0;
 	if (r->rq.body == HTTP_BODY_CHUNKED)
-		http_chunked_init(&r->c->qch);
+		http_chunked_init(&r->h1q.ch);
 	r->client_100 = m->expect_continue;
 	/* Only a WebSocket handshake (RFC 6455 §4.1: GET, no body,
 	 * "Upgrade: websocket" named by Connection) becomes a tunnel. Any
@@ -275,13 +275,13 @@ request_head(struct conn *c)
 		r->front = &client_front;
 		r->rq.in = &c->ep.in;
 		exch_parser_limits(wk->gen, &lim);
-		http_parser_init(&c->qp, 0, &lim);
+		http_parser_init(&r->h1q.p, 0, &lim);
 		if (c->state == CONN_IDLE) {
 			c->state = CONN_HEAD;
 			exch_timer_arm(c, wk->gen->to.client_header);
 		}
 	}
-	rc = http_parse(&c->qp, &r->rq.head, buf_rptr(&c->ep.in), buf_len(&c->ep.in));
+	rc = http_parse(&r->h1q.p, &r->rq.head, buf_rptr(&c->ep.in), buf_len(&c->ep.in));
 	if (rc == HTTP_AGAIN)
 		return;
 	/* Everything after this point (routes, guards, rewrite, the forwarded
@@ -289,15 +289,15 @@ request_head(struct conn *c)
 	 * matched is what the backend gets. The parser refused every path
 	 * without a normal form; -1 here would be a parser bug, still a 400. */
 	if (rc == HTTP_OK && http_target_normalize(&r->rq.head, buf_rptr(&c->ep.in)) == -1) {
-		c->qp.status = 400;
-		c->qp.reason = "bad-path";
+		r->h1q.p.status = 400;
+		r->h1q.p.reason = "bad-path";
 		rc = HTTP_ERROR;
 	}
 	if (rc == HTTP_ERROR) {
 		char ab[48], body[128];
-		metrics_parse_error(wk->m, c->qp.reason);
+		metrics_parse_error(wk->m, r->h1q.p.reason);
 		log_rl_warnx(&rl_parse, ev_now(wk->loop), "conn %llu %s: bad request: %s (%d)",
-		    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)), c->qp.reason ? c->qp.reason : "?", c->qp.status);
+		    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)), r->h1q.p.reason ? r->h1q.p.reason : "?", r->h1q.p.status);
 		r->gen = wk->gen;
 		worker_gen_acquire(wk, r->gen);
 		r->t_start = exch_now_us();
@@ -305,9 +305,9 @@ request_head(struct conn *c)
 		c->state = CONN_PROXY;
 		/* Nothing of the request can be trusted: drop what was read. */
 		buf_consume(&c->ep.in, buf_len(&c->ep.in));
-		snprintf(body, sizeof(body), "%d %s: %s\n", c->qp.status, http_status_text(c->qp.status),
-		    c->qp.reason ? c->qp.reason : "malformed request");
-		local_respond(r, c->qp.status, body, NULL, 0);
+		snprintf(body, sizeof(body), "%d %s: %s\n", r->h1q.p.status, http_status_text(r->h1q.p.status),
+		    r->h1q.p.reason ? r->h1q.p.reason : "malformed request");
+		local_respond(r, r->h1q.p.status, body, NULL, 0);
 		return;
 	}
 	start_request(c, r);
