@@ -146,7 +146,7 @@ log_date(int json)
 void
 accesslog_begin(struct req *r, const struct conn *c, const unsigned char *d)
 {
-	const struct http_msg *m = &r->qm;
+	const struct http_msg *m = &r->rq.head;
 	char ip[48];
 	size_t at = 0, cap = sizeof(r->logpre);
 	int json = log_format == PD_LOG_JSON;

@@ -65,7 +65,7 @@ void
 filter_compress_request(struct req *r, const uint8_t *d)
 {
 	const struct compress_route_conf *rc = &r->rt->compress;
-	const struct http_msg *m = &r->qm;
+	const struct http_msg *m = &r->rq.head;
 	struct compress_req_facts *q = &r->cz.q;
 	struct accept_enc ae;
 
@@ -127,7 +127,7 @@ filter_compress_select(struct req *r, int body, const uint8_t *rd)
 {
 	struct compress_pool *p = exch_wk(r)->cpool;
 	const struct compress_route_conf *rc = &r->rt->compress;
-	const struct http_msg *m = &r->rm;
+	const struct http_msg *m = &r->rs.head;
 	struct compress_resp_facts rs;
 	struct compress_decision d;
 	struct compress_stream *s = NULL;
@@ -147,7 +147,7 @@ filter_compress_select(struct req *r, int body, const uint8_t *rd)
 	}
 	memset(&rs, 0, sizeof(rs));
 	rs.status = m->status;
-	rs.upgraded = m->status == 101 || r->rbody == HTTP_BODY_TUNNEL;
+	rs.upgraded = m->status == 101 || r->rs.body == HTTP_BODY_TUNNEL;
 	rs.length = m->chunked ? -1 : m->content_length;
 	for (int i = 0; i < m->nheaders; i++) {
 		struct http_span n = m->headers[i].name, v = m->headers[i].value;
@@ -190,7 +190,7 @@ filter_compress_select(struct req *r, int body, const uint8_t *rd)
 		/* The length only when the framing guarantees it: the coder may
 		 * record it (zstd's frame header), and a body that ends short
 		 * is cut off anyway. */
-		s = p != NULL ? compress_acquire(p, d.alg, d.level, r->rbody == HTTP_BODY_LENGTH ? m->content_length : -1) : NULL;
+		s = p != NULL ? compress_acquire(p, d.alg, d.level, r->rs.body == HTTP_BODY_LENGTH ? m->content_length : -1) : NULL;
 		if (s == NULL) {
 			/* Counted by the pool (pool_full, or an error on ENOMEM). */
 			d.skip = COMPRESS_SKIP_POOL_FULL;
@@ -246,7 +246,7 @@ compress_hdr_drop(const struct req *r, const char *name, size_t len)
 static void
 add_vary_merged(const struct req *r, struct buf *h)
 {
-	const struct http_msg *m = &r->rm;
+	const struct http_msg *m = &r->rs.head;
 	const uint8_t *rd = r->cz.rd;
 	char cat[FILTER_COMPRESS_VARY_MAX], out[FILTER_COMPRESS_VARY_MAX + 20];
 	size_t len = 0;
@@ -279,7 +279,7 @@ add_vary_merged(const struct req *r, struct buf *h)
 static void
 add_etag_weak(const struct req *r, struct buf *h)
 {
-	const struct http_msg *m = &r->rm;
+	const struct http_msg *m = &r->rs.head;
 	const uint8_t *rd = r->cz.rd;
 
 	for (int i = 0; i < m->nheaders; i++) {

@@ -86,14 +86,14 @@ fx_run(struct fx *f, const char *method, int minor, const char *qfields, int sta
 	r->rt = &f->rt;
 	n = snprintf(f->reqbuf, sizeof(f->reqbuf), "%s / HTTP/1.%d\r\nHost: t\r\n%s\r\n", method, minor, qfields);
 	http_parser_init(&f->qp, 0, NULL);
-	assert_int_equal(http_parse(&f->qp, &r->qm, (const uint8_t *)f->reqbuf, (size_t)n), HTTP_OK);
-	r->upgrade = r->qm.upgrade_ws && r->qm.conn_upgrade;
+	assert_int_equal(http_parse(&f->qp, &r->rq.head, (const uint8_t *)f->reqbuf, (size_t)n), HTTP_OK);
+	r->upgrade = r->rq.head.upgrade_ws && r->rq.head.conn_upgrade;
 	filter_request(r, (const uint8_t *)f->reqbuf);
 	n = snprintf(f->respbuf, sizeof(f->respbuf), "HTTP/1.1 %d X\r\n%s\r\n", status, rfields);
 	http_parser_init(&f->rp, 1, NULL);
-	assert_int_equal(http_parse(&f->rp, &r->rm, (const uint8_t *)f->respbuf, (size_t)n), HTTP_OK);
-	r->rbody = http_response_body(&r->rm, r->qm.method);
-	filter_select(r, FILTER_SEL_BACKEND | (r->rbody != HTTP_BODY_NONE && r->rbody != HTTP_BODY_TUNNEL ? FILTER_SEL_BODY : 0),
+	assert_int_equal(http_parse(&f->rp, &r->rs.head, (const uint8_t *)f->respbuf, (size_t)n), HTTP_OK);
+	r->rs.body = http_response_body(&r->rs.head, r->rq.head.method);
+	filter_select(r, FILTER_SEL_BACKEND | (r->rs.body != HTTP_BODY_NONE && r->rs.body != HTTP_BODY_TUNNEL ? FILTER_SEL_BODY : 0),
 	    (const uint8_t *)f->respbuf);
 }
 
@@ -103,7 +103,7 @@ fx_run(struct fx *f, const char *method, int minor, const char *qfields, int sta
 static void
 fx_head(struct fx *f, struct buf *h)
 {
-	const struct http_msg *m = &f->r->rm;
+	const struct http_msg *m = &f->r->rs.head;
 	const uint8_t *d = (const uint8_t *)f->respbuf;
 
 	h->rpos = h->wpos = 0;
