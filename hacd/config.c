@@ -26,7 +26,7 @@
 
 static const char *const root_keys[] = {
 	"cluster", "key_file", "advert", "dead_intervals", "skew", "legacy_peers", "port", "garp",
-	"notify", "nodes", "vips", "track", "proxyd_user", "channel", "multicast", "replication", "admin", NULL,
+	"notify", "nodes", "vips", "track", "proxyd_user", "channel", "multicast", "replication", "admin", "nft", NULL,
 };
 static const char *const channel_keys[] = { "takeover", "allow_root", NULL };
 static const char *const admin_keys[] = { "listen", "max_connections", "allow_remote", NULL };
@@ -507,6 +507,7 @@ static int parse(struct hacd_config *cfg, const struct conf *c, const char *self
 
 	cfg->advert_ms = 1000;
 	cfg->garp_spacing_ms = 200;
+	snprintf(cfg->nft, sizeof(cfg->nft), "%s", "/usr/sbin/nft");
 	if (conf_check_keys(root, root_keys, err) == -1 ||
 	    copy_str(root, "cluster", 1, cfg->cluster, sizeof(cfg->cluster), err) == -1 ||
 	    copy_str(root, "key_file", 1, cfg->key_file, sizeof(cfg->key_file), err) == -1 ||
@@ -516,6 +517,7 @@ static int parse(struct hacd_config *cfg, const struct conf *c, const char *self
 	    conf_get_bool(root, "legacy_peers", 0, &legacy, err) == -1 ||
 	    conf_get_int(root, "port", 0, 1, 65535, &port, err) == -1 ||
 	    copy_str(root, "notify", 0, cfg->notify, sizeof(cfg->notify), err) == -1 ||
+	    copy_str(root, "nft", 0, cfg->nft, sizeof(cfg->nft), err) == -1 ||
 	    conf_get_group(root, "garp", 0, &garp, err) == -1)
 		return -1;
 	if (cfg->advert_ms < 10 || cfg->advert_ms > 60000)
@@ -548,6 +550,9 @@ static int parse(struct hacd_config *cfg, const struct conf *c, const char *self
 	if (cfg->notify[0] != '\0' && cfg->notify[0] != '/')
 		return conf_errorf(err, config_setting_get_member(root, "notify"),
 		    "notify: an absolute path");
+	if (cfg->nft[0] != '\0' && cfg->nft[0] != '/')
+		return conf_errorf(err, config_setting_get_member(root, "nft"),
+		    "nft: an absolute path, or \"\" for none");
 	if (cfg->key_file[0] != '/') {
 		/* Relative to the configuration file, so a lab or a test can
 		 * carry its key beside its hacd.conf. */

@@ -107,6 +107,7 @@ struct hacd_config {
 	unsigned garp_count;            /* announcements after taking a VIP */
 	uint64_t garp_spacing_ms;
 	char notify[HACD_PATH_MAX];     /* "" = none */
+	char nft[HACD_PATH_MAX];        /* nft(8), run to hold new connections off a VIP being handed over; "" = never */
 	int proxyd_weight;              /* HACD_WEIGHT_OFF, HACD_WEIGHT_FAULT or > 0 */
 	int has_proxyd_uid;             /* proxyd_user given: its uid may use the channel */
 	uid_t proxyd_uid;

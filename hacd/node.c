@@ -35,7 +35,15 @@
 static void stop_poll_cb(struct ev_loop *loop, struct ev_timer *t);
 
 #define NODE_TICK_MS        1000
-#define NODE_DRAIN_WAIT_MS  1000
+/* The bound on a planned handover's drain. New connections to the VIP are
+ * held off meanwhile (hacd/gate.h): a client whose SYN was dropped sends it
+ * again 1 s and 3 s after its first (RFC 6298 §2.1, §5.5), so the address
+ * must have moved within about 3 s of the drain's start for that client to
+ * reach the new owner inside a 5 s request deadline. */
+#define NODE_DRAIN_WAIT_MS  2500
+/* How often the connections still open to a draining VIP are counted
+ * (reading /proc/net/tcp walks the host's whole established hash: a few ms). */
+#define NODE_GATE_POLL_MS   50
 /* After a planned handover the old owner keeps the address this long. A
  * client may have opened a connection to it in the instant between proxyd
  * reporting "quiet" and the target's gratuitous ARP reaching the client;
@@ -315,10 +323,13 @@ static void drain_off_if_idle(struct node *n)
 		channel_send_drain(&n->chan, 0);
 }
 
+static void gate_update(struct node *n, size_t v);
+
 static void clear_yield(struct node *n, size_t v)
 {
 	n->vips[v].yield_to = -1;
 	n->vips[v].yield_armed = 0;
+	gate_update(n, v);
 	drain_off_if_idle(n);
 }
 
@@ -335,6 +346,7 @@ static void linger_cb(struct ev_loop *loop, struct ev_timer *t)
 	nv->lingering = 0;
 	if (nv->st.role != ELECTION_MASTER && n->vip != NULL && vip_del(n->vip, va) == -1)
 		log_warnx("vip %s %s: removal failed; retried every second", n->cfg->vips[v].name, va->text);
+	gate_update(n, v);
 	drain_off_if_idle(n);
 }
 
@@ -366,6 +378,8 @@ static void apply_result(struct node *n, size_t v, const struct election_result 
 	if (r->actions & ELECTION_ACT_ADD) {
 		nv->lingering = 0;
 		ev_timer_stop(n->loop, &nv->linger_timer);
+		/* Won back during the linger: let new connections in again. */
+		gate_update(n, v);
 		if (n->vip != NULL && vip_add(n->vip, va) == -1)
 			log_warnx("vip %s %s: add failed; retried every second", cfg->vips[v].name, va->text);
 	}
@@ -494,24 +508,80 @@ static void on_peer_changed(void *arg, size_t node, const char *what)
 	schedule_eval(n);
 }
 
-static void arm_yields(struct node *n, const char *why)
+/* Advertise the handover of VIP only (or of every VIP waiting, only < 0). */
+static void arm_yields_of(struct node *n, int only, const char *why)
 {
-	int any = 0;
+	int any = 0, waiting = 0;
 
 	for (size_t v = 0; v < n->cfg->nvips; v++) {
 		struct node_vip *nv = &n->vips[v];
 
-		if (nv->yield_to >= 0 && !nv->yield_armed) {
+		if (nv->yield_to < 0 || nv->yield_armed)
+			continue;
+		if (only < 0 || (size_t)only == v) {
 			nv->yield_armed = 1;
+			gate_update(n, v);
 			any = 1;
+		} else {
+			waiting = 1;
 		}
 	}
 	if (any) {
-		log_info("planned failover: advertising the handover (%s)", why);
-		ev_timer_stop(n->loop, &n->drain_timer);
+		if (only < 0)
+			log_info("planned failover: advertising the handover (%s)", why);
+		else
+			log_info("planned failover: advertising the handover of %s (%s)",
+			    n->cfg->vips[only].name, why);
+		if (!waiting) {
+			ev_timer_stop(n->loop, &n->drain_timer);
+			ev_timer_stop(n->loop, &n->gate_timer);
+		}
 		schedule_eval(n);
 		send_heartbeat(n);
 	}
+}
+
+static void arm_yields(struct node *n, const char *why)
+{
+	arm_yields_of(n, -1, why);
+}
+
+/* While a handover drains: a VIP whose new connections are held off and
+ * that has none open any more can move now, whatever the node's other VIPs
+ * carry (proxyd's own "quiet" counts every connection, so it never comes
+ * on a node that keeps serving another VIP). */
+static void gate_timer_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct node *n = t->data;
+	int waiting = 0;
+
+	for (size_t v = 0; v < n->cfg->nvips; v++) {
+		struct node_vip *nv = &n->vips[v];
+
+		if (nv->yield_to < 0 || nv->yield_armed)
+			continue;
+		if (gate_held(&nv->gate) && gate_conns(&n->cfg->vips[v].addr) == 0)
+			arm_yields_of(n, (int)v, "new connections held off, none open");
+		else
+			waiting = 1;
+	}
+	if (waiting)
+		ev_timer_start(loop, t, NODE_GATE_POLL_MS);
+}
+
+/* A VIP's gate is closed while its handover drains, until the handover is
+ * advertised; then new connections are let in again. The target announces
+ * the address within milliseconds, and a SYN that still reaches the old
+ * owner then is better accepted and answered during the linger (with
+ * Connection: close) than dropped: a client with a 1 s connect timeout
+ * would give up before its retransmission. */
+static void gate_update(struct node *n, size_t v)
+{
+	struct node_vip *nv = &n->vips[v];
+	int hold = nv->yield_to >= 0 && !nv->yield_armed;
+
+	if (hold || gate_busy(&nv->gate) || nv->gate.want)
+		gate_set(&nv->gate, n->cfg->nft, &n->cfg->vips[v].addr, hold);
 }
 
 static void drain_timer_cb(struct ev_loop *loop, struct ev_timer *t)
@@ -607,6 +677,11 @@ static void tick_cb(struct ev_loop *loop, struct ev_timer *t)
 		    n->cfg->vips[v].name, n->cfg->nodes[nv->yield_to].name);
 		clear_yield(n, v);
 		schedule_eval(n);
+	}
+	/* Reconcile every gate with its VIP's state, whatever path changed it. */
+	for (size_t v = 0; v < n->cfg->nvips; v++) {
+		gate_update(n, v);
+		gate_retry(&n->vips[v].gate);
 	}
 	recheck(n);
 	ev_timer_start(loop, t, NODE_TICK_MS);
@@ -712,6 +787,7 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 	ev_timer_init(&n->hb_timer, hb_cb, n);
 	ev_timer_init(&n->tick_timer, tick_cb, n);
 	ev_timer_init(&n->drain_timer, drain_timer_cb, n);
+	ev_timer_init(&n->gate_timer, gate_timer_cb, n);
 	ev_timer_init(&n->stop_timer, stop_poll_cb, n);
 	ev_defer_init(&n->eval_defer, eval_defer_cb, n);
 	ev_defer_init(&n->recheck_defer, recheck_defer_cb, n);
@@ -727,7 +803,11 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 		ev_timer_init(&nv->garp_timer, garp_cb, nv);
 		ev_timer_init(&nv->reeval_timer, reeval_cb, nv);
 		ev_timer_init(&nv->linger_timer, linger_cb, nv);
+		gate_init(&nv->gate, &n->procs);
 	}
+	/* A predecessor that crashed mid-handover must not leave a VIP's new
+	 * connections held off. */
+	gate_clear_all(cfg->nft);
 	peer_table_init(&n->peers, loop, cfg, kr, epoch, on_peer_changed, n);
 	peer_table_set_kick(&n->peers, on_peer_kick, n);
 	if (proc_table_init(&n->procs, loop) == -1) {
@@ -826,6 +906,7 @@ void node_fini(struct node *n)
 	ev_timer_stop(n->loop, &n->hb_timer);
 	ev_timer_stop(n->loop, &n->tick_timer);
 	ev_timer_stop(n->loop, &n->drain_timer);
+	ev_timer_stop(n->loop, &n->gate_timer);
 	ev_timer_stop(n->loop, &n->stop_timer);
 	if (n->chan_open)
 		channel_close(&n->chan);
@@ -837,6 +918,11 @@ void node_fini(struct node *n)
 	}
 	peer_table_fini(&n->peers);
 	proc_table_fini(&n->procs);
+	for (size_t v = 0; v < cfg->nvips; v++)
+		if (gate_busy(&n->vips[v].gate)) {
+			gate_clear_all(cfg->nft);
+			break;
+		}
 	/* Nothing above may leave the node's own work queued: ev_loop_free
 	 * runs what is still deferred (the streams' reapers), and these would
 	 * run on a node already torn down. */
@@ -883,12 +969,17 @@ static void begin_yield(struct node *n, size_t v, int target)
 	node_event(n, "vip %s: planned failover to %s requested", n->cfg->vips[v].name,
 	    n->cfg->nodes[target].name);
 	/* proxyd drains first (Connection: close, idle keep-alives closed)
-	 * so few connections straddle the move; without a proxyd there is
-	 * nothing to drain. */
-	if (channel_send_drain(&n->chan, 1) == 0 && !n->chan.quiet)
-		ev_timer_start(n->loop, &n->drain_timer, NODE_DRAIN_WAIT_MS);
-	else
+	 * and new connections to the VIP are held off (hacd/gate.h), so the
+	 * connections open to it end and none straddles the move; without a
+	 * proxyd there is nothing to drain. */
+	if (channel_send_drain(&n->chan, 1) == 0 && !n->chan.quiet) {
+		gate_update(n, v);
+		if (!ev_timer_active(&n->drain_timer))
+			ev_timer_start(n->loop, &n->drain_timer, NODE_DRAIN_WAIT_MS);
+		ev_timer_start(n->loop, &n->gate_timer, NODE_GATE_POLL_MS);
+	} else {
 		arm_yields(n, n->chan.quiet ? "proxyd drained, no connection open" : "no proxyd connected");
+	}
 }
 
 int node_failover(struct node *n, const char *vip, const char *to, char *msg, size_t len)

@@ -230,6 +230,22 @@ net_set_nodelay(int fd)
 	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+int
+net_set_keepalive(int fd, unsigned idle_s, unsigned intvl_s, unsigned cnt)
+{
+	int on = idle_s > 0, idle = (int)idle_s, intvl = (int)intvl_s, n = (int)cnt;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) == -1)
+		return -1;
+	if (!on)
+		return 0;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) == -1 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) == -1 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &n, sizeof(n)) == -1)
+		return -1;
+	return 0;
+}
+
 static void
 close_keep_errno(int fd)
 {

@@ -36,6 +36,10 @@ int net_is_loopback(const struct sockaddr *sa);
 
 int net_set_nonblock(int fd);   /* O_NONBLOCK; 0/-1 */
 int net_set_nodelay(int fd);    /* TCP_NODELAY; 0/-1 */
+/* SO_KEEPALIVE with the first probe after idle_s seconds without traffic,
+ * then intvl_s apart, cnt unanswered probes and the connection is dropped
+ * (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT); idle_s 0 turns it off. 0/-1 */
+int net_set_keepalive(int fd, unsigned idle_s, unsigned intvl_s, unsigned cnt);
 
 /* Nonblocking CLOEXEC listening TCP socket with SO_REUSEADDR (+SO_REUSEPORT if
  * reuseport), IPV6_V6ONLY for v6 so "[::]" never takes IPv4. backlog <= 0 means

@@ -6,6 +6,8 @@
  * moves on; when the exchange ends the line is completed into the worker's
  * log buffer. The buffer is written with one write(2) when it passes 32 KiB
  * or from the worker's 200 ms timer (worker.c), never once per request.
+ * The JSON line's "coding" (and the combined line's trailing enc=, present
+ * only then) names the content coding proxyd applied to the body.
  * Control characters and quotes from clients are escaped, so a client cannot
  * forge log lines. Lines are assembled with the small put_* appenders below,
  * not printf: formatting was a tenth of the instructions of a plain proxied
@@ -20,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proxyd/compress_rule.h"
 #include "proxyd/config.h"
 #include "proxyd/conn.h"
 #include "proxyd/exchange.h"
@@ -143,7 +146,7 @@ log_date(int json)
 void
 accesslog_begin(struct req *r, const struct conn *c, const unsigned char *d)
 {
-	const struct http_msg *m = &r->qm;
+	const struct http_msg *m = &r->rq.head;
 	char ip[48];
 	size_t at = 0, cap = sizeof(r->logpre);
 	int json = log_format == PD_LOG_JSON;
@@ -235,6 +238,8 @@ accesslog_end(struct worker *wk, struct req *r)
 		at = put_s(t, at, cap, srv);
 		at = put_s(t, at, cap, "\",\"request_id\":\"");
 		at = put_s(t, at, cap, r->reqid);
+		at = put_s(t, at, cap, "\",\"coding\":\"");
+		at = put_s(t, at, cap, r->cz.alg != COMPRESS_IDENTITY ? compress_alg_str((enum compress_alg)r->cz.alg) : "-");
 		at = put_s(t, at, cap, "\"}\n");
 		buf_append(&wk->alog, r->logpre, r->loglen);
 		buf_append(&wk->alog, t, at);
@@ -259,6 +264,12 @@ accesslog_end(struct worker *wk, struct req *r)
 		at = put_s(t, at, cap, up);
 		at = put_s(t, at, cap, "/");
 		at = put_s(t, at, cap, srv);
+		/* Only on a coded body, so that every other line keeps the
+		 * shape log readers parse (up= last). */
+		if (r->cz.alg != COMPRESS_IDENTITY) {
+			at = put_s(t, at, cap, " enc=");
+			at = put_s(t, at, cap, compress_alg_str((enum compress_alg)r->cz.alg));
+		}
 		at = put_s(t, at, cap, "\n");
 		buf_append(&wk->alog, t, at);
 	}

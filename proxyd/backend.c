@@ -9,7 +9,6 @@
 
 #include "lib/log.h"
 #include "lib/net.h"
-#include "proxyd/client.h"
 #include "proxyd/exchange.h"
 #include "proxyd/filter.h"
 #include "proxyd/h1_head.h"
@@ -38,7 +37,7 @@ backend_fail(struct req *r, int status, enum met_uperr e, const char *why, int s
 {
 	struct conn *c = r->c;
 	const struct pd_upstream *u = &r->gen->upstreams[r->up_idx];
-	enum http_method m = r->qm.method;
+	enum http_method m = r->rq.head.method;
 	int idem = m == HTTP_M_GET || m == HTTP_M_HEAD || m == HTTP_M_PUT || m == HTTP_M_DELETE ||
 	    m == HTTP_M_OPTIONS || m == HTTP_M_TRACE;
 	char ab[48];
@@ -46,7 +45,7 @@ backend_fail(struct req *r, int status, enum met_uperr e, const char *why, int s
 	MET_INC(exch_wk(r)->m->up_err[e]);
 	if (!stale && e != MET_UP_ABORTED)
 		hc_passive(u, r->srv_idx, 1);
-	exch_drop_backend(r, 0);
+	exch_drop_source(r);
 	if (idem && !r->body_sent_any && !r->upgrade && (stale ? r->attempts < u->retries + 3 : r->attempts <= u->retries)) {
 		/* A pooled connection the server closed while idle is not the
 		 * server's fault: try again without excluding it. */
@@ -78,14 +77,14 @@ on_response_head(struct req *r)
 {
 	struct bconn *b = r->b;
 	const uint8_t *d = buf_rptr(&b->ep.in);
-	int st = r->rm.status;
+	int st = r->rs.head.status;
 
 	if (st >= 100 && st < 200 && st != 101) {
 		/* Interim response (RFC 9110 §15.2): pass 100 Continue on to a
 		 * client that asked for it, drop the others. */
-		size_t hb = r->rm.header_bytes;
+		size_t hb = r->rs.head.header_bytes;
 		struct http_limits lim;
-		if (st == 100 && r->client_100 && r->qm.version_minor == 1) {
+		if (st == 100 && r->client_100 && r->rq.head.version_minor == 1) {
 			buf_append(&r->rhead, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 			r->client_100 = 0;
 		}
@@ -97,27 +96,27 @@ on_response_head(struct req *r)
 		}
 		buf_consume(&b->ep.in, hb);
 		exch_parser_limits(r->gen, &lim);
-		http_parser_init(&r->rp, 1, &lim);
+		http_parser_init(&r->b->rp, 1, &lim);
 		return 0;
 	}
 	/* A switch proxyd did not ask for, or to another protocol than the
 	 * WebSocket it forwarded (RFC 9110 §7.8: the server names the
 	 * protocol it switches to, one the client asked for), would turn
 	 * the connection into a tunnel nobody checks. */
-	if (st == 101 && (!r->upgrade || !r->rm.upgrade_ws)) {
+	if (st == 101 && (!r->upgrade || !r->rs.head.upgrade_ws)) {
 		backend_fail(r, 502, MET_UP_BAD_RESPONSE, "unexpected 101 from upstream", 0);
 		return -1;
 	}
-	if (r->rm.conn_ignored != 0)
-		exch_count_conn_ignored(exch_wk(r)->m, MET_SIDE_RESPONSE, r->rm.conn_ignored);
+	if (r->rs.head.conn_ignored != 0)
+		exch_count_conn_ignored(exch_wk(r)->m, MET_SIDE_RESPONSE, r->rs.head.conn_ignored);
 	hc_passive(&r->gen->upstreams[r->up_idx], r->srv_idx, st >= 500);
-	r->rbody = http_response_body(&r->rm, r->qm.method);
-	if (r->rbody == HTTP_BODY_CHUNKED && r->qm.version_minor == 0) {
+	r->rs.body = http_response_body(&r->rs.head, r->rq.head.method);
+	if (r->rs.body == HTTP_BODY_CHUNKED && r->rq.head.version_minor == 0) {
 		r->keep_client = 0;
 		r->dechunk = 1;
-		h1_dechunk_init(&r->dc);
+		h1_dechunk_init(&r->b->dc);
 	}
-	if (r->rbody == HTTP_BODY_UNTIL_CLOSE)
+	if (r->rs.body == HTTP_BODY_UNTIL_CLOSE)
 		r->keep_client = 0;
 	/* A final answer may come before the request body ended (a server
 	 * streaming an echo, or refusing early): the body keeps flowing while
@@ -127,33 +126,86 @@ on_response_head(struct req *r)
 		r->keep_client = 0;
 	r->status = st;
 	r->rhead_done = 1;
-	if (r->rbody == HTTP_BODY_TUNNEL) {
+	if (r->rs.body == HTTP_BODY_TUNNEL) {
 		r->keep_client = 0;
-		r->c->state = CONN_TUNNEL;
+		r->tunnel = 1;
 	}
-	filter_select(r, r->rbody != HTTP_BODY_NONE && r->rbody != HTTP_BODY_TUNNEL);
+	filter_select(r, FILTER_SEL_BACKEND | (r->rs.body != HTTP_BODY_NONE && r->rs.body != HTTP_BODY_TUNNEL ? FILTER_SEL_BODY : 0), d);
 	if (r->fc.nbody > 0) {
 		/* Body stages see the data only, and change the length
 		 * (filter.h): an HTTP/1.0 client's body is delimited by the
 		 * close. */
-		if (r->qm.version_minor == 0)
+		if (r->rq.head.version_minor == 0)
 			r->keep_client = 0;
-		if (r->rbody == HTTP_BODY_CHUNKED && !r->dechunk) {
+		if (r->rs.body == HTTP_BODY_CHUNKED && !r->dechunk) {
 			r->dechunk = 1;
-			h1_dechunk_init(&r->dc);
+			h1_dechunk_init(&r->b->dc);
 		}
 	}
 	h1_response_head(r, d);
-	buf_consume(&b->ep.in, r->rm.header_bytes);
-	r->rleft = r->rbody == HTTP_BODY_LENGTH ? (uint64_t)r->rm.content_length : 0;
-	if (r->rbody == HTTP_BODY_CHUNKED)
-		http_chunked_init(&r->rch);
-	if (r->rbody == HTTP_BODY_TUNNEL) {
-		r->qpass = buf_len(&r->c->ep.in);
+	buf_consume(&b->ep.in, r->rs.head.header_bytes);
+	r->rs.left = r->rs.body == HTTP_BODY_LENGTH ? (uint64_t)r->rs.head.content_length : 0;
+	if (r->rs.body == HTTP_BODY_CHUNKED)
+		http_chunked_init(&r->b->rch);
+	if (r->rs.body == HTTP_BODY_TUNNEL) {
+		r->rq.pass = buf_len(r->rq.in);
 		exch_timer_arm(r->c, r->gen->to.tunnel_idle);
 	} else {
 		exch_timer_arm(r->c, r->gen->upstreams[r->up_idx].idle_ms);
 	}
+	return 0;
+}
+
+/* dechunk() on the `used` validated bytes after rs.pass in b->ep.in; the
+ * bytes after them move down. Returns the data bytes to pass. */
+static size_t
+dechunk_in_place(struct req *r, struct buf *in, size_t used)
+{
+	uint8_t *p = buf_rptr(in) + r->rs.pass;
+	size_t kept = h1_dechunk(&r->b->dc, p, used), tail = buf_len(in) - r->rs.pass - used;
+
+	if (kept < used) {
+		memmove(p + kept, p + used, tail);
+		in->wpos -= used - kept;
+	}
+	return kept;
+}
+
+/* Passes newly read response body bytes (RFC 9112 §6.3 framing, decoded
+ * with b->rch) into r->rs, then through the body filters when any is
+ * active. 0, -1 malformed chunked body, -2 a body filter failed. */
+static int
+resp_advance(struct req *r)
+{
+	struct bconn *b = r->b;
+	struct buf *in = &b->ep.in;
+	size_t avail = buf_len(in) - r->rs.pass, used;
+	int end;
+
+	switch (r->rs.body) {
+	case HTTP_BODY_NONE:
+		r->rs.done = 1;
+		break;
+	case HTTP_BODY_LENGTH:
+	case HTTP_BODY_CHUNKED:
+		end = h1_body_frame(r->rs.body, &r->rs.left, &b->rch, buf_rptr(in) + r->rs.pass, avail, &used);
+		if (end == -1) {
+			metrics_parse_error(exch_wk(r)->m, b->rch.reason);
+			return -1;
+		}
+		if (r->rs.body == HTTP_BODY_CHUNKED && r->dechunk && used > 0)
+			used = dechunk_in_place(r, in, used);
+		r->rs.pass += used;
+		if (end)
+			r->rs.done = 1;
+		break;
+	case HTTP_BODY_UNTIL_CLOSE:
+	case HTTP_BODY_TUNNEL:
+		r->rs.pass += avail;
+		break;
+	}
+	if (r->fc.nbody > 0 && exch_resp_filter(r) == -1)
+		return -2;
 	return 0;
 }
 
@@ -164,7 +216,7 @@ backend_read(struct req *r)
 	ssize_t n;
 	int rc;
 
-	if (r->rpass > 0 || r->fpass > 0 || r->rhead_off < buf_len(&r->rhead) || r->rdone) {
+	if (r->rs.pass > 0 || r->fpass > 0 || r->rhead_off < buf_len(&r->rhead) || r->rs.done) {
 		/* Previous bytes still going out to the client: stop reading. */
 		ep_want(&b->ep, 0, b->ep.wr_on);
 		return;
@@ -179,7 +231,7 @@ backend_read(struct req *r)
 		if (n == EP_ERROR) {
 			char why[128];
 			log_debug("upstream TLS read: %s", ep_tls_error(&b->ep, why, sizeof(why)));
-		} else if (r->rhead_done && r->rbody == HTTP_BODY_UNTIL_CLOSE && !tls_close_notify_received(b->ep.ssl)) {
+		} else if (r->rhead_done && r->rs.body == HTTP_BODY_UNTIL_CLOSE && !tls_close_notify_received(b->ep.ssl)) {
 			/* A close-delimited body over TLS ends with close_notify; a
 			 * bare TCP FIN may be a truncation (RFC 9112 §9.8): the
 			 * client gets no clean end either. */
@@ -189,9 +241,9 @@ backend_read(struct req *r)
 	}
 	if (n <= 0) {
 		const char *why = n == 0 ? "upstream closed the connection" : "upstream connection reset";
-		if (n == 0 && r->rhead_done && r->rbody == HTTP_BODY_UNTIL_CLOSE) {
-			r->rdone = 1;
-			if (r->fc.nbody > 0 && exch_resp_advance(r) < 0) {
+		if (n == 0 && r->rhead_done && r->rs.body == HTTP_BODY_UNTIL_CLOSE) {
+			r->rs.done = 1;
+			if (r->fc.nbody > 0 && exch_resp_filter(r) < 0) {
 				backend_abort(r, MET_UP_ABORTED, "response filter failed");
 				return;
 			}
@@ -206,7 +258,7 @@ backend_read(struct req *r)
 			backend_fail(r, 502, MET_UP_BAD_RESPONSE, "truncated response head", 0);
 			return;
 		}
-		if (r->rbody == HTTP_BODY_TUNNEL) {
+		if (r->rs.body == HTTP_BODY_TUNNEL) {
 			conn_close(r->c, "tunnel closed by upstream");
 			return;
 		}
@@ -215,31 +267,31 @@ backend_read(struct req *r)
 	}
 	b->rx += (uint64_t)n;
 	while (!r->rhead_done) {
-		rc = http_parse(&r->rp, &r->rm, buf_rptr(&b->ep.in), buf_len(&b->ep.in));
+		rc = http_parse(&r->b->rp, &r->rs.head, buf_rptr(&b->ep.in), buf_len(&b->ep.in));
 		if (rc == HTTP_AGAIN) {
 			/* An interim response may be waiting: send it on now. */
 			if (r->rhead_off < buf_len(&r->rhead))
-				client_flush(r);
+				r->front->flush(r);
 			return;
 		}
 		if (rc == HTTP_ERROR) {
 			char msg[96];
-			metrics_parse_error(exch_wk(r)->m, r->rp.reason);
-			snprintf(msg, sizeof(msg), "bad response from upstream (%s)", r->rp.reason ? r->rp.reason : "?");
+			metrics_parse_error(exch_wk(r)->m, r->b->rp.reason);
+			snprintf(msg, sizeof(msg), "bad response from upstream (%s)", r->b->rp.reason ? r->b->rp.reason : "?");
 			backend_fail(r, 502, MET_UP_BAD_RESPONSE, msg, 0);
 			return;
 		}
 		if (on_response_head(r) == -1)
 			return;
 	}
-	if ((rc = exch_resp_advance(r)) < 0) {
+	if ((rc = resp_advance(r)) < 0) {
 		if (rc == -1)
 			backend_abort(r, MET_UP_BAD_RESPONSE, "malformed chunked response body");
 		else
 			backend_abort(r, MET_UP_ABORTED, "response filter failed");
 		return;
 	}
-	if (r->rbody != HTTP_BODY_TUNNEL)
+	if (r->rs.body != HTTP_BODY_TUNNEL)
 		exch_timer_arm(r->c, r->gen->upstreams[r->up_idx].idle_ms);
 	else
 		exch_timer_arm(r->c, r->gen->to.tunnel_idle);
@@ -252,7 +304,7 @@ q_write_failed(struct req *r)
 {
 	struct bconn *b = r->b;
 
-	if (r->c->state == CONN_TUNNEL)
+	if (r->tunnel)
 		conn_close(r->c, "tunnel closed by upstream");
 	else if (!r->rhead_done && !r->body_sent_any)
 		backend_fail(r, 502, MET_UP_CONNECT_FAIL, "upstream write failed", b->reused && !r->head_sent_any);
@@ -267,7 +319,7 @@ static int
 q_flush(struct req *r)
 {
 	struct bconn *b = r->b;
-	struct ep_out q = { &r->qhead, &r->qhead_off, &r->c->ep.in, &r->qpass };
+	struct ep_out q = { &r->qhead, &r->qhead_off, r->rq.in, &r->rq.pass };
 	size_t hw, bw;
 	int rc;
 
@@ -295,23 +347,14 @@ backend_send(struct req *r)
 
 	if (q_flush(r) != 1)
 		return;
-	if (c->state == CONN_TUNNEL) {
-		if (c->ep.rd_off)
-			conn_want(c, 1, c->ep.wr_on);
+	if (r->tunnel) {
+		r->front->resume(r);
 		exch_timer_arm(c, r->gen->to.tunnel_idle);
 		return;
 	}
-	if (!r->qdone) {
+	if (!r->rq.done) {
 		/* More body to come from the client. */
-		if (c->ep.rd_off) {
-			conn_want(c, 1, c->ep.wr_on);
-			/* We stopped reading (backpressure from the backend):
-			 * that time is not the client's slowness. */
-			if (r->rate_t0 != 0) {
-				r->rate_t0 = ev_now(c->wk->loop);
-				r->rate_bytes = 0;
-			}
-		}
+		r->front->resume(r);
 		exch_timer_arm(c, r->gen->to.client_body);
 	} else if (!r->rhead_done) {
 		exch_timer_arm(c, r->gen->upstreams[r->up_idx].response_ms);
@@ -326,6 +369,7 @@ backend_connect(struct req *r)
 	struct up_rt *rt = &s->ups[r->up_idx];
 	int limited = 0, srv;
 	struct bconn *b;
+	struct http_limits lim;
 
 	r->attempts++;
 	/* Upstreams without sticky never set sticky_srv: one predictable branch. */
@@ -348,6 +392,7 @@ backend_connect(struct req *r)
 		return;
 	}
 	r->srv_idx = srv;
+	exch_attach(r, &backend_source);
 	b = up_get(c->wk, rt, srv, r);
 	if (b == NULL) {
 		char why[96];
@@ -358,12 +403,76 @@ backend_connect(struct req *r)
 	r->b = b;
 	b->req = r;
 	b->rx = 0;
+	r->rs.in = &b->ep.in;
+	exch_parser_limits(r->gen, &lim);
+	http_parser_init(&b->rp, 1, &lim);
 	if (b->state == BC_CONNECTING) {
 		exch_timer_arm(c, rt->cfg->connect_ms);
 		return;
 	}
 	backend_send(r);
 }
+
+/* The source's operations (exchange.h). */
+static void
+src_send(struct req *r)
+{
+	if (r->b != NULL)
+		backend_send(r);
+}
+
+static void
+src_resume(struct req *r)
+{
+	if (r->b != NULL && r->b->ep.rd_off)
+		ep_want(&r->b->ep, 1, r->b->ep.wr_on);
+}
+
+static int
+src_accepts(const struct req *r)
+{
+	return r->b != NULL && r->b->state == BC_ACTIVE;
+}
+
+static void
+src_timeout(struct req *r)
+{
+	if (r->b != NULL && r->b->state == BC_CONNECTING) {
+		backend_fail(r, 504, MET_UP_CONNECT_TIMEOUT, "connect timeout", 0);
+		return;
+	}
+	if (!r->rhead_done && r->rq.done && r->status == 0) {
+		/* Never retried: the server may have acted on the request. */
+		r->attempts = 255;
+		backend_fail(r, 504, MET_UP_RESPONSE_TIMEOUT, "upstream response timeout", 0);
+		return;
+	}
+	if (!r->rq.done && r->status == 0) {
+		local_respond(r, 408, "408 Request Timeout: request body not received in time\n", NULL, 0);
+		return;
+	}
+	backend_abort(r, MET_UP_ABORTED, "idle timeout while streaming");
+}
+
+/* The connection goes back to the pool when the exchange ended clean, the
+ * server keeps it alive, and nothing more of it was read. */
+static void
+src_release(struct req *r, int clean)
+{
+	struct bconn *b = r->b;
+
+	if (b == NULL)
+		return;
+	clean = clean && http_keep_alive(&r->rs.head) && buf_len(&b->ep.in) == 0 &&
+	    (b->ep.ssl == NULL || !tls_pending(b->ep.ssl));
+	r->b = NULL;
+	r->rs.in = NULL;
+	r->rs.pass = 0;
+	b->req = NULL;
+	up_release(b, clean);
+}
+
+const struct exch_source backend_source = { "backend", src_send, src_resume, src_accepts, src_timeout, src_release };
 
 void
 backend_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)

@@ -17,6 +17,9 @@
 
 struct req;
 
+/* The HTTP/1 backend pool as an exchange's source (proxyd/exchange.h). */
+extern const struct exch_source backend_source;
+
 /* Picks a server and a connection for r, then sends (or waits for the
  * connect). Answers 503 itself when no server is available. */
 void backend_connect(struct req *r);

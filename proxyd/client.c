@@ -7,23 +7,22 @@
 #include <string.h>
 
 #include "lib/log.h"
-#include "proxyd/backend.h"
 #include "proxyd/exchange.h"
+#include "proxyd/h1_frame.h"
 #include "proxyd/local.h"
 #include "proxyd/request.h"
 #include "proxyd/tls.h"
-#include "proxyd/upstream.h"
 
 static struct log_ratelimit rl_tls = LOG_RATELIMIT_INIT(5000);
 
-int
+/* The front's flush (exch_front): the response head, then its body out of
+ * the source's buffer, or, body filters active, out of their output. */
+static int
 client_flush(struct req *r)
 {
 	struct conn *c = r->c;
-	/* Body filters active: the body goes out of their output, not of the
-	 * backend's buffer. */
 	struct ep_out q = r->fc.nbody == 0 ?
-	    (struct ep_out){ &r->rhead, &r->rhead_off, r->b != NULL ? &r->b->ep.in : NULL, &r->rpass } :
+	    (struct ep_out){ &r->rhead, &r->rhead_off, r->rs.in, &r->rs.pass } :
 	    (struct ep_out){ &r->rhead, &r->rhead_off, &r->fout, &r->fpass };
 	size_t hw, bw;
 	int rc = ep_flush(&c->ep, &q, EP_COALESCE, &hw, &bw);
@@ -39,6 +38,88 @@ client_flush(struct req *r)
 		}
 	}
 	return rc;
+}
+
+/* The front's resume (exch_front): the source took the request bytes passed
+ * so far; read more if reading had stopped. */
+static void
+client_resume(struct req *r)
+{
+	struct conn *c = r->c;
+
+	if (!c->ep.rd_off)
+		return;
+	conn_want(c, 1, c->ep.wr_on);
+	/* We stopped reading (backpressure from the source): that time is
+	 * not the client's slowness. */
+	if (r->rate_t0 != 0 && !r->tunnel) {
+		r->rate_t0 = ev_now(c->wk->loop);
+		r->rate_bytes = 0;
+	}
+}
+
+/* The front's end (exch_front): the exchange on c was given back. */
+static void
+client_end(struct conn *c, int keep)
+{
+	struct worker *wk = c->wk;
+
+	if (!keep) {
+		/* The response is out: FIN after it, and the client's unread
+		 * bytes drained, so no reset cuts it off (RFC 9112 §9.6). */
+		conn_close_linger(c, "not keep-alive");
+		return;
+	}
+	c->nreq++;
+	if (buf_len(&c->ep.in) > 0) {
+		/* A pipelined request is already here (RFC 9112 §9.3.2): answer
+		 * it after this one, from the deferred queue so that a burst of
+		 * them does not recurse. */
+		c->state = CONN_HEAD;
+		if (c->ep.rd_off)
+			conn_want(c, 1, c->ep.wr_on);
+		exch_timer_arm(c, wk->gen->to.client_header);
+		ev_defer(wk->loop, &c->ep.defer);
+		return;
+	}
+	conn_set_idle(c);
+}
+
+const struct exch_front client_front = { "http/1", client_flush, client_resume, client_end };
+
+int
+client_req_advance(struct req *r)
+{
+	struct conn *c = r->c;
+	struct buf *in = &c->ep.in;
+	size_t avail = buf_len(in) - r->rq.pass, used;
+	int end;
+
+	if (r->tunnel) {
+		r->rq.pass += avail;
+		return 0;
+	}
+	switch (r->rq.body) {
+	case HTTP_BODY_LENGTH:
+	case HTTP_BODY_CHUNKED:
+		end = h1_body_frame(r->rq.body, &r->rq.left, &r->h1q.ch, buf_rptr(in) + r->rq.pass, avail, &used);
+		if (end == -1) {
+			metrics_parse_error(c->wk->m, r->h1q.ch.reason);
+			return -1;
+		}
+		r->rq.pass += used;
+		if (end)
+			r->rq.done = 1;
+		/* A chunked body has no size up front: the limit is enforced
+		 * as it streams (chunk framing counted). */
+		if (r->rq.body == HTTP_BODY_CHUNKED && route_body_too_large(r->max_body, r->h1q.ch.body_bytes))
+			return -2;
+		break;
+	default:
+		r->rq.done = 1;
+		break;
+	}
+	return 0;
 }
 
 /* Reads what the client sent. Bytes read, 0 nothing yet, -1 when the
@@ -103,18 +184,30 @@ client_read(struct conn *c)
 		request_head(c);
 		return;
 	case CONN_PROXY:
-		if (r->qdone || r->q_abandon || r->qpass > 0 || r->b == NULL || r->b->state != BC_ACTIVE ||
+		if (r->tunnel) {
+			/* After 101 Switching Protocols: bytes both ways. */
+			if (r->rq.pass > 0 || !r->src->accepts(r)) {
+				conn_want(c, 0, c->ep.wr_on);
+				return;
+			}
+			if (client_fill(c) <= 0)
+				return;
+			client_req_advance(r);
+			r->src->send(r);
+			return;
+		}
+		if (r->rq.done || r->q_abandon || r->rq.pass > 0 || !r->src->accepts(r) ||
 		    r->qhead_off < buf_len(&r->qhead)) {
 			conn_want(c, 0, c->ep.wr_on);
 			return;
 		}
 		if ((n = client_fill(c)) <= 0)
 			return;
-		if ((rc = exch_req_advance(r)) < 0) {
+		if ((rc = client_req_advance(r)) < 0) {
 			exch_body_error(r, rc);
 			return;
 		}
-		if (r->rate_t0 != 0 && !r->qdone && body_too_slow(r, (uint64_t)n)) {
+		if (r->rate_t0 != 0 && !r->rq.done && body_too_slow(r, (uint64_t)n)) {
 			MET_INC(c->wk->m->guard[MET_G_SLOW_BODY]);
 			if (r->status == 0)
 				local_respond(r, 408, "408 Request Timeout: request body too slow\n", NULL, 0);
@@ -122,17 +215,7 @@ client_read(struct conn *c)
 				conn_close(c, "request body too slow");
 			return;
 		}
-		backend_send(r);
-		return;
-	case CONN_TUNNEL:
-		if (r->qpass > 0 || r->b == NULL) {
-			conn_want(c, 0, c->ep.wr_on);
-			return;
-		}
-		if (client_fill(c) <= 0)
-			return;
-		exch_req_advance(r);
-		backend_send(r);
+		r->src->send(r);
 		return;
 	case CONN_LINGER:
 		conn_linger_read(c);
@@ -241,31 +324,21 @@ client_timeout(struct ev_loop *loop, struct ev_timer *t)
 			worker_gen_acquire(c->wk, r->gen);
 			r->t_start = exch_now_us();
 			buf_consume(&c->ep.in, buf_len(&c->ep.in));
+			c->state = CONN_PROXY;
 			local_respond(r, 408, "408 Request Timeout: request head not received in time\n", NULL, 0);
 		} else {
 			conn_close(c, "header timeout");
 		}
 		return;
 	case CONN_PROXY:
-		if (r->b != NULL && r->b->state == BC_CONNECTING) {
-			backend_fail(r, 504, MET_UP_CONNECT_TIMEOUT, "connect timeout", 0);
+		if (r->tunnel) {
+			MET_INC(c->wk->m->guard[MET_G_TUNNEL_IDLE]);
+			conn_close(c, "tunnel idle timeout");
 			return;
 		}
-		if (!r->rhead_done && r->qdone && r->status == 0) {
-			/* Never retried: the server may have acted on the request. */
-			r->attempts = 255;
-			backend_fail(r, 504, MET_UP_RESPONSE_TIMEOUT, "upstream response timeout", 0);
-			return;
-		}
-		if (!r->qdone && r->status == 0) {
-			local_respond(r, 408, "408 Request Timeout: request body not received in time\n", NULL, 0);
-			return;
-		}
-		backend_abort(r, MET_UP_ABORTED, "idle timeout while streaming");
-		return;
-	case CONN_TUNNEL:
-		MET_INC(c->wk->m->guard[MET_G_TUNNEL_IDLE]);
-		conn_close(c, "tunnel idle timeout");
+		/* The phase is the source's: connect, response, body,
+		 * streaming (the local responder's: writing its answer). */
+		r->src->timeout(r);
 		return;
 	case CONN_LINGER:
 		MET_INC(c->wk->m->linger[MET_LINGER_TIMEOUT]);

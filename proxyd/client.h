@@ -11,9 +11,15 @@
 
 struct req;
 
-/* Writes pending response bytes to the client. 1 all out, 0 EAGAIN (EV_WRITE
- * armed), -1 the client is gone (connection closed here). */
-int client_flush(struct req *r);
+/* The HTTP/1 front's operations (proxyd/exchange.h): flush writes pending
+ * response bytes to the client (1 all out, 0 EAGAIN with EV_WRITE armed,
+ * -1 the client is gone, closed there). */
+extern const struct exch_front client_front;
+
+/* Passes newly read request body bytes out of the client's buffer into
+ * r->rq (RFC 9112 §6.3 framing, decoded with c->qch): in a tunnel, all of
+ * them. 0, -1 malformed chunked body, -2 larger than max_body. */
+int client_req_advance(struct req *r);
 
 /* io callback of client sockets. */
 void client_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents);

@@ -26,7 +26,9 @@
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/log.h"
+#include "lib/net.h"
 #include "lib/secfile.h"
+#include "proxyd/compress_conf.h"
 #include "proxyd/http_parse.h"
 #include "proxyd/ratelimit.h"
 #include "proxyd/sticky.h"
@@ -78,6 +80,7 @@ defaults(struct pd_config *c)
 	c->to.client_body = 60000;
 	c->to.client_idle = 60000;
 	c->to.tunnel_idle = 3600000;
+	c->to.tcp_keepalive = 60000;
 	c->to.shutdown = 15000;
 	c->to.linger = 2000;
 	c->to.connect = 3000;
@@ -98,6 +101,7 @@ defaults(struct pd_config *c)
 	c->server_hdr = PD_SERVER_HIDE;
 	c->tls_rotate_ms = 3600000;
 	c->tls_lifetime_ms = 3 * 3600000;
+	compress_conf_global_defaults(&c->compress);
 }
 
 static void
@@ -140,9 +144,12 @@ config_free(struct pd_config *c)
 	for (size_t i = 0; i < c->nupstreams; i++)
 		free_upstream(&c->upstreams[i]);
 	free(c->upstreams);
-	for (size_t i = 0; i < c->nroutes; i++)
+	for (size_t i = 0; i < c->nroutes; i++) {
+		compress_route_conf_fini(&c->routes[i].compress);
 		route_fini(&c->routes[i]);
+	}
 	free(c->routes);
+	compress_global_conf_fini(&c->compress);
 	for (size_t i = 0; i < c->nrlimits; i++) {
 		free(c->rlimits[i].name);
 		free(c->rlimits[i].header);
@@ -238,7 +245,7 @@ static int
 parse_timeouts(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "client_header", "client_body", "client_idle", "tunnel_idle",
-		"shutdown", "linger", "connect", "response", "idle", "pool_idle", NULL };
+		"shutdown", "linger", "connect", "response", "idle", "pool_idle", "tcp_keepalive", NULL };
 	const config_setting_t *g = NULL;
 
 	if (conf_get_group(root, "timeouts", 0, &g, err) == -1)
@@ -255,9 +262,24 @@ parse_timeouts(struct pd_config *c, const config_setting_t *root, struct conf_er
 	    conf_get_duration(g, "connect", 0, &c->to.connect, err) == -1 ||
 	    conf_get_duration(g, "response", 0, &c->to.response, err) == -1 ||
 	    conf_get_duration(g, "idle", 0, &c->to.idle, err) == -1 ||
-	    conf_get_duration(g, "pool_idle", 0, &c->to.pool_idle, err) == -1)
+	    conf_get_duration(g, "pool_idle", 0, &c->to.pool_idle, err) == -1 ||
+	    conf_get_duration(g, "tcp_keepalive", 0, &c->to.tcp_keepalive, err) == -1)
 		return -1;
+	if (c->to.tcp_keepalive != 0 && (c->to.tcp_keepalive < 1000 || c->to.tcp_keepalive > 32767000))
+		return conf_errorf(err, config_setting_get_member(g, "tcp_keepalive"),
+		    "tcp_keepalive: 0 (off) or 1s..32767s");
 	return 0;
+}
+
+/* A peer that vanished without a FIN or RST (a client whose VIP moved to
+ * another node: its segments, its RST included, now reach that node) would
+ * otherwise hold a connection, and a tunnel's backend connection, until an
+ * idle timeout that for tunnels is an hour. */
+void config_set_keepalive(const struct pd_timeouts *to, int fd)
+{
+	unsigned idle = (unsigned)(to->tcp_keepalive / 1000), intvl = idle / 6;
+
+	(void)net_set_keepalive(fd, idle, intvl > 0 ? intvl : 1, 3);
 }
 
 static int
@@ -1412,7 +1434,7 @@ parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err 
 {
 	static const char *const keys[] = { "name", "match", "upstream", "split", "redirect", "respond",
 		"rewrite", "request_headers", "response_headers", "allow", "deny", "allow_methods", "max_body",
-		"ratelimit", NULL };
+		"ratelimit", "compress", NULL };
 	const config_setting_t *l = NULL;
 	int n;
 
@@ -1432,6 +1454,11 @@ parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err 
 		c->routes[0].split_total = 1;
 		c->routes[0].max_body = -1;
 		c->routes[0].rl_idx = -1;
+		/* Off, with the defaults a route's compress setting starts from
+		 * (borrowed: the generation owns them). */
+		c->routes[0].compress = c->compress.defaults;
+		c->routes[0].compress.types_owned = NULL;
+		c->routes[0].compress.enabled = 0;
 		c->nroutes = 1;
 		return 0;
 	}
@@ -1464,8 +1491,13 @@ parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err 
 		if (parse_match(rt, r, err) == -1 || parse_route_action(c, rt, r, err) == -1 ||
 		    parse_route_guards(c, rt, r, err) == -1 ||
 		    parse_hdr_ops(r, "request_headers", &rt->req_ops, &rt->nreq_ops, err) == -1 ||
-		    parse_hdr_ops(r, "response_headers", &rt->resp_ops, &rt->nresp_ops, err) == -1)
+		    parse_hdr_ops(r, "response_headers", &rt->resp_ops, &rt->nresp_ops, err) == -1 ||
+		    compress_conf_parse_route(&rt->compress, &c->compress, r, rt->name, err) == -1)
 			return -1;
+		if (rt->compress.enabled && rt->action != ROUTE_FORWARD)
+			return conf_errorf(err, config_setting_get_member(r, "compress"),
+			    "route \"%s\": compress: only forwarding routes compress (a redirect or a fixed response has nothing to code)",
+			    rt->name);
 		if (conf_get_group(r, "rewrite", 0, &rw, err) == -1)
 			return -1;
 		if (rw != NULL) {
@@ -1499,7 +1531,7 @@ static int
 parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "threads", "user", "node", "timeouts", "limits", "log", "admin",
-		"hacd", "headers", "listeners", "upstreams", "ratelimits", "routes", "tls_tickets", NULL };
+		"hacd", "headers", "listeners", "upstreams", "ratelimits", "routes", "tls_tickets", "compression", NULL };
 	int64_t v = 0;
 
 	if (conf_check_keys(root, keys, err) == -1)
@@ -1524,7 +1556,7 @@ parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err 
 	/* Timeouts first: upstreams take their defaults from them. */
 	if (parse_timeouts(c, root, err) == -1 || parse_limits(c, root, err) == -1 || parse_log(c, root, err) == -1 ||
 	    parse_admin_hacd(c, root, err) == -1 || parse_headers(c, root, err) == -1 ||
-	    parse_tls_tickets(c, root, err) == -1 ||
+	    parse_tls_tickets(c, root, err) == -1 || compress_conf_parse_global(&c->compress, root, err) == -1 ||
 	    parse_listeners(c, root, err) == -1 || parse_upstreams(c, root, err) == -1 ||
 	    parse_ratelimits(c, root, err) == -1 || parse_routes(c, root, err) == -1)
 		return -1;
@@ -1587,7 +1619,7 @@ config_load_string(const char *name, const char *text, struct conf_err *err)
 struct pd_config *
 config_quick(const char *listen, const char *to, int threads, struct conf_err *err)
 {
-	return config_quick_tls(listen, NULL, NULL, NULL, to, threads, err);
+	return config_quick_tls(listen, NULL, NULL, NULL, to, threads, 0, err);
 }
 
 /* Quick mode's tree: helpers that add one setting and fail on ENOMEM. */
@@ -1611,6 +1643,14 @@ qs_int(config_setting_t *parent, const char *name, int v)
 	config_setting_t *s = qs_add(parent, name, CONFIG_TYPE_INT);
 
 	return s != NULL && config_setting_set_int(s, v) == CONFIG_TRUE ? 0 : -1;
+}
+
+static int
+qs_bool(config_setting_t *parent, const char *name, int v)
+{
+	config_setting_t *s = qs_add(parent, name, CONFIG_TYPE_BOOL);
+
+	return s != NULL && config_setting_set_bool(s, v) == CONFIG_TRUE ? 0 : -1;
 }
 
 /* An address with the default port made explicit, for the parser (whose
@@ -1638,11 +1678,11 @@ qs_addr(const char *in, int defport, char *out, size_t outlen)
  */
 struct pd_config *
 config_quick_tls(const char *listen, const char *tls_listen, const char *cert_file, const char *key_file,
-    const char *to, int threads, struct conf_err *err)
+    const char *to, int threads, int compress, struct conf_err *err)
 {
 	struct conf cf;
 	struct pd_config *c = NULL;
-	config_setting_t *root, *ls, *l, *t, *cl, *ul, *u, *sl, *sv;
+	config_setting_t *root, *ls, *l, *t, *cl, *ul, *u, *sl, *sv, *rl, *rt;
 	char *list = NULL, *save = NULL, *tok;
 	char a_plain[NET_ADDRSTRLEN], a_tls[NET_ADDRSTRLEN];
 	size_t n = 0;
@@ -1716,6 +1756,12 @@ config_quick_tls(const char *listen, const char *tls_listen, const char *cert_fi
 		snprintf(err->msg, sizeof(err->msg), "--to: no server given");
 		goto out;
 	}
+	/* --compress: the one route a file without routes would get, written
+	 * out so that it can say compress = true (the defaults). */
+	if (compress && ((rl = qs_add(root, "routes", CONFIG_TYPE_LIST)) == NULL ||
+	    (rt = qs_add(rl, NULL, CONFIG_TYPE_GROUP)) == NULL || qs_str(rt, "name", "default") == -1 ||
+	    qs_str(rt, "upstream", "default") == -1 || qs_bool(rt, "compress", 1) == -1))
+		goto nomem;
 	c = config_from_conf(&cf, NULL, err);
 	goto out;
 nomem:

@@ -23,6 +23,7 @@
 #include "lib/conf.h"
 #include "lib/net.h"
 #include "proxyd/balance.h"
+#include "proxyd/compress-t.h"
 #include "proxyd/route.h"
 #include "proxyd/srvstate.h"
 
@@ -133,7 +134,12 @@ struct pd_timeouts {
 	uint64_t client_header, client_body, client_idle, tunnel_idle, shutdown;
 	uint64_t linger;        /* lingering close after the last response; 0: close at once */
 	uint64_t connect, response, idle, pool_idle;   /* upstream defaults */
+	uint64_t tcp_keepalive; /* first TCP keepalive probe after this long idle; 0: none */
 };
+
+/* The TCP keepalive proxyd sets on a client or backend socket from
+ * to.tcp_keepalive: probes idle/6 apart (at least 1 s), dropped after 3 unanswered. */
+void config_set_keepalive(const struct pd_timeouts *to, int fd);
 
 struct pd_config {
 	_Atomic long refs;
@@ -169,6 +175,7 @@ struct pd_config {
 	struct pd_upstream *upstreams; size_t nupstreams;
 	struct route *routes; size_t nroutes;
 	struct pd_rlimit *rlimits; size_t nrlimits;
+	struct compress_global_conf compress;   /* the "compression" block: pool bound, route defaults */
 	uint16_t *route_series;            /* metrics series per route x split: see metrics.c */
 	size_t *route_series_off;
 	void **wslots;                     /* per-worker runtime (worker.c), nworkers entries */
@@ -190,9 +197,10 @@ struct pd_config *config_quick(const char *listen, const char *to, int threads, 
 /* Quick mode with TLS: `listen` (may be NULL) stays plain HTTP, `tls_listen`
  * (may be NULL, not both) terminates TLS with the PEM certificate chain
  * cert_file and its key key_file (checked as for a configuration file).
- * NULL with a message in err. */
+ * compress: response compression on the default route with the defaults
+ * of docs/compression.md (--compress). NULL with a message in err. */
 struct pd_config *config_quick_tls(const char *listen, const char *tls_listen, const char *cert_file,
-    const char *key_file, const char *to, int threads, struct conf_err *err);
+    const char *key_file, const char *to, int threads, int compress, struct conf_err *err);
 
 void config_ref(struct pd_config *c);
 /* Drops a reference; the last one frees the generation and closes the sockets

@@ -148,6 +148,8 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 	c->port = (uint16_t)net_addr_port((const struct sockaddr *)ss);
 	c->ip_counted = (uint8_t)counted;
 	net_set_nodelay(fd);
+	if (wk->gen != NULL)
+		config_set_keepalive(&wk->gen->to, fd);
 	if (lis->tls != NULL && (c->ep.ssl = tls_conn_new(lis->tls, fd)) == NULL) {
 		log_rl_warnx(&rl_limit, ev_now(wk->loop), "worker %d: out of memory for a TLS connection", wk->idx);
 		if (counted)

@@ -1,12 +1,14 @@
 /*
- * proxyd/conn.h — client connections and the request in flight on them.
+ * proxyd/conn.h — client connections, the request in flight on them, and
+ * the two messages of that request.
  *
- * A struct conn is what an accepted client socket costs while idle: the
- * watcher, one timer, an empty buffer (storage released to the worker's cache
- * when empty) and list links — a couple of hundred bytes. Everything a request
- * needs (two parsed heads, chunked validators, rewritten heads, the backend
- * connection) lives in a struct req taken from the worker's free list when the
- * first byte of a request arrives and given back when the exchange ends
+ * A struct conn is the HTTP/1 front's connection: what an accepted client
+ * socket costs while idle is the watcher, one timer, an empty buffer
+ * (storage released to the worker's cache when empty) and list links.
+ * Everything a request needs (its two messages, the front's framing state,
+ * rewritten heads, the filter chain, which ends it talks to) lives in a
+ * struct req taken from the worker's free list when the first byte of a
+ * request arrives and given back when the exchange ends
  * (proxyd/exchange.h).
  * Both are owned by one worker thread for their whole life.
  */
@@ -21,6 +23,7 @@
 #include "proxyd/config.h"
 #include "proxyd/endpoint.h"
 #include "proxyd/filter.h"
+#include "proxyd/filter_compress.h"
 #include "proxyd/h1_frame.h"
 #include "proxyd/http_parse.h"
 
@@ -35,12 +38,45 @@ struct ssl_st;
 enum conn_state {
 	CONN_IDLE = 0,     /* keep-alive, waiting for the first byte of a request */
 	CONN_HEAD,         /* reading a request head */
-	CONN_PROXY,        /* request being relayed / response being streamed */
-	CONN_RESPOND,      /* writing a locally generated response */
-	CONN_TUNNEL,       /* after 101 Switching Protocols: bytes both ways */
+	CONN_PROXY,        /* an exchange under way: its source (backend, local responder) answers;
+	                      after 101 Switching Protocols (req->tunnel), bytes both ways */
 	CONN_LINGER,       /* last response sent, write side shut: reading and discarding until the client closes */
 	CONN_CLOSED        /* waiting to be reaped */
 };
+
+/*
+ * One message of an exchange, the request or the response: its parsed head
+ * (method or status, version, header list: struct http_msg, whichever
+ * protocol it came in) and its body stream. The body stream is framing-
+ * independent: the end that receives the message (the HTTP/1 front for a
+ * request, the HTTP/1 backend for a response) decodes its framing as bytes
+ * arrive, and counts in `pass` the body bytes at the front of *in that may
+ * go out; `done` once the body ended. The parser state of that framing
+ * (head parser, chunked validator, de-chunker) is the receiving end's, not
+ * the message's: req->h1q, owned by the HTTP/1 front (proxyd/client.c,
+ * proxyd/request.c), and struct bconn for the HTTP/1 backend.
+ */
+
+/* The HTTP/1 front's framing state for one request: its head parser and
+ * its chunked body validator. Kept in the request, not the connection, so
+ * an idle connection does not carry it. */
+struct h1_front_req {
+	struct http_parser p;
+	struct http_chunked ch;
+};
+struct xmsg {
+	/* Body stream, reset for every exchange (up to head). */
+	struct buf *in;                 /* buffer its body bytes arrive in (the receiving end's); NULL: none */
+	size_t pass;                    /* bytes at the front of *in ready to go out */
+	uint64_t left;                  /* LENGTH bodies: bytes not yet passed */
+	enum http_body body;            /* how the body is delimited (RFC 9112 §6.3) */
+	unsigned done:1;                /* body complete */
+	/* Parsed head, filled by the end that parsed it. */
+	struct http_msg head;
+};
+
+struct exch_front;
+struct exch_source;
 
 struct req {
 	/* Reset for every request (up to qhead). */
@@ -50,11 +86,13 @@ struct req {
 	const struct route *rt;
 	int up_idx, srv_idx;
 	int series;                     /* metrics series (route x upstream) */
+	/* The two ends (proxyd/exchange.h): the front the request came in
+	 * on, and the source producing the response (NULL until one is
+	 * chosen). b is the HTTP/1 backend source's connection. */
+	const struct exch_front *front;
+	const struct exch_source *src;
 	struct bconn *b;
-	enum http_body qbody, rbody;
-	uint64_t qleft, rleft;          /* LENGTH bodies: bytes not yet passed */
-	size_t qpass, rpass;            /* bytes at the front of the source buffer ready to go out */
-	size_t qhead_off, rhead_off;
+	size_t qhead_off, rhead_off;    /* bytes of qhead / rhead already written */
 	uint64_t key_hash;              /* for the hash balancer */
 	uint64_t t_start;               /* exch_now_us() when the head was parsed */
 	uint64_t bytes_out;
@@ -62,18 +100,17 @@ struct req {
 	uint64_t rate_t0, rate_bytes;   /* min_body_rate: window start (ev ms) and bytes in it */
 	int status;                     /* status sent to the client (0 until a head went out) */
 	int fail_status;                /* a retried failure's status (502/504), 0 = none */
-	struct h1_dechunk dc;           /* de-chunking state (r->dechunk) */
 	struct filter_chain fc;         /* response filters active (proxyd/filter.h) */
+	struct filter_compress_req cz;  /* compression's facts and choice (proxyd/filter_compress.h) */
 	size_t fpass;                   /* body stages active: bytes of fout ready to go out */
 	uint8_t attempts;
 	int sticky_srv;                 /* server the sticky cookie names, + 1; 0 = none */
 	unsigned head_sent_any:1;       /* some byte of the request head reached a backend */
 	unsigned body_sent_any:1;       /* some body byte went out */
-	unsigned qdone:1;               /* request fully passed (body complete) */
 	unsigned rhead_done:1;          /* final response head parsed */
-	unsigned rdone:1;               /* response body complete */
 	unsigned keep_client:1;
 	unsigned upgrade:1;
+	unsigned tunnel:1;              /* the response switched protocols (101): bytes both ways */
 	unsigned is_head:1;
 	unsigned local:1;               /* locally generated response */
 	unsigned client_100:1;          /* client asked for 100-continue */
@@ -83,15 +120,16 @@ struct req {
 	uint16_t loglen, logsplit;      /* access log prefix: see accesslog.c */
 	uint8_t exclude[PD_MAX_SERVERS / 8];   /* servers already tried */
 	char reqid[33];
-	/* Kept across requests: storage of the rewritten heads, and of the
+	/* Kept across requests: storage of the rewritten heads (what the
+	 * request's and the response's receiving ends write out), and of the
 	 * body filters' output (fout, what goes to the client) and of their
 	 * intermediate results (fmid). */
 	struct buf qhead, rhead;
 	struct buf fout, fmid;
-	/* Initialized by their own init functions. */
-	struct http_chunked qch, rch;
-	struct http_parser qp, rp;
-	struct http_msg qm, rm;
+	/* The request and the response: body streams reset by exch_alloc(),
+	 * heads filled by their parsers. */
+	struct xmsg rq, rs;
+	struct h1_front_req h1q;        /* the front's (HTTP/1 only for now): initialized by it */
 	char logpre[640];               /* access log fields known at head time */
 	char fail_why[96];              /* valid while fail_status != 0 */
 };
@@ -107,6 +145,7 @@ struct conn {
 	struct worker *wk;
 	struct req *req;
 	const struct pd_listener *lis;
+
 	uint64_t id;
 	uint8_t peer[16];
 	uint8_t cl_addr[16];            /* the prefix counted for max_connections_per_ip (cl_key) */

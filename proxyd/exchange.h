@@ -3,17 +3,26 @@
  * when the first byte of a request head arrives, given back when the last
  * byte of the response is out (or the client goes away).
  *
- * struct req (proxyd/conn.h) holds the two messages, each a parsed head
- * and a body stream: the request (qp/qm parsed, qbody/qleft/qch framing,
- * qhead the rewritten head, qpass the body bytes ready to go out of the
- * client's buffer) and the response (rp/rm, rbody/rleft/rch, rhead, rpass
- * of the backend's buffer). Its ends: the client front (proxyd/client.c,
- * HTTP/1 today), the backend (proxyd/backend.c: the pool of HTTP/1
- * connections) or the local responder (proxyd/local.c); between the
- * response and the client, the filter chain (proxyd/filter.c). What moves
- * the exchange on lives here: body bytes passed in both directions, the
- * response flushed and continued, the exchange finished (keep-alive,
- * pipelining, pooling) or released.
+ * struct req (proxyd/conn.h) holds the two messages (struct xmsg: a parsed
+ * head and a body stream each) and what joins them: the rewritten heads,
+ * the response filter chain (proxyd/filter.c) and the exchange's two ends,
+ * each reached through a small table of operations so that the exchange
+ * never depends on how an end frames its bytes:
+ *
+ *   - the front, where the request came in and the response goes out:
+ *     the HTTP/1 client front (proxyd/client.c) today, an HTTP/2 front
+ *     next. It parses the request head, decodes the request body's
+ *     framing into r->rq, and writes the response.
+ *   - the source, which produces the response: the HTTP/1 backend pool
+ *     (proxyd/backend.c), the local responder (proxyd/local.c: errors,
+ *     redirects, fixed responses), later a cache. It decodes the response
+ *     body's framing into r->rs. A source attaches itself when it starts
+ *     (backend_connect(), local_respond()): what each needs to start
+ *     differs.
+ *
+ * What moves the exchange on lives here: the response body through the
+ * body filters, the response flushed and continued, the exchange finished
+ * (keep-alive, pipelining, pooling) or released.
  */
 #ifndef PROXYD_EXCHANGE_H
 #define PROXYD_EXCHANGE_H
@@ -25,6 +34,49 @@
 #include "proxyd/conn.h"
 #include "proxyd/metrics.h"
 #include "proxyd/worker.h"
+
+/* The front of an exchange: where the request came from and the response
+ * goes. Every operation is called with the exchange live. */
+struct exch_front {
+	const char *name;
+	/* Writes what is pending of the response: r->rhead from rhead_off,
+	 * then the body (r->fout when body filters are active, else
+	 * r->rs.pass bytes of *r->rs.in). 1 all out, 0 waiting (the front
+	 * calls exch_resp_continue() once it can write again), -1 the client
+	 * is gone (closed there). */
+	int (*flush)(struct req *r);
+	/* The source took every request body byte passed so far: read more
+	 * of the request (or of a tunnel) when reading had stopped. */
+	void (*resume)(struct req *r);
+	/* The exchange on c ended and was given back; keep: the connection
+	 * goes on to the next request (pipelined or idle), else it closes
+	 * after the response. */
+	void (*end)(struct conn *c, int keep);
+};
+
+/* The source of an exchange's response. */
+struct exch_source {
+	const char *name;
+	/* Request bytes are ready for the source: r->qhead from qhead_off,
+	 * then r->rq.pass bytes of *r->rq.in. */
+	void (*send)(struct req *r);
+	/* The front took every response byte passed so far: produce more. */
+	void (*resume)(struct req *r);
+	/* 1 when the source can take request body bytes now (a backend
+	 * connection is up), else 0: the front stops reading the body. */
+	int (*accepts)(const struct req *r);
+	/* The exchange's timer ran out while the request is proxied: the
+	 * source knows which phase that was (connect, response, body,
+	 * streaming) and answers or closes. */
+	void (*timeout)(struct req *r);
+	/* Detaches the source from r. clean: both messages ended complete and
+	 * nothing of the response is left over, so what stands behind the
+	 * source (a backend connection) may serve another exchange. */
+	void (*release)(struct req *r, int clean);
+};
+
+/* No source yet (or no more): every operation does nothing. */
+extern const struct exch_source exch_no_source;
 
 static inline struct worker *
 exch_wk(const struct req *r)
@@ -52,25 +104,33 @@ uint64_t exch_now_us(void);
 struct req *exch_alloc(struct worker *wk, struct conn *c);
 /* Back to the free list (oversized head buffers released). */
 void exch_free(struct worker *wk, struct req *r);
-/* The parser limits of configuration g (NULL: the parser's defaults). */
-void exch_parser_limits(const struct pd_config *g, struct http_limits *lim);
+/* The parser limits of configuration g (NULL: the parser's defaults).
+ * Inline: taken for every request head and every backend response. */
+static inline void
+exch_parser_limits(const struct pd_config *g, struct http_limits *lim)
+{
+	lim->max_request_line = g ? g->max_request_line : 0;
+	lim->max_header_bytes = g ? g->max_header_bytes : 0;
+	lim->max_headers = (uint16_t)(g ? g->max_headers : 0);
+}
 /* Connection tokens that named a protected field and were ignored
  * (http_field_protected()), counted by side and class. */
 void exch_count_conn_ignored(struct wmetrics *wm, enum met_side side, unsigned bits);
-/* Detaches the request's backend connection: pooled if reusable. */
-void exch_drop_backend(struct req *r, int reusable);
+/* Source src starts producing r's response: the one before is released. */
+void exch_attach(struct req *r, const struct exch_source *src);
+/* Releases r's source (not clean: nothing behind it is reused). */
+void exch_drop_source(struct req *r);
 /* Releases c's request (and its backend connection, closed) when c closes:
  * counted and logged if it had started. */
 void exch_release(struct conn *c);
 
-/* Passes newly read request body bytes (RFC 9112 §6.3 framing) out of the
- * client's buffer. 0, -1 malformed chunked body, -2 larger than max_body. */
-int exch_req_advance(struct req *r);
-/* Passes newly read response body bytes out of the backend's buffer (through
- * the body filters when any is active). 0, or -1 malformed chunked body. */
-int exch_resp_advance(struct req *r);
-/* A request body error from exch_req_advance(): 400 or 413 while no response
- * began, else the connection closes. */
+/* Body filters active: the r->rs.pass bytes the source passed (and the
+ * end of the body, once r->rs.done) go through the body stages into
+ * r->fout, out of the source's buffer. 0, or -1 a stage failed. */
+int exch_resp_filter(struct req *r);
+/* A request body error from the front's framing (-1 malformed chunked
+ * body, -2 larger than max_body): 400 or 413 while no response began,
+ * else the connection closes. */
 void exch_body_error(struct req *r, int rc);
 /* Flushes the response and moves the exchange on: read more from the
  * backend, or finish it. */

@@ -1,6 +1,7 @@
 /*
  * proxyd/filter.c — the response filter chain (filter.h) and its first
- * filter, the route's response header edits.
+ * filter, the route's response header edits; compression
+ * (filter_compress.c) is chosen from here too.
  */
 #include "proxyd/filter.h"
 
@@ -8,6 +9,7 @@
 #include <strings.h>
 
 #include "proxyd/conn.h"
+#include "proxyd/filter_compress.h"
 #include "proxyd/h1_frame.h"
 #include "proxyd/route.h"
 
@@ -58,13 +60,29 @@ filter_add(struct req *r, const struct filter *f, void *st)
 }
 
 void
-filter_select(struct req *r, int bodies)
+filter_request(struct req *r, const uint8_t *d)
 {
-	(void)bodies;   /* no body filter yet: compression plugs in here */
+	if (r->rt != NULL && r->rt->compress.enabled)
+		filter_compress_request(r, d);
+}
+
+/*
+ * The order is the order the stages run in: the route's header edits act
+ * on the backend's response first, compression on the result (it neither
+ * brings back a field the route removed nor codes what it cannot see).
+ */
+void
+filter_select(struct req *r, unsigned how, const uint8_t *rd)
+{
 	if (r->fc.n > 0)
 		filter_end(r);   /* a local answer after a backend's head was chosen for */
-	if (r->rt != NULL && r->rt->nresp_ops > 0)
+	r->cz.alg = COMPRESS_IDENTITY;    /* what the access log reports: nothing coded yet */
+	if (r->rt == NULL)
+		return;
+	if (r->rt->nresp_ops > 0)
 		(void)filter_add(r, &filter_route_headers, NULL);
+	if ((how & FILTER_SEL_BACKEND) && rd != NULL)
+		filter_compress_select(r, (how & FILTER_SEL_BODY) != 0, rd);
 }
 
 int
@@ -98,7 +116,7 @@ filter_body(struct req *r, const uint8_t *in, size_t n, struct buf *out, unsigne
 {
 	struct filter_chain *fc = &r->fc;
 	struct buf stage[2], *src = NULL;
-	int cur = 0, chunked = r->qm.version_minor == 1;
+	int cur = 0, chunked = r->rq.head.version_minor == 1;
 
 	stage[0] = r->fmid;
 	buf_init(&stage[1]);

@@ -65,10 +65,21 @@ struct filter_chain {
  * route names are removed, those with a value set. */
 extern const struct filter filter_route_headers;
 
+/* What filter_select() is choosing for. */
+#define FILTER_SEL_BODY    0x1u     /* the response has a body to transform: body stages allowed */
+#define FILTER_SEL_BACKEND 0x2u     /* a backend's response (r->rm, its head's bytes at rd), not a local answer */
+
+/* The request head of r (its bytes at d, r->rt its route) is complete and
+ * will be forwarded: filters that need to know something of the request
+ * when its response comes (compression: Accept-Encoding) read it now,
+ * while its bytes are still in the client's buffer. */
+void filter_request(struct req *r, const uint8_t *d);
 /* Chooses the filters that apply to r's response, before its head is
- * written; body stages only when bodies is set (a backend's response with a
- * body to transform, not a local answer). */
-void filter_select(struct req *r, int bodies);
+ * written. how: FILTER_SEL_* bits; body stages only with FILTER_SEL_BODY.
+ * rd: the backend's response head bytes (FILTER_SEL_BACKEND), which stay
+ * in place until the head for the client is written; NULL for a local
+ * answer, which only the route's header edits apply to. */
+void filter_select(struct req *r, unsigned how, const uint8_t *rd);
 /* Adds filter f (per-response state st) to r's chain: -1 when full. For a
  * filter's own selection function, called from filter_select(). */
 int filter_add(struct req *r, const struct filter *f, void *st);

@@ -24,9 +24,9 @@ rl_key(const struct req *r, const struct pd_rlimit *L, const uint8_t *d, uint8_t
 	if (L->key == RL_KEY_ROUTE)
 		return rl_key_bytes(RL_KEY_ROUTE, r->rt->name, strlen(r->rt->name), key);
 	if (L->key == RL_KEY_HEADER) {
-		int i = http_find_header(&r->qm, d, L->header);
+		int i = http_find_header(&r->rq.head, d, L->header);
 		if (i >= 0)
-			return rl_key_bytes(RL_KEY_HEADER, d + r->qm.headers[i].value.off, r->qm.headers[i].value.len, key);
+			return rl_key_bytes(RL_KEY_HEADER, d + r->rq.head.headers[i].value.off, r->rq.head.headers[i].value.len, key);
 	}
 	memset(&ss, 0, sizeof(ss));
 	if (c->family == 2) {
@@ -45,7 +45,7 @@ int
 guard_check(struct conn *c, struct req *r, const uint8_t *d)
 {
 	const struct route *rt = r->rt;
-	const struct http_msg *m = &r->qm;
+	const struct http_msg *m = &r->rq.head;
 	struct wmetrics *wm = c->wk->m;
 	char extra[96];
 
@@ -65,7 +65,7 @@ guard_check(struct conn *c, struct req *r, const uint8_t *d)
 		return -1;
 	}
 	r->max_body = rt->max_body >= 0 ? (uint64_t)rt->max_body : r->gen->max_body;
-	if (r->qbody == HTTP_BODY_LENGTH && route_body_too_large(r->max_body, (uint64_t)m->content_length)) {
+	if (r->rq.body == HTTP_BODY_LENGTH && route_body_too_large(r->max_body, (uint64_t)m->content_length)) {
 		/* RFC 9110 §15.5.14; the body is not read, so the connection
 		 * closes after the answer (local_respond keeps only finished requests). */
 		MET_INC(wm->guard[MET_G_BODY_SIZE]);
@@ -91,7 +91,7 @@ guard_check(struct conn *c, struct req *r, const uint8_t *d)
 			return -1;
 		}
 	}
-	if (r->qbody != HTTP_BODY_NONE && r->gen->min_body_rate > 0)
+	if (r->rq.body != HTTP_BODY_NONE && r->gen->min_body_rate > 0)
 		r->rate_t0 = ev_now(c->wk->loop);
 	if (m->expect_other) {
 		/* RFC 9110 §10.1.1: an expectation proxyd cannot meet. */

@@ -21,7 +21,7 @@ int
 h1_target_parts(const struct req *r, const uint8_t *d, const char **t, size_t *tl,
     char *scratch, size_t scratch_len)
 {
-	const struct http_msg *m = &r->qm;
+	const struct http_msg *m = &r->rq.head;
 
 	*t = (const char *)d + m->target.off;
 	*tl = m->target.len;
@@ -91,7 +91,7 @@ sticky_cookie(struct req *r, const struct sticky_conf *sc, const uint8_t *d, str
 int
 h1_request_head(struct req *r, const uint8_t *d)
 {
-	const struct http_msg *m = &r->qm;
+	const struct http_msg *m = &r->rq.head;
 	const struct pd_config *g = r->gen;
 	const struct route *rt = r->rt;
 	struct conn *c = r->c;
@@ -246,7 +246,7 @@ h1_request_head(struct req *r, const uint8_t *d)
 	for (size_t k = 0; k < rt->nreq_ops; k++)
 		if (rt->req_ops[k].value != NULL)
 			buf_appendf(h, "%s: %s\r\n", rt->req_ops[k].name, rt->req_ops[k].value);
-	/* The body exch_req_advance() forwards is exactly this framing's. */
+	/* The body client_req_advance() passes is exactly this framing's. */
 	h1_append_framing(h, m->chunked, m->content_length);
 	if (r->upgrade)
 		buf_append(h, "Connection: upgrade\r\n", 21);
@@ -260,10 +260,10 @@ h1_request_head(struct req *r, const uint8_t *d)
 void
 h1_response_head(struct req *r, const uint8_t *d)
 {
-	const struct http_msg *m = &r->rm;
+	const struct http_msg *m = &r->rs.head;
 	const struct pd_config *g = r->gen;
 	struct buf *h = &r->rhead;
-	int tunnel = r->rbody == HTTP_BODY_TUNNEL;
+	int tunnel = r->rs.body == HTTP_BODY_TUNNEL;
 
 	if (r->rhead_off >= buf_len(h)) {
 		/* Nothing of an interim response left to send: start afresh. */
@@ -346,9 +346,9 @@ h1_response_head(struct req *r, const uint8_t *d)
 	if (r->fc.nbody > 0) {
 		/* Body filters change the length: chunked to an HTTP/1.1
 		 * client, close-delimited to an HTTP/1.0 one (filter.h). */
-		if (r->qm.version_minor == 1)
+		if (r->rq.head.version_minor == 1)
 			h1_append_framing(h, 1, -1);
-	} else switch (r->rbody) {
+	} else switch (r->rs.body) {
 	case HTTP_BODY_CHUNKED:
 		/* A chunked body to an HTTP/1.0 client (the backend ignored
 		 * our HTTP/1.0 request line) goes out de-chunked and
@@ -365,7 +365,7 @@ h1_response_head(struct req *r, const uint8_t *d)
 		 * explicit "Content-Length: 0" is kept; 1xx and 204 carry
 		 * neither (RFC 9110 §8.6, RFC 9112 §6.1). */
 		if (m->status >= 200 && m->status != 204)
-			h1_append_framing(h, m->chunked && r->qm.version_minor == 1, m->content_length);
+			h1_append_framing(h, m->chunked && r->rq.head.version_minor == 1, m->content_length);
 		break;
 	case HTTP_BODY_UNTIL_CLOSE:
 	case HTTP_BODY_TUNNEL:
@@ -375,7 +375,7 @@ h1_response_head(struct req *r, const uint8_t *d)
 		buf_append(h, "Connection: upgrade\r\n\r\n", 23);
 	else if (!r->keep_client)
 		buf_append(h, "Connection: close\r\n\r\n", 21);
-	else if (r->qm.version_minor == 0)
+	else if (r->rq.head.version_minor == 0)
 		buf_append(h, "Connection: keep-alive\r\n\r\n", 26);
 	else
 		buf_append(h, "\r\n", 2);

@@ -1,5 +1,8 @@
 /*
- * proxyd/local.c — the local responder (local.h).
+ * proxyd/local.c — the local responder (local.h): a source of the exchange
+ * whose whole response (head and short body) is written into r->rhead at
+ * once, so there is nothing to resume, no request body to take (what the
+ * client still sends is dropped) and nothing to release.
  */
 #include "proxyd/local.h"
 
@@ -8,6 +11,34 @@
 
 #include "proxyd/exchange.h"
 #include "proxyd/filter.h"
+
+static void
+local_nothing(struct req *r)
+{
+	(void)r;
+}
+
+static int
+local_accepts(const struct req *r)
+{
+	(void)r;
+	return 0;
+}
+
+static void
+local_timeout(struct req *r)
+{
+	conn_close(r->c, "timeout");
+}
+
+static void
+local_release(struct req *r, int clean)
+{
+	(void)r;
+	(void)clean;
+}
+
+const struct exch_source local_source = { "local", local_nothing, local_nothing, local_accepts, local_timeout, local_release };
 
 /* Answers r with status and a short body (text/plain), or an empty body with
  * a Location for redirects; extra (may be NULL) is more header lines, each
@@ -20,17 +51,18 @@ local_respond_x(struct req *r, int status, const char *body, const char *locatio
 	struct buf *h = &r->rhead;
 	size_t blen = body ? strlen(body) : 0;
 
-	exch_drop_backend(r, 0);
-	r->keep_client = keep && r->keep_client && r->qdone && !c->wk->draining;
-	if (c->state != CONN_TUNNEL && r->qpass > 0) {
+	exch_attach(r, &local_source);
+	r->keep_client = keep && r->keep_client && r->rq.done && !c->wk->draining;
+	if (!r->tunnel && r->rq.pass > 0) {
 		/* Body bytes that never went out belong to this request, not
 		 * to the next one. */
-		buf_consume(&c->ep.in, r->qpass);
-		r->qpass = 0;
+		buf_consume(r->rq.in, r->rq.pass);
+		r->rq.pass = 0;
 	}
 	h->rpos = h->wpos = 0;
 	r->rhead_off = 0;
-	r->rpass = 0;
+	r->rs.in = NULL;
+	r->rs.pass = 0;
 	r->fpass = 0;
 	buf_appendf(h, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n", status,
 	    http_status_text(status), blen);
@@ -40,7 +72,7 @@ local_respond_x(struct req *r, int status, const char *body, const char *locatio
 		buf_append(h, extra, strlen(extra));
 	/* The header stage of the response filters applies to every answer,
 	 * fixed responses included (route response_headers). */
-	filter_select(r, 0);
+	filter_select(r, 0, NULL);
 	if (r->fc.n > 0)
 		filter_hdr_add(r, h);
 	if (r->reqid[0] != '\0')
@@ -53,8 +85,7 @@ local_respond_x(struct req *r, int status, const char *body, const char *locatio
 	r->status = status;
 	r->local = 1;
 	r->rhead_done = 1;
-	r->rdone = 1;
-	c->state = CONN_RESPOND;
+	r->rs.done = 1;
 	exch_timer_arm(c, r->gen ? r->gen->to.client_idle : 10000);
 	exch_resp_continue(r);
 }
@@ -71,7 +102,7 @@ local_redirect_https(struct conn *c, struct req *r, const char *host, size_t hos
 	char loc[8192 + 320], port[8] = "";
 	int n;
 
-	buf_consume(&c->ep.in, r->qm.header_bytes);
+	buf_consume(&c->ep.in, r->rq.head.header_bytes);
 	if (host_len == 0 || host_len > 255) {
 		local_respond(r, 400, "400 Bad Request: no usable Host to redirect to\n", NULL, 0);
 		return;

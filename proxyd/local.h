@@ -13,10 +13,15 @@
 struct conn;
 struct req;
 
+/* The local responder as an exchange's source (proxyd/exchange.h); it
+ * attaches itself in local_respond_x(). */
+extern const struct exch_source local_source;
+
 /* Answers r with status and a short body (text/plain), or an empty body with
  * a Location for redirects; extra (may be NULL) is more header lines, each
  * ending in CRLF. Closes the client afterwards unless keep is set and the
- * request was fully read. Drops the backend connection if there was one. */
+ * request was fully read. Releases the source before it (a backend
+ * connection is closed). */
 void local_respond_x(struct req *r, int status, const char *body, const char *location, int keep, const char *extra);
 /* local_respond_x() without extra header lines. */
 void local_respond(struct req *r, int status, const char *body, const char *location, int keep);

@@ -113,8 +113,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: proxyd [-d] [-R DIR] -c FILE          run with a configuration file\n"
 	    "       proxyd -t -c FILE                     check a configuration file and exit\n"
-	    "       proxyd [-d] --listen ADDR --to HOST:PORT[,HOST:PORT...] [--threads N]\n"
-	    "       proxyd [-d] [--listen ADDR] --tls-listen ADDR --cert FILE --key FILE --to LIST\n"
+	    "       proxyd [-d] --listen ADDR --to HOST:PORT[,HOST:PORT...] [--threads N] [--compress]\n"
+	    "       proxyd [-d] [--listen ADDR] --tls-listen ADDR --cert FILE --key FILE --to LIST [--compress]\n"
 	    "options:\n"
 	    "  -c, --config FILE   configuration file (etc/proxyd.conf format)\n"
 	    "  -t, --test          check the configuration and exit 0 (ok) or 1 (error)\n"
@@ -124,6 +124,8 @@ usage(FILE *f)
 	    "      --tls-listen ADDR  quick mode: HTTPS listen address (with --cert and --key)\n"
 	    "      --cert FILE     quick mode: PEM certificate, leaf first, then its chain\n"
 	    "      --key FILE      quick mode: PEM private key (mode 0600)\n"
+	    "      --compress      quick mode: compress responses (zstd, br, gzip as the client accepts;\n"
+	    "                      text, JSON, JavaScript, XML, SVG of 256 bytes or more)\n"
 	    "  -n, --threads N     worker threads (default: config, else one per core)\n"
 	    "  -d, --debug         debug logging\n"
 	    "  -h, --help          this text\n");
@@ -267,11 +269,12 @@ main(int argc, char **argv)
 		{ "to", required_argument, NULL, 'T' }, { "threads", required_argument, NULL, 'n' },
 		{ "debug", no_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' },
 		{ "tls-listen", required_argument, NULL, 'S' }, { "cert", required_argument, NULL, 'C' },
-		{ "key", required_argument, NULL, 'K' }, { NULL, 0, NULL, 0 }
+		{ "key", required_argument, NULL, 'K' }, { "compress", no_argument, NULL, 'Z' },
+		{ NULL, 0, NULL, 0 }
 	};
 	const char *rundir = DEFAULT_RUNDIR, *listen_addr = NULL, *to = NULL;
 	const char *tls_listen = NULL, *cert = NULL, *key = NULL;
-	int test = 0, debug = 0, ch, n;
+	int test = 0, debug = 0, compress = 0, ch, n;
 	struct conf_err err;
 	struct pd_config *gen;
 	struct ev_signal sig_hup, sig_term, sig_int;
@@ -299,6 +302,7 @@ main(int argc, char **argv)
 		case 'S': tls_listen = optarg; break;
 		case 'C': cert = optarg; break;
 		case 'K': key = optarg; break;
+		case 'Z': compress = 1; break;
 		case 'd': debug = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
@@ -306,14 +310,14 @@ main(int argc, char **argv)
 	}
 	if (optind != argc || (config_path == NULL && ((listen_addr == NULL && tls_listen == NULL) || to == NULL)) ||
 	    (config_path != NULL && (listen_addr != NULL || to != NULL || tls_listen != NULL)) ||
-	    ((cert != NULL || key != NULL) && tls_listen == NULL)) {
+	    ((cert != NULL || key != NULL) && tls_listen == NULL) || (compress && config_path != NULL)) {
 		usage(stderr);
 		return 1;
 	}
 	log_init("proxyd", 0, debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	err.msg[0] = '\0';
 	gen = config_path ? config_load(config_path, &err) :
-	    config_quick_tls(listen_addr, tls_listen, cert, key, to, nthreads, &err);
+	    config_quick_tls(listen_addr, tls_listen, cert, key, to, nthreads, compress, &err);
 	if (gen == NULL) {
 		fprintf(stderr, "proxyd: %s\n", err.msg);
 		return 1;

@@ -19,6 +19,8 @@
 
 #include "lib/prom.h"
 #include "proxyd/cluster.h"
+#include "proxyd/compress.h"
+#include "proxyd/compress_rule.h"
 #include "proxyd/config.h"
 #include "proxyd/connlimit.h"
 #include "proxyd/hcheck.h"
@@ -130,6 +132,12 @@ metrics_worker_new(void)
 	return m;
 }
 
+void
+metrics_worker_compress(struct wmetrics *m, const struct compress_stats *st)
+{
+	atomic_store_explicit(&m->compress, st, memory_order_release);
+}
+
 _Atomic uint64_t metrics_admin_refused;
 static const struct httpget *admin_http;
 
@@ -190,6 +198,74 @@ metrics_parse_error(struct wmetrics *m, const char *reason)
 }
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+/* Response compression, every worker's pool summed (docs/compression.md). */
+static void
+render_compress(struct buf *o, int nw)
+{
+	const struct compress_stats *st[PD_MAX_WORKERS];
+	uint64_t v, live = 0, busy = 0, mem = 0;
+	int n = 0;
+
+	for (int w = 0; w < nw; w++)
+		if ((st[n] = atomic_load_explicit(&wm[w]->compress, memory_order_acquire)) != NULL)
+			n++;
+	buf_appendf(o, "# HELP tandem_compress_responses_total Responses sent compressed, by coding.\n"
+	    "# TYPE tandem_compress_responses_total counter\n");
+	for (int a = COMPRESS_GZIP; a < COMPRESS_NALG; a++) {
+		v = 0;
+		for (int k = 0; k < n; k++)
+			v += LOAD(st[k]->streams[a]);
+		buf_appendf(o, "tandem_compress_responses_total{coding=\"%s\"} %llu\n", compress_alg_str((enum compress_alg)a),
+		    (unsigned long long)v);
+	}
+	buf_appendf(o, "# HELP tandem_compress_bytes_in_total Response body bytes fed to the coders, by coding.\n"
+	    "# TYPE tandem_compress_bytes_in_total counter\n");
+	for (int a = COMPRESS_GZIP; a < COMPRESS_NALG; a++) {
+		v = 0;
+		for (int k = 0; k < n; k++)
+			v += LOAD(st[k]->bytes_in[a]);
+		buf_appendf(o, "tandem_compress_bytes_in_total{coding=\"%s\"} %llu\n", compress_alg_str((enum compress_alg)a),
+		    (unsigned long long)v);
+	}
+	buf_appendf(o, "# HELP tandem_compress_bytes_out_total Coded bytes the coders produced, by coding.\n"
+	    "# TYPE tandem_compress_bytes_out_total counter\n");
+	for (int a = COMPRESS_GZIP; a < COMPRESS_NALG; a++) {
+		v = 0;
+		for (int k = 0; k < n; k++)
+			v += LOAD(st[k]->bytes_out[a]);
+		buf_appendf(o, "tandem_compress_bytes_out_total{coding=\"%s\"} %llu\n", compress_alg_str((enum compress_alg)a),
+		    (unsigned long long)v);
+	}
+	buf_appendf(o, "# HELP tandem_compress_skipped_total Backend responses sent uncompressed, by the first reason that held.\n"
+	    "# TYPE tandem_compress_skipped_total counter\n");
+	for (int why = COMPRESS_SKIP_OFF; why < COMPRESS_SKIP_MAX; why++) {
+		v = 0;
+		for (int k = 0; k < n; k++)
+			v += LOAD(st[k]->skipped[why]);
+		buf_appendf(o, "tandem_compress_skipped_total{reason=\"%s\"} %llu\n", compress_skip_str((enum compress_skip)why),
+		    (unsigned long long)v);
+	}
+	v = 0;
+	for (int k = 0; k < n; k++) {
+		v += LOAD(st[k]->errors);
+		live += LOAD(st[k]->live);
+		busy += LOAD(st[k]->busy);
+		mem += LOAD(st[k]->mem_bytes);
+	}
+	/* Each worker's gauges are written by it alone: a sum read while
+	 * one moves can see busy ahead of live for an instant. */
+	if (busy > live)
+		live = busy;
+	buf_appendf(o, "# HELP tandem_compress_errors_total Coder failures; each cut its response short (connection closed).\n"
+	    "# TYPE tandem_compress_errors_total counter\ntandem_compress_errors_total %llu\n"
+	    "# HELP tandem_compress_coders Coders held by the workers' pools, busy (coding a response) or idle.\n"
+	    "# TYPE tandem_compress_coders gauge\n"
+	    "tandem_compress_coders{state=\"busy\"} %llu\ntandem_compress_coders{state=\"idle\"} %llu\n"
+	    "# HELP tandem_compress_memory_bytes Memory the coders hold, their block cache included.\n"
+	    "# TYPE tandem_compress_memory_bytes gauge\ntandem_compress_memory_bytes %llu\n",
+	    (unsigned long long)v, (unsigned long long)busy, (unsigned long long)(live - busy), (unsigned long long)mem);
+}
 
 static void
 render_ratelimits(struct buf *o, const struct pd_config *g)
@@ -348,6 +424,8 @@ metrics_render(struct buf *o)
 		    "tandem_sticky_cookies_total{result=\"pinned\"} %llu\ntandem_sticky_cookies_total{result=\"unknown\"} %llu\n",
 		    (unsigned long long)pin, (unsigned long long)unk);
 	}
+
+	render_compress(o, nw);
 
 	buf_appendf(o, "# HELP tandem_parse_errors_total Malformed HTTP messages, by reason.\n"
 	    "# TYPE tandem_parse_errors_total counter\n");

@@ -16,6 +16,8 @@
 #include "lib/buf.h"
 #include "lib/httpget.h"
 
+struct compress_stats;
+
 #define MET_MAX_SERIES   1024
 #define MET_LAT_BUCKETS  13
 #define MET_MAX_REASONS  48
@@ -66,6 +68,9 @@ struct wmetrics {
 	_Atomic uint64_t linger[MET_LINGER_MAX];      /* lingering closes, by how they ended */
 	_Atomic uint64_t sticky_pinned;               /* requests whose sticky cookie named a known server */
 	_Atomic uint64_t sticky_unknown;              /* ... a malformed token or no such server: balanced, re-pinned */
+	/* The worker's compression pool counters (proxyd/compress.h), written
+	 * by the pool; NULL until metrics_worker_compress(). */
+	const struct compress_stats *_Atomic compress;
 	const char *_Atomic perr_reason[MET_MAX_REASONS];
 	_Atomic uint64_t perr_count[MET_MAX_REASONS];
 };
@@ -81,6 +86,9 @@ int metrics_series(const char *route, const char *upstream);
 /* A worker's counters (zeroed), kept for metrics_render; NULL when memory
  * ran out or PD_MAX_WORKERS were made. At startup only. */
 struct wmetrics *metrics_worker_new(void);
+/* The counters of m's worker's compression pool, summed into the
+ * tandem_compress_* families; they must live as long as the process. */
+void metrics_worker_compress(struct wmetrics *m, const struct compress_stats *st);
 /* Adds every worker's requests by status class (1xx..5xx) to cls and its
  * accepted connections to conns (admin "show stats"). */
 void metrics_totals(uint64_t cls[5], uint64_t *conns);

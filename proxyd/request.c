@@ -10,7 +10,9 @@
 #include "lib/log.h"
 #include "proxyd/accesslog.h"
 #include "proxyd/backend.h"
+#include "proxyd/client.h"
 #include "proxyd/exchange.h"
+#include "proxyd/filter.h"
 #include "proxyd/guard.h"
 #include "proxyd/h1_frame.h"
 #include "proxyd/h1_head.h"
@@ -42,10 +44,10 @@ static void
 make_request_id(struct req *r, const uint8_t *d)
 {
 	static const char hex[] = "0123456789abcdef";
-	int i = r->gen->hdr_request_id ? http_find_header(&r->qm, d, "x-request-id") : -1;
+	int i = r->gen->hdr_request_id ? http_find_header(&r->rq.head, d, "x-request-id") : -1;
 
 	if (i >= 0) {
-		struct http_span v = r->qm.headers[i].value;
+		struct http_span v = r->rq.head.headers[i].value;
 		size_t k;
 		/* Keep the client's id only if it is short and plain. */
 		for (k = 0; k < v.len && k < sizeof(r->reqid) - 1; k++) {
@@ -74,13 +76,13 @@ hash_key(const struct req *r, const struct pd_upstream *u, const uint8_t *d)
 
 	switch (u->hash_key) {
 	case PD_HASH_HOST:
-		if (r->qm.host_idx >= 0) {
-			struct http_span v = r->qm.headers[r->qm.host_idx].value;
+		if (r->rq.head.host_idx >= 0) {
+			struct http_span v = r->rq.head.headers[r->rq.head.host_idx].value;
 			return balance_hash(d + v.off, v.len);
 		}
 		return 0;
 	case PD_HASH_URI:
-		return balance_hash(d + r->qm.target.off, r->qm.target.len);
+		return balance_hash(d + r->rq.head.target.off, r->rq.head.target.len);
 	case PD_HASH_CLIENT_IP:
 		break;
 	}
@@ -93,7 +95,7 @@ static void
 request_begin(struct conn *c, struct req *r, const uint8_t *d)
 {
 	struct worker *wk = c->wk;
-	const struct http_msg *m = &r->qm;
+	const struct http_msg *m = &r->rq.head;
 
 	r->gen = wk->gen;
 	worker_gen_acquire(wk, r->gen);
@@ -103,10 +105,10 @@ request_begin(struct conn *c, struct req *r, const uint8_t *d)
 	accesslog_begin(r, c, d);
 	r->is_head = m->method == HTTP_M_HEAD;
 	r->keep_client = http_keep_alive(m) && !wk->draining;
-	r->qbody = http_request_body(m);
-	r->qleft = r->qbody == HTTP_BODY_LENGTH ? (uint64_t)m->content_length : 0;
-	if (r->qbody == HTTP_BODY_CHUNKED)
-		http_chunked_init(&r->qch);
+	r->rq.body = http_request_body(m);
+	r->rq.left = r->rq.body == HTTP_BODY_LENGTH ? (uint64_t)m->content_length : 0;
+	if (r->rq.body == HTTP_BODY_CHUNKED)
+		http_chunked_init(&r->h1q.ch);
 	r->client_100 = m->expect_continue;
 	/* Only a WebSocket handshake (RFC 6455 §4.1: GET, no body,
 	 * "Upgrade: websocket" named by Connection) becomes a tunnel. Any
@@ -116,7 +118,7 @@ request_begin(struct conn *c, struct req *r, const uint8_t *d)
 	 * switched to a protocol proxyd does not parse would let the client
 	 * speak past every check here. Stripping, not refusing, because the
 	 * client must fall back to HTTP/1.1 anyway (h2c clients do). */
-	r->upgrade = m->upgrade_ws && m->conn_upgrade && m->method == HTTP_M_GET && r->qbody == HTTP_BODY_NONE;
+	r->upgrade = m->upgrade_ws && m->conn_upgrade && m->method == HTTP_M_GET && r->rq.body == HTTP_BODY_NONE;
 	if (m->has_upgrade_hdr && !r->upgrade)
 		MET_INC(wk->m->upgrade_stripped);
 	if (m->conn_ignored != 0)
@@ -131,7 +133,7 @@ static int
 route_query(struct conn *c, struct req *r, const uint8_t *d)
 {
 	struct worker *wk = c->wk;
-	const struct http_msg *m = &r->qm;
+	const struct http_msg *m = &r->rq.head;
 	struct route_req q;
 	struct hdr_ctx hx = { m, d };
 	const char *t;
@@ -172,8 +174,8 @@ route_query(struct conn *c, struct req *r, const uint8_t *d)
 	q.has_header = has_header;
 	q.ctx = &hx;
 	ri = route_match(r->gen->routes, r->gen->nroutes, &q);
-	if (r->qbody == HTTP_BODY_NONE)
-		r->qdone = 1;
+	if (r->rq.body == HTTP_BODY_NONE)
+		r->rq.done = 1;
 	if (ri < 0) {
 		buf_consume(&c->ep.in, m->header_bytes);
 		local_respond(r, 404, "404 Not Found: no route\n", NULL, 1);
@@ -191,7 +193,7 @@ static void
 request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 {
 	struct worker *wk = c->wk;
-	const struct http_msg *m = &r->qm;
+	const struct http_msg *m = &r->rq.head;
 	int rc;
 
 	if (r->rt->action == ROUTE_REDIRECT) {
@@ -235,8 +237,9 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 		return;
 	}
 	r->key_hash = r->gen->upstreams[r->up_idx].algo == BAL_HASH ? hash_key(r, &r->gen->upstreams[r->up_idx], d) : 0;
+	filter_request(r, d);
 	buf_consume(&c->ep.in, m->header_bytes);
-	if ((rc = exch_req_advance(r)) < 0) {
+	if ((rc = client_req_advance(r)) < 0) {
 		exch_body_error(r, rc);
 		return;
 	}
@@ -271,40 +274,42 @@ request_head(struct conn *c)
 			conn_close(c, "out of memory");
 			return;
 		}
+		r->front = &client_front;
+		r->rq.in = &c->ep.in;
 		exch_parser_limits(wk->gen, &lim);
-		http_parser_init(&r->qp, 0, &lim);
-		http_parser_init(&r->rp, 1, &lim);
+		http_parser_init(&r->h1q.p, 0, &lim);
 		if (c->state == CONN_IDLE) {
 			c->state = CONN_HEAD;
 			exch_timer_arm(c, wk->gen->to.client_header);
 		}
 	}
-	rc = http_parse(&r->qp, &r->qm, buf_rptr(&c->ep.in), buf_len(&c->ep.in));
+	rc = http_parse(&r->h1q.p, &r->rq.head, buf_rptr(&c->ep.in), buf_len(&c->ep.in));
 	if (rc == HTTP_AGAIN)
 		return;
 	/* Everything after this point (routes, guards, rewrite, the forwarded
 	 * request line, the access log) sees the normalised path, so what was
 	 * matched is what the backend gets. The parser refused every path
 	 * without a normal form; -1 here would be a parser bug, still a 400. */
-	if (rc == HTTP_OK && http_target_normalize(&r->qm, buf_rptr(&c->ep.in)) == -1) {
-		r->qp.status = 400;
-		r->qp.reason = "bad-path";
+	if (rc == HTTP_OK && http_target_normalize(&r->rq.head, buf_rptr(&c->ep.in)) == -1) {
+		r->h1q.p.status = 400;
+		r->h1q.p.reason = "bad-path";
 		rc = HTTP_ERROR;
 	}
 	if (rc == HTTP_ERROR) {
 		char ab[48], body[128];
-		metrics_parse_error(wk->m, r->qp.reason);
+		metrics_parse_error(wk->m, r->h1q.p.reason);
 		log_rl_warnx(&rl_parse, ev_now(wk->loop), "conn %llu %s: bad request: %s (%d)",
-		    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)), r->qp.reason ? r->qp.reason : "?", r->qp.status);
+		    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)), r->h1q.p.reason ? r->h1q.p.reason : "?", r->h1q.p.status);
 		r->gen = wk->gen;
 		worker_gen_acquire(wk, r->gen);
 		r->t_start = exch_now_us();
 		r->keep_client = 0;
+		c->state = CONN_PROXY;
 		/* Nothing of the request can be trusted: drop what was read. */
 		buf_consume(&c->ep.in, buf_len(&c->ep.in));
-		snprintf(body, sizeof(body), "%d %s: %s\n", r->qp.status, http_status_text(r->qp.status),
-		    r->qp.reason ? r->qp.reason : "malformed request");
-		local_respond(r, r->qp.status, body, NULL, 0);
+		snprintf(body, sizeof(body), "%d %s: %s\n", r->h1q.p.status, http_status_text(r->h1q.p.status),
+		    r->h1q.p.reason ? r->h1q.p.reason : "malformed request");
+		local_respond(r, r->h1q.p.status, body, NULL, 0);
 		return;
 	}
 	start_request(c, r);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "lib/net.h"
+#include "proxyd/compress-t.h"
 
 enum route_path_kind { ROUTE_PATH_ANY = 0, ROUTE_PATH_EXACT, ROUTE_PATH_PREFIX, ROUTE_PATH_REGEX };
 
@@ -58,6 +59,9 @@ struct route {
 	char *allow_hdr;                  /* "GET, HEAD" for the 405's Allow header */
 	int64_t max_body;                 /* request body limit in bytes; -1 = the global one */
 	int rl_idx;                       /* index into the generation's ratelimits, -1 = none */
+	/* response compression (proxyd/compress_conf.h; off unless the route
+	 * says compress); its type list may be borrowed from the generation */
+	struct compress_route_conf compress;
 };
 
 /* What the router needs to know about a request. Strings are not NUL-terminated. */

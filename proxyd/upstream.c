@@ -211,6 +211,8 @@ up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *req)
 		return NULL;
 	}
 	net_set_nodelay(fd);
+	if (wk->gen != NULL)
+		config_set_keepalive(&wk->gen->to, fd);
 	if (rt->cfg->tls != NULL && (b->ep.ssl = tls_client_conn_new(rt->cfg->tls, fd, (const struct sockaddr *)&cfg->addr)) == NULL) {
 		close(fd);
 		b->next = wk->free_bconns;

@@ -17,6 +17,8 @@
 #include "proxyd/balance.h"
 #include "proxyd/config.h"
 #include "proxyd/endpoint.h"
+#include "proxyd/h1_frame.h"
+#include "proxyd/http_parse.h"
 
 struct worker;
 struct req;
@@ -39,6 +41,12 @@ struct bconn {
 	uint8_t reused;                 /* came from the pool: a failure before any response byte is retryable */
 	uint32_t nreq;
 	uint64_t rx;                    /* response bytes received on this request */
+	/* HTTP/1 framing state of the response being read: its head parser
+	 * (initialized when a request takes the connection), its chunked
+	 * body validator and de-chunker (r->dechunk). */
+	struct http_parser rp;
+	struct http_chunked rch;
+	struct h1_dechunk dc;
 };
 
 struct up_srv {

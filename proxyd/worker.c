@@ -25,6 +25,7 @@
 #include "lib/log.h"
 #include "lib/net.h"
 #include "proxyd/accesslog.h"
+#include "proxyd/compress.h"
 #include "proxyd/conn.h"
 #include "proxyd/listener.h"
 #include "proxyd/metrics.h"
@@ -319,6 +320,9 @@ async_cb(struct ev_loop *loop, struct ev_async *a)
 	}
 	/* Adopt g (its reference from procstate_current is the worker's). */
 	listeners_sync(wk, g);
+	/* A lower max_streams frees idle coders now, busy ones as their
+	 * responses end; a higher one lets more be made. */
+	compress_pool_set_limit(wk->cpool, g->compress.max_streams);
 	slot_of(wk, g)->held = 1;
 	if (wk->gen != NULL) {
 		struct pd_config *old = wk->gen;
@@ -435,8 +439,11 @@ worker_start_all(int n, struct pd_config *gen)
 		wk->idx = i;
 		wk->rng = 0x853c49e6748fea9bull ^ ((uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull) ^ (uint64_t)getpid();
 		if ((wk->loop = ev_loop_new()) == NULL || (wk->m = metrics_worker_new()) == NULL ||
+		    (wk->cpool = compress_pool_new(gen->compress.max_streams)) == NULL ||
 		    ev_async_init(wk->loop, &wk->async, async_cb, wk) == -1)
 			return -1;
+		/* /metrics reads the pool's counters through the worker's. */
+		metrics_worker_compress(wk->m, compress_pool_stats(wk->cpool));
 		ev_defer_init(&wk->reap_defer, reap_cb, wk);
 		ev_timer_init(&wk->alog_timer, alog_timer_cb, wk);
 		ev_timer_init(&wk->stop_timer, stop_timer_cb, wk);

@@ -24,6 +24,7 @@ struct req;
 struct bconn;
 struct up_rt;
 struct wmetrics;
+struct compress_pool;
 
 /* Per-worker, per-generation runtime: pools and balancers of each upstream. */
 struct wslot {
@@ -73,6 +74,9 @@ struct worker {
 	struct ev_timer alog_timer;
 	struct ev_timer stop_timer;
 	struct wmetrics *m;
+	/* Response compression's coders (proxyd/compress.h): at most the
+	 * current generation's compression.max_streams, busy and idle. */
+	struct compress_pool *cpool;
 	uint64_t rng;
 	int draining, stopping;
 	uint32_t admin_ver;

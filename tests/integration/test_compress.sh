@@ -18,7 +18,8 @@
 # 204, 304, Upgrade, no Accept-Encoding, q=0, type not listed, under
 # min_length); the per-worker limit (max_streams = 1: a second response
 # while the first streams goes out identity, and the metric counts it);
-# a config file's route settings (prefer, types, min_length).
+# a config file's route settings (prefer, types, min_length); the metrics
+# (promtool-clean) and the access log's coding field.
 #
 # Until compression is wired into proxyd's filter chain (proxyd accepts
 # --compress), the script says so and exits 0 having run nothing.
@@ -267,7 +268,7 @@ cat > "$T/proxyd.conf" <<EOF
 threads = 1;
 user = "tandem-proxyd";
 admin = { listen = "$H:$P_ADM"; socket = "$T/proxyd.sock"; };
-log = { access = "off"; };
+log = { access = "$T/access.json"; format = "json"; };
 compression = { max_streams = 1; };
 listeners = ( { name = "t"; listen = "$H:$P_CONF"; } );
 upstreams = ( { name = "o"; servers = ( { name = "o1"; address = "$H:$P_ORIG"; } ); } );
@@ -285,8 +286,8 @@ wait_for 5 listening $P_CONF || { echo "proxyd -c did not start" >&2; cat "$T/co
 head_of() {  # PORT TARGET AE [METHOD [VERSION [HEADER...]]]: "key: value" lines
 	timeout 30 "$PY" "$T/h.py" head "$@" 2>&1
 }
-field() {  # OUTPUT NAME: the value of NAME (lower case) in head_of's output
-	sed -n "s/^$2: //p" <<<"$1" | head -n 1
+field() {  # OUTPUT NAME: the value of NAME (a field, lower case; or status, bodylen, bodyhex) in head_of's output
+	sed -n -e "s/^$2: //p" -e "s/^$2=//p" <<<"$1" | head -n 1
 }
 metric() {  # NAME_WITH_LABELS
 	curl -s --max-time 3 "http://$H:$P_ADM/metrics" | awk -v k="$1" 'index($0, k" ") == 1 { print $2 }'
@@ -446,6 +447,30 @@ counters() {
 	[[ -n $v ]] && (( v > 0 )) || t_fail "bytes_out gzip '$v'"
 }
 t_case "metrics: bytes in and out by coding" counters
+
+promtool_clean() {
+	local out
+	command -v promtool >/dev/null || { echo "# promtool not installed: lint skipped"; return 0; }
+	out=$(curl -s --max-time 3 "http://$H:$P_ADM/metrics" | promtool check metrics 2>&1 | grep tandem_compress)
+	[[ -z $out ]] || t_fail "$out"
+}
+t_case "metrics: the tandem_compress_* families lint clean (promtool)" promtool_clean
+
+access_log() {
+	local line
+	head_of $P_QUICK '/b?size=5000&alog=1' gzip >/dev/null
+	head_of $P_QUICK '/b?size=5000&alog=2' - >/dev/null
+	head_of $P_CONF '/b?size=5000&alog=3' br >/dev/null
+	wait_for 3 grep -q 'alog=2' "$T/quick.log" || { t_fail "no combined line"; return 1; }
+	line=$(grep 'alog=1 ' "$T/quick.log")
+	[[ $line == *' up=default/'*' enc=gzip' ]] || { t_fail "combined, coded: $line"; return 1; }
+	line=$(grep 'alog=2 ' "$T/quick.log")
+	[[ $line != *enc=* ]] || { t_fail "combined, identity: $line"; return 1; }
+	wait_for 3 grep -q 'alog=3' "$T/access.json" || { t_fail "no JSON line"; return 1; }
+	line=$(grep 'alog=3' "$T/access.json")
+	[[ $(jq -r .coding <<<"$line") == br ]] || t_fail "JSON: $line"
+}
+t_case "access log: the coding on combined and JSON lines" access_log
 
 t_san_case
 echo "$T_PASS passed, $T_FAIL failed"

@@ -86,11 +86,11 @@ test_route_headers(void **state)
 	memset(&r, 0, sizeof(r));
 	buf_init(&h);
 	r.rt = &rt;
-	filter_select(&r, 1);
+	filter_select(&r, FILTER_SEL_BODY, NULL);
 	assert_int_equal(r.fc.n, 0);   /* no edits: no filter, nothing to pay */
 	rt.resp_ops = ops;
 	rt.nresp_ops = 2;
-	filter_select(&r, 1);
+	filter_select(&r, FILTER_SEL_BODY, NULL);
 	assert_int_equal(r.fc.n, 1);
 	assert_int_equal(r.fc.nbody, 0);
 	assert_true(filter_hdr_drop(&r, "x-drop", 6));
@@ -169,7 +169,7 @@ test_body_stages(void **state)
 	ends = 0;
 
 	/* HTTP/1.1: one chunk per pass, the last chunk at the end. */
-	r.qm.version_minor = 1;
+	r.rq.head.version_minor = 1;
 	assert_int_equal(filter_add(&r, &upper, NULL), 0);
 	assert_int_equal(r.fc.nbody, 1);
 	run_body(&r, &out);
@@ -177,13 +177,13 @@ test_body_stages(void **state)
 	assert_memory_equal(buf_rptr(&out), "2\r\nAB\r\n1\r\nC\r\n0\r\n\r\n", 18);
 
 	/* HTTP/1.0: the bytes as they are, the close ends the body. */
-	r.qm.version_minor = 0;
+	r.rq.head.version_minor = 0;
 	run_body(&r, &out);
 	assert_int_equal(buf_len(&out), 3);
 	assert_memory_equal(buf_rptr(&out), "ABC", 3);
 
 	/* Two stages: the second reads the first's output. */
-	r.qm.version_minor = 1;
+	r.rq.head.version_minor = 1;
 	assert_int_equal(filter_add(&r, &dbl, NULL), 0);
 	run_body(&r, &out);
 	assert_int_equal(buf_len(&out), 22);

@@ -530,6 +530,29 @@ test_mask_bits(void **state)
 	}
 }
 
+static void
+test_set_keepalive(void **state)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0), v;
+	socklen_t l = sizeof(v);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(net_set_keepalive(fd, 60, 10, 3), 0);
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &l), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &l), 0);
+	assert_int_equal(v, 60);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, &l), 0);
+	assert_int_equal(v, 10);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, &l), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(net_set_keepalive(fd, 0, 0, 0), 0);    /* off */
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &l), 0);
+	assert_int_equal(v, 0);
+	close(fd);
+}
+
 static void test_is_loopback(void **state)
 {
 	static const struct { const char *addr; int want; } t[] = {
@@ -564,6 +587,7 @@ main(void)
 		cmocka_unit_test(test_udp_bind_not_shared),
 		cmocka_unit_test(test_set_nonblock),
 		cmocka_unit_test(test_unix_listen_connect),
+		cmocka_unit_test(test_set_keepalive),
 	};
 	return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }

@@ -314,6 +314,17 @@ static const struct bad_case bad_cases[] = {
 	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:3:", "/nonexistent/x.crt" },
 	{ "listeners = (\n { listen = \"127.0.0.1:80\"; redirect_https = true; redirect_https_port = 0; }\n);\n"
 	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:2:", "redirect_https_port" },
+	/* compression: the block and a route's setting, located */
+	{ BASE "compression = {\n  prefer = [ \"deflate\" ];\n};\n", "t.conf:4:", "unknown coding \"deflate\"" },
+	{ BASE "compression = { max_streams = -1; };\n", "t.conf:3:", "max_streams" },
+	{ BASE "compression = { speed = 1; };\n", "t.conf:3:", "speed" },
+	{ BASE "routes = ( { name = \"r\"; upstream = \"a\";\n  compress = { levels = { br = 12; }; }; } );\n",
+	  "t.conf:4:", "route \"r\": compress.levels.br: 12 is out of range [0, 11]" },
+	{ BASE "routes = ( { name = \"r\"; upstream = \"a\"; compress = \"yes\"; } );\n", "t.conf:3:", "compress" },
+	{ BASE "routes = ( { name = \"r\"; upstream = \"a\"; compress = { types = [ \"*/*\" ]; }; } );\n",
+	  "t.conf:3:", "types" },
+	{ BASE "routes = ( { name = \"r\"; respond = { status = 200; body = \"x\"; };\n  compress = true; } );\n",
+	  "t.conf:4:", "only forwarding routes compress" },
 };
 
 static void
@@ -354,6 +365,79 @@ test_quick_mode(void **state)
 	assert_non_null(strstr(err.msg, "backend:80"));
 	assert_null(config_quick("nowhere", "127.0.0.1:1", 1, &err));
 	assert_non_null(strstr(err.msg, "--listen"));
+}
+
+/* --compress: the default route compresses with the defaults of
+ * docs/compression.md, built through the parser like the rest of quick
+ * mode; without it nothing compresses. */
+static void
+test_quick_mode_compress(void **state)
+{
+	struct conf_err err;
+	struct pd_config *c;
+	const struct compress_route_conf *rc;
+
+	(void)state;
+	c = config_quick_tls("127.0.0.1:18080", NULL, NULL, NULL, "127.0.0.1:18101", 1, 1, &err);
+	if (c == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c->nroutes, 1);
+	assert_string_equal(c->routes[0].name, "default");
+	assert_int_equal(c->routes[0].action, ROUTE_FORWARD);
+	assert_int_equal(c->routes[0].splits[0].upstream, 0);
+	rc = &c->routes[0].compress;
+	assert_true(rc->enabled);
+	assert_int_equal(rc->nprefer, 3);
+	assert_int_equal(rc->prefer[0], COMPRESS_ZSTD);
+	assert_int_equal(rc->prefer[2], COMPRESS_GZIP);
+	assert_int_equal(rc->level[COMPRESS_GZIP], COMPRESS_DEFAULT_GZIP_LEVEL);
+	assert_int_equal(rc->min_length, COMPRESS_DEFAULT_MIN_LENGTH);
+	assert_true(rc->ntypes > 0);
+	assert_int_equal(c->compress.max_streams, COMPRESS_DEFAULT_MAX_STREAMS);
+	config_unref(c);
+	c = config_quick("127.0.0.1:18080", "127.0.0.1:18101", 1, &err);
+	assert_non_null(c);
+	assert_int_equal(c->nroutes, 1);
+	assert_false(c->routes[0].compress.enabled);
+	config_unref(c);
+}
+
+/* The compression block and a route's compress setting reach the
+ * generation: the block's defaults under a route's own keys. */
+static void
+test_compress_settings(void **state)
+{
+	static const char text[] = BASE
+	    "compression = { max_streams = 3; prefer = [ \"gzip\", \"zstd\" ]; min_length = \"2k\";\n"
+	    "  levels = { gzip = 4; }; };\n"
+	    "routes = ( { name = \"api\"; match = { path_prefix = \"/api/\"; }; upstream = \"a\";\n"
+	    "             compress = { prefer = [ \"br\" ]; types = [ \"+json\" ]; levels = { br = 5; }; }; },\n"
+	    "           { name = \"on\"; match = { path_prefix = \"/on/\"; }; upstream = \"a\"; compress = true; },\n"
+	    "           { name = \"off\"; upstream = \"a\"; compress = { enabled = false; }; } );\n";
+	struct conf_err err;
+	struct pd_config *c;
+	const struct compress_route_conf *api, *on, *off;
+
+	(void)state;
+	if ((c = config_load_string("t.conf", text, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c->compress.max_streams, 3);
+	api = &c->routes[0].compress;
+	on = &c->routes[1].compress;
+	off = &c->routes[2].compress;
+	assert_true(api->enabled);
+	assert_int_equal(api->nprefer, 1);
+	assert_int_equal(api->prefer[0], COMPRESS_BR);
+	assert_int_equal(api->ntypes, 1);
+	assert_int_equal(api->level[COMPRESS_BR], 5);
+	assert_int_equal(api->level[COMPRESS_GZIP], 4);      /* from the block */
+	assert_int_equal(api->min_length, 2048);
+	assert_true(on->enabled);
+	assert_int_equal(on->nprefer, 2);
+	assert_int_equal(on->prefer[0], COMPRESS_GZIP);
+	assert_ptr_equal(on->types, c->compress.defaults.types);
+	assert_false(off->enabled);
+	config_unref(c);
 }
 
 /* Quick mode goes through the file parser's checks: a request's exclude
@@ -547,28 +631,28 @@ test_quick_mode_tls(void **state)
 	snprintf(key, sizeof(key), "%s/a-ecdsa.key", pki);
 	snprintf(bad, sizeof(bad), "%s/mismatch.key", pki);
 	/* TLS alone, and beside a plain listener. */
-	c = config_quick_tls(NULL, "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, &err);
+	c = config_quick_tls(NULL, "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, 0, &err);
 	if (c == NULL)
 		fail_msg("%s", err.msg);
 	assert_int_equal(c->nlisteners, 1);
 	assert_non_null(c->listeners[0].tls);
 	assert_true(c->has_tls);
 	config_unref(c);
-	c = config_quick_tls("127.0.0.1:18080", "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, &err);
+	c = config_quick_tls("127.0.0.1:18080", "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, 0, &err);
 	if (c == NULL)
 		fail_msg("%s", err.msg);
 	assert_int_equal(c->nlisteners, 2);
 	assert_null(c->listeners[0].tls);
 	assert_non_null(c->listeners[1].tls);
 	config_unref(c);
-	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", crt, bad, "127.0.0.1:18101", 1, &err));
+	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", crt, bad, "127.0.0.1:18101", 1, 0, &err));
 	assert_non_null(strstr(err.msg, "quick-tls"));
 	assert_non_null(strstr(err.msg, "does not match"));
-	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", NULL, NULL, "127.0.0.1:18101", 1, &err));
+	assert_null(config_quick_tls(NULL, "127.0.0.1:18443", NULL, NULL, "127.0.0.1:18101", 1, 0, &err));
 	assert_non_null(strstr(err.msg, "--cert"));
-	assert_null(config_quick_tls("127.0.0.1:18443", "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, &err));
+	assert_null(config_quick_tls("127.0.0.1:18443", "127.0.0.1:18443", crt, key, "127.0.0.1:18101", 1, 0, &err));
 	assert_non_null(strstr(err.msg, "same address"));
-	assert_null(config_quick_tls(NULL, NULL, NULL, NULL, "127.0.0.1:18101", 1, &err));
+	assert_null(config_quick_tls(NULL, NULL, NULL, NULL, "127.0.0.1:18101", 1, 0, &err));
 }
 
 static void
@@ -603,6 +687,8 @@ main(void)
 		cmocka_unit_test(test_bad_snippets),
 		cmocka_unit_test(test_quick_mode),
 		cmocka_unit_test(test_quick_mode_server_bound),
+		cmocka_unit_test(test_quick_mode_compress),
+		cmocka_unit_test(test_compress_settings),
 		cmocka_unit_test(test_admin_shared_state),
 		cmocka_unit_test(test_tls_listeners),
 		cmocka_unit_test(test_quick_mode_tls),
