@@ -1,7 +1,8 @@
 /*
  * proxyd/admin.c — operator interfaces on the control thread.
  *
- * The admin HTTP listener (admin.listen, e.g. 127.0.0.1:9901) answers
+ * The admin HTTP listener (admin.listen, e.g. 127.0.0.1:9901; lib/httpget, the
+ * responder hacd's metrics listener uses too) answers
  * GET /metrics (Prometheus text format, proxyd/metrics.c), /healthz (200 while
  * the process runs) and /readyz (200 while serving, 503 when draining,
  * stopping or waiting for the cluster's first TLS ticket key
@@ -22,8 +23,10 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/httpget.h"
 #include "lib/log.h"
 #include "lib/net.h"
+#include "lib/prom.h"
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
@@ -33,23 +36,24 @@
 #define ADMIN_MAX_IN  8192
 #define ADMIN_TIMEOUT 10000
 
+/* A connection to the admin unix socket. */
 struct aconn {
 	struct ev_io io;
 	struct ev_timer timer;
 	struct buf in, out;
-	int is_unix;
 	int close_after;
 	struct aconn *next;
 };
 
 static struct ev_loop *aloop;
-static struct ev_io http_io, unix_io;
+static struct httpget *http;
+static struct ev_io unix_io;
 static char *unix_path;
 static struct aconn *aconns;
 static struct ev_defer reap_defer;
 static struct aconn *reap_list;
-/* Open connections per listener, against admin.max_connections. */
-static uint32_t nopen_http, nopen_unix;
+/* Open connections on the unix socket, against admin.max_connections. */
+static uint32_t nopen_unix;
 
 int
 admin_ready(void)
@@ -66,10 +70,7 @@ aconn_close(struct aconn *a)
 	ev_io_stop(aloop, &a->io);
 	ev_timer_stop(aloop, &a->timer);
 	close(a->io.fd);
-	if (a->is_unix)
-		nopen_unix--;
-	else
-		nopen_http--;
+	nopen_unix--;
 	for (pp = &aconns; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == a) {
 			*pp = a->next;
@@ -118,89 +119,43 @@ aconn_flush(struct aconn *a)
 	ev_io_start(aloop, &a->io, EV_READ);
 }
 
-static void
-http_reply(struct aconn *a, int status, const char *ctype, const struct buf *body, const char *text)
+/* lib/httpget's handler: the admin listener's three paths. */
+static int
+http_handler(void *arg, const char *path, struct buf *body, const char **ctype)
 {
-	size_t blen = body ? buf_len(body) : strlen(text);
-
-	buf_appendf(&a->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-	    status, status == 200 ? "OK" : status == 404 ? "Not Found" : status == 503 ? "Service Unavailable" : "Bad Request",
-	    ctype, blen);
-	if (body != NULL)
-		buf_append(&a->out, buf_rptr(body), blen);
-	else
-		buf_append(&a->out, text, blen);
-	a->close_after = 1;
-}
-
-int
-admin_parse_get(const char *p, size_t len, char *path, size_t pathsz)
-{
-	struct buf_reader r;
-	const uint8_t *t, *eol;
-	size_t tl, ll;
-	uint32_t minor;
-	const char *qm;
-
-	/* The input buffer holds bytes as read, with no NUL after them:
-	 * everything below stays within len. */
-	if (len == 0 || (eol = memchr(p, '\n', len)) == NULL)
-		return -1;
-	ll = (size_t)(eol - (const uint8_t *)p);
-	if (ll > 0 && p[ll - 1] == '\r')
-		ll--;
-	br_init(&r, p, ll);
-	br_lit(&r, "GET ");
-	t = br_until(&r, ' ', &tl);
-	br_lit(&r, " HTTP/1.");
-	br_dec(&r, 1, 1, &minor);
-	if (r.err || br_left(&r) != 0 || tl == 0 || t[0] != '/' || memchr(t, '\0', tl) != NULL)
-		return -1;
-	if ((qm = memchr(t, '?', tl)) != NULL)
-		tl = (size_t)(qm - (const char *)t);
-	if (tl >= pathsz)
-		return -1;
-	memcpy(path, t, tl);
-	path[tl] = '\0';
-	return 0;
-}
-
-static void
-http_handle(struct aconn *a)
-{
-	const char *p = (const char *)buf_rptr(&a->in);
-	size_t len = buf_len(&a->in);
-	char path[256];
-	struct buf body;
-
-	if (memmem(p, len, "\r\n\r\n", 4) == NULL && memmem(p, len, "\n\n", 2) == NULL) {
-		if (len >= ADMIN_MAX_IN) {
-			atomic_fetch_add_explicit(&metrics_admin_bad_requests, 1, memory_order_relaxed);
-			http_reply(a, 400, "text/plain", NULL, "request too large\n");
-		}
-		return;
-	}
-	if (admin_parse_get(p, len, path, sizeof(path)) == -1) {
-		atomic_fetch_add_explicit(&metrics_admin_bad_requests, 1, memory_order_relaxed);
-		http_reply(a, 400, "text/plain", NULL, "only GET is supported\n");
-		return;
-	}
+	(void)arg;
 	if (strcmp(path, "/healthz") == 0) {
-		http_reply(a, 200, "text/plain", NULL, "ok\n");
-	} else if (strcmp(path, "/readyz") == 0) {
-		if (admin_ready())
-			http_reply(a, 200, "text/plain", NULL, "ready\n");
-		else
-			http_reply(a, 503, "text/plain", NULL, atomic_load(&procstate_stopping) ? "stopping\n"
-			    : atomic_load(&procstate_draining) ? "draining\n" : "waiting for the cluster's TLS ticket key\n");
-	} else if (strcmp(path, "/metrics") == 0) {
-		buf_init(&body);
-		metrics_render(&body);
-		http_reply(a, 200, "text/plain; version=0.0.4", &body, NULL);
-		buf_fini(&body);
-	} else {
-		http_reply(a, 404, "text/plain", NULL, "not found: try /metrics, /healthz, /readyz\n");
+		buf_appendf(body, "ok\n");
+		return 200;
 	}
+	if (strcmp(path, "/readyz") == 0) {
+		if (admin_ready()) {
+			buf_appendf(body, "ready\n");
+			return 200;
+		}
+		buf_appendf(body, "%s", atomic_load(&procstate_stopping) ? "stopping\n"
+		    : atomic_load(&procstate_draining) ? "draining\n" : "waiting for the cluster's TLS ticket key\n");
+		return 503;
+	}
+	if (strcmp(path, "/metrics") == 0) {
+		metrics_render(body);
+		*ctype = PROM_CONTENT_TYPE;
+		return 200;
+	}
+	buf_appendf(body, "not found: try /metrics, /healthz, /readyz\n");
+	return 404;
+}
+
+/* admin.max_connections of the generation serving now, read at each accept. */
+static uint32_t
+admin_cap(void *arg)
+{
+	struct pd_config *g = procstate_current();
+	uint32_t cap = g != NULL ? g->admin_max_conns : PD_ADMIN_MAX_CONNS;
+
+	(void)arg;
+	config_unref(g);
+	return cap;
 }
 
 static void
@@ -349,9 +304,7 @@ aconn_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 	}
 	buf_produce(&a->in, (size_t)n);
 	ev_timer_start(aloop, &a->timer, ADMIN_TIMEOUT);
-	if (!a->is_unix) {
-		http_handle(a);
-	} else {
+	{
 		char *nl;
 		while ((nl = memchr(buf_rptr(&a->in), '\n', buf_len(&a->in))) != NULL) {
 			size_t l = (size_t)(nl - (char *)buf_rptr(&a->in));
@@ -386,13 +339,9 @@ static struct log_ratelimit rl_cap = LOG_RATELIMIT_INIT(5000);
 static void
 admin_accept(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 {
-	int is_unix = w == &unix_io;
-	uint32_t *nopen = is_unix ? &nopen_unix : &nopen_http;
-	struct pd_config *g = procstate_current();
-	uint32_t cap = g != NULL ? g->admin_max_conns : PD_ADMIN_MAX_CONNS;
+	uint32_t cap = admin_cap(NULL);
 
 	(void)revents;
-	config_unref(g);
 	for (int i = 0; i < 16; i++) {
 		int fd = net_accept(w->fd, NULL, NULL);
 		struct aconn *a;
@@ -401,10 +350,10 @@ admin_accept(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 		/* Every admin connection holds an fd and a buffer for up to
 		 * ADMIN_TIMEOUT: past the cap the newcomer is closed at once
 		 * (so the backlog drains) and counted, and those open finish. */
-		if (*nopen >= cap) {
+		if (nopen_unix >= cap) {
 			atomic_fetch_add_explicit(&metrics_admin_refused, 1, memory_order_relaxed);
-			log_rl_warnx(&rl_cap, ev_now(loop), "admin %s: %u connections open (admin.max_connections): "
-			    "refusing more", is_unix ? "socket" : "listener", cap);
+			log_rl_warnx(&rl_cap, ev_now(loop), "admin socket: %u connections open (admin.max_connections): "
+			    "refusing more", cap);
 			close(fd);
 			continue;
 		}
@@ -412,8 +361,7 @@ admin_accept(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 			close(fd);
 			return;
 		}
-		(*nopen)++;
-		a->is_unix = is_unix;
+		nopen_unix++;
 		buf_init(&a->in);
 		buf_init(&a->out);
 		ev_io_init(&a->io, fd, aconn_io, a);
@@ -421,7 +369,7 @@ admin_accept(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 		a->next = aconns;
 		aconns = a;
 		ev_io_start(loop, &a->io, EV_READ);
-		ev_timer_start(loop, &a->timer, a->is_unix ? 300000 : ADMIN_TIMEOUT);
+		ev_timer_start(loop, &a->timer, 300000);
 	}
 }
 
@@ -430,22 +378,12 @@ admin_start(struct ev_loop *loop, const char *listen_addr, const char *sock_path
 {
 	aloop = loop;
 	ev_defer_init(&reap_defer, reap_cb, NULL);
-	http_io.fd = unix_io.fd = -1;
+	unix_io.fd = -1;
 	if (listen_addr != NULL) {
-		struct sockaddr_storage ss;
-		socklen_t len;
-		int fd;
-		if (net_parse_addr(listen_addr, -1, &ss, &len) == -1) {
-			log_warnx("admin listen: bad address %s", listen_addr);
+		http = httpget_new(loop, listen_addr, "admin HTTP listener", http_handler, admin_cap, NULL);
+		if (http == NULL)
 			return -1;
-		}
-		if ((fd = net_listen_tcp((struct sockaddr *)&ss, len, 0, 64)) == -1) {
-			log_warn("admin listen %s", listen_addr);
-			return -1;
-		}
-		ev_io_init(&http_io, fd, admin_accept, NULL);
-		ev_io_start(loop, &http_io, EV_READ);
-		log_info("admin HTTP listener on %s", listen_addr);
+		metrics_admin_listener(http);
 	}
 	if (sock_path != NULL) {
 		int fd = net_listen_unix(sock_path, 0600);
@@ -471,11 +409,9 @@ admin_start(struct ev_loop *loop, const char *listen_addr, const char *sock_path
 void
 admin_stop(struct ev_loop *loop)
 {
-	if (http_io.fd >= 0) {
-		ev_io_stop(loop, &http_io);
-		close(http_io.fd);
-		http_io.fd = -1;
-	}
+	metrics_admin_listener(NULL);
+	httpget_free(http);
+	http = NULL;
 	if (unix_io.fd >= 0) {
 		ev_io_stop(loop, &unix_io);
 		close(unix_io.fd);

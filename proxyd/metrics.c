@@ -127,7 +127,13 @@ metrics_worker_new(void)
 }
 
 _Atomic uint64_t metrics_admin_refused;
-_Atomic uint64_t metrics_admin_bad_requests;
+static const struct httpget *admin_http;
+
+void
+metrics_admin_listener(const struct httpget *hg)
+{
+	admin_http = hg;
+}
 
 void
 metrics_totals(uint64_t cls[5], uint64_t *conns)
@@ -291,9 +297,10 @@ metrics_render(struct buf *o)
 	}
 	/* Counted on the control thread, not per worker. */
 	buf_appendf(o, "tandem_guard_total{reason=\"admin_max_connections\"} %llu\n",
-	    (unsigned long long)atomic_load_explicit(&metrics_admin_refused, memory_order_relaxed));
+	    (unsigned long long)(atomic_load_explicit(&metrics_admin_refused, memory_order_relaxed) +
+	    httpget_refused(admin_http)));
 	buf_appendf(o, "tandem_guard_total{reason=\"admin_bad_request\"} %llu\n",
-	    (unsigned long long)atomic_load_explicit(&metrics_admin_bad_requests, memory_order_relaxed));
+	    (unsigned long long)httpget_bad_requests(admin_http));
 
 	buf_appendf(o, "# HELP tandem_http_conn_token_ignored_total Connection tokens ignored because they named a field a peer may not remove (framing, Host, fields proxyd sets), by side and field class.\n"
 	    "# TYPE tandem_http_conn_token_ignored_total counter\n");

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "lib/buf.h"
+#include "lib/httpget.h"
 
 #define MET_MAX_SERIES   1024
 #define MET_LAT_BUCKETS  13
@@ -84,10 +85,12 @@ struct wmetrics *metrics_worker_new(void);
  * accepted connections to conns (admin "show stats"). */
 void metrics_totals(uint64_t cls[5], uint64_t *conns);
 /* Counted by the control thread (proxyd/admin.c), rendered here: admin
- * connections refused because admin.max_connections were open on their
- * listener, and admin HTTP requests answered 400. */
+ * socket connections refused because admin.max_connections were open. */
 extern _Atomic uint64_t metrics_admin_refused;
-extern _Atomic uint64_t metrics_admin_bad_requests;
+/* The admin HTTP listener (proxyd/admin.c; NULL: none): its own refusals
+ * at admin.max_connections and its 400s are rendered with the guards.
+ * Control thread only, like the render. */
+void metrics_admin_listener(const struct httpget *hg);
 /* One finished request: status sent and latency in microseconds. */
 void metrics_request(struct wmetrics *m, int series, int status, uint64_t us);
 /* One malformed message, by the parser's reason (a static string). */

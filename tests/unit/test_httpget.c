@@ -1,11 +1,12 @@
 /*
- * tests/unit/test_admin.c — the request line of the admin HTTP listener
- * (proxyd/admin.c admin_parse_get) as a table: (bytes) -> path or refusal.
+ * tests/unit/test_httpget.c — the request line of the admin HTTP listeners
+ * (lib/httpget.c httpget_parse, proxyd's and hacd's) as a table: (bytes) -> path or refusal.
  *
  * Every input sits in a heap buffer of exactly its length with no NUL after
  * it, as the listener's input buffer holds it, so a parser that reads past
  * the bytes it was given (sscanf, strchr) trips ASan in the SAN build.
- * The listener itself runs in tests/integration/test_proxyd_guard.sh.
+ * The listener itself runs in tests/integration/test_proxyd_guard.sh (proxyd)
+ * and test_ha.sh (hacd).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +17,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "proxyd/admin.h"
+#include "lib/httpget.h"
 
 struct get_case {
 	const char *in;
@@ -57,7 +58,7 @@ test_get_table(void **state)
 
 		assert_non_null(edge);
 		memcpy(edge, c->in, len);
-		rc = admin_parse_get(edge, len, path, sizeof(path));
+		rc = httpget_parse(edge, len, path, sizeof(path));
 		free(edge);
 		if (c->path == NULL && rc != -1)
 			fail_msg("case %zu: accepted as \"%s\"", i, path);
@@ -79,12 +80,12 @@ test_get_long_path(void **state)
 	n = 305;
 	memcpy(in + n, " HTTP/1.1\r\n\r\n", 13);
 	n += 13;
-	assert_int_equal(admin_parse_get(in, n, path, sizeof(path)), -1);
+	assert_int_equal(httpget_parse(in, n, path, sizeof(path)), -1);
 	/* 255 bytes fit. */
 	n = 5 + 254;
 	memcpy(in + n, " HTTP/1.1\r\n\r\n", 13);
 	n += 13;
-	assert_int_equal(admin_parse_get(in, n, path, sizeof(path)), 0);
+	assert_int_equal(httpget_parse(in, n, path, sizeof(path)), 0);
 	assert_int_equal(strlen(path), 255);
 }
 
