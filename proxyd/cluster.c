@@ -60,6 +60,7 @@
 
 #include "lib/ev.h"
 #include "lib/log.h"
+#include "lib/prom.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
 #include "proxyd/procstate.h"
@@ -533,12 +534,12 @@ void cluster_render(struct buf *o)
 	    "# TYPE tandem_cluster_messages_total counter\n"
 	    "tandem_cluster_messages_total{dir=\"rx\"} %llu\ntandem_cluster_messages_total{dir=\"tx\"} %llu\n",
 	    (unsigned long long)cl.rx_msgs, (unsigned long long)cl.tx_msgs);
-	buf_appendf(o, "# HELP tandem_cluster_merge_lag_ms Age of replicated state when merged here (sender's clock).\n"
-	    "# TYPE tandem_cluster_merge_lag_ms gauge\n"
-	    "tandem_cluster_merge_lag_ms{stat=\"last\"} %llu\ntandem_cluster_merge_lag_ms{stat=\"max\"} %llu\n"
-	    "tandem_cluster_merge_lag_ms{stat=\"avg\"} %llu\n",
-	    (unsigned long long)cl.lag_last, (unsigned long long)cl.lag_max,
-	    (unsigned long long)(cl.lag_n ? cl.lag_sum / cl.lag_n : 0));
+	prom_family(o, "tandem_cluster_merge_lag_seconds", PROM_GAUGE,
+	    "Age of replicated state when merged here (sender's clock): the last merge, the largest and the mean since start.");
+	prom_f64(o, "tandem_cluster_merge_lag_seconds", prom_ms_to_s(cl.lag_last), "stat", "last", NULL);
+	prom_f64(o, "tandem_cluster_merge_lag_seconds", prom_ms_to_s(cl.lag_max), "stat", "max", NULL);
+	prom_f64(o, "tandem_cluster_merge_lag_seconds", cl.lag_n ? (double)cl.lag_sum / (double)cl.lag_n / 1000.0 : 0.0,
+	    "stat", "avg", NULL);
 	buf_appendf(o, "# HELP tandem_cluster_nodes Cluster nodes as hacd reports them (0: no view yet).\n"
 	    "# TYPE tandem_cluster_nodes gauge\n"
 	    "tandem_cluster_nodes{state=\"configured\"} %u\ntandem_cluster_nodes{state=\"alive\"} %u\n",
