@@ -26,9 +26,10 @@
 
 static const char *const root_keys[] = {
 	"cluster", "key_file", "advert", "dead_intervals", "skew", "legacy_peers", "port", "garp",
-	"notify", "nodes", "vips", "track", "proxyd_user", "channel", "multicast", "replication", NULL,
+	"notify", "nodes", "vips", "track", "proxyd_user", "channel", "multicast", "replication", "admin", NULL,
 };
 static const char *const channel_keys[] = { "takeover", "allow_root", NULL };
+static const char *const admin_keys[] = { "listen", "max_connections", "allow_remote", NULL };
 static const char *const repl_keys[] = {
 	"sync_interval", "anti_entropy", "max_rate_keys", "max_bans", "max_health", "max_admin",
 	"max_tickets", "rate_retention", "max_future", "max_ban", "relay", "ticket_rotate", NULL,
@@ -414,6 +415,47 @@ static int parse_channel(struct hacd_config *cfg, const config_setting_t *root, 
 	return 0;
 }
 
+/*
+ * admin = { listen = "127.0.0.1:9911"; max_connections = 16; allow_remote = false; }
+ * hacd's /metrics listener (lib/httpget). Absent: no listener. The answer
+ * names every node, VIP and priority and has no authentication, so an
+ * address other than loopback is refused unless allow_remote says the
+ * operator meant it (a firewall or a scraper on the node is the usual way).
+ */
+static int parse_admin(struct hacd_config *cfg, const config_setting_t *root, struct conf_err *err)
+{
+	const config_setting_t *g = NULL;
+	const char *listen = NULL;
+	int64_t max = 16;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	cfg->admin_listen[0] = '\0';
+	cfg->admin_max_conns = 16;
+	cfg->admin_allow_remote = 0;
+	if (conf_get_group(root, "admin", 0, &g, err) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (conf_check_keys(g, admin_keys, err) == -1 ||
+	    conf_get_str(g, "listen", 0, &listen, err) == -1 ||
+	    conf_get_int(g, "max_connections", 0, 1, 1024, &max, err) == -1 ||
+	    conf_get_bool(g, "allow_remote", 0, &cfg->admin_allow_remote, err) == -1)
+		return -1;
+	cfg->admin_max_conns = (unsigned)max;
+	if (listen == NULL)
+		return 0;
+	if (strlen(listen) >= sizeof(cfg->admin_listen) || net_parse_addr(listen, -1, &ss, &len) == -1)
+		return conf_errorf(err, config_setting_get_member(g, "listen"),
+		    "listen: bad address \"%s\" (want HOST:PORT, numeric)", listen);
+	if (!net_is_loopback((const struct sockaddr *)&ss) && !cfg->admin_allow_remote)
+		return conf_errorf(err, config_setting_get_member(g, "listen"),
+		    "listen: %s is not a loopback address: the metrics name every node and VIP and have no "
+		    "authentication; set allow_remote = true to serve them there anyway", listen);
+	snprintf(cfg->admin_listen, sizeof(cfg->admin_listen), "%s", listen);
+	return 0;
+}
+
 static int parse_replication(struct hacd_config *cfg, const config_setting_t *root,
     struct conf_err *err)
 {
@@ -525,7 +567,7 @@ static int parse(struct hacd_config *cfg, const struct conf *c, const char *self
 	cfg->garp_count = (unsigned)count;
 	if (parse_nodes(cfg, root, port, err) == -1 || parse_vips(cfg, root, err) == -1 ||
 	    parse_track(cfg, root, err) == -1 || parse_multicast(cfg, root, port, err) == -1 ||
-	    parse_replication(cfg, root, err) == -1)
+	    parse_replication(cfg, root, err) == -1 || parse_admin(cfg, root, err) == -1)
 		return -1;
 	if (self_name != NULL) {
 		int idx = hacd_config_node(cfg, self_name);
@@ -681,6 +723,11 @@ int hacd_config_reloadable(const struct hacd_config *old, const struct hacd_conf
 	    old->repl.max_ban_ms != new_cfg->repl.max_ban_ms || old->repl.relay != new_cfg->repl.relay) {
 		snprintf(err->msg, sizeof(err->msg),
 		    "%.400s: replication limits changed: restart hacd to apply", new_cfg->path);
+		return -1;
+	}
+	if (strcmp(old->admin_listen, new_cfg->admin_listen) != 0) {
+		snprintf(err->msg, sizeof(err->msg),
+		    "%.400s: admin.listen changed: restart hacd to apply", new_cfg->path);
 		return -1;
 	}
 	return 0;

@@ -109,6 +109,9 @@ struct hacd_config {
 	int track_interface;            /* link down on a VIP's interface = fault for that VIP */
 	struct hacd_mcast_conf mcast;   /* enabled == 0: unicast to every peer (the default) */
 	struct hacd_repl_conf repl;     /* replication settings (defaults when absent) */
+	char admin_listen[64];          /* metrics listener HOST:PORT; "" = none (the default) */
+	unsigned admin_max_conns;       /* open at once on it (default 16) */
+	int admin_allow_remote;         /* admin.allow_remote: a non-loopback listen address is allowed */
 	struct hacd_node_conf nodes[HACD_MAX_NODES];
 	size_t nnodes;
 	size_t self;                    /* index of this node */

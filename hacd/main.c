@@ -5,7 +5,8 @@
  * (lib/wire), takes the next epoch from the state directory so the peers'
  * replay windows keep refusing this node's datagrams of an earlier run
  * (its own windows start empty: hacd/fresh.c covers that), builds the node (hacd/node.c) and its control
- * socket (hacd/ctl.c) on one lib/ev loop, drops every capability but
+ * socket (hacd/ctl.c) and, when admin.listen says so, its metrics listener
+ * (hacd/metrics.c) on one lib/ev loop, drops every capability but
  * CAP_NET_ADMIN and CAP_NET_RAW, tells systemd it is ready, and runs. It
  * never forks into the background: systemd (Type=notify) or the lab's
  * scripts supervise it. SIGTERM/SIGINT hand owned VIPs over before exiting;
@@ -26,6 +27,7 @@
 
 #include "hacd/config.h"
 #include "hacd/ctl.h"
+#include "hacd/metrics.h"
 #include "hacd/node.h"
 #include "lib/ev.h"
 #include "lib/log.h"
@@ -35,6 +37,7 @@ struct hacd_main {
 	struct ev_loop *loop;
 	struct node node;
 	struct ctl ctl;
+	struct httpget *metrics;        /* admin.listen: GET /metrics; NULL none */
 	struct ev_signal sigterm, sigint, sighup;
 	struct ev_timer watchdog;
 	uint64_t watchdog_ms;
@@ -173,7 +176,7 @@ int main(int argc, char **argv)
 	static struct hacd_main m;
 	const char *conf_path = NULL, *name = NULL;
 	const char *rundir = "/run/tandem", *statedir = "/var/lib/tandem";
-	int check = 0, debug = 0, opt;
+	int check = 0, debug = 0, failed, opt;
 	struct hacd_config *cfg;
 	struct wire_keyring *kr;
 	struct conf_err cerr;
@@ -234,6 +237,9 @@ int main(int argc, char **argv)
 		fatal("cannot listen on %s", path);
 	m.ctl.on_reload = reload_notify;
 	m.ctl.reload_arg = &m;
+	m.metrics = hacd_metrics_listen(&m.node, &m.ctl, &failed);
+	if (failed)
+		fatalx("cannot open the metrics listener on %s", m.node.cfg->admin_listen);
 	if (ev_signal_start(m.loop, &m.sigterm, SIGTERM, sigterm_cb, &m) == -1 ||
 	    ev_signal_start(m.loop, &m.sigint, SIGINT, sigterm_cb, &m) == -1 ||
 	    ev_signal_start(m.loop, &m.sighup, SIGHUP, sighup_cb, &m) == -1)
@@ -249,6 +255,7 @@ int main(int argc, char **argv)
 	if (ev_run(m.loop) == -1)
 		log_warn("event loop failed");
 	sd_notify(0, "STOPPING=1");
+	httpget_free(m.metrics);
 	ctl_close(&m.ctl);
 	node_fini(&m.node);
 	ev_loop_free(m.loop);

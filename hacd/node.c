@@ -374,6 +374,8 @@ static void apply_result(struct node *n, size_t v, const struct election_result 
 	if (from != to) {
 		nv->since_ms = now;
 		nv->reason = r->reason;
+		if ((unsigned)to < NODE_ROLES)
+			nv->transitions[to]++;
 		node_event(n, "vip %s %s on %s: %s -> %s: %s%s", cfg->vips[v].name, va->text, va->ifname,
 		    election_role_str(from), election_role_str(to), r->reason, other);
 		run_notify(n, v, from, to, r->reason);

@@ -22,6 +22,9 @@
 
 struct node;
 
+/* enum election_role values: INIT, BACKUP, MASTER, FAULT. */
+#define NODE_ROLES 4
+
 struct node_vip {
 	struct election_state st;
 	const char *reason;         /* of the last transition (static text) */
@@ -34,6 +37,7 @@ struct node_vip {
 	unsigned adv_prio;          /* what the last heartbeat said */
 	int lingering;              /* handed over, address kept for NODE_LINGER_MS */
 	int preempt_unheard;        /* the last step held a preemption back (the owner does not hear us) */
+	uint64_t transitions[NODE_ROLES]; /* role changes since start, by the role entered (metrics) */
 	struct ev_timer garp_timer;
 	struct ev_timer linger_timer;
 	struct ev_timer reeval_timer;

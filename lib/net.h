@@ -31,6 +31,8 @@ int net_addr_port(const struct sockaddr *sa);
 /* 1 if a and b are the same family and address (and port if with_port), else 0.
  * AF_INET and AF_INET6 only. */
 int net_addr_equal(const struct sockaddr *a, const struct sockaddr *b, int with_port);
+/* 1 if sa is a loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104), else 0. */
+int net_is_loopback(const struct sockaddr *sa);
 
 int net_set_nonblock(int fd);   /* O_NONBLOCK; 0/-1 */
 int net_set_nodelay(int fd);    /* TCP_NODELAY; 0/-1 */

@@ -30,6 +30,8 @@ URL1=http://$VIP1/
 URL2=http://$VIP2/
 MOVE_S=10            # bound on any failover (issue: ~3 x advert; generous here)
 NFT_TABLE=tdmt_split
+PROXYD_METRICS=9901  # etc/proxyd.conf admin.listen, on each node's loopback
+HACD_METRICS=9902    # etc/hacd.conf admin.listen
 
 # ---- what etc/hacd.conf says ------------------------------------------------
 
@@ -289,6 +291,9 @@ case_split_brain() {
 	nft_split_on || { t_fail "cannot install nft rules"; return 1; }
 	t_wait $MOVE_S both_hold_both ||
 		{ nft_split_off; t_fail "no split brain: web on '$(lab_owners "$VIP1")', web2 on '$(lab_owners "$VIP2")'"; return 1; }
+	# What the "two owners" alert sums (contrib/prometheus): both say master.
+	t_wait 5 masters_are web 2 ||
+		{ nft_split_off; t_fail "both hold web but the nodes' metrics sum to $(masters web) masters"; return 1; }
 	# n2 announced web last, so the client now sends web's traffic to n2's
 	# MAC: after the heal only n1's fresh announcement can fix that.
 	t_wait 5 client_mac_is "$VIP1" n2 ||
@@ -298,6 +303,7 @@ case_split_brain() {
 		{ t_fail "after healing web on '$(lab_owners "$VIP1")'"; return 1; }
 	lab_wait_owner "$VIP2" n2 $((MOVE_S + PREEMPT_DELAY_MS / 1000)) ||
 		{ t_fail "after healing web2 on '$(lab_owners "$VIP2")'"; return 1; }
+	t_wait 5 masters_are web 1 || { t_fail "healed, but the metrics sum to $(masters web) masters of web"; return 1; }
 	# The winners announced again: the client reaches both at once, without
 	# waiting for its ARP entries to expire.
 	all_ok || { t_fail "client still fails after the heal (stale ARP?)"; return 1; }
@@ -500,9 +506,76 @@ case_replay_after_restart() {
 
 admin_is_drain() { [[ $(admin_state "$1" app/app2) == drain ]]; }
 
+# ---- metrics -------------------------------------------------------------------
+
+# scrape NODE PORT: GET /metrics on NODE's loopback (each node has its own).
+scrape() { ip netns exec "$(lab_ns "$1")" curl -sf --max-time 5 "http://127.0.0.1:$2/metrics"; }
+
+# sample NODE PORT SERIES: the value of one series (name with its labels,
+# exactly as exposed), empty when absent.
+sample() { scrape "$1" "$2" | awk -v s="$3" '$1 == s { print $2; exit }'; }
+
+# masters VIP: how many nodes say they are master of VIP (the sum the
+# "two owners" and "no owner" alerts take, contrib/prometheus).
+masters() {
+	local n v sum=0
+	for n in n1 n2; do
+		v=$(sample "$n" $HACD_METRICS "tandem_hacd_vip_role{vip=\"$1\",role=\"master\"}")
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+masters_are() { [[ $(masters "$1") == "$2" ]]; }
+
+# lint NODE PORT WHAT: promtool check metrics says nothing about it.
+lint() {
+	local out lint rc
+	out=$(scrape "$1" "$2") || { t_fail "$3 on $1: no answer on 127.0.0.1:$2/metrics"; return 1; }
+	[[ $out == *"# TYPE "* ]] || { t_fail "$3 on $1: no metric families in the answer"; return 1; }
+	lint=$(printf '%s\n' "$out" | promtool check metrics 2>&1); rc=$?
+	[[ $rc -eq 0 && -z $lint ]] || { t_fail "$3 on $1: promtool check metrics: $(printf '%s' "$lint" | head -n 3 | tr '\n' ' ')"; return 1; }
+}
+
+# Both daemons' /metrics on both nodes pass promtool; hacd's agree with the
+# kernel (web on n1, web2 on n2, n3 never started); hacd's listener is on
+# loopback only and answers nothing but /metrics.
+case_metrics() {
+	local v
+	restore || return 1
+	command -v promtool >/dev/null || { t_fail "promtool missing (Debian prometheus; scripts/install-deps)"; return 1; }
+	lint n1 $HACD_METRICS hacd && lint n2 $HACD_METRICS hacd && lint n1 $PROXYD_METRICS proxyd &&
+		lint n2 $PROXYD_METRICS proxyd || return 1
+	v=$(sample n1 $HACD_METRICS 'tandem_hacd_vip_role{vip="web",role="master"}')
+	[[ $v == 1 ]] || { t_fail "n1 holds web but its role{master} is '$v'"; return 1; }
+	v=$(sample n2 $HACD_METRICS 'tandem_hacd_vip_role{vip="web",role="backup"}')
+	[[ $v == 1 ]] || { t_fail "n2 is web's backup but its role{backup} is '$v'"; return 1; }
+	v=$(sample n2 $HACD_METRICS 'tandem_hacd_vip_owner{vip="web",node="n1"}')
+	[[ $v == 1 ]] || { t_fail "n2 does not see n1 as web's owner ('$v')"; return 1; }
+	v=$(sample n1 $HACD_METRICS 'tandem_hacd_vip_claimants{vip="web2"}')
+	[[ $v == 1 ]] || { t_fail "n1 sees $v claimants of web2, not 1"; return 1; }
+	masters_are web 1 && masters_are web2 1 || { t_fail "masters: web $(masters web), web2 $(masters web2), not 1 each"; return 1; }
+	v=$(sample n1 $HACD_METRICS 'tandem_hacd_peer_up{node="n2"}')
+	[[ $v == 1 ]] || { t_fail "n1: peer_up{n2} is '$v'"; return 1; }
+	v=$(sample n1 $HACD_METRICS 'tandem_hacd_peer_up{node="n3"}')
+	[[ $v == 0 ]] || { t_fail "n1: peer_up{n3} (never started) is '$v'"; return 1; }
+	v=$(sample n1 $HACD_METRICS 'tandem_hacd_peer_last_heard_seconds{node="n2"}')
+	[[ -n $v ]] && (($(echo "$v < $MOVE_S" | bc))) || { t_fail "n1: n2 last heard '$v' s ago"; return 1; }
+	# What n1 heard n2 advertise is what n2 says of itself.
+	v=$(sample n1 $HACD_METRICS 'tandem_hacd_vip_priority{vip="web",node="n2"}')
+	[[ -n $v && $v == "$(sample n2 $HACD_METRICS 'tandem_hacd_vip_priority{vip="web",node="n2"}')" ]] ||
+		{ t_fail "n1 has n2's web priority as '$v', n2 says otherwise"; return 1; }
+	v=$(ip netns exec "$(lab_ns n1)" curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$HACD_METRICS/status")
+	[[ $v == 404 ]] || { t_fail "hacd's listener answered $v to /status, not 404"; return 1; }
+	if ip netns exec "$(lab_ns client)" curl -s -o /dev/null --max-time 3 "http://$(lab_ip n1):$HACD_METRICS/metrics"; then
+		t_fail "hacd's metrics answer on n1's lab address, not only on loopback"
+		return 1
+	fi
+}
+
 # ---- run -----------------------------------------------------------------------
 
 t_begin "$@"
+t_case "both daemons' /metrics pass promtool; hacd's roles, owners and peers match the kernel" case_metrics
 t_case "unplanned failover: kill -9 of the owner's hacd" case_hacd_kill9
 t_case "a restarted hacd ends the drain its predecessor asked for; the node takes its VIP back" case_hacd_restart_ends_drain
 t_case "unplanned failover: the owner's proxyd dies, the node lives" case_proxyd_death
