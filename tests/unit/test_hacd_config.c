@@ -128,6 +128,19 @@ static const struct {
 	{ "replication ticket_rotate 1s", HEAD REPL("ticket_rotate = \"1s\";") NODES VIP(""),
 	    "test.conf:3: ticket_rotate: must be 0 (off) or 2s..7d" },
 	{ "replication not a group", HEAD "replication = 1;\n" NODES VIP(""), "test.conf:3:" },
+	{ "admin on loopback", HEAD "admin = { listen = \"127.0.0.1:9902\"; };\n" NODES VIP(""), NULL },
+	{ "admin on ::1", HEAD "admin = { listen = \"[::1]:9902\"; max_connections = 4; };\n" NODES VIP(""), NULL },
+	{ "admin on a lab address", HEAD "admin = { listen = \"10.99.0.1:9902\"; };\n" NODES VIP(""),
+	    "test.conf:3: listen: 10.99.0.1:9902 is not a loopback address" },
+	{ "admin on every address", HEAD "admin = { listen = \"*:9902\"; };\n" NODES VIP(""),
+	    "is not a loopback address" },
+	{ "admin remote, said so", HEAD "admin = { listen = \"10.99.0.1:9902\"; allow_remote = true; };\n"
+	    NODES VIP(""), NULL },
+	{ "admin bad address", HEAD "admin = { listen = \"localhost:9902\"; };\n" NODES VIP(""),
+	    "test.conf:3: listen: bad address \"localhost:9902\"" },
+	{ "admin max_connections 0", HEAD "admin = { listen = \"127.0.0.1:9902\"; max_connections = 0; };\n"
+	    NODES VIP(""), "test.conf:3:" },
+	{ "admin unknown key", HEAD "admin = { port = 9902; };\n" NODES VIP(""), "unknown setting \"port\"" },
 	{ "multicast ipv6 node", HEAD MCAST("group = \"239.255.77.7\"; interface = \"eth0\";")
 	    "nodes = ( { name = \"n1\"; address = \"10.99.0.1\"; }, { name = \"n2\"; address = \"fd00::2\"; } );\n" VIP(""),
 	    "test.conf:3: multicast: node \"n2\" has an IPv6 address" },
@@ -301,6 +314,34 @@ static void test_channel_values(void **unused)
 	hacd_config_free(b);
 }
 
+/* No admin block, no metrics listener; a change of address needs a
+ * restart, a change of the connection cap does not (read at each accept). */
+static void test_admin_values(void **unused)
+{
+	struct conf_err err;
+	struct hacd_config *a, *b;
+
+	(void)unused;
+	a = hacd_config_load_string("a.conf", HEAD NODES VIP(""), "n1", &err);
+	assert_non_null(a);
+	assert_string_equal(a->admin_listen, "");
+	assert_int_equal(a->admin_max_conns, 16);
+	b = hacd_config_load_string("b.conf", HEAD "admin = { listen = \"127.0.0.1:9902\"; max_connections = 3; };\n"
+	    NODES VIP(""), "n1", &err);
+	if (b == NULL)
+		fail_msg("refused: %s", err.msg);
+	assert_string_equal(b->admin_listen, "127.0.0.1:9902");
+	assert_int_equal(b->admin_max_conns, 3);
+	assert_int_equal(hacd_config_reloadable(a, b, &err), -1);
+	assert_non_null(strstr(err.msg, "admin.listen changed"));
+	hacd_config_free(a);
+	a = hacd_config_load_string("a.conf", HEAD "admin = { listen = \"127.0.0.1:9902\"; };\n" NODES VIP(""), "n1", &err);
+	assert_non_null(a);
+	assert_int_equal(hacd_config_reloadable(a, b, &err), 0);
+	hacd_config_free(a);
+	hacd_config_free(b);
+}
+
 static void test_reloadable(void **unused)
 {
 	struct conf_err err;
@@ -380,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_multicast_values),
 		cmocka_unit_test(test_replication_values),
 		cmocka_unit_test(test_channel_values),
+		cmocka_unit_test(test_admin_values),
 		cmocka_unit_test(test_reloadable),
 		cmocka_unit_test(test_shipped),
 	};

@@ -530,12 +530,31 @@ test_mask_bits(void **state)
 	}
 }
 
+static void test_is_loopback(void **state)
+{
+	static const struct { const char *addr; int want; } t[] = {
+		{ "127.0.0.1:1", 1 }, { "127.255.0.9:1", 1 }, { "[::1]:1", 1 }, { "[::ffff:127.0.0.2]:1", 1 },
+		{ "128.0.0.1:1", 0 }, { "10.99.0.1:1", 0 }, { "0.0.0.0:1", 0 }, { "[::]:1", 0 },
+		{ "[::2]:1", 0 }, { "[::ffff:10.0.0.1]:1", 0 }, { "[fe80::1]:1", 0 },
+	};
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_int_equal(net_parse_addr(t[i].addr, -1, &ss, &len), 0);
+		if (net_is_loopback((struct sockaddr *)&ss) != t[i].want)
+			fail_msg("%s: loopback %d, want %d", t[i].addr, !t[i].want, t[i].want);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_addr_table),
 		cmocka_unit_test(test_addr_str_and_equal),
+		cmocka_unit_test(test_is_loopback),
 		cmocka_unit_test(test_cidr_parse_table),
 		cmocka_unit_test(test_mask_bits),
 		cmocka_unit_test(test_cidr_match_table),
