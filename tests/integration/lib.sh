@@ -184,6 +184,23 @@ t_jq() {
 	jq -e "$@" <<<"$in"
 }
 
+# t_scrape NODE PORT: GET /metrics on NODE's loopback (proxyd's admin
+# listener 9901, hacd's 9902 in the lab's configurations).
+t_scrape() { ip netns exec "$(lab_ns "$1")" curl -sf --max-time 5 "http://127.0.0.1:$2/metrics"; }
+
+# t_promtool_lint NODE PORT WHAT: NODE's /metrics on PORT has metric
+# families and `promtool check metrics` says nothing about them (names,
+# units, HELP/TYPE); else t_fail with promtool's first complaints.
+t_promtool_lint() {
+	local out lint rc
+	command -v promtool >/dev/null || { t_fail "promtool missing (Debian prometheus: scripts/install-deps)"; return 1; }
+	out=$(t_scrape "$1" "$2") || { t_fail "$3 on $1: no answer on 127.0.0.1:$2/metrics"; return 1; }
+	[[ $out == *"# TYPE "* ]] || { t_fail "$3 on $1: no metric families in the answer"; return 1; }
+	lint=$(printf '%s\n' "$out" | promtool check metrics 2>&1); rc=$?
+	[[ $rc -eq 0 && -z $lint ]] ||
+		{ t_fail "$3 on $1: promtool check metrics: $(printf '%s' "$lint" | head -n 3 | tr '\n' ' ')"; return 1; }
+}
+
 # t_counter NODE NAME [MISSING]: one of NODE's hacd counters (hactl status
 # --json --counters); MISSING (default "absent") when it has no such counter
 # or hacd does not answer.

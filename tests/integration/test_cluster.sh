@@ -416,6 +416,22 @@ case_tickets_cold_start() {
 	return $rc
 }
 
+# Last, after the traffic above (rate limits, bans, TLS tickets, the
+# cluster's replicated state): promtool finds nothing to say about either
+# daemon's /metrics on either node, and each hacd counted syncs both ways.
+case_metrics_lint() {
+	local n v
+	restore || return 1
+	for n in n1 n2; do
+		t_promtool_lint "$n" 9901 proxyd && t_promtool_lint "$n" 9902 hacd || return 1
+		v=$(t_scrape "$n" 9902 | awk '$1 == "tandem_hacd_replication_datagrams_total{dir=\"rx\"}" { print $2 }')
+		[[ -n $v ]] && ((v > 0)) || { t_fail "hacd on $n: replication_datagrams_total{rx} is '$v'"; return 1; }
+		# The rate-limit families were in what promtool read.
+		[[ -n $(metric "$n" 'tandem_ratelimit_requests_total{limit="cl",verdict="limited"}') ]] ||
+			{ t_fail "proxyd on $n: no tandem_ratelimit_requests_total in /metrics"; return 1; }
+	done
+}
+
 # ---- run -----------------------------------------------------------------------
 
 write_confs || { echo "test_cluster: cannot write the configuration" >&2; exit 1; }
@@ -431,4 +447,5 @@ t_case "a TLS session from n1 resumes on n2 (1.3 and 1.2)" case_tickets_cross_no
 t_case "cold start: proxyd ready only with the cluster's ticket key; n1's session resumes on n2" case_tickets_cold_start
 t_case "a TLS session resumes through the VIP after a planned failover" case_tickets_failover
 t_case "a TLS session resumes on the other node after a key rotation" case_tickets_rotation
+t_case "after all that traffic both daemons' /metrics pass promtool; hacd counted the replication" case_metrics_lint
 t_end

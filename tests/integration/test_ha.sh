@@ -508,12 +508,9 @@ admin_is_drain() { [[ $(admin_state "$1" app/app2) == drain ]]; }
 
 # ---- metrics -------------------------------------------------------------------
 
-# scrape NODE PORT: GET /metrics on NODE's loopback (each node has its own).
-scrape() { ip netns exec "$(lab_ns "$1")" curl -sf --max-time 5 "http://127.0.0.1:$2/metrics"; }
-
 # sample NODE PORT SERIES: the value of one series (name with its labels,
 # exactly as exposed), empty when absent.
-sample() { scrape "$1" "$2" | awk -v s="$3" '$1 == s { print $2; exit }'; }
+sample() { t_scrape "$1" "$2" | awk -v s="$3" '$1 == s { print $2; exit }'; }
 
 # masters VIP: how many nodes say they are master of VIP (the sum the
 # "two owners" and "no owner" alerts take, contrib/prometheus).
@@ -527,24 +524,14 @@ masters() {
 }
 masters_are() { [[ $(masters "$1") == "$2" ]]; }
 
-# lint NODE PORT WHAT: promtool check metrics says nothing about it.
-lint() {
-	local out lint rc
-	out=$(scrape "$1" "$2") || { t_fail "$3 on $1: no answer on 127.0.0.1:$2/metrics"; return 1; }
-	[[ $out == *"# TYPE "* ]] || { t_fail "$3 on $1: no metric families in the answer"; return 1; }
-	lint=$(printf '%s\n' "$out" | promtool check metrics 2>&1); rc=$?
-	[[ $rc -eq 0 && -z $lint ]] || { t_fail "$3 on $1: promtool check metrics: $(printf '%s' "$lint" | head -n 3 | tr '\n' ' ')"; return 1; }
-}
-
 # Both daemons' /metrics on both nodes pass promtool; hacd's agree with the
 # kernel (web on n1, web2 on n2, n3 never started); hacd's listener is on
 # loopback only and answers nothing but /metrics.
 case_metrics() {
 	local v
 	restore || return 1
-	command -v promtool >/dev/null || { t_fail "promtool missing (Debian prometheus; scripts/install-deps)"; return 1; }
-	lint n1 $HACD_METRICS hacd && lint n2 $HACD_METRICS hacd && lint n1 $PROXYD_METRICS proxyd &&
-		lint n2 $PROXYD_METRICS proxyd || return 1
+	t_promtool_lint n1 $HACD_METRICS hacd && t_promtool_lint n2 $HACD_METRICS hacd &&
+		t_promtool_lint n1 $PROXYD_METRICS proxyd && t_promtool_lint n2 $PROXYD_METRICS proxyd || return 1
 	v=$(sample n1 $HACD_METRICS 'tandem_hacd_vip_role{vip="web",role="master"}')
 	[[ $v == 1 ]] || { t_fail "n1 holds web but its role{master} is '$v'"; return 1; }
 	v=$(sample n2 $HACD_METRICS 'tandem_hacd_vip_role{vip="web",role="backup"}')
