@@ -20,8 +20,8 @@
 
 static const char *const role_names[NODE_ROLES] = { "init", "backup", "master", "fault" };
 
-/* Where `hactl status` gets the node's own health: lib/httpget hands the
- * scrape to metrics_http with this as its argument. */
+/* What a scrape reads besides the node: lib/httpget hands each request to
+ * metrics_http with this as its argument. */
 struct hacd_metrics_ctx {
 	struct node *node;
 	const struct ctl *ctl;

@@ -30,6 +30,7 @@
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/net.h"
+#include "lib/prom.h"
 #include "proxyd/health.h"
 
 
@@ -636,8 +637,8 @@ hc_render(struct buf *o)
 	    "# TYPE tandem_server_state gauge\n");
 	for (size_t u = 0; u < g->nupstreams; u++)
 		for (size_t s = 0; s < g->upstreams[u].nservers; s++)
-			buf_appendf(o, "tandem_server_state{upstream=\"%s\",server=\"%s\"} %u\n", g->upstreams[u].name,
-			    g->upstreams[u].servers[s].name, atomic_load(&g->upstreams[u].servers[s].shared->state));
+			prom_u64(o, "tandem_server_state", atomic_load(&g->upstreams[u].servers[s].shared->state),
+			    "upstream", g->upstreams[u].name, "server", g->upstreams[u].servers[s].name, NULL);
 	buf_appendf(o, "# HELP tandem_server_weight Weight new requests see: admin state, health, ejection, panic and slow start included.\n"
 	    "# TYPE tandem_server_weight gauge\n");
 	for (size_t u = 0; u < g->nupstreams; u++)
@@ -649,8 +650,8 @@ hc_render(struct buf *o)
 				w = sv->weight;
 			if (hw != UINT32_MAX)
 				w = hw;
-			buf_appendf(o, "tandem_server_weight{upstream=\"%s\",server=\"%s\"} %u\n", g->upstreams[u].name,
-			    sv->name, st == PD_SRV_READY ? w : 0);
+			prom_u64(o, "tandem_server_weight", st == PD_SRV_READY ? w : 0,
+			    "upstream", g->upstreams[u].name, "server", sv->name, NULL);
 		}
 	buf_appendf(o, "# HELP tandem_server_up Health of a server: 1 up (checks pass, not ejected), 0 down or ejected.\n"
 	    "# TYPE tandem_server_up gauge\n");
@@ -658,35 +659,35 @@ hc_render(struct buf *o)
 		for (size_t s = 0; s < g->upstreams[u].nservers; s++) {
 			struct hc_up *h;
 			const struct health_server *hs = find_hs(&g->upstreams[u], s, &h);
-			buf_appendf(o, "tandem_server_up{upstream=\"%s\",server=\"%s\"} %d\n", g->upstreams[u].name,
-			    g->upstreams[u].servers[s].name, hs ? health_is_healthy(hs, now) : 1);
+			prom_u64(o, "tandem_server_up", hs ? health_is_healthy(hs, now) : 1,
+			    "upstream", g->upstreams[u].name, "server", g->upstreams[u].servers[s].name, NULL);
 		}
 	buf_appendf(o, "# HELP tandem_server_checks_total Active health checks, by result.\n"
 	    "# TYPE tandem_server_checks_total counter\n");
 	for (struct hc_up *h = hc.ups; h != NULL; h = h->next)
 		for (size_t s = 0; h->pr != NULL && s < h->n; s++) {
-			buf_appendf(o, "tandem_server_checks_total{upstream=\"%s\",server=\"%s\",result=\"ok\"} %llu\n",
-			    h->cfg->name, h->cfg->servers[s].name, (unsigned long long)h->hs[s].checks_ok);
-			buf_appendf(o, "tandem_server_checks_total{upstream=\"%s\",server=\"%s\",result=\"failed\"} %llu\n",
-			    h->cfg->name, h->cfg->servers[s].name, (unsigned long long)h->hs[s].checks_failed);
+			prom_u64(o, "tandem_server_checks_total", h->hs[s].checks_ok,
+			    "upstream", h->cfg->name, "server", h->cfg->servers[s].name, "result", "ok", NULL);
+			prom_u64(o, "tandem_server_checks_total", h->hs[s].checks_failed,
+			    "upstream", h->cfg->name, "server", h->cfg->servers[s].name, "result", "failed", NULL);
 		}
 	buf_appendf(o, "# HELP tandem_server_transitions_total Up/down changes decided by active checks.\n"
 	    "# TYPE tandem_server_transitions_total counter\n");
 	for (struct hc_up *h = hc.ups; h != NULL; h = h->next)
 		for (size_t s = 0; s < h->n; s++)
-			buf_appendf(o, "tandem_server_transitions_total{upstream=\"%s\",server=\"%s\"} %llu\n",
-			    h->cfg->name, h->cfg->servers[s].name, (unsigned long long)h->hs[s].transitions);
+			prom_u64(o, "tandem_server_transitions_total", h->hs[s].transitions,
+			    "upstream", h->cfg->name, "server", h->cfg->servers[s].name, NULL);
 	buf_appendf(o, "# HELP tandem_server_ejections_total Passive outlier ejections (refused: kept by the panic threshold).\n"
 	    "# TYPE tandem_server_ejections_total counter\n");
 	for (struct hc_up *h = hc.ups; h != NULL; h = h->next)
 		for (size_t s = 0; h->cfg->eject_after > 0 && s < h->n; s++) {
-			buf_appendf(o, "tandem_server_ejections_total{upstream=\"%s\",server=\"%s\",result=\"ejected\"} %llu\n",
-			    h->cfg->name, h->cfg->servers[s].name, (unsigned long long)h->hs[s].ejections);
-			buf_appendf(o, "tandem_server_ejections_total{upstream=\"%s\",server=\"%s\",result=\"refused\"} %llu\n",
-			    h->cfg->name, h->cfg->servers[s].name, (unsigned long long)h->hs[s].ejections_refused);
+			prom_u64(o, "tandem_server_ejections_total", h->hs[s].ejections,
+			    "upstream", h->cfg->name, "server", h->cfg->servers[s].name, "result", "ejected", NULL);
+			prom_u64(o, "tandem_server_ejections_total", h->hs[s].ejections_refused,
+			    "upstream", h->cfg->name, "server", h->cfg->servers[s].name, "result", "refused", NULL);
 		}
 	buf_appendf(o, "# HELP tandem_upstream_panic 1 while an upstream is below its panic threshold.\n"
 	    "# TYPE tandem_upstream_panic gauge\n");
 	for (struct hc_up *h = hc.ups; h != NULL; h = h->next)
-		buf_appendf(o, "tandem_upstream_panic{upstream=\"%s\"} %d\n", h->cfg->name, h->panic);
+		prom_u64(o, "tandem_upstream_panic", h->panic, "upstream", h->cfg->name, NULL);
 }

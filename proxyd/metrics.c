@@ -5,7 +5,10 @@
  * load+store); the admin listener on the control thread sums them with
  * relaxed loads when /metrics is scraped. Series names (route, upstream) are
  * registered while a generation is built, so a label pair keeps its id — and
- * its counts — across reloads. Exposition format:
+ * its counts — across reloads. Samples whose labels come from the
+ * configuration (route, upstream, server and limit names) go through lib/prom,
+ * which escapes them: a name with a quote or a backslash must not break the
+ * exposition for every other metric. Exposition format:
  * https://prometheus.io/docs/instrumenting/exposition_formats/
  */
 #include "proxyd/metrics.h"
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/prom.h"
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
 #include "proxyd/connlimit.h"
@@ -207,20 +211,21 @@ render_ratelimits(struct buf *o, const struct pd_config *g)
 			rl_stats_get(g->rlimits[i].t, &st);
 			switch (f) {
 			case 0:
-				buf_appendf(o, "%s{limit=\"%s\",verdict=\"allow\"} %llu\n", fam[f].name, n, (unsigned long long)st.allowed);
-				buf_appendf(o, "%s{limit=\"%s\",verdict=\"limited\"} %llu\n", fam[f].name, n, (unsigned long long)st.limited);
-				buf_appendf(o, "%s{limit=\"%s\",verdict=\"banned\"} %llu\n", fam[f].name, n, (unsigned long long)st.banned);
+				prom_u64(o, fam[f].name, st.allowed, "limit", n, "verdict", "allow", NULL);
+				prom_u64(o, fam[f].name, st.limited, "limit", n, "verdict", "limited", NULL);
+				prom_u64(o, fam[f].name, st.banned, "limit", n, "verdict", "banned", NULL);
 				break;
 			case 1:
-				buf_appendf(o, "%s{limit=\"%s\"} %llu\n", fam[f].name, n, (unsigned long long)st.bans_issued);
+				prom_u64(o, fam[f].name, st.bans_issued, "limit", n, NULL);
 				break;
 			case 2:
-				buf_appendf(o, "%s{limit=\"%s\",kind=\"keys\"} %llu\n", fam[f].name, n, (unsigned long long)st.keys);
-				buf_appendf(o, "%s{limit=\"%s\",kind=\"bans\"} %llu\n", fam[f].name, n, (unsigned long long)st.bans);
+				prom_u64(o, fam[f].name, st.keys, "limit", n, "kind", "keys", NULL);
+				prom_u64(o, fam[f].name, st.bans, "limit", n, "kind", "bans", NULL);
 				break;
 			case 3:
-				buf_appendf(o, "%s{limit=\"%s\",kind=\"expired\"} %llu\n", fam[f].name, n, (unsigned long long)st.evict_expired);
-				buf_appendf(o, "%s{limit=\"%s\",kind=\"lru\"} %llu\n", fam[f].name, n, (unsigned long long)st.evict_lru);
+				prom_u64(o, fam[f].name, st.evict_expired,
+				    "limit", n, "kind", "expired", NULL);
+				prom_u64(o, fam[f].name, st.evict_lru, "limit", n, "kind", "lru", NULL);
 				break;
 			}
 		}
@@ -243,8 +248,8 @@ metrics_render(struct buf *o)
 			for (int w = 0; w < nw; w++)
 				v += LOAD(wm[w]->req[s][k]);
 			if (v > 0)
-				buf_appendf(o, "tandem_requests_total{route=\"%s\",upstream=\"%s\",code_class=\"%s\"} %llu\n",
-				    series[s].route, series[s].upstream, cls[k], (unsigned long long)v);
+				prom_u64(o, "tandem_requests_total", v,
+				    "route", series[s].route, "upstream", series[s].upstream, "code_class", cls[k], NULL);
 		}
 	buf_appendf(o, "# HELP tandem_request_duration_seconds Time from request head to last response byte.\n"
 	    "# TYPE tandem_request_duration_seconds histogram\n");
@@ -422,17 +427,16 @@ metrics_render(struct buf *o)
 		    "# TYPE tandem_upstream_server_state gauge\n");
 		for (size_t u = 0; u < g->nupstreams; u++)
 			for (size_t s = 0; s < g->upstreams[u].nservers; s++)
-				buf_appendf(o, "tandem_upstream_server_state{upstream=\"%s\",server=\"%s\"} %u\n",
-				    g->upstreams[u].name, g->upstreams[u].servers[s].name,
-				    atomic_load(&g->upstreams[u].servers[s].shared->state));
+				prom_u64(o, "tandem_upstream_server_state", atomic_load(&g->upstreams[u].servers[s].shared->state),
+				    "upstream", g->upstreams[u].name, "server", g->upstreams[u].servers[s].name, NULL);
 		buf_appendf(o, "# HELP tandem_upstream_server_weight Effective configured weight.\n"
 		    "# TYPE tandem_upstream_server_weight gauge\n");
 		for (size_t u = 0; u < g->nupstreams; u++)
 			for (size_t s = 0; s < g->upstreams[u].nservers; s++) {
 				const struct pd_server *sv = &g->upstreams[u].servers[s];
 				uint32_t w = atomic_load(&sv->shared->weight_override);
-				buf_appendf(o, "tandem_upstream_server_weight{upstream=\"%s\",server=\"%s\"} %u\n",
-				    g->upstreams[u].name, sv->name, w == UINT32_MAX ? sv->weight : w);
+				prom_u64(o, "tandem_upstream_server_weight", w == UINT32_MAX ? sv->weight : w,
+				    "upstream", g->upstreams[u].name, "server", sv->name, NULL);
 			}
 		hc_render(o);
 		render_ratelimits(o, g);

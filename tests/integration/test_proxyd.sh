@@ -1418,7 +1418,11 @@ threads = 2;
 log = { access = "$T/ad-access.log"; format = "json"; };
 admin = { listen = "$H:$P_ADM"; socket = "$T/run-ad/proxyd.sock"; };
 listeners = ( { name = "ad"; listen = "$H:$P_AD"; } );
-upstreams = ( { name = "app"; servers = ( { name = "b1"; address = "$H:$P_B1"; }, { name = "b2"; address = "$H:$P_B2"; } ); } );
+upstreams = ( { name = "app"; servers = ( { name = "b1"; address = "$H:$P_B1"; }, { name = "b2"; address = "$H:$P_B2"; } ); },
+  # A name with the characters the exposition format escapes (quote and
+  # backslash): /metrics must stay parseable (lib/prom).
+  { name = "q\"u\\\\ote"; servers = ( { name = "q1"; address = "$H:$P_B1"; } ); } );
+routes = ( { name = "default"; upstream = "app"; } );
 EOF
 }
 
@@ -1449,7 +1453,16 @@ case_admin_metrics() {
 	(($(metric_sum "$m2" tandem_parse_errors_total) > $(metric_sum "$m1" tandem_parse_errors_total))) ||
 		t_fail "tandem_parse_errors_total did not count a malformed request" || return 1
 	grep -qE '^tandem_connections_active [0-9]+$' <<<"$m2" || t_fail "no tandem_connections_active" || return 1
-	grep -qE '^tandem_upstream_server_state\{.*server="b2".*\} 0$' <<<"$m2" || t_fail "no server state gauge for b2"
+	grep -qE '^tandem_upstream_server_state\{.*server="b2".*\} 0$' <<<"$m2" || t_fail "no server state gauge for b2" || return 1
+	# The escaped name, and nothing promtool would refuse (names, units, HELP/TYPE).
+	grep -qF 'tandem_upstream_server_state{upstream="q\"u\\ote",server="q1"} 0' <<<"$m2" ||
+		t_fail "upstream q\"u\\ote not escaped in /metrics: $(grep -m1 'server="q1"' <<<"$m2")" || return 1
+	if command -v promtool >/dev/null; then
+		bad=$(promtool check metrics <<<"$m2" 2>&1) || [[ -n $bad ]] || bad="promtool failed"
+		[[ -z $bad ]] || t_fail "promtool check metrics: $(head -n 3 <<<"$bad" | paste -sd'|')"
+	else
+		t_fail "promtool missing (Debian prometheus: scripts/install-deps)"
+	fi
 }
 
 case_admin_show() {
