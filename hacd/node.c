@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "hacd/nodestatus.h"
 #include "lib/log.h"
 #include "lib/net.h"
 
@@ -609,6 +610,7 @@ static void tick_cb(struct ev_loop *loop, struct ev_timer *t)
 		schedule_eval(n);
 	}
 	recheck(n);
+	nodestatus_send(n);
 	ev_timer_start(loop, t, NODE_TICK_MS);
 }
 
