@@ -13,6 +13,8 @@
 #   make bench         proxyd side by side with haproxy and nginx (scripts/bench)
 #   make bench-tls     TLS handshakes, resumptions and HTTPS requests vs haproxy, nginx
 #   make bench-repl    replication throughput, lag and bulk sync (scripts/bench-repl)
+#   make bench-compress  gzip/br/zstd CPU per MB and sizes: proxyd's coders vs zlib,
+#                      nginx's gzip and haproxy's compression (scripts/bench-compress)
 #   make fuzz          libFuzzer harnesses, each for FUZZ_SECONDS (default 30)
 #   make fuzz-build    only build them (clang, into build/fuzz)
 #   make install       PREFIX=/usr/local DESTDIR=
@@ -59,11 +61,15 @@ OPT     := -O1 -g -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
 
-PKGS    := openssl libnl-3.0 libnl-route-3.0 libprotobuf-c libsodium libconfig zlib libsystemd
+PKGS    := openssl libnl-3.0 libnl-route-3.0 libprotobuf-c libsodium libconfig zlib libsystemd \
+           libzstd libbrotlienc
 # pkg-config is asked lazily (=) so that `make deps` and `make clean` work on a
 # machine where the libraries are not installed yet.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The brotli decoder only for the tests that decode what proxyd coded
+# (the daemons encode; curl and browsers decode).
+TEST_LIBS  = $(shell pkg-config --libs libbrotlidec 2>/dev/null)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Werror
@@ -96,7 +102,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/%,$(FUZZ_SRC))
 
-.PHONY: all deps test test-tsan unit demo lab bench bench-ha bench-tls bench-repl \
+.PHONY: all deps test test-tsan unit demo lab bench bench-ha bench-tls bench-repl bench-compress \
         fuzz fuzz-build fuzz-bins install deb test-deb clean
 .DEFAULT_GOAL := all
 # Keep objects made through pattern chains (tests, tools): without this make
@@ -159,7 +165,7 @@ $(B)/hactl: $(call obj,hacd/hactl.c) $(HACD_A) $(LIB_A)
 
 $(B)/tests/unit/%: $(call obj,tests/unit/%.c) $(PROXYD_A) $(HACD_A) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+	$(CC) -o $@ $^ $(LDLIBS_ALL) $(TEST_LIBS) -lcmocka
 
 $(B)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -168,6 +174,9 @@ $(B)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_A)
 # frames prints a byte stream's framing as proxyd's parser sees it (the
 # differential HTTP test's reference), so it links the pure parser.
 $(B)/tests/tools/frames: $(call obj,proxyd/http_parse.c)
+
+# compbench drives proxyd's coders (codec-only half of make bench-compress).
+$(B)/tests/tools/compbench: $(call obj,proxyd/compress.c)
 
 # A harness is linked as the unit tests are, against the daemons' libraries;
 # -fsanitize=fuzzer supplies main(). Only with FUZZ=1 (clang).
@@ -232,6 +241,11 @@ bench-repl: deps
 	scripts/add-users
 	$(MAKE) all
 	BUILD=$(B) scripts/bench-repl
+
+bench-compress: deps
+	scripts/add-users
+	$(MAKE) all
+	BUILD=$(B) scripts/bench-compress
 
 # tests/fuzz/run runs what fuzz-build made, FUZZ_SECONDS each.
 fuzz-build:

@@ -22,7 +22,7 @@
 
 #include "proxyd/config.h"
 #include "proxyd/conn.h"
-#include "proxyd/http_proxy.h"
+#include "proxyd/exchange.h"
 #include "proxyd/worker.h"
 
 static int log_fd = -1;
@@ -209,7 +209,7 @@ void
 accesslog_end(struct worker *wk, struct req *r)
 {
 	const char *up = "-", *srv = "-";
-	uint64_t us = http_proxy_now_us() - r->t_start;
+	uint64_t us = exch_now_us() - r->t_start;
 	char t[640];
 	size_t at = 0, cap = sizeof(t);
 

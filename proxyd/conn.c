@@ -25,7 +25,8 @@
 #include "lib/net.h"
 #include "proxyd/config.h"
 #include "proxyd/connlimit.h"
-#include "proxyd/http_proxy.h"
+#include "proxyd/client.h"
+#include "proxyd/exchange.h"
 #include "proxyd/metrics.h"
 #include "proxyd/procstate.h"
 #include "proxyd/tls.h"
@@ -147,7 +148,7 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 	c->port = (uint16_t)net_addr_port((const struct sockaddr *)ss);
 	c->ip_counted = (uint8_t)counted;
 	net_set_nodelay(fd);
-	if (lis->tls != NULL && (c->ssl = tls_conn_new(lis->tls, fd)) == NULL) {
+	if (lis->tls != NULL && (c->ep.ssl = tls_conn_new(lis->tls, fd)) == NULL) {
 		log_rl_warnx(&rl_limit, ev_now(wk->loop), "worker %d: out of memory for a TLS connection", wk->idx);
 		if (counted)
 			cl_release(fam, cla);
@@ -157,16 +158,14 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 		return -1;
 	}
 	c->lo = config_lopts_ref(lis->opts);
-	buf_init(&c->in);
-	ev_io_init(&c->io, fd, http_proxy_client_io, c);
-	ev_timer_init(&c->timer, http_proxy_client_timeout, c);
-	ev_defer_init(&c->defer, http_proxy_client_defer, c);
-	if (ev_io_start(wk->loop, &c->io, EV_READ) == -1) {
+	ep_init(&c->ep, wk->loop, fd, client_io, client_defer, c);
+	ev_timer_init(&c->timer, client_timeout, c);
+	if (ev_io_start(wk->loop, &c->ep.io, EV_READ) == -1) {
 		log_warn("worker %d: cannot watch a client socket", wk->idx);
 		if (counted)
 			cl_release(fam, cla);
-		tls_conn_free(c->ssl);
-		c->ssl = NULL;
+		tls_conn_free(c->ep.ssl);
+		c->ep.ssl = NULL;
 		config_lopts_unref(c->lo);
 		c->lo = NULL;
 		close(fd);
@@ -190,40 +189,8 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 void
 conn_want(struct conn *c, int rd, int wr)
 {
-	uint32_t ev = (rd ? EV_READ : 0) | (wr ? EV_WRITE : 0);
-
-	if (c->closing)
-		return;
-	c->rd_off = !rd;
-	c->wr_on = (uint8_t)(wr != 0);
-	if (c->ssl != NULL) {
-		/* OpenSSL may need the other direction to finish an operation
-		 * (proxyd/tls.h): keep that event whatever the HTTP side wants. */
-		if (c->tls & CONN_TLS_WR_WANTS_RD)
-			ev |= EV_READ;
-		if (c->tls & CONN_TLS_RD_WANTS_WR)
-			ev |= EV_WRITE;
-		/* Plaintext left inside OpenSSL raises no epoll event: read it
-		 * from the deferred queue now that reading is wanted again. */
-		if (rd && (c->tls & CONN_TLS_MORE))
-			ev_defer(c->wk->loop, &c->defer);
-	}
-	if (ev_io_start(c->wk->loop, &c->io, ev) == -1)
-		log_warn("conn %llu: epoll", (unsigned long long)c->id);
-}
-
-/* Ends TLS on c: one attempt at close_notify (RFC 8446 §6.1); nobody waits
- * for the peer's. The socket stays open. */
-static void
-conn_tls_end(struct conn *c)
-{
-	if (c->ssl == NULL)
-		return;
-	if (c->tls & CONN_TLS_READY)
-		(void)tls_shutdown(c->ssl);
-	tls_conn_free(c->ssl);
-	c->ssl = NULL;
-	c->tls = 0;
+	if (!c->closing)
+		(void)ep_want(&c->ep, rd, wr);
 }
 
 void
@@ -237,13 +204,13 @@ conn_close_linger(struct conn *c, const char *why)
 		conn_close(c, why);
 		return;
 	}
-	http_proxy_conn_release(c);
-	ev_defer_cancel(wk->loop, &c->defer);
-	conn_tls_end(c);
-	/* What is left in c->in was never going to be answered. */
-	c->in.rpos = c->in.wpos = 0;
-	worker_buf_put(wk, &c->in);
-	if (shutdown(c->io.fd, SHUT_WR) == -1) {
+	exch_release(c);
+	ev_defer_cancel(wk->loop, &c->ep.defer);
+	ep_tls_end(&c->ep);
+	/* What is left in c->ep.in was never going to be answered. */
+	c->ep.in.rpos = c->ep.in.wpos = 0;
+	worker_buf_put(wk, &c->ep.in);
+	if (shutdown(c->ep.io.fd, SHUT_WR) == -1) {
 		conn_close(c, why);
 		return;
 	}
@@ -262,7 +229,7 @@ conn_linger_read(struct conn *c)
 
 	for (;;) {
 		do
-			n = read(c->io.fd, sink, sizeof(sink));
+			n = read(c->ep.io.fd, sink, sizeof(sink));
 		while (n == -1 && errno == EINTR);
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
@@ -289,21 +256,21 @@ conn_close(struct conn *c, const char *why)
 		return;
 	c->closing = 1;
 	log_debug("conn %llu: closed: %s", (unsigned long long)c->id, why);
-	http_proxy_conn_release(c);
-	ev_io_stop(wk->loop, &c->io);
+	exch_release(c);
+	ev_io_stop(wk->loop, &c->ep.io);
 	ev_timer_stop(wk->loop, &c->timer);
-	ev_defer_cancel(wk->loop, &c->defer);
-	conn_tls_end(c);
+	ev_defer_cancel(wk->loop, &c->ep.defer);
+	ep_tls_end(&c->ep);
 	config_lopts_unref(c->lo);
 	c->lo = NULL;
-	close(c->io.fd);
-	c->io.fd = -1;
+	close(c->ep.io.fd);
+	c->ep.io.fd = -1;
 	if (c->ip_counted) {
 		cl_release(c->family, c->cl_addr);
 		c->ip_counted = 0;
 	}
-	c->in.rpos = c->in.wpos = 0;
-	worker_buf_put(wk, &c->in);
+	c->ep.in.rpos = c->ep.in.wpos = 0;
+	worker_buf_put(wk, &c->ep.in);
 	c->state = CONN_CLOSED;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -325,11 +292,11 @@ conn_set_idle(struct conn *c)
 	struct worker *wk = c->wk;
 
 	c->state = CONN_IDLE;
-	worker_buf_put(wk, &c->in);
-	if (c->rd_off || c->wr_on)
+	worker_buf_put(wk, &c->ep.in);
+	if (c->ep.rd_off || c->ep.wr_on)
 		conn_want(c, 1, 0);
-	else if (c->ssl != NULL && (c->tls & CONN_TLS_MORE))
-		ev_defer(wk->loop, &c->defer);   /* the next request is already inside OpenSSL */
+	else if (c->ep.flags & EP_TLS_MORE)
+		ev_defer(wk->loop, &c->ep.defer);   /* the next request is already inside OpenSSL */
 	ev_timer_start(wk->loop, &c->timer, wk->gen->to.client_idle);
 }
 
@@ -338,7 +305,7 @@ conn_drain_idle(struct conn *c, uint64_t grace_ms)
 {
 	struct ev_loop *loop = c->wk->loop;
 
-	if (c->state != CONN_IDLE || c->req != NULL || buf_len(&c->in) != 0)
+	if (c->state != CONN_IDLE || c->req != NULL || buf_len(&c->ep.in) != 0)
 		return;
 	if (!ev_timer_active(&c->timer) || ev_timer_remaining(loop, &c->timer) > grace_ms)
 		ev_timer_start(loop, &c->timer, grace_ms);
@@ -347,6 +314,6 @@ conn_drain_idle(struct conn *c, uint64_t grace_ms)
 void
 conn_close_if_idle(struct conn *c)
 {
-	if (c->state == CONN_IDLE && c->req == NULL && buf_len(&c->in) == 0)
+	if (c->state == CONN_IDLE && c->req == NULL && buf_len(&c->ep.in) == 0)
 		conn_close(c, "idle connection closed (drain)");
 }

@@ -6,7 +6,8 @@
  * when empty) and list links — a couple of hundred bytes. Everything a request
  * needs (two parsed heads, chunked validators, rewritten heads, the backend
  * connection) lives in a struct req taken from the worker's free list when the
- * first byte of a request arrives and given back when the exchange ends.
+ * first byte of a request arrives and given back when the exchange ends
+ * (proxyd/exchange.h).
  * Both are owned by one worker thread for their whole life.
  */
 #ifndef PROXYD_CONN_H
@@ -18,6 +19,9 @@
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "proxyd/config.h"
+#include "proxyd/endpoint.h"
+#include "proxyd/filter.h"
+#include "proxyd/h1_frame.h"
 #include "proxyd/http_parse.h"
 
 struct worker;
@@ -52,14 +56,15 @@ struct req {
 	size_t qpass, rpass;            /* bytes at the front of the source buffer ready to go out */
 	size_t qhead_off, rhead_off;
 	uint64_t key_hash;              /* for the hash balancer */
-	uint64_t t_start;               /* http_proxy_now_us() when the head was parsed */
+	uint64_t t_start;               /* exch_now_us() when the head was parsed */
 	uint64_t bytes_out;
 	uint64_t max_body;              /* request body limit, 0 = none (route or global) */
 	uint64_t rate_t0, rate_bytes;   /* min_body_rate: window start (ev ms) and bytes in it */
 	int status;                     /* status sent to the client (0 until a head went out) */
 	int fail_status;                /* a retried failure's status (502/504), 0 = none */
-	uint64_t dc_left;               /* de-chunking: data bytes left in the current chunk */
-	uint8_t dc_state, dc_ext, dc_empty; /* de-chunking state (http_proxy.c) */
+	struct h1_dechunk dc;           /* de-chunking state (r->dechunk) */
+	struct filter_chain fc;         /* response filters active (proxyd/filter.h) */
+	size_t fpass;                   /* body stages active: bytes of fout ready to go out */
 	uint8_t attempts;
 	int sticky_srv;                 /* server the sticky cookie names, + 1; 0 = none */
 	unsigned head_sent_any:1;       /* some byte of the request head reached a backend */
@@ -73,13 +78,16 @@ struct req {
 	unsigned local:1;               /* locally generated response */
 	unsigned client_100:1;          /* client asked for 100-continue */
 	unsigned q_abandon:1;           /* final response came before the request body ended */
-	unsigned dechunk:1;             /* chunked response to an HTTP/1.0 client: framing removed */
+	unsigned dechunk:1;             /* chunked response to an HTTP/1.0 client or to body filters: framing removed */
 	unsigned sticky:1;              /* the upstream has sticky: Set-Cookie unless the named server answered */
 	uint16_t loglen, logsplit;      /* access log prefix: see accesslog.c */
 	uint8_t exclude[PD_MAX_SERVERS / 8];   /* servers already tried */
 	char reqid[33];
-	/* Kept across requests: storage of the rewritten heads. */
+	/* Kept across requests: storage of the rewritten heads, and of the
+	 * body filters' output (fout, what goes to the client) and of their
+	 * intermediate results (fmid). */
 	struct buf qhead, rhead;
+	struct buf fout, fmid;
 	/* Initialized by their own init functions. */
 	struct http_chunked qch, rch;
 	struct http_parser qp, rp;
@@ -89,17 +97,12 @@ struct req {
 };
 
 struct conn {
-	struct ev_io io;
-	/* TLS listeners only (NULL otherwise): the OpenSSL connection, holding
-	 * a reference on its listener's tls_server, so certificates can change
-	 * at reload under a live connection. The plain path tests c->ssl once
-	 * per read and per write, nothing more; it sits beside io.fd, in the
-	 * cache line every event touches anyway. */
-	struct ssl_st *ssl;
+	/* The socket end (fd watcher, input buffer, TLS state): TLS listeners
+	 * hold a reference on their listener's tls_server in ep.ssl, so
+	 * certificates can change at reload under a live connection. */
+	struct endpoint ep;
 	struct pd_lopts *lo;            /* listener options (HSTS, redirect); NULL: none */
 	struct ev_timer timer;
-	struct buf in;
-	struct ev_defer defer;          /* pipelined request waiting in `in` */
 	struct conn *prev, *next;       /* worker's list of live connections */
 	struct worker *wk;
 	struct req *req;
@@ -110,20 +113,11 @@ struct conn {
 	uint16_t port;
 	uint8_t family;                 /* AF_INET / AF_INET6 */
 	uint8_t state;                  /* enum conn_state */
-	uint8_t rd_off;                 /* EV_READ lazily removed (level-triggered backpressure) */
-	uint8_t wr_on;                  /* EV_WRITE armed */
 	uint8_t closing;
 	uint8_t ip_counted;             /* counted in limits.max_connections_per_ip */
-	uint8_t tls;                    /* CONN_TLS_* flags; 0 on plain connections */
 	uint32_t nreq;
 	uint32_t linger_left;           /* CONN_LINGER: bytes still to discard before giving up */
 };
-
-/* c->tls: where a TLS connection stands (proxyd/tls.h's event-loop contract). */
-#define CONN_TLS_READY     0x01u    /* handshake complete */
-#define CONN_TLS_RD_WANTS_WR 0x02u  /* the last tls_read needs writability */
-#define CONN_TLS_WR_WANTS_RD 0x04u  /* the last tls_write needs readability */
-#define CONN_TLS_MORE      0x08u    /* stopped reading with data maybe left inside OpenSSL */
 
 /* Accepts a client socket fd on worker wk (takes ownership of fd). 0, or -1 with
  * fd closed (limit reached or ENOMEM). */
@@ -148,7 +142,8 @@ void conn_close_linger(struct conn *c, const char *why);
  * the client's FIN, an error or the byte bound. */
 void conn_linger_read(struct conn *c);
 
-/* Sets which events c waits for on its socket (EV_READ, EV_WRITE). */
+/* Sets which events c waits for on its socket (EV_READ, EV_WRITE): ep_want()
+ * unless c is closing. */
 void conn_want(struct conn *c, int rd, int wr);
 /* Client address as text ("1.2.3.4"); buf >= 48. */
 const char *conn_peer_str(const struct conn *c, char *buf, size_t len);

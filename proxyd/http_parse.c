@@ -8,9 +8,10 @@
  * where the message ends. So every construct that two implementations could
  * read differently (Content-Length with Transfer-Encoding, duplicate lengths,
  * obs-fold, bare LF or CR, whitespace before the colon, odd transfer codings)
- * is an error and a closed connection, never a repair. The conn/http_proxy
- * layer owns the buffers and the sockets; this file is pure (no I/O, no
- * allocation, no clock) so that it can be unit-tested as a table and fuzzed.
+ * is an error and a closed connection, never a repair. The request path
+ * (conn, client, exchange, backend) owns the buffers and the sockets; this
+ * file is pure (no I/O, no allocation, no clock) so that it can be
+ * unit-tested as a table and fuzzed.
  *
  * Shape, after nginx's ngx_http_parse.c but line-oriented: http_parse() finds
  * the next LF with memchr() (vectorised in libc), resuming where the last call

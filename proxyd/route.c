@@ -3,7 +3,7 @@
  * generation, in declared order, and the pure parts of route actions (weighted
  * split choice, path rewrite).
  *
- * proxyd/config.c builds the table; proxyd/http_proxy.c calls route_match()
+ * proxyd/config.c builds the table; proxyd/request.c calls route_match()
  * once per request on the worker thread with a struct route_req that points
  * into the client's read buffer, so matching copies nothing (except the path
  * for a regex, onto the stack) and allocates nothing for paths under 2 KiB.

@@ -4,7 +4,7 @@
  *
  * An upstream with `sticky` keeps a client on one server across requests
  * (session state held in the server's memory, warm per-user caches). The
- * request path (proxyd/http_proxy.c) asks sticky_cookie_find() for our cookie
+ * request path (proxyd/h1_head.c) asks sticky_cookie_find() for our cookie
  * while it copies the request head, maps the value to a server with
  * sticky_server(), and prefers that server over the balancer when it is
  * usable (up_pick_prefer() in proxyd/upstream.c); the cookie itself is cut

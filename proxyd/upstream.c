@@ -24,6 +24,7 @@
 
 #include "lib/log.h"
 #include "lib/net.h"
+#include "proxyd/backend.h"
 #include "proxyd/tls.h"
 #include "proxyd/worker.h"
 
@@ -147,7 +148,7 @@ bconn_alloc(struct worker *wk)
 	else if ((b = malloc(sizeof(*b))) == NULL)
 		return NULL;
 	memset(b, 0, sizeof(*b));
-	buf_init(&b->in);
+	buf_init(&b->ep.in);
 	return b;
 }
 
@@ -210,7 +211,7 @@ up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *req)
 		return NULL;
 	}
 	net_set_nodelay(fd);
-	if (rt->cfg->tls != NULL && (b->ssl = tls_client_conn_new(rt->cfg->tls, fd, (const struct sockaddr *)&cfg->addr)) == NULL) {
+	if (rt->cfg->tls != NULL && (b->ep.ssl = tls_client_conn_new(rt->cfg->tls, fd, (const struct sockaddr *)&cfg->addr)) == NULL) {
 		close(fd);
 		b->next = wk->free_bconns;
 		wk->free_bconns = b;
@@ -223,43 +224,22 @@ up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *req)
 	b->req = req;
 	b->state = BC_CONNECTING;
 	b->nreq = 1;
-	ev_io_init(&b->io, fd, http_proxy_backend_io, b);
+	ep_init(&b->ep, wk->loop, fd, backend_io, backend_defer, b);
 	ev_timer_init(&b->timer, pool_timer_cb, b);
-	ev_defer_init(&b->defer, http_proxy_backend_defer, b);
-	if (ev_io_start(wk->loop, &b->io, EV_READ | EV_WRITE) == -1) {
+	if (ev_io_start(wk->loop, &b->ep.io, EV_READ | EV_WRITE) == -1) {
 		int e = errno;
-		tls_conn_free(b->ssl);
-		b->ssl = NULL;
+		tls_conn_free(b->ep.ssl);
+		b->ep.ssl = NULL;
 		close(fd);
 		b->next = wk->free_bconns;
 		wk->free_bconns = b;
 		errno = e;
 		return NULL;
 	}
-	b->wr_on = 1;
+	b->ep.wr_on = 1;
 	rt->bs[srv].active++;
 	inuse_add(b, 1);
 	return b;
-}
-
-void
-up_want(struct bconn *b, int rd, int wr)
-{
-	uint32_t ev = (rd ? EV_READ : 0) | (wr ? EV_WRITE : 0);
-
-	b->rd_off = !rd;
-	b->wr_on = (uint8_t)(wr != 0);
-	if (b->ssl != NULL) {
-		/* As conn_want(): OpenSSL's direction wins (proxyd/tls.h). */
-		if (b->tls & BC_TLS_WR_WANTS_RD)
-			ev |= EV_READ;
-		if (b->tls & BC_TLS_RD_WANTS_WR)
-			ev |= EV_WRITE;
-		if (rd && (b->tls & BC_TLS_MORE))
-			ev_defer(b->wk->loop, &b->defer);
-	}
-	if (ev_io_start(b->wk->loop, &b->io, ev) == -1)
-		log_warn("backend connection: epoll");
 }
 
 static void
@@ -267,22 +247,15 @@ bconn_close(struct bconn *b)
 {
 	struct worker *wk = b->wk;
 
-	ev_io_stop(wk->loop, &b->io);
+	ev_io_stop(wk->loop, &b->ep.io);
 	ev_timer_stop(wk->loop, &b->timer);
-	if (b->ssl != NULL) {
-		ev_defer_cancel(wk->loop, &b->defer);
-		/* close_notify only on a session in good standing; after an
-		 * error OpenSSL must not write again. */
-		if ((b->state == BC_ACTIVE || b->state == BC_IDLE) && !(b->tls & BC_TLS_DEAD))
-			(void)tls_shutdown(b->ssl);
-		tls_conn_free(b->ssl);
-		b->ssl = NULL;
-		b->tls = 0;
-	}
-	close(b->io.fd);
-	b->io.fd = -1;
-	b->in.rpos = b->in.wpos = 0;
-	worker_buf_put(wk, &b->in);
+	/* close_notify only on a session in good standing (handshake done,
+	 * no error: after one OpenSSL must not write again). */
+	ep_tls_end(&b->ep);
+	close(b->ep.io.fd);
+	b->ep.io.fd = -1;
+	b->ep.in.rpos = b->ep.in.wpos = 0;
+	worker_buf_put(wk, &b->ep.in);
 	b->state = BC_CLOSED;
 	b->next = wk->reap_b;
 	wk->reap_b = b;
@@ -313,9 +286,9 @@ up_release(struct bconn *b, int reusable)
 	b->state = BC_IDLE;
 	b->reused = 0;
 	b->rx = 0;
-	worker_buf_put(wk, &b->in);
-	if (b->rd_off || b->wr_on)
-		up_want(b, 1, 0);
+	worker_buf_put(wk, &b->ep.in);
+	if (b->ep.rd_off || b->ep.wr_on)
+		ep_want(&b->ep, 1, 0);
 	b->prev = NULL;
 	b->next = s->idle;
 	if (s->idle != NULL)

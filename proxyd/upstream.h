@@ -16,6 +16,7 @@
 #include "lib/ev.h"
 #include "proxyd/balance.h"
 #include "proxyd/config.h"
+#include "proxyd/endpoint.h"
 
 struct worker;
 struct req;
@@ -24,12 +25,11 @@ struct ssl_st;
 enum bconn_state { BC_CONNECTING = 0, BC_ACTIVE, BC_IDLE, BC_CLOSED };
 
 struct bconn {
-	struct ev_io io;
-	/* TLS upstreams only (NULL otherwise): the client side of OpenSSL on
-	 * this socket, kept while pooled (the session stays up). */
-	struct ssl_st *ssl;
+	/* The socket end; TLS upstreams keep the client side of OpenSSL in
+	 * ep.ssl while pooled (the session stays up). ep.defer reads plaintext
+	 * left inside OpenSSL (EP_TLS_MORE). */
+	struct endpoint ep;
 	struct ev_timer timer;          /* pool idle timeout */
-	struct buf in;
 	struct bconn *prev, *next;      /* pool list, or free/reap list */
 	struct worker *wk;
 	struct up_rt *up;
@@ -37,19 +37,9 @@ struct bconn {
 	int srv;
 	uint8_t state;
 	uint8_t reused;                 /* came from the pool: a failure before any response byte is retryable */
-	uint8_t wr_on, rd_off;
-	uint8_t tls;                    /* BC_TLS_* flags; 0 on plain connections */
 	uint32_t nreq;
 	uint64_t rx;                    /* response bytes received on this request */
-	struct ev_defer defer;          /* plaintext left inside OpenSSL (BC_TLS_MORE) */
 };
-
-/* b->tls: the backend side of proxyd/tls.h's event-loop contract. */
-#define BC_TLS_TCP_UP      0x01u    /* TCP connected, handshake running */
-#define BC_TLS_RD_WANTS_WR 0x02u
-#define BC_TLS_WR_WANTS_RD 0x04u
-#define BC_TLS_MORE        0x08u
-#define BC_TLS_DEAD        0x10u    /* a fatal TLS error: no close_notify */
 
 struct up_srv {
 	struct bconn *idle;             /* most recently used first */
@@ -87,11 +77,8 @@ int up_pick_prefer(struct worker *wk, struct up_rt *rt, int want, uint64_t key_h
 struct bconn *up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *req);
 /* Done with b: back to the pool if reusable and the pool has room, else closed. */
 void up_release(struct bconn *b, int reusable);
-/* Arms or disarms EV_WRITE / EV_READ on b. */
-void up_want(struct bconn *b, int rd, int wr);
 
-/* The io and deferred callbacks for backend sockets live in http_proxy.c. */
-void http_proxy_backend_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents);
-void http_proxy_backend_defer(struct ev_loop *loop, struct ev_defer *d);
+/* The io and deferred callbacks for backend sockets are backend_io() and
+ * backend_defer() (proxyd/backend.h). */
 
 #endif

@@ -3,9 +3,9 @@
  * parsers in proxyd/http_parse.c that decide connection handling:
  * Connection (parse_connection, then build_hop_mask, which marks the fields
  * a Connection token names as hop-by-hop) and Upgrade (the lone
- * "websocket" that may become a tunnel). Accept-Encoding and Cache-Control
- * have no parser in proxyd yet (no compression, no cache), so there is
- * nothing of theirs to fuzz.
+ * "websocket" that may become a tunnel). Accept-Encoding, and the
+ * Cache-Control, Vary, ETag and Content-Type readers of the compression
+ * filter, have their own harness (fuzz_accept_encoding.c).
  *
  * The input is split at NUL bytes: a Connection value, an Upgrade value,
  * and the names of further fields. From them the harness writes a request

@@ -10,7 +10,7 @@
  * verdict that depends on TCP segmentation lets an upstream desynchronise
  * proxyd from the client. Spans must lie inside the head. Interim 1xx
  * responses are followed by the final one at header_bytes, as
- * proxyd/http_proxy.c does; the body is skipped by the framing
+ * proxyd/backend.c does; the body is skipped by the framing
  * http_response_body() picks (for a GET, HEAD and CONNECT request alike the
  * verdicts must be the documented ones), chunked bodies through
  * http_chunked_feed(). Every buffer the parser sees is an exact-size heap

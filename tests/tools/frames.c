@@ -6,8 +6,9 @@
  * stream is refused, and then checks that the origin behind proxyd received
  * exactly those requests and nothing else.
  *
- * The stream is parsed as proxyd's client side does (proxyd/http_proxy.c,
- * process_head() and q_advance()): a head with the configured default limits,
+ * The stream is parsed as proxyd's client side does (proxyd/request.c and
+ * exchange.c, request_head() and exch_req_advance()): a head with the
+ * configured default limits,
  * the target normalised (http_target_normalize()), then the body by the
  * request framing (RFC 9112 §6.3: chunked, else Content-Length, else none),
  * the next request right after it. One line per item, fields separated by
@@ -55,7 +56,7 @@ put_hex(const uint8_t *p, size_t n)
 		printf("%02x", p[i]);
 }
 
-/* The target proxyd forwards for m (http_proxy.c target_parts()): the
+/* The target proxyd forwards for m (h1_head.c h1_target_parts()): the
  * normalised target, without the scheme and authority of absolute-form. */
 static void
 put_target(const struct http_msg *m, const uint8_t *d)

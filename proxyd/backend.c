@@ -1,0 +1,444 @@
+/*
+ * proxyd/backend.c — the backend end of an exchange (backend.h).
+ */
+#include "proxyd/backend.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "lib/net.h"
+#include "proxyd/client.h"
+#include "proxyd/exchange.h"
+#include "proxyd/filter.h"
+#include "proxyd/h1_head.h"
+#include "proxyd/hcheck.h"
+#include "proxyd/local.h"
+#include "proxyd/tls.h"
+#include "proxyd/upstream.h"
+
+static struct log_ratelimit rl_up = LOG_RATELIMIT_INIT(2000);
+
+void
+backend_abort(struct req *r, enum met_uperr e, const char *why)
+{
+	struct conn *c = r->c;
+	char ab[48];
+
+	MET_INC(exch_wk(r)->m->up_err[e]);
+	log_rl_warnx(&rl_up, ev_now(c->wk->loop), "conn %llu %s: upstream %s: %s",
+	    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)),
+	    r->up_idx >= 0 ? r->gen->upstreams[r->up_idx].name : "-", why);
+	conn_close(c, why);
+}
+
+void
+backend_fail(struct req *r, int status, enum met_uperr e, const char *why, int stale)
+{
+	struct conn *c = r->c;
+	const struct pd_upstream *u = &r->gen->upstreams[r->up_idx];
+	enum http_method m = r->qm.method;
+	int idem = m == HTTP_M_GET || m == HTTP_M_HEAD || m == HTTP_M_PUT || m == HTTP_M_DELETE ||
+	    m == HTTP_M_OPTIONS || m == HTTP_M_TRACE;
+	char ab[48];
+
+	MET_INC(exch_wk(r)->m->up_err[e]);
+	if (!stale && e != MET_UP_ABORTED)
+		hc_passive(u, r->srv_idx, 1);
+	exch_drop_backend(r, 0);
+	if (idem && !r->body_sent_any && !r->upgrade && (stale ? r->attempts < u->retries + 3 : r->attempts <= u->retries)) {
+		/* A pooled connection the server closed while idle is not the
+		 * server's fault: try again without excluding it. */
+		if (!stale && r->srv_idx >= 0 && (size_t)r->srv_idx < sizeof(r->exclude) * 8)
+			bal_mask_set(r->exclude, (size_t)r->srv_idx);
+		MET_INC(exch_wk(r)->m->up_err[MET_UP_RETRY]);
+		/* If no other server is left, the client hears about this
+		 * failure, not about an empty upstream. */
+		r->fail_status = status;
+		snprintf(r->fail_why, sizeof(r->fail_why), "%s", why);
+		log_debug("conn %llu: upstream %s server %s: %s, retrying", (unsigned long long)c->id, u->name,
+		    u->servers[r->srv_idx].name, why);
+		r->qhead_off = 0;
+		r->head_sent_any = 0;
+		backend_connect(r);
+		return;
+	}
+	log_rl_warnx(&rl_up, ev_now(c->wk->loop), "conn %llu %s: upstream %s server %s: %s",
+	    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)), u->name,
+	    r->srv_idx >= 0 ? u->servers[r->srv_idx].name : "-", why);
+	char body[160];
+	snprintf(body, sizeof(body), "%d %s: %s\n", status, http_status_text(status), why);
+	local_respond(r, status, body, NULL, 1);
+}
+
+/* A complete response head is in b->ep.in. 0 continue, -1 handled (stop). */
+static int
+on_response_head(struct req *r)
+{
+	struct bconn *b = r->b;
+	const uint8_t *d = buf_rptr(&b->ep.in);
+	int st = r->rm.status;
+
+	if (st >= 100 && st < 200 && st != 101) {
+		/* Interim response (RFC 9110 §15.2): pass 100 Continue on to a
+		 * client that asked for it, drop the others. */
+		size_t hb = r->rm.header_bytes;
+		struct http_limits lim;
+		if (st == 100 && r->client_100 && r->qm.version_minor == 1) {
+			buf_append(&r->rhead, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			r->client_100 = 0;
+		}
+		/* The client may have waited for this before sending its body:
+		 * min_body_rate measures from here. */
+		if (r->rate_t0 != 0) {
+			r->rate_t0 = ev_now(exch_wk(r)->loop);
+			r->rate_bytes = 0;
+		}
+		buf_consume(&b->ep.in, hb);
+		exch_parser_limits(r->gen, &lim);
+		http_parser_init(&r->rp, 1, &lim);
+		return 0;
+	}
+	/* A switch proxyd did not ask for, or to another protocol than the
+	 * WebSocket it forwarded (RFC 9110 §7.8: the server names the
+	 * protocol it switches to, one the client asked for), would turn
+	 * the connection into a tunnel nobody checks. */
+	if (st == 101 && (!r->upgrade || !r->rm.upgrade_ws)) {
+		backend_fail(r, 502, MET_UP_BAD_RESPONSE, "unexpected 101 from upstream", 0);
+		return -1;
+	}
+	if (r->rm.conn_ignored != 0)
+		exch_count_conn_ignored(exch_wk(r)->m, MET_SIDE_RESPONSE, r->rm.conn_ignored);
+	hc_passive(&r->gen->upstreams[r->up_idx], r->srv_idx, st >= 500);
+	r->rbody = http_response_body(&r->rm, r->qm.method);
+	if (r->rbody == HTTP_BODY_CHUNKED && r->qm.version_minor == 0) {
+		r->keep_client = 0;
+		r->dechunk = 1;
+		h1_dechunk_init(&r->dc);
+	}
+	if (r->rbody == HTTP_BODY_UNTIL_CLOSE)
+		r->keep_client = 0;
+	/* A final answer may come before the request body ended (a server
+	 * streaming an echo, or refusing early): the body keeps flowing while
+	 * the response streams; exch_finish() reuses neither connection if
+	 * the request was still incomplete when the response ended. */
+	if (exch_wk(r)->draining)
+		r->keep_client = 0;
+	r->status = st;
+	r->rhead_done = 1;
+	if (r->rbody == HTTP_BODY_TUNNEL) {
+		r->keep_client = 0;
+		r->c->state = CONN_TUNNEL;
+	}
+	filter_select(r, r->rbody != HTTP_BODY_NONE && r->rbody != HTTP_BODY_TUNNEL);
+	if (r->fc.nbody > 0) {
+		/* Body stages see the data only, and change the length
+		 * (filter.h): an HTTP/1.0 client's body is delimited by the
+		 * close. */
+		if (r->qm.version_minor == 0)
+			r->keep_client = 0;
+		if (r->rbody == HTTP_BODY_CHUNKED && !r->dechunk) {
+			r->dechunk = 1;
+			h1_dechunk_init(&r->dc);
+		}
+	}
+	h1_response_head(r, d);
+	buf_consume(&b->ep.in, r->rm.header_bytes);
+	r->rleft = r->rbody == HTTP_BODY_LENGTH ? (uint64_t)r->rm.content_length : 0;
+	if (r->rbody == HTTP_BODY_CHUNKED)
+		http_chunked_init(&r->rch);
+	if (r->rbody == HTTP_BODY_TUNNEL) {
+		r->qpass = buf_len(&r->c->ep.in);
+		exch_timer_arm(r->c, r->gen->to.tunnel_idle);
+	} else {
+		exch_timer_arm(r->c, r->gen->upstreams[r->up_idx].idle_ms);
+	}
+	return 0;
+}
+
+static void
+backend_read(struct req *r)
+{
+	struct bconn *b = r->b;
+	ssize_t n;
+	int rc;
+
+	if (r->rpass > 0 || r->fpass > 0 || r->rhead_off < buf_len(&r->rhead) || r->rdone) {
+		/* Previous bytes still going out to the client: stop reading. */
+		ep_want(&b->ep, 0, b->ep.wr_on);
+		return;
+	}
+	if (worker_buf_get(exch_wk(r), &b->ep.in) == -1 || buf_reserve(&b->ep.in, 4096) == -1) {
+		backend_abort(r, MET_UP_ABORTED, "out of memory");
+		return;
+	}
+	if ((n = ep_fill(&b->ep)) == EP_AGAIN)
+		return;
+	if (n <= 0 && b->ep.ssl != NULL) {
+		if (n == EP_ERROR) {
+			char why[128];
+			log_debug("upstream TLS read: %s", ep_tls_error(&b->ep, why, sizeof(why)));
+		} else if (r->rhead_done && r->rbody == HTTP_BODY_UNTIL_CLOSE && !tls_close_notify_received(b->ep.ssl)) {
+			/* A close-delimited body over TLS ends with close_notify; a
+			 * bare TCP FIN may be a truncation (RFC 9112 §9.8): the
+			 * client gets no clean end either. */
+			backend_abort(r, MET_UP_ABORTED, "upstream TLS closed without close_notify (truncated?)");
+			return;
+		}
+	}
+	if (n <= 0) {
+		const char *why = n == 0 ? "upstream closed the connection" : "upstream connection reset";
+		if (n == 0 && r->rhead_done && r->rbody == HTTP_BODY_UNTIL_CLOSE) {
+			r->rdone = 1;
+			if (r->fc.nbody > 0 && exch_resp_advance(r) < 0) {
+				backend_abort(r, MET_UP_ABORTED, "response filter failed");
+				return;
+			}
+			exch_resp_continue(r);
+			return;
+		}
+		if (!r->rhead_done && b->rx == 0) {
+			backend_fail(r, 502, MET_UP_CONNECT_FAIL, why, b->reused);
+			return;
+		}
+		if (!r->rhead_done && r->status == 0) {
+			backend_fail(r, 502, MET_UP_BAD_RESPONSE, "truncated response head", 0);
+			return;
+		}
+		if (r->rbody == HTTP_BODY_TUNNEL) {
+			conn_close(r->c, "tunnel closed by upstream");
+			return;
+		}
+		backend_abort(r, MET_UP_ABORTED, "upstream closed mid-response");
+		return;
+	}
+	b->rx += (uint64_t)n;
+	while (!r->rhead_done) {
+		rc = http_parse(&r->rp, &r->rm, buf_rptr(&b->ep.in), buf_len(&b->ep.in));
+		if (rc == HTTP_AGAIN) {
+			/* An interim response may be waiting: send it on now. */
+			if (r->rhead_off < buf_len(&r->rhead))
+				client_flush(r);
+			return;
+		}
+		if (rc == HTTP_ERROR) {
+			char msg[96];
+			metrics_parse_error(exch_wk(r)->m, r->rp.reason);
+			snprintf(msg, sizeof(msg), "bad response from upstream (%s)", r->rp.reason ? r->rp.reason : "?");
+			backend_fail(r, 502, MET_UP_BAD_RESPONSE, msg, 0);
+			return;
+		}
+		if (on_response_head(r) == -1)
+			return;
+	}
+	if ((rc = exch_resp_advance(r)) < 0) {
+		if (rc == -1)
+			backend_abort(r, MET_UP_BAD_RESPONSE, "malformed chunked response body");
+		else
+			backend_abort(r, MET_UP_ABORTED, "response filter failed");
+		return;
+	}
+	if (r->rbody != HTTP_BODY_TUNNEL)
+		exch_timer_arm(r->c, r->gen->upstreams[r->up_idx].idle_ms);
+	else
+		exch_timer_arm(r->c, r->gen->to.tunnel_idle);
+	exch_resp_continue(r);
+}
+
+/* A failed write to the backend: retry, 502 or abort. Returns -1. */
+static int
+q_write_failed(struct req *r)
+{
+	struct bconn *b = r->b;
+
+	if (r->c->state == CONN_TUNNEL)
+		conn_close(r->c, "tunnel closed by upstream");
+	else if (!r->rhead_done && !r->body_sent_any)
+		backend_fail(r, 502, MET_UP_CONNECT_FAIL, "upstream write failed", b->reused && !r->head_sent_any);
+	else
+		backend_abort(r, MET_UP_ABORTED, "upstream write failed");
+	return -1;
+}
+
+/* Writes pending request bytes to the backend. 1 all out, 0 EAGAIN, -1 error
+ * (handled here: retry, 502 or abort). */
+static int
+q_flush(struct req *r)
+{
+	struct bconn *b = r->b;
+	struct ep_out q = { &r->qhead, &r->qhead_off, &r->c->ep.in, &r->qpass };
+	size_t hw, bw;
+	int rc;
+
+	if (r->q_abandon)
+		return 1;
+	rc = ep_flush(&b->ep, &q, 0, &hw, &bw);
+	if (hw + bw > 0)
+		r->head_sent_any = 1;
+	if (bw > 0)
+		r->body_sent_any = 1;
+	if (rc == -1) {
+		if (b->ep.ssl != NULL) {
+			char why[128];
+			log_debug("upstream TLS write: %s", ep_tls_error(&b->ep, why, sizeof(why)));
+		}
+		return q_write_failed(r);
+	}
+	return rc;
+}
+
+void
+backend_send(struct req *r)
+{
+	struct conn *c = r->c;
+
+	if (q_flush(r) != 1)
+		return;
+	if (c->state == CONN_TUNNEL) {
+		if (c->ep.rd_off)
+			conn_want(c, 1, c->ep.wr_on);
+		exch_timer_arm(c, r->gen->to.tunnel_idle);
+		return;
+	}
+	if (!r->qdone) {
+		/* More body to come from the client. */
+		if (c->ep.rd_off) {
+			conn_want(c, 1, c->ep.wr_on);
+			/* We stopped reading (backpressure from the backend):
+			 * that time is not the client's slowness. */
+			if (r->rate_t0 != 0) {
+				r->rate_t0 = ev_now(c->wk->loop);
+				r->rate_bytes = 0;
+			}
+		}
+		exch_timer_arm(c, r->gen->to.client_body);
+	} else if (!r->rhead_done) {
+		exch_timer_arm(c, r->gen->upstreams[r->up_idx].response_ms);
+	}
+}
+
+void
+backend_connect(struct req *r)
+{
+	struct conn *c = r->c;
+	struct wslot *s = exch_slot(r);
+	struct up_rt *rt = &s->ups[r->up_idx];
+	int limited = 0, srv;
+	struct bconn *b;
+
+	r->attempts++;
+	/* Upstreams without sticky never set sticky_srv: one predictable branch. */
+	srv = r->sticky_srv == 0 ? up_pick(c->wk, rt, r->key_hash, r->exclude, &limited) :
+	    up_pick_prefer(c->wk, rt, r->sticky_srv - 1, r->key_hash, r->exclude, &limited);
+	if (srv < 0 && r->fail_status != 0) {
+		char body[160];
+		snprintf(body, sizeof(body), "%d %s: %s\n", r->fail_status, http_status_text(r->fail_status), r->fail_why);
+		r->srv_idx = -1;
+		local_respond(r, r->fail_status, body, NULL, 1);
+		return;
+	}
+	if (srv < 0) {
+		char body[128];
+		MET_INC(c->wk->m->up_err[MET_UP_NO_SERVER]);
+		snprintf(body, sizeof(body), "503 Service Unavailable: %s in upstream %s\n",
+		    limited ? "connection limit reached" : "no server available", rt->cfg->name);
+		r->srv_idx = -1;
+		local_respond(r, 503, body, NULL, 1);
+		return;
+	}
+	r->srv_idx = srv;
+	b = up_get(c->wk, rt, srv, r);
+	if (b == NULL) {
+		char why[96];
+		snprintf(why, sizeof(why), "connect failed: %s", strerror(errno));
+		backend_fail(r, 502, MET_UP_CONNECT_FAIL, why, 0);
+		return;
+	}
+	r->b = b;
+	b->req = r;
+	b->rx = 0;
+	if (b->state == BC_CONNECTING) {
+		exch_timer_arm(c, rt->cfg->connect_ms);
+		return;
+	}
+	backend_send(r);
+}
+
+void
+backend_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
+{
+	struct bconn *b = w->data;
+	struct req *r = b->req;
+
+	if (r == NULL) {
+		/* Idle in the pool: the server closed it or sent garbage. Over
+		 * TLS it may also be housekeeping (a TLS 1.3 NewSessionTicket)
+		 * that OpenSSL consumes without any data: still idle then. */
+		if (b->ep.ssl != NULL && b->state == BC_IDLE) {
+			uint8_t x;
+			if (tls_read(b->ep.ssl, &x, 1) == TLS_AGAIN_READ)
+				return;
+		}
+		up_release(b, 0);
+		return;
+	}
+	if (b->state == BC_CONNECTING) {
+		/* Over TLS the connection stays BC_CONNECTING until the
+		 * handshake is done, so the connect timeout covers both. */
+		if (!(b->ep.flags & EP_TCP_UP)) {
+			if (net_connect_result(b->ep.io.fd) == -1) {
+				char why[96];
+				snprintf(why, sizeof(why), "connect failed: %s", strerror(errno));
+				backend_fail(r, 502, MET_UP_CONNECT_FAIL, why, 0);
+				return;
+			}
+			if (b->ep.ssl != NULL)
+				b->ep.flags |= EP_TCP_UP;
+		}
+		if (b->ep.ssl != NULL) {
+			int rc = ep_handshake(&b->ep);
+			if (rc == TLS_AGAIN_READ || rc == TLS_AGAIN_WRITE) {
+				ep_want(&b->ep, rc == TLS_AGAIN_READ, rc == TLS_AGAIN_WRITE);
+				return;
+			}
+			if (rc != TLS_OK) {
+				char why[160], e[128];
+				snprintf(why, sizeof(why), "TLS handshake failed: %s", ep_tls_error(&b->ep, e, sizeof(e)));
+				backend_fail(r, 502, MET_UP_CONNECT_FAIL, why, 0);
+				return;
+			}
+		}
+		b->state = BC_ACTIVE;
+		ep_want(&b->ep, 1, 0);
+		backend_send(r);
+		return;
+	}
+	/* As client_io(): each event retries what waits for it. */
+	if (ep_write_ready(&b->ep, revents)) {
+		backend_send(r);
+		if (r->b != b || r->c->closing)
+			return;
+	}
+	if (ep_read_ready(&b->ep, revents))
+		backend_read(r);
+	/* b stays valid until the reap after this pass; r only while b->req
+	 * still points at it. */
+	if (b->req == r && b->state == BC_ACTIVE && ep_more(&b->ep))
+		ev_defer(loop, &b->ep.defer);
+}
+
+void
+backend_defer(struct ev_loop *loop, struct ev_defer *d)
+{
+	struct bconn *b = d->data;
+	struct req *r = b->req;
+
+	if (r == NULL || b->state != BC_ACTIVE || !ep_more(&b->ep))
+		return;
+	backend_read(r);
+	/* b stays valid until the reap after this pass; r only while b->req
+	 * still points at it. */
+	if (b->req == r && b->state == BC_ACTIVE && ep_more(&b->ep))
+		ev_defer(loop, &b->ep.defer);
+}

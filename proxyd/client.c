@@ -1,0 +1,278 @@
+/*
+ * proxyd/client.c — the HTTP/1 client front of an exchange (client.h).
+ */
+#include "proxyd/client.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "proxyd/backend.h"
+#include "proxyd/exchange.h"
+#include "proxyd/local.h"
+#include "proxyd/request.h"
+#include "proxyd/tls.h"
+#include "proxyd/upstream.h"
+
+static struct log_ratelimit rl_tls = LOG_RATELIMIT_INIT(5000);
+
+int
+client_flush(struct req *r)
+{
+	struct conn *c = r->c;
+	/* Body filters active: the body goes out of their output, not of the
+	 * backend's buffer. */
+	struct ep_out q = r->fc.nbody == 0 ?
+	    (struct ep_out){ &r->rhead, &r->rhead_off, r->b != NULL ? &r->b->ep.in : NULL, &r->rpass } :
+	    (struct ep_out){ &r->rhead, &r->rhead_off, &r->fout, &r->fpass };
+	size_t hw, bw;
+	int rc = ep_flush(&c->ep, &q, EP_COALESCE, &hw, &bw);
+
+	r->bytes_out += hw + bw;
+	if (rc == -1) {
+		if (c->ep.ssl != NULL) {
+			char why[128];
+			log_debug("conn %llu: TLS write: %s", (unsigned long long)c->id, ep_tls_error(&c->ep, why, sizeof(why)));
+			conn_close(c, "client write error (TLS)");
+		} else {
+			conn_close(c, "client write error");
+		}
+	}
+	return rc;
+}
+
+/* Reads what the client sent. Bytes read, 0 nothing yet, -1 when the
+ * connection was closed here. */
+static ssize_t
+client_fill(struct conn *c)
+{
+	ssize_t n;
+
+	if (worker_buf_get(c->wk, &c->ep.in) == -1 || buf_reserve(&c->ep.in, 2048) == -1) {
+		conn_close(c, "out of memory");
+		return -1;
+	}
+	n = ep_fill(&c->ep);
+	if (n > 0)
+		return n;
+	if (n == EP_AGAIN)
+		return 0;
+	if (n == EP_EOF) {
+		conn_close(c, "client closed");
+	} else if (c->ep.ssl != NULL) {
+		char why[128];
+		log_debug("conn %llu: TLS read: %s", (unsigned long long)c->id, ep_tls_error(&c->ep, why, sizeof(why)));
+		conn_close(c, "client read error (TLS)");
+	} else {
+		conn_close(c, "client read error");
+	}
+	return -1;
+}
+
+/* min_body_rate: n more body bytes arrived. 1 when the rate over the last
+ * full window fell below the minimum (slowloris on the body), else 0. */
+static int
+body_too_slow(struct req *r, uint64_t n)
+{
+	const struct pd_config *g = r->gen;
+	uint64_t now = ev_now(exch_wk(r)->loop), el;
+
+	r->rate_bytes += n;
+	el = now - r->rate_t0;
+	if (el < g->min_body_window_ms)
+		return 0;
+	if (r->rate_bytes * 1000u < g->min_body_rate * el)
+		return 1;
+	r->rate_t0 = now;
+	r->rate_bytes = 0;
+	return 0;
+}
+
+static void
+client_read(struct conn *c)
+{
+	struct req *r = c->req;
+	ssize_t n;
+	int rc;
+
+	switch (c->state) {
+	case CONN_IDLE:
+	case CONN_HEAD:
+		if (client_fill(c) <= 0)
+			return;
+		request_head(c);
+		return;
+	case CONN_PROXY:
+		if (r->qdone || r->q_abandon || r->qpass > 0 || r->b == NULL || r->b->state != BC_ACTIVE ||
+		    r->qhead_off < buf_len(&r->qhead)) {
+			conn_want(c, 0, c->ep.wr_on);
+			return;
+		}
+		if ((n = client_fill(c)) <= 0)
+			return;
+		if ((rc = exch_req_advance(r)) < 0) {
+			exch_body_error(r, rc);
+			return;
+		}
+		if (r->rate_t0 != 0 && !r->qdone && body_too_slow(r, (uint64_t)n)) {
+			MET_INC(c->wk->m->guard[MET_G_SLOW_BODY]);
+			if (r->status == 0)
+				local_respond(r, 408, "408 Request Timeout: request body too slow\n", NULL, 0);
+			else
+				conn_close(c, "request body too slow");
+			return;
+		}
+		backend_send(r);
+		return;
+	case CONN_TUNNEL:
+		if (r->qpass > 0 || r->b == NULL) {
+			conn_want(c, 0, c->ep.wr_on);
+			return;
+		}
+		if (client_fill(c) <= 0)
+			return;
+		exch_req_advance(r);
+		backend_send(r);
+		return;
+	case CONN_LINGER:
+		conn_linger_read(c);
+		return;
+	default:
+		conn_want(c, 0, c->ep.wr_on);
+		return;
+	}
+}
+
+void
+client_defer(struct ev_loop *loop, struct ev_defer *d)
+{
+	struct conn *c = d->data;
+
+	if (c->state == CONN_HEAD && c->req == NULL && buf_len(&c->ep.in) > 0)
+		request_head(c);
+	if (!c->closing && ep_more(&c->ep)) {
+		client_read(c);
+		/* Each pass reads, or stops reading, or finds the end: this
+		 * comes back only while there is progress to make. */
+		if (!c->closing && ep_more(&c->ep))
+			ev_defer(loop, &c->ep.defer);
+	}
+}
+
+/* The TLS handshake of a client connection, under the client_header timer
+ * armed at accept. 1 done, 0 waiting, -1 failed (closed here). */
+static int
+client_handshake(struct ev_loop *loop, struct conn *c)
+{
+	int rc = ep_handshake(&c->ep);
+
+	if (rc == TLS_AGAIN_READ) {
+		if (c->ep.rd_off || c->ep.wr_on)
+			conn_want(c, 1, 0);
+		return 0;
+	}
+	if (rc == TLS_AGAIN_WRITE) {
+		conn_want(c, 0, 1);
+		return 0;
+	}
+	if (rc != TLS_OK) {
+		char why[128], ab[48];
+		/* Counted by reason in tls.c (tandem_tls_handshake_failures_total). */
+		log_rl_warnx(&rl_tls, ev_now(loop), "conn %llu %s: TLS handshake failed: %s",
+		    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)),
+		    ep_tls_error(&c->ep, why, sizeof(why)));
+		conn_close(c, "TLS handshake failed");
+		return -1;
+	}
+	if (c->ep.rd_off || c->ep.wr_on)
+		conn_want(c, 1, 0);
+	return 1;
+}
+
+/* Client socket events. Since OpenSSL may need the other direction to
+ * finish an operation (proxyd/tls.h), an event retries every operation that
+ * waits for it (ep_write_ready(), ep_read_ready()); on a plain socket those
+ * are the event itself. */
+void
+client_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
+{
+	struct conn *c = w->data;
+
+	if (c->state == CONN_LINGER) {
+		conn_linger_read(c);
+		return;
+	}
+	if (c->ep.ssl != NULL && !(c->ep.flags & EP_TLS_READY)) {
+		if (client_handshake(loop, c) != 1)
+			return;
+		/* The request may have come with the client's Finished. */
+		revents = EV_READ;
+	}
+	if (ep_write_ready(&c->ep, revents) && c->req != NULL) {
+		exch_resp_continue(c->req);
+		if (c->closing)
+			return;
+	}
+	if (ep_read_ready(&c->ep, revents))
+		client_read(c);
+	if (!c->closing && ep_more(&c->ep))
+		ev_defer(loop, &c->ep.defer);
+}
+
+void
+client_timeout(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct conn *c = t->data;
+	struct req *r = c->req;
+
+	(void)loop;
+	switch (c->state) {
+	case CONN_IDLE:
+		if (c->nreq == 0)   /* connected, never sent a byte: client_header ran out */
+			MET_INC(c->wk->m->guard[MET_G_HEADER_TIMEOUT]);
+		conn_close(c, c->nreq == 0 ? "header timeout" : "idle timeout");
+		return;
+	case CONN_HEAD:
+		/* RFC 9110 §15.5.9; slowloris: the whole head must arrive
+		 * within client_header, however slowly its bytes trickle. */
+		MET_INC(c->wk->m->guard[MET_G_HEADER_TIMEOUT]);
+		if (r != NULL && buf_len(&c->ep.in) > 0) {
+			r->gen = c->wk->gen;
+			worker_gen_acquire(c->wk, r->gen);
+			r->t_start = exch_now_us();
+			buf_consume(&c->ep.in, buf_len(&c->ep.in));
+			local_respond(r, 408, "408 Request Timeout: request head not received in time\n", NULL, 0);
+		} else {
+			conn_close(c, "header timeout");
+		}
+		return;
+	case CONN_PROXY:
+		if (r->b != NULL && r->b->state == BC_CONNECTING) {
+			backend_fail(r, 504, MET_UP_CONNECT_TIMEOUT, "connect timeout", 0);
+			return;
+		}
+		if (!r->rhead_done && r->qdone && r->status == 0) {
+			/* Never retried: the server may have acted on the request. */
+			r->attempts = 255;
+			backend_fail(r, 504, MET_UP_RESPONSE_TIMEOUT, "upstream response timeout", 0);
+			return;
+		}
+		if (!r->qdone && r->status == 0) {
+			local_respond(r, 408, "408 Request Timeout: request body not received in time\n", NULL, 0);
+			return;
+		}
+		backend_abort(r, MET_UP_ABORTED, "idle timeout while streaming");
+		return;
+	case CONN_TUNNEL:
+		MET_INC(c->wk->m->guard[MET_G_TUNNEL_IDLE]);
+		conn_close(c, "tunnel idle timeout");
+		return;
+	case CONN_LINGER:
+		MET_INC(c->wk->m->linger[MET_LINGER_TIMEOUT]);
+		conn_close(c, "lingering close: time up");
+		return;
+	default:
+		conn_close(c, "timeout");
+		return;
+	}
+}

@@ -1,0 +1,88 @@
+/*
+ * proxyd/filter.h — the response filter chain, between a response and the
+ * client (nginx's header and body filters): each filter has a header stage
+ * (fields it removes from the response head and fields it adds) and may
+ * have a body stage (it transforms body bytes).
+ *
+ * The filters that apply to a response are chosen once, when its head is
+ * built (filter_select()), into the request's struct filter_chain. The
+ * route's response header edits are the first filter; compression and a
+ * cache store plug in the same way. Zero cost when nothing is active: the
+ * head writer tests fc.n once per field, and body bytes go from the
+ * backend's buffer to the client untouched unless a body stage is active
+ * (fc.nbody > 0).
+ *
+ * Body stages run after the response's own framing was removed: a chunked
+ * body is de-chunked first, so a stage sees the body's data only. Their
+ * output changes the length, so the framing towards the client is
+ * rewritten: chunked for an HTTP/1.1 client (one chunk per backend read:
+ * each read's output is flushed, so server-sent events and long polls are
+ * not held back), close-delimited for HTTP/1.0 (RFC 9112 §6.3). Content-
+ * Length is never forwarded then.
+ */
+#ifndef PROXYD_FILTER_H
+#define PROXYD_FILTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+
+struct req;
+
+#define FILTER_MAX 4
+
+/* body stage flags */
+#define FILTER_LAST 0x1u            /* the body ends with these bytes: emit everything */
+
+struct filter {
+	const char *name;
+	/* Header stage: 1 when the response's field `name` (len bytes, any
+	 * case) is to be left out of the head sent on. NULL: none. */
+	int (*hdr_drop)(const struct req *r, const char *name, size_t len);
+	/* Header stage: the filter's own field lines (each ending in CRLF),
+	 * appended to the head h. NULL: none. */
+	void (*hdr_add)(const struct req *r, struct buf *h);
+	/* Body stage, NULL when the filter leaves body bytes alone: transforms
+	 * n bytes at in, appending what it can emit for them to out. Called
+	 * once per backend read: a stage must not hold back output it could
+	 * emit now (a compressor syncs its stream). 0, or -1 to abort the
+	 * response (the client connection closes). */
+	int (*body)(struct req *r, void *st, const uint8_t *in, size_t n, struct buf *out, unsigned flags);
+	/* Releases the stage's per-response state (st), at the end of the
+	 * exchange whatever happened. NULL: none. */
+	void (*end)(struct req *r, void *st);
+};
+
+struct filter_chain {
+	uint8_t n;                      /* filters active on this response */
+	uint8_t nbody;                  /* of them, with a body stage */
+	const struct filter *f[FILTER_MAX];
+	void *st[FILTER_MAX];           /* per-response state of each */
+};
+
+/* The route's response header edits (route response_headers): fields the
+ * route names are removed, those with a value set. */
+extern const struct filter filter_route_headers;
+
+/* Chooses the filters that apply to r's response, before its head is
+ * written; body stages only when bodies is set (a backend's response with a
+ * body to transform, not a local answer). */
+void filter_select(struct req *r, int bodies);
+/* Adds filter f (per-response state st) to r's chain: -1 when full. For a
+ * filter's own selection function, called from filter_select(). */
+int filter_add(struct req *r, const struct filter *f, void *st);
+
+/* Header stage over the chain: whether to drop a field, the fields to add. */
+int filter_hdr_drop(const struct req *r, const char *name, size_t len);
+void filter_hdr_add(const struct req *r, struct buf *h);
+
+/* Body stage over the chain: n data bytes at in through every body stage;
+ * the last stage's output is framed for the client (a chunk, or raw bytes
+ * for HTTP/1.0) onto out. FILTER_LAST ends the body (and, chunked, writes
+ * the last chunk). 0, or -1 (out of memory or a stage failed). */
+int filter_body(struct req *r, const uint8_t *in, size_t n, struct buf *out, unsigned flags);
+/* Releases every stage's state; the chain is empty afterwards. */
+void filter_end(struct req *r);
+
+#endif

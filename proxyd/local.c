@@ -1,0 +1,87 @@
+/*
+ * proxyd/local.c — the local responder (local.h).
+ */
+#include "proxyd/local.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "proxyd/exchange.h"
+#include "proxyd/filter.h"
+
+/* Answers r with status and a short body (text/plain), or an empty body with
+ * a Location for redirects; extra (may be NULL) is more header lines, each
+ * ending in CRLF. Closes the client afterwards unless keep is set and the
+ * request was fully read. */
+void
+local_respond_x(struct req *r, int status, const char *body, const char *location, int keep, const char *extra)
+{
+	struct conn *c = r->c;
+	struct buf *h = &r->rhead;
+	size_t blen = body ? strlen(body) : 0;
+
+	exch_drop_backend(r, 0);
+	r->keep_client = keep && r->keep_client && r->qdone && !c->wk->draining;
+	if (c->state != CONN_TUNNEL && r->qpass > 0) {
+		/* Body bytes that never went out belong to this request, not
+		 * to the next one. */
+		buf_consume(&c->ep.in, r->qpass);
+		r->qpass = 0;
+	}
+	h->rpos = h->wpos = 0;
+	r->rhead_off = 0;
+	r->rpass = 0;
+	r->fpass = 0;
+	buf_appendf(h, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n", status,
+	    http_status_text(status), blen);
+	if (location != NULL)
+		buf_appendf(h, "Location: %s\r\n", location);
+	if (extra != NULL)
+		buf_append(h, extra, strlen(extra));
+	/* The header stage of the response filters applies to every answer,
+	 * fixed responses included (route response_headers). */
+	filter_select(r, 0);
+	if (r->fc.n > 0)
+		filter_hdr_add(r, h);
+	if (r->reqid[0] != '\0')
+		buf_appendf(h, "X-Request-Id: %s\r\n", r->reqid);
+	if (c->lo != NULL && c->lo->hsts_len > 0)
+		buf_append(h, c->lo->hsts, c->lo->hsts_len);
+	buf_appendf(h, "Connection: %s\r\n\r\n", r->keep_client ? "keep-alive" : "close");
+	if (blen > 0 && !r->is_head)
+		buf_append(h, body, blen);
+	r->status = status;
+	r->local = 1;
+	r->rhead_done = 1;
+	r->rdone = 1;
+	c->state = CONN_RESPOND;
+	exch_timer_arm(c, r->gen ? r->gen->to.client_idle : 10000);
+	exch_resp_continue(r);
+}
+
+void
+local_respond(struct req *r, int status, const char *body, const char *location, int keep)
+{
+	local_respond_x(r, status, body, location, keep, NULL);
+}
+
+void
+local_redirect_https(struct conn *c, struct req *r, const char *host, size_t host_len, const char *t, size_t tl)
+{
+	char loc[8192 + 320], port[8] = "";
+	int n;
+
+	buf_consume(&c->ep.in, r->qm.header_bytes);
+	if (host_len == 0 || host_len > 255) {
+		local_respond(r, 400, "400 Bad Request: no usable Host to redirect to\n", NULL, 0);
+		return;
+	}
+	if (c->lo->redirect_port != 0 && c->lo->redirect_port != 443)
+		snprintf(port, sizeof(port), ":%u", (unsigned)c->lo->redirect_port);
+	n = snprintf(loc, sizeof(loc), "https://%.*s%s%.*s", (int)host_len, host, port, (int)tl, t);
+	if (n < 0 || (size_t)n >= sizeof(loc)) {
+		local_respond(r, 414, "414 URI Too Long\n", NULL, 1);
+		return;
+	}
+	local_respond(r, 301, NULL, loc, 1);
+}
