@@ -9,6 +9,8 @@
 
 #include "hacd/channel.h"
 #include "hacd/node.h"
+#include "hacd/repl.h"
+#include "hacd/replica.h"
 #include "lib/log.h"
 
 void nodestatus_fill(struct nodestatus *st, struct node *n, uint64_t now)
@@ -89,11 +91,35 @@ void nodestatus_fill(struct nodestatus *st, struct node *n, uint64_t now)
 	}
 }
 
+/* At most this many health observations per ClusterStatus (servers x
+ * nodes): the page is for people, and the frame stays small. */
+#define NODESTATUS_MAX_HEALTH 1024
+
+struct health_acc {
+	Tandem__HealthObs *obs;     /* copies: replica_foreach's message lives for one call */
+	Tandem__HealthObs **v;
+	size_t n;
+};
+
+/* The copy's strings point into the store's entry, which stays put until
+ * the store changes (not before nodestatus_send returns). */
+static void add_health(void *arg, const struct replica_item *it)
+{
+	struct health_acc *a = arg;
+
+	if (it->kind != REPLICA_HEALTH || a->n >= NODESTATUS_MAX_HEALTH)
+		return;
+	a->obs[a->n] = *it->u.health;
+	a->v[a->n] = &a->obs[a->n];
+	a->n++;
+}
+
 void nodestatus_send(struct node *n)
 {
 	Tandem__ChannelMessage m = TANDEM__CHANNEL_MESSAGE__INIT;
 	Tandem__ClusterStatus cs = TANDEM__CLUSTER_STATUS__INIT;
 	struct nodestatus *st;
+	struct health_acc ha = { NULL, NULL, 0 };
 	uint8_t *buf;
 	size_t len;
 
@@ -108,6 +134,16 @@ void nodestatus_send(struct node *n)
 	cs.nodes = st->nsp;
 	cs.n_vips = st->nvips;
 	cs.vips = st->vsp;
+	/* Every node's own verdicts on its servers, as replicated: the page
+	 * shows a server as each node sees it. Store entries, unchanged until
+	 * this function returns (the loop runs nothing else meanwhile). */
+	ha.obs = calloc(NODESTATUS_MAX_HEALTH, sizeof(*ha.obs));
+	ha.v = calloc(NODESTATUS_MAX_HEALTH, sizeof(*ha.v));
+	if (repl_store(&n->repl) != NULL && ha.obs != NULL && ha.v != NULL) {
+		replica_foreach(repl_store(&n->repl), REPLICA_HEALTH, add_health, &ha);
+		cs.n_health = ha.n;
+		cs.health = ha.v;
+	}
 	m.body_case = TANDEM__CHANNEL_MESSAGE__BODY_CLUSTER;
 	m.cluster = &cs;
 	len = tandem__channel_message__get_packed_size(&m);
@@ -116,5 +152,7 @@ void nodestatus_send(struct node *n)
 		(void)channel_send(&n->chan, buf, len);
 		free(buf);
 	}
+	free(ha.v);
+	free(ha.obs);
 	free(st);
 }

@@ -154,9 +154,8 @@ role_str(Tandem__VipRole r)
 /* hacd's view: "hacd", "nodes" and "vips". Without one (no hacd, an older
  * hacd, or not yet) the lists are empty and hacd.connected says why. */
 static void
-render_cluster(struct buf *o, uint64_t now_ms)
+render_cluster(struct buf *o, const Tandem__ClusterStatus *cs, uint64_t now_ms)
 {
-	Tandem__ClusterStatus *cs = cl_buf != NULL ? tandem__cluster_status__unpack(NULL, cl_len, cl_buf) : NULL;
 	int f = 1;
 
 	buf_appendf(o, "\"hacd\":{");
@@ -207,12 +206,36 @@ render_cluster(struct buf *o, uint64_t now_ms)
 		buf_appendf(o, "}");
 	}
 	buf_appendf(o, "]");
-	if (cs != NULL)
-		tandem__cluster_status__free_unpacked(cs, NULL);
+}
+
+/* "by_node": every node's own verdict on upstream/server as hacd's
+ * replicated store holds it (newest per node), with its age. */
+static void
+render_by_node(struct buf *o, const Tandem__ClusterStatus *cs, const char *up, const char *srv, uint64_t wall)
+{
+	int first = 1;
+
+	buf_appendf(o, ",\"by_node\":[");
+	for (size_t i = 0; cs != NULL && i < cs->n_health; i++) {
+		const Tandem__HealthObs *h = cs->health[i];
+		int f = 1;
+
+		if (h->origin == NULL || h->upstream == NULL || h->server == NULL ||
+		    strcmp(h->upstream, up) != 0 || strcmp(h->server, srv) != 0)
+			continue;
+		buf_appendf(o, "%s{", first ? "" : ",");
+		first = 0;
+		jkstr(o, &f, "node", h->origin);
+		jkstr(o, &f, "health", h->has_up && h->up ? "up" : "down");
+		if (h->has_observed_unix_ms && h->observed_unix_ms <= wall)
+			jkuint(o, &f, "age_ms", wall - h->observed_unix_ms);
+		buf_appendf(o, "}");
+	}
+	buf_appendf(o, "]");
 }
 
 static void
-render_upstreams(struct buf *o, const struct pd_config *g)
+render_upstreams(struct buf *o, const struct pd_config *g, const Tandem__ClusterStatus *cs, uint64_t wall)
 {
 	buf_appendf(o, "\"upstreams\":[");
 	for (size_t u = 0; g != NULL && u < g->nupstreams; u++) {
@@ -252,6 +275,7 @@ render_upstreams(struct buf *o, const struct pd_config *g)
 			jkuint(o, &f, "effective_weight", eff);
 			jkuint(o, &f, "active", atomic_load(&sv->shared->inuse));
 			jkuint(o, &f, "max_conns", sv->max_conns);
+			render_by_node(o, cs, up->name, sv->name, wall);
 			buf_appendf(o, "}");
 		}
 		buf_appendf(o, "]}");
@@ -454,6 +478,7 @@ int
 status_render_json(struct buf *o, uint64_t now_ms)
 {
 	struct pd_config *g = procstate_current();
+	Tandem__ClusterStatus *cs = cl_buf != NULL ? tandem__cluster_status__unpack(NULL, cl_len, cl_buf) : NULL;
 	uint64_t wall = ev_wall_ms();
 	int rc = 0, f = 1;
 
@@ -463,14 +488,16 @@ status_render_json(struct buf *o, uint64_t now_ms)
 	buf_appendf(o, ",");
 	render_proxyd(o, g);
 	buf_appendf(o, ",");
-	render_cluster(o, now_ms);
+	render_cluster(o, cs, now_ms);
 	buf_appendf(o, ",");
-	render_upstreams(o, g);
+	render_upstreams(o, g, cs, wall);
 	buf_appendf(o, ",");
 	if (render_ratelimits(o, g, wall) == -1)
 		rc = -1;
 	if (buf_appendf(o, "}\n") == -1)
 		rc = -1;
+	if (cs != NULL)
+		tandem__cluster_status__free_unpacked(cs, NULL);
 	config_unref(g);
 	return rc;
 }

@@ -12,6 +12,8 @@
 #   - `hactl drain app/app2` and `hactl maint app/app3` on n2 change n1's page
 #     (cluster admin state through the hacds), `hactl enable` changes it back;
 #   - n2's hacd killed: n1's page shows n2 down, then alive again;
+#   - a backend stopped: n1's page shows it down, and n2's own verdict on it
+#     (relayed by the hacds) in the server's "checks by node" cell;
 #   - attack: a server named <script>…</script> and a rate-limit key (a
 #     client's header) <img src=x onerror=…> show up as text, never as
 #     elements, and the page's title is untouched;
@@ -114,6 +116,19 @@ case_peer_down() {
 	t_wait 15 dom_has peerback 'data-node="n2" data-alive="true"' || { t_fail "n2 not alive again on n1's page"; return 1; }
 }
 
+# A backend stops: n2's own checks find it down, and n1's page says so in
+# the server's "checks by node" cell, which only hacd's replicated store
+# can tell n1's proxyd.
+case_backend_down() {
+	lab_kill b3/backend TERM
+	t_wait 15 dom_has b3down 'data-server="app/app3" data-state="down"' ||
+		{ lab_start_backend b3; t_fail "app/app3 not down on n1's page"; return 1; }
+	t_wait 15 dom_has b3down 'data-by-node="[^"]*n2:down' ||
+		{ lab_start_backend b3; t_fail "n2's verdict on app/app3 not on n1's page"; return 1; }
+	lab_start_backend b3
+	t_wait 15 srv_state b3up app/app3 up || { t_fail "app/app3 not up again on n1's page"; return 1; }
+}
+
 case_escaping() {
 	local c i
 	# The key limit admits one per 10 s: the second request is limited
@@ -158,6 +173,7 @@ t_begin "$@"
 t_case "n1's page shows both nodes, the VIP owners and app's servers up" case_cluster_view
 t_case "hactl drain / maint / enable on n2 change n1's page; screenshot kept" case_drain_maint
 t_case "n2's hacd killed and restarted: n1's page follows" case_peer_down
+t_case "a backend stopped: n1's page shows it down, with n2's verdict" case_backend_down
 t_case "a <script> server name and an <img> rate-limit key render as text" case_escaping
 t_case "/status.json is JSON with both nodes alive; the admin listener stays on loopback" case_json_and_loopback
 t_end

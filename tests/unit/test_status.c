@@ -103,6 +103,8 @@ test_cluster_view(void **state)
 	Tandem__NodeStatus n1 = TANDEM__NODE_STATUS__INIT, n2 = TANDEM__NODE_STATUS__INIT;
 	Tandem__NodeStatus *np[2] = { &n1, &n2 };
 	Tandem__VipStatus v = TANDEM__VIP_STATUS__INIT, *vp[1] = { &v };
+	Tandem__HealthObs h1 = TANDEM__HEALTH_OBS__INIT, h2 = TANDEM__HEALTH_OBS__INIT, h3 = TANDEM__HEALTH_OBS__INIT;
+	Tandem__HealthObs *hp[3] = { &h1, &h2, &h3 };
 	char *s;
 
 	(void)state;
@@ -123,6 +125,19 @@ test_cluster_view(void **state)
 	cs.nodes = np;
 	cs.n_vips = 1;
 	cs.vips = vp;
+	/* Two nodes' verdicts on the configured server, one on a server this
+	 * proxyd does not have (not shown). */
+	h1.origin = "n1";
+	h1.upstream = "u<b>";
+	h1.server = "s\"&</td>";
+	h1.has_up = h1.up = 1;
+	h2 = h1;
+	h2.origin = "n2";
+	h2.up = 0;
+	h3 = h1;
+	h3.server = "other";
+	cs.n_health = 3;
+	cs.health = hp;
 	status_cluster(&cs, 1000);
 	s = render(1500);
 	assert_null(strchr(s, '<'));
@@ -132,6 +147,7 @@ test_cluster_view(void **state)
 	assert_non_null(strstr(s, "\"alive\":false"));
 	assert_non_null(strstr(s, "\"last_heard_ms\":4500"));
 	assert_non_null(strstr(s, "\"owner\":\"n1\",\"role\":\"master\""));
+	assert_non_null(strstr(s, "\"by_node\":[{\"node\":\"n1\",\"health\":\"up\"},{\"node\":\"n2\",\"health\":\"down\"}]"));
 	free(s);
 	/* hacd went quiet: the view is kept but marked stale. */
 	s = render(1000 + 3001);
