@@ -3,8 +3,14 @@
  * GET /status (one static HTML page, inline CSS and JS, compiled in from
  * proxyd/status_page.html) and GET /status.json (what the page polls),
  * assembled from this proxyd's own state and the ClusterStatus hacd sends
- * over the local channel once a second (nodes, VIPs and owners). Control
- * thread only. Module prefix: status_.
+ * over the local channel once a second (nodes, VIPs and owners, each node's
+ * check verdicts). Control thread only. Module prefix: status_.
+ *
+ * Polling, not server-sent events: the admin listener (lib/httpget) answers
+ * one request per connection and closes, under admin.max_connections and a
+ * 10 s lifetime; an event stream would hold a connection (and a slot of
+ * that cap) per open browser tab on the control thread. A few kilobytes of
+ * JSON every 2 s per viewer costs less than that.
  */
 #ifndef PROXYD_STATUS_H
 #define PROXYD_STATUS_H
