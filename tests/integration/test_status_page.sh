@@ -103,8 +103,10 @@ case_drain_maint() {
 	[[ $(head -c 8 "$ART/status.png" 2>/dev/null | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] ||
 		{ t_fail "no PNG screenshot in $ART/status.png"; return 1; }
 	t_log "screenshot: $ART/status.png"
-	lab_hactl n2 enable app/app2 >/dev/null && lab_hactl n2 enable app/app3 >/dev/null ||
-		{ t_fail "hactl enable failed"; return 1; }
+	if ! lab_hactl n2 enable app/app2 >/dev/null || ! lab_hactl n2 enable app/app3 >/dev/null; then
+		t_fail "hactl enable failed"
+		return 1
+	fi
 	t_wait 15 srv_state enabled app/app3 up || { t_fail "app/app3 not back up on the page"; return 1; }
 	grep -q 'data-server="app/app2" data-state="up"' "$ART/enabled.html" || { t_fail "app/app2 not back up"; return 1; }
 }
