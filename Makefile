@@ -131,7 +131,22 @@ $(LIB_A): $(call obj,$(LIB_SRC)) $(B)/obj/proto/tandem.pb-c.o
 	@rm -f $@
 	ar rcs $@ $^
 
-$(PROXYD_A): $(call obj,$(PROXYD_SRC))
+# The status page (proxyd/status_page.html) goes into proxyd as a C string:
+# one binary serves the page and the JSON it reads, so they cannot drift
+# apart, and nothing has to be installed or found at run time.
+STATUS_PAGE_C := $(B)/gen/status_page.c
+$(STATUS_PAGE_C): proxyd/status_page.html
+	@mkdir -p $(dir $@)
+	{ echo '/* generated from proxyd/status_page.html by the Makefile */'; \
+	  echo 'extern const char status_page[];'; echo 'const char status_page[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@.tmp
+	mv $@.tmp $@
+
+$(B)/obj/gen/status_page.o: $(STATUS_PAGE_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(PROXYD_A): $(call obj,$(PROXYD_SRC)) $(B)/obj/gen/status_page.o
 	@rm -f $@
 	ar rcs $@ $^
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "hacd/adminarg.h"
+#include "hacd/nodestatus.h"
 #include "hacd/ratekey.h"
 #include "lib/ev.h"
 #include "lib/frame.h"
@@ -646,84 +647,16 @@ static void do_status(struct ctl *c, struct stream *s)
 	struct node *n = c->node;
 	const struct hacd_config *cfg = n->cfg;
 	Tandem__CtlResponse r = TANDEM__CTL_RESPONSE__INIT;
-	Tandem__NodeStatus ns[HACD_MAX_NODES], *nsp[HACD_MAX_NODES];
-	Tandem__VipStatus vs[HACD_MAX_VIPS], *vsp[HACD_MAX_VIPS];
-	char addrs[HACD_MAX_NODES][NET_ADDRSTRLEN];
 	struct counter_acc *acc = calloc(1, sizeof(*acc));
-	uint64_t now = ev_now(c->loop);
-	int fault;
+	struct nodestatus *st = malloc(sizeof(*st));
 
-	if (acc == NULL) {
+	if (acc == NULL || st == NULL) {
+		free(acc);
+		free(st);
 		respond_msg(s, CTL_ERR, "out of memory");
 		return;
 	}
-	for (size_t i = 0; i < cfg->nnodes; i++) {
-		const struct peer *p = &n->peers.peers[i];
-		int self = i == cfg->self;
-
-		tandem__node_status__init(&ns[i]);
-		ns[i].node = (char *)cfg->nodes[i].name;
-		ns[i].address = (char *)net_addr_str((const struct sockaddr *)&cfg->nodes[i].addr,
-		    addrs[i], sizeof(addrs[i]));
-		ns[i].has_self = 1;
-		ns[i].self = self;
-		ns[i].has_alive = 1;
-		ns[i].alive = self ? 1 : p->alive;
-		ns[i].has_maintenance = 1;
-		ns[i].maintenance = self ? n->maintenance : p->maintenance;
-		ns[i].has_advert_ms = 1;
-		ns[i].advert_ms = self ? (uint32_t)cfg->advert_ms : p->advert_ms;
-		if (self) {
-			uint32_t h = 0;
-			int links = 1, scripts = 1;
-
-			if (channel_ready(&n->chan))
-				h |= TANDEM__HEALTH_BITS__HEALTH_PROXYD_READY;
-			for (size_t v = 0; v < cfg->nvips; v++)
-				links &= !n->vips[v].link_down;
-			for (size_t k = 0; k < cfg->nchecks; k++)
-				scripts &= n->checks[k].ok;
-			h |= links ? TANDEM__HEALTH_BITS__HEALTH_LINK_UP : 0;
-			h |= scripts ? TANDEM__HEALTH_BITS__HEALTH_SCRIPT_OK : 0;
-			ns[i].has_health = 1;
-			ns[i].health = h;
-		} else {
-			const struct repl_peer *rp = &n->repl.peer[i];
-
-			ns[i].has_synced = 1;
-			ns[i].synced = rp->synced;
-			if (rp->last_rx_ms != 0) {
-				ns[i].has_last_sync_ms = 1;
-				ns[i].last_sync_ms = now - rp->last_rx_ms;
-			}
-		}
-		if (!self && p->last_heard_ms != 0) {
-			ns[i].has_last_heard_ms = 1;
-			ns[i].last_heard_ms = now - p->last_heard_ms;
-			ns[i].has_health = 1;
-			ns[i].health = p->health;
-			ns[i].has_config_drift = 1;
-			ns[i].config_drift = p->have_digest &&
-			    memcmp(p->digest, cfg->digest, sizeof(cfg->digest)) != 0;
-		}
-		nsp[i] = &ns[i];
-	}
-	for (size_t v = 0; v < cfg->nvips; v++) {
-		const struct node_vip *nv = &n->vips[v];
-
-		tandem__vip_status__init(&vs[v]);
-		vs[v].name = (char *)cfg->vips[v].name;
-		vs[v].address = (char *)cfg->vips[v].addr.text;
-		vs[v].interface = (char *)cfg->vips[v].addr.ifname;
-		vs[v].owner = (char *)node_vip_owner(n, v);
-		vs[v].has_role = 1;
-		vs[v].role = (Tandem__VipRole)nv->st.role;
-		vs[v].has_priority = 1;
-		vs[v].priority = node_effective_prio(n, v, &fault);
-		if (nv->yield_to >= 0)
-			vs[v].yield_to = (char *)cfg->nodes[nv->yield_to].name;
-		vsp[v] = &vs[v];
-	}
+	nodestatus_fill(st, n, ev_now(c->loop));
 	peer_counters(&n->peers, add_counter, acc);
 	add_counter(acc, "channel-rejected-uid", n->chan.rejected_uid);
 	add_counter(acc, "channel-rejected-busy", n->chan.rejected_busy);
@@ -741,14 +674,15 @@ static void do_status(struct ctl *c, struct stream *s)
 	r.maintenance = n->maintenance;
 	r.has_proxyd_ready = 1;
 	r.proxyd_ready = channel_ready(&n->chan);
-	r.n_nodes = cfg->nnodes;
-	r.nodes = nsp;
-	r.n_vips = cfg->nvips;
-	r.vips = vsp;
+	r.n_nodes = st->nnodes;
+	r.nodes = st->nsp;
+	r.n_vips = st->nvips;
+	r.vips = st->vsp;
 	r.n_counters = acc->n;
 	r.counters = acc->p;
 	respond(s, &r);
 	free(acc);
+	free(st);
 }
 
 static void broadcast_event(void *arg, const char *line)

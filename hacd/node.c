@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "hacd/nodestatus.h"
 #include "lib/log.h"
 #include "lib/net.h"
 
@@ -684,6 +685,7 @@ static void tick_cb(struct ev_loop *loop, struct ev_timer *t)
 		gate_retry(&n->vips[v].gate);
 	}
 	recheck(n);
+	nodestatus_send(n);
 	ev_timer_start(loop, t, NODE_TICK_MS);
 }
 

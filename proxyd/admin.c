@@ -3,7 +3,8 @@
  *
  * The admin HTTP listener (admin.listen, e.g. 127.0.0.1:9901; lib/httpget, the
  * responder hacd's metrics listener uses too) answers
- * GET /metrics (Prometheus text format, proxyd/metrics.c), /healthz (200 while
+ * GET /status (the cluster status page) and /status.json (what it polls;
+ * proxyd/status.c), /metrics (Prometheus text format, proxyd/metrics.c), /healthz (200 while
  * the process runs) and /readyz (200 while serving, 503 when draining,
  * stopping or waiting for the cluster's first TLS ticket key
  * (proxyd/cluster.c), for load balancers and hacd's tracking) — one request per
@@ -32,6 +33,7 @@
 #include "proxyd/hcheck.h"
 #include "proxyd/metrics.h"
 #include "proxyd/procstate.h"
+#include "proxyd/status.h"
 
 #define ADMIN_MAX_IN  8192
 #define ADMIN_TIMEOUT 10000
@@ -142,7 +144,16 @@ http_handler(void *arg, const char *path, struct buf *body, const char **ctype)
 		*ctype = PROM_CONTENT_TYPE;
 		return 200;
 	}
-	buf_appendf(body, "not found: try /metrics, /healthz, /readyz\n");
+	if (strcmp(path, "/status") == 0) {
+		buf_appendf(body, "%s", status_page);
+		*ctype = "text/html; charset=utf-8";
+		return 200;
+	}
+	if (strcmp(path, "/status.json") == 0) {
+		*ctype = "application/json";
+		return status_render_json(body, ev_now(aloop)) == 0 ? 200 : 503;
+	}
+	buf_appendf(body, "not found: try /status, /status.json, /metrics, /healthz, /readyz\n");
 	return 404;
 }
 
@@ -422,4 +433,5 @@ admin_stop(struct ev_loop *loop)
 	while (aconns != NULL)
 		aconn_close(aconns);
 	reap_cb(loop, NULL);
+	status_free();
 }

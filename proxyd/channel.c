@@ -38,6 +38,7 @@
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
 #include "proxyd/procstate.h"
+#include "proxyd/status.h"
 
 #define CHAN_RETRY_MS  500
 #define CHAN_STATUS_MS 1000
@@ -333,6 +334,8 @@ channel_handle_frame(const uint8_t *p, size_t len)
 		cluster_view(m->view);
 	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_RESET && m->reset != NULL) {
 		cluster_reset(m->reset);
+	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_CLUSTER && m->cluster != NULL) {
+		status_cluster(m->cluster, ev_now(ch.loop));
 	}
 	free_message(m);
 	/* The view may start the wait for the cluster's ticket key, a sync

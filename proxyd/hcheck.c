@@ -590,6 +590,22 @@ hc_foreach_observation(void (*cb)(void *arg, const char *upstream, const char *s
 }
 
 int
+hc_server_health(const char *upstream, const char *server, int *up, const char **source)
+{
+	for (struct hc_up *h = hc.ups; h != NULL; h = h->next) {
+		if (strcmp(h->cfg->name, upstream) != 0)
+			continue;
+		for (size_t i = 0; i < h->n; i++)
+			if (strcmp(h->cfg->servers[i].name, server) == 0) {
+				*up = h->hs[i].state == HEALTH_UP;
+				*source = health_source_str(h->hs[i].source);
+				return 0;
+			}
+	}
+	return -1;
+}
+
+int
 hc_peer_view(const char *upstream, const char *server, int up, uint64_t observed_unix_ms)
 {
 	for (struct hc_up *h = hc.ups; h != NULL; h = h->next) {

@@ -54,6 +54,11 @@ void hc_foreach_observation(void (*cb)(void *arg, const char *upstream, const ch
  * reach a verdict (proxyd/health.c health_peer_view). 1 when it changed the
  * server's state, 0 when ignored, -1 for an unknown server. */
 int hc_peer_view(const char *upstream, const char *server, int up, uint64_t observed_unix_ms);
+/* For the status page (proxyd/status.c), control thread only: the health of
+ * upstream/server as the checker holds it — *up, and where the verdict came
+ * from (health_source_str: "assumed", "peer", "local"). 0, or -1 when the
+ * upstream has no health management (no check, no ejection). */
+int hc_server_health(const char *upstream, const char *server, int *up, const char **source);
 
 void hc_passive_slow(const struct pd_upstream *u, int srv, int failed);
 /* Worker threads: the outcome of one request on server srv of u (failed:

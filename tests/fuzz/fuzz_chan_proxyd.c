@@ -18,7 +18,10 @@
  * server or refused: channel_sync_counts), a drain message sets drain mode
  * to what it says, and the Prometheus text proxyd serves from this state
  * (cluster_render) stays well formed: every line ends in a newline and is a
- * comment or "name[{labels}] value".
+ * comment or "name[{labels}] value". The status page's JSON (proxyd/status.c,
+ * hacd's ClusterStatus included) stays well formed too: brackets balance
+ * outside strings, and no byte of it is a control, non-ASCII, '<', '>' or
+ * '&' (names from the channel are escaped).
  *
  * Seeds: tests/fuzz/corpus/chan_proxyd/, streams hacd's own code wrote to
  * the channel (tests/fuzz/corpus/README says how).
@@ -39,6 +42,7 @@
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
 #include "proxyd/procstate.h"
+#include "proxyd/status.h"
 #include "proxyd/worker.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -110,6 +114,42 @@ static void check_metrics(void)
 	buf_fini(&o);
 }
 
+/* status_render_json's document: balanced, and inert as HTML. */
+static void check_status_json(void)
+{
+	struct buf o;
+	const unsigned char *p, *end;
+	int depth = 0, in_str = 0, esc = 0;
+
+	buf_init(&o);
+	check(status_render_json(&o, 1000) == 0, "status json rendered");
+	p = buf_rptr(&o);
+	end = p + buf_len(&o);
+	for (; p < end; p++) {
+		unsigned char c = *p;
+
+		check(c != '<' && c != '>' && c != '&' && c < 0x7f && (c >= 0x20 || c == '\n'),
+		    "status json byte escaped");
+		if (in_str) {
+			if (esc)
+				esc = 0;
+			else if (c == '\\')
+				esc = 1;
+			else if (c == '"')
+				in_str = 0;
+			continue;
+		}
+		if (c == '"')
+			in_str = 1;
+		else if (c == '{' || c == '[')
+			depth++;
+		else if (c == '}' || c == ']')
+			check(--depth >= 0, "status json brackets");
+	}
+	check(depth == 0 && !in_str, "status json balanced");
+	buf_fini(&o);
+}
+
 static void one_frame(const uint8_t *msg, size_t len)
 {
 	Tandem__ChannelMessage *m = tandem__channel_message__unpack(NULL, len, msg);
@@ -124,6 +164,8 @@ static void one_frame(const uint8_t *msg, size_t len)
 	check((a1 - a0) + (u1 - u0) + (b1 - b0) == n_admin, "each admin entry accounted for once");
 	if (m != NULL && m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_DRAIN && m->drain != NULL)
 		check(atomic_load(&procstate_draining) == (m->drain->has_on && m->drain->on), "drain follows hacd");
+	if (m != NULL && m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_CLUSTER)
+		check_status_json();
 	if (m != NULL)
 		tandem__channel_message__free_unpacked(m, NULL);
 	check_metrics();
