@@ -18,6 +18,7 @@
  * for. Pure and allocation-free; called once per request on the worker.
  */
 #include "proxyd/accept_enc.h"
+#include "proxyd/http_chars.h"
 
 void
 accept_enc_init(struct accept_enc *ae)
@@ -29,32 +30,6 @@ accept_enc_init(struct accept_enc *ae)
 	ae->malformed = 0;
 }
 
-/* tchar (RFC 9110 §5.6.2). */
-static int
-is_tchar(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return 1;
-	switch (c) {
-	case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-	case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-		return 1;
-	}
-	return 0;
-}
-
-static int
-is_ows(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static unsigned char
-lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
 /* Token [t, t+n) equals the lower-case literal lit, ignoring case. */
 static int
 tok_eq(const char *t, size_t n, const char *lit)
@@ -62,7 +37,7 @@ tok_eq(const char *t, size_t n, const char *lit)
 	size_t i = 0;
 
 	for (; i < n && lit[i] != '\0'; i++)
-		if (lower((unsigned char)t[i]) != (unsigned char)lit[i])
+		if (http_lower((unsigned char)t[i]) != (unsigned char)lit[i])
 			return 0;
 	return i == n && lit[i] == '\0';
 }
@@ -127,19 +102,19 @@ parse_member(struct accept_enc *ae, const char *p, size_t n)
 	size_t i = 0, t0, tn, q0, qn;
 	int q = AE_Q_MAX;
 
-	while (i < n && is_ows((unsigned char)p[i]))
+	while (i < n && http_ows((unsigned char)p[i]))
 		i++;
-	while (n > i && is_ows((unsigned char)p[n - 1]))
+	while (n > i && http_ows((unsigned char)p[n - 1]))
 		n--;
 	if (i == n)
 		return 0;                       /* empty member: allowed, skipped (§5.6.1) */
 	t0 = i;
-	while (i < n && is_tchar((unsigned char)p[i]))
+	while (i < n && http_tchar((unsigned char)p[i]))
 		i++;
 	tn = i - t0;
 	if (tn == 0)
 		return -1;
-	while (i < n && is_ows((unsigned char)p[i]))
+	while (i < n && http_ows((unsigned char)p[i]))
 		i++;
 	if (i < n) {
 		/* weight = OWS ";" OWS "q=" qvalue; no other parameter exists for
@@ -147,9 +122,9 @@ parse_member(struct accept_enc *ae, const char *p, size_t n)
 		if (p[i] != ';')
 			return -1;
 		i++;
-		while (i < n && is_ows((unsigned char)p[i]))
+		while (i < n && http_ows((unsigned char)p[i]))
 			i++;
-		if (n - i < 2 || lower((unsigned char)p[i]) != 'q' || p[i + 1] != '=')
+		if (n - i < 2 || http_lower((unsigned char)p[i]) != 'q' || p[i + 1] != '=')
 			return -1;
 		q0 = i + 2;
 		qn = n - q0;

@@ -11,6 +11,7 @@
  * collects, so each rule is a row in tests/unit/test_compress_rule.c.
  */
 #include "proxyd/compress_rule.h"
+#include "proxyd/http_chars.h"
 
 #include <string.h>
 
@@ -44,32 +45,12 @@ compress_skip_str(enum compress_skip s)
 
 /* ---- small lexical helpers (RFC 9110 §5.6) ------------------------------ */
 
-static int
-is_tchar(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static int
-is_ows(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static unsigned char
-lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
 /* [a, a+n) equals the lower-case bytes lit[0..n), ignoring case in a. */
 static int
 eq_lower(const char *a, const char *lit, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (lower((unsigned char)a[i]) != (unsigned char)lit[i])
+		if (http_lower((unsigned char)a[i]) != (unsigned char)lit[i])
 			return 0;
 	return 1;
 }
@@ -103,7 +84,7 @@ compress_type_pat_parse(const char *s, struct compress_type_pat *out)
 		if (n < 2)
 			return -1;
 		for (i = 1; i < n; i++)
-			if (!is_tchar((unsigned char)s[i]) || s[i] == '*' || s[i] == '+')
+			if (!http_tchar((unsigned char)s[i]) || s[i] == '*' || s[i] == '+')
 				return -1;
 		p.kind = COMPRESS_PAT_SUFFIX;
 	} else {
@@ -115,20 +96,20 @@ compress_type_pat_parse(const char *s, struct compress_type_pat *out)
 		if (slash == 0 || slash == n || slash + 1 == n)
 			return -1;
 		for (i = 0; i < slash; i++)
-			if (!is_tchar((unsigned char)s[i]) || s[i] == '*')
+			if (!http_tchar((unsigned char)s[i]) || s[i] == '*')
 				return -1;
 		if (n == slash + 2 && s[slash + 1] == '*') {
 			p.kind = COMPRESS_PAT_TYPE;
 			n = slash;
 		} else {
 			for (i = slash + 1; i < n; i++)
-				if (!is_tchar((unsigned char)s[i]) || s[i] == '*')
+				if (!http_tchar((unsigned char)s[i]) || s[i] == '*')
 					return -1;
 			p.kind = COMPRESS_PAT_EXACT;
 		}
 	}
 	for (i = 0; i < n; i++)
-		p.s[i] = (char)lower((unsigned char)s[i]);
+		p.s[i] = (char)http_lower((unsigned char)s[i]);
 	p.len = (uint8_t)n;
 	*out = p;
 	return 0;
@@ -140,20 +121,20 @@ compress_type_match(const struct compress_type_pat *pats, size_t n, const char *
 	size_t i = 0, t0, slash, end;
 
 	/* media-type = type "/" subtype parameters (RFC 9110 §8.3.1). */
-	while (i < len && is_ows((unsigned char)ct[i]))
+	while (i < len && http_ows((unsigned char)ct[i]))
 		i++;
 	t0 = i;
-	while (i < len && is_tchar((unsigned char)ct[i]))
+	while (i < len && http_tchar((unsigned char)ct[i]))
 		i++;
 	if (i == t0 || i == len || ct[i] != '/')
 		return 0;
 	slash = i++;
-	while (i < len && is_tchar((unsigned char)ct[i]))
+	while (i < len && http_tchar((unsigned char)ct[i]))
 		i++;
 	if (i == slash + 1)
 		return 0;
 	end = i;
-	while (i < len && is_ows((unsigned char)ct[i]))
+	while (i < len && http_ows((unsigned char)ct[i]))
 		i++;
 	if (i < len && ct[i] != ';')
 		return 0;
@@ -257,17 +238,17 @@ compress_cc_no_transform(const char *v, size_t len)
 		size_t t0, tn;
 		int bad = 0;
 
-		while (i < len && (is_ows((unsigned char)v[i]) || v[i] == ','))
+		while (i < len && (http_ows((unsigned char)v[i]) || v[i] == ','))
 			i++;
 		t0 = i;
-		while (i < len && is_tchar((unsigned char)v[i]))
+		while (i < len && http_tchar((unsigned char)v[i]))
 			i++;
 		tn = i - t0;
-		while (i < len && is_ows((unsigned char)v[i]))
+		while (i < len && http_ows((unsigned char)v[i]))
 			i++;
 		if (i < len && v[i] == '=') {
 			i++;
-			while (i < len && is_ows((unsigned char)v[i]))
+			while (i < len && http_ows((unsigned char)v[i]))
 				i++;
 			if (i < len && v[i] == '"') {
 				for (i++; i < len && v[i] != '"'; i++)
@@ -275,10 +256,10 @@ compress_cc_no_transform(const char *v, size_t len)
 						i++;
 				i++;
 			} else {
-				while (i < len && is_tchar((unsigned char)v[i]))
+				while (i < len && http_tchar((unsigned char)v[i]))
 					i++;
 			}
-			while (i < len && is_ows((unsigned char)v[i]))
+			while (i < len && http_ows((unsigned char)v[i]))
 				i++;
 		}
 		if (i < len && v[i] != ',')
@@ -308,10 +289,10 @@ compress_vary_scan(const char *v, size_t len)
 	while (i < len) {
 		size_t t0, tn;
 
-		while (i < len && (is_ows((unsigned char)v[i]) || v[i] == ','))
+		while (i < len && (http_ows((unsigned char)v[i]) || v[i] == ','))
 			i++;
 		t0 = i;
-		while (i < len && v[i] != ',' && !is_ows((unsigned char)v[i]))
+		while (i < len && v[i] != ',' && !http_ows((unsigned char)v[i]))
 			i++;
 		tn = i - t0;
 		if (tn == 1 && v[t0] == '*')
@@ -330,9 +311,9 @@ compress_vary_merge(const char *v, size_t len, char *out, size_t cap)
 	static const char ae[] = "Accept-Encoding";
 	size_t s = 0, e = len;
 
-	while (s < e && is_ows((unsigned char)v[s]))
+	while (s < e && http_ows((unsigned char)v[s]))
 		s++;
-	while (e > s && (is_ows((unsigned char)v[e - 1]) || v[e - 1] == ','))
+	while (e > s && (http_ows((unsigned char)v[e - 1]) || v[e - 1] == ','))
 		e--;
 	if (s == e) {
 		if (cap < sizeof(ae) - 1)
@@ -362,9 +343,9 @@ compress_etag_weaken(const char *v, size_t len, char *out, size_t cap)
 	size_t s = 0, e = len, o;
 	int weak = 0;
 
-	while (s < e && is_ows((unsigned char)v[s]))
+	while (s < e && http_ows((unsigned char)v[s]))
 		s++;
-	while (e > s && is_ows((unsigned char)v[e - 1]))
+	while (e > s && http_ows((unsigned char)v[e - 1]))
 		e--;
 	if (e - s >= 2 && v[s] == 'W' && v[s + 1] == '/') {
 		weak = 1;
