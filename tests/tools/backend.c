@@ -448,7 +448,8 @@ static int emit_response(struct conn *c)
 
 	switch (rq->route) {
 	case R_ECHO:
-		rc = out_head(c, rq->status, (long long)rq->echo_head_len, NULL);
+		/* Typed, so a route that compresses text has something to code. */
+		rc = out_head(c, rq->status, (long long)rq->echo_head_len, "Content-Type: text/plain\r\n");
 		if (rc == 0 && !rq->head_only)
 			rc = out_bytes(c, rq->echo_head, rq->echo_head_len);
 		break;
