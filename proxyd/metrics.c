@@ -199,64 +199,60 @@ metrics_parse_error(struct wmetrics *m, const char *reason)
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
-/* Response compression, every worker's pool summed (docs/compression.md). */
-static void
-render_compress(struct buf *o, int nw)
+void
+metrics_compress_totals(struct met_compress *t)
 {
-	const struct compress_stats *st[PD_MAX_WORKERS];
-	uint64_t v, live = 0, busy = 0, mem = 0;
-	int n = 0;
+	int nw = atomic_load(&nwm);
 
-	for (int w = 0; w < nw; w++)
-		if ((st[n] = atomic_load_explicit(&wm[w]->compress, memory_order_acquire)) != NULL)
-			n++;
-	buf_appendf(o, "# HELP tandem_compress_responses_total Responses sent compressed, by coding.\n"
-	    "# TYPE tandem_compress_responses_total counter\n");
-	for (int a = COMPRESS_GZIP; a < COMPRESS_NALG; a++) {
-		v = 0;
-		for (int k = 0; k < n; k++)
-			v += LOAD(st[k]->streams[a]);
-		buf_appendf(o, "tandem_compress_responses_total{coding=\"%s\"} %llu\n", compress_alg_str((enum compress_alg)a),
-		    (unsigned long long)v);
-	}
-	buf_appendf(o, "# HELP tandem_compress_bytes_in_total Response body bytes fed to the coders, by coding.\n"
-	    "# TYPE tandem_compress_bytes_in_total counter\n");
-	for (int a = COMPRESS_GZIP; a < COMPRESS_NALG; a++) {
-		v = 0;
-		for (int k = 0; k < n; k++)
-			v += LOAD(st[k]->bytes_in[a]);
-		buf_appendf(o, "tandem_compress_bytes_in_total{coding=\"%s\"} %llu\n", compress_alg_str((enum compress_alg)a),
-		    (unsigned long long)v);
-	}
-	buf_appendf(o, "# HELP tandem_compress_bytes_out_total Coded bytes the coders produced, by coding.\n"
-	    "# TYPE tandem_compress_bytes_out_total counter\n");
-	for (int a = COMPRESS_GZIP; a < COMPRESS_NALG; a++) {
-		v = 0;
-		for (int k = 0; k < n; k++)
-			v += LOAD(st[k]->bytes_out[a]);
-		buf_appendf(o, "tandem_compress_bytes_out_total{coding=\"%s\"} %llu\n", compress_alg_str((enum compress_alg)a),
-		    (unsigned long long)v);
-	}
-	buf_appendf(o, "# HELP tandem_compress_skipped_total Backend responses sent uncompressed, by the first reason that held.\n"
-	    "# TYPE tandem_compress_skipped_total counter\n");
-	for (int why = COMPRESS_SKIP_OFF; why < COMPRESS_SKIP_MAX; why++) {
-		v = 0;
-		for (int k = 0; k < n; k++)
-			v += LOAD(st[k]->skipped[why]);
-		buf_appendf(o, "tandem_compress_skipped_total{reason=\"%s\"} %llu\n", compress_skip_str((enum compress_skip)why),
-		    (unsigned long long)v);
-	}
-	v = 0;
-	for (int k = 0; k < n; k++) {
-		v += LOAD(st[k]->errors);
-		live += LOAD(st[k]->live);
-		busy += LOAD(st[k]->busy);
-		mem += LOAD(st[k]->mem_bytes);
+	memset(t, 0, sizeof(*t));
+	for (int w = 0; w < nw; w++) {
+		const struct compress_stats *st = atomic_load_explicit(&wm[w]->compress, memory_order_acquire);
+
+		if (st == NULL)
+			continue;
+		for (int a = 0; a < COMPRESS_NALG; a++) {
+			t->streams[a] += LOAD(st->streams[a]);
+			t->bytes_in[a] += LOAD(st->bytes_in[a]);
+			t->bytes_out[a] += LOAD(st->bytes_out[a]);
+		}
+		for (int why = 0; why < COMPRESS_SKIP_MAX; why++)
+			t->skipped[why] += LOAD(st->skipped[why]);
+		t->errors += LOAD(st->errors);
+		t->live += LOAD(st->live);
+		t->busy += LOAD(st->busy);
+		t->mem_bytes += LOAD(st->mem_bytes);
 	}
 	/* Each worker's gauges are written by it alone: a sum read while
 	 * one moves can see busy ahead of live for an instant. */
-	if (busy > live)
-		live = busy;
+	if (t->busy > t->live)
+		t->live = t->busy;
+}
+
+/* One family of per-coding counters. */
+static void
+render_by_coding(struct buf *o, const char *name, const char *help, const uint64_t v[COMPRESS_NALG])
+{
+	buf_appendf(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (int a = COMPRESS_GZIP; a < COMPRESS_NALG; a++)
+		buf_appendf(o, "%s{coding=\"%s\"} %llu\n", name, compress_alg_str((enum compress_alg)a),
+		    (unsigned long long)v[a]);
+}
+
+/* Response compression, every worker's pool summed (docs/compression.md). */
+static void
+render_compress(struct buf *o)
+{
+	struct met_compress t;
+
+	metrics_compress_totals(&t);
+	render_by_coding(o, "tandem_compress_responses_total", "Responses sent compressed, by coding.", t.streams);
+	render_by_coding(o, "tandem_compress_bytes_in_total", "Response body bytes fed to the coders, by coding.", t.bytes_in);
+	render_by_coding(o, "tandem_compress_bytes_out_total", "Coded bytes the coders produced, by coding.", t.bytes_out);
+	buf_appendf(o, "# HELP tandem_compress_skipped_total Backend responses sent uncompressed, by the first reason that held.\n"
+	    "# TYPE tandem_compress_skipped_total counter\n");
+	for (int why = COMPRESS_SKIP_OFF; why < COMPRESS_SKIP_MAX; why++)
+		buf_appendf(o, "tandem_compress_skipped_total{reason=\"%s\"} %llu\n", compress_skip_str((enum compress_skip)why),
+		    (unsigned long long)t.skipped[why]);
 	buf_appendf(o, "# HELP tandem_compress_errors_total Coder failures; each cut its response short (connection closed).\n"
 	    "# TYPE tandem_compress_errors_total counter\ntandem_compress_errors_total %llu\n"
 	    "# HELP tandem_compress_coders Coders held by the workers' pools, busy (coding a response) or idle.\n"
@@ -264,7 +260,8 @@ render_compress(struct buf *o, int nw)
 	    "tandem_compress_coders{state=\"busy\"} %llu\ntandem_compress_coders{state=\"idle\"} %llu\n"
 	    "# HELP tandem_compress_memory_bytes Memory the coders hold, their block cache included.\n"
 	    "# TYPE tandem_compress_memory_bytes gauge\ntandem_compress_memory_bytes %llu\n",
-	    (unsigned long long)v, (unsigned long long)busy, (unsigned long long)(live - busy), (unsigned long long)mem);
+	    (unsigned long long)t.errors, (unsigned long long)t.busy, (unsigned long long)(t.live - t.busy),
+	    (unsigned long long)t.mem_bytes);
 }
 
 static void
@@ -425,7 +422,7 @@ metrics_render(struct buf *o)
 		    (unsigned long long)pin, (unsigned long long)unk);
 	}
 
-	render_compress(o, nw);
+	render_compress(o);
 
 	buf_appendf(o, "# HELP tandem_parse_errors_total Malformed HTTP messages, by reason.\n"
 	    "# TYPE tandem_parse_errors_total counter\n");

@@ -15,6 +15,7 @@
 
 #include "lib/buf.h"
 #include "lib/httpget.h"
+#include "proxyd/compress-t.h"
 
 struct compress_stats;
 
@@ -89,6 +90,20 @@ struct wmetrics *metrics_worker_new(void);
 /* The counters of m's worker's compression pool, summed into the
  * tandem_compress_* families; they must live as long as the process. */
 void metrics_worker_compress(struct wmetrics *m, const struct compress_stats *st);
+/* Every worker's compression pool counters (struct compress_stats), summed:
+ * what /metrics renders as tandem_compress_* and the status page shows.
+ * The gauges are read one worker at a time while each moves, so the sum
+ * keeps busy <= live. */
+struct met_compress {
+	uint64_t streams[COMPRESS_NALG];      /* responses coded, by coding */
+	uint64_t bytes_in[COMPRESS_NALG];
+	uint64_t bytes_out[COMPRESS_NALG];
+	uint64_t skipped[COMPRESS_SKIP_MAX];  /* by reason */
+	uint64_t errors;
+	uint64_t live, busy;                  /* coders held; of them, coding a response */
+	uint64_t mem_bytes;
+};
+void metrics_compress_totals(struct met_compress *t);
 /* Adds every worker's requests by status class (1xx..5xx) to cls and its
  * accepted connections to conns (admin "show stats"). */
 void metrics_totals(uint64_t cls[5], uint64_t *conns);

@@ -16,6 +16,7 @@
 
 #include "lib/ev.h"
 #include "proxyd/balance.h"
+#include "proxyd/compress_rule.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
 #include "proxyd/metrics.h"
@@ -283,6 +284,50 @@ render_upstreams(struct buf *o, const struct pd_config *g, const Tandem__Cluster
 	buf_appendf(o, "]");
 }
 
+/* ---- compression ----------------------------------------------------------- */
+
+/* This node's response compression, every worker's pool summed by the code
+ * /metrics uses (metrics_compress_totals), so page and scrape agree.
+ * ratio: bytes in over bytes out (4.0: a quarter of the size), null before
+ * the first coded byte. coders_limit: max_streams per worker times the
+ * workers; at it, responses go out plain as skipped.pool_full. */
+static void
+render_compression(struct buf *o, const struct pd_config *g)
+{
+	struct met_compress t;
+	uint32_t per = g != NULL ? g->compress.max_streams : 0;
+	int f = 1;
+
+	metrics_compress_totals(&t);
+	buf_appendf(o, "\"compression\":{\"codings\":[");
+	for (int a = COMPRESS_GZIP; a < COMPRESS_NALG; a++) {
+		f = 1;
+		buf_appendf(o, "%s{", a != COMPRESS_GZIP ? "," : "");
+		jkstr(o, &f, "coding", compress_alg_str((enum compress_alg)a));
+		jkuint(o, &f, "responses", t.streams[a]);
+		jkuint(o, &f, "bytes_in", t.bytes_in[a]);
+		jkuint(o, &f, "bytes_out", t.bytes_out[a]);
+		jkey(o, &f, "ratio");
+		if (t.bytes_out[a] == 0)
+			buf_appendf(o, "null}");
+		else
+			buf_appendf(o, "%.2f}", (double)t.bytes_in[a] / (double)t.bytes_out[a]);
+	}
+	buf_appendf(o, "],\"skipped\":{");
+	f = 1;
+	for (int why = COMPRESS_SKIP_OFF; why < COMPRESS_SKIP_MAX; why++)
+		jkuint(o, &f, compress_skip_str((enum compress_skip)why), t.skipped[why]);
+	buf_appendf(o, "}");
+	f = 0;
+	jkuint(o, &f, "coders_busy", t.busy);
+	jkuint(o, &f, "coders_idle", t.live - t.busy);
+	jkuint(o, &f, "coders_limit", (uint64_t)per * (uint64_t)procstate_workers());
+	jkuint(o, &f, "max_streams_per_worker", per);
+	jkuint(o, &f, "memory_bytes", t.mem_bytes);
+	jkuint(o, &f, "errors", t.errors);
+	buf_appendf(o, "}");
+}
+
 /* ---- rate limits ---------------------------------------------------------- */
 
 struct rl_ent {
@@ -491,6 +536,8 @@ status_render_json(struct buf *o, uint64_t now_ms)
 	render_cluster(o, cs, now_ms);
 	buf_appendf(o, ",");
 	render_upstreams(o, g, cs, wall);
+	buf_appendf(o, ",");
+	render_compression(o, g);
 	buf_appendf(o, ",");
 	if (render_ratelimits(o, g, wall) == -1)
 		rc = -1;

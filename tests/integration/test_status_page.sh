@@ -17,6 +17,10 @@
 #   - attack: a server named <script>…</script> and a rate-limit key (a
 #     client's header) <img src=x onerror=…> show up as text, never as
 #     elements, and the page's title is untouched;
+#   - compression: requests with Accept-Encoding: gzip through VIP web to a
+#     route that compresses (/echo, which the lab backends send as
+#     text/plain) come back gzip-coded, and n1's page counts them in its
+#     compression table (gzip responses > 0, a ratio);
 #   - /status.json is valid JSON; the admin listener does not answer from
 #     the client's namespace.
 # A screenshot (PNG) and the dumped DOMs are kept in /tmp/${LAB_PREFIX}-artifacts.
@@ -59,6 +63,7 @@ upstreams = (
 ratelimits = ( { name = "hk"; key = "header:x-key"; rate = 1; period = "10s"; } );
 routes = (
   { name = "hk"; match = { path_prefix = "/hk/"; }; upstream = "app"; ratelimit = "hk"; },
+  { name = "gz"; match = { path = "/echo"; }; upstream = "app"; compress = { prefer = [ "gzip" ]; min_length = 0; }; },
   { name = "default"; upstream = "app"; }
 );
 EOF
@@ -151,6 +156,21 @@ case_escaping() {
 		{ t_fail "the page's title changed: an injected script ran"; return 1; }
 }
 
+# Through VIP web (n1's): each response gzip-coded, and n1's page counts
+# them. Only n1's proxyd answers on web, so its counters must move.
+case_compression() {
+	local i h n=0
+	for i in 1 2 3; do
+		h=$(ip netns exec "$(lab_ns client)" curl -s -o /dev/null -D - -m 3 -H "Accept-Encoding: gzip" \
+			"http://$LAB_VIP_WEB/echo") || continue
+		grep -qi '^content-encoding: gzip' <<<"$h" && n=$((n + 1))
+	done
+	((n == 3)) || { t_fail "$n of 3 responses through the VIP were gzip-coded"; return 1; }
+	t_wait 10 dom_has gzip 'data-coding="gzip" data-responses="[1-9][0-9]*"' ||
+		{ t_fail "n1's page shows no gzip responses"; return 1; }
+	grep -Eq '[0-9]+\.[0-9]{2}x' "$ART/gzip.html" || { t_fail "no compression ratio on the page"; return 1; }
+}
+
 case_json_and_loopback() {
 	ip netns exec "$(lab_ns n1)" curl -sf -m 3 http://127.0.0.1:9901/status.json | python3 -c '
 import json, sys
@@ -158,6 +178,8 @@ d = json.load(sys.stdin)
 alive = {n["name"]: n["alive"] for n in d["nodes"]}
 assert alive.get("n1") and alive.get("n2") and not alive.get("n3", False), alive  # n3: configured, never started
 assert d["hacd"]["seen"] and d["hacd"]["node"] == "n1"
+gz = [c for c in d["compression"]["codings"] if c["coding"] == "gzip"][0]
+assert gz["responses"] >= 3 and gz["bytes_in"] > 0 and gz["ratio"] is not None, gz
 ' || { t_fail "/status.json is not the expected JSON"; return 1; }
 	ip netns exec "$(lab_ns client)" curl -s -o /dev/null -m 2 "http://$(lab_ip n1):9901/status" &&
 		{ t_fail "the admin listener answers from the client's namespace"; return 1; }
@@ -177,5 +199,6 @@ t_case "hactl drain / maint / enable on n2 change n1's page; screenshot kept" ca
 t_case "n2's hacd killed and restarted: n1's page follows" case_peer_down
 t_case "a backend stopped: n1's page shows it down, with n2's verdict" case_backend_down
 t_case "a <script> server name and an <img> rate-limit key render as text" case_escaping
+t_case "gzip responses through the VIP show in n1's compression table" case_compression
 t_case "/status.json is JSON with both nodes alive; the admin listener stays on loopback" case_json_and_loopback
 t_end

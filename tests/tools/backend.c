@@ -6,7 +6,7 @@
  * thread runs its own epoll loop over its own SO_REUSEPORT listener, the common
  * response is a prebuilt read-only blob queued by reference (one read(2) and one
  * writev(2) per request, pipelined requests answered in one writev), and special paths
- * echo the request head (/echo) or body (/echo-body), delay (/delay/<ms>, a timer heap,
+ * echo the request head (/echo, as text/plain) or body (/echo-body), delay (/delay/<ms>, a timer heap,
  * never sleep), pick a status (/status/<code>), close (/close), speak WebSocket (/ws)
  * or report health (/health). Memory is bounded per connection: input buffers exist
  * only while a request is partial, output stops being produced above a high-water
@@ -448,7 +448,8 @@ static int emit_response(struct conn *c)
 
 	switch (rq->route) {
 	case R_ECHO:
-		rc = out_head(c, rq->status, (long long)rq->echo_head_len, NULL);
+		/* Typed, so a route that compresses text has something to code. */
+		rc = out_head(c, rq->status, (long long)rq->echo_head_len, "Content-Type: text/plain\r\n");
 		if (rc == 0 && !rq->head_only)
 			rc = out_bytes(c, rq->echo_head, rq->echo_head_len);
 		break;

@@ -4,7 +4,8 @@
  * Names from the configuration and hacd's view are escaped so the document
  * holds no '<', '>', '&', quote or control byte of theirs; without hacd's
  * view the node and VIP lists are empty and say so; an old view is stale;
- * servers carry their admin state.
+ * servers carry their admin state; the compression figures are the
+ * workers' pool counters, summed as /metrics sums them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +17,9 @@
 #include <cmocka.h>
 
 #include "lib/buf.h"
+#include "proxyd/compress.h"
 #include "proxyd/config.h"
+#include "proxyd/metrics.h"
 #include "proxyd/procstate.h"
 #include "proxyd/srvstate.h"
 #include "proxyd/status.h"
@@ -54,10 +57,13 @@ setup(void **state)
 	return 0;
 }
 
+static struct compress_pool *pool;   /* a worker's, registered with metrics */
+
 static int
 teardown(void **state)
 {
 	(void)state;
+	compress_pool_free(pool);
 	config_unref(procstate_swap_current(NULL));
 	status_free();
 	return 0;
@@ -161,6 +167,69 @@ test_cluster_view(void **state)
 	free(s);
 }
 
+static void
+test_compression(void **state)
+{
+	struct wmetrics *m = metrics_worker_new();
+	struct compress_stream *cs;
+	struct buf out, mo;
+	uint8_t in[4096];
+	char want[160], *s, *ms;
+
+	(void)state;
+	/* No coding yet: zero responses and no ratio. */
+	s = render(1000);
+	assert_non_null(strstr(s, "\"compression\":{\"codings\":[{\"coding\":\"gzip\",\"responses\":0,"));
+	assert_non_null(strstr(s, "\"bytes_out\":0,\"ratio\":null}"));
+	free(s);
+
+	assert_non_null(m);
+	pool = compress_pool_new(4);
+	assert_non_null(pool);
+	metrics_worker_compress(m, compress_pool_stats(pool));
+	memset(in, 'a', sizeof(in));
+	buf_init(&out);
+	cs = compress_acquire(pool, COMPRESS_GZIP, 6, -1);
+	assert_non_null(cs);
+	assert_int_equal(compress_feed(cs, in, sizeof(in), COMPRESS_FINISH, &out), 0);
+	assert_true(buf_len(&out) > 0 && buf_len(&out) < sizeof(in));
+	/* While the stream is held its coder is busy. */
+	s = render(1000);
+	assert_non_null(strstr(s, "\"coders_busy\":1,\"coders_idle\":0,"));
+	free(s);
+	compress_release(cs);
+	compress_pool_count_skip(pool, COMPRESS_SKIP_TYPE);
+	compress_pool_count_skip(pool, COMPRESS_SKIP_TYPE);
+	compress_pool_count_skip(pool, COMPRESS_SKIP_NOT_ACCEPTED);
+
+	s = render(1000);
+	snprintf(want, sizeof(want), "{\"coding\":\"gzip\",\"responses\":1,\"bytes_in\":%zu,\"bytes_out\":%zu,\"ratio\":%.2f}",
+	    sizeof(in), buf_len(&out), (double)sizeof(in) / (double)buf_len(&out));
+	assert_non_null(strstr(s, want));
+	assert_non_null(strstr(s, "{\"coding\":\"br\",\"responses\":0,"));
+	assert_non_null(strstr(s, "\"type\":2,\"short\":0,\"not_accepted\":1,\"pool_full\":0}"));
+	assert_non_null(strstr(s, "\"coders_busy\":0,\"coders_idle\":1,"));
+	/* The route default (no compression block): 64 per worker. */
+	snprintf(want, sizeof(want), "\"coders_limit\":%llu,\"max_streams_per_worker\":64,",
+	    (unsigned long long)procstate_workers() * 64);
+	assert_non_null(strstr(s, want));
+	assert_non_null(strstr(s, "\"errors\":0}"));
+	free(s);
+
+	/* /metrics sums the same counters. */
+	buf_init(&mo);
+	assert_int_equal(metrics_render(&mo), 0);
+	ms = strndup((const char *)buf_rptr(&mo), buf_len(&mo));
+	assert_non_null(ms);
+	assert_non_null(strstr(ms, "tandem_compress_responses_total{coding=\"gzip\"} 1\n"));
+	snprintf(want, sizeof(want), "tandem_compress_bytes_out_total{coding=\"gzip\"} %zu\n", buf_len(&out));
+	assert_non_null(strstr(ms, want));
+	assert_non_null(strstr(ms, "tandem_compress_skipped_total{reason=\"type\"} 2\n"));
+	free(ms);
+	buf_fini(&mo);
+	buf_fini(&out);
+}
+
 int
 main(void)
 {
@@ -168,6 +237,7 @@ main(void)
 		cmocka_unit_test(test_config_names_escaped),
 		cmocka_unit_test(test_admin_state_shown),
 		cmocka_unit_test(test_cluster_view),
+		cmocka_unit_test(test_compression),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
