@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <malloc.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -143,42 +142,51 @@ worker_buf_put(struct worker *wk, struct buf *b)
 	b->cap = b->rpos = b->wpos = 0;
 }
 
-/* Frees the entries of a free list (linked through the member at off)
- * beyond the first keep; returns the bytes freed (size each, plus what
- * fini returns). */
-static size_t
-trim_list(void **head, size_t off, int keep, size_t size, size_t (*fini)(void *))
+/* The free lists are walked with their own types (one loop each): a
+ * generic walk through void ** would break C's aliasing rules. Each keeps
+ * its first keep entries and frees the rest; the bytes freed add to *n. */
+static void
+trim_conns(struct conn **head, int keep, size_t *n)
 {
-	void **link = head;
-	size_t n = 0;
+	while (*head != NULL && keep-- > 0)
+		head = &(*head)->next;
+	while (*head != NULL) {
+		struct conn *c = *head;
+		*head = c->next;
+		free(c);
+		*n += sizeof(*c);
+	}
+}
 
-	while (*link != NULL && keep > 0) {
-		link = (void **)((char *)*link + off);
-		keep--;
+static void
+trim_bconns(struct bconn **head, int keep, size_t *n)
+{
+	while (*head != NULL && keep-- > 0)
+		head = &(*head)->next;
+	while (*head != NULL) {
+		struct bconn *b = *head;
+		*head = b->next;
+		free(b);
+		*n += sizeof(*b);
 	}
-	while (*link != NULL) {
-		void *e = *link;
-		*link = *(void **)((char *)e + off);
-		if (fini != NULL)
-			n += fini(e);
-		free(e);
-		n += size;
-	}
-	return n;
 }
 
 /* A free-listed exchange keeps its head buffers (up to 64 KiB each). */
-static size_t
-req_fini(void *e)
+static void
+trim_reqs(struct req **head, int keep, size_t *n)
 {
-	struct req *r = e;
-	size_t n = r->qhead.cap + r->rhead.cap + r->fout.cap + r->fmid.cap;
-
-	buf_fini(&r->qhead);
-	buf_fini(&r->rhead);
-	buf_fini(&r->fout);
-	buf_fini(&r->fmid);
-	return n;
+	while (*head != NULL && keep-- > 0)
+		head = &(*head)->next_free;
+	while (*head != NULL) {
+		struct req *r = *head;
+		*head = r->next_free;
+		*n += sizeof(*r) + r->qhead.cap + r->rhead.cap + r->fout.cap + r->fmid.cap;
+		buf_fini(&r->qhead);
+		buf_fini(&r->rhead);
+		buf_fini(&r->fout);
+		buf_fini(&r->fmid);
+		free(r);
+	}
 }
 
 size_t
@@ -190,12 +198,9 @@ worker_trim_caches(struct worker *wk, int keep_bufs, int keep)
 		free(wk->bufs[--wk->nbufs]);
 		n += WK_BUF_SIZE;
 	}
-	n += trim_list((void **)&wk->free_conns, offsetof(struct conn, next), keep,
-	    sizeof(struct conn), NULL);
-	n += trim_list((void **)&wk->free_bconns, offsetof(struct bconn, next), keep,
-	    sizeof(struct bconn), NULL);
-	n += trim_list((void **)&wk->free_reqs, offsetof(struct req, next_free), keep,
-	    sizeof(struct req), req_fini);
+	trim_conns(&wk->free_conns, keep, &n);
+	trim_bconns(&wk->free_bconns, keep, &n);
+	trim_reqs(&wk->free_reqs, keep, &n);
 	if (wk->conns == NULL && wk->cpool != NULL)
 		compress_pool_trim(wk->cpool);
 	return n;
