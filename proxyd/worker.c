@@ -18,6 +18,7 @@
 #include "proxyd/worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -139,6 +140,70 @@ worker_buf_put(struct worker *wk, struct buf *b)
 		free(b->data);
 	b->data = NULL;
 	b->cap = b->rpos = b->wpos = 0;
+}
+
+/* The free lists are walked with their own types (one loop each): a
+ * generic walk through void ** would break C's aliasing rules. Each keeps
+ * its first keep entries and frees the rest; the bytes freed add to *n. */
+static void
+trim_conns(struct conn **head, int keep, size_t *n)
+{
+	while (*head != NULL && keep-- > 0)
+		head = &(*head)->next;
+	while (*head != NULL) {
+		struct conn *c = *head;
+		*head = c->next;
+		free(c);
+		*n += sizeof(*c);
+	}
+}
+
+static void
+trim_bconns(struct bconn **head, int keep, size_t *n)
+{
+	while (*head != NULL && keep-- > 0)
+		head = &(*head)->next;
+	while (*head != NULL) {
+		struct bconn *b = *head;
+		*head = b->next;
+		free(b);
+		*n += sizeof(*b);
+	}
+}
+
+/* A free-listed exchange keeps its head buffers (up to 64 KiB each). */
+static void
+trim_reqs(struct req **head, int keep, size_t *n)
+{
+	while (*head != NULL && keep-- > 0)
+		head = &(*head)->next_free;
+	while (*head != NULL) {
+		struct req *r = *head;
+		*head = r->next_free;
+		*n += sizeof(*r) + r->qhead.cap + r->rhead.cap + r->fout.cap + r->fmid.cap;
+		buf_fini(&r->qhead);
+		buf_fini(&r->rhead);
+		buf_fini(&r->fout);
+		buf_fini(&r->fmid);
+		free(r);
+	}
+}
+
+size_t
+worker_trim_caches(struct worker *wk, int keep_bufs, int keep)
+{
+	size_t n = 0;
+
+	while (wk->nbufs > keep_bufs) {
+		free(wk->bufs[--wk->nbufs]);
+		n += WK_BUF_SIZE;
+	}
+	trim_conns(&wk->free_conns, keep, &n);
+	trim_bconns(&wk->free_bconns, keep, &n);
+	trim_reqs(&wk->free_reqs, keep, &n);
+	if (wk->conns == NULL && wk->cpool != NULL)
+		compress_pool_trim(wk->cpool);
+	return n;
 }
 
 uint32_t
@@ -380,15 +445,29 @@ alog_timer_cb(struct ev_loop *loop, struct ev_timer *t)
 	ev_timer_start(loop, t, 200);
 }
 
+static void
+trim_timer_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct worker *wk = t->data;
+
+	/* free() leaves the pages of a burst resident (glibc returns only the
+	 * top of a heap): after a large trim, hand the free pages back. */
+	if (worker_trim_caches(wk, WK_TRIM_KEEP_BUFS, WK_TRIM_KEEP) >= WK_TRIM_RELEASE)
+		malloc_trim(0);
+	ev_timer_start(loop, t, WK_TRIM_MS);
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct worker *wk = arg;
 
 	ev_timer_start(wk->loop, &wk->alog_timer, 200);
+	ev_timer_start(wk->loop, &wk->trim_timer, WK_TRIM_MS);
 	if (ev_run(wk->loop) == -1)
 		log_warn("worker %d: event loop failed", wk->idx);
 	accesslog_flush(wk);
+	worker_trim_caches(wk, 0, 0);
 	atomic_fetch_sub(&procstate_running, 1);
 	return NULL;
 }
@@ -447,6 +526,7 @@ worker_start_all(int n, struct pd_config *gen)
 		ev_defer_init(&wk->reap_defer, reap_cb, wk);
 		ev_timer_init(&wk->alog_timer, alog_timer_cb, wk);
 		ev_timer_init(&wk->stop_timer, stop_timer_cb, wk);
+		ev_timer_init(&wk->trim_timer, trim_timer_cb, wk);
 		buf_init(&wk->scratch);
 		buf_init(&wk->alog);
 		/* Adopt the first generation synchronously: no request can come

@@ -47,6 +47,15 @@ struct wlisten {
  * (make bench's 16 KiB case, one worker). Only touched pages cost memory. */
 #define WK_BUF_SIZE   32768u
 #define WK_BUF_CACHE  256
+/* The caches above and the free lists of connections and exchanges follow
+ * a burst up and kept it forever: 400 connections at once left 14 MB in use
+ * with none open (docs/assurance.md). Every WK_TRIM_MS a worker frees what
+ * is beyond WK_TRIM_KEEP_BUFS buffers and WK_TRIM_KEEP structures per list,
+ * so idle memory follows the last seconds' load, not the highest ever. */
+#define WK_TRIM_MS          10000
+#define WK_TRIM_KEEP_BUFS   16
+#define WK_TRIM_KEEP        64
+#define WK_TRIM_RELEASE     (256u * 1024u)  /* bytes freed that call for malloc_trim */
 
 struct worker {
 	int idx;
@@ -73,6 +82,7 @@ struct worker {
 	struct buf alog;                /* access log lines not yet written */
 	struct ev_timer alog_timer;
 	struct ev_timer stop_timer;
+	struct ev_timer trim_timer;     /* worker_trim_caches every WK_TRIM_MS */
 	struct wmetrics *m;
 	/* Response compression's coders (proxyd/compress.h): at most the
 	 * current generation's compression.max_streams, busy and idle. */
@@ -102,6 +112,11 @@ int worker_count(void);
  * takes it back when b is empty. */
 int worker_buf_get(struct worker *wk, struct buf *b);
 void worker_buf_put(struct worker *wk, struct buf *b);
+/* Frees cached buffers beyond keep_bufs and free-list connections, backend
+ * connections and exchanges beyond keep each; with no connection open, the
+ * idle compression coders too. keep 0 empties them (the worker's exit).
+ * Returns the bytes freed from the buffers and lists. */
+size_t worker_trim_caches(struct worker *wk, int keep_bufs, int keep);
 /* Fast thread-local PRNG (xorshift). */
 uint32_t worker_rand(struct worker *wk);
 /* A request on generation g ended on this worker (drops the generation when

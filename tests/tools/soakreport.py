@@ -16,7 +16,8 @@ DIR holds (all times wall-clock ms since the epoch):
   checks.log     ok|fail NAME WHY: the schedule's own checks (a failover that
                  did not happen, a daemon that did not come back, a reload
                  that changed nothing)
-  meta           key=value: start, end, warmup_s, min_slope_s
+  meta           key=value: start, end, warmup_s, min_slope_s, build
+                 (sanitizer or plain: RSS is judged on a plain build only)
 
 Prints, per fault window, the requests that overlapped it (sent, ok, failed,
 the failures by kind and reason) against the window's budget, the VIP
@@ -340,8 +341,16 @@ class Report:
                 print("#   %s: %.1f min after warm-up is too short to judge a slope (needs %.0f): "
                       "reported, not a case" % (name, span / 60000.0, min_span / 60000.0))
                 continue
-            self.case(pct10 < 1.0, "%s RSS growth %+.3f%% per 10 min (under 1%%)" % (name, pct10),
-                      "grows")
+            if self.meta.get("build") == "sanitizer":
+                # ASan's allocator, shadow and store of allocation stacks are
+                # part of a sanitized daemon's RSS and grow while its own heap
+                # stays flat (docs/assurance.md): the bar is judged on a plain
+                # build (BUILD=build scripts/soak).
+                print("#   %s: sanitizer build, RSS is mostly ASan's: reported, not a case "
+                      "(BUILD=build judges it)" % name)
+            else:
+                self.case(pct10 < 1.0, "%s RSS growth %+.3f%% per 10 min (under 1%%)" % (name, pct10),
+                          "grows")
             self.case(f_last <= f_first + max(2, f_first // 10),
                       "%s descriptors flat (%d -> %d)" % (name, f_first, f_last), "grow")
 
@@ -350,6 +359,9 @@ class Report:
         print("# sanitizer reports in the daemons' logs: %d" % len(lines))
         for ln in lines[:20]:
             print("#   %s" % ln)
+        if self.meta.get("build") == "plain":
+            print("#   plain build: no sanitizer ran, so none could report: not a case")
+            return
         self.case(not lines and "sanitizer_scanned" in self.meta,
                   "no sanitizer reports (%s logs scanned)" % self.meta.get("sanitizer_scanned", "0"),
                   "%d report lines" % len(lines))
