@@ -33,6 +33,18 @@ srvstate_str(enum pd_admin_state s)
 	return "?";
 }
 
+/* The entry for "upstream/server"; shared_mu held. */
+static struct pd_srv_shared *
+find_locked(const char *key)
+{
+	struct pd_srv_shared *s;
+
+	for (s = shared_head; s != NULL; s = s->next)
+		if (strcmp(s->key, key) == 0)
+			break;
+	return s;
+}
+
 struct pd_srv_shared *
 srvstate_get(const char *upstream, const char *server)
 {
@@ -41,9 +53,7 @@ srvstate_get(const char *upstream, const char *server)
 
 	snprintf(key, sizeof(key), "%s/%s", upstream, server);
 	pthread_mutex_lock(&shared_mu);
-	for (s = shared_head; s != NULL; s = s->next)
-		if (strcmp(s->key, key) == 0)
-			break;
+	s = find_locked(key);
 	if (s == NULL && (s = calloc(1, sizeof(*s) + strlen(key) + 1)) != NULL) {
 		strcpy(s->key, key);
 		atomic_store(&s->weight_override, UINT32_MAX);
@@ -63,9 +73,7 @@ srvstate_set(const char *upstream, const char *server, int state, int64_t weight
 
 	snprintf(key, sizeof(key), "%s/%s", upstream, server);
 	pthread_mutex_lock(&shared_mu);
-	for (s = shared_head; s != NULL; s = s->next)
-		if (strcmp(s->key, key) == 0)
-			break;
+	s = find_locked(key);
 	pthread_mutex_unlock(&shared_mu);
 	if (s == NULL)
 		return -1;
