@@ -64,6 +64,40 @@ t_teardown() {
 	return "$rc"
 }
 
+# For scripts that start their own processes in one namespace of their own
+# rather than a lab (test_notify, test_ops_tools): they record each pid in
+# PIDS and set `trap t_pids_teardown EXIT` after defining NS and DIR.
+
+# t_stop_pid PID: TERM, then KILL after 5 s; only processes this test started.
+t_stop_pid() {
+	local pid=$1 i
+	[[ -d /proc/$pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		[[ -d /proc/$pid ]] || break
+		sleep 0.05
+	done
+	[[ -d /proc/$pid ]] && kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null || true
+}
+
+# t_pids_teardown: stop PIDS newest first, delete NS, keep DIR's logs and
+# outputs (never keys) in /tmp/${LAB_PREFIX}-logs when anything failed,
+# remove DIR.
+t_pids_teardown() {
+	local rc=$? i
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do t_stop_pid "${PIDS[i]}"; done
+	ip netns del "$NS" 2>/dev/null || true
+	if ((rc != 0)) || ((T_FAIL > 0)); then
+		rm -rf "/tmp/${LAB_PREFIX}-logs"
+		mkdir -p "/tmp/${LAB_PREFIX}-logs"
+		cp "$DIR"/*.out "$DIR"/*.log "$DIR"/*.json "/tmp/${LAB_PREFIX}-logs/" 2>/dev/null
+		t_log "logs kept in /tmp/${LAB_PREFIX}-logs"
+	fi
+	rm -rf "$DIR"
+	return "$rc"
+}
+
 # t_begin: check the environment, bound the run, set the trap, build the lab.
 t_begin() {
 	t_bound "$@"

@@ -133,32 +133,6 @@ start_notified() {
 	PIDS+=("$STARTED_PID")
 }
 
-# stop_pid PID: TERM, then KILL after 5 s; only processes this test started.
-stop_pid() {
-	local pid=$1 i
-	[[ -d /proc/$pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		[[ -d /proc/$pid ]] || break
-		sleep 0.05
-	done
-	[[ -d /proc/$pid ]] && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null || true
-}
-
-teardown() {
-	local rc=$? i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
-	ip netns del "$NS" 2>/dev/null || true
-	if ((rc != 0)) || ((T_FAIL > 0)); then
-		rm -rf "/tmp/${LAB_PREFIX}-logs"
-		mkdir -p "/tmp/${LAB_PREFIX}-logs"
-		cp "$DIR"/*.out "$DIR"/*.log "/tmp/${LAB_PREFIX}-logs/" 2>/dev/null
-		t_log "logs kept in /tmp/${LAB_PREFIX}-logs"
-	fi
-	rm -rf "$DIR"
-	return "$rc"
-}
 
 setup() {
 	local f
@@ -170,7 +144,7 @@ setup() {
 	ip netns del "$NS" 2>/dev/null || true
 	rm -rf "$DIR"
 	mkdir -p "$DIR" && chmod 0711 "$DIR" || exit 1
-	trap teardown EXIT
+	trap t_pids_teardown EXIT
 	trap 'exit 143' TERM
 	trap 'exit 130' INT
 

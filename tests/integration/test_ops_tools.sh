@@ -35,31 +35,6 @@ PIDS=()
 PX_PID=
 HD_PID=
 
-stop_pid() {
-	local pid=$1 i
-	[[ -d /proc/$pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		[[ -d /proc/$pid ]] || break
-		sleep 0.05
-	done
-	[[ -d /proc/$pid ]] && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null || true
-}
-
-teardown() {
-	local rc=$? i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
-	ip netns del "$NS" 2>/dev/null || true
-	if ((rc != 0)) || ((T_FAIL > 0)); then
-		rm -rf "/tmp/${LAB_PREFIX}-logs"
-		mkdir -p "/tmp/${LAB_PREFIX}-logs"
-		cp "$DIR"/*.log "$DIR"/*.out "$DIR"/*.json "/tmp/${LAB_PREFIX}-logs/" 2>/dev/null
-		t_log "logs kept in /tmp/${LAB_PREFIX}-logs"
-	fi
-	rm -rf "$DIR"
-	return "$rc"
-}
 
 listening_here() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
@@ -78,7 +53,7 @@ setup() {
 	ip netns del "$NS" 2>/dev/null || true
 	rm -rf "$DIR"
 	mkdir -p "$DIR" && chmod 0711 "$DIR" || exit 1
-	trap teardown EXIT
+	trap t_pids_teardown EXIT
 	trap 'exit 143' TERM
 	trap 'exit 130' INT
 	"$BUILD/tests/tools/backend" --listen 127.0.0.1:$BE_PORT --name b1 </dev/null >"$DIR/backend.log" 2>&1 &
@@ -123,7 +98,7 @@ run_proxyd() {
 	for ((i = 0; i < 3; i++)); do "${c[@]}" "http://127.0.0.1:$PX_PORT/status/404"; done
 	for ((i = 0; i < 2; i++)); do "${c[@]}" "http://127.0.0.1:$PX_PORT/gone"; done
 	"${c[@]}" -X POST --data-binary 'hello' "http://127.0.0.1:$PX_PORT/echo-body"
-	stop_pid "$PX_PID"
+	t_stop_pid "$PX_PID"
 	t_wait 5 test "$(wc -l <"$log")" -ge $REQUESTS || { t_fail "$(wc -l <"$log") log lines, wanted $REQUESTS"; return 1; }
 }
 
