@@ -173,9 +173,10 @@ dechunk_in_place(struct req *r, struct buf *in, size_t used)
 
 /* Passes newly read response body bytes (RFC 9112 §6.3 framing, decoded
  * with b->rch) into r->rs, then through the body filters when any is
- * active. 0, -1 malformed chunked body, -2 a body filter failed. */
+ * active (flush: the backend has nothing more to read for now). 0, -1
+ * malformed chunked body, -2 a body filter failed. */
 static int
-resp_advance(struct req *r)
+resp_advance(struct req *r, int flush)
 {
 	struct bconn *b = r->b;
 	struct buf *in = &b->ep.in;
@@ -204,7 +205,7 @@ resp_advance(struct req *r)
 		r->rs.pass += avail;
 		break;
 	}
-	if (r->fc.nbody > 0 && exch_resp_filter(r) == -1)
+	if (r->fc.nbody > 0 && exch_resp_filter(r, flush) == -1)
 		return -2;
 	return 0;
 }
@@ -213,6 +214,7 @@ static void
 backend_read(struct req *r)
 {
 	struct bconn *b = r->b;
+	size_t room;
 	ssize_t n;
 	int rc;
 
@@ -225,8 +227,19 @@ backend_read(struct req *r)
 		backend_abort(r, MET_UP_ABORTED, "out of memory");
 		return;
 	}
-	if ((n = ep_fill(&b->ep)) == EP_AGAIN)
+	room = buf_avail(&b->ep.in);
+	if ((n = ep_fill(&b->ep)) == EP_AGAIN) {
+		/* Nothing more for now: what the body stages kept back goes
+		 * out, or an event would wait for the backend's next bytes. */
+		if (r->fheld) {
+			if (exch_resp_filter(r, 1) == -1) {
+				backend_abort(r, MET_UP_ABORTED, "response filter failed");
+				return;
+			}
+			exch_resp_continue(r);
+		}
 		return;
+	}
 	if (n <= 0 && b->ep.ssl != NULL) {
 		if (n == EP_ERROR) {
 			char why[128];
@@ -243,7 +256,7 @@ backend_read(struct req *r)
 		const char *why = n == 0 ? "upstream closed the connection" : "upstream connection reset";
 		if (n == 0 && r->rhead_done && r->rs.body == HTTP_BODY_UNTIL_CLOSE) {
 			r->rs.done = 1;
-			if (r->fc.nbody > 0 && exch_resp_filter(r) < 0) {
+			if (r->fc.nbody > 0 && exch_resp_filter(r, 1) < 0) {
 				backend_abort(r, MET_UP_ABORTED, "response filter failed");
 				return;
 			}
@@ -284,7 +297,12 @@ backend_read(struct req *r)
 		if (on_response_head(r) == -1)
 			return;
 	}
-	if ((rc = resp_advance(r)) < 0) {
+	/* A read shorter than the room it had emptied the socket: flush
+	 * the body stages now. A full one probably left more: they may keep
+	 * output back (a compressor's block goes on filling, rather than a
+	 * flushed block per read), and src_resume() queues the next read
+	 * at once, which flushes if it finds nothing (EP_AGAIN above). */
+	if ((rc = resp_advance(r, (size_t)n < room)) < 0) {
 		if (rc == -1)
 			backend_abort(r, MET_UP_BAD_RESPONSE, "malformed chunked response body");
 		else
@@ -424,8 +442,14 @@ src_send(struct req *r)
 static void
 src_resume(struct req *r)
 {
-	if (r->b != NULL && r->b->ep.rd_off)
+	if (r->b == NULL)
+		return;
+	if (r->b->ep.rd_off)
 		ep_want(&r->b->ep, 1, r->b->ep.wr_on);
+	/* Filter output held back: read now rather than on an event, which
+	 * an idle backend would never raise (backend_defer()). */
+	if (r->fheld)
+		ev_defer(r->b->ep.loop, &r->b->ep.defer);
 }
 
 static int
@@ -543,7 +567,7 @@ backend_defer(struct ev_loop *loop, struct ev_defer *d)
 	struct bconn *b = d->data;
 	struct req *r = b->req;
 
-	if (r == NULL || b->state != BC_ACTIVE || !ep_more(&b->ep))
+	if (r == NULL || b->state != BC_ACTIVE || !(ep_more(&b->ep) || r->fheld))
 		return;
 	backend_read(r);
 	/* b stays valid until the reap after this pass; r only while b->req

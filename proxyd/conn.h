@@ -117,6 +117,7 @@ struct req {
 	unsigned q_abandon:1;           /* final response came before the request body ended */
 	unsigned dechunk:1;             /* chunked response to an HTTP/1.0 client or to body filters: framing removed */
 	unsigned sticky:1;              /* the upstream has sticky: Set-Cookie unless the named server answered */
+	unsigned fheld:1;               /* body stages hold input not yet flushed (the source had more to read) */
 	uint16_t loglen, logsplit;      /* access log prefix: see accesslog.c */
 	uint8_t exclude[PD_MAX_SERVERS / 8];   /* servers already tried */
 	char reqid[33];

@@ -173,17 +173,20 @@ exch_release(struct conn *c)
 }
 
 int
-exch_resp_filter(struct req *r)
+exch_resp_filter(struct req *r, int flush)
 {
 	struct buf *in = r->rs.in;
 
 	if (r->fpass == 0)
 		r->fout.rpos = r->fout.wpos = 0;
-	if (r->rs.pass > 0 || r->rs.done) {
-		if (filter_body(r, in != NULL ? buf_rptr(in) : NULL, r->rs.pass, &r->fout, r->rs.done ? FILTER_LAST : 0) == -1)
+	if (r->rs.pass > 0 || r->rs.done || (flush && r->fheld)) {
+		unsigned flags = r->rs.done ? FILTER_LAST : flush ? FILTER_FLUSH : 0;
+
+		if (filter_body(r, in != NULL ? buf_rptr(in) : NULL, r->rs.pass, &r->fout, flags) == -1)
 			return -1;
 		if (in != NULL)
 			buf_consume(in, r->rs.pass);
+		r->fheld = flags == 0 && (r->fheld || r->rs.pass > 0);
 		r->rs.pass = 0;
 	}
 	r->fpass = buf_len(&r->fout);

@@ -126,8 +126,12 @@ void exch_release(struct conn *c);
 
 /* Body filters active: the r->rs.pass bytes the source passed (and the
  * end of the body, once r->rs.done) go through the body stages into
- * r->fout, out of the source's buffer. 0, or -1 a stage failed. */
-int exch_resp_filter(struct req *r);
+ * r->fout, out of the source's buffer. flush: the source has nothing more
+ * to read for now, so the stages emit everything they hold (FILTER_FLUSH);
+ * else they may keep input back (r->fheld then says so, and the source
+ * must call again with flush once a read would block). 0, or -1 a stage
+ * failed. */
+int exch_resp_filter(struct req *r, int flush);
 /* A request body error from the front's framing (-1 malformed chunked
  * body, -2 larger than max_body): 400 or 413 while no response began,
  * else the connection closes. */

@@ -15,10 +15,13 @@
  * Body stages run after the response's own framing was removed: a chunked
  * body is de-chunked first, so a stage sees the body's data only. Their
  * output changes the length, so the framing towards the client is
- * rewritten: chunked for an HTTP/1.1 client (one chunk per backend read:
- * each read's output is flushed, so server-sent events and long polls are
- * not held back), close-delimited for HTTP/1.0 (RFC 9112 §6.3). Content-
- * Length is never forwarded then.
+ * rewritten: chunked for an HTTP/1.1 client (at most one chunk per backend
+ * read), close-delimited for HTTP/1.0 (RFC 9112 §6.3). Content-Length is
+ * never forwarded then. The stages are flushed whenever the backend has
+ * nothing more to read for now (a short read, or a read that would block)
+ * and at the end of the body, so server-sent events and long polls are not
+ * held back, while a bulk body read in full buffers is not cut into a
+ * flushed block per read.
  */
 #ifndef PROXYD_FILTER_H
 #define PROXYD_FILTER_H
@@ -33,7 +36,8 @@ struct req;
 #define FILTER_MAX 4
 
 /* body stage flags */
-#define FILTER_LAST 0x1u            /* the body ends with these bytes: emit everything */
+#define FILTER_LAST  0x1u           /* the body ends with these bytes: emit everything */
+#define FILTER_FLUSH 0x2u           /* the source has nothing more for now: emit all held output */
 
 struct filter {
 	const char *name;
@@ -45,9 +49,11 @@ struct filter {
 	void (*hdr_add)(const struct req *r, struct buf *h);
 	/* Body stage, NULL when the filter leaves body bytes alone: transforms
 	 * n bytes at in, appending what it can emit for them to out. Called
-	 * once per backend read: a stage must not hold back output it could
-	 * emit now (a compressor syncs its stream). 0, or -1 to abort the
-	 * response (the client connection closes). */
+	 * once per backend read. Without FILTER_FLUSH or FILTER_LAST a stage
+	 * may keep output back (a compressor fills its blocks: more input is
+	 * already waiting); with FILTER_FLUSH it must emit everything it holds
+	 * (a compressor syncs its stream), n may then be 0. 0, or -1 to abort
+	 * the response (the client connection closes). */
 	int (*body)(struct req *r, void *st, const uint8_t *in, size_t n, struct buf *out, unsigned flags);
 	/* Releases the stage's per-response state (st), at the end of the
 	 * exchange whatever happened. NULL: none. */

@@ -326,7 +326,8 @@ compress_body(struct req *r, void *st, const uint8_t *in, size_t n, struct buf *
 	/* A coder error leaves a coded stream that cannot be completed: -1
 	 * makes the chain's caller close the connection (compress_feed
 	 * counted the error). */
-	return compress_feed(st, in, n, (flags & FILTER_LAST) ? COMPRESS_FINISH : COMPRESS_FLUSH, out);
+	return compress_feed(st, in, n, (flags & FILTER_LAST) ? COMPRESS_FINISH :
+	    (flags & FILTER_FLUSH) ? COMPRESS_FLUSH : COMPRESS_WRITE, out);
 }
 
 static void

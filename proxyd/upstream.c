@@ -251,6 +251,9 @@ bconn_close(struct bconn *b)
 
 	ev_io_stop(wk->loop, &b->ep.io);
 	ev_timer_stop(wk->loop, &b->timer);
+	/* A read queued to flush held filter output (backend.c) must not
+	 * run on a connection reaped before the queue. */
+	ev_defer_cancel(wk->loop, &b->ep.defer);
 	/* close_notify only on a session in good standing (handshake done,
 	 * no error: after one OpenSSL must not write again). */
 	ep_tls_end(&b->ep);
