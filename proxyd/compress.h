@@ -5,8 +5,9 @@
  * A worker owns one struct compress_pool (not thread-safe: one thread
  * uses it; other threads may only read its counters). The response filter's
  * body stage takes a stream when compress_decide() said to, feeds it each
- * backend read with COMPRESS_FLUSH (so server-sent events and long polls
- * reach the client as they arrive), finishes it at the end of the body and
+ * backend read (COMPRESS_FLUSH once the backend has nothing more for now,
+ * so server-sent events and long polls reach the client as they arrive;
+ * COMPRESS_WRITE while more is waiting), finishes it at the end of the body and
  * gives it back. Coder state is reused between responses, and memory the
  * coders free is kept in a small block cache, so a warm worker allocates
  * nothing per response or per chunk.
@@ -91,7 +92,8 @@ enum compress_op {
  * (grown with buf_reserve as needed). A FLUSH with nothing fed since the
  * last flush emits nothing. Each flush ends a block and costs some size
  * (docs/compression.md): flush when the backend has nothing more ready
- * (its read returned EAGAIN) or before waiting on it, WRITE otherwise. After FINISH only compress_release is allowed.
+ * (a short read, or one that returned EAGAIN) or before waiting on it,
+ * WRITE otherwise. After FINISH only compress_release is allowed.
  * Returns 0, or -1 on a coder error or ENOMEM (counted in errors; out may
  * hold part of the output): the stream is then unusable and the response
  * must be ended abnormally (close the connection, or reset the HTTP/2
