@@ -132,6 +132,7 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 	}
 	if ((c = wk->free_conns) != NULL) {
 		wk->free_conns = c->next;
+		wk_cache_take(&wk->nfree_conns, &wk->low_conns);
 	} else if ((c = malloc(sizeof(*c))) == NULL) {
 		if (counted)
 			cl_release(fam, cla);
@@ -157,6 +158,7 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 		close(fd);
 		c->next = wk->free_conns;
 		wk->free_conns = c;
+		wk->nfree_conns++;
 		return -1;
 	}
 	c->lo = config_lopts_ref(lis->opts);
@@ -173,6 +175,7 @@ conn_accept(struct worker *wk, int fd, const struct sockaddr_storage *ss, const 
 		close(fd);
 		c->next = wk->free_conns;
 		wk->free_conns = c;
+		wk->nfree_conns++;
 		return -1;
 	}
 	c->state = CONN_IDLE;

@@ -53,6 +53,7 @@ exch_alloc(struct worker *wk, struct conn *c)
 
 	if (r != NULL) {
 		wk->free_reqs = r->next_free;
+		wk_cache_take(&wk->nfree_reqs, &wk->low_reqs);
 	} else {
 		if ((r = malloc(sizeof(*r))) == NULL)
 			return NULL;
@@ -94,6 +95,7 @@ exch_free(struct worker *wk, struct req *r)
 	}
 	r->next_free = wk->free_reqs;
 	wk->free_reqs = r;
+	wk->nfree_reqs++;
 }
 
 /* Connection tokens that named a protected field and were ignored

@@ -143,9 +143,10 @@ bconn_alloc(struct worker *wk)
 {
 	struct bconn *b = wk->free_bconns;
 
-	if (b != NULL)
+	if (b != NULL) {
 		wk->free_bconns = b->next;
-	else if ((b = malloc(sizeof(*b))) == NULL)
+		wk_cache_take(&wk->nfree_bconns, &wk->low_bconns);
+	} else if ((b = malloc(sizeof(*b))) == NULL)
 		return NULL;
 	memset(b, 0, sizeof(*b));
 	buf_init(&b->ep.in);
@@ -217,6 +218,7 @@ up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *req)
 		close(fd);
 		b->next = wk->free_bconns;
 		wk->free_bconns = b;
+		wk->nfree_bconns++;
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -235,6 +237,7 @@ up_get(struct worker *wk, struct up_rt *rt, int srv, struct req *req)
 		close(fd);
 		b->next = wk->free_bconns;
 		wk->free_bconns = b;
+		wk->nfree_bconns++;
 		errno = e;
 		return NULL;
 	}

@@ -120,7 +120,8 @@ worker_buf_get(struct worker *wk, struct buf *b)
 	if (b->data != NULL)
 		return 0;
 	if (wk->nbufs > 0) {
-		b->data = wk->bufs[--wk->nbufs];
+		wk_cache_take(&wk->nbufs, &wk->low_bufs);
+		b->data = wk->bufs[wk->nbufs];
 	} else if ((b->data = malloc(WK_BUF_SIZE)) == NULL) {
 		return -1;
 	}
@@ -142,9 +143,21 @@ worker_buf_put(struct worker *wk, struct buf *b)
 	b->cap = b->rpos = b->wpos = 0;
 }
 
+/* How many of a cache's n entries a trim keeps: those used since the last
+ * trim (the low-water mark low says how many sat idle throughout), at most
+ * cap. */
+static int
+trim_keep(int n, int low, int cap)
+{
+	int used = n - (low < n ? low : n);
+
+	return used < cap ? used : cap;
+}
+
 /* The free lists are walked with their own types (one loop each): a
  * generic walk through void ** would break C's aliasing rules. Each keeps
- * its first keep entries and frees the rest; the bytes freed add to *n. */
+ * its first keep entries (the most recently used: the lists are LIFO) and
+ * frees the rest; the bytes freed add to *n. */
 static void
 trim_conns(struct conn **head, int keep, size_t *n)
 {
@@ -193,14 +206,20 @@ size_t
 worker_trim_caches(struct worker *wk, int keep_bufs, int keep)
 {
 	size_t n = 0;
+	int k;
 
-	while (wk->nbufs > keep_bufs) {
+	k = trim_keep(wk->nbufs, wk->low_bufs, keep_bufs);
+	while (wk->nbufs > k) {
 		free(wk->bufs[--wk->nbufs]);
 		n += WK_BUF_SIZE;
 	}
-	trim_conns(&wk->free_conns, keep, &n);
-	trim_bconns(&wk->free_bconns, keep, &n);
-	trim_reqs(&wk->free_reqs, keep, &n);
+	wk->nfree_conns = wk->low_conns = trim_keep(wk->nfree_conns, wk->low_conns, keep);
+	trim_conns(&wk->free_conns, wk->nfree_conns, &n);
+	wk->nfree_bconns = wk->low_bconns = trim_keep(wk->nfree_bconns, wk->low_bconns, keep);
+	trim_bconns(&wk->free_bconns, wk->nfree_bconns, &n);
+	wk->nfree_reqs = wk->low_reqs = trim_keep(wk->nfree_reqs, wk->low_reqs, keep);
+	trim_reqs(&wk->free_reqs, wk->nfree_reqs, &n);
+	wk->low_bufs = wk->nbufs;
 	if (wk->conns == NULL && wk->cpool != NULL)
 		compress_pool_trim(wk->cpool);
 	return n;
@@ -451,7 +470,9 @@ trim_timer_cb(struct ev_loop *loop, struct ev_timer *t)
 	struct worker *wk = t->data;
 
 	/* free() leaves the pages of a burst resident (glibc returns only the
-	 * top of a heap): after a large trim, hand the free pages back. */
+	 * top of a heap): after a trim that freed a buffer's worth or more (a
+	 * burst's leftovers: its connections' TLS state went back to the
+	 * heap with them), hand the free pages back. */
 	if (worker_trim_caches(wk, WK_TRIM_KEEP_BUFS, WK_TRIM_KEEP) >= WK_TRIM_RELEASE)
 		malloc_trim(0);
 	ev_timer_start(loop, t, WK_TRIM_MS);
@@ -495,12 +516,14 @@ reap_cb(struct ev_loop *loop, struct ev_defer *d)
 		wk->reap = c->next;
 		c->next = wk->free_conns;
 		wk->free_conns = c;
+		wk->nfree_conns++;
 	}
 	while (wk->reap_b != NULL) {
 		struct bconn *b = wk->reap_b;
 		wk->reap_b = b->next;
 		b->next = wk->free_bconns;
 		wk->free_bconns = b;
+		wk->nfree_bconns++;
 	}
 	check_stopped(wk);
 }

@@ -49,13 +49,21 @@ struct wlisten {
 #define WK_BUF_CACHE  256
 /* The caches above and the free lists of connections and exchanges follow
  * a burst up and kept it forever: 400 connections at once left 14 MB in use
- * with none open (docs/assurance.md). Every WK_TRIM_MS a worker frees what
- * is beyond WK_TRIM_KEEP_BUFS buffers and WK_TRIM_KEEP structures per list,
- * so idle memory follows the last seconds' load, not the highest ever. */
+ * with none open (docs/assurance.md). A fixed number kept was not enough
+ * either: each failover's burst filled the caches a little further towards
+ * it, and the soak saw RSS step up at every failover. Every WK_TRIM_MS a
+ * worker frees what each cache did not use since the previous trim (the
+ * fewest entries it held meanwhile, its low-water mark, sat idle the whole
+ * time), and in any case what is beyond WK_TRIM_KEEP_BUFS buffers and
+ * WK_TRIM_KEEP structures per list: idle memory follows the last seconds'
+ * load, and a burst's leftovers go within two trims. */
 #define WK_TRIM_MS          10000
 #define WK_TRIM_KEEP_BUFS   16
 #define WK_TRIM_KEEP        64
-#define WK_TRIM_RELEASE     (256u * 1024u)  /* bytes freed that call for malloc_trim */
+/* Bytes a trim freed that call for malloc_trim: one buffer. glibc hands
+ * back only the top of a heap by itself; freed pages in the middle stay
+ * resident until malloc_trim (docs/assurance.md). */
+#define WK_TRIM_RELEASE     WK_BUF_SIZE
 
 struct worker {
 	int idx;
@@ -73,6 +81,9 @@ struct worker {
 	struct conn *free_conns;
 	struct req *free_reqs;
 	struct bconn *free_bconns;
+	int nfree_conns, nfree_bconns, nfree_reqs;      /* the free lists' lengths */
+	/* The fewest entries each cache held since the last trim (wk_cache_take). */
+	int low_bufs, low_conns, low_bconns, low_reqs;
 	struct conn *reap;              /* closed, freed in the deferred callback */
 	struct bconn *reap_b;
 	struct ev_defer reap_defer;
@@ -112,11 +123,21 @@ int worker_count(void);
  * takes it back when b is empty. */
 int worker_buf_get(struct worker *wk, struct buf *b);
 void worker_buf_put(struct worker *wk, struct buf *b);
-/* Frees cached buffers beyond keep_bufs and free-list connections, backend
- * connections and exchanges beyond keep each; with no connection open, the
- * idle compression coders too. keep 0 empties them (the worker's exit).
- * Returns the bytes freed from the buffers and lists. */
+/* Frees, of the cached buffers and the free-list connections, backend
+ * connections and exchanges, what each cache left unused since the previous
+ * call (its low-water mark) and what is beyond keep_bufs buffers and keep
+ * entries per list; with no connection open, the idle compression coders
+ * too. keep 0 empties them (the worker's exit). Returns the bytes freed
+ * from the buffers and lists. */
 size_t worker_trim_caches(struct worker *wk, int keep_bufs, int keep);
+/* An entry taken from a cache of *n entries: counts it and lowers the
+ * cache's low-water mark *low. (Putting one back is ++*n.) */
+static inline void
+wk_cache_take(int *n, int *low)
+{
+	if (--*n < *low)
+		*low = *n;
+}
 /* Fast thread-local PRNG (xorshift). */
 uint32_t worker_rand(struct worker *wk);
 /* A request on generation g ended on this worker (drops the generation when
