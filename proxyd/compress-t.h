@@ -76,6 +76,7 @@ struct compress_type_pat {
  * default table or to memory owned here (types_owned). */
 struct compress_route_conf {
 	int enabled;
+	int explicit;                           /* the route said compress = ...; */
 	uint8_t prefer[COMPRESS_NALG];          /* enum compress_alg values */
 	uint8_t nprefer;
 	int8_t level[COMPRESS_NALG];            /* by enum compress_alg; [IDENTITY] unused */
@@ -89,7 +90,7 @@ struct compress_route_conf {
  * every route's block starts from. */
 struct compress_global_conf {
 	uint32_t max_streams;                   /* live compressors per worker */
-	struct compress_route_conf defaults;    /* enabled is 0 here: a route opts in */
+	struct compress_route_conf defaults;    /* enabled: compression.enabled, for routes that say nothing */
 };
 
 #endif /* PROXYD_COMPRESS_T_H */

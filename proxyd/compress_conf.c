@@ -178,18 +178,24 @@ parse_common(struct compress_route_conf *rc, const config_setting_t *g, const ch
 int
 compress_conf_parse_global(struct compress_global_conf *g, const config_setting_t *root, struct conf_err *err)
 {
-	static const char *const keys[] = { "prefer", "max_streams", "types", "min_length", "levels", NULL };
+	static const char *const keys[] = { "enabled", "prefer", "max_streams", "types", "min_length", "levels", NULL };
 	const config_setting_t *c = NULL;
 	int64_t ms = COMPRESS_DEFAULT_MAX_STREAMS;
+	int on = 0;
 
 	compress_conf_global_defaults(g);
 	if (conf_get_group(root, "compression", 0, &c, err) == -1)
 		return -1;
 	if (c == NULL)
 		return 0;
-	if (conf_check_keys(c, keys, err) == -1 || conf_get_int(c, "max_streams", 0, 0, 100000, &ms, err) == -1)
+	if (conf_check_keys(c, keys, err) == -1 || conf_get_int(c, "max_streams", 0, 0, 100000, &ms, err) == -1 ||
+	    conf_get_bool(c, "enabled", 0, &on, err) == -1)
 		return -1;
 	g->max_streams = (uint32_t)ms;
+	/* The default of every forwarding route that says nothing, as nginx's
+	 * http-level "gzip on": the one way to turn compression on for the
+	 * implicit route of a file without routes. */
+	g->defaults.enabled = on ? 1 : 0;
 	return parse_common(&g->defaults, c, "compression", err);
 }
 
@@ -204,9 +210,10 @@ compress_conf_parse_route(struct compress_route_conf *rc, const struct compress_
 
 	*rc = g->defaults;
 	rc->types_owned = NULL;         /* borrowed from g */
-	rc->enabled = 0;
+	rc->explicit = c != NULL;
 	if (c == NULL)
-		return 0;
+		return 0;               /* compression.enabled decides */
+	rc->enabled = 0;
 	snprintf(prefix, sizeof(prefix), "route \"%s\": compress", route_name ? route_name : "?");
 	if (config_setting_type(c) == CONFIG_TYPE_BOOL) {
 		rc->enabled = config_setting_get_bool(c) ? 1 : 0;

@@ -24,7 +24,8 @@
 #include "proxyd/compress-t.h"
 
 /* The built-in settings: prefer zstd, br, gzip; 64 streams; the default
- * types; min_length 256; levels gzip 6, br 4, zstd 3; defaults.enabled 0. */
+ * types; min_length 256; levels gzip 6, br 4, zstd 3; defaults.enabled 0
+ * (compression.enabled sets it). */
 void compress_conf_global_defaults(struct compress_global_conf *g);
 
 /*
@@ -38,7 +39,9 @@ int compress_conf_parse_global(struct compress_global_conf *g, const config_sett
 
 /*
  * Read the "compress" member of the route group r into rc, starting from
- * g's defaults: absent or false -> off; true -> on with the defaults; a
+ * g's defaults: absent -> compression.enabled (off unless set; rc->explicit
+ * 0, so config.c can leave non-forwarding routes off); false -> off;
+ * true -> on with the defaults; a
  * group -> on (unless enabled = false) with its keys (enabled, prefer,
  * types, min_length, levels) over the defaults. A route's prefer both
  * restricts the codings it offers and orders them. route_name labels

@@ -1458,7 +1458,7 @@ parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err 
 		 * (borrowed: the generation owns them). */
 		c->routes[0].compress = c->compress.defaults;
 		c->routes[0].compress.types_owned = NULL;
-		c->routes[0].compress.enabled = 0;
+		c->routes[0].compress.enabled = c->compress.defaults.enabled;
 		c->nroutes = 1;
 		return 0;
 	}
@@ -1494,6 +1494,10 @@ parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err 
 		    parse_hdr_ops(r, "response_headers", &rt->resp_ops, &rt->nresp_ops, err) == -1 ||
 		    compress_conf_parse_route(&rt->compress, &c->compress, r, rt->name, err) == -1)
 			return -1;
+		/* compression.enabled reaches forwarding routes only; a route that
+		 * asks for it itself must be one. */
+		if (rt->compress.enabled && rt->action != ROUTE_FORWARD && !rt->compress.explicit)
+			rt->compress.enabled = 0;
 		if (rt->compress.enabled && rt->action != ROUTE_FORWARD)
 			return conf_errorf(err, config_setting_get_member(r, "compress"),
 			    "route \"%s\": compress: only forwarding routes compress (a redirect or a fixed response has nothing to code)",

@@ -56,6 +56,7 @@ H=127.0.0.1
 P_ORIG=23001
 P_QUICK=23010              # quick mode --compress
 P_CONF=23020 P_ADM=23021   # config file: routes with their own settings, max_streams = 1
+P_NOROUTES=23030           # config file without routes, compression.enabled
 
 T_NAME=compress
 # shellcheck source=loopback.sh
@@ -478,6 +479,24 @@ conf_routes() {
 	[[ $(field "$out" content-encoding) == zstd ]] || t_fail "compress = true route: $out"
 }
 t_case "config file: a route's prefer, types and min_length; a route without compress" conf_routes
+
+# ---- a file without routes: compression.enabled reaches its implicit route --------
+no_routes() {
+	local out
+	cat > "$T/noroutes.conf" <<EOF
+threads = 1;
+user = "tandem-proxyd";
+compression = { enabled = true; };
+listeners = ( { name = "n"; listen = "$H:$P_NOROUTES"; } );
+upstreams = ( { name = "o"; servers = ( { name = "o1"; address = "$H:$P_ORIG"; } ); } );
+EOF
+	spawn "$T/noroutes.log" "$PROXYD" -c "$T/noroutes.conf"
+	wait_for 5 listening $P_NOROUTES || { t_fail "proxyd did not start: $(cat "$T/noroutes.log")"; return 1; }
+	out=$(head_of $P_NOROUTES '/b?size=5000' "gzip, zstd")
+	[[ $(field "$out" content-encoding) == zstd && $(field "$out" vary) == Accept-Encoding ]] ||
+		t_fail "implicit route with compression.enabled: $out"
+}
+t_case "config file without routes: compression.enabled compresses the implicit route" no_routes
 
 # ---- the pool limit: max_streams = 1 on one worker ---------------------------------
 pool_full() {

@@ -440,6 +440,38 @@ test_compress_settings(void **state)
 	config_unref(c);
 }
 
+/* compression.enabled: the default of every forwarding route that says
+ * nothing, so a file without routes can compress its implicit route; a
+ * route's own setting wins, and routes that answer locally stay off
+ * rather than being refused. */
+static void
+test_compress_enabled_default(void **state)
+{
+	struct conf_err err;
+	struct pd_config *c;
+
+	(void)state;
+	if ((c = config_load_string("t.conf", BASE "compression = { enabled = true; };\n", &err)) == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c->nroutes, 1);
+	assert_true(c->routes[0].compress.enabled);
+	config_unref(c);
+	if ((c = config_load_string("t.conf", BASE "compression = { enabled = true; };\n"
+	    "routes = ( { name = \"quiet\"; match = { path_prefix = \"/q/\"; }; upstream = \"a\"; compress = false; },\n"
+	    "           { name = \"gone\"; match = { path_prefix = \"/g/\"; }; respond = { status = 410; body = \"x\"; }; },\n"
+	    "           { name = \"rest\"; upstream = \"a\"; } );\n", &err)) == NULL)
+		fail_msg("%s", err.msg);
+	assert_false(c->routes[0].compress.enabled);
+	assert_false(c->routes[1].compress.enabled);
+	assert_true(c->routes[2].compress.enabled);
+	config_unref(c);
+	/* Without the key, nothing changes: a file without routes is off. */
+	if ((c = config_load_string("t.conf", BASE, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	assert_false(c->routes[0].compress.enabled);
+	config_unref(c);
+}
+
 /* Quick mode goes through the file parser's checks: a request's exclude
  * mask holds PD_MAX_SERVERS bits, so a 513th server (which a retry would
  * mark past the end of the mask) is refused with the parser's message, the
@@ -689,6 +721,7 @@ main(void)
 		cmocka_unit_test(test_quick_mode_server_bound),
 		cmocka_unit_test(test_quick_mode_compress),
 		cmocka_unit_test(test_compress_settings),
+		cmocka_unit_test(test_compress_enabled_default),
 		cmocka_unit_test(test_admin_shared_state),
 		cmocka_unit_test(test_tls_listeners),
 		cmocka_unit_test(test_quick_mode_tls),
