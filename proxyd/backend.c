@@ -9,6 +9,7 @@
 
 #include "lib/log.h"
 #include "lib/net.h"
+#include "proxyd/cache.h"
 #include "proxyd/exchange.h"
 #include "proxyd/filter.h"
 #include "proxyd/h1_head.h"
@@ -195,6 +196,10 @@ resp_advance(struct req *r)
 		}
 		if (r->rs.body == HTTP_BODY_CHUNKED && r->dechunk && used > 0)
 			used = dechunk_in_place(r, in, used);
+		/* The store sees data only: a chunked body it stores is
+		 * de-chunked (proxyd/cache.c's body stage asks for it). */
+		if (r->cache != NULL)
+			cache_tap(r, buf_rptr(in) + r->rs.pass, used, end);
 		r->rs.pass += used;
 		if (end)
 			r->rs.done = 1;

@@ -10,6 +10,7 @@
 #include "lib/log.h"
 #include "proxyd/accesslog.h"
 #include "proxyd/backend.h"
+#include "proxyd/cache.h"
 #include "proxyd/client.h"
 #include "proxyd/exchange.h"
 #include "proxyd/filter.h"
@@ -220,6 +221,9 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 		local_respond(r, 503, "503 Service Unavailable: no upstream\n", NULL, 1);
 		return;
 	}
+	/* A route with a cache answers a fresh stored response itself. */
+	if (r->rt->cache != NULL && cache_request(r, d) == 1)
+		return;
 	if ((rc = h1_request_head(r, d)) < 0) {
 		buf_consume(&c->ep.in, m->header_bytes);
 		if (rc == -2) {

@@ -1,0 +1,703 @@
+/*
+ * proxyd/cache.c — a route's cache on the request path (cache.h): the
+ * lookup before forwarding, the cache as an exchange source serving a hit,
+ * the store filter on the backend's response, Age and Cache-Status.
+ */
+#include "proxyd/cache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "proxyd/cache_rule.h"
+#include "proxyd/cache_store.h"
+#include "proxyd/conn.h"
+#include "proxyd/exchange.h"
+#include "proxyd/filter.h"
+#include "proxyd/h1_head.h"
+#include "proxyd/local.h"
+#include "proxyd/route.h"
+
+/* RFC 9211 §2: how a request went, as its Cache-Status says. */
+enum cache_fwd {
+	FWD_HIT = 0,          /* answered from the cache */
+	FWD_URI_MISS,         /* nothing stored for the key */
+	FWD_VARY_MISS,        /* stored, but for other values of the Vary fields */
+	FWD_STALE,            /* stored, no longer fresh */
+	FWD_REQUEST,          /* the request asked not to be answered from the cache (no-cache, max-age) */
+	FWD_METHOD,           /* a method the cache does not answer */
+	FWD_BYPASS,           /* not looked up (a GET with a body, a key too long) */
+};
+static const char *const fwd_names[] = { "hit", "uri-miss", "vary-miss", "stale", "request", "method", "bypass" };
+
+/* The longest normalised value of a Vary field kept per name, and of the
+ * key: longer ones are not stored. */
+#define VARY_VALUE_MAX 512
+#define KEY_MAX 8448
+
+struct cache_req {
+	struct cache_store *store;
+	const struct pd_cache *cf;
+	struct cache_obj *hit;             /* held while a hit is served */
+	struct cache_obj *build;           /* the response being stored */
+	struct buf body;                   /* a hit's body, borrowed from hit->body */
+	uint8_t fwd;                       /* enum cache_fwd */
+	uint8_t why;                       /* enum cache_nostore: why the response was not stored */
+	unsigned stored:1;                 /* the response went (or is going) into the store */
+	unsigned is_get:1;
+	unsigned invalidate:1;             /* an unsafe method: invalidate on success (§4.4) */
+	unsigned not_modified:1;           /* a hit answered 304 */
+	int64_t request_time;              /* Unix seconds the request was forwarded */
+	int64_t age, ttl;                  /* a hit's Age and remaining freshness */
+	uint8_t *qcopy;                    /* the request head (its fields' spans in r->rq.head), for Vary */
+	size_t klen;
+	char key[];
+};
+
+static int64_t
+wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/* Runs fn over every field named lname (lowercase) of m (bytes at d). */
+static void
+each_field(const struct http_msg *m, const uint8_t *d, const char *lname, void (*fn)(void *ctx, const char *v, size_t n),
+    void *ctx)
+{
+	size_t nl = strlen(lname);
+
+	for (int i = 0; i < m->nheaders; i++) {
+		struct http_span n = m->headers[i].name, v = m->headers[i].value;
+		if (n.len == nl && strncasecmp((const char *)d + n.off, lname, nl) == 0)
+			fn(ctx, (const char *)d + v.off, v.len);
+	}
+}
+
+static void
+cc_field(void *ctx, const char *v, size_t n)
+{
+	cache_cc_parse(ctx, v, n);
+}
+
+struct flag { int set; };
+
+static void
+flag_field(void *ctx, const char *v, size_t n)
+{
+	(void)v;
+	(void)n;
+	((struct flag *)ctx)->set = 1;
+}
+
+static void
+pragma_field(void *ctx, const char *v, size_t n)
+{
+	/* §5.4: Pragma: no-cache counts as Cache-Control: no-cache when the
+	 * request has no Cache-Control. */
+	for (size_t i = 0; i + 8 <= n; i++)
+		if (strncasecmp(v + i, "no-cache", 8) == 0)
+			((struct flag *)ctx)->set = 1;
+}
+
+static int
+has_field(const struct http_msg *m, const uint8_t *d, const char *lname)
+{
+	struct flag f = { 0 };
+
+	each_field(m, d, lname, flag_field, &f);
+	return f.set;
+}
+
+/* The request's Cache-Control, Pragma folded in. */
+static void
+request_cc(const struct http_msg *m, const uint8_t *d, struct cache_cc *cc)
+{
+	cache_cc_init(cc);
+	each_field(m, d, "cache-control", cc_field, cc);
+	if (!has_field(m, d, "cache-control")) {
+		struct flag f = { 0 };
+		each_field(m, d, "pragma", pragma_field, &f);
+		if (f.set)
+			cc->no_cache = 1;
+	}
+}
+
+struct norm { char *out; size_t cap, len; int over; };
+
+static void
+norm_field(void *ctx, const char *v, size_t n)
+{
+	struct norm *x = ctx;
+
+	if (cache_vary_norm_append(x->out, x->cap, &x->len, v, n) == -1)
+		x->over = 1;
+}
+
+/* The request's normalised value of field lname (§4.1); -1 when too long. */
+static int
+req_value(const struct http_msg *m, const uint8_t *d, const char *lname, char *out, size_t cap, size_t *len)
+{
+	struct norm x = { out, cap, 0, 0 };
+
+	each_field(m, d, lname, norm_field, &x);
+	*len = x.len;
+	return x.over ? -1 : 0;
+}
+
+/* ---- lookup ----------------------------------------------------------------- */
+
+struct vary_ctx { const struct http_msg *m; const uint8_t *d; };
+
+/* §4.1: a stored response matches when every field its Vary names has the
+ * same normalised value in this request as in the one that got it (a
+ * field absent from both matches). Store lock held: only string work. */
+static int
+vary_ok(void *ctx, const struct cache_obj *o)
+{
+	const struct vary_ctx *x = ctx;
+	const char *p = (const char *)o->vary, *end = p + o->vary_len;
+
+	while (p < end) {
+		const char *name = p, *val = name + strlen(name) + 1;
+		size_t vl = strlen(val), len;
+		char cur[VARY_VALUE_MAX];
+
+		if (req_value(x->m, x->d, name, cur, sizeof(cur), &len) == -1 || len != vl || memcmp(cur, val, vl) != 0)
+			return 0;
+		p = val + vl + 1;
+	}
+	return 1;
+}
+
+/* The key: scheme, host (lowercased) and the normalised target with its
+ * query (RFC 9111 §2: the target URI). -1 when it does not fit. */
+static int
+make_key(const struct req *r, const uint8_t *d, char *k, size_t cap, size_t *klen)
+{
+	const struct http_msg *m = &r->rq.head;
+	const char *t, *host = "";
+	size_t tl, hl = 0, at;
+	char scratch[8192];
+
+	if (h1_target_parts(r, d, &t, &tl, scratch, sizeof(scratch)) == -1)
+		return -1;
+	if (m->target_form == HTTP_TF_ABSOLUTE) {
+		host = (const char *)d + m->authority.off;
+		hl = m->authority.len;
+	} else if (m->host_idx >= 0) {
+		host = (const char *)d + m->headers[m->host_idx].value.off;
+		hl = m->headers[m->host_idx].value.len;
+	}
+	at = (size_t)snprintf(k, cap, "%s://", r->c->ep.ssl != NULL ? "https" : "http");
+	if (at + hl + tl >= cap)
+		return -1;
+	for (size_t i = 0; i < hl; i++)
+		k[at++] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] - 'A' + 'a' : host[i]);
+	memcpy(k + at, t, tl);
+	at += tl;
+	*klen = at;
+	return 0;
+}
+
+/* ---- the cache as a source --------------------------------------------------- */
+
+static void
+src_nothing(struct req *r)
+{
+	(void)r;
+}
+
+/* The front drained what was passed: the whole body was, so this is only
+ * progress on a slow client; the idle timer starts again. */
+static void
+src_resume(struct req *r)
+{
+	exch_timer_arm(r->c, r->gen->to.client_idle);
+}
+
+static int
+src_accepts(const struct req *r)
+{
+	(void)r;
+	return 0;
+}
+
+static void
+src_timeout(struct req *r)
+{
+	conn_close(r->c, "timeout writing a cached response");
+}
+
+static void
+src_release(struct req *r, int clean)
+{
+	struct cache_req *cq = r->cache;
+
+	(void)clean;
+	if (cq != NULL && cq->hit != NULL) {
+		cache_store_unref(cq->store, cq->hit);
+		cq->hit = NULL;
+		r->rs.in = NULL;
+		r->rs.pass = 0;
+	}
+}
+
+static const struct exch_source cache_source = { "cache", src_nothing, src_resume, src_accepts, src_timeout, src_release };
+
+/* The stored value of field lname in a hit's head (first one), or NULL. */
+static const char *
+stored_field(const struct req *r, const uint8_t *h, const char *lname, size_t *len)
+{
+	int i = http_find_header(&r->rs.head, h, lname);
+
+	if (i < 0)
+		return NULL;
+	*len = r->rs.head.headers[i].value.len;
+	return (const char *)h + r->rs.head.headers[i].value.off;
+}
+
+/* RFC 9110 §13.1.1-§13.1.3, §13.2.2: a GET or HEAD with If-None-Match is
+ * answered 304 when a tag matches (weak comparison), and If-Modified-Since
+ * is looked at only without If-None-Match. */
+static int
+not_modified(const struct req *r, const uint8_t *d, const uint8_t *h)
+{
+	const struct http_msg *m = &r->rq.head;
+	int i = http_find_header(m, d, "if-none-match");
+	const char *sv;
+	size_t sl;
+
+	if (i >= 0) {
+		if ((sv = stored_field(r, h, "etag", &sl)) == NULL)
+			return 0;
+		return cache_inm_match((const char *)d + m->headers[i].value.off, m->headers[i].value.len, sv, sl);
+	}
+	if ((i = http_find_header(m, d, "if-modified-since")) >= 0) {
+		int64_t ims = cache_http_date((const char *)d + m->headers[i].value.off, m->headers[i].value.len), lm;
+		if (ims < 0 || (sv = stored_field(r, h, "last-modified", &sl)) == NULL || (lm = cache_http_date(sv, sl)) < 0)
+			return 0;
+		return lm <= ims;
+	}
+	return 0;
+}
+
+/* Serves the held object: its head re-parsed into r->rs.head (the spans
+ * point into the object, which the reference keeps), the filter chain
+ * chosen as for a backend's response, the body passed whole. */
+static int
+serve(struct req *r, const uint8_t *d)
+{
+	struct cache_req *cq = r->cache;
+	struct cache_obj *o = cq->hit;
+	struct http_parser p;
+	struct http_limits lim;
+	int body;
+
+	exch_parser_limits(r->gen, &lim);
+	http_parser_init(&p, 1, &lim);
+	if (http_parse(&p, &r->rs.head, o->head, o->head_len) != HTTP_OK)
+		return -1;
+	filter_request(r, d);
+	cq->not_modified = not_modified(r, d, o->head);
+	buf_consume(&r->c->ep.in, r->rq.head.header_bytes);
+	exch_attach(r, &cache_source);
+	/* The stored head's framing is the origin's; the client's is
+	 * written from these (h1_response_head). */
+	r->rs.head.content_length = (int64_t)o->body_len;
+	r->rs.head.chunked = 0;
+	if (cq->not_modified) {
+		r->rs.head.status = 304;
+		r->rs.head.reason.len = 0;
+	}
+	body = !r->is_head && !cq->not_modified && r->rs.head.status != 204;
+	r->rs.body = body ? HTTP_BODY_LENGTH : HTTP_BODY_NONE;
+	r->status = r->rs.head.status;
+	r->rhead_done = 1;
+	r->srv_idx = -1;
+	filter_select(r, FILTER_SEL_BACKEND | (body && o->body_len > 0 ? FILTER_SEL_BODY : 0), o->head);
+	if (r->fc.nbody > 0 && r->rq.head.version_minor == 0)
+		r->keep_client = 0;    /* coded: delimited by the close (filter.h) */
+	if (r->c->wk->draining)
+		r->keep_client = 0;
+	h1_response_head(r, o->head);
+	cq->body.data = o->body;
+	cq->body.cap = o->body_len;
+	cq->body.rpos = 0;
+	cq->body.wpos = body ? o->body_len : 0;
+	r->rs.in = &cq->body;
+	r->rs.pass = buf_len(&cq->body);
+	r->rs.left = 0;
+	r->rs.done = 1;
+	if (r->fc.nbody > 0 && exch_resp_filter(r) == -1) {
+		conn_close(r->c, "response filter failed");
+		return 0;
+	}
+	exch_timer_arm(r->c, r->gen->to.client_idle);
+	exch_resp_continue(r);
+	return 0;
+}
+
+int
+cache_request(struct req *r, const uint8_t *d)
+{
+	const struct pd_cache *cf = r->rt->cache;
+	const struct http_msg *m = &r->rq.head;
+	struct cache_req *cq;
+	struct cache_cc rq;
+	char key[KEY_MAX];
+	size_t klen;
+	int found = 0;
+
+	if (make_key(r, d, key, sizeof(key), &klen) == -1)
+		return 0;
+	if ((cq = calloc(1, sizeof(*cq) + klen)) == NULL)
+		return -1;
+	r->cache = cq;
+	cq->store = cf->store;
+	cq->cf = cf;
+	memcpy(cq->key, key, klen);
+	cq->klen = klen;
+	cq->request_time = wall_now();
+	cq->why = CACHE_NS_NONE;
+	if (m->method != HTTP_M_GET && m->method != HTTP_M_HEAD) {
+		/* §4.4: an unsafe method's success invalidates the target URI.
+		 * OPTIONS and TRACE are safe (RFC 9110 §9.2.1). */
+		cq->invalidate = m->method != HTTP_M_OPTIONS && m->method != HTTP_M_TRACE;
+		cq->fwd = FWD_METHOD;
+		return 0;
+	}
+	cq->is_get = m->method == HTTP_M_GET;
+	if (r->rq.body != HTTP_BODY_NONE) {
+		/* A GET with a body: its meaning is not defined (RFC 9110
+		 * §9.3.1), so the cache neither answers nor stores it. */
+		cq->fwd = FWD_BYPASS;
+		cq->is_get = 0;
+		return 0;
+	}
+	request_cc(m, d, &rq);
+	if (rq.no_cache || rq.max_age == 0) {
+		/* §5.2.1.4, §5.2.1.1: the client wants a response validated by
+		 * the origin; what comes back may still be stored. */
+		cq->fwd = FWD_REQUEST;
+	} else {
+		struct vary_ctx vx = { m, d };
+		struct cache_obj *o = cache_store_lookup(cq->store, cache_key_hash(key, klen), key, klen, vary_ok, &vx, &found);
+		if (o != NULL) {
+			int64_t now = wall_now();
+			/* §4.2.3: current_age = corrected_initial_age + resident_time. */
+			int64_t age = o->initial_age + (now > o->response_time ? now - o->response_time : 0);
+			/* §4.2: fresh while the lifetime exceeds the age; the
+			 * client's max-age and min-fresh narrow it (§5.2.1.1,
+			 * §5.2.1.3). */
+			int fresh = o->lifetime > age && (rq.max_age < 0 || age <= rq.max_age) &&
+			    (rq.min_fresh < 0 || o->lifetime - age >= rq.min_fresh);
+			if (fresh) {
+				cq->hit = o;
+				cq->age = age;
+				cq->ttl = o->lifetime - age;
+				cq->fwd = FWD_HIT;
+				atomic_fetch_add_explicit(&cache_store_stats(cq->store)->hits, 1, memory_order_relaxed);
+				if (serve(r, d) == 0)
+					return 1;
+				/* A stored head that does not parse cannot happen
+				 * (it parsed when stored): forward. */
+				cq->hit = NULL;
+			}
+			cache_store_unref(cq->store, o);
+			cq->fwd = FWD_STALE;
+		} else {
+			cq->fwd = found ? FWD_VARY_MISS : FWD_URI_MISS;
+		}
+	}
+	atomic_fetch_add_explicit(&cache_store_stats(cq->store)->misses, 1, memory_order_relaxed);
+	if (rq.only_if_cached) {
+		/* §5.2.1.7: nothing usable stored: 504, not the origin. */
+		buf_consume(&r->c->ep.in, m->header_bytes);
+		local_respond(r, 504, "504 Gateway Timeout: not in cache (only-if-cached)\n", NULL, 1);
+		return 1;
+	}
+	if (cq->is_get && (cq->qcopy = malloc(m->header_bytes)) != NULL)
+		/* Vary is known only from the response; by then the request's
+		 * bytes have left the client's buffer. */
+		memcpy(cq->qcopy, d, m->header_bytes);
+	return 0;
+}
+
+/* ---- the store filter -------------------------------------------------------- */
+
+static int
+hdr_drop(const struct req *r, const char *name, size_t len)
+{
+	const struct cache_req *cq = r->cache;
+
+	if (cq->hit == NULL)
+		return 0;
+	/* Ours replaces the stored Age (§4.2.3: the age is the cache's to
+	 * compute). A 304 carries no representation metadata (RFC 9110
+	 * §15.4.5). */
+	if (len == 3 && strncasecmp(name, "age", 3) == 0)
+		return 1;
+	if (cq->not_modified && ((len == 12 && strncasecmp(name, "content-type", 12) == 0) ||
+	    (len == 16 && strncasecmp(name, "content-encoding", 16) == 0) ||
+	    (len == 16 && strncasecmp(name, "content-language", 16) == 0)))
+		return 1;
+	return 0;
+}
+
+static void
+hdr_add(const struct req *r, struct buf *h)
+{
+	const struct cache_req *cq = r->cache;
+
+	if (cq->hit != NULL) {
+		buf_appendf(h, "Age: %lld\r\nCache-Status: tandem; hit; ttl=%lld\r\n", (long long)cq->age, (long long)cq->ttl);
+		return;
+	}
+	/* RFC 9211 §2.2-§2.6: forwarded, why, the origin's status, and
+	 * whether the response was stored (or the reason it was not). */
+	buf_appendf(h, "Cache-Status: tandem; fwd=%s; fwd-status=%d%s%s\r\n", fwd_names[cq->fwd], r->status,
+	    cq->stored ? "; stored" : cq->why != CACHE_NS_NONE ? "; detail=" : "",
+	    !cq->stored && cq->why != CACHE_NS_NONE ? cache_nostore_str((enum cache_nostore)cq->why) : "");
+}
+
+/* Chunked responses only: the stage makes the backend remove the framing
+ * (filter.h), so the tap sees the data; the bytes go on as they came. */
+static int
+body_pass(struct req *r, void *st, const uint8_t *in, size_t n, struct buf *out, unsigned flags)
+{
+	(void)r;
+	(void)st;
+	(void)flags;
+	return n > 0 ? buf_append(out, in, n) : 0;
+}
+
+static const struct filter filter_cache = { .name = "cache", .hdr_drop = hdr_drop, .hdr_add = hdr_add };
+static const struct filter filter_cache_store = { .name = "cache-store", .hdr_drop = hdr_drop, .hdr_add = hdr_add,
+	.body = body_pass };
+
+static void
+not_stored(struct cache_req *cq, enum cache_nostore why)
+{
+	cq->why = (uint8_t)why;
+	atomic_fetch_add_explicit(&cache_store_stats(cq->store)->not_stored[why], 1, memory_order_relaxed);
+}
+
+struct vary_build { const struct http_msg *m; const uint8_t *d; char *out; size_t cap, len; int over; };
+
+static void
+vary_name(void *ctx, const char *name, size_t nlen)
+{
+	struct vary_build *x = ctx;
+	char lname[64], val[VARY_VALUE_MAX];
+	size_t vl;
+
+	memcpy(lname, name, nlen);
+	lname[nlen] = '\0';
+	/* The same name twice needs one pair. */
+	for (size_t at = 0; at < x->len;) {
+		size_t l = strlen(x->out + at);
+		if (l == nlen && memcmp(x->out + at, lname, nlen) == 0)
+			return;
+		at += l + 1;
+		at += strlen(x->out + at) + 1;
+	}
+	if (req_value(x->m, x->d, lname, val, sizeof(val), &vl) == -1 || x->len + nlen + vl + 2 > x->cap) {
+		x->over = 1;
+		return;
+	}
+	memcpy(x->out + x->len, lname, nlen + 1);
+	x->len += nlen + 1;
+	memcpy(x->out + x->len, val, vl);
+	x->out[x->len + vl] = '\0';
+	x->len += vl + 1;
+}
+
+struct vary_walk { struct vary_build *b; int star; };
+
+static void
+vary_field(void *ctx, const char *v, size_t n)
+{
+	struct vary_walk *w = ctx;
+
+	if (cache_vary_names(v, n, vary_name, w->b))
+		w->star = 1;
+}
+
+static void
+date_field(void *ctx, const char *v, size_t n)
+{
+	int64_t *t = ctx;
+
+	/* A second field of the same name makes it invalid (-2). */
+	*t = *t == -1 ? cache_http_date(v, n) : -2;
+	if (*t == -1)
+		*t = -2;
+}
+
+/* The facts of a backend response (head bytes rd) for the rules, and
+ * whether to store it. */
+static void
+consider_store(struct req *r, const uint8_t *rd)
+{
+	struct cache_req *cq = r->cache;
+	const struct http_msg *rs = &r->rs.head, *rq = &r->rq.head;
+	struct cache_facts f;
+	struct flag auth = { 0 };
+	char vary[2048];
+	struct vary_build vb = { rq, cq->qcopy, vary, sizeof(vary), 0, 0 };
+	struct vary_walk vw = { &vb, 0 };
+	int64_t age = -1;
+	size_t hint = 0;
+	enum cache_nostore why;
+	int i;
+
+	memset(&f, 0, sizeof(f));
+	f.is_get = 1;
+	f.status = rs->status;
+	f.response_time = wall_now();
+	request_cc(rq, cq->qcopy, &f.rq_cc);
+	cache_cc_init(&f.rs_cc);
+	each_field(rs, rd, "cache-control", cc_field, &f.rs_cc);
+	each_field(rq, cq->qcopy, "authorization", flag_field, &auth);
+	f.rq_authorization = auth.set;
+	f.set_cookie = has_field(rs, rd, "set-cookie");
+	f.store_set_cookie = cq->cf->store_set_cookie;
+	f.date = f.expires = f.last_modified = -1;
+	each_field(rs, rd, "date", date_field, &f.date);
+	if (f.date < 0)
+		f.date = -1;
+	each_field(rs, rd, "expires", date_field, &f.expires);
+	if (f.expires < -1)
+		f.expires = -2;
+	each_field(rs, rd, "last-modified", date_field, &f.last_modified);
+	if (f.last_modified < 0)
+		f.last_modified = -1;
+	f.heuristic_pct = cq->cf->heuristic_pct;
+	each_field(rs, rd, "vary", vary_field, &vw);
+	f.vary_star = vw.star;
+	if ((why = cache_storable(&f)) != CACHE_NS_NONE) {
+		not_stored(cq, why);
+		return;
+	}
+	if (vb.over) {
+		/* A Vary value too long to keep: not stored rather than
+		 * stored under a value that could match another request. */
+		not_stored(cq, CACHE_NS_VARY_STAR);
+		return;
+	}
+	switch (r->rs.body) {
+	case HTTP_BODY_LENGTH:
+		if ((uint64_t)rs->content_length > cache_store_max_object(cq->store)) {
+			not_stored(cq, CACHE_NS_TOO_LARGE);
+			return;
+		}
+		hint = (size_t)rs->content_length;
+		break;
+	case HTTP_BODY_NONE:
+	case HTTP_BODY_CHUNKED:
+		break;
+	default:
+		not_stored(cq, CACHE_NS_BODY);
+		return;
+	}
+	if ((i = http_find_header(rs, rd, "age")) >= 0) {
+		int64_t a = 0;
+		const char *v = (const char *)rd + rs->headers[i].value.off;
+		for (size_t k = 0; k < rs->headers[i].value.len && v[k] >= '0' && v[k] <= '9' && a < 2147483648LL; k++)
+			a = a * 10 + (v[k] - '0');
+		age = a;
+	}
+	if ((cq->build = cache_obj_new(cq->key, cq->klen, vary, vb.len, rd, rs->header_bytes, hint)) == NULL)
+		return;
+	cq->build->response_time = f.response_time;
+	cq->build->initial_age = cache_initial_age(age, f.date, cq->request_time, f.response_time);
+	cq->build->lifetime = cache_freshness_lifetime(&f);
+	cq->stored = 1;
+	if (r->rs.body == HTTP_BODY_NONE)
+		cache_tap(r, NULL, 0, 1);
+}
+
+void
+cache_filter_select(struct req *r, unsigned how, const uint8_t *rd)
+{
+	struct cache_req *cq = r->cache;
+
+	if (cq->build != NULL) {
+		/* A local answer (an error) in place of the response that was
+		 * being stored. */
+		cache_obj_free(cq->build);
+		cq->build = NULL;
+		cq->stored = 0;
+	}
+	if (!(how & FILTER_SEL_BACKEND) || rd == NULL)
+		return;
+	if (cq->hit == NULL) {
+		if (cq->invalidate && r->rs.head.status < 400) {
+			/* §4.4: a non-error answer to an unsafe method
+			 * invalidates what is stored for its target. */
+			(void)cache_store_remove(cq->store, cache_key_hash(cq->key, cq->klen), cq->key, cq->klen);
+		}
+		if (cq->is_get && cq->qcopy != NULL && cq->fwd != FWD_BYPASS)
+			consider_store(r, rd);
+	}
+	(void)filter_add(r, cq->build != NULL && r->rs.body == HTTP_BODY_CHUNKED ? &filter_cache_store : &filter_cache, NULL);
+}
+
+void
+cache_tap(struct req *r, const uint8_t *p, size_t n, int end)
+{
+	struct cache_req *cq = r->cache;
+	struct cache_obj *o = cq->build;
+
+	if (o == NULL)
+		return;
+	if (cache_obj_append(o, p, n, (size_t)cache_store_max_object(cq->store)) == -1) {
+		/* Over max_object (a chunked body has no length up front):
+		 * the rest streams through, nothing is stored. */
+		cache_obj_free(o);
+		cq->build = NULL;
+		cq->stored = 0;
+		not_stored(cq, CACHE_NS_TOO_LARGE);
+		return;
+	}
+	if (end) {
+		cq->build = NULL;
+		cache_store_insert(cq->store, o);
+	}
+}
+
+void
+cache_req_end(struct req *r)
+{
+	struct cache_req *cq = r->cache;
+
+	if (cq->hit != NULL)
+		cache_store_unref(cq->store, cq->hit);
+	if (cq->build != NULL) {
+		/* The body never ended (client or backend gone): a partial
+		 * response is never stored. */
+		cache_obj_free(cq->build);
+		not_stored(cq, CACHE_NS_BODY);
+	}
+	free(cq->qcopy);
+	free(cq);
+	r->cache = NULL;
+}
+
+const char *
+cache_log_str(const struct req *r)
+{
+	const struct cache_req *cq = r->cache;
+
+	if (cq == NULL)
+		return "-";
+	if (cq->fwd == FWD_HIT)
+		return cq->not_modified ? "hit-304" : "hit";
+	return fwd_names[cq->fwd];
+}

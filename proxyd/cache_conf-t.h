@@ -1,0 +1,22 @@
+/*
+ * proxyd/cache_conf-t.h — a named cache's configuration (the "caches" list of
+ * proxyd.conf, proxyd/cache_conf.c), as the generation holds it. The store
+ * itself (proxyd/cache_store.h) outlives generations.
+ */
+#ifndef PROXYD_CACHE_CONF_T_H
+#define PROXYD_CACHE_CONF_T_H
+
+#include <stdint.h>
+
+struct cache_store;
+
+struct pd_cache {
+	char *name;
+	uint64_t size;                  /* bytes the store may hold (objects, keys, heads, bodies) */
+	uint64_t max_object;            /* a larger body is streamed through, not stored */
+	int store_set_cookie;           /* responses with Set-Cookie may be stored */
+	unsigned heuristic_pct;         /* RFC 9111 §4.2.2 heuristic freshness, percent; 0 = off */
+	struct cache_store *store;      /* one reference */
+};
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * proxyd/cache_store.h — the RAM store behind a named cache: objects
+ * (a stored response's head and body, its key and the request values its
+ * Vary selects on) in a hash table, a byte bound, and a segmented LRU.
+ *
+ * One store per cache name, shared by every worker thread and every
+ * configuration generation that names it (a registry, like the rate-limit
+ * tables): a hit ratio that divided by the worker count, or a cache that
+ * went cold at each reload, is not what an operator expects. One mutex
+ * guards the table and the lists; it is held for a lookup (hash, compare,
+ * a reference taken) or an insert, never while bytes are written to a
+ * client: a hit is served from the object outside the lock, and the
+ * reference keeps it alive even if it is evicted or replaced meanwhile.
+ *
+ * Eviction is a segmented LRU (SLRU): a new object enters the probation
+ * segment; a hit there promotes it to the protected segment (at most 80%
+ * of the bytes), whose overflow goes back to probation; eviction takes
+ * probation's least recently used first. A scan of one-hit objects only
+ * churns probation, so the objects that were hit twice survive it. Chosen
+ * over a TinyLFU admission filter because it needs no frequency sketch to
+ * size, age and tune, its behaviour is exact and testable (a table test
+ * can say which object goes), and it protects exactly the set an operator
+ * reasons about: what was asked for more than once.
+ *
+ * Objects are immutable once inserted; a newer response for the same key
+ * and Vary values replaces the old object (which lives until its last
+ * reference goes).
+ */
+#ifndef PROXYD_CACHE_STORE_H
+#define PROXYD_CACHE_STORE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "proxyd/cache_rule.h"
+
+#define CACHE_NAME_MAX 64
+
+struct cache_obj {
+	/* The store's, under its lock. */
+	struct cache_obj *hnext;           /* hash chain */
+	struct cache_obj *prev, *next;     /* segment list */
+	uint32_t refs;
+	uint8_t seg;                       /* CACHE_SEG_* */
+	size_t cost;                       /* bytes charged against the bound */
+	/* Set before insertion, read-only afterwards. */
+	uint64_t hash;                     /* of the key */
+	int64_t response_time;             /* Unix seconds the response arrived */
+	int64_t initial_age;               /* corrected_initial_age (RFC 9111 §4.2.3) */
+	int64_t lifetime;                  /* freshness lifetime, seconds */
+	uint32_t key_len, vary_len, head_len;
+	size_t body_len, body_cap;
+	const uint8_t *key;                /* into mem */
+	const uint8_t *vary;               /* "name\0value\0" pairs, into mem */
+	const uint8_t *head;               /* the origin's response head bytes, into mem */
+	uint8_t *body;                     /* own allocation (grows while the body arrives) */
+	uint8_t mem[];
+};
+
+enum { CACHE_SEG_NONE = 0, CACHE_SEG_PROBATION, CACHE_SEG_PROTECTED };
+
+/* A store's counters (atomics: rendered by the control thread while
+ * workers count). */
+struct cache_stats {
+	_Atomic uint64_t hits, misses, stored, stored_bytes, evicted, evicted_bytes, replaced;
+	_Atomic uint64_t objects, bytes;       /* gauges */
+	_Atomic uint64_t not_stored[CACHE_NS_MAX];   /* by reason (cache_rule.h) */
+};
+
+struct cache_store;
+
+/* The store named name, made with this bound and object limit or, when a
+ * generation already has it, the existing one with its bound set to these
+ * (shrinking evicts at once). One reference per call; NULL out of memory. */
+struct cache_store *cache_store_acquire(const char *name, uint64_t size, uint64_t max_object);
+void cache_store_release(struct cache_store *s);    /* NULL accepted */
+const char *cache_store_name(const struct cache_store *s);
+uint64_t cache_store_max_object(const struct cache_store *s);
+struct cache_stats *cache_store_stats(struct cache_store *s);
+/* Calls fn for every store in the registry (metrics, status). */
+void cache_store_foreach(void (*fn)(void *ctx, struct cache_store *s), void *ctx);
+/* Every store's counters as Prometheus families tandem_cache_* (nothing
+ * when no cache is configured). Control thread (metrics.c). */
+void cache_store_render(struct buf *o);
+
+/* The keyed hash of a key (siphash under the process's random key: a
+ * client cannot aim keys at one chain). */
+uint64_t cache_key_hash(const void *key, size_t len);
+
+/* A new object, not yet in any store: key, Vary pairs and head copied in;
+ * room for body_hint body bytes. NULL out of memory. */
+struct cache_obj *cache_obj_new(const void *key, size_t klen, const void *vary, size_t vlen, const void *head,
+    size_t hlen, size_t body_hint);
+/* Appends n body bytes to an object being built; -1 when it would exceed
+ * max bytes (or out of memory): the object is then not to be stored. */
+int cache_obj_append(struct cache_obj *o, const void *p, size_t n, size_t max);
+/* Frees an object that never went into a store. */
+void cache_obj_free(struct cache_obj *o);
+
+/* Inserts o (ownership passes to the store): an object with the same key
+ * and Vary pairs is replaced; then least recently used objects are evicted
+ * until the bound holds. An object larger than the bound is freed. */
+void cache_store_insert(struct cache_store *s, struct cache_obj *o);
+/* The object for key whose Vary pairs vary_ok() accepts (ctx passed on),
+ * with a reference taken, promoted as a hit; NULL when none. *key_found:
+ * some object had the key (a Vary mismatch, RFC 9211 fwd=vary-miss). */
+struct cache_obj *cache_store_lookup(struct cache_store *s, uint64_t hash, const void *key, size_t klen,
+    int (*vary_ok)(void *ctx, const struct cache_obj *o), void *ctx, int *key_found);
+/* Drops a reference from cache_store_lookup(). */
+void cache_store_unref(struct cache_store *s, struct cache_obj *o);
+/* Removes every object with this key (all Vary variants). Returns the
+ * number removed. */
+size_t cache_store_remove(struct cache_store *s, uint64_t hash, const void *key, size_t klen);
+
+#endif
