@@ -4,8 +4,8 @@ for the cache tests (tests/integration/test_cache.sh).
 
     cache_origin.py PORT
 
-Every request is counted under its target (path and query) and method;
-GET /_count?t=TARGET answers the count for TARGET (GET and HEAD requests),
+Every GET and HEAD is counted under its target (path and query), other
+methods under "METHOD TARGET"; GET /_count?t=KEY answers the count for KEY,
 /_count?all=1 the total, /_reset clears them. Neither is counted.
 
 The response is chosen by the query string, so a case says in its URL
@@ -35,14 +35,16 @@ COUNTS = {}
 
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True   # head and body are two writes: no 40 ms stall between them
 
     def log_message(self, fmt, *args):
         pass
 
-    def count(self):
+    def count(self, prefix=""):
+        k = prefix + self.path
         with LOCK:
-            COUNTS[self.path] = COUNTS.get(self.path, 0) + 1
-            return COUNTS[self.path]
+            COUNTS[k] = COUNTS.get(k, 0) + 1
+            return COUNTS[k]
 
     def control(self, u):
         q = dict(urllib.parse.parse_qsl(u.query))
@@ -123,7 +125,7 @@ class H(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         if n:
             self.rfile.read(n)
-        self.count()
+        self.count(self.command + " ")
         q = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(self.path).query))
         self.send_response_only(int(q.get("status", "204")))
         self.send_header("Content-Length", "0")
