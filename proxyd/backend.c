@@ -111,6 +111,10 @@ on_response_head(struct req *r)
 	if (r->rs.head.conn_ignored != 0)
 		exch_count_conn_ignored(exch_wk(r)->m, MET_SIDE_RESPONSE, r->rs.head.conn_ignored);
 	hc_passive(&r->gen->upstreams[r->up_idx], r->srv_idx, st >= 500);
+	/* A route's cache may answer instead: its revalidation confirmed,
+	 * or a stale object in place of an error (proxyd/cache.h). */
+	if (r->cache != NULL && cache_backend_head(r, d) == 1)
+		return -1;
 	r->rs.body = http_response_body(&r->rs.head, r->rq.head.method);
 	if (r->rs.body == HTTP_BODY_CHUNKED && r->rq.head.version_minor == 0) {
 		r->keep_client = 0;

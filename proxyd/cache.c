@@ -16,6 +16,7 @@
 #include "proxyd/conn.h"
 #include "proxyd/exchange.h"
 #include "proxyd/filter.h"
+#include "proxyd/h1_frame.h"
 #include "proxyd/h1_head.h"
 #include "proxyd/local.h"
 #include "proxyd/route.h"
@@ -37,10 +38,17 @@ static const char *const fwd_names[] = { "hit", "uri-miss", "vary-miss", "stale"
 #define VARY_VALUE_MAX 512
 #define KEY_MAX 8448
 
+/* How a response from the cache came about. */
+enum { SERVED_HIT = 0, SERVED_REVALIDATED, SERVED_STALE };
+
+/* Room for the conditional fields of a revalidation. */
+#define COND_MAX 512
+
 struct cache_req {
 	struct cache_store *store;
 	const struct pd_cache *cf;
 	struct cache_obj *hit;             /* held while a hit is served */
+	struct cache_obj *stale;           /* a stale stored object, held: to revalidate, or for stale-if-error */
 	struct cache_obj *build;           /* the response being stored */
 	struct buf body;                   /* a hit's body, borrowed from hit->body */
 	uint8_t fwd;                       /* enum cache_fwd */
@@ -49,6 +57,10 @@ struct cache_req {
 	unsigned is_get:1;
 	unsigned invalidate:1;             /* an unsafe method: invalidate on success (§4.4) */
 	unsigned not_modified:1;           /* a hit answered 304 */
+	uint8_t served;                    /* SERVED_*, while hit is set */
+	int fwd_status;                    /* SERVED_REVALIDATED/STALE: what the origin (or proxyd) answered */
+	uint16_t cond_len;
+	char cond[COND_MAX];               /* If-None-Match / If-Modified-Since for the origin */
 	int64_t request_time;              /* Unix seconds the request was forwarded */
 	int64_t age, ttl;                  /* a hit's Age and remaining freshness */
 	uint8_t *qcopy;                    /* the request head (its fields' spans in r->rq.head), for Vary */
@@ -287,11 +299,14 @@ not_modified(const struct req *r, const uint8_t *d, const uint8_t *h)
 	return 0;
 }
 
-/* Serves the held object: its head re-parsed into r->rs.head (the spans
- * point into the object, which the reference keeps), the filter chain
- * chosen as for a backend's response, the body passed whole. */
+/* Serves the held object cq->hit: its head re-parsed into r->rs.head (the
+ * spans point into the object, which the reference keeps), the filter
+ * chain chosen as for a backend's response, the body passed whole.
+ * in_client: the request head d is still in the client's buffer (a hit
+ * found before forwarding: it is consumed here); else d is the copy kept
+ * while the request was forwarded. 0, or -1 (the head does not parse). */
 static int
-serve(struct req *r, const uint8_t *d)
+serve(struct req *r, const uint8_t *d, int in_client)
 {
 	struct cache_req *cq = r->cache;
 	struct cache_obj *o = cq->hit;
@@ -303,9 +318,11 @@ serve(struct req *r, const uint8_t *d)
 	http_parser_init(&p, 1, &lim);
 	if (http_parse(&p, &r->rs.head, o->head, o->head_len) != HTTP_OK)
 		return -1;
-	filter_request(r, d);
-	cq->not_modified = not_modified(r, d, o->head);
-	buf_consume(&r->c->ep.in, r->rq.head.header_bytes);
+	if (in_client) {
+		filter_request(r, d);
+		buf_consume(&r->c->ep.in, r->rq.head.header_bytes);
+	}
+	cq->not_modified = cq->served != SERVED_STALE && not_modified(r, d, o->head);
 	exch_attach(r, &cache_source);
 	/* The stored head's framing is the origin's; the client's is
 	 * written from these (h1_response_head). */
@@ -320,6 +337,7 @@ serve(struct req *r, const uint8_t *d)
 	r->status = r->rs.head.status;
 	r->rhead_done = 1;
 	r->srv_idx = -1;
+	r->fpass = 0;
 	filter_select(r, FILTER_SEL_BACKEND | (body && o->body_len > 0 ? FILTER_SEL_BODY : 0), o->head);
 	if (r->fc.nbody > 0 && r->rq.head.version_minor == 0)
 		r->keep_client = 0;    /* coded: delimited by the close (filter.h) */
@@ -341,6 +359,57 @@ serve(struct req *r, const uint8_t *d)
 	exch_timer_arm(r->c, r->gen->to.client_idle);
 	exch_resp_continue(r);
 	return 0;
+}
+
+/* §4.2.3: current_age = corrected_initial_age + resident_time. */
+static int64_t
+current_age(const struct cache_obj *o, int64_t now)
+{
+	return o->initial_age + (now > o->response_time ? now - o->response_time : 0);
+}
+
+/* RFC 9110 §13.1: the client's own precondition fields. Its conditional
+ * request goes to the origin as it is (and its 304 back to it). */
+static int
+client_conditional(const struct http_msg *m, const uint8_t *d)
+{
+	return has_field(m, d, "if-none-match") || has_field(m, d, "if-modified-since") ||
+	    has_field(m, d, "if-match") || has_field(m, d, "if-unmodified-since") || has_field(m, d, "if-range");
+}
+
+/* The conditional fields that revalidate stale object o (§4.3.1): its
+ * ETag as If-None-Match, its Last-Modified as If-Modified-Since. Nothing
+ * when it has neither (or one too long to keep). */
+static void
+make_conditional(struct req *r, struct cache_obj *o)
+{
+	struct cache_req *cq = r->cache;
+	struct http_msg m;
+	struct http_parser p;
+	struct http_limits lim;
+	const char *v;
+	size_t vl;
+	int i, n;
+
+	exch_parser_limits(r->gen, &lim);
+	http_parser_init(&p, 1, &lim);
+	if (http_parse(&p, &m, o->head, o->head_len) != HTTP_OK)
+		return;
+	cq->cond_len = 0;
+	if ((i = http_find_header(&m, o->head, "etag")) >= 0) {
+		v = (const char *)o->head + m.headers[i].value.off;
+		vl = m.headers[i].value.len;
+		n = snprintf(cq->cond, sizeof(cq->cond), "If-None-Match: %.*s\r\n", (int)vl, v);
+		if (n > 0 && (size_t)n < sizeof(cq->cond))
+			cq->cond_len = (uint16_t)n;
+	}
+	if ((i = http_find_header(&m, o->head, "last-modified")) >= 0) {
+		v = (const char *)o->head + m.headers[i].value.off;
+		vl = m.headers[i].value.len;
+		n = snprintf(cq->cond + cq->cond_len, sizeof(cq->cond) - cq->cond_len, "If-Modified-Since: %.*s\r\n", (int)vl, v);
+		if (n > 0 && (size_t)n < sizeof(cq->cond) - cq->cond_len)
+			cq->cond_len = (uint16_t)(cq->cond_len + n);
+	}
 }
 
 int
@@ -389,9 +458,7 @@ cache_request(struct req *r, const uint8_t *d)
 		struct vary_ctx vx = { m, d };
 		struct cache_obj *o = cache_store_lookup(cq->store, cache_key_hash(key, klen), key, klen, vary_ok, &vx, &found);
 		if (o != NULL) {
-			int64_t now = wall_now();
-			/* §4.2.3: current_age = corrected_initial_age + resident_time. */
-			int64_t age = o->initial_age + (now > o->response_time ? now - o->response_time : 0);
+			int64_t age = current_age(o, wall_now());
 			/* §4.2: fresh while the lifetime exceeds the age; the
 			 * client's max-age and min-fresh narrow it (§5.2.1.1,
 			 * §5.2.1.3). */
@@ -399,34 +466,257 @@ cache_request(struct req *r, const uint8_t *d)
 			    (rq.min_fresh < 0 || o->lifetime - age >= rq.min_fresh);
 			if (fresh) {
 				cq->hit = o;
+				cq->served = SERVED_HIT;
 				cq->age = age;
 				cq->ttl = o->lifetime - age;
 				cq->fwd = FWD_HIT;
 				atomic_fetch_add_explicit(&cache_store_stats(cq->store)->hits, 1, memory_order_relaxed);
-				if (serve(r, d) == 0)
+				if (serve(r, d, 1) == 0)
 					return 1;
 				/* A stored head that does not parse cannot happen
 				 * (it parsed when stored): forward. */
 				cq->hit = NULL;
 			}
-			cache_store_unref(cq->store, o);
+			/* Kept: revalidated by the origin's 304 (§4.3), or
+			 * served if the origin fails (RFC 5861 §4). */
+			cq->stale = o;
 			cq->fwd = FWD_STALE;
+			if (!client_conditional(m, d))
+				make_conditional(r, o);
 		} else {
 			cq->fwd = found ? FWD_VARY_MISS : FWD_URI_MISS;
 		}
 	}
 	atomic_fetch_add_explicit(&cache_store_stats(cq->store)->misses, 1, memory_order_relaxed);
-	if (rq.only_if_cached) {
+	if (rq.only_if_cached && cq->stale == NULL) {
 		/* §5.2.1.7: nothing usable stored: 504, not the origin. */
 		buf_consume(&r->c->ep.in, m->header_bytes);
 		local_respond(r, 504, "504 Gateway Timeout: not in cache (only-if-cached)\n", NULL, 1);
 		return 1;
 	}
-	if (cq->is_get && (cq->qcopy = malloc(m->header_bytes)) != NULL)
-		/* Vary is known only from the response; by then the request's
-		 * bytes have left the client's buffer. */
+	/* Vary is known only from the response, and a stale object may be
+	 * served after it: by then the request's bytes have left the
+	 * client's buffer. */
+	if ((cq->qcopy = malloc(m->header_bytes)) != NULL)
 		memcpy(cq->qcopy, d, m->header_bytes);
+	else if (cq->stale != NULL) {
+		cache_store_unref(cq->store, cq->stale);
+		cq->stale = NULL;
+	}
 	return 0;
+}
+
+void
+cache_request_head(struct req *r)
+{
+	struct cache_req *cq = r->cache;
+	struct buf *h = &r->qhead;
+
+	if (cq->cond_len == 0 || buf_len(h) < 2)
+		return;
+	/* Before the head's final CRLF. */
+	h->wpos -= 2;
+	buf_append(h, cq->cond, cq->cond_len);
+	buf_append(h, "\r\n", 2);
+}
+
+/* RFC 9111 §3.2: the stored head updated with the fields of a 304 — each
+ * field the 304 carries replaces the stored ones of that name — except
+ * the framing and hop-by-hop fields (§3.1) and Content-Length. Appended to
+ * out; -1 out of memory. */
+static int
+merge_head(const struct cache_obj *o, const struct http_msg *nm, const uint8_t *nd, const struct http_limits *lim,
+    struct buf *out)
+{
+	struct http_msg sm;
+	struct http_parser p;
+	const uint8_t *sd = o->head;
+	const uint8_t *eol = memchr(sd, '\n', o->head_len);
+	int rc = 0;
+
+	http_parser_init(&p, 1, lim);
+	if (eol == NULL || http_parse(&p, &sm, sd, o->head_len) != HTTP_OK)
+		return -1;
+	rc |= buf_append(out, sd, (size_t)(eol - sd) + 1);
+	for (int i = 0; i < sm.nheaders; i++) {
+		struct http_span n = sm.headers[i].name, v = sm.headers[i].value;
+		int replaced = 0;
+		for (int j = 0; j < nm->nheaders && !replaced; j++)
+			replaced = nm->headers[j].name.len == n.len &&
+			    strncasecmp((const char *)nd + nm->headers[j].name.off, (const char *)sd + n.off, n.len) == 0 &&
+			    !h1_hop_masked(nm, j);
+		if (replaced && !H1_SPAN_IS(sd, n, "content-length") && !H1_SPAN_IS(sd, n, "transfer-encoding") &&
+		    !H1_SPAN_IS(sd, n, "content-encoding"))
+			continue;
+		rc |= buf_append(out, sd + n.off, n.len);
+		rc |= buf_append(out, ": ", 2);
+		rc |= buf_append(out, sd + v.off, v.len);
+		rc |= buf_append(out, "\r\n", 2);
+	}
+	for (int j = 0; j < nm->nheaders; j++) {
+		struct http_span n = nm->headers[j].name, v = nm->headers[j].value;
+		if (h1_hop_masked(nm, j) || H1_SPAN_IS(nd, n, "content-length") || H1_SPAN_IS(nd, n, "transfer-encoding") ||
+		    H1_SPAN_IS(nd, n, "content-encoding") || H1_SPAN_IS(nd, n, "connection") ||
+		    H1_SPAN_IS(nd, n, "keep-alive") || H1_SPAN_IS(nd, n, "proxy-connection") || H1_SPAN_IS(nd, n, "te") ||
+		    H1_SPAN_IS(nd, n, "trailer") || H1_SPAN_IS(nd, n, "upgrade"))
+			continue;
+		rc |= buf_append(out, nd + n.off, n.len);
+		rc |= buf_append(out, ": ", 2);
+		rc |= buf_append(out, nd + v.off, v.len);
+		rc |= buf_append(out, "\r\n", 2);
+	}
+	rc |= buf_append(out, "\r\n", 2);
+	return rc == 0 ? 0 : -1;
+}
+
+static void fill_facts(struct req *r, const struct http_msg *rs, const uint8_t *rd, struct cache_facts *f, int64_t *age);
+static void not_stored(struct cache_req *cq, enum cache_nostore why);
+
+/* The origin's 304 to a revalidation (head at rd): the stored object with
+ * its head updated (§4.3.4) and its freshness taken from the new head,
+ * stored in place of the old one, and held as cq->hit. -1 when it cannot
+ * be built (out of memory): the stale object is served as it is. */
+static int
+freshen(struct req *r, const uint8_t *rd)
+{
+	struct cache_req *cq = r->cache;
+	struct cache_obj *old = cq->stale, *o;
+	struct http_limits lim;
+	struct buf h;
+	struct http_msg *nm;
+	struct http_parser p;
+	struct cache_facts f;
+	int64_t age;
+	enum cache_nostore why;
+
+	buf_init(&h);
+	exch_parser_limits(r->gen, &lim);
+	if (merge_head(old, &r->rs.head, rd, &lim, &h) == -1 || (nm = malloc(sizeof(*nm))) == NULL) {
+		buf_fini(&h);
+		return -1;
+	}
+	http_parser_init(&p, 1, &lim);
+	if (http_parse(&p, nm, buf_rptr(&h), buf_len(&h)) != HTTP_OK ||
+	    (o = cache_obj_new(old->key, old->key_len, old->vary, old->vary_len, buf_rptr(&h), buf_len(&h), old->body_len)) == NULL) {
+		free(nm);
+		buf_fini(&h);
+		return -1;
+	}
+	(void)cache_obj_append(o, old->body, old->body_len, old->body_len);
+	fill_facts(r, nm, o->head, &f, &age);
+	f.status = nm->status;
+	o->response_time = f.response_time;
+	o->initial_age = cache_initial_age(age, f.date, cq->request_time, f.response_time);
+	o->lifetime = cache_freshness_lifetime(&f);
+	o->stale_if_error = f.rs_cc.stale_if_error;
+	o->no_stale = !cache_may_serve_stale(&f.rs_cc);
+	why = cache_storable(&f);
+	free(nm);
+	buf_fini(&h);
+	/* Held by this request, whether the store keeps it or not. */
+	o->refs = 1;
+	cq->hit = o;
+	cq->served = SERVED_REVALIDATED;
+	cq->age = current_age(o, f.response_time);
+	cq->ttl = o->lifetime > cq->age ? o->lifetime - cq->age : 0;
+	if (why == CACHE_NS_NONE) {
+		cache_store_insert(cq->store, o);
+		cq->stored = 1;
+	} else {
+		/* The 304 made it unstorable (no-store, private ...): the old
+		 * copy must not be used again either. This one goes with the
+		 * request's reference. */
+		(void)cache_store_remove(cq->store, old->hash, old->key, old->key_len);
+		not_stored(cq, why);
+	}
+	return 0;
+}
+
+/* Whether the stale object may answer now that the origin failed (RFC
+ * 5861 §4; RFC 9111 §4.2.4 forbids it under must-revalidate and the
+ * like): within the response's stale-if-error or the cache's. */
+static int
+stale_usable(const struct cache_req *cq)
+{
+	const struct cache_obj *o = cq->stale;
+	int64_t over, allowed = (int64_t)(cq->cf->stale_if_error_ms / 1000);
+
+	if (o == NULL || o->no_stale)
+		return 0;
+	if (o->stale_if_error > allowed)
+		allowed = o->stale_if_error;
+	over = current_age(o, wall_now()) - o->lifetime;
+	return over <= allowed;
+}
+
+/* Serves the stale object in place of a failed answer (status). */
+static void
+serve_stale(struct req *r, int status)
+{
+	struct cache_req *cq = r->cache;
+
+	cq->hit = cq->stale;
+	cq->stale = NULL;
+	cq->served = SERVED_STALE;
+	cq->fwd_status = status;
+	cq->age = current_age(cq->hit, wall_now());
+	cq->ttl = cq->hit->lifetime - cq->age;
+	atomic_fetch_add_explicit(&cache_store_stats(cq->store)->stale_served, 1, memory_order_relaxed);
+	if (serve(r, cq->qcopy, 0) == -1)
+		conn_close(r->c, "stored response unusable");
+}
+
+int
+cache_backend_head(struct req *r, const uint8_t *rd)
+{
+	struct cache_req *cq = r->cache;
+	int st = r->rs.head.status;
+
+	if (cq->stale == NULL || cq->qcopy == NULL)
+		return 0;
+	if (st == 304 && cq->cond_len > 0) {
+		/* The origin's answer to our own conditional: the client
+		 * gets the stored response, freshened. The 304 has no body:
+		 * the backend connection is clean. */
+		buf_consume(r->rs.in, r->rs.head.header_bytes);
+		r->rs.done = 1;
+		r->rs.body = HTTP_BODY_NONE;
+		r->src->release(r, r->rq.done);
+		r->src = &exch_no_source;
+		cq->fwd_status = 304;
+		atomic_fetch_add_explicit(&cache_store_stats(cq->store)->revalidated, 1, memory_order_relaxed);
+		if (freshen(r, rd) == -1) {
+			cq->hit = cq->stale;
+			cq->stale = NULL;
+			cq->served = SERVED_REVALIDATED;
+		} else {
+			cache_store_unref(cq->store, cq->stale);
+			cq->stale = NULL;
+		}
+		if (serve(r, cq->qcopy, 0) == -1)
+			conn_close(r->c, "stored response unusable");
+		return 1;
+	}
+	if (st >= 500 && stale_usable(cq)) {
+		/* RFC 5861 §4: an error from the origin, a stale answer
+		 * instead. The error's body is not read: the connection
+		 * closes. */
+		exch_drop_source(r);
+		serve_stale(r, st);
+		return 1;
+	}
+	return 0;
+}
+
+int
+cache_stale_on_error(struct req *r, int status)
+{
+	struct cache_req *cq = r->cache;
+
+	if (status < 500 || cq->stale == NULL || cq->qcopy == NULL || r->rhead_done || !stale_usable(cq))
+		return 0;
+	serve_stale(r, status);
+	return 1;
 }
 
 /* ---- the store filter -------------------------------------------------------- */
@@ -455,8 +745,16 @@ hdr_add(const struct req *r, struct buf *h)
 {
 	const struct cache_req *cq = r->cache;
 
-	if (cq->hit != NULL) {
+	if (cq->hit != NULL && cq->served == SERVED_HIT) {
 		buf_appendf(h, "Age: %lld\r\nCache-Status: tandem; hit; ttl=%lld\r\n", (long long)cq->age, (long long)cq->ttl);
+		return;
+	}
+	if (cq->hit != NULL) {
+		/* RFC 9211 §2.2: forwarded because stale; the origin's 304
+		 * freshened it, or its failure (or none up: proxyd's own
+		 * status) made it answer stale (RFC 5861 §4). */
+		buf_appendf(h, "Age: %lld\r\nCache-Status: tandem; fwd=stale; fwd-status=%d; ttl=%lld%s\r\n", (long long)cq->age,
+		    cq->fwd_status, (long long)cq->ttl, cq->served == SERVED_STALE ? "; detail=stale-if-error" : "");
 		return;
 	}
 	/* RFC 9211 §2.2-§2.6: forwarded, why, the origin's status, and
@@ -540,45 +838,66 @@ date_field(void *ctx, const char *v, size_t n)
 		*t = -2;
 }
 
-/* The facts of a backend response (head bytes rd) for the rules, and
- * whether to store it. */
+/* The facts of response head rs (bytes at rd) and of the request (its
+ * copy) for the rules; *age the response's Age (-1 none). Vary is the
+ * caller's. */
+static void
+fill_facts(struct req *r, const struct http_msg *rs, const uint8_t *rd, struct cache_facts *f, int64_t *age)
+{
+	struct cache_req *cq = r->cache;
+	const struct http_msg *rq = &r->rq.head;
+	struct flag auth = { 0 };
+	int i;
+
+	memset(f, 0, sizeof(*f));
+	f->is_get = 1;
+	f->status = rs->status;
+	f->response_time = wall_now();
+	request_cc(rq, cq->qcopy, &f->rq_cc);
+	cache_cc_init(&f->rs_cc);
+	each_field(rs, rd, "cache-control", cc_field, &f->rs_cc);
+	each_field(rq, cq->qcopy, "authorization", flag_field, &auth);
+	f->rq_authorization = auth.set;
+	f->set_cookie = has_field(rs, rd, "set-cookie");
+	f->store_set_cookie = cq->cf->store_set_cookie;
+	f->date = f->expires = f->last_modified = -1;
+	each_field(rs, rd, "date", date_field, &f->date);
+	if (f->date < 0)
+		f->date = -1;
+	each_field(rs, rd, "expires", date_field, &f->expires);
+	if (f->expires < -1)
+		f->expires = -2;
+	each_field(rs, rd, "last-modified", date_field, &f->last_modified);
+	f->has_validator = f->last_modified != -1 || has_field(rs, rd, "etag");
+	if (f->last_modified < 0)
+		f->last_modified = -1;
+	f->heuristic_pct = cq->cf->heuristic_pct;
+	*age = -1;
+	if ((i = http_find_header(rs, rd, "age")) >= 0) {
+		int64_t a = 0;
+		const char *v = (const char *)rd + rs->headers[i].value.off;
+		for (size_t k = 0; k < rs->headers[i].value.len && v[k] >= '0' && v[k] <= '9' && a < 2147483648LL; k++)
+			a = a * 10 + (v[k] - '0');
+		*age = a;
+	}
+}
+
+/* A backend response (head bytes rd): whether to store it, and if so the
+ * object to build. */
 static void
 consider_store(struct req *r, const uint8_t *rd)
 {
 	struct cache_req *cq = r->cache;
 	const struct http_msg *rs = &r->rs.head, *rq = &r->rq.head;
 	struct cache_facts f;
-	struct flag auth = { 0 };
 	char vary[2048];
 	struct vary_build vb = { rq, cq->qcopy, vary, sizeof(vary), 0, 0 };
 	struct vary_walk vw = { &vb, 0 };
-	int64_t age = -1;
+	int64_t age;
 	size_t hint = 0;
 	enum cache_nostore why;
-	int i;
 
-	memset(&f, 0, sizeof(f));
-	f.is_get = 1;
-	f.status = rs->status;
-	f.response_time = wall_now();
-	request_cc(rq, cq->qcopy, &f.rq_cc);
-	cache_cc_init(&f.rs_cc);
-	each_field(rs, rd, "cache-control", cc_field, &f.rs_cc);
-	each_field(rq, cq->qcopy, "authorization", flag_field, &auth);
-	f.rq_authorization = auth.set;
-	f.set_cookie = has_field(rs, rd, "set-cookie");
-	f.store_set_cookie = cq->cf->store_set_cookie;
-	f.date = f.expires = f.last_modified = -1;
-	each_field(rs, rd, "date", date_field, &f.date);
-	if (f.date < 0)
-		f.date = -1;
-	each_field(rs, rd, "expires", date_field, &f.expires);
-	if (f.expires < -1)
-		f.expires = -2;
-	each_field(rs, rd, "last-modified", date_field, &f.last_modified);
-	if (f.last_modified < 0)
-		f.last_modified = -1;
-	f.heuristic_pct = cq->cf->heuristic_pct;
+	fill_facts(r, rs, rd, &f, &age);
 	each_field(rs, rd, "vary", vary_field, &vw);
 	f.vary_star = vw.star;
 	if ((why = cache_storable(&f)) != CACHE_NS_NONE) {
@@ -606,18 +925,13 @@ consider_store(struct req *r, const uint8_t *rd)
 		not_stored(cq, CACHE_NS_BODY);
 		return;
 	}
-	if ((i = http_find_header(rs, rd, "age")) >= 0) {
-		int64_t a = 0;
-		const char *v = (const char *)rd + rs->headers[i].value.off;
-		for (size_t k = 0; k < rs->headers[i].value.len && v[k] >= '0' && v[k] <= '9' && a < 2147483648LL; k++)
-			a = a * 10 + (v[k] - '0');
-		age = a;
-	}
 	if ((cq->build = cache_obj_new(cq->key, cq->klen, vary, vb.len, rd, rs->header_bytes, hint)) == NULL)
 		return;
 	cq->build->response_time = f.response_time;
 	cq->build->initial_age = cache_initial_age(age, f.date, cq->request_time, f.response_time);
 	cq->build->lifetime = cache_freshness_lifetime(&f);
+	cq->build->stale_if_error = f.rs_cc.stale_if_error;
+	cq->build->no_stale = !cache_may_serve_stale(&f.rs_cc);
 	cq->stored = 1;
 	if (r->rs.body == HTTP_BODY_NONE)
 		cache_tap(r, NULL, 0, 1);
@@ -679,6 +993,8 @@ cache_req_end(struct req *r)
 
 	if (cq->hit != NULL)
 		cache_store_unref(cq->store, cq->hit);
+	if (cq->stale != NULL)
+		cache_store_unref(cq->store, cq->stale);
 	if (cq->build != NULL) {
 		/* The body never ended (client or backend gone): a partial
 		 * response is never stored. */
@@ -697,6 +1013,10 @@ cache_log_str(const struct req *r)
 
 	if (cq == NULL)
 		return "-";
+	if (cq->hit != NULL && cq->served == SERVED_REVALIDATED)
+		return "revalidated";
+	if (cq->hit != NULL && cq->served == SERVED_STALE)
+		return "stale-if-error";
 	if (cq->fwd == FWD_HIT)
 		return cq->not_modified ? "hit-304" : "hit";
 	return fwd_names[cq->fwd];

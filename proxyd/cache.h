@@ -33,6 +33,18 @@ struct req;
  * else the request goes on to the backend with what the store filter will
  * need (0). -1 out of memory (the request goes on uncached). */
 int cache_request(struct req *r, const uint8_t *d);
+/* The backend request head is in r->qhead: a stale object's validators
+ * are added to it (If-None-Match, If-Modified-Since: RFC 9111 §4.3.1). */
+void cache_request_head(struct req *r);
+/* The backend's final response head (bytes rd, parsed into r->rs.head)
+ * arrived: a 304 to the cache's own revalidation is answered from the
+ * freshened object, a 5xx from a stale one when stale-if-error allows
+ * (RFC 5861 §4). 1 when answered that way (the backend is released), else
+ * 0. */
+int cache_backend_head(struct req *r, const uint8_t *rd);
+/* proxyd is about to answer status (>= 500) itself (connect failure,
+ * timeout, no server up): 1 when a stale object answers instead. */
+int cache_stale_on_error(struct req *r, int status);
 /* From filter_select(): the cache's header stage (Age, Cache-Status) and,
  * on a storable backend response, the store (its body stage only when the
  * body is chunked, so that the framing is removed before the tap). how,

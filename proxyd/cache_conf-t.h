@@ -16,6 +16,9 @@ struct pd_cache {
 	uint64_t max_object;            /* a larger body is streamed through, not stored */
 	int store_set_cookie;           /* responses with Set-Cookie may be stored */
 	unsigned heuristic_pct;         /* RFC 9111 §4.2.2 heuristic freshness, percent; 0 = off */
+	uint64_t stale_if_error_ms;     /* how long past expiry an object may answer when the origin
+	                                   fails or no server is up (RFC 5861 §4 for every response); 0 = only
+	                                   as the response's own stale-if-error allows */
 	struct cache_store *store;      /* one reference */
 };
 

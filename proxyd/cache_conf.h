@@ -3,7 +3,8 @@
  * "cache" setting (docs/cache.md is the reference):
  *
  *   caches = ( { name = "main"; size = "256m"; max_object = "1m";
- *                store_set_cookie = false; heuristic = 0; } );
+ *                store_set_cookie = false; heuristic = 0;
+ *                stale_if_error = "10m"; } );
  *   routes = ( { match = { path_prefix = "/static/"; }; upstream = "app"; cache = "main"; } );
  *
  * Errors are "FILE:LINE: ..." like every other proxyd.conf error.

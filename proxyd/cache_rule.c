@@ -244,6 +244,9 @@ status_heuristic(int st)
 int64_t
 cache_freshness_lifetime(const struct cache_facts *f)
 {
+	/* §5.2.2.4: no-cache, whatever else is said: every use revalidates. */
+	if (f->rs_cc.no_cache)
+		return 0;
 	/* §4.2.1: in a shared cache s-maxage wins over max-age, which wins
 	 * over Expires. */
 	if (f->rs_cc.s_maxage >= 0)
@@ -305,14 +308,20 @@ cache_storable(const struct cache_facts *f)
 	if (f->vary_star)
 		return CACHE_NS_VARY_STAR;
 	/* §5.2.2.4: no-cache forbids using the response without revalidating
-	 * it first; this cache does not revalidate, so it does not store. */
-	if (f->rs_cc.no_cache)
+	 * it first (its lifetime is taken as 0); worth storing only when it
+	 * can be revalidated with a conditional request (§4.3.1). */
+	if (f->rs_cc.no_cache && !f->has_validator)
 		return CACHE_NS_NO_CACHE;
-	/* Nothing stale is served, so a response with no freshness would
-	 * only take room. */
-	if (cache_freshness_lifetime(f) <= 0)
+	/* Without freshness, a stored copy is only useful to revalidate. */
+	if (cache_freshness_lifetime(f) <= 0 && !f->has_validator)
 		return CACHE_NS_NOT_FRESH;
 	return CACHE_NS_NONE;
+}
+
+int
+cache_may_serve_stale(const struct cache_cc *rs_cc)
+{
+	return !rs_cc->must_revalidate && !rs_cc->proxy_revalidate && rs_cc->s_maxage < 0 && !rs_cc->no_cache;
 }
 
 int64_t

@@ -44,8 +44,8 @@ enum cache_nostore {
 	CACHE_NS_AUTH,          /* request with Authorization, no public/s-maxage/must-revalidate (§3.5) */
 	CACHE_NS_SET_COOKIE,    /* Set-Cookie, and the cache is not configured to store it */
 	CACHE_NS_VARY_STAR,     /* Vary: * (§4.1: never matches) */
-	CACHE_NS_NO_CACHE,      /* no-cache: every use needs revalidation, which this cache does not do */
-	CACHE_NS_NOT_FRESH,     /* no freshness lifetime (explicit, or heuristic when on) */
+	CACHE_NS_NO_CACHE,      /* no-cache without a validator: every use would go to the origin anyway */
+	CACHE_NS_NOT_FRESH,     /* no freshness lifetime (explicit, or heuristic when on), no validator */
 	CACHE_NS_TOO_LARGE,     /* over max_object (decided by the caller) */
 	CACHE_NS_BODY,          /* a body delimited by the close, or cut short (decided by the caller) */
 	CACHE_NS_MAX
@@ -62,6 +62,7 @@ struct cache_facts {
 	int set_cookie;              /* the response carries Set-Cookie */
 	int store_set_cookie;        /* the cache is configured to store such responses */
 	int vary_star;               /* Vary lists "*" */
+	int has_validator;           /* ETag or Last-Modified: a stale copy can be revalidated */
 	int64_t date;                /* response Date, -1 absent or invalid */
 	int64_t expires;             /* response Expires: -1 absent; -2 present but invalid */
 	int64_t last_modified;       /* -1 absent */
@@ -75,6 +76,10 @@ struct cache_facts {
 int64_t cache_freshness_lifetime(const struct cache_facts *f);
 /* Whether the response may be stored (§3), and if not why. */
 enum cache_nostore cache_storable(const struct cache_facts *f);
+/* Whether a stored copy may ever be served stale (§4.2.4): not with
+ * must-revalidate, proxy-revalidate, s-maxage (§5.2.2.10: it implies
+ * proxy-revalidate for a shared cache) or no-cache. */
+int cache_may_serve_stale(const struct cache_cc *rs_cc);
 
 /* The response's age when it arrived, as §4.2.3 computes it from its Age
  * field (age_value, -1 absent), Date and the times the request went out

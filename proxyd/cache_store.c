@@ -263,14 +263,16 @@ cache_store_insert(struct cache_store *s, struct cache_obj *o)
 	if (o->cost > s->size || o->body_len > s->max_object) {
 		pthread_mutex_unlock(&s->mu);
 		atomic_fetch_add_explicit(&s->st.not_stored[CACHE_NS_TOO_LARGE], 1, memory_order_relaxed);
-		cache_obj_free(o);
+		if (o->refs == 0)
+			cache_obj_free(o);    /* else the holder's unref frees it */
 		return;
 	}
 	if (s->count >= s->nbuckets)
 		tab_grow(s);
 	if (s->nbuckets == 0) {
 		pthread_mutex_unlock(&s->mu);
-		cache_obj_free(o);
+		if (o->refs == 0)
+			cache_obj_free(o);
 		return;
 	}
 	/* A newer response replaces the stored one for the same key and
@@ -458,7 +460,7 @@ cache_store_foreach(void (*fn)(void *ctx, struct cache_store *s), void *ctx)
 
 struct render_ctx { struct buf *o; int fam; };
 
-enum { F_REQ, F_STORED, F_STORED_B, F_EVICT, F_EVICT_B, F_REPLACED, F_NOT, F_OBJ, F_BYTES, F_SIZE, F_MAX };
+enum { F_REQ, F_STORED, F_STORED_B, F_EVICT, F_EVICT_B, F_REPLACED, F_NOT, F_REVAL, F_STALE, F_OBJ, F_BYTES, F_SIZE, F_MAX };
 
 static const char *const fam_head[F_MAX] = {
 	"# HELP tandem_cache_requests_total Lookups of GET and HEAD requests on routes with a cache, by result.\n"
@@ -474,6 +476,10 @@ static const char *const fam_head[F_MAX] = {
 	"# TYPE tandem_cache_replaced_total counter\n",
 	"# HELP tandem_cache_not_stored_total Responses on routes with a cache that were not stored, by the first rule that held.\n"
 	"# TYPE tandem_cache_not_stored_total counter\n",
+	"# HELP tandem_cache_revalidated_total Stale objects the origin confirmed with a 304 (RFC 9111 §4.3.4), then served.\n"
+	"# TYPE tandem_cache_revalidated_total counter\n",
+	"# HELP tandem_cache_stale_served_total Stale objects served because the origin failed or no server was up (stale-if-error).\n"
+	"# TYPE tandem_cache_stale_served_total counter\n",
 	"# HELP tandem_cache_objects Objects in the cache.\n# TYPE tandem_cache_objects gauge\n",
 	"# HELP tandem_cache_bytes Bytes the cache's objects take.\n# TYPE tandem_cache_bytes gauge\n",
 	"# HELP tandem_cache_size_bytes The cache's configured size.\n# TYPE tandem_cache_size_bytes gauge\n",
@@ -503,6 +509,8 @@ render_one(void *ctx, struct cache_store *s)
 			buf_appendf(x->o, "tandem_cache_not_stored_total{cache=\"%s\",reason=\"%s\"} %llu\n", n,
 			    cache_nostore_str((enum cache_nostore)i), LD(st->not_stored[i]));
 		break;
+	case F_REVAL: buf_appendf(x->o, "tandem_cache_revalidated_total{cache=\"%s\"} %llu\n", n, LD(st->revalidated)); break;
+	case F_STALE: buf_appendf(x->o, "tandem_cache_stale_served_total{cache=\"%s\"} %llu\n", n, LD(st->stale_served)); break;
 	case F_OBJ: buf_appendf(x->o, "tandem_cache_objects{cache=\"%s\"} %llu\n", n, LD(st->objects)); break;
 	case F_BYTES: buf_appendf(x->o, "tandem_cache_bytes{cache=\"%s\"} %llu\n", n, LD(st->bytes)); break;
 	case F_SIZE:

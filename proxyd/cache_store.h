@@ -50,6 +50,8 @@ struct cache_obj {
 	int64_t response_time;             /* Unix seconds the response arrived */
 	int64_t initial_age;               /* corrected_initial_age (RFC 9111 §4.2.3) */
 	int64_t lifetime;                  /* freshness lifetime, seconds */
+	int64_t stale_if_error;            /* the response's stale-if-error (RFC 5861 §4), seconds; -1 none */
+	unsigned no_stale:1;               /* never served stale (cache_may_serve_stale()) */
 	uint32_t key_len, vary_len, head_len;
 	size_t body_len, body_cap;
 	const uint8_t *key;                /* into mem */
@@ -65,6 +67,8 @@ enum { CACHE_SEG_NONE = 0, CACHE_SEG_PROBATION, CACHE_SEG_PROTECTED };
  * workers count). */
 struct cache_stats {
 	_Atomic uint64_t hits, misses, stored, stored_bytes, evicted, evicted_bytes, replaced;
+	_Atomic uint64_t revalidated;          /* stale objects the origin's 304 freshened */
+	_Atomic uint64_t stale_served;         /* stale objects served because the origin failed */
 	_Atomic uint64_t objects, bytes;       /* gauges */
 	_Atomic uint64_t not_stored[CACHE_NS_MAX];   /* by reason (cache_rule.h) */
 };

@@ -1776,11 +1776,13 @@ config_quick_cache(const char *listen, const char *tls_listen, const char *cert_
 	    (rt = qs_add(rl, NULL, CONFIG_TYPE_GROUP)) == NULL || qs_str(rt, "name", "default") == -1 ||
 	    qs_str(rt, "upstream", "default") == -1 || (compress && qs_bool(rt, "compress", 1) == -1)))
 		goto nomem;
-	/* --cache SIZE: one cache, "quick", on that route, the defaults
+	/* --cache SIZE: one cache, "quick", on that route, serving stale
+	 * objects for up to an hour while the origin fails; the defaults
 	 * otherwise (max_object at most half of the size). */
 	if (cache_size != NULL && ((cl = qs_add(root, "caches", CONFIG_TYPE_LIST)) == NULL ||
 	    (cg = qs_add(cl, NULL, CONFIG_TYPE_GROUP)) == NULL || qs_str(cg, "name", "quick") == -1 ||
-	    qs_str(cg, "size", cache_size) == -1 || qs_str(rt, "cache", "quick") == -1))
+	    qs_str(cg, "size", cache_size) == -1 || qs_str(cg, "stale_if_error", "1h") == -1 ||
+	    qs_str(rt, "cache", "quick") == -1))
 		goto nomem;
 	c = config_from_conf(&cf, NULL, err);
 	goto out;

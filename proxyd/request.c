@@ -240,6 +240,8 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 		local_respond(r, 500, "500 Internal Server Error: out of memory\n", NULL, 0);
 		return;
 	}
+	if (r->cache != NULL)
+		cache_request_head(r);
 	r->key_hash = r->gen->upstreams[r->up_idx].algo == BAL_HASH ? hash_key(r, &r->gen->upstreams[r->up_idx], d) : 0;
 	filter_request(r, d);
 	buf_consume(&c->ep.in, m->header_bytes);

@@ -43,7 +43,7 @@ for t in curl ss timeout jq; do
 done
 
 H=127.0.0.1
-P_ORIG=23101
+P_ORIG=23101 P_ORIG2=23102
 P_CONF=23110 P_ADM=23111
 P_QUICK=23120
 
@@ -53,6 +53,10 @@ T_NAME=cache
 
 spawn "$T/origin.log" "$PY" tests/tools/cache_origin.py $P_ORIG
 wait_for 5 listening $P_ORIG || { echo "origin did not start" >&2; exit 1; }
+# The origin of /down/: stopped by the stale-if-error case.
+spawn "$T/origin2.log" "$PY" tests/tools/cache_origin.py $P_ORIG2
+PID_ORIG2=$SPAWNED
+wait_for 5 listening $P_ORIG2 || { echo "origin 2 did not start" >&2; exit 1; }
 
 cat > "$T/proxyd.conf" <<EOF
 threads = 2;
@@ -60,13 +64,17 @@ user = "tandem-proxyd";
 admin = { listen = "$H:$P_ADM"; socket = "$T/proxyd.sock"; };
 log = { access = "$T/access.log"; };
 caches = ( { name = "main"; size = "8m"; max_object = "64k"; },
+           { name = "sie"; size = "1m"; stale_if_error = "1h"; },
            { name = "cookies"; size = "1m"; store_set_cookie = true; },
            { name = "small"; size = "256k"; max_object = "16k"; } );
 listeners = ( { name = "t"; listen = "$H:$P_CONF"; } );
-upstreams = ( { name = "o"; servers = ( { name = "o1"; address = "$H:$P_ORIG"; } ); } );
+upstreams = ( { name = "o"; servers = ( { name = "o1"; address = "$H:$P_ORIG"; } ); },
+              { name = "o2"; retries = 0; servers = ( { name = "o2"; address = "$H:$P_ORIG2"; } ); } );
 routes = (
   { name = "cookies"; match = { path_prefix = "/ck/"; }; upstream = "o"; cache = "cookies"; },
   { name = "small"; match = { path_prefix = "/sm/"; }; upstream = "o"; cache = "small"; },
+  { name = "sie"; match = { path_prefix = "/sie/"; }; upstream = "o"; cache = "sie"; },
+  { name = "down"; match = { path_prefix = "/down/"; }; upstream = "o2"; cache = "sie"; },
   { name = "gz"; match = { path_prefix = "/gz/"; }; upstream = "o"; cache = "main"; compress = true; },
   { name = "nocache"; match = { path_prefix = "/_"; }; upstream = "o"; },
   { name = "main"; upstream = "o"; cache = "main"; }
@@ -166,6 +174,58 @@ expiry() {
 	[[ $(hdr cache-status <<<"$out") == *fwd=stale* ]] || t_fail "$(hdr cache-status <<<"$out")"
 }
 t_case "an expired object goes back to the origin (fwd=stale)" expiry
+
+revalidate() {
+	local t='/rv?cc=max-age%3D1&etag=v1&xc=1' out
+	get "$t" >/dev/null
+	sleep 2.2     # past its freshness (not a timing assertion)
+	out=$(get "$t")
+	[[ $(count "$t") == 2 ]] || { t_fail "origin saw $(count "$t")"; return 1; }
+	[[ $(status_of <<<"$out") == 200 && $out == *'#1'* ]] || { t_fail "not the stored body: $out"; return 1; }
+	[[ $(hdr cache-status <<<"$out") == *'fwd=stale; fwd-status=304'* ]] || { t_fail "$(hdr cache-status <<<"$out")"; return 1; }
+	# §4.3.4: the 304's fields replace the stored ones.
+	[[ $(hdr x-count <<<"$out") == 2 ]] || { t_fail "X-Count $(hdr x-count <<<"$out"), want 2 (from the 304)"; return 1; }
+	out=$(get "$t")
+	[[ $(hdr cache-status <<<"$out") == *'hit'* && $(hdr x-count <<<"$out") == 2 && $(count "$t") == 2 ]] ||
+		t_fail "freshened object not stored: $(hdr cache-status <<<"$out")"
+}
+t_case "a stale object revalidated with If-None-Match; the 304 freshens it and updates its fields" revalidate
+
+no_cache_etag() {
+	local t='/nce?cc=no-cache&etag=n1' out
+	for _ in 1 2 3; do out=$(get "$t"); done
+	[[ $(count "$t") == 3 ]] || { t_fail "origin saw $(count "$t"), want 3 (every use revalidates)"; return 1; }
+	[[ $out == *'#1'* && $(hdr cache-status <<<"$out") == *'fwd-status=304'* ]] || t_fail "$(hdr cache-status <<<"$out")"
+}
+t_case "no-cache with an ETag: stored, revalidated on every use (§5.2.2.4)" no_cache_etag
+
+stale_if_error() {
+	local t1='/sie/a?cc=max-age%3D1' t2='/sie/b?cc=max-age%3D1,must-revalidate' t3='/down/c?cc=max-age%3D1' out fails=0
+	get "$t1" >/dev/null
+	get "$t2" >/dev/null
+	get "$t3" >/dev/null
+	sleep 2.2     # all three stale
+	curl -s --max-time 3 -o /dev/null "http://$H:$P_ORIG/_fail?on=1"
+	out=$(get "$t1")
+	curl -s --max-time 3 -o /dev/null "http://$H:$P_ORIG/_fail?on=0"
+	[[ $(status_of <<<"$out") == 200 && $out == *'#1'* ]] || { t_fail "origin 500: $(head -n 1 <<<"$out")"; return 1; }
+	[[ $(hdr cache-status <<<"$out") == *'fwd-status=500'*'stale-if-error'* ]] || { t_fail "$(hdr cache-status <<<"$out")"; return 1; }
+	curl -s --max-time 3 -o /dev/null "http://$H:$P_ORIG/_fail?on=1"
+	out=$(get "$t2")
+	curl -s --max-time 3 -o /dev/null "http://$H:$P_ORIG/_fail?on=0"
+	[[ $(status_of <<<"$out") == 500 ]] || { t_fail "must-revalidate served stale: $(head -n 1 <<<"$out")"; return 1; }
+	# Every server of the upstream down: 20 requests, none fails.
+	kill -TERM "$PID_ORIG2"
+	wait_for 5 bash -c "! ss -Htln 'sport = :$P_ORIG2' | grep -q ." || { t_fail "origin 2 still up"; return 1; }
+	for _ in $(seq 20); do
+		out=$(get "$t3")
+		[[ $(status_of <<<"$out") == 200 && $out == *'#1'* ]] || fails=$((fails + 1))
+	done
+	[[ $fails == 0 ]] || { t_fail "$fails of 20 failed with the upstream down: $(head -n 1 <<<"$out")"; return 1; }
+	[[ $(hdr cache-status <<<"$out") == *'stale-if-error'* ]] || { t_fail "$(hdr cache-status <<<"$out")"; return 1; }
+	[[ $(metric 'tandem_cache_stale_served_total{cache="sie"}') -ge 21 ]] || t_fail "stale_served $(metric 'tandem_cache_stale_served_total{cache="sie"}')"
+}
+t_case "stale-if-error: a 500, and every server down, answered stale; not under must-revalidate" stale_if_error
 
 head_from_get() {
 	local t='/hd?cc=max-age%3D60' out len

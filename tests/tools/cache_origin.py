@@ -18,6 +18,10 @@ what the origin sends:
     chunked=1  Transfer-Encoding: chunked, the body in 3 pieces
     delay=MS   answer after MS milliseconds
     echo=NAME  the body is the request's NAME field's value
+    xc=1       X-Count: the count (to see a 304 update stored fields)
+With etag=, an If-None-Match naming that tag is answered 304 (with the
+same fields). /_fail?on=1 makes every other request a 500, /_fail?on=0
+ends that.
 The default body names the target and the count, so a test can tell a
 stored answer from a fresh one. A POST, PUT, PATCH or DELETE is answered
 204 (status= overrides) after its body is read.
@@ -31,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
 COUNTS = {}
+FAIL = [False]
 
 
 class H(BaseHTTPRequestHandler):
@@ -52,6 +57,9 @@ class H(BaseHTTPRequestHandler):
             if u.path == "/_reset":
                 COUNTS.clear()
                 n = 0
+            elif u.path == "/_fail":
+                FAIL[0] = q.get("on") == "1"
+                n = 0
             elif "all" in q:
                 n = sum(COUNTS.values())
             else:
@@ -65,13 +73,22 @@ class H(BaseHTTPRequestHandler):
 
     def answer(self, head_only):
         u = urllib.parse.urlparse(self.path)
-        if u.path in ("/_count", "/_reset"):
+        if u.path in ("/_count", "/_reset", "/_fail"):
             return self.control(u)
         n = self.count()
         q = dict(urllib.parse.parse_qsl(u.query))
         if "delay" in q:
             time.sleep(int(q["delay"]) / 1000.0)
         status = int(q.get("status", "200"))
+        if FAIL[0]:
+            self.send_response_only(500)
+            self.send_header("Content-Length", "7")
+            self.end_headers()
+            if not head_only:
+                self.wfile.write(b"failed\n")
+            return
+        if "etag" in q and '"%s"' % q["etag"] in (self.headers.get("If-None-Match") or ""):
+            status = 304     # RFC 9110 §13.1.2: the tag matches
         if "echo" in q:
             body = (self.headers.get(q["echo"]) or "-").encode() + b"\n"
         elif "size" in q:
@@ -99,6 +116,8 @@ class H(BaseHTTPRequestHandler):
             self.send_header("Last-Modified", email.utils.formatdate(time.time() - int(q["lm"]), usegmt=True))
         if "age" in q:
             self.send_header("Age", q["age"])
+        if "xc" in q:
+            self.send_header("X-Count", str(n))
         if q.get("chunked") == "1" and status not in (204, 304):
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()

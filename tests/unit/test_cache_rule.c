@@ -31,6 +31,7 @@ struct row {
 	unsigned heuristic;
 	enum cache_nostore want;
 	int64_t lifetime;            /* expected freshness lifetime */
+	int validator;               /* ETag or Last-Modified present */
 };
 
 static struct cache_facts
@@ -51,6 +52,7 @@ facts(const struct row *r)
 	f.set_cookie = r->cookie;
 	f.store_set_cookie = r->store_cookie;
 	f.vary_star = r->vary_star;
+	f.has_validator = r->validator;
 	f.date = NOW;
 	f.response_time = NOW;
 	f.expires = r->expires_in == 0 ? -1 : r->expires_in == -1000 ? -2 : NOW + r->expires_in;
@@ -61,43 +63,46 @@ facts(const struct row *r)
 
 static const struct row rows[] = {
 	/* name                         get st   rq_cc         rs_cc                         au ck sc vs exp  lm  heur want                   life */
-	{ "max-age",                     1, 200, NULL,         "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,         60 },
-	{ "s-maxage wins over max-age",  1, 200, NULL,         "max-age=60, s-maxage=5",     0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,          5 },
-	{ "max-age wins over Expires",   1, 200, NULL,         "max-age=60",                 0, 0, 0, 0, 999, 0,  0, CACHE_NS_NONE,         60 },
-	{ "Expires - Date",              1, 200, NULL,         NULL,                         0, 0, 0, 0, 30,  0,  0, CACHE_NS_NONE,         30 },
-	{ "invalid Expires: stale",      1, 200, NULL,         NULL,                         0, 0, 0, 0, -1000, 0, 0, CACHE_NS_NOT_FRESH,   0 },
-	{ "Expires in the past",         1, 200, NULL,         NULL,                         0, 0, 0, 0, -30, 0,  0, CACHE_NS_NOT_FRESH,    0 },
-	{ "nothing: not fresh",          1, 200, NULL,         NULL,                         0, 0, 0, 0, 0,   0,  0, CACHE_NS_NOT_FRESH,    0 },
-	{ "heuristic off by default",    1, 200, NULL,         NULL,                         0, 0, 0, 0, 0,   1000, 0, CACHE_NS_NOT_FRESH,  0 },
-	{ "heuristic 10%",               1, 200, NULL,         NULL,                         0, 0, 0, 0, 0,   1000, 10, CACHE_NS_NONE,    100 },
-	{ "heuristic not for 302",       1, 302, NULL,         NULL,                         0, 0, 0, 0, 0,   1000, 10, CACHE_NS_STATUS,    0 },
-	{ "max-age=0",                   1, 200, NULL,         "max-age=0",                  0, 0, 0, 0, 0,   0,  0, CACHE_NS_NOT_FRESH,    0 },
-	{ "bad max-age is stale",        1, 200, NULL,         "max-age=abc",                0, 0, 0, 0, 0,   0,  0, CACHE_NS_NOT_FRESH,    0 },
-	{ "HEAD not stored",             0, 200, NULL,         "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_METHOD,      60 },
-	{ "206 not stored",              1, 206, NULL,         "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_STATUS,      60 },
-	{ "304 not stored",              1, 304, NULL,         "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_STATUS,      60 },
-	{ "302 with max-age stored",     1, 302, NULL,         "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,        60 },
-	{ "302 without freshness",       1, 302, NULL,         NULL,                         0, 0, 0, 0, 0,   0,  0, CACHE_NS_STATUS,       0 },
-	{ "404 max-age stored",          1, 404, NULL,         "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,        60 },
-	{ "request no-store",            1, 200, "no-store",   "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_REQ_NO_STORE, 60 },
-	{ "no-store",                    1, 200, NULL,         "max-age=60, no-store",       0, 0, 0, 0, 0,   0,  0, CACHE_NS_NO_STORE,    60 },
-	{ "no-store before private",     1, 200, NULL,         "private, no-store",          0, 0, 0, 0, 0,   0,  0, CACHE_NS_NO_STORE,     0 },
-	{ "private",                     1, 200, NULL,         "private, max-age=60",        0, 0, 0, 0, 0,   0,  0, CACHE_NS_PRIVATE,     60 },
-	{ "qualified private",           1, 200, NULL,         "private=\"x-a, x-b\", max-age=60", 0, 0, 0, 0, 0, 0, 0, CACHE_NS_PRIVATE, 60 },
-	{ "Authorization",               1, 200, NULL,         "max-age=60",                 1, 0, 0, 0, 0,   0,  0, CACHE_NS_AUTH,        60 },
-	{ "Authorization + public",      1, 200, NULL,         "public, max-age=60",         1, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,        60 },
-	{ "Authorization + s-maxage",    1, 200, NULL,         "s-maxage=60",                1, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,        60 },
-	{ "Authorization + must-reval",  1, 200, NULL,         "must-revalidate, max-age=60", 1, 0, 0, 0, 0,  0,  0, CACHE_NS_NONE,        60 },
-	{ "Set-Cookie",                  1, 200, NULL,         "max-age=60",                 0, 1, 0, 0, 0,   0,  0, CACHE_NS_SET_COOKIE,  60 },
-	{ "Set-Cookie, configured",      1, 200, NULL,         "max-age=60",                 0, 1, 1, 0, 0,   0,  0, CACHE_NS_NONE,        60 },
-	{ "Vary: *",                     1, 200, NULL,         "max-age=60",                 0, 0, 0, 1, 0,   0,  0, CACHE_NS_VARY_STAR,   60 },
-	{ "no-cache",                    1, 200, NULL,         "no-cache, max-age=60",       0, 0, 0, 0, 0,   0,  0, CACHE_NS_NO_CACHE,    60 },
-	{ "qualified no-cache",          1, 200, NULL,         "no-cache=\"set-cookie\", max-age=60", 0, 0, 0, 0, 0, 0, 0, CACHE_NS_NO_CACHE, 60 },
-	{ "case-insensitive",            1, 200, NULL,         "Max-Age=60, PRIVATE",        0, 0, 0, 0, 0,   0,  0, CACHE_NS_PRIVATE,     60 },
-	{ "must-revalidate stored",      1, 200, NULL,         "must-revalidate, max-age=60", 0, 0, 0, 0, 0,  0,  0, CACHE_NS_NONE,        60 },
-	{ "proxy-revalidate stored",     1, 200, NULL,         "proxy-revalidate, max-age=60", 0, 0, 0, 0, 0, 0,  0, CACHE_NS_NONE,        60 },
-	{ "smallest of two max-age",     1, 200, NULL,         "max-age=60, max-age=10",     0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,        10 },
-	{ "quoted max-age accepted",     1, 200, NULL,         "max-age=\"20\"",             0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,        20 },
+	{ "max-age",                     1, 200, NULL,         "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,         60, 0 },
+	{ "s-maxage wins over max-age",  1, 200, NULL,         "max-age=60, s-maxage=5",     0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,          5, 0 },
+	{ "max-age wins over Expires",   1, 200, NULL,         "max-age=60",                 0, 0, 0, 0, 999, 0,  0, CACHE_NS_NONE,         60, 0 },
+	{ "Expires - Date",              1, 200, NULL,         NULL,                         0, 0, 0, 0, 30,  0,  0, CACHE_NS_NONE,         30, 0 },
+	{ "invalid Expires: stale",      1, 200, NULL,         NULL,                         0, 0, 0, 0, -1000, 0, 0, CACHE_NS_NOT_FRESH,   0, 0 },
+	{ "Expires in the past",         1, 200, NULL,         NULL,                         0, 0, 0, 0, -30, 0,  0, CACHE_NS_NOT_FRESH,    0, 0 },
+	{ "nothing: not fresh",          1, 200, NULL,         NULL,                         0, 0, 0, 0, 0,   0,  0, CACHE_NS_NOT_FRESH,    0, 0 },
+	{ "heuristic off by default",    1, 200, NULL,         NULL,                         0, 0, 0, 0, 0,   1000, 0, CACHE_NS_NOT_FRESH,  0, 0 },
+	{ "heuristic 10%",               1, 200, NULL,         NULL,                         0, 0, 0, 0, 0,   1000, 10, CACHE_NS_NONE,    100, 0 },
+	{ "heuristic not for 302",       1, 302, NULL,         NULL,                         0, 0, 0, 0, 0,   1000, 10, CACHE_NS_STATUS,    0, 0 },
+	{ "max-age=0",                   1, 200, NULL,         "max-age=0",                  0, 0, 0, 0, 0,   0,  0, CACHE_NS_NOT_FRESH,    0, 0 },
+	{ "bad max-age is stale",        1, 200, NULL,         "max-age=abc",                0, 0, 0, 0, 0,   0,  0, CACHE_NS_NOT_FRESH,    0, 0 },
+	{ "HEAD not stored",             0, 200, NULL,         "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_METHOD,      60, 0 },
+	{ "206 not stored",              1, 206, NULL,         "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_STATUS,      60, 0 },
+	{ "304 not stored",              1, 304, NULL,         "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_STATUS,      60, 0 },
+	{ "302 with max-age stored",     1, 302, NULL,         "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,        60, 0 },
+	{ "302 without freshness",       1, 302, NULL,         NULL,                         0, 0, 0, 0, 0,   0,  0, CACHE_NS_STATUS,       0, 0 },
+	{ "404 max-age stored",          1, 404, NULL,         "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,        60, 0 },
+	{ "request no-store",            1, 200, "no-store",   "max-age=60",                 0, 0, 0, 0, 0,   0,  0, CACHE_NS_REQ_NO_STORE, 60, 0 },
+	{ "no-store",                    1, 200, NULL,         "max-age=60, no-store",       0, 0, 0, 0, 0,   0,  0, CACHE_NS_NO_STORE,    60, 0 },
+	{ "no-store before private",     1, 200, NULL,         "private, no-store",          0, 0, 0, 0, 0,   0,  0, CACHE_NS_NO_STORE,     0, 0 },
+	{ "private",                     1, 200, NULL,         "private, max-age=60",        0, 0, 0, 0, 0,   0,  0, CACHE_NS_PRIVATE,     60, 0 },
+	{ "qualified private",           1, 200, NULL,         "private=\"x-a, x-b\", max-age=60", 0, 0, 0, 0, 0, 0, 0, CACHE_NS_PRIVATE, 60, 0 },
+	{ "Authorization",               1, 200, NULL,         "max-age=60",                 1, 0, 0, 0, 0,   0,  0, CACHE_NS_AUTH,        60, 0 },
+	{ "Authorization + public",      1, 200, NULL,         "public, max-age=60",         1, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,        60, 0 },
+	{ "Authorization + s-maxage",    1, 200, NULL,         "s-maxage=60",                1, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,        60, 0 },
+	{ "Authorization + must-reval",  1, 200, NULL,         "must-revalidate, max-age=60", 1, 0, 0, 0, 0,  0,  0, CACHE_NS_NONE,        60, 0 },
+	{ "Set-Cookie",                  1, 200, NULL,         "max-age=60",                 0, 1, 0, 0, 0,   0,  0, CACHE_NS_SET_COOKIE,  60, 0 },
+	{ "Set-Cookie, configured",      1, 200, NULL,         "max-age=60",                 0, 1, 1, 0, 0,   0,  0, CACHE_NS_NONE,        60, 0 },
+	{ "Vary: *",                     1, 200, NULL,         "max-age=60",                 0, 0, 0, 1, 0,   0,  0, CACHE_NS_VARY_STAR,   60, 0 },
+	{ "no-cache",                    1, 200, NULL,         "no-cache, max-age=60",       0, 0, 0, 0, 0,   0,  0, CACHE_NS_NO_CACHE,     0, 0 },
+	{ "qualified no-cache",          1, 200, NULL,         "no-cache=\"set-cookie\", max-age=60", 0, 0, 0, 0, 0, 0, 0, CACHE_NS_NO_CACHE, 0, 0 },
+	{ "no-cache with a validator",   1, 200, NULL,         "no-cache, max-age=60",       0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,         0, 1 },
+	{ "no freshness, a validator",   1, 200, NULL,         NULL,                         0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,         0, 1 },
+	{ "no-store beats a validator",  1, 200, NULL,         "no-store",                   0, 0, 0, 0, 0,   0,  0, CACHE_NS_NO_STORE,     0, 1 },
+	{ "case-insensitive",            1, 200, NULL,         "Max-Age=60, PRIVATE",        0, 0, 0, 0, 0,   0,  0, CACHE_NS_PRIVATE,     60, 0 },
+	{ "must-revalidate stored",      1, 200, NULL,         "must-revalidate, max-age=60", 0, 0, 0, 0, 0,  0,  0, CACHE_NS_NONE,        60, 0 },
+	{ "proxy-revalidate stored",     1, 200, NULL,         "proxy-revalidate, max-age=60", 0, 0, 0, 0, 0, 0,  0, CACHE_NS_NONE,        60, 0 },
+	{ "smallest of two max-age",     1, 200, NULL,         "max-age=60, max-age=10",     0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,        10, 0 },
+	{ "quoted max-age accepted",     1, 200, NULL,         "max-age=\"20\"",             0, 0, 0, 0, 0,   0,  0, CACHE_NS_NONE,        20, 0 },
 };
 
 static void
@@ -113,6 +118,24 @@ test_rules(void **state)
 			    cache_nostore_str(got), cache_nostore_str(rows[i].want), (long long)life, (long long)rows[i].lifetime);
 			fail();
 		}
+	}
+}
+
+static void
+test_may_serve_stale(void **state)
+{
+	static const struct { const char *cc; int want; } t[] = {
+		{ "max-age=60", 1 }, { "max-age=60, stale-if-error=30", 1 }, { "must-revalidate, max-age=60", 0 },
+		{ "proxy-revalidate", 0 }, { "s-maxage=60", 0 }, { "no-cache", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct cache_cc cc;
+		cache_cc_init(&cc);
+		cache_cc_parse(&cc, t[i].cc, strlen(t[i].cc));
+		if (cache_may_serve_stale(&cc) != t[i].want)
+			fail_msg("\"%s\": want %d", t[i].cc, t[i].want);
 	}
 }
 
@@ -244,6 +267,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rules),
+		cmocka_unit_test(test_may_serve_stale),
 		cmocka_unit_test(test_expires_without_date),
 		cmocka_unit_test(test_cc_parse),
 		cmocka_unit_test(test_dates),
