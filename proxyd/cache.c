@@ -19,6 +19,7 @@
 #include "proxyd/h1_frame.h"
 #include "proxyd/h1_head.h"
 #include "proxyd/local.h"
+#include "proxyd/request.h"
 #include "proxyd/route.h"
 
 /* RFC 9211 §2: how a request went, as its Cache-Status says. */
@@ -39,7 +40,11 @@ static const char *const fwd_names[] = { "hit", "uri-miss", "vary-miss", "stale"
 #define KEY_MAX 8448
 
 /* How a response from the cache came about. */
-enum { SERVED_HIT = 0, SERVED_REVALIDATED, SERVED_STALE };
+enum { SERVED_HIT = 0, SERVED_REVALIDATED, SERVED_STALE, SERVED_COLLAPSED };
+
+/* A miss waiting for another request's fetch of its key looks again after
+ * 1 ms, then twice as long each time up to this. */
+#define POLL_MAX_MS 32
 
 /* Room for the conditional fields of a revalidation. */
 #define COND_MAX 512
@@ -61,6 +66,9 @@ struct cache_req {
 	int fwd_status;                    /* SERVED_REVALIDATED/STALE: what the origin (or proxyd) answered */
 	uint16_t cond_len;
 	char cond[COND_MAX];               /* If-None-Match / If-Modified-Since for the origin */
+	struct cache_pending pend;         /* linked while this request's fetch is the key's one */
+	uint64_t wait_start;               /* a follower: when it began waiting (ev ms) */
+	uint32_t poll_ms;
 	int64_t request_time;              /* Unix seconds the request was forwarded */
 	int64_t age, ttl;                  /* a hit's Age and remaining freshness */
 	uint8_t *qcopy;                    /* the request head (its fields' spans in r->rq.head), for Vary */
@@ -412,6 +420,89 @@ make_conditional(struct req *r, struct cache_obj *o)
 	}
 }
 
+/* The stored object for r's request (head bytes d), Vary matched, held;
+ * NULL when none. *found: some object had the key. */
+static struct cache_obj *
+lookup(struct req *r, const uint8_t *d, int *found)
+{
+	struct cache_req *cq = r->cache;
+	struct vary_ctx vx = { &r->rq.head, d };
+
+	return cache_store_lookup(cq->store, cache_key_hash(cq->key, cq->klen), cq->key, cq->klen, vary_ok, &vx, found);
+}
+
+/* §4.2: fresh while the lifetime exceeds the age; the client's max-age
+ * and min-fresh narrow it (§5.2.1.1, §5.2.1.3). */
+static int
+fresh_for(const struct cache_obj *o, const struct cache_cc *rq, int64_t *age)
+{
+	*age = current_age(o, wall_now());
+	return o->lifetime > *age && (rq->max_age < 0 || *age <= rq->max_age) &&
+	    (rq->min_fresh < 0 || o->lifetime - *age >= rq->min_fresh);
+}
+
+/* ---- waiting for another request's fetch (request coalescing) ------------------ */
+
+static void
+wait_nothing(struct req *r)
+{
+	(void)r;
+}
+
+static void
+wait_release(struct req *r, int clean)
+{
+	(void)r;
+	(void)clean;
+}
+
+/* The exchange's timer, while r waits: the key's object is there (served
+ * from it), or the fetch ended without one, or the wait ran out (r goes
+ * to the origin itself, not as a new leader: a response that was not
+ * stored would otherwise send the waiters one at a time); else look again
+ * a little later. */
+static void
+wait_poll(struct req *r)
+{
+	struct cache_req *cq = r->cache;
+	const uint8_t *d = buf_rptr(&r->c->ep.in);
+	struct cache_stats *st = cache_store_stats(cq->store);
+	struct cache_cc rq;
+	struct cache_obj *o;
+	int found;
+	int64_t age;
+
+	request_cc(&r->rq.head, d, &rq);
+	if ((o = lookup(r, d, &found)) != NULL) {
+		if (fresh_for(o, &rq, &age)) {
+			if (cq->stale != NULL) {
+				cache_store_unref(cq->store, cq->stale);
+				cq->stale = NULL;
+			}
+			cq->hit = o;
+			cq->served = SERVED_COLLAPSED;
+			cq->age = age;
+			cq->ttl = o->lifetime - age;
+			atomic_fetch_add_explicit(&st->coalesced, 1, memory_order_relaxed);
+			if (serve(r, d, 1) == 0)
+				return;
+			cq->hit = NULL;
+		}
+		cache_store_unref(cq->store, o);
+	}
+	if (cache_store_pending(cq->store, cq->pend.hash, cq->key, cq->klen) &&
+	    ev_now(r->c->wk->loop) - cq->wait_start < cq->cf->coalesce_wait_ms) {
+		cq->poll_ms = cq->poll_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : cq->poll_ms * 2;
+		exch_timer_arm(r->c, cq->poll_ms);
+		return;
+	}
+	atomic_fetch_add_explicit(&st->coalesce_gave_up, 1, memory_order_relaxed);
+	exch_drop_source(r);
+	request_forward(r, d);
+}
+
+static const struct exch_source wait_source = { "cache-wait", wait_nothing, wait_nothing, src_accepts, wait_poll, wait_release };
+
 int
 cache_request(struct req *r, const uint8_t *d)
 {
@@ -455,16 +546,10 @@ cache_request(struct req *r, const uint8_t *d)
 		 * the origin; what comes back may still be stored. */
 		cq->fwd = FWD_REQUEST;
 	} else {
-		struct vary_ctx vx = { m, d };
-		struct cache_obj *o = cache_store_lookup(cq->store, cache_key_hash(key, klen), key, klen, vary_ok, &vx, &found);
+		struct cache_obj *o = lookup(r, d, &found);
 		if (o != NULL) {
-			int64_t age = current_age(o, wall_now());
-			/* §4.2: fresh while the lifetime exceeds the age; the
-			 * client's max-age and min-fresh narrow it (§5.2.1.1,
-			 * §5.2.1.3). */
-			int fresh = o->lifetime > age && (rq.max_age < 0 || age <= rq.max_age) &&
-			    (rq.min_fresh < 0 || o->lifetime - age >= rq.min_fresh);
-			if (fresh) {
+			int64_t age;
+			if (fresh_for(o, &rq, &age)) {
 				cq->hit = o;
 				cq->served = SERVED_HIT;
 				cq->age = age;
@@ -497,11 +582,30 @@ cache_request(struct req *r, const uint8_t *d)
 	/* Vary is known only from the response, and a stale object may be
 	 * served after it: by then the request's bytes have left the
 	 * client's buffer. */
-	if ((cq->qcopy = malloc(m->header_bytes)) != NULL)
+	if ((cq->qcopy = malloc(m->header_bytes)) != NULL) {
 		memcpy(cq->qcopy, d, m->header_bytes);
-	else if (cq->stale != NULL) {
+	} else if (cq->stale != NULL) {
 		cache_store_unref(cq->store, cq->stale);
 		cq->stale = NULL;
+	}
+	if (cq->qcopy != NULL && cf->coalesce_wait_ms > 0 && cq->fwd != FWD_REQUEST && !rq.only_if_cached) {
+		cq->pend.hash = cache_key_hash(cq->key, cq->klen);
+		cq->pend.key = cq->key;
+		cq->pend.klen = cq->klen;
+		/* Only a GET leads (a HEAD's answer has no body to store),
+		 * but a HEAD may wait for a GET's. */
+		if (cq->is_get ? !cache_store_lead(cq->store, &cq->pend) :
+		    cache_store_pending(cq->store, cq->pend.hash, cq->key, cq->klen)) {
+			/* Another request is fetching this key: wait for its
+			 * response (bounded) rather than send the origin the
+			 * same request again. The head stays in the client's
+			 * buffer until then. */
+			exch_attach(r, &wait_source);
+			cq->wait_start = ev_now(r->c->wk->loop);
+			cq->poll_ms = 1;
+			exch_timer_arm(r->c, cq->poll_ms);
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -655,6 +759,7 @@ serve_stale(struct req *r, int status)
 {
 	struct cache_req *cq = r->cache;
 
+	cache_store_unlead(cq->store, &cq->pend);
 	cq->hit = cq->stale;
 	cq->stale = NULL;
 	cq->served = SERVED_STALE;
@@ -693,6 +798,7 @@ cache_backend_head(struct req *r, const uint8_t *rd)
 			cache_store_unref(cq->store, cq->stale);
 			cq->stale = NULL;
 		}
+		cache_store_unlead(cq->store, &cq->pend);
 		if (serve(r, cq->qcopy, 0) == -1)
 			conn_close(r->c, "stored response unusable");
 		return 1;
@@ -747,6 +853,12 @@ hdr_add(const struct req *r, struct buf *h)
 
 	if (cq->hit != NULL && cq->served == SERVED_HIT) {
 		buf_appendf(h, "Age: %lld\r\nCache-Status: tandem; hit; ttl=%lld\r\n", (long long)cq->age, (long long)cq->ttl);
+		return;
+	}
+	if (cq->hit != NULL && cq->served == SERVED_COLLAPSED) {
+		/* RFC 9211 §2.7: answered by another request's fetch. */
+		buf_appendf(h, "Age: %lld\r\nCache-Status: tandem; fwd=%s; collapsed; ttl=%lld\r\n", (long long)cq->age,
+		    fwd_names[cq->fwd], (long long)cq->ttl);
 		return;
 	}
 	if (cq->hit != NULL) {
@@ -949,8 +1061,10 @@ cache_filter_select(struct req *r, unsigned how, const uint8_t *rd)
 		cq->build = NULL;
 		cq->stored = 0;
 	}
-	if (!(how & FILTER_SEL_BACKEND) || rd == NULL)
+	if (!(how & FILTER_SEL_BACKEND) || rd == NULL) {
+		cache_store_unlead(cq->store, &cq->pend);
 		return;
+	}
 	if (cq->hit == NULL) {
 		if (cq->invalidate && r->rs.head.status < 400) {
 			/* §4.4: a non-error answer to an unsafe method
@@ -959,6 +1073,9 @@ cache_filter_select(struct req *r, unsigned how, const uint8_t *rd)
 		}
 		if (cq->is_get && cq->qcopy != NULL && cq->fwd != FWD_BYPASS)
 			consider_store(r, rd);
+		/* Not stored: whoever waits for this fetch goes to the origin. */
+		if (cq->build == NULL)
+			cache_store_unlead(cq->store, &cq->pend);
 	}
 	(void)filter_add(r, cq->build != NULL && r->rs.body == HTTP_BODY_CHUNKED ? &filter_cache_store : &filter_cache, NULL);
 }
@@ -978,11 +1095,14 @@ cache_tap(struct req *r, const uint8_t *p, size_t n, int end)
 		cq->build = NULL;
 		cq->stored = 0;
 		not_stored(cq, CACHE_NS_TOO_LARGE);
+		cache_store_unlead(cq->store, &cq->pend);
 		return;
 	}
 	if (end) {
 		cq->build = NULL;
 		cache_store_insert(cq->store, o);
+		/* Before the waiters look again: they find it. */
+		cache_store_unlead(cq->store, &cq->pend);
 	}
 }
 
@@ -991,6 +1111,7 @@ cache_req_end(struct req *r)
 {
 	struct cache_req *cq = r->cache;
 
+	cache_store_unlead(cq->store, &cq->pend);
 	if (cq->hit != NULL)
 		cache_store_unref(cq->store, cq->hit);
 	if (cq->stale != NULL)
@@ -1017,6 +1138,8 @@ cache_log_str(const struct req *r)
 		return "revalidated";
 	if (cq->hit != NULL && cq->served == SERVED_STALE)
 		return "stale-if-error";
+	if (cq->hit != NULL && cq->served == SERVED_COLLAPSED)
+		return "collapsed";
 	if (cq->fwd == FWD_HIT)
 		return cq->not_modified ? "hit-304" : "hit";
 	return fwd_names[cq->fwd];

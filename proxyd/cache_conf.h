@@ -4,7 +4,7 @@
  *
  *   caches = ( { name = "main"; size = "256m"; max_object = "1m";
  *                store_set_cookie = false; heuristic = 0;
- *                stale_if_error = "10m"; } );
+ *                stale_if_error = "10m"; coalesce_wait = "5s"; } );
  *   routes = ( { match = { path_prefix = "/static/"; }; upstream = "app"; cache = "main"; } );
  *
  * Errors are "FILE:LINE: ..." like every other proxyd.conf error.
@@ -19,6 +19,7 @@
 
 #define CACHE_DEFAULT_SIZE       (64ull << 20)
 #define CACHE_DEFAULT_MAX_OBJECT (1ull << 20)
+#define CACHE_DEFAULT_COALESCE_WAIT_MS 5000
 
 /* Reads root's "caches" list into *out (n of them), each with its store
  * acquired. 0, or -1 with err set; either way cache_conf_free(*out, *n). */

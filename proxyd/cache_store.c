@@ -32,6 +32,7 @@ struct cache_store {
 	uint64_t bytes;
 	struct cache_obj **tab;
 	size_t nbuckets, count;
+	struct cache_pending *pending;     /* fetches under way (few: a list) */
 	struct cache_stats st;
 };
 
@@ -340,6 +341,61 @@ cache_store_unref(struct cache_store *s, struct cache_obj *o)
 		cache_obj_free(o);
 }
 
+static struct cache_pending *
+pending_find(struct cache_store *s, uint64_t hash, const void *key, size_t klen)
+{
+	struct cache_pending *p;
+
+	for (p = s->pending; p != NULL; p = p->next)
+		if (p->hash == hash && p->klen == klen && memcmp(p->key, key, klen) == 0)
+			return p;
+	return NULL;
+}
+
+int
+cache_store_lead(struct cache_store *s, struct cache_pending *p)
+{
+	int lead;
+
+	pthread_mutex_lock(&s->mu);
+	lead = pending_find(s, p->hash, p->key, p->klen) == NULL;
+	if (lead) {
+		p->next = s->pending;
+		s->pending = p;
+		p->linked = 1;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return lead;
+}
+
+void
+cache_store_unlead(struct cache_store *s, struct cache_pending *p)
+{
+	struct cache_pending **pp;
+
+	if (!p->linked)
+		return;
+	pthread_mutex_lock(&s->mu);
+	for (pp = &s->pending; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	p->linked = 0;
+	pthread_mutex_unlock(&s->mu);
+}
+
+int
+cache_store_pending(struct cache_store *s, uint64_t hash, const void *key, size_t klen)
+{
+	int yes;
+
+	pthread_mutex_lock(&s->mu);
+	yes = pending_find(s, hash, key, klen) != NULL;
+	pthread_mutex_unlock(&s->mu);
+	return yes;
+}
+
 size_t
 cache_store_remove(struct cache_store *s, uint64_t hash, const void *key, size_t klen)
 {
@@ -460,7 +516,8 @@ cache_store_foreach(void (*fn)(void *ctx, struct cache_store *s), void *ctx)
 
 struct render_ctx { struct buf *o; int fam; };
 
-enum { F_REQ, F_STORED, F_STORED_B, F_EVICT, F_EVICT_B, F_REPLACED, F_NOT, F_REVAL, F_STALE, F_OBJ, F_BYTES, F_SIZE, F_MAX };
+enum { F_REQ, F_STORED, F_STORED_B, F_EVICT, F_EVICT_B, F_REPLACED, F_NOT, F_REVAL, F_STALE, F_COAL, F_OBJ, F_BYTES, F_SIZE,
+	F_MAX };
 
 static const char *const fam_head[F_MAX] = {
 	"# HELP tandem_cache_requests_total Lookups of GET and HEAD requests on routes with a cache, by result.\n"
@@ -480,6 +537,9 @@ static const char *const fam_head[F_MAX] = {
 	"# TYPE tandem_cache_revalidated_total counter\n",
 	"# HELP tandem_cache_stale_served_total Stale objects served because the origin failed or no server was up (stale-if-error).\n"
 	"# TYPE tandem_cache_stale_served_total counter\n",
+	"# HELP tandem_cache_coalesced_total Misses that waited for another request's fetch of the same key, by outcome: "
+	"answered from it, or gone to the origin themselves (not stored, or the wait ran out).\n"
+	"# TYPE tandem_cache_coalesced_total counter\n",
 	"# HELP tandem_cache_objects Objects in the cache.\n# TYPE tandem_cache_objects gauge\n",
 	"# HELP tandem_cache_bytes Bytes the cache's objects take.\n# TYPE tandem_cache_bytes gauge\n",
 	"# HELP tandem_cache_size_bytes The cache's configured size.\n# TYPE tandem_cache_size_bytes gauge\n",
@@ -511,6 +571,11 @@ render_one(void *ctx, struct cache_store *s)
 		break;
 	case F_REVAL: buf_appendf(x->o, "tandem_cache_revalidated_total{cache=\"%s\"} %llu\n", n, LD(st->revalidated)); break;
 	case F_STALE: buf_appendf(x->o, "tandem_cache_stale_served_total{cache=\"%s\"} %llu\n", n, LD(st->stale_served)); break;
+	case F_COAL:
+		buf_appendf(x->o, "tandem_cache_coalesced_total{cache=\"%s\",result=\"answered\"} %llu\n"
+		    "tandem_cache_coalesced_total{cache=\"%s\",result=\"forwarded\"} %llu\n", n, LD(st->coalesced), n,
+		    LD(st->coalesce_gave_up));
+		break;
 	case F_OBJ: buf_appendf(x->o, "tandem_cache_objects{cache=\"%s\"} %llu\n", n, LD(st->objects)); break;
 	case F_BYTES: buf_appendf(x->o, "tandem_cache_bytes{cache=\"%s\"} %llu\n", n, LD(st->bytes)); break;
 	case F_SIZE:

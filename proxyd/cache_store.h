@@ -69,11 +69,25 @@ struct cache_stats {
 	_Atomic uint64_t hits, misses, stored, stored_bytes, evicted, evicted_bytes, replaced;
 	_Atomic uint64_t revalidated;          /* stale objects the origin's 304 freshened */
 	_Atomic uint64_t stale_served;         /* stale objects served because the origin failed */
+	_Atomic uint64_t coalesced;            /* misses answered from another request's fetch */
+	_Atomic uint64_t coalesce_gave_up;     /* misses that waited, then went to the origin themselves */
 	_Atomic uint64_t objects, bytes;       /* gauges */
 	_Atomic uint64_t not_stored[CACHE_NS_MAX];   /* by reason (cache_rule.h) */
 };
 
 struct cache_store;
+
+/* A response on its way from the origin for a key (request coalescing):
+ * the first miss registers one, later misses for the key wait for it to
+ * end instead of going to the origin too. Embedded in the leader's
+ * request state; the store only links it. */
+struct cache_pending {
+	struct cache_pending *next;
+	uint64_t hash;
+	const void *key;
+	size_t klen;
+	unsigned linked:1;
+};
 
 /* The store named name, made with this bound and object limit or, when a
  * generation already has it, the existing one with its bound set to these
@@ -112,6 +126,13 @@ void cache_store_insert(struct cache_store *s, struct cache_obj *o);
  * some object had the key (a Vary mismatch, RFC 9211 fwd=vary-miss). */
 struct cache_obj *cache_store_lookup(struct cache_store *s, uint64_t hash, const void *key, size_t klen,
     int (*vary_ok)(void *ctx, const struct cache_obj *o), void *ctx, int *key_found);
+/* Registers p (hash, key, klen set) as the one fetch of its key: 1 when
+ * it leads (linked), 0 when another fetch is already registered. */
+int cache_store_lead(struct cache_store *s, struct cache_pending *p);
+/* Unlinks p (no-op when not linked): the fetch ended, stored or not. */
+void cache_store_unlead(struct cache_store *s, struct cache_pending *p);
+/* Whether a fetch is registered for key. */
+int cache_store_pending(struct cache_store *s, uint64_t hash, const void *key, size_t klen);
 /* Drops a reference from cache_store_lookup(). */
 void cache_store_unref(struct cache_store *s, struct cache_obj *o);
 /* Removes every object with this key (all Vary variants). Returns the

@@ -195,7 +195,6 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 {
 	struct worker *wk = c->wk;
 	const struct http_msg *m = &r->rq.head;
-	int rc;
 
 	if (r->rt->action == ROUTE_REDIRECT) {
 		buf_consume(&c->ep.in, m->header_bytes);
@@ -221,9 +220,21 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 		local_respond(r, 503, "503 Service Unavailable: no upstream\n", NULL, 1);
 		return;
 	}
-	/* A route with a cache answers a fresh stored response itself. */
+	/* A route with a cache answers a fresh stored response itself (or
+	 * waits for the response another request is fetching). */
 	if (r->rt->cache != NULL && cache_request(r, d) == 1)
 		return;
+	request_forward(r, d);
+}
+
+void
+request_forward(struct req *r, const uint8_t *d)
+{
+	struct conn *c = r->c;
+	struct worker *wk = c->wk;
+	const struct http_msg *m = &r->rq.head;
+	int rc;
+
 	if ((rc = h1_request_head(r, d)) < 0) {
 		buf_consume(&c->ep.in, m->header_bytes);
 		if (rc == -2) {

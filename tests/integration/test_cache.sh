@@ -227,6 +227,39 @@ stale_if_error() {
 }
 t_case "stale-if-error: a 500, and every server down, answered stale; not under must-revalidate" stale_if_error
 
+# concurrently N TARGET: N curl clients at once; their bodies in $T/co.1..N.
+concurrently() {
+	local n=$1 t=$2 i pids=()
+	for ((i = 1; i <= n; i++)); do
+		curl -s --max-time 20 -o "$T/co.$i" -w '%{http_code}\n' "http://$H:$P_CONF$t" >"$T/co.$i.st" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+}
+
+coalesce() {
+	local t='/co?cc=max-age%3D60&delay=700' i bad=0
+	concurrently 20 "$t"
+	[[ $(count "$t") == 1 ]] || { t_fail "20 concurrent misses made $(count "$t") origin requests, want 1"; return 1; }
+	for ((i = 1; i <= 20; i++)); do
+		[[ $(cat "$T/co.$i.st") == 200 && $(cat "$T/co.$i") == *'#1'* ]] || bad=$((bad + 1))
+	done
+	[[ $bad == 0 ]] || { t_fail "$bad of 20 answers wrong"; return 1; }
+	[[ $(metric 'tandem_cache_coalesced_total{cache="main",result="answered"}') -ge 1 ]] || t_fail "coalesced not counted"
+}
+t_case "coalescing: 20 concurrent misses for one key make exactly 1 origin request" coalesce
+
+coalesce_uncacheable() {
+	local t='/co2?delay=400' i bad=0
+	concurrently 8 "$t"
+	[[ $(count "$t") == 8 ]] || { t_fail "origin saw $(count "$t"), want 8 (each goes itself when not storable)"; return 1; }
+	for ((i = 1; i <= 8; i++)); do
+		[[ $(cat "$T/co.$i.st") == 200 ]] || bad=$((bad + 1))
+	done
+	[[ $bad == 0 ]] || t_fail "$bad of 8 failed"
+}
+t_case "coalescing: an unstorable answer sends the waiters to the origin themselves" coalesce_uncacheable
+
 head_from_get() {
 	local t='/hd?cc=max-age%3D60' out len
 	len=$(get "$t" | hdr content-length)
