@@ -68,6 +68,8 @@ struct cache_req {
 	char cond[COND_MAX];               /* If-None-Match / If-Modified-Since for the origin */
 	struct cache_pending pend;         /* linked while this request's fetch is the key's one */
 	uint64_t wait_start;               /* a follower: when it began waiting (ev ms) */
+	size_t range_first, range_last;    /* a 206 from a stored 200: the bytes served */
+	unsigned partial:1;
 	uint32_t poll_ms;
 	int64_t request_time;              /* Unix seconds the request was forwarded */
 	int64_t age, ttl;                  /* a hit's Age and remaining freshness */
@@ -307,6 +309,50 @@ not_modified(const struct req *r, const uint8_t *d, const uint8_t *h)
 	return 0;
 }
 
+/* RFC 9110 §14.1.2: a Range of one byte range over len bytes ("bytes=a-b",
+ * "bytes=a-", "bytes=-n"), satisfiable, and no If-Range (its validator
+ * is not compared here: the whole representation is the safe answer,
+ * §13.1.5). 1 with the inclusive bounds; 0 to send the whole (several
+ * ranges, none satisfiable, anything else: §14.2 lets a server ignore
+ * Range). */
+static int
+one_range(const struct req *r, const uint8_t *d, size_t len, size_t *first, size_t *last)
+{
+	const struct http_msg *m = &r->rq.head;
+	int i = http_find_header(m, d, "range");
+	const char *v, *e;
+	uint64_t a = 0, b = 0;
+	int has_a = 0, has_b = 0;
+
+	if (i < 0 || len == 0 || http_find_header(m, d, "if-range") >= 0)
+		return 0;
+	v = (const char *)d + m->headers[i].value.off;
+	e = v + m->headers[i].value.len;
+	if (e - v < 6 || strncasecmp(v, "bytes=", 6) != 0)
+		return 0;
+	for (v += 6; v < e && *v >= '0' && *v <= '9' && a < (1ull << 60); v++, has_a = 1)
+		a = a * 10 + (uint64_t)(*v - '0');
+	if (v >= e || *v++ != '-')
+		return 0;
+	for (; v < e && *v >= '0' && *v <= '9' && b < (1ull << 60); v++, has_b = 1)
+		b = b * 10 + (uint64_t)(*v - '0');
+	if (v != e || (!has_a && !has_b))
+		return 0;
+	if (!has_a) {
+		/* A suffix: the last b bytes. */
+		if (b == 0)
+			return 0;
+		*first = b >= len ? 0 : len - (size_t)b;
+		*last = len - 1;
+		return 1;
+	}
+	if (a >= len || (has_b && b < a))
+		return 0;
+	*first = (size_t)a;
+	*last = !has_b || b >= len ? len - 1 : (size_t)b;
+	return 1;
+}
+
 /* Serves the held object cq->hit: its head re-parsed into r->rs.head (the
  * spans point into the object, which the reference keeps), the filter
  * chain chosen as for a backend's response, the body passed whole.
@@ -341,6 +387,14 @@ serve(struct req *r, const uint8_t *d, int in_client)
 		r->rs.head.reason.len = 0;
 	}
 	body = !r->is_head && !cq->not_modified && r->rs.head.status != 204;
+	if (body && r->rs.head.status == 200 && one_range(r, d, o->body_len, &cq->range_first, &cq->range_last)) {
+		/* RFC 9110 §14.2, §15.3.7: one range of the stored whole
+		 * representation, as a 206 with its Content-Range. */
+		cq->partial = 1;
+		r->rs.head.status = 206;
+		r->rs.head.reason.len = 0;
+		r->rs.head.content_length = (int64_t)(cq->range_last - cq->range_first + 1);
+	}
 	r->rs.body = body ? HTTP_BODY_LENGTH : HTTP_BODY_NONE;
 	r->status = r->rs.head.status;
 	r->rhead_done = 1;
@@ -354,8 +408,8 @@ serve(struct req *r, const uint8_t *d, int in_client)
 	h1_response_head(r, o->head);
 	cq->body.data = o->body;
 	cq->body.cap = o->body_len;
-	cq->body.rpos = 0;
-	cq->body.wpos = body ? o->body_len : 0;
+	cq->body.rpos = cq->partial ? cq->range_first : 0;
+	cq->body.wpos = !body ? 0 : cq->partial ? cq->range_last + 1 : o->body_len;
 	r->rs.in = &cq->body;
 	r->rs.pass = buf_len(&cq->body);
 	r->rs.left = 0;
@@ -851,6 +905,8 @@ hdr_add(const struct req *r, struct buf *h)
 {
 	const struct cache_req *cq = r->cache;
 
+	if (cq->partial)
+		buf_appendf(h, "Content-Range: bytes %zu-%zu/%zu\r\n", cq->range_first, cq->range_last, cq->hit->body_len);
 	if (cq->hit != NULL && cq->served == SERVED_HIT) {
 		buf_appendf(h, "Age: %lld\r\nCache-Status: tandem; hit; ttl=%lld\r\n", (long long)cq->age, (long long)cq->ttl);
 		return;

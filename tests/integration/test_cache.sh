@@ -260,6 +260,22 @@ coalesce_uncacheable() {
 }
 t_case "coalescing: an unstorable answer sends the waiters to the origin themselves" coalesce_uncacheable
 
+ranges() {
+	local t='/rg?cc=max-age%3D60&size=1000' u="http://$H:$P_CONF/rg?cc=max-age%3D60&size=1000" full out
+	full=$(curl -s --max-time 5 "$u")
+	out=$(curl -s --max-time 5 -i -r 10-19 "$u")
+	[[ $(status_of <<<"$out") == 206 && $(hdr content-range <<<"$out") == 'bytes 10-19/1000' ]] || { t_fail "10-19: $out"; return 1; }
+	[[ $(curl -s --max-time 5 -r 10-19 "$u") == "${full:10:10}" ]] || { t_fail "10-19 bytes differ"; return 1; }
+	[[ $(curl -s --max-time 5 -r -5 "$u") == "${full:995:5}" ]] || { t_fail "suffix -5"; return 1; }
+	[[ $(curl -s --max-time 5 -r 990- "$u") == "${full:990}" ]] || { t_fail "990-"; return 1; }
+	out=$(curl -s --max-time 5 -i -r 5000- "$u")
+	[[ $(status_of <<<"$out") == 200 ]] || { t_fail "unsatisfiable: $(head -n 1 <<<"$out")"; return 1; }
+	out=$(curl -s --max-time 5 -i -r 0-1,5-6 "$u")
+	[[ $(status_of <<<"$out") == 200 ]] || { t_fail "two ranges: $(head -n 1 <<<"$out")"; return 1; }
+	[[ $(count "$t") == 1 ]] || t_fail "origin saw $(count "$t")"
+}
+t_case "one byte range served 206 from a stored 200 (several, or none satisfiable: the whole)" ranges
+
 head_from_get() {
 	local t='/hd?cc=max-age%3D60' out len
 	len=$(get "$t" | hdr content-length)
