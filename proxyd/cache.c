@@ -256,18 +256,15 @@ src_timeout(struct req *r)
 	conn_close(r->c, "timeout writing a cached response");
 }
 
+/* The object stays held until the exchange is given back
+ * (cache_req_end()): the access log line, written after the release,
+ * still reads how it was served. */
 static void
 src_release(struct req *r, int clean)
 {
-	struct cache_req *cq = r->cache;
-
 	(void)clean;
-	if (cq != NULL && cq->hit != NULL) {
-		cache_store_unref(cq->store, cq->hit);
-		cq->hit = NULL;
-		r->rs.in = NULL;
-		r->rs.pass = 0;
-	}
+	r->rs.in = NULL;
+	r->rs.pass = 0;
 }
 
 static const struct exch_source cache_source = { "cache", src_nothing, src_resume, src_accepts, src_timeout, src_release };
@@ -835,13 +832,8 @@ cache_backend_head(struct req *r, const uint8_t *rd)
 		return 0;
 	if (st == 304 && cq->cond_len > 0) {
 		/* The origin's answer to our own conditional: the client
-		 * gets the stored response, freshened. The 304 has no body:
-		 * the backend connection is clean. */
-		buf_consume(r->rs.in, r->rs.head.header_bytes);
-		r->rs.done = 1;
-		r->rs.body = HTTP_BODY_NONE;
-		r->src->release(r, r->rq.done);
-		r->src = &exch_no_source;
+		 * gets the stored response, freshened (read from rd before
+		 * the backend connection and its buffer are let go). */
 		cq->fwd_status = 304;
 		atomic_fetch_add_explicit(&cache_store_stats(cq->store)->revalidated, 1, memory_order_relaxed);
 		if (freshen(r, rd) == -1) {
@@ -853,6 +845,12 @@ cache_backend_head(struct req *r, const uint8_t *rd)
 			cq->stale = NULL;
 		}
 		cache_store_unlead(cq->store, &cq->pend);
+		/* The 304 has no body: the backend connection is clean. */
+		buf_consume(r->rs.in, r->rs.head.header_bytes);
+		r->rs.done = 1;
+		r->rs.body = HTTP_BODY_NONE;
+		r->src->release(r, r->rq.done);
+		r->src = &exch_no_source;
 		if (serve(r, cq->qcopy, 0) == -1)
 			conn_close(r->c, "stored response unusable");
 		return 1;

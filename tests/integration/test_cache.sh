@@ -389,9 +389,11 @@ access_log() {
 	wait_for 3 grep -q '_count?t=x' "$T/access.log" || { t_fail "no log line"; return 1; }
 	grep -q '"GET /alog?cc=max-age%3D60 .* cache=uri-miss$' "$T/access.log" || { t_fail "miss line"; return 1; }
 	grep -q '"GET /alog?cc=max-age%3D60 .* cache=hit$' "$T/access.log" || { t_fail "hit line"; return 1; }
+	grep -q '"GET /rv?cc=max-age%3D1&etag=v1&xc=1 .* cache=revalidated$' "$T/access.log" || { t_fail "revalidated line"; return 1; }
+	grep -q '"GET /down/c?cc=max-age%3D1 .* cache=stale-if-error$' "$T/access.log" || { t_fail "stale-if-error line"; return 1; }
 	grep '_count?t=x' "$T/access.log" | grep -qv 'cache=' || t_fail "cache= on a route without a cache"
 }
-t_case "access log: cache= on routes with a cache only" access_log
+t_case "access log: cache= on routes with a cache only (hit, miss, revalidated, stale-if-error)" access_log
 
 quick() {
 	local t='/q?cc=max-age%3D60' out
