@@ -1103,6 +1103,40 @@ consider_store(struct req *r, const uint8_t *rd)
 		cache_tap(r, NULL, 0, 1);
 }
 
+/* §4.4: a URI in the answer's Location or Content-Location (value v)
+ * is invalidated too, when it has the request's origin: a path, or an
+ * absolute URI whose scheme and authority are the key's. */
+static void
+invalidate_uri(struct cache_req *cq, const char *v, size_t vl)
+{
+	const char *auth = (const char *)memmem(cq->key, cq->klen, "://", 3) + 3;    /* the key starts "http(s)://" */
+	const char *origin_end = memchr(auth, '/', cq->klen - (size_t)(auth - cq->key));
+	size_t ol = origin_end != NULL ? (size_t)(origin_end - cq->key) : cq->klen, pl;
+	const char *path = v, *q;
+	char key[KEY_MAX];
+
+	while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+		vl--;
+	if (vl > ol && strncasecmp(v, cq->key, ol) == 0 && v[ol] == '/')
+		path = v + ol;                       /* same scheme and authority */
+	else if (vl == 0 || v[0] != '/' || (vl > 1 && v[1] == '/'))
+		return;                              /* another origin, or not a path */
+	vl -= (size_t)(path - v);
+	q = memchr(path, '?', vl);
+	pl = q != NULL ? (size_t)(q - path) : vl;
+	if (ol + vl > sizeof(key))
+		return;
+	memcpy(key, cq->key, ol);
+	{
+		/* The key holds the normalised path (as the request line's). */
+		int n = http_path_normalize(path, pl, key + ol, sizeof(key) - ol, NULL);
+		if (n < 0 || ol + (size_t)n + (vl - pl) > sizeof(key))
+			return;
+		memcpy(key + ol + n, path + pl, vl - pl);
+		(void)cache_store_remove(cq->store, cache_key_hash(key, ol + (size_t)n + (vl - pl)), key, ol + (size_t)n + (vl - pl));
+	}
+}
+
 void
 cache_filter_select(struct req *r, unsigned how, const uint8_t *rd)
 {
@@ -1122,8 +1156,15 @@ cache_filter_select(struct req *r, unsigned how, const uint8_t *rd)
 	if (cq->hit == NULL) {
 		if (cq->invalidate && r->rs.head.status < 400) {
 			/* §4.4: a non-error answer to an unsafe method
-			 * invalidates what is stored for its target. */
+			 * invalidates what is stored for its target, and for
+			 * the same-origin URIs in Location and
+			 * Content-Location. */
+			int i;
 			(void)cache_store_remove(cq->store, cache_key_hash(cq->key, cq->klen), cq->key, cq->klen);
+			if ((i = http_find_header(&r->rs.head, rd, "location")) >= 0)
+				invalidate_uri(cq, (const char *)rd + r->rs.head.headers[i].value.off, r->rs.head.headers[i].value.len);
+			if ((i = http_find_header(&r->rs.head, rd, "content-location")) >= 0)
+				invalidate_uri(cq, (const char *)rd + r->rs.head.headers[i].value.off, r->rs.head.headers[i].value.len);
 		}
 		if (cq->is_get && cq->qcopy != NULL && cq->fwd != FWD_BYPASS)
 			consider_store(r, rd);

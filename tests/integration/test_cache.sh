@@ -311,6 +311,24 @@ invalidate() {
 }
 t_case "a POST's success invalidates the stored object (§4.4)" invalidate
 
+invalidate_locations() {
+	local a='/iva?cc=max-age%3D60' b='/ivb?cc=max-age%3D60' c='/ivc?cc=max-age%3D60'
+	get "$a" >/dev/null
+	get "$b" >/dev/null
+	get "$c" >/dev/null
+	# Location a path, Content-Location absolute on this origin; a
+	# Location on another origin invalidates nothing.
+	curl -s --max-time 5 -o /dev/null -X PUT -d x \
+		"http://$H:$P_CONF/put1?status=201&loc=%2Fiva%3Fcc%3Dmax-age%253D60&cloc=http%3A%2F%2F$H%3A$P_CONF%2Fivb%3Fcc%3Dmax-age%253D60"
+	curl -s --max-time 5 -o /dev/null -X PUT -d x "http://$H:$P_CONF/put2?loc=http%3A%2F%2Felsewhere%2Fivc%3Fcc%3Dmax-age%253D60"
+	get "$a" >/dev/null
+	get "$b" >/dev/null
+	get "$c" >/dev/null
+	[[ $(count "$a") == 2 && $(count "$b") == 2 ]] || { t_fail "Location/Content-Location not invalidated: $(count "$a") $(count "$b")"; return 1; }
+	[[ $(count "$c") == 1 ]] || t_fail "another origin's Location invalidated"
+}
+t_case "... and the same-origin Location and Content-Location URIs (§4.4)" invalidate_locations
+
 chunked() {
 	local t='/ch?cc=max-age%3D60&chunked=1&size=3000' a b
 	a=$(curl -s --max-time 5 "http://$H:$P_CONF$t" | md5sum)

@@ -24,7 +24,8 @@ same fields). /_fail?on=1 makes every other request a 500, /_fail?on=0
 ends that.
 The default body names the target and the count, so a test can tell a
 stored answer from a fresh one. A POST, PUT, PATCH or DELETE is answered
-204 (status= overrides) after its body is read.
+204 (status= overrides) after its body is read, with loc=V as Location and
+cloc=V as Content-Location.
 """
 import email.utils
 import sys
@@ -147,6 +148,10 @@ class H(BaseHTTPRequestHandler):
         self.count(self.command + " ")
         q = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(self.path).query))
         self.send_response_only(int(q.get("status", "204")))
+        if "loc" in q:
+            self.send_header("Location", q["loc"])
+        if "cloc" in q:
+            self.send_header("Content-Location", q["cloc"])
         self.send_header("Content-Length", "0")
         self.end_headers()
 
