@@ -5,6 +5,7 @@
  */
 #include "proxyd/cache.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +47,19 @@ enum { SERVED_HIT = 0, SERVED_REVALIDATED, SERVED_STALE, SERVED_COLLAPSED };
  * 1 ms, then twice as long each time up to this. */
 #define POLL_MAX_MS 32
 
+/* How long a key whose response was not storable skips coalescing
+ * (cache_store_mark_pass()), seconds. */
+#define PASS_TTL 60
+
 /* Room for the conditional fields of a revalidation. */
 #define COND_MAX 512
+
+/* What the cache needs of a request head, in one pass over its fields. */
+struct rq_facts {
+	struct cache_cc cc;             /* Cache-Control, Pragma: no-cache folded in (§5.4) */
+	unsigned authorization:1;
+	unsigned conditional:1;         /* any precondition field (RFC 9110 §13.1) */
+};
 
 struct cache_req {
 	struct cache_store *store;
@@ -65,7 +77,7 @@ struct cache_req {
 	uint8_t served;                    /* SERVED_*, while hit is set */
 	int fwd_status;                    /* SERVED_REVALIDATED/STALE: what the origin (or proxyd) answered */
 	uint16_t cond_len;
-	char cond[COND_MAX];               /* If-None-Match / If-Modified-Since for the origin */
+	unsigned pass:1;                   /* the key is marked pass: not looked up, not stored */
 	struct cache_pending pend;         /* linked while this request's fetch is the key's one */
 	uint64_t wait_start;               /* a follower: when it began waiting (ev ms) */
 	size_t range_first, range_last;    /* a 206 from a stored 200: the bytes served */
@@ -74,8 +86,12 @@ struct cache_req {
 	int64_t request_time;              /* Unix seconds the request was forwarded */
 	int64_t age, ttl;                  /* a hit's Age and remaining freshness */
 	uint8_t *qcopy;                    /* the request head (its fields' spans in r->rq.head), for Vary */
+	struct rq_facts rq;                /* what the request says (scan_request()) */
+	uint64_t hash;                     /* of the key */
 	size_t klen;
-	char key[];
+	/* Not zeroed at the start (cq_new()). */
+	char cond[COND_MAX];               /* If-None-Match / If-Modified-Since for the origin */
+	char key[];                        /* then the request head's copy (qcopy) */
 };
 
 static int64_t
@@ -101,21 +117,7 @@ each_field(const struct http_msg *m, const uint8_t *d, const char *lname, void (
 	}
 }
 
-static void
-cc_field(void *ctx, const char *v, size_t n)
-{
-	cache_cc_parse(ctx, v, n);
-}
-
 struct flag { int set; };
-
-static void
-flag_field(void *ctx, const char *v, size_t n)
-{
-	(void)v;
-	(void)n;
-	((struct flag *)ctx)->set = 1;
-}
 
 static void
 pragma_field(void *ctx, const char *v, size_t n)
@@ -127,27 +129,48 @@ pragma_field(void *ctx, const char *v, size_t n)
 			((struct flag *)ctx)->set = 1;
 }
 
-static int
-has_field(const struct http_msg *m, const uint8_t *d, const char *lname)
-{
-	struct flag f = { 0 };
-
-	each_field(m, d, lname, flag_field, &f);
-	return f.set;
-}
-
-/* The request's Cache-Control, Pragma folded in. */
 static void
-request_cc(const struct http_msg *m, const uint8_t *d, struct cache_cc *cc)
+scan_request(const struct http_msg *m, const uint8_t *d, struct rq_facts *q)
 {
-	cache_cc_init(cc);
-	each_field(m, d, "cache-control", cc_field, cc);
-	if (!has_field(m, d, "cache-control")) {
-		struct flag f = { 0 };
-		each_field(m, d, "pragma", pragma_field, &f);
-		if (f.set)
-			cc->no_cache = 1;
+	struct flag pragma = { 0 };
+	int has_cc = 0;
+
+	cache_cc_init(&q->cc);
+	q->authorization = q->conditional = 0;
+	for (int i = 0; i < m->nheaders; i++) {
+		struct http_span n = m->headers[i].name, v = m->headers[i].value;
+		const char *vp = (const char *)d + v.off;
+		switch (n.len) {
+		case 6:
+			if (H1_SPAN_IS(d, n, "pragma"))
+				pragma_field(&pragma, vp, v.len);
+			break;
+		case 8:
+			if (H1_SPAN_IS(d, n, "if-match") || H1_SPAN_IS(d, n, "if-range"))
+				q->conditional = 1;
+			break;
+		case 13:
+			if (H1_SPAN_IS(d, n, "cache-control")) {
+				cache_cc_parse(&q->cc, vp, v.len);
+				has_cc = 1;
+			} else if (H1_SPAN_IS(d, n, "authorization")) {
+				q->authorization = 1;
+			} else if (H1_SPAN_IS(d, n, "if-none-match")) {
+				q->conditional = 1;
+			}
+			break;
+		case 17:
+			if (H1_SPAN_IS(d, n, "if-modified-since"))
+				q->conditional = 1;
+			break;
+		case 19:
+			if (H1_SPAN_IS(d, n, "if-unmodified-since"))
+				q->conditional = 1;
+			break;
+		}
 	}
+	if (!has_cc && pragma.set)
+		q->cc.no_cache = 1;
 }
 
 struct norm { char *out; size_t cap, len; int over; };
@@ -216,7 +239,13 @@ make_key(const struct req *r, const uint8_t *d, char *k, size_t cap, size_t *kle
 		host = (const char *)d + m->headers[m->host_idx].value.off;
 		hl = m->headers[m->host_idx].value.len;
 	}
-	at = (size_t)snprintf(k, cap, "%s://", r->c->ep.ssl != NULL ? "https" : "http");
+	if (r->c->ep.ssl != NULL) {
+		memcpy(k, "https://", 8);
+		at = 8;
+	} else {
+		memcpy(k, "http://", 7);
+		at = 7;
+	}
 	if (at + hl + tl >= cap)
 		return -1;
 	for (size_t i = 0; i < hl; i++)
@@ -427,15 +456,6 @@ current_age(const struct cache_obj *o, int64_t now)
 	return o->initial_age + (now > o->response_time ? now - o->response_time : 0);
 }
 
-/* RFC 9110 §13.1: the client's own precondition fields. Its conditional
- * request goes to the origin as it is (and its 304 back to it). */
-static int
-client_conditional(const struct http_msg *m, const uint8_t *d)
-{
-	return has_field(m, d, "if-none-match") || has_field(m, d, "if-modified-since") ||
-	    has_field(m, d, "if-match") || has_field(m, d, "if-unmodified-since") || has_field(m, d, "if-range");
-}
-
 /* The conditional fields that revalidate stale object o (§4.3.1): its
  * ETag as If-None-Match, its Last-Modified as If-Modified-Since. Nothing
  * when it has neither (or one too long to keep). */
@@ -479,7 +499,7 @@ lookup(struct req *r, const uint8_t *d, int *found)
 	struct cache_req *cq = r->cache;
 	struct vary_ctx vx = { &r->rq.head, d };
 
-	return cache_store_lookup(cq->store, cache_key_hash(cq->key, cq->klen), cq->key, cq->klen, vary_ok, &vx, found);
+	return cache_store_lookup(cq->store, cq->hash, cq->key, cq->klen, vary_ok, &vx, found);
 }
 
 /* §4.2: fresh while the lifetime exceeds the age; the client's max-age
@@ -518,14 +538,12 @@ wait_poll(struct req *r)
 	struct cache_req *cq = r->cache;
 	const uint8_t *d = buf_rptr(&r->c->ep.in);
 	struct cache_stats *st = cache_store_stats(cq->store);
-	struct cache_cc rq;
 	struct cache_obj *o;
 	int found;
 	int64_t age;
 
-	request_cc(&r->rq.head, d, &rq);
 	if ((o = lookup(r, d, &found)) != NULL) {
-		if (fresh_for(o, &rq, &age)) {
+		if (fresh_for(o, &cq->rq.cc, &age)) {
 			if (cq->stale != NULL) {
 				cache_store_unref(cq->store, cq->stale);
 				cq->stale = NULL;
@@ -560,20 +578,23 @@ cache_request(struct req *r, const uint8_t *d)
 	const struct pd_cache *cf = r->rt->cache;
 	const struct http_msg *m = &r->rq.head;
 	struct cache_req *cq;
-	struct cache_cc rq;
+	struct cache_cc *rq;
 	char key[KEY_MAX];
 	size_t klen;
 	int found = 0;
 
 	if (make_key(r, d, key, sizeof(key), &klen) == -1)
 		return 0;
-	if ((cq = calloc(1, sizeof(*cq) + klen)) == NULL)
+	/* One allocation: the state, the key, room for the head's copy. */
+	if ((cq = malloc(sizeof(*cq) + klen + m->header_bytes)) == NULL)
 		return -1;
+	memset(cq, 0, offsetof(struct cache_req, cond));
 	r->cache = cq;
 	cq->store = cf->store;
 	cq->cf = cf;
 	memcpy(cq->key, key, klen);
 	cq->klen = klen;
+	cq->hash = cache_key_hash(key, klen);
 	cq->request_time = wall_now();
 	cq->why = CACHE_NS_NONE;
 	if (m->method != HTTP_M_GET && m->method != HTTP_M_HEAD) {
@@ -584,6 +605,16 @@ cache_request(struct req *r, const uint8_t *d)
 		return 0;
 	}
 	cq->is_get = m->method == HTTP_M_GET;
+	if (cache_store_is_pass(cq->store, cq->hash, cq->request_time)) {
+		/* The key's last answer was not storable (Varnish's
+		 * hit-for-pass): straight to the origin, nothing looked up,
+		 * copied, waited for or stored until the mark runs out. */
+		cq->pass = 1;
+		cq->fwd = FWD_BYPASS;
+		cq->is_get = 0;
+		atomic_fetch_add_explicit(&cache_store_stats(cq->store)->passes, 1, memory_order_relaxed);
+		return 0;
+	}
 	if (r->rq.body != HTTP_BODY_NONE) {
 		/* A GET with a body: its meaning is not defined (RFC 9110
 		 * §9.3.1), so the cache neither answers nor stores it. */
@@ -591,8 +622,9 @@ cache_request(struct req *r, const uint8_t *d)
 		cq->is_get = 0;
 		return 0;
 	}
-	request_cc(m, d, &rq);
-	if (rq.no_cache || rq.max_age == 0) {
+	scan_request(m, d, &cq->rq);
+	rq = &cq->rq.cc;
+	if (rq->no_cache || rq->max_age == 0) {
 		/* §5.2.1.4, §5.2.1.1: the client wants a response validated by
 		 * the origin; what comes back may still be stored. */
 		cq->fwd = FWD_REQUEST;
@@ -600,7 +632,7 @@ cache_request(struct req *r, const uint8_t *d)
 		struct cache_obj *o = lookup(r, d, &found);
 		if (o != NULL) {
 			int64_t age;
-			if (fresh_for(o, &rq, &age)) {
+			if (fresh_for(o, rq, &age)) {
 				cq->hit = o;
 				cq->served = SERVED_HIT;
 				cq->age = age;
@@ -617,14 +649,16 @@ cache_request(struct req *r, const uint8_t *d)
 			 * served if the origin fails (RFC 5861 §4). */
 			cq->stale = o;
 			cq->fwd = FWD_STALE;
-			if (!client_conditional(m, d))
+			/* RFC 9110 §13.1: a client's own precondition goes
+			 * to the origin as it is (and its 304 back to it). */
+			if (!cq->rq.conditional)
 				make_conditional(r, o);
 		} else {
 			cq->fwd = found ? FWD_VARY_MISS : FWD_URI_MISS;
 		}
 	}
 	atomic_fetch_add_explicit(&cache_store_stats(cq->store)->misses, 1, memory_order_relaxed);
-	if (rq.only_if_cached && cq->stale == NULL) {
+	if (rq->only_if_cached && cq->stale == NULL) {
 		/* §5.2.1.7: nothing usable stored: 504, not the origin. */
 		buf_consume(&r->c->ep.in, m->header_bytes);
 		local_respond(r, 504, "504 Gateway Timeout: not in cache (only-if-cached)\n", NULL, 1);
@@ -633,20 +667,15 @@ cache_request(struct req *r, const uint8_t *d)
 	/* Vary is known only from the response, and a stale object may be
 	 * served after it: by then the request's bytes have left the
 	 * client's buffer. */
-	if ((cq->qcopy = malloc(m->header_bytes)) != NULL) {
-		memcpy(cq->qcopy, d, m->header_bytes);
-	} else if (cq->stale != NULL) {
-		cache_store_unref(cq->store, cq->stale);
-		cq->stale = NULL;
-	}
-	if (cq->qcopy != NULL && cf->coalesce_wait_ms > 0 && cq->fwd != FWD_REQUEST && !rq.only_if_cached) {
-		cq->pend.hash = cache_key_hash(cq->key, cq->klen);
+	cq->qcopy = (uint8_t *)cq->key + klen;
+	memcpy(cq->qcopy, d, m->header_bytes);
+	if (cf->coalesce_wait_ms > 0 && cq->fwd != FWD_REQUEST && !rq->only_if_cached) {
+		cq->pend.hash = cq->hash;
 		cq->pend.key = cq->key;
 		cq->pend.klen = cq->klen;
 		/* Only a GET leads (a HEAD's answer has no body to store),
 		 * but a HEAD may wait for a GET's. */
-		if (cq->is_get ? !cache_store_lead(cq->store, &cq->pend) :
-		    cache_store_pending(cq->store, cq->pend.hash, cq->key, cq->klen)) {
+		if (cache_store_lead(cq->store, &cq->pend, wall_now(), cq->is_get) == CACHE_FOLLOW) {
 			/* Another request is fetching this key: wait for its
 			 * response (bounded) rather than send the origin the
 			 * same request again. The head stays in the client's
@@ -879,6 +908,39 @@ cache_stale_on_error(struct req *r, int status)
 
 /* ---- the store filter -------------------------------------------------------- */
 
+/* Appenders into a line being assembled (t, at most HDR_MAX bytes): the
+ * header stage's fields go out with one buf_append(). */
+#define HDR_MAX 320
+
+static size_t
+put_s(char *t, size_t at, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (at + n > HDR_MAX)
+		return at;
+	memcpy(t + at, s, n);
+	return at + n;
+}
+
+static size_t
+put_num(char *t, size_t at, int64_t v)
+{
+	char d[24];
+	int n = sizeof(d);
+	uint64_t u = v < 0 ? (uint64_t)-v : (uint64_t)v;
+
+	do
+		d[--n] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		d[--n] = '-';
+	if (at + sizeof(d) - (size_t)n > HDR_MAX)
+		return at;
+	memcpy(t + at, d + n, sizeof(d) - (size_t)n);
+	return at + sizeof(d) - (size_t)n;
+}
+
 static int
 hdr_drop(const struct req *r, const char *name, size_t len)
 {
@@ -902,32 +964,60 @@ static void
 hdr_add(const struct req *r, struct buf *h)
 {
 	const struct cache_req *cq = r->cache;
+	char t[HDR_MAX];
+	size_t at = 0;
 
-	if (cq->partial)
-		buf_appendf(h, "Content-Range: bytes %zu-%zu/%zu\r\n", cq->range_first, cq->range_last, cq->hit->body_len);
-	if (cq->hit != NULL && cq->served == SERVED_HIT) {
-		buf_appendf(h, "Age: %lld\r\nCache-Status: tandem; hit; ttl=%lld\r\n", (long long)cq->age, (long long)cq->ttl);
-		return;
-	}
-	if (cq->hit != NULL && cq->served == SERVED_COLLAPSED) {
-		/* RFC 9211 §2.7: answered by another request's fetch. */
-		buf_appendf(h, "Age: %lld\r\nCache-Status: tandem; fwd=%s; collapsed; ttl=%lld\r\n", (long long)cq->age,
-		    fwd_names[cq->fwd], (long long)cq->ttl);
-		return;
+	/* Assembled without printf, appended once: this runs for every
+	 * response of a route with a cache, hit or miss. */
+	if (cq->partial) {
+		at = put_s(t, at, "Content-Range: bytes ");
+		at = put_num(t, at, (int64_t)cq->range_first);
+		at = put_s(t, at, "-");
+		at = put_num(t, at, (int64_t)cq->range_last);
+		at = put_s(t, at, "/");
+		at = put_num(t, at, (int64_t)cq->hit->body_len);
+		at = put_s(t, at, "\r\n");
 	}
 	if (cq->hit != NULL) {
-		/* RFC 9211 §2.2: forwarded because stale; the origin's 304
-		 * freshened it, or its failure (or none up: proxyd's own
-		 * status) made it answer stale (RFC 5861 §4). */
-		buf_appendf(h, "Age: %lld\r\nCache-Status: tandem; fwd=stale; fwd-status=%d; ttl=%lld%s\r\n", (long long)cq->age,
-		    cq->fwd_status, (long long)cq->ttl, cq->served == SERVED_STALE ? "; detail=stale-if-error" : "");
+		at = put_s(t, at, "Age: ");
+		at = put_num(t, at, cq->age);
+		if (cq->served == SERVED_HIT) {
+			at = put_s(t, at, "\r\nCache-Status: tandem; hit");
+		} else if (cq->served == SERVED_COLLAPSED) {
+			/* RFC 9211 §2.7: answered by another request's fetch. */
+			at = put_s(t, at, "\r\nCache-Status: tandem; fwd=");
+			at = put_s(t, at, fwd_names[cq->fwd]);
+			at = put_s(t, at, "; collapsed");
+		} else {
+			/* RFC 9211 §2.2: forwarded because stale; the origin's
+			 * 304 freshened it, or its failure (or none up:
+			 * proxyd's own status) made it answer stale (RFC 5861
+			 * §4). */
+			at = put_s(t, at, "\r\nCache-Status: tandem; fwd=stale; fwd-status=");
+			at = put_num(t, at, cq->fwd_status);
+		}
+		at = put_s(t, at, "; ttl=");
+		at = put_num(t, at, cq->ttl);
+		at = put_s(t, at, cq->served == SERVED_STALE ? "; detail=stale-if-error\r\n" : "\r\n");
+		buf_append(h, t, at);
 		return;
 	}
 	/* RFC 9211 §2.2-§2.6: forwarded, why, the origin's status, and
 	 * whether the response was stored (or the reason it was not). */
-	buf_appendf(h, "Cache-Status: tandem; fwd=%s; fwd-status=%d%s%s\r\n", fwd_names[cq->fwd], r->status,
-	    cq->stored ? "; stored" : cq->why != CACHE_NS_NONE ? "; detail=" : "",
-	    !cq->stored && cq->why != CACHE_NS_NONE ? cache_nostore_str((enum cache_nostore)cq->why) : "");
+	at = put_s(t, at, "Cache-Status: tandem; fwd=");
+	at = put_s(t, at, fwd_names[cq->fwd]);
+	at = put_s(t, at, "; fwd-status=");
+	at = put_num(t, at, r->status);
+	if (cq->stored) {
+		at = put_s(t, at, "; stored");
+	} else if (cq->pass) {
+		at = put_s(t, at, "; detail=pass");
+	} else if (cq->why != CACHE_NS_NONE) {
+		at = put_s(t, at, "; detail=");
+		at = put_s(t, at, cache_nostore_str((enum cache_nostore)cq->why));
+	}
+	at = put_s(t, at, "\r\n");
+	buf_append(h, t, at);
 }
 
 /* Chunked responses only: the stage makes the backend remove the framing
@@ -950,6 +1040,10 @@ not_stored(struct cache_req *cq, enum cache_nostore why)
 {
 	cq->why = (uint8_t)why;
 	atomic_fetch_add_explicit(&cache_store_stats(cq->store)->not_stored[why], 1, memory_order_relaxed);
+	/* The response itself said no (not this request's Authorization or
+	 * no-store): the key's next misses go straight to the origin. */
+	if (why != CACHE_NS_REQ_NO_STORE && why != CACHE_NS_AUTH && why != CACHE_NS_METHOD)
+		cache_store_mark_pass(cq->store, cq->hash, wall_now(), PASS_TTL);
 }
 
 struct vary_build { const struct http_msg *m; const uint8_t *d; char *out; size_t cap, len; int over; };
@@ -1011,41 +1105,60 @@ static void
 fill_facts(struct req *r, const struct http_msg *rs, const uint8_t *rd, struct cache_facts *f, int64_t *age)
 {
 	struct cache_req *cq = r->cache;
-	const struct http_msg *rq = &r->rq.head;
-	struct flag auth = { 0 };
-	int i;
 
 	memset(f, 0, sizeof(*f));
 	f->is_get = 1;
 	f->status = rs->status;
 	f->response_time = wall_now();
-	request_cc(rq, cq->qcopy, &f->rq_cc);
+	f->rq_cc = cq->rq.cc;
+	f->rq_authorization = cq->rq.authorization;
 	cache_cc_init(&f->rs_cc);
-	each_field(rs, rd, "cache-control", cc_field, &f->rs_cc);
-	each_field(rq, cq->qcopy, "authorization", flag_field, &auth);
-	f->rq_authorization = auth.set;
-	f->set_cookie = has_field(rs, rd, "set-cookie");
 	f->store_set_cookie = cq->cf->store_set_cookie;
+	f->heuristic_pct = cq->cf->heuristic_pct;
 	f->date = f->expires = f->last_modified = -1;
-	each_field(rs, rd, "date", date_field, &f->date);
+	*age = -1;
+	for (int i = 0; i < rs->nheaders; i++) {
+		struct http_span n = rs->headers[i].name, v = rs->headers[i].value;
+		const char *vp = (const char *)rd + v.off;
+		switch (n.len) {
+		case 3:
+			if (H1_SPAN_IS(rd, n, "age")) {
+				int64_t a = 0;
+				for (size_t k = 0; k < v.len && vp[k] >= '0' && vp[k] <= '9' && a < 2147483648LL; k++)
+					a = a * 10 + (vp[k] - '0');
+				*age = a;
+			}
+			break;
+		case 4:
+			if (H1_SPAN_IS(rd, n, "date"))
+				date_field(&f->date, vp, v.len);
+			else if (H1_SPAN_IS(rd, n, "etag"))
+				f->has_validator = 1;
+			break;
+		case 7:
+			if (H1_SPAN_IS(rd, n, "expires"))
+				date_field(&f->expires, vp, v.len);
+			break;
+		case 10:
+			if (H1_SPAN_IS(rd, n, "set-cookie"))
+				f->set_cookie = 1;
+			break;
+		case 13:
+			if (H1_SPAN_IS(rd, n, "cache-control"))
+				cache_cc_parse(&f->rs_cc, vp, v.len);
+			else if (H1_SPAN_IS(rd, n, "last-modified"))
+				date_field(&f->last_modified, vp, v.len);
+			break;
+		}
+	}
 	if (f->date < 0)
 		f->date = -1;
-	each_field(rs, rd, "expires", date_field, &f->expires);
 	if (f->expires < -1)
 		f->expires = -2;
-	each_field(rs, rd, "last-modified", date_field, &f->last_modified);
-	f->has_validator = f->last_modified != -1 || has_field(rs, rd, "etag");
+	if (f->last_modified != -1)
+		f->has_validator = 1;
 	if (f->last_modified < 0)
 		f->last_modified = -1;
-	f->heuristic_pct = cq->cf->heuristic_pct;
-	*age = -1;
-	if ((i = http_find_header(rs, rd, "age")) >= 0) {
-		int64_t a = 0;
-		const char *v = (const char *)rd + rs->headers[i].value.off;
-		for (size_t k = 0; k < rs->headers[i].value.len && v[k] >= '0' && v[k] <= '9' && a < 2147483648LL; k++)
-			a = a * 10 + (v[k] - '0');
-		*age = a;
-	}
 }
 
 /* A backend response (head bytes rd): whether to store it, and if so the
@@ -1160,7 +1273,7 @@ cache_filter_select(struct req *r, unsigned how, const uint8_t *rd)
 			 * the same-origin URIs in Location and
 			 * Content-Location. */
 			int i;
-			(void)cache_store_remove(cq->store, cache_key_hash(cq->key, cq->klen), cq->key, cq->klen);
+			(void)cache_store_remove(cq->store, cq->hash, cq->key, cq->klen);
 			if ((i = http_find_header(&r->rs.head, rd, "location")) >= 0)
 				invalidate_uri(cq, (const char *)rd + r->rs.head.headers[i].value.off, r->rs.head.headers[i].value.len);
 			if ((i = http_find_header(&r->rs.head, rd, "content-location")) >= 0)
@@ -1217,7 +1330,6 @@ cache_req_end(struct req *r)
 		cache_obj_free(cq->build);
 		not_stored(cq, CACHE_NS_BODY);
 	}
-	free(cq->qcopy);
 	free(cq);
 	r->cache = NULL;
 }

@@ -33,6 +33,7 @@ struct cache_store {
 	struct cache_obj **tab;
 	size_t nbuckets, count;
 	struct cache_pending *pending;     /* fetches under way (few: a list) */
+	struct { _Atomic uint64_t hash; _Atomic int64_t until; } pass[CACHE_PASS_SLOTS];
 	struct cache_stats st;
 };
 
@@ -54,6 +55,8 @@ cache_key_hash(const void *key, size_t len)
 	pthread_once(&hash_once, hash_key_init);
 	return hash_siphash(hash_key, key, len);
 }
+
+static int pass_marked(struct cache_store *s, uint64_t hash, int64_t now);
 
 /* ---- objects -------------------------------------------------------------- */
 
@@ -285,6 +288,8 @@ cache_store_insert(struct cache_store *s, struct cache_obj *o)
 			drop(s, *pp);
 			break;
 		}
+	if (pass_marked(s, o->hash, 1))
+		atomic_store_explicit(&s->pass[o->hash % CACHE_PASS_SLOTS].until, 0, memory_order_relaxed);  /* storable again */
 	o->hnext = s->tab[o->hash & (s->nbuckets - 1)];
 	s->tab[o->hash & (s->nbuckets - 1)] = o;
 	s->count++;
@@ -341,6 +346,32 @@ cache_store_unref(struct cache_store *s, struct cache_obj *o)
 		cache_obj_free(o);
 }
 
+void
+cache_store_mark_pass(struct cache_store *s, uint64_t hash, int64_t now, int64_t ttl)
+{
+	size_t i = hash % CACHE_PASS_SLOTS;
+
+	/* Two fields, two stores: a reader between them sees a mark for
+	 * the wrong key at worst, which only changes coalescing. */
+	atomic_store_explicit(&s->pass[i].until, now + ttl, memory_order_relaxed);
+	atomic_store_explicit(&s->pass[i].hash, hash, memory_order_relaxed);
+}
+
+static int
+pass_marked(struct cache_store *s, uint64_t hash, int64_t now)
+{
+	size_t i = hash % CACHE_PASS_SLOTS;
+
+	return atomic_load_explicit(&s->pass[i].hash, memory_order_relaxed) == hash &&
+	    atomic_load_explicit(&s->pass[i].until, memory_order_relaxed) > now;
+}
+
+int
+cache_store_is_pass(struct cache_store *s, uint64_t hash, int64_t now)
+{
+	return pass_marked(s, hash, now);
+}
+
 static struct cache_pending *
 pending_find(struct cache_store *s, uint64_t hash, const void *key, size_t klen)
 {
@@ -353,19 +384,21 @@ pending_find(struct cache_store *s, uint64_t hash, const void *key, size_t klen)
 }
 
 int
-cache_store_lead(struct cache_store *s, struct cache_pending *p)
+cache_store_lead(struct cache_store *s, struct cache_pending *p, int64_t now, int may_lead)
 {
-	int lead;
+	int how = CACHE_ALONE;
 
 	pthread_mutex_lock(&s->mu);
-	lead = pending_find(s, p->hash, p->key, p->klen) == NULL;
-	if (lead) {
+	if (pending_find(s, p->hash, p->key, p->klen) != NULL) {
+		how = CACHE_FOLLOW;
+	} else if (may_lead && !pass_marked(s, p->hash, now)) {
 		p->next = s->pending;
 		s->pending = p;
 		p->linked = 1;
+		how = CACHE_LEAD;
 	}
 	pthread_mutex_unlock(&s->mu);
-	return lead;
+	return how;
 }
 
 void
@@ -520,7 +553,8 @@ enum { F_REQ, F_STORED, F_STORED_B, F_EVICT, F_EVICT_B, F_REPLACED, F_NOT, F_REV
 	F_MAX };
 
 static const char *const fam_head[F_MAX] = {
-	"# HELP tandem_cache_requests_total Lookups of GET and HEAD requests on routes with a cache, by result.\n"
+	"# HELP tandem_cache_requests_total GET and HEAD requests on routes with a cache, by result: hit, miss, or pass "
+	"(the key's last response was not storable: not looked up).\n"
 	"# TYPE tandem_cache_requests_total counter\n",
 	"# HELP tandem_cache_stored_total Responses put into the cache.\n# TYPE tandem_cache_stored_total counter\n",
 	"# HELP tandem_cache_stored_bytes_total Bytes put into the cache (objects with their keys and heads).\n"
@@ -557,7 +591,9 @@ render_one(void *ctx, struct cache_store *s)
 	switch (x->fam) {
 	case F_REQ:
 		buf_appendf(x->o, "tandem_cache_requests_total{cache=\"%s\",result=\"hit\"} %llu\n"
-		    "tandem_cache_requests_total{cache=\"%s\",result=\"miss\"} %llu\n", n, LD(st->hits), n, LD(st->misses));
+		    "tandem_cache_requests_total{cache=\"%s\",result=\"miss\"} %llu\n"
+		    "tandem_cache_requests_total{cache=\"%s\",result=\"pass\"} %llu\n", n, LD(st->hits), n, LD(st->misses), n,
+		    LD(st->passes));
 		break;
 	case F_STORED: buf_appendf(x->o, "tandem_cache_stored_total{cache=\"%s\"} %llu\n", n, LD(st->stored)); break;
 	case F_STORED_B: buf_appendf(x->o, "tandem_cache_stored_bytes_total{cache=\"%s\"} %llu\n", n, LD(st->stored_bytes)); break;

@@ -66,7 +66,7 @@ enum { CACHE_SEG_NONE = 0, CACHE_SEG_PROBATION, CACHE_SEG_PROTECTED };
 /* A store's counters (atomics: rendered by the control thread while
  * workers count). */
 struct cache_stats {
-	_Atomic uint64_t hits, misses, stored, stored_bytes, evicted, evicted_bytes, replaced;
+	_Atomic uint64_t hits, misses, passes, stored, stored_bytes, evicted, evicted_bytes, replaced;
 	_Atomic uint64_t revalidated;          /* stale objects the origin's 304 freshened */
 	_Atomic uint64_t stale_served;         /* stale objects served because the origin failed */
 	_Atomic uint64_t coalesced;            /* misses answered from another request's fetch */
@@ -126,9 +126,24 @@ void cache_store_insert(struct cache_store *s, struct cache_obj *o);
  * some object had the key (a Vary mismatch, RFC 9211 fwd=vary-miss). */
 struct cache_obj *cache_store_lookup(struct cache_store *s, uint64_t hash, const void *key, size_t klen,
     int (*vary_ok)(void *ctx, const struct cache_obj *o), void *ctx, int *key_found);
-/* Registers p (hash, key, klen set) as the one fetch of its key: 1 when
- * it leads (linked), 0 when another fetch is already registered. */
-int cache_store_lead(struct cache_store *s, struct cache_pending *p);
+/* The key's last response was not storable: for the next ttl seconds
+ * (from now, Unix seconds) its misses neither wait for nor lead a fetch
+ * (Varnish's hit-for-miss): a hot uncacheable URL must not queue its
+ * requests behind each other. What they fetch is still considered for
+ * storing; an object stored for the key ends the mark. The marks are a
+ * fixed table of CACHE_PASS_SLOTS (by key hash): a collision only costs a
+ * key its coalescing for a while. */
+#define CACHE_PASS_SLOTS 4096
+void cache_store_mark_pass(struct cache_store *s, uint64_t hash, int64_t now, int64_t ttl);
+/* Whether hash is marked pass at now. Without the lock (the marks are
+ * atomics: a mark seen a moment late only changes whether a miss waits). */
+int cache_store_is_pass(struct cache_store *s, uint64_t hash, int64_t now);
+/* A miss for p's key (hash, key, klen set) at time now: CACHE_FOLLOW when
+ * another fetch is registered (wait for it); else, when may_lead and the
+ * key is not marked pass, CACHE_LEAD (p linked as the key's fetch); else
+ * CACHE_ALONE (go to the origin, nobody waits). One lock. */
+enum { CACHE_ALONE = 0, CACHE_LEAD, CACHE_FOLLOW };
+int cache_store_lead(struct cache_store *s, struct cache_pending *p, int64_t now, int may_lead);
 /* Unlinks p (no-op when not linked): the fetch ended, stored or not. */
 void cache_store_unlead(struct cache_store *s, struct cache_pending *p);
 /* Whether a fetch is registered for key. */
