@@ -41,7 +41,7 @@ static const char *const fwd_names[] = { "hit", "uri-miss", "vary-miss", "stale"
 #define KEY_MAX 8448
 
 /* How a response from the cache came about. */
-enum { SERVED_HIT = 0, SERVED_REVALIDATED, SERVED_STALE, SERVED_COLLAPSED };
+enum { SERVED_HIT = 0, SERVED_REVALIDATED, SERVED_STALE, SERVED_COLLAPSED, SERVED_SWR };
 
 /* A miss waiting for another request's fetch of its key looks again after
  * 1 ms, then twice as long each time up to this. */
@@ -512,6 +512,18 @@ fresh_for(const struct cache_obj *o, const struct cache_cc *rq, int64_t *age)
 	    (rq->min_fresh < 0 || o->lifetime - *age >= rq->min_fresh);
 }
 
+/* Whether the stale object may answer while another request revalidates
+ * it: within the response's stale-while-revalidate (RFC 5861 §3), never
+ * where serving stale is forbidden (§4.2.4). */
+static int
+swr_usable(const struct cache_req *cq)
+{
+	const struct cache_obj *o = cq->stale;
+
+	return !o->no_stale && o->stale_while_revalidate > 0 &&
+	    current_age(o, wall_now()) - o->lifetime <= o->stale_while_revalidate;
+}
+
 /* ---- waiting for another request's fetch (request coalescing) ------------------ */
 
 static void
@@ -676,6 +688,21 @@ cache_request(struct req *r, const uint8_t *d)
 		/* Only a GET leads (a HEAD's answer has no body to store),
 		 * but a HEAD may wait for a GET's. */
 		if (cache_store_lead(cq->store, &cq->pend, wall_now(), cq->is_get) == CACHE_FOLLOW) {
+			if (cq->stale != NULL && swr_usable(cq)) {
+				/* RFC 5861 §3: another request is revalidating
+				 * the object; within its stale-while-revalidate
+				 * this one is answered with it at once. */
+				cq->hit = cq->stale;
+				cq->stale = NULL;
+				cq->served = SERVED_SWR;
+				cq->age = current_age(cq->hit, wall_now());
+				cq->ttl = cq->hit->lifetime - cq->age;
+				atomic_fetch_add_explicit(&cache_store_stats(cq->store)->stale_updating, 1, memory_order_relaxed);
+				if (serve(r, d, 1) == 0)
+					return 1;
+				cq->stale = cq->hit;
+				cq->hit = NULL;
+			}
 			/* Another request is fetching this key: wait for its
 			 * response (bounded) rather than send the origin the
 			 * same request again. The head stays in the client's
@@ -793,6 +820,7 @@ freshen(struct req *r, const uint8_t *rd)
 	o->initial_age = cache_initial_age(age, f.date, cq->request_time, f.response_time);
 	o->lifetime = cache_freshness_lifetime(&f);
 	o->stale_if_error = f.rs_cc.stale_if_error;
+	o->stale_while_revalidate = f.rs_cc.stale_while_revalidate;
 	o->no_stale = !cache_may_serve_stale(&f.rs_cc);
 	why = cache_storable(&f);
 	free(nm);
@@ -981,7 +1009,8 @@ hdr_add(const struct req *r, struct buf *h)
 	if (cq->hit != NULL) {
 		at = put_s(t, at, "Age: ");
 		at = put_num(t, at, cq->age);
-		if (cq->served == SERVED_HIT) {
+		if (cq->served == SERVED_HIT || cq->served == SERVED_SWR) {
+			/* A stale one has a negative ttl (RFC 9211 §2.5). */
 			at = put_s(t, at, "\r\nCache-Status: tandem; hit");
 		} else if (cq->served == SERVED_COLLAPSED) {
 			/* RFC 9211 §2.7: answered by another request's fetch. */
@@ -998,7 +1027,8 @@ hdr_add(const struct req *r, struct buf *h)
 		}
 		at = put_s(t, at, "; ttl=");
 		at = put_num(t, at, cq->ttl);
-		at = put_s(t, at, cq->served == SERVED_STALE ? "; detail=stale-if-error\r\n" : "\r\n");
+		at = put_s(t, at, cq->served == SERVED_STALE ? "; detail=stale-if-error\r\n" :
+		    cq->served == SERVED_SWR ? "; detail=stale-while-revalidate\r\n" : "\r\n");
 		buf_append(h, t, at);
 		return;
 	}
@@ -1210,6 +1240,7 @@ consider_store(struct req *r, const uint8_t *rd)
 	cq->build->initial_age = cache_initial_age(age, f.date, cq->request_time, f.response_time);
 	cq->build->lifetime = cache_freshness_lifetime(&f);
 	cq->build->stale_if_error = f.rs_cc.stale_if_error;
+	cq->build->stale_while_revalidate = f.rs_cc.stale_while_revalidate;
 	cq->build->no_stale = !cache_may_serve_stale(&f.rs_cc);
 	cq->stored = 1;
 	if (r->rs.body == HTTP_BODY_NONE)
@@ -1347,6 +1378,8 @@ cache_log_str(const struct req *r)
 		return "stale-if-error";
 	if (cq->hit != NULL && cq->served == SERVED_COLLAPSED)
 		return "collapsed";
+	if (cq->hit != NULL && cq->served == SERVED_SWR)
+		return "stale-while-revalidate";
 	if (cq->fwd == FWD_HIT)
 		return cq->not_modified ? "hit-304" : "hit";
 	return fwd_names[cq->fwd];

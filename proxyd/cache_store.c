@@ -569,7 +569,8 @@ static const char *const fam_head[F_MAX] = {
 	"# TYPE tandem_cache_not_stored_total counter\n",
 	"# HELP tandem_cache_revalidated_total Stale objects the origin confirmed with a 304 (RFC 9111 §4.3.4), then served.\n"
 	"# TYPE tandem_cache_revalidated_total counter\n",
-	"# HELP tandem_cache_stale_served_total Stale objects served because the origin failed or no server was up (stale-if-error).\n"
+	"# HELP tandem_cache_stale_served_total Stale objects served, by reason: the origin failed or no server was up "
+	"(error: stale-if-error), or another request was revalidating the object (revalidating: stale-while-revalidate).\n"
 	"# TYPE tandem_cache_stale_served_total counter\n",
 	"# HELP tandem_cache_coalesced_total Misses that waited for another request's fetch of the same key, by outcome: "
 	"answered from it, or gone to the origin themselves (not stored, or the wait ran out).\n"
@@ -606,7 +607,11 @@ render_one(void *ctx, struct cache_store *s)
 			    cache_nostore_str((enum cache_nostore)i), LD(st->not_stored[i]));
 		break;
 	case F_REVAL: buf_appendf(x->o, "tandem_cache_revalidated_total{cache=\"%s\"} %llu\n", n, LD(st->revalidated)); break;
-	case F_STALE: buf_appendf(x->o, "tandem_cache_stale_served_total{cache=\"%s\"} %llu\n", n, LD(st->stale_served)); break;
+	case F_STALE:
+		buf_appendf(x->o, "tandem_cache_stale_served_total{cache=\"%s\",reason=\"error\"} %llu\n"
+		    "tandem_cache_stale_served_total{cache=\"%s\",reason=\"revalidating\"} %llu\n", n, LD(st->stale_served), n,
+		    LD(st->stale_updating));
+		break;
 	case F_COAL:
 		buf_appendf(x->o, "tandem_cache_coalesced_total{cache=\"%s\",result=\"answered\"} %llu\n"
 		    "tandem_cache_coalesced_total{cache=\"%s\",result=\"forwarded\"} %llu\n", n, LD(st->coalesced), n,

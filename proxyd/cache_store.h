@@ -51,6 +51,7 @@ struct cache_obj {
 	int64_t initial_age;               /* corrected_initial_age (RFC 9111 §4.2.3) */
 	int64_t lifetime;                  /* freshness lifetime, seconds */
 	int64_t stale_if_error;            /* the response's stale-if-error (RFC 5861 §4), seconds; -1 none */
+	int64_t stale_while_revalidate;    /* the response's stale-while-revalidate (RFC 5861 §3); -1 none */
 	unsigned no_stale:1;               /* never served stale (cache_may_serve_stale()) */
 	uint32_t key_len, vary_len, head_len;
 	size_t body_len, body_cap;
@@ -69,6 +70,7 @@ struct cache_stats {
 	_Atomic uint64_t hits, misses, passes, stored, stored_bytes, evicted, evicted_bytes, replaced;
 	_Atomic uint64_t revalidated;          /* stale objects the origin's 304 freshened */
 	_Atomic uint64_t stale_served;         /* stale objects served because the origin failed */
+	_Atomic uint64_t stale_updating;       /* stale objects served while another request revalidates */
 	_Atomic uint64_t coalesced;            /* misses answered from another request's fetch */
 	_Atomic uint64_t coalesce_gave_up;     /* misses that waited, then went to the origin themselves */
 	_Atomic uint64_t objects, bytes;       /* gauges */
