@@ -59,6 +59,8 @@ struct rq_facts {
 	struct cache_cc cc;             /* Cache-Control, Pragma: no-cache folded in (§5.4) */
 	unsigned authorization:1;
 	unsigned conditional:1;         /* any precondition field (RFC 9110 §13.1) */
+	unsigned if_range:1;
+	int16_t inm, ims, range;        /* index of If-None-Match, If-Modified-Since, Range; -1 none */
 };
 
 struct cache_req {
@@ -136,18 +138,27 @@ scan_request(const struct http_msg *m, const uint8_t *d, struct rq_facts *q)
 	int has_cc = 0;
 
 	cache_cc_init(&q->cc);
-	q->authorization = q->conditional = 0;
+	q->authorization = q->conditional = q->if_range = 0;
+	q->inm = q->ims = q->range = -1;
 	for (int i = 0; i < m->nheaders; i++) {
 		struct http_span n = m->headers[i].name, v = m->headers[i].value;
 		const char *vp = (const char *)d + v.off;
 		switch (n.len) {
+		case 5:
+			if (H1_SPAN_IS(d, n, "range") && q->range < 0)
+				q->range = (int16_t)i;
+			break;
 		case 6:
 			if (H1_SPAN_IS(d, n, "pragma"))
 				pragma_field(&pragma, vp, v.len);
 			break;
 		case 8:
-			if (H1_SPAN_IS(d, n, "if-match") || H1_SPAN_IS(d, n, "if-range"))
+			if (H1_SPAN_IS(d, n, "if-match")) {
 				q->conditional = 1;
+			} else if (H1_SPAN_IS(d, n, "if-range")) {
+				q->conditional = 1;
+				q->if_range = 1;
+			}
 			break;
 		case 13:
 			if (H1_SPAN_IS(d, n, "cache-control")) {
@@ -157,11 +168,16 @@ scan_request(const struct http_msg *m, const uint8_t *d, struct rq_facts *q)
 				q->authorization = 1;
 			} else if (H1_SPAN_IS(d, n, "if-none-match")) {
 				q->conditional = 1;
+				if (q->inm < 0)
+					q->inm = (int16_t)i;
 			}
 			break;
 		case 17:
-			if (H1_SPAN_IS(d, n, "if-modified-since"))
+			if (H1_SPAN_IS(d, n, "if-modified-since")) {
 				q->conditional = 1;
+				if (q->ims < 0)
+					q->ims = (int16_t)i;
+			}
 			break;
 		case 19:
 			if (H1_SPAN_IS(d, n, "if-unmodified-since"))
@@ -256,6 +272,41 @@ make_key(const struct req *r, const uint8_t *d, char *k, size_t cap, size_t *kle
 	return 0;
 }
 
+/* ---- a stored head, parsed once --------------------------------------------------
+ * An object keeps its head as parsed when it was stored (the spans are
+ * offsets into its head bytes), packed: the fields before the header
+ * table, the headers in use, the fields after it. A hit copies it back
+ * instead of parsing the head again. */
+
+#define MSG_PRE offsetof(struct http_msg, headers)
+#define MSG_POST offsetof(struct http_msg, nheaders)
+
+static size_t
+msg_pack(const struct http_msg *m, uint8_t *out)
+{
+	size_t hl = (size_t)m->nheaders * sizeof(m->headers[0]);
+
+	memcpy(out, m, MSG_PRE);
+	memcpy(out + MSG_PRE, m->headers, hl);
+	memcpy(out + MSG_PRE + hl, (const uint8_t *)m + MSG_POST, sizeof(*m) - MSG_POST);
+	return MSG_PRE + hl + sizeof(*m) - MSG_POST;
+}
+
+/* -1 when o holds no packed head (then it is parsed). */
+static int
+msg_unpack(struct http_msg *m, const struct cache_obj *o)
+{
+	size_t hl;
+
+	if (o->aux_len < MSG_PRE + sizeof(*m) - MSG_POST)
+		return -1;
+	hl = o->aux_len - MSG_PRE - (sizeof(*m) - MSG_POST);
+	memcpy(m, o->aux, MSG_PRE);
+	memcpy(m->headers, o->aux + MSG_PRE, hl);
+	memcpy((uint8_t *)m + MSG_POST, o->aux + MSG_PRE + hl, sizeof(*m) - MSG_POST);
+	return 0;
+}
+
 /* ---- the cache as a source --------------------------------------------------- */
 
 static void
@@ -317,7 +368,7 @@ static int
 not_modified(const struct req *r, const uint8_t *d, const uint8_t *h)
 {
 	const struct http_msg *m = &r->rq.head;
-	int i = http_find_header(m, d, "if-none-match");
+	int i = r->cache->rq.inm;
 	const char *sv;
 	size_t sl;
 
@@ -326,7 +377,7 @@ not_modified(const struct req *r, const uint8_t *d, const uint8_t *h)
 			return 0;
 		return cache_inm_match((const char *)d + m->headers[i].value.off, m->headers[i].value.len, sv, sl);
 	}
-	if ((i = http_find_header(m, d, "if-modified-since")) >= 0) {
+	if ((i = r->cache->rq.ims) >= 0) {
 		int64_t ims = cache_http_date((const char *)d + m->headers[i].value.off, m->headers[i].value.len), lm;
 		if (ims < 0 || (sv = stored_field(r, h, "last-modified", &sl)) == NULL || (lm = cache_http_date(sv, sl)) < 0)
 			return 0;
@@ -345,12 +396,12 @@ static int
 one_range(const struct req *r, const uint8_t *d, size_t len, size_t *first, size_t *last)
 {
 	const struct http_msg *m = &r->rq.head;
-	int i = http_find_header(m, d, "range");
+	int i = r->cache->rq.range;
 	const char *v, *e;
 	uint64_t a = 0, b = 0;
 	int has_a = 0, has_b = 0;
 
-	if (i < 0 || len == 0 || http_find_header(m, d, "if-range") >= 0)
+	if (i < 0 || len == 0 || r->cache->rq.if_range)
 		return 0;
 	v = (const char *)d + m->headers[i].value.off;
 	e = v + m->headers[i].value.len;
@@ -394,10 +445,12 @@ serve(struct req *r, const uint8_t *d, int in_client)
 	struct http_limits lim;
 	int body;
 
-	exch_parser_limits(r->gen, &lim);
-	http_parser_init(&p, 1, &lim);
-	if (http_parse(&p, &r->rs.head, o->head, o->head_len) != HTTP_OK)
-		return -1;
+	if (msg_unpack(&r->rs.head, o) == -1) {
+		exch_parser_limits(r->gen, &lim);
+		http_parser_init(&p, 1, &lim);
+		if (http_parse(&p, &r->rs.head, o->head, o->head_len) != HTTP_OK)
+			return -1;
+	}
 	if (in_client) {
 		filter_request(r, d);
 		buf_consume(&r->c->ep.in, r->rq.head.header_bytes);
@@ -799,6 +852,7 @@ freshen(struct req *r, const uint8_t *rd)
 	struct cache_facts f;
 	int64_t age;
 	enum cache_nostore why;
+	uint8_t packed[sizeof(struct http_msg)];
 
 	buf_init(&h);
 	exch_parser_limits(r->gen, &lim);
@@ -808,7 +862,8 @@ freshen(struct req *r, const uint8_t *rd)
 	}
 	http_parser_init(&p, 1, &lim);
 	if (http_parse(&p, nm, buf_rptr(&h), buf_len(&h)) != HTTP_OK ||
-	    (o = cache_obj_new(old->key, old->key_len, old->vary, old->vary_len, buf_rptr(&h), buf_len(&h), old->body_len)) == NULL) {
+	    (o = cache_obj_new_aux(old->key, old->key_len, old->vary, old->vary_len, buf_rptr(&h), buf_len(&h), packed,
+	    msg_pack(nm, packed), old->body_len)) == NULL) {
 		free(nm);
 		buf_fini(&h);
 		return -1;
@@ -1204,6 +1259,7 @@ consider_store(struct req *r, const uint8_t *rd)
 	struct vary_walk vw = { &vb, 0 };
 	int64_t age;
 	size_t hint = 0;
+	uint8_t packed[sizeof(struct http_msg)];
 	enum cache_nostore why;
 
 	fill_facts(r, rs, rd, &f, &age);
@@ -1234,7 +1290,8 @@ consider_store(struct req *r, const uint8_t *rd)
 		not_stored(cq, CACHE_NS_BODY);
 		return;
 	}
-	if ((cq->build = cache_obj_new(cq->key, cq->klen, vary, vb.len, rd, rs->header_bytes, hint)) == NULL)
+	if ((cq->build = cache_obj_new_aux(cq->key, cq->klen, vary, vb.len, rd, rs->header_bytes, packed, msg_pack(rs, packed),
+	    hint)) == NULL)
 		return;
 	cq->build->response_time = f.response_time;
 	cq->build->initial_age = cache_initial_age(age, f.date, cq->request_time, f.response_time);

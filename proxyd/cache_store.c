@@ -64,12 +64,26 @@ struct cache_obj *
 cache_obj_new(const void *key, size_t klen, const void *vary, size_t vlen, const void *head, size_t hlen,
     size_t body_hint)
 {
-	struct cache_obj *o = calloc(1, sizeof(*o) + klen + vlen + hlen);
+	return cache_obj_new_aux(key, klen, vary, vlen, head, hlen, NULL, 0, body_hint);
+}
+
+struct cache_obj *
+cache_obj_new_aux(const void *key, size_t klen, const void *vary, size_t vlen, const void *head, size_t hlen,
+    const void *aux, size_t alen, size_t body_hint)
+{
+	/* aux first, where mem is aligned. */
+	size_t apad = (alen + 7) & ~(size_t)7;
+	struct cache_obj *o = calloc(1, sizeof(*o) + apad + klen + vlen + hlen);
 	uint8_t *p;
 
 	if (o == NULL)
 		return NULL;
 	p = o->mem;
+	if (alen > 0)
+		memcpy(p, aux, alen);
+	o->aux = p;
+	o->aux_len = (uint32_t)alen;
+	p += apad;
 	memcpy(p, key, klen);
 	o->key = p;
 	p += klen;
@@ -262,7 +276,7 @@ cache_store_insert(struct cache_store *s, struct cache_obj *o)
 			o->body_cap = o->body_len;
 		}
 	}
-	o->cost = sizeof(*o) + o->key_len + o->vary_len + o->head_len + o->body_cap;
+	o->cost = sizeof(*o) + o->aux_len + o->key_len + o->vary_len + o->head_len + o->body_cap;
 	pthread_mutex_lock(&s->mu);
 	if (o->cost > s->size || o->body_len > s->max_object) {
 		pthread_mutex_unlock(&s->mu);

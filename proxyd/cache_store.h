@@ -53,11 +53,12 @@ struct cache_obj {
 	int64_t stale_if_error;            /* the response's stale-if-error (RFC 5861 §4), seconds; -1 none */
 	int64_t stale_while_revalidate;    /* the response's stale-while-revalidate (RFC 5861 §3); -1 none */
 	unsigned no_stale:1;               /* never served stale (cache_may_serve_stale()) */
-	uint32_t key_len, vary_len, head_len;
+	uint32_t key_len, vary_len, head_len, aux_len;
 	size_t body_len, body_cap;
 	const uint8_t *key;                /* into mem */
 	const uint8_t *vary;               /* "name\0value\0" pairs, into mem */
 	const uint8_t *head;               /* the origin's response head bytes, into mem */
+	const uint8_t *aux;                /* the caller's (proxyd/cache.c: the head as parsed), into mem */
 	uint8_t *body;                     /* own allocation (grows while the body arrives) */
 	uint8_t mem[];
 };
@@ -113,6 +114,9 @@ uint64_t cache_key_hash(const void *key, size_t len);
  * room for body_hint body bytes. NULL out of memory. */
 struct cache_obj *cache_obj_new(const void *key, size_t klen, const void *vary, size_t vlen, const void *head,
     size_t hlen, size_t body_hint);
+/* The same with aux (alen bytes) kept too, 8-byte aligned. */
+struct cache_obj *cache_obj_new_aux(const void *key, size_t klen, const void *vary, size_t vlen, const void *head,
+    size_t hlen, const void *aux, size_t alen, size_t body_hint);
 /* Appends n body bytes to an object being built; -1 when it would exceed
  * max bytes (or out of memory): the object is then not to be stored. */
 int cache_obj_append(struct cache_obj *o, const void *p, size_t n, size_t max);
