@@ -4,6 +4,8 @@
  */
 #include "proxyd/cache_rule.h"
 
+#include "proxyd/http_parse.h"
+
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -405,6 +407,41 @@ cache_vary_norm_append(char *out, size_t cap, size_t *olen, const char *v, size_
 	}
 	*olen = o;
 	return 0;
+}
+
+/* ---- keys ------------------------------------------------------------------------ */
+
+int
+cache_url_key(const char *url, size_t len, char *out, size_t cap)
+{
+	size_t sl, at = 0, pl;
+	const char *host, *path, *q;
+	int n;
+
+	if (len > 8 && strncasecmp(url, "https://", 8) == 0)
+		sl = 8;
+	else if (len > 7 && strncasecmp(url, "http://", 7) == 0)
+		sl = 7;
+	else
+		return -1;
+	host = url + sl;
+	if ((path = memchr(host, '/', len - sl)) == NULL || path == host || sl + (size_t)(path - host) >= cap)
+		return -1;
+	for (const char *p = url; p < path; p++)
+		out[at++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+	q = memchr(path, '?', len - (size_t)(path - url));
+	pl = q != NULL ? (size_t)(q - path) : len - (size_t)(path - url);
+	if ((n = http_path_normalize(path, pl, out + at, cap - at, NULL)) < 0)
+		return -1;
+	at += (size_t)n;
+	if (q != NULL) {
+		size_t ql = len - (size_t)(q - url);
+		if (at + ql > cap)
+			return -1;
+		memcpy(out + at, q, ql);
+		at += ql;
+	}
+	return (int)at;
 }
 
 /* ---- conditional requests (RFC 9110 §13.1) ------------------------------------ */

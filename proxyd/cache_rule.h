@@ -98,6 +98,13 @@ int cache_vary_names(const char *v, size_t len, void (*fn)(void *ctx, const char
  * prevent a match). -1 when out is full. */
 int cache_vary_norm_append(char *out, size_t cap, size_t *olen, const char *v, size_t len);
 
+/* An absolute http or https URL as the cache's key for it (what
+ * proxyd/cache.c builds from a request): scheme and host lowercased, the
+ * path normalised as the request line's is (http_path_normalize()), the
+ * query kept. Into out (cap bytes, not NUL-terminated): its length, or -1
+ * (not an http(s) URL, no path, a path with no normal form, too long). */
+int cache_url_key(const char *url, size_t len, char *out, size_t cap);
+
 /* A client's If-None-Match (RFC 9110 §13.1.2, weak comparison) against
  * the stored ETag: 1 when a listed tag (or "*") matches. */
 int cache_inm_match(const char *inm, size_t inm_len, const char *etag, size_t etag_len);

@@ -532,6 +532,41 @@ cache_store_release(struct cache_store *s)
 	free(s);
 }
 
+struct cache_store *
+cache_store_find(const char *name)
+{
+	struct cache_store *s;
+
+	pthread_mutex_lock(&reg_mu);
+	for (s = reg_head; s != NULL; s = s->next)
+		if (strcmp(s->name, name) == 0) {
+			s->refs++;
+			break;
+		}
+	pthread_mutex_unlock(&reg_mu);
+	return s;
+}
+
+size_t
+cache_store_purge_prefix(struct cache_store *s, const void *prefix, size_t plen)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		struct cache_obj *o = s->tab[i], *nx;
+		for (; o != NULL; o = nx) {
+			nx = o->hnext;
+			if (o->key_len >= plen && memcmp(o->key, prefix, plen) == 0) {
+				drop(s, o);
+				n++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
 const char *
 cache_store_name(const struct cache_store *s)
 {

@@ -100,6 +100,14 @@ void cache_store_release(struct cache_store *s);    /* NULL accepted */
 const char *cache_store_name(const struct cache_store *s);
 uint64_t cache_store_max_object(const struct cache_store *s);
 struct cache_stats *cache_store_stats(struct cache_store *s);
+/* The store named name with a reference taken, or NULL (admin commands:
+ * a store lives as long as the generations naming it, which a worker may
+ * drop at any time). */
+struct cache_store *cache_store_find(const char *name);
+/* Removes every object whose key starts with prefix (plen bytes); a whole
+ * key matches itself. Returns the number removed. Walks the table under the
+ * lock: an operator's command, not the request path. */
+size_t cache_store_purge_prefix(struct cache_store *s, const void *prefix, size_t plen);
 /* Calls fn for every store in the registry (metrics, status). */
 void cache_store_foreach(void (*fn)(void *ctx, struct cache_store *s), void *ctx);
 /* Every store's counters as Prometheus families tandem_cache_* (nothing

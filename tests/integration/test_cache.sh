@@ -411,6 +411,43 @@ PYEOF
 }
 t_case "a flood of 1500 keys stays within the cache's size (evicting)" flood
 
+# admin LINE: one command on proxyd's admin socket, its answer.
+admin() {
+	timeout 10 "$PY" - "$T/proxyd.sock" "$*" <<'PYEOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall((sys.argv[2] + "\n").encode())
+out = b""
+while not out.endswith(b"\n\n"):
+    d = s.recv(65536)
+    if not d:
+        break
+    out += d
+sys.stdout.write(out.decode("latin1"))
+PYEOF
+}
+
+purge() {
+	local a='/pg/a?cc=max-age%3D60' b='/pg/b?cc=max-age%3D60' c='/pg2/c?cc=max-age%3D60' out u="http://$H:$P_CONF"
+	for t in "$a" "$b" "$c"; do get "$t" >/dev/null; done
+	out=$(admin cache purge main "$u/pg/%61?cc=max-age%3D60")     # %61: the same normalised path as /pg/a
+	[[ $out == 'ok: 1 purged'* ]] || { t_fail "URL: $out"; return 1; }
+	out=$(admin cache purge main --prefix "$u/pg/")
+	[[ $out == 'ok: 1 purged'* ]] || { t_fail "prefix: $out"; return 1; }
+	for t in "$a" "$b" "$c"; do get "$t" >/dev/null; done
+	[[ $(count "$a") == 2 && $(count "$b") == 2 && $(count "$c") == 1 ]] ||
+		{ t_fail "origin saw $(count "$a") $(count "$b") $(count "$c"), want 2 2 1"; return 1; }
+	out=$(admin cache purge nope "$u/x")
+	[[ $out == 'error: cache purge: no cache named nope'* ]] || { t_fail "unknown cache: $out"; return 1; }
+	out=$(admin cache purge main "ftp://x/y")
+	[[ $out == error:* ]] || { t_fail "bad URL: $out"; return 1; }
+	out=$(admin show cache)
+	[[ $out == *'main objects='*' hits='* ]] || t_fail "show cache: $out"
+}
+t_case "admin socket: cache purge URL and --prefix on this node, show cache" purge
+
 metrics() {
 	local h m
 	h=$(metric 'tandem_cache_requests_total{cache="main",result="hit"}')

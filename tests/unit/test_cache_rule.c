@@ -262,6 +262,33 @@ test_inm(void **state)
 	assert_false(cache_inm_match("", 0, "\"a\"", 3));
 }
 
+static void
+test_url_key(void **state)
+{
+	static const struct { const char *url, *want; } t[] = {
+		{ "http://Example.COM:8080/a/b?X=1", "http://example.com:8080/a/b?X=1" },
+		{ "HTTPS://h/%7euser//x", "https://h/~user/x" },        /* unreserved decoded, slashes merged */
+		{ "http://h/", "http://h/" },
+		{ "http://h", NULL },                                     /* no path */
+		{ "ftp://h/x", NULL },
+		{ "http:///x", NULL },                                    /* no host */
+		{ "http://h/a/../b", NULL },                              /* no normal form */
+	};
+	char out[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int n = cache_url_key(t[i].url, strlen(t[i].url), out, sizeof(out));
+		if (t[i].want == NULL) {
+			if (n != -1)
+				fail_msg("%s: accepted as %.*s", t[i].url, n, out);
+			continue;
+		}
+		if (n != (int)strlen(t[i].want) || memcmp(out, t[i].want, (size_t)n) != 0)
+			fail_msg("%s: %.*s, want %s", t[i].url, n < 0 ? 0 : n, out, t[i].want);
+	}
+}
+
 int
 main(void)
 {
@@ -274,6 +301,7 @@ main(void)
 		cmocka_unit_test(test_age),
 		cmocka_unit_test(test_vary),
 		cmocka_unit_test(test_inm),
+		cmocka_unit_test(test_url_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
