@@ -33,6 +33,7 @@ struct cache_store {
 	struct cache_obj **tab;
 	size_t nbuckets, count;
 	struct cache_pending *pending;     /* fetches under way (few: a list) */
+	uint64_t seq;                      /* objects inserted */
 	struct { _Atomic uint64_t hash; _Atomic int64_t until; } pass[CACHE_PASS_SLOTS];
 	struct cache_stats st;
 };
@@ -295,15 +296,34 @@ cache_store_insert(struct cache_store *s, struct cache_obj *o)
 	}
 	/* A newer response replaces the stored one for the same key and
 	 * Vary values: RFC 9111 §4 has a cache use the most recent of several
-	 * suitable responses, so the older one is dead weight. */
-	for (pp = &s->tab[o->hash & (s->nbuckets - 1)]; *pp != NULL; pp = &(*pp)->hnext)
-		if (same_key(*pp, o->hash, o->key, o->key_len) && same_vary(*pp, o)) {
-			atomic_fetch_add_explicit(&s->st.replaced, 1, memory_order_relaxed);
-			drop(s, *pp);
-			break;
+	 * suitable responses, so the older one is dead weight. And a key
+	 * keeps at most CACHE_MAX_VARIANTS: a lookup walks its variants under
+	 * the lock, comparing request fields, so a client varying a field
+	 * the origin's Vary names (User-Agent, say) must not grow that walk
+	 * without bound; the oldest goes. */
+	{
+		struct cache_obj *oldest = NULL, *same = NULL;
+		unsigned variants = 0;
+		for (pp = &s->tab[o->hash & (s->nbuckets - 1)]; *pp != NULL; pp = &(*pp)->hnext) {
+			if (!same_key(*pp, o->hash, o->key, o->key_len))
+				continue;
+			if (same == NULL && same_vary(*pp, o))
+				same = *pp;
+			variants++;
+			if (oldest == NULL || (*pp)->seq < oldest->seq)
+				oldest = *pp;
 		}
+		if (same != NULL) {
+			atomic_fetch_add_explicit(&s->st.replaced, 1, memory_order_relaxed);
+			drop(s, same);
+		} else if (variants >= CACHE_MAX_VARIANTS) {
+			atomic_fetch_add_explicit(&s->st.replaced, 1, memory_order_relaxed);
+			drop(s, oldest);
+		}
+	}
 	if (pass_marked(s, o->hash, 1))
 		atomic_store_explicit(&s->pass[o->hash % CACHE_PASS_SLOTS].until, 0, memory_order_relaxed);  /* storable again */
+	o->seq = ++s->seq;
 	o->hnext = s->tab[o->hash & (s->nbuckets - 1)];
 	s->tab[o->hash & (s->nbuckets - 1)] = o;
 	s->count++;

@@ -44,6 +44,7 @@ struct cache_obj {
 	struct cache_obj *prev, *next;     /* segment list */
 	uint32_t refs;
 	uint8_t seg;                       /* CACHE_SEG_* */
+	uint64_t seq;                      /* insertion order */
 	size_t cost;                       /* bytes charged against the bound */
 	/* Set before insertion, read-only afterwards. */
 	uint64_t hash;                     /* of the key */
@@ -132,8 +133,10 @@ int cache_obj_append(struct cache_obj *o, const void *p, size_t n, size_t max);
 void cache_obj_free(struct cache_obj *o);
 
 /* Inserts o (ownership passes to the store): an object with the same key
- * and Vary pairs is replaced; then least recently used objects are evicted
+ * and Vary pairs is replaced (else, when the key has CACHE_MAX_VARIANTS
+ * already, its oldest); then least recently used objects are evicted
  * until the bound holds. An object larger than the bound is freed. */
+#define CACHE_MAX_VARIANTS 32
 void cache_store_insert(struct cache_store *s, struct cache_obj *o);
 /* The object for key whose Vary pairs vary_ok() accepts (ctx passed on),
  * with a reference taken, promoted as a hit; NULL when none. *key_found:

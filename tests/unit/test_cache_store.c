@@ -68,6 +68,30 @@ test_bound_and_scan(void **state)
 	cache_store_release(s);
 }
 
+struct want_vary { const char *v; size_t n; };
+
+static int
+vary_is(void *ctx, const struct cache_obj *o)
+{
+	const struct want_vary *w = ctx;
+
+	return o->vary_len == w->n && memcmp(o->vary, w->v, w->n) == 0;
+}
+
+/* Whether key "k" has the variant "x-a" = i. */
+static int
+has_variant(struct cache_store *s, int i)
+{
+	char v[32];
+	struct want_vary w = { v, (size_t)snprintf(v, sizeof(v), "x-a%c%d%c", 0, i, 0) };
+	int found;
+	struct cache_obj *o = cache_store_lookup(s, cache_key_hash("k", 1), "k", 1, vary_is, &w, &found);
+
+	if (o != NULL)
+		cache_store_unref(s, o);
+	return o != NULL;
+}
+
 static void
 test_replace_and_vary(void **state)
 {
@@ -88,6 +112,18 @@ test_replace_and_vary(void **state)
 	assert_true(found);
 	cache_store_unref(s, o);
 	assert_int_equal(cache_store_remove(s, cache_key_hash("k", 1), "k", 1), 2);
+	/* At most CACHE_MAX_VARIANTS per key: the oldest goes. */
+	for (int i = 0; i < CACHE_MAX_VARIANTS + 10; i++) {
+		char v[32];
+		int n = snprintf(v, sizeof(v), "x-a%c%d%c", 0, i, 0);
+		cache_store_insert(s, obj("k", v, (size_t)n, 10));
+	}
+	assert_int_equal(atomic_load(&cache_store_stats(s)->objects), CACHE_MAX_VARIANTS);
+	assert_false(has_variant(s, 0));
+	assert_false(has_variant(s, 9));
+	assert_true(has_variant(s, 10));
+	assert_true(has_variant(s, CACHE_MAX_VARIANTS + 9));
+	assert_int_equal(cache_store_remove(s, cache_key_hash("k", 1), "k", 1), CACHE_MAX_VARIANTS);
 	assert_null(cache_store_lookup(s, cache_key_hash("k", 1), "k", 1, NULL, NULL, &found));
 	assert_false(found);
 	cache_store_release(s);
