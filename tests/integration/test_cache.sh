@@ -299,6 +299,20 @@ swr() {
 }
 t_case "stale-while-revalidate: while one request revalidates, the others get the stale object at once" swr
 
+http10() {
+	local t='/h10?cc=max-age%3D60&size=3000' a b
+	a=$(curl -s --max-time 5 --http1.0 "http://$H:$P_CONF$t" | md5sum)
+	b=$(curl -s --max-time 5 --http1.0 -i "http://$H:$P_CONF$t")
+	[[ $(count "$t") == 1 && $(hdr cache-status <<<"$b") == *hit* ]] || { t_fail "not a hit: $(hdr cache-status <<<"$b")"; return 1; }
+	[[ $(hdr content-length <<<"$b") == 3000 ]] || { t_fail "no Content-Length for HTTP/1.0"; return 1; }
+	[[ $(curl -s --max-time 5 --http1.0 "http://$H:$P_CONF$t" | md5sum) == "$a" ]] || { t_fail "body differs"; return 1; }
+	# Coded for an HTTP/1.0 client: delimited by the close, whole.
+	t='/gz/h10?cc=max-age%3D60&size=5000'
+	a=$(curl -s --max-time 5 --http1.0 "http://$H:$P_CONF$t" | md5sum)
+	[[ $(curl -s --max-time 5 --http1.0 --compressed "http://$H:$P_CONF$t" | md5sum) == "$a" ]] || t_fail "coded HTTP/1.0 hit differs"
+}
+t_case "HTTP/1.0 clients: hits with Content-Length, or coded and delimited by the close" http10
+
 head_from_get() {
 	local t='/hd?cc=max-age%3D60' out len
 	len=$(get "$t" | hdr content-length)
