@@ -15,6 +15,8 @@
 #   make bench-repl    replication throughput, lag and bulk sync (scripts/bench-repl)
 #   make bench-compress  gzip/br/zstd CPU per MB and sizes: proxyd's coders vs zlib,
 #                      nginx's gzip and haproxy's compression (scripts/bench-compress)
+#   make bench-cache   the cache's hit path CPU per request: proxyd vs nginx
+#                      proxy_cache (tmpfs) and haproxy's cache (scripts/bench-cache)
 #   make fuzz          libFuzzer harnesses, each for FUZZ_SECONDS (default 30)
 #   make fuzz-build    only build them (clang, into build/fuzz)
 #   make install       PREFIX=/usr/local DESTDIR=
@@ -102,7 +104,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/%,$(FUZZ_SRC))
 
-.PHONY: all deps test test-tsan unit demo lab bench bench-ha bench-tls bench-repl bench-compress \
+.PHONY: all deps test test-tsan unit demo lab bench bench-ha bench-tls bench-repl bench-compress bench-cache \
         fuzz fuzz-build fuzz-bins install deb test-deb clean
 .DEFAULT_GOAL := all
 # Keep objects made through pattern chains (tests, tools): without this make
@@ -246,6 +248,11 @@ bench-compress: deps
 	scripts/add-users
 	$(MAKE) all
 	BUILD=$(B) scripts/bench-compress
+
+bench-cache: deps
+	scripts/add-users
+	$(MAKE) all
+	BUILD=$(B) scripts/bench-cache
 
 # tests/fuzz/run runs what fuzz-build made, FUZZ_SECONDS each.
 fuzz-build:

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proxyd/cache.h"
 #include "proxyd/compress_rule.h"
 #include "proxyd/config.h"
 #include "proxyd/conn.h"
@@ -240,6 +241,10 @@ accesslog_end(struct worker *wk, struct req *r)
 		at = put_s(t, at, cap, r->reqid);
 		at = put_s(t, at, cap, "\",\"coding\":\"");
 		at = put_s(t, at, cap, r->cz.alg != COMPRESS_IDENTITY ? compress_alg_str((enum compress_alg)r->cz.alg) : "-");
+		if (r->cache != NULL) {
+			at = put_s(t, at, cap, "\",\"cache\":\"");
+			at = put_s(t, at, cap, cache_log_str(r));
+		}
 		at = put_s(t, at, cap, "\"}\n");
 		buf_append(&wk->alog, r->logpre, r->loglen);
 		buf_append(&wk->alog, t, at);
@@ -269,6 +274,11 @@ accesslog_end(struct worker *wk, struct req *r)
 		if (r->cz.alg != COMPRESS_IDENTITY) {
 			at = put_s(t, at, cap, " enc=");
 			at = put_s(t, at, cap, compress_alg_str((enum compress_alg)r->cz.alg));
+		}
+		/* Likewise only on a route with a cache. */
+		if (r->cache != NULL) {
+			at = put_s(t, at, cap, " cache=");
+			at = put_s(t, at, cap, cache_log_str(r));
 		}
 		at = put_s(t, at, cap, "\n");
 		buf_append(&wk->alog, t, at);

@@ -28,6 +28,8 @@
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/prom.h"
+#include "proxyd/cache_rule.h"
+#include "proxyd/cache_store.h"
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
@@ -254,6 +256,49 @@ cmd_set_server(struct buf *o, char **av, int ac)
 	buf_appendf(o, "ok\n");
 }
 
+/* cache purge NAME URL | cache purge NAME --prefix URL: the objects of
+ * one key (every Vary variant) or of every key starting with the prefix,
+ * in this node's cache NAME (docs/cache.md). */
+static void
+cmd_cache_purge(struct buf *o, char **av, int ac)
+{
+	int prefix = ac == 5 && strcmp(av[3], "--prefix") == 0;
+	const char *url = prefix ? av[4] : av[3];
+	struct cache_store *s;
+	char key[8448];
+	int kl;
+	size_t n;
+
+	if (!(ac == 4 || prefix)) {
+		buf_appendf(o, "error: usage: cache purge CACHE URL | cache purge CACHE --prefix URL\n");
+		return;
+	}
+	if ((kl = cache_url_key(url, strlen(url), key, sizeof(key))) < 0) {
+		buf_appendf(o, "error: cache purge: not an http:// or https:// URL with a path: %s\n", url);
+		return;
+	}
+	if ((s = cache_store_find(av[2])) == NULL) {
+		buf_appendf(o, "error: cache purge: no cache named %s\n", av[2]);
+		return;
+	}
+	n = prefix ? cache_store_purge_prefix(s, key, (size_t)kl) :
+	    cache_store_remove(s, cache_key_hash(key, (size_t)kl), key, (size_t)kl);
+	cache_store_release(s);
+	log_info("admin: cache %s: purged %zu object%s for %s%s", av[2], n, n == 1 ? "" : "s", prefix ? "prefix " : "", url);
+	buf_appendf(o, "ok: %zu purged\n", n);
+}
+
+static void
+show_one_cache(void *ctx, struct cache_store *s)
+{
+	struct cache_stats *st = cache_store_stats(s);
+
+	buf_appendf(ctx, "%s objects=%llu bytes=%llu hits=%llu misses=%llu passes=%llu evicted=%llu\n", cache_store_name(s),
+	    (unsigned long long)atomic_load(&st->objects), (unsigned long long)atomic_load(&st->bytes),
+	    (unsigned long long)atomic_load(&st->hits), (unsigned long long)atomic_load(&st->misses),
+	    (unsigned long long)atomic_load(&st->passes), (unsigned long long)atomic_load(&st->evicted));
+}
+
 static void
 unix_command(struct aconn *a, char *line)
 {
@@ -271,6 +316,10 @@ unix_command(struct aconn *a, char *line)
 		cmd_show_servers(o);
 	else if (ac >= 2 && strcmp(av[0], "set") == 0 && strcmp(av[1], "server") == 0)
 		cmd_set_server(o, av, ac);
+	else if (ac == 2 && strcmp(av[0], "show") == 0 && strcmp(av[1], "cache") == 0)
+		cache_store_foreach(show_one_cache, o);
+	else if (ac >= 3 && strcmp(av[0], "cache") == 0 && strcmp(av[1], "purge") == 0)
+		cmd_cache_purge(o, av, ac);
 	else if (ac == 2 && strcmp(av[0], "drain") == 0 && (strcmp(av[1], "on") == 0 || strcmp(av[1], "off") == 0)) {
 		atomic_store(&procstate_draining, strcmp(av[1], "on") == 0);
 		log_info("admin: drain %s", av[1]);
@@ -281,7 +330,8 @@ unix_command(struct aconn *a, char *line)
 		buf_appendf(o, "ok: reload requested (result in the log)\n");
 	} else if (ac == 1 && strcmp(av[0], "help") == 0) {
 		buf_appendf(o, "show stats\nshow servers\nset server UPSTREAM/SERVER state ready|drain|maint\n"
-		    "set server UPSTREAM/SERVER weight N\ndrain on|off\nreload\nquit\n");
+		    "set server UPSTREAM/SERVER weight N\ndrain on|off\nshow cache\n"
+		    "cache purge CACHE URL | cache purge CACHE --prefix URL\nreload\nquit\n");
 	} else if (ac == 1 && strcmp(av[0], "quit") == 0) {
 		a->close_after = 1;
 		return;

@@ -9,6 +9,7 @@
 
 #include "lib/log.h"
 #include "lib/net.h"
+#include "proxyd/cache.h"
 #include "proxyd/exchange.h"
 #include "proxyd/filter.h"
 #include "proxyd/h1_head.h"
@@ -110,6 +111,10 @@ on_response_head(struct req *r)
 	if (r->rs.head.conn_ignored != 0)
 		exch_count_conn_ignored(exch_wk(r)->m, MET_SIDE_RESPONSE, r->rs.head.conn_ignored);
 	hc_passive(&r->gen->upstreams[r->up_idx], r->srv_idx, st >= 500);
+	/* A route's cache may answer instead: its revalidation confirmed,
+	 * or a stale object in place of an error (proxyd/cache.h). */
+	if (r->cache != NULL && cache_backend_head(r, d) == 1)
+		return -1;
 	r->rs.body = http_response_body(&r->rs.head, r->rq.head.method);
 	if (r->rs.body == HTTP_BODY_CHUNKED && r->rq.head.version_minor == 0) {
 		r->keep_client = 0;
@@ -196,6 +201,10 @@ resp_advance(struct req *r, int flush)
 		}
 		if (r->rs.body == HTTP_BODY_CHUNKED && r->dechunk && used > 0)
 			used = dechunk_in_place(r, in, used);
+		/* The store sees data only: a chunked body it stores is
+		 * de-chunked (proxyd/cache.c's body stage asks for it). */
+		if (r->cache != NULL)
+			cache_tap(r, buf_rptr(in) + r->rs.pass, used, end);
 		r->rs.pass += used;
 		if (end)
 			r->rs.done = 1;

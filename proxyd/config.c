@@ -28,6 +28,7 @@
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/secfile.h"
+#include "proxyd/cache_conf.h"
 #include "proxyd/compress_conf.h"
 #include "proxyd/http_parse.h"
 #include "proxyd/ratelimit.h"
@@ -156,6 +157,7 @@ config_free(struct pd_config *c)
 		rl_table_release(c->rlimits[i].t);
 	}
 	free(c->rlimits);
+	cache_conf_free(c->caches, c->ncaches);
 	free(c->route_series);
 	free(c->route_series_off);
 	free(c->path);
@@ -1434,7 +1436,7 @@ parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err 
 {
 	static const char *const keys[] = { "name", "match", "upstream", "split", "redirect", "respond",
 		"rewrite", "request_headers", "response_headers", "allow", "deny", "allow_methods", "max_body",
-		"ratelimit", "compress", NULL };
+		"ratelimit", "compress", "cache", NULL };
 	const config_setting_t *l = NULL;
 	int n;
 
@@ -1492,12 +1494,16 @@ parse_routes(struct pd_config *c, const config_setting_t *root, struct conf_err 
 		    parse_route_guards(c, rt, r, err) == -1 ||
 		    parse_hdr_ops(r, "request_headers", &rt->req_ops, &rt->nreq_ops, err) == -1 ||
 		    parse_hdr_ops(r, "response_headers", &rt->resp_ops, &rt->nresp_ops, err) == -1 ||
-		    compress_conf_parse_route(&rt->compress, &c->compress, r, rt->name, err) == -1)
+		    compress_conf_parse_route(&rt->compress, &c->compress, r, rt->name, err) == -1 ||
+		    cache_conf_route(c->caches, c->ncaches, r, rt->name, &rt->cache, err) == -1)
 			return -1;
 		/* compression.enabled reaches forwarding routes only; a route that
 		 * asks for it itself must be one. */
 		if (rt->compress.enabled && rt->action != ROUTE_FORWARD && !rt->compress.explicit)
 			rt->compress.enabled = 0;
+		if (rt->cache != NULL && rt->action != ROUTE_FORWARD)
+			return conf_errorf(err, config_setting_get_member(r, "cache"),
+			    "route \"%s\": cache: only forwarding routes cache", rt->name);
 		if (rt->compress.enabled && rt->action != ROUTE_FORWARD)
 			return conf_errorf(err, config_setting_get_member(r, "compress"),
 			    "route \"%s\": compress: only forwarding routes compress (a redirect or a fixed response has nothing to code)",
@@ -1535,7 +1541,7 @@ static int
 parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "threads", "user", "node", "timeouts", "limits", "log", "admin",
-		"hacd", "headers", "listeners", "upstreams", "ratelimits", "routes", "tls_tickets", "compression", NULL };
+		"hacd", "headers", "listeners", "upstreams", "ratelimits", "routes", "tls_tickets", "compression", "caches", NULL };
 	int64_t v = 0;
 
 	if (conf_check_keys(root, keys, err) == -1)
@@ -1562,7 +1568,8 @@ parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err 
 	    parse_admin_hacd(c, root, err) == -1 || parse_headers(c, root, err) == -1 ||
 	    parse_tls_tickets(c, root, err) == -1 || compress_conf_parse_global(&c->compress, root, err) == -1 ||
 	    parse_listeners(c, root, err) == -1 || parse_upstreams(c, root, err) == -1 ||
-	    parse_ratelimits(c, root, err) == -1 || parse_routes(c, root, err) == -1)
+	    parse_ratelimits(c, root, err) == -1 || cache_conf_parse(&c->caches, &c->ncaches, root, err) == -1 ||
+	    parse_routes(c, root, err) == -1)
 		return -1;
 	return 0;
 }
@@ -1684,9 +1691,16 @@ struct pd_config *
 config_quick_tls(const char *listen, const char *tls_listen, const char *cert_file, const char *key_file,
     const char *to, int threads, int compress, struct conf_err *err)
 {
+	return config_quick_cache(listen, tls_listen, cert_file, key_file, to, threads, compress, NULL, err);
+}
+
+struct pd_config *
+config_quick_cache(const char *listen, const char *tls_listen, const char *cert_file, const char *key_file,
+    const char *to, int threads, int compress, const char *cache_size, struct conf_err *err)
+{
 	struct conf cf;
 	struct pd_config *c = NULL;
-	config_setting_t *root, *ls, *l, *t, *cl, *ul, *u, *sl, *sv, *rl, *rt;
+	config_setting_t *root, *ls, *l, *t, *cl, *ul, *u, *sl, *sv, *rl, *rt, *cg;
 	char *list = NULL, *save = NULL, *tok;
 	char a_plain[NET_ADDRSTRLEN], a_tls[NET_ADDRSTRLEN];
 	size_t n = 0;
@@ -1762,9 +1776,17 @@ config_quick_tls(const char *listen, const char *tls_listen, const char *cert_fi
 	}
 	/* --compress: the one route a file without routes would get, written
 	 * out so that it can say compress = true (the defaults). */
-	if (compress && ((rl = qs_add(root, "routes", CONFIG_TYPE_LIST)) == NULL ||
+	if ((compress || cache_size != NULL) && ((rl = qs_add(root, "routes", CONFIG_TYPE_LIST)) == NULL ||
 	    (rt = qs_add(rl, NULL, CONFIG_TYPE_GROUP)) == NULL || qs_str(rt, "name", "default") == -1 ||
-	    qs_str(rt, "upstream", "default") == -1 || qs_bool(rt, "compress", 1) == -1))
+	    qs_str(rt, "upstream", "default") == -1 || (compress && qs_bool(rt, "compress", 1) == -1)))
+		goto nomem;
+	/* --cache SIZE: one cache, "quick", on that route, serving stale
+	 * objects for up to an hour while the origin fails; the defaults
+	 * otherwise (max_object at most half of the size). */
+	if (cache_size != NULL && ((cl = qs_add(root, "caches", CONFIG_TYPE_LIST)) == NULL ||
+	    (cg = qs_add(cl, NULL, CONFIG_TYPE_GROUP)) == NULL || qs_str(cg, "name", "quick") == -1 ||
+	    qs_str(cg, "size", cache_size) == -1 || qs_str(cg, "stale_if_error", "1h") == -1 ||
+	    qs_str(rt, "cache", "quick") == -1))
 		goto nomem;
 	c = config_from_conf(&cf, NULL, err);
 	goto out;

@@ -23,6 +23,7 @@
 #include "lib/conf.h"
 #include "lib/net.h"
 #include "proxyd/balance.h"
+#include "proxyd/cache_conf-t.h"
 #include "proxyd/compress-t.h"
 #include "proxyd/route.h"
 #include "proxyd/srvstate.h"
@@ -175,6 +176,7 @@ struct pd_config {
 	struct pd_upstream *upstreams; size_t nupstreams;
 	struct route *routes; size_t nroutes;
 	struct pd_rlimit *rlimits; size_t nrlimits;
+	struct pd_cache *caches; size_t ncaches;   /* "caches" (proxyd/cache_conf.h) */
 	struct compress_global_conf compress;   /* the "compression" block: pool bound, route defaults */
 	uint16_t *route_series;            /* metrics series per route x split: see metrics.c */
 	size_t *route_series_off;
@@ -201,6 +203,10 @@ struct pd_config *config_quick(const char *listen, const char *to, int threads, 
  * of docs/compression.md (--compress). NULL with a message in err. */
 struct pd_config *config_quick_tls(const char *listen, const char *tls_listen, const char *cert_file,
     const char *key_file, const char *to, int threads, int compress, struct conf_err *err);
+/* config_quick_tls() with --cache SIZE (cache_size NULL: none): a cache
+ * named "quick" of that size on the default route (docs/cache.md). */
+struct pd_config *config_quick_cache(const char *listen, const char *tls_listen, const char *cert_file,
+    const char *key_file, const char *to, int threads, int compress, const char *cache_size, struct conf_err *err);
 
 void config_ref(struct pd_config *c);
 /* Drops a reference; the last one frees the generation and closes the sockets

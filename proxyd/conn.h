@@ -77,6 +77,7 @@ struct xmsg {
 
 struct exch_front;
 struct exch_source;
+struct cache_req;
 
 struct req {
 	/* Reset for every request (up to qhead). */
@@ -92,6 +93,7 @@ struct req {
 	const struct exch_front *front;
 	const struct exch_source *src;
 	struct bconn *b;
+	struct cache_req *cache;        /* the route's cache at work (proxyd/cache.h); NULL: none */
 	size_t qhead_off, rhead_off;    /* bytes of qhead / rhead already written */
 	uint64_t key_hash;              /* for the hash balancer */
 	uint64_t t_start;               /* exch_now_us() when the head was parsed */

@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "proxyd/accesslog.h"
+#include "proxyd/cache.h"
 #include "proxyd/filter.h"
 #include "proxyd/local.h"
 
@@ -78,6 +79,8 @@ exch_free(struct worker *wk, struct req *r)
 {
 	if (r->fc.n > 0)
 		filter_end(r);
+	if (r->cache != NULL)
+		cache_req_end(r);
 	if (r->fout.cap > 0) {
 		/* Only responses through body filters use these. */
 		buf_fini(&r->fout);

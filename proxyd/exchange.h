@@ -15,7 +15,7 @@
  *     framing into r->rq, and writes the response.
  *   - the source, which produces the response: the HTTP/1 backend pool
  *     (proxyd/backend.c), the local responder (proxyd/local.c: errors,
- *     redirects, fixed responses), later a cache. It decodes the response
+ *     redirects, fixed responses), the cache (proxyd/cache.c). It decodes the response
  *     body's framing into r->rs. A source attaches itself when it starts
  *     (backend_connect(), local_respond()): what each needs to start
  *     differs.

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxyd/cache.h"
 #include "proxyd/conn.h"
 #include "proxyd/filter_compress.h"
 #include "proxyd/h1_frame.h"
@@ -81,6 +82,10 @@ filter_select(struct req *r, unsigned how, const uint8_t *rd)
 		return;
 	if (r->rt->nresp_ops > 0)
 		(void)filter_add(r, &filter_route_headers, NULL);
+	/* The cache before compression: its store sees the origin's bytes,
+	 * and a hit is coded per client like a backend's response. */
+	if (r->cache != NULL)
+		cache_filter_select(r, how, rd);
 	if ((how & FILTER_SEL_BACKEND) && rd != NULL)
 		filter_compress_select(r, (how & FILTER_SEL_BODY) != 0, rd);
 }

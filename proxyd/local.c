@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proxyd/cache.h"
 #include "proxyd/exchange.h"
 #include "proxyd/filter.h"
 
@@ -51,6 +52,10 @@ local_respond_x(struct req *r, int status, const char *body, const char *locatio
 	struct buf *h = &r->rhead;
 	size_t blen = body ? strlen(body) : 0;
 
+	/* An error the route's cache can answer with a stale object
+	 * (stale-if-error, RFC 5861 §4). */
+	if (r->cache != NULL && status >= 500 && cache_stale_on_error(r, status))
+		return;
 	exch_attach(r, &local_source);
 	r->keep_client = keep && r->keep_client && r->rq.done && !c->wk->draining;
 	if (!r->tunnel && r->rq.pass > 0) {

@@ -114,6 +114,7 @@ usage(FILE *f)
 	    "usage: proxyd [-d] [-R DIR] -c FILE          run with a configuration file\n"
 	    "       proxyd -t -c FILE                     check a configuration file and exit\n"
 	    "       proxyd [-d] --listen ADDR --to HOST:PORT[,HOST:PORT...] [--threads N] [--compress]\n"
+	    "                [--cache SIZE]\n"
 	    "       proxyd [-d] [--listen ADDR] --tls-listen ADDR --cert FILE --key FILE --to LIST [--compress]\n"
 	    "options:\n"
 	    "  -c, --config FILE   configuration file (etc/proxyd.conf format)\n"
@@ -126,6 +127,7 @@ usage(FILE *f)
 	    "      --key FILE      quick mode: PEM private key (mode 0600)\n"
 	    "      --compress      quick mode: compress responses (zstd, br, gzip as the client accepts;\n"
 	    "                      text, JSON, JavaScript, XML, SVG of 256 bytes or more)\n"
+	    "      --cache SIZE    quick mode: cache responses in RAM up to SIZE (e.g. 256m), RFC 9111\n"
 	    "  -n, --threads N     worker threads (default: config, else one per core)\n"
 	    "  -d, --debug         debug logging\n"
 	    "  -h, --help          this text\n");
@@ -270,10 +272,11 @@ main(int argc, char **argv)
 		{ "debug", no_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' },
 		{ "tls-listen", required_argument, NULL, 'S' }, { "cert", required_argument, NULL, 'C' },
 		{ "key", required_argument, NULL, 'K' }, { "compress", no_argument, NULL, 'Z' },
+		{ "cache", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *rundir = DEFAULT_RUNDIR, *listen_addr = NULL, *to = NULL;
-	const char *tls_listen = NULL, *cert = NULL, *key = NULL;
+	const char *tls_listen = NULL, *cert = NULL, *key = NULL, *cache_size = NULL;
 	int test = 0, debug = 0, compress = 0, ch, n;
 	struct conf_err err;
 	struct pd_config *gen;
@@ -303,6 +306,7 @@ main(int argc, char **argv)
 		case 'C': cert = optarg; break;
 		case 'K': key = optarg; break;
 		case 'Z': compress = 1; break;
+		case 'M': cache_size = optarg; break;
 		case 'd': debug = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
@@ -310,14 +314,14 @@ main(int argc, char **argv)
 	}
 	if (optind != argc || (config_path == NULL && ((listen_addr == NULL && tls_listen == NULL) || to == NULL)) ||
 	    (config_path != NULL && (listen_addr != NULL || to != NULL || tls_listen != NULL)) ||
-	    ((cert != NULL || key != NULL) && tls_listen == NULL) || (compress && config_path != NULL)) {
+	    ((cert != NULL || key != NULL) && tls_listen == NULL) || ((compress || cache_size != NULL) && config_path != NULL)) {
 		usage(stderr);
 		return 1;
 	}
 	log_init("proxyd", 0, debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	err.msg[0] = '\0';
 	gen = config_path ? config_load(config_path, &err) :
-	    config_quick_tls(listen_addr, tls_listen, cert, key, to, nthreads, compress, &err);
+	    config_quick_cache(listen_addr, tls_listen, cert, key, to, nthreads, compress, cache_size, &err);
 	if (gen == NULL) {
 		fprintf(stderr, "proxyd: %s\n", err.msg);
 		return 1;

@@ -10,6 +10,7 @@
 #include "lib/log.h"
 #include "proxyd/accesslog.h"
 #include "proxyd/backend.h"
+#include "proxyd/cache.h"
 #include "proxyd/client.h"
 #include "proxyd/exchange.h"
 #include "proxyd/filter.h"
@@ -194,7 +195,6 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 {
 	struct worker *wk = c->wk;
 	const struct http_msg *m = &r->rq.head;
-	int rc;
 
 	if (r->rt->action == ROUTE_REDIRECT) {
 		buf_consume(&c->ep.in, m->header_bytes);
@@ -220,6 +220,21 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 		local_respond(r, 503, "503 Service Unavailable: no upstream\n", NULL, 1);
 		return;
 	}
+	/* A route with a cache answers a fresh stored response itself (or
+	 * waits for the response another request is fetching). */
+	if (r->rt->cache != NULL && cache_request(r, d) == 1)
+		return;
+	request_forward(r, d);
+}
+
+void
+request_forward(struct req *r, const uint8_t *d)
+{
+	struct conn *c = r->c;
+	struct worker *wk = c->wk;
+	const struct http_msg *m = &r->rq.head;
+	int rc;
+
 	if ((rc = h1_request_head(r, d)) < 0) {
 		buf_consume(&c->ep.in, m->header_bytes);
 		if (rc == -2) {
@@ -236,6 +251,8 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 		local_respond(r, 500, "500 Internal Server Error: out of memory\n", NULL, 0);
 		return;
 	}
+	if (r->cache != NULL)
+		cache_request_head(r);
 	r->key_hash = r->gen->upstreams[r->up_idx].algo == BAL_HASH ? hash_key(r, &r->gen->upstreams[r->up_idx], d) : 0;
 	filter_request(r, d);
 	buf_consume(&c->ep.in, m->header_bytes);

@@ -9,10 +9,19 @@
 #ifndef PROXYD_REQUEST_H
 #define PROXYD_REQUEST_H
 
+#include <stdint.h>
+
 struct conn;
+struct req;
 
 /* Parses what of a request head is in c's buffer and, once it is whole,
  * starts the exchange; malformed heads are answered here (400 and others). */
 void request_head(struct conn *c);
+/* The proxying part of a route's action, after the cache (if any) did
+ * not answer: the head rewritten (d: the request head, still at the front
+ * of the client's buffer), the body's framing started, the backend
+ * connected. Also what a request that waited for another's response
+ * (proxyd/cache.c) does when that did not give it an answer. */
+void request_forward(struct req *r, const uint8_t *d);
 
 #endif

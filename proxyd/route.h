@@ -34,6 +34,8 @@ struct route_hdr_op { char *name; size_t name_len; char *value; };
 
 struct route_split { int upstream; uint32_t weight; };
 
+struct pd_cache;
+
 struct route {
 	char *name;
 	/* match */
@@ -62,6 +64,8 @@ struct route {
 	/* response compression (proxyd/compress_conf.h; off unless the route
 	 * says compress); its type list may be borrowed from the generation */
 	struct compress_route_conf compress;
+	/* the route's cache (proxyd/cache.h); NULL: none */
+	const struct pd_cache *cache;
 };
 
 /* What the router needs to know about a request. Strings are not NUL-terminated. */
