@@ -60,10 +60,11 @@ client_resume(struct req *r)
 
 /* The front's end (exch_front): the exchange on c was given back. */
 static void
-client_end(struct conn *c, int keep)
+client_end(struct conn *c, void *fctx, int keep)
 {
 	struct worker *wk = c->wk;
 
+	(void)fctx;
 	if (!keep) {
 		/* The response is out: FIN after it, and the client's unread
 		 * bytes drained, so no reset cuts it off (RFC 9112 §9.6). */
@@ -78,20 +79,28 @@ client_end(struct conn *c, int keep)
 		c->state = CONN_HEAD;
 		if (c->ep.rd_off)
 			conn_want(c, 1, c->ep.wr_on);
-		exch_timer_arm(c, wk->gen->to.client_header);
+		ev_timer_start(wk->loop, &c->timer, wk->gen->to.client_header);
 		ev_defer(wk->loop, &c->ep.defer);
 		return;
 	}
 	conn_set_idle(c);
 }
 
-const struct exch_front client_front = { "http/1", client_flush, client_resume, client_end };
+/* The front's abort (exch_front): one exchange per connection, so the
+ * connection goes. */
+static void
+client_abort(struct req *r, const char *why)
+{
+	conn_close(r->c, why);
+}
+
+const struct exch_front client_front = { "http/1", client_flush, client_resume, client_end, client_abort };
 
 int
 client_req_advance(struct req *r)
 {
 	struct conn *c = r->c;
-	struct buf *in = &c->ep.in;
+	struct buf *in = r->rq.in;
 	size_t avail = buf_len(in) - r->rq.pass, used;
 	int end;
 

@@ -29,6 +29,7 @@
 
 struct worker;
 struct bconn;
+struct h2conn;
 struct pd_config;
 struct pd_listener;
 struct route;
@@ -92,6 +93,8 @@ struct req {
 	const struct exch_front *front;
 	const struct exch_source *src;
 	struct bconn *b;
+	struct ev_timer *tm;            /* the exchange's timer: the client's one timer (HTTP/1), the stream's (HTTP/2) */
+	void *fctx;                     /* the front's own state for this exchange (HTTP/2: the stream) */
 	size_t qhead_off, rhead_off;    /* bytes of qhead / rhead already written */
 	uint64_t key_hash;              /* for the hash balancer */
 	uint64_t t_start;               /* exch_now_us() when the head was parsed */
@@ -117,6 +120,7 @@ struct req {
 	unsigned q_abandon:1;           /* final response came before the request body ended */
 	unsigned dechunk:1;             /* chunked response to an HTTP/1.0 client or to body filters: framing removed */
 	unsigned sticky:1;              /* the upstream has sticky: Set-Cookie unless the named server answered */
+	unsigned h2:1;                  /* HTTP/2 front: it frames the response body itself (no chunked framing) */
 	uint16_t loglen, logsplit;      /* access log prefix: see accesslog.c */
 	uint8_t exclude[PD_MAX_SERVERS / 8];   /* servers already tried */
 	char reqid[33];
@@ -144,6 +148,7 @@ struct conn {
 	struct conn *prev, *next;       /* worker's list of live connections */
 	struct worker *wk;
 	struct req *req;
+	struct h2conn *h2;              /* HTTP/2 front (ALPN h2), NULL on HTTP/1 connections */
 	const struct pd_listener *lis;
 
 	uint64_t id;

@@ -156,7 +156,7 @@ route_query(struct conn *c, struct req *r, const uint8_t *d)
 	q.host_len = route_host_key(q.host, q.host_len);
 	if (h1_target_parts(r, d, &t, &tl, tgt, sizeof(tgt)) == -1) {
 		MET_INC(wk->m->guard[MET_G_URI_TOO_LONG]);
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, 414, "414 URI Too Long\n", NULL, 1);
 		return -1;
 	}
@@ -177,7 +177,7 @@ route_query(struct conn *c, struct req *r, const uint8_t *d)
 	if (r->rq.body == HTTP_BODY_NONE)
 		r->rq.done = 1;
 	if (ri < 0) {
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, 404, "404 Not Found: no route\n", NULL, 1);
 		return -1;
 	}
@@ -197,12 +197,12 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 	int rc;
 
 	if (r->rt->action == ROUTE_REDIRECT) {
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, r->rt->status, NULL, r->rt->location, 1);
 		return;
 	}
 	if (r->rt->action == ROUTE_RESPOND) {
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, r->rt->status, r->rt->body, NULL, 1);
 		return;
 	}
@@ -216,12 +216,12 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 		r->series = r->gen->route_series[r->gen->route_series_off[ri] + (j < r->rt->nsplits ? j : 0)];
 	}
 	if (r->up_idx < 0) {
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, 503, "503 Service Unavailable: no upstream\n", NULL, 1);
 		return;
 	}
 	if ((rc = h1_request_head(r, d)) < 0) {
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		if (rc == -2) {
 			/* The rewritten target does not fit: fail the request. Sending
 			 * the original would reach the backend with a path the route's
@@ -238,7 +238,7 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 	}
 	r->key_hash = r->gen->upstreams[r->up_idx].algo == BAL_HASH ? hash_key(r, &r->gen->upstreams[r->up_idx], d) : 0;
 	filter_request(r, d);
-	buf_consume(&c->ep.in, m->header_bytes);
+	buf_consume(r->rq.in, m->header_bytes);
 	if ((rc = client_req_advance(r)) < 0) {
 		exch_body_error(r, rc);
 		return;
@@ -250,7 +250,7 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 static void
 start_request(struct conn *c, struct req *r)
 {
-	const uint8_t *d = buf_rptr(&c->ep.in);
+	const uint8_t *d = buf_rptr(r->rq.in);
 	int ri;
 
 	request_begin(c, r, d);
@@ -266,7 +266,6 @@ request_head(struct conn *c)
 {
 	struct worker *wk = c->wk;
 	struct req *r = c->req;
-	int rc;
 
 	if (r == NULL) {
 		struct http_limits lim;
@@ -280,17 +279,26 @@ request_head(struct conn *c)
 		http_parser_init(&r->h1q.p, 0, &lim);
 		if (c->state == CONN_IDLE) {
 			c->state = CONN_HEAD;
-			exch_timer_arm(c, wk->gen->to.client_header);
+			exch_timer_arm(r, wk->gen->to.client_header);
 		}
 	}
-	rc = http_parse(&r->h1q.p, &r->rq.head, buf_rptr(&c->ep.in), buf_len(&c->ep.in));
+	request_parse(c, r);
+}
+
+void
+request_parse(struct conn *c, struct req *r)
+{
+	struct worker *wk = c->wk;
+	int rc;
+
+	rc = http_parse(&r->h1q.p, &r->rq.head, buf_rptr(r->rq.in), buf_len(r->rq.in));
 	if (rc == HTTP_AGAIN)
 		return;
 	/* Everything after this point (routes, guards, rewrite, the forwarded
 	 * request line, the access log) sees the normalised path, so what was
 	 * matched is what the backend gets. The parser refused every path
 	 * without a normal form; -1 here would be a parser bug, still a 400. */
-	if (rc == HTTP_OK && http_target_normalize(&r->rq.head, buf_rptr(&c->ep.in)) == -1) {
+	if (rc == HTTP_OK && http_target_normalize(&r->rq.head, buf_rptr(r->rq.in)) == -1) {
 		r->h1q.p.status = 400;
 		r->h1q.p.reason = "bad-path";
 		rc = HTTP_ERROR;
@@ -306,7 +314,7 @@ request_head(struct conn *c)
 		r->keep_client = 0;
 		c->state = CONN_PROXY;
 		/* Nothing of the request can be trusted: drop what was read. */
-		buf_consume(&c->ep.in, buf_len(&c->ep.in));
+		buf_consume(r->rq.in, buf_len(r->rq.in));
 		snprintf(body, sizeof(body), "%d %s: %s\n", r->h1q.p.status, http_status_text(r->h1q.p.status),
 		    r->h1q.p.reason ? r->h1q.p.reason : "malformed request");
 		local_respond(r, r->h1q.p.status, body, NULL, 0);

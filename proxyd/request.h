@@ -14,5 +14,9 @@ struct conn;
 /* Parses what of a request head is in c's buffer and, once it is whole,
  * starts the exchange; malformed heads are answered here (400 and others). */
 void request_head(struct conn *c);
+/* The same for exchange r on c whose head is in r->rq.in (the HTTP/1
+ * front's buffer, or the head the HTTP/2 front wrote for a stream). */
+struct req;
+void request_parse(struct conn *c, struct req *r);
 
 #endif
