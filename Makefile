@@ -62,7 +62,7 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
 
 PKGS    := openssl libnl-3.0 libnl-route-3.0 libprotobuf-c libsodium libconfig zlib libsystemd \
-           libzstd libbrotlienc
+           libzstd libbrotlienc libnghttp2
 # pkg-config is asked lazily (=) so that `make deps` and `make clean` work on a
 # machine where the libraries are not installed yet.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

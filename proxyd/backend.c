@@ -111,8 +111,10 @@ on_response_head(struct req *r)
 		exch_count_conn_ignored(exch_wk(r)->m, MET_SIDE_RESPONSE, r->rs.head.conn_ignored);
 	hc_passive(&r->gen->upstreams[r->up_idx], r->srv_idx, st >= 500);
 	r->rs.body = http_response_body(&r->rs.head, r->rq.head.method);
-	if (r->rs.body == HTTP_BODY_CHUNKED && r->rq.head.version_minor == 0) {
-		r->keep_client = 0;
+	if (r->rs.body == HTTP_BODY_CHUNKED && (r->rq.head.version_minor == 0 || r->h2)) {
+		/* HTTP/2 frames the body itself (RFC 9113 §8.2.2: no
+		 * Transfer-Encoding). */
+		r->keep_client = r->h2 && r->keep_client;
 		r->dechunk = 1;
 		h1_dechunk_init(&r->b->dc);
 	}

@@ -9,6 +9,7 @@
 #include "lib/log.h"
 #include "proxyd/exchange.h"
 #include "proxyd/h1_frame.h"
+#include "proxyd/h2.h"
 #include "proxyd/local.h"
 #include "proxyd/request.h"
 #include "proxyd/tls.h"
@@ -240,6 +241,10 @@ client_defer(struct ev_loop *loop, struct ev_defer *d)
 {
 	struct conn *c = d->data;
 
+	if (c->h2 != NULL) {
+		h2_defer(c);
+		return;
+	}
 	if (c->state == CONN_HEAD && c->req == NULL && buf_len(&c->ep.in) > 0)
 		request_head(c);
 	if (!c->closing && ep_more(&c->ep)) {
@@ -297,8 +302,15 @@ client_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 	if (c->ep.ssl != NULL && !(c->ep.flags & EP_TLS_READY)) {
 		if (client_handshake(loop, c) != 1)
 			return;
+		/* ALPN chose h2 (offered only where tls.http2 is on). */
+		if (h2_alpn(c) && h2_start(c) == -1)
+			return;
 		/* The request may have come with the client's Finished. */
 		revents = EV_READ;
+	}
+	if (c->h2 != NULL) {
+		h2_io(c, revents);
+		return;
 	}
 	if (ep_write_ready(&c->ep, revents) && c->req != NULL) {
 		exch_resp_continue(c->req);
@@ -318,6 +330,10 @@ client_timeout(struct ev_loop *loop, struct ev_timer *t)
 	struct req *r = c->req;
 
 	(void)loop;
+	if (c->h2 != NULL) {
+		h2_timeout(c);
+		return;
+	}
 	switch (c->state) {
 	case CONN_IDLE:
 		if (c->nreq == 0)   /* connected, never sent a byte: client_header ran out */

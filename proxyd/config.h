@@ -22,6 +22,7 @@
 
 #include "lib/conf.h"
 #include "lib/net.h"
+#include "proxyd/h2_conf.h"
 #include "proxyd/balance.h"
 #include "proxyd/compress-t.h"
 #include "proxyd/route.h"
@@ -171,6 +172,7 @@ struct pd_config {
 	uint64_t tls_rotate_ms;            /* standalone ticket key rotation period */
 	uint64_t tls_lifetime_ms;          /* how long a key keeps decrypting tickets */
 	int has_tls;                       /* some listener terminates TLS */
+	struct pd_h2 h2;                   /* the HTTP/2 front's limits (proxyd/h2_conf.h) */
 	struct pd_listener *listeners; size_t nlisteners;
 	struct pd_upstream *upstreams; size_t nupstreams;
 	struct route *routes; size_t nroutes;
