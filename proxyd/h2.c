@@ -930,7 +930,7 @@ h2_send(struct h2conn *h)
 		size_t hw, bw;
 		int blocked = 0;
 
-		size_t got = 0;
+		int dry = 0;                /* nghttp2 had nothing more to give */
 
 		h->send_again = 0;
 		while (buf_len(&h->out) - h->out_off < H2_OUT_HIGH) {
@@ -946,13 +946,14 @@ h2_send(struct h2conn *h)
 				conn_close(c, "HTTP/2 session error");
 				return;
 			}
-			if (n == 0)
+			if (n == 0) {
+				dry = 1;
 				break;
+			}
 			if (buf_append(&h->out, p, (size_t)n) == -1) {
 				conn_close(c, "out of memory");
 				return;
 			}
-			got += (size_t)n;
 		}
 		if (h->out_off < buf_len(&h->out)) {
 			int rc = ep_flush(&c->ep, &q, 0, &hw, &bw);
@@ -982,9 +983,18 @@ h2_send(struct h2conn *h)
 		}
 		if (blocked)
 			return;
-		if (!h->send_again && got == 0)
-			break;
+		if (!h->send_again && dry && h->drained == NULL)
+			goto settled;
 	}
+	/* A bound on one pass: the rest from the deferred queue, so other
+	 * connections get their turn. */
+	h->send_again = 1;
+	ev_defer(c->wk->loop, &c->ep.defer);
+	return;
+settled:
+	/* Reading stopped while frames piled up (h2_read): they are out. */
+	if (c->ep.rd_off && buf_len(&h->out) - h->out_off < H2_OUT_HIGH)
+		conn_want(c, 1, c->ep.wr_on);
 	if (!nghttp2_session_want_read(h->ss) && !nghttp2_session_want_write(h->ss) && h->out_off >= buf_len(&h->out))
 		conn_close(c, h->calm ? "HTTP/2 flood: GOAWAY sent" : "HTTP/2 session done");
 }
@@ -1047,8 +1057,6 @@ h2_io(struct conn *c, uint32_t revents)
 		h2_send(h);
 		if (c->closing)
 			return;
-		if (c->ep.rd_off && buf_len(&h->out) - h->out_off < H2_OUT_HIGH)
-			conn_want(c, 1, c->ep.wr_on);
 	}
 	if (ep_read_ready(&c->ep, revents))
 		h2_read(h);
@@ -1059,6 +1067,8 @@ h2_io(struct conn *c, uint32_t revents)
 void
 h2_defer(struct conn *c)
 {
+	if (!c->closing && c->h2->send_again)
+		h2_send(c->h2);
 	if (c->closing || !ep_more(&c->ep))
 		return;
 	h2_read(c->h2);
