@@ -241,7 +241,7 @@ client_defer(struct ev_loop *loop, struct ev_defer *d)
 {
 	struct conn *c = d->data;
 
-	if (c->h2 != NULL) {
+	if (c->h2 != NULL && c->state != CONN_LINGER) {
 		h2_defer(c);
 		return;
 	}
@@ -330,7 +330,7 @@ client_timeout(struct ev_loop *loop, struct ev_timer *t)
 	struct req *r = c->req;
 
 	(void)loop;
-	if (c->h2 != NULL) {
+	if (c->h2 != NULL && c->state != CONN_LINGER) {
 		h2_timeout(c);
 		return;
 	}

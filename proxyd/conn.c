@@ -207,6 +207,8 @@ conn_close_linger(struct conn *c, const char *why)
 		conn_close(c, why);
 		return;
 	}
+	if (c->h2 != NULL)
+		h2_conn_close(c);
 	exch_release(c);
 	ev_defer_cancel(wk->loop, &c->ep.defer);
 	ep_tls_end(&c->ep);

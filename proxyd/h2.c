@@ -996,7 +996,10 @@ settled:
 	if (c->ep.rd_off && buf_len(&h->out) - h->out_off < H2_OUT_HIGH)
 		conn_want(c, 1, c->ep.wr_on);
 	if (!nghttp2_session_want_read(h->ss) && !nghttp2_session_want_write(h->ss) && h->out_off >= buf_len(&h->out))
-		conn_close(c, h->calm ? "HTTP/2 flood: GOAWAY sent" : "HTTP/2 session done");
+		/* Lingering (RFC 9112 §9.6's reason holds here too): a
+		 * close with the client's frames unread would reset the
+		 * connection and could discard the GOAWAY before it is read. */
+		conn_close_linger(c, h->calm ? "HTTP/2 flood: GOAWAY sent" : "HTTP/2 session done");
 }
 
 static void
@@ -1029,19 +1032,21 @@ h2_read(struct h2conn *h)
 	c->ep.in.rpos = c->ep.in.wpos = 0;
 	if (rv < 0) {
 		char ab[48];
-		if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
-			MET_INC(c->wk->m->h2_flood[MET_H2F_CONTINUATION]);
-		else if (rv == NGHTTP2_ERR_FLOODED)
-			MET_INC(c->wk->m->h2_flood[MET_H2F_CONTROL]);
-		else if (rv != NGHTTP2_ERR_CALLBACK_FAILURE)
+		if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || rv == NGHTTP2_ERR_FLOODED) {
+			/* CVE-2024-27316 class, or frames we must answer piling
+			 * up unread: ENHANCE_YOUR_CALM (RFC 9113 §10.5). */
+			h2_calm(h, rv == NGHTTP2_ERR_FLOODED ? MET_H2F_CONTROL : MET_H2F_CONTINUATION, nghttp2_strerror((int)rv));
+		} else if (rv != NGHTTP2_ERR_CALLBACK_FAILURE) {
 			MET_INC(c->wk->m->h2_proto_err);
+			nghttp2_session_terminate_session(h->ss, NGHTTP2_PROTOCOL_ERROR);
+		}
 		log_rl_warnx(&rl_h2, ev_now(c->wk->loop), "conn %llu %s: HTTP/2: %s", (unsigned long long)c->id,
 		    conn_peer_str(c, ab, sizeof(ab)), nghttp2_strerror((int)rv));
 		/* A connection error (RFC 9113 §5.4.1): GOAWAY with the code
 		 * nghttp2 chose, if it queued one, then the close. */
 		h2_send(h);
-		if (!c->closing)
-			conn_close(c, "HTTP/2 connection error");
+		if (!c->closing && c->state != CONN_LINGER)
+			conn_close_linger(c, "HTTP/2 connection error");
 		return;
 	}
 	worker_buf_put(c->wk, &c->ep.in);
@@ -1086,16 +1091,16 @@ h2_timeout(struct conn *c)
 		MET_INC(c->wk->m->h2_settings_timeout);
 		nghttp2_session_terminate_session(h->ss, NGHTTP2_SETTINGS_TIMEOUT);
 		h2_send(h);
-		if (!c->closing)
-			conn_close(c, "HTTP/2 SETTINGS timeout");
+		if (!c->closing && c->state != CONN_LINGER)
+			conn_close_linger(c, "HTTP/2 SETTINGS timeout");
 		return;
 	}
 	if (h->nlive > 0)
 		return;
 	nghttp2_session_terminate_session(h->ss, NGHTTP2_NO_ERROR);
 	h2_send(h);
-	if (!c->closing)
-		conn_close(c, "HTTP/2 idle timeout");
+	if (!c->closing && c->state != CONN_LINGER)
+		conn_close_linger(c, "HTTP/2 idle timeout");
 }
 
 void
@@ -1111,6 +1116,6 @@ h2_drain(struct conn *c)
 	nghttp2_submit_goaway(h->ss, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ss), NGHTTP2_NO_ERROR,
 	    NULL, 0);
 	h2_send(h);
-	if (!c->closing && h->nlive == 0 && h->out_off >= buf_len(&h->out))
-		conn_close(c, "HTTP/2 drained");
+	if (!c->closing && c->state != CONN_LINGER && h->nlive == 0 && h->out_off >= buf_len(&h->out))
+		conn_close_linger(c, "HTTP/2 drained");
 }
