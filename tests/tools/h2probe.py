@@ -870,6 +870,38 @@ def finish(kind, got, want, g, sent):
     return 0
 
 
+def graceful(h, p, how, arg):
+    """A slow stream under way when proxyd drains (admin "drain on") or
+    stops (SIGTERM): a GOAWAY NO_ERROR naming it as processed, the stream
+    still answered in full, then the close (RFC 9113 §6.8)."""
+    import os
+    import signal
+    c = fresh(h, p)
+    c.request(1, path="/delay/700")
+    time.sleep(0.2)
+    if how == "drain":
+        a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        a.settimeout(5)
+        a.connect(arg)
+        a.sendall(b"drain on\n")
+        a.recv(4096)
+        a.close()
+    else:
+        os.kill(int(arg), signal.SIGTERM)
+    st, n = wait_response(c, 1, 10)
+    gw = [(s, d) for t, s, d in c.events if t == "GOAWAY"]
+    if not gw:
+        c.pump(lambda f: isinstance(f, GoAwayFrame), 3)
+        gw = [(s, d) for t, s, d in c.events if t == "GOAWAY"]
+    end = c.pump(lambda f: False, 5)
+    if st != "200" or not gw or gw[0][1] != "NO_ERROR" or gw[0][0] < 1 or end != "closed":
+        print("not ok - %s: stream %s (%d bytes), GOAWAY %s, then %s" % (how, st, n, gw, end))
+        return 1
+    print("ok - %s: GOAWAY NO_ERROR (last stream %d), the stream under way answered (%d bytes), then closed"
+          % (how, gw[0][0], n))
+    return 0
+
+
 def main(argv):
     if len(argv) < 4:
         print(__doc__, file=sys.stderr)
@@ -880,6 +912,8 @@ def main(argv):
     if what == "attack":
         gp = int(argv[6]) if len(argv) > 6 and argv[5] == "--good-port" else None
         return attack(h, p, argv[4], gp)
+    if what in ("drain", "stop"):
+        return graceful(h, p, what, argv[4])
     if what == "request":
         c = fresh(h, p)
         c.request(1, path=argv[4] if len(argv) > 4 else "/")
