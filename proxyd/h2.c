@@ -220,6 +220,18 @@ stream_reset(struct h2stream *st, uint32_t code)
 
 static void h2_send(struct h2conn *h);
 
+/* Frames are waiting for nghttp2 to serialize: written from the loop that
+ * runs now (inside h2_read or h2_send), else from the deferred queue of
+ * this iteration. Never from here: the exchange that asked may end (and
+ * its stream be freed) inside a send. */
+static void
+h2_kick(struct h2conn *h)
+{
+	h->send_again = 1;
+	if (h->depth == 0 && !h->dead)
+		ev_defer(h->c->wk->loop, &h->c->ep.defer);
+}
+
 /* ---- the front's operations (exch_front) -------------------------------- */
 
 static int
@@ -395,18 +407,13 @@ h2_flush(struct req *r)
 		}
 		if (rc == 0)
 			return 0;
-		h2_send(h);
-		if (h->c->closing)
-			return -1;
-		if (st->r != r)
-			return -1;
 	}
 	if (st->eof_sent)
 		return 1;
 	if (r->rhead_off >= buf_len(&r->rhead) && (r->fc.nbody > 0 ? r->fpass : r->rs.pass) == 0 && !r->rs.done)
 		return 1;
 	nghttp2_session_resume_data(h->ss, st->id);
-	h2_send(h);
+	h2_kick(h);
 	return 0;
 }
 
@@ -418,7 +425,7 @@ h2_resume(struct req *r)
 	struct h2stream *st = r->fctx;
 
 	stream_ack(st);
-	h2_send(st->h);
+	h2_kick(st->h);
 }
 
 /* end (exch_front): the response is whole in nghttp2's hands. A request
@@ -432,7 +439,7 @@ h2_end(struct conn *c, void *fctx, int keep)
 	(void)c;
 	(void)keep;
 	stream_unbind(st);
-	h2_send(st->h);
+	h2_kick(st->h);
 }
 
 /* abort (exch_front): the stream is reset, the connection goes on. */
@@ -445,7 +452,7 @@ h2_abort(struct req *r, const char *why)
 	stream_reset(st, NGHTTP2_INTERNAL_ERROR);
 	stream_unbind(st);
 	exch_release_req(r);
-	h2_send(st->h);
+	h2_kick(st->h);
 }
 
 static const struct exch_front h2_front = { "h2", h2_flush, h2_resume, h2_end, h2_abort };
