@@ -573,10 +573,6 @@ parse_listener_tls(struct pd_config *c, struct pd_listener *L, const config_sett
 	lc.certs = certs;
 	lc.ncerts = (size_t)ncerts;
 	lc.alpn = alpn;
-	/* h2 is offered only where the HTTP/2 front is on: a client that
-	 * negotiated it must get HTTP/2 (RFC 7301 §3.2). */
-	if (alpn != NULL && !http2 && alpn_names_h2(alpn))
-		return conf_errorf(err, config_setting_get_member(t, "alpn"), "alpn: \"h2\" needs http2 = true");
 	lc.http2 = http2;
 	if (sess_ms / 1000 > 7 * 86400u)
 		return conf_errorf(err, config_setting_get_member(t, "session_timeout"),
@@ -606,6 +602,10 @@ parse_listener_tls(struct pd_config *c, struct pd_listener *L, const config_sett
 	msg[0] = '\0';
 	if ((L->tls = tls_server_new(&lc, tls_tickets_shared(), msg, sizeof(msg))) == NULL)
 		return conf_errorf(err, t, "listener \"%s\": tls: %s", L->name, msg[0] ? msg : "cannot build the TLS setup");
+	/* h2 is offered only where the HTTP/2 front is on: a client that
+	 * negotiated it must get HTTP/2 (RFC 7301 §3.2). */
+	if (alpn != NULL && !http2 && alpn_names_h2(alpn))
+		return conf_errorf(err, config_setting_get_member(t, "alpn"), "alpn: \"h2\" needs http2 = true");
 	if (hsts != NULL && (L->opts = lopts_new(0, 0, hsts)) == NULL)
 		return oom(err);
 	c->has_tls = 1;

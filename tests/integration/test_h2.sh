@@ -76,7 +76,7 @@ fi
 MAX_RESETS=50
 CONF=$T/h2.conf
 cat >"$CONF" <<EOF
-log = { level = "info"; access = "off"; };
+log = { level = "info"; access = "$T/access.log"; };
 admin = { listen = "$H:$P_ADM"; socket = "$T/proxyd.sock"; };
 hacd = { channel = "$T/no-hacd.chan"; };
 http2 = { max_resets = $MAX_RESETS; resets_per_second = 10; max_control_frames = 100;
@@ -162,6 +162,14 @@ case_forwarded() {
 	grep -q '^X-Forwarded-Proto: https' <<<"$out" || { T_WHY="no X-Forwarded-Proto https"; return 1; }
 	grep -q '^X-Forwarded-For: 127.0.0.1' <<<"$out" || { T_WHY="no X-Forwarded-For"; return 1; }
 	grep -qi '^x-test: 1' <<<"$out" || { T_WHY="x-test not forwarded"; return 1; }
+}
+
+case_access_log() {
+	"${CURL[@]}" --http2 -o /dev/null "https://a.test:$P_H2/echo?logged=h2"
+	"${CURL[@]}" --http1.1 -o /dev/null "https://a.test:$P_H2/echo?logged=h1"
+	wait_for 5 grep -q 'logged=h1' "$T/access.log" || { T_WHY="no access log line"; return 1; }
+	grep -q '"GET /echo?logged=h2 HTTP/2.0" 200' "$T/access.log" || { T_WHY="h2: $(grep logged=h2 "$T/access.log")"; return 1; }
+	grep -q '"GET /echo?logged=h1 HTTP/1.1" 200' "$T/access.log" || { T_WHY="h1: $(grep logged=h1 "$T/access.log")"; return 1; }
 }
 
 CONF_PASS=0 CONF_FAIL=0
@@ -250,6 +258,7 @@ t_case "curl --http2: GET 100 KB, POST 3 MB echoed byte for byte" case_get_post
 t_case "nghttp: 3 MB both ways through 64 KB windows, 20 concurrent streams" case_nghttp_window
 t_case "h2load: 400 streams, 100 concurrent per connection, all 2xx" case_h2load_streams
 t_case "forwarding headers: Host from :authority, X-Forwarded-*, fields kept" case_forwarded
+t_case "access log: HTTP/2.0 for a stream, HTTP/1.1 beside it" case_access_log
 t_case "conformance (h2probe.py, h2spec's sections of RFC 9113)" case_conformance
 t_case "rapid reset (CVE-2023-44487): GOAWAY ENHANCE_YOUR_CALM, exchanges within the budget, good client served" case_rapid_reset
 t_case "CONTINUATION flood (CVE-2024-27316 class): GOAWAY, good client served" attack continuation

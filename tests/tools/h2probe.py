@@ -673,6 +673,14 @@ def _c822(h, p):
     return None if st == "200" and not bad else "status %s, fields %s" % (st, bad)
 
 
+@case("10.5.1", "a header list over max_header_list_size is answered 431")
+def _c1051(h, p):
+    c = fresh(h, p)
+    c.request(1, path="/", extra=[("x-big", "abcdefgh" * 2500)])
+    st, _ = wait_response(c, 1)
+    return None if st == "431" else "got %s" % st
+
+
 def conformance(h, p, only):
     npass = nfail = 0
     for sec, name, fn in CASES:
