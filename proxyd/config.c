@@ -530,7 +530,7 @@ parse_listener_tls(struct pd_config *c, struct pd_listener *L, const config_sett
 	const char *client_ca = NULL, *client_cert = NULL, *alpn = NULL, *hsts = NULL;
 	uint64_t sess_ms = 0;
 	int64_t rport = 0;
-	int redirect = 0, ncerts, http2 = 0;
+	int redirect = 0, ncerts, http2 = 1;    /* HTTP/2 wherever TLS is, unless http2 = false */
 	char msg[400];
 
 	if (conf_get_bool(g, "redirect_https", 0, &redirect, err) == -1 ||

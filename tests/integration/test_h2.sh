@@ -85,7 +85,7 @@ listeners = (
   { name = "h2"; listen = "$H:$P_H2";
     tls = { certificates = ( { cert = "$PKI/a-ecdsa.crt"; key = "$PKI/a-ecdsa.key"; } ); http2 = true; }; },
   { name = "h1"; listen = "$H:$P_H1";
-    tls = { certificates = ( { cert = "$PKI/a-ecdsa.crt"; key = "$PKI/a-ecdsa.key"; } ); }; }
+    tls = { certificates = ( { cert = "$PKI/a-ecdsa.crt"; key = "$PKI/a-ecdsa.key"; } ); http2 = false; }; }
 );
 upstreams = ( { name = "app"; idle_timeout = "1s"; servers = ( { name = "b1"; address = "$H:$P_B"; } ); } );
 routes = ( { name = "default"; upstream = "app"; } );
@@ -105,7 +105,7 @@ CURL=(curl -sk --max-time 10 --resolve "a.test:$P_H2:$H" --resolve "a.test:$P_H1
 
 case_alpn_needs_http2() {
 	local bad=$T/bad.conf out
-	sed 's/http2 = true; }; },/alpn = "h2,http\/1.1"; }; },/' "$CONF" >"$bad"
+	sed 's/http2 = false; }; }/http2 = false; alpn = "h2,http\/1.1"; }; }/' "$CONF" >"$bad"
 	grep -q 'alpn = "h2' "$bad" || { T_WHY="could not make the bad config"; return 1; }
 	out=$("$PROXYD" -t -c "$bad" 2>&1) && { T_WHY="proxyd -t accepted it"; return 1; }
 	[[ $out == *"bad.conf:"*"h2"*"http2 = true"* ]] || { T_WHY="no file:line reason: $out"; return 1; }

@@ -605,7 +605,7 @@ test_tls_listeners(void **state)
 		  "t.conf:4:", "nope.crt" },
 		{ "certificates = ( { cert = \"@/a-ecdsa.crt\"; key = \"@/a-ecdsa.key\"; } ); alpn = \"h2,,x\";",
 		  "t.conf:4:", "" },
-		{ "certificates = ( { cert = \"@/a-ecdsa.crt\"; key = \"@/a-ecdsa.key\"; } ); alpn = \"h2,http/1.1\";",
+		{ "certificates = ( { cert = \"@/a-ecdsa.crt\"; key = \"@/a-ecdsa.key\"; } ); http2 = false; alpn = \"h2,http/1.1\";",
 		  "t.conf:", "needs http2 = true" },
 	};
 	struct conf_err err;
