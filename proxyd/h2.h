@@ -2,8 +2,8 @@
  * proxyd/h2.h — the HTTP/2 client front (RFC 9113), a second front of the
  * exchange beside the HTTP/1 one (proxyd/client.c).
  *
- * A TLS connection whose ALPN chose "h2" (offered only on listeners with
- * `tls.http2 = true`) gets a struct h2conn: an nghttp2 server session
+ * A TLS connection whose ALPN chose "h2" (offered on TLS listeners unless
+ * `tls.http2 = false`) gets a struct h2conn: an nghttp2 server session
  * driven from the worker's own loop through nghttp2_session_mem_recv() and
  * nghttp2_session_mem_send() over the connection's endpoint (proxyd/
  * endpoint.h), no thread or loop of its own. Each stream is one exchange

@@ -1,7 +1,7 @@
 /*
  * proxyd/h2_conf.h — the "http2" block of proxyd.conf: the limits of the
- * HTTP/2 front (proxyd/h2.c). Which TLS listeners offer h2 at all is each
- * listener's `tls.http2`. docs/configuration.md is the reference.
+ * HTTP/2 front (proxyd/h2.c). Every TLS listener offers h2 unless its
+ * `tls.http2` is false. docs/configuration.md is the reference.
  *
  *   http2 = {                          # optional; these are the defaults
  *     max_concurrent_streams = 100;    # SETTINGS_MAX_CONCURRENT_STREAMS

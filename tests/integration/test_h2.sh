@@ -5,9 +5,10 @@
 # origin behind proxyd with a throwaway PKI (tests/tools/mkcerts.sh). Real
 # clients: curl --http2, nghttp, h2load, and tests/tools/h2probe.py (raw
 # frames with Debian's python3-h2 stack) for what conforming clients never
-# send. Cases: `proxyd -t` refuses "h2" in an ALPN list without
-# tls.http2; ALPN picks h2 only where http2 is on, HTTP/1.1 unchanged on
-# the same listener and on one without it; GET, POST with a 3 MB body both
+# send. Cases: `proxyd -t` refuses "h2" in an ALPN list with
+# tls.http2 = false; ALPN picks h2 on TLS listeners by default (quick mode's
+# --tls-listen too), HTTP/1.1 unchanged on the same listener and on one with
+# http2 = false; GET, POST with a 3 MB body both
 # ways, a large response through a 64 KB window (nghttp), 400 streams at
 # 100 concurrent per connection (h2load); the forwarding headers; the
 # conformance suite (h2probe.py, h2spec's sections); each attack (rapid
@@ -47,8 +48,8 @@ done
 "$PY" -c 'import h2, hpack, hyperframe' 2>/dev/null || { echo "test_h2: python3-h2 not installed" >&2; exit 1; }
 
 H=127.0.0.1
-P_B=28001 P_H2=28443 P_H1=28444 P_ADM=28901
-for p in $P_B $P_H2 $P_H1 $P_ADM; do
+P_B=28001 P_PY=28002 P_H2=28443 P_H1=28444 P_ADM=28901 P_Q=28543
+for p in $P_B $P_PY $P_H2 $P_H1 $P_ADM $P_Q; do
 	if ss -Htln "sport = :$p" | grep -q .; then
 		echo "not ok - setup (port $p taken)"
 		echo "0 passed, 1 failed"
@@ -87,13 +88,51 @@ listeners = (
   { name = "h1"; listen = "$H:$P_H1";
     tls = { certificates = ( { cert = "$PKI/a-ecdsa.crt"; key = "$PKI/a-ecdsa.key"; } ); http2 = false; }; }
 );
-upstreams = ( { name = "app"; idle_timeout = "1s"; servers = ( { name = "b1"; address = "$H:$P_B"; } ); } );
-routes = ( { name = "default"; upstream = "app"; } );
+upstreams = ( { name = "app"; idle_timeout = "1s"; servers = ( { name = "b1"; address = "$H:$P_B"; } ); },
+              { name = "py"; servers = ( { name = "p1"; address = "$H:$P_PY"; } ); } );
+routes = ( { name = "text"; match = { path_prefix = "/text/"; }; upstream = "py"; compress = true; },
+           { name = "default"; upstream = "app"; } );
 EOF
 chmod 644 "$CONF"
 
 spawn "$T/backend.log" "$BACKEND" --listen "$H:$P_B" --name b1 --body-size 100000
 wait_for 5 listening $P_B || { echo "test_h2: backend did not start" >&2; exit 1; }
+# A text origin framing its body three ways (the test backend sends no
+# Content-Type, so nothing of it is compressed).
+cat >"$T/origin.py" <<'PYEOF'
+import socket, sys, threading
+BODY = b"".join(b"line %06d of some compressible text\n" % i for i in range(6000))
+open(sys.argv[2], "wb").write(BODY)
+def handle(c):
+    f = c.makefile("rb")
+    while True:
+        line = f.readline()
+        if not line:
+            return
+        path = line.split()[1].decode()
+        while f.readline() not in (b"\r\n", b""):
+            pass
+        if "chunked" in path:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for k in range(0, len(BODY), 7000):
+                c.sendall(b"%x\r\n" % len(BODY[k:k + 7000]) + BODY[k:k + 7000] + b"\r\n")
+            c.sendall(b"0\r\n\r\n")
+        elif "close" in path:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n" + BODY)
+            c.close()
+            return
+        else:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=handle, args=(c,), daemon=True).start()
+PYEOF
+spawn "$T/origin.log" "$PY" "$T/origin.py" $P_PY "$T/body.ref"
+wait_for 5 listening $P_PY || { echo "test_h2: text origin did not start" >&2; exit 1; }
 spawn "$T/proxyd.log" "$PROXYD" -R "$T" -c "$CONF"
 PID_P=$SPAWNED
 wait_for 5 listening $P_H2 || { echo "test_h2: proxyd did not start" >&2; cat "$T/proxyd.log" >&2; exit 1; }
@@ -121,6 +160,17 @@ case_alpn() {
 	[[ $v == "1.1 200" ]] || { T_WHY="listener without http2: $v"; return 1; }
 	v=$(timeout 5 openssl s_client -connect "$H:$P_H1" -alpn h2,http/1.1 </dev/null 2>&1 | grep -a 'ALPN protocol')
 	[[ $v == *"http/1.1"* ]] || { T_WHY="listener without http2 offered: $v"; return 1; }
+}
+
+case_quick_mode() {
+	local v pid
+	spawn "$T/q.log" "$PROXYD" -R "$T" --tls-listen "$H:$P_Q" --cert "$PKI/a-ecdsa.crt" --key "$PKI/a-ecdsa.key" \
+		--to "$H:$P_B" --threads 1
+	pid=$SPAWNED
+	wait_for 5 listening $P_Q || { T_WHY="quick mode did not start: $(tail -1 "$T/q.log")"; return 1; }
+	v=$(curl -sk --max-time 10 --http2 -o /dev/null -w '%{http_version} %{http_code}' "https://$H:$P_Q/echo")
+	kill -TERM "$pid"
+	[[ $v == "2 200" ]] || { T_WHY="quick mode --tls-listen: $v"; return 1; }
 }
 
 case_get_post() {
@@ -162,6 +212,27 @@ case_forwarded() {
 	grep -q '^X-Forwarded-Proto: https' <<<"$out" || { T_WHY="no X-Forwarded-Proto https"; return 1; }
 	grep -q '^X-Forwarded-For: 127.0.0.1' <<<"$out" || { T_WHY="no X-Forwarded-For"; return 1; }
 	grep -qi '^x-test: 1' <<<"$out" || { T_WHY="x-test not forwarded"; return 1; }
+}
+
+case_framings_compressed() {
+	local kind enc ce
+	for kind in chunked close length; do
+		for enc in identity gzip zstd; do
+			"${CURL[@]}" --http2 -H "accept-encoding: $enc" -D "$T/z.hd" -o "$T/z.out" "https://a.test:$P_H2/text/$kind" ||
+				{ T_WHY="$kind $enc: curl failed"; return 1; }
+			ce=$(tr -d '\r' <"$T/z.hd" | awk 'tolower($1) == "content-encoding:" { print $2 }')
+			[[ ${ce:-identity} == "$enc" ]] || { T_WHY="$kind $enc: content-encoding ${ce:-none}"; return 1; }
+			"$PY" -c '
+import gzip, sys, zstandard
+d = open(sys.argv[2], "rb").read()
+if sys.argv[1] == "gzip":
+    d = gzip.decompress(d)
+elif sys.argv[1] == "zstd":
+    d = zstandard.ZstdDecompressor().decompressobj().decompress(d)
+open(sys.argv[3], "wb").write(d)' "$enc" "$T/z.out" "$T/z.dec" || { T_WHY="$kind $enc: does not decode"; return 1; }
+			cmp -s "$T/z.dec" "$T/body.ref" || { T_WHY="$kind $enc: body differs"; return 1; }
+		done
+	done
 }
 
 case_access_log() {
@@ -252,12 +323,14 @@ case_stop() {
 	wait_for 10 bash -c "! kill -0 $PID_P 2>/dev/null" || { T_WHY="proxyd did not stop"; return 1; }
 }
 
-t_case "proxyd -t: \"h2\" in alpn needs tls.http2, with file:line" case_alpn_needs_http2
-t_case "ALPN: h2 where http2 is on, HTTP/1.1 beside it and on a listener without it" case_alpn
+t_case "proxyd -t: \"h2\" in alpn with tls.http2 = false refused, with file:line" case_alpn_needs_http2
+t_case "ALPN: h2 by default, HTTP/1.1 beside it and on a listener with http2 = false" case_alpn
+t_case "quick mode --tls-listen speaks HTTP/2 by default" case_quick_mode
 t_case "curl --http2: GET 100 KB, POST 3 MB echoed byte for byte" case_get_post
 t_case "nghttp: 3 MB both ways through 64 KB windows, 20 concurrent streams" case_nghttp_window
 t_case "h2load: 400 streams, 100 concurrent per connection, all 2xx" case_h2load_streams
 t_case "forwarding headers: Host from :authority, X-Forwarded-*, fields kept" case_forwarded
+t_case "chunked, close-delimited and sized bodies, plain and compressed, byte for byte" case_framings_compressed
 t_case "access log: HTTP/2.0 for a stream, HTTP/1.1 beside it" case_access_log
 t_case "conformance (h2probe.py, h2spec's sections of RFC 9113)" case_conformance
 t_case "rapid reset (CVE-2023-44487): GOAWAY ENHANCE_YOUR_CALM, exchanges within the budget, good client served" case_rapid_reset

@@ -246,6 +246,16 @@ def case(section, name):
     return deco
 
 
+def raw_case(section, name, data, want):
+    """A case that sends DATA (raw frames) after the SETTINGS exchange and
+    wants the connection error WANT."""
+    def fn(h, p):
+        c = fresh(h, p)
+        c.send(data)
+        return expect_conn(c, want)
+    case(section, name)(fn)
+
+
 def fresh(host, port, **kw):
     c = Conn(host, port, **kw)
     if not c.handshake():
@@ -368,11 +378,7 @@ def _c55(h, p):
     return expect_conn(c, ["GOAWAY:PROTOCOL_ERROR"])
 
 
-@case("6.1", "DATA on stream 0 -> PROTOCOL_ERROR")
-def _c61(h, p):
-    c = fresh(h, p)
-    c.send(b"\x00\x00\x01\x00\x00\x00\x00\x00\x00x")
-    return expect_conn(c, ["GOAWAY:PROTOCOL_ERROR"])
+raw_case("6.1", "DATA on stream 0 -> PROTOCOL_ERROR", b"\x00\x00\x01\x00\x00\x00\x00\x00\x00x", ["GOAWAY:PROTOCOL_ERROR"])
 
 
 @case("6.2", "HEADERS on stream 0 -> PROTOCOL_ERROR")
@@ -391,11 +397,7 @@ def _c63(h, p):
     return None if got in ("RST_STREAM:FRAME_SIZE_ERROR", "GOAWAY:FRAME_SIZE_ERROR") else "got " + got
 
 
-@case("6.4", "RST_STREAM on stream 0 -> PROTOCOL_ERROR")
-def _c64a(h, p):
-    c = fresh(h, p)
-    c.send(b"\x00\x00\x04\x03\x00\x00\x00\x00\x00\x00\x00\x00\x08")
-    return expect_conn(c, ["GOAWAY:PROTOCOL_ERROR"])
+raw_case("6.4", "RST_STREAM on stream 0 -> PROTOCOL_ERROR", b"\x00\x00\x04\x03\x00\x00\x00\x00\x00\x00\x00\x00\x08", ["GOAWAY:PROTOCOL_ERROR"])
 
 
 @case("6.4", "RST_STREAM on an idle stream -> PROTOCOL_ERROR")
@@ -405,39 +407,19 @@ def _c64b(h, p):
     return expect_conn(c, ["GOAWAY:PROTOCOL_ERROR"])
 
 
-@case("6.5", "SETTINGS ACK with a payload -> FRAME_SIZE_ERROR")
-def _c65a(h, p):
-    c = fresh(h, p)
-    c.send(b"\x00\x00\x06\x04\x01\x00\x00\x00\x00\x00\x01\x00\x00\x10\x00")
-    return expect_conn(c, ["GOAWAY:FRAME_SIZE_ERROR"])
+raw_case("6.5", "SETTINGS ACK with a payload -> FRAME_SIZE_ERROR", b"\x00\x00\x06\x04\x01\x00\x00\x00\x00\x00\x01\x00\x00\x10\x00", ["GOAWAY:FRAME_SIZE_ERROR"])
 
 
-@case("6.5", "SETTINGS on a stream -> PROTOCOL_ERROR")
-def _c65b(h, p):
-    c = fresh(h, p)
-    c.send(b"\x00\x00\x00\x04\x00\x00\x00\x00\x01")
-    return expect_conn(c, ["GOAWAY:PROTOCOL_ERROR"])
+raw_case("6.5", "SETTINGS on a stream -> PROTOCOL_ERROR", b"\x00\x00\x00\x04\x00\x00\x00\x00\x01", ["GOAWAY:PROTOCOL_ERROR"])
 
 
-@case("6.5.2", "SETTINGS_ENABLE_PUSH = 2 -> PROTOCOL_ERROR")
-def _c652a(h, p):
-    c = fresh(h, p)
-    c.send(b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x02")
-    return expect_conn(c, ["GOAWAY:PROTOCOL_ERROR"])
+raw_case("6.5.2", "SETTINGS_ENABLE_PUSH = 2 -> PROTOCOL_ERROR", b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x02", ["GOAWAY:PROTOCOL_ERROR"])
 
 
-@case("6.5.2", "SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1 -> FLOW_CONTROL_ERROR")
-def _c652b(h, p):
-    c = fresh(h, p)
-    c.send(b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x04\x80\x00\x00\x00")
-    return expect_conn(c, ["GOAWAY:FLOW_CONTROL_ERROR"])
+raw_case("6.5.2", "SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1 -> FLOW_CONTROL_ERROR", b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x04\x80\x00\x00\x00", ["GOAWAY:FLOW_CONTROL_ERROR"])
 
 
-@case("6.5.2", "SETTINGS_MAX_FRAME_SIZE below 16384 -> PROTOCOL_ERROR")
-def _c652c(h, p):
-    c = fresh(h, p)
-    c.send(b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x05\x00\x00\x10\x00")
-    return expect_conn(c, ["GOAWAY:PROTOCOL_ERROR"])
+raw_case("6.5.2", "SETTINGS_MAX_FRAME_SIZE below 16384 -> PROTOCOL_ERROR", b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x05\x00\x00\x10\x00", ["GOAWAY:PROTOCOL_ERROR"])
 
 
 @case("6.5.3", "our SETTINGS are acknowledged")
@@ -454,39 +436,19 @@ def _c67a(h, p):
     return None if isinstance(f, PingFrame) and bytes(f.opaque_data) == b"h2probe!" else "got %r" % (f,)
 
 
-@case("6.7", "PING on a stream -> PROTOCOL_ERROR")
-def _c67b(h, p):
-    c = fresh(h, p)
-    c.send(b"\x00\x00\x08\x06\x00\x00\x00\x00\x01" + b"x" * 8)
-    return expect_conn(c, ["GOAWAY:PROTOCOL_ERROR"])
+raw_case("6.7", "PING on a stream -> PROTOCOL_ERROR", b"\x00\x00\x08\x06\x00\x00\x00\x00\x01" + b"x" * 8, ["GOAWAY:PROTOCOL_ERROR"])
 
 
-@case("6.7", "PING of a wrong length -> FRAME_SIZE_ERROR")
-def _c67c(h, p):
-    c = fresh(h, p)
-    c.send(b"\x00\x00\x06\x06\x00\x00\x00\x00\x00" + b"x" * 6)
-    return expect_conn(c, ["GOAWAY:FRAME_SIZE_ERROR"])
+raw_case("6.7", "PING of a wrong length -> FRAME_SIZE_ERROR", b"\x00\x00\x06\x06\x00\x00\x00\x00\x00" + b"x" * 6, ["GOAWAY:FRAME_SIZE_ERROR"])
 
 
-@case("6.8", "GOAWAY on a stream -> PROTOCOL_ERROR")
-def _c68(h, p):
-    c = fresh(h, p)
-    c.send(b"\x00\x00\x08\x07\x00\x00\x00\x00\x01" + b"\x00" * 8)
-    return expect_conn(c, ["GOAWAY:PROTOCOL_ERROR"])
+raw_case("6.8", "GOAWAY on a stream -> PROTOCOL_ERROR", b"\x00\x00\x08\x07\x00\x00\x00\x00\x01" + b"\x00" * 8, ["GOAWAY:PROTOCOL_ERROR"])
 
 
-@case("6.9", "WINDOW_UPDATE of 0 on the connection -> PROTOCOL_ERROR")
-def _c69a(h, p):
-    c = fresh(h, p)
-    c.send(b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00")
-    return expect_conn(c, ["GOAWAY:PROTOCOL_ERROR"])
+raw_case("6.9", "WINDOW_UPDATE of 0 on the connection -> PROTOCOL_ERROR", b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00", ["GOAWAY:PROTOCOL_ERROR"])
 
 
-@case("6.9.1", "a connection window over 2^31-1 -> FLOW_CONTROL_ERROR")
-def _c691(h, p):
-    c = fresh(h, p)
-    c.send(b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x7f\xff\xff\xff")
-    return expect_conn(c, ["GOAWAY:FLOW_CONTROL_ERROR"])
+raw_case("6.9.1", "a connection window over 2^31-1 -> FLOW_CONTROL_ERROR", b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x7f\xff\xff\xff", ["GOAWAY:FLOW_CONTROL_ERROR"])
 
 
 @case("6.9.2", "DATA respects SETTINGS_INITIAL_WINDOW_SIZE and goes on after WINDOW_UPDATE")
