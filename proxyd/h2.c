@@ -29,6 +29,9 @@
 /* The connection's receive window: several streams' initial windows, so
  * one stalled stream does not stall the others. */
 #define H2_CONN_WINDOW (1 << 20)
+/* Fields of one response head (the parser's limit on a backend's, plus
+ * what proxyd adds). */
+#define H2_MAX_RESP_FIELDS 320
 
 struct h2stream;
 
@@ -332,10 +335,10 @@ submit_head(struct h2stream *st, struct req *r)
 	while (r->rhead_off < buf_len(&r->rhead)) {
 		const uint8_t *p = buf_rptr(&r->rhead) + r->rhead_off, *end = buf_rptr(&r->rhead) + buf_len(&r->rhead);
 		const uint8_t *e = memmem(p, (size_t)(end - p), "\r\n\r\n", 4), *q;
-		nghttp2_nv nv[128];
-		uint8_t low[128][64];
+		nghttp2_nv nv[H2_MAX_RESP_FIELDS];
+		uint8_t low[16384];         /* the names, lower-cased */
 		char status[4];
-		size_t nn = 0;
+		size_t nn = 0, lo = 0;
 		int code, rv;
 
 		if (e == NULL || e - p < 12)
@@ -356,15 +359,16 @@ submit_head(struct h2stream *st, struct req *r)
 			v = colon + 1;
 			while (v < le && (*v == ' ' || *v == '\t'))
 				v++;
-			if (!resp_field_dropped(q, nl) && nn < 128) {
-				/* RFC 9113 §8.2.1: field names in lower case. */
-				uint8_t *ln = nl <= sizeof(low[0]) ? low[nn] : (uint8_t *)q;
-				if (nl <= sizeof(low[0]))
-					for (i = 0; i < nl; i++)
-						ln[i] = (q[i] >= 'A' && q[i] <= 'Z') ? (uint8_t)(q[i] + 32) : q[i];
-				if (nl > sizeof(low[0]))
+			if (!resp_field_dropped(q, nl)) {
+				/* RFC 9113 §8.2.1: field names in lower case. More
+				 * fields than an HTTP/1 head of ours can carry is a
+				 * bug: the stream is reset, never a field dropped. */
+				if (nn == H2_MAX_RESP_FIELDS || lo + nl > sizeof(low))
 					return -1;
-				nv[nn++] = (nghttp2_nv){ ln, (uint8_t *)v, nl, (size_t)(le - v), NGHTTP2_NV_FLAG_NONE };
+				for (i = 0; i < nl; i++)
+					low[lo + i] = (q[i] >= 'A' && q[i] <= 'Z') ? (uint8_t)(q[i] + 32) : q[i];
+				nv[nn++] = (nghttp2_nv){ low + lo, (uint8_t *)v, nl, (size_t)(le - v), NGHTTP2_NV_FLAG_NONE };
+				lo += nl;
 			}
 			q = le + 2;
 		}
@@ -687,7 +691,8 @@ on_data(nghttp2_session *ss, uint8_t flags, int32_t id, const uint8_t *p, size_t
 	(void)flags;
 	(void)ud;
 	if (st == NULL) {
-		nghttp2_session_consume(ss, id, n);
+		/* A stream we hold nothing for: the connection's window only. */
+		nghttp2_session_consume_connection(ss, n);
 		return 0;
 	}
 	st->unacked += n;
