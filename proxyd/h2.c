@@ -4,9 +4,11 @@
  * Reentrancy: nghttp2 calls us back from inside mem_recv (frames received)
  * and mem_send (the body source read). What those callbacks start may come
  * back here (a local answer flushes its response at once, a backend that
- * failed to connect answers 502): h->depth counts the nghttp2 calls under
- * way, and while it is not 0, writing is only asked for (h->send_again)
- * and the session is not freed (h->dead), the outermost caller does both.
+ * failed to connect answers 502), and a send may close the stream whose
+ * exchange asked for it. So the front's operations never send: they ask
+ * (h2_kick), and h2_read, h2_send's own loop or the deferred queue sends.
+ * h->depth counts the nghttp2 calls under way; while it is not 0 the
+ * session is not freed (h->dead), the outermost caller does it.
  */
 #include "proxyd/h2.h"
 
@@ -931,7 +933,7 @@ static void
 h2_send(struct h2conn *h)
 {
 	struct conn *c = h->c;
-	static size_t zero;
+	size_t zero = 0;
 
 	if (h->depth > 0 || h->dead) {
 		h->send_again = 1;
