@@ -361,7 +361,7 @@ def _c512(h, p):
     c = fresh(h, p)
     n = c.server_settings.get(3, 100)
     for i in range(n + 1):
-        c.request(1 + 2 * i, path="/delay/500")
+        c.request(1 + 2 * i, path="/delay/5000")
     got = wait_stream_error(c, 1 + 2 * n)
     return None if got in ("RST_STREAM:REFUSED_STREAM", "RST_STREAM:PROTOCOL_ERROR", "GOAWAY:PROTOCOL_ERROR") \
         else "stream %d: got %s" % (1 + 2 * n, got)
@@ -843,7 +843,12 @@ def graceful(h, p, how, arg):
     import signal
     c = fresh(h, p)
     c.request(1, path="/delay/700")
-    time.sleep(0.2)
+    # Frames are handled in order: once the PING that follows the HEADERS
+    # is answered, the stream has been taken (no sleep to guess it).
+    c.frame(PingFrame(0, opaque_data=b"in-order"))
+    if not isinstance(c.pump(lambda f: isinstance(f, PingFrame) and "ACK" in f.flags, 5), PingFrame):
+        print("not ok - %s: no PING ACK" % how)
+        return 1
     if how == "drain":
         a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         a.settimeout(5)
