@@ -191,6 +191,13 @@ client_read(struct conn *c)
 	case CONN_HEAD:
 		if (client_fill(c) <= 0)
 			return;
+		/* A plain listener may take HTTP/2 with prior knowledge
+		 * (http2_prior_knowledge), on the first bytes only. */
+		if (c->lo != NULL && c->lo->h2c && c->nreq == 0 && c->req == NULL && h2_prior_knowledge(c)) {
+			if (c->h2 != NULL && !c->closing && ep_more(&c->ep))
+				ev_defer(c->wk->loop, &c->ep.defer);
+			return;
+		}
 		request_head(c);
 		return;
 	case CONN_PROXY:

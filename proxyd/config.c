@@ -531,14 +531,21 @@ parse_listener_tls(struct pd_config *c, struct pd_listener *L, const config_sett
 	uint64_t sess_ms = 0;
 	int64_t rport = 0;
 	int redirect = 0, ncerts, http2 = 1;    /* HTTP/2 wherever TLS is, unless http2 = false */
+	int h2c = 0;
 	char msg[400];
 
 	if (conf_get_bool(g, "redirect_https", 0, &redirect, err) == -1 ||
-	    conf_get_int(g, "redirect_https_port", 0, 1, 65535, &rport, err) == -1)
+	    conf_get_int(g, "redirect_https_port", 0, 1, 65535, &rport, err) == -1 ||
+	    conf_get_bool(g, "http2_prior_knowledge", 0, &h2c, err) == -1)
 		return -1;
+	if (h2c && (t != NULL || redirect))
+		return conf_errorf(err, config_setting_get_member(g, "http2_prior_knowledge"),
+		    "http2_prior_knowledge: only for a plain HTTP listener without redirect_https (TLS listeners use ALPN)");
 	if (t == NULL) {
-		if (redirect && (L->opts = lopts_new(1, (uint16_t)rport, NULL)) == NULL)
+		if ((redirect || h2c) && (L->opts = lopts_new(redirect, (uint16_t)rport, NULL)) == NULL)
 			return oom(err);
+		if (h2c)
+			L->opts->h2c = 1;
 		return 0;
 	}
 	if (redirect)
@@ -641,7 +648,7 @@ static int
 parse_listeners(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "name", "listen", "allow", "deny", "tls", "redirect_https",
-		"redirect_https_port", NULL };
+		"redirect_https_port", "http2_prior_knowledge", NULL };
 	const config_setting_t *l = NULL;
 	int n;
 

@@ -50,6 +50,7 @@ struct pd_lopts {
 	_Atomic int refs;
 	int redirect_https;                /* plain listener: every request -> 301 https:// */
 	uint16_t redirect_port;            /* port in the https:// URL; 0 = default (443) */
+	uint8_t h2c;                       /* plain listener: HTTP/2 with prior knowledge too (RFC 9113 §3.3) */
 	uint16_t hsts_len;
 	char hsts[];                       /* "Strict-Transport-Security: ...\r\n" or "" */
 };

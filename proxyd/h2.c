@@ -1016,11 +1016,13 @@ settled:
 		conn_close_linger(c, h->calm ? "HTTP/2 flood: GOAWAY sent" : "HTTP/2 session done");
 }
 
+static void h2_input(struct h2conn *h);
+
 static void
 h2_read(struct h2conn *h)
 {
 	struct conn *c = h->c;
-	ssize_t n, rv;
+	ssize_t n;
 
 	if (buf_len(&h->out) - h->out_off >= H2_OUT_HIGH) {
 		/* The client does not read what it asked for: stop reading it. */
@@ -1038,6 +1040,17 @@ h2_read(struct h2conn *h)
 		conn_close(c, n == EP_EOF ? "client closed" : "client read error");
 		return;
 	}
+	h2_input(h);
+}
+
+/* What is in the connection's buffer goes to nghttp2, then the frames it
+ * queued go out. */
+static void
+h2_input(struct h2conn *h)
+{
+	struct conn *c = h->c;
+	ssize_t rv;
+
 	h->depth++;
 	rv = nghttp2_session_mem_recv(h->ss, buf_rptr(&c->ep.in), buf_len(&c->ep.in));
 	h->depth--;
@@ -1065,6 +1078,25 @@ h2_read(struct h2conn *h)
 	}
 	worker_buf_put(c->wk, &c->ep.in);
 	h2_send(h);
+}
+
+/* RFC 9113 §3.4: the client connection preface. */
+static const char h2_preface_bytes[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+int
+h2_prior_knowledge(struct conn *c)
+{
+	size_t n = buf_len(&c->ep.in), want = sizeof(h2_preface_bytes) - 1;
+
+	if (memcmp(buf_rptr(&c->ep.in), h2_preface_bytes, n < want ? n : want) != 0)
+		return 0;                  /* HTTP/1.x */
+	if (n < want)
+		return 1;                  /* the rest of the preface is on its way */
+	if (h2_start(c) == -1)
+		return 1;
+	/* nghttp2 reads the preface itself, and whatever came with it. */
+	h2_input(c->h2);
+	return 1;
 }
 
 void

@@ -3,7 +3,8 @@
  * exchange beside the HTTP/1 one (proxyd/client.c).
  *
  * A TLS connection whose ALPN chose "h2" (offered on TLS listeners unless
- * `tls.http2 = false`) gets a struct h2conn: an nghttp2 server session
+ * `tls.http2 = false`), or a plain connection that opens with the HTTP/2
+ * preface on a listener with http2_prior_knowledge, gets a struct h2conn: an nghttp2 server session
  * driven from the worker's own loop through nghttp2_session_mem_recv() and
  * nghttp2_session_mem_send() over the connection's endpoint (proxyd/
  * endpoint.h), no thread or loop of its own. Each stream is one exchange
@@ -27,6 +28,11 @@ int h2_alpn(const struct conn *c);
 /* Turns c into an HTTP/2 connection: the session, our SETTINGS queued, the
  * SETTINGS-ACK timer armed. 0, or -1 with c closed. */
 int h2_start(struct conn *c);
+/* A plain listener with http2_prior_knowledge, before c's first request:
+ * the bytes in c's buffer begin the HTTP/2 preface (RFC 9113 §3.3). 1:
+ * c speaks HTTP/2 now (or waits for the rest of the preface, or was closed),
+ * 0: HTTP/1.x. */
+int h2_prior_knowledge(struct conn *c);
 /* c's socket events, deferred reads and timer, for an HTTP/2 connection. */
 void h2_io(struct conn *c, uint32_t revents);
 void h2_defer(struct conn *c);

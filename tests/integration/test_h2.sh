@@ -48,8 +48,8 @@ done
 "$PY" -c 'import h2, hpack, hyperframe' 2>/dev/null || { echo "test_h2: python3-h2 not installed" >&2; exit 1; }
 
 H=127.0.0.1
-P_B=28001 P_PY=28002 P_H2=28443 P_H1=28444 P_ADM=28901 P_Q=28543
-for p in $P_B $P_PY $P_H2 $P_H1 $P_ADM $P_Q; do
+P_B=28001 P_PY=28002 P_H2=28443 P_H1=28444 P_ADM=28901 P_Q=28543 P_C=28080 P_P=28081
+for p in $P_B $P_PY $P_H2 $P_H1 $P_ADM $P_Q $P_C $P_P; do
 	if ss -Htln "sport = :$p" | grep -q .; then
 		echo "not ok - setup (port $p taken)"
 		echo "0 passed, 1 failed"
@@ -86,7 +86,9 @@ listeners = (
   { name = "h2"; listen = "$H:$P_H2";
     tls = { certificates = ( { cert = "$PKI/a-ecdsa.crt"; key = "$PKI/a-ecdsa.key"; } ); http2 = true; }; },
   { name = "h1"; listen = "$H:$P_H1";
-    tls = { certificates = ( { cert = "$PKI/a-ecdsa.crt"; key = "$PKI/a-ecdsa.key"; } ); http2 = false; }; }
+    tls = { certificates = ( { cert = "$PKI/a-ecdsa.crt"; key = "$PKI/a-ecdsa.key"; } ); http2 = false; }; },
+  { name = "h2c"; listen = "$H:$P_C"; http2_prior_knowledge = true; },
+  { name = "plain"; listen = "$H:$P_P"; }
 );
 upstreams = ( { name = "app"; idle_timeout = "1s"; servers = ( { name = "b1"; address = "$H:$P_B"; } ); },
               { name = "py"; servers = ( { name = "p1"; address = "$H:$P_PY"; } ); } );
@@ -171,6 +173,22 @@ case_quick_mode() {
 	v=$(curl -sk --max-time 10 --http2 -o /dev/null -w '%{http_version} %{http_code}' "https://$H:$P_Q/echo")
 	kill -TERM "$pid"
 	[[ $v == "2 200" ]] || { T_WHY="quick mode --tls-listen: $v"; return 1; }
+}
+
+case_prior_knowledge() {
+	local v out
+	v=$(curl -s --max-time 10 --http2-prior-knowledge -o /dev/null -w '%{http_version} %{http_code}' "http://$H:$P_C/echo")
+	[[ $v == "2 200" ]] || { T_WHY="h2c listener, prior knowledge: $v"; return 1; }
+	v=$(curl -s --max-time 10 --http1.1 -o /dev/null -w '%{http_version} %{http_code}' "http://$H:$P_C/echo")
+	[[ $v == "1.1 200" ]] || { T_WHY="h2c listener, HTTP/1.1: $v"; return 1; }
+	out=$("${CURL[@]}" --http2-prior-knowledge "http://$H:$P_C/echo")
+	grep -q '^X-Forwarded-Proto: http'$'\r' <<<"$out" || { T_WHY="h2c: no X-Forwarded-Proto http"; return 1; }
+	out=$(timeout 30 h2load -n 300 -c 2 -m 10 "http://$H:$P_C/" 2>&1)
+	grep -q '300 succeeded, 0 failed' <<<"$out" || { T_WHY="h2load h2c: $(grep 'requests:' <<<"$out")"; return 1; }
+	v=$(curl -s --max-time 10 --http2-prior-knowledge -o /dev/null -w '%{http_version} %{http_code}' "http://$H:$P_P/echo")
+	[[ $v != "2 200" ]] || { T_WHY="a plain listener without http2_prior_knowledge spoke HTTP/2"; return 1; }
+	v=$(curl -s --max-time 10 -o /dev/null -w '%{http_version} %{http_code}' "http://$H:$P_P/echo")
+	[[ $v == "1.1 200" ]] || { T_WHY="plain listener, HTTP/1.1: $v"; return 1; }
 }
 
 case_get_post() {
@@ -326,6 +344,7 @@ case_stop() {
 t_case "proxyd -t: \"h2\" in alpn with tls.http2 = false refused, with file:line" case_alpn_needs_http2
 t_case "ALPN: h2 by default, HTTP/1.1 beside it and on a listener with http2 = false" case_alpn
 t_case "quick mode --tls-listen speaks HTTP/2 by default" case_quick_mode
+t_case "http2_prior_knowledge: h2c and HTTP/1.1 on one plain listener, not on another" case_prior_knowledge
 t_case "curl --http2: GET 100 KB, POST 3 MB echoed byte for byte" case_get_post
 t_case "nghttp: 3 MB both ways through 64 KB windows, 20 concurrent streams" case_nghttp_window
 t_case "h2load: 400 streams, 100 concurrent per connection, all 2xx" case_h2load_streams

@@ -440,6 +440,26 @@ test_http2_settings(void **state)
 	assert_int_equal(c->h2.max_continuations, 3);
 	assert_int_equal(c->h2.header_table, 4096);
 	config_unref(c);
+	/* HTTP/2 with prior knowledge: a plain listener's option. */
+	c = config_load_string("t.conf", "listeners = ( { listen = \"127.0.0.1:18080\"; http2_prior_knowledge = true; } );\n"
+	    "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:18101\"; } ); } );\n"
+	    "routes = ( { upstream = \"a\"; } );\n", &err);
+	if (c == NULL)
+		fail_msg("%s", err.msg);
+	assert_non_null(c->listeners[0].opts);
+	assert_int_equal(c->listeners[0].opts->h2c, 1);
+	assert_int_equal(c->listeners[0].opts->redirect_https, 0);
+	config_unref(c);
+	c = config_load_string("t.conf", "listeners = ( { listen = \"127.0.0.1:18080\";\n"
+	    "  redirect_https = true; http2_prior_knowledge = true; } );\n"
+	    "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:18101\"; } ); } );\n"
+	    "routes = ( { upstream = \"a\"; } );\n", &err);
+	if (c != NULL) {
+		config_unref(c);
+		fail_msg("http2_prior_knowledge with redirect_https accepted");
+	}
+	if (strncmp(err.msg, "t.conf:2:", 9) != 0 || strstr(err.msg, "http2_prior_knowledge") == NULL)
+		fail_msg("http2_prior_knowledge with redirect_https: got \"%s\"", err.msg);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(t2, sizeof(t2), BASE "%s\nroutes = ( { upstream = \"a\"; } );\n", bad[i].block);
 		if ((c = config_load_string("t.conf", t2, &err)) != NULL) {
