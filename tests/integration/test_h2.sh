@@ -256,7 +256,9 @@ open(sys.argv[3], "wb").write(d)' "$enc" "$T/z.out" "$T/z.dec" || { T_WHY="$kind
 case_access_log() {
 	"${CURL[@]}" --http2 -o /dev/null "https://a.test:$P_H2/echo?logged=h2"
 	"${CURL[@]}" --http1.1 -o /dev/null "https://a.test:$P_H2/echo?logged=h1"
-	wait_for 5 grep -q 'logged=h1' "$T/access.log" || { T_WHY="no access log line"; return 1; }
+	# Each worker writes its own lines: wait for both.
+	wait_for 5 grep -q 'logged=h1' "$T/access.log" || { T_WHY="no access log line for HTTP/1.1"; return 1; }
+	wait_for 5 grep -q 'logged=h2' "$T/access.log" || { T_WHY="no access log line for HTTP/2"; return 1; }
 	grep -q '"GET /echo?logged=h2 HTTP/2.0" 200' "$T/access.log" || { T_WHY="h2: $(grep logged=h2 "$T/access.log")"; return 1; }
 	grep -q '"GET /echo?logged=h1 HTTP/1.1" 200' "$T/access.log" || { T_WHY="h1: $(grep logged=h1 "$T/access.log")"; return 1; }
 }
