@@ -12,6 +12,7 @@
 #   make lab           bring the lab up and leave it running (scripts/lab up)
 #   make bench         proxyd side by side with haproxy and nginx (scripts/bench)
 #   make bench-tls     TLS handshakes, resumptions and HTTPS requests vs haproxy, nginx
+#   make bench-h2      HTTP/2 (h2load -m 10, TLS): CPU per request and per connection vs haproxy, nginx
 #   make bench-repl    replication throughput, lag and bulk sync (scripts/bench-repl)
 #   make bench-compress  gzip/br/zstd CPU per MB and sizes: proxyd's coders vs zlib,
 #                      nginx's gzip and haproxy's compression (scripts/bench-compress)
@@ -64,7 +65,7 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
 
 PKGS    := openssl libnl-3.0 libnl-route-3.0 libprotobuf-c libsodium libconfig zlib libsystemd \
-           libzstd libbrotlienc
+           libzstd libbrotlienc libnghttp2
 # pkg-config is asked lazily (=) so that `make deps` and `make clean` work on a
 # machine where the libraries are not installed yet.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -104,7 +105,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/%,$(FUZZ_SRC))
 
-.PHONY: all deps test test-tsan unit demo lab bench bench-ha bench-tls bench-repl bench-compress bench-cache \
+.PHONY: all deps test test-tsan unit demo lab bench bench-ha bench-tls bench-repl bench-h2 bench-compress bench-cache \
         fuzz fuzz-build fuzz-bins install deb test-deb clean
 .DEFAULT_GOAL := all
 # Keep objects made through pattern chains (tests, tools): without this make
@@ -238,6 +239,11 @@ bench-tls: deps
 	scripts/add-users
 	$(MAKE) all
 	BUILD=$(B) scripts/bench-tls
+
+bench-h2: deps
+	scripts/add-users
+	$(MAKE) all
+	BUILD=$(B) scripts/bench-h2
 
 bench-repl: deps
 	scripts/add-users

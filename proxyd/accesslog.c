@@ -164,8 +164,10 @@ accesslog_begin(struct req *r, const struct conn *c, const unsigned char *d)
 		at = esc(r->logpre, at, cap, d + m->method_s.off, m->method_s.len, 1);
 		at = put_s(r->logpre, at, cap, "\",\"uri\":\"");
 		at = esc(r->logpre, at, cap, d + m->target.off, m->target.len > 300 ? 300 : m->target.len, 1);
-		at = put_s(r->logpre, at, cap, "\",\"proto\":\"HTTP/1.");
-		at = put_u(r->logpre, at, cap, (uint64_t)m->version_minor, 1);
+		/* An HTTP/2 stream's head was written as HTTP/1.1 for the request path. */
+		at = put_s(r->logpre, at, cap, r->h2 ? "\",\"proto\":\"HTTP/2.0" : "\",\"proto\":\"HTTP/1.");
+		if (!r->h2)
+			at = put_u(r->logpre, at, cap, (uint64_t)m->version_minor, 1);
 		at = put_s(r->logpre, at, cap, "\",\"host\":\"");
 		at = field(m, d, "host", r->logpre, at, cap, 1);
 		r->logsplit = (uint16_t)at;
@@ -181,8 +183,9 @@ accesslog_begin(struct req *r, const struct conn *c, const unsigned char *d)
 		at = esc(r->logpre, at, cap, d + m->method_s.off, m->method_s.len, 0);
 		at = put_s(r->logpre, at, cap, " ");
 		at = esc(r->logpre, at, cap, d + m->target.off, m->target.len > 300 ? 300 : m->target.len, 0);
-		at = put_s(r->logpre, at, cap, " HTTP/1.");
-		at = put_u(r->logpre, at, cap, (uint64_t)m->version_minor, 1);
+		at = put_s(r->logpre, at, cap, r->h2 ? " HTTP/2.0" : " HTTP/1.");
+		if (!r->h2)
+			at = put_u(r->logpre, at, cap, (uint64_t)m->version_minor, 1);
 		at = put_s(r->logpre, at, cap, "\"");
 		r->logsplit = (uint16_t)at;
 		at = put_s(r->logpre, at, cap, " \"");

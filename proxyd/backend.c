@@ -30,7 +30,7 @@ backend_abort(struct req *r, enum met_uperr e, const char *why)
 	log_rl_warnx(&rl_up, ev_now(c->wk->loop), "conn %llu %s: upstream %s: %s",
 	    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)),
 	    r->up_idx >= 0 ? r->gen->upstreams[r->up_idx].name : "-", why);
-	conn_close(c, why);
+	exch_abort(r, why);
 }
 
 void
@@ -116,8 +116,10 @@ on_response_head(struct req *r)
 	if (r->cache != NULL && cache_backend_head(r, d) == 1)
 		return -1;
 	r->rs.body = http_response_body(&r->rs.head, r->rq.head.method);
-	if (r->rs.body == HTTP_BODY_CHUNKED && r->rq.head.version_minor == 0) {
-		r->keep_client = 0;
+	if (r->rs.body == HTTP_BODY_CHUNKED && (r->rq.head.version_minor == 0 || r->h2)) {
+		/* HTTP/2 frames the body itself (RFC 9113 §8.2.2: no
+		 * Transfer-Encoding). */
+		r->keep_client = r->h2 && r->keep_client;
 		r->dechunk = 1;
 		h1_dechunk_init(&r->b->dc);
 	}
@@ -154,9 +156,9 @@ on_response_head(struct req *r)
 		http_chunked_init(&r->b->rch);
 	if (r->rs.body == HTTP_BODY_TUNNEL) {
 		r->rq.pass = buf_len(r->rq.in);
-		exch_timer_arm(r->c, r->gen->to.tunnel_idle);
+		exch_timer_arm(r, r->gen->to.tunnel_idle);
 	} else {
-		exch_timer_arm(r->c, r->gen->upstreams[r->up_idx].idle_ms);
+		exch_timer_arm(r, r->gen->upstreams[r->up_idx].idle_ms);
 	}
 	return 0;
 }
@@ -281,7 +283,7 @@ backend_read(struct req *r)
 			return;
 		}
 		if (r->rs.body == HTTP_BODY_TUNNEL) {
-			conn_close(r->c, "tunnel closed by upstream");
+			exch_abort(r, "tunnel closed by upstream");
 			return;
 		}
 		backend_abort(r, MET_UP_ABORTED, "upstream closed mid-response");
@@ -319,9 +321,9 @@ backend_read(struct req *r)
 		return;
 	}
 	if (r->rs.body != HTTP_BODY_TUNNEL)
-		exch_timer_arm(r->c, r->gen->upstreams[r->up_idx].idle_ms);
+		exch_timer_arm(r, r->gen->upstreams[r->up_idx].idle_ms);
 	else
-		exch_timer_arm(r->c, r->gen->to.tunnel_idle);
+		exch_timer_arm(r, r->gen->to.tunnel_idle);
 	exch_resp_continue(r);
 }
 
@@ -332,7 +334,7 @@ q_write_failed(struct req *r)
 	struct bconn *b = r->b;
 
 	if (r->tunnel)
-		conn_close(r->c, "tunnel closed by upstream");
+		exch_abort(r, "tunnel closed by upstream");
 	else if (!r->rhead_done && !r->body_sent_any)
 		backend_fail(r, 502, MET_UP_CONNECT_FAIL, "upstream write failed", b->reused && !r->head_sent_any);
 	else
@@ -370,21 +372,19 @@ q_flush(struct req *r)
 void
 backend_send(struct req *r)
 {
-	struct conn *c = r->c;
-
 	if (q_flush(r) != 1)
 		return;
 	if (r->tunnel) {
 		r->front->resume(r);
-		exch_timer_arm(c, r->gen->to.tunnel_idle);
+		exch_timer_arm(r, r->gen->to.tunnel_idle);
 		return;
 	}
 	if (!r->rq.done) {
 		/* More body to come from the client. */
 		r->front->resume(r);
-		exch_timer_arm(c, r->gen->to.client_body);
+		exch_timer_arm(r, r->gen->to.client_body);
 	} else if (!r->rhead_done) {
-		exch_timer_arm(c, r->gen->upstreams[r->up_idx].response_ms);
+		exch_timer_arm(r, r->gen->upstreams[r->up_idx].response_ms);
 	}
 }
 
@@ -434,7 +434,7 @@ backend_connect(struct req *r)
 	exch_parser_limits(r->gen, &lim);
 	http_parser_init(&b->rp, 1, &lim);
 	if (b->state == BC_CONNECTING) {
-		exch_timer_arm(c, rt->cfg->connect_ms);
+		exch_timer_arm(r, rt->cfg->connect_ms);
 		return;
 	}
 	backend_send(r);

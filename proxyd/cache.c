@@ -320,7 +320,7 @@ src_nothing(struct req *r)
 static void
 src_resume(struct req *r)
 {
-	exch_timer_arm(r->c, r->gen->to.client_idle);
+	exch_timer_arm(r, r->gen->to.client_idle);
 }
 
 static int
@@ -333,7 +333,7 @@ src_accepts(const struct req *r)
 static void
 src_timeout(struct req *r)
 {
-	conn_close(r->c, "timeout writing a cached response");
+	exch_abort(r, "timeout writing a cached response");
 }
 
 /* The object stays held until the exchange is given back
@@ -453,7 +453,7 @@ serve(struct req *r, const uint8_t *d, int in_client)
 	}
 	if (in_client) {
 		filter_request(r, d);
-		buf_consume(&r->c->ep.in, r->rq.head.header_bytes);
+		buf_consume(r->rq.in, r->rq.head.header_bytes);
 	}
 	cq->not_modified = cq->served != SERVED_STALE && not_modified(r, d, o->head);
 	exch_attach(r, &cache_source);
@@ -494,10 +494,10 @@ serve(struct req *r, const uint8_t *d, int in_client)
 	r->rs.left = 0;
 	r->rs.done = 1;
 	if (r->fc.nbody > 0 && exch_resp_filter(r, 1) == -1) {
-		conn_close(r->c, "response filter failed");
+		exch_abort(r, "response filter failed");
 		return 0;
 	}
-	exch_timer_arm(r->c, r->gen->to.client_idle);
+	exch_timer_arm(r, r->gen->to.client_idle);
 	exch_resp_continue(r);
 	return 0;
 }
@@ -601,7 +601,7 @@ static void
 wait_poll(struct req *r)
 {
 	struct cache_req *cq = r->cache;
-	const uint8_t *d = buf_rptr(&r->c->ep.in);
+	const uint8_t *d = buf_rptr(r->rq.in);
 	struct cache_stats *st = cache_store_stats(cq->store);
 	struct cache_obj *o;
 	int found;
@@ -627,7 +627,7 @@ wait_poll(struct req *r)
 	if (cache_store_pending(cq->store, cq->pend.hash, cq->key, cq->klen) &&
 	    ev_now(r->c->wk->loop) - cq->wait_start < cq->cf->coalesce_wait_ms) {
 		cq->poll_ms = cq->poll_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : cq->poll_ms * 2;
-		exch_timer_arm(r->c, cq->poll_ms);
+		exch_timer_arm(r, cq->poll_ms);
 		return;
 	}
 	atomic_fetch_add_explicit(&st->coalesce_gave_up, 1, memory_order_relaxed);
@@ -725,7 +725,7 @@ cache_request(struct req *r, const uint8_t *d)
 	atomic_fetch_add_explicit(&cache_store_stats(cq->store)->misses, 1, memory_order_relaxed);
 	if (rq->only_if_cached && cq->stale == NULL) {
 		/* §5.2.1.7: nothing usable stored: 504, not the origin. */
-		buf_consume(&r->c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, 504, "504 Gateway Timeout: not in cache (only-if-cached)\n", NULL, 1);
 		return 1;
 	}
@@ -763,7 +763,7 @@ cache_request(struct req *r, const uint8_t *d)
 			exch_attach(r, &wait_source);
 			cq->wait_start = ev_now(r->c->wk->loop);
 			cq->poll_ms = 1;
-			exch_timer_arm(r->c, cq->poll_ms);
+			exch_timer_arm(r, cq->poll_ms);
 			return 1;
 		}
 	}
@@ -931,7 +931,7 @@ serve_stale(struct req *r, int status)
 	cq->ttl = cq->hit->lifetime - cq->age;
 	atomic_fetch_add_explicit(&cache_store_stats(cq->store)->stale_served, 1, memory_order_relaxed);
 	if (serve(r, cq->qcopy, 0) == -1)
-		conn_close(r->c, "stored response unusable");
+		exch_abort(r, "stored response unusable");
 }
 
 int
@@ -964,7 +964,7 @@ cache_backend_head(struct req *r, const uint8_t *rd)
 		r->src->release(r, r->rq.done);
 		r->src = &exch_no_source;
 		if (serve(r, cq->qcopy, 0) == -1)
-			conn_close(r->c, "stored response unusable");
+			exch_abort(r, "stored response unusable");
 		return 1;
 	}
 	if (st >= 500 && stale_usable(cq)) {

@@ -9,6 +9,7 @@
 #include "lib/log.h"
 #include "proxyd/exchange.h"
 #include "proxyd/h1_frame.h"
+#include "proxyd/h2.h"
 #include "proxyd/local.h"
 #include "proxyd/request.h"
 #include "proxyd/tls.h"
@@ -60,10 +61,11 @@ client_resume(struct req *r)
 
 /* The front's end (exch_front): the exchange on c was given back. */
 static void
-client_end(struct conn *c, int keep)
+client_end(struct conn *c, void *fctx, int keep)
 {
 	struct worker *wk = c->wk;
 
+	(void)fctx;
 	if (!keep) {
 		/* The response is out: FIN after it, and the client's unread
 		 * bytes drained, so no reset cuts it off (RFC 9112 §9.6). */
@@ -78,20 +80,28 @@ client_end(struct conn *c, int keep)
 		c->state = CONN_HEAD;
 		if (c->ep.rd_off)
 			conn_want(c, 1, c->ep.wr_on);
-		exch_timer_arm(c, wk->gen->to.client_header);
+		ev_timer_start(wk->loop, &c->timer, wk->gen->to.client_header);
 		ev_defer(wk->loop, &c->ep.defer);
 		return;
 	}
 	conn_set_idle(c);
 }
 
-const struct exch_front client_front = { "http/1", client_flush, client_resume, client_end };
+/* The front's abort (exch_front): one exchange per connection, so the
+ * connection goes. */
+static void
+client_abort(struct req *r, const char *why)
+{
+	conn_close(r->c, why);
+}
+
+const struct exch_front client_front = { "http/1", client_flush, client_resume, client_end, client_abort };
 
 int
 client_req_advance(struct req *r)
 {
 	struct conn *c = r->c;
-	struct buf *in = &c->ep.in;
+	struct buf *in = r->rq.in;
 	size_t avail = buf_len(in) - r->rq.pass, used;
 	int end;
 
@@ -181,6 +191,13 @@ client_read(struct conn *c)
 	case CONN_HEAD:
 		if (client_fill(c) <= 0)
 			return;
+		/* A plain listener may take HTTP/2 with prior knowledge
+		 * (http2_prior_knowledge), on the first bytes only. */
+		if (c->lo != NULL && c->lo->h2c && c->nreq == 0 && c->req == NULL && h2_prior_knowledge(c)) {
+			if (c->h2 != NULL && !c->closing && ep_more(&c->ep))
+				ev_defer(c->wk->loop, &c->ep.defer);
+			return;
+		}
 		request_head(c);
 		return;
 	case CONN_PROXY:
@@ -231,6 +248,10 @@ client_defer(struct ev_loop *loop, struct ev_defer *d)
 {
 	struct conn *c = d->data;
 
+	if (c->h2 != NULL && c->state != CONN_LINGER) {
+		h2_defer(c);
+		return;
+	}
 	if (c->state == CONN_HEAD && c->req == NULL && buf_len(&c->ep.in) > 0)
 		request_head(c);
 	if (!c->closing && ep_more(&c->ep)) {
@@ -288,8 +309,15 @@ client_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 	if (c->ep.ssl != NULL && !(c->ep.flags & EP_TLS_READY)) {
 		if (client_handshake(loop, c) != 1)
 			return;
+		/* ALPN chose h2 (offered only where tls.http2 is on). */
+		if (h2_alpn(c) && h2_start(c) == -1)
+			return;
 		/* The request may have come with the client's Finished. */
 		revents = EV_READ;
+	}
+	if (c->h2 != NULL) {
+		h2_io(c, revents);
+		return;
 	}
 	if (ep_write_ready(&c->ep, revents) && c->req != NULL) {
 		exch_resp_continue(c->req);
@@ -309,6 +337,10 @@ client_timeout(struct ev_loop *loop, struct ev_timer *t)
 	struct req *r = c->req;
 
 	(void)loop;
+	if (c->h2 != NULL && c->state != CONN_LINGER) {
+		h2_timeout(c);
+		return;
+	}
 	switch (c->state) {
 	case CONN_IDLE:
 		if (c->nreq == 0)   /* connected, never sent a byte: client_header ran out */

@@ -30,6 +30,7 @@
 #include "lib/secfile.h"
 #include "proxyd/cache_conf.h"
 #include "proxyd/compress_conf.h"
+#include "proxyd/h2_conf.h"
 #include "proxyd/http_parse.h"
 #include "proxyd/ratelimit.h"
 #include "proxyd/sticky.h"
@@ -103,6 +104,7 @@ defaults(struct pd_config *c)
 	c->tls_rotate_ms = 3600000;
 	c->tls_lifetime_ms = 3 * 3600000;
 	compress_conf_global_defaults(&c->compress);
+	h2_conf_defaults(&c->h2);
 }
 
 static void
@@ -505,11 +507,24 @@ lopts_new(int redirect_https, uint16_t redirect_port, const char *hsts)
  * fails `proxyd -t` and a reload with file:line, and the generation owns
  * its own tls_server: a reload with new files builds a new one while
  * connections of the old one keep theirs. */
+/* Whether the comma-separated ALPN list names h2. */
+static int
+alpn_names_h2(const char *list)
+{
+	for (const char *p = list; p != NULL; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (strncmp(p, "h2", 2) == 0 && (p[2] == ',' || p[2] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
 static int
 parse_listener_tls(struct pd_config *c, struct pd_listener *L, const config_setting_t *g, struct conf_err *err)
 {
 	static const char *const keys[] = { "certificates", "client_ca", "client_cert", "alpn",
-		"session_timeout", "hsts", NULL };
+		"session_timeout", "hsts", "http2", NULL };
 	static const char *const ckeys[] = { "cert", "key", "ocsp", NULL };
 	const config_setting_t *t = config_setting_get_member(g, "tls"), *cl = NULL;
 	struct tls_cert_conf certs[16];
@@ -517,15 +532,22 @@ parse_listener_tls(struct pd_config *c, struct pd_listener *L, const config_sett
 	const char *client_ca = NULL, *client_cert = NULL, *alpn = NULL, *hsts = NULL;
 	uint64_t sess_ms = 0;
 	int64_t rport = 0;
-	int redirect = 0, ncerts;
+	int redirect = 0, ncerts, http2 = 1;    /* HTTP/2 wherever TLS is, unless http2 = false */
+	int h2c = 0;
 	char msg[400];
 
 	if (conf_get_bool(g, "redirect_https", 0, &redirect, err) == -1 ||
-	    conf_get_int(g, "redirect_https_port", 0, 1, 65535, &rport, err) == -1)
+	    conf_get_int(g, "redirect_https_port", 0, 1, 65535, &rport, err) == -1 ||
+	    conf_get_bool(g, "http2_prior_knowledge", 0, &h2c, err) == -1)
 		return -1;
+	if (h2c && (t != NULL || redirect))
+		return conf_errorf(err, config_setting_get_member(g, "http2_prior_knowledge"),
+		    "http2_prior_knowledge: only for a plain HTTP listener without redirect_https (TLS listeners use ALPN)");
 	if (t == NULL) {
-		if (redirect && (L->opts = lopts_new(1, (uint16_t)rport, NULL)) == NULL)
+		if ((redirect || h2c) && (L->opts = lopts_new(redirect, (uint16_t)rport, NULL)) == NULL)
 			return oom(err);
+		if (h2c)
+			L->opts->h2c = 1;
 		return 0;
 	}
 	if (redirect)
@@ -538,7 +560,8 @@ parse_listener_tls(struct pd_config *c, struct pd_listener *L, const config_sett
 	    conf_get_str(t, "client_cert", 0, &client_cert, err) == -1 ||
 	    conf_get_str(t, "alpn", 0, &alpn, err) == -1 ||
 	    conf_get_duration(t, "session_timeout", 0, &sess_ms, err) == -1 ||
-	    conf_get_str(t, "hsts", 0, &hsts, err) == -1)
+	    conf_get_str(t, "hsts", 0, &hsts, err) == -1 ||
+	    conf_get_bool(t, "http2", 0, &http2, err) == -1)
 		return -1;
 	ncerts = config_setting_length(cl);
 	if (ncerts < 1 || (size_t)ncerts > sizeof(certs) / sizeof(certs[0]))
@@ -559,6 +582,7 @@ parse_listener_tls(struct pd_config *c, struct pd_listener *L, const config_sett
 	lc.certs = certs;
 	lc.ncerts = (size_t)ncerts;
 	lc.alpn = alpn;
+	lc.http2 = http2;
 	if (sess_ms / 1000 > 7 * 86400u)
 		return conf_errorf(err, config_setting_get_member(t, "session_timeout"),
 		    "session_timeout: at most 7d (RFC 8446 §4.6.1)");
@@ -587,6 +611,10 @@ parse_listener_tls(struct pd_config *c, struct pd_listener *L, const config_sett
 	msg[0] = '\0';
 	if ((L->tls = tls_server_new(&lc, tls_tickets_shared(), msg, sizeof(msg))) == NULL)
 		return conf_errorf(err, t, "listener \"%s\": tls: %s", L->name, msg[0] ? msg : "cannot build the TLS setup");
+	/* h2 is offered only where the HTTP/2 front is on: a client that
+	 * negotiated it must get HTTP/2 (RFC 7301 §3.2). */
+	if (alpn != NULL && !http2 && alpn_names_h2(alpn))
+		return conf_errorf(err, config_setting_get_member(t, "alpn"), "alpn: \"h2\" needs http2 = true");
 	if (hsts != NULL && (L->opts = lopts_new(0, 0, hsts)) == NULL)
 		return oom(err);
 	c->has_tls = 1;
@@ -622,7 +650,7 @@ static int
 parse_listeners(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "name", "listen", "allow", "deny", "tls", "redirect_https",
-		"redirect_https_port", NULL };
+		"redirect_https_port", "http2_prior_knowledge", NULL };
 	const config_setting_t *l = NULL;
 	int n;
 
@@ -1541,7 +1569,7 @@ static int
 parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "threads", "user", "node", "timeouts", "limits", "log", "admin",
-		"hacd", "headers", "listeners", "upstreams", "ratelimits", "routes", "tls_tickets", "compression", "caches", NULL };
+		"hacd", "headers", "listeners", "upstreams", "ratelimits", "routes", "tls_tickets", "compression", "caches", "http2", NULL };
 	int64_t v = 0;
 
 	if (conf_check_keys(root, keys, err) == -1)
@@ -1567,6 +1595,7 @@ parse_global(struct pd_config *c, const config_setting_t *root, struct conf_err 
 	if (parse_timeouts(c, root, err) == -1 || parse_limits(c, root, err) == -1 || parse_log(c, root, err) == -1 ||
 	    parse_admin_hacd(c, root, err) == -1 || parse_headers(c, root, err) == -1 ||
 	    parse_tls_tickets(c, root, err) == -1 || compress_conf_parse_global(&c->compress, root, err) == -1 ||
+	    h2_conf_parse(&c->h2, root, err) == -1 ||
 	    parse_listeners(c, root, err) == -1 || parse_upstreams(c, root, err) == -1 ||
 	    parse_ratelimits(c, root, err) == -1 || cache_conf_parse(&c->caches, &c->ncaches, root, err) == -1 ||
 	    parse_routes(c, root, err) == -1)

@@ -22,6 +22,7 @@
 
 #include "lib/conf.h"
 #include "lib/net.h"
+#include "proxyd/h2_conf.h"
 #include "proxyd/balance.h"
 #include "proxyd/cache_conf-t.h"
 #include "proxyd/compress-t.h"
@@ -50,6 +51,7 @@ struct pd_lopts {
 	_Atomic int refs;
 	int redirect_https;                /* plain listener: every request -> 301 https:// */
 	uint16_t redirect_port;            /* port in the https:// URL; 0 = default (443) */
+	uint8_t h2c;                       /* plain listener: HTTP/2 with prior knowledge too (RFC 9113 §3.3) */
 	uint16_t hsts_len;
 	char hsts[];                       /* "Strict-Transport-Security: ...\r\n" or "" */
 };
@@ -172,6 +174,7 @@ struct pd_config {
 	uint64_t tls_rotate_ms;            /* standalone ticket key rotation period */
 	uint64_t tls_lifetime_ms;          /* how long a key keeps decrypting tickets */
 	int has_tls;                       /* some listener terminates TLS */
+	struct pd_h2 h2;                   /* the HTTP/2 front's limits (proxyd/h2_conf.h) */
 	struct pd_listener *listeners; size_t nlisteners;
 	struct pd_upstream *upstreams; size_t nupstreams;
 	struct route *routes; size_t nroutes;

@@ -27,6 +27,7 @@
 #include "proxyd/connlimit.h"
 #include "proxyd/client.h"
 #include "proxyd/exchange.h"
+#include "proxyd/h2.h"
 #include "proxyd/metrics.h"
 #include "proxyd/procstate.h"
 #include "proxyd/tls.h"
@@ -209,6 +210,8 @@ conn_close_linger(struct conn *c, const char *why)
 		conn_close(c, why);
 		return;
 	}
+	if (c->h2 != NULL)
+		h2_conn_close(c);
 	exch_release(c);
 	ev_defer_cancel(wk->loop, &c->ep.defer);
 	ep_tls_end(&c->ep);
@@ -261,6 +264,8 @@ conn_close(struct conn *c, const char *why)
 		return;
 	c->closing = 1;
 	log_debug("conn %llu: closed: %s", (unsigned long long)c->id, why);
+	if (c->h2 != NULL)
+		h2_conn_close(c);
 	exch_release(c);
 	ev_io_stop(wk->loop, &c->ep.io);
 	ev_timer_stop(wk->loop, &c->timer);
@@ -310,6 +315,10 @@ conn_drain_idle(struct conn *c, uint64_t grace_ms)
 {
 	struct ev_loop *loop = c->wk->loop;
 
+	if (c->h2 != NULL) {
+		h2_drain(c);
+		return;
+	}
 	if (c->state != CONN_IDLE || c->req != NULL || buf_len(&c->ep.in) != 0)
 		return;
 	if (!ev_timer_active(&c->timer) || ev_timer_remaining(loop, &c->timer) > grace_ms)
@@ -319,6 +328,11 @@ conn_drain_idle(struct conn *c, uint64_t grace_ms)
 void
 conn_close_if_idle(struct conn *c)
 {
+	if (c->h2 != NULL) {
+		/* Stop: streams under way finish after a GOAWAY. */
+		h2_drain(c);
+		return;
+	}
 	if (c->state == CONN_IDLE && c->req == NULL && buf_len(&c->ep.in) == 0)
 		conn_close(c, "idle connection closed (drain)");
 }

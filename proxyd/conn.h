@@ -29,6 +29,7 @@
 
 struct worker;
 struct bconn;
+struct h2conn;
 struct pd_config;
 struct pd_listener;
 struct route;
@@ -94,6 +95,8 @@ struct req {
 	const struct exch_source *src;
 	struct bconn *b;
 	struct cache_req *cache;        /* the route's cache at work (proxyd/cache.h); NULL: none */
+	struct ev_timer *tm;            /* the exchange's timer: the client's one timer (HTTP/1), the stream's (HTTP/2) */
+	void *fctx;                     /* the front's own state for this exchange (HTTP/2: the stream) */
 	size_t qhead_off, rhead_off;    /* bytes of qhead / rhead already written */
 	uint64_t key_hash;              /* for the hash balancer */
 	uint64_t t_start;               /* exch_now_us() when the head was parsed */
@@ -120,6 +123,7 @@ struct req {
 	unsigned dechunk:1;             /* chunked response to an HTTP/1.0 client or to body filters: framing removed */
 	unsigned sticky:1;              /* the upstream has sticky: Set-Cookie unless the named server answered */
 	unsigned fheld:1;               /* body stages hold input not yet flushed (the source had more to read) */
+	unsigned h2:1;                  /* HTTP/2 front: it frames the response body itself (no chunked framing) */
 	uint16_t loglen, logsplit;      /* access log prefix: see accesslog.c */
 	uint8_t exclude[PD_MAX_SERVERS / 8];   /* servers already tried */
 	char reqid[33];
@@ -147,6 +151,7 @@ struct conn {
 	struct conn *prev, *next;       /* worker's list of live connections */
 	struct worker *wk;
 	struct req *req;
+	struct h2conn *h2;              /* HTTP/2 front (ALPN h2), NULL on HTTP/1 connections */
 	const struct pd_listener *lis;
 
 	uint64_t id;

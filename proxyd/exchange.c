@@ -70,6 +70,7 @@ exch_alloc(struct worker *wk, struct conn *c)
 	r->qhead.rpos = r->qhead.wpos = 0;
 	r->rhead.rpos = r->rhead.wpos = 0;
 	r->c = c;
+	r->tm = &c->timer;
 	r->up_idx = r->srv_idx = -1;
 	return r;
 }
@@ -137,7 +138,7 @@ no_accepts(const struct req *r)
 static void
 no_timeout(struct req *r)
 {
-	conn_close(r->c, "timeout");
+	exch_abort(r, "timeout");
 }
 
 const struct exch_source exch_no_source = { "none", no_op, no_op, no_accepts, no_timeout, no_release };
@@ -159,10 +160,15 @@ exch_drop_source(struct req *r)
 void
 exch_release(struct conn *c)
 {
-	struct req *r = c->req;
+	if (c->req != NULL)
+		exch_release_req(c->req);
+}
 
-	if (r == NULL)
-		return;
+void
+exch_release_req(struct req *r)
+{
+	struct conn *c = r->c;
+
 	exch_drop_source(r);
 	if (r->gen != NULL) {
 		if (r->status == 0 && r->t_start != 0)
@@ -173,7 +179,8 @@ exch_release(struct conn *c)
 		}
 		worker_gen_release(c->wk, r->gen);
 	}
-	c->req = NULL;
+	if (c->req == r)
+		c->req = NULL;
 	exch_free(c->wk, r);
 }
 
@@ -206,7 +213,7 @@ exch_body_error(struct req *r, int rc)
 	if (rc == -2)
 		MET_INC(exch_wk(r)->m->guard[MET_G_BODY_SIZE]);
 	if (r->status != 0 || r->rhead_done)
-		conn_close(r->c, rc == -2 ? "request body too large" : "malformed request body");
+		exch_abort(r, rc == -2 ? "request body too large" : "malformed request body");
 	else if (rc == -2)
 		local_respond(r, 413, "413 Content Too Large\n", NULL, 0);
 	else
@@ -243,6 +250,7 @@ exch_finish(struct req *r)
 	struct conn *c = r->c;
 	struct worker *wk = c->wk;
 	const struct exch_front *front = r->front;
+	void *fctx = r->fctx;
 	int keep;
 
 	if (!r->rq.done)
@@ -255,7 +263,8 @@ exch_finish(struct req *r)
 	accesslog_end(wk, r);
 	worker_gen_release(wk, r->gen);
 	r->gen = NULL;
-	c->req = NULL;
+	if (c->req == r)
+		c->req = NULL;
 	exch_free(wk, r);
-	front->end(c, keep);
+	front->end(c, fctx, keep);
 }

@@ -48,10 +48,14 @@ struct exch_front {
 	/* The source took every request body byte passed so far: read more
 	 * of the request (or of a tunnel) when reading had stopped. */
 	void (*resume)(struct req *r);
-	/* The exchange on c ended and was given back; keep: the connection
-	 * goes on to the next request (pipelined or idle), else it closes
-	 * after the response. */
-	void (*end)(struct conn *c, int keep);
+	/* The exchange on c ended and was given back (fctx: its r->fctx);
+	 * keep: the connection goes on to the next request (pipelined or
+	 * idle), else it closes after the response. */
+	void (*end)(struct conn *c, void *fctx, int keep);
+	/* The exchange cannot go on (a source gave up after the response
+	 * began, a timeout, a broken body): HTTP/1 closes the connection,
+	 * HTTP/2 resets the stream. r is released here. */
+	void (*abort)(struct req *r, const char *why);
 };
 
 /* The source of an exchange's response. */
@@ -90,11 +94,19 @@ exch_slot(const struct req *r)
 	return r->gen->wslots[exch_wk(r)->idx];
 }
 
-/* Every phase of an exchange has its timeout on the client's one timer. */
+/* Every phase of an exchange has its timeout on the exchange's timer: the
+ * client connection's one timer (HTTP/1), the stream's (HTTP/2). */
 static inline void
-exch_timer_arm(struct conn *c, uint64_t ms)
+exch_timer_arm(struct req *r, uint64_t ms)
 {
-	ev_timer_start(c->wk->loop, &c->timer, ms);
+	ev_timer_start(exch_wk(r)->loop, r->tm, ms);
+}
+
+/* The exchange gives up (the front closes or resets): r is released. */
+static inline void
+exch_abort(struct req *r, const char *why)
+{
+	r->front->abort(r, why);
 }
 
 /* Monotonic microseconds (vDSO clock, not a syscall), for latency figures. */
@@ -123,6 +135,9 @@ void exch_drop_source(struct req *r);
 /* Releases c's request (and its backend connection, closed) when c closes:
  * counted and logged if it had started. */
 void exch_release(struct conn *c);
+/* The same for one exchange r (HTTP/2: a stream reset or its connection
+ * gone); c->req is cleared if it is r. */
+void exch_release_req(struct req *r);
 
 /* Body filters active: the r->rs.pass bytes the source passed (and the
  * end of the body, once r->rs.done) go through the body stages into

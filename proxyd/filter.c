@@ -121,7 +121,7 @@ filter_body(struct req *r, const uint8_t *in, size_t n, struct buf *out, unsigne
 {
 	struct filter_chain *fc = &r->fc;
 	struct buf stage[2], *src = NULL;
-	int cur = 0, chunked = r->rq.head.version_minor == 1;
+	int cur = 0, chunked = r->rq.head.version_minor == 1 && !r->h2;
 
 	stage[0] = r->fmid;
 	buf_init(&stage[1]);

@@ -52,14 +52,14 @@ guard_check(struct conn *c, struct req *r, const uint8_t *d)
 	if ((rt->nallow | rt->ndeny) != 0 &&
 	    !route_client_allowed(rt, c->family == 2 ? AF_INET : AF_INET6, c->peer)) {
 		MET_INC(wm->guard[MET_G_ROUTE_ACL]);
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, 403, "403 Forbidden\n", NULL, 1);
 		return -1;
 	}
 	if (rt->nallow_methods != 0 && !route_method_allowed(rt, (const char *)d + m->method_s.off, m->method_s.len)) {
 		/* RFC 9110 §15.5.6: a 405 carries Allow. */
 		MET_INC(wm->guard[MET_G_METHOD]);
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		snprintf(extra, sizeof(extra), "Allow: %.80s\r\n", rt->allow_hdr);
 		local_respond_x(r, 405, "405 Method Not Allowed\n", NULL, 1, extra);
 		return -1;
@@ -69,7 +69,7 @@ guard_check(struct conn *c, struct req *r, const uint8_t *d)
 		/* RFC 9110 §15.5.14; the body is not read, so the connection
 		 * closes after the answer (local_respond keeps only finished requests). */
 		MET_INC(wm->guard[MET_G_BODY_SIZE]);
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, 413, "413 Content Too Large\n", NULL, 0);
 		return -1;
 	}
@@ -84,7 +84,7 @@ guard_check(struct conn *c, struct req *r, const uint8_t *d)
 			 * banned client also loses its connection: it must come
 			 * back through accept, which costs it more than us. */
 			MET_INC(wm->guard[v == RL_BANNED ? MET_G_RATE_BANNED : MET_G_RATE_LIMITED]);
-			buf_consume(&c->ep.in, m->header_bytes);
+			buf_consume(r->rq.in, m->header_bytes);
 			snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", ra);
 			local_respond_x(r, 429, v == RL_BANNED ? "429 Too Many Requests: banned\n" : "429 Too Many Requests\n",
 			    NULL, v != RL_BANNED, extra);
@@ -95,7 +95,7 @@ guard_check(struct conn *c, struct req *r, const uint8_t *d)
 		r->rate_t0 = ev_now(c->wk->loop);
 	if (m->expect_other) {
 		/* RFC 9110 §10.1.1: an expectation proxyd cannot meet. */
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, 417, "417 Expectation Failed\n", NULL, 0);
 		return -1;
 	}

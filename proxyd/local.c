@@ -29,7 +29,7 @@ local_accepts(const struct req *r)
 static void
 local_timeout(struct req *r)
 {
-	conn_close(r->c, "timeout");
+	exch_abort(r, "timeout");
 }
 
 static void
@@ -91,7 +91,7 @@ local_respond_x(struct req *r, int status, const char *body, const char *locatio
 	r->local = 1;
 	r->rhead_done = 1;
 	r->rs.done = 1;
-	exch_timer_arm(c, r->gen ? r->gen->to.client_idle : 10000);
+	exch_timer_arm(r, r->gen ? r->gen->to.client_idle : 10000);
 	exch_resp_continue(r);
 }
 
@@ -107,7 +107,7 @@ local_redirect_https(struct conn *c, struct req *r, const char *host, size_t hos
 	char loc[8192 + 320], port[8] = "";
 	int n;
 
-	buf_consume(&c->ep.in, r->rq.head.header_bytes);
+	buf_consume(r->rq.in, r->rq.head.header_bytes);
 	if (host_len == 0 || host_len > 255) {
 		local_respond(r, 400, "400 Bad Request: no usable Host to redirect to\n", NULL, 0);
 		return;

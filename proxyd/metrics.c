@@ -306,6 +306,43 @@ render_ratelimits(struct buf *o, const struct pd_config *g)
 	}
 }
 
+/* The HTTP/2 front's counters (proxyd/h2.c). */
+static void
+metrics_h2(struct buf *o, int nw)
+{
+	static const struct { const char *name, *help; size_t off; } one[] = {
+		{ "tandem_h2_connections_total", "Client connections that negotiated HTTP/2 (ALPN h2).",
+		  offsetof(struct wmetrics, h2_conns) },
+		{ "tandem_h2_streams_total", "HTTP/2 streams that became an exchange.", offsetof(struct wmetrics, h2_streams) },
+		{ "tandem_h2_rst_stream_sent_total", "RST_STREAM frames proxyd sent (stream errors, refused streams).",
+		  offsetof(struct wmetrics, h2_rst_sent) },
+		{ "tandem_h2_goaway_sent_total", "GOAWAY frames proxyd sent (drain, idle, connection errors, floods).",
+		  offsetof(struct wmetrics, h2_goaway_sent) },
+		{ "tandem_h2_protocol_errors_total", "Malformed HTTP/2 frames or requests refused (RFC 9113 sections 5.4 and 8.1.1).",
+		  offsetof(struct wmetrics, h2_proto_err) },
+		{ "tandem_h2_settings_timeouts_total", "HTTP/2 connections closed because our SETTINGS were not acknowledged in time.",
+		  offsetof(struct wmetrics, h2_settings_timeout) },
+	};
+	static const char *const kind[MET_H2F_N] = { "rapid_reset", "control_frames", "continuation", "header_list" };
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+		v = 0;
+		for (int w = 0; w < nw; w++)
+			v += atomic_load_explicit((_Atomic uint64_t *)((char *)wm[w] + one[i].off), memory_order_relaxed);
+		buf_appendf(o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", one[i].name, one[i].help, one[i].name,
+		    one[i].name, (unsigned long long)v);
+	}
+	buf_appendf(o, "# HELP tandem_h2_floods_total HTTP/2 connections told ENHANCE_YOUR_CALM and closed, by the flood seen.\n"
+	    "# TYPE tandem_h2_floods_total counter\n");
+	for (int k = 0; k < MET_H2F_N; k++) {
+		v = 0;
+		for (int w = 0; w < nw; w++)
+			v += LOAD(wm[w]->h2_flood[k]);
+		buf_appendf(o, "tandem_h2_floods_total{kind=\"%s\"} %llu\n", kind[k], (unsigned long long)v);
+	}
+}
+
 int
 metrics_render(struct buf *o)
 {
@@ -398,6 +435,7 @@ metrics_render(struct buf *o)
 	buf_appendf(o, "# HELP tandem_http_upgrade_stripped_total Requests whose Upgrade (anything but a WebSocket handshake) was removed and which went on as plain HTTP/1.1.\n"
 	    "# TYPE tandem_http_upgrade_stripped_total counter\ntandem_http_upgrade_stripped_total %llu\n",
 	    (unsigned long long)v);
+	metrics_h2(o, nw);
 	buf_appendf(o, "# HELP tandem_lingering_closes_total Client connections closed after their last response with the write side shut first and the client's unread bytes drained (RFC 9112 section 9.6), by how the wait ended.\n"
 	    "# TYPE tandem_lingering_closes_total counter\n");
 	{

@@ -49,6 +49,8 @@ const char *metrics_guard_str(enum met_guard g);
 
 /* Connection tokens ignored because they named a field a peer may not make
  * hop-by-hop (http_field_protected()), by class of the field. */
+/* Why an HTTP/2 connection was told ENHANCE_YOUR_CALM (tandem_h2_floods_total). */
+enum met_h2flood { MET_H2F_RESET = 0, MET_H2F_CONTROL, MET_H2F_CONTINUATION, MET_H2F_HEADERS, MET_H2F_N };
 enum met_conntok { MET_CT_FRAMING = 0, MET_CT_HOST, MET_CT_PROXY, MET_CT_MAX };
 enum met_side { MET_SIDE_REQUEST = 0, MET_SIDE_RESPONSE, MET_SIDE_MAX };
 /* How a lingering close (conn_close_linger(), RFC 9112 §9.6) ended. */
@@ -66,6 +68,9 @@ struct wmetrics {
 	_Atomic uint64_t guard[MET_G_MAX];
 	_Atomic uint64_t conn_tok_ignored[MET_SIDE_MAX][MET_CT_MAX];
 	_Atomic uint64_t upgrade_stripped;            /* requests whose non-WebSocket Upgrade was removed */
+	/* The HTTP/2 front (proxyd/h2.c). */
+	_Atomic uint64_t h2_conns, h2_streams, h2_rst_sent, h2_goaway_sent, h2_proto_err, h2_settings_timeout;
+	_Atomic uint64_t h2_flood[MET_H2F_N];         /* connections told ENHANCE_YOUR_CALM, by kind */
 	_Atomic uint64_t linger[MET_LINGER_MAX];      /* lingering closes, by how they ended */
 	_Atomic uint64_t sticky_pinned;               /* requests whose sticky cookie named a known server */
 	_Atomic uint64_t sticky_unknown;              /* ... a malformed token or no such server: balanced, re-pinned */

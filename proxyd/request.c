@@ -157,7 +157,7 @@ route_query(struct conn *c, struct req *r, const uint8_t *d)
 	q.host_len = route_host_key(q.host, q.host_len);
 	if (h1_target_parts(r, d, &t, &tl, tgt, sizeof(tgt)) == -1) {
 		MET_INC(wk->m->guard[MET_G_URI_TOO_LONG]);
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, 414, "414 URI Too Long\n", NULL, 1);
 		return -1;
 	}
@@ -178,7 +178,7 @@ route_query(struct conn *c, struct req *r, const uint8_t *d)
 	if (r->rq.body == HTTP_BODY_NONE)
 		r->rq.done = 1;
 	if (ri < 0) {
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, 404, "404 Not Found: no route\n", NULL, 1);
 		return -1;
 	}
@@ -197,12 +197,12 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 	const struct http_msg *m = &r->rq.head;
 
 	if (r->rt->action == ROUTE_REDIRECT) {
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, r->rt->status, NULL, r->rt->location, 1);
 		return;
 	}
 	if (r->rt->action == ROUTE_RESPOND) {
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, r->rt->status, r->rt->body, NULL, 1);
 		return;
 	}
@@ -216,7 +216,7 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 		r->series = r->gen->route_series[r->gen->route_series_off[ri] + (j < r->rt->nsplits ? j : 0)];
 	}
 	if (r->up_idx < 0) {
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		local_respond(r, 503, "503 Service Unavailable: no upstream\n", NULL, 1);
 		return;
 	}
@@ -236,7 +236,7 @@ request_forward(struct req *r, const uint8_t *d)
 	int rc;
 
 	if ((rc = h1_request_head(r, d)) < 0) {
-		buf_consume(&c->ep.in, m->header_bytes);
+		buf_consume(r->rq.in, m->header_bytes);
 		if (rc == -2) {
 			/* The rewritten target does not fit: fail the request. Sending
 			 * the original would reach the backend with a path the route's
@@ -255,7 +255,7 @@ request_forward(struct req *r, const uint8_t *d)
 		cache_request_head(r);
 	r->key_hash = r->gen->upstreams[r->up_idx].algo == BAL_HASH ? hash_key(r, &r->gen->upstreams[r->up_idx], d) : 0;
 	filter_request(r, d);
-	buf_consume(&c->ep.in, m->header_bytes);
+	buf_consume(r->rq.in, m->header_bytes);
 	if ((rc = client_req_advance(r)) < 0) {
 		exch_body_error(r, rc);
 		return;
@@ -267,7 +267,7 @@ request_forward(struct req *r, const uint8_t *d)
 static void
 start_request(struct conn *c, struct req *r)
 {
-	const uint8_t *d = buf_rptr(&c->ep.in);
+	const uint8_t *d = buf_rptr(r->rq.in);
 	int ri;
 
 	request_begin(c, r, d);
@@ -283,7 +283,6 @@ request_head(struct conn *c)
 {
 	struct worker *wk = c->wk;
 	struct req *r = c->req;
-	int rc;
 
 	if (r == NULL) {
 		struct http_limits lim;
@@ -297,17 +296,26 @@ request_head(struct conn *c)
 		http_parser_init(&r->h1q.p, 0, &lim);
 		if (c->state == CONN_IDLE) {
 			c->state = CONN_HEAD;
-			exch_timer_arm(c, wk->gen->to.client_header);
+			exch_timer_arm(r, wk->gen->to.client_header);
 		}
 	}
-	rc = http_parse(&r->h1q.p, &r->rq.head, buf_rptr(&c->ep.in), buf_len(&c->ep.in));
+	request_parse(c, r);
+}
+
+void
+request_parse(struct conn *c, struct req *r)
+{
+	struct worker *wk = c->wk;
+	int rc;
+
+	rc = http_parse(&r->h1q.p, &r->rq.head, buf_rptr(r->rq.in), buf_len(r->rq.in));
 	if (rc == HTTP_AGAIN)
 		return;
 	/* Everything after this point (routes, guards, rewrite, the forwarded
 	 * request line, the access log) sees the normalised path, so what was
 	 * matched is what the backend gets. The parser refused every path
 	 * without a normal form; -1 here would be a parser bug, still a 400. */
-	if (rc == HTTP_OK && http_target_normalize(&r->rq.head, buf_rptr(&c->ep.in)) == -1) {
+	if (rc == HTTP_OK && http_target_normalize(&r->rq.head, buf_rptr(r->rq.in)) == -1) {
 		r->h1q.p.status = 400;
 		r->h1q.p.reason = "bad-path";
 		rc = HTTP_ERROR;
@@ -323,7 +331,7 @@ request_head(struct conn *c)
 		r->keep_client = 0;
 		c->state = CONN_PROXY;
 		/* Nothing of the request can be trusted: drop what was read. */
-		buf_consume(&c->ep.in, buf_len(&c->ep.in));
+		buf_consume(r->rq.in, buf_len(r->rq.in));
 		snprintf(body, sizeof(body), "%d %s: %s\n", r->h1q.p.status, http_status_text(r->h1q.p.status),
 		    r->h1q.p.reason ? r->h1q.p.reason : "malformed request");
 		local_respond(r, r->h1q.p.status, body, NULL, 0);

@@ -23,5 +23,9 @@ void request_head(struct conn *c);
  * connected. Also what a request that waited for another's response
  * (proxyd/cache.c) does when that did not give it an answer. */
 void request_forward(struct req *r, const uint8_t *d);
+/* The same for exchange r on c whose head is in r->rq.in (the HTTP/1
+ * front's buffer, or the head the HTTP/2 front wrote for a stream). */
+struct req;
+void request_parse(struct conn *c, struct req *r);
 
 #endif

@@ -980,7 +980,7 @@ struct tls_server *tls_server_new(const struct tls_listener_conf *conf, struct t
 	    : conf->require_client_cert ? TLS_CLIENT_AUTH_REQUIRED : TLS_CLIENT_AUTH_OPTIONAL;
 	if (sid_ctx_digest(conf->identity, srv->client_auth, conf->client_ca_file, srv->sid_ctx, err, errlen) != 0)
 		goto fail;
-	if (alpn_wire(conf->alpn != NULL ? conf->alpn : "http/1.1", srv->alpn, sizeof(srv->alpn), &srv->alpn_len) != 0) {
+	if (alpn_wire(conf->alpn != NULL ? conf->alpn : conf->http2 ? "h2,http/1.1" : "http/1.1", srv->alpn, sizeof(srv->alpn), &srv->alpn_len) != 0) {
 		snprintf(err, errlen, "ALPN list \"%s\": empty or overlong protocol name", conf->alpn);
 		goto fail;
 	}

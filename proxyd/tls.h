@@ -97,6 +97,7 @@ struct tls_listener_conf {
 	int require_client_cert;        /* with client_ca_file: refuse clients without a valid one */
 	const char *alpn;               /* comma-separated, in preference order; NULL: "http/1.1"; "": no ALPN */
 	unsigned session_timeout_s;     /* ticket lifetime (RFC 8446 §4.6.1); 0: OpenSSL's 7200 s */
+	int http2;                      /* the HTTP/2 front is on (the default): alpn NULL means "h2,http/1.1" */
 };
 
 struct tls_server;

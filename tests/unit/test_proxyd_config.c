@@ -404,6 +404,73 @@ test_quick_mode_compress(void **state)
 
 /* The compression block and a route's compress setting reach the
  * generation: the block's defaults under a route's own keys. */
+/* The http2 block: defaults, values, refusals with file:line. */
+static void
+test_http2_settings(void **state)
+{
+	static const char text[] = BASE
+	    "http2 = { max_concurrent_streams = 10; max_header_list_size = \"8k\"; initial_window_size = \"1m\";\n"
+	    "  idle_timeout = \"5s\"; max_resets = 7; resets_per_second = 2; max_continuations = 3; };\n"
+	    "routes = ( { upstream = \"a\"; } );\n";
+	static const struct { const char *block, *words; } bad[] = {
+		{ "http2 = { max_concurrent_streams = 0; };", "max_concurrent_streams" },
+		{ "http2 = { initial_window_size = \"4g\"; };", "initial_window_size" },
+		{ "http2 = { idle_timeout = \"0s\"; };", "more than 0" },
+		{ "http2 = { streams = 5; };", "streams" },
+	};
+	struct conf_err err;
+	struct pd_config *c;
+	char t2[1024];
+
+	(void)state;
+	if ((c = config_load_string("t.conf", BASE "routes = ( { upstream = \"a\"; } );\n", &err)) == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c->h2.max_streams, 100);
+	assert_int_equal(c->h2.initial_window, 65535);
+	assert_int_equal(c->h2.max_header_list, 16384);
+	config_unref(c);
+	if ((c = config_load_string("t.conf", text, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c->h2.max_streams, 10);
+	assert_int_equal(c->h2.max_header_list, 8192);
+	assert_int_equal(c->h2.initial_window, 1 << 20);
+	assert_int_equal(c->h2.idle_ms, 5000);
+	assert_int_equal(c->h2.rst_burst, 7);
+	assert_int_equal(c->h2.rst_rate, 2);
+	assert_int_equal(c->h2.max_continuations, 3);
+	assert_int_equal(c->h2.header_table, 4096);
+	config_unref(c);
+	/* HTTP/2 with prior knowledge: a plain listener's option. */
+	c = config_load_string("t.conf", "listeners = ( { listen = \"127.0.0.1:18080\"; http2_prior_knowledge = true; } );\n"
+	    "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:18101\"; } ); } );\n"
+	    "routes = ( { upstream = \"a\"; } );\n", &err);
+	if (c == NULL)
+		fail_msg("%s", err.msg);
+	assert_non_null(c->listeners[0].opts);
+	assert_int_equal(c->listeners[0].opts->h2c, 1);
+	assert_int_equal(c->listeners[0].opts->redirect_https, 0);
+	config_unref(c);
+	c = config_load_string("t.conf", "listeners = ( { listen = \"127.0.0.1:18080\";\n"
+	    "  redirect_https = true; http2_prior_knowledge = true; } );\n"
+	    "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:18101\"; } ); } );\n"
+	    "routes = ( { upstream = \"a\"; } );\n", &err);
+	if (c != NULL) {
+		config_unref(c);
+		fail_msg("http2_prior_knowledge with redirect_https accepted");
+	}
+	if (strncmp(err.msg, "t.conf:2:", 9) != 0 || strstr(err.msg, "http2_prior_knowledge") == NULL)
+		fail_msg("http2_prior_knowledge with redirect_https: got \"%s\"", err.msg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(t2, sizeof(t2), BASE "%s\nroutes = ( { upstream = \"a\"; } );\n", bad[i].block);
+		if ((c = config_load_string("t.conf", t2, &err)) != NULL) {
+			config_unref(c);
+			fail_msg("http2 case %zu accepted", i);
+		}
+		if (strncmp(err.msg, "t.conf:", 7) != 0 || strstr(err.msg, bad[i].words) == NULL)
+			fail_msg("http2 case %zu: got \"%s\"", i, err.msg);
+	}
+}
+
 static void
 test_compress_settings(void **state)
 {
@@ -590,6 +657,8 @@ test_tls_listeners(void **state)
 		  "t.conf:4:", "nope.crt" },
 		{ "certificates = ( { cert = \"@/a-ecdsa.crt\"; key = \"@/a-ecdsa.key\"; } ); alpn = \"h2,,x\";",
 		  "t.conf:4:", "" },
+		{ "certificates = ( { cert = \"@/a-ecdsa.crt\"; key = \"@/a-ecdsa.key\"; } ); http2 = false; alpn = \"h2,http/1.1\";",
+		  "t.conf:", "needs http2 = true" },
 	};
 	struct conf_err err;
 	struct pd_config *c;
@@ -722,6 +791,7 @@ main(void)
 		cmocka_unit_test(test_quick_mode_compress),
 		cmocka_unit_test(test_compress_settings),
 		cmocka_unit_test(test_compress_enabled_default),
+		cmocka_unit_test(test_http2_settings),
 		cmocka_unit_test(test_admin_shared_state),
 		cmocka_unit_test(test_tls_listeners),
 		cmocka_unit_test(test_quick_mode_tls),
