@@ -46,6 +46,7 @@ H=127.0.0.1
 P_ORIG=23101 P_ORIG2=23102
 P_CONF=23110 P_ADM=23111
 P_QUICK=23120
+P_H2=23121                 # quick mode --tls-listen --cache: HTTP/2 streams through the cache
 
 T_NAME=cache
 # shellcheck source=loopback.sh
@@ -495,6 +496,27 @@ quick() {
 	[[ $(count "$t") == 1 && $(hdr cache-status <<<"$out") == *hit* ]] || t_fail "$(hdr cache-status <<<"$out"), origin saw $(count "$t")"
 }
 t_case "quick mode --cache: stored and hit" quick
+
+# The cache behind the HTTP/2 front: a stream's miss is stored, the next
+# stream (and an HTTP/1.1 request over the same listener) is a hit, and the
+# origin saw one request; a hit is coded per client there too.
+over_h2() {
+	local t='/h2?cc=max-age%3D60&size=4000' out v
+	mkdir -p "$T/pki"
+	sh tests/tools/mkcerts.sh "$T/pki" >/dev/null || { t_fail "mkcerts failed"; return 1; }
+	spawn "$T/h2.log" "$PROXYD" --tls-listen $H:$P_H2 --cert "$T/pki/a-rsa.crt" --key "$T/pki/a-rsa.key" \
+		--to $H:$P_ORIG --threads 1 --cache 1m --compress
+	wait_for 5 listening $P_H2 || { t_fail "proxyd --tls-listen --cache did not start: $(tail -1 "$T/h2.log")"; return 1; }
+	v=$(curl -sk --max-time 5 --http2 -o /dev/null -w '%{http_version}' "https://$H:$P_H2$t")
+	[[ $v == 2 ]] || { t_fail "not HTTP/2: $v"; return 1; }
+	out=$(curl -sk --max-time 5 --http2 --compressed -D - -o /dev/null "https://$H:$P_H2$t")
+	[[ $(hdr cache-status <<<"$out") == *hit* && $(hdr content-encoding <<<"$out") == zstd ]] ||
+		{ t_fail "second stream: $out"; return 1; }
+	out=$(curl -sk --max-time 5 --http1.1 -D - -o /dev/null "https://$H:$P_H2$t")
+	[[ $(hdr cache-status <<<"$out") == *hit* && $(count "$t") == 1 ]] ||
+		t_fail "HTTP/1.1 after the streams: $(hdr cache-status <<<"$out"), origin saw $(count "$t")"
+}
+t_case "HTTP/2 streams: stored, then hits (coded per client), origin asked once" over_h2
 
 t_san_case
 echo "$T_PASS passed, $T_FAIL failed"
