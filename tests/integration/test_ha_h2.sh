@@ -65,6 +65,9 @@ tls_conf() {
 
 # served NODE: how many of this run's requests NODE's proxyd logged as HTTP/2.
 served() { grep -c '"GET /h2ha?[0-9]* HTTP/2.0" 200' "$LAB_DIR/$1/proxyd.log"; }
+# served_n1 N: has n1 served N yet? served_all: have both nodes' logs all NREQ?
+served_n1() { (($(served n1) >= $1)); }
+served_all() { (($(served n1) + $(served n2) >= NREQ)); }
 
 # ---- cases -------------------------------------------------------------------
 
@@ -81,7 +84,7 @@ case_planned_h2() {
 		--resolve "a.test:443:$VIP1" --rate "$RATE" --connect-timeout 4 -m 8 \
 		-w '%{http_code} %{http_version} %{num_connects}\n' "${args[@]}" >"$out" 2>"$err" &
 	pid=$!
-	if ! t_wait 10 eval '(($(served n1) >= 20))'; then
+	if ! t_wait 10 served_n1 20; then
 		kill "$pid" 2>/dev/null; wait "$pid"
 		T_WHY="the client got no 20 requests through n1: $(tail -n 3 "$err" | tr '\n' ' ')"
 		return 1
@@ -96,7 +99,7 @@ case_planned_h2() {
 	wait "$pid"
 	rc=$?
 	# A stream's access-log line may follow its answer by a moment.
-	t_wait 5 eval '(($(served n1) + $(served n2) >= NREQ))'
+	t_wait 5 served_all
 	n1=$(served n1)
 	n2=$(served n2)
 	codes=$(wc -l <"$out")
