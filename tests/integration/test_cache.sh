@@ -427,22 +427,7 @@ PYEOF
 t_case "a flood of 1500 keys stays within the cache's size (evicting)" flood
 
 # admin LINE: one command on proxyd's admin socket, its answer.
-admin() {
-	timeout 10 "$PY" - "$T/proxyd.sock" "$*" <<'PYEOF'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(5)
-s.connect(sys.argv[1])
-s.sendall((sys.argv[2] + "\n").encode())
-out = b""
-while not out.endswith(b"\n\n"):
-    d = s.recv(65536)
-    if not d:
-        break
-    out += d
-sys.stdout.write(out.decode("latin1"))
-PYEOF
-}
+admin() { timeout 10 "$PY" tests/tools/adminsock.py "$T/proxyd.sock" "$*"; }
 
 purge() {
 	local a='/pg/a?cc=max-age%3D60' b='/pg/b?cc=max-age%3D60' c='/pg2/c?cc=max-age%3D60' out u="http://$H:$P_CONF"

@@ -329,10 +329,7 @@ case_reload_under_load() {
 case_drain() {
 	local out
 	out=$(timeout 30 "$PY" "$PROBE" "$H" $P_H2 drain "$T/proxyd.sock" 2>&1)
-	printf 'drain off\n' | timeout 5 "$PY" -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); s.sendall(b"drain off\n"); s.recv(4096)' \
-		"$T/proxyd.sock"
+	timeout 10 "$PY" tests/tools/adminsock.py "$T/proxyd.sock" "drain off" >/dev/null
 	[[ $out == "ok - "* ]] || { T_WHY="$out"; return 1; }
 }
 

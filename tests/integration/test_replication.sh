@@ -55,23 +55,7 @@ admin_is() { [[ $(admin_field "$1" "$2" "$3") == "$4" ]]; }
 # proxyd_show NODE: proxyd's admin socket, `show servers` (a unix socket in
 # the node's run directory; reachable from here, it is a file).
 proxyd_show() {
-	timeout 5 python3 - "$(lab_rundir "$1")/proxyd.sock" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(3)
-s.connect(sys.argv[1])
-s.sendall(b"show servers\nquit\n")
-out = b""
-while True:
-    try:
-        d = s.recv(65536)
-    except socket.timeout:
-        break
-    if not d:
-        break
-    out += d
-sys.stdout.write(out.decode(errors="replace"))
-EOF
+	timeout 10 python3 "$LAB_ROOT/tests/tools/adminsock.py" "$(lab_rundir "$1")/proxyd.sock" "show servers"
 }
 
 # proxyd_state NODE UPSTREAM/SERVER: the state column of `show servers`.

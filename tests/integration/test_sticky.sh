@@ -69,20 +69,7 @@ stop_pid() {  # PID: TERM, then KILL after 2 s
 }
 
 admin() {  # LINE: one command on the admin unix socket, answer on stdout
-	python3 - "$T/px.sock" "$1" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(5)
-s.connect(sys.argv[1])
-s.sendall((sys.argv[2] + "\n").encode())
-out = b""
-while not out.endswith(b"\n\n"):
-    d = s.recv(4096)
-    if not d:
-        break
-    out += d
-sys.stdout.write(out.decode())
-EOF
+	timeout 10 python3 "$ROOT/tests/tools/adminsock.py" "$T/px.sock" "$1"
 }
 
 # One request: sets R_CODE, R_BACKEND (X-Backend), R_TOKEN (the value of our
