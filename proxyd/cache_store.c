@@ -114,12 +114,12 @@ struct cache_obj *
 cache_obj_new(const void *key, size_t klen, const void *vary, size_t vlen, const void *head, size_t hlen,
     size_t body_hint)
 {
-	return cache_obj_new_aux(key, klen, vary, vlen, head, hlen, NULL, 0, body_hint);
+	return cache_obj_new_aux(cache_key_hash(key, klen), key, klen, vary, vlen, head, hlen, NULL, 0, body_hint);
 }
 
 struct cache_obj *
-cache_obj_new_aux(const void *key, size_t klen, const void *vary, size_t vlen, const void *head, size_t hlen,
-    const void *aux, size_t alen, size_t body_hint)
+cache_obj_new_aux(uint64_t hash, const void *key, size_t klen, const void *vary, size_t vlen, const void *head,
+    size_t hlen, const void *aux, size_t alen, size_t body_hint)
 {
 	/* aux first, where mem is aligned. */
 	size_t apad = (alen + 7) & ~(size_t)7;
@@ -146,7 +146,7 @@ cache_obj_new_aux(const void *key, size_t klen, const void *vary, size_t vlen, c
 	o->key_len = (uint32_t)klen;
 	o->vary_len = (uint32_t)vlen;
 	o->head_len = (uint32_t)hlen;
-	o->hash = cache_key_hash(key, klen);
+	o->hash = hash;
 	if (body_hint > 0 && (o->body = malloc(body_hint)) != NULL)
 		o->body_cap = body_hint;
 	return o;
