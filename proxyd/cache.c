@@ -51,6 +51,12 @@ enum { SERVED_HIT = 0, SERVED_REVALIDATED, SERVED_STALE, SERVED_COLLAPSED, SERVE
  * (cache_store_mark_pass()), seconds. */
 #define PASS_TTL 60
 
+/* Room after a struct cache_req for the key and the request head's copy
+ * when it is kept for the next request (r->cache_spare): most requests
+ * fit, and one allocation per struct req replaces one per request, a
+ * tenth of the miss path's overhead. Larger ones get their own. */
+#define CQ_ROOM 2048
+
 /* Room for the conditional fields of a revalidation. */
 #define COND_MAX 512
 
@@ -91,6 +97,7 @@ struct cache_req {
 	struct rq_facts rq;                /* what the request says (scan_request()) */
 	uint64_t hash;                     /* of the key */
 	size_t klen;
+	unsigned pooled:1;                 /* CQ_ROOM bytes after the struct: may be kept as r->cache_spare */
 	/* Not zeroed at the start (cq_new()). */
 	char cond[COND_MAX];               /* If-None-Match / If-Modified-Since for the origin */
 	char key[];                        /* then the request head's copy (qcopy) */
@@ -650,10 +657,16 @@ cache_request(struct req *r, const uint8_t *d)
 
 	if (make_key(r, d, key, sizeof(key), &klen) == -1)
 		return 0;
-	/* One allocation: the state, the key, room for the head's copy. */
-	if ((cq = malloc(sizeof(*cq) + klen + m->header_bytes)) == NULL)
+	/* One allocation: the state, the key, room for the head's copy;
+	 * the previous request's when it fits. */
+	if (klen + m->header_bytes <= CQ_ROOM && r->cache_spare != NULL) {
+		cq = r->cache_spare;
+		r->cache_spare = NULL;
+	} else if ((cq = malloc(sizeof(*cq) + (klen + m->header_bytes <= CQ_ROOM ? CQ_ROOM : klen + m->header_bytes))) == NULL) {
 		return -1;
+	}
 	memset(cq, 0, offsetof(struct cache_req, cond));
+	cq->pooled = klen + m->header_bytes <= CQ_ROOM;
 	r->cache = cq;
 	cq->store = cf->store;
 	cq->cf = cf;
@@ -862,7 +875,7 @@ freshen(struct req *r, const uint8_t *rd)
 	}
 	http_parser_init(&p, 1, &lim);
 	if (http_parse(&p, nm, buf_rptr(&h), buf_len(&h)) != HTTP_OK ||
-	    (o = cache_obj_new_aux(old->key, old->key_len, old->vary, old->vary_len, buf_rptr(&h), buf_len(&h), packed,
+	    (o = cache_obj_new_aux(old->hash, old->key, old->key_len, old->vary, old->vary_len, buf_rptr(&h), buf_len(&h), packed,
 	    msg_pack(nm, packed), old->body_len)) == NULL) {
 		free(nm);
 		buf_fini(&h);
@@ -1006,6 +1019,10 @@ put_s(char *t, size_t at, const char *s)
 	return at + n;
 }
 
+/* A string literal: its length known at compile time. The miss branch's
+ * pieces fit HDR_MAX whatever the order (a status, a reason's name). */
+#define put_lit(t, at, s) (memcpy((t) + (at), (s), sizeof(s) - 1), (at) + sizeof(s) - 1)
+
 static size_t
 put_num(char *t, size_t at, int64_t v)
 {
@@ -1089,19 +1106,26 @@ hdr_add(const struct req *r, struct buf *h)
 	}
 	/* RFC 9211 §2.2-§2.6: forwarded, why, the origin's status, and
 	 * whether the response was stored (or the reason it was not). */
-	at = put_s(t, at, "Cache-Status: tandem; fwd=");
+	at = put_lit(t, at, "Cache-Status: tandem; fwd=");
 	at = put_s(t, at, fwd_names[cq->fwd]);
-	at = put_s(t, at, "; fwd-status=");
-	at = put_num(t, at, r->status);
+	at = put_lit(t, at, "; fwd-status=");
+	if (r->status >= 100 && r->status <= 999) {
+		/* Every status has three digits (RFC 9110 §15). */
+		t[at++] = (char)('0' + r->status / 100);
+		t[at++] = (char)('0' + r->status / 10 % 10);
+		t[at++] = (char)('0' + r->status % 10);
+	} else {
+		at = put_num(t, at, r->status);
+	}
 	if (cq->stored) {
-		at = put_s(t, at, "; stored");
+		at = put_lit(t, at, "; stored");
 	} else if (cq->pass) {
-		at = put_s(t, at, "; detail=pass");
+		at = put_lit(t, at, "; detail=pass");
 	} else if (cq->why != CACHE_NS_NONE) {
 		at = put_s(t, at, "; detail=");
 		at = put_s(t, at, cache_nostore_str((enum cache_nostore)cq->why));
 	}
-	at = put_s(t, at, "\r\n");
+	at = put_lit(t, at, "\r\n");
 	buf_append(h, t, at);
 }
 
@@ -1117,6 +1141,10 @@ body_pass(struct req *r, void *st, const uint8_t *in, size_t n, struct buf *out,
 }
 
 static const struct filter filter_cache = { .name = "cache", .hdr_drop = hdr_drop, .hdr_add = hdr_add };
+/* A response not from the store (no hit by the time filters are chosen:
+ * hits are set before filter_select()) has nothing to drop: not asked
+ * about every field. */
+static const struct filter filter_cache_fwd = { .name = "cache", .hdr_add = hdr_add };
 static const struct filter filter_cache_store = { .name = "cache-store", .hdr_drop = hdr_drop, .hdr_add = hdr_add,
 	.body = body_pass };
 
@@ -1290,7 +1318,7 @@ consider_store(struct req *r, const uint8_t *rd)
 		not_stored(cq, CACHE_NS_BODY);
 		return;
 	}
-	if ((cq->build = cache_obj_new_aux(cq->key, cq->klen, vary, vb.len, rd, rs->header_bytes, packed, msg_pack(rs, packed),
+	if ((cq->build = cache_obj_new_aux(cq->hash, cq->key, cq->klen, vary, vb.len, rd, rs->header_bytes, packed, msg_pack(rs, packed),
 	    hint)) == NULL)
 		return;
 	cq->build->response_time = f.response_time;
@@ -1373,7 +1401,8 @@ cache_filter_select(struct req *r, unsigned how, const uint8_t *rd)
 		if (cq->build == NULL)
 			cache_store_unlead(cq->store, &cq->pend);
 	}
-	(void)filter_add(r, cq->build != NULL && r->rs.body == HTTP_BODY_CHUNKED ? &filter_cache_store : &filter_cache, NULL);
+	(void)filter_add(r, cq->build != NULL && r->rs.body == HTTP_BODY_CHUNKED ? &filter_cache_store :
+	    cq->hit != NULL ? &filter_cache : &filter_cache_fwd, NULL);
 }
 
 void
@@ -1418,7 +1447,10 @@ cache_req_end(struct req *r)
 		cache_obj_free(cq->build);
 		not_stored(cq, CACHE_NS_BODY);
 	}
-	free(cq);
+	if (cq->pooled && r->cache_spare == NULL)
+		r->cache_spare = cq;
+	else
+		free(cq);
 	r->cache = NULL;
 }
 

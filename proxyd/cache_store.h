@@ -123,9 +123,10 @@ uint64_t cache_key_hash(const void *key, size_t len);
  * room for body_hint body bytes. NULL out of memory. */
 struct cache_obj *cache_obj_new(const void *key, size_t klen, const void *vary, size_t vlen, const void *head,
     size_t hlen, size_t body_hint);
-/* The same with aux (alen bytes) kept too, 8-byte aligned. */
-struct cache_obj *cache_obj_new_aux(const void *key, size_t klen, const void *vary, size_t vlen, const void *head,
-    size_t hlen, const void *aux, size_t alen, size_t body_hint);
+/* The same with aux (alen bytes) kept too, 8-byte aligned, and the key's
+ * hash given (cache_key_hash(key, klen): the caller has it already). */
+struct cache_obj *cache_obj_new_aux(uint64_t hash, const void *key, size_t klen, const void *vary, size_t vlen,
+    const void *head, size_t hlen, const void *aux, size_t alen, size_t body_hint);
 /* Appends n body bytes to an object being built; -1 when it would exceed
  * max bytes (or out of memory): the object is then not to be stored. */
 int cache_obj_append(struct cache_obj *o, const void *p, size_t n, size_t max);

@@ -62,6 +62,7 @@ exch_alloc(struct worker *wk, struct conn *c)
 		buf_init(&r->rhead);
 		buf_init(&r->fout);
 		buf_init(&r->fmid);
+		r->cache_spare = NULL;
 	}
 	memset(r, 0, offsetof(struct req, qhead));
 	memset(&r->rq, 0, offsetof(struct xmsg, head));

@@ -198,6 +198,7 @@ trim_reqs(struct req **head, int keep, size_t *n)
 		buf_fini(&r->rhead);
 		buf_fini(&r->fout);
 		buf_fini(&r->fmid);
+		free(r->cache_spare);
 		free(r);
 	}
 }
