@@ -27,7 +27,7 @@ int purgelog_node(const struct hacd_config *cfg, const char *origin)
 }
 
 static void append(struct purgelog *l, const char *origin, uint64_t epoch, uint64_t seq, const char *url,
-    int prefix, uint64_t at)
+    int kind, uint64_t at)
 {
 	struct purge_entry *e = &l->e[l->next];
 
@@ -35,7 +35,7 @@ static void append(struct purgelog *l, const char *origin, uint64_t epoch, uint6
 	snprintf(e->url, sizeof(e->url), "%s", url);
 	e->epoch = epoch;
 	e->seq = seq;
-	e->prefix = prefix;
+	e->kind = kind;
 	e->unsent = 0;
 	e->at = at;
 	l->next = (l->next + 1) % PURGELOG_MAX;
@@ -44,12 +44,12 @@ static void append(struct purgelog *l, const char *origin, uint64_t epoch, uint6
 }
 
 enum purge_verdict purgelog_take(struct purgelog *l, size_t node, const char *origin, uint64_t epoch,
-    uint64_t seq, const char *url, int prefix, uint64_t at)
+    uint64_t seq, const char *url, int kind, uint64_t at)
 {
 	enum purge_verdict v;
 	size_t ol = origin != NULL ? strlen(origin) : 0, ul = url != NULL ? strlen(url) : 0;
 
-	if (node >= HACD_MAX_NODES || ol == 0 || ol > REPLICA_NAME_MAX || ul == 0 || ul > PURGE_URL_MAX ||
+	if (node >= HACD_MAX_NODES || kind < PURGE_KIND_URL || kind > PURGE_KIND_TAG || ol == 0 || ol > REPLICA_NAME_MAX || ul == 0 || ul > PURGE_URL_MAX ||
 	    epoch == 0 || seq == 0)
 		return PURGE_BAD;
 	if (epoch < l->epoch[node] || (epoch == l->epoch[node] && seq <= l->hi[node]))
@@ -63,21 +63,21 @@ enum purge_verdict purgelog_take(struct purgelog *l, size_t node, const char *or
 		v = seq == 1 ? PURGE_NEW : PURGE_NEW_GAP;
 	l->epoch[node] = epoch;
 	l->hi[node] = seq;
-	append(l, origin, epoch, seq, url, prefix, at);
+	append(l, origin, epoch, seq, url, kind, at);
 	return v;
 }
 
 const struct purge_entry *purgelog_add_own(struct purgelog *l, size_t self, const char *origin,
-    const char *url, int prefix, uint64_t at)
+    const char *url, int kind, uint64_t at)
 {
 	size_t ul = url != NULL ? strlen(url) : 0;
 
-	if (ul == 0 || ul > PURGE_URL_MAX || self >= HACD_MAX_NODES)
+	if (ul == 0 || ul > PURGE_URL_MAX || self >= HACD_MAX_NODES || kind < PURGE_KIND_URL || kind > PURGE_KIND_TAG)
 		return NULL;
 	l->my_seq++;
 	l->epoch[self] = l->my_epoch;
 	l->hi[self] = l->my_seq;
-	append(l, origin, l->my_epoch, l->my_seq, url, prefix, at);
+	append(l, origin, l->my_epoch, l->my_seq, url, kind, at);
 	return purgelog_at(l, l->n - 1);
 }
 

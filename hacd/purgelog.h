@@ -24,10 +24,12 @@
 struct purge_entry {
 	char origin[REPLICA_NAME_MAX + 1];
 	uint64_t epoch, seq, at;         /* at: wall ms of the operator's command */
-	int prefix;
+	int kind;                        /* enum purge_kind */
 	int unsent;                      /* accepted while proxyd was not connected: send when it is */
-	char url[PURGE_URL_MAX + 1];
+	char url[PURGE_URL_MAX + 1];      /* the URL, the prefix, or the tag */
 };
+
+enum purge_kind { PURGE_KIND_URL = 0, PURGE_KIND_PREFIX = 1, PURGE_KIND_TAG = 2 };
 
 struct purgelog {
 	struct purge_entry e[PURGELOG_MAX];
@@ -56,12 +58,12 @@ int purgelog_node(const struct hacd_config *cfg, const char *origin);
  * node is purgelog_node(origin), checked by the caller (not self).
  */
 enum purge_verdict purgelog_take(struct purgelog *l, size_t node, const char *origin, uint64_t epoch,
-    uint64_t seq, const char *url, int prefix, uint64_t at);
+    uint64_t seq, const char *url, int kind, uint64_t at);
 
 /* The operator's purge on this node: numbered, logged, returned (NULL when
  * the URL is empty or too long). */
 const struct purge_entry *purgelog_add_own(struct purgelog *l, size_t self, const char *origin,
-    const char *url, int prefix, uint64_t at);
+    const char *url, int kind, uint64_t at);
 
 /* The i-th entry, oldest first (i < l->n). */
 const struct purge_entry *purgelog_at(const struct purgelog *l, size_t i);

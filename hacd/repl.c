@@ -707,13 +707,17 @@ int repl_rate_reset(struct repl *r, const char *limit, const uint8_t *key, size_
 
 static void purge_msg(Tandem__CachePurge *cp, const struct purge_entry *e)
 {
+	tandem__cache_purge__init(cp);
 	cp->origin = (char *)e->origin;
 	cp->has_epoch = cp->has_seq = cp->has_at_unix_ms = cp->has_prefix = 1;
 	cp->epoch = e->epoch;
 	cp->seq = e->seq;
 	cp->at_unix_ms = e->at;
-	cp->prefix = e->prefix != 0;
-	cp->url = (char *)e->url;
+	cp->prefix = e->kind == PURGE_KIND_PREFIX;
+	if (e->kind == PURGE_KIND_TAG)
+		cp->tag = (char *)e->url;
+	else
+		cp->url = (char *)e->url;
 }
 
 /* 0 when the purge went to proxyd; -1 when it is not connected (or the
@@ -796,6 +800,7 @@ static void purge_to_peers(struct repl *r, const struct purge_entry *e, int node
 static void apply_purge(struct repl *r, size_t node, const Tandem__CachePurge *cp)
 {
 	int o = purgelog_node(r->cfg, cp->origin);
+	const char *what = cp->tag != NULL ? cp->tag : cp->url;
 	enum purge_verdict v;
 
 	if (o >= 0 && (size_t)o == r->cfg->self)
@@ -805,9 +810,11 @@ static void apply_purge(struct repl *r, size_t node, const Tandem__CachePurge *c
 		v = cp->has_epoch && cp->has_seq && (cp->epoch < r->purges.my_epoch ||
 		    (cp->epoch == r->purges.my_epoch && cp->seq <= r->purges.my_seq)) ? PURGE_DUP : PURGE_BAD;
 	else
-		v = o < 0 || !cp->has_epoch || !cp->has_seq ? PURGE_BAD :
-	    purgelog_take(&r->purges, (size_t)o, cp->origin, cp->epoch, cp->seq, cp->url,
-	    cp->has_prefix && cp->prefix, cp->has_at_unix_ms ? cp->at_unix_ms : 0);
+		v = o < 0 || !cp->has_epoch || !cp->has_seq || (cp->url != NULL) == (cp->tag != NULL) ||
+	    cp->epoch > ev_wall_ms() + r->cfg->repl.max_future_ms ? PURGE_BAD :
+	    purgelog_take(&r->purges, (size_t)o, cp->origin, cp->epoch, cp->seq, what,
+	    cp->tag != NULL ? PURGE_KIND_TAG : cp->has_prefix && cp->prefix ? PURGE_KIND_PREFIX : PURGE_KIND_URL,
+	    cp->has_at_unix_ms ? cp->at_unix_ms : 0);
 	if (v == PURGE_BAD) {
 		r->stats.purge_bad++;
 		log_rl_warnx(&r->rl, ev_now(r->loop), "replication: malformed cache purge from %s dropped (%llu so far)",
@@ -828,8 +835,8 @@ static void apply_purge(struct repl *r, size_t node, const Tandem__CachePurge *c
 			snprintf(r->purge_all_origin, sizeof(r->purge_all_origin), "%s", cp->origin);
 		}
 	}
-	log_info("replication: cache purge %s%s from %s (via %s)", cp->has_prefix && cp->prefix ? "--prefix " : "",
-	    cp->url, cp->origin, node_name(r, node));
+	log_info("replication: cache purge %s%s from %s (via %s)", cp->tag != NULL ? "--tag " :
+	    cp->has_prefix && cp->prefix ? "--prefix " : "", what, cp->origin, node_name(r, node));
 	if (purge_to_proxyd(r, (Tandem__CachePurge *)cp) == -1)
 		purgelog_at_mut(&r->purges, r->purges.n - 1)->unsent = 1;
 }
@@ -842,29 +849,35 @@ static void send_purge_log(struct repl *r, size_t node)
 		purge_to_peers(r, purgelog_at(&r->purges, i), (int)node, 1);
 }
 
-int repl_cache_purge(struct repl *r, const char *url, int prefix, char *msg, size_t len)
+int repl_cache_purge(struct repl *r, const char *url, int kind, char *msg, size_t len)
 {
 	const struct purge_entry *e;
 	Tandem__CachePurge cp = TANDEM__CACHE_PURGE__INIT;
 
-	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+	static const char *const opt[] = { "", "--prefix ", "--tag " };
+
+	if (kind < PURGE_KIND_URL || kind > PURGE_KIND_TAG) {
+		snprintf(msg, len, "cannot purge: unknown kind");
+		return -1;
+	}
+	if (kind != PURGE_KIND_TAG && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
 		snprintf(msg, len, "cannot purge: not an http:// or https:// URL: %.200s", url);
 		return -1;
 	}
-	e = purgelog_add_own(&r->purges, r->cfg->self, node_name(r, r->cfg->self), url, prefix, ev_wall_ms());
+	e = purgelog_add_own(&r->purges, r->cfg->self, node_name(r, r->cfg->self), url, kind, ev_wall_ms());
 	if (e == NULL) {
-		snprintf(msg, len, "cannot purge: the URL is longer than %d bytes", PURGE_URL_MAX);
+		snprintf(msg, len, "cannot purge: empty, or longer than %d bytes", PURGE_URL_MAX);
 		return -1;
 	}
 	purge_msg(&cp, e);
 	if (purge_to_proxyd(r, &cp) == -1)
 		purgelog_at_mut(&r->purges, r->purges.n - 1)->unsent = 1;
 	purge_to_peers(r, e, -1, 2);
-	log_info("replication: operator purged %s%s from every node's cache (purge %llu)", prefix ? "--prefix " : "",
+	log_info("replication: operator purged %s%s from every node's cache (purge %llu)", opt[kind],
 	    url, (unsigned long long)e->seq);
 	snprintf(msg, len, "purge %llu sent to this node's proxyd and %zu peer%s: %s%.200s",
 	    (unsigned long long)e->seq, r->cfg->nnodes - 1, r->cfg->nnodes == 2 ? "" : "s",
-	    prefix ? "--prefix " : "", url);
+	    opt[kind], url);
 	return 0;
 }
 

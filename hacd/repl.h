@@ -134,12 +134,12 @@ int repl_admin_set(struct repl *r, const char *upstream, const char *server, int
 int repl_rate_reset(struct repl *r, const char *limit, const uint8_t *key, size_t klen, char *msg, size_t len);
 
 /*
- * hactl cache purge URL | --prefix URL: numbered into the purge log, sent
+ * hactl cache purge URL | --prefix URL | --tag TAG (kind: enum purge_kind): numbered into the purge log, sent
  * to the local proxyd and to every peer (twice: a command; a peer that
  * misses both gets it from the log when it next asks for a bulk sync).
  * 0 with a message for the operator in msg, or -1 with the reason.
  */
-int repl_cache_purge(struct repl *r, const char *url, int prefix, char *msg, size_t len);
+int repl_cache_purge(struct repl *r, const char *url, int kind, char *msg, size_t len);
 
 /* Visit every admin entry (hacd/ctl.c's listings); cb must not change r. */
 void repl_admin_foreach(const struct repl *r, void (*cb)(void *arg, const Tandem__ServerAdmin *a),

@@ -3,6 +3,7 @@
  * (cache_store.h): registry, hash table, segmented LRU, byte bound.
  */
 #include "proxyd/cache_store.h"
+#include "proxyd/cache_rule.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -627,6 +628,26 @@ cache_store_purge_prefix(struct cache_store *s, const void *prefix, size_t plen)
 		for (; o != NULL; o = nx) {
 			nx = o->hnext;
 			if (o->key_len >= plen && memcmp(o->key, prefix, plen) == 0) {
+				drop(s, o);
+				n++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+size_t
+cache_store_purge_tag(struct cache_store *s, const char *field, const char *tag)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		struct cache_obj *o = s->tab[i], *nx;
+		for (; o != NULL; o = nx) {
+			nx = o->hnext;
+			if (cache_head_has_tag((const char *)o->head, o->head_len, field, tag)) {
 				drop(s, o);
 				n++;
 			}

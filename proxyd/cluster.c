@@ -312,6 +312,20 @@ void cluster_purge(const Tandem__CachePurge *cp)
 		    "was away: more than hacd's purge log holds)", who);
 		return;
 	}
+	if (cp->tag != NULL && cp->tag[0] != '\0') {
+		/* By tag: each cache with a tag_header (its objects remember
+		 * their tags in their stored heads). */
+		struct pd_config *g = procstate_current();
+
+		for (size_t i = 0; g != NULL && i < g->ncaches; i++)
+			if (g->caches[i].tag_header != NULL)
+				pc.n += cache_store_purge_tag(g->caches[i].store, g->caches[i].tag_header, cp->tag);
+		config_unref(g);
+		cl.rx[K_PURGE][R_MERGED]++;
+		log_info("cache: purged %zu object%s tagged %s (hactl cache purge on %s)", pc.n, pc.n == 1 ? "" : "s",
+		    cp->tag, who);
+		return;
+	}
 	if (cp->url == NULL || (kl = cache_url_key(cp->url, strlen(cp->url), key, sizeof(key))) < 0) {
 		refused(K_PURGE, "no URL, or not an http:// or https:// URL with a path");
 		return;

@@ -26,8 +26,9 @@ void cluster_apply(const Tandem__StateSync *sync);
 void cluster_reset(const Tandem__RateReset *rr);
 
 /* hactl cache purge on some node, through hacd: drop the URL's objects
- * (or every key starting with it, or everything when all is set) from
- * every cache of this proxyd (docs/cache.md). */
+ * (or every key starting with it, or every object listing the tag in its
+ * cache's tag_header, or everything when all is set) from every cache of
+ * this proxyd (docs/cache.md). */
 void cluster_purge(const Tandem__CachePurge *cp);
 
 /* hacd's view of the cluster: node count and alive count (the partition

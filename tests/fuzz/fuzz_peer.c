@@ -438,8 +438,9 @@ static void purge_case(const uint8_t *data, size_t size, size_t s)
 				node = k;
 		for (int rep = 0; rep < 2; rep++) {
 			uint64_t e0 = l.epoch[node], h0 = l.hi[node];
-			enum purge_verdict v = purgelog_take(&l, node, cp->origin, cp->epoch, cp->seq, cp->url,
-			    cp->has_prefix && cp->prefix, cp->at_unix_ms);
+			enum purge_verdict v = purgelog_take(&l, node, cp->origin, cp->epoch, cp->seq,
+			    cp->tag != NULL ? cp->tag : cp->url, cp->tag != NULL ? PURGE_KIND_TAG :
+			    cp->has_prefix && cp->prefix ? PURGE_KIND_PREFIX : PURGE_KIND_URL, cp->at_unix_ms);
 
 			check(l.n <= PURGELOG_MAX, "the purge log outgrew its bound");
 			check(l.epoch[node] > e0 || (l.epoch[node] == e0 && l.hi[node] >= h0), "an origin's seq went back");

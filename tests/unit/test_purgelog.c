@@ -67,6 +67,9 @@ static void test_refused(void **state)
 	assert_int_equal(purgelog_take(&l, 1, "", 1, 1, U, 0, 0), PURGE_BAD);
 	assert_int_equal(purgelog_take(&l, 1, NULL, 1, 1, U, 0, 0), PURGE_BAD);
 	assert_int_equal(purgelog_take(&l, HACD_MAX_NODES, "n2", 1, 1, U, 0, 0), PURGE_BAD);
+	assert_int_equal(purgelog_take(&l, 1, "n2", 1, 1, U, PURGE_KIND_TAG + 1, 0), PURGE_BAD);
+	assert_int_equal(purgelog_take(&l, 1, "n2", 1, 1, U, -1, 0), PURGE_BAD);
+	assert_null(purgelog_add_own(&l, 0, "n1", U, PURGE_KIND_TAG + 1, 0));
 	assert_null(purgelog_add_own(&l, 0, "n1", big, 0, 0));
 	assert_null(purgelog_add_own(&l, 0, "n1", "", 0, 0));
 	assert_int_equal(l.n, 0);
@@ -111,7 +114,7 @@ static void catch_up(size_t missed, int want_gap)
 	for (size_t i = 0; i < a.n; i++) {
 		const struct purge_entry *e = purgelog_at(&a, i);
 
-		switch (purgelog_take(&b, 0, e->origin, e->epoch, e->seq, e->url, e->prefix, e->at)) {
+		switch (purgelog_take(&b, 0, e->origin, e->epoch, e->seq, e->url, e->kind, e->at)) {
 		case PURGE_NEW: news++; break;
 		case PURGE_NEW_GAP: gaps++; break;
 		default: break;
