@@ -12,6 +12,9 @@
 #     (the caches' default tag_header) lists the tag, and no other.
 #   - n2's hacd down while n1 purges (n2's proxyd, and its cache, stay):
 #     when n2's hacd comes back it gets n1's purge log and n2 refetches.
+#   - The same with more purges than the log holds (64): n2 cannot tell
+#     which it missed and purges its whole cache (an object no purge named
+#     is refetched; counter purge-gap).
 #   - An attacker on the segment (tests/tools/hb_forge, no cluster key):
 #     a purge sealed with a key of its own, spoofing n1, is dropped and
 #     counted (drop-auth-failed) and purges nothing; n1's genuine purge
@@ -150,6 +153,22 @@ case_rejoin() {
 	t_wait $WAIT_S refetched n2 "$t" 2 || { t_fail "n2 did not purge on rejoin: origin saw $(count n2 "$t")"; return 1; }
 }
 
+case_rejoin_overflow() {
+	local t='/c/keep?cc=max-age%3D600' g0 i
+	setup && warm "$t" || return 1
+	g0=$(t_counter n2 purge-gap)
+	lab_kill n2/hacd TERM
+	for ((i = 0; i < 70; i++)); do
+		lab_hactl n1 cache purge "http://127.0.0.1/c/gone/$i" >/dev/null || { t_fail "hactl cache purge $i failed"; return 1; }
+	done
+	refetched n2 "$t" 1 || { t_fail "n2 refetched with its hacd down: origin saw $(count n2 "$t")"; return 1; }
+	lab_start_hacd n2
+	lab_wait_hacd n2 10 || { t_fail "hacd on n2 did not restart"; return 1; }
+	t_wait $WAIT_S refetched n2 "$t" 2 || { t_fail "n2 kept an object after missing more purges than the log holds"; return 1; }
+	t_wait 5 counter_above n2 purge-gap "$g0" || { t_fail "purge-gap did not move on n2"; return 1; }
+	grep -q 'purging the whole cache' "$(lab_node_dir n2)/hacd.log" || { t_fail "n2's hacd did not log the whole-cache purge"; return 1; }
+}
+
 case_attack() {
 	local forge=$BUILD/tests/tools/hb_forge evil key cap=$LAB_DIR/captured-purge.txt tap
 	local t='/c/atk?cc=max-age%3D600' n1a n2a a0 r0 rx
@@ -188,6 +207,17 @@ case_attack() {
 	refetched n2 "$t" 2 || { t_fail "a replayed purge purged n2's cache: origin saw $(count n2 "$t")"; return 1; }
 }
 
+# Last: both daemons' /metrics on n2 pass promtool and counted the purges.
+case_metrics() {
+	local v
+	setup || return 1
+	t_promtool_lint n2 9901 proxyd && t_promtool_lint n2 9902 hacd || return 1
+	v=$(t_scrape n2 9902 | awk '$1 == "tandem_hacd_cache_purges_total{result=\"new\"}" { print $2 }')
+	[[ -n $v ]] && ((v > 0)) || { t_fail "hacd on n2: cache_purges_total{new} is '$v'"; return 1; }
+	v=$(t_scrape n2 9901 | awk '$1 == "tandem_cluster_rx_entries_total{kind=\"purge\",result=\"merged\"}" { print $2 }')
+	[[ -n $v ]] && ((v > 0)) || { t_fail "proxyd on n2: cluster_rx_entries_total{purge,merged} is '$v'"; return 1; }
+}
+
 counter_above() { local v; v=$(t_counter "$1" "$2"); [[ $v =~ ^[0-9]+$ ]] && ((v > $3)); }
 
 write_conf || { echo "test_purge: cannot write the configuration" >&2; exit 1; }
@@ -197,5 +227,7 @@ t_case "hactl cache purge on n1: n2's proxyd refetches" case_purge_url
 t_case "hactl cache purge --prefix on n2: n1 refetches the prefix only" case_purge_prefix
 t_case "hactl cache purge --tag on n1: tagged objects refetched on both nodes, others kept" case_purge_tag
 t_case "n2's hacd down at purge time: n2 purges when it rejoins" case_rejoin
+t_case "more purges than the log holds while n2 was away: n2 purges its whole cache" case_rejoin_overflow
 t_case "a forged purge and replayed genuine purges are dropped, counted, purge nothing" case_attack
+t_case "n2's /metrics pass promtool; hacd and proxyd counted the purges" case_metrics
 t_end
