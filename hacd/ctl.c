@@ -642,6 +642,27 @@ static void do_ratelimit(struct ctl *c, struct stream *s, const Tandem__CtlReque
 	}
 }
 
+/* hactl cache purge URL | cache purge --prefix URL | cache purge --tag TAG (docs/cache.md). */
+static void do_cache(struct ctl *c, struct stream *s, const Tandem__CtlRequest *req)
+{
+	char msg[400];
+	int kind = req->n_args != 3 ? PURGE_KIND_URL : strcmp(req->args[1], "--prefix") == 0 ? PURGE_KIND_PREFIX :
+	    strcmp(req->args[1], "--tag") == 0 ? PURGE_KIND_TAG : -1;
+	int rc;
+
+	if (req->n_args < 2 || req->n_args > 3 || strcmp(req->args[0], "purge") != 0 || kind < 0) {
+		c->bad_request++;
+		respond_msg(s, CTL_USAGE, "usage: cache purge URL | cache purge --prefix URL | cache purge --tag TAG");
+		return;
+	}
+	if (repl_store(&c->node->repl) == NULL) {
+		respond_msg(s, CTL_ERR, "replication is not running");
+		return;
+	}
+	rc = repl_cache_purge(&c->node->repl, req->args[req->n_args - 1], kind, msg, sizeof(msg));
+	respond_msg(s, rc == 0 ? CTL_OK : CTL_ERR, msg);
+}
+
 static void do_status(struct ctl *c, struct stream *s)
 {
 	struct node *n = c->node;
@@ -743,6 +764,8 @@ static void dispatch(struct ctl *c, struct stream *s, const Tandem__CtlRequest *
 		do_admin_list(c, s);
 	} else if (strcmp(cmd, "ratelimit") == 0 || strcmp(cmd, "bans") == 0) {
 		do_ratelimit(c, s, req);
+	} else if (strcmp(cmd, "cache") == 0) {
+		do_cache(c, s, req);
 	} else if (strcmp(cmd, "events") == 0) {
 		s->data = CTL_SUBSCRIBER;
 		respond_msg(s, CTL_OK, "following events; interrupt to stop");

@@ -506,6 +506,17 @@ static int cmd_reload(int argc, char **argv)
 	return finish(call("reload", 0, NULL));
 }
 
+static int cmd_cache(int argc, char **argv)
+{
+	int opt = argc == 4 && (strcmp(argv[2], "--prefix") == 0 || strcmp(argv[2], "--tag") == 0);
+
+	if (argc < 3 || strcmp(argv[1], "purge") != 0 || !(argc == 3 || opt)) {
+		fprintf(stderr, "usage: hactl cache purge URL | hactl cache purge --prefix URL | hactl cache purge --tag TAG\n");
+		return EXIT_USAGE;
+	}
+	return finish(call("cache", argc - 1, argv + 1));
+}
+
 static int cmd_events(int argc, char **argv)
 {
 	Tandem__CtlResponse *r;
@@ -961,6 +972,7 @@ static const struct command commands[] = {
 	{ "admin",       cmd_admin,       "the cluster-wide server admin state [--json]" },
 	{ "ratelimit",   cmd_ratelimit,   "cluster-wide counts: top [N] [--limit NAME] | show LIMIT KEY [--json] | reset LIMIT KEY" },
 	{ "bans",        cmd_bans,        "bans in force on the cluster [--limit NAME] [--json]" },
+	{ "cache",       cmd_cache,       "purge URL | purge --prefix URL | purge --tag TAG: from the cache of every node (a node that was down purges on rejoin)" },
 	{ "events",      cmd_events,      "follow transitions as they happen" },
 	{ "keygen",      cmd_keygen,      "print a new key-file line, or write a new key file: [-o FILE] [ID] (no hacd needed)" },
 	{ "help",        cmd_help,        "this list" },

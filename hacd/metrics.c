@@ -201,6 +201,16 @@ static void render_replication(struct buf *o, const struct node *n)
 	}
 	prom_u64(o, "tandem_hacd_replication_drops_total", rs->reset_dropped, "reason", "reset", NULL);
 	prom_u64(o, "tandem_hacd_replication_drops_total", rs->reset_bad, "reason", "bad-reset", NULL);
+	prom_family(o, "tandem_hacd_cache_purges_total", PROM_COUNTER,
+	    "hactl cache purge datagrams: sent (two per purge), resent from the purge log to a rejoining peer "
+	    "(log), and received: new, duplicate, malformed (bad), or revealing purges missed beyond every log "
+	    "(gap: the whole cache purged).");
+	prom_u64(o, "tandem_hacd_cache_purges_total", rs->purge_tx, "result", "sent", NULL);
+	prom_u64(o, "tandem_hacd_cache_purges_total", rs->purge_log_tx, "result", "log", NULL);
+	prom_u64(o, "tandem_hacd_cache_purges_total", rs->purge_rx, "result", "new", NULL);
+	prom_u64(o, "tandem_hacd_cache_purges_total", rs->purge_dup, "result", "duplicate", NULL);
+	prom_u64(o, "tandem_hacd_cache_purges_total", rs->purge_bad, "result", "bad", NULL);
+	prom_u64(o, "tandem_hacd_cache_purges_total", rs->purge_gap, "result", "gap", NULL);
 	if (st == NULL)
 		return;
 	prom_family(o, "tandem_hacd_replication_entries", PROM_GAUGE, "Entries held in the replicated store, by kind.");

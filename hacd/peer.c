@@ -602,6 +602,7 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 		return drop(pt, PEER_DROP_BAD_PROTOBUF, from, "payload is not a PeerMessage");
 	if ((msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC && msg->sync != NULL) ||
 	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_RESET && msg->reset != NULL) ||
+	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_PURGE && msg->purge != NULL) ||
 	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST && msg->sync_request != NULL)) {
 		int is_request = msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST;
 

@@ -59,6 +59,7 @@ static const char *node_name(const struct repl *r, size_t node)
 static void pump_later(struct repl *r);
 static size_t varint_put(uint8_t *p, uint64_t v);
 static void apply_sync(struct repl *r, const Tandem__StateSync *sync, enum replica_source src);
+static void purge_flush(struct repl *r);
 
 /*
  * Append StateSync.sent_unix_ms to a packed envelope (PeerMessage{sync} or
@@ -279,6 +280,7 @@ static void on_chan_connected(void *arg)
 	replica_bulk_begin(r->store, &r->chan_bulk);
 	r->chan_resync = 0;
 	r->stats.chan_bulk++;
+	purge_flush(r);
 	pump_later(r);
 }
 
@@ -701,6 +703,184 @@ int repl_rate_reset(struct repl *r, const char *limit, const uint8_t *key, size_
 	return 0;
 }
 
+/* ---- hactl cache purge ------------------------------------------------------ */
+
+static void purge_msg(Tandem__CachePurge *cp, const struct purge_entry *e)
+{
+	tandem__cache_purge__init(cp);
+	cp->origin = (char *)e->origin;
+	cp->has_epoch = cp->has_seq = cp->has_at_unix_ms = cp->has_prefix = 1;
+	cp->epoch = e->epoch;
+	cp->seq = e->seq;
+	cp->at_unix_ms = e->at;
+	cp->prefix = e->kind == PURGE_KIND_PREFIX;
+	if (e->kind == PURGE_KIND_TAG)
+		cp->tag = (char *)e->url;
+	else
+		cp->url = (char *)e->url;
+}
+
+/* 0 when the purge went to proxyd; -1 when it is not connected (or the
+ * send failed: the channel then closes and reconnects). */
+static int purge_to_proxyd(struct repl *r, Tandem__CachePurge *cp)
+{
+	Tandem__ChannelMessage cm = TANDEM__CHANNEL_MESSAGE__INIT;
+	uint8_t buf[PURGE_URL_MAX + 256];
+	size_t len;
+
+	cm.body_case = TANDEM__CHANNEL_MESSAGE__BODY_PURGE;
+	cm.purge = cp;
+	if (r->chan->conn == NULL || (len = tandem__channel_message__get_packed_size(&cm)) > sizeof(buf))
+		return -1;
+	tandem__channel_message__pack(&cm, buf);
+	if (channel_send(r->chan, buf, len) == 0) {
+		r->stats.chan_tx++;
+		return 0;
+	}
+	r->stats.chan_tx_err++;
+	return -1;
+}
+
+static int purge_all_to_proxyd(struct repl *r, const char *origin)
+{
+	Tandem__CachePurge all = TANDEM__CACHE_PURGE__INIT;
+
+	all.origin = (char *)origin;
+	all.has_all = all.all = 1;
+	return purge_to_proxyd(r, &all);
+}
+
+/* proxyd (re)connected: what it missed while it was not (a restarted hacd
+ * catching up from its peers' logs before proxyd found its socket). */
+static void purge_flush(struct repl *r)
+{
+	Tandem__CachePurge cp = TANDEM__CACHE_PURGE__INIT;
+
+	if (r->purge_all_unsent && purge_all_to_proxyd(r, r->purge_all_origin) == 0)
+		r->purge_all_unsent = 0;
+	for (size_t i = 0; i < r->purges.n; i++) {
+		struct purge_entry *e = purgelog_at_mut(&r->purges, i);
+
+		if (!e->unsent)
+			continue;
+		purge_msg(&cp, e);
+		if (purge_to_proxyd(r, &cp) == -1)
+			return;
+		e->unsent = 0;
+	}
+}
+
+/* To one peer (node) or every peer (-1), copies times. */
+static void purge_to_peers(struct repl *r, const struct purge_entry *e, int node, int copies)
+{
+	Tandem__PeerMessage pm = TANDEM__PEER_MESSAGE__INIT;
+	Tandem__CachePurge cp = TANDEM__CACHE_PURGE__INIT;
+	uint8_t buf[PURGE_URL_MAX + 256];
+	size_t len;
+
+	if (r->cfg->nnodes < 2)
+		return;
+	purge_msg(&cp, e);
+	pm.body_case = TANDEM__PEER_MESSAGE__BODY_PURGE;
+	pm.purge = &cp;
+	if ((len = tandem__peer_message__get_packed_size(&pm)) > sizeof(buf))
+		return;
+	tandem__peer_message__pack(&pm, buf);
+	for (int k = 0; k < copies; k++) {
+		send_payload(r, buf, len, node);
+		if (node == -1)
+			r->stats.purge_tx++;
+		else
+			r->stats.purge_log_tx++;
+	}
+}
+
+/* A peer's purge (live, or from its log): new ones go on to proxyd; a gap
+ * means purges no log holds any more were missed here, so everything. */
+static void apply_purge(struct repl *r, size_t node, const Tandem__CachePurge *cp)
+{
+	int o = purgelog_node(r->cfg, cp->origin);
+	const char *what = cp->tag != NULL ? cp->tag : cp->url;
+	enum purge_verdict v;
+
+	if (o >= 0 && (size_t)o == r->cfg->self)
+		/* This node's own purge coming back in a peer's log: applied
+		 * when it was made (an earlier epoch: before a restart). One
+		 * this node has not made yet is not its own. */
+		v = cp->has_epoch && cp->has_seq && (cp->epoch < r->purges.my_epoch ||
+		    (cp->epoch == r->purges.my_epoch && cp->seq <= r->purges.my_seq)) ? PURGE_DUP : PURGE_BAD;
+	else
+		v = o < 0 || !cp->has_epoch || !cp->has_seq || (cp->url != NULL) == (cp->tag != NULL) ||
+	    cp->epoch > ev_wall_ms() + r->cfg->repl.max_future_ms ? PURGE_BAD :
+	    purgelog_take(&r->purges, (size_t)o, cp->origin, cp->epoch, cp->seq, what,
+	    cp->tag != NULL ? PURGE_KIND_TAG : cp->has_prefix && cp->prefix ? PURGE_KIND_PREFIX : PURGE_KIND_URL,
+	    cp->has_at_unix_ms ? cp->at_unix_ms : 0);
+	if (v == PURGE_BAD) {
+		r->stats.purge_bad++;
+		log_rl_warnx(&r->rl, ev_now(r->loop), "replication: malformed cache purge from %s dropped (%llu so far)",
+		    node_name(r, node), (unsigned long long)r->stats.purge_bad);
+		return;
+	}
+	if (v == PURGE_DUP) {
+		r->stats.purge_dup++;
+		return;
+	}
+	r->stats.purge_rx++;
+	if (v == PURGE_NEW_GAP) {
+		r->stats.purge_gap++;
+		log_warnx("replication: cache purges from %s were missed beyond every purge log (%u kept): "
+		    "purging the whole cache", cp->origin, (unsigned)PURGELOG_MAX);
+		if (purge_all_to_proxyd(r, cp->origin) == -1) {
+			r->purge_all_unsent = 1;
+			snprintf(r->purge_all_origin, sizeof(r->purge_all_origin), "%s", cp->origin);
+		}
+	}
+	log_info("replication: cache purge %s%s from %s (via %s)", cp->tag != NULL ? "--tag " :
+	    cp->has_prefix && cp->prefix ? "--prefix " : "", what, cp->origin, node_name(r, node));
+	if (purge_to_proxyd(r, (Tandem__CachePurge *)cp) == -1)
+		purgelog_at_mut(&r->purges, r->purges.n - 1)->unsent = 1;
+}
+
+/* A peer asked for a bulk sync (it joined, restarted or came back): the
+ * purges it may have missed, oldest first, once each. */
+static void send_purge_log(struct repl *r, size_t node)
+{
+	for (size_t i = 0; i < r->purges.n; i++)
+		purge_to_peers(r, purgelog_at(&r->purges, i), (int)node, 1);
+}
+
+int repl_cache_purge(struct repl *r, const char *url, int kind, char *msg, size_t len)
+{
+	const struct purge_entry *e;
+	Tandem__CachePurge cp = TANDEM__CACHE_PURGE__INIT;
+
+	static const char *const opt[] = { "", "--prefix ", "--tag " };
+
+	if (kind < PURGE_KIND_URL || kind > PURGE_KIND_TAG) {
+		snprintf(msg, len, "cannot purge: unknown kind");
+		return -1;
+	}
+	if (kind != PURGE_KIND_TAG && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		snprintf(msg, len, "cannot purge: not an http:// or https:// URL: %.200s", url);
+		return -1;
+	}
+	e = purgelog_add_own(&r->purges, r->cfg->self, node_name(r, r->cfg->self), url, kind, ev_wall_ms());
+	if (e == NULL) {
+		snprintf(msg, len, "cannot purge: empty, or longer than %d bytes", PURGE_URL_MAX);
+		return -1;
+	}
+	purge_msg(&cp, e);
+	if (purge_to_proxyd(r, &cp) == -1)
+		purgelog_at_mut(&r->purges, r->purges.n - 1)->unsent = 1;
+	purge_to_peers(r, e, -1, 2);
+	log_info("replication: operator purged %s%s from every node's cache (purge %llu)", opt[kind],
+	    url, (unsigned long long)e->seq);
+	snprintf(msg, len, "purge %llu sent to this node's proxyd and %zu peer%s: %s%.200s",
+	    (unsigned long long)e->seq, r->cfg->nnodes - 1, r->cfg->nnodes == 2 ? "" : "s",
+	    opt[kind], url);
+	return 0;
+}
+
 /* An accepted StateSync or SyncRequest (hacd/peer.c's ladder passed). */
 static void on_peer_sync(void *arg, size_t node, const Tandem__PeerMessage *msg, size_t len)
 {
@@ -711,8 +891,13 @@ static void on_peer_sync(void *arg, size_t node, const Tandem__PeerMessage *msg,
 		apply_reset(r, node, msg->reset);
 		return;
 	}
+	if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_PURGE) {
+		apply_purge(r, node, msg->purge);
+		return;
+	}
 	if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST) {
 		r->stats.req_rx++;
+		send_purge_log(r, node);
 		if (rp->bulk.active) {
 			/* The bulk under way began moments ago; what changed
 			 * since travels in deltas. */
@@ -868,6 +1053,7 @@ int repl_init(struct repl *r, struct ev_loop *loop, const struct hacd_config *cf
 	ev_timer_init(&r->ae_timer, ae_cb, r);
 	ev_timer_init(&r->ticket_timer, ticket_cb, r);
 	r->started_ms = ev_now(loop);
+	purgelog_init(&r->purges, ev_wall_ms());
 	peer_table_set_sync(peers, on_peer_sync, r);
 	chan->connected = on_chan_connected;
 	chan->sync = on_chan_sync;
@@ -1081,6 +1267,12 @@ void repl_counters(const struct repl *r, void (*cb)(void *arg, const char *name,
 	cb(arg, "reset-rx", s->reset_rx);
 	cb(arg, "reset-bad", s->reset_bad);
 	cb(arg, "reset-dropped", s->reset_dropped);
+	cb(arg, "purge-tx", s->purge_tx);
+	cb(arg, "purge-rx", s->purge_rx);
+	cb(arg, "purge-dup", s->purge_dup);
+	cb(arg, "purge-bad", s->purge_bad);
+	cb(arg, "purge-gap", s->purge_gap);
+	cb(arg, "purge-log-tx", s->purge_log_tx);
 	if (r->store != NULL)
 		replica_counters(r->store, prefixed, &p);
 }

@@ -13,6 +13,7 @@
 #include "hacd/channel.h"
 #include "hacd/config.h"
 #include "hacd/peer.h"
+#include "hacd/purgelog.h"
 #include "hacd/replica.h"
 #include "lib/ev.h"
 #include "lib/log.h"
@@ -45,6 +46,10 @@ struct repl_stats {
 	uint64_t tickets_made;           /* TLS ticket keys this node made */
 	uint64_t reset_tx, reset_rx, reset_bad; /* hactl ratelimit reset datagrams */
 	uint64_t reset_dropped;          /* entries refused: from before a reset of their key */
+	uint64_t purge_tx, purge_rx;     /* hactl cache purge datagrams (each sent twice) */
+	uint64_t purge_dup, purge_bad;   /* received: already applied; malformed or from no configured node */
+	uint64_t purge_gap;              /* purges missed beyond every log: the whole cache purged */
+	uint64_t purge_log_tx;           /* log entries resent to a peer that asked for a bulk sync */
 };
 
 #define REPL_RESETS 64             /* recent rate-limit resets remembered */
@@ -77,6 +82,9 @@ struct repl {
 	int chan_resync;                 /* proxyd fell behind: bulk once it caught up */
 	struct repl_reset resets[REPL_RESETS];
 	size_t reset_next;               /* ring position of the next reset remembered */
+	struct purgelog purges;          /* recent hactl cache purges, for rejoining peers */
+	int purge_all_unsent;            /* a gap was seen while proxyd was not connected */
+	char purge_all_origin[REPLICA_NAME_MAX + 1];
 	struct repl_peer peer[HACD_MAX_NODES];
 	struct repl_stats stats;
 	struct log_ratelimit rl;
@@ -124,6 +132,14 @@ int repl_admin_set(struct repl *r, const char *upstream, const char *server, int
  * a message for the operator in msg, or -1 with the reason.
  */
 int repl_rate_reset(struct repl *r, const char *limit, const uint8_t *key, size_t klen, char *msg, size_t len);
+
+/*
+ * hactl cache purge URL | --prefix URL | --tag TAG (kind: enum purge_kind): numbered into the purge log, sent
+ * to the local proxyd and to every peer (twice: a command; a peer that
+ * misses both gets it from the log when it next asks for a bulk sync).
+ * 0 with a message for the operator in msg, or -1 with the reason.
+ */
+int repl_cache_purge(struct repl *r, const char *url, int kind, char *msg, size_t len);
 
 /* Visit every admin entry (hacd/ctl.c's listings); cb must not change r. */
 void repl_admin_foreach(const struct repl *r, void (*cb)(void *arg, const Tandem__ServerAdmin *a),

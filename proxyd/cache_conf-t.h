@@ -19,6 +19,7 @@ struct pd_cache {
 	uint64_t stale_if_error_ms;     /* how long past expiry an object may answer when the origin
 	                                   fails or no server is up (RFC 5861 §4 for every response); 0 = only
 	                                   as the response's own stale-if-error allows */
+	char *tag_header;               /* response field whose tags hactl cache purge --tag matches; NULL = none */
 	uint64_t coalesce_wait_ms;      /* how long a miss waits for another request's fetch of its key; 0: no coalescing */
 	struct cache_store *store;      /* one reference */
 };

@@ -13,7 +13,7 @@ int
 cache_conf_parse(struct pd_cache **out, size_t *n, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "name", "size", "max_object", "store_set_cookie", "heuristic",
-		"stale_if_error", "coalesce_wait", NULL };
+		"stale_if_error", "coalesce_wait", "tag_header", NULL };
 	const config_setting_t *l = NULL;
 	int cnt;
 
@@ -29,7 +29,7 @@ cache_conf_parse(struct pd_cache **out, size_t *n, const config_setting_t *root,
 	for (int i = 0; i < cnt; i++) {
 		const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
 		struct pd_cache *C = &(*out)[i];
-		const char *name = NULL;
+		const char *name = NULL, *th;
 		int64_t v;
 
 		*n = (size_t)i + 1;
@@ -62,6 +62,16 @@ cache_conf_parse(struct pd_cache **out, size_t *n, const config_setting_t *root,
 			return -1;
 		C->heuristic_pct = (unsigned)v;
 		C->coalesce_wait_ms = CACHE_DEFAULT_COALESCE_WAIT_MS;
+		th = "Surrogate-Key";           /* Fastly's and Varnish's convention; "" = none */
+		if (conf_get_str(g, "tag_header", 0, &th, err) == -1)
+			return -1;
+		/* A field name is a token (RFC 9110 §5.1). */
+		if (strlen(th) > 64 || strspn(th, "!#$%&'*+-.^_`|~0123456789"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != strlen(th))
+			return conf_errorf(err, config_setting_get_member(g, "tag_header"),
+			    "cache \"%s\": tag_header: a field name of up to 64 characters, or \"\"", name);
+		if (th[0] != '\0' && (C->tag_header = strdup(th)) == NULL)
+			return conf_errorf(err, g, "out of memory");
 		if (conf_get_duration(g, "stale_if_error", 0, &C->stale_if_error_ms, err) == -1 ||
 		    conf_get_duration(g, "coalesce_wait", 0, &C->coalesce_wait_ms, err) == -1)
 			return -1;
@@ -96,6 +106,7 @@ cache_conf_free(struct pd_cache *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].name);
+		free(v[i].tag_header);
 		cache_store_release(v[i].store);
 	}
 	free(v);

@@ -502,3 +502,48 @@ cache_inm_match(const char *inm, size_t inm_len, const char *etag, size_t etag_l
 	}
 	return 0;
 }
+
+/* ---- tags (hactl cache purge --tag) -------------------------------------------- */
+
+static int tag_in_list(const char *v, size_t vl, const char *tag, size_t tl)
+{
+	size_t i = 0;
+
+	while (i < vl) {
+		size_t j;
+
+		while (i < vl && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		j = i;
+		while (j < vl && v[j] != ' ' && v[j] != '\t' && v[j] != ',')
+			j++;
+		if (j > i && j - i == tl && memcmp(v + i, tag, tl) == 0)
+			return 1;
+		i = j;
+	}
+	return 0;
+}
+
+int
+cache_head_has_tag(const char *head, size_t len, const char *field, const char *tag)
+{
+	size_t fl = strlen(field), tl = strlen(tag), at;
+	const char *nl;
+
+	if (fl == 0 || tl == 0 || (nl = memchr(head, '\n', len)) == NULL)
+		return 0;
+	at = (size_t)(nl - head) + 1;              /* past the status line */
+	while (at < len) {
+		const char *line = head + at;
+		size_t ll, end;
+
+		nl = memchr(line, '\n', len - at);
+		end = nl != NULL ? (size_t)(nl - line) : len - at;
+		ll = end > 0 && line[end - 1] == '\r' ? end - 1 : end;
+		if (ll > fl && line[fl] == ':' && strncasecmp(line, field, fl) == 0 &&
+		    tag_in_list(line + fl + 1, ll - fl - 1, tag, tl))
+			return 1;
+		at += end + 1;
+	}
+	return 0;
+}

@@ -109,4 +109,10 @@ int cache_url_key(const char *url, size_t len, char *out, size_t cap);
  * the stored ETag: 1 when a listed tag (or "*") matches. */
 int cache_inm_match(const char *inm, size_t inm_len, const char *etag, size_t etag_len);
 
+/* Does a stored response head (status line, then "Name: value" lines
+ * ending in CRLF or LF) list tag in a field named field (case-insensitive;
+ * every field line of that name)? The value is a list of tags separated by
+ * spaces, tabs or commas (Surrogate-Key style); tags compare exactly. 1 or 0. */
+int cache_head_has_tag(const char *head, size_t len, const char *field, const char *tag);
+
 #endif

@@ -3,6 +3,7 @@
  * (cache_store.h): registry, hash table, segmented LRU, byte bound.
  */
 #include "proxyd/cache_store.h"
+#include "proxyd/cache_rule.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -616,24 +617,53 @@ cache_store_find(const char *name)
 	return s;
 }
 
-size_t
-cache_store_purge_prefix(struct cache_store *s, const void *prefix, size_t plen)
+/* Drop every object match() accepts; how many. The whole table under the
+ * store's lock: operators' purges, not the request path. */
+static size_t
+purge_where(struct cache_store *s, int (*match)(const struct cache_obj *o, const void *a, const void *b, size_t n),
+    const void *a, const void *b, size_t n)
 {
-	size_t n = 0;
+	size_t dropped = 0;
 
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < s->nbuckets; i++) {
 		struct cache_obj *o = s->tab[i], *nx;
 		for (; o != NULL; o = nx) {
 			nx = o->hnext;
-			if (o->key_len >= plen && memcmp(o->key, prefix, plen) == 0) {
+			if (match(o, a, b, n)) {
 				drop(s, o);
-				n++;
+				dropped++;
 			}
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
-	return n;
+	return dropped;
+}
+
+static int
+key_has_prefix(const struct cache_obj *o, const void *prefix, const void *unused, size_t plen)
+{
+	(void)unused;
+	return o->key_len >= plen && memcmp(o->key, prefix, plen) == 0;
+}
+
+static int
+head_has_tag(const struct cache_obj *o, const void *field, const void *tag, size_t unused)
+{
+	(void)unused;
+	return cache_head_has_tag((const char *)o->head, o->head_len, field, tag);
+}
+
+size_t
+cache_store_purge_prefix(struct cache_store *s, const void *prefix, size_t plen)
+{
+	return purge_where(s, key_has_prefix, prefix, NULL, plen);
+}
+
+size_t
+cache_store_purge_tag(struct cache_store *s, const char *field, const char *tag)
+{
+	return purge_where(s, head_has_tag, field, tag, 0);
 }
 
 const char *

@@ -109,6 +109,9 @@ struct cache_store *cache_store_find(const char *name);
  * key matches itself. Returns the number removed. Walks the table under the
  * lock: an operator's command, not the request path. */
 size_t cache_store_purge_prefix(struct cache_store *s, const void *prefix, size_t plen);
+/* Every object whose stored head lists tag in its field (cache_head_has_tag);
+ * how many. A walk of the whole store under its lock, as a prefix purge. */
+size_t cache_store_purge_tag(struct cache_store *s, const char *field, const char *tag);
 /* Calls fn for every store in the registry (metrics, status). */
 void cache_store_foreach(void (*fn)(void *ctx, struct cache_store *s), void *ctx);
 /* Every store's counters as Prometheus families tandem_cache_* (nothing

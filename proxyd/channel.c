@@ -334,6 +334,8 @@ channel_handle_frame(const uint8_t *p, size_t len)
 		cluster_view(m->view);
 	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_RESET && m->reset != NULL) {
 		cluster_reset(m->reset);
+	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_PURGE && m->purge != NULL) {
+		cluster_purge(m->purge);
 	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_CLUSTER && m->cluster != NULL) {
 		status_cluster(m->cluster, ev_now(ch.loop));
 	}

@@ -61,6 +61,8 @@
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/prom.h"
+#include "proxyd/cache_rule.h"
+#include "proxyd/cache_store.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
 #include "proxyd/procstate.h"
@@ -74,9 +76,9 @@
 #define CL_TICKET_WAIT_MS      10000  /* longest not-ready wait for the first cluster ticket key */
 #define CL_MAX_MEMBERS         32     /* node names the view may list (hacd allows 16) */
 
-enum { K_RATE = 0, K_BAN, K_HEALTH, K_TICKET, K_RESET, K_MAX };
+enum { K_RATE = 0, K_BAN, K_HEALTH, K_TICKET, K_RESET, K_PURGE, K_MAX };
 enum { R_MERGED = 0, R_STALE, R_UNKNOWN, R_REFUSED, R_MAX };
-static const char *const kind_name[K_MAX] = { "rate", "ban", "health", "ticket", "reset" };
+static const char *const kind_name[K_MAX] = { "rate", "ban", "health", "ticket", "reset", "purge" };
 static const char *const result_name[R_MAX] = { "merged", "stale", "unknown", "refused" };
 
 /* The ticket-key wait (see the top of the file); control thread only. */
@@ -280,6 +282,60 @@ void cluster_reset(const Tandem__RateReset *rr)
 	if (rc == 1)
 		log_info("rate limit %s: a key was reset (hactl ratelimit reset on %s)", rr->limit,
 		    rr->origin != NULL && rr->origin[0] != '\0' ? rr->origin : "?");
+}
+
+struct purge_ctx { const char *key; size_t klen; int prefix; size_t n; };
+
+static void purge_one(void *arg, struct cache_store *s)
+{
+	struct purge_ctx *pc = arg;
+
+	if (pc->prefix)
+		pc->n += cache_store_purge_prefix(s, pc->key, pc->klen);
+	else
+		pc->n += cache_store_remove(s, cache_key_hash(pc->key, pc->klen), pc->key, pc->klen);
+}
+
+void cluster_purge(const Tandem__CachePurge *cp)
+{
+	static char key[8448];
+	struct purge_ctx pc = { key, 0, 1, 0 };
+	const char *who = cp->origin != NULL && cp->origin[0] != '\0' ? cp->origin : "?";
+	int kl;
+
+	if (cp->has_all && cp->all) {
+		/* hacd missed purges its peers' logs no longer hold: every
+		 * object may be one of them (the empty prefix matches all). */
+		cache_store_foreach(purge_one, &pc);
+		cl.rx[K_PURGE][R_MERGED]++;
+		log_warnx("cache: every object of every cache purged (purges from %s were missed while this node "
+		    "was away: more than hacd's purge log holds)", who);
+		return;
+	}
+	if (cp->tag != NULL && cp->tag[0] != '\0') {
+		/* By tag: each cache with a tag_header (its objects remember
+		 * their tags in their stored heads). */
+		struct pd_config *g = procstate_current();
+
+		for (size_t i = 0; g != NULL && i < g->ncaches; i++)
+			if (g->caches[i].tag_header != NULL)
+				pc.n += cache_store_purge_tag(g->caches[i].store, g->caches[i].tag_header, cp->tag);
+		config_unref(g);
+		cl.rx[K_PURGE][R_MERGED]++;
+		log_info("cache: purged %zu object%s tagged %s (hactl cache purge on %s)", pc.n, pc.n == 1 ? "" : "s",
+		    cp->tag, who);
+		return;
+	}
+	if (cp->url == NULL || (kl = cache_url_key(cp->url, strlen(cp->url), key, sizeof(key))) < 0) {
+		refused(K_PURGE, "no URL, or not an http:// or https:// URL with a path");
+		return;
+	}
+	pc.klen = (size_t)kl;
+	pc.prefix = cp->has_prefix && cp->prefix;
+	cache_store_foreach(purge_one, &pc);
+	cl.rx[K_PURGE][R_MERGED]++;
+	log_info("cache: purged %zu object%s for %s%s (hactl cache purge on %s)", pc.n, pc.n == 1 ? "" : "s",
+	    pc.prefix ? "prefix " : "", cp->url, who);
 }
 
 void cluster_view(const Tandem__ClusterView *v)

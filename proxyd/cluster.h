@@ -25,6 +25,12 @@ void cluster_apply(const Tandem__StateSync *sync);
  * an unknown limit or a malformed message is skipped. */
 void cluster_reset(const Tandem__RateReset *rr);
 
+/* hactl cache purge on some node, through hacd: drop the URL's objects
+ * (or every key starting with it, or every object listing the tag in its
+ * cache's tag_header, or everything when all is set) from every cache of
+ * this proxyd (docs/cache.md). */
+void cluster_purge(const Tandem__CachePurge *cp);
+
 /* hacd's view of the cluster: node count and alive count (the partition
  * policy of each `partition = "share"` limit), its node name (to recognise
  * this node's own counts coming back), the sync interval, and whether hacd

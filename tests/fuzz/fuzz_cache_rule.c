@@ -2,15 +2,17 @@
  * tests/fuzz/fuzz_cache_rule.c — libFuzzer harness for the values the cache
  * reads from clients and origins (proxyd/cache_rule.c): Cache-Control,
  * HTTP-dates, Vary, the normalisation of Vary values, If-None-Match, and
- * an admin's purge URL turned into a key.
+ * an admin's purge URL turned into a key, and a stored head searched for a
+ * purge tag.
  *
- * Input: the first byte picks the parser (mod 6), the rest is the value.
+ * Input: the first byte picks the parser (mod 7), the rest is the value.
  * Invariants: delta-seconds stay within -1..2^31; a date that parses is
  * not negative and prints back (IMF-fixdate) to one that parses to the
  * same instant; Vary names are lowercase and at most 63 bytes; a
  * normalised value fits its buffer and has no leading, trailing or double
  * whitespace; "*" always matches; a URL key fits its buffer and keying it
- * again gives it back (the key is a fixed point).
+ * again gives it back (the key is a fixed point); a head with a tag line
+ * appended lists that tag.
  *
  * Seeds: tests/fuzz/corpus/cache_rule/, one per parser.
  */
@@ -57,7 +59,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	n = size - 1;
-	switch (data[0] % 6) {
+	switch (data[0] % 7) {
 	case 0: {
 		struct cache_cc cc;
 		cache_cc_init(&cc);
@@ -111,6 +113,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (l1 >= 0) {
 			int l2 = cache_url_key(k1, (size_t)l1, k2, sizeof(k2));
 			check(l2 == l1 && memcmp(k1, k2, (size_t)l1) == 0, "key is not a fixed point");
+		}
+		break;
+	}
+	case 6: {
+		static const char line[] = "\nsurrogate-key: x,a\r\n";
+		char h[1024];
+
+		(void)cache_head_has_tag(v, n, "Surrogate-Key", "a");
+		if (n + sizeof(line) <= sizeof(h)) {
+			memcpy(h, v, n);
+			memcpy(h + n, line, sizeof(line) - 1);
+			check(cache_head_has_tag(h, n + sizeof(line) - 1, "Surrogate-Key", "a") == 1,
+			    "a head with the tag's line appended does not list it");
 		}
 		break;
 	}

@@ -284,6 +284,8 @@ static void write_proxyd_seeds(const char *dir)
 		ev_now_update(loop);
 		ev_run_once(loop, 0);
 	}
+	/* Last, so the frames before keep their seed names. */
+	check(repl_cache_purge(&r, "http://tandem.test/img/", 1, msgbuf, sizeof(msgbuf)) == 0, "purge");
 
 	frame_conn_init(&rx, sv[1]);
 	check(frame_read(&rx) == 1, "read");
@@ -295,6 +297,7 @@ static void write_proxyd_seeds(const char *dir)
 		    m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_SYNC ? "sync" :
 		    m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_VIEW ? "view" :
 		    m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_RESET ? "reset" :
+		    m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_PURGE ? "purge" :
 		    m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_DRAIN ? "drain" : "other");
 		tandem__channel_message__free_unpacked(m, NULL);
 		put_file(dir, name, msg - FRAME_HDR_LEN, len + FRAME_HDR_LEN);

@@ -5,7 +5,8 @@
  * ChannelMessage and acts on it: drain on/off, the cluster's server admin
  * state (applied to this proxyd's servers), and through proxyd/cluster.c
  * peers' rate counts and bans (into the cluster-scope rate table), health
- * observations, TLS ticket keys, the cluster view and rate-limit resets.
+ * observations, TLS ticket keys, the cluster view, rate-limit resets and
+ * cache purges (hactl cache purge).
  *
  * proxyd here is real: a configuration parsed from text (one upstream with
  * two servers, one cluster-scope rate limit) published as the current

@@ -23,6 +23,11 @@
  *   - bulk export converges: a fresh store fed this store's bulk sync
  *     (replica_bulk_next, each chunk unpacked and merged) dumps the same.
  *
+ * A PeerMessage carrying a CachePurge (hactl cache purge) goes instead to
+ * hacd/purgelog.c as hacd/repl.c's apply_purge feeds it: the log stays
+ * bounded, an origin's (epoch, seq) never goes back, and a purge taken
+ * once is a duplicate (or refused) the second time.
+ *
  * Seeds: tests/fuzz/corpus/peer/, StateSyncs packed by replica.c's own
  * export code (replica_export_delta, replica_bulk_next) from stores filled
  * the way hacd fills them; regenerate with
@@ -33,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hacd/purgelog.h"
 #include "hacd/replica.h"
 #include "lib/log.h"
 #include "proto/tandem.pb-c.h"
@@ -375,6 +381,26 @@ static void write_seeds(const char *dir)
 	while ((na = replica_bulk_next(&bulk, REPLICA_ENV_PEER, a, 600)) > 0)
 		write_seed(dir, n++, NULL, 0, a, (size_t)na);
 	replica_free(r);
+	{
+		/* A purge as hacd/repl.c packs one, and that purge twice. */
+		Tandem__PeerMessage pm = TANDEM__PEER_MESSAGE__INIT;
+		Tandem__CachePurge cp = TANDEM__CACHE_PURGE__INIT;
+
+		cp.origin = "n2";
+		cp.has_epoch = cp.has_seq = cp.has_prefix = cp.has_at_unix_ms = 1;
+		cp.epoch = NOW - 60000;
+		cp.seq = 1;
+		cp.prefix = 1;
+		cp.at_unix_ms = NOW;
+		cp.url = "http://tandem.test/static/";
+		pm.body_case = TANDEM__PEER_MESSAGE__BODY_PURGE;
+		pm.purge = &cp;
+		na = (ssize_t)tandem__peer_message__pack(&pm, a);
+		write_seed(dir, n++, NULL, 0, a, (size_t)na);
+		cp.seq = 3;
+		nb = (ssize_t)tandem__peer_message__pack(&pm, b);
+		write_seed(dir, n++, a, (size_t)na, b, (size_t)nb);
+	}
 	printf("fuzz_peer: %d seeds in %s\n", n, dir);
 	exit(0);
 }
@@ -391,6 +417,43 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* Each purge twice, as the second copy or a resent log brings it. */
+static void purge_case(const uint8_t *data, size_t size, size_t s)
+{
+	static struct purgelog l;
+	Tandem__PeerMessage *m[2];
+
+	purgelog_init(&l, NOW);
+	m[0] = tandem__peer_message__unpack(NULL, s, data + 1);
+	m[1] = tandem__peer_message__unpack(NULL, size - 1 - s, data + 1 + s);
+	for (int i = 0; i < 2; i++) {
+		const Tandem__CachePurge *cp;
+		size_t node = 1;
+
+		if (m[i] == NULL || m[i]->body_case != TANDEM__PEER_MESSAGE__BODY_PURGE || m[i]->purge == NULL)
+			continue;
+		cp = m[i]->purge;
+		for (size_t k = 0; k < 3; k++)
+			if (cp->origin != NULL && strcmp(cp->origin, nodes[k]) == 0)
+				node = k;
+		for (int rep = 0; rep < 2; rep++) {
+			uint64_t e0 = l.epoch[node], h0 = l.hi[node];
+			enum purge_verdict v = purgelog_take(&l, node, cp->origin, cp->epoch, cp->seq,
+			    cp->tag != NULL ? cp->tag : cp->url, cp->tag != NULL ? PURGE_KIND_TAG :
+			    cp->has_prefix && cp->prefix ? PURGE_KIND_PREFIX : PURGE_KIND_URL, cp->at_unix_ms);
+
+			check(l.n <= PURGELOG_MAX, "the purge log outgrew its bound");
+			check(l.epoch[node] > e0 || (l.epoch[node] == e0 && l.hi[node] >= h0), "an origin's seq went back");
+			check(rep == 0 || v == PURGE_DUP || v == PURGE_BAD, "a purge was taken twice");
+			if (v == PURGE_NEW || v == PURGE_NEW_GAP)
+				check(strlen(purgelog_at(&l, l.n - 1)->url) <= PURGE_URL_MAX, "a stored URL is too long");
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (m[i] != NULL)
+			tandem__peer_message__free_unpacked(m[i], NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	Tandem__PeerMessage *m1, *m2;
@@ -403,6 +466,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s = data[0];
 	if (s > size - 1)
 		s = size - 1;
+	purge_case(data, size, s);
 	m1 = unpack(data + 1, s);
 	m2 = unpack(data + 1 + s, size - 1 - s);
 	if (m1 == NULL && m2 == NULL)

@@ -19,6 +19,7 @@ what the origin sends:
     delay=MS   answer after MS milliseconds
     echo=NAME  the body is the request's NAME field's value
     xc=1       X-Count: the count (to see a 304 update stored fields)
+    sk=V       Surrogate-Key: V (tags for hactl cache purge --tag)
 With etag=, an If-None-Match naming that tag is answered 304 (with the
 same fields). /_fail?on=1 makes every other request a 500, /_fail?on=0
 ends that.
@@ -117,6 +118,8 @@ class H(BaseHTTPRequestHandler):
             self.send_header("Last-Modified", email.utils.formatdate(time.time() - int(q["lm"]), usegmt=True))
         if "age" in q:
             self.send_header("Age", q["age"])
+        if "sk" in q:
+            self.send_header("Surrogate-Key", q["sk"])
         if "xc" in q:
             self.send_header("X-Count", str(n))
         if q.get("chunked") == "1" and status not in (204, 304):

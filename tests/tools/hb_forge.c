@@ -12,7 +12,8 @@
  *
  * The same forging covers state replication: --body sync seals a
  * StateSync that would put a server in maintenance cluster-wide, and
- * --body sync-request asks for a bulk sync; capture and replay see sync
+ * --body sync-request asks for a bulk sync, --body purge purges a prefix
+ * from every cache (hactl cache purge); capture and replay see sync
  * datagrams as well, since they travel on the heartbeat port.
  *
  * Replay after a restart: capture --from a node records that node's
@@ -75,6 +76,7 @@ struct hbf_opts {
 	const char *body;          /* forge: heartbeat (default), sync, sync-request */
 	const char *admin;         /* forge sync: UPSTREAM/SERVER */
 	const char *state;         /* forge sync: ready|drain|maint (default maint) */
+	const char *url;           /* forge purge: the URL (default http://127.0.0.1/) */
 	struct in_addr from;       /* capture: only datagrams from this source, when have_from */
 	int have_from;
 	int paced;                 /* replay: at the recorded pace (--pace recorded) */
@@ -138,6 +140,7 @@ hbf_parse_opts(int argc, char **argv, struct hbf_opts *o)
 	o->port = 7007;
 	o->body = "heartbeat";
 	o->admin = "app/app1";
+	o->url = "http://127.0.0.1/";
 	o->state = "maint";
 	for (i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -183,13 +186,18 @@ hbf_parse_opts(int argc, char **argv, struct hbf_opts *o)
 		} else if (strcmp(a, "--file") == 0) {
 			o->file = v;
 		} else if (strcmp(a, "--body") == 0) {
-			if (strcmp(v, "heartbeat") != 0 && strcmp(v, "sync") != 0 && strcmp(v, "sync-request") != 0)
-				hbf_usage_exit("--body heartbeat|sync|sync-request");
+			if (strcmp(v, "heartbeat") != 0 && strcmp(v, "sync") != 0 && strcmp(v, "sync-request") != 0 &&
+			    strcmp(v, "purge") != 0)
+				hbf_usage_exit("--body heartbeat|sync|sync-request|purge");
 			o->body = v;
 		} else if (strcmp(a, "--admin") == 0) {
 			if (strchr(v, '/') == NULL || strlen(v) > 128)
 				hbf_usage_exit("--admin UPSTREAM/SERVER");
 			o->admin = v;
+		} else if (strcmp(a, "--url") == 0) {
+			if (strlen(v) > 1024)
+				hbf_usage_exit("--url URL");
+			o->url = v;
 		} else if (strcmp(a, "--state") == 0) {
 			if (strcmp(v, "ready") != 0 && strcmp(v, "drain") != 0 && strcmp(v, "maint") != 0)
 				hbf_usage_exit("--state ready|drain|maint");
@@ -333,6 +341,7 @@ hbf_forge(const struct hbf_opts *o)
 	Tandem__StateSync ss = TANDEM__STATE_SYNC__INIT;
 	Tandem__ServerAdmin sa = TANDEM__SERVER_ADMIN__INIT, *sas[1] = { &sa };
 	Tandem__SyncRequest sr = TANDEM__SYNC_REQUEST__INIT;
+	Tandem__CachePurge cp = TANDEM__CACHE_PURGE__INIT;
 	char up[129], *srv;
 	struct wire_keyring *kr;
 	struct wire_sender ws;
@@ -391,6 +400,17 @@ hbf_forge(const struct hbf_opts *o)
 		sr.node = (char *)o->node;
 		pm.body_case = TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST;
 		pm.sync_request = &sr;
+	} else if (strcmp(o->body, "purge") == 0) {
+		/* hactl cache purge as the impersonated node would send it: a
+		 * new epoch, seq 1, so only the AEAD can refuse it. */
+		cp.origin = (char *)o->node;
+		cp.has_epoch = cp.has_seq = cp.has_prefix = 1;
+		cp.epoch = (uint64_t)time(NULL) * 1000 + 60000;
+		cp.seq = 1;
+		cp.prefix = 1;
+		cp.url = (char *)o->url;
+		pm.body_case = TANDEM__PEER_MESSAGE__BODY_PURGE;
+		pm.purge = &cp;
 	}
 	plen = tandem__peer_message__get_packed_size(&pm);
 	if (plen > sizeof(payload))
@@ -665,9 +685,11 @@ static const struct {
 } hbf_cmds[] = {
 	{ "forge", hbf_forge,
 	  "--to IP:PORT --key FILE --node NAME [--cluster demo] [--vip web] [--spoof IP:PORT]\n"
-	  "\t\t[--body heartbeat|sync|sync-request] [--admin UP/SRV] [--state ready|drain|maint]\n"
+	  "\t\t[--body heartbeat|sync|sync-request|purge] [--admin UP/SRV] [--state ready|drain|maint]\n"
+	  "\t\t[--url URL]\n"
 	  "\t\ta heartbeat claiming VIP at priority 255 (or a state sync setting UP/SRV's\n"
-	  "\t\tadmin state, or a bulk sync request), sealed with FILE's (wrong) key" },
+	  "\t\tadmin state, a bulk sync request, or a cache purge of the prefix URL),\n"
+	  "\t\tsealed with FILE's (wrong) key" },
 	{ "junk", hbf_junk,
 	  "--to IP:PORT --kind random|short|oversize|version|cluster|auth [--node N] [--spoof IP:PORT]\n"
 	  "\t\tbytes shaped to stop at one of lib/wire's checks" },

@@ -27,7 +27,8 @@ test_good(void **state)
 
 	(void)state;
 	c = config_load_string("t.conf", BASE
-	    "caches = ( { name = \"main\"; size = \"8m\"; max_object = \"2m\"; store_set_cookie = true; heuristic = 10; },\n"
+	    "caches = ( { name = \"main\"; size = \"8m\"; max_object = \"2m\"; store_set_cookie = true; heuristic = 10;\n"
+	    "             tag_header = \"\"; },\n"
 	    "           { name = \"small\"; size = \"256k\"; } );\n"
 	    "routes = ( { match = { path_prefix = \"/s/\"; }; upstream = \"a\"; cache = \"main\"; },\n"
 	    "           { upstream = \"a\"; } );\n", &err);
@@ -43,6 +44,9 @@ test_good(void **state)
 	assert_int_equal(c->caches[1].max_object, 128u << 10);
 	assert_int_equal(c->caches[1].heuristic_pct, 0);
 	assert_false(c->caches[1].store_set_cookie);
+	/* Tags: Surrogate-Key unless set; "" = none. */
+	assert_null(c->caches[0].tag_header);
+	assert_string_equal(c->caches[1].tag_header, "Surrogate-Key");
 	assert_ptr_equal(c->routes[0].cache, &c->caches[0]);
 	assert_null(c->routes[1].cache);
 	config_unref(c);
@@ -81,6 +85,8 @@ static const struct { const char *text, *where, *what; } bad[] = {
 	{ BASE "caches = ( { name = \"c\"; size = \"1m\"; max_object = \"1m\"; } );\n", "t.conf:3", "half of size" },
 	{ BASE "caches = ( { name = \"c\"; heuristic = 101; } );\n", "t.conf:3", "heuristic" },
 	{ BASE "caches = ( { name = \"c\"; }, { name = \"c\"; } );\n", "t.conf:3", "defined twice" },
+	{ BASE "caches = ( { name = \"c\"; tag_header = \"Surrogate Key\"; } );\n", "t.conf:3", "tag_header" },
+	{ BASE "caches = ( { name = \"c\"; tag_header = \"X:\"; } );\n", "t.conf:3", "tag_header" },
 	{ BASE "routes = ( { upstream = \"a\"; cache = \"nope\"; } );\n", "t.conf:3", "unknown cache \"nope\"" },
 	{ BASE "caches = ( { name = \"c\"; } );\nroutes = ( { respond = { status = 200; body = \"x\"; }; cache = \"c\"; } );\n",
 	  "t.conf:4", "only forwarding routes cache" },

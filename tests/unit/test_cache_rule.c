@@ -289,6 +289,31 @@ test_url_key(void **state)
 	}
 }
 
+/* hactl cache purge --tag: the stored head's tag field, as a table. */
+static void
+test_head_tag(void **state)
+{
+	static const struct { const char *head, *tag; int want; } t[] = {
+		{ "HTTP/1.1 200 OK\r\nSurrogate-Key: red blue\r\n\r\n", "blue", 1 },
+		{ "HTTP/1.1 200 OK\r\nSurrogate-Key: red blue\r\n\r\n", "red", 1 },
+		{ "HTTP/1.1 200 OK\r\nsurrogate-key:\tred,blue\r\n", "blue", 1 },   /* name any case, tab, comma */
+		{ "HTTP/1.1 200 OK\r\nSurrogate-Key: red blues\r\n", "blue", 0 },   /* whole tags only */
+		{ "HTTP/1.1 200 OK\r\nSurrogate-Key: Blue\r\n", "blue", 0 },         /* tags compare exactly */
+		{ "HTTP/1.1 200 OK\r\nX-Surrogate-Key: blue\r\n", "blue", 0 },       /* another field */
+		{ "HTTP/1.1 200 OK\r\nSurrogate-Keys: blue\r\n", "blue", 0 },
+		{ "HTTP/1.1 200 OK\r\nA: 1\r\nSurrogate-Key: a\r\nSurrogate-Key: b\r\n", "b", 1 }, /* every line */
+		{ "Surrogate-Key: blue\r\nA: 1\r\n", "blue", 0 },                   /* the status line is not a field */
+		{ "HTTP/1.1 200 OK\nSurrogate-Key: blue", "blue", 1 },               /* LF only, no final newline */
+		{ "HTTP/1.1 200 OK\r\nSurrogate-Key: \r\n", "blue", 0 },
+		{ "HTTP/1.1 200 OK\r\nSurrogate-Key: blue\r\n", "", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (cache_head_has_tag(t[i].head, strlen(t[i].head), "Surrogate-Key", t[i].tag) != t[i].want)
+			fail_msg("case %zu (%s): want %d", i, t[i].tag, t[i].want);
+}
+
 int
 main(void)
 {
@@ -302,6 +327,7 @@ main(void)
 		cmocka_unit_test(test_vary),
 		cmocka_unit_test(test_inm),
 		cmocka_unit_test(test_url_key),
+		cmocka_unit_test(test_head_tag),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
