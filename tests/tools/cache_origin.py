@@ -19,6 +19,7 @@ what the origin sends:
     delay=MS   answer after MS milliseconds
     echo=NAME  the body is the request's NAME field's value
     xc=1       X-Count: the count (to see a 304 update stored fields)
+    cc304=V    Cache-Control: V on a 304 instead of cc's
     sk=V       Surrogate-Key: V (tags for hactl cache purge --tag)
 With etag=, an If-None-Match naming that tag is answered 304 (with the
 same fields). /_fail?on=1 makes every other request a 500, /_fail?on=0
@@ -103,7 +104,9 @@ class H(BaseHTTPRequestHandler):
         if "nodate" not in q:
             self.send_header("Date", email.utils.formatdate(usegmt=True))
         self.send_header("Content-Type", "text/plain")
-        if "cc" in q:
+        if status == 304 and "cc304" in q:
+            self.send_header("Cache-Control", q["cc304"])
+        elif "cc" in q:
             self.send_header("Cache-Control", q["cc"])
         if "expires" in q:
             self.send_header("Expires", "bad" if q["expires"] == "bad"
