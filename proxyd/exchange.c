@@ -71,7 +71,9 @@ exch_alloc(struct worker *wk, struct conn *c)
 	r->qhead.rpos = r->qhead.wpos = 0;
 	r->rhead.rpos = r->rhead.wpos = 0;
 	r->c = c;
-	r->tm = &c->timer;
+	/* HTTP/1's timer is the connection's; the HTTP/2 front sets its
+	 * stream's. No connection (the worker-cache unit test): none. */
+	r->tm = c != NULL ? &c->timer : NULL;
 	r->up_idx = r->srv_idx = -1;
 	return r;
 }
