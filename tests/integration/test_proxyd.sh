@@ -152,7 +152,7 @@ count() { grep -cx "$1" || true; }
 # raw PORT EXPR...: python raw-socket exchange; JSON {statuses, bodies, headers, closed}.
 raw() { timeout 20 python3 "$T/h.py" raw "$@" 2>&1; }
 
-admin_cmd() { timeout 10 python3 "$T/h.py" admin "$T/run-ad/proxyd.sock" "$@" 2>&1; }
+admin_cmd() { timeout 10 python3 tests/tools/adminsock.py "$T/run-ad/proxyd.sock" "$*" 2>&1; }
 
 metric_sum() {  # METRICS_TEXT NAME: the sum of every sample of NAME
 	awk -v n="$2" '$1 ~ "^"n"([{]|$)" { s += $NF } END { printf "%d\n", s }' <<<"$1"
@@ -374,22 +374,6 @@ def cmd_stall(port, pid, n):
         s.close()
     print(peak - before, whole)
 
-def cmd_admin(path, *cmd):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect(path)
-    s.sendall((' '.join(cmd) + '\n').encode())
-    out, end = b'', time.time() + 5
-    while not out.endswith(b'\n\n') and time.time() < end:
-        try:
-            d = s.recv(65536)
-        except socket.timeout:
-            break
-        if not d:
-            break
-        out += d
-    sys.stdout.write(out.decode('latin1'))
-
 # The misbehaving origin. Every request head is logged as "<peer port> <request
 # line>". /garbage answers something that is not HTTP, /clte Content-Length with
 # chunked, /dupcl two Content-Lengths, /badchunk a bad chunk size, /fold an
@@ -474,7 +458,7 @@ def cmd_server(port, logfile):
         threading.Thread(target=serve_conn, args=(c, peer, log, lock), daemon=True).start()
 
 if __name__ == '__main__':
-    {'raw': cmd_raw, 'expect': cmd_expect, 'ws': cmd_ws, 'admin': cmd_admin, 'abort': cmd_abort, 'stall': cmd_stall,
+    {'raw': cmd_raw, 'expect': cmd_expect, 'ws': cmd_ws, 'abort': cmd_abort, 'stall': cmd_stall,
      'server': cmd_server}[sys.argv[1]](*sys.argv[2:])
 PYEOF
 
