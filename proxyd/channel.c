@@ -34,9 +34,11 @@
 #include "proto/tandem.pb-c.h"
 #include "proxyd/admin.h"
 #include "proxyd/balance.h"
+#include "proxyd/cache_digest.h"
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
+#include "proxyd/prefetch.h"
 #include "proxyd/procstate.h"
 #include "proxyd/status.h"
 
@@ -196,6 +198,10 @@ static void
 status_cb(struct ev_loop *loop, struct ev_timer *t)
 {
 	send_status();
+	/* The cache summary and hot keys (hactl cache stats, the warm
+	 * standby): CDIG_INTERVAL_MS is this timer's period. */
+	if (ch.connected)
+		cdig_tick(chan_send);
 	ev_timer_start(loop, t, CHAN_STATUS_MS);
 }
 
@@ -336,6 +342,8 @@ channel_handle_frame(const uint8_t *p, size_t len)
 		cluster_reset(m->reset);
 	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_PURGE && m->purge != NULL) {
 		cluster_purge(m->purge);
+	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_CACHE_DIGEST && m->cache_digest != NULL) {
+		prefetch_digest(m->cache_digest);
 	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_CLUSTER && m->cluster != NULL) {
 		status_cluster(m->cluster, ev_now(ch.loop));
 	}
@@ -389,6 +397,7 @@ channel_start(struct ev_loop *loop, const char *path, const char *node)
 	ev_timer_init(&ch.sync_timer, sync_cb, NULL);
 	ev_timer_start(loop, &ch.retry, 0);
 	ev_timer_start(loop, &ch.status, CHAN_STATUS_MS);
+	prefetch_start(loop);
 	return 0;
 }
 
@@ -420,6 +429,7 @@ channel_stop(void)
 	ev_timer_stop(ch.loop, &ch.status);
 	ev_timer_stop(ch.loop, &ch.quiet_timer);
 	ev_timer_stop(ch.loop, &ch.sync_timer);
+	prefetch_stop();
 }
 
 void
