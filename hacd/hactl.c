@@ -517,12 +517,14 @@ static int cache_stats(int json)
 
 	if (status != 0)
 		return finish(r);
+	if (r->message != NULL && r->message[0] != '\0')
+		fprintf(stderr, "%s\n", r->message);
 	if (json) {
 		printf("{\"node\":");
 		json_str(r->node);
 		printf(",\"nodes\":[");
 	} else {
-		printf("%-12s %-12s %8s %10s %12s %10s %10s %8s %12s %12s %10s %7s\n", "NODE", "CACHE", "AGE_MS", "OBJECTS",
+		printf("%-12s %-12s %8s %10s %12s %10s %10s %8s %12s %12s %12s %10s\n", "NODE", "CACHE", "AGE_MS", "OBJECTS",
 		    "BYTES", "HITS", "MISSES", "HIT%", "STALE", "STORED_B", "EVICTED_B", "PREFETCHED");
 	}
 	for (size_t i = 0; i < r->n_cache_nodes; i++) {
@@ -550,7 +552,7 @@ static int cache_stats(int json)
 				    (unsigned long long)c->prefetched);
 				continue;
 			}
-			printf("%-12.12s %-12.12s %8llu %10llu %12llu %10llu %10llu %7.1f%% %12llu %12llu %10llu %7llu\n", n->node ? n->node : "?",
+			printf("%-12.12s %-12.12s %8llu %10llu %12llu %10llu %10llu %7.1f%% %12llu %12llu %12llu %10llu\n", n->node ? n->node : "?",
 			    c->name ? c->name : "?", (unsigned long long)n->age_ms, (unsigned long long)c->objects,
 			    (unsigned long long)c->bytes, (unsigned long long)c->hits, (unsigned long long)c->misses,
 			    lk ? 100.0 * (double)c->hits / (double)lk : 0.0, (unsigned long long)c->stale_served,
@@ -567,7 +569,7 @@ static int cache_stats(int json)
 		    (unsigned long long)tot[3], (unsigned long long)tot[4], (unsigned long long)tot[5],
 		    (unsigned long long)tot[6], (unsigned long long)tot[7]);
 	} else {
-		printf("%-12s %-12s %8s %10llu %12llu %10llu %10llu %7.1f%% %12llu %12llu %10llu %7llu\n", "cluster", "*", "-",
+		printf("%-12s %-12s %8s %10llu %12llu %10llu %10llu %7.1f%% %12llu %12llu %12llu %10llu\n", "cluster", "*", "-",
 		    (unsigned long long)tot[0], (unsigned long long)tot[1], (unsigned long long)tot[2],
 		    (unsigned long long)tot[3], tot[2] + tot[3] ? 100.0 * (double)tot[2] / (double)(tot[2] + tot[3]) : 0.0,
 		    (unsigned long long)tot[4], (unsigned long long)tot[5], (unsigned long long)tot[6],
