@@ -1052,7 +1052,7 @@ static const struct command commands[] = {
 	{ "admin",       cmd_admin,       "the cluster-wide server admin state [--json]" },
 	{ "ratelimit",   cmd_ratelimit,   "cluster-wide counts: top [N] [--limit NAME] | show LIMIT KEY [--json] | reset LIMIT KEY" },
 	{ "bans",        cmd_bans,        "bans in force on the cluster [--limit NAME] [--json]" },
-	{ "cache",       cmd_cache,       "purge URL | purge --prefix URL | purge --tag TAG: from the cache of every node (a node that was down purges on rejoin)" },
+	{ "cache",       cmd_cache,       "purge URL | purge --prefix URL | purge --tag TAG: from the cache of every node (a node that was down purges on rejoin); stats [--json]: every node's cache counters and the total" },
 	{ "events",      cmd_events,      "follow transitions as they happen" },
 	{ "keygen",      cmd_keygen,      "print a new key-file line, or write a new key file: [-o FILE] [ID] (no hacd needed)" },
 	{ "help",        cmd_help,        "this list" },
