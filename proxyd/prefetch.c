@@ -219,7 +219,7 @@ prefetch_digest(const Tandem__CacheDigest *d)
 		for (size_t j = 0; j < pf.qn && !dup; j++) {
 			const struct pf_item *q = &pf.q[(pf.qhead + j) % PREFETCH_QUEUE];
 
-			dup = strcmp(q->target, k->target) == 0 && strcmp(q->host, k->host) == 0 &&
+			dup = q->host != NULL && strcmp(q->target, k->target) == 0 && strcmp(q->host, k->host) == 0 &&
 			    strcmp(q->cache, k->cache) == 0;
 		}
 		if (dup)
