@@ -184,8 +184,17 @@ out:
 	free(sc);
 }
 
-uint64_t
-cdig_sent(void)
+void
+cdig_render(struct buf *o)
 {
-	return digests_sent;
+	uint64_t rx = prefetch_digests_received();
+
+	if (digests_sent == 0 && rx == 0)
+		return;
+	buf_appendf(o, "# HELP tandem_cache_digests_total Digests of hot cache keys: sent to hacd (this node's), "
+	    "received from hacd (peers' chunks).\n# TYPE tandem_cache_digests_total counter\n"
+	    "tandem_cache_digests_total{direction=\"sent\"} %llu\n"
+	    "tandem_cache_digests_total{direction=\"received\"} %llu\n",
+	    (unsigned long long)digests_sent, (unsigned long long)rx);
+	prefetch_render(o);
 }

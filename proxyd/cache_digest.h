@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/buf.h"
 #include "proto/tandem.pb-c.h"
 
 #define CDIG_MAX_KEYS   256        /* keys in one node's digest, every cache together */
@@ -26,7 +27,9 @@ void cdig_tick(void (*send)(const Tandem__ChannelMessage *m));
 int cdig_split_key(const char *key, size_t klen, int *https, const char **host, size_t *hl,
     const char **target, size_t *tl);
 
-/* Counters for proxyd's /metrics (proxyd/prefetch.c renders them). */
-uint64_t cdig_sent(void);
+/* The tandem_cache_digests_total family and the prefetch's (prefetch_render)
+ * for proxyd's /metrics; nothing while no digest went either way.
+ * Control thread (metrics.c). */
+void cdig_render(struct buf *o);
 
 #endif

@@ -119,6 +119,15 @@ chan_send(const Tandem__ChannelMessage *m)
 	chan_flush();
 }
 
+/* chan_send while connected (a send that fails disconnects: the next
+ * message of a batch must not be queued on the closed connection). */
+static void
+chan_send_connected(const Tandem__ChannelMessage *m)
+{
+	if (ch.connected)
+		chan_send(m);
+}
+
 static void
 send_status(void)
 {
@@ -201,7 +210,7 @@ status_cb(struct ev_loop *loop, struct ev_timer *t)
 	/* The cache summary and hot keys (hactl cache stats, the warm
 	 * standby): CDIG_INTERVAL_MS is this timer's period. */
 	if (ch.connected)
-		cdig_tick(chan_send);
+		cdig_tick(chan_send_connected);
 	ev_timer_start(loop, t, CHAN_STATUS_MS);
 }
 

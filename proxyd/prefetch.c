@@ -42,7 +42,6 @@
 #include "lib/log.h"
 #include "lib/net.h"
 #include "proxyd/cache_conf.h"
-#include "proxyd/cache_digest.h"
 #include "proxyd/cache_store.h"
 #include "proxyd/config.h"
 #include "proxyd/procstate.h"
@@ -78,7 +77,7 @@ struct pf_conn {
 	char cache[CACHE_NAME_MAX];
 	char *key;                    /* "http://host/target", for the freshness check */
 	size_t klen;
-	char out[CDIG_KEY_MAX + 256];
+	char out[PREFETCH_KEY_MAX + 256];
 	size_t olen, opos;
 	int connected;
 	char head[1024];              /* the first bytes of the answer: status line, fields */
@@ -182,7 +181,7 @@ void
 prefetch_digest(const Tandem__CacheDigest *d)
 {
 	struct pd_config *g = procstate_current();
-	char key[CDIG_KEY_MAX + 16];
+	char key[PREFETCH_KEY_MAX + 16];
 	size_t klen;
 
 	pf.digests_rx++;
@@ -194,7 +193,7 @@ prefetch_digest(const Tandem__CacheDigest *d)
 
 		pf.keys_rx++;
 		if (k == NULL || !printable(k->cache, CACHE_NAME_MAX - 1) || !printable(k->host, 255) ||
-		    !printable(k->target, CDIG_KEY_MAX) || k->target[0] != '/' || strpbrk(k->host, "/@?#\\") != NULL ||
+		    !printable(k->target, PREFETCH_KEY_MAX) || k->target[0] != '/' || strpbrk(k->host, "/@?#\\") != NULL ||
 		    build_key(key, sizeof(key), k->host, k->target, &klen) == -1) {
 			pf.res[PF_DROPPED]++;
 			continue;
@@ -377,7 +376,7 @@ start_one(struct pf_conn *c, const struct pd_config *g, struct pf_item *it)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	char key[CDIG_KEY_MAX + 16];
+	char key[PREFETCH_KEY_MAX + 16];
 	size_t klen;
 	int n;
 
@@ -509,16 +508,17 @@ prefetch_stored(const char *cache)
 	return 0;
 }
 
+uint64_t
+prefetch_digests_received(void)
+{
+	return pf.digests_rx;
+}
+
 void
 prefetch_render(struct buf *o)
 {
-	if (cdig_sent() == 0 && pf.digests_rx == 0)
+	if (pf.digests_rx == 0)
 		return;
-	buf_appendf(o, "# HELP tandem_cache_digests_total Digests of hot cache keys: sent to hacd (this node's), "
-	    "received from hacd (peers' chunks).\n# TYPE tandem_cache_digests_total counter\n"
-	    "tandem_cache_digests_total{direction=\"sent\"} %llu\n"
-	    "tandem_cache_digests_total{direction=\"received\"} %llu\n",
-	    (unsigned long long)cdig_sent(), (unsigned long long)pf.digests_rx);
 	buf_appendf(o, "# HELP tandem_cache_digest_keys_received_total Keys in peers' digests.\n"
 	    "# TYPE tandem_cache_digest_keys_received_total counter\ntandem_cache_digest_keys_received_total %llu\n",
 	    (unsigned long long)pf.keys_rx);

@@ -14,6 +14,7 @@
 #include "lib/ev.h"
 #include "proto/tandem.pb-c.h"
 
+#define PREFETCH_KEY_MAX   1024    /* host + target bytes (proxyd/cache_digest.h CDIG_KEY_MAX) */
 #define PREFETCH_QUEUE     1024    /* keys waiting; more are dropped (counted) */
 #define PREFETCH_PARALLEL  4       /* requests in flight */
 #define PREFETCH_TIMEOUT_MS 10000  /* one request, connect to last byte */
@@ -25,7 +26,9 @@ void prefetch_stop(void);
 void prefetch_digest(const Tandem__CacheDigest *d);
 /* Objects stored by prefetches for cache name (hactl cache stats). */
 uint64_t prefetch_stored(const char *cache);
-/* tandem_cache_prefetch_* and tandem_cache_digests_* families (metrics.c). */
+/* Digest chunks received from hacd. */
+uint64_t prefetch_digests_received(void);
+/* tandem_cache_prefetch* families and the keys received (cdig_render). */
 void prefetch_render(struct buf *o);
 
 #endif
