@@ -34,59 +34,21 @@ WAIT_S=15            # bound on a digest reaching the other node and its keys be
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=cache_lab.sh
+. "$(dirname "$0")/cache_lab.sh"
 
-write_conf() {
-	mkdir -p "$PG_DIR" && chmod 0755 "$PG_DIR" || return 1
-	cat >"$PROXYD_CONF" <<EOC || return 1
-threads = 2;
-user = "tandem-proxyd";
-log = { level = "info"; access = "off"; };
-admin = { listen = "127.0.0.1:9901"; };
-listeners = ( { name = "http"; listen = "*:80"; } );
-caches = ( { name = "main"; size = "8m"; prefetch_rate = 50; } );
-upstreams = (
-  { name = "org"; servers = ( { name = "o1"; address = "127.0.0.1:$ORIGIN_PORT"; } ); }
-);
-routes = ( { name = "c"; match = { path_prefix = "/c/"; }; upstream = "org"; cache = "main"; } );
-EOC
-	chmod 0644 "$PROXYD_CONF"
-}
+write_conf() { cache_lab_conf 'size = "8m"; prefetch_rate = 50;'; }
 
-origin_start() {
-	lab_spawn "$(lab_ns "$1")" "$1/origin" "$(lab_node_dir "$1")/origin.log" \
-		python3 "${T_ROOT:-$PWD}/tests/tools/cache_origin.py" "$ORIGIN_PORT"
-}
-
-# count NODE TARGET: requests for TARGET that reached NODE's origin.
-count() {
-	ip netns exec "$(lab_ns "$1")" curl -s --max-time 5 -G --data-urlencode "t=$2" \
-		"http://127.0.0.1:$ORIGIN_PORT/_count"
-}
-# get NODE TARGET: one request through NODE's proxyd.
-get() { ip netns exec "$(lab_ns "$1")" curl -s -o /dev/null --max-time 5 "http://127.0.0.1$2"; }
 is_count() { [[ $(count "$1" "$2") == "$3" ]]; }
 # prom NODE SERIES: the value of one series of NODE's proxyd /metrics, or 0.
 prom() { t_scrape "$1" 9901 | awk -v s="$2" '$1 == s { v = $2 } END { print v + 0 }'; }
 prom_above() { local v; v=$(prom "$1" "$2"); ((${v%.*} > $3)); }
-counter_above() { local v; v=$(t_counter "$1" "$2"); [[ $v =~ ^[0-9]+$ ]] && ((v > $3)); }
 # stat NODE ASKED JQ: from ASKED's `hactl cache stats --json`, NODE's cache main, field JQ.
 stat() {
 	lab_hactl "$2" cache stats --json 2>/dev/null |
 		jq -r --arg n "$1" --arg f "$3" '.nodes[] | select(.node == $n) | .caches[] | select(.name == "main") | .[$f]' 2>/dev/null
 }
 stat_at_least() { local v; v=$(stat "$1" "$2" "$3"); [[ $v =~ ^[0-9]+$ ]] && ((v >= $4)); }
-
-setup() {
-	local n
-	for n in n1 n2; do
-		lab_alive "$n/origin" || origin_start "$n"
-		t_wait 10 lab_listening "$n" "$ORIGIN_PORT" || { t_fail "origin on $n did not start"; return 1; }
-	done
-	t_daemons_up || return 1
-	for n in n1 n2; do
-		t_wait 10 t_both_alive "$n" || { t_fail "hacd on $n does not see both nodes alive"; return 1; }
-	done
-}
 
 case_stats() {
 	local t='/c/st?cc=max-age%3D600' h0 i tot
