@@ -48,6 +48,13 @@
 
 #define PF_TICK_MS   50
 #define PF_MAX_CACHES 16
+/* A key fetched without being stored (its answer not storable here, or
+ * its route here has no cache) or that failed is not fetched again for
+ * PF_HOLD_MS, though every digest names it: otherwise it would cost the
+ * origin a request per digest. A fixed table by key hash, like the
+ * store's pass marks: a collision only ends a hold early. */
+#define PF_HOLD_SLOTS 1024
+#define PF_HOLD_MS   60000
 
 enum pf_result {
 	PF_STORED = 0,      /* fetched, and stored fresh */
@@ -59,11 +66,12 @@ enum pf_result {
 	PF_PAUSED,          /* dropped: its cache is paused after an origin error */
 	PF_FAILED,          /* connect, write, read failure or timeout */
 	PF_DROPPED,         /* the queue was full, or the key was malformed */
+	PF_HELD,            /* fetched lately without being stored: not again for a while */
 	PF_RESULT_MAX
 };
 
 static const char *const pf_result_name[PF_RESULT_MAX] = {
-	"stored", "not-stored", "fresh", "no-cache", "unsupported", "origin-error", "paused", "failed", "dropped",
+	"stored", "not-stored", "fresh", "no-cache", "unsupported", "origin-error", "paused", "failed", "dropped", "held",
 };
 
 struct pf_item {
@@ -100,6 +108,7 @@ static struct {
 	struct pf_conn c[PREFETCH_PARALLEL];
 	struct pf_bucket b[PF_MAX_CACHES];
 	size_t nb;
+	struct { uint64_t hash, until; } hold[PF_HOLD_SLOTS];
 	uint64_t digests_rx, keys_rx;
 	uint64_t res[PF_RESULT_MAX];
 	struct log_ratelimit rl;
@@ -165,6 +174,23 @@ stored_fresh(const char *cache, const char *key, size_t klen)
 }
 
 static int
+held(const char *key, size_t klen)
+{
+	uint64_t h = cache_key_hash(key, klen);
+
+	return pf.hold[h % PF_HOLD_SLOTS].hash == h && pf.hold[h % PF_HOLD_SLOTS].until > ev_now(pf.loop);
+}
+
+static void
+hold(const char *key, size_t klen)
+{
+	uint64_t h = cache_key_hash(key, klen);
+
+	pf.hold[h % PF_HOLD_SLOTS].hash = h;
+	pf.hold[h % PF_HOLD_SLOTS].until = ev_now(pf.loop) + PF_HOLD_MS;
+}
+
+static int
 printable(const char *s, size_t max)
 {
 	size_t n;
@@ -212,6 +238,10 @@ prefetch_digest(const Tandem__CacheDigest *d)
 		}
 		if (stored_fresh(k->cache, key, klen)) {
 			pf.res[PF_FRESH]++;
+			continue;
+		}
+		if (held(key, klen)) {
+			pf.res[PF_HELD]++;
 			continue;
 		}
 		/* A key queued already (the previous digest named it too). */
@@ -279,6 +309,8 @@ conn_end(struct pf_conn *c, enum pf_result res)
 	c->fd = -1;
 	if (res == PF_STORED && !stored_fresh(c->cache, c->key, c->klen))
 		res = PF_NOT_STORED;
+	if (res == PF_NOT_STORED || res == PF_FAILED)
+		hold(c->key, c->klen);
 	pf.res[res]++;
 	if (res == PF_STORED && b != NULL)
 		b->stored++;
