@@ -7,6 +7,11 @@
 
 #include <string.h>
 
+#include "lib/wire.h"
+
+_Static_assert(CV_CHUNK_BYTES <= WIRE_MAX_PAYLOAD, "a digest chunk must fit one datagram");
+_Static_assert(CV_SUMMARY_MAX + 16 <= WIRE_MAX_PAYLOAD, "a summary must fit one datagram");
+
 /* Printable ASCII without space (RFC 9110 §4.2.3 host and RFC 3986 target
  * characters all are): nothing that could end a request line or a field
  * when proxyd puts it into a request. */

@@ -24,7 +24,8 @@
 #define CV_DIGEST_KEYS   256        /* keys in one node's digest (proxyd's CDIG_MAX_KEYS) */
 #define CV_HOST_MAX      255
 #define CV_KEY_MAX       1024       /* host + target bytes (proxyd's CDIG_KEY_MAX) */
-#define CV_CHUNK_BYTES   1100       /* a digest chunk's packed PeerMessage, under WIRE_MAX_PAYLOAD */
+#define CV_CHUNK_BYTES   1200       /* a digest chunk's packed PeerMessage, under WIRE_MAX_PAYLOAD; one key of
+                                       CV_KEY_MAX with a cache name of CV_NAME_MAX always fits */
 
 struct cv_node {
 	uint8_t sum[CV_SUMMARY_MAX];     /* the newest CacheSummary, packed */

@@ -140,6 +140,31 @@ static void test_chunks(void **state)
 	}
 	assert_int_equal(seen, N);
 	assert_int_equal(from, N);
+	/* The largest key the checks allow fits a chunk of its own. */
+	{
+		static char big[CV_KEY_MAX + 1], name[CV_NAME_MAX + 1], host[CV_HOST_MAX + 1];
+		Tandem__CacheDigestKey *one[1] = { &k[0] };
+		Tandem__CacheDigest d1 = TANDEM__CACHE_DIGEST__INIT;
+
+		memset(big, 'a', CV_KEY_MAX - CV_HOST_MAX);
+		big[0] = '/';
+		memset(name, 'c', CV_NAME_MAX);
+		memset(host, 'h', CV_HOST_MAX);
+		k[0].target = big;
+		k[0].cache = name;
+		k[0].host = host;
+		k[0].has_hits = k[0].has_https = 1;
+		k[0].hits = UINT32_MAX;
+		d1.keys = one;
+		d1.n_keys = 1;
+		assert_true(cv_digest_ok(&d1));
+		from = 0;
+		assert_true(cv_digest_chunk(&d1, "a-long-node-name-x", &from, buf, sizeof(buf)) > 0);
+		assert_int_equal(from, 1);
+		k[0].cache = "main";
+		k[0].host = "www.example.com";
+		k[0].target = tgt[0];
+	}
 	/* Too many keys, or none, or one bad one: the whole digest is refused. */
 	d.n_keys = 0;
 	assert_false(cv_digest_ok(&d));
