@@ -91,10 +91,12 @@ sum_one(void *arg, struct cache_store *s)
 struct dig_ctx {
 	const char *cache;
 	Tandem__CacheDigestKey *keys;
-	char **strs;                 /* host and target copies, freed after the send */
+	char *arena;                 /* host and target copies: no allocation under the store's lock */
+	size_t used;
 	size_t n, max;
-	size_t nstr;
 };
+
+#define DIG_ARENA ((size_t)CDIG_MAX_KEYS * (CDIG_KEY_MAX + 2))
 
 static void
 dig_one(void *arg, const struct cache_obj *o)
@@ -105,25 +107,27 @@ dig_one(void *arg, const struct cache_obj *o)
 	size_t hl, tl;
 	int https;
 
+	/* Host and target with their NULs: at most CDIG_KEY_MAX + 2 bytes of
+	 * the arena, which has room for CDIG_MAX_KEYS of them. */
 	if (c->n >= c->max || o->key_len > CDIG_KEY_MAX ||
-	    cdig_split_key((const char *)o->key, o->key_len, &https, &host, &hl, &target, &tl) == -1)
+	    cdig_split_key((const char *)o->key, o->key_len, &https, &host, &hl, &target, &tl) == -1 ||
+	    c->used + hl + tl + 2 > DIG_ARENA)
 		return;
 	k = &c->keys[c->n];
 	tandem__cache_digest_key__init(k);
-	if ((c->strs[c->nstr] = strndup(host, hl)) == NULL)
-		return;
-	if ((c->strs[c->nstr + 1] = strndup(target, tl)) == NULL) {
-		free(c->strs[c->nstr]);
-		return;
-	}
+	k->host = c->arena + c->used;
+	memcpy(k->host, host, hl);
+	k->host[hl] = '\0';
+	c->used += hl + 1;
+	k->target = c->arena + c->used;
+	memcpy(k->target, target, tl);
+	k->target[tl] = '\0';
+	c->used += tl + 1;
 	k->cache = (char *)c->cache;
-	k->host = c->strs[c->nstr];
-	k->target = c->strs[c->nstr + 1];
 	k->has_https = 1;
 	k->https = https;
 	k->has_hits = 1;
 	k->hits = (uint32_t)(c->max - c->n);   /* rank: the first is the most recent */
-	c->nstr += 2;
 	c->n++;
 }
 
@@ -150,8 +154,8 @@ cdig_tick(void (*send)(const Tandem__ChannelMessage *m))
 
 	keys = calloc(CDIG_MAX_KEYS, sizeof(*keys));
 	pkeys = calloc(CDIG_MAX_KEYS, sizeof(*pkeys));
-	dc.strs = calloc(2 * CDIG_MAX_KEYS, sizeof(*dc.strs));
-	if (keys == NULL || pkeys == NULL || dc.strs == NULL)
+	dc.arena = malloc(DIG_ARENA);
+	if (keys == NULL || pkeys == NULL || dc.arena == NULL)
 		goto out;
 	dc.keys = keys;
 	/* Every cache gets an equal share of the bound, the last one the rest. */
@@ -176,9 +180,7 @@ cdig_tick(void (*send)(const Tandem__ChannelMessage *m))
 	send(&m);
 	digests_sent++;
 out:
-	for (size_t i = 0; i < dc.nstr; i++)
-		free(dc.strs[i]);
-	free(dc.strs);
+	free(dc.arena);
 	free(keys);
 	free(pkeys);
 	free(sc);
