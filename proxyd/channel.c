@@ -12,7 +12,9 @@
  * node), applied like the admin socket's "set server", and the rest of the
  * replicated state (rate counts, bans, health, ticket keys, the cluster
  * view), whose meaning is proxyd/cluster.c's; every sync interval this
- * node's own changes go up the same way. Frames are lib/frame
+ * node's own changes go up the same way. Every second the cache's summary
+ * and its digest of hot keys go up too (proxyd/cache_digest.c), and peers'
+ * digests come down for proxyd/prefetch.c. Frames are lib/frame
  * (4-byte length + ChannelMessage). Either side restarting is normal: when the socket is absent
  * or drops, proxyd retries every 500 ms and keeps serving meanwhile.
  * Untrusted input: a frame that does not unpack is counted and dropped.
