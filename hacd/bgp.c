@@ -337,15 +337,22 @@ static void poll_cb(struct ev_loop *loop, struct ev_timer *t)
 	bgp_eval(b);
 }
 
-int bgp_init(struct bgp *b, struct node *n)
+int bgp_init(struct bgp *b, struct node *n, const char *rundir)
 {
 	const struct hacd_config *cfg = n->cfg;
+	char path[sizeof(b->bird.path)];
 
 	memset(b, 0, sizeof(*b));
 	b->node = n;
 	b->sending = -1;
 	ev_timer_init(&b->poll, poll_cb, b);
-	bird_init(&b->bird, n->loop, cfg->bird_socket, BGP_BIRD_TIMEOUT_MS);
+	if (cfg->bird_socket[0] == '/')
+		snprintf(path, sizeof(path), "%s", cfg->bird_socket);
+	else if (snprintf(path, sizeof(path), "%s/%s", rundir, cfg->bird_socket) >= (int)sizeof(path)) {
+		log_warnx("bird.socket %s/%s: path too long for a unix socket", rundir, cfg->bird_socket);
+		return -1;
+	}
+	bird_init(&b->bird, n->loop, path, BGP_BIRD_TIMEOUT_MS);
 	for (size_t v = 0; v < HACD_MAX_VIPS; v++) {
 		gate_init(&b->vips[v].gate, &n->procs);
 		b->vips[v].have = -1;

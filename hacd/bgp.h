@@ -49,9 +49,10 @@ struct bgp {
 };
 
 /* Set up the groups in mode "bgp" and put their addresses on their
- * interfaces; nothing is announced until bgp_eval says so. No-op without
- * such groups. Returns 0, or -1 with the reason logged. */
-int bgp_init(struct bgp *b, struct node *n);
+ * interfaces; nothing is announced until bgp_eval says so. A relative
+ * bird.socket is taken relative to rundir. No-op without such groups.
+ * Returns 0, or -1 with the reason logged (the socket path too long). */
+int bgp_init(struct bgp *b, struct node *n, const char *rundir);
 
 /* Decide every group's route from the node's state (proxyd's readiness and
  * drain, fault checks, maintenance, stop, drain) and act on it. Called

@@ -229,9 +229,12 @@ static int parse_bird(struct hacd_config *cfg, const config_setting_t *root, str
 		return 0;
 	if (conf_check_keys(g, bird_keys, err) == -1 || conf_get_str(g, "socket", 0, &sock, err) == -1)
 		return -1;
-	if (sock != NULL && (sock[0] != '/' || strlen(sock) >= sizeof(cfg->bird_socket)))
+	/* A relative path is relative to hacd's run directory (-R): one file
+	 * for every node even where each node's BIRD has a socket of its own
+	 * (the lab's namespaces share one file system). */
+	if (sock != NULL && (sock[0] == '\0' || strlen(sock) >= sizeof(cfg->bird_socket)))
 		return conf_errorf(err, config_setting_get_member(g, "socket"),
-		    "bird.socket: an absolute path shorter than %zu bytes", sizeof(cfg->bird_socket));
+		    "bird.socket: a path shorter than %zu bytes", sizeof(cfg->bird_socket));
 	if (sock != NULL)
 		snprintf(cfg->bird_socket, sizeof(cfg->bird_socket), "%s", sock);
 	return 0;

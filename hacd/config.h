@@ -132,7 +132,7 @@ struct hacd_config {
 	size_t nvips;
 	struct hacd_check_conf checks[HACD_MAX_CHECKS];
 	size_t nchecks;
-	char bird_socket[108];          /* bird.socket: BIRD's control socket, for mode "bgp" groups */
+	char bird_socket[108];          /* bird.socket: BIRD's control socket, for mode "bgp" groups (relative: to the run directory) */
 	uint8_t digest[16];             /* BLAKE2b of the file's bytes, for drift reports */
 };
 

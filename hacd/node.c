@@ -880,7 +880,7 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 		if (up == 0)
 			log_info("interface %s: link down at start-up", va->ifname);
 	}
-	if (bgp_init(&n->bgp, n) == -1)
+	if (bgp_init(&n->bgp, n, rundir) == -1)
 		return -1;
 	start_checks(n);
 	ev_timer_start(loop, &n->tick_timer, NODE_TICK_MS);

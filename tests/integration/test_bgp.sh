@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# tests/integration/test_bgp.sh — BGP mode end to end, with real daemons.
+#
+# The BGP lab (scripts/lab-bgp, LAB_PREFIX=tdmg): a router namespace running
+# BIRD with BGP and BFD sessions to four proxy nodes, each running BIRD,
+# hacd (a VIP group in mode "bgp") and proxyd; multipath into the router's
+# kernel through a resilient next-hop group; a client behind the router.
+# The router is the judge: a node serves only while the router's kernel
+# forwards the VIP to it (and its BIRD holds the node's route).
+#
+# Cases: every node announces; a node's proxyd dies → its route goes, new
+# connections go to the others, and none of the connections held open to
+# the other nodes breaks; the node returns → announced only once its proxyd
+# is ready; hactl drain NODE → withdrawn after the open connections end, 0
+# failed requests; hactl enable NODE → back; hacd with no BIRD behind its
+# socket, then with a socket that is not BIRD's, logs it, counts it and
+# keeps running; hacd stopped → its route withdrawn.
+#
+# Run as root from the repository root. Waits are bounded; no timing
+# threshold (the route's withdrawal times are make bench-scale's).
+
+export LAB_PREFIX=${LAB_PREFIX:-tdmg}
+export LAB_NODES=4
+# BFD every 100 ms (the lab's default is 50): the cases here are about
+# routes following hacd, not about BFD's speed on a busy shared host.
+export LAB_BFD_MS=${LAB_BFD_MS:-100}
+export T_TIMEOUT=${T_TIMEOUT:-150}
+HACD_CONF=$(cd "$(dirname "$0")/../.." && pwd)/etc/hacd-bgp.conf
+export HACD_CONF
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=../../scripts/lab-bgp
+. "$T_ROOT/scripts/lab-bgp"
+
+URL=http://$BGP_VIP/
+HOLD=$T_ROOT/tests/tools/holdconns.py
+ALL="n1 n2 n3 n4"
+
+t_bgp_begin() {
+	t_bound "$@"
+	bgp_check_env
+	lab_check_binaries
+	if lab_exists; then
+		t_log "a lab with prefix $LAB_PREFIX exists (an earlier run killed hard?); removing it"
+		lab_down
+	fi
+	t_san_setup "/tmp/${LAB_PREFIX}-san" || exit 1
+	T_STARTED=1
+	trap t_teardown EXIT
+	trap 'exit 143' TERM
+	trap 'exit 130' INT
+	bgp_up || exit 1
+}
+
+# The nodes hactl status (from $1) says announce the VIP, sorted.
+announced_by() {
+	lab_hactl "$1" status --json 2>/dev/null | jq -r '.vips[0].announced_by | sort | join(" ")' 2>/dev/null
+}
+announce_state() { lab_hactl "$1" status --json 2>/dev/null | jq -r '.vips[0].announce' 2>/dev/null; }
+
+# tandem_requests_total summed on node $1's proxyd.
+node_requests() {
+	t_scrape "$1" 9901 2>/dev/null | awk '/^tandem_requests_total/ { s += $NF } END { printf "%d\n", s }'
+}
+
+# Which node holds each of the client's connections: "PORT NODE" lines, from
+# every node's established sockets on the VIP.
+conn_map() {
+	local n
+	for n in $ALL; do
+		lab_alive "$n/proxyd" || continue
+		ip netns exec "$(lab_ns "$n")" ss -Htn state established "( sport = :80 )" dst 10.99.1.10 2>/dev/null |
+			awk -v n="$n" '{ split($NF, a, ":"); print a[2], n }'
+	done
+}
+
+# ---- cases ---------------------------------------------------------------------
+
+case_all_announce() {
+	bgp_wait_nodes "$ALL" 20 || { t_fail "router forwards to '$(bgp_rt_nodes)', not every node"; return 1; }
+	[[ $(bgp_rt_bird_nodes) == "$ALL" ]] || { t_fail "router's BIRD holds '$(bgp_rt_bird_nodes)'"; return 1; }
+	lab_wait 5 eval '[[ $(announced_by n1) == "$ALL" ]]' ||
+		{ t_fail "hactl status on n1: announced by '$(announced_by n1)'"; return 1; }
+	[[ $(announce_state n3) == announced ]] || { t_fail "n3 says '$(announce_state n3)'"; return 1; }
+}
+
+case_spread() {
+	local i n before=() after busy=0 line=""
+	for n in $ALL; do before+=("$(node_requests "$n")"); done
+	for ((i = 0; i < 60; i++)); do t_http_ok client "$URL" || { t_fail "request $i failed"; return 1; }; done
+	i=0
+	for n in $ALL; do
+		after=$(node_requests "$n")
+		line+="$n=$((after - before[i])) "
+		((after - before[i] > 0)) && busy=$((busy + 1))
+		i=$((i + 1))
+	done
+	t_log "60 new connections spread: $line"
+	((busy >= 3)) || { t_fail "only $busy nodes served 60 new connections ($line)"; return 1; }
+}
+
+# proxyd on n2 dies: its route goes at the router, new connections reach the
+# others only, and no held connection of n1, n3, n4 breaks (resilient group).
+case_proxyd_dies() {
+	local ready=$LAB_DIR/hold.ready stop=$LAB_DIR/hold.stop out=$LAB_DIR/hold.json map
+	local survivors broken_surv on_n2 i ok=0
+	rm -f "$ready" "$stop" "$out"
+	ip netns exec "$(lab_ns client)" python3 "$HOLD" "$BGP_VIP" 80 -n 32 --seconds 40 \
+		--ready "$ready" --stop "$stop" >"$out" 2>"$LAB_DIR/hold.err" &
+	local hp=$!
+	t_wait 10 test -e "$ready" || { t_fail "holdconns not ready: $(head -c 300 "$LAB_DIR/hold.err")"; kill "$hp"; return 1; }
+	map=$(conn_map)
+	on_n2=$(awk '$2 == "n2"' <<<"$map" | wc -l)
+	survivors=$(awk '$2 != "n2"' <<<"$map" | wc -l)
+	t_log "32 held connections: $(awk '{ print $2 }' <<<"$map" | sort | uniq -c | tr -s ' \n' ' ')"
+	lab_kill n2/proxyd KILL
+	bgp_wait_nodes "n1 n3 n4" 10 || { t_fail "router still forwards to '$(bgp_rt_nodes)'"; touch "$stop"; wait "$hp"; return 1; }
+	t_wait 5 eval '[[ $(bgp_rt_bird_nodes) == "n1 n3 n4" ]]' || { t_fail "router's BIRD holds '$(bgp_rt_bird_nodes)'"; touch "$stop"; wait "$hp"; return 1; }
+	# Let every held connection make a few more rounds past the change.
+	sleep 1.5
+	touch "$stop"
+	wait "$hp"
+	for ((i = 0; i < 20; i++)); do t_http_ok client "$URL" && ok=$((ok + 1)); done
+	((ok == 20)) || { t_fail "$((20 - ok)) of 20 new requests failed after the withdrawal"; return 1; }
+	# A port the client held on a surviving node that ended "broken".
+	broken_surv=$(jq -r '.[] | select(.end == "broken") | .port' "$out" 2>/dev/null |
+		while read -r p; do awk -v p="$p" '$1 == p && $2 != "n2"' <<<"$map"; done | wc -l)
+	t_log "held connections: $survivors on n1/n3/n4 ($broken_surv broken), $on_n2 on n2 (ended with it)"
+	[[ -s $out ]] || { t_fail "holdconns printed nothing: $(head -c 300 "$LAB_DIR/hold.err")"; return 1; }
+	((survivors > 0)) || { t_fail "no held connection on the surviving nodes (map: $map)"; return 1; }
+	((broken_surv == 0)) || { t_fail "$broken_surv of $survivors connections to surviving nodes broke"; return 1; }
+}
+
+# n2's proxyd back: hacd announces only after proxyd said it is ready.
+case_returns_when_ready() {
+	local log=$LAB_DIR/n2/hacd.log ready_line ann_line
+	lab_start_proxyd n2
+	bgp_wait_nodes "$ALL" 20 || { t_fail "router forwards to '$(bgp_rt_nodes)' after proxyd's restart"; return 1; }
+	ready_line=$(grep -n ': proxyd ready$' "$log" | tail -n 1 | cut -d: -f1)
+	ann_line=$(grep -n 'route announced' "$log" | tail -n 1 | cut -d: -f1)
+	[[ -n $ready_line && -n $ann_line ]] || { t_fail "hacd.log on n2: no 'proxyd ready' or 'route announced' line"; return 1; }
+	((ready_line < ann_line)) || { t_fail "route announced (line $ann_line) before proxyd was ready (line $ready_line)"; return 1; }
+	t_http_ok client "$URL" || { t_fail "request after the return failed"; return 1; }
+}
+
+# hactl drain n3 under load: withdrawn only once n3's connections ended, and
+# no request fails; hactl enable n3: back.
+case_drain() {
+	local res failed
+	lab_client_start drain 30 "$URL" 5 20
+	sleep 1
+	lab_hactl n3 drain n3 >/dev/null || { t_fail "hactl drain n3 failed"; lab_client_stop drain >/dev/null; return 1; }
+	bgp_wait_nodes "n1 n2 n4" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' after the drain"; lab_client_stop drain >/dev/null; return 1; }
+	[[ $(announce_state n3) == withdrawn ]] || { t_fail "n3 says '$(announce_state n3)'"; lab_client_stop drain >/dev/null; return 1; }
+	grep -q 'draining before the route is withdrawn' "$LAB_DIR/n3/hacd.log" ||
+		{ t_fail "n3 withdrew without draining first"; lab_client_stop drain >/dev/null; return 1; }
+	# Clients that were held off reach the other nodes on their SYN retry (1 s).
+	sleep 2
+	res=$(lab_client_stop drain)
+	t_log "client loop across the drain: $res"
+	failed=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$res")
+	[[ $failed == 0 ]] || { t_fail "$res"; return 1; }
+	[[ $(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$res") -gt 0 ]] || { t_fail "no request succeeded: $res"; return 1; }
+	lab_hactl n3 enable n3 >/dev/null || { t_fail "hactl enable n3 failed"; return 1; }
+	bgp_wait_nodes "$ALL" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' after enable"; return 1; }
+}
+
+case_drain_other_node() {
+	local out
+	out=$(lab_hactl n1 drain n2 2>&1) && { t_fail "hactl drain n2 on n1 succeeded: $out"; return 1; }
+	[[ $out == *"not this node"* ]] || { t_fail "unexpected answer: $out"; return 1; }
+}
+
+# hacd on n4 without BIRD, then with a socket that is not BIRD's: logged,
+# counted, hacd alive; BIRD back: announced again.
+case_careless_bird() {
+	local sock before_cf before_bad fake
+	sock=$(bgp_sock n4)
+	before_cf=$(t_counter n4 bird-connect-failed 0)
+	before_bad=$(t_counter n4 bird-bad-replies 0)
+	lab_kill n4/bird TERM
+	bgp_wait_nodes "n1 n2 n3" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' with n4's BIRD gone"; return 1; }
+	t_wait 5 eval '(( $(t_counter n4 bird-connect-failed 0) > before_cf ))' ||
+		{ t_fail "bird-connect-failed did not move ($before_cf)"; return 1; }
+	grep -q 'cannot connect' "$LAB_DIR/n4/hacd.log" || { t_fail "no 'cannot connect' line in n4's hacd.log"; return 1; }
+	[[ $(announce_state n4) == pending ]] || { t_fail "n4 says '$(announce_state n4)', not pending"; return 1; }
+	# A socket that answers like something else entirely.
+	rm -f "$sock"
+	lab_spawn "$(lab_ns n4)" n4/fakebird "$LAB_DIR/n4/fakebird.log" python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(4)
+while True:
+    c, _ = s.accept()
+    c.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n"); c.close()' "$sock"
+	t_wait 5 eval '(( $(t_counter n4 bird-bad-replies 0) > before_bad ))' ||
+		{ t_fail "bird-bad-replies did not move ($before_bad)"; lab_kill n4/fakebird; return 1; }
+	lab_kill n4/fakebird
+	rm -f "$sock"
+	lab_alive n4/hacd || { t_fail "hacd on n4 died"; return 1; }
+	bgp_start_bird n4
+	bgp_wait_nodes "$ALL" 20 || { t_fail "router forwards to '$(bgp_rt_nodes)' after n4's BIRD came back"; return 1; }
+}
+
+# hacd on n1 stopped (SIGTERM): its route withdrawn, the others serve.
+case_hacd_stops() {
+	lab_kill n1/hacd TERM
+	bgp_wait_nodes "n2 n3 n4" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' after n1's hacd stopped"; return 1; }
+	grep -q 'route withdrawn' "$LAB_DIR/n1/hacd.log" || { t_fail "no 'route withdrawn' in n1's hacd.log"; return 1; }
+	t_http_ok client "$URL" || { t_fail "request after n1's hacd stopped failed"; return 1; }
+}
+
+t_bgp_begin "$@"
+t_case "every node announces the VIP; the router forwards to all four" case_all_announce
+t_case "new connections spread over the nodes (L4 ECMP)" case_spread
+t_case "proxyd dies: route withdrawn, new connections elsewhere, 0 held connections of the others broken" case_proxyd_dies
+t_case "node returns: announced only after its proxyd is ready" case_returns_when_ready
+t_case "hactl drain NODE: withdrawn after open connections end, 0 failed requests; enable: back" case_drain
+t_case "hactl drain of another node is refused" case_drain_other_node
+t_case "no BIRD, then a socket that is not BIRD's: logged, counted, hacd runs on" case_careless_bird
+t_case "hacd stopped: its route withdrawn" case_hacd_stops
+t_end
