@@ -259,6 +259,8 @@ static int parse_vips(struct hacd_config *cfg, const config_setting_t *root,
 		int np;
 		const char *mode = "vrrp", *bproto = NULL;
 
+		prio = NULL;   /* optional in mode "bgp": left as it is when absent */
+
 		v = config_setting_get_elem(list, (unsigned)i);
 		if (!config_setting_is_group(v))
 			return conf_errorf(err, v, "vips: each entry is a group { name = ...; address = ...; ... }");

@@ -199,6 +199,7 @@ while True:
 	rm -f "$sock"
 	lab_alive n4/hacd || { t_fail "hacd on n4 died"; return 1; }
 	bgp_start_bird n4
+	lab_wait 10 bgp_bird_up n4 && bgp_rt_threads n4
 	bgp_wait_nodes "$ALL" 20 || { t_fail "router forwards to '$(bgp_rt_nodes)' after n4's BIRD came back"; return 1; }
 }
 
