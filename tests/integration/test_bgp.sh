@@ -36,21 +36,6 @@ URL=http://$BGP_VIP/
 HOLD=$T_ROOT/tests/tools/holdconns.py
 ALL="n1 n2 n3 n4"
 
-t_bgp_begin() {
-	t_bound "$@"
-	bgp_check_env
-	lab_check_binaries
-	if lab_exists; then
-		t_log "a lab with prefix $LAB_PREFIX exists (an earlier run killed hard?); removing it"
-		lab_down
-	fi
-	t_san_setup "/tmp/${LAB_PREFIX}-san" || exit 1
-	T_STARTED=1
-	trap t_teardown EXIT
-	trap 'exit 143' TERM
-	trap 'exit 130' INT
-	bgp_up || exit 1
-}
 
 # The nodes hactl status (from $1) says announce the VIP, sorted.
 announced_by() {
@@ -211,7 +196,9 @@ case_hacd_stops() {
 	t_http_ok client "$URL" || { t_fail "request after n1's hacd stopped failed"; return 1; }
 }
 
-t_bgp_begin "$@"
+T_CHECK_ENV=bgp_check_env
+T_LAB_UP=bgp_up
+t_begin "$@"
 t_case "every node announces the VIP; the router forwards to all four" case_all_announce
 t_case "new connections spread over the nodes (L4 ECMP)" case_spread
 t_case "proxyd dies: route withdrawn, new connections elsewhere, 0 held connections of the others broken" case_proxyd_dies
