@@ -25,7 +25,7 @@ export LAB_NODES=4
 # routes following hacd, not about BFD's speed on a busy shared host.
 export LAB_BFD_MS=${LAB_BFD_MS:-100}
 export T_TIMEOUT=${T_TIMEOUT:-150}
-HACD_CONF=$(cd "$(dirname "$0")/../.." && pwd)/etc/hacd-bgp.conf
+HACD_CONF=$(cd "$(dirname "$0")/../.." && pwd)/etc/bgp/hacd.conf
 export HACD_CONF
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -444,10 +444,10 @@ static void test_shipped(void **unused)
 	}
 	/* The BGP lab's: one group in mode "bgp", four nodes. */
 	for (size_t i = 0; i < 3; i++) {
-		struct hacd_config *cfg = hacd_config_load("etc/hacd-bgp.conf", names[i], &err);
+		struct hacd_config *cfg = hacd_config_load("etc/bgp/hacd.conf", names[i], &err);
 
 		if (cfg == NULL)
-			fail_msg("etc/hacd-bgp.conf for %s: %s", names[i], err.msg);
+			fail_msg("etc/bgp/hacd.conf for %s: %s", names[i], err.msg);
 		assert_int_equal(cfg->nnodes, 4);
 		assert_true(cfg->vips[0].bgp);
 		assert_string_equal(cfg->vips[0].bird_protocol, "vip_web");
