@@ -819,6 +819,11 @@ int hacd_config_reloadable(const struct hacd_config *old, const struct hacd_conf
 		    "%.400s: admin.listen changed: restart hacd to apply", new_cfg->path);
 		return -1;
 	}
+	if (strcmp(old->bird_socket, new_cfg->bird_socket) != 0) {
+		snprintf(err->msg, sizeof(err->msg),
+		    "%.400s: bird.socket changed: restart hacd to apply", new_cfg->path);
+		return -1;
+	}
 	return 0;
 nodes:
 	snprintf(err->msg, sizeof(err->msg), "%.400s: the node list changed: restart hacd to apply",

@@ -169,6 +169,16 @@ case_drain() {
 	return $rc
 }
 
+# Maintenance on n4 withdraws its route (gracefully, as a drain); off: back.
+case_maintenance() {
+	local rc=0
+	lab_hactl n4 maintenance on >/dev/null || { t_fail "hactl maintenance on failed"; return 1; }
+	bgp_wait_nodes "n1 n2 n3" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' in n4's maintenance"; rc=1; }
+	lab_hactl n4 maintenance off >/dev/null || { t_fail "hactl maintenance off failed"; return 1; }
+	bgp_wait_nodes "$ALL" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' after maintenance"; rc=1; }
+	return $rc
+}
+
 case_drain_other_node() {
 	local out
 	out=$(lab_hactl n1 drain n2 2>&1) && { t_fail "hactl drain n2 on n1 succeeded: $out"; return 1; }
@@ -232,6 +242,7 @@ t_case "new connections spread over the nodes (L4 ECMP)" case_spread
 t_case "proxyd dies: route withdrawn, new connections elsewhere, 0 held connections of the others broken" case_proxyd_dies
 t_case "node returns: announced only after its proxyd is ready" case_returns_when_ready
 t_case "hactl drain NODE: withdrawn after open connections end, 0 failed requests; enable: back" case_drain
+t_case "maintenance on: route withdrawn; off: back" case_maintenance
 t_case "hactl drain of another node is refused" case_drain_other_node
 t_case "no BIRD, then a socket that is not BIRD's: logged, counted, hacd runs on" case_careless_bird
 t_case "hacd stopped: its route withdrawn" case_hacd_stops

@@ -416,6 +416,12 @@ static void test_reloadable(void **unused)
 	assert_string_equal(b->bird_socket, HACD_BIRD_SOCKET);
 	assert_int_equal(hacd_config_reloadable(b, c, &err), -1);
 	assert_int_equal(hacd_config_reloadable(b, b, &err), 0);
+	hacd_config_free(c);
+	c = hacd_config_load_string("c.conf", HEAD "bird = { socket = \"/x/bird.ctl\"; };\n" NODES
+	    BGPVIP("10.99.200.1/32", "vip_a"), "n1", &err);
+	assert_non_null(c);
+	assert_int_equal(hacd_config_reloadable(b, c, &err), -1);
+	assert_non_null(strstr(err.msg, "bird.socket changed"));
 	hacd_config_free(a);
 	hacd_config_free(b);
 	hacd_config_free(c);
