@@ -68,14 +68,14 @@ case_metrics() {
 }
 
 case_spread() {
-	local i n before=() after busy=0 line=""
-	for n in $ALL; do before+=("$(node_requests "$n")"); done
+	local i n base=() after busy=0 line=""
+	for n in $ALL; do base+=("$(node_requests "$n")"); done
 	for ((i = 0; i < 60; i++)); do t_http_ok client "$URL" || { t_fail "request $i failed"; return 1; }; done
 	i=0
 	for n in $ALL; do
 		after=$(node_requests "$n")
-		line+="$n=$((after - before[i])) "
-		((after - before[i] > 0)) && busy=$((busy + 1))
+		line+="$n=$((after - base[i])) "
+		((after - base[i] > 0)) && busy=$((busy + 1))
 		i=$((i + 1))
 	done
 	t_log "60 new connections spread: $line"
