@@ -723,6 +723,7 @@ static void do_status(struct ctl *c, struct stream *s)
 	add_counter(acc, "notify-failed", n->notify_failed);
 	add_counter(acc, "preempt-wait-unheard", n->preempt_unheard);
 	repl_counters(&n->repl, add_counter, acc);
+	bgp_counters(&n->bgp, add_counter, acc);
 	r.has_status = 1;
 	r.status = CTL_OK;
 	r.node = (char *)cfg->nodes[cfg->self].name;
@@ -750,6 +751,31 @@ static void broadcast_event(void *arg, const char *line)
 	for (struct stream *s = c->clients; s != NULL; s = s->next)
 		if (s->data == CTL_SUBSCRIBER && !s->closing)
 			respond(s, &r);
+}
+
+/* hactl drain NODE / enable NODE: BGP-mode routes of this node
+ * (hacd/bgp.c). Only this node: hacd acts on its own routes, and the
+ * operator runs hactl where the node is. */
+static void do_node_drain(struct ctl *c, struct stream *s, const Tandem__CtlRequest *req, int on)
+{
+	const struct hacd_config *cfg = c->node->cfg;
+	char msg[300];
+	int rc;
+
+	if (req->n_args != 1) {
+		c->bad_request++;
+		respond_msg(s, CTL_USAGE, on ? "usage: drain NODE" : "usage: enable NODE");
+		return;
+	}
+	if (strcmp(req->args[0], cfg->nodes[cfg->self].name) != 0) {
+		snprintf(msg, sizeof(msg), "%s is not this node (%s): run hactl %s on %s",
+		    hacd_config_node(cfg, req->args[0]) >= 0 ? req->args[0] : "that name",
+		    cfg->nodes[cfg->self].name, on ? "drain" : "enable", req->args[0]);
+		respond_msg(s, CTL_ERR, msg);
+		return;
+	}
+	rc = bgp_node_drain(&c->node->bgp, on, msg, sizeof(msg));
+	respond_msg(s, rc == 0 ? CTL_OK : CTL_ERR, msg);
 }
 
 static void dispatch(struct ctl *c, struct stream *s, const Tandem__CtlRequest *req)
@@ -789,6 +815,8 @@ static void dispatch(struct ctl *c, struct stream *s, const Tandem__CtlRequest *
 		if (c->on_reload != NULL)
 			c->on_reload(c->reload_arg, rc == 0);
 		respond_msg(s, rc == 0 ? CTL_OK : CTL_ERR, msg);
+	} else if (strcmp(cmd, "node-drain") == 0 || strcmp(cmd, "node-enable") == 0) {
+		do_node_drain(c, s, req, strcmp(cmd, "node-drain") == 0);
 	} else if (adminarg_is_verb(cmd)) {
 		do_admin_set(c, s, req);
 	} else if (strcmp(cmd, "admin") == 0) {

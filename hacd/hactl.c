@@ -216,6 +216,18 @@ static void print_json(const Tandem__CtlResponse *r)
 			printf(",\"yield_to\":");
 			json_str(v->yield_to);
 		}
+		if (v->bgp) {
+			printf(",\"mode\":\"bgp\",\"announce\":");
+			json_str(v->announce);
+			printf(",\"announce_why\":");
+			json_str(v->announce_why);
+			printf(",\"announced_by\":[");
+			for (size_t k = 0; k < v->n_announced_by; k++) {
+				printf("%s", k ? "," : "");
+				json_str(v->announced_by[k]);
+			}
+			printf("]");
+		}
 		printf("}");
 	}
 	printf("],\"counters\":{");
@@ -225,6 +237,21 @@ static void print_json(const Tandem__CtlResponse *r)
 		printf(":%llu", (unsigned long long)r->counters[i]->value);
 	}
 	printf("}}\n");
+}
+
+/* A BGP-mode group has no owner: every node announcing it carries it.
+ * OWNER reads "(bgp)", ROLE this node's route, then who announces it. */
+static void print_bgp_row(const Tandem__VipStatus *v)
+{
+	printf("%-12s %-22s %-10s %-12s %-8s by:", v->name ? v->name : "?", v->address ? v->address : "",
+	    v->interface ? v->interface : "", "(bgp)", v->announce ? v->announce : "?");
+	for (size_t k = 0; k < v->n_announced_by; k++)
+		printf(" %s", v->announced_by[k]);
+	if (v->n_announced_by == 0)
+		printf(" none");
+	if (v->announce_why != NULL && v->announce_why[0] != '\0')
+		printf("  (%s)", v->announce_why);
+	printf("\n");
 }
 
 static void print_table(const Tandem__CtlResponse *r, int verbose)
@@ -261,6 +288,10 @@ static void print_table(const Tandem__CtlResponse *r, int verbose)
 	for (size_t i = 0; i < r->n_vips; i++) {
 		const Tandem__VipStatus *v = r->vips[i];
 
+		if (v->bgp) {
+			print_bgp_row(v);
+			continue;
+		}
 		printf("%-12s %-22s %-10s %-12s %-8s %u%s%s\n", v->name ? v->name : "?",
 		    v->address ? v->address : "", v->interface ? v->interface : "",
 		    v->owner ? v->owner : "-", role_str(v->role), v->priority,
@@ -726,6 +757,10 @@ static int cmd_admin_set(int argc, char **argv)
 	struct adminarg a;
 	char msg[300];
 
+	/* drain NODE / enable NODE: a node name has no '/'; hacd/bgp.c. */
+	if (argc == 2 && (strcmp(argv[0], "drain") == 0 || strcmp(argv[0], "enable") == 0) &&
+	    strchr(argv[1], '/') == NULL)
+		return finish(call(strcmp(argv[0], "drain") == 0 ? "node-drain" : "node-enable", 1, argv + 1));
 	if (adminarg_parse(argv[0], (size_t)(argc - 1), argv + 1, &a, msg, sizeof(msg)) == -1) {
 		fprintf(stderr, "hactl: %s\n", msg);
 		if (strncmp(msg, "usage: ", 7) != 0)
@@ -1045,8 +1080,8 @@ static const struct command commands[] = {
 	{ "failover",    cmd_failover,    "hand a VIP over, make-before-break: [VIP] [--to NODE] [--wait]" },
 	{ "maintenance", cmd_maintenance, "on: hand every VIP over, stay priority 0; off: back [--wait]" },
 	{ "reload",      cmd_reload,      "re-read hacd.conf and the key file (kept on error)" },
-	{ "drain",       cmd_admin_set,   "UPSTREAM/SERVER: no new requests to it, on every node" },
-	{ "enable",      cmd_admin_set,   "UPSTREAM/SERVER: back in service, on every node" },
+	{ "drain",       cmd_admin_set,   "UPSTREAM/SERVER: no new requests to it, on every node; NODE (this node): withdraw its BGP routes once open connections end" },
+	{ "enable",      cmd_admin_set,   "UPSTREAM/SERVER: back in service, on every node; NODE (this node): announce its BGP routes again" },
 	{ "maint",       cmd_admin_set,   "UPSTREAM/SERVER: out of service (maintenance), on every node" },
 	{ "weight",      cmd_admin_set,   "UPSTREAM/SERVER N: balancing weight 0..256, on every node" },
 	{ "admin",       cmd_admin,       "the cluster-wide server admin state [--json]" },

@@ -65,6 +65,7 @@ struct peer {
 	uint64_t uptime_ms;
 	int hears_self;           /* its latest heartbeat lists this node as heard (older senders: 1) */
 	struct peer_vip vips[HACD_MAX_VIPS];
+	uint32_t bgp_announcing;  /* bit v: it announces BGP-mode group v (its heartbeat says) */
 	struct peer_table *table;
 };
 
