@@ -280,8 +280,9 @@ accesslog_end(struct worker *wk, struct req *r)
 		}
 		/* Likewise only on a route with a cache. */
 		if (r->cache != NULL) {
-			at = put_s(t, at, cap, " cache=");
-			at = put_s(t, at, cap, cache_log_str(r));
+			size_t fl;
+			const char *f = cache_log_field(r, &fl);
+			at = put(t, at, cap, f, fl);
 		}
 		at = put_s(t, at, cap, "\n");
 		buf_append(&wk->alog, t, at);

@@ -60,5 +60,8 @@ void cache_req_end(struct req *r);
 /* RFC 9211's outcome in one word for the access log: "hit", "miss",
  * "stale", "bypass", ...; "-" when the route has no cache. */
 const char *cache_log_str(const struct req *r);
+/* The same as the combined log line's " cache=WORD" (*len bytes); the
+ * route has a cache (r->cache set). */
+const char *cache_log_field(const struct req *r, size_t *len);
 
 #endif

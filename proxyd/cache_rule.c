@@ -59,11 +59,23 @@ delta_seconds(const char *v, size_t len)
 	return x > 2147483648LL ? 2147483648LL : x;
 }
 
+/* ASCII case-insensitive equality with a lowercase literal of the same
+ * length (the caller checked it): inline, no locale, and the first
+ * differing byte ends it — every response a cache considers has a
+ * Cache-Control to parse. */
 static int
-dir_is(const char *n, size_t nl, const char *lit)
+lc_eq(const char *n, const char *lit, size_t nl)
 {
-	return strlen(lit) == nl && strncasecmp(n, lit, nl) == 0;
+	for (size_t i = 0; i < nl; i++) {
+		char c = n[i];
+		if ((c >= 'A' && c <= 'Z' ? (char)(c + 32) : c) != lit[i])
+			return 0;
+	}
+	return 1;
 }
+
+/* Directive names compared only against those of their length. */
+#define dir_is(n, nl, lit) ((nl) == sizeof(lit) - 1 && lc_eq((n), (lit), sizeof(lit) - 1))
 
 void
 cache_cc_parse(struct cache_cc *cc, const char *v, size_t len)
@@ -197,8 +209,30 @@ from_tm(int year, int mon, int day, int h, int mi, int s)
 	return ((era * 146097 + doe - 719468) * 24 + h) * 3600 + (int64_t)mi * 60 + s;
 }
 
+static int64_t http_date_parse(const char *v, size_t len);
+
+/* The last IMF-fixdate converted, per thread: a response's Date changes
+ * once a second, so most Dates a cache considers are the previous one's
+ * bytes again (a compare, not a parse). */
+static _Thread_local struct { char s[29]; int64_t t; } date_memo = { "", -1 };    /* 29 NULs: not a date (-1) */
+
 int64_t
 cache_http_date(const char *v, size_t len)
+{
+	int64_t t;
+
+	if (len == 29 && memcmp(v, date_memo.s, 29) == 0)
+		return date_memo.t;
+	t = http_date_parse(v, len);
+	if (len == 29 && t >= 0) {
+		memcpy(date_memo.s, v, 29);
+		date_memo.t = t;
+	}
+	return t;
+}
+
+static int64_t
+http_date_parse(const char *v, size_t len)
 {
 	char b[64];
 	const char *p;

@@ -63,6 +63,7 @@ struct filter {
 struct filter_chain {
 	uint8_t n;                      /* filters active on this response */
 	uint8_t nbody;                  /* of them, with a body stage */
+	uint8_t ndrop;                  /* of them, with a hdr_drop: the head writer asks per field only then */
 	const struct filter *f[FILTER_MAX];
 	void *st[FILTER_MAX];           /* per-response state of each */
 };
