@@ -336,6 +336,18 @@ make_key(const struct req *r, const uint8_t *d, char *k, size_t cap, size_t *kle
 			w = (w | hi) | ((upper & ~hi) >> 2);
 			memcpy(k + at + i, &w, 8);
 		}
+		if (hl >= 8 && i < hl) {
+			/* The last 8 bytes again, overlapping: lowercasing
+			 * twice changes nothing. */
+			uint64_t w, hi, upper;
+			memcpy(&w, host + hl - 8, 8);
+			hi = w & 0x8080808080808080ULL;
+			w &= ~0x8080808080808080ULL;
+			upper = ((w + 0x3f3f3f3f3f3f3f3fULL) & ~(w + 0x2525252525252525ULL)) & 0x8080808080808080ULL;
+			w = (w | hi) | ((upper & ~hi) >> 2);
+			memcpy(k + at + hl - 8, &w, 8);
+			i = hl;
+		}
 		for (; i < hl; i++)
 			k[at + i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] - 'A' + 'a' : host[i]);
 		at += hl;
@@ -722,24 +734,26 @@ cache_request(struct req *r, const uint8_t *d)
 	size_t klen;
 	int found = 0, led = 0, how = CACHE_ALONE;
 
-	if (make_key(r, d, key, sizeof(key), &klen) == -1)
-		return 0;
 	/* One allocation: the state, the key, room for the head's copy;
-	 * the previous request's when it fits. */
-	if (klen + m->header_bytes <= CQ_ROOM && r->cache_spare != NULL) {
-		cq = r->cache_spare;
+	 * the previous request's when it fits (the key is then built in
+	 * place, not copied). */
+	cq = r->cache_spare;
+	if (cq != NULL && m->header_bytes < CQ_ROOM && make_key(r, d, cq->key, CQ_ROOM - m->header_bytes, &klen) == 0) {
 		r->cache_spare = NULL;
-	} else if ((cq = malloc(sizeof(*cq) + (klen + m->header_bytes <= CQ_ROOM ? CQ_ROOM : klen + m->header_bytes))) == NULL) {
-		return -1;
+	} else {
+		if (make_key(r, d, key, sizeof(key), &klen) == -1)
+			return 0;
+		if ((cq = malloc(sizeof(*cq) + (klen + m->header_bytes <= CQ_ROOM ? CQ_ROOM : klen + m->header_bytes))) == NULL)
+			return -1;
+		memcpy(cq->key, key, klen);
 	}
 	memset(cq, 0, offsetof(struct cache_req, cond));
 	cq->pooled = klen + m->header_bytes <= CQ_ROOM;
 	r->cache = cq;
 	cq->store = cf->store;
 	cq->cf = cf;
-	memcpy(cq->key, key, klen);
 	cq->klen = klen;
-	cq->hash = cache_key_hash(key, klen);
+	cq->hash = cache_key_hash(cq->key, klen);
 	cq->request_time = wall_now();
 	cq->why = CACHE_NS_NONE;
 	if (m->method != HTTP_M_GET && m->method != HTTP_M_HEAD) {
@@ -1145,11 +1159,14 @@ static void
 hdr_add(const struct req *r, struct buf *h)
 {
 	const struct cache_req *cq = r->cache;
-	char t[HDR_MAX];
+	char *t;
 	size_t at = 0;
 
-	/* Assembled without printf, appended once: this runs for every
-	 * response of a route with a cache, hit or miss. */
+	/* Assembled without printf, in place at the head's end: this runs
+	 * for every response of a route with a cache, hit or miss. */
+	if (buf_reserve(h, HDR_MAX) == -1)
+		return;
+	t = (char *)h->data + h->wpos;
 	if (cq->partial) {
 		at = put_s(t, at, "Content-Range: bytes ");
 		at = put_num(t, at, (int64_t)cq->range_first);
@@ -1182,7 +1199,7 @@ hdr_add(const struct req *r, struct buf *h)
 		at = put_num(t, at, cq->ttl);
 		at = put_s(t, at, cq->served == SERVED_STALE ? "; detail=stale-if-error\r\n" :
 		    cq->served == SERVED_SWR ? "; detail=stale-while-revalidate\r\n" : "\r\n");
-		buf_append(h, t, at);
+		h->wpos += at;
 		return;
 	}
 	/* RFC 9211 §2.2-§2.6: forwarded, why, the origin's status, and
@@ -1209,7 +1226,7 @@ hdr_add(const struct req *r, struct buf *h)
 	} else {
 		at = put_lit(t, at, "\r\n");
 	}
-	buf_append(h, t, at);
+	h->wpos += at;
 }
 
 /* Chunked responses only: the stage makes the backend remove the framing
@@ -1459,6 +1476,12 @@ cache_filter_select(struct req *r, unsigned how, const uint8_t *rd)
 {
 	struct cache_req *cq = r->cache;
 
+	if (cq->pass && (how & FILTER_SEL_BACKEND) && rd != NULL) {
+		/* A key marked pass: nothing to look at in the response, only
+		 * its Cache-Status to add. */
+		(void)filter_add(r, &filter_cache_fwd, NULL);
+		return;
+	}
 	if (cq->build != NULL) {
 		/* A local answer (an error) in place of the response that was
 		 * being stored. */

@@ -59,18 +59,51 @@ delta_seconds(const char *v, size_t len)
 	return x > 2147483648LL ? 2147483648LL : x;
 }
 
-/* ASCII case-insensitive equality with a lowercase literal of the same
- * length (the caller checked it): inline, no locale, and the first
- * differing byte ends it — every response a cache considers has a
- * Cache-Control to parse. */
+/* 8 bytes lowercased (ASCII; any byte value: a byte's 0x20 bit is set
+ * where it is 'A'..'Z' and nothing else changes). */
+static uint64_t
+lower8(uint64_t w)
+{
+	uint64_t hi = w & 0x8080808080808080ULL, lo = w & ~0x8080808080808080ULL;
+	uint64_t upper = ((lo + 0x3f3f3f3f3f3f3f3fULL) & ~(lo + 0x2525252525252525ULL)) & 0x8080808080808080ULL & ~hi;
+
+	return w | (upper >> 2);
+}
+
+/* ASCII case-insensitive equality of n (nl bytes) with a lowercase
+ * literal of the same length, a word at a time (overlapping loads of
+ * fixed size, no byte loop): every response a cache considers has a
+ * Cache-Control to parse. Exact for any bytes (a directive name need not
+ * be tchars only). */
 static int
 lc_eq(const char *n, const char *lit, size_t nl)
 {
-	for (size_t i = 0; i < nl; i++) {
-		char c = n[i];
-		if ((c >= 'A' && c <= 'Z' ? (char)(c + 32) : c) != lit[i])
-			return 0;
+	uint64_t a, b;
+	uint32_t x, y;
+
+	if (nl >= 8) {
+		for (size_t i = 0; i + 8 < nl; i += 8) {
+			memcpy(&a, n + i, 8);
+			memcpy(&b, lit + i, 8);
+			if (lower8(a) != b)
+				return 0;
+		}
+		memcpy(&a, n + nl - 8, 8);
+		memcpy(&b, lit + nl - 8, 8);
+		return lower8(a) == b;
 	}
+	if (nl >= 4) {
+		memcpy(&x, n, 4);
+		memcpy(&y, lit, 4);
+		if ((uint32_t)lower8(x) != y)
+			return 0;
+		memcpy(&x, n + nl - 4, 4);
+		memcpy(&y, lit + nl - 4, 4);
+		return (uint32_t)lower8(x) == y;
+	}
+	for (size_t i = 0; i < nl; i++)
+		if ((n[i] >= 'A' && n[i] <= 'Z' ? (char)(n[i] + 32) : n[i]) != lit[i])
+			return 0;
 	return 1;
 }
 
