@@ -92,7 +92,6 @@ struct cache_req {
 	uint8_t served;                    /* SERVED_*, while hit is set */
 	int fwd_status;                    /* SERVED_REVALIDATED/STALE: what the origin (or proxyd) answered */
 	uint16_t cond_len;
-	unsigned pass:1;                   /* the key is marked pass: not looked up, not stored */
 	struct cache_pending pend;         /* linked while this request's fetch is the key's one */
 	uint64_t wait_start;               /* a follower: when it began waiting (ev ms) */
 	size_t range_first, range_last;    /* a 206 from a stored 200: the bytes served */
@@ -300,11 +299,13 @@ static int
 make_key(const struct req *r, const uint8_t *d, char *k, size_t cap, size_t *klen)
 {
 	const struct http_msg *m = &r->rq.head;
-	const char *t, *host = "";
-	size_t tl, hl = 0, at;
+	const char *t = (const char *)d + m->target.off, *host = "";
+	size_t tl = m->target.len, hl = 0, at;
 	char scratch[8192];
 
-	if (h1_target_parts(r, d, &t, &tl, scratch, sizeof(scratch)) == -1)
+	/* The origin form (nearly every request) is the target as it is;
+	 * the absolute form's path is after its authority. */
+	if (m->target_form == HTTP_TF_ABSOLUTE && h1_target_parts(r, d, &t, &tl, scratch, sizeof(scratch)) == -1)
 		return -1;
 	if (m->target_form == HTTP_TF_ABSOLUTE) {
 		host = (const char *)d + m->authority.off;
@@ -732,17 +733,33 @@ cache_request(struct req *r, const uint8_t *d)
 	struct cache_cc *rq;
 	char key[KEY_MAX];
 	size_t klen;
-	int found = 0, led = 0, how = CACHE_ALONE;
+	int found = 0, led = 0, how = CACHE_ALONE, in_spare;
+	uint64_t hash;
+	int64_t now = wall_now();
 
-	/* One allocation: the state, the key, room for the head's copy;
-	 * the previous request's when it fits (the key is then built in
-	 * place, not copied). */
+	/* The key is built in the previous request's state when it fits
+	 * (not copied there afterwards). */
 	cq = r->cache_spare;
-	if (cq != NULL && m->header_bytes < CQ_ROOM && make_key(r, d, cq->key, CQ_ROOM - m->header_bytes, &klen) == 0) {
+	in_spare = cq != NULL && m->header_bytes < CQ_ROOM && make_key(r, d, cq->key, CQ_ROOM - m->header_bytes, &klen) == 0;
+	if (!in_spare && make_key(r, d, key, sizeof(key), &klen) == -1)
+		return 0;
+	hash = cache_key_hash(in_spare ? cq->key : key, klen);
+	if ((m->method == HTTP_M_GET || m->method == HTTP_M_HEAD) && cache_store_is_pass(cf->store, hash, now)) {
+		/* The key's last answer was not storable (Varnish's
+		 * hit-for-pass): straight to the origin, nothing looked up,
+		 * copied, waited for or stored until the mark runs out. Decided
+		 * before any state is set up: the request goes on as on a
+		 * route without a cache but for its Cache-Status and log
+		 * field (r->cache stays NULL, so no other hook runs). */
+		r->cache_pass = 1;
+		atomic_fetch_add_explicit(&cache_store_stats(cf->store)->passes, 1, memory_order_relaxed);
+		return 0;
+	}
+	/* One allocation: the state, the key, room for the head's copy;
+	 * the previous request's when it fits. */
+	if (in_spare) {
 		r->cache_spare = NULL;
 	} else {
-		if (make_key(r, d, key, sizeof(key), &klen) == -1)
-			return 0;
 		if ((cq = malloc(sizeof(*cq) + (klen + m->header_bytes <= CQ_ROOM ? CQ_ROOM : klen + m->header_bytes))) == NULL)
 			return -1;
 		memcpy(cq->key, key, klen);
@@ -753,8 +770,8 @@ cache_request(struct req *r, const uint8_t *d)
 	cq->store = cf->store;
 	cq->cf = cf;
 	cq->klen = klen;
-	cq->hash = cache_key_hash(cq->key, klen);
-	cq->request_time = wall_now();
+	cq->hash = hash;
+	cq->request_time = now;
 	cq->why = CACHE_NS_NONE;
 	if (m->method != HTTP_M_GET && m->method != HTTP_M_HEAD) {
 		/* §4.4: an unsafe method's success invalidates the target URI.
@@ -764,16 +781,6 @@ cache_request(struct req *r, const uint8_t *d)
 		return 0;
 	}
 	cq->is_get = m->method == HTTP_M_GET;
-	if (cache_store_is_pass(cq->store, cq->hash, cq->request_time)) {
-		/* The key's last answer was not storable (Varnish's
-		 * hit-for-pass): straight to the origin, nothing looked up,
-		 * copied, waited for or stored until the mark runs out. */
-		cq->pass = 1;
-		cq->fwd = FWD_BYPASS;
-		cq->is_get = 0;
-		atomic_fetch_add_explicit(&cache_store_stats(cq->store)->passes, 1, memory_order_relaxed);
-		return 0;
-	}
 	if (r->rq.body != HTTP_BODY_NONE) {
 		/* A GET with a body: its meaning is not defined (RFC 9110
 		 * §9.3.1), so the cache neither answers nor stores it. */
@@ -1217,8 +1224,6 @@ hdr_add(const struct req *r, struct buf *h)
 	}
 	if (cq->stored) {
 		at = put_lit(t, at, "; stored\r\n");
-	} else if (cq->pass) {
-		at = put_lit(t, at, "; detail=pass\r\n");
 	} else if (cq->why != CACHE_NS_NONE) {
 		at = put_s(t, at, "; detail=");
 		at = put_s(t, at, cache_nostore_str((enum cache_nostore)cq->why));
@@ -1245,6 +1250,38 @@ static const struct filter filter_cache = { .name = "cache", .hdr_drop = hdr_dro
  * hits are set before filter_select()) has nothing to drop: not asked
  * about every field. */
 static const struct filter filter_cache_fwd = { .name = "cache", .hdr_add = hdr_add };
+/* RFC 9211 §2.2, §2.8: a key marked pass, forwarded without being looked
+ * up ("bypass"), with the origin's status. The whole field is one piece
+ * but for the status's three digits. */
+static void
+hdr_add_pass(const struct req *r, struct buf *h)
+{
+	static const char f[] = "Cache-Status: tandem; fwd=bypass; fwd-status=000; detail=pass\r\n";
+	const size_t at = sizeof("Cache-Status: tandem; fwd=bypass; fwd-status=") - 1;
+	unsigned st = (unsigned)r->status, hundreds, rest, tens;
+	char *t;
+
+	if (st < 100 || st > 999)
+		return;    /* a status has three digits (RFC 9110 §15): cannot happen */
+	/* The head writer reserved room for its own fields, usually ours
+	 * too: buf_reserve() only when not. */
+	if (h->cap - h->wpos < sizeof(f) && buf_reserve(h, sizeof(f)) == -1)
+		return;
+	t = (char *)h->data + h->wpos;
+	memcpy(t, f, sizeof(f) - 1);
+	hundreds = st / 100;
+	rest = st - hundreds * 100;
+	tens = rest / 10;
+	t[at] = (char)('0' + hundreds);
+	t[at + 1] = (char)('0' + tens);
+	t[at + 2] = (char)('0' + rest - tens * 10);
+	h->wpos += sizeof(f) - 1;
+}
+
+/* filter.c adds it for a key marked pass (r->cache_pass, no state): the
+ * response is not looked at, and a local answer (proxyd's own error)
+ * carries no Cache-Status. */
+const struct filter cache_filter_pass = { .name = "cache", .hdr_add = hdr_add_pass };
 static const struct filter filter_cache_store = { .name = "cache-store", .hdr_drop = hdr_drop, .hdr_add = hdr_add,
 	.body = body_pass };
 
@@ -1476,12 +1513,6 @@ cache_filter_select(struct req *r, unsigned how, const uint8_t *rd)
 {
 	struct cache_req *cq = r->cache;
 
-	if (cq->pass && (how & FILTER_SEL_BACKEND) && rd != NULL) {
-		/* A key marked pass: nothing to look at in the response, only
-		 * its Cache-Status to add. */
-		(void)filter_add(r, &filter_cache_fwd, NULL);
-		return;
-	}
 	if (cq->build != NULL) {
 		/* A local answer (an error) in place of the response that was
 		 * being stored. */
@@ -1595,14 +1626,14 @@ const char *
 cache_log_str(const struct req *r)
 {
 	if (r->cache == NULL)
-		return "-";
+		return r->cache_pass ? "bypass" : "-";
 	return log_fields[log_index(r->cache)].s + 7;
 }
 
 const char *
 cache_log_field(const struct req *r, size_t *len)
 {
-	unsigned i = log_index(r->cache);
+	unsigned i = r->cache == NULL ? FWD_BYPASS : log_index(r->cache);
 
 	*len = log_fields[i].len;
 	return log_fields[i].s;

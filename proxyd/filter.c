@@ -88,6 +88,8 @@ filter_select(struct req *r, unsigned how, const uint8_t *rd)
 	 * and a hit is coded per client like a backend's response. */
 	if (r->cache != NULL)
 		cache_filter_select(r, how, rd);
+	else if (r->cache_pass && (how & FILTER_SEL_BACKEND) && rd != NULL)
+		(void)filter_add(r, &cache_filter_pass, NULL);    /* its Cache-Status only (cache.h) */
 	if ((how & FILTER_SEL_BACKEND) && rd != NULL)
 		filter_compress_select(r, (how & FILTER_SEL_BODY) != 0, rd);
 }
