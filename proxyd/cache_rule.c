@@ -110,6 +110,10 @@ lc_eq(const char *n, const char *lit, size_t nl)
 /* Directive names compared only against those of their length. */
 #define dir_is(n, nl, lit) ((nl) == sizeof(lit) - 1 && lc_eq((n), (lit), sizeof(lit) - 1))
 
+/* The bytes that end a directive's name: '=', ',', SP, HTAB (a table:
+ * one load per byte of every Cache-Control a cache parses). */
+static const uint8_t name_end[256] = { ['='] = 1, [','] = 1, [' '] = 1, ['\t'] = 1 };
+
 void
 cache_cc_parse(struct cache_cc *cc, const char *v, size_t len)
 {
@@ -122,7 +126,7 @@ cache_cc_parse(struct cache_cc *cc, const char *v, size_t len)
 		while (i < len && (is_ows(v[i]) || v[i] == ','))
 			i++;
 		ns = i;
-		while (i < len && v[i] != '=' && v[i] != ',' && !is_ows(v[i]))
+		while (i < len && !name_end[(uint8_t)v[i]])
 			i++;
 		ne = i;
 		while (i < len && is_ows(v[i]))

@@ -16,6 +16,9 @@
  * twice keep 80% of the room, new ones compete for the rest. */
 #define PROTECTED_PCT 80
 
+/* Buckets of the fetches under way (a power of two). */
+#define PENDING_BUCKETS 64
+
 struct seg {
 	struct cache_obj *head, *tail;     /* head: most recently used */
 	uint64_t bytes;
@@ -32,7 +35,9 @@ struct cache_store {
 	uint64_t bytes;
 	struct cache_obj **tab;
 	size_t nbuckets, count;
-	struct cache_pending *pending;     /* fetches under way (few: a list) */
+	/* Fetches under way, by key hash: a miss looks for its key's among
+	 * them, and there are as many as concurrent misses. */
+	struct cache_pending *pending[PENDING_BUCKETS];
 	uint64_t seq;                      /* objects inserted */
 	struct { _Atomic uint64_t hash; _Atomic int64_t until; } pass[CACHE_PASS_SLOTS];
 	struct cache_stats st;
@@ -533,7 +538,7 @@ pending_find(struct cache_store *s, uint64_t hash, const void *key, size_t klen)
 {
 	struct cache_pending *p;
 
-	for (p = s->pending; p != NULL; p = p->next)
+	for (p = s->pending[hash & (PENDING_BUCKETS - 1)]; p != NULL; p = p->next)
 		if (p->hash == hash && p->klen == klen && memcmp(p->key, key, klen) == 0)
 			return p;
 	return NULL;
@@ -542,11 +547,16 @@ pending_find(struct cache_store *s, uint64_t hash, const void *key, size_t klen)
 static int
 lead_locked(struct cache_store *s, struct cache_pending *p, int64_t now, int may_lead)
 {
-	if (s->pending != NULL && pending_find(s, p->hash, p->key, p->klen) != NULL)
+	struct cache_pending **head = &s->pending[p->hash & (PENDING_BUCKETS - 1)];
+
+	if (*head != NULL && pending_find(s, p->hash, p->key, p->klen) != NULL)
 		return CACHE_FOLLOW;
 	if (may_lead && !pass_marked(s, p->hash, now)) {
-		p->next = s->pending;
-		s->pending = p;
+		p->next = *head;
+		if (p->next != NULL)
+			p->next->pprev = &p->next;
+		p->pprev = head;
+		*head = p;
 		p->linked = 1;
 		return CACHE_LEAD;
 	}
@@ -567,15 +577,12 @@ cache_store_lead(struct cache_store *s, struct cache_pending *p, int64_t now, in
 static void
 unlead_locked(struct cache_store *s, struct cache_pending *p)
 {
-	struct cache_pending **pp;
-
+	(void)s;
 	if (!p->linked)
 		return;
-	for (pp = &s->pending; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == p) {
-			*pp = p->next;
-			break;
-		}
+	*p->pprev = p->next;
+	if (p->next != NULL)
+		p->next->pprev = p->pprev;
 	p->linked = 0;
 }
 

@@ -87,7 +87,7 @@ struct cache_store;
  * end instead of going to the origin too. Embedded in the leader's
  * request state; the store only links it. */
 struct cache_pending {
-	struct cache_pending *next;
+	struct cache_pending *next, **pprev;    /* pprev: where it is linked from (unlinked in O(1)) */
 	uint64_t hash;
 	const void *key;
 	size_t klen;
