@@ -8,7 +8,8 @@
  * built (filter_select()), into the request's struct filter_chain. The
  * route's response header edits are the first filter; compression and a
  * cache store plug in the same way. Zero cost when nothing is active: the
- * head writer tests fc.n once per field, and body bytes go from the
+ * head writer tests fc.ndrop once per field (a chain whose filters only
+ * add fields is not asked about each one), and body bytes go from the
  * backend's buffer to the client untouched unless a body stage is active
  * (fc.nbody > 0).
  *
