@@ -37,7 +37,8 @@ static const char *const fwd_names[] = { "hit", "uri-miss", "vary-miss", "stale"
 /* A forwarded response's Cache-Status up to its fwd-status value, per
  * enum cache_fwd (hdr_add()). */
 #define FWD_HEAD(w) { "Cache-Status: tandem; fwd=" w "; fwd-status=", sizeof("Cache-Status: tandem; fwd=" w "; fwd-status=") - 1 }
-static const struct { const char *s; size_t len; } fwd_heads[] = {
+#define FWD_HEAD_ROOM 64    /* each padded to this: copied whole, a fixed size */
+static const struct { char s[FWD_HEAD_ROOM]; size_t len; } fwd_heads[] = {
 	FWD_HEAD("hit"), FWD_HEAD("uri-miss"), FWD_HEAD("vary-miss"), FWD_HEAD("stale"), FWD_HEAD("request"),
 	FWD_HEAD("method"), FWD_HEAD("bypass"),
 };
@@ -1171,7 +1172,7 @@ hdr_add(const struct req *r, struct buf *h)
 
 	/* Assembled without printf, in place at the head's end: this runs
 	 * for every response of a route with a cache, hit or miss. */
-	if (buf_reserve(h, HDR_MAX) == -1)
+	if (h->cap - h->wpos < HDR_MAX && buf_reserve(h, HDR_MAX) == -1)
 		return;
 	t = (char *)h->data + h->wpos;
 	if (cq->partial) {
@@ -1212,13 +1213,14 @@ hdr_add(const struct req *r, struct buf *h)
 	/* RFC 9211 §2.2-§2.6: forwarded, why, the origin's status, and
 	 * whether the response was stored (or the reason it was not). The
 	 * field up to the status is one piece of known length. */
-	memcpy(t, fwd_heads[cq->fwd].s, fwd_heads[cq->fwd].len);
+	memcpy(t, fwd_heads[cq->fwd].s, FWD_HEAD_ROOM);    /* HDR_MAX reserved: the padding is overwritten */
 	at = fwd_heads[cq->fwd].len;
 	if (r->status >= 100 && r->status <= 999) {
 		/* Every status has three digits (RFC 9110 §15). */
-		t[at++] = (char)('0' + r->status / 100);
-		t[at++] = (char)('0' + r->status / 10 % 10);
-		t[at++] = (char)('0' + r->status % 10);
+		unsigned st = (unsigned)r->status, hundreds = st / 100, rest = st - hundreds * 100, tens = rest / 10;
+		t[at++] = (char)('0' + hundreds);
+		t[at++] = (char)('0' + tens);
+		t[at++] = (char)('0' + rest - tens * 10);
 	} else {
 		at = put_num(t, at, r->status);
 	}
