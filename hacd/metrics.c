@@ -161,6 +161,7 @@ static void render_datagrams(struct buf *o, const struct node *n)
 static void render_replication(struct buf *o, const struct node *n)
 {
 	const struct repl_stats *rs = &n->repl.stats;
+	const struct cacheview *cv = &n->repl.cv;
 	const struct replica_stats *st = n->repl.store != NULL ? replica_stats(n->repl.store) : NULL;
 
 	prom_family(o, "tandem_hacd_replication_lag_seconds", PROM_GAUGE,
@@ -211,6 +212,19 @@ static void render_replication(struct buf *o, const struct node *n)
 	prom_u64(o, "tandem_hacd_cache_purges_total", rs->purge_dup, "result", "duplicate", NULL);
 	prom_u64(o, "tandem_hacd_cache_purges_total", rs->purge_bad, "result", "bad", NULL);
 	prom_u64(o, "tandem_hacd_cache_purges_total", rs->purge_gap, "result", "gap", NULL);
+	prom_family(o, "tandem_hacd_cache_digests_total", PROM_COUNTER,
+	    "Warm-standby digest datagrams (chunks of a node's hot cache keys): sent to peers, received from "
+	    "them, refused as malformed (bad), passed to proxyd (forwarded) or not (unsent: proxyd not connected).");
+	prom_u64(o, "tandem_hacd_cache_digests_total", cv->dig_tx, "result", "sent", NULL);
+	prom_u64(o, "tandem_hacd_cache_digests_total", cv->dig_rx, "result", "received", NULL);
+	prom_u64(o, "tandem_hacd_cache_digests_total", cv->dig_bad, "result", "bad", NULL);
+	prom_u64(o, "tandem_hacd_cache_digests_total", cv->dig_fwd, "result", "forwarded", NULL);
+	prom_u64(o, "tandem_hacd_cache_digests_total", cv->dig_unsent, "result", "unsent", NULL);
+	prom_family(o, "tandem_hacd_cache_summaries_total", PROM_COUNTER,
+	    "Cache summaries (hactl cache stats): this node's sent to peers, peers' received, malformed ones refused.");
+	prom_u64(o, "tandem_hacd_cache_summaries_total", cv->sum_tx, "result", "sent", NULL);
+	prom_u64(o, "tandem_hacd_cache_summaries_total", cv->sum_rx, "result", "received", NULL);
+	prom_u64(o, "tandem_hacd_cache_summaries_total", cv->sum_bad, "result", "bad", NULL);
 	if (st == NULL)
 		return;
 	prom_family(o, "tandem_hacd_replication_entries", PROM_GAUGE, "Entries held in the replicated store, by kind.");

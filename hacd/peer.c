@@ -603,6 +603,8 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 	if ((msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC && msg->sync != NULL) ||
 	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_RESET && msg->reset != NULL) ||
 	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_PURGE && msg->purge != NULL) ||
+	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_CACHE_SUMMARY && msg->cache_summary != NULL) ||
+	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_CACHE_DIGEST && msg->cache_digest != NULL) ||
 	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST && msg->sync_request != NULL)) {
 		int is_request = msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST;
 
