@@ -18,7 +18,8 @@
 #   make bench-compress  gzip/br/zstd CPU per MB and sizes: proxyd's coders vs zlib,
 #                      nginx's gzip and haproxy's compression (scripts/bench-compress)
 #   make bench-cache   the cache's hit path CPU per request: proxyd vs nginx
-#                      proxy_cache (tmpfs) and haproxy's cache (scripts/bench-cache)
+#                      proxy_cache (tmpfs) and haproxy's cache (scripts/bench-cache;
+#                      `scripts/bench-cache miss`: the miss path against no cache)
 #   make fuzz          libFuzzer harnesses, each for FUZZ_SECONDS (default 30)
 #   make fuzz-build    only build them (clang, into build/fuzz)
 #   make install       PREFIX=/usr/local DESTDIR=

@@ -244,7 +244,7 @@ accesslog_end(struct worker *wk, struct req *r)
 		at = put_s(t, at, cap, r->reqid);
 		at = put_s(t, at, cap, "\",\"coding\":\"");
 		at = put_s(t, at, cap, r->cz.alg != COMPRESS_IDENTITY ? compress_alg_str((enum compress_alg)r->cz.alg) : "-");
-		if (r->cache != NULL) {
+		if (r->cache != NULL || r->cache_pass) {
 			at = put_s(t, at, cap, "\",\"cache\":\"");
 			at = put_s(t, at, cap, cache_log_str(r));
 		}
@@ -279,9 +279,10 @@ accesslog_end(struct worker *wk, struct req *r)
 			at = put_s(t, at, cap, compress_alg_str((enum compress_alg)r->cz.alg));
 		}
 		/* Likewise only on a route with a cache. */
-		if (r->cache != NULL) {
-			at = put_s(t, at, cap, " cache=");
-			at = put_s(t, at, cap, cache_log_str(r));
+		if (r->cache != NULL || r->cache_pass) {
+			size_t fl;
+			const char *f = cache_log_field(r, &fl);
+			at = put(t, at, cap, f, fl);
 		}
 		at = put_s(t, at, cap, "\n");
 		buf_append(&wk->alog, t, at);

@@ -34,6 +34,14 @@ enum cache_fwd {
 	FWD_BYPASS,           /* not looked up (a GET with a body, a key too long) */
 };
 static const char *const fwd_names[] = { "hit", "uri-miss", "vary-miss", "stale", "request", "method", "bypass" };
+/* A forwarded response's Cache-Status up to its fwd-status value, per
+ * enum cache_fwd (hdr_add()). */
+#define FWD_HEAD(w) { "Cache-Status: tandem; fwd=" w "; fwd-status=", sizeof("Cache-Status: tandem; fwd=" w "; fwd-status=") - 1 }
+#define FWD_HEAD_ROOM 64    /* each padded to this: copied whole, a fixed size */
+static const struct { char s[FWD_HEAD_ROOM]; size_t len; } fwd_heads[] = {
+	FWD_HEAD("hit"), FWD_HEAD("uri-miss"), FWD_HEAD("vary-miss"), FWD_HEAD("stale"), FWD_HEAD("request"),
+	FWD_HEAD("method"), FWD_HEAD("bypass"),
+};
 
 /* The longest normalised value of a Vary field kept per name, and of the
  * key: longer ones are not stored. */
@@ -85,7 +93,6 @@ struct cache_req {
 	uint8_t served;                    /* SERVED_*, while hit is set */
 	int fwd_status;                    /* SERVED_REVALIDATED/STALE: what the origin (or proxyd) answered */
 	uint16_t cond_len;
-	unsigned pass:1;                   /* the key is marked pass: not looked up, not stored */
 	struct cache_pending pend;         /* linked while this request's fetch is the key's one */
 	uint64_t wait_start;               /* a follower: when it began waiting (ev ms) */
 	size_t range_first, range_last;    /* a 206 from a stored 200: the bytes served */
@@ -111,6 +118,50 @@ wall_now(void)
 	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
 	return (int64_t)ts.tv_sec;
 }
+
+/* Whether span s of d names lowercase literal lit, ASCII case-insensitive,
+ * 8 bytes at a time: a field name is tchars only (the parser's, RFC 9110
+ * §5.6.2), and for a tchar c, c | 0x20 equals a lowercase letter, a digit
+ * or '-' exactly when c is that character or (a letter) its uppercase —
+ * so one OR and one compare per word, where strncasecmp(3) is a call per
+ * field. The request and response scans below run for every miss. */
+static inline int
+span_is(const uint8_t *d, struct http_span s, const char *lit, size_t len)
+{
+	const uint8_t *p = d + s.off;
+	uint64_t a, b;
+	uint32_t x, y;
+
+	if (s.len != len)
+		return 0;
+	if (len >= 8) {
+		for (size_t i = 0; i + 8 < len; i += 8) {
+			memcpy(&a, p + i, 8);
+			memcpy(&b, lit + i, 8);
+			if ((a | 0x2020202020202020ULL) != b)
+				return 0;
+		}
+		/* The last 8 bytes (overlapping the loop's when len is not
+		 * a multiple of 8). */
+		memcpy(&a, p + len - 8, 8);
+		memcpy(&b, lit + len - 8, 8);
+		return (a | 0x2020202020202020ULL) == b;
+	}
+	if (len >= 4) {
+		memcpy(&x, p, 4);
+		memcpy(&y, lit, 4);
+		if ((x | 0x20202020u) != y)
+			return 0;
+		memcpy(&x, p + len - 4, 4);
+		memcpy(&y, lit + len - 4, 4);
+		return (x | 0x20202020u) == y;
+	}
+	for (size_t i = 0; i < len; i++)
+		if ((uint8_t)(p[i] | 0x20) != (uint8_t)lit[i])
+			return 0;
+	return 1;
+}
+#define SPAN_IS(d, s, lit) span_is((d), (s), lit, sizeof(lit) - 1)
 
 /* Runs fn over every field named lname (lowercase) of m (bytes at d). */
 static void
@@ -152,42 +203,42 @@ scan_request(const struct http_msg *m, const uint8_t *d, struct rq_facts *q)
 		const char *vp = (const char *)d + v.off;
 		switch (n.len) {
 		case 5:
-			if (H1_SPAN_IS(d, n, "range") && q->range < 0)
+			if (SPAN_IS(d, n, "range") && q->range < 0)
 				q->range = (int16_t)i;
 			break;
 		case 6:
-			if (H1_SPAN_IS(d, n, "pragma"))
+			if (SPAN_IS(d, n, "pragma"))
 				pragma_field(&pragma, vp, v.len);
 			break;
 		case 8:
-			if (H1_SPAN_IS(d, n, "if-match")) {
+			if (SPAN_IS(d, n, "if-match")) {
 				q->conditional = 1;
-			} else if (H1_SPAN_IS(d, n, "if-range")) {
+			} else if (SPAN_IS(d, n, "if-range")) {
 				q->conditional = 1;
 				q->if_range = 1;
 			}
 			break;
 		case 13:
-			if (H1_SPAN_IS(d, n, "cache-control")) {
+			if (SPAN_IS(d, n, "cache-control")) {
 				cache_cc_parse(&q->cc, vp, v.len);
 				has_cc = 1;
-			} else if (H1_SPAN_IS(d, n, "authorization")) {
+			} else if (SPAN_IS(d, n, "authorization")) {
 				q->authorization = 1;
-			} else if (H1_SPAN_IS(d, n, "if-none-match")) {
+			} else if (SPAN_IS(d, n, "if-none-match")) {
 				q->conditional = 1;
 				if (q->inm < 0)
 					q->inm = (int16_t)i;
 			}
 			break;
 		case 17:
-			if (H1_SPAN_IS(d, n, "if-modified-since")) {
+			if (SPAN_IS(d, n, "if-modified-since")) {
 				q->conditional = 1;
 				if (q->ims < 0)
 					q->ims = (int16_t)i;
 			}
 			break;
 		case 19:
-			if (H1_SPAN_IS(d, n, "if-unmodified-since"))
+			if (SPAN_IS(d, n, "if-unmodified-since"))
 				q->conditional = 1;
 			break;
 		}
@@ -249,11 +300,13 @@ static int
 make_key(const struct req *r, const uint8_t *d, char *k, size_t cap, size_t *klen)
 {
 	const struct http_msg *m = &r->rq.head;
-	const char *t, *host = "";
-	size_t tl, hl = 0, at;
+	const char *t = (const char *)d + m->target.off, *host = "";
+	size_t tl = m->target.len, hl = 0, at;
 	char scratch[8192];
 
-	if (h1_target_parts(r, d, &t, &tl, scratch, sizeof(scratch)) == -1)
+	/* The origin form (nearly every request) is the target as it is;
+	 * the absolute form's path is after its authority. */
+	if (m->target_form == HTTP_TF_ABSOLUTE && h1_target_parts(r, d, &t, &tl, scratch, sizeof(scratch)) == -1)
 		return -1;
 	if (m->target_form == HTTP_TF_ABSOLUTE) {
 		host = (const char *)d + m->authority.off;
@@ -271,8 +324,36 @@ make_key(const struct req *r, const uint8_t *d, char *k, size_t cap, size_t *kle
 	}
 	if (at + hl + tl >= cap)
 		return -1;
-	for (size_t i = 0; i < hl; i++)
-		k[at++] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] - 'A' + 'a' : host[i]);
+	{
+		/* Lowercased 8 bytes at a time (SWAR: a byte's 0x20 bit set
+		 * where it is 'A'..'Z'), not byte by byte: every request on a
+		 * route with a cache has its key built. */
+		size_t i = 0;
+		for (; i + 8 <= hl; i += 8) {
+			uint64_t w, hi, upper;
+			memcpy(&w, host + i, 8);
+			hi = w & 0x8080808080808080ULL;
+			w &= ~0x8080808080808080ULL;
+			upper = ((w + 0x3f3f3f3f3f3f3f3fULL) & ~(w + 0x2525252525252525ULL)) & 0x8080808080808080ULL;
+			w = (w | hi) | ((upper & ~hi) >> 2);
+			memcpy(k + at + i, &w, 8);
+		}
+		if (hl >= 8 && i < hl) {
+			/* The last 8 bytes again, overlapping: lowercasing
+			 * twice changes nothing. */
+			uint64_t w, hi, upper;
+			memcpy(&w, host + hl - 8, 8);
+			hi = w & 0x8080808080808080ULL;
+			w &= ~0x8080808080808080ULL;
+			upper = ((w + 0x3f3f3f3f3f3f3f3fULL) & ~(w + 0x2525252525252525ULL)) & 0x8080808080808080ULL;
+			w = (w | hi) | ((upper & ~hi) >> 2);
+			memcpy(k + at + hl - 8, &w, 8);
+			i = hl;
+		}
+		for (; i < hl; i++)
+			k[at + i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] - 'A' + 'a' : host[i]);
+		at += hl;
+	}
 	memcpy(k + at, t, tl);
 	at += tl;
 	*klen = at;
@@ -653,27 +734,45 @@ cache_request(struct req *r, const uint8_t *d)
 	struct cache_cc *rq;
 	char key[KEY_MAX];
 	size_t klen;
-	int found = 0;
+	int found = 0, led = 0, how = CACHE_ALONE, in_spare;
+	uint64_t hash;
+	int64_t now = wall_now();
 
-	if (make_key(r, d, key, sizeof(key), &klen) == -1)
+	/* The key is built in the previous request's state when it fits
+	 * (not copied there afterwards). */
+	cq = r->cache_spare;
+	in_spare = cq != NULL && m->header_bytes < CQ_ROOM && make_key(r, d, cq->key, CQ_ROOM - m->header_bytes, &klen) == 0;
+	if (!in_spare && make_key(r, d, key, sizeof(key), &klen) == -1)
 		return 0;
+	hash = cache_key_hash(in_spare ? cq->key : key, klen);
+	if ((m->method == HTTP_M_GET || m->method == HTTP_M_HEAD) && cache_store_is_pass(cf->store, hash, now)) {
+		/* The key's last answer was not storable (Varnish's
+		 * hit-for-pass): straight to the origin, nothing looked up,
+		 * copied, waited for or stored until the mark runs out. Decided
+		 * before any state is set up: the request goes on as on a
+		 * route without a cache but for its Cache-Status and log
+		 * field (r->cache stays NULL, so no other hook runs). */
+		r->cache_pass = 1;
+		atomic_fetch_add_explicit(&cache_store_stats(cf->store)->passes, 1, memory_order_relaxed);
+		return 0;
+	}
 	/* One allocation: the state, the key, room for the head's copy;
 	 * the previous request's when it fits. */
-	if (klen + m->header_bytes <= CQ_ROOM && r->cache_spare != NULL) {
-		cq = r->cache_spare;
+	if (in_spare) {
 		r->cache_spare = NULL;
-	} else if ((cq = malloc(sizeof(*cq) + (klen + m->header_bytes <= CQ_ROOM ? CQ_ROOM : klen + m->header_bytes))) == NULL) {
-		return -1;
+	} else {
+		if ((cq = malloc(sizeof(*cq) + (klen + m->header_bytes <= CQ_ROOM ? CQ_ROOM : klen + m->header_bytes))) == NULL)
+			return -1;
+		memcpy(cq->key, key, klen);
 	}
 	memset(cq, 0, offsetof(struct cache_req, cond));
 	cq->pooled = klen + m->header_bytes <= CQ_ROOM;
 	r->cache = cq;
 	cq->store = cf->store;
 	cq->cf = cf;
-	memcpy(cq->key, key, klen);
 	cq->klen = klen;
-	cq->hash = cache_key_hash(key, klen);
-	cq->request_time = wall_now();
+	cq->hash = hash;
+	cq->request_time = now;
 	cq->why = CACHE_NS_NONE;
 	if (m->method != HTTP_M_GET && m->method != HTTP_M_HEAD) {
 		/* §4.4: an unsafe method's success invalidates the target URI.
@@ -683,16 +782,6 @@ cache_request(struct req *r, const uint8_t *d)
 		return 0;
 	}
 	cq->is_get = m->method == HTTP_M_GET;
-	if (cache_store_is_pass(cq->store, cq->hash, cq->request_time)) {
-		/* The key's last answer was not storable (Varnish's
-		 * hit-for-pass): straight to the origin, nothing looked up,
-		 * copied, waited for or stored until the mark runs out. */
-		cq->pass = 1;
-		cq->fwd = FWD_BYPASS;
-		cq->is_get = 0;
-		atomic_fetch_add_explicit(&cache_store_stats(cq->store)->passes, 1, memory_order_relaxed);
-		return 0;
-	}
 	if (r->rq.body != HTTP_BODY_NONE) {
 		/* A GET with a body: its meaning is not defined (RFC 9110
 		 * §9.3.1), so the cache neither answers nor stores it. */
@@ -707,7 +796,22 @@ cache_request(struct req *r, const uint8_t *d)
 		 * the origin; what comes back may still be stored. */
 		cq->fwd = FWD_REQUEST;
 	} else {
-		struct cache_obj *o = lookup(r, d, &found);
+		struct vary_ctx vx = { m, d };
+		struct cache_obj *o;
+		/* A miss that may coalesce registers its fetch (or finds
+		 * another's) under the lookup's lock. Only a GET leads (a
+		 * HEAD's answer has no body to store), but a HEAD may wait for
+		 * a GET's. only-if-cached never goes to the origin. */
+		if (cf->coalesce_wait_ms > 0 && !rq->only_if_cached) {
+			cq->pend.hash = cq->hash;
+			cq->pend.key = cq->key;
+			cq->pend.klen = cq->klen;
+			o = cache_store_lookup_lead(cq->store, cq->hash, cq->key, cq->klen, vary_ok, &vx, &found, &cq->pend,
+			    cq->request_time, cq->is_get, &how);
+			led = o == NULL;
+		} else {
+			o = cache_store_lookup(cq->store, cq->hash, cq->key, cq->klen, vary_ok, &vx, &found);
+		}
 		if (o != NULL) {
 			int64_t age;
 			if (fresh_for(o, rq, &age)) {
@@ -748,12 +852,10 @@ cache_request(struct req *r, const uint8_t *d)
 	cq->qcopy = (uint8_t *)cq->key + klen;
 	memcpy(cq->qcopy, d, m->header_bytes);
 	if (cf->coalesce_wait_ms > 0 && cq->fwd != FWD_REQUEST && !rq->only_if_cached) {
-		cq->pend.hash = cq->hash;
-		cq->pend.key = cq->key;
-		cq->pend.klen = cq->klen;
-		/* Only a GET leads (a HEAD's answer has no body to store),
-		 * but a HEAD may wait for a GET's. */
-		if (cache_store_lead(cq->store, &cq->pend, wall_now(), cq->is_get) == CACHE_FOLLOW) {
+		/* A stale object was found: the lookup did not lead. */
+		if (!led)
+			how = cache_store_lead(cq->store, &cq->pend, wall_now(), cq->is_get);
+		if (how == CACHE_FOLLOW) {
 			if (cq->stale != NULL && swr_usable(cq)) {
 				/* RFC 5861 §3: another request is revalidating
 				 * the object; within its stale-while-revalidate
@@ -846,7 +948,8 @@ merge_head(const struct cache_obj *o, const struct http_msg *nm, const uint8_t *
 	return rc == 0 ? 0 : -1;
 }
 
-static void fill_facts(struct req *r, const struct http_msg *rs, const uint8_t *rd, struct cache_facts *f, int64_t *age);
+static void fill_facts(struct req *r, const struct http_msg *rs, const uint8_t *rd, struct cache_facts *f, int64_t *age,
+    int *vary);
 static void not_stored(struct cache_req *cq, enum cache_nostore why);
 
 /* The origin's 304 to a revalidation (head at rd): the stored object with
@@ -882,7 +985,7 @@ freshen(struct req *r, const uint8_t *rd)
 		return -1;
 	}
 	(void)cache_obj_append(o, old->body, old->body_len, old->body_len);
-	fill_facts(r, nm, o->head, &f, &age);
+	fill_facts(r, nm, o->head, &f, &age, NULL);
 	f.status = nm->status;
 	o->response_time = f.response_time;
 	o->initial_age = cache_initial_age(age, f.date, cq->request_time, f.response_time);
@@ -1064,11 +1167,14 @@ static void
 hdr_add(const struct req *r, struct buf *h)
 {
 	const struct cache_req *cq = r->cache;
-	char t[HDR_MAX];
+	char *t;
 	size_t at = 0;
 
-	/* Assembled without printf, appended once: this runs for every
-	 * response of a route with a cache, hit or miss. */
+	/* Assembled without printf, in place at the head's end: this runs
+	 * for every response of a route with a cache, hit or miss. */
+	if (h->cap - h->wpos < HDR_MAX && buf_reserve(h, HDR_MAX) == -1)
+		return;
+	t = (char *)h->data + h->wpos;
 	if (cq->partial) {
 		at = put_s(t, at, "Content-Range: bytes ");
 		at = put_num(t, at, (int64_t)cq->range_first);
@@ -1101,32 +1207,33 @@ hdr_add(const struct req *r, struct buf *h)
 		at = put_num(t, at, cq->ttl);
 		at = put_s(t, at, cq->served == SERVED_STALE ? "; detail=stale-if-error\r\n" :
 		    cq->served == SERVED_SWR ? "; detail=stale-while-revalidate\r\n" : "\r\n");
-		buf_append(h, t, at);
+		h->wpos += at;
 		return;
 	}
 	/* RFC 9211 §2.2-§2.6: forwarded, why, the origin's status, and
-	 * whether the response was stored (or the reason it was not). */
-	at = put_lit(t, at, "Cache-Status: tandem; fwd=");
-	at = put_s(t, at, fwd_names[cq->fwd]);
-	at = put_lit(t, at, "; fwd-status=");
+	 * whether the response was stored (or the reason it was not). The
+	 * field up to the status is one piece of known length. */
+	memcpy(t, fwd_heads[cq->fwd].s, FWD_HEAD_ROOM);    /* HDR_MAX reserved: the padding is overwritten */
+	at = fwd_heads[cq->fwd].len;
 	if (r->status >= 100 && r->status <= 999) {
 		/* Every status has three digits (RFC 9110 §15). */
-		t[at++] = (char)('0' + r->status / 100);
-		t[at++] = (char)('0' + r->status / 10 % 10);
-		t[at++] = (char)('0' + r->status % 10);
+		unsigned st = (unsigned)r->status, hundreds = st / 100, rest = st - hundreds * 100, tens = rest / 10;
+		t[at++] = (char)('0' + hundreds);
+		t[at++] = (char)('0' + tens);
+		t[at++] = (char)('0' + rest - tens * 10);
 	} else {
 		at = put_num(t, at, r->status);
 	}
 	if (cq->stored) {
-		at = put_lit(t, at, "; stored");
-	} else if (cq->pass) {
-		at = put_lit(t, at, "; detail=pass");
+		at = put_lit(t, at, "; stored\r\n");
 	} else if (cq->why != CACHE_NS_NONE) {
 		at = put_s(t, at, "; detail=");
 		at = put_s(t, at, cache_nostore_str((enum cache_nostore)cq->why));
+		at = put_lit(t, at, "\r\n");
+	} else {
+		at = put_lit(t, at, "\r\n");
 	}
-	at = put_lit(t, at, "\r\n");
-	buf_append(h, t, at);
+	h->wpos += at;
 }
 
 /* Chunked responses only: the stage makes the backend remove the framing
@@ -1145,6 +1252,38 @@ static const struct filter filter_cache = { .name = "cache", .hdr_drop = hdr_dro
  * hits are set before filter_select()) has nothing to drop: not asked
  * about every field. */
 static const struct filter filter_cache_fwd = { .name = "cache", .hdr_add = hdr_add };
+/* RFC 9211 §2.2, §2.8: a key marked pass, forwarded without being looked
+ * up ("bypass"), with the origin's status. The whole field is one piece
+ * but for the status's three digits. */
+static void
+hdr_add_pass(const struct req *r, struct buf *h)
+{
+	static const char f[] = "Cache-Status: tandem; fwd=bypass; fwd-status=000; detail=pass\r\n";
+	const size_t at = sizeof("Cache-Status: tandem; fwd=bypass; fwd-status=") - 1;
+	unsigned st = (unsigned)r->status, hundreds, rest, tens;
+	char *t;
+
+	if (st < 100 || st > 999)
+		return;    /* a status has three digits (RFC 9110 §15): cannot happen */
+	/* The head writer reserved room for its own fields, usually ours
+	 * too: buf_reserve() only when not. */
+	if (h->cap - h->wpos < sizeof(f) && buf_reserve(h, sizeof(f)) == -1)
+		return;
+	t = (char *)h->data + h->wpos;
+	memcpy(t, f, sizeof(f) - 1);
+	hundreds = st / 100;
+	rest = st - hundreds * 100;
+	tens = rest / 10;
+	t[at] = (char)('0' + hundreds);
+	t[at + 1] = (char)('0' + tens);
+	t[at + 2] = (char)('0' + rest - tens * 10);
+	h->wpos += sizeof(f) - 1;
+}
+
+/* filter.c adds it for a key marked pass (r->cache_pass, no state): the
+ * response is not looked at, and a local answer (proxyd's own error)
+ * carries no Cache-Status. */
+const struct filter cache_filter_pass = { .name = "cache", .hdr_add = hdr_add_pass };
 static const struct filter filter_cache_store = { .name = "cache-store", .hdr_drop = hdr_drop, .hdr_add = hdr_add,
 	.body = body_pass };
 
@@ -1213,9 +1352,10 @@ date_field(void *ctx, const char *v, size_t n)
 
 /* The facts of response head rs (bytes at rd) and of the request (its
  * copy) for the rules; *age the response's Age (-1 none). Vary is the
- * caller's. */
+ * caller's: *vary (when not NULL) says whether there is one. */
 static void
-fill_facts(struct req *r, const struct http_msg *rs, const uint8_t *rd, struct cache_facts *f, int64_t *age)
+fill_facts(struct req *r, const struct http_msg *rs, const uint8_t *rd, struct cache_facts *f, int64_t *age,
+    int *vary)
 {
 	struct cache_req *cq = r->cache;
 
@@ -1235,7 +1375,7 @@ fill_facts(struct req *r, const struct http_msg *rs, const uint8_t *rd, struct c
 		const char *vp = (const char *)rd + v.off;
 		switch (n.len) {
 		case 3:
-			if (H1_SPAN_IS(rd, n, "age")) {
+			if (SPAN_IS(rd, n, "age")) {
 				int64_t a = 0;
 				for (size_t k = 0; k < v.len && vp[k] >= '0' && vp[k] <= '9' && a < 2147483648LL; k++)
 					a = a * 10 + (vp[k] - '0');
@@ -1243,23 +1383,25 @@ fill_facts(struct req *r, const struct http_msg *rs, const uint8_t *rd, struct c
 			}
 			break;
 		case 4:
-			if (H1_SPAN_IS(rd, n, "date"))
+			if (SPAN_IS(rd, n, "date"))
 				date_field(&f->date, vp, v.len);
-			else if (H1_SPAN_IS(rd, n, "etag"))
+			else if (SPAN_IS(rd, n, "etag"))
 				f->has_validator = 1;
+			else if (vary != NULL && SPAN_IS(rd, n, "vary"))
+				*vary = 1;
 			break;
 		case 7:
-			if (H1_SPAN_IS(rd, n, "expires"))
+			if (SPAN_IS(rd, n, "expires"))
 				date_field(&f->expires, vp, v.len);
 			break;
 		case 10:
-			if (H1_SPAN_IS(rd, n, "set-cookie"))
+			if (SPAN_IS(rd, n, "set-cookie"))
 				f->set_cookie = 1;
 			break;
 		case 13:
-			if (H1_SPAN_IS(rd, n, "cache-control"))
+			if (SPAN_IS(rd, n, "cache-control"))
 				cache_cc_parse(&f->rs_cc, vp, v.len);
-			else if (H1_SPAN_IS(rd, n, "last-modified"))
+			else if (SPAN_IS(rd, n, "last-modified"))
 				date_field(&f->last_modified, vp, v.len);
 			break;
 		}
@@ -1289,9 +1431,11 @@ consider_store(struct req *r, const uint8_t *rd)
 	size_t hint = 0;
 	uint8_t packed[sizeof(struct http_msg)];
 	enum cache_nostore why;
+	int has_vary = 0;
 
-	fill_facts(r, rs, rd, &f, &age);
-	each_field(rs, rd, "vary", vary_field, &vw);
+	fill_facts(r, rs, rd, &f, &age, &has_vary);
+	if (has_vary)
+		each_field(rs, rd, "vary", vary_field, &vw);
 	f.vary_star = vw.star;
 	if ((why = cache_storable(&f)) != CACHE_NS_NONE) {
 		not_stored(cq, why);
@@ -1425,9 +1569,9 @@ cache_tap(struct req *r, const uint8_t *p, size_t n, int end)
 	}
 	if (end) {
 		cq->build = NULL;
-		cache_store_insert(cq->store, o);
-		/* Before the waiters look again: they find it. */
-		cache_store_unlead(cq->store, &cq->pend);
+		/* The fetch ends in the same lock: the waiters that look
+		 * again find the object. */
+		cache_store_insert_unlead(cq->store, o, &cq->pend);
 	}
 }
 
@@ -1454,22 +1598,45 @@ cache_req_end(struct req *r)
 	r->cache = NULL;
 }
 
+/* The access log's words, each with its " cache=" in front and its
+ * length: the combined line appends one known-length piece. The first
+ * ones are fwd_names' in enum cache_fwd order. */
+#define LOG_FIELD(w) { " cache=" w, sizeof(" cache=" w) - 1 }
+static const struct { const char *s; size_t len; } log_fields[] = {
+	LOG_FIELD("hit"), LOG_FIELD("uri-miss"), LOG_FIELD("vary-miss"), LOG_FIELD("stale"), LOG_FIELD("request"),
+	LOG_FIELD("method"), LOG_FIELD("bypass"), LOG_FIELD("hit-304"), LOG_FIELD("revalidated"),
+	LOG_FIELD("stale-if-error"), LOG_FIELD("collapsed"), LOG_FIELD("stale-while-revalidate"),
+};
+
+static unsigned
+log_index(const struct cache_req *cq)
+{
+	if (cq->hit != NULL && cq->served == SERVED_REVALIDATED)
+		return 8;
+	if (cq->hit != NULL && cq->served == SERVED_STALE)
+		return 9;
+	if (cq->hit != NULL && cq->served == SERVED_COLLAPSED)
+		return 10;
+	if (cq->hit != NULL && cq->served == SERVED_SWR)
+		return 11;
+	if (cq->fwd == FWD_HIT)
+		return cq->not_modified ? 7 : 0;
+	return cq->fwd;
+}
+
 const char *
 cache_log_str(const struct req *r)
 {
-	const struct cache_req *cq = r->cache;
+	if (r->cache == NULL)
+		return r->cache_pass ? "bypass" : "-";
+	return log_fields[log_index(r->cache)].s + 7;
+}
 
-	if (cq == NULL)
-		return "-";
-	if (cq->hit != NULL && cq->served == SERVED_REVALIDATED)
-		return "revalidated";
-	if (cq->hit != NULL && cq->served == SERVED_STALE)
-		return "stale-if-error";
-	if (cq->hit != NULL && cq->served == SERVED_COLLAPSED)
-		return "collapsed";
-	if (cq->hit != NULL && cq->served == SERVED_SWR)
-		return "stale-while-revalidate";
-	if (cq->fwd == FWD_HIT)
-		return cq->not_modified ? "hit-304" : "hit";
-	return fwd_names[cq->fwd];
+const char *
+cache_log_field(const struct req *r, size_t *len)
+{
+	unsigned i = r->cache == NULL ? FWD_BYPASS : log_index(r->cache);
+
+	*len = log_fields[i].len;
+	return log_fields[i].s;
 }

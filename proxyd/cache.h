@@ -31,7 +31,10 @@ struct req;
  * (its head bytes d still in the client's buffer): a fresh stored response
  * is served (1: answered, the exchange goes on from the cache source),
  * else the request goes on to the backend with what the store filter will
- * need (0). -1 out of memory (the request goes on uncached). */
+ * need (0). -1 out of memory (the request goes on uncached). A key marked
+ * pass sets r->cache_pass and no state (r->cache stays NULL): the other
+ * hooks below do not run for it, only cache_filter_pass (its
+ * Cache-Status) and the log's cache_log_field(). */
 int cache_request(struct req *r, const uint8_t *d);
 /* The backend request head is in r->qhead: a stale object's validators
  * are added to it (If-None-Match, If-Modified-Since: RFC 9111 §4.3.1). */
@@ -45,11 +48,15 @@ int cache_backend_head(struct req *r, const uint8_t *rd);
 /* proxyd is about to answer status (>= 500) itself (connect failure,
  * timeout, no server up): 1 when a stale object answers instead. */
 int cache_stale_on_error(struct req *r, int status);
-/* From filter_select(): the cache's header stage (Age, Cache-Status) and,
- * on a storable backend response, the store (its body stage only when the
- * body is chunked, so that the framing is removed before the tap). how,
- * rd: as filter_select(). */
+/* From filter_select() (r->cache set): the cache's header stage (Age,
+ * Cache-Status) and, on a storable backend response, the store (its body
+ * stage only when the body is chunked, so that the framing is removed
+ * before the tap). how, rd: as filter_select(). */
 void cache_filter_select(struct req *r, unsigned how, const uint8_t *rd);
+/* A backend response to a request with r->cache_pass: its Cache-Status
+ * (filter_select() adds it). */
+struct filter;
+extern const struct filter cache_filter_pass;
 /* The backend passed n body bytes at p (framing removed); end: the body is
  * complete. Stores them in the object being built; at the end the object
  * goes into the store. */
@@ -60,5 +67,8 @@ void cache_req_end(struct req *r);
 /* RFC 9211's outcome in one word for the access log: "hit", "miss",
  * "stale", "bypass", ...; "-" when the route has no cache. */
 const char *cache_log_str(const struct req *r);
+/* The same as the combined log line's " cache=WORD" (*len bytes); the
+ * route has a cache (r->cache set, or r->cache_pass). */
+const char *cache_log_field(const struct req *r, size_t *len);
 
 #endif

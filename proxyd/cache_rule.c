@@ -59,11 +59,60 @@ delta_seconds(const char *v, size_t len)
 	return x > 2147483648LL ? 2147483648LL : x;
 }
 
-static int
-dir_is(const char *n, size_t nl, const char *lit)
+/* 8 bytes lowercased (ASCII; any byte value: a byte's 0x20 bit is set
+ * where it is 'A'..'Z' and nothing else changes). */
+static uint64_t
+lower8(uint64_t w)
 {
-	return strlen(lit) == nl && strncasecmp(n, lit, nl) == 0;
+	uint64_t hi = w & 0x8080808080808080ULL, lo = w & ~0x8080808080808080ULL;
+	uint64_t upper = ((lo + 0x3f3f3f3f3f3f3f3fULL) & ~(lo + 0x2525252525252525ULL)) & 0x8080808080808080ULL & ~hi;
+
+	return w | (upper >> 2);
 }
+
+/* ASCII case-insensitive equality of n (nl bytes) with a lowercase
+ * literal of the same length, a word at a time (overlapping loads of
+ * fixed size, no byte loop): every response a cache considers has a
+ * Cache-Control to parse. Exact for any bytes (a directive name need not
+ * be tchars only). */
+static int
+lc_eq(const char *n, const char *lit, size_t nl)
+{
+	uint64_t a, b;
+	uint32_t x, y;
+
+	if (nl >= 8) {
+		for (size_t i = 0; i + 8 < nl; i += 8) {
+			memcpy(&a, n + i, 8);
+			memcpy(&b, lit + i, 8);
+			if (lower8(a) != b)
+				return 0;
+		}
+		memcpy(&a, n + nl - 8, 8);
+		memcpy(&b, lit + nl - 8, 8);
+		return lower8(a) == b;
+	}
+	if (nl >= 4) {
+		memcpy(&x, n, 4);
+		memcpy(&y, lit, 4);
+		if ((uint32_t)lower8(x) != y)
+			return 0;
+		memcpy(&x, n + nl - 4, 4);
+		memcpy(&y, lit + nl - 4, 4);
+		return (uint32_t)lower8(x) == y;
+	}
+	for (size_t i = 0; i < nl; i++)
+		if ((n[i] >= 'A' && n[i] <= 'Z' ? (char)(n[i] + 32) : n[i]) != lit[i])
+			return 0;
+	return 1;
+}
+
+/* Directive names compared only against those of their length. */
+#define dir_is(n, nl, lit) ((nl) == sizeof(lit) - 1 && lc_eq((n), (lit), sizeof(lit) - 1))
+
+/* The bytes that end a directive's name: '=', ',', SP, HTAB (a table:
+ * one load per byte of every Cache-Control a cache parses). */
+static const uint8_t name_end[256] = { ['='] = 1, [','] = 1, [' '] = 1, ['\t'] = 1 };
 
 void
 cache_cc_parse(struct cache_cc *cc, const char *v, size_t len)
@@ -77,7 +126,7 @@ cache_cc_parse(struct cache_cc *cc, const char *v, size_t len)
 		while (i < len && (is_ows(v[i]) || v[i] == ','))
 			i++;
 		ns = i;
-		while (i < len && v[i] != '=' && v[i] != ',' && !is_ows(v[i]))
+		while (i < len && !name_end[(uint8_t)v[i]])
 			i++;
 		ne = i;
 		while (i < len && is_ows(v[i]))
@@ -197,8 +246,30 @@ from_tm(int year, int mon, int day, int h, int mi, int s)
 	return ((era * 146097 + doe - 719468) * 24 + h) * 3600 + (int64_t)mi * 60 + s;
 }
 
+static int64_t http_date_parse(const char *v, size_t len);
+
+/* The last IMF-fixdate converted, per thread: a response's Date changes
+ * once a second, so most Dates a cache considers are the previous one's
+ * bytes again (a compare, not a parse). */
+static _Thread_local struct { char s[29]; int64_t t; } date_memo = { "", -1 };    /* 29 NULs: not a date (-1) */
+
 int64_t
 cache_http_date(const char *v, size_t len)
+{
+	int64_t t;
+
+	if (len == 29 && memcmp(v, date_memo.s, 29) == 0)
+		return date_memo.t;
+	t = http_date_parse(v, len);
+	if (len == 29 && t >= 0) {
+		memcpy(date_memo.s, v, 29);
+		date_memo.t = t;
+	}
+	return t;
+}
+
+static int64_t
+http_date_parse(const char *v, size_t len)
 {
 	char b[64];
 	const char *p;

@@ -16,6 +16,9 @@
  * twice keep 80% of the room, new ones compete for the rest. */
 #define PROTECTED_PCT 80
 
+/* Buckets of the fetches under way (a power of two). */
+#define PENDING_BUCKETS 64
+
 struct seg {
 	struct cache_obj *head, *tail;     /* head: most recently used */
 	uint64_t bytes;
@@ -32,7 +35,9 @@ struct cache_store {
 	uint64_t bytes;
 	struct cache_obj **tab;
 	size_t nbuckets, count;
-	struct cache_pending *pending;     /* fetches under way (few: a list) */
+	/* Fetches under way, by key hash: a miss looks for its key's among
+	 * them, and there are as many as concurrent misses. */
+	struct cache_pending *pending[PENDING_BUCKETS];
 	uint64_t seq;                      /* objects inserted */
 	struct { _Atomic uint64_t hash; _Atomic int64_t until; } pass[CACHE_PASS_SLOTS];
 	struct cache_stats st;
@@ -42,12 +47,14 @@ static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct cache_store *reg_head;
 static uint8_t hash_key[16];
 static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
+static _Atomic int hash_ready;
 
 static void
 hash_key_init(void)
 {
 	if (getrandom(hash_key, sizeof(hash_key), 0) != (ssize_t)sizeof(hash_key))
 		memset(hash_key, 0x5a, sizeof(hash_key));
+	atomic_store_explicit(&hash_ready, 1, memory_order_release);
 }
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
@@ -82,7 +89,9 @@ cache_key_hash(const void *key, size_t len)
 	const uint8_t *p = key, *end;
 	uint64_t k0, k1, v0, v1, v2, v3, m, b = (uint64_t)len << 56;
 
-	pthread_once(&hash_once, hash_key_init);
+	/* One load once the key is drawn, not a call per request. */
+	if (!atomic_load_explicit(&hash_ready, memory_order_acquire))
+		pthread_once(&hash_once, hash_key_init);
 	k0 = le64(hash_key);
 	k1 = le64(hash_key + 8);
 	v0 = k0 ^ 0x736f6d6570736575ULL;
@@ -95,8 +104,16 @@ cache_key_hash(const void *key, size_t len)
 		SIPROUND(v0, v1, v2, v3);
 		v0 ^= m;
 	}
-	for (size_t i = 0; i < (len & 7); i++)
-		b |= (uint64_t)p[i] << (8 * i);
+	switch (len & 7) {    /* the last 0-7 bytes, as the reference code takes them */
+	case 7: b |= (uint64_t)p[6] << 48; /* fall through */
+	case 6: b |= (uint64_t)p[5] << 40; /* fall through */
+	case 5: b |= (uint64_t)p[4] << 32; /* fall through */
+	case 4: b |= (uint64_t)p[3] << 24; /* fall through */
+	case 3: b |= (uint64_t)p[2] << 16; /* fall through */
+	case 2: b |= (uint64_t)p[1] << 8; /* fall through */
+	case 1: b |= (uint64_t)p[0]; break;
+	case 0: break;
+	}
 	v3 ^= b;
 	SIPROUND(v0, v1, v2, v3);
 	v0 ^= b;
@@ -122,13 +139,17 @@ struct cache_obj *
 cache_obj_new_aux(uint64_t hash, const void *key, size_t klen, const void *vary, size_t vlen, const void *head,
     size_t hlen, const void *aux, size_t alen, size_t body_hint)
 {
-	/* aux first, where mem is aligned. */
+	/* aux first, where mem is aligned. A body of known length goes in
+	 * the same allocation, after the head: one malloc per stored
+	 * response, not two, and nothing to shrink at insertion. */
 	size_t apad = (alen + 7) & ~(size_t)7;
-	struct cache_obj *o = calloc(1, sizeof(*o) + apad + klen + vlen + hlen);
+	struct cache_obj *o = malloc(sizeof(*o) + apad + klen + vlen + hlen + body_hint);
 	uint8_t *p;
 
 	if (o == NULL)
 		return NULL;
+	/* Not calloc: the bytes after the fields are all written below. */
+	memset(o, 0, sizeof(*o));
 	p = o->mem;
 	if (alen > 0)
 		memcpy(p, aux, alen);
@@ -148,8 +169,11 @@ cache_obj_new_aux(uint64_t hash, const void *key, size_t klen, const void *vary,
 	o->vary_len = (uint32_t)vlen;
 	o->head_len = (uint32_t)hlen;
 	o->hash = hash;
-	if (body_hint > 0 && (o->body = malloc(body_hint)) != NULL)
+	if (body_hint > 0) {
+		o->body = p + hlen;
 		o->body_cap = body_hint;
+		o->body_inline = 1;
+	}
 	return o;
 }
 
@@ -167,8 +191,15 @@ cache_obj_append(struct cache_obj *o, const void *p, size_t n, size_t max)
 			cap *= 2;
 		if (cap > max)
 			cap = max;
-		if ((nb = realloc(o->body, cap)) == NULL)
+		if (o->body_inline) {
+			/* More than the length said: a block of its own. */
+			if ((nb = malloc(cap)) == NULL)
+				return -1;
+			memcpy(nb, o->body, o->body_len);
+			o->body_inline = 0;
+		} else if ((nb = realloc(o->body, cap)) == NULL) {
 			return -1;
+		}
 		o->body = nb;
 		o->body_cap = cap;
 	}
@@ -182,7 +213,8 @@ cache_obj_free(struct cache_obj *o)
 {
 	if (o == NULL)
 		return;
-	free(o->body);
+	if (!o->body_inline)
+		free(o->body);
 	free(o);
 }
 
@@ -314,36 +346,23 @@ protected_trim(struct cache_store *s)
 	}
 }
 
-void
-cache_store_insert(struct cache_store *s, struct cache_obj *o)
+static void unlead_locked(struct cache_store *s, struct cache_pending *p);
+
+/* Store lock held: o into the table (0), or -1 when it cannot be (too
+ * large for the bound, no table): then the caller frees it unless held. */
+static int
+insert_locked(struct cache_store *s, struct cache_obj *o)
 {
 	struct cache_obj **pp;
 
-	if (o->body_cap > o->body_len && o->body_len > 0) {
-		/* Give back what a growing body over-reserved. */
-		uint8_t *nb = realloc(o->body, o->body_len);
-		if (nb != NULL) {
-			o->body = nb;
-			o->body_cap = o->body_len;
-		}
-	}
-	o->cost = sizeof(*o) + o->aux_len + o->key_len + o->vary_len + o->head_len + o->body_cap;
-	pthread_mutex_lock(&s->mu);
 	if (o->cost > s->size || o->body_len > s->max_object) {
-		pthread_mutex_unlock(&s->mu);
 		atomic_fetch_add_explicit(&s->st.not_stored[CACHE_NS_TOO_LARGE], 1, memory_order_relaxed);
-		if (o->refs == 0)
-			cache_obj_free(o);    /* else the holder's unref frees it */
-		return;
+		return -1;
 	}
 	if (s->count >= s->nbuckets)
 		tab_grow(s);
-	if (s->nbuckets == 0) {
-		pthread_mutex_unlock(&s->mu);
-		if (o->refs == 0)
-			cache_obj_free(o);
-		return;
-	}
+	if (s->nbuckets == 0)
+		return -1;
 	/* A newer response replaces the stored one for the same key and
 	 * Vary values: RFC 9111 §4 has a cache use the most recent of several
 	 * suitable responses, so the older one is dead weight. And a key
@@ -384,21 +403,52 @@ cache_store_insert(struct cache_store *s, struct cache_obj *o)
 	evict_to(s, s->size);
 	atomic_store_explicit(&s->st.objects, s->count, memory_order_relaxed);
 	atomic_store_explicit(&s->st.bytes, s->bytes, memory_order_relaxed);
-	pthread_mutex_unlock(&s->mu);
+	return 0;
 }
 
-struct cache_obj *
-cache_store_lookup(struct cache_store *s, uint64_t hash, const void *key, size_t klen,
+void
+cache_store_insert(struct cache_store *s, struct cache_obj *o)
+{
+	cache_store_insert_unlead(s, o, NULL);
+}
+
+void
+cache_store_insert_unlead(struct cache_store *s, struct cache_obj *o, struct cache_pending *p)
+{
+	int rc;
+
+	if (!o->body_inline && o->body_cap > o->body_len && o->body_len > 0) {
+		/* Give back what a growing body over-reserved. */
+		uint8_t *nb = realloc(o->body, o->body_len);
+		if (nb != NULL) {
+			o->body = nb;
+			o->body_cap = o->body_len;
+		}
+	}
+	o->cost = sizeof(*o) + o->aux_len + o->key_len + o->vary_len + o->head_len + o->body_cap;
+	/* One lock for the insertion and the end of the fetch: the waiters
+	 * find the object when they see the fetch gone. */
+	pthread_mutex_lock(&s->mu);
+	rc = insert_locked(s, o);
+	if (p != NULL)
+		unlead_locked(s, p);
+	pthread_mutex_unlock(&s->mu);
+	if (rc == -1 && o->refs == 0)
+		cache_obj_free(o);    /* else the holder's unref frees it */
+}
+
+static int lead_locked(struct cache_store *s, struct cache_pending *p, int64_t now, int may_lead);
+
+/* Store lock held. */
+static struct cache_obj *
+lookup_locked(struct cache_store *s, uint64_t hash, const void *key, size_t klen,
     int (*vary_ok)(void *ctx, const struct cache_obj *o), void *ctx, int *key_found)
 {
 	struct cache_obj *o;
 
 	*key_found = 0;
-	pthread_mutex_lock(&s->mu);
-	if (s->nbuckets == 0) {
-		pthread_mutex_unlock(&s->mu);
+	if (s->nbuckets == 0)
 		return NULL;
-	}
 	for (o = s->tab[hash & (s->nbuckets - 1)]; o != NULL; o = o->hnext) {
 		if (!same_key(o, hash, key, klen))
 			continue;
@@ -413,6 +463,33 @@ cache_store_lookup(struct cache_store *s, uint64_t hash, const void *key, size_t
 		seg_push(s, o, CACHE_SEG_PROTECTED);
 		protected_trim(s);
 	}
+	return o;
+}
+
+struct cache_obj *
+cache_store_lookup(struct cache_store *s, uint64_t hash, const void *key, size_t klen,
+    int (*vary_ok)(void *ctx, const struct cache_obj *o), void *ctx, int *key_found)
+{
+	struct cache_obj *o;
+
+	pthread_mutex_lock(&s->mu);
+	o = lookup_locked(s, hash, key, klen, vary_ok, ctx, key_found);
+	pthread_mutex_unlock(&s->mu);
+	return o;
+}
+
+struct cache_obj *
+cache_store_lookup_lead(struct cache_store *s, uint64_t hash, const void *key, size_t klen,
+    int (*vary_ok)(void *ctx, const struct cache_obj *o), void *ctx, int *key_found, struct cache_pending *p,
+    int64_t now, int may_lead, int *how)
+{
+	struct cache_obj *o;
+
+	/* A miss takes the lock once, not once to look and again to lead;
+	 * and no other request can store or lead the key in between. */
+	pthread_mutex_lock(&s->mu);
+	o = lookup_locked(s, hash, key, klen, vary_ok, ctx, key_found);
+	*how = o == NULL && p != NULL ? lead_locked(s, p, now, may_lead) : CACHE_ALONE;
 	pthread_mutex_unlock(&s->mu);
 	return o;
 }
@@ -461,44 +538,61 @@ pending_find(struct cache_store *s, uint64_t hash, const void *key, size_t klen)
 {
 	struct cache_pending *p;
 
-	for (p = s->pending; p != NULL; p = p->next)
+	for (p = s->pending[hash & (PENDING_BUCKETS - 1)]; p != NULL; p = p->next)
 		if (p->hash == hash && p->klen == klen && memcmp(p->key, key, klen) == 0)
 			return p;
 	return NULL;
 }
 
+static int
+lead_locked(struct cache_store *s, struct cache_pending *p, int64_t now, int may_lead)
+{
+	struct cache_pending **head = &s->pending[p->hash & (PENDING_BUCKETS - 1)];
+
+	if (*head != NULL && pending_find(s, p->hash, p->key, p->klen) != NULL)
+		return CACHE_FOLLOW;
+	if (may_lead && !pass_marked(s, p->hash, now)) {
+		p->next = *head;
+		if (p->next != NULL)
+			p->next->pprev = &p->next;
+		p->pprev = head;
+		*head = p;
+		p->linked = 1;
+		return CACHE_LEAD;
+	}
+	return CACHE_ALONE;
+}
+
 int
 cache_store_lead(struct cache_store *s, struct cache_pending *p, int64_t now, int may_lead)
 {
-	int how = CACHE_ALONE;
+	int how;
 
 	pthread_mutex_lock(&s->mu);
-	if (pending_find(s, p->hash, p->key, p->klen) != NULL) {
-		how = CACHE_FOLLOW;
-	} else if (may_lead && !pass_marked(s, p->hash, now)) {
-		p->next = s->pending;
-		s->pending = p;
-		p->linked = 1;
-		how = CACHE_LEAD;
-	}
+	how = lead_locked(s, p, now, may_lead);
 	pthread_mutex_unlock(&s->mu);
 	return how;
+}
+
+static void
+unlead_locked(struct cache_store *s, struct cache_pending *p)
+{
+	(void)s;
+	if (!p->linked)
+		return;
+	*p->pprev = p->next;
+	if (p->next != NULL)
+		p->next->pprev = p->pprev;
+	p->linked = 0;
 }
 
 void
 cache_store_unlead(struct cache_store *s, struct cache_pending *p)
 {
-	struct cache_pending **pp;
-
 	if (!p->linked)
 		return;
 	pthread_mutex_lock(&s->mu);
-	for (pp = &s->pending; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == p) {
-			*pp = p->next;
-			break;
-		}
-	p->linked = 0;
+	unlead_locked(s, p);
 	pthread_mutex_unlock(&s->mu);
 }
 

@@ -54,13 +54,14 @@ struct cache_obj {
 	int64_t stale_if_error;            /* the response's stale-if-error (RFC 5861 §4), seconds; -1 none */
 	int64_t stale_while_revalidate;    /* the response's stale-while-revalidate (RFC 5861 §3); -1 none */
 	unsigned no_stale:1;               /* never served stale (cache_may_serve_stale()) */
+	unsigned body_inline:1;            /* body is in mem (its length was known): not freed apart */
 	uint32_t key_len, vary_len, head_len, aux_len;
 	size_t body_len, body_cap;
 	const uint8_t *key;                /* into mem */
 	const uint8_t *vary;               /* "name\0value\0" pairs, into mem */
 	const uint8_t *head;               /* the origin's response head bytes, into mem */
 	const uint8_t *aux;                /* the caller's (proxyd/cache.c: the head as parsed), into mem */
-	uint8_t *body;                     /* own allocation (grows while the body arrives) */
+	uint8_t *body;                     /* in mem when body_inline, else its own allocation (grows while the body arrives) */
 	uint8_t mem[];
 };
 
@@ -86,7 +87,7 @@ struct cache_store;
  * end instead of going to the origin too. Embedded in the leader's
  * request state; the store only links it. */
 struct cache_pending {
-	struct cache_pending *next;
+	struct cache_pending *next, **pprev;    /* pprev: where it is linked from (unlinked in O(1)) */
 	uint64_t hash;
 	const void *key;
 	size_t klen;
@@ -165,6 +166,15 @@ int cache_store_is_pass(struct cache_store *s, uint64_t hash, int64_t now);
  * CACHE_ALONE (go to the origin, nobody waits). One lock. */
 enum { CACHE_ALONE = 0, CACHE_LEAD, CACHE_FOLLOW };
 int cache_store_lead(struct cache_store *s, struct cache_pending *p, int64_t now, int may_lead);
+/* cache_store_lookup(), then, when nothing was found and p is not NULL,
+ * cache_store_lead(s, p, now, may_lead) in the same lock: a miss locks the
+ * store once. *how: the lead's answer, CACHE_ALONE when not asked. */
+struct cache_obj *cache_store_lookup_lead(struct cache_store *s, uint64_t hash, const void *key, size_t klen,
+    int (*vary_ok)(void *ctx, const struct cache_obj *o), void *ctx, int *key_found, struct cache_pending *p,
+    int64_t now, int may_lead, int *how);
+/* cache_store_insert(s, o), then cache_store_unlead(s, p) when p is not
+ * NULL, in one lock. */
+void cache_store_insert_unlead(struct cache_store *s, struct cache_obj *o, struct cache_pending *p);
 /* Unlinks p (no-op when not linked): the fetch ended, stored or not. */
 void cache_store_unlead(struct cache_store *s, struct cache_pending *p);
 /* Whether a fetch is registered for key. */

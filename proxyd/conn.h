@@ -124,6 +124,8 @@ struct req {
 	unsigned sticky:1;              /* the upstream has sticky: Set-Cookie unless the named server answered */
 	unsigned fheld:1;               /* body stages hold input not yet flushed (the source had more to read) */
 	unsigned h2:1;                  /* HTTP/2 front: it frames the response body itself (no chunked framing) */
+	unsigned cache_pass:1;          /* a route with a cache, the key marked pass: no cache state (cache == NULL),
+	                                 * only its Cache-Status and log field (proxyd/cache.c) */
 	uint16_t loglen, logsplit;      /* access log prefix: see accesslog.c */
 	uint8_t exclude[PD_MAX_SERVERS / 8];   /* servers already tried */
 	char reqid[33];

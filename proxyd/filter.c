@@ -57,6 +57,8 @@ filter_add(struct req *r, const struct filter *f, void *st)
 	fc->n++;
 	if (f->body != NULL)
 		fc->nbody++;
+	if (f->hdr_drop != NULL)
+		fc->ndrop++;
 	return 0;
 }
 
@@ -86,6 +88,8 @@ filter_select(struct req *r, unsigned how, const uint8_t *rd)
 	 * and a hit is coded per client like a backend's response. */
 	if (r->cache != NULL)
 		cache_filter_select(r, how, rd);
+	else if (r->cache_pass && (how & FILTER_SEL_BACKEND) && rd != NULL)
+		(void)filter_add(r, &cache_filter_pass, NULL);    /* its Cache-Status only (cache.h) */
 	if ((how & FILTER_SEL_BACKEND) && rd != NULL)
 		filter_compress_select(r, (how & FILTER_SEL_BODY) != 0, rd);
 }
@@ -161,5 +165,5 @@ filter_end(struct req *r)
 	for (unsigned i = 0; i < fc->n; i++)
 		if (fc->f[i]->end != NULL)
 			fc->f[i]->end(r, fc->st[i]);
-	fc->n = fc->nbody = 0;
+	fc->n = fc->nbody = fc->ndrop = 0;
 }

@@ -8,7 +8,8 @@
  * built (filter_select()), into the request's struct filter_chain. The
  * route's response header edits are the first filter; compression and a
  * cache store plug in the same way. Zero cost when nothing is active: the
- * head writer tests fc.n once per field, and body bytes go from the
+ * head writer tests fc.ndrop once per field (a chain whose filters only
+ * add fields is not asked about each one), and body bytes go from the
  * backend's buffer to the client untouched unless a body stage is active
  * (fc.nbody > 0).
  *
@@ -63,6 +64,7 @@ struct filter {
 struct filter_chain {
 	uint8_t n;                      /* filters active on this response */
 	uint8_t nbody;                  /* of them, with a body stage */
+	uint8_t ndrop;                  /* of them, with a hdr_drop: the head writer asks per field only then */
 	const struct filter *f[FILTER_MAX];
 	void *st[FILTER_MAX];           /* per-response state of each */
 };

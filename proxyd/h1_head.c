@@ -323,7 +323,7 @@ h1_response_head(struct req *r, const uint8_t *d)
 				continue;
 			break;
 		}
-		if (r->fc.n > 0 && filter_hdr_drop(r, (const char *)d + n.off, n.len))
+		if (r->fc.ndrop > 0 && filter_hdr_drop(r, (const char *)d + n.off, n.len))
 			continue;
 		buf_append(h, d + n.off, n.len);
 		buf_append(h, ": ", 2);

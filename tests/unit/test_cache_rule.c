@@ -187,6 +187,27 @@ test_cc_parse(void **state)
 	cache_cc_parse(&cc, "s-maxage=7", 10);
 	assert_true(cc.public_);
 	assert_int_equal(cc.s_maxage, 7);
+	/* Directive names of every length the parser knows, in any case
+	 * (compared a word at a time), and near misses that are not them. */
+	{
+		const char *w = "PUBLIC, Must-Revalidate, PROXY-REVALIDATE, No-Store, S-MAXAGE=9, Stale-While-Revalidate=4, "
+		    "STALE-IF-ERROR=8, Min-Fresh=2, MAX-STALE=6";
+		cache_cc_init(&cc);
+		cache_cc_parse(&cc, w, strlen(w));
+		assert_true(cc.public_ && cc.must_revalidate && cc.proxy_revalidate && cc.no_store);
+		assert_int_equal(cc.s_maxage, 9);
+		assert_int_equal(cc.stale_while_revalidate, 4);
+		assert_int_equal(cc.stale_if_error, 8);
+		assert_int_equal(cc.min_fresh, 2);
+		assert_int_equal(cc.max_stale, 6);
+	}
+	cache_cc_init(&cc);
+	{
+		const char *x = "max_age=5, max-agf=5, no-stor, publik, no\rstore, private2";
+		cache_cc_parse(&cc, x, strlen(x));
+	}
+	assert_int_equal(cc.max_age, -1);
+	assert_false(cc.no_store || cc.public_ || cc.private_);
 }
 
 static void
@@ -202,6 +223,14 @@ test_dates(void **state)
 	assert_int_equal(cache_http_date("Sun, 06 Nov 1994 08:49:37 UTC", 29), -1);
 	assert_int_equal(cache_http_date("Sun, 06 Foo 1994 08:49:37 GMT", 29), -1);
 	assert_int_equal(cache_http_date("Sun, 06 Nov 1994 25:49:37 GMT", 29), -1);
+	/* The last IMF-fixdate is remembered: the same bytes again, then
+	 * another date, then an invalid one of the same length. */
+	assert_int_equal(cache_http_date("Sun, 06 Nov 1994 08:49:37 GMT", 29), 784111777);
+	assert_int_equal(cache_http_date("Sun, 06 Nov 1994 08:49:37 GMT", 29), 784111777);
+	assert_int_equal(cache_http_date("Sun, 06 Nov 1994 08:49:38 GMT", 29), 784111778);
+	assert_int_equal(cache_http_date("Sun, 06 Nov 1994 08:49:3x GMT", 29), -1);
+	assert_int_equal(cache_http_date("Sun, 06 Nov 1994 08:49:38 GMT", 29), 784111778);
+	assert_int_equal(cache_http_date("\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 29), -1);
 }
 
 static void

@@ -3,7 +3,10 @@
  * segmented LRU's resistance to a one-hit scan, replacement of a key's
  * object by a newer one with the same Vary values (and not by one with
  * other values), an object held by a request outliving its eviction,
- * removal of every variant, and the registry sharing a store by name.
+ * removal of every variant, and the registry sharing a store by name;
+ * the fetches under way (lead, follow, end) looked up and ended under the
+ * lookup's and the insertion's lock; a body longer than its object was
+ * made for.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -173,6 +176,110 @@ test_too_large_and_registry(void **state)
 	cache_store_release(b);
 }
 
+static void
+pend_init(struct cache_pending *p, const char *key)
+{
+	memset(p, 0, sizeof(*p));
+	p->key = key;
+	p->klen = strlen(key);
+	p->hash = cache_key_hash(key, p->klen);
+}
+
+static struct cache_obj *
+lookup_lead(struct cache_store *s, struct cache_pending *p, int may_lead, int *how)
+{
+	int found;
+
+	return cache_store_lookup_lead(s, p->hash, p->key, p->klen, NULL, NULL, &found, p, 100, may_lead, how);
+}
+
+static void
+test_lead_follow_end(void **state)
+{
+	struct cache_store *s = cache_store_acquire("t-lead", 1024 * 1024, 8192);
+	static struct cache_pending many[300];
+	static char keys[300][16];
+	struct cache_pending p1, p2, p3;
+	struct cache_obj *o;
+	int how;
+
+	(void)state;
+	/* A miss leads; the next miss for the key follows; a HEAD (may
+	 * not lead) for another key goes alone. */
+	pend_init(&p1, "k1");
+	pend_init(&p2, "k1");
+	pend_init(&p3, "k3");
+	assert_null(lookup_lead(s, &p1, 1, &how));
+	assert_int_equal(how, CACHE_LEAD);
+	assert_true(p1.linked);
+	assert_null(lookup_lead(s, &p2, 1, &how));
+	assert_int_equal(how, CACHE_FOLLOW);
+	assert_false(p2.linked);
+	assert_null(lookup_lead(s, &p3, 0, &how));
+	assert_int_equal(how, CACHE_ALONE);
+	/* Many fetches at once (more than the buckets), ended in another
+	 * order than they began: each is found until it ends, and only it. */
+	for (int i = 0; i < 300; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "m%d", i);
+		pend_init(&many[i], keys[i]);
+		assert_null(lookup_lead(s, &many[i], 1, &how));
+		assert_int_equal(how, CACHE_LEAD);
+	}
+	for (int i = 0; i < 300; i += 2)
+		cache_store_unlead(s, &many[i]);
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(cache_store_pending(s, many[i].hash, many[i].key, many[i].klen), i % 2);
+	for (int i = 299; i > 0; i -= 2)
+		cache_store_unlead(s, &many[i]);
+	for (int i = 0; i < 300; i++)
+		assert_false(cache_store_pending(s, many[i].hash, many[i].key, many[i].klen));
+	/* The leader's object goes in and its fetch ends in one step: the
+	 * follower finds the object, not a fetch. */
+	assert_true(cache_store_pending(s, p1.hash, p1.key, p1.klen));
+	cache_store_insert_unlead(s, obj("k1", NULL, 0, 10), &p1);
+	assert_false(p1.linked);
+	assert_false(cache_store_pending(s, p1.hash, p1.key, p1.klen));
+	o = lookup_lead(s, &p2, 1, &how);
+	assert_non_null(o);
+	assert_int_equal(how, CACHE_ALONE);
+	assert_false(p2.linked);
+	cache_store_unref(s, o);
+	/* A key marked pass neither leads nor follows. */
+	cache_store_mark_pass(s, p3.hash, 100, 60);
+	assert_null(lookup_lead(s, &p3, 1, &how));
+	assert_int_equal(how, CACHE_ALONE);
+	cache_store_release(s);
+}
+
+static void
+test_body_past_its_length(void **state)
+{
+	struct cache_store *s = cache_store_acquire("t-body", 1024 * 1024, 8192);
+	struct cache_obj *o = cache_obj_new("kb", 2, NULL, 0, "HTTP/1.1 200 OK\r\n\r\n", 19, 4);
+	static const char body[] = "0123456789abcdefghij";
+	int found;
+
+	(void)state;
+	/* Made for 4 bytes (in the object's own block), given 20: the body
+	 * moves to a block of its own, whole. */
+	assert_non_null(o);
+	assert_int_equal(cache_obj_append(o, body, 3, 8192), 0);
+	assert_int_equal(cache_obj_append(o, body + 3, 17, 8192), 0);
+	assert_int_equal(o->body_len, 20);
+	assert_memory_equal(o->body, body, 20);
+	cache_store_insert(s, o);
+	o = cache_store_lookup(s, cache_key_hash("kb", 2), "kb", 2, NULL, NULL, &found);
+	assert_non_null(o);
+	assert_memory_equal(o->body, body, 20);
+	cache_store_unref(s, o);
+	/* Over the limit: refused, the object still whole. */
+	o = cache_obj_new("kc", 2, NULL, 0, "HTTP/1.1 200 OK\r\n\r\n", 19, 4);
+	assert_int_equal(cache_obj_append(o, body, 4, 8), 0);
+	assert_int_equal(cache_obj_append(o, body, 5, 8), -1);
+	cache_obj_free(o);
+	cache_store_release(s);
+}
+
 int
 main(void)
 {
@@ -181,6 +288,8 @@ main(void)
 		cmocka_unit_test(test_replace_and_vary),
 		cmocka_unit_test(test_held_object_outlives_eviction),
 		cmocka_unit_test(test_too_large_and_registry),
+		cmocka_unit_test(test_lead_follow_end),
+		cmocka_unit_test(test_body_past_its_length),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
