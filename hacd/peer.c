@@ -112,6 +112,7 @@ void peer_table_init(struct peer_table *pt, struct ev_loop *loop, const struct h
 		wire_replay_init(&p->replay);
 		fresh_init(&p->fresh);
 		ev_timer_init(&p->dead_timer, dead_cb, p);
+		p->vote_for = -1;
 		for (size_t v = 0; v < HACD_MAX_VIPS; v++)
 			p->vips[v].yield_to = -1;
 	}
@@ -438,6 +439,20 @@ static int copy_heartbeat(struct peer_table *pt, struct peer *p, const Tandem__H
 		p->advert_ms = hb->advert_ms;
 	if (hb->has_uptime_ms)
 		p->uptime_ms = hb->uptime_ms;
+	/* A witness's vote moves quorum (hacd/quorum.c): only a configured
+	 * witness's vote is taken, and only as the name of a configured node. */
+	{
+		int vf = -1;
+
+		if (cfg->nodes[p - pt->peers].witness && hb->has_witness && hb->witness && hb->vote_for != NULL)
+			vf = hacd_config_node(cfg, hb->vote_for);
+		if (vf != p->vote_for) {
+			p->vote_for = vf;
+			changed = 1;
+		}
+		p->quorate = hb->has_quorate ? hb->quorate : 1;
+		p->votes = hb->has_votes ? hb->votes : 0;
+	}
 	/* Whether our heartbeats reach it: the election preempts it only
 	 * then. A sender that predates the list is taken to hear us, as
 	 * hacd always assumed. */

@@ -429,6 +429,51 @@ static void test_invalid_view(void **unused)
 	assert_string_equal(election_role_str((enum election_role)42), "invalid");
 }
 
+/* No quorum: an owner gives the VIP up at once and a backup that would
+ * be the best candidate claims nothing; with the majority back the node
+ * hears the cluster first (the FAULT start-up rule) before it claims. */
+static void test_no_quorum(void **unused)
+{
+	struct election_node nodes[2] = {
+		{ "n1", 1, 150, ELECTION_MASTER, -1, 1 },
+		{ "n2", 0, 100, ELECTION_INIT, -1, 0 },
+	};
+	struct election_state st;
+	struct election_result r;
+	struct election_view v;
+
+	(void)unused;
+	election_state_init(&st);
+	st.role = ELECTION_MASTER;
+	memset(&v, 0, sizeof(v));
+	v.now_ms = 1000;
+	v.nodes = nodes;
+	v.nnodes = 2;
+	v.self = 0;
+	v.self_yield_to = -1;
+	v.self_no_quorum = 1;
+	election_step(&st, &v, &r);
+	assert_int_equal(r.next.role, ELECTION_FAULT);
+	assert_int_equal(r.actions, ELECTION_ACT_DEL);
+	assert_non_null(strstr(r.reason, "no quorum"));
+	st = r.next;
+	v.now_ms = 2000;
+	election_step(&st, &v, &r);
+	assert_int_equal(r.next.role, ELECTION_FAULT);
+	assert_int_equal(r.actions, 0);
+	/* Majority back, within the start-up wait, nobody heard claiming. */
+	st = r.next;
+	v.self_no_quorum = 0;
+	v.startup_until_ms = 2300;
+	election_step(&st, &v, &r);
+	assert_int_equal(r.next.role, ELECTION_INIT);
+	assert_int_equal(r.reeval_ms, 2300);
+	st = r.next;
+	v.now_ms = 2300;
+	election_step(&st, &v, &r);
+	assert_int_equal(r.next.role, ELECTION_MASTER);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -436,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_pair_converges),
 		cmocka_unit_test(test_preempt_unheard_flag),
 		cmocka_unit_test(test_invalid_view),
+		cmocka_unit_test(test_no_quorum),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
