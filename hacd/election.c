@@ -325,7 +325,13 @@ void election_step(const struct election_state *cur, const struct election_view 
 		for (size_t i = 0; i < v->nnodes; i++) {
 			if (i == v->self)
 				continue;
-			if (!v->nodes[i].alive)
+			/* A peer without its majority yet advertises priority
+			 * 0 (it may not hold anything): deciding on that would
+			 * give the VIP to a worse node while the better one is
+			 * one heartbeat from its quorum. Its own start-up wait
+			 * ends once it counts the majority, so this one waits
+			 * for it as for a peer not heard (bounded the same). */
+			if (!v->nodes[i].alive || v->nodes[i].no_quorum)
 				all_alive = 0;
 			else if (v->nodes[i].role == ELECTION_MASTER)
 				any_claim = 1;

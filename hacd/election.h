@@ -31,6 +31,7 @@ struct election_node {
 	enum election_role role; /* what the node claims in its heartbeats (ignored for self) */
 	int yield_to;            /* index of the node it hands the VIP over to, -1 none (ignored for self) */
 	int hears_self;          /* its latest heartbeat says it hears this node (ignored for self) */
+	int no_quorum;           /* its latest heartbeat says it counts no majority (quorum on; ignored for self) */
 };
 
 /* Everything one decision depends on. */

@@ -459,12 +459,14 @@ static void eval_vip(struct node *n, size_t v)
 			nodes[i].role = n->vips[v].st.role;
 			nodes[i].yield_to = -1;
 			nodes[i].hears_self = 1;
+			nodes[i].no_quorum = 0;
 		} else {
 			nodes[i].alive = p->alive;
 			nodes[i].prio = p->vips[v].prio;
 			nodes[i].role = p->vips[v].role;
 			nodes[i].yield_to = p->vips[v].yield_to;
 			nodes[i].hears_self = p->hears_self;
+			nodes[i].no_quorum = cfg->quorum && !p->quorate;
 		}
 	}
 	memset(&view, 0, sizeof(view));

@@ -264,6 +264,7 @@ static void run_scenario(const struct scenario *sc)
 	struct election_view v;
 	struct election_result r;
 
+	memset(nodes, 0, sizeof(nodes));
 	election_state_init(&st);
 	for (size_t k = 0; k < sc->nsteps; k++) {
 		const struct step *s = &sc->steps[k];
@@ -329,6 +330,7 @@ static void test_pair_converges(void **unused)
 		struct election_result r;
 		int masters;
 
+		memset(nodes, 0, sizeof(nodes));
 		election_state_init(&st[0]);
 		election_state_init(&st[1]);
 		st[0].role = roles[a];
@@ -387,9 +389,9 @@ static void test_preempt_unheard_flag(void **unused)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct election_state st;
 		struct election_node nodes[2] = {
-			{ "n1", 1, 150, ELECTION_BACKUP, -1, 0 },
+			{ "n1", 1, 150, ELECTION_BACKUP, -1, 0, 0 },
 			{ "n2", rows[i].owner.alive, rows[i].owner.prio, rows[i].owner.role,
-			  rows[i].owner.yield_to, rows[i].owner.hears },
+			  rows[i].owner.yield_to, rows[i].owner.hears, 0 },
 		};
 		struct election_view v;
 		struct election_result r;
@@ -435,8 +437,8 @@ static void test_invalid_view(void **unused)
 static void test_no_quorum(void **unused)
 {
 	struct election_node nodes[2] = {
-		{ "n1", 1, 150, ELECTION_MASTER, -1, 1 },
-		{ "n2", 0, 100, ELECTION_INIT, -1, 0 },
+		{ "n1", 1, 150, ELECTION_MASTER, -1, 1, 0 },
+		{ "n2", 0, 100, ELECTION_INIT, -1, 0, 0 },
 	};
 	struct election_state st;
 	struct election_result r;
@@ -472,6 +474,30 @@ static void test_no_quorum(void **unused)
 	v.now_ms = 2300;
 	election_step(&st, &v, &r);
 	assert_int_equal(r.next.role, ELECTION_MASTER);
+
+	/* Starting, n2 hears n1 (better) which has no majority yet and so
+	 * advertises priority 0: n2 waits out its start-up rather than take
+	 * the VIP; once n1 counts its majority n2 defers to it. */
+	{
+		struct election_node two[2] = {
+			{ "n1", 1, 0, ELECTION_FAULT, -1, 1, 1 },
+			{ "n2", 1, 100, ELECTION_INIT, -1, 1, 0 },
+		};
+
+		election_state_init(&st);
+		v.nodes = two;
+		v.self = 1;
+		v.now_ms = 1000;
+		v.startup_until_ms = 1300;
+		election_step(&st, &v, &r);
+		assert_int_equal(r.next.role, ELECTION_INIT);
+		two[0].prio = 150;
+		two[0].role = ELECTION_INIT;
+		two[0].no_quorum = 0;
+		v.now_ms = 1010;
+		election_step(&r.next, &v, &r);
+		assert_int_equal(r.next.role, ELECTION_BACKUP);
+	}
 }
 
 int main(void)
