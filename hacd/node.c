@@ -466,7 +466,8 @@ static void eval_vip(struct node *n, size_t v)
 			nodes[i].role = p->vips[v].role;
 			nodes[i].yield_to = p->vips[v].yield_to;
 			nodes[i].hears_self = p->hears_self;
-			nodes[i].no_quorum = cfg->quorum && !p->quorate;
+			/* A witness's own count does not matter: it never claims. */
+			nodes[i].no_quorum = cfg->quorum && !p->quorate && !cfg->nodes[i].witness;
 		}
 	}
 	memset(&view, 0, sizeof(view));
@@ -515,7 +516,7 @@ static void update_quorum(struct node *n)
 
 	fill_voters(n, qv);
 	quorum_count(qv, cfg->nnodes, cfg->self, &n->quorum);
-	if (!cfg->quorum)
+	if (!cfg->quorum || n->witness)
 		return;
 	if (known && was == n->quorum.quorate)
 		return;
