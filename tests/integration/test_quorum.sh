@@ -111,8 +111,8 @@ sampler() {
 	local -A pin
 	for n in n1 n2 n3 n4 n5; do pin[$n]=$(lab_pid "$n/pin"); done
 	mkfifo "$fifo" && exec {fd}<>"$fifo"
-	re1="-- ${VIP1//./\\.}"$'\n'" *"/32" host LOCAL"
-	re2="-- ${VIP2//./\\.}"$'\n'" *"/32" host LOCAL"
+	re1="-- ${VIP1//./\\.}"$'\n'" */32 host LOCAL"
+	re2="-- ${VIP2//./\\.}"$'\n'" */32 host LOCAL"
 	for ((i = 0; i < 20000; i++)); do
 		[[ -e $LAB_DIR/sampler.stop ]] && break
 		t=${EPOCHREALTIME/[.,]/}
@@ -307,7 +307,7 @@ case_three_two() {
 	window_close
 	t_wait 10 owners_are n2, n2, || { t_fail "3+2: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")', want n2 (the three's best)"; return 1; }
 	window_pass
-	quorate_is n1 false && quorate_is n3 false && votes_are n3 2/3 ||
+	{ quorate_is n1 false && quorate_is n3 false && votes_are n3 2/3; } ||
 		{ t_fail "the two: n1 $(qjson n1 .quorum), n3 $(qjson n3 .quorum)"; return 1; }
 	lab_hactl n1 status | grep -q "^quorum NO: 2 of 5 votes, 3 needed" ||
 		{ t_fail "hactl status on n1 does not say 'quorum NO: 2 of 5 votes, 3 needed'"; return 1; }
@@ -333,7 +333,7 @@ case_two_two_one() {
 	# Nobody may claim later either: a whole dead interval more, sampled.
 	sleep "0.$DEAD_MS"
 	owners_are - - || { t_fail "2+2+1: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")' later"; return 1; }
-	quorate_is n5 false && votes_are n5 1/3 || { t_fail "n5 alone: $(qjson n5 .quorum)"; return 1; }
+	{ quorate_is n5 false && votes_are n5 1/3; } || { t_fail "n5 alone: $(qjson n5 .quorum)"; return 1; }
 	# Healed: a majority everywhere, one owner each (no window: nobody
 	# held anything, so a second owner here would be a fault).
 	lab_heal || { t_fail "cannot heal the switch"; return 1; }
@@ -368,7 +368,7 @@ case_pair_quorum() {
 	window_close
 	t_wait 10 owners_are - - || { t_fail "pair cut, quorum on: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")', want nobody"; return 1; }
 	window_pass
-	votes_are n1 1/2 && votes_are n2 1/2 || { t_fail "pair cut: n1 $(qjson n1 .quorum)"; return 1; }
+	{ votes_are n1 1/2 && votes_are n2 1/2; } || { t_fail "pair cut: n1 $(qjson n1 .quorum)"; return 1; }
 	lab_heal
 	t_wait 10 owners_are n1, n2, || { t_fail "pair healed: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
 	check_samples
@@ -413,14 +413,14 @@ case_witness_cut() {
 	window_pass
 	lab_hactl w status | grep -q "^witness: a vote only, votes for n1" || { t_fail "hactl status on w"; return 1; }
 	lab_hactl n2 status | grep -q "^witness w votes for n1" || { t_fail "hactl status on n2 does not show the witness's vote"; return 1; }
-	votes_are n1 3/2 && votes_are n2 2/2 || { t_fail "votes: n1 $(qjson n1 .quorum) n2 $(qjson n2 .quorum)"; return 1; }
+	{ votes_are n1 3/2 && votes_are n2 2/2; } || { t_fail "votes: n1 $(qjson n1 .quorum) n2 $(qjson n2 .quorum)"; return 1; }
 	begin_case
 	window_open
 	nft_cut n1 n2 || { t_fail "nft cut failed"; return 1; }
 	window_close
 	t_wait 10 owners_are n1, n1, || { t_fail "pair cut, witness votes n1: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")', want n1 for both"; return 1; }
 	window_pass
-	votes_are n1 2/2 && votes_are n2 1/2 && quorate_is n2 false ||
+	{ votes_are n1 2/2 && votes_are n2 1/2 && quorate_is n2 false; } ||
 		{ t_fail "cut: n1 $(qjson n1 .quorum) n2 $(qjson n2 .quorum)"; return 1; }
 	witness_votes n1 || { t_fail "the witness's vote moved to '$(qjson w .vote_for)'"; return 1; }
 	check_samples
