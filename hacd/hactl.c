@@ -147,6 +147,11 @@ static void health_str(const Tandem__NodeStatus *n, char *buf, size_t len)
 		snprintf(buf, len, "-");
 		return;
 	}
+	if (n->witness) {
+		/* A witness runs no proxyd and holds no VIP: only its vote matters. */
+		snprintf(buf, len, "witness");
+		return;
+	}
 	snprintf(buf, len, "%s%s%s",
 	    n->health & TANDEM__HEALTH_BITS__HEALTH_PROXYD_READY ? "proxyd" : "PROXYD-DOWN",
 	    n->health & TANDEM__HEALTH_BITS__HEALTH_LINK_UP ? ",link" : ",LINK-DOWN",
