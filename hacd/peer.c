@@ -82,6 +82,7 @@ static void dead_cb(struct ev_loop *loop, struct ev_timer *t)
 
 	(void)loop;
 	p->alive = 0;
+	p->vote_for = -1;   /* whatever it voted since is unknown */
 	snprintf(what, sizeof(what), "dead (no authenticated heartbeat for %llu ms)",
 	    (unsigned long long)peer_dead_after_ms(pt, idx));
 	if (pt->changed != NULL)
@@ -446,6 +447,14 @@ static int copy_heartbeat(struct peer_table *pt, struct peer *p, const Tandem__H
 
 		if (cfg->nodes[p - pt->peers].witness && hb->has_witness && hb->witness && hb->vote_for != NULL)
 			vf = hacd_config_node(cfg, hb->vote_for);
+		/* An undecided witness (restarted, still hearing the cluster)
+		 * leaves the vote we last heard from it in place while it stays
+		 * alive: it moves a vote only by naming another node, which we
+		 * hear as we hear this, and a vote is forgotten when the witness
+		 * is counted dead (dead_cb). So a witness restarted during a cut
+		 * does not take the owner's majority away for a moment. */
+		if (vf < 0 && cfg->nodes[p - pt->peers].witness)
+			vf = p->vote_for;
 		if (vf != p->vote_for) {
 			p->vote_for = vf;
 			changed = 1;

@@ -400,7 +400,7 @@ witness_votes() { [[ $(qjson w .vote_for) == "$1" ]]; }
 
 case_witness_cut() {
 	window_open
-	stop_all n1 n2
+	stop_all n1 n2 n3 n4 n5
 	lab_attach w || { window_close; t_fail "cannot attach host w"; return 1; }
 	write_pair ", $(node_entry w 'witness = true;')" '"majority"' || { t_fail "cannot write the witness configuration"; return 1; }
 	lab_start_hacd n1
@@ -439,6 +439,27 @@ case_witness_forged() {
 	((a1 >= a0 + 100)) || { t_fail "drop-auth-failed on n2 went $a0 -> $a1, want +100"; return 1; }
 	quorate_is n2 false || { t_fail "n2 counts $(qjson n2 .quorum) after the forgery"; return 1; }
 	owners_are n1, n1, || { t_fail "after the forgery: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
+	check_samples
+}
+
+# n2 is down and the witness restarts: it hears only n1, so it stays
+# undecided for its start-up wait (the dead interval), and n1 must keep
+# the vote it last heard from it meanwhile, so the owner keeps its
+# majority throughout (no window: nothing may move).
+case_witness_restart() {
+	local lost0
+	begin_case
+	lost0=$(t_counter n1 quorum-lost 0)
+	lab_kill n2/hacd KILL
+	lab_kill w/hacd KILL
+	lab_start_hacd w --witness
+	lab_wait_hacd w 10 || { t_fail "hacd --witness did not restart"; return 1; }
+	t_wait 10 witness_votes n1 || { t_fail "the restarted witness votes '$(qjson w .vote_for)', want n1"; return 1; }
+	sleep "0.$DEAD_MS"
+	owners_are n1, n1, || { t_fail "after the witness restarted: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
+	(($(t_counter n1 quorum-lost 0) == lost0)) || { t_fail "n1 lost its majority while the witness restarted"; return 1; }
+	lab_start_hacd n2
+	lab_wait_hacd n2 10 || { t_fail "hacd on n2 did not restart"; return 1; }
 	nft_heal n1
 	t_wait 10 votes_are n2 2/2 || { t_fail "healed, n2 counts $(qjson n2 .quorum)"; return 1; }
 	sleep 0.5
@@ -513,6 +534,7 @@ t_case "pair, quorum on, link cut: nobody owns" case_pair_quorum
 t_case "pair, quorum off, link cut: two owners (what quorum prevents)" case_pair_no_quorum
 t_case "pair + witness, the pair's link cut: the witness's choice owns everything" case_witness_cut
 t_case "forged witness heartbeat (another key): dropped, counted, no vote" case_witness_forged
+t_case "n2 down, the witness restarts: the owner keeps its majority" case_witness_restart
 t_case "witness recording replayed after a restart: unproven, no vote" case_witness_replay
 
 touch "$LAB_DIR/sampler.stop"
