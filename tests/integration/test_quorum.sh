@@ -255,33 +255,29 @@ case_five_replication() {
 	t_wait 10 all_ready || { t_fail "enable did not reach every node"; return 1; }
 }
 
-case_owner_dies() {
+# move_and_back DOWN UP NODE WEB WEB2 WHAT: "DOWN NODE" inside a window;
+# the VIPs must end on WEB and WEB2; "UP NODE" (no window: a rejoin must
+# never make a second owner) must leave them there (preempt is off).
+move_and_back() {
+	local down=$1 up=$2 n=$3 w1=$4 w2=$5 what=$6
 	begin_case
 	window_open
-	host_dies n1
+	"$down" "$n"
 	window_close
-	t_wait 10 owners_are n2, n2, || { t_fail "web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")' after n1 died, want n2 for both"; return 1; }
+	t_wait 10 owners_are "$w1" "$w2" || { t_fail "web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")' after $what, want $w1 $w2"; return 1; }
 	window_pass
-	host_returns n1 || { t_fail "hacd on n1 did not restart"; return 1; }
-	t_wait 10 votes_are n1 5/3 || { t_fail "n1 back counts $(qjson n1 .quorum)"; return 1; }
+	"$up" "$n" || { t_fail "$n did not come back"; return 1; }
+	t_wait 10 votes_are "$n" 5/3 || { t_fail "$n back counts $(qjson "$n" .quorum)"; return 1; }
 	sleep 0.5
-	owners_are n2, n2, || { t_fail "after n1 came back: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")' (preempt is off)"; return 1; }
+	owners_are "$w1" "$w2" || { t_fail "after $n came back: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
 	check_samples
 }
 
-case_link_loss() {
-	begin_case
-	window_open
-	ip -n "$(lab_ns sw)" link set n2 down
-	window_close
-	t_wait 10 owners_are n1, n1, || { t_fail "web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")' with n2 cut off, want n1"; return 1; }
-	window_pass
-	ip -n "$(lab_ns sw)" link set n2 up
-	t_wait 10 votes_are n2 5/3 || { t_fail "n2 back counts $(qjson n2 .quorum)"; return 1; }
-	sleep 0.5
-	owners_are n1, n1, || { t_fail "after n2's link came back: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
-	check_samples
-}
+link_down() { ip -n "$(lab_ns sw)" link set "$1" down; }
+link_up() { ip -n "$(lab_ns sw)" link set "$1" up; }
+
+case_owner_dies() { move_and_back host_dies host_returns n1 n2, n2, "n1 died"; }
+case_link_loss() { move_and_back link_down link_up n2 n1, n1, "n2's link went down"; }
 
 case_planned() {
 	begin_case

@@ -368,6 +368,17 @@ static void test_pair_converges(void **unused)
 	}
 }
 
+/* A view of two nodes, this one first, nothing else set. */
+static void pair_view(struct election_view *v, const struct election_node *nodes, uint64_t now)
+{
+	memset(v, 0, sizeof(*v));
+	v->now_ms = now;
+	v->nodes = nodes;
+	v->nnodes = 2;
+	v->self = 0;
+	v->self_yield_to = -1;
+}
+
 /* The held-back preemption is flagged (hacd/node.c counts it as
  * "preempt-wait-unheard"), and only that: not an ordinary preempt, not a
  * wait for the delay, not a dead owner. */
@@ -398,12 +409,7 @@ static void test_preempt_unheard_flag(void **unused)
 
 		election_state_init(&st);
 		st.role = ELECTION_BACKUP;
-		memset(&v, 0, sizeof(v));
-		v.now_ms = 10000;
-		v.nodes = nodes;
-		v.nnodes = 2;
-		v.self = 0;
-		v.self_yield_to = -1;
+		pair_view(&v, nodes, 10000);
 		v.preempt = 1;
 		v.preempt_delay_ms = rows[i].delay;
 		election_step(&st, &v, &r);
@@ -447,12 +453,7 @@ static void test_no_quorum(void **unused)
 	(void)unused;
 	election_state_init(&st);
 	st.role = ELECTION_MASTER;
-	memset(&v, 0, sizeof(v));
-	v.now_ms = 1000;
-	v.nodes = nodes;
-	v.nnodes = 2;
-	v.self = 0;
-	v.self_yield_to = -1;
+	pair_view(&v, nodes, 1000);
 	v.self_no_quorum = 1;
 	election_step(&st, &v, &r);
 	assert_int_equal(r.next.role, ELECTION_FAULT);
