@@ -105,7 +105,7 @@ write_pair() {
 # sleeper pinned in each node's namespace lets /proc/PID/net/fib_trie show
 # that namespace's local addresses (a VIP on eth0 is a "/32 host LOCAL"
 # entry), read with bash builtins; the pause is a read timeout on a FIFO.
-# Bounded (the stop file, and 20000 rounds).
+# Bounded (the stop file, the test's end, and 20000 rounds).
 sampler() {
 	local t n a b i fd x re1 re2 fifo=$LAB_DIR/sampler.fifo
 	local -A pin
@@ -114,7 +114,10 @@ sampler() {
 	re1="-- ${VIP1//./\\.}"$'\n'" */32 host LOCAL"
 	re2="-- ${VIP2//./\\.}"$'\n'" */32 host LOCAL"
 	for ((i = 0; i < 20000; i++)); do
-		[[ -e $LAB_DIR/sampler.stop ]] && break
+		# Also ends with the test (its lab directory gone, or the
+		# script itself: an interrupted run must not leave it behind).
+		[[ -e $LAB_DIR/sampler.stop || ! -d $LAB_DIR ]] && break
+		kill -0 "$$" 2>/dev/null || break
 		t=${EPOCHREALTIME/[.,]/}
 		t=$((t / 1000))
 		a=
