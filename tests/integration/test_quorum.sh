@@ -10,6 +10,7 @@
 #   - a cut into 3+2 leaves both VIPs on the three, and the two count 2 of
 #     5 (hactl status, metrics, quorum-lost); a cut into 2+2+1 leaves both
 #     VIPs on nobody (no part has a majority); healed, one owner each;
+#     three nodes cut 2+1: the two; four nodes cut 2+2: nobody;
 #   - a pair with quorum on: its link cut, nobody owns (1 of 2 each); with
 #     quorum off the same cut makes two owners (the split brain quorum
 #     exists to prevent: shown, so the difference is measured, not assumed);
@@ -352,6 +353,64 @@ stop_all() {
 	true
 }
 
+# restart_with NODES...: every hacd stopped (VIPs removed with them), the
+# lab's hacd.conf rewritten for NODES (quorum on, the five-node
+# priorities), those started; inside a window.
+restart_with() {
+	local -A p1=([n1]=150 [n2]=140 [n3]=130 [n4]=120 [n5]=110) p2=([n1]=140 [n2]=150 [n3]=110 [n4]=120 [n5]=130)
+	local n nodes='' w1='' w2=''
+	stop_all n1 n2 n3 n4 n5
+	for n in "$@"; do
+		nodes+="${nodes:+, }$(node_entry "$n")"
+		w1+="$n = ${p1[$n]}; "
+		w2+="$n = ${p2[$n]}; "
+	done
+	conf "$nodes" "$w1" "$w2" '"majority"' >"$LAB_DIR/hacd.conf" || return 1
+	for n in "$@"; do lab_start_hacd "$n"; done
+	for n in "$@"; do lab_wait_hacd "$n" 10 || return 1; done
+}
+
+# Three nodes cut 2+1 with the owner of web alone: the two own both.
+case_three_nodes() {
+	window_open
+	restart_with n1 n2 n3 || { window_close; t_fail "cannot restart three nodes"; return 1; }
+	t_wait 10 owners_are n1, n2, || { window_close; t_fail "three nodes: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
+	window_close
+	t_wait 5 votes_are n3 3/2 || { t_fail "n3 counts $(qjson n3 .quorum), want 3 of 3"; return 1; }
+	window_pass
+	begin_case
+	window_open
+	lab_partition "n2 n3" "n1" || { t_fail "cannot cut the switch"; return 1; }
+	window_close
+	t_wait 10 owners_are n2, n2, || { t_fail "2+1: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")', want n2"; return 1; }
+	window_pass
+	{ votes_are n1 1/2 && quorate_is n1 false; } || { t_fail "n1 alone: $(qjson n1 .quorum)"; return 1; }
+	lab_heal
+	t_wait 10 votes_are n1 3/2 || { t_fail "healed, n1 counts $(qjson n1 .quorum)"; return 1; }
+	sleep 0.5
+	owners_are n2, n2, || { t_fail "healed: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
+	check_samples
+}
+
+# Four nodes cut 2+2: neither half has 3 of 4, nobody owns.
+case_four_nodes() {
+	window_open
+	restart_with n1 n2 n3 n4 || { window_close; t_fail "cannot restart four nodes"; return 1; }
+	t_wait 10 owners_are n1, n2, || { window_close; t_fail "four nodes: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
+	window_close
+	window_pass
+	begin_case
+	window_open
+	lab_partition "n1 n3" "n2 n4" || { t_fail "cannot cut the switch"; return 1; }
+	window_close
+	t_wait 10 owners_are - - || { t_fail "2+2: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")', want nobody"; return 1; }
+	window_pass
+	{ votes_are n1 2/3 && votes_are n4 2/3; } || { t_fail "2+2: n1 $(qjson n1 .quorum) n4 $(qjson n4 .quorum)"; return 1; }
+	lab_heal
+	t_wait 10 one_owner_among "n1 n2 n3 n4" || { t_fail "healed: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
+	check_samples
+}
+
 case_pair_quorum() {
 	window_open
 	stop_all n1 n2 n3 n4 n5
@@ -529,6 +588,8 @@ t_case "five nodes: the owner's link goes down, the VIPs move once" case_link_lo
 t_case "five nodes: planned failover with hactl failover --to" case_planned
 t_case "partition 3+2: both VIPs on the three, the two count 2 of 5" case_three_two
 t_case "partition 2+2+1: no part has a majority, nobody owns" case_two_two_one
+t_case "three nodes cut 2+1: the two own both VIPs, the one counts 1 of 3" case_three_nodes
+t_case "four nodes cut 2+2: nobody owns" case_four_nodes
 t_case "pair, quorum on, link cut: nobody owns" case_pair_quorum
 t_case "pair, quorum off, link cut: two owners (what quorum prevents)" case_pair_no_quorum
 t_case "pair + witness, the pair's link cut: the witness's choice owns everything" case_witness_cut
