@@ -55,6 +55,16 @@ static void stop_poll_cb(struct ev_loop *loop, struct ev_timer *t);
  * accepted, still draining (Connection: close). */
 #define NODE_LINGER_MS      200
 #define NODE_NOTIFY_TIMEOUT 60000
+/* With quorum on, an owner this node counts dead still counts as holding
+ * its VIPs, for this node's claims, this many advert intervals more. A cut
+ * owner gives its VIPs up when it counts its peers dead, and they count it
+ * dead, each a dead interval after the last heartbeat it got; those last
+ * heartbeats can be up to an interval apart (the nodes' heartbeats are not
+ * in phase). One interval covers that, one more the scheduling, so the
+ * owner on the smaller side has given a VIP up before the larger side
+ * takes it: one owner at every instant, not just after the cut settles.
+ * The price: a failover after an owner dies takes 2 intervals more. */
+#define NODE_CLAIM_GRACE_ADVERTS 2
 #define NODE_YIELD_MIN_MS   5000
 
 static void schedule_eval(struct node *n)
@@ -441,6 +451,16 @@ static void apply_result(struct node *n, size_t v, const struct election_result 
 		ev_timer_stop(n->loop, &nv->reeval_timer);
 }
 
+/* When peer i's claim grace ends (NODE_CLAIM_GRACE_ADVERTS), 0 if it has none. */
+static uint64_t claim_grace_until(const struct node *n, size_t i)
+{
+	const struct peer *p = &n->peers.peers[i];
+
+	if (!n->cfg->quorum || p->alive || p->last_heard_ms == 0)
+		return 0;
+	return p->last_heard_ms + peer_dead_after_ms(&n->peers, i) + NODE_CLAIM_GRACE_ADVERTS * n->cfg->advert_ms;
+}
+
 static void eval_vip(struct node *n, size_t v)
 {
 	const struct hacd_config *cfg = n->cfg;
@@ -461,7 +481,15 @@ static void eval_vip(struct node *n, size_t v)
 			nodes[i].hears_self = 1;
 			nodes[i].no_quorum = 0;
 		} else {
+			uint64_t until = claim_grace_until(n, i);
+
 			nodes[i].alive = p->alive;
+			if (!p->alive && p->vips[v].role == ELECTION_MASTER &&
+			    n->vips[v].st.role != ELECTION_MASTER && until > ev_now(n->loop)) {
+				nodes[i].alive = 1;
+				if (n->grace_next == 0 || until < n->grace_next)
+					n->grace_next = until;
+			}
 			nodes[i].prio = p->vips[v].prio;
 			nodes[i].role = p->vips[v].role;
 			nodes[i].yield_to = p->vips[v].yield_to;
@@ -580,6 +608,7 @@ static void eval_all(struct node *n)
 		n->peer_returned = 0;
 		return;
 	}
+	n->grace_next = 0;
 	for (size_t v = 0; v < n->cfg->nvips; v++) {
 		enum election_role before = n->vips[v].st.role;
 
@@ -588,6 +617,11 @@ static void eval_all(struct node *n)
 		    node_effective_prio(n, v, &fault) != n->vips[v].adv_prio)
 			send = 1;
 	}
+	if (n->grace_next > 0)
+		ev_timer_start(n->loop, &n->grace_timer,
+		    n->grace_next > ev_now(n->loop) ? n->grace_next - ev_now(n->loop) : 0);
+	else
+		ev_timer_stop(n->loop, &n->grace_timer);
 	/* A peer that came back waits for our heartbeat to name it before
 	 * it may preempt: tell it now rather than an interval later. */
 	if (n->peer_returned)
@@ -914,6 +948,7 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 	ev_timer_init(&n->gate_timer, gate_timer_cb, n);
 	ev_timer_init(&n->stop_timer, stop_poll_cb, n);
 	ev_timer_init(&n->quorum_timer, quorum_timer_cb, n);
+	ev_timer_init(&n->grace_timer, quorum_timer_cb, n);
 	n->witness = cfg->nodes[cfg->self].witness;
 	n->vote_for = -1;
 	ev_defer_init(&n->eval_defer, eval_defer_cb, n);
@@ -1038,6 +1073,7 @@ void node_fini(struct node *n)
 	ev_timer_stop(n->loop, &n->gate_timer);
 	ev_timer_stop(n->loop, &n->stop_timer);
 	ev_timer_stop(n->loop, &n->quorum_timer);
+	ev_timer_stop(n->loop, &n->grace_timer);
 	if (n->chan_open)
 		channel_close(&n->chan);
 	if (n->vip != NULL) {

@@ -89,6 +89,8 @@ struct node {
 	uint64_t quorum_lost;           /* times this node lost its majority ("quorum-lost") */
 	uint64_t vote_moves;            /* a witness: times its vote moved ("witness-vote-moves") */
 	struct ev_timer quorum_timer;   /* a witness: its start-up wait ends (it votes only then) */
+	struct ev_timer grace_timer;    /* quorum on: a dead owner's claim grace ends (eval_vip) */
+	uint64_t grace_next;            /* the earliest such end in the last evaluation, 0 none */
 	void (*event_cb)(void *arg, const char *line);  /* hactl events subscribers (hacd/ctl.c) */
 	void *event_arg;
 };
