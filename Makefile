@@ -14,6 +14,7 @@
 #   make bench-tls     TLS handshakes, resumptions and HTTPS requests vs haproxy, nginx
 #   make bench-h2      HTTP/2 (h2load -m 10, TLS): CPU per request and per connection vs haproxy, nginx
 #   make bench-repl    replication throughput, lag and bulk sync (scripts/bench-repl)
+#   make bench-scale   BGP mode: route withdrawal and failed requests on a node failure, spread over 2-4 nodes (scripts/bench-scale)
 #   make bench-compress  gzip/br/zstd CPU per MB and sizes: proxyd's coders vs zlib,
 #                      nginx's gzip and haproxy's compression (scripts/bench-compress)
 #   make bench-cache   the cache's hit path CPU per request: proxyd vs nginx
@@ -105,7 +106,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/%,$(FUZZ_SRC))
 
-.PHONY: all deps test test-tsan unit demo lab bench bench-ha bench-tls bench-repl bench-h2 bench-compress bench-cache \
+.PHONY: all deps test test-tsan unit demo lab bench bench-ha bench-scale bench-tls bench-repl bench-h2 bench-compress bench-cache \
         fuzz fuzz-build fuzz-bins install deb test-deb clean
 .DEFAULT_GOAL := all
 # Keep objects made through pattern chains (tests, tools): without this make
@@ -234,6 +235,11 @@ bench-ha: deps
 	scripts/add-users
 	$(MAKE) all
 	scripts/bench ha
+
+bench-scale: deps
+	scripts/add-users
+	$(MAKE) all
+	BUILD=$(B) scripts/bench-scale
 
 bench-tls: deps
 	scripts/add-users

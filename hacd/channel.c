@@ -107,6 +107,11 @@ int channel_input(struct channel *ch, const uint8_t *msg, size_t len)
 		if (ch->sync != NULL && m->sync != NULL)
 			ch->sync(ch->sync_arg, m->sync);
 		break;
+	case TANDEM__CHANNEL_MESSAGE__BODY_CACHE_SUMMARY:
+	case TANDEM__CHANNEL_MESSAGE__BODY_CACHE_DIGEST:
+		if (ch->cache != NULL)
+			ch->cache(ch->sync_arg, m);
+		break;
 	default:
 		/* drain, view and reset go from hacd to proxyd, never back. */
 		ch->unexpected++;

@@ -20,6 +20,8 @@ typedef void (*channel_changed_cb)(void *arg);
 typedef void (*channel_connected_cb)(void *arg);
 /* Called for a StateSync proxyd sent; valid only during the call. */
 typedef void (*channel_sync_cb)(void *arg, const Tandem__StateSync *sync);
+/* A CacheSummary or CacheDigest from proxyd (arg: sync_arg). */
+typedef void (*channel_cache_cb)(void *arg, const Tandem__ChannelMessage *m);
 
 /* Who may connect as proxyd (hacd.conf proxyd_user and channel { }). */
 struct channel_policy {
@@ -52,6 +54,7 @@ struct channel {
 	void *arg;
 	channel_connected_cb connected;  /* optional, set after channel_open */
 	channel_sync_cb sync;            /* optional, set after channel_open */
+	channel_cache_cb cache;          /* optional: cache summaries and digests (hacd/cacheview.h) */
 	void *sync_arg;                  /* for both */
 };
 

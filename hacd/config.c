@@ -27,8 +27,9 @@
 static const char *const root_keys[] = {
 	"cluster", "key_file", "advert", "dead_intervals", "skew", "legacy_peers", "port", "garp",
 	"notify", "nodes", "vips", "track", "proxyd_user", "channel", "multicast", "replication", "admin", "nft",
-	"quorum", NULL,
+	"quorum", "bird", NULL,
 };
+static const char *const bird_keys[] = { "socket", NULL };
 static const char *const channel_keys[] = { "takeover", "allow_root", NULL };
 static const char *const admin_keys[] = { "listen", "max_connections", "allow_remote", NULL };
 static const char *const repl_keys[] = {
@@ -39,7 +40,8 @@ static const char *const mcast_keys[] = { "group", "interface", "ttl", "port", N
 static const char *const garp_keys[] = { "count", "spacing", NULL };
 static const char *const node_keys[] = { "name", "address", "port", "witness", NULL };
 static const char *const vip_keys[] = {
-	"name", "address", "interface", "priority", "preempt", "preempt_delay", NULL,
+	"name", "address", "interface", "priority", "preempt", "preempt_delay",
+	"mode", "bird_protocol", NULL,
 };
 static const char *const track_keys[] = { "proxyd", "interface", "scripts", NULL };
 static const char *const script_keys[] = {
@@ -172,6 +174,73 @@ static int parse_nodes(struct hacd_config *cfg, const config_setting_t *root,
 	return 0;
 }
 
+/* A BIRD symbol ([A-Za-z_][A-Za-z0-9_]*): it goes into a command line on
+ * BIRD's control socket, so nothing else (no space, no newline) may. */
+static int bird_symbol(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= HACD_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+
+		if (!alpha && (i == 0 || c < '0' || c > '9'))
+			return 0;
+	}
+	return 1;
+}
+
+/* mode = "vrrp" (the default: one owner, elected) or "bgp" (every healthy
+ * node announces the address through its BIRD; bird_protocol required). */
+static int parse_vip_mode(struct hacd_vip_conf *vc, const config_setting_t *v, const char *mode,
+    const char *bproto, struct conf_err *err)
+{
+	if (strcmp(mode, "vrrp") != 0 && strcmp(mode, "bgp") != 0)
+		return conf_errorf(err, config_setting_get_member(v, "mode"),
+		    "vip \"%s\": mode \"%s\": \"vrrp\" or \"bgp\"", vc->name, mode);
+	vc->bgp = strcmp(mode, "bgp") == 0;
+	if (!vc->bgp && bproto != NULL)
+		return conf_errorf(err, config_setting_get_member(v, "bird_protocol"),
+		    "vip \"%s\": bird_protocol is for mode = \"bgp\"", vc->name);
+	if (!vc->bgp)
+		return 0;
+	if (bproto == NULL)
+		return conf_errorf(err, v, "vip \"%s\": mode \"bgp\" needs bird_protocol (the static "
+		    "protocol in bird.conf that holds its route)", vc->name);
+	if (!bird_symbol(bproto))
+		return conf_errorf(err, config_setting_get_member(v, "bird_protocol"),
+		    "vip \"%s\": bird_protocol \"%s\" is not a BIRD symbol ([A-Za-z_][A-Za-z0-9_]*)",
+		    vc->name, bproto);
+	snprintf(vc->bird_protocol, sizeof(vc->bird_protocol), "%s", bproto);
+	return 0;
+}
+
+/* bird = { socket = "/run/bird/bird.ctl"; } (optional). */
+static int parse_bird(struct hacd_config *cfg, const config_setting_t *root, struct conf_err *err)
+{
+	const config_setting_t *g = NULL;
+	const char *sock = NULL;
+
+	snprintf(cfg->bird_socket, sizeof(cfg->bird_socket), "%s", HACD_BIRD_SOCKET);
+	if (conf_get_group(root, "bird", 0, &g, err) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (conf_check_keys(g, bird_keys, err) == -1 || conf_get_str(g, "socket", 0, &sock, err) == -1)
+		return -1;
+	/* A relative path is relative to hacd's run directory (-R): one file
+	 * for every node even where each node's BIRD has a socket of its own
+	 * (the lab's namespaces share one file system). */
+	if (sock != NULL && (sock[0] == '\0' || strlen(sock) >= sizeof(cfg->bird_socket)))
+		return conf_errorf(err, config_setting_get_member(g, "socket"),
+		    "bird.socket: a path shorter than %zu bytes", sizeof(cfg->bird_socket));
+	if (sock != NULL)
+		snprintf(cfg->bird_socket, sizeof(cfg->bird_socket), "%s", sock);
+	return 0;
+}
+
 static int parse_vips(struct hacd_config *cfg, const config_setting_t *root,
     struct conf_err *err)
 {
@@ -189,6 +258,9 @@ static int parse_vips(struct hacd_config *cfg, const config_setting_t *root,
 		int preempt = 1;
 		uint64_t delay = 0;
 		int np;
+		const char *mode = "vrrp", *bproto = NULL;
+
+		prio = NULL;   /* optional in mode "bgp": left as it is when absent */
 
 		v = config_setting_get_elem(list, (unsigned)i);
 		if (!config_setting_is_group(v))
@@ -199,14 +271,22 @@ static int parse_vips(struct hacd_config *cfg, const config_setting_t *root,
 		    conf_get_str(v, "interface", 1, &ifname, err) == -1 ||
 		    conf_get_bool(v, "preempt", 0, &preempt, err) == -1 ||
 		    conf_get_duration(v, "preempt_delay", 0, &delay, err) == -1 ||
-		    conf_get_group(v, "priority", 1, &prio, err) == -1)
+		    conf_get_str(v, "mode", 0, &mode, err) == -1 ||
+		    conf_get_str(v, "bird_protocol", 0, &bproto, err) == -1)
+			return -1;
+		if (parse_vip_mode(vc, v, mode, bproto, err) == -1 ||
+		    conf_get_group(v, "priority", !vc->bgp, &prio, err) == -1)
 			return -1;
 		if (vip_parse(addr, ifname, &vc->addr) == -1)
 			return conf_errorf(err, config_setting_get_member(v, "address"),
 			    "vip \"%s\": bad address \"%s\" or interface \"%s\"", vc->name, addr, ifname);
 		vc->preempt = preempt;
 		vc->preempt_delay_ms = delay;
-		np = config_setting_length(prio);
+		if (vc->bgp && vc->addr.prefix != (vc->addr.family == AF_INET ? 32 : 128))
+			return conf_errorf(err, config_setting_get_member(v, "address"),
+			    "vip \"%s\": mode \"bgp\" announces a host route: the address is a /32 or /128, not %s",
+			    vc->name, vc->addr.text);
+		np = prio != NULL ? config_setting_length(prio) : 0;
 		for (int k = 0; k < np; k++) {
 			const config_setting_t *e = config_setting_get_elem(prio, (unsigned)k);
 			const char *nn = config_setting_name(e);
@@ -610,7 +690,8 @@ static int parse(struct hacd_config *cfg, const struct conf *c, const char *self
 	if (parse_nodes(cfg, root, port, err) == -1 || parse_vips(cfg, root, err) == -1 ||
 	    parse_track(cfg, root, err) == -1 || parse_multicast(cfg, root, port, err) == -1 ||
 	    parse_replication(cfg, root, err) == -1 || parse_admin(cfg, root, err) == -1 ||
-	    parse_quorum(cfg, root, err) == -1)
+	    parse_quorum(cfg, root, err) == -1 ||
+	    parse_bird(cfg, root, err) == -1)
 		return -1;
 	if (self_name != NULL) {
 		int idx = hacd_config_node(cfg, self_name);
@@ -743,7 +824,9 @@ int hacd_config_reloadable(const struct hacd_config *old, const struct hacd_conf
 	for (size_t i = 0; i < old->nvips; i++)
 		if (strcmp(old->vips[i].name, new_cfg->vips[i].name) != 0 ||
 		    strcmp(old->vips[i].addr.text, new_cfg->vips[i].addr.text) != 0 ||
-		    strcmp(old->vips[i].addr.ifname, new_cfg->vips[i].addr.ifname) != 0)
+		    strcmp(old->vips[i].addr.ifname, new_cfg->vips[i].addr.ifname) != 0 ||
+		    old->vips[i].bgp != new_cfg->vips[i].bgp ||
+		    strcmp(old->vips[i].bird_protocol, new_cfg->vips[i].bird_protocol) != 0)
 			goto vips;
 	if (old->mcast.enabled != new_cfg->mcast.enabled || old->mcast.ttl != new_cfg->mcast.ttl ||
 	    strcmp(old->mcast.ifname, new_cfg->mcast.ifname) != 0 ||
@@ -772,6 +855,11 @@ int hacd_config_reloadable(const struct hacd_config *old, const struct hacd_conf
 	if (strcmp(old->admin_listen, new_cfg->admin_listen) != 0) {
 		snprintf(err->msg, sizeof(err->msg),
 		    "%.400s: admin.listen changed: restart hacd to apply", new_cfg->path);
+		return -1;
+	}
+	if (strcmp(old->bird_socket, new_cfg->bird_socket) != 0) {
+		snprintf(err->msg, sizeof(err->msg),
+		    "%.400s: bird.socket changed: restart hacd to apply", new_cfg->path);
 		return -1;
 	}
 	return 0;

@@ -51,7 +51,13 @@ struct hacd_vip_conf {
 	unsigned prio[HACD_MAX_NODES];  /* by node index; 0 = never owns it */
 	int preempt;
 	uint64_t preempt_delay_ms;
+	int bgp;                        /* mode = "bgp": every healthy node holds it and announces it (hacd/bgp.c) */
+	char bird_protocol[HACD_NAME_MAX]; /* bgp: the BIRD protocol hacd enables/disables */
 };
+
+/* Default path of BIRD's control socket (Debian's bird2). */
+#define HACD_BIRD_SOCKET "/run/bird/bird.ctl"
+
 
 /*
  * Heartbeats to a multicast group instead of to every peer (hacd.conf
@@ -128,6 +134,7 @@ struct hacd_config {
 	size_t nvips;
 	struct hacd_check_conf checks[HACD_MAX_CHECKS];
 	size_t nchecks;
+	char bird_socket[108];          /* bird.socket: BIRD's control socket, for mode "bgp" groups (relative: to the run directory) */
 	uint8_t digest[16];             /* BLAKE2b of the file's bytes, for drift reports */
 };
 

@@ -642,6 +642,37 @@ static void do_ratelimit(struct ctl *c, struct stream *s, const Tandem__CtlReque
 	}
 }
 
+/* hactl cache stats: every node's newest cache summary (this node's
+ * proxyd's and each peer's, hacd/cacheview.h), with its age. */
+static void cache_stats(struct ctl *c, struct stream *s)
+{
+	const struct cacheview *cv = &c->node->repl.cv;
+	const struct hacd_config *cfg = c->node->cfg;
+	Tandem__CtlResponse r = TANDEM__CTL_RESPONSE__INIT;
+	Tandem__CacheSummary *sum[HACD_MAX_NODES];
+	size_t n = 0;
+	uint64_t now = ev_now(c->loop);
+
+	for (size_t i = 0; i < cfg->nnodes && i < HACD_MAX_NODES; i++) {
+		if (cv->node[i].len == 0 ||
+		    (sum[n] = tandem__cache_summary__unpack(NULL, cv->node[i].len, cv->node[i].sum)) == NULL)
+			continue;
+		sum[n]->has_age_ms = 1;
+		sum[n]->age_ms = now - cv->node[i].at_ms;
+		n++;
+	}
+	r.has_status = 1;
+	r.status = CTL_OK;
+	r.node = (char *)cfg->nodes[cfg->self].name;
+	r.n_cache_nodes = n;
+	r.cache_nodes = sum;
+	if (n == 0)
+		r.message = "no cache summary yet (no proxyd with a cache has reported)";
+	respond(s, &r);
+	for (size_t i = 0; i < n; i++)
+		tandem__cache_summary__free_unpacked(sum[i], NULL);
+}
+
 /* hactl cache purge URL | cache purge --prefix URL | cache purge --tag TAG (docs/cache.md). */
 static void do_cache(struct ctl *c, struct stream *s, const Tandem__CtlRequest *req)
 {
@@ -650,6 +681,10 @@ static void do_cache(struct ctl *c, struct stream *s, const Tandem__CtlRequest *
 	    strcmp(req->args[1], "--tag") == 0 ? PURGE_KIND_TAG : -1;
 	int rc;
 
+	if (req->n_args == 1 && strcmp(req->args[0], "stats") == 0) {
+		cache_stats(c, s);
+		return;
+	}
 	if (req->n_args < 2 || req->n_args > 3 || strcmp(req->args[0], "purge") != 0 || kind < 0) {
 		c->bad_request++;
 		respond_msg(s, CTL_USAGE, "usage: cache purge URL | cache purge --prefix URL | cache purge --tag TAG");
@@ -691,6 +726,7 @@ static void do_status(struct ctl *c, struct stream *s)
 	if (n->witness)
 		add_counter(acc, "witness-vote-moves", n->vote_moves);
 	repl_counters(&n->repl, add_counter, acc);
+	bgp_counters(&n->bgp, add_counter, acc);
 	r.has_status = 1;
 	r.status = CTL_OK;
 	r.node = (char *)cfg->nodes[cfg->self].name;
@@ -731,6 +767,31 @@ static void broadcast_event(void *arg, const char *line)
 			respond(s, &r);
 }
 
+/* hactl drain NODE / enable NODE: BGP-mode routes of this node
+ * (hacd/bgp.c). Only this node: hacd acts on its own routes, and the
+ * operator runs hactl where the node is. */
+static void do_node_drain(struct ctl *c, struct stream *s, const Tandem__CtlRequest *req, int on)
+{
+	const struct hacd_config *cfg = c->node->cfg;
+	char msg[300];
+	int rc;
+
+	if (req->n_args != 1) {
+		c->bad_request++;
+		respond_msg(s, CTL_USAGE, on ? "usage: drain NODE" : "usage: enable NODE");
+		return;
+	}
+	if (strcmp(req->args[0], cfg->nodes[cfg->self].name) != 0) {
+		snprintf(msg, sizeof(msg), "%s is not this node (%s): run hactl %s on %s",
+		    hacd_config_node(cfg, req->args[0]) >= 0 ? req->args[0] : "that name",
+		    cfg->nodes[cfg->self].name, on ? "drain" : "enable", req->args[0]);
+		respond_msg(s, CTL_ERR, msg);
+		return;
+	}
+	rc = bgp_node_drain(&c->node->bgp, on, msg, sizeof(msg));
+	respond_msg(s, rc == 0 ? CTL_OK : CTL_ERR, msg);
+}
+
 static void dispatch(struct ctl *c, struct stream *s, const Tandem__CtlRequest *req)
 {
 	char msg[1024];
@@ -768,6 +829,8 @@ static void dispatch(struct ctl *c, struct stream *s, const Tandem__CtlRequest *
 		if (c->on_reload != NULL)
 			c->on_reload(c->reload_arg, rc == 0);
 		respond_msg(s, rc == 0 ? CTL_OK : CTL_ERR, msg);
+	} else if (strcmp(cmd, "node-drain") == 0 || strcmp(cmd, "node-enable") == 0) {
+		do_node_drain(c, s, req, strcmp(cmd, "node-drain") == 0);
 	} else if (adminarg_is_verb(cmd)) {
 		do_admin_set(c, s, req);
 	} else if (strcmp(cmd, "admin") == 0) {

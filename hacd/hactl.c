@@ -236,6 +236,18 @@ static void print_json(const Tandem__CtlResponse *r)
 			printf(",\"yield_to\":");
 			json_str(v->yield_to);
 		}
+		if (v->bgp) {
+			printf(",\"mode\":\"bgp\",\"announce\":");
+			json_str(v->announce);
+			printf(",\"announce_why\":");
+			json_str(v->announce_why);
+			printf(",\"announced_by\":[");
+			for (size_t k = 0; k < v->n_announced_by; k++) {
+				printf("%s", k ? "," : "");
+				json_str(v->announced_by[k]);
+			}
+			printf("]");
+		}
 		printf("}");
 	}
 	printf("],\"counters\":{");
@@ -245,6 +257,21 @@ static void print_json(const Tandem__CtlResponse *r)
 		printf(":%llu", (unsigned long long)r->counters[i]->value);
 	}
 	printf("}}\n");
+}
+
+/* A BGP-mode group has no owner: every node announcing it carries it.
+ * OWNER reads "(bgp)", ROLE this node's route, then who announces it. */
+static void print_bgp_row(const Tandem__VipStatus *v)
+{
+	printf("%-12s %-22s %-10s %-12s %-8s by:", v->name ? v->name : "?", v->address ? v->address : "",
+	    v->interface ? v->interface : "", "(bgp)", v->announce ? v->announce : "?");
+	for (size_t k = 0; k < v->n_announced_by; k++)
+		printf(" %s", v->announced_by[k]);
+	if (v->n_announced_by == 0)
+		printf(" none");
+	if (v->announce_why != NULL && v->announce_why[0] != '\0')
+		printf("  (%s)", v->announce_why);
+	printf("\n");
 }
 
 static void print_table(const Tandem__CtlResponse *r, int verbose)
@@ -292,6 +319,10 @@ static void print_table(const Tandem__CtlResponse *r, int verbose)
 	for (size_t i = 0; i < r->n_vips; i++) {
 		const Tandem__VipStatus *v = r->vips[i];
 
+		if (v->bgp) {
+			print_bgp_row(v);
+			continue;
+		}
 		printf("%-12s %-22s %-10s %-12s %-8s %u%s%s\n", v->name ? v->name : "?",
 		    v->address ? v->address : "", v->interface ? v->interface : "",
 		    v->owner ? v->owner : "-", role_str(v->role), v->priority,
@@ -537,12 +568,92 @@ static int cmd_reload(int argc, char **argv)
 	return finish(call("reload", 0, NULL));
 }
 
+/* hactl cache stats [--json]: one row per cache per node that reported,
+ * and the cluster's total per cache name (docs/cache.md). */
+static int cache_stats(int json)
+{
+	char *arg = "stats";
+	Tandem__CtlResponse *r = call("cache", 1, &arg);
+	int status = r->has_status ? r->status : 0;
+	uint64_t tot[8] = { 0 };
+
+	if (status != 0)
+		return finish(r);
+	if (r->message != NULL && r->message[0] != '\0')
+		fprintf(stderr, "%s\n", r->message);
+	if (json) {
+		printf("{\"node\":");
+		json_str(r->node);
+		printf(",\"nodes\":[");
+	} else {
+		printf("%-12s %-12s %8s %10s %12s %10s %10s %8s %12s %12s %12s %10s\n", "NODE", "CACHE", "AGE_MS", "OBJECTS",
+		    "BYTES", "HITS", "MISSES", "HIT%", "STALE", "STORED_B", "EVICTED_B", "PREFETCHED");
+	}
+	for (size_t i = 0; i < r->n_cache_nodes; i++) {
+		const Tandem__CacheSummary *n = r->cache_nodes[i];
+
+		if (json) {
+			printf("%s{\"node\":", i ? "," : "");
+			json_str(n->node);
+			printf(",\"age_ms\":%llu,\"caches\":[", (unsigned long long)n->age_ms);
+		}
+		for (size_t j = 0; j < n->n_caches; j++) {
+			const Tandem__CacheStats *c = n->caches[j];
+			uint64_t lk = c->hits + c->misses;
+
+			tot[0] += c->objects; tot[1] += c->bytes; tot[2] += c->hits; tot[3] += c->misses;
+			tot[4] += c->stale_served; tot[5] += c->stored_bytes; tot[6] += c->evicted_bytes; tot[7] += c->prefetched;
+			if (json) {
+				printf("%s{\"name\":", j ? "," : "");
+				json_str(c->name);
+				printf(",\"objects\":%llu,\"bytes\":%llu,\"hits\":%llu,\"misses\":%llu,\"stale_served\":%llu,"
+				    "\"stored_bytes\":%llu,\"evicted_bytes\":%llu,\"prefetched\":%llu}",
+				    (unsigned long long)c->objects, (unsigned long long)c->bytes, (unsigned long long)c->hits,
+				    (unsigned long long)c->misses, (unsigned long long)c->stale_served,
+				    (unsigned long long)c->stored_bytes, (unsigned long long)c->evicted_bytes,
+				    (unsigned long long)c->prefetched);
+				continue;
+			}
+			printf("%-12.12s %-12.12s %8llu %10llu %12llu %10llu %10llu %7.1f%% %12llu %12llu %12llu %10llu\n", n->node ? n->node : "?",
+			    c->name ? c->name : "?", (unsigned long long)n->age_ms, (unsigned long long)c->objects,
+			    (unsigned long long)c->bytes, (unsigned long long)c->hits, (unsigned long long)c->misses,
+			    lk ? 100.0 * (double)c->hits / (double)lk : 0.0, (unsigned long long)c->stale_served,
+			    (unsigned long long)c->stored_bytes, (unsigned long long)c->evicted_bytes,
+			    (unsigned long long)c->prefetched);
+		}
+		if (json)
+			printf("]}");
+	}
+	if (json) {
+		printf("],\"total\":{\"objects\":%llu,\"bytes\":%llu,\"hits\":%llu,\"misses\":%llu,\"stale_served\":%llu,"
+		    "\"stored_bytes\":%llu,\"evicted_bytes\":%llu,\"prefetched\":%llu}}\n",
+		    (unsigned long long)tot[0], (unsigned long long)tot[1], (unsigned long long)tot[2],
+		    (unsigned long long)tot[3], (unsigned long long)tot[4], (unsigned long long)tot[5],
+		    (unsigned long long)tot[6], (unsigned long long)tot[7]);
+	} else {
+		printf("%-12s %-12s %8s %10llu %12llu %10llu %10llu %7.1f%% %12llu %12llu %12llu %10llu\n", "cluster", "*", "-",
+		    (unsigned long long)tot[0], (unsigned long long)tot[1], (unsigned long long)tot[2],
+		    (unsigned long long)tot[3], tot[2] + tot[3] ? 100.0 * (double)tot[2] / (double)(tot[2] + tot[3]) : 0.0,
+		    (unsigned long long)tot[4], (unsigned long long)tot[5], (unsigned long long)tot[6],
+		    (unsigned long long)tot[7]);
+	}
+	tandem__ctl_response__free_unpacked(r, NULL);
+	return 0;
+}
+
 static int cmd_cache(int argc, char **argv)
 {
 	int opt = argc == 4 && (strcmp(argv[2], "--prefix") == 0 || strcmp(argv[2], "--tag") == 0);
 
+	if (argc >= 2 && strcmp(argv[1], "stats") == 0) {
+		if (argc > 3 || (argc == 3 && strcmp(argv[2], "--json") != 0)) {
+			fprintf(stderr, "usage: hactl cache stats [--json]\n");
+			return EXIT_USAGE;
+		}
+		return cache_stats(argc == 3);
+	}
 	if (argc < 3 || strcmp(argv[1], "purge") != 0 || !(argc == 3 || opt)) {
-		fprintf(stderr, "usage: hactl cache purge URL | hactl cache purge --prefix URL | hactl cache purge --tag TAG\n");
+		fprintf(stderr, "usage: hactl cache purge URL | hactl cache purge --prefix URL | hactl cache purge --tag TAG | hactl cache stats [--json]\n");
 		return EXIT_USAGE;
 	}
 	return finish(call("cache", argc - 1, argv + 1));
@@ -677,6 +788,10 @@ static int cmd_admin_set(int argc, char **argv)
 	struct adminarg a;
 	char msg[300];
 
+	/* drain NODE / enable NODE: a node name has no '/'; hacd/bgp.c. */
+	if (argc == 2 && (strcmp(argv[0], "drain") == 0 || strcmp(argv[0], "enable") == 0) &&
+	    strchr(argv[1], '/') == NULL)
+		return finish(call(strcmp(argv[0], "drain") == 0 ? "node-drain" : "node-enable", 1, argv + 1));
 	if (adminarg_parse(argv[0], (size_t)(argc - 1), argv + 1, &a, msg, sizeof(msg)) == -1) {
 		fprintf(stderr, "hactl: %s\n", msg);
 		if (strncmp(msg, "usage: ", 7) != 0)
@@ -996,14 +1111,14 @@ static const struct command commands[] = {
 	{ "failover",    cmd_failover,    "hand a VIP over, make-before-break: [VIP] [--to NODE] [--wait]" },
 	{ "maintenance", cmd_maintenance, "on: hand every VIP over, stay priority 0; off: back [--wait]" },
 	{ "reload",      cmd_reload,      "re-read hacd.conf and the key file (kept on error)" },
-	{ "drain",       cmd_admin_set,   "UPSTREAM/SERVER: no new requests to it, on every node" },
-	{ "enable",      cmd_admin_set,   "UPSTREAM/SERVER: back in service, on every node" },
+	{ "drain",       cmd_admin_set,   "UPSTREAM/SERVER: no new requests to it, on every node; NODE (this node): withdraw its BGP routes once open connections end" },
+	{ "enable",      cmd_admin_set,   "UPSTREAM/SERVER: back in service, on every node; NODE (this node): announce its BGP routes again" },
 	{ "maint",       cmd_admin_set,   "UPSTREAM/SERVER: out of service (maintenance), on every node" },
 	{ "weight",      cmd_admin_set,   "UPSTREAM/SERVER N: balancing weight 0..256, on every node" },
 	{ "admin",       cmd_admin,       "the cluster-wide server admin state [--json]" },
 	{ "ratelimit",   cmd_ratelimit,   "cluster-wide counts: top [N] [--limit NAME] | show LIMIT KEY [--json] | reset LIMIT KEY" },
 	{ "bans",        cmd_bans,        "bans in force on the cluster [--limit NAME] [--json]" },
-	{ "cache",       cmd_cache,       "purge URL | purge --prefix URL | purge --tag TAG: from the cache of every node (a node that was down purges on rejoin)" },
+	{ "cache",       cmd_cache,       "purge URL | purge --prefix URL | purge --tag TAG: from the cache of every node (a node that was down purges on rejoin); stats [--json]: every node's cache counters and the total" },
 	{ "events",      cmd_events,      "follow transitions as they happen" },
 	{ "keygen",      cmd_keygen,      "print a new key-file line, or write a new key file: [-o FILE] [ID] (no hacd needed)" },
 	{ "help",        cmd_help,        "this list" },

@@ -28,6 +28,28 @@ struct hacd_metrics_ctx {
 	const struct httpget *http;
 };
 
+/* Groups in mode "bgp" have no owner, role or priority (the families
+ * above leave them out, so an alert on a VIP without owner stays quiet):
+ * which nodes announce each, as this node sees it (hacd/bgp.c). */
+static void render_bgp(struct buf *o, const struct node *n)
+{
+	const struct hacd_config *cfg = n->cfg;
+	int any = 0;
+
+	for (size_t v = 0; v < cfg->nvips; v++)
+		any |= cfg->vips[v].bgp;
+	if (!any)
+		return;
+	prom_family(o, "tandem_hacd_bgp_announced", PROM_GAUGE,
+	    "A VIP group in mode bgp: 1 for each node whose route is announced (this node as BIRD confirmed, "
+	    "live peers as their heartbeats say), 0 for the others.");
+	for (size_t v = 0; v < cfg->nvips; v++)
+		for (size_t i = 0; i < cfg->nnodes && cfg->vips[v].bgp; i++)
+			prom_u64(o, "tandem_hacd_bgp_announced", i == cfg->self ? bgp_announced(&n->bgp, v) :
+			    n->peers.peers[i].alive && (n->peers.peers[i].bgp_announcing & (1u << v)) != 0,
+			    "vip", cfg->vips[v].name, "node", cfg->nodes[i].name, NULL);
+}
+
 static void render_vips(struct buf *o, const struct node *n)
 {
 	const struct hacd_config *cfg = n->cfg;
@@ -37,7 +59,7 @@ static void render_vips(struct buf *o, const struct node *n)
 	prom_family(o, "tandem_hacd_vip_role", PROM_GAUGE,
 	    "Role of this node for a VIP: 1 for the role it is in (master holds the address), 0 for the others.");
 	for (size_t v = 0; v < cfg->nvips; v++)
-		for (int r = 0; r < NODE_ROLES; r++)
+		for (int r = 0; r < NODE_ROLES && !cfg->vips[v].bgp; r++)
 			prom_u64(o, "tandem_hacd_vip_role", (unsigned)n->vips[v].st.role == (unsigned)r,
 			    "vip", cfg->vips[v].name, "role", role_names[r], NULL);
 	prom_family(o, "tandem_hacd_vip_owner", PROM_GAUGE,
@@ -46,7 +68,7 @@ static void render_vips(struct buf *o, const struct node *n)
 	for (size_t v = 0; v < cfg->nvips; v++) {
 		const char *owner = node_vip_owner(n, v);
 
-		for (size_t i = 0; i < cfg->nnodes; i++)
+		for (size_t i = 0; i < cfg->nnodes && !cfg->vips[v].bgp; i++)
 			prom_u64(o, "tandem_hacd_vip_owner", owner != NULL && strcmp(owner, cfg->nodes[i].name) == 0,
 			    "vip", cfg->vips[v].name, "node", cfg->nodes[i].name, NULL);
 	}
@@ -55,6 +77,8 @@ static void render_vips(struct buf *o, const struct node *n)
 	for (size_t v = 0; v < cfg->nvips; v++) {
 		uint64_t k = n->vips[v].st.role == ELECTION_MASTER;
 
+		if (cfg->vips[v].bgp)
+			continue;
 		for (size_t i = 0; i < cfg->nnodes; i++)
 			if (i != cfg->self && n->peers.peers[i].alive && n->peers.peers[i].vips[v].role == ELECTION_MASTER)
 				k++;
@@ -64,7 +88,7 @@ static void render_vips(struct buf *o, const struct node *n)
 	    "Effective priority for a VIP: this node's (failed tracked checks and maintenance subtracted, 0 in fault) "
 	    "and what each live peer last advertised.");
 	for (size_t v = 0; v < cfg->nvips; v++)
-		for (size_t i = 0; i < cfg->nnodes; i++) {
+		for (size_t i = 0; i < cfg->nnodes && !cfg->vips[v].bgp; i++) {
 			const struct peer *p = &n->peers.peers[i];
 
 			if (i == cfg->self)
@@ -77,14 +101,16 @@ static void render_vips(struct buf *o, const struct node *n)
 	prom_family(o, "tandem_hacd_vip_configured_priority", PROM_GAUGE,
 	    "This node's configured priority for a VIP (hacd.conf), before tracked checks.");
 	for (size_t v = 0; v < cfg->nvips; v++)
-		prom_u64(o, "tandem_hacd_vip_configured_priority", cfg->vips[v].prio[cfg->self],
+		if (!cfg->vips[v].bgp)
+			prom_u64(o, "tandem_hacd_vip_configured_priority", cfg->vips[v].prio[cfg->self],
 		    "vip", cfg->vips[v].name, NULL);
 	prom_family(o, "tandem_hacd_vip_transitions_total", PROM_COUNTER,
 	    "Role changes of this node for a VIP since hacd started, by the role entered.");
 	for (size_t v = 0; v < cfg->nvips; v++)
-		for (int r = 0; r < NODE_ROLES; r++)
+		for (int r = 0; r < NODE_ROLES && !cfg->vips[v].bgp; r++)
 			prom_u64(o, "tandem_hacd_vip_transitions_total", n->vips[v].transitions[r],
 			    "vip", cfg->vips[v].name, "to", role_names[r], NULL);
+	render_bgp(o, n);
 }
 
 static void render_peers(struct buf *o, const struct node *n, uint64_t now)
@@ -161,6 +187,7 @@ static void render_datagrams(struct buf *o, const struct node *n)
 static void render_replication(struct buf *o, const struct node *n)
 {
 	const struct repl_stats *rs = &n->repl.stats;
+	const struct cacheview *cv = &n->repl.cv;
 	const struct replica_stats *st = n->repl.store != NULL ? replica_stats(n->repl.store) : NULL;
 
 	prom_family(o, "tandem_hacd_replication_lag_seconds", PROM_GAUGE,
@@ -211,6 +238,19 @@ static void render_replication(struct buf *o, const struct node *n)
 	prom_u64(o, "tandem_hacd_cache_purges_total", rs->purge_dup, "result", "duplicate", NULL);
 	prom_u64(o, "tandem_hacd_cache_purges_total", rs->purge_bad, "result", "bad", NULL);
 	prom_u64(o, "tandem_hacd_cache_purges_total", rs->purge_gap, "result", "gap", NULL);
+	prom_family(o, "tandem_hacd_cache_digests_total", PROM_COUNTER,
+	    "Warm-standby digest datagrams (chunks of a node's hot cache keys): sent to peers, received from "
+	    "them, refused as malformed (bad), passed to proxyd (forwarded) or not (unsent: proxyd not connected).");
+	prom_u64(o, "tandem_hacd_cache_digests_total", cv->dig_tx, "result", "sent", NULL);
+	prom_u64(o, "tandem_hacd_cache_digests_total", cv->dig_rx, "result", "received", NULL);
+	prom_u64(o, "tandem_hacd_cache_digests_total", cv->dig_bad, "result", "bad", NULL);
+	prom_u64(o, "tandem_hacd_cache_digests_total", cv->dig_fwd, "result", "forwarded", NULL);
+	prom_u64(o, "tandem_hacd_cache_digests_total", cv->dig_unsent, "result", "unsent", NULL);
+	prom_family(o, "tandem_hacd_cache_summaries_total", PROM_COUNTER,
+	    "Cache summaries (hactl cache stats): this node's sent to peers, peers' received, malformed ones refused.");
+	prom_u64(o, "tandem_hacd_cache_summaries_total", cv->sum_tx, "result", "sent", NULL);
+	prom_u64(o, "tandem_hacd_cache_summaries_total", cv->sum_rx, "result", "received", NULL);
+	prom_u64(o, "tandem_hacd_cache_summaries_total", cv->sum_bad, "result", "bad", NULL);
 	if (st == NULL)
 		return;
 	prom_family(o, "tandem_hacd_replication_entries", PROM_GAUGE, "Entries held in the replicated store, by kind.");

@@ -73,8 +73,7 @@ static void schedule_eval(struct node *n)
 }
 
 /* One line for the log at info and for `hactl events`, wall-clock stamped. */
-static void node_event(struct node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void node_event(struct node *n, const char *fmt, ...)
+void node_event(struct node *n, const char *fmt, ...)
 {
 	char line[512], stamped[600];
 	struct timespec ts;
@@ -253,6 +252,7 @@ static void send_heartbeat(struct node *n)
 	Tandem__Heartbeat hb = TANDEM__HEARTBEAT__INIT;
 	Tandem__VipAdvert va[HACD_MAX_VIPS], *vp[HACD_MAX_VIPS];
 	char *heard[HACD_MAX_NODES];
+	char *announcing[HACD_MAX_VIPS];
 	uint32_t health = 0;
 	int links = 1, scripts = 1, fault;
 
@@ -320,6 +320,10 @@ static void send_heartbeat(struct node *n)
 	}
 	hb.n_vips = cfg->nvips;
 	hb.vips = vp;
+	for (size_t v = 0; v < cfg->nvips; v++)
+		if (bgp_announced(&n->bgp, v))
+			announcing[hb.n_bgp_announcing++] = (char *)cfg->vips[v].name;
+	hb.bgp_announcing = announcing;
 	peer_send_heartbeat(&n->peers, &hb);
 	ev_timer_start(n->loop, &n->hb_timer, cfg->advert_ms);
 }
@@ -355,7 +359,8 @@ static void drain_off_if_idle(struct node *n)
 		if (n->vips[v].yield_to >= 0 || n->vips[v].lingering)
 			return;
 	ev_timer_stop(n->loop, &n->drain_timer);
-	if (n->chan.drain_wanted)
+	/* A BGP-mode drain (hacd/bgp.c) is not over with the handover. */
+	if (n->chan.drain_wanted && !bgp_wants_drain(&n->bgp))
 		channel_send_drain(&n->chan, 0);
 }
 
@@ -469,6 +474,9 @@ static void eval_vip(struct node *n, size_t v)
 	struct election_result r;
 	int fault = 0;
 
+	/* No election for a BGP-mode group: hacd/bgp.c decides its route. */
+	if (cfg->vips[v].bgp)
+		return;
 	for (size_t i = 0; i < cfg->nnodes; i++) {
 		const struct peer *p = &n->peers.peers[i];
 
@@ -627,6 +635,7 @@ static void eval_all(struct node *n)
 	if (n->peer_returned)
 		send = 1;
 	n->peer_returned = 0;
+	bgp_eval(&n->bgp);
 	/* Peers learn of a transition now rather than an interval later:
 	 * make-before-break handovers and split-brain healing wait on it. */
 	if (send)
@@ -798,6 +807,8 @@ static void recheck(struct node *n)
 				node_event(n, "interface %s: link %s", va->ifname, up ? "up" : "down");
 			changed = 1;
 		}
+		if (cfg->vips[v].bgp)
+			continue;   /* held on every node: hacd/bgp.c checks it */
 		present = vip_present(n->vip, va);
 		if (present == 0 && nv->st.role == ELECTION_MASTER) {
 			node_event(n, "vip %s %s: removed behind hacd's back: putting it back",
@@ -841,6 +852,8 @@ static void tick_cb(struct ev_loop *loop, struct ev_timer *t)
 		gate_retry(&n->vips[v].gate);
 	}
 	recheck(n);
+	if (!n->witness)   /* a witness announces nothing, BGP routes neither */
+		bgp_tick(&n->bgp);
 	nodestatus_send(n);
 	ev_timer_start(loop, t, NODE_TICK_MS);
 }
@@ -1017,7 +1030,7 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 		const struct vip_addr *va = &cfg->vips[v].addr;
 		int up = vip_link_up(n->vip, va->ifname);
 
-		if (vip_present(n->vip, va) == 1) {
+		if (!cfg->vips[v].bgp && vip_present(n->vip, va) == 1) {
 			log_info("vip %s %s: present at start-up, removing it until this node wins it",
 			    cfg->vips[v].name, va->text);
 			vip_del(n->vip, va);
@@ -1026,6 +1039,8 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 		if (up == 0)
 			log_info("interface %s: link down at start-up", va->ifname);
 	}
+	if (bgp_init(&n->bgp, n, rundir) == -1)
+		return -1;
 	start_checks(n);
 	ev_timer_start(loop, &n->tick_timer, NODE_TICK_MS);
 	send_heartbeat(n);
@@ -1066,6 +1081,7 @@ void node_fini(struct node *n)
 	if (n->peers.fd != -1)
 		send_heartbeat(n);
 	stop_checks(n);
+	bgp_fini(&n->bgp);
 	repl_fini(&n->repl);
 	ev_timer_stop(n->loop, &n->hb_timer);
 	ev_timer_stop(n->loop, &n->tick_timer);
@@ -1302,7 +1318,7 @@ static int holds_any(const struct node *n)
 	for (size_t v = 0; v < n->cfg->nvips; v++)
 		if (n->vips[v].st.role == ELECTION_MASTER || n->vips[v].lingering)
 			return 1;
-	return 0;
+	return bgp_holds(&n->bgp);
 }
 
 static void stop_poll_cb(struct ev_loop *loop, struct ev_timer *t)
@@ -1342,7 +1358,8 @@ void node_stop(struct node *n, void (*done)(void *arg), void *arg)
 			handing = 1;
 		}
 	}
-	if (!handing) {
+	/* BGP-mode routes drain and are withdrawn first (hacd/bgp.c). */
+	if (!handing && !bgp_holds(&n->bgp)) {
 		done(arg);
 		return;
 	}

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hacd/bgp.h"
 #include "hacd/channel.h"
 #include "hacd/config.h"
 #include "hacd/election.h"
@@ -93,7 +94,11 @@ struct node {
 	uint64_t grace_next;            /* the earliest such end in the last evaluation, 0 none */
 	void (*event_cb)(void *arg, const char *line);  /* hactl events subscribers (hacd/ctl.c) */
 	void *event_arg;
+	struct bgp bgp;                 /* the VIP groups in mode "bgp" (hacd/bgp.c) */
 };
+
+/* One line for the log at info and for `hactl events` subscribers. */
+void node_event(struct node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
  * Bring the node up: bind the heartbeat socket, open the VIP context and its

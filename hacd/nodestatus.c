@@ -4,6 +4,7 @@
  */
 #include "hacd/nodestatus.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,34 @@
 #include "hacd/repl.h"
 #include "hacd/replica.h"
 #include "lib/log.h"
+
+/* A BGP-mode group: no owner and no role; this node's route and who
+ * announces it (this node as BIRD confirmed, peers as their heartbeats say). */
+static void fill_bgp(struct nodestatus *st, struct node *n, size_t v, Tandem__VipStatus *vs)
+{
+	const struct hacd_config *cfg = n->cfg;
+	const char *why = "";
+	size_t k = 0;
+
+	vs->has_bgp = 1;
+	vs->bgp = 1;
+	vs->owner = NULL;
+	vs->has_role = 0;
+	vs->has_priority = 0;
+	vs->announce = (char *)bgp_state_str(&n->bgp, v, &why);
+	snprintf(st->why[v], sizeof(st->why[v]), "%s%s%s", why,
+	    n->bgp.vips[v].detail[0] ? " " : "", n->bgp.vips[v].detail);
+	vs->announce_why = st->why[v];
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		int on = i == cfg->self ? bgp_announced(&n->bgp, v) :
+		    n->peers.peers[i].alive && (n->peers.peers[i].bgp_announcing & (1u << v)) != 0;
+
+		if (on)
+			st->announced_by[v][k++] = (char *)cfg->nodes[i].name;
+	}
+	vs->n_announced_by = k;
+	vs->announced_by = st->announced_by[v];
+}
 
 void nodestatus_fill(struct nodestatus *st, struct node *n, uint64_t now)
 {
@@ -96,6 +125,8 @@ void nodestatus_fill(struct nodestatus *st, struct node *n, uint64_t now)
 		vs->priority = node_effective_prio(n, v, &fault);
 		if (nv->yield_to >= 0)
 			vs->yield_to = (char *)cfg->nodes[nv->yield_to].name;
+		if (cfg->vips[v].bgp)
+			fill_bgp(st, n, v, vs);
 		st->vsp[v] = vs;
 	}
 }

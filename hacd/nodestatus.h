@@ -22,6 +22,8 @@ struct nodestatus {
 	Tandem__NodeStatus ns[HACD_MAX_NODES], *nsp[HACD_MAX_NODES];
 	Tandem__VipStatus vs[HACD_MAX_VIPS], *vsp[HACD_MAX_VIPS];
 	char addrs[HACD_MAX_NODES][NET_ADDRSTRLEN];
+	char *announced_by[HACD_MAX_VIPS][HACD_MAX_NODES];   /* BGP-mode groups: node names */
+	char why[HACD_MAX_VIPS][128];
 	size_t nnodes, nvips;
 };
 

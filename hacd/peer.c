@@ -426,6 +426,19 @@ static int copy_heartbeat(struct peer_table *pt, struct peer *p, const Tandem__H
 		p->health = hb->health;
 		changed = 1;
 	}
+	/* BGP-mode groups it announces: shown by hactl status, decided by
+	 * nothing here (each node decides its own route, hacd/bgp.c). */
+	{
+		uint32_t ann = 0;
+
+		for (size_t i = 0; i < hb->n_bgp_announcing; i++) {
+			int v = hb->bgp_announcing[i] != NULL ? hacd_config_vip(cfg, hb->bgp_announcing[i]) : -1;
+
+			if (v >= 0 && cfg->vips[v].bgp)
+				ann |= 1u << v;
+		}
+		p->bgp_announcing = ann;
+	}
 	if ((hb->has_maintenance && hb->maintenance) != p->maintenance) {
 		p->maintenance = hb->has_maintenance && hb->maintenance;
 		changed = 1;
@@ -627,6 +640,8 @@ enum peer_drop peer_input(struct peer_table *pt, const uint8_t *dgram, size_t le
 	if ((msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC && msg->sync != NULL) ||
 	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_RESET && msg->reset != NULL) ||
 	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_PURGE && msg->purge != NULL) ||
+	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_CACHE_SUMMARY && msg->cache_summary != NULL) ||
+	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_CACHE_DIGEST && msg->cache_digest != NULL) ||
 	    (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST && msg->sync_request != NULL)) {
 		int is_request = msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST;
 

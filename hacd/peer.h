@@ -68,6 +68,7 @@ struct peer {
 	int quorate;              /* what it says of itself: it counts a majority (or quorum is off) */
 	unsigned votes;           /* ... and how many votes it counts */
 	struct peer_vip vips[HACD_MAX_VIPS];
+	uint32_t bgp_announcing;  /* bit v: it announces BGP-mode group v (its heartbeat says) */
 	struct peer_table *table;
 };
 

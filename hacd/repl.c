@@ -889,6 +889,113 @@ int repl_cache_purge(struct repl *r, const char *url, int kind, char *msg, size_
 	return 0;
 }
 
+/* ---- the cache's cluster view (hacd/cacheview.h) ------------------------------ */
+
+/* To every peer (cache summaries and digests are not replicated state:
+ * not counted as sync datagrams). */
+static void cache_to_peers(struct repl *r, const uint8_t *p, size_t len)
+{
+	if (r->cfg->nnodes < 2)
+		return;
+	if (peer_send_payload(r->peers, p, len, -1) == -1)
+		r->stats.tx_err++;
+}
+
+/* proxyd's summary (every second) and digest of hot keys: kept, and sent
+ * to every peer. */
+static void on_chan_cache(void *arg, const Tandem__ChannelMessage *m)
+{
+	struct repl *r = arg;
+	struct cacheview *cv = &r->cv;
+	uint8_t buf[CV_SUMMARY_MAX + 64];
+
+	if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_CACHE_SUMMARY && m->cache_summary != NULL) {
+		Tandem__PeerMessage pm = TANDEM__PEER_MESSAGE__INIT;
+		Tandem__CacheSummary *sum;
+		size_t len;
+
+		if (cv_keep_summary(cv, r->cfg->self, node_name(r, r->cfg->self), m->cache_summary, ev_now(r->loop)) == -1) {
+			cv->chan_bad++;
+			return;
+		}
+		/* What was kept, named: sent as it is. */
+		sum = tandem__cache_summary__unpack(NULL, cv->node[r->cfg->self].len, cv->node[r->cfg->self].sum);
+		if (sum == NULL)
+			return;
+		pm.body_case = TANDEM__PEER_MESSAGE__BODY_CACHE_SUMMARY;
+		pm.cache_summary = sum;
+		if ((len = tandem__peer_message__get_packed_size(&pm)) <= sizeof(buf)) {
+			tandem__peer_message__pack(&pm, buf);
+			cache_to_peers(r, buf, len);
+			cv->sum_tx++;
+		}
+		tandem__cache_summary__free_unpacked(sum, NULL);
+		return;
+	}
+	if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_CACHE_DIGEST && m->cache_digest != NULL) {
+		size_t from = 0, len, before;
+
+		if (!cv_digest_ok(m->cache_digest)) {
+			cv->chan_bad++;
+			return;
+		}
+		for (;;) {
+			before = from;
+			if ((len = cv_digest_chunk(m->cache_digest, node_name(r, r->cfg->self), &from, buf, sizeof(buf))) == 0)
+				break;
+			cache_to_peers(r, buf, len);
+			cv->dig_tx++;
+			cv->dig_keys_tx += from - before;
+		}
+	}
+}
+
+/* A peer's summary is kept; a peer's digest goes to this node's proxyd.
+ * Authentic and fresh already (hacd/peer.c's ladder); here, the shape:
+ * a digest must be its sender's own (origin) and every key within bounds,
+ * or the whole datagram is dropped and counted. */
+static void apply_cache(struct repl *r, size_t node, const Tandem__PeerMessage *msg)
+{
+	struct cacheview *cv = &r->cv;
+
+	if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_CACHE_SUMMARY) {
+		if (cv_keep_summary(cv, node, node_name(r, node), msg->cache_summary, ev_now(r->loop)) == -1) {
+			cv->sum_bad++;
+			log_rl_warnx(&r->rl, ev_now(r->loop), "replication: malformed cache summary from %s dropped (%llu so far)",
+			    node_name(r, node), (unsigned long long)cv->sum_bad);
+			return;
+		}
+		cv->sum_rx++;
+		return;
+	}
+	{
+		const Tandem__CacheDigest *d = msg->cache_digest;
+		Tandem__ChannelMessage cm = TANDEM__CHANNEL_MESSAGE__INIT;
+		uint8_t buf[CV_CHUNK_BYTES + 64];
+		size_t len;
+
+		if (d->origin == NULL || strcmp(d->origin, node_name(r, node)) != 0 || !cv_digest_ok(d)) {
+			cv->dig_bad++;
+			log_rl_warnx(&r->rl, ev_now(r->loop), "replication: malformed cache digest from %s dropped (%llu so far)",
+			    node_name(r, node), (unsigned long long)cv->dig_bad);
+			return;
+		}
+		cv->dig_rx++;
+		cv->dig_keys_rx += d->n_keys;
+		cm.body_case = TANDEM__CHANNEL_MESSAGE__BODY_CACHE_DIGEST;
+		cm.cache_digest = (Tandem__CacheDigest *)d;
+		if (r->chan->conn == NULL || (len = tandem__channel_message__get_packed_size(&cm)) > sizeof(buf)) {
+			cv->dig_unsent++;
+			return;
+		}
+		tandem__channel_message__pack(&cm, buf);
+		if (channel_send(r->chan, buf, len) == 0)
+			cv->dig_fwd++;
+		else
+			cv->dig_unsent++;
+	}
+}
+
 /* An accepted StateSync or SyncRequest (hacd/peer.c's ladder passed). */
 static void on_peer_sync(void *arg, size_t node, const Tandem__PeerMessage *msg, size_t len)
 {
@@ -901,6 +1008,11 @@ static void on_peer_sync(void *arg, size_t node, const Tandem__PeerMessage *msg,
 	}
 	if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_PURGE) {
 		apply_purge(r, node, msg->purge);
+		return;
+	}
+	if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_CACHE_SUMMARY ||
+	    msg->body_case == TANDEM__PEER_MESSAGE__BODY_CACHE_DIGEST) {
+		apply_cache(r, node, msg);
 		return;
 	}
 	if (msg->body_case == TANDEM__PEER_MESSAGE__BODY_SYNC_REQUEST) {
@@ -1065,7 +1177,9 @@ int repl_init(struct repl *r, struct ev_loop *loop, const struct hacd_config *cf
 	peer_table_set_sync(peers, on_peer_sync, r);
 	chan->connected = on_chan_connected;
 	chan->sync = on_chan_sync;
+	chan->cache = on_chan_cache;
 	chan->sync_arg = r;
+	memset(&r->cv, 0, sizeof(r->cv));
 	ev_timer_start(loop, &r->sync_timer, cfg->repl.sync_interval_ms);
 	ev_timer_start(loop, &r->expire_timer, REPL_EXPIRE_MS);
 	ev_timer_start(loop, &r->ticket_timer, REPL_TICKET_MS);
@@ -1100,6 +1214,7 @@ void repl_fini(struct repl *r)
 	peer_table_set_sync(r->peers, NULL, NULL);
 	r->chan->connected = NULL;
 	r->chan->sync = NULL;
+	r->chan->cache = NULL;
 	for (size_t i = 0; i < HACD_MAX_NODES; i++)
 		replica_bulk_abort(&r->peer[i].bulk);
 	replica_bulk_abort(&r->chan_bulk);
@@ -1281,6 +1396,17 @@ void repl_counters(const struct repl *r, void (*cb)(void *arg, const char *name,
 	cb(arg, "purge-bad", s->purge_bad);
 	cb(arg, "purge-gap", s->purge_gap);
 	cb(arg, "purge-log-tx", s->purge_log_tx);
+	cb(arg, "cache-summary-tx", r->cv.sum_tx);
+	cb(arg, "cache-summary-rx", r->cv.sum_rx);
+	cb(arg, "cache-summary-bad", r->cv.sum_bad);
+	cb(arg, "cache-digest-tx", r->cv.dig_tx);
+	cb(arg, "cache-digest-rx", r->cv.dig_rx);
+	cb(arg, "cache-digest-bad", r->cv.dig_bad);
+	cb(arg, "cache-digest-keys-tx", r->cv.dig_keys_tx);
+	cb(arg, "cache-digest-keys-rx", r->cv.dig_keys_rx);
+	cb(arg, "cache-digest-forwarded", r->cv.dig_fwd);
+	cb(arg, "cache-digest-unsent", r->cv.dig_unsent);
+	cb(arg, "cache-channel-bad", r->cv.chan_bad);
 	if (r->store != NULL)
 		replica_counters(r->store, prefixed, &p);
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hacd/cacheview.h"
 #include "hacd/channel.h"
 #include "hacd/config.h"
 #include "hacd/peer.h"
@@ -86,6 +87,7 @@ struct repl {
 	int purge_all_unsent;            /* a gap was seen while proxyd was not connected */
 	char purge_all_origin[REPLICA_NAME_MAX + 1];
 	struct repl_peer peer[HACD_MAX_NODES];
+	struct cacheview cv;             /* cache summaries and digests (hacd/cacheview.h) */
 	struct repl_stats stats;
 	struct log_ratelimit rl;
 	struct log_ratelimit chan_rl;    /* refusals of proxyd's input */

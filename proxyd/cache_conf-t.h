@@ -21,6 +21,7 @@ struct pd_cache {
 	                                   as the response's own stale-if-error allows */
 	char *tag_header;               /* response field whose tags hactl cache purge --tag matches; NULL = none */
 	uint64_t coalesce_wait_ms;      /* how long a miss waits for another request's fetch of its key; 0: no coalescing */
+	uint32_t prefetch_rate;         /* peers' hot keys fetched per second (proxyd/prefetch.c); 0 = none */
 	struct cache_store *store;      /* one reference */
 };
 

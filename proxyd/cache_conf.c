@@ -13,7 +13,7 @@ int
 cache_conf_parse(struct pd_cache **out, size_t *n, const config_setting_t *root, struct conf_err *err)
 {
 	static const char *const keys[] = { "name", "size", "max_object", "store_set_cookie", "heuristic",
-		"stale_if_error", "coalesce_wait", "tag_header", NULL };
+		"stale_if_error", "coalesce_wait", "tag_header", "prefetch_rate", NULL };
 	const config_setting_t *l = NULL;
 	int cnt;
 
@@ -75,6 +75,10 @@ cache_conf_parse(struct pd_cache **out, size_t *n, const config_setting_t *root,
 		if (conf_get_duration(g, "stale_if_error", 0, &C->stale_if_error_ms, err) == -1 ||
 		    conf_get_duration(g, "coalesce_wait", 0, &C->coalesce_wait_ms, err) == -1)
 			return -1;
+		v = CACHE_DEFAULT_PREFETCH_RATE;
+		if (conf_get_int(g, "prefetch_rate", 0, 0, 10000, &v, err) == -1)
+			return -1;
+		C->prefetch_rate = (uint32_t)v;
 		if ((C->store = cache_store_acquire(name, C->size, C->max_object)) == NULL)
 			return conf_errorf(err, g, "out of memory");
 	}

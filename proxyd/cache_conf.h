@@ -20,6 +20,7 @@
 #define CACHE_DEFAULT_SIZE       (64ull << 20)
 #define CACHE_DEFAULT_MAX_OBJECT (1ull << 20)
 #define CACHE_DEFAULT_COALESCE_WAIT_MS 5000
+#define CACHE_DEFAULT_PREFETCH_RATE 20   /* peers' hot keys fetched per second: modest, the origin is shared */
 
 /* Reads root's "caches" list into *out (n of them), each with its store
  * acquired. 0, or -1 with err set; either way cache_conf_free(*out, *n). */

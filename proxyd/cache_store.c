@@ -796,3 +796,44 @@ cache_store_render(struct buf *o)
 		cache_store_foreach(render_one, &x);
 	}
 }
+
+/* ---- the warm-standby digest (proxyd/cache_digest.c, proxyd/prefetch.c) ---- */
+
+size_t
+cache_store_hottest(struct cache_store *s, size_t max, void (*fn)(void *ctx, const struct cache_obj *o), void *ctx)
+{
+	size_t n = 0;
+	const struct cache_obj *prev = NULL;
+
+	pthread_mutex_lock(&s->mu);
+	/* The protected segment from its most recently used end: objects hit
+	 * at least once after they were stored, the latest first. Probation
+	 * is left out: a one-hit scan, or a peer's prefetch no client asked
+	 * for yet, is not hot. Variants of one key are adjacent only by
+	 * chance; the caller skips a key it already listed. */
+	for (const struct cache_obj *o = s->seg[CACHE_SEG_PROTECTED].head; o != NULL && n < max; o = o->next) {
+		if (prev != NULL && prev->key_len == o->key_len && memcmp(prev->key, o->key, o->key_len) == 0)
+			continue;
+		fn(ctx, o);
+		prev = o;
+		n++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+int
+cache_store_has_fresh(struct cache_store *s, uint64_t hash, const void *key, size_t klen, int64_t now)
+{
+	int fresh = 0;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->nbuckets > 0)
+		for (const struct cache_obj *o = s->tab[hash & (s->nbuckets - 1)]; o != NULL && !fresh; o = o->hnext)
+			/* §4.2: fresh while the lifetime exceeds the current age
+			 * (§4.2.3: the age it arrived with plus the time since). */
+			if (same_key(o, hash, key, klen) && o->lifetime > o->initial_age + (now - o->response_time))
+				fresh = 1;
+	pthread_mutex_unlock(&s->mu);
+	return fresh;
+}

@@ -175,4 +175,12 @@ void cache_store_unref(struct cache_store *s, struct cache_obj *o);
  * number removed. */
 size_t cache_store_remove(struct cache_store *s, uint64_t hash, const void *key, size_t klen);
 
+/* The warm-standby digest: fn for up to max objects of the protected
+ * segment (hit since stored), most recently used first, under the lock
+ * (fn copies what it needs; it must not call into the store). How many. */
+size_t cache_store_hottest(struct cache_store *s, size_t max, void (*fn)(void *ctx, const struct cache_obj *o), void *ctx);
+/* Whether some variant of key is stored and fresh at now (Unix seconds),
+ * without counting a hit or promoting it (a peer's prefetch asking). */
+int cache_store_has_fresh(struct cache_store *s, uint64_t hash, const void *key, size_t klen, int64_t now);
+
 #endif

@@ -12,7 +12,9 @@
  * node), applied like the admin socket's "set server", and the rest of the
  * replicated state (rate counts, bans, health, ticket keys, the cluster
  * view), whose meaning is proxyd/cluster.c's; every sync interval this
- * node's own changes go up the same way. Frames are lib/frame
+ * node's own changes go up the same way. Every second the cache's summary
+ * and its digest of hot keys go up too (proxyd/cache_digest.c), and peers'
+ * digests come down for proxyd/prefetch.c. Frames are lib/frame
  * (4-byte length + ChannelMessage). Either side restarting is normal: when the socket is absent
  * or drops, proxyd retries every 500 ms and keeps serving meanwhile.
  * Untrusted input: a frame that does not unpack is counted and dropped.
@@ -34,9 +36,11 @@
 #include "proto/tandem.pb-c.h"
 #include "proxyd/admin.h"
 #include "proxyd/balance.h"
+#include "proxyd/cache_digest.h"
 #include "proxyd/cluster.h"
 #include "proxyd/config.h"
 #include "proxyd/hcheck.h"
+#include "proxyd/prefetch.h"
 #include "proxyd/procstate.h"
 #include "proxyd/status.h"
 
@@ -115,6 +119,15 @@ chan_send(const Tandem__ChannelMessage *m)
 	if (p != stackbuf)
 		free(p);
 	chan_flush();
+}
+
+/* chan_send while connected (a send that fails disconnects: the next
+ * message of a batch must not be queued on the closed connection). */
+static void
+chan_send_connected(const Tandem__ChannelMessage *m)
+{
+	if (ch.connected)
+		chan_send(m);
 }
 
 static void
@@ -196,6 +209,10 @@ static void
 status_cb(struct ev_loop *loop, struct ev_timer *t)
 {
 	send_status();
+	/* The cache summary and hot keys (hactl cache stats, the warm
+	 * standby): CDIG_INTERVAL_MS is this timer's period. */
+	if (ch.connected)
+		cdig_tick(chan_send_connected);
 	ev_timer_start(loop, t, CHAN_STATUS_MS);
 }
 
@@ -336,6 +353,8 @@ channel_handle_frame(const uint8_t *p, size_t len)
 		cluster_reset(m->reset);
 	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_PURGE && m->purge != NULL) {
 		cluster_purge(m->purge);
+	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_CACHE_DIGEST && m->cache_digest != NULL) {
+		prefetch_digest(m->cache_digest);
 	} else if (m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_CLUSTER && m->cluster != NULL) {
 		status_cluster(m->cluster, ev_now(ch.loop));
 	}
@@ -389,6 +408,7 @@ channel_start(struct ev_loop *loop, const char *path, const char *node)
 	ev_timer_init(&ch.sync_timer, sync_cb, NULL);
 	ev_timer_start(loop, &ch.retry, 0);
 	ev_timer_start(loop, &ch.status, CHAN_STATUS_MS);
+	prefetch_start(loop);
 	return 0;
 }
 
@@ -420,6 +440,7 @@ channel_stop(void)
 	ev_timer_stop(ch.loop, &ch.status);
 	ev_timer_stop(ch.loop, &ch.quiet_timer);
 	ev_timer_stop(ch.loop, &ch.sync_timer);
+	prefetch_stop();
 }
 
 void

@@ -20,6 +20,7 @@
 #include "lib/prom.h"
 #include "proxyd/cluster.h"
 #include "proxyd/cache_store.h"
+#include "proxyd/cache_digest.h"
 #include "proxyd/compress.h"
 #include "proxyd/compress_rule.h"
 #include "proxyd/config.h"
@@ -463,6 +464,7 @@ metrics_render(struct buf *o)
 
 	render_compress(o);
 	cache_store_render(o);
+	cdig_render(o);
 
 	buf_appendf(o, "# HELP tandem_parse_errors_total Malformed HTTP messages, by reason.\n"
 	    "# TYPE tandem_parse_errors_total counter\n");

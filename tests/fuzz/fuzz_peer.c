@@ -28,6 +28,12 @@
  * bounded, an origin's (epoch, seq) never goes back, and a purge taken
  * once is a duplicate (or refused) the second time.
  *
+ * A CacheSummary or CacheDigest (hactl cache stats, the warm standby) goes
+ * to hacd/cacheview.c as repl.c's apply_cache feeds it: a summary kept is
+ * bounded, named for its sender and unpacks again; a digest that passes
+ * the checks is split into chunks within a datagram's bound that each
+ * pass the checks again and together carry every key once, in order.
+ *
  * Seeds: tests/fuzz/corpus/peer/, StateSyncs packed by replica.c's own
  * export code (replica_export_delta, replica_bulk_next) from stores filled
  * the way hacd fills them; regenerate with
@@ -38,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hacd/cacheview.h"
 #include "hacd/purgelog.h"
 #include "hacd/replica.h"
 #include "lib/log.h"
@@ -454,6 +461,45 @@ static void purge_case(const uint8_t *data, size_t size, size_t s)
 			tandem__peer_message__free_unpacked(m[i], NULL);
 }
 
+static void cache_case(const uint8_t *data, size_t size)
+{
+	static struct cacheview cv;
+	Tandem__PeerMessage *m = tandem__peer_message__unpack(NULL, size, data);
+	uint8_t buf[CV_CHUNK_BYTES + 64];
+
+	if (m == NULL)
+		return;
+	if (m->body_case == TANDEM__PEER_MESSAGE__BODY_CACHE_SUMMARY && m->cache_summary != NULL &&
+	    cv_keep_summary(&cv, 1, "n2", m->cache_summary, NOW) == 0) {
+		Tandem__CacheSummary *back = tandem__cache_summary__unpack(NULL, cv.node[1].len, cv.node[1].sum);
+
+		check(cv.node[1].len <= CV_SUMMARY_MAX, "a kept summary outgrew its bound");
+		check(back != NULL && back->node != NULL && strcmp(back->node, "n2") == 0, "a kept summary does not name its sender");
+		check(cv_summary_ok(back), "a kept summary fails the checks");
+		tandem__cache_summary__free_unpacked(back, NULL);
+	}
+	if (m->body_case == TANDEM__PEER_MESSAGE__BODY_CACHE_DIGEST && m->cache_digest != NULL &&
+	    cv_digest_ok(m->cache_digest)) {
+		size_t from = 0, seen = 0, len;
+
+		while ((len = cv_digest_chunk(m->cache_digest, "n1", &from, buf, sizeof(buf))) > 0) {
+			Tandem__PeerMessage *c = tandem__peer_message__unpack(NULL, len, buf);
+
+			check(len <= CV_CHUNK_BYTES, "a digest chunk outgrew a datagram");
+			check(c != NULL && c->body_case == TANDEM__PEER_MESSAGE__BODY_CACHE_DIGEST &&
+			    cv_digest_ok(c->cache_digest), "a digest chunk fails the checks");
+			for (size_t i = 0; i < c->cache_digest->n_keys; i++)
+				check(strcmp(c->cache_digest->keys[i]->target, m->cache_digest->keys[seen + i]->target) == 0,
+				    "a digest chunk reordered its keys");
+			seen += c->cache_digest->n_keys;
+			tandem__peer_message__free_unpacked(c, NULL);
+		}
+		check(from == m->cache_digest->n_keys, "the chunks did not cover the digest");
+		check(seen == m->cache_digest->n_keys, "the chunks did not carry every key");
+	}
+	tandem__peer_message__free_unpacked(m, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	Tandem__PeerMessage *m1, *m2;
@@ -467,6 +513,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s > size - 1)
 		s = size - 1;
 	purge_case(data, size, s);
+	cache_case(data + 1, size - 1);
 	m1 = unpack(data + 1, s);
 	m2 = unpack(data + 1 + s, size - 1 - s);
 	if (m1 == NULL && m2 == NULL)

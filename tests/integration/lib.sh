@@ -99,9 +99,11 @@ t_pids_teardown() {
 }
 
 # t_begin: check the environment, bound the run, set the trap, build the lab.
+# T_CHECK_ENV and T_LAB_UP name other functions for both steps (the BGP lab,
+# scripts/lab-bgp: bgp_check_env and bgp_up).
 t_begin() {
 	t_bound "$@"
-	lab_check_env
+	"${T_CHECK_ENV:-lab_check_env}"
 	lab_check_binaries
 	if lab_exists; then
 		t_log "a lab with prefix $LAB_PREFIX exists (an earlier run killed hard?); removing it"
@@ -113,7 +115,7 @@ t_begin() {
 	trap t_teardown EXIT
 	trap 'exit 143' TERM
 	trap 'exit 130' INT
-	lab_up || exit 1
+	"${T_LAB_UP:-lab_up}" || exit 1
 }
 
 # t_case NAME FUNCTION [ARGS...]: run one case and print its line. With

@@ -297,6 +297,8 @@ case_completion() {
 	[[ $(sort <<<"$w" | tr '\n' ' ') == "api web " ]] || { t_fail "'failover' offers: $(tr '\n' ' ' <<<"$w")"; return 1; }
 	w=$(complete_words "hactl -R $DIR/hrun failover web --to ")
 	[[ $w == n1 ]] || { t_fail "'failover web --to' offers: $(tr '\n' ' ' <<<"$w")"; return 1; }
+	w=$(complete_words "hactl cache ")
+	[[ $(sort <<<"$w" | tr '\n' ' ') == "purge stats " ]] || { t_fail "'hactl cache' offers: $(tr '\n' ' ' <<<"$w")"; return 1; }
 	# keygen: its one option, then a file name.
 	w=$(complete_words "hactl keygen ")
 	[[ $w == -o ]] || { t_fail "'hactl keygen' offers: $(tr '\n' ' ' <<<"$w")"; return 1; }

@@ -37,36 +37,11 @@ WAIT_S=10            # bound on a purge reaching the other node (generous)
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=cache_lab.sh
+. "$(dirname "$0")/cache_lab.sh"
 
-write_conf() {
-	mkdir -p "$PG_DIR" && chmod 0755 "$PG_DIR" || return 1
-	cat >"$PROXYD_CONF" <<EOC || return 1
-threads = 2;
-user = "tandem-proxyd";
-log = { level = "info"; access = "off"; };
-admin = { listen = "127.0.0.1:9901"; };
-listeners = ( { name = "http"; listen = "*:80"; } );
-caches = ( { name = "main"; size = "8m"; } );
-upstreams = (
-  { name = "org"; servers = ( { name = "o1"; address = "127.0.0.1:$ORIGIN_PORT"; } ); }
-);
-routes = ( { name = "c"; match = { path_prefix = "/c/"; }; upstream = "org"; cache = "main"; } );
-EOC
-	chmod 0644 "$PROXYD_CONF"
-}
+write_conf() { cache_lab_conf 'size = "8m";'; }
 
-origin_start() {
-	lab_spawn "$(lab_ns "$1")" "$1/origin" "$(lab_node_dir "$1")/origin.log" \
-		python3 "${T_ROOT:-$PWD}/tests/tools/cache_origin.py" "$ORIGIN_PORT"
-}
-
-# count NODE TARGET: requests for TARGET that reached NODE's origin.
-count() {
-	ip netns exec "$(lab_ns "$1")" curl -s --max-time 5 -G --data-urlencode "t=$2" \
-		"http://127.0.0.1:$ORIGIN_PORT/_count"
-}
-# get NODE TARGET: one request through NODE's proxyd.
-get() { ip netns exec "$(lab_ns "$1")" curl -s -o /dev/null --max-time 5 "http://127.0.0.1$2"; }
 # refetched NODE TARGET N: a request through NODE makes the origin's count N.
 refetched() { get "$1" "$2"; [[ $(count "$1" "$2") == "$3" ]]; }
 
@@ -76,18 +51,6 @@ warm() {
 	for n in n1 n2; do
 		get "$n" "$1"; get "$n" "$1"
 		[[ $(count "$n" "$1") == 1 ]] || { t_fail "$n: origin saw $(count "$n" "$1") for $1, want 1"; return 1; }
-	done
-}
-
-setup() {
-	local n
-	for n in n1 n2; do
-		lab_alive "$n/origin" || origin_start "$n"
-		t_wait 10 lab_listening "$n" "$ORIGIN_PORT" || { t_fail "origin on $n did not start"; return 1; }
-	done
-	t_daemons_up || return 1
-	for n in n1 n2; do
-		t_wait 10 t_both_alive "$n" || { t_fail "hacd on $n does not see both nodes alive"; return 1; }
 	done
 }
 
@@ -218,7 +181,6 @@ case_metrics() {
 	[[ -n $v ]] && ((v > 0)) || { t_fail "proxyd on n2: cluster_rx_entries_total{purge,merged} is '$v'"; return 1; }
 }
 
-counter_above() { local v; v=$(t_counter "$1" "$2"); [[ $v =~ ^[0-9]+$ ]] && ((v > $3)); }
 
 write_conf || { echo "test_purge: cannot write the configuration" >&2; exit 1; }
 t_begin "$@"

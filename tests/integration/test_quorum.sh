@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/integration/test_quorum.sh — N nodes, quorum and a witness.
 #
-# In the lab (scripts/lab, LAB_PREFIX=tdmq, LAB_NODES=5, hacd alone: no
+# In the lab (scripts/lab, LAB_PREFIX=tdmv, LAB_NODES=5, hacd alone: no
 # proxyd), with quorum = "majority":
 #   - five nodes elect one owner per VIP and each counts 5 of 5 votes;
 #     state replication reaches all five; the owner's host dies, a link
@@ -39,7 +39,7 @@
 
 export LAB_NODES=5
 export LAB_PROXYD=0
-export LAB_PREFIX=${LAB_PREFIX:-tdmq}
+export LAB_PREFIX=${LAB_PREFIX:-tdmv}
 : "${T_TIMEOUT:=240}"
 
 Q_DIR=/tmp/${LAB_PREFIX}-qconf
@@ -219,13 +219,13 @@ host_returns() {
 # (both directions), so each still reaches every other host.
 nft_cut() {
 	ip netns exec "$(lab_ns "$1")" nft -f - <<EOF
-table inet tdmq_cut {
+table inet tdmv_cut {
   chain in { type filter hook input priority 0; ip saddr $(lab_ip "$2") drop; }
   chain out { type filter hook output priority 0; ip daddr $(lab_ip "$2") drop; }
 }
 EOF
 }
-nft_heal() { ip netns exec "$(lab_ns "$1")" nft delete table inet tdmq_cut 2>/dev/null; true; }
+nft_heal() { ip netns exec "$(lab_ns "$1")" nft delete table inet tdmv_cut 2>/dev/null; true; }
 
 # ---- five nodes ------------------------------------------------------------------
 

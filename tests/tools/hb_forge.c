@@ -13,7 +13,8 @@
  * The same forging covers state replication: --body sync seals a
  * StateSync that would put a server in maintenance cluster-wide, and
  * --body sync-request asks for a bulk sync, --body purge purges a prefix
- * from every cache (hactl cache purge); capture and replay see sync
+ * from every cache (hactl cache purge), --body digest names a URL as a
+ * peer's hot cache key (the warm standby); capture and replay see sync
  * datagrams as well, since they travel on the heartbeat port.
  *
  * Replay after a restart: capture --from a node records that node's
@@ -190,8 +191,8 @@ hbf_parse_opts(int argc, char **argv, struct hbf_opts *o)
 			o->file = v;
 		} else if (strcmp(a, "--body") == 0) {
 			if (strcmp(v, "heartbeat") != 0 && strcmp(v, "sync") != 0 && strcmp(v, "sync-request") != 0 &&
-			    strcmp(v, "purge") != 0)
-				hbf_usage_exit("--body heartbeat|sync|sync-request|purge");
+			    strcmp(v, "purge") != 0 && strcmp(v, "digest") != 0)
+				hbf_usage_exit("--body heartbeat|sync|sync-request|purge|digest");
 			o->body = v;
 		} else if (strcmp(a, "--admin") == 0) {
 			if (strchr(v, '/') == NULL || strlen(v) > 128)
@@ -345,6 +346,9 @@ hbf_forge(const struct hbf_opts *o)
 	Tandem__ServerAdmin sa = TANDEM__SERVER_ADMIN__INIT, *sas[1] = { &sa };
 	Tandem__SyncRequest sr = TANDEM__SYNC_REQUEST__INIT;
 	Tandem__CachePurge cp = TANDEM__CACHE_PURGE__INIT;
+	Tandem__CacheDigest dg = TANDEM__CACHE_DIGEST__INIT;
+	Tandem__CacheDigestKey dk = TANDEM__CACHE_DIGEST_KEY__INIT, *dkp[1];
+	char dhost[256];
 	char up[129], *srv;
 	struct wire_keyring *kr;
 	struct wire_sender ws;
@@ -421,6 +425,21 @@ hbf_forge(const struct hbf_opts *o)
 		cp.url = (char *)o->url;
 		pm.body_case = TANDEM__PEER_MESSAGE__BODY_PURGE;
 		pm.purge = &cp;
+	} else if (strcmp(o->body, "digest") == 0) {
+		/* A warm-standby digest naming --url (http://HOST/TARGET) as
+		 * hot in cache "main": a node that took it would fetch it. */
+		const char *h = strncmp(o->url, "http://", 7) == 0 ? o->url + 7 : o->url, *sl = strchr(h, '/');
+
+		snprintf(dhost, sizeof(dhost), "%.*s", sl != NULL ? (int)(sl - h) : (int)strlen(h), h);
+		dk.cache = (char *)"main";
+		dk.host = dhost;
+		dk.target = (char *)(sl != NULL ? sl : "/");
+		dkp[0] = &dk;
+		dg.origin = (char *)o->node;
+		dg.n_keys = 1;
+		dg.keys = dkp;
+		pm.body_case = TANDEM__PEER_MESSAGE__BODY_CACHE_DIGEST;
+		pm.cache_digest = &dg;
 	}
 	plen = tandem__peer_message__get_packed_size(&pm);
 	if (plen > sizeof(payload))
@@ -695,10 +714,11 @@ static const struct {
 } hbf_cmds[] = {
 	{ "forge", hbf_forge,
 	  "--to IP:PORT --key FILE --node NAME [--cluster demo] [--vip web] [--vote-for NODE] [--spoof IP:PORT]\n"
-	  "\t\t[--body heartbeat|sync|sync-request|purge] [--admin UP/SRV] [--state ready|drain|maint]\n"
+	  "\t\t[--body heartbeat|sync|sync-request|purge|digest] [--admin UP/SRV] [--state ready|drain|maint]\n"
 	  "\t\t[--url URL]\n"
 	  "\t\ta heartbeat claiming VIP at priority 255 (or a state sync setting UP/SRV's\n"
-	  "\t\tadmin state, a bulk sync request, or a cache purge of the prefix URL),\n"
+	  "\t\tadmin state, a bulk sync request, a cache purge of the prefix URL, or a\n"
+	  "\t\tcache digest naming URL as a hot key of cache main),\n"
 	  "\t\tsealed with FILE's (wrong) key" },
 	{ "junk", hbf_junk,
 	  "--to IP:PORT --kind random|short|oversize|version|cluster|auth [--node N] [--spoof IP:PORT]\n"

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "proxyd/cache_conf.h"
 #include "proxyd/cache_store.h"
 #include "proxyd/config.h"
 
@@ -28,7 +29,7 @@ test_good(void **state)
 	(void)state;
 	c = config_load_string("t.conf", BASE
 	    "caches = ( { name = \"main\"; size = \"8m\"; max_object = \"2m\"; store_set_cookie = true; heuristic = 10;\n"
-	    "             tag_header = \"\"; },\n"
+	    "             tag_header = \"\"; prefetch_rate = 0; },\n"
 	    "           { name = \"small\"; size = \"256k\"; } );\n"
 	    "routes = ( { match = { path_prefix = \"/s/\"; }; upstream = \"a\"; cache = \"main\"; },\n"
 	    "           { upstream = \"a\"; } );\n", &err);
@@ -47,6 +48,9 @@ test_good(void **state)
 	/* Tags: Surrogate-Key unless set; "" = none. */
 	assert_null(c->caches[0].tag_header);
 	assert_string_equal(c->caches[1].tag_header, "Surrogate-Key");
+	/* The warm standby's prefetch: a modest default, 0 = none. */
+	assert_int_equal(c->caches[0].prefetch_rate, 0);
+	assert_int_equal(c->caches[1].prefetch_rate, CACHE_DEFAULT_PREFETCH_RATE);
 	assert_ptr_equal(c->routes[0].cache, &c->caches[0]);
 	assert_null(c->routes[1].cache);
 	config_unref(c);
@@ -87,6 +91,7 @@ static const struct { const char *text, *where, *what; } bad[] = {
 	{ BASE "caches = ( { name = \"c\"; }, { name = \"c\"; } );\n", "t.conf:3", "defined twice" },
 	{ BASE "caches = ( { name = \"c\"; tag_header = \"Surrogate Key\"; } );\n", "t.conf:3", "tag_header" },
 	{ BASE "caches = ( { name = \"c\"; tag_header = \"X:\"; } );\n", "t.conf:3", "tag_header" },
+	{ BASE "caches = ( { name = \"c\"; prefetch_rate = -1; } );\n", "t.conf:3", "prefetch_rate" },
 	{ BASE "routes = ( { upstream = \"a\"; cache = \"nope\"; } );\n", "t.conf:3", "unknown cache \"nope\"" },
 	{ BASE "caches = ( { name = \"c\"; } );\nroutes = ( { respond = { status = 200; body = \"x\"; }; cache = \"c\"; } );\n",
 	  "t.conf:4", "only forwarding routes cache" },

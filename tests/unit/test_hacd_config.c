@@ -28,6 +28,8 @@
                "  { name = \"n2\"; address = \"10.99.0.2\"; }, { name = \"w\"; address = \"10.99.0.9\"; witness = true; } );\n"
 #define MCAST(body) "multicast = { " body " };\n"
 #define REPL(body) "replication = { " body " };\n"
+#define BGPVIP(addr, proto) "vips = ( { name = \"web\"; mode = \"bgp\"; address = \"" addr "\";\n" \
+                   "  interface = \"lo\"; bird_protocol = \"" proto "\"; } );\n"
 #define VIP(extra) "vips = ( { name = \"web\"; address = \"10.99.0.100/24\"; interface = \"eth0\";\n" \
                    "  priority = { n1 = 150; n2 = 100; }; " extra " } );\n"
 
@@ -156,6 +158,23 @@ static const struct {
 	    "  priority = { n1 = 150; w = 1; }; } );\n", "test.conf:7: priority: \"w\" is a witness" },
 	{ "only witnesses", HEAD "quorum = true;\nnodes = ( { name = \"n1\"; address = \"10.99.0.1\"; witness = true; } );\n"
 	    "vips = ( );\n", "every node is a witness" },
+	/* mode = "bgp": every node announces a host route through BIRD */
+	{ "bgp", HEAD "bird = { socket = \"/run/bird/bird.ctl\"; };\n" NODES BGPVIP("10.99.200.1/32", "vip_web"), NULL },
+	{ "bgp relative socket", HEAD "bird = { socket = \"bird.ctl\"; };\n" NODES BGPVIP("10.99.200.1/32", "vip_web"), NULL },
+	{ "bgp ipv6", HEAD NODES BGPVIP("fd00::200/128", "vip_web6"), NULL },
+	{ "bgp not a host route", HEAD NODES BGPVIP("10.99.200.1/24", "vip_web"),
+	    "test.conf:5: vip \"web\": mode \"bgp\" announces a host route" },
+	{ "bgp without bird_protocol", HEAD NODES
+	    "vips = ( { name = \"web\"; mode = \"bgp\"; address = \"10.99.200.1/32\"; interface = \"lo\"; } );\n",
+	    "test.conf:5: vip \"web\": mode \"bgp\" needs bird_protocol" },
+	{ "bgp protocol with a space", HEAD NODES BGPVIP("10.99.200.1/32", "vip web"), "is not a BIRD symbol" },
+	{ "bgp protocol with a newline", HEAD NODES BGPVIP("10.99.200.1/32", "vip\\nrestart"), "is not a BIRD symbol" },
+	{ "bgp protocol starting with a digit", HEAD NODES BGPVIP("10.99.200.1/32", "1vip"), "is not a BIRD symbol" },
+	{ "bird_protocol without bgp", HEAD NODES VIP("bird_protocol = \"vip_web\";"),
+	    "test.conf:6: vip \"web\": bird_protocol is for mode = \"bgp\"" },
+	{ "unknown mode", HEAD NODES VIP("mode = \"anycast\";"), "test.conf:6: vip \"web\": mode \"anycast\"" },
+	{ "bird unknown key", HEAD "bird = { path = \"/x\"; };\n" NODES VIP(""), "unknown setting \"path\"" },
+	{ "bird empty socket", HEAD "bird = { socket = \"\"; };\n" NODES VIP(""), "test.conf:3: bird.socket" },
 	{ "multicast ipv6 node", HEAD MCAST("group = \"239.255.77.7\"; interface = \"eth0\";")
 	    "nodes = ( { name = \"n1\"; address = \"10.99.0.1\"; }, { name = \"n2\"; address = \"fd00::2\"; } );\n" VIP(""),
 	    "test.conf:3: multicast: node \"n2\" has an IPv6 address" },
@@ -400,6 +419,24 @@ static void test_reloadable(void **unused)
 	assert_int_equal(hacd_config_reloadable(a, b, &err), 0);
 	assert_int_equal(hacd_config_reloadable(a, c, &err), -1);
 	assert_non_null(strstr(err.msg, "replication limits changed"));
+	hacd_config_free(b);
+	hacd_config_free(c);
+	/* A group's mode or BIRD protocol: restart. */
+	b = hacd_config_load_string("b.conf", HEAD NODES BGPVIP("10.99.200.1/32", "vip_a"), "n1", &err);
+	c = hacd_config_load_string("c.conf", HEAD NODES BGPVIP("10.99.200.1/32", "vip_b"), "n1", &err);
+	assert_non_null(b);
+	assert_non_null(c);
+	assert_true(b->vips[0].bgp);
+	assert_string_equal(b->vips[0].bird_protocol, "vip_a");
+	assert_string_equal(b->bird_socket, HACD_BIRD_SOCKET);
+	assert_int_equal(hacd_config_reloadable(b, c, &err), -1);
+	assert_int_equal(hacd_config_reloadable(b, b, &err), 0);
+	hacd_config_free(c);
+	c = hacd_config_load_string("c.conf", HEAD "bird = { socket = \"/x/bird.ctl\"; };\n" NODES
+	    BGPVIP("10.99.200.1/32", "vip_a"), "n1", &err);
+	assert_non_null(c);
+	assert_int_equal(hacd_config_reloadable(b, c, &err), -1);
+	assert_non_null(strstr(err.msg, "bird.socket changed"));
 	hacd_config_free(a);
 	hacd_config_free(b);
 	hacd_config_free(c);
@@ -424,6 +461,17 @@ static void test_shipped(void **unused)
 		if (cfg == NULL)
 			fail_msg("etc/hacd.conf for %s: %s", names[i], err.msg);
 		assert_int_equal(cfg->nvips, 2);
+		hacd_config_free(cfg);
+	}
+	/* The BGP lab's: one group in mode "bgp", four nodes. */
+	for (size_t i = 0; i < 3; i++) {
+		struct hacd_config *cfg = hacd_config_load("etc/bgp/hacd.conf", names[i], &err);
+
+		if (cfg == NULL)
+			fail_msg("etc/bgp/hacd.conf for %s: %s", names[i], err.msg);
+		assert_int_equal(cfg->nnodes, 4);
+		assert_true(cfg->vips[0].bgp);
+		assert_string_equal(cfg->vips[0].bird_protocol, "vip_web");
 		hacd_config_free(cfg);
 	}
 }

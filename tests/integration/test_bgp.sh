@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# tests/integration/test_bgp.sh — BGP mode end to end, with real daemons.
+#
+# The BGP lab (scripts/lab-bgp, LAB_PREFIX=tdmg): a router namespace running
+# BIRD with BGP and BFD sessions to four proxy nodes, each running BIRD,
+# hacd (a VIP group in mode "bgp") and proxyd; multipath into the router's
+# kernel through a resilient next-hop group; a client behind the router.
+# The router is the judge: a node serves only while the router's kernel
+# forwards the VIP to it (and its BIRD holds the node's route).
+#
+# Cases: every node announces; a node's proxyd dies → its route goes, new
+# connections go to the others, and none of the connections held open to
+# the other nodes breaks; the node returns → announced only once its proxyd
+# is ready; hactl drain NODE → withdrawn after the open connections end, 0
+# failed requests; hactl enable NODE → back; hacd with no BIRD behind its
+# socket, then with a socket that is not BIRD's, logs it, counts it and
+# keeps running; hacd stopped → its route withdrawn.
+#
+# Run as root from the repository root. Waits are bounded; no timing
+# threshold (the route's withdrawal times are make bench-scale's).
+
+export LAB_PREFIX=${LAB_PREFIX:-tdmg}
+export LAB_NODES=4
+# BFD every 100 ms (the lab's default is 50): the cases here are about
+# routes following hacd, not about BFD's speed on a busy shared host.
+export LAB_BFD_MS=${LAB_BFD_MS:-100}
+export T_TIMEOUT=${T_TIMEOUT:-150}
+HACD_CONF=$(cd "$(dirname "$0")/../.." && pwd)/etc/bgp/hacd.conf
+export HACD_CONF
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=../../scripts/lab-bgp
+. "$T_ROOT/scripts/lab-bgp"
+
+URL=http://$BGP_VIP/
+ALL="n1 n2 n3 n4"
+
+
+# The nodes hactl status (from $1) says announce the VIP, sorted.
+announced_by() {
+	lab_hactl "$1" status --json 2>/dev/null | jq -r '.vips[0].announced_by | sort | join(" ")' 2>/dev/null
+}
+announce_state() { lab_hactl "$1" status --json 2>/dev/null | jq -r '.vips[0].announce' 2>/dev/null; }
+
+# tandem_requests_total summed on node $1's proxyd.
+node_requests() {
+	t_scrape "$1" 9901 2>/dev/null | awk '/^tandem_requests_total/ { s += $NF } END { printf "%d\n", s }'
+}
+
+# ---- cases ---------------------------------------------------------------------
+
+case_all_announce() {
+	bgp_wait_nodes "$ALL" 20 || { t_fail "router forwards to '$(bgp_rt_nodes)', not every node"; return 1; }
+	[[ $(bgp_rt_bird_nodes) == "$ALL" ]] || { t_fail "router's BIRD holds '$(bgp_rt_bird_nodes)'"; return 1; }
+	lab_wait 5 eval '[[ $(announced_by n1) == "$ALL" ]]' ||
+		{ t_fail "hactl status on n1: announced by '$(announced_by n1)'"; return 1; }
+	[[ $(announce_state n3) == announced ]] || { t_fail "n3 says '$(announce_state n3)'"; return 1; }
+}
+
+# hacd's /metrics: promtool-clean, and every node announcing as n2 sees it.
+case_metrics() {
+	local sum
+	t_promtool_lint n2 9902 "hacd's /metrics" || return 1
+	sum=$(t_scrape n2 9902 | awk '/^tandem_hacd_bgp_announced/ { s += $NF } END { printf "%d\n", s }')
+	[[ $sum == 4 ]] || { t_fail "tandem_hacd_bgp_announced sums to '$sum', not 4"; return 1; }
+	t_scrape n2 9902 | grep -q '^tandem_hacd_vip_owner' && { t_fail "a bgp group has an owner series"; return 1; }
+	return 0
+}
+
+case_spread() {
+	local i n base=() after busy=0 line=""
+	for n in $ALL; do base+=("$(node_requests "$n")"); done
+	for ((i = 0; i < 60; i++)); do t_http_ok client "$URL" || { t_fail "request $i failed"; return 1; }; done
+	i=0
+	for n in $ALL; do
+		after=$(node_requests "$n")
+		line+="$n=$((after - base[i])) "
+		((after - base[i] > 0)) && busy=$((busy + 1))
+		i=$((i + 1))
+	done
+	t_log "60 new connections spread: $line"
+	((busy >= 3)) || { t_fail "only $busy nodes served 60 new connections ($line)"; return 1; }
+}
+
+# proxyd on n2 dies: its route goes at the router, new connections reach the
+# others only, and no held connection of n1, n3, n4 breaks (resilient group).
+case_proxyd_dies() {
+	local res others broken on_n2 i ok=0
+	if ! res=$(bgp_hold_and_kill n2 32 "$LAB_DIR"); then
+		t_fail "router forwards to '$(bgp_rt_nodes)', or holdconns failed: $(head -c 300 "$LAB_DIR/hold.err")"
+		return 1
+	fi
+	read -r others broken on_n2 <<<"$res"
+	[[ $(bgp_rt_bird_nodes) == "n1 n3 n4" ]] || { t_fail "router's BIRD holds '$(bgp_rt_bird_nodes)'"; return 1; }
+	for ((i = 0; i < 20; i++)); do t_http_ok client "$URL" && ok=$((ok + 1)); done
+	((ok == 20)) || { t_fail "$((20 - ok)) of 20 new requests failed after the withdrawal"; return 1; }
+	t_log "held connections: $others on n1/n3/n4 ($broken broken), $on_n2 on n2 (ended with it)"
+	((others > 0)) || { t_fail "no held connection on the surviving nodes"; return 1; }
+	((broken == 0)) || { t_fail "$broken of $others connections to surviving nodes broke"; return 1; }
+}
+
+# n2's proxyd back: hacd announces only after proxyd said it is ready.
+case_returns_when_ready() {
+	local log=$LAB_DIR/n2/hacd.log ready_line ann_line
+	lab_start_proxyd n2
+	bgp_wait_nodes "$ALL" 20 || { t_fail "router forwards to '$(bgp_rt_nodes)' after proxyd's restart"; return 1; }
+	ready_line=$(grep -n ': proxyd ready$' "$log" | tail -n 1 | cut -d: -f1)
+	ann_line=$(grep -n 'route announced' "$log" | tail -n 1 | cut -d: -f1)
+	[[ -n $ready_line && -n $ann_line ]] || { t_fail "hacd.log on n2: no 'proxyd ready' or 'route announced' line"; return 1; }
+	((ready_line < ann_line)) || { t_fail "route announced (line $ann_line) before proxyd was ready (line $ready_line)"; return 1; }
+	t_http_ok client "$URL" || { t_fail "request after the return failed"; return 1; }
+}
+
+# hactl drain n3 under load: withdrawn only once n3's connections ended, and
+# no request fails; hactl enable n3: back. The client's connect timeout (3 s)
+# covers one SYN retransmission (1 s, RFC 6298): a SYN the drain held off is
+# sent again and reaches another node.
+case_drain() {
+	local res failed rc=0
+	lab_client_start drain 30 "$URL" 5 20 3
+	sleep 1
+	if ! lab_hactl n3 drain n3 >/dev/null; then
+		t_fail "hactl drain n3 failed"
+	elif ! bgp_wait_nodes "n1 n2 n4" 10; then
+		t_fail "router forwards to '$(bgp_rt_nodes)' after the drain"
+	elif [[ $(announce_state n3) != withdrawn ]]; then
+		t_fail "n3 says '$(announce_state n3)'"
+	elif ! grep -q 'draining before the route is withdrawn' "$LAB_DIR/n3/hacd.log"; then
+		t_fail "n3 withdrew without draining first"
+	fi
+	[[ -z $T_WHY ]] || rc=1
+	# Clients that were held off reach the other nodes on their SYN retry (1 s).
+	sleep 2
+	res=$(lab_client_stop drain)
+	t_log "client loop across the drain: $res"
+	failed=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$res")
+	[[ $failed == 0 ]] || { t_fail "$res"; rc=1; }
+	[[ $(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$res") -gt 0 ]] || { t_fail "no request succeeded: $res"; rc=1; }
+	# Back in service whatever happened above: the cases after this one need n3.
+	lab_hactl n3 enable n3 >/dev/null || { t_fail "hactl enable n3 failed"; rc=1; }
+	bgp_wait_nodes "$ALL" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' after enable"; rc=1; }
+	return $rc
+}
+
+# Maintenance on n4 withdraws its route (gracefully, as a drain); off: back.
+case_maintenance() {
+	local rc=0
+	lab_hactl n4 maintenance on >/dev/null || { t_fail "hactl maintenance on failed"; return 1; }
+	bgp_wait_nodes "n1 n2 n3" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' in n4's maintenance"; rc=1; }
+	lab_hactl n4 maintenance off >/dev/null || { t_fail "hactl maintenance off failed"; return 1; }
+	bgp_wait_nodes "$ALL" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' after maintenance"; rc=1; }
+	return $rc
+}
+
+case_drain_other_node() {
+	local out
+	out=$(lab_hactl n1 drain n2 2>&1) && { t_fail "hactl drain n2 on n1 succeeded: $out"; return 1; }
+	[[ $out == *"not this node"* ]] || { t_fail "unexpected answer: $out"; return 1; }
+}
+
+# hacd on n4 without BIRD, then with a socket that is not BIRD's: logged,
+# counted, hacd alive; BIRD back: announced again.
+case_careless_bird() {
+	local sock before_cf before_bad
+	sock=$(bgp_sock n4)
+	before_cf=$(t_counter n4 bird-connect-failed 0)
+	before_bad=$(t_counter n4 bird-bad-replies 0)
+	lab_kill n4/bird TERM
+	careless_bird_steps "$sock" "$before_cf" "$before_bad"
+	local rc=$?
+	# n4's BIRD back whatever happened above.
+	lab_kill n4/fakebird
+	rm -f "$sock"
+	lab_alive n4/bird || bgp_start_bird n4
+	lab_wait 10 bgp_bird_up n4 && bgp_rt_threads n4
+	bgp_wait_nodes "$ALL" 20 || { t_fail "router forwards to '$(bgp_rt_nodes)' after n4's BIRD came back"; return 1; }
+	return $rc
+}
+
+careless_bird_steps() {
+	local sock=$1 before_cf=$2 before_bad=$3
+	bgp_wait_nodes "n1 n2 n3" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' with n4's BIRD gone"; return 1; }
+	t_wait 5 eval '(( $(t_counter n4 bird-connect-failed 0) > before_cf ))' ||
+		{ t_fail "bird-connect-failed did not move ($before_cf)"; return 1; }
+	grep -q 'cannot connect' "$LAB_DIR/n4/hacd.log" || { t_fail "no 'cannot connect' line in n4's hacd.log"; return 1; }
+	[[ $(announce_state n4) == pending ]] || { t_fail "n4 says '$(announce_state n4)', not pending"; return 1; }
+	# A socket that answers like something else entirely.
+	rm -f "$sock"
+	lab_spawn "$(lab_ns n4)" n4/fakebird "$LAB_DIR/n4/fakebird.log" python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(4)
+while True:
+    c, _ = s.accept()
+    c.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n"); c.close()' "$sock"
+	t_wait 5 eval '(( $(t_counter n4 bird-bad-replies 0) > before_bad ))' ||
+		{ t_fail "bird-bad-replies did not move ($before_bad)"; return 1; }
+	lab_alive n4/hacd || { t_fail "hacd on n4 died"; return 1; }
+}
+
+# hacd on n1 stopped (SIGTERM): its route withdrawn, the others serve.
+case_hacd_stops() {
+	lab_kill n1/hacd TERM
+	bgp_wait_nodes "n2 n3 n4" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' after n1's hacd stopped"; return 1; }
+	grep -q 'route withdrawn' "$LAB_DIR/n1/hacd.log" || { t_fail "no 'route withdrawn' in n1's hacd.log"; return 1; }
+	t_http_ok client "$URL" || { t_fail "request after n1's hacd stopped failed"; return 1; }
+}
+
+T_CHECK_ENV=bgp_check_env
+T_LAB_UP=bgp_up
+t_begin "$@"
+t_case "every node announces the VIP; the router forwards to all four" case_all_announce
+t_case "hacd's /metrics: every node announcing, no owner series, promtool-clean" case_metrics
+t_case "new connections spread over the nodes (L4 ECMP)" case_spread
+t_case "proxyd dies: route withdrawn, new connections elsewhere, 0 held connections of the others broken" case_proxyd_dies
+t_case "node returns: announced only after its proxyd is ready" case_returns_when_ready
+t_case "hactl drain NODE: withdrawn after open connections end, 0 failed requests; enable: back" case_drain
+t_case "maintenance on: route withdrawn; off: back" case_maintenance
+t_case "hactl drain of another node is refused" case_drain_other_node
+t_case "no BIRD, then a socket that is not BIRD's: logged, counted, hacd runs on" case_careless_bird
+t_case "hacd stopped: its route withdrawn" case_hacd_stops
+t_end

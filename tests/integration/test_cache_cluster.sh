@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# tests/integration/test_cache_cluster.sh — the cache's cluster view:
+# `hactl cache stats` and the warm standby (docs/cache.md).
+#
+# In the lab (scripts/lab, LAB_PREFIX=tdmw), two nodes; each node's proxyd
+# caches /c/ from its own counting origin (tests/tools/cache_origin.py on
+# 127.0.0.1 inside the node's namespace), so an origin's count says what
+# that node's cache, or its prefetch, did.
+#   - Hits on n1 show in n2's `hactl cache stats` (n1's row), and the
+#     cluster total adds both nodes.
+#   - Keys hot on n1 (asked for twice: the SLRU's protected segment) are
+#     fetched by n2 from n2's origin without a client asking n2 (its
+#     origin counts 1 each), and a client on n2 then gets them from its
+#     cache (the count stays 1); a key asked for once on n1 is not hot and
+#     n2 does not fetch it.
+#   - With n2's origin down, n2's prefetch of a key hot on n1 counts an
+#     origin error and pauses that cache's prefetching (logged).
+#   - An attacker on the segment (tests/tools/hb_forge, no cluster key): a
+#     digest sealed with a key of its own, spoofing n1 and naming a URL, is
+#     dropped and counted (drop-auth-failed) and n2 does not fetch the URL.
+#
+# Run as root from the repository root. Prints one line per case and
+# "N passed, N failed".
+
+export LAB_NODES=2
+export LAB_PREFIX=${LAB_PREFIX:-tdmw}
+: "${T_TIMEOUT:=120}"
+
+PG_DIR=/tmp/${LAB_PREFIX}-conf
+export PROXYD_CONF=$PG_DIR/proxyd.conf
+ORIGIN_PORT=23180
+HB_PORT=7007
+WAIT_S=15            # bound on a digest reaching the other node and its keys being fetched (generous)
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=cache_lab.sh
+. "$(dirname "$0")/cache_lab.sh"
+
+write_conf() { cache_lab_conf 'size = "8m"; prefetch_rate = 50;'; }
+
+is_count() { [[ $(count "$1" "$2") == "$3" ]]; }
+# prom NODE SERIES: the value of one series of NODE's proxyd /metrics, or 0.
+prom() { t_scrape "$1" 9901 | awk -v s="$2" '$1 == s { v = $2 } END { print v + 0 }'; }
+prom_above() { local v; v=$(prom "$1" "$2"); ((${v%.*} > $3)); }
+# stat NODE ASKED JQ: from ASKED's `hactl cache stats --json`, NODE's cache main, field JQ.
+stat() {
+	lab_hactl "$2" cache stats --json 2>/dev/null |
+		jq -r --arg n "$1" --arg f "$3" '.nodes[] | select(.node == $n) | .caches[] | select(.name == "main") | .[$f]' 2>/dev/null
+}
+stat_at_least() { local v; v=$(stat "$1" "$2" "$3"); [[ $v =~ ^[0-9]+$ ]] && ((v >= $4)); }
+
+case_stats() {
+	local t='/c/st?cc=max-age%3D600' h0 i tot
+	setup || return 1
+	get n1 "$t"
+	t_wait $WAIT_S stat_at_least n1 n2 objects 1 || { t_fail "n2's hactl cache stats shows no object on n1"; return 1; }
+	h0=$(stat n1 n2 hits)
+	for ((i = 0; i < 20; i++)); do get n1 "$t"; done
+	t_wait $WAIT_S stat_at_least n1 n2 hits $((h0 + 20)) ||
+		{ t_fail "n2's hactl cache stats: n1's hits $(stat n1 n2 hits), want at least $((h0 + 20))"; return 1; }
+	lab_hactl n2 cache stats | grep -q '^cluster' || { t_fail "hactl cache stats prints no cluster total"; return 1; }
+	tot=$(lab_hactl n2 cache stats --json | jq -r '.total.hits')
+	((tot >= $(stat n1 n2 hits) + $(stat n2 n2 hits))) || { t_fail "cluster total hits $tot is not the nodes' sum"; return 1; }
+	t_log "$(lab_hactl n2 cache stats)"
+}
+
+case_prefetch() {
+	local i t s0 one='/c/once?cc=max-age%3D600'
+	setup || return 1
+	s0=$(prom n2 'tandem_cache_prefetches_total{result="stored"}')
+	for ((i = 0; i < 10; i++)); do
+		t="/c/hot/$i?cc=max-age%3D600"
+		get n1 "$t"; get n1 "$t"          # stored, then hit: hot
+	done
+	get n1 "$one"                          # stored, never hit: not hot
+	for ((i = 0; i < 10; i++)); do
+		t_wait $WAIT_S is_count n2 "/c/hot/$i?cc=max-age%3D600" 1 ||
+			{ t_fail "n2 did not prefetch /c/hot/$i: its origin saw $(count n2 "/c/hot/$i?cc=max-age%3D600")"; return 1; }
+	done
+	prom_above n2 'tandem_cache_prefetches_total{result="stored"}' "${s0%.*}" ||
+		{ t_fail "prefetches_total{stored} did not move on n2"; return 1; }
+	for ((i = 0; i < 10; i++)); do
+		get n2 "/c/hot/$i?cc=max-age%3D600"
+		is_count n2 "/c/hot/$i?cc=max-age%3D600" 1 || { t_fail "n2 went to its origin for prefetched /c/hot/$i"; return 1; }
+	done
+	[[ $(count n2 "$one") == 0 ]] || { t_fail "n2 fetched a key n1 asked for once: origin saw $(count n2 "$one")"; return 1; }
+	t_wait 5 stat_at_least n2 n1 prefetched 10 || { t_fail "n1's hactl cache stats: n2 prefetched $(stat n2 n1 prefetched)"; return 1; }
+	t_log "n2 prefetched $(stat n2 n1 prefetched) objects; hacd n1 digest-tx $(t_counter n1 cache-digest-tx), n2 digest-rx $(t_counter n2 cache-digest-rx)"
+}
+
+case_origin_down() {
+	local t='/c/down?cc=max-age%3D600' e0
+	setup || return 1
+	e0=$(prom n2 'tandem_cache_prefetches_total{result="origin-error"}')
+	lab_kill n2/origin TERM
+	t_wait 5 eval '! lab_listening n2 '"$ORIGIN_PORT" || { t_fail "n2's origin did not stop"; return 1; }
+	get n1 "$t"; get n1 "$t"
+	t_wait $WAIT_S prom_above n2 'tandem_cache_prefetches_total{result="origin-error"}' "${e0%.*}" ||
+		{ t_fail "n2 did not count an origin error for a prefetch"; return 1; }
+	grep -q "prefetch: cache main: the origin failed" "$(lab_node_dir n2)/proxyd.log" ||
+		{ t_fail "n2's proxyd did not log the pause"; return 1; }
+	origin_start n2
+	t_wait 10 lab_listening n2 "$ORIGIN_PORT" || { t_fail "origin on n2 did not restart"; return 1; }
+}
+
+case_attack() {
+	local forge=$BUILD/tests/tools/hb_forge evil key t='/c/evil?cc=max-age%3D600' n1a n2a a0 rx
+	[[ -x $forge ]] || { t_fail "missing $forge"; return 1; }
+	setup || return 1
+	evil=$(lab_ns evil)
+	if ! ip netns list | awk '{print $1}' | grep -qx "$evil"; then
+		lab_add_evil || { t_fail "cannot set up the attacker"; return 1; }
+	fi
+	key=$LAB_DIR/evil-digest.key
+	(umask 077 && printf '1 %s\n' "$(openssl rand -hex 32)" >"$key")
+	n1a=$(lab_ip n1):$HB_PORT
+	n2a=$(lab_ip n2):$HB_PORT
+	a0=$(t_counter n2 drop-auth-failed)
+	rx=$(t_counter n2 cache-digest-rx)
+	ip netns exec "$evil" "$forge" forge --key "$key" --node n1 --to "$n2a" --spoof "$n1a" \
+		--body digest --url "http://127.0.0.1$t" --count 50 || { t_fail "hb_forge forge failed"; return 1; }
+	t_wait 5 counter_above n2 drop-auth-failed "$a0" || { t_fail "drop-auth-failed did not move"; return 1; }
+	sleep 2          # what a taken digest would have been fetched within (prefetch_rate 50/s)
+	is_count n2 "$t" 0 || { t_fail "n2 fetched a forged digest's URL: origin saw $(count n2 "$t")"; return 1; }
+	t_log "n2: drop-auth-failed $a0 -> $(t_counter n2 drop-auth-failed), cache-digest-rx $rx -> $(t_counter n2 cache-digest-rx) (n1's genuine digests)"
+}
+
+case_metrics() {
+	setup || return 1
+	t_promtool_lint n2 9901 proxyd && t_promtool_lint n2 9902 hacd
+}
+
+write_conf || { echo "test_cache_cluster: cannot write the configuration" >&2; exit 1; }
+t_begin "$@"
+
+t_case "hits on n1 show in n2's hactl cache stats, with a cluster total" case_stats
+t_case "keys hot on n1 are prefetched by n2 and served from its cache; a one-hit key is not" case_prefetch
+t_case "n2's origin down: the prefetch counts an origin error and pauses" case_origin_down
+t_case "a forged digest is dropped, counted, and nothing is fetched" case_attack
+t_case "n2's /metrics pass promtool" case_metrics
+t_end
