@@ -229,6 +229,28 @@ nft_heal() { ip netns exec "$(lab_ns "$1")" nft delete table inet tdmv_cut 2>/de
 
 # ---- five nodes ------------------------------------------------------------------
 
+# settle WHAT: after a restart inside an open window, web on n1 and web2
+# on n2; the window closes and runs its course.
+settle() {
+	t_wait 10 owners_are n1, n2, || { window_close; t_fail "$1: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
+	window_close
+	window_pass
+}
+
+# cut_to WEB WEB2 WHAT GROUP...: a new case's samples begin; the switch is
+# cut into the GROUPs (lab_partition) inside a window, and the VIPs must
+# end on WEB and WEB2; the window runs its course.
+cut_to() {
+	local w1=$1 w2=$2 what=$3
+	shift 3
+	begin_case
+	window_open
+	lab_partition "$@" || { window_close; t_fail "cannot cut the switch"; return 1; }
+	window_close
+	t_wait 10 owners_are "$w1" "$w2" || { t_fail "$what: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")', want $w1 $w2"; return 1; }
+	window_pass
+}
+
 case_five_up() {
 	local n
 	begin_case
@@ -299,14 +321,10 @@ case_planned() {
 
 case_three_two() {
 	local lost0
-	begin_case
 	lost0=$(t_counter n1 quorum-lost 0)
-	# web on n3, web2 on n1: both owners on the smaller side.
-	window_open
-	lab_partition "n2 n4 n5" "n1 n3" || { t_fail "cannot cut the switch"; return 1; }
-	window_close
-	t_wait 10 owners_are n2, n2, || { t_fail "3+2: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")', want n2 (the three's best)"; return 1; }
-	window_pass
+	# web on n3, web2 on n1: both owners on the smaller side; n2 is the
+	# three's best.
+	cut_to n2, n2, "3+2" "n2 n4 n5" "n1 n3" || return 1
 	{ quorate_is n1 false && quorate_is n3 false && votes_are n3 2/3; } ||
 		{ t_fail "the two: n1 $(qjson n1 .quorum), n3 $(qjson n3 .quorum)"; return 1; }
 	lab_hactl n1 status | grep -q "^quorum NO: 2 of 5 votes, 3 needed" ||
@@ -324,12 +342,7 @@ case_three_two() {
 }
 
 case_two_two_one() {
-	begin_case
-	window_open
-	lab_partition "n1 n2" "n3 n4" "n5" || { t_fail "cannot cut the switch"; return 1; }
-	window_close
-	t_wait 10 owners_are - - || { t_fail "2+2+1: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")', want nobody"; return 1; }
-	window_pass
+	cut_to - - "2+2+1" "n1 n2" "n3 n4" "n5" || return 1
 	# Nobody may claim later either: a whole dead interval more, sampled.
 	sleep "0.$DEAD_MS"
 	owners_are - - || { t_fail "2+2+1: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")' later"; return 1; }
@@ -374,16 +387,9 @@ restart_with() {
 case_three_nodes() {
 	window_open
 	restart_with n1 n2 n3 || { window_close; t_fail "cannot restart three nodes"; return 1; }
-	t_wait 10 owners_are n1, n2, || { window_close; t_fail "three nodes: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
-	window_close
-	t_wait 5 votes_are n3 3/2 || { t_fail "n3 counts $(qjson n3 .quorum), want 3 of 3"; return 1; }
-	window_pass
-	begin_case
-	window_open
-	lab_partition "n2 n3" "n1" || { t_fail "cannot cut the switch"; return 1; }
-	window_close
-	t_wait 10 owners_are n2, n2, || { t_fail "2+1: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")', want n2"; return 1; }
-	window_pass
+	settle "three nodes" || return 1
+	votes_are n3 3/2 || { t_fail "n3 counts $(qjson n3 .quorum), want 3 of 3"; return 1; }
+	cut_to n2, n2, "2+1" "n2 n3" "n1" || return 1
 	{ votes_are n1 1/2 && quorate_is n1 false; } || { t_fail "n1 alone: $(qjson n1 .quorum)"; return 1; }
 	lab_heal
 	t_wait 10 votes_are n1 3/2 || { t_fail "healed, n1 counts $(qjson n1 .quorum)"; return 1; }
@@ -396,15 +402,8 @@ case_three_nodes() {
 case_four_nodes() {
 	window_open
 	restart_with n1 n2 n3 n4 || { window_close; t_fail "cannot restart four nodes"; return 1; }
-	t_wait 10 owners_are n1, n2, || { window_close; t_fail "four nodes: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
-	window_close
-	window_pass
-	begin_case
-	window_open
-	lab_partition "n1 n3" "n2 n4" || { t_fail "cannot cut the switch"; return 1; }
-	window_close
-	t_wait 10 owners_are - - || { t_fail "2+2: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")', want nobody"; return 1; }
-	window_pass
+	settle "four nodes" || return 1
+	cut_to - - "2+2" "n1 n3" "n2 n4" || return 1
 	{ votes_are n1 2/3 && votes_are n4 2/3; } || { t_fail "2+2: n1 $(qjson n1 .quorum) n4 $(qjson n4 .quorum)"; return 1; }
 	lab_heal
 	t_wait 10 one_owner_among "n1 n2 n3 n4" || { t_fail "healed: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
@@ -417,15 +416,8 @@ case_pair_quorum() {
 	write_pair "" true || { t_fail "cannot write the pair's configuration"; return 1; }
 	lab_start_hacd n1
 	lab_start_hacd n2
-	t_wait 10 owners_are n1, n2, || { window_close; t_fail "pair: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
-	window_close
-	window_pass
-	begin_case
-	window_open
-	lab_partition "n1" "n2" || { t_fail "cannot cut the switch"; return 1; }
-	window_close
-	t_wait 10 owners_are - - || { t_fail "pair cut, quorum on: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")', want nobody"; return 1; }
-	window_pass
+	settle "pair" || return 1
+	cut_to - - "pair cut, quorum on" "n1" "n2" || return 1
 	{ votes_are n1 1/2 && votes_are n2 1/2; } || { t_fail "pair cut: n1 $(qjson n1 .quorum)"; return 1; }
 	lab_heal
 	t_wait 10 owners_are n1, n2, || { t_fail "pair healed: web '$(owner_of "$VIP1")' web2 '$(owner_of "$VIP2")'"; return 1; }
