@@ -27,7 +27,7 @@
 static const char *const root_keys[] = {
 	"cluster", "key_file", "advert", "dead_intervals", "skew", "legacy_peers", "port", "garp",
 	"notify", "nodes", "vips", "track", "proxyd_user", "channel", "multicast", "replication", "admin", "nft",
-	"bird", NULL,
+	"quorum", "bird", NULL,
 };
 static const char *const bird_keys[] = { "socket", NULL };
 static const char *const channel_keys[] = { "takeover", "allow_root", NULL };
@@ -38,7 +38,7 @@ static const char *const repl_keys[] = {
 };
 static const char *const mcast_keys[] = { "group", "interface", "ttl", "port", NULL };
 static const char *const garp_keys[] = { "count", "spacing", NULL };
-static const char *const node_keys[] = { "name", "address", "port", NULL };
+static const char *const node_keys[] = { "name", "address", "port", "witness", NULL };
 static const char *const vip_keys[] = {
 	"name", "address", "interface", "priority", "preempt", "preempt_delay",
 	"mode", "bird_protocol", NULL,
@@ -150,7 +150,8 @@ static int parse_nodes(struct hacd_config *cfg, const config_setting_t *root,
 		if (conf_check_keys(n, node_keys, err) == -1 ||
 		    get_name(n, "name", nc->name, err) == -1 ||
 		    conf_get_str(n, "address", 1, &addr, err) == -1 ||
-		    conf_get_int(n, "port", 0, 1, 65535, &p, err) == -1)
+		    conf_get_int(n, "port", 0, 1, 65535, &p, err) == -1 ||
+		    conf_get_bool(n, "witness", 0, &nc->witness, err) == -1)
 			return -1;
 		if (net_parse_addr(addr, (int)p, &nc->addr, &nc->addrlen) == -1 ||
 		    (nc->addr.ss_family != AF_INET && nc->addr.ss_family != AF_INET6))
@@ -296,6 +297,9 @@ static int parse_vips(struct hacd_config *cfg, const config_setting_t *root,
 				return conf_errorf(err, e, "priority: \"%s\" is not a node", nn ? nn : "");
 			if (conf_get_int(prio, nn, 1, 0, HACD_PRIO_MAX, &pv, err) == -1)
 				return -1;
+			if (pv != 0 && cfg->nodes[idx].witness)
+				return conf_errorf(err, e, "priority: \"%s\" is a witness: it never holds a VIP (0 or leave it out)",
+				    nn);
 			vc->prio[idx] = (unsigned)pv;
 		}
 		for (size_t k = 0; k < cfg->nnodes; k++) {
@@ -578,6 +582,38 @@ static int parse_replication(struct hacd_config *cfg, const config_setting_t *ro
 	return 0;
 }
 
+/*
+ * quorum = "majority" | "off" (or true | false): with it, a node holds VIPs
+ * only while it counts a strict majority of the configured nodes' votes
+ * (hacd/quorum.c). A witness node (nodes: witness = true) makes sense only
+ * with quorum on: it is nothing but a vote.
+ */
+static int parse_quorum(struct hacd_config *cfg, const config_setting_t *root, struct conf_err *err)
+{
+	const config_setting_t *q = config_setting_get_member(root, "quorum");
+	size_t witnesses = 0;
+
+	cfg->quorum = 0;
+	if (q != NULL && config_setting_type(q) == CONFIG_TYPE_BOOL) {
+		cfg->quorum = config_setting_get_bool(q);
+	} else if (q != NULL && config_setting_type(q) == CONFIG_TYPE_STRING &&
+	    strcmp(config_setting_get_string(q), "majority") == 0) {
+		cfg->quorum = 1;
+	} else if (q != NULL && !(config_setting_type(q) == CONFIG_TYPE_STRING &&
+	    strcmp(config_setting_get_string(q), "off") == 0)) {
+		return conf_errorf(err, q, "quorum: \"majority\", \"off\", true or false");
+	}
+	for (size_t i = 0; i < cfg->nnodes; i++)
+		witnesses += cfg->nodes[i].witness != 0;
+	if (witnesses > 0 && !cfg->quorum)
+		return conf_errorf(err, config_setting_get_member(root, "nodes"),
+		    "a witness node is only a vote: it needs quorum = \"majority\"");
+	if (witnesses >= cfg->nnodes)
+		return conf_errorf(err, config_setting_get_member(root, "nodes"),
+		    "nodes: every node is a witness; at least one must be able to hold the VIPs");
+	return 0;
+}
+
 static int parse(struct hacd_config *cfg, const struct conf *c, const char *self_name,
     struct conf_err *err)
 {
@@ -654,6 +690,7 @@ static int parse(struct hacd_config *cfg, const struct conf *c, const char *self
 	if (parse_nodes(cfg, root, port, err) == -1 || parse_vips(cfg, root, err) == -1 ||
 	    parse_track(cfg, root, err) == -1 || parse_multicast(cfg, root, port, err) == -1 ||
 	    parse_replication(cfg, root, err) == -1 || parse_admin(cfg, root, err) == -1 ||
+	    parse_quorum(cfg, root, err) == -1 ||
 	    parse_bird(cfg, root, err) == -1)
 		return -1;
 	if (self_name != NULL) {
@@ -778,6 +815,7 @@ int hacd_config_reloadable(const struct hacd_config *old, const struct hacd_conf
 		goto nodes;
 	for (size_t i = 0; i < old->nnodes; i++)
 		if (strcmp(old->nodes[i].name, new_cfg->nodes[i].name) != 0 ||
+		    old->nodes[i].witness != new_cfg->nodes[i].witness ||
 		    !net_addr_equal((const struct sockaddr *)&old->nodes[i].addr,
 		    (const struct sockaddr *)&new_cfg->nodes[i].addr, 1))
 			goto nodes;

@@ -42,6 +42,7 @@ struct hacd_node_conf {
 	struct sockaddr_storage addr;   /* address and UDP port heartbeats come from and go to */
 	socklen_t addrlen;
 	uint32_t id;                    /* wire sender_id: wire_cluster_id(name), unique (checked) */
+	int witness;                    /* a vote only (hacd --witness): never a VIP candidate */
 };
 
 struct hacd_vip_conf {
@@ -110,6 +111,7 @@ struct hacd_config {
 	unsigned dead_intervals;        /* a peer is dead after this many intervals unheard */
 	int skew;                       /* add the VRRP skew (256-prio)/256 x interval */
 	int legacy_peers;               /* rolling upgrade: peers that never prove freshness count unproven */
+	int quorum;                     /* quorum = "majority": hold VIPs only while a majority is heard (hacd/quorum.c) */
 	unsigned garp_count;            /* announcements after taking a VIP */
 	uint64_t garp_spacing_ms;
 	char notify[HACD_PATH_MAX];     /* "" = none */

@@ -722,6 +722,9 @@ static void do_status(struct ctl *c, struct stream *s)
 	add_counter(acc, "ctl-bad-request", c->bad_request);
 	add_counter(acc, "notify-failed", n->notify_failed);
 	add_counter(acc, "preempt-wait-unheard", n->preempt_unheard);
+	add_counter(acc, "quorum-lost", n->quorum_lost);
+	if (n->witness)
+		add_counter(acc, "witness-vote-moves", n->vote_moves);
 	repl_counters(&n->repl, add_counter, acc);
 	bgp_counters(&n->bgp, add_counter, acc);
 	r.has_status = 1;
@@ -731,6 +734,17 @@ static void do_status(struct ctl *c, struct stream *s)
 	r.maintenance = n->maintenance;
 	r.has_proxyd_ready = 1;
 	r.proxyd_ready = channel_ready(&n->chan);
+	r.has_quorum = 1;
+	r.quorum = cfg->quorum != 0;
+	r.has_quorate = 1;
+	r.quorate = node_quorate(n);
+	r.has_votes_seen = r.has_votes_needed = 1;
+	r.votes_seen = n->quorum.seen;
+	r.votes_needed = n->quorum.needed;
+	r.has_witness = 1;
+	r.witness = n->witness;
+	if (n->witness && n->vote_for >= 0)
+		r.vote_for = (char *)cfg->nodes[n->vote_for].name;
 	r.n_nodes = st->nnodes;
 	r.nodes = st->nsp;
 	r.n_vips = st->nvips;

@@ -30,6 +30,8 @@
  *        ^   during start-up)   fault (any state): remove VIP    | MASTER | priority 0
  *        +-------------------------------------------------------+--------+
  *
+ * No quorum (hacd/quorum.c) is a fault like any other, with its own reason.
+ *
  * A MASTER that sees another node claim MASTER keeps the VIP if it has
  * precedence (priority, then name) and announces it again, on the first
  * sight of the contest and again when it ends, and whenever a peer becomes
@@ -301,6 +303,16 @@ void election_step(const struct election_state *cur, const struct election_view 
 	if (y >= 0 && !(valid_idx(v, y) && claims(v, (size_t)y)))
 		out->next.yielded_to = -1;
 
+	/* Without a majority of the votes this node may be on the smaller
+	 * side of a cut, where the other side elects an owner of its own
+	 * (hacd/quorum.c): FAULT, so it holds nothing, and on regaining the
+	 * majority it hears the cluster first, as after a start. */
+	if (v->self_no_quorum) {
+		become(out, from, ELECTION_FAULT, "no quorum: fewer than a majority of the votes heard", -1);
+		out->next.preempt_pending = 0;
+		out->yield_failed = v->self_yield_to >= 0;
+		return;
+	}
 	if (v->self_fault) {
 		become(out, from, ELECTION_FAULT, "fault: a tracked check failed", -1);
 		out->next.preempt_pending = 0;
@@ -313,7 +325,13 @@ void election_step(const struct election_state *cur, const struct election_view 
 		for (size_t i = 0; i < v->nnodes; i++) {
 			if (i == v->self)
 				continue;
-			if (!v->nodes[i].alive)
+			/* A peer without its majority yet advertises priority
+			 * 0 (it may not hold anything): deciding on that would
+			 * give the VIP to a worse node while the better one is
+			 * one heartbeat from its quorum. Its own start-up wait
+			 * ends once it counts the majority, so this one waits
+			 * for it as for a peer not heard (bounded the same). */
+			if (!v->nodes[i].alive || v->nodes[i].no_quorum)
 				all_alive = 0;
 			else if (v->nodes[i].role == ELECTION_MASTER)
 				any_claim = 1;

@@ -31,6 +31,7 @@ struct election_node {
 	enum election_role role; /* what the node claims in its heartbeats (ignored for self) */
 	int yield_to;            /* index of the node it hands the VIP over to, -1 none (ignored for self) */
 	int hears_self;          /* its latest heartbeat says it hears this node (ignored for self) */
+	int no_quorum;           /* its latest heartbeat says it counts no majority (quorum on; ignored for self) */
 };
 
 /* Everything one decision depends on. */
@@ -40,6 +41,7 @@ struct election_view {
 	size_t nnodes;
 	size_t self;                /* index of this node in nodes */
 	int self_fault;             /* a fault check failed: give the VIP up at once */
+	int self_no_quorum;         /* quorum on and this node counts no majority: give it up, claim nothing */
 	int self_yield_to;          /* local planned-failover request: target index, -1 none */
 	int preempt;                /* a better node may take the VIP from a live owner */
 	uint64_t preempt_delay_ms;  /* ... once it has been the better node this long */

@@ -147,6 +147,11 @@ static void health_str(const Tandem__NodeStatus *n, char *buf, size_t len)
 		snprintf(buf, len, "-");
 		return;
 	}
+	if (n->witness) {
+		/* A witness runs no proxyd and holds no VIP: only its vote matters. */
+		snprintf(buf, len, "witness");
+		return;
+	}
 	snprintf(buf, len, "%s%s%s",
 	    n->health & TANDEM__HEALTH_BITS__HEALTH_PROXYD_READY ? "proxyd" : "PROXYD-DOWN",
 	    n->health & TANDEM__HEALTH_BITS__HEALTH_LINK_UP ? ",link" : ",LINK-DOWN",
@@ -173,8 +178,17 @@ static void print_json(const Tandem__CtlResponse *r)
 {
 	printf("{\"node\":");
 	json_str(r->node);
-	printf(",\"maintenance\":%s,\"proxyd_ready\":%s,\"nodes\":[",
+	printf(",\"maintenance\":%s,\"proxyd_ready\":%s",
 	    r->maintenance ? "true" : "false", r->proxyd_ready ? "true" : "false");
+	printf(",\"quorum\":{\"enabled\":%s,\"quorate\":%s,\"votes_seen\":%u,\"votes_needed\":%u}",
+	    r->quorum ? "true" : "false", !r->has_quorate || r->quorate ? "true" : "false", r->votes_seen,
+	    r->votes_needed);
+	printf(",\"witness\":%s,\"vote_for\":", r->witness ? "true" : "false");
+	if (r->vote_for != NULL)
+		json_str(r->vote_for);
+	else
+		printf("null");
+	printf(",\"nodes\":[");
 	for (size_t i = 0; i < r->n_nodes; i++) {
 		const Tandem__NodeStatus *n = r->nodes[i];
 
@@ -194,7 +208,13 @@ static void print_json(const Tandem__CtlResponse *r)
 			printf(",\"last_sync_ms\":%llu", (unsigned long long)n->last_sync_ms);
 		else
 			printf(",\"last_sync_ms\":null");
-		printf(",\"synced\":%s}", n->synced ? "true" : "false");
+		printf(",\"synced\":%s,\"witness\":%s,\"quorate\":%s,\"votes\":%u", n->synced ? "true" : "false",
+		    n->witness ? "true" : "false", !n->has_quorate || n->quorate ? "true" : "false", n->votes);
+		if (n->vote_for != NULL) {
+			printf(",\"vote_for\":");
+			json_str(n->vote_for);
+		}
+		printf("}");
 	}
 	printf("],\"vips\":[");
 	for (size_t i = 0; i < r->n_vips; i++) {
@@ -260,6 +280,13 @@ static void print_table(const Tandem__CtlResponse *r, int verbose)
 
 	printf("node %s%s, proxyd %s\n\n", r->node ? r->node : "?",
 	    r->maintenance ? " (MAINTENANCE)" : "", r->proxyd_ready ? "ready" : "NOT READY");
+	if (r->quorum)
+		printf("quorum %s: %u of %zu votes, %u needed%s\n", r->quorate ? "yes" : "NO", r->votes_seen,
+		    r->n_nodes, r->votes_needed, r->quorate ? "" : " (holding no VIP, claiming none)");
+	if (r->witness)
+		printf("witness: a vote only, votes for %s\n", r->vote_for ? r->vote_for : "nobody yet");
+	if (r->quorum || r->witness)
+		printf("\n");
 	printf("%-12s %-22s %-6s %10s  %-24s %-6s %-5s %s\n", "NODE", "ADDRESS", "ALIVE", "LAST(ms)",
 	    "HEALTH", "MAINT", "DRIFT", "SYNC(ms)");
 	for (size_t i = 0; i < r->n_nodes; i++) {
@@ -283,6 +310,10 @@ static void print_table(const Tandem__CtlResponse *r, int verbose)
 		    n->address ? n->address : "", n->alive ? "yes" : "NO", age, health,
 		    n->maintenance ? "yes" : "no", n->config_drift ? "YES" : "no", sync);
 	}
+	for (size_t i = 0; i < r->n_nodes; i++)
+		if (r->nodes[i]->witness && !r->nodes[i]->self)
+			printf("witness %s votes for %s\n", r->nodes[i]->node ? r->nodes[i]->node : "?",
+			    r->nodes[i]->vote_for ? r->nodes[i]->vote_for : "nobody (or unheard)");
 	printf("\n%-12s %-22s %-10s %-12s %-8s %s\n", "VIP", "ADDRESS", "INTERFACE", "OWNER", "ROLE",
 	    "PRIORITY");
 	for (size_t i = 0; i < r->n_vips; i++) {

@@ -13,6 +13,7 @@
  * SIGHUP reloads like `hactl reload`.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <linux/capability.h>
 #include <pwd.h>
 #include <signal.h>
@@ -48,7 +49,7 @@ struct hacd_main {
 static void usage(void)
 {
 	fprintf(stderr,
-	    "usage: hacd -c FILE -n NODE [-R RUNDIR] [-S STATEDIR] [-d] [-f]\n"
+	    "usage: hacd -c FILE -n NODE [-R RUNDIR] [-S STATEDIR] [-d] [-f] [-w]\n"
 	    "       hacd -t -c FILE [-n NODE]\n"
 	    "  -c FILE      configuration (hacd.conf(5))\n"
 	    "  -n NODE      this node's name in the configuration\n"
@@ -56,7 +57,9 @@ static void usage(void)
 	    "  -S STATEDIR  epoch file (default /var/lib/tandem)\n"
 	    "  -d           debug logging\n"
 	    "  -f           foreground (always; accepted for compatibility)\n"
-	    "  -t           check the configuration and key file, then exit\n");
+	    "  -t           check the configuration and key file, then exit\n"
+	    "  -w, --witness  run NODE as a witness: a vote for quorum, never a VIP\n"
+	    "               (NODE must say witness = true in the configuration)\n");
 	exit(2);
 }
 
@@ -190,14 +193,18 @@ int main(int argc, char **argv)
 	static struct hacd_main m;
 	const char *conf_path = NULL, *name = NULL;
 	const char *rundir = "/run/tandem", *statedir = "/var/lib/tandem";
-	int check = 0, debug = 0, failed, opt;
+	int check = 0, debug = 0, witness = 0, failed, opt;
+	static const struct option longopts[] = {
+		{ "witness", no_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct hacd_config *cfg;
 	struct wire_keyring *kr;
 	struct conf_err cerr;
 	char err[512], path[HACD_PATH_MAX];
 	uint64_t epoch, usec = 0;
 
-	while ((opt = getopt(argc, argv, "c:n:R:S:dfth")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:n:R:S:dfthw", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': conf_path = optarg; break;
 		case 'n': name = optarg; break;
@@ -206,6 +213,7 @@ int main(int argc, char **argv)
 		case 'd': debug = 1; break;
 		case 'f': break;
 		case 't': check = 1; break;
+		case 'w': witness = 1; break;
 		default: usage();
 		}
 	}
@@ -216,6 +224,16 @@ int main(int argc, char **argv)
 	cfg = hacd_config_load(conf_path, name, &cerr);
 	if (cfg == NULL) {
 		fprintf(stderr, "hacd: %s\n", cerr.msg);
+		return 1;
+	}
+	/* The role is said twice, in the file and on the command line, so a
+	 * witness's unit cannot start a VIP holder by a typo in -n, nor a
+	 * node's unit a witness. */
+	if (name != NULL && witness != cfg->nodes[cfg->self].witness) {
+		fprintf(stderr, "hacd: %s: node %s %s\n", conf_path, name, witness ?
+		    "is not a witness (witness = true in its nodes entry) but --witness was given" :
+		    "is a witness: start it with hacd --witness");
+		hacd_config_free(cfg);
 		return 1;
 	}
 	/* As root (by hand, the lab, `hacd -t` from a root shell) a key file

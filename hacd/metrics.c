@@ -297,6 +297,34 @@ static void render_local(struct buf *o, const struct node *n, const struct ctl *
 	prom_u64(o, "tandem_hacd_preemptions_held_total", n->preempt_unheard, NULL);
 }
 
+/* Quorum (hacd/quorum.c): whether this node may hold VIPs, its votes, and
+ * a witness's vote. Always rendered, so an alert on quorate == 0 needs no
+ * special case for quorum off (quorate is then 1). */
+static void render_quorum(struct buf *o, const struct node *n)
+{
+	const struct hacd_config *cfg = n->cfg;
+
+	prom_family(o, "tandem_hacd_quorum_enabled", PROM_GAUGE, "1 when hacd.conf says quorum = \"majority\".");
+	prom_u64(o, "tandem_hacd_quorum_enabled", cfg->quorum != 0, NULL);
+	prom_family(o, "tandem_hacd_quorate", PROM_GAUGE,
+	    "1 while this node may hold VIPs: quorum off, or it counts a majority of the votes.");
+	prom_u64(o, "tandem_hacd_quorate", node_quorate(n) != 0, NULL);
+	prom_family(o, "tandem_hacd_quorum_votes", PROM_GAUGE,
+	    "Votes this node counts (itself, live peers, a witness voting for it) and the majority needed.");
+	prom_u64(o, "tandem_hacd_quorum_votes", n->quorum.seen, "kind", "seen", NULL);
+	prom_u64(o, "tandem_hacd_quorum_votes", n->quorum.needed, "kind", "needed", NULL);
+	prom_family(o, "tandem_hacd_quorum_lost_total", PROM_COUNTER, "Times this node lost its majority.");
+	prom_u64(o, "tandem_hacd_quorum_lost_total", n->quorum_lost, NULL);
+	if (!n->witness)
+		return;
+	prom_family(o, "tandem_hacd_witness_vote", PROM_GAUGE, "A witness: 1 for the node it gives its vote to.");
+	for (size_t i = 0; i < cfg->nnodes; i++)
+		if (!cfg->nodes[i].witness)
+			prom_u64(o, "tandem_hacd_witness_vote", n->vote_for == (int)i, "node", cfg->nodes[i].name, NULL);
+	prom_family(o, "tandem_hacd_witness_vote_moves_total", PROM_COUNTER, "A witness: times its vote moved.");
+	prom_u64(o, "tandem_hacd_witness_vote_moves_total", n->vote_moves, NULL);
+}
+
 void hacd_metrics_render(struct buf *o, const struct node *n, const struct ctl *ctl,
     const struct httpget *http, uint64_t now_ms)
 {
@@ -311,6 +339,7 @@ void hacd_metrics_render(struct buf *o, const struct node *n, const struct ctl *
 	prom_family(o, "tandem_hacd_proxyd_ready", PROM_GAUGE,
 	    "1 while the local proxyd is connected on the channel and says it is ready.");
 	prom_u64(o, "tandem_hacd_proxyd_ready", channel_ready(&n->chan) != 0, NULL);
+	render_quorum(o, n);
 	render_vips(o, n);
 	render_peers(o, n, now_ms);
 	render_datagrams(o, n);

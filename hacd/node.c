@@ -55,6 +55,16 @@ static void stop_poll_cb(struct ev_loop *loop, struct ev_timer *t);
  * accepted, still draining (Connection: close). */
 #define NODE_LINGER_MS      200
 #define NODE_NOTIFY_TIMEOUT 60000
+/* With quorum on, an owner this node counts dead still counts as holding
+ * its VIPs, for this node's claims, this many advert intervals more. A cut
+ * owner gives its VIPs up when it counts its peers dead, and they count it
+ * dead, each a dead interval after the last heartbeat it got; those last
+ * heartbeats can be up to an interval apart (the nodes' heartbeats are not
+ * in phase). One interval covers that, one more the scheduling, so the
+ * owner on the smaller side has given a VIP up before the larger side
+ * takes it: one owner at every instant, not just after the cut settles.
+ * The price: a failover after an owner dies takes 2 intervals more. */
+#define NODE_CLAIM_GRACE_ADVERTS 2
 #define NODE_YIELD_MIN_MS   5000
 
 static void schedule_eval(struct node *n)
@@ -91,6 +101,8 @@ unsigned node_effective_prio(const struct node *n, size_t v, int *fault)
 	unsigned weight = 0;
 
 	*fault = 0;
+	if (!node_quorate(n))
+		*fault = 1;
 	if (cfg->proxyd_weight != HACD_WEIGHT_OFF && !channel_ready(&n->chan)) {
 		if (cfg->proxyd_weight == HACD_WEIGHT_FAULT)
 			*fault = 1;
@@ -124,7 +136,10 @@ static const char *fault_cause(const struct node *n, size_t v, char *buf, size_t
 	const struct hacd_config *cfg = n->cfg;
 
 	buf[0] = '\0';
-	if (cfg->proxyd_weight == HACD_WEIGHT_FAULT && !channel_ready(&n->chan))
+	if (!node_quorate(n))
+		snprintf(buf, len, " (%u of %zu votes, %u needed)", n->quorum.seen, cfg->nnodes,
+		    n->quorum.needed);
+	else if (cfg->proxyd_weight == HACD_WEIGHT_FAULT && !channel_ready(&n->chan))
 		snprintf(buf, len, " (proxyd %s)", n->chan.conn ? "not ready" : "not connected");
 	else if (cfg->track_interface && n->vips[v].link_down)
 		snprintf(buf, len, " (link down on %s)", cfg->vips[v].addr.ifname);
@@ -135,6 +150,11 @@ static const char *fault_cause(const struct node *n, size_t v, char *buf, size_t
 				break;
 			}
 	return buf;
+}
+
+int node_quorate(const struct node *n)
+{
+	return !n->cfg->quorum || n->quorum.quorate;
 }
 
 const char *node_vip_owner(const struct node *n, size_t v)
@@ -266,6 +286,21 @@ static void send_heartbeat(struct node *n)
 		if (i != cfg->self && n->peers.peers[i].alive)
 			heard[hb.n_heard++] = (char *)cfg->nodes[i].name;
 	hb.heard = heard;
+	hb.has_quorate = 1;
+	hb.quorate = node_quorate(n);
+	hb.has_votes = 1;
+	hb.votes = n->quorum.seen;
+	if (n->witness) {
+		/* Only a vote: no VIP advert at all, so no peer ever sees it as
+		 * a candidate whatever its configuration says. */
+		hb.has_witness = 1;
+		hb.witness = 1;
+		hb.vote_for = n->vote_for >= 0 ? (char *)cfg->nodes[n->vote_for].name : (char *)"";
+		hb.n_vips = 0;
+		peer_send_heartbeat(&n->peers, &hb);
+		ev_timer_start(n->loop, &n->hb_timer, cfg->advert_ms);
+		return;
+	}
 	for (size_t v = 0; v < cfg->nvips; v++) {
 		struct node_vip *nv = &n->vips[v];
 
@@ -421,6 +456,16 @@ static void apply_result(struct node *n, size_t v, const struct election_result 
 		ev_timer_stop(n->loop, &nv->reeval_timer);
 }
 
+/* When peer i's claim grace ends (NODE_CLAIM_GRACE_ADVERTS), 0 if it has none. */
+static uint64_t claim_grace_until(const struct node *n, size_t i)
+{
+	const struct peer *p = &n->peers.peers[i];
+
+	if (!n->cfg->quorum || p->alive || p->last_heard_ms == 0)
+		return 0;
+	return p->last_heard_ms + peer_dead_after_ms(&n->peers, i) + NODE_CLAIM_GRACE_ADVERTS * n->cfg->advert_ms;
+}
+
 static void eval_vip(struct node *n, size_t v)
 {
 	const struct hacd_config *cfg = n->cfg;
@@ -442,12 +487,23 @@ static void eval_vip(struct node *n, size_t v)
 			nodes[i].role = n->vips[v].st.role;
 			nodes[i].yield_to = -1;
 			nodes[i].hears_self = 1;
+			nodes[i].no_quorum = 0;
 		} else {
+			uint64_t until = claim_grace_until(n, i);
+
 			nodes[i].alive = p->alive;
+			if (!p->alive && p->vips[v].role == ELECTION_MASTER &&
+			    n->vips[v].st.role != ELECTION_MASTER && until > ev_now(n->loop)) {
+				nodes[i].alive = 1;
+				if (n->grace_next == 0 || until < n->grace_next)
+					n->grace_next = until;
+			}
 			nodes[i].prio = p->vips[v].prio;
 			nodes[i].role = p->vips[v].role;
 			nodes[i].yield_to = p->vips[v].yield_to;
 			nodes[i].hears_self = p->hears_self;
+			/* A witness's own count does not matter: it never claims. */
+			nodes[i].no_quorum = cfg->quorum && !p->quorate && !cfg->nodes[i].witness;
 		}
 	}
 	memset(&view, 0, sizeof(view));
@@ -456,6 +512,7 @@ static void eval_vip(struct node *n, size_t v)
 	view.nnodes = cfg->nnodes;
 	view.self = cfg->self;
 	view.self_fault = fault;
+	view.self_no_quorum = !node_quorate(n);
 	view.self_yield_to = n->vips[v].yield_armed ? n->vips[v].yield_to : -1;
 	view.preempt = cfg->vips[v].preempt;
 	view.preempt_delay_ms = cfg->vips[v].preempt_delay_ms;
@@ -465,10 +522,101 @@ static void eval_vip(struct node *n, size_t v)
 	apply_result(n, v, &r);
 }
 
+/* The configured nodes as quorum_count and quorum_witness_vote see them. */
+static void fill_voters(const struct node *n, struct quorum_voter *qv)
+{
+	const struct hacd_config *cfg = n->cfg;
+
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		const struct peer *p = &n->peers.peers[i];
+
+		qv[i].name = cfg->nodes[i].name;
+		qv[i].witness = cfg->nodes[i].witness;
+		qv[i].alive = i == cfg->self ? 1 : p->alive;
+		qv[i].votes_for_self = p->vote_for == (int)cfg->self;
+		qv[i].claims = 0;
+		for (size_t v = 0; v < cfg->nvips && i != cfg->self; v++)
+			qv[i].claims += p->vips[v].role == ELECTION_MASTER;
+	}
+}
+
+/* Count the votes; log (once per change) and count a lost majority. A
+ * majority regained is a start-up of its own, as a link that comes back:
+ * cut off, this node heard only its own side, so it listens for the dead
+ * interval (or until it hears every node, or an owner) before it claims. */
+static void update_quorum(struct node *n)
+{
+	const struct hacd_config *cfg = n->cfg;
+	struct quorum_voter qv[HACD_MAX_NODES];
+	int known = n->quorum.needed != 0, was = node_quorate(n);
+
+	fill_voters(n, qv);
+	quorum_count(qv, cfg->nnodes, cfg->self, &n->quorum);
+	if (!cfg->quorum || n->witness)
+		return;
+	if (known && was == n->quorum.quorate)
+		return;
+	if (n->quorum.quorate) {
+		uint64_t until = ev_now(n->loop) + cfg->dead_intervals * cfg->advert_ms;
+
+		if (known && until > n->startup_until_ms)
+			n->startup_until_ms = until;
+		node_event(n, "quorum: %u of %zu votes, %u needed: this node may hold VIPs", n->quorum.seen,
+		    cfg->nnodes, n->quorum.needed);
+	} else {
+		if (known)
+			n->quorum_lost++;
+		node_event(n, "quorum %s: %u of %zu votes, %u needed: this node holds no VIP and claims none",
+		    known ? "lost" : "not yet", n->quorum.seen, cfg->nnodes, n->quorum.needed);
+	}
+}
+
+/* A witness gives its vote (hacd/quorum.c), once it has heard the cluster:
+ * every node, or for the dead interval after its start, so a restarted
+ * witness does not hand its vote to the first node it hears while the
+ * owner's heartbeat is still on its way. Returns 1 if the vote moved. */
+static int witness_vote(struct node *n)
+{
+	const struct hacd_config *cfg = n->cfg;
+	struct quorum_voter qv[HACD_MAX_NODES];
+	uint64_t now = ev_now(n->loop);
+	int all = 1, vf;
+
+	fill_voters(n, qv);
+	for (size_t i = 0; i < cfg->nnodes; i++)
+		all &= qv[i].alive;
+	if (n->vote_for < 0 && !all && now < n->startup_until_ms) {
+		ev_timer_start(n->loop, &n->quorum_timer, n->startup_until_ms - now);
+		return 0;
+	}
+	vf = quorum_witness_vote(qv, cfg->nnodes, n->vote_for);
+	if (vf == n->vote_for)
+		return 0;
+	node_event(n, "witness: vote %s -> %s", n->vote_for >= 0 ? cfg->nodes[n->vote_for].name : "nobody",
+	    vf >= 0 ? cfg->nodes[vf].name : "nobody");
+	n->vote_for = vf;
+	n->vote_moves++;
+	return 1;
+}
+
+static void quorum_timer_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	schedule_eval(t->data);
+}
+
 static void eval_all(struct node *n)
 {
 	int send = 0, fault;
 
+	update_quorum(n);
+	if (n->witness) {
+		if (witness_vote(n) || n->peer_returned)
+			send_heartbeat(n);
+		n->peer_returned = 0;
+		return;
+	}
+	n->grace_next = 0;
 	for (size_t v = 0; v < n->cfg->nvips; v++) {
 		enum election_role before = n->vips[v].st.role;
 
@@ -477,6 +625,11 @@ static void eval_all(struct node *n)
 		    node_effective_prio(n, v, &fault) != n->vips[v].adv_prio)
 			send = 1;
 	}
+	if (n->grace_next > 0)
+		ev_timer_start(n->loop, &n->grace_timer,
+		    n->grace_next > ev_now(n->loop) ? n->grace_next - ev_now(n->loop) : 0);
+	else
+		ev_timer_stop(n->loop, &n->grace_timer);
 	/* A peer that came back waits for our heartbeat to name it before
 	 * it may preempt: tell it now rather than an interval later. */
 	if (n->peer_returned)
@@ -699,7 +852,8 @@ static void tick_cb(struct ev_loop *loop, struct ev_timer *t)
 		gate_retry(&n->vips[v].gate);
 	}
 	recheck(n);
-	bgp_tick(&n->bgp);
+	if (!n->witness)   /* a witness announces nothing, BGP routes neither */
+		bgp_tick(&n->bgp);
 	nodestatus_send(n);
 	ev_timer_start(loop, t, NODE_TICK_MS);
 }
@@ -806,6 +960,10 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 	ev_timer_init(&n->drain_timer, drain_timer_cb, n);
 	ev_timer_init(&n->gate_timer, gate_timer_cb, n);
 	ev_timer_init(&n->stop_timer, stop_poll_cb, n);
+	ev_timer_init(&n->quorum_timer, quorum_timer_cb, n);
+	ev_timer_init(&n->grace_timer, quorum_timer_cb, n);
+	n->witness = cfg->nodes[cfg->self].witness;
+	n->vote_for = -1;
 	ev_defer_init(&n->eval_defer, eval_defer_cb, n);
 	ev_defer_init(&n->recheck_defer, recheck_defer_cb, n);
 	ev_defer_init(&n->hb_defer, hb_defer_cb, n);
@@ -838,16 +996,17 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 		    net_addr_str((const struct sockaddr *)&cfg->nodes[cfg->self].addr, a, sizeof(a)));
 		return -1;
 	}
-	n->vip = vip_ctx_new();
-	if (n->vip == NULL) {
+	/* A witness holds no VIP: no netlink, no address ever touched. */
+	n->vip = n->witness ? NULL : vip_ctx_new();
+	if (n->vip == NULL && !n->witness) {
 		log_warnx("cannot open netlink for VIP management");
 		return -1;
 	}
-	fd = vip_monitor_fd(n->vip);
+	fd = n->vip != NULL ? vip_monitor_fd(n->vip) : -1;
 	if (fd >= 0) {
 		ev_io_init(&n->mon_io, fd, monitor_io_cb, n);
 		ev_io_start(loop, &n->mon_io, EV_READ);
-	} else {
+	} else if (!n->witness) {
 		log_warnx("no netlink monitor: VIP removal and link changes are seen by the 1 s poll only");
 	}
 	snprintf(path, sizeof(path), "%s/hacd.chan", rundir);
@@ -867,7 +1026,7 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 		return -1;
 	/* A crashed predecessor may have left VIPs behind: holding one this
 	 * node has not won would make a second owner. */
-	for (size_t v = 0; v < cfg->nvips; v++) {
+	for (size_t v = 0; v < cfg->nvips && n->vip != NULL; v++) {
 		const struct vip_addr *va = &cfg->vips[v].addr;
 		int up = vip_link_up(n->vip, va->ifname);
 
@@ -886,8 +1045,9 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 	ev_timer_start(loop, &n->tick_timer, NODE_TICK_MS);
 	send_heartbeat(n);
 	schedule_eval(n);
-	log_info("node %s: up (cluster %s, %zu nodes, %zu VIPs, advert %llu ms, epoch %llu)",
-	    cfg->nodes[cfg->self].name, cfg->cluster, cfg->nnodes, cfg->nvips,
+	log_info("node %s: up%s (cluster %s, %zu nodes, %zu VIPs, advert %llu ms, epoch %llu)",
+	    cfg->nodes[cfg->self].name, n->witness ? " as a witness (a vote, no VIP)" : "",
+	    cfg->cluster, cfg->nnodes, cfg->nvips,
 	    (unsigned long long)cfg->advert_ms, (unsigned long long)epoch);
 	return 0;
 }
@@ -928,6 +1088,8 @@ void node_fini(struct node *n)
 	ev_timer_stop(n->loop, &n->drain_timer);
 	ev_timer_stop(n->loop, &n->gate_timer);
 	ev_timer_stop(n->loop, &n->stop_timer);
+	ev_timer_stop(n->loop, &n->quorum_timer);
+	ev_timer_stop(n->loop, &n->grace_timer);
 	if (n->chan_open)
 		channel_close(&n->chan);
 	if (n->vip != NULL) {

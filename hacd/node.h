@@ -17,6 +17,7 @@
 #include "hacd/gate.h"
 #include "hacd/peer.h"
 #include "hacd/proc.h"
+#include "hacd/quorum.h"
 #include "hacd/repl.h"
 #include "hacd/vip.h"
 #include "lib/ev.h"
@@ -83,6 +84,14 @@ struct node {
 	int stopping;                   /* graceful stop in progress */
 	uint64_t notify_failed;
 	uint64_t preempt_unheard;       /* preemptions held back until the owner heard us ("preempt-wait-unheard") */
+	int witness;                    /* hacd --witness: only a vote, no VIP, no election (hacd/quorum.c) */
+	int vote_for;                   /* a witness: the node it votes for, -1 nobody yet */
+	struct quorum_count quorum;     /* the votes this node counts now (quorate 1 when quorum is off) */
+	uint64_t quorum_lost;           /* times this node lost its majority ("quorum-lost") */
+	uint64_t vote_moves;            /* a witness: times its vote moved ("witness-vote-moves") */
+	struct ev_timer quorum_timer;   /* a witness: its start-up wait ends (it votes only then) */
+	struct ev_timer grace_timer;    /* quorum on: a dead owner's claim grace ends (eval_vip) */
+	uint64_t grace_next;            /* the earliest such end in the last evaluation, 0 none */
 	void (*event_cb)(void *arg, const char *line);  /* hactl events subscribers (hacd/ctl.c) */
 	void *event_arg;
 	struct bgp bgp;                 /* the VIP groups in mode "bgp" (hacd/bgp.c) */
@@ -134,6 +143,9 @@ int node_maintenance(struct node *n, int on, char *msg, size_t len);
 /* Re-read the configuration file and the key file. On any error the
  * running configuration stays; msg gets the file:line message. 0/-1. */
 int node_reload(struct node *n, char *msg, size_t len);
+
+/* May this node hold VIPs? 1 with quorum off, or when it counts a majority. */
+int node_quorate(const struct node *n);
 
 /* Role and owner of VIP v as this node sees it: the owner is this node if
  * it is MASTER, else a live peer claiming MASTER, else NULL. */

@@ -90,6 +90,15 @@ void nodestatus_fill(struct nodestatus *st, struct node *n, uint64_t now)
 				ns->last_sync_ms = now - rp->last_rx_ms;
 			}
 		}
+		ns->has_witness = 1;
+		ns->witness = cfg->nodes[i].witness;
+		if (!self && cfg->nodes[i].witness && p->vote_for >= 0)
+			ns->vote_for = (char *)cfg->nodes[p->vote_for].name;
+		else if (self && n->witness && n->vote_for >= 0)
+			ns->vote_for = (char *)cfg->nodes[n->vote_for].name;
+		ns->has_quorate = ns->has_votes = 1;
+		ns->quorate = self ? node_quorate(n) : p->quorate;
+		ns->votes = self ? n->quorum.seen : p->votes;
 		if (!self && p->last_heard_ms != 0) {
 			ns->has_last_heard_ms = 1;
 			ns->last_heard_ms = now - p->last_heard_ms;

@@ -82,6 +82,7 @@ static void dead_cb(struct ev_loop *loop, struct ev_timer *t)
 
 	(void)loop;
 	p->alive = 0;
+	p->vote_for = -1;   /* whatever it voted since is unknown */
 	snprintf(what, sizeof(what), "dead (no authenticated heartbeat for %llu ms)",
 	    (unsigned long long)peer_dead_after_ms(pt, idx));
 	if (pt->changed != NULL)
@@ -112,6 +113,7 @@ void peer_table_init(struct peer_table *pt, struct ev_loop *loop, const struct h
 		wire_replay_init(&p->replay);
 		fresh_init(&p->fresh);
 		ev_timer_init(&p->dead_timer, dead_cb, p);
+		p->vote_for = -1;
 		for (size_t v = 0; v < HACD_MAX_VIPS; v++)
 			p->vips[v].yield_to = -1;
 	}
@@ -451,6 +453,28 @@ static int copy_heartbeat(struct peer_table *pt, struct peer *p, const Tandem__H
 		p->advert_ms = hb->advert_ms;
 	if (hb->has_uptime_ms)
 		p->uptime_ms = hb->uptime_ms;
+	/* A witness's vote moves quorum (hacd/quorum.c): only a configured
+	 * witness's vote is taken, and only as the name of a configured node. */
+	{
+		int vf = -1;
+
+		if (cfg->nodes[p - pt->peers].witness && hb->has_witness && hb->witness && hb->vote_for != NULL)
+			vf = hacd_config_node(cfg, hb->vote_for);
+		/* An undecided witness (restarted, still hearing the cluster)
+		 * leaves the vote we last heard from it in place while it stays
+		 * alive: it moves a vote only by naming another node, which we
+		 * hear as we hear this, and a vote is forgotten when the witness
+		 * is counted dead (dead_cb). So a witness restarted during a cut
+		 * does not take the owner's majority away for a moment. */
+		if (vf < 0 && cfg->nodes[p - pt->peers].witness)
+			vf = p->vote_for;
+		if (vf != p->vote_for) {
+			p->vote_for = vf;
+			changed = 1;
+		}
+		p->quorate = hb->has_quorate ? hb->quorate : 1;
+		p->votes = hb->has_votes ? hb->votes : 0;
+	}
 	/* Whether our heartbeats reach it: the election preempts it only
 	 * then. A sender that predates the list is taken to hear us, as
 	 * hacd always assumed. */

@@ -64,6 +64,9 @@ struct peer {
 	uint32_t advert_ms;
 	uint64_t uptime_ms;
 	int hears_self;           /* its latest heartbeat lists this node as heard (older senders: 1) */
+	int vote_for;             /* a witness: the node index its heartbeat votes for, -1 none (hacd/quorum.c) */
+	int quorate;              /* what it says of itself: it counts a majority (or quorum is off) */
+	unsigned votes;           /* ... and how many votes it counts */
 	struct peer_vip vips[HACD_MAX_VIPS];
 	uint32_t bgp_announcing;  /* bit v: it announces BGP-mode group v (its heartbeat says) */
 	struct peer_table *table;

@@ -246,11 +246,19 @@ static void send_view(struct repl *r)
 		members[i] = (char *)node_name(r, i);
 	v.n_members = r->cfg->nnodes;
 	v.members = members;
-	for (size_t i = 0; i < r->cfg->nnodes; i++)
+	uint32_t nodes = 0;
+
+	/* A witness (hacd --witness) serves no traffic: a share of the
+	 * cluster's rate is split among the nodes that do. */
+	for (size_t i = 0; i < r->cfg->nnodes; i++) {
+		if (r->cfg->nodes[i].witness)
+			continue;
+		nodes++;
 		if (i != r->cfg->self && r->peers->peers[i].alive)
 			alive++;
+	}
 	v.has_nodes = v.has_alive = v.has_sync_interval_ms = v.has_tickets = 1;
-	v.nodes = (uint32_t)r->cfg->nnodes;
+	v.nodes = nodes;
 	v.alive = alive;
 	v.sync_interval_ms = (uint32_t)r->cfg->repl.sync_interval_ms;
 	v.tickets = r->cfg->repl.ticket_rotate_ms > 0;

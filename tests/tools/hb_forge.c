@@ -70,6 +70,7 @@ struct hbf_opts {
 	const char *cluster;       /* forge, junk: cluster name */
 	const char *node;          /* forge: node to impersonate */
 	const char *vip;           /* forge: VIP group to claim */
+	const char *vote_for;      /* forge: speak as a witness voting for this node (quorum) */
 	const char *kind;          /* junk kind */
 	const char *iface;         /* capture */
 	unsigned long port;        /* capture: UDP destination port */
@@ -168,6 +169,8 @@ hbf_parse_opts(int argc, char **argv, struct hbf_opts *o)
 			o->cluster = v;
 		} else if (strcmp(a, "--node") == 0) {
 			o->node = v;
+		} else if (strcmp(a, "--vote-for") == 0) {
+			o->vote_for = v;
 		} else if (strcmp(a, "--vip") == 0) {
 			o->vip = v;
 		} else if (strcmp(a, "--kind") == 0) {
@@ -378,6 +381,13 @@ hbf_forge(const struct hbf_opts *o)
 	    TANDEM__HEALTH_BITS__HEALTH_LINK_UP | TANDEM__HEALTH_BITS__HEALTH_SCRIPT_OK;
 	hb.n_vips = 1;
 	hb.vips = vas;
+	if (o->vote_for != NULL) {
+		/* A witness's lie: its vote for the node that lost its
+		 * majority, which would make it an owner on the wrong side. */
+		hb.n_vips = 0;
+		hb.has_witness = hb.witness = 1;
+		hb.vote_for = (char *)o->vote_for;
+	}
 	pm.body_case = TANDEM__PEER_MESSAGE__BODY_HEARTBEAT;
 	pm.heartbeat = &hb;
 	if (strcmp(o->body, "sync") == 0) {
@@ -703,7 +713,7 @@ static const struct {
 	const char *help;
 } hbf_cmds[] = {
 	{ "forge", hbf_forge,
-	  "--to IP:PORT --key FILE --node NAME [--cluster demo] [--vip web] [--spoof IP:PORT]\n"
+	  "--to IP:PORT --key FILE --node NAME [--cluster demo] [--vip web] [--vote-for NODE] [--spoof IP:PORT]\n"
 	  "\t\t[--body heartbeat|sync|sync-request|purge|digest] [--admin UP/SRV] [--state ready|drain|maint]\n"
 	  "\t\t[--url URL]\n"
 	  "\t\ta heartbeat claiming VIP at priority 255 (or a state sync setting UP/SRV's\n"

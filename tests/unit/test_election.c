@@ -264,6 +264,7 @@ static void run_scenario(const struct scenario *sc)
 	struct election_view v;
 	struct election_result r;
 
+	memset(nodes, 0, sizeof(nodes));
 	election_state_init(&st);
 	for (size_t k = 0; k < sc->nsteps; k++) {
 		const struct step *s = &sc->steps[k];
@@ -329,6 +330,7 @@ static void test_pair_converges(void **unused)
 		struct election_result r;
 		int masters;
 
+		memset(nodes, 0, sizeof(nodes));
 		election_state_init(&st[0]);
 		election_state_init(&st[1]);
 		st[0].role = roles[a];
@@ -366,6 +368,17 @@ static void test_pair_converges(void **unused)
 	}
 }
 
+/* A view of two nodes, this one first, nothing else set. */
+static void pair_view(struct election_view *v, const struct election_node *nodes, uint64_t now)
+{
+	memset(v, 0, sizeof(*v));
+	v->now_ms = now;
+	v->nodes = nodes;
+	v->nnodes = 2;
+	v->self = 0;
+	v->self_yield_to = -1;
+}
+
 /* The held-back preemption is flagged (hacd/node.c counts it as
  * "preempt-wait-unheard"), and only that: not an ordinary preempt, not a
  * wait for the delay, not a dead owner. */
@@ -387,21 +400,16 @@ static void test_preempt_unheard_flag(void **unused)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct election_state st;
 		struct election_node nodes[2] = {
-			{ "n1", 1, 150, ELECTION_BACKUP, -1, 0 },
+			{ "n1", 1, 150, ELECTION_BACKUP, -1, 0, 0 },
 			{ "n2", rows[i].owner.alive, rows[i].owner.prio, rows[i].owner.role,
-			  rows[i].owner.yield_to, rows[i].owner.hears },
+			  rows[i].owner.yield_to, rows[i].owner.hears, 0 },
 		};
 		struct election_view v;
 		struct election_result r;
 
 		election_state_init(&st);
 		st.role = ELECTION_BACKUP;
-		memset(&v, 0, sizeof(v));
-		v.now_ms = 10000;
-		v.nodes = nodes;
-		v.nnodes = 2;
-		v.self = 0;
-		v.self_yield_to = -1;
+		pair_view(&v, nodes, 10000);
 		v.preempt = 1;
 		v.preempt_delay_ms = rows[i].delay;
 		election_step(&st, &v, &r);
@@ -429,6 +437,70 @@ static void test_invalid_view(void **unused)
 	assert_string_equal(election_role_str((enum election_role)42), "invalid");
 }
 
+/* No quorum: an owner gives the VIP up at once and a backup that would
+ * be the best candidate claims nothing; with the majority back the node
+ * hears the cluster first (the FAULT start-up rule) before it claims. */
+static void test_no_quorum(void **unused)
+{
+	struct election_node nodes[2] = {
+		{ "n1", 1, 150, ELECTION_MASTER, -1, 1, 0 },
+		{ "n2", 0, 100, ELECTION_INIT, -1, 0, 0 },
+	};
+	struct election_state st;
+	struct election_result r;
+	struct election_view v;
+
+	(void)unused;
+	election_state_init(&st);
+	st.role = ELECTION_MASTER;
+	pair_view(&v, nodes, 1000);
+	v.self_no_quorum = 1;
+	election_step(&st, &v, &r);
+	assert_int_equal(r.next.role, ELECTION_FAULT);
+	assert_int_equal(r.actions, ELECTION_ACT_DEL);
+	assert_non_null(strstr(r.reason, "no quorum"));
+	st = r.next;
+	v.now_ms = 2000;
+	election_step(&st, &v, &r);
+	assert_int_equal(r.next.role, ELECTION_FAULT);
+	assert_int_equal(r.actions, 0);
+	/* Majority back, within the start-up wait, nobody heard claiming. */
+	st = r.next;
+	v.self_no_quorum = 0;
+	v.startup_until_ms = 2300;
+	election_step(&st, &v, &r);
+	assert_int_equal(r.next.role, ELECTION_INIT);
+	assert_int_equal(r.reeval_ms, 2300);
+	st = r.next;
+	v.now_ms = 2300;
+	election_step(&st, &v, &r);
+	assert_int_equal(r.next.role, ELECTION_MASTER);
+
+	/* Starting, n2 hears n1 (better) which has no majority yet and so
+	 * advertises priority 0: n2 waits out its start-up rather than take
+	 * the VIP; once n1 counts its majority n2 defers to it. */
+	{
+		struct election_node two[2] = {
+			{ "n1", 1, 0, ELECTION_FAULT, -1, 1, 1 },
+			{ "n2", 1, 100, ELECTION_INIT, -1, 1, 0 },
+		};
+
+		election_state_init(&st);
+		v.nodes = two;
+		v.self = 1;
+		v.now_ms = 1000;
+		v.startup_until_ms = 1300;
+		election_step(&st, &v, &r);
+		assert_int_equal(r.next.role, ELECTION_INIT);
+		two[0].prio = 150;
+		two[0].role = ELECTION_INIT;
+		two[0].no_quorum = 0;
+		v.now_ms = 1010;
+		election_step(&r.next, &v, &r);
+		assert_int_equal(r.next.role, ELECTION_BACKUP);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -436,6 +508,7 @@ int main(void)
 		cmocka_unit_test(test_pair_converges),
 		cmocka_unit_test(test_preempt_unheard_flag),
 		cmocka_unit_test(test_invalid_view),
+		cmocka_unit_test(test_no_quorum),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

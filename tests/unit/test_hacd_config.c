@@ -24,6 +24,8 @@
 #define HEAD "cluster = \"c\";\nkey_file = \"/k\";\n"
 #define NODES "nodes = ( { name = \"n1\"; address = \"10.99.0.1\"; },\n" \
               "          { name = \"n2\"; address = \"10.99.0.2\"; port = 7100; } );\n"
+#define WNODES "nodes = ( { name = \"n1\"; address = \"10.99.0.1\"; },\n" \
+               "  { name = \"n2\"; address = \"10.99.0.2\"; }, { name = \"w\"; address = \"10.99.0.9\"; witness = true; } );\n"
 #define MCAST(body) "multicast = { " body " };\n"
 #define REPL(body) "replication = { " body " };\n"
 #define BGPVIP(addr, proto) "vips = ( { name = \"web\"; mode = \"bgp\"; address = \"" addr "\";\n" \
@@ -143,6 +145,19 @@ static const struct {
 	{ "admin max_connections 0", HEAD "admin = { listen = \"127.0.0.1:9902\"; max_connections = 0; };\n"
 	    NODES VIP(""), "test.conf:3:" },
 	{ "admin unknown key", HEAD "admin = { port = 9902; };\n" NODES VIP(""), "unknown setting \"port\"" },
+	/* quorum = "majority" and a witness node (hacd/quorum.c) */
+	{ "quorum majority", HEAD "quorum = \"majority\";\n" NODES VIP(""), NULL },
+	{ "quorum true", HEAD "quorum = true;\n" NODES VIP(""), NULL },
+	{ "quorum off", HEAD "quorum = \"off\";\n" NODES VIP(""), NULL },
+	{ "quorum typo", HEAD "quorum = \"most\";\n" NODES VIP(""),
+	    "test.conf:3: quorum: \"majority\", \"off\", true or false" },
+	{ "witness", HEAD "quorum = true;\n" WNODES VIP(""), NULL },
+	{ "witness without quorum", HEAD WNODES VIP(""), "a witness node is only a vote: it needs quorum" },
+	{ "witness with a priority", HEAD "quorum = true;\n" WNODES
+	    "vips = ( { name = \"web\"; address = \"10.99.0.100/24\"; interface = \"eth0\";\n"
+	    "  priority = { n1 = 150; w = 1; }; } );\n", "test.conf:7: priority: \"w\" is a witness" },
+	{ "only witnesses", HEAD "quorum = true;\nnodes = ( { name = \"n1\"; address = \"10.99.0.1\"; witness = true; } );\n"
+	    "vips = ( );\n", "every node is a witness" },
 	/* mode = "bgp": every node announces a host route through BIRD */
 	{ "bgp", HEAD "bird = { socket = \"/run/bird/bird.ctl\"; };\n" NODES BGPVIP("10.99.200.1/32", "vip_web"), NULL },
 	{ "bgp relative socket", HEAD "bird = { socket = \"bird.ctl\"; };\n" NODES BGPVIP("10.99.200.1/32", "vip_web"), NULL },

@@ -460,6 +460,36 @@ static void test_heard_list(void **state)
 	}
 }
 
+/* A vote is taken only from a node configured as a witness (hacd/quorum.c):
+ * n2 is a plain node here, so its heartbeat saying "witness, votes for
+ * n1" is accepted as a heartbeat and its vote is not. */
+static void test_vote_only_from_a_witness(void **state)
+{
+	Tandem__PeerMessage m = TANDEM__PEER_MESSAGE__INIT;
+	Tandem__Heartbeat hb = TANDEM__HEARTBEAT__INIT;
+	uint8_t pl[512], d[WIRE_MAX_DATAGRAM];
+	size_t pn, dn;
+
+	(void)state;
+	assert_int_equal(prove(7, 1), PEER_ACCEPTED);
+	assert_int_equal(fx.pt.peers[1].vote_for, -1);
+	hb.node = "n2";
+	hb.has_witness = hb.witness = 1;
+	hb.vote_for = "n1";
+	hb.has_quorate = 1;
+	hb.quorate = 0;
+	m.body_case = TANDEM__PEER_MESSAGE__BODY_HEARTBEAT;
+	m.heartbeat = &hb;
+	pn = tandem__peer_message__get_packed_size(&m);
+	assert_true(pn <= sizeof(pl));
+	tandem__peer_message__pack(&m, pl);
+	dn = seal(d, fx.kr, "t", "n2", 7, 2, pl, pn);
+	assert_int_equal(peer_input(&fx.pt, d, dn, (struct sockaddr *)&fx.from_n2), PEER_ACCEPTED);
+	assert_int_equal(fx.pt.peers[1].vote_for, -1);
+	/* What it says of its own count is recorded (status, start-up). */
+	assert_int_equal(fx.pt.peers[1].quorate, 0);
+}
+
 static int sync_calls, request_calls;
 static size_t sync_admin_seen;
 
@@ -832,6 +862,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dead_after_silence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_ladder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heard_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vote_only_from_a_witness, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_after_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_restart_needs_proof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_we_echo_challenges, setup, teardown),
