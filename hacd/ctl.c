@@ -781,10 +781,18 @@ static void do_node_drain(struct ctl *c, struct stream *s, const Tandem__CtlRequ
 		respond_msg(s, CTL_USAGE, on ? "usage: drain NODE" : "usage: enable NODE");
 		return;
 	}
+	/* A name that is no configured node is a malformed command (an
+	 * upstream without its "/SERVER", say), not a refusal: usage, exit 2. */
+	if (hacd_config_node(cfg, req->args[0]) < 0) {
+		c->bad_request++;
+		snprintf(msg, sizeof(msg), "no node named \"%.64s\": %s NODE or %s UPSTREAM/SERVER",
+		    req->args[0], on ? "drain" : "enable", on ? "drain" : "enable");
+		respond_msg(s, CTL_USAGE, msg);
+		return;
+	}
 	if (strcmp(req->args[0], cfg->nodes[cfg->self].name) != 0) {
 		snprintf(msg, sizeof(msg), "%s is not this node (%s): run hactl %s on %s",
-		    hacd_config_node(cfg, req->args[0]) >= 0 ? req->args[0] : "that name",
-		    cfg->nodes[cfg->self].name, on ? "drain" : "enable", req->args[0]);
+		    req->args[0], cfg->nodes[cfg->self].name, on ? "drain" : "enable", req->args[0]);
 		respond_msg(s, CTL_ERR, msg);
 		return;
 	}
