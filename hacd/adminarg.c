@@ -36,6 +36,11 @@ static int name_ok(const char *s, size_t n)
 	return 1;
 }
 
+int adminarg_is_node(const char *upstream)
+{
+	return upstream != NULL && strcmp(upstream, ADMINARG_NODE_UPSTREAM) == 0;
+}
+
 int adminarg_is_verb(const char *verb)
 {
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
@@ -86,6 +91,12 @@ int adminarg_parse(const char *verb, size_t argc, char *const *argv, struct admi
 	if (strchr(slash + 1, '/') != NULL || !name_ok(arg, ulen) || !name_ok(slash + 1, slen)) {
 		snprintf(msg, len, "\"%.80s\": names are 1..%d printable characters, no space, one '/'",
 		    arg, REPLICA_NAME_MAX);
+		return -1;
+	}
+	/* '@' starts hacd's own entries (ADMINARG_NODE_UPSTREAM): hactl
+	 * drain NODE sets those, never a server command. */
+	if (arg[0] == '@') {
+		snprintf(msg, len, "\"%.80s\": upstream names beginning with '@' are hacd's (hactl drain NODE)", arg);
 		return -1;
 	}
 	memcpy(out->upstream, arg, ulen);

@@ -17,6 +17,18 @@
  * a larger one could only be clamped there, so it is refused here. */
 #define ADMINARG_MAX_WEIGHT 256
 
+/* The replicated admin entry behind `hactl drain NODE` / `hactl enable
+ * NODE` (hacd/bgp.c): upstream "@node", server the node's name, state
+ * drain or ready. It rides the server admin entries' authenticated
+ * replication (hacd/repl.c) so any node can set it and a restarted node
+ * relearns it from its peers' bulk syncs. adminarg_parse refuses an
+ * upstream beginning with '@', so no server command can set or clash
+ * with it; hacd does not forward it to proxyd. */
+#define ADMINARG_NODE_UPSTREAM "@node"
+
+/* 1 if an admin entry's upstream is ADMINARG_NODE_UPSTREAM. */
+int adminarg_is_node(const char *upstream);
+
 struct adminarg {
 	char upstream[REPLICA_NAME_MAX + 1];
 	char server[REPLICA_NAME_MAX + 1];

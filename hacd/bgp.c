@@ -237,6 +237,13 @@ static int decide(const struct bgp *b, size_t v, int *graceful, const char **why
 		*why = "proxyd not ready";
 		return 0;
 	}
+	/* A restarted node relearns a drain set for it (hactl drain NODE on
+	 * any node) from its peers' bulk syncs: no route before one arrived,
+	 * or a few seconds passed with none (hacd/repl.h). */
+	if (!repl_admin_settled(&n->repl)) {
+		*why = "waiting for the cluster's admin state";
+		return 0;
+	}
 	*why = "proxyd ready";
 	return 1;
 }
@@ -440,25 +447,19 @@ void bgp_fini(struct bgp *b)
 		gate_clear_all(cfg->nft);
 }
 
-int bgp_node_drain(struct bgp *b, int on, char *msg, size_t len)
+void bgp_node_drain(struct bgp *b, int on, const char *by)
 {
 	struct node *n = b->node;
 
-	if (b->nbgp == 0) {
-		snprintf(msg, len, "no VIP group in mode \"bgp\" on this node (for a VRRP-style VIP: hactl failover)");
-		return -1;
-	}
-	if (b->node_drain == on) {
-		snprintf(msg, len, "node %s already %s", n->cfg->nodes[n->cfg->self].name, on ? "drained" : "in service");
-		return 0;
-	}
+	if (n == NULL || b->node_drain == on)
+		return;
 	b->node_drain = on;
-	node_event(n, "node %s: %s", n->cfg->nodes[n->cfg->self].name,
-	    on ? "drain: routes withdrawn once open connections end" : "back in service: routes announced once proxyd is ready");
-	snprintf(msg, len, "%s", on ? "draining: routes withdrawn once open connections end (at most 2.5 s)" :
-	    "enabled: routes announced once proxyd is ready");
+	if (b->nbgp == 0)
+		return;
+	node_event(n, "node %s: %s (hactl on %s)", n->cfg->nodes[n->cfg->self].name,
+	    on ? "drain: routes withdrawn once open connections end" : "back in service: routes announced once proxyd is ready",
+	    by != NULL && by[0] != '\0' ? by : "?");
 	bgp_eval(b);
-	return 0;
 }
 
 void bgp_counters(const struct bgp *b, void (*add)(void *arg, const char *name, uint64_t v), void *arg)

@@ -68,10 +68,11 @@ void bgp_tick(struct bgp *b);
  * addresses. */
 void bgp_fini(struct bgp *b);
 
-/* hactl drain NODE / hactl enable NODE on this node: withdraw every route
- * once open connections ended (on) or announce them again (off). 0, with a
- * message in msg. */
-int bgp_node_drain(struct bgp *b, int on, char *msg, size_t len);
+/* This node's replicated drain entry (hactl drain|enable NODE, run on any
+ * node; hacd/repl.c hands it over, by = the node whose operator set it):
+ * withdraw every route once open connections ended (on) or announce them
+ * again (off). */
+void bgp_node_drain(struct bgp *b, int on, const char *by);
 
 /* 1 while a route is announced or a withdrawal drains (a graceful stop
  * waits for it), 0 when there is none. */

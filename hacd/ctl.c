@@ -767,14 +767,16 @@ static void broadcast_event(void *arg, const char *line)
 			respond(s, &r);
 }
 
-/* hactl drain NODE / enable NODE: BGP-mode routes of this node
- * (hacd/bgp.c). Only this node: hacd acts on its own routes, and the
- * operator runs hactl where the node is. */
+/* hactl drain NODE / enable NODE, for any node: stored as the node's
+ * admin entry (ADMINARG_NODE_UPSTREAM/NODE) and replicated like a server's
+ * (hacd/repl.c: sealed, authenticated, fresh, last writer wins); the named
+ * node's hacd withdraws or announces its BGP-mode routes (hacd/bgp.c) when
+ * the entry reaches it, and relearns it from its peers after a restart. */
 static void do_node_drain(struct ctl *c, struct stream *s, const Tandem__CtlRequest *req, int on)
 {
 	const struct hacd_config *cfg = c->node->cfg;
 	char msg[300];
-	int rc;
+	int node, bgp = 0, alive;
 
 	if (req->n_args != 1) {
 		c->bad_request++;
@@ -790,14 +792,32 @@ static void do_node_drain(struct ctl *c, struct stream *s, const Tandem__CtlRequ
 		respond_msg(s, CTL_USAGE, msg);
 		return;
 	}
-	if (strcmp(req->args[0], cfg->nodes[cfg->self].name) != 0) {
-		snprintf(msg, sizeof(msg), "%s is not this node (%s): run hactl %s on %s",
-		    req->args[0], cfg->nodes[cfg->self].name, on ? "drain" : "enable", req->args[0]);
+	if ((node = hacd_config_node(cfg, req->args[0])) >= 0 && cfg->nodes[node].witness) {
+		snprintf(msg, sizeof(msg), "%s is a witness: it announces no route", req->args[0]);
 		respond_msg(s, CTL_ERR, msg);
 		return;
 	}
-	rc = bgp_node_drain(&c->node->bgp, on, msg, sizeof(msg));
-	respond_msg(s, rc == 0 ? CTL_OK : CTL_ERR, msg);
+	for (size_t v = 0; v < cfg->nvips; v++)
+		bgp |= cfg->vips[v].bgp;
+	if (!bgp) {
+		respond_msg(s, CTL_ERR, "no VIP group in mode \"bgp\" in this cluster (for a VRRP-style VIP: hactl failover)");
+		return;
+	}
+	if (repl_store(&c->node->repl) == NULL) {
+		respond_msg(s, CTL_ERR, "replication is not running");
+		return;
+	}
+	if (repl_admin_set(&c->node->repl, ADMINARG_NODE_UPSTREAM, req->args[0],
+	    on ? TANDEM__ADMIN_STATE__ADMIN_DRAIN : TANDEM__ADMIN_STATE__ADMIN_READY, -1, msg, sizeof(msg)) == -1) {
+		respond_msg(s, CTL_ERR, msg);
+		return;
+	}
+	alive = (size_t)node == cfg->self || c->node->peers.peers[node].alive;
+	snprintf(msg, sizeof(msg), "node %s: %s (cluster-wide)%s", req->args[0],
+	    on ? "drain: its BGP routes are withdrawn once its open connections end (at most 2.5 s)" :
+	    "enabled: its BGP routes are announced once its proxyd is ready",
+	    alive ? "" : "; it is not heard now: it acts on this when it rejoins");
+	respond_msg(s, CTL_OK, msg);
 }
 
 static void dispatch(struct ctl *c, struct stream *s, const Tandem__CtlRequest *req)

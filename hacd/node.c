@@ -756,6 +756,18 @@ static void drain_timer_cb(struct ev_loop *loop, struct ev_timer *t)
 	arm_yields(t->data, "drain wait over");
 }
 
+/* A node's replicated drain entry changed (hactl drain|enable NODE on any
+ * node, hacd/repl.c): this node's goes to its BGP routes; the others' are
+ * theirs to act on. A state other than ready (maint, from a newer peer)
+ * reads as drained. */
+static void on_node_admin(void *arg, const char *node, int state, const char *origin)
+{
+	struct node *n = arg;
+
+	if (strcmp(node, n->cfg->nodes[n->cfg->self].name) == 0)
+		bgp_node_drain(&n->bgp, state != TANDEM__ADMIN_STATE__ADMIN_READY, origin);
+}
+
 static void on_channel_changed(void *arg)
 {
 	struct node *n = arg;
@@ -1024,6 +1036,8 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 	n->chan_open = 1;
 	if (repl_init(&n->repl, loop, cfg, &n->peers, &n->chan) == -1)
 		return -1;
+	n->repl.on_node_admin = on_node_admin;
+	n->repl.node_admin_arg = n;
 	/* A crashed predecessor may have left VIPs behind: holding one this
 	 * node has not won would make a second owner. */
 	for (size_t v = 0; v < cfg->nvips && n->vip != NULL; v++) {

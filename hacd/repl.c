@@ -24,6 +24,10 @@
  * to the local proxyd as ChannelMessage{sync{admin}}; a proxyd that
  * (re)connects gets all of them. So a restarted hacd relearns the cluster's
  * admin state from its peers' bulk syncs and hands it to its proxyd.
+ * `hactl drain NODE` is an admin entry too (ADMINARG_NODE_UPSTREAM/NODE,
+ * hacd/adminarg.h), set on any node: every change of one, here or merged,
+ * goes to on_node_admin (hacd/node.c hands its own to hacd/bgp.c), not to
+ * proxyd.
  *
  * Timestamps in the store are wall-clock (they cross hosts); timers are on
  * the loop's monotonic clock.
@@ -184,6 +188,11 @@ static void fwd_add(struct repl *r, const struct replica_item *it)
 
 	if (r->chan->conn == NULL)
 		return;
+	/* A node's drain (ADMINARG_NODE_UPSTREAM) is hacd's, not a server:
+	 * proxyd has nothing to apply. (A bulk sync to proxyd still carries
+	 * it; proxyd/channel.c skips it there.) */
+	if (it->kind == REPLICA_ADMIN && adminarg_is_node(it->u.admin->upstream))
+		return;
 	one = (void *)it->u.rate;
 	switch (it->kind) {
 	case REPLICA_RATE:   s.n_counts = 1;  s.counts = (Tandem__RateCount **)&one; break;
@@ -309,6 +318,8 @@ static void on_change(void *arg, const struct replica_item *it)
 		log_info("replication: %s/%s is now %s%s (set by %s)", a->upstream, a->server,
 		    adminarg_state_str(a->has_state ? (int)a->state : 0), w,
 		    a->origin != NULL && a->origin[0] != '\0' ? a->origin : "?");
+		if (adminarg_is_node(a->upstream) && r->on_node_admin != NULL)
+			r->on_node_admin(r->node_admin_arg, a->server, a->has_state ? (int)a->state : 0, a->origin);
 	} else if (it->kind == REPLICA_TICKET && it->src == REPLICA_SRC_PEER) {
 		log_info("replication: TLS ticket key %08x from a peer", (unsigned)it->u.ticket->id);
 	}
@@ -1291,6 +1302,8 @@ int repl_admin_set(struct repl *r, const char *upstream, const char *server, int
 	}
 	f.found = 0;
 	replica_foreach(r->store, REPLICA_ADMIN, find_cb, &f);
+	if (f.found && adminarg_is_node(upstream) && r->on_node_admin != NULL)
+		r->on_node_admin(r->node_admin_arg, server, f.a.has_state ? (int)f.a.state : 0, f.a.origin);
 	if (f.found) {
 		struct replica_item it = { .kind = REPLICA_ADMIN, .src = REPLICA_SRC_LOCAL };
 
@@ -1308,6 +1321,16 @@ int repl_admin_set(struct repl *r, const char *upstream, const char *server, int
 		    adminarg_state_str(state), (long long)weight);
 	else
 		snprintf(msg, len, "%.64s/%.64s: %s (cluster-wide)", upstream, server, adminarg_state_str(state));
+	return 0;
+}
+
+int repl_admin_settled(const struct repl *r)
+{
+	if (r->cfg == NULL || r->cfg->nnodes <= 1 || ev_now(r->loop) - r->started_ms >= REPL_TICKET_GRACE)
+		return 1;
+	for (size_t i = 0; i < r->cfg->nnodes; i++)
+		if (i != r->cfg->self && r->peer[i].synced)
+			return 1;
 	return 0;
 }
 

@@ -89,6 +89,12 @@ struct repl {
 	struct repl_peer peer[HACD_MAX_NODES];
 	struct cacheview cv;             /* cache summaries and digests (hacd/cacheview.h) */
 	struct repl_stats stats;
+	/* A node's drain entry (hactl drain|enable NODE, ADMINARG_NODE_UPSTREAM)
+	 * changed: set here or merged from a peer's delta or bulk sync.
+	 * state: Tandem__AdminState; origin: the node whose operator set it.
+	 * Set by the caller after repl_init. */
+	void (*on_node_admin)(void *arg, const char *node, int state, const char *origin);
+	void *node_admin_arg;
 	struct log_ratelimit rl;
 	struct log_ratelimit chan_rl;    /* refusals of proxyd's input */
 };
@@ -142,6 +148,11 @@ int repl_rate_reset(struct repl *r, const char *limit, const uint8_t *key, size_
  * 0 with a message for the operator in msg, or -1 with the reason.
  */
 int repl_cache_purge(struct repl *r, const char *url, int kind, char *msg, size_t len);
+
+/* 1 once this node may trust its store's admin entries to be the
+ * cluster's: a bulk sync from a peer arrived complete, or REPL_TICKET_GRACE
+ * passed since start, or it is the only node. */
+int repl_admin_settled(const struct repl *r);
 
 /* Visit every admin entry (hacd/ctl.c's listings); cb must not change r. */
 void repl_admin_foreach(const struct repl *r, void (*cb)(void *arg, const Tandem__ServerAdmin *a),

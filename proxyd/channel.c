@@ -263,6 +263,10 @@ apply_sync(const Tandem__StateSync *sync)
 			ch.sync_bad++;
 			continue;
 		}
+		/* "@node/NODE" is hacd's own entry (hactl drain NODE,
+		 * hacd/adminarg.h), carried in hacd's bulk syncs: no server. */
+		if (a->upstream[0] == '@')
+			continue;
 		/* An absent state is the proto default, ready. */
 		if (a->has_state) {
 			switch (a->state) {

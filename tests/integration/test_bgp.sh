@@ -12,7 +12,8 @@
 # connections go to the others, and none of the connections held open to
 # the other nodes breaks; the node returns → announced only once its proxyd
 # is ready; hactl drain NODE → withdrawn after the open connections end, 0
-# failed requests; hactl enable NODE → back; hacd with no BIRD behind its
+# failed requests, run from another node; hactl enable NODE → back; the
+# drain survives the node's hacd restart; hacd with no BIRD behind its
 # socket, then with a socket that is not BIRD's, logs it, counts it and
 # keeps running; hacd stopped → its route withdrawn.
 #
@@ -111,22 +112,25 @@ case_returns_when_ready() {
 	t_http_ok client "$URL" || { t_fail "request after the return failed"; return 1; }
 }
 
-# hactl drain n3 under load: withdrawn only once n3's connections ended, and
-# no request fails; hactl enable n3: back. The client's connect timeout (3 s)
+# hactl drain n3, run on n1, under load: the drain reaches n3 through the
+# replicated admin state, n3 withdraws only once its connections ended, and
+# no request fails; hactl enable n3, run on n2: back. The client's connect timeout (3 s)
 # covers one SYN retransmission (1 s, RFC 6298): a SYN the drain held off is
 # sent again and reaches another node.
 case_drain() {
 	local res failed rc=0
 	lab_client_start drain 30 "$URL" 5 20 3
 	sleep 1
-	if ! lab_hactl n3 drain n3 >/dev/null; then
-		t_fail "hactl drain n3 failed"
+	if ! lab_hactl n1 drain n3 >/dev/null; then
+		t_fail "hactl drain n3 on n1 failed"
 	elif ! bgp_wait_nodes "n1 n2 n4" 10; then
 		t_fail "router forwards to '$(bgp_rt_nodes)' after the drain"
 	elif [[ $(announce_state n3) != withdrawn ]]; then
 		t_fail "n3 says '$(announce_state n3)'"
 	elif ! grep -q 'draining before the route is withdrawn' "$LAB_DIR/n3/hacd.log"; then
 		t_fail "n3 withdrew without draining first"
+	elif ! grep -q 'node n3: drain: .*(hactl on n1)' "$LAB_DIR/n3/hacd.log"; then
+		t_fail "n3's hacd.log does not say the drain came from n1"
 	fi
 	[[ -z $T_WHY ]] || rc=1
 	# Clients that were held off reach the other nodes on their SYN retry (1 s).
@@ -137,7 +141,7 @@ case_drain() {
 	[[ $failed == 0 ]] || { t_fail "$res"; rc=1; }
 	[[ $(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$res") -gt 0 ]] || { t_fail "no request succeeded: $res"; rc=1; }
 	# Back in service whatever happened above: the cases after this one need n3.
-	lab_hactl n3 enable n3 >/dev/null || { t_fail "hactl enable n3 failed"; rc=1; }
+	lab_hactl n2 enable n3 >/dev/null || { t_fail "hactl enable n3 on n2 failed"; rc=1; }
 	bgp_wait_nodes "$ALL" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' after enable"; rc=1; }
 	return $rc
 }
@@ -152,10 +156,28 @@ case_maintenance() {
 	return $rc
 }
 
-case_drain_other_node() {
-	local out
-	out=$(lab_hactl n1 drain n2 2>&1) && { t_fail "hactl drain n2 on n1 succeeded: $out"; return 1; }
-	[[ $out == *"not this node"* ]] || { t_fail "unexpected answer: $out"; return 1; }
+# hactl drain n3 on n2, then n3's hacd restarts: it relearns the drain from
+# its peers' bulk syncs and announces nothing although its proxyd is ready
+# (no "route announced" line since the restart); hactl enable n3 on n1: back.
+# A name that is no node stays a usage error (exit 2).
+case_drain_survives_restart() {
+	local out rc=0 before
+	out=$(lab_hactl n1 drain nosuchnode 2>&1)
+	[[ $? == 2 ]] || { t_fail "hactl drain nosuchnode: not exit 2: $out"; return 1; }
+	lab_hactl n2 drain n3 >/dev/null || { t_fail "hactl drain n3 on n2 failed"; return 1; }
+	bgp_wait_nodes "n1 n2 n4" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' after the drain"; rc=1; }
+	lab_kill n3/hacd TERM
+	before=$(grep -c 'route announced' "$LAB_DIR/n3/hacd.log")
+	lab_start_hacd n3
+	lab_wait_hacd n3 10 || { t_fail "hacd on n3 did not restart"; rc=1; }
+	lab_wait 15 eval '[[ $(lab_hactl n3 status --json 2>/dev/null | jq -r "[.proxyd_ready, .vips[0].announce_why] | join(\" \")") == "true node drained (hactl drain)" ]]' ||
+		{ t_fail "n3 after its restart: $(lab_hactl n3 status --json 2>/dev/null | jq -c '[.proxyd_ready, .vips[0].announce, .vips[0].announce_why]')"; rc=1; }
+	[[ $(grep -c 'route announced' "$LAB_DIR/n3/hacd.log") == "$before" ]] ||
+		{ t_fail "n3 announced its route after the restart, drained"; rc=1; }
+	[[ $(bgp_rt_nodes) == "n1 n2 n4" ]] || { t_fail "router forwards to '$(bgp_rt_nodes)' after n3's restart"; rc=1; }
+	lab_hactl n1 enable n3 >/dev/null || { t_fail "hactl enable n3 on n1 failed"; rc=1; }
+	bgp_wait_nodes "$ALL" 15 || { t_fail "router forwards to '$(bgp_rt_nodes)' after enable"; rc=1; }
+	return $rc
 }
 
 # hacd on n4 without BIRD, then with a socket that is not BIRD's: logged,
@@ -214,9 +236,9 @@ t_case "hacd's /metrics: every node announcing, no owner series, promtool-clean"
 t_case "new connections spread over the nodes (L4 ECMP)" case_spread
 t_case "proxyd dies: route withdrawn, new connections elsewhere, 0 held connections of the others broken" case_proxyd_dies
 t_case "node returns: announced only after its proxyd is ready" case_returns_when_ready
-t_case "hactl drain NODE: withdrawn after open connections end, 0 failed requests; enable: back" case_drain
+t_case "hactl drain n3 on n1: n3 withdrawn after open connections end, 0 failed requests; enable on n2: back" case_drain
 t_case "maintenance on: route withdrawn; off: back" case_maintenance
-t_case "hactl drain of another node is refused" case_drain_other_node
+t_case "a drain set on n2 survives n3's hacd restart; enable on n1: back; an unknown node is exit 2" case_drain_survives_restart
 t_case "no BIRD, then a socket that is not BIRD's: logged, counted, hacd runs on" case_careless_bird
 t_case "hacd stopped: its route withdrawn" case_hacd_stops
 t_end

@@ -54,6 +54,9 @@ static const struct {
 	{ "drain",  1, { "/app2" },          "names are", NULL, NULL, 0, 0 },
 	{ "drain",  1, { "app/" },           "names are", NULL, NULL, 0, 0 },
 	{ "drain",  1, { "a/b/c" },          "one '/'", NULL, NULL, 0, 0 },
+	/* hacd's own entries (hactl drain NODE): no server command sets them. */
+	{ "drain",  1, { "@node/n3" },       "hacd's", NULL, NULL, 0, 0 },
+	{ "enable", 1, { "@x/y" },           "hacd's", NULL, NULL, 0, 0 },
 	{ "drain",  1, { "a b/c" },          "names are", NULL, NULL, 0, 0 },
 	{ "drain",  1, { "a/c\x01" },        "names are", NULL, NULL, 0, 0 },
 	{ "drain",  1, { "a/c\xc3\xa9" },    "names are", NULL, NULL, 0, 0 },
