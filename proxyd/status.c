@@ -204,6 +204,20 @@ render_cluster(struct buf *o, const Tandem__ClusterStatus *cs, uint64_t now_ms)
 		jkuint(o, &f, "priority", v->has_priority ? v->priority : 0);
 		if (v->yield_to != NULL)
 			jkstr(o, &f, "yield_to", v->yield_to);
+		/* A group in mode "bgp" has no owner (every healthy node
+		 * announces it): this node's route and who announces it. */
+		if (v->has_bgp && v->bgp) {
+			jkbool(o, &f, "bgp", 1);
+			jkstr(o, &f, "announce", v->announce);
+			jkstr(o, &f, "announce_why", v->announce_why);
+			jkey(o, &f, "announced_by");
+			buf_appendf(o, "[");
+			for (size_t k = 0; k < v->n_announced_by; k++) {
+				buf_appendf(o, "%s", k ? "," : "");
+				jstr(o, v->announced_by[k]);
+			}
+			buf_appendf(o, "]");
+		}
 		buf_appendf(o, "}");
 	}
 	buf_appendf(o, "]");

@@ -68,6 +68,18 @@ case_metrics() {
 	return 0
 }
 
+# proxyd's status page data (/status.json, from hacd's cluster status): the
+# BGP group has no owner but says who announces it (the page shows
+# "bgp: 4 announcing" instead of "NO OWNER").
+case_status_json() {
+	local js
+	js=$(ip netns exec "$(lab_ns n2)" curl -sf --max-time 5 http://127.0.0.1:9901/status.json) ||
+		{ t_fail "no /status.json on n2"; return 1; }
+	lab_wait 5 eval 'ip netns exec "$(lab_ns n2)" curl -sf --max-time 5 http://127.0.0.1:9901/status.json |
+		t_jq ".vips[0] | .bgp == true and .owner == null and .announce == \"announced\" and (.announced_by | sort | join(\" \")) == \"$ALL\""' ||
+		{ t_fail "n2's /status.json: $(jq -c '.vips' <<<"$js" 2>&1 | head -c 300)"; return 1; }
+}
+
 case_spread() {
 	local i n base=() after busy=0 line=""
 	for n in $ALL; do base+=("$(node_requests "$n")"); done
@@ -233,6 +245,7 @@ T_LAB_UP=bgp_up
 t_begin "$@"
 t_case "every node announces the VIP; the router forwards to all four" case_all_announce
 t_case "hacd's /metrics: every node announcing, no owner series, promtool-clean" case_metrics
+t_case "proxyd's /status.json: the BGP group's announcers, no owner" case_status_json
 t_case "new connections spread over the nodes (L4 ECMP)" case_spread
 t_case "proxyd dies: route withdrawn, new connections elsewhere, 0 held connections of the others broken" case_proxyd_dies
 t_case "node returns: announced only after its proxyd is ready" case_returns_when_ready
