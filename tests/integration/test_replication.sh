@@ -87,6 +87,11 @@ case_usage() {
 	lab_hactl n1 maint 'a/b/c' >/dev/null 2>&1
 	rc=$?
 	((rc == 2)) || { t_fail "hactl maint a/b/c: exit $rc, want 2"; return 1; }
+	# @node/NODE is hactl drain NODE's entry: no server command sets it.
+	lab_hactl n1 maint @node/n2 >/dev/null 2>&1
+	rc=$?
+	((rc == 2)) || { t_fail "hactl maint @node/n2: exit $rc, want 2"; return 1; }
+	[[ -z $(admin_field n1 @node/n2 state) ]] || { t_fail "hactl maint @node/n2 left an entry"; return 1; }
 	[[ -z $(admin_field n1 app/app1 state) ]] || { t_fail "a refused command left an entry"; return 1; }
 }
 
@@ -194,6 +199,10 @@ case_forged_sync() {
 		--body sync --admin app/app1 --state maint --count 500 || { t_fail "hb_forge failed"; return 1; }
 	ip netns exec "$evil" "$forge" forge --key "$KEYBAD" --node n2 --to "$n1a" --spoof "$n2a" \
 		--body sync --admin app/app1 --state maint --count 500 || { t_fail "hb_forge failed"; return 1; }
+	# A forged node drain (hactl drain NODE's entry, @node/NODE) takes the
+	# same ladder.
+	ip netns exec "$evil" "$forge" forge --key "$KEYBAD" --node n1 --to "$n2a" --spoof "$n1a" \
+		--body sync --admin @node/n2 --state drain --count 200 || { t_fail "hb_forge failed"; return 1; }
 	ip netns exec "$evil" "$forge" forge --key "$KEYBAD" --node n1 --to "$n2a" --spoof "$n1a" \
 		--body sync-request --count 200 || { t_fail "hb_forge failed"; return 1; }
 	ip netns exec "$evil" "$forge" forge --key "$KEY99" --node n1 --to "$n2a" --spoof "$n1a" \
@@ -202,6 +211,7 @@ case_forged_sync() {
 	for k in "${names[@]}"; do
 		(($(counter n1 "$k") + $(counter n2 "$k") > before[$k])) || { t_fail "counter $k did not move"; return 1; }
 	done
+	[[ -z $(admin_field n2 @node/n2 state) ]] || { t_fail "a forged node drain reached n2's store"; return 1; }
 	[[ -z $(admin_field n1 app/app1 state) && -z $(admin_field n2 app/app1 state) ]] ||
 		{ t_fail "a forged entry reached a store (n1 '$(admin_field n1 app/app1 state)', n2 '$(admin_field n2 app/app1 state)')"; return 1; }
 	[[ $(counter n1 replica-merged-admin) == "$syncs1" && $(counter n2 replica-merged-admin) == "$syncs2" ]] ||
