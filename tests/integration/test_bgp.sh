@@ -8,7 +8,8 @@
 # The router is the judge: a node serves only while the router's kernel
 # forwards the VIP to it (and its BIRD holds the node's route).
 #
-# Cases: every node announces; a node's proxyd dies → its route goes, new
+# Cases: every node announces (hacd's metrics, proxyd's status page: "bgp:
+# 4 announcing", no owner); a node's proxyd dies → its route goes, new
 # connections go to the others, and none of the connections held open to
 # the other nodes breaks; the node returns → announced only once its proxyd
 # is ready; hactl drain NODE → withdrawn after the open connections end, 0
@@ -68,9 +69,9 @@ case_metrics() {
 	return 0
 }
 
-# proxyd's status page data (/status.json, from hacd's cluster status): the
-# BGP group has no owner but says who announces it (the page shows
-# "bgp: 4 announcing" instead of "NO OWNER").
+# proxyd's status page (/status.json, from hacd's cluster status, and the
+# page Chromium renders from it): the BGP group has no owner but says who
+# announces it ("bgp: 4 announcing" instead of "NO OWNER").
 case_status_json() {
 	local js
 	js=$(ip netns exec "$(lab_ns n2)" curl -sf --max-time 5 http://127.0.0.1:9901/status.json) ||
@@ -78,6 +79,15 @@ case_status_json() {
 	lab_wait 5 eval 'ip netns exec "$(lab_ns n2)" curl -sf --max-time 5 http://127.0.0.1:9901/status.json |
 		t_jq ".vips[0] | .bgp == true and .owner == null and .announce == \"announced\" and (.announced_by | sort | join(\" \")) == \"$ALL\""' ||
 		{ t_fail "n2's /status.json: $(jq -c '.vips' <<<"$js" 2>&1 | head -c 300)"; return 1; }
+	# The page itself, as headless Chromium renders it (test_status_page.sh
+	# does the same for VRRP-style VIPs).
+	command -v chromium >/dev/null || { t_fail "chromium missing (scripts/install-deps)"; return 1; }
+	ip netns exec "$(lab_ns n2)" timeout 30 chromium --headless --no-sandbox --disable-gpu \
+		--user-data-dir="$LAB_DIR/chromium" --virtual-time-budget=2500 \
+		--dump-dom "http://127.0.0.1:9901/status?refresh=300" >"$LAB_DIR/status.html" 2>>"$LAB_DIR/chromium.log"
+	grep -q 'data-vip="web" data-owner="" data-announcing="4"><td>web</td>.*<td class="up">bgp: 4 announcing (n1 n2 n3 n4)</td>' \
+		"$LAB_DIR/status.html" ||
+		{ t_fail "n2's status page: $(grep -o '<tr data-vip.\{0,300\}' "$LAB_DIR/status.html" | head -c 300)"; return 1; }
 }
 
 case_spread() {
@@ -245,7 +255,7 @@ T_LAB_UP=bgp_up
 t_begin "$@"
 t_case "every node announces the VIP; the router forwards to all four" case_all_announce
 t_case "hacd's /metrics: every node announcing, no owner series, promtool-clean" case_metrics
-t_case "proxyd's /status.json: the BGP group's announcers, no owner" case_status_json
+t_case "proxyd's status page and /status.json: the BGP group's announcers, no owner" case_status_json
 t_case "new connections spread over the nodes (L4 ECMP)" case_spread
 t_case "proxyd dies: route withdrawn, new connections elsewhere, 0 held connections of the others broken" case_proxyd_dies
 t_case "node returns: announced only after its proxyd is ready" case_returns_when_ready
