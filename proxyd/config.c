@@ -910,6 +910,11 @@ parse_upstreams(struct pd_config *c, const config_setting_t *root, struct conf_e
 			return conf_errorf(err, g, "upstreams: each element must be a group { ... }");
 		if (conf_check_keys(g, keys, err) == -1 || conf_get_str(g, "name", 1, &name, err) == -1)
 			return -1;
+		/* '@' starts the cluster's reserved admin names (@node/NODE:
+		 * hactl drain NODE, replicated with the server admin state). */
+		if (name[0] == '@')
+			return conf_errorf(err, config_setting_get_member(g, "name"),
+			    "upstream \"%s\": a name may not start with '@' (reserved)", name);
 		for (int j = 0; j < i; j++)
 			if (strcmp(c->upstreams[j].name, name) == 0)
 				return conf_errorf(err, config_setting_get_member(g, "name"), "upstream \"%s\" defined twice", name);

@@ -194,6 +194,9 @@ static const struct bad_case bad_cases[] = {
 	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
 	  "upstreams = ( { name = \"a\"; servers = (\n { name = \"x\"; address = \"127.0.0.1:2\"; },\n"
 	  " { name = \"x\"; address = \"127.0.0.1:3\"; } ); } );\n", "t.conf:4:", "defined twice" },
+	{ "listeners = ( { listen = \"127.0.0.1:80\"; } );\n"
+	  "upstreams = (\n  { name = \"@node\"; servers = ( { address = \"127.0.0.1:2\"; } ); }\n);\n",
+	  "t.conf:3:", "may not start with '@'" },
 	{ "listeners = (\n { listen = \"127.0.0.1:80\"; },\n { listen = \"127.0.0.1:80\"; }\n);\n"
 	  "upstreams = ( { name = \"a\"; servers = ( { address = \"127.0.0.1:2\"; } ); } );\n", "t.conf:3:", "127.0.0.1:80" },
 	/* regex and path */
