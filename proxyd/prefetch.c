@@ -50,19 +50,6 @@
 #define PF_HOLD_SLOTS 1024
 #define PF_HOLD_MS   60000
 
-enum pf_result {
-	PF_STORED = 0,      /* fetched, and stored fresh */
-	PF_NOT_STORED,      /* fetched, not stored (the origin's answer was not storable) */
-	PF_FRESH,           /* already stored fresh: not fetched */
-	PF_NO_CACHE,        /* no such cache here, or its prefetch_rate is 0 */
-	PF_ORIGIN_ERROR,    /* 5xx or stale served: the cache's prefetching paused */
-	PF_PAUSED,          /* dropped: its cache is paused after an origin error */
-	PF_FAILED,          /* no whole answer (aborted, timed out), or no worker took it */
-	PF_DROPPED,         /* the queue was full, or the key was malformed */
-	PF_HELD,            /* fetched lately without being stored: not again for a while */
-	PF_RESULT_MAX
-};
-
 static const char *const pf_result_name[PF_RESULT_MAX] = {
 	"stored", "not-stored", "fresh", "no-cache", "origin-error", "paused", "failed", "dropped", "held",
 };
@@ -135,8 +122,8 @@ cache_rate(const struct pd_config *g, const char *name)
 	return 0;
 }
 
-static int
-build_key(char *k, size_t cap, int https, const char *host, const char *target, size_t *klen)
+int
+prefetch_key(char *k, size_t cap, int https, const char *host, const char *target, size_t *klen)
 {
 	int n = snprintf(k, cap, "%s://%s%s", https ? "https" : "http", host, target);
 
@@ -193,6 +180,13 @@ printable(const char *s, size_t max)
 	return 1;
 }
 
+int
+prefetch_key_valid(const char *cache, const char *host, const char *target)
+{
+	return printable(cache, CACHE_NAME_MAX - 1) && printable(host, 255) && printable(target, PREFETCH_KEY_MAX) &&
+	    target[0] == '/' && strpbrk(host, "/@?#\\") == NULL;
+}
+
 void
 prefetch_digest(const Tandem__CacheDigest *d)
 {
@@ -209,9 +203,8 @@ prefetch_digest(const Tandem__CacheDigest *d)
 
 		pf.keys_rx++;
 		https = k != NULL && k->has_https && k->https;
-		if (k == NULL || !printable(k->cache, CACHE_NAME_MAX - 1) || !printable(k->host, 255) ||
-		    !printable(k->target, PREFETCH_KEY_MAX) || k->target[0] != '/' || strpbrk(k->host, "/@?#\\") != NULL ||
-		    build_key(key, sizeof(key), https, k->host, k->target, &klen) == -1) {
+		if (k == NULL || !prefetch_key_valid(k->cache, k->host, k->target) ||
+		    prefetch_key(key, sizeof(key), https, k->host, k->target, &klen) == -1) {
 			pf.res[PF_DROPPED]++;
 			continue;
 		}
@@ -296,12 +289,12 @@ conn_end(struct pf_conn *c, enum pf_result res)
 
 /* What the worker saw decides: a 5xx, or a stale object served instead
  * (stale-if-error, RFC 5861 §4), is the origin failing. */
-static enum pf_result
-judge(const struct pfx_result *x)
+enum pf_result
+prefetch_judge(int failed, int status, int stale)
 {
-	if (x->failed || x->status == 0)
+	if (failed || status == 0)
 		return PF_FAILED;
-	if (x->status >= 500 || x->stale)
+	if (status >= 500 || stale)
 		return PF_ORIGIN_ERROR;
 	return PF_STORED;
 }
@@ -312,7 +305,7 @@ start_one(struct pf_conn *c, struct pf_item *it)
 	char key[PREFETCH_KEY_MAX + 16];
 	size_t klen;
 
-	if (build_key(key, sizeof(key), it->https, it->host, it->target, &klen) == -1) {
+	if (prefetch_key(key, sizeof(key), it->https, it->host, it->target, &klen) == -1) {
 		pf.res[PF_DROPPED]++;
 		return;
 	}
@@ -349,7 +342,7 @@ collect(void)
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < PREFETCH_PARALLEL; j++)
 			if (pf.c[j].id != 0 && pf.c[j].id == x[i].id)
-				conn_end(&pf.c[j], judge(&x[i]));
+				conn_end(&pf.c[j], prefetch_judge(x[i].failed, x[i].status, x[i].stale));
 }
 
 static void
