@@ -37,7 +37,7 @@
 #include "proxyd/cache_conf.h"
 #include "proxyd/cache_store.h"
 #include "proxyd/config.h"
-#include "proxyd/prefetch_front.h"
+#include "proxyd/prefetch_handoff.h"
 #include "proxyd/procstate.h"
 
 #define PF_TICK_MS   50

@@ -13,12 +13,10 @@
 
 #include "lib/buf.h"
 #include "lib/ev.h"
+#include "proxyd/prefetch_handoff.h"   /* PREFETCH_KEY_MAX, PREFETCH_PARALLEL, PREFETCH_TIMEOUT_MS */
 #include "proto/tandem.pb-c.h"
 
-#define PREFETCH_KEY_MAX   1024    /* host + target bytes (proxyd/cache_digest.h CDIG_KEY_MAX) */
 #define PREFETCH_QUEUE     1024    /* keys waiting; more are dropped (counted) */
-#define PREFETCH_PARALLEL  4       /* requests in flight */
-#define PREFETCH_TIMEOUT_MS 10000  /* one request, connect to last byte */
 #define PREFETCH_PAUSE_MS  10000   /* after an origin error, no prefetch for that cache this long */
 
 /* What became of a peer's hot key (tandem_cache_prefetches_total{result}). */

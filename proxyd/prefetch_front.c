@@ -2,9 +2,8 @@
  * proxyd/prefetch_front.c — prefetches as internal exchanges on a worker
  * (prefetch_front.h).
  *
- * The control thread writes a request into the hand-off table and wakes
- * the worker it chose (worker_kick(): the worker's ev_async, the way every
- * cross-thread event reaches a worker). The worker writes the request head
+ * The control thread put the request in the hand-off table and woke this
+ * worker (proxyd/prefetch_handoff.c). The worker writes the request head
  * into a buffer of the exchange's own and parses it as a client's head
  * (request_parse() with no connection): the route is found by host and
  * path, the cache looked up, and on a miss the upstream the route names
@@ -17,36 +16,18 @@
  * the cache's tap (proxyd/backend.c cache_tap()) stored it on its way.
  * Each exchange has its own timer (the source's phase timeouts) and a
  * deadline of PREFETCH_TIMEOUT_MS, after which it is aborted.
- *
- * Results go back through a second table the control thread reads on its
- * tick. Both tables are small and under one mutex: at most
- * PREFETCH_PARALLEL requests are handed off at a time.
  */
 #include "proxyd/prefetch_front.h"
 
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/log.h"
 #include "proxyd/cache.h"
 #include "proxyd/exchange.h"
-#include "proxyd/prefetch.h"
+#include "proxyd/prefetch_handoff.h"
 #include "proxyd/request.h"
 #include "proxyd/worker.h"
-
-#define PFX_JOBS    (PREFETCH_PARALLEL * 2)
-#define PFX_RESULTS 64
-
-struct pfx_job {
-	int used;
-	int wk;                       /* the worker it was handed to */
-	uint32_t id;
-	int https;
-	char host[256];
-	char target[PREFETCH_KEY_MAX + 1];
-};
 
 /* One running prefetch exchange (worker-owned). */
 struct pfx {
@@ -60,66 +41,8 @@ struct pfx {
 	int status, stale;
 };
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static struct pfx_job jobs[PFX_JOBS];
-static struct pfx_result results[PFX_RESULTS];
-static size_t nresults;
-static unsigned next_wk;
 /* Per worker, its running exchanges (each worker touches only its own). */
 static struct pfx *running[PD_MAX_WORKERS];
-
-int
-pfx_submit(uint32_t id, int https, const char *host, const char *target)
-{
-	int n = worker_count(), w, rc = -1;
-
-	if (n <= 0 || strlen(host) >= sizeof(jobs[0].host) || strlen(target) >= sizeof(jobs[0].target))
-		return -1;
-	pthread_mutex_lock(&mu);
-	for (size_t i = 0; i < PFX_JOBS; i++) {
-		if (jobs[i].used)
-			continue;
-		w = (int)(next_wk++ % (unsigned)n);
-		jobs[i].used = 1;
-		jobs[i].wk = w;
-		jobs[i].id = id;
-		jobs[i].https = https;
-		snprintf(jobs[i].host, sizeof(jobs[i].host), "%s", host);
-		snprintf(jobs[i].target, sizeof(jobs[i].target), "%s", target);
-		rc = w;
-		break;
-	}
-	pthread_mutex_unlock(&mu);
-	if (rc < 0)
-		return -1;
-	worker_kick(rc);
-	return 0;
-}
-
-size_t
-pfx_collect(struct pfx_result *out, size_t max)
-{
-	size_t n;
-
-	pthread_mutex_lock(&mu);
-	n = nresults < max ? nresults : max;
-	memcpy(out, results, n * sizeof(*out));
-	memmove(results, results + n, (nresults - n) * sizeof(*out));
-	nresults -= n;
-	pthread_mutex_unlock(&mu);
-	return n;
-}
-
-static void
-report(uint32_t id, int status, int stale, int failed)
-{
-	pthread_mutex_lock(&mu);
-	/* Full only if the control thread stopped collecting: it then
-	 * frees the slot on its own backstop timeout. */
-	if (nresults < PFX_RESULTS)
-		results[nresults++] = (struct pfx_result){ id, status, stale, failed };
-	pthread_mutex_unlock(&mu);
-}
 
 /* The exchange is over (r given back already): reported, unlinked, freed. */
 static void
@@ -127,7 +50,7 @@ pfx_done(struct pfx *x, int failed)
 {
 	struct worker *wk = x->wk;
 
-	report(x->id, x->status, x->stale, failed);
+	pfx_report(x->id, x->status, x->stale, failed);
 	ev_timer_stop(wk->loop, &x->tm);
 	ev_timer_stop(wk->loop, &x->deadline);
 	if (x->prev != NULL)
@@ -220,7 +143,7 @@ start(struct worker *wk, const struct pfx_job *j)
 	struct req *r;
 
 	if (x == NULL) {
-		report(j->id, 0, 0, 1);
+		pfx_report(j->id, 0, 0, 1);
 		return;
 	}
 	buf_init(&x->in);
@@ -230,7 +153,7 @@ start(struct worker *wk, const struct pfx_job *j)
 	    j->host) == -1 || (r = exch_alloc(wk, NULL)) == NULL) {
 		buf_fini(&x->in);
 		free(x);
-		report(j->id, 0, 0, 1);
+		pfx_report(j->id, 0, 0, 1);
 		return;
 	}
 	x->wk = wk;
@@ -257,22 +180,16 @@ start(struct worker *wk, const struct pfx_job *j)
 void
 pfx_run(struct worker *wk)
 {
-	struct pfx_job mine[PFX_JOBS];
-	size_t n = 0;
+	struct pfx_job mine[PREFETCH_PARALLEL * 2];
+	size_t n;
 
-	pthread_mutex_lock(&mu);
-	for (size_t i = 0; i < PFX_JOBS; i++) {
-		if (jobs[i].used && jobs[i].wk == wk->idx) {
-			mine[n++] = jobs[i];
-			jobs[i].used = 0;
+	while ((n = pfx_take(wk->idx, mine, sizeof(mine) / sizeof(mine[0]))) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (wk->gen == NULL || wk->draining || wk->stopping)
+				pfx_report(mine[i].id, 0, 0, 1);
+			else
+				start(wk, &mine[i]);
 		}
-	}
-	pthread_mutex_unlock(&mu);
-	for (size_t i = 0; i < n; i++) {
-		if (wk->gen == NULL || wk->draining || wk->stopping)
-			report(mine[i].id, 0, 0, 1);
-		else
-			start(wk, &mine[i]);
 	}
 }
 
@@ -280,6 +197,6 @@ void
 pfx_stop(struct worker *wk)
 {
 	/* Each abort unlinks the first one. */
-	for (int guard = 0; running[wk->idx] != NULL && guard < PFX_JOBS * 64; guard++)
+	for (int guard = 0; running[wk->idx] != NULL && guard < 1024; guard++)
 		exch_abort(running[wk->idx]->r, "stopping");
 }

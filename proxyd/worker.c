@@ -29,6 +29,7 @@
 #include "proxyd/compress.h"
 #include "proxyd/conn.h"
 #include "proxyd/prefetch_front.h"
+#include "proxyd/prefetch_handoff.h"
 #include "proxyd/listener.h"
 #include "proxyd/metrics.h"
 #include "proxyd/procstate.h"
@@ -574,6 +575,7 @@ worker_start_all(int n, struct pd_config *gen)
 	atomic_store(&procstate_running, n);
 	/* Every worker's ev_async exists from here: others may wake them. */
 	procstate_set_kick(worker_kick_all);
+	pfx_set_workers(n, worker_kick);
 	for (int i = 0; i < n; i++) {
 		int rc = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
 		if (rc != 0) {
@@ -587,6 +589,7 @@ worker_start_all(int n, struct pd_config *gen)
 void
 worker_join_all(void)
 {
+	pfx_set_workers(0, NULL);     /* no prefetch handed to a stopping worker */
 	for (int i = 0; i < nworkers; i++)
 		pthread_join(workers[i].thread, NULL);
 }

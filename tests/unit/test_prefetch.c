@@ -2,8 +2,10 @@
  * tests/unit/test_prefetch.c — the pure parts of the warm standby's
  * receiving end (proxyd/prefetch.c): a peer's key back into this node's
  * cache key (http and https: prefetches of https keys are internal
- * exchanges, no TLS client needed), the checks a key must pass, and what
- * a worker's outcome counts as.
+ * exchanges, no TLS client needed), the checks a key must pass, what
+ * a worker's outcome counts as, and the hand-off tables between the
+ * control thread and the workers (proxyd/prefetch_handoff.c: bounded,
+ * round robin, each request taken once).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 
 #include "proxyd/cache_digest.h"
 #include "proxyd/prefetch.h"
+#include "proxyd/prefetch_handoff.h"
 
 static void
 test_key(void **state)
@@ -100,6 +103,62 @@ test_judge(void **state)
 	assert_int_equal(prefetch_judge(0, 0, 0), PF_FAILED);            /* ended with no answer */
 }
 
+static int kicked[4], nkicks;
+
+static void
+kick(int idx)
+{
+	kicked[idx]++;
+	nkicks++;
+}
+
+static void
+test_handoff(void **state)
+{
+	struct pfx_job j[16];
+	struct pfx_result res[100];
+	char longhost[300];
+	size_t n0, n1;
+
+	(void)state;
+	pfx_set_workers(0, NULL);
+	assert_int_equal(pfx_submit(1, 0, "a.test", "/"), -1);          /* no worker yet */
+	pfx_set_workers(2, kick);
+	/* The table holds twice the requests in flight; then it is full. */
+	for (uint32_t id = 1; id <= PREFETCH_PARALLEL * 2; id++)
+		assert_int_equal(pfx_submit(id, (int)(id & 1), "a.test", "/x"), 0);
+	assert_int_equal(pfx_submit(99, 0, "a.test", "/x"), -1);
+	assert_int_equal(nkicks, PREFETCH_PARALLEL * 2);
+	assert_int_equal(kicked[0], PREFETCH_PARALLEL);                   /* round robin */
+	assert_int_equal(kicked[1], PREFETCH_PARALLEL);
+	n0 = pfx_take(0, j, 16);
+	assert_int_equal(n0, PREFETCH_PARALLEL);
+	assert_string_equal(j[0].host, "a.test");
+	assert_string_equal(j[0].target, "/x");
+	assert_int_equal(pfx_take(0, j, 16), 0);                          /* taken once */
+	n1 = pfx_take(1, j, 1);                                           /* at most max */
+	assert_int_equal(n1, 1);
+	assert_int_equal(pfx_take(1, j, 16), PREFETCH_PARALLEL - 1);
+	assert_int_equal(pfx_take(2, j, 16), 0);
+	/* Too long for a request head: refused, not cut. */
+	memset(longhost, 'h', sizeof(longhost));
+	longhost[sizeof(longhost) - 1] = '\0';
+	assert_int_equal(pfx_submit(5, 0, longhost, "/"), -1);
+	/* Results in order, bounded: the ones beyond the table are lost (the
+	 * control thread's backstop frees their slots). */
+	for (uint32_t id = 1; id <= 70; id++)
+		pfx_report(id, 200, 0, 0);
+	assert_int_equal(pfx_collect(res, 10), 10);
+	assert_int_equal(res[0].id, 1);
+	assert_int_equal(res[9].id, 10);
+	assert_int_equal(res[0].status, 200);
+	assert_int_equal(pfx_collect(res, 100), 54);
+	assert_int_equal(res[0].id, 11);
+	assert_int_equal(res[53].id, 64);
+	assert_int_equal(pfx_collect(res, 100), 0);
+	pfx_set_workers(0, NULL);
+}
+
 int
 main(void)
 {
@@ -108,6 +167,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_judge),
+		cmocka_unit_test(test_handoff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
