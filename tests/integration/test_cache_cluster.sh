@@ -67,6 +67,15 @@ restart_proxyd() {
 		t_wait 10 lab_listening "$n" "$2" || { t_fail "proxyd on $n does not listen on $2"; return 1; }
 	done
 }
+# five_prefetched DIR: /c/DIR/0..4 reached n2's origin once each.
+five_prefetched() {
+	local i t
+	for ((i = 0; i < 5; i++)); do
+		t="/c/$1/$i?cc=max-age%3D600"
+		t_wait $WAIT_S is_count n2 "$t" 1 ||
+			{ t_fail "n2 did not prefetch /c/$1/$i: its origin saw $(count n2 "$t")"; return 1; }
+	done
+}
 # back_to_plain: both nodes' proxyd on the test's own configuration again.
 back_to_plain() { restart_proxyd "$PROXYD_CONF" 80; }
 # sget NODE TARGET: one https request through NODE's proxyd (Host 127.0.0.1).
@@ -142,11 +151,7 @@ case_tls_only() {
 		t="/c/tls/$i?cc=max-age%3D600"
 		sget n1 "$t"; sget n1 "$t"
 	done
-	for ((i = 0; rc == 0 && i < 5; i++)); do
-		t="/c/tls/$i?cc=max-age%3D600"
-		t_wait $WAIT_S is_count n2 "$t" 1 ||
-			{ t_fail "n2 did not prefetch https /c/tls/$i: its origin saw $(count n2 "$t")"; rc=1; }
-	done
+	((rc == 0)) && { five_prefetched tls || rc=1; }
 	if ((rc == 0)); then
 		prom_above n2 'tandem_cache_prefetches_total{result="stored"}' "${s0%.*}" ||
 			{ t_fail "prefetches_total{stored} did not move on n2"; rc=1; }
@@ -182,11 +187,7 @@ case_deny_loopback() {
 		ip netns exec "$(lab_ns n1)" curl -s -o /dev/null --max-time 5 "http://$ip1$t"
 		ip netns exec "$(lab_ns n1)" curl -s -o /dev/null --max-time 5 "http://$ip1$t"
 	done
-	for ((i = 0; rc == 0 && i < 5; i++)); do
-		t="/c/deny/$i?cc=max-age%3D600"
-		t_wait $WAIT_S is_count n2 "$t" 1 ||
-			{ t_fail "n2 did not prefetch /c/deny/$i past its listener's deny list: origin saw $(count n2 "$t")"; rc=1; }
-	done
+	((rc == 0)) && { five_prefetched deny || rc=1; }
 	if ((rc == 0)) && grep -q '/c/deny/' "$log2"; then
 		t_fail "n2's access log has a line for a prefetch: $(grep -m1 '/c/deny/' "$log2")"; rc=1
 	fi
