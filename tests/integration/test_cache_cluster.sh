@@ -19,6 +19,11 @@
 #     listener that denies 127.0.0.1 (clients on the nodes' own
 #     addresses), prefetching goes on, and n2's access log has no line
 #     for a prefetch.
+#   - With n2's origin stopped (SIGSTOP: connections open, nothing
+#     answered), n2's prefetch is aborted at its 10 s deadline (counted
+#     failed) and n2 goes on serving; a prefetch still hanging when n2's
+#     proxyd stops is aborted with it (the sanitized build's check at the
+#     end sees that teardown of an exchange without a connection).
 #   - With n2's origin down, n2's prefetch of a key hot on n1 counts an
 #     origin error and pauses that cache's prefetching (logged).
 #   - An attacker on the segment (tests/tools/hb_forge, no cluster key): a
@@ -204,6 +209,39 @@ case_deny_loopback() {
 	return $rc
 }
 
+# origin_conns NODE: established connections to NODE's origin.
+origin_conns() {
+	ip netns exec "$(lab_ns "$1")" ss -Htn state established "( dport = :$ORIGIN_PORT )" 2>/dev/null | wc -l
+}
+origin_busy() { (($(origin_conns "$1") > 0)); }
+
+case_origin_hangs() {
+	local t='/c/hang?cc=max-age%3D600' t2='/c/hang2?cc=max-age%3D600' f0 opid rc=0
+	setup || return 1
+	# n2's proxyd fresh: no pooled connection to its origin yet.
+	restart_proxyd "$PROXYD_CONF" 80 || return 1
+	f0=$(prom n2 'tandem_cache_prefetches_total{result="failed"}')
+	opid=$(lab_pid n2/origin)
+	[[ -n $opid ]] || { t_fail "no origin on n2"; return 1; }
+	kill -STOP "$opid"
+	get n1 "$t"; get n1 "$t"
+	# The deadline is 10 s after the hand-off; the digest takes a second or two.
+	t_wait 30 prom_above n2 'tandem_cache_prefetches_total{result="failed"}' "${f0%.*}" ||
+		{ t_fail "n2's hanging prefetch was not counted failed"; rc=1; }
+	if ((rc == 0)); then
+		get n1 "$t2"; get n1 "$t2"
+		# Its request is open on n2's (stopped) origin, then n2's proxyd stops.
+		t_wait $WAIT_S origin_busy n2 || { t_fail "n2's second prefetch never reached its origin"; rc=1; }
+	fi
+	kill -CONT "$opid"
+	((rc == 0)) && { restart_proxyd "$PROXYD_CONF" 80 || rc=1; }
+	if ((rc == 0)); then
+		get n2 '/c/after?cc=max-age%3D600'
+		is_count n2 '/c/after?cc=max-age%3D600' 1 || { t_fail "n2 does not serve after the aborted prefetches"; rc=1; }
+	fi
+	return $rc
+}
+
 case_origin_down() {
 	local t='/c/down?cc=max-age%3D600' e0
 	setup || return 1
@@ -253,6 +291,7 @@ t_case "hits on n1 show in n2's hactl cache stats, with a cluster total" case_st
 t_case "keys hot on n1 are prefetched by n2 and served from its cache; a one-hit key is not" case_prefetch
 t_case "TLS-only nodes: https keys hot on n1 are prefetched by n2 and served as hits" case_tls_only
 t_case "prefetch ignores a listener deny-list blocking 127.0.0.1 and is not access-logged" case_deny_loopback
+t_case "a prefetch the origin never answers is aborted at its deadline, and when proxyd stops" case_origin_hangs
 t_case "n2's origin down: the prefetch counts an origin error and pauses" case_origin_down
 t_case "a forged digest is dropped, counted, and nothing is fetched" case_attack
 t_case "n2's /metrics pass promtool" case_metrics
