@@ -231,6 +231,11 @@ prefetch_digest(const Tandem__CacheDigest *d)
 			dup = q->host != NULL && q->https == https && strcmp(q->target, k->target) == 0 &&
 			    strcmp(q->host, k->host) == 0 && strcmp(q->cache, k->cache) == 0;
 		}
+		/* Or being fetched now: a key whose origin is slow would
+		 * otherwise take every slot, one digest after another. */
+		for (size_t j = 0; j < PREFETCH_PARALLEL && !dup; j++)
+			dup = pf.c[j].id != 0 && pf.c[j].klen == klen && memcmp(pf.c[j].key, key, klen) == 0 &&
+			    strcmp(pf.c[j].cache, k->cache) == 0;
 		if (dup)
 			continue;
 		if (pf.qn == PREFETCH_QUEUE) {

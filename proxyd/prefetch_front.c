@@ -196,7 +196,11 @@ pfx_run(struct worker *wk)
 void
 pfx_stop(struct worker *wk)
 {
+	int n = 0;
+
 	/* Each abort unlinks the first one. */
-	for (int guard = 0; running[wk->idx] != NULL && guard < 1024; guard++)
+	for (; running[wk->idx] != NULL && n < 1024; n++)
 		exch_abort(running[wk->idx]->r, "stopping");
+	if (n > 0)
+		log_info("worker %d: stopping: %d prefetch%s in flight aborted", wk->idx, n, n == 1 ? "" : "es");
 }

@@ -21,7 +21,8 @@
 #     for a prefetch.
 #   - With n2's origin stopped (SIGSTOP: connections open, nothing
 #     answered), n2's prefetch is aborted at its 10 s deadline (counted
-#     failed) and n2 goes on serving; a prefetch still hanging when n2's
+#     failed), each key asked for once though every digest names it, and
+#     n2 goes on serving; a prefetch still hanging when n2's
 #     proxyd stops is aborted with it (the sanitized build's check at the
 #     end sees that teardown of an exchange without a connection).
 #   - With n2's origin down, n2's prefetch of a key hot on n1 counts an
@@ -233,8 +234,18 @@ case_origin_hangs() {
 		# Its request is open on n2's (stopped) origin, then n2's proxyd stops.
 		t_wait $WAIT_S origin_busy n2 || { t_fail "n2's second prefetch never reached its origin"; rc=1; }
 	fi
-	kill -CONT "$opid"
+	# Stopped with that request in flight; the origin resumes after.
 	((rc == 0)) && { restart_proxyd "$PROXYD_CONF" 80 || rc=1; }
+	kill -CONT "$opid"
+	if ((rc == 0)) && ! grep -q "stopping: 1 prefetch in flight aborted" "$(lab_node_dir n2)/proxyd.log"; then
+		t_fail "n2's proxyd did not abort the prefetch in flight when it stopped"; rc=1
+	fi
+	# What the stopped origin had been asked comes in now: each key once,
+	# though every digest named it while it was being fetched.
+	if ((rc == 0)); then
+		t_wait 10 is_count n2 "$t2" 1 || { t_fail "n2's origin saw /c/hang2 $(count n2 "$t2") times, want 1"; rc=1; }
+		is_count n2 "$t" 1 || { t_fail "n2's origin saw /c/hang $(count n2 "$t") times, want 1"; rc=1; }
+	fi
 	if ((rc == 0)); then
 		get n2 '/c/after?cc=max-age%3D600'
 		is_count n2 '/c/after?cc=max-age%3D600' 1 || { t_fail "n2 does not serve after the aborted prefetches"; rc=1; }
