@@ -20,15 +20,24 @@
 
 static struct log_ratelimit rl_up = LOG_RATELIMIT_INIT(2000);
 
+/* Who the exchange is for, in log lines: the client's connection, or
+ * "prefetch" for an internal exchange (proxyd/prefetch_front.c). */
+static const char *
+who(const struct req *r, unsigned long long *id, char *ab, size_t len)
+{
+	*id = r->c != NULL ? (unsigned long long)r->c->id : 0;
+	return r->c != NULL ? conn_peer_str(r->c, ab, len) : "prefetch";
+}
+
 void
 backend_abort(struct req *r, enum met_uperr e, const char *why)
 {
-	struct conn *c = r->c;
+	unsigned long long id;
 	char ab[48];
+	const char *peer = who(r, &id, ab, sizeof(ab));
 
 	MET_INC(exch_wk(r)->m->up_err[e]);
-	log_rl_warnx(&rl_up, ev_now(c->wk->loop), "conn %llu %s: upstream %s: %s",
-	    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)),
+	log_rl_warnx(&rl_up, ev_now(exch_wk(r)->loop), "conn %llu %s: upstream %s: %s", id, peer,
 	    r->up_idx >= 0 ? r->gen->upstreams[r->up_idx].name : "-", why);
 	exch_abort(r, why);
 }
@@ -36,12 +45,13 @@ backend_abort(struct req *r, enum met_uperr e, const char *why)
 void
 backend_fail(struct req *r, int status, enum met_uperr e, const char *why, int stale)
 {
-	struct conn *c = r->c;
 	const struct pd_upstream *u = &r->gen->upstreams[r->up_idx];
 	enum http_method m = r->rq.head.method;
 	int idem = m == HTTP_M_GET || m == HTTP_M_HEAD || m == HTTP_M_PUT || m == HTTP_M_DELETE ||
 	    m == HTTP_M_OPTIONS || m == HTTP_M_TRACE;
 	char ab[48];
+	unsigned long long id;
+	const char *peer = who(r, &id, ab, sizeof(ab));
 
 	MET_INC(exch_wk(r)->m->up_err[e]);
 	if (!stale && e != MET_UP_ABORTED)
@@ -57,15 +67,15 @@ backend_fail(struct req *r, int status, enum met_uperr e, const char *why, int s
 		 * failure, not about an empty upstream. */
 		r->fail_status = status;
 		snprintf(r->fail_why, sizeof(r->fail_why), "%s", why);
-		log_debug("conn %llu: upstream %s server %s: %s, retrying", (unsigned long long)c->id, u->name,
+		log_debug("conn %llu: upstream %s server %s: %s, retrying", id, u->name,
 		    u->servers[r->srv_idx].name, why);
 		r->qhead_off = 0;
 		r->head_sent_any = 0;
 		backend_connect(r);
 		return;
 	}
-	log_rl_warnx(&rl_up, ev_now(c->wk->loop), "conn %llu %s: upstream %s server %s: %s",
-	    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)), u->name,
+	log_rl_warnx(&rl_up, ev_now(exch_wk(r)->loop), "conn %llu %s: upstream %s server %s: %s",
+	    id, peer, u->name,
 	    r->srv_idx >= 0 ? u->servers[r->srv_idx].name : "-", why);
 	char body[160];
 	snprintf(body, sizeof(body), "%d %s: %s\n", status, http_status_text(status), why);
@@ -391,7 +401,7 @@ backend_send(struct req *r)
 void
 backend_connect(struct req *r)
 {
-	struct conn *c = r->c;
+	struct worker *wk = exch_wk(r);
 	struct wslot *s = exch_slot(r);
 	struct up_rt *rt = &s->ups[r->up_idx];
 	int limited = 0, srv;
@@ -400,8 +410,8 @@ backend_connect(struct req *r)
 
 	r->attempts++;
 	/* Upstreams without sticky never set sticky_srv: one predictable branch. */
-	srv = r->sticky_srv == 0 ? up_pick(c->wk, rt, r->key_hash, r->exclude, &limited) :
-	    up_pick_prefer(c->wk, rt, r->sticky_srv - 1, r->key_hash, r->exclude, &limited);
+	srv = r->sticky_srv == 0 ? up_pick(wk, rt, r->key_hash, r->exclude, &limited) :
+	    up_pick_prefer(wk, rt, r->sticky_srv - 1, r->key_hash, r->exclude, &limited);
 	if (srv < 0 && r->fail_status != 0) {
 		char body[160];
 		snprintf(body, sizeof(body), "%d %s: %s\n", r->fail_status, http_status_text(r->fail_status), r->fail_why);
@@ -411,7 +421,7 @@ backend_connect(struct req *r)
 	}
 	if (srv < 0) {
 		char body[128];
-		MET_INC(c->wk->m->up_err[MET_UP_NO_SERVER]);
+		MET_INC(wk->m->up_err[MET_UP_NO_SERVER]);
 		snprintf(body, sizeof(body), "503 Service Unavailable: %s in upstream %s\n",
 		    limited ? "connection limit reached" : "no server available", rt->cfg->name);
 		r->srv_idx = -1;
@@ -420,7 +430,7 @@ backend_connect(struct req *r)
 	}
 	r->srv_idx = srv;
 	exch_attach(r, &backend_source);
-	b = up_get(c->wk, rt, srv, r);
+	b = up_get(wk, rt, srv, r);
 	if (b == NULL) {
 		char why[96];
 		snprintf(why, sizeof(why), "connect failed: %s", strerror(errno));
@@ -559,7 +569,7 @@ backend_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
 	/* As client_io(): each event retries what waits for it. */
 	if (ep_write_ready(&b->ep, revents)) {
 		backend_send(r);
-		if (r->b != b || r->c->closing)
+		if (r->b != b || (r->c != NULL && r->c->closing))
 			return;
 	}
 	if (ep_read_ready(&b->ep, revents))

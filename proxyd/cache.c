@@ -315,7 +315,7 @@ make_key(const struct req *r, const uint8_t *d, char *k, size_t cap, size_t *kle
 		host = (const char *)d + m->headers[m->host_idx].value.off;
 		hl = m->headers[m->host_idx].value.len;
 	}
-	if (r->c->ep.ssl != NULL) {
+	if (exch_https(r)) {
 		memcpy(k, "https://", 8);
 		at = 8;
 	} else {
@@ -570,7 +570,7 @@ serve(struct req *r, const uint8_t *d, int in_client)
 	filter_select(r, FILTER_SEL_BACKEND | (body && o->body_len > 0 ? FILTER_SEL_BODY : 0), o->head);
 	if (r->fc.nbody > 0 && r->rq.head.version_minor == 0)
 		r->keep_client = 0;    /* coded: delimited by the close (filter.h) */
-	if (r->c->wk->draining)
+	if (exch_wk(r)->draining)
 		r->keep_client = 0;
 	h1_response_head(r, o->head);
 	cq->body.data = o->body;
@@ -713,7 +713,7 @@ wait_poll(struct req *r)
 		cache_store_unref(cq->store, o);
 	}
 	if (cache_store_pending(cq->store, cq->pend.hash, cq->key, cq->klen) &&
-	    ev_now(r->c->wk->loop) - cq->wait_start < cq->cf->coalesce_wait_ms) {
+	    ev_now(exch_wk(r)->loop) - cq->wait_start < cq->cf->coalesce_wait_ms) {
 		cq->poll_ms = cq->poll_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : cq->poll_ms * 2;
 		exch_timer_arm(r, cq->poll_ms);
 		return;
@@ -876,7 +876,7 @@ cache_request(struct req *r, const uint8_t *d)
 			 * same request again. The head stays in the client's
 			 * buffer until then. */
 			exch_attach(r, &wait_source);
-			cq->wait_start = ev_now(r->c->wk->loop);
+			cq->wait_start = ev_now(exch_wk(r)->loop);
 			cq->poll_ms = 1;
 			exch_timer_arm(r, cq->poll_ms);
 			return 1;

@@ -83,7 +83,8 @@ struct cache_req;
 struct req {
 	/* Reset for every request (up to qhead). */
 	struct req *next_free;
-	struct conn *c;
+	struct conn *c;                 /* the client connection; NULL: an internal exchange (a prefetch) */
+	struct worker *wk;              /* the worker the exchange runs on (c->wk when c is set) */
 	struct pd_config *gen;
 	const struct route *rt;
 	int up_idx, srv_idx;
@@ -126,6 +127,7 @@ struct req {
 	unsigned h2:1;                  /* HTTP/2 front: it frames the response body itself (no chunked framing) */
 	unsigned cache_pass:1;          /* a route with a cache, the key marked pass: no cache state (cache == NULL),
 	                                 * only its Cache-Status and log field (proxyd/cache.c) */
+	unsigned https:1;               /* no connection: the scheme the request is for (proxyd/prefetch_front.c) */
 	uint16_t loglen, logsplit;      /* access log prefix: see accesslog.c */
 	uint8_t exclude[PD_MAX_SERVERS / 8];   /* servers already tried */
 	char reqid[33];

@@ -71,6 +71,7 @@ exch_alloc(struct worker *wk, struct conn *c)
 	r->qhead.rpos = r->qhead.wpos = 0;
 	r->rhead.rpos = r->rhead.wpos = 0;
 	r->c = c;
+	r->wk = wk;
 	/* HTTP/1's timer is the connection's; the HTTP/2 front sets its
 	 * stream's. No connection (the worker-cache unit test): none. */
 	r->tm = c != NULL ? &c->timer : NULL;
@@ -171,20 +172,21 @@ void
 exch_release_req(struct req *r)
 {
 	struct conn *c = r->c;
+	struct worker *wk = r->wk;
 
 	exch_drop_source(r);
 	if (r->gen != NULL) {
 		if (r->status == 0 && r->t_start != 0)
 			r->status = 499;     /* client went away first (nginx's convention) */
-		if (r->rt != NULL || r->status != 0) {
-			metrics_request(c->wk->m, r->series, r->status, exch_now_us() - r->t_start);
-			accesslog_end(c->wk, r);
+		if (c != NULL && (r->rt != NULL || r->status != 0)) {
+			metrics_request(wk->m, r->series, r->status, exch_now_us() - r->t_start);
+			accesslog_end(wk, r);
 		}
-		worker_gen_release(c->wk, r->gen);
+		worker_gen_release(wk, r->gen);
 	}
-	if (c->req == r)
+	if (c != NULL && c->req == r)
 		c->req = NULL;
-	exch_free(c->wk, r);
+	exch_free(wk, r);
 }
 
 int
@@ -251,7 +253,7 @@ void
 exch_finish(struct req *r)
 {
 	struct conn *c = r->c;
-	struct worker *wk = c->wk;
+	struct worker *wk = r->wk;
 	const struct exch_front *front = r->front;
 	void *fctx = r->fctx;
 	int keep;
@@ -262,11 +264,14 @@ exch_finish(struct req *r)
 	r->src->release(r, !r->q_abandon && r->rq.done && r->rs.done && r->rs.body != HTTP_BODY_UNTIL_CLOSE &&
 	    r->rs.body != HTTP_BODY_TUNNEL && r->fpass == 0);
 	r->src = &exch_no_source;
-	metrics_request(wk->m, r->series, r->status, exch_now_us() - r->t_start);
-	accesslog_end(wk, r);
+	/* An internal exchange is counted by its front (the prefetch metrics). */
+	if (c != NULL) {
+		metrics_request(wk->m, r->series, r->status, exch_now_us() - r->t_start);
+		accesslog_end(wk, r);
+	}
 	worker_gen_release(wk, r->gen);
 	r->gen = NULL;
-	if (c->req == r)
+	if (c != NULL && c->req == r)
 		c->req = NULL;
 	exch_free(wk, r);
 	front->end(c, fctx, keep);

@@ -85,7 +85,15 @@ extern const struct exch_source exch_no_source;
 static inline struct worker *
 exch_wk(const struct req *r)
 {
-	return r->c->wk;
+	return r->wk;
+}
+
+/* The request came over TLS (or, an internal exchange with no connection,
+ * is for an https URL): the cache key's scheme, X-Forwarded-Proto. */
+static inline int
+exch_https(const struct req *r)
+{
+	return r->c != NULL ? r->c->ep.ssl != NULL : r->https;
 }
 
 static inline struct wslot *
@@ -112,7 +120,9 @@ exch_abort(struct req *r, const char *why)
 /* Monotonic microseconds (vDSO clock, not a syscall), for latency figures. */
 uint64_t exch_now_us(void);
 
-/* A request for c from wk's free list (or the heap): NULL when out of memory. */
+/* A request for c from wk's free list (or the heap): NULL when out of memory.
+ * c NULL: an internal exchange (proxyd/prefetch_front.c), neither counted
+ * as a client request nor access-logged. */
 struct req *exch_alloc(struct worker *wk, struct conn *c);
 /* Back to the free list (oversized head buffers released). */
 void exch_free(struct worker *wk, struct req *r);

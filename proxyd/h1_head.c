@@ -120,7 +120,12 @@ h1_request_head(struct req *r, const uint8_t *d)
 	buf_append(h, " ", 1);
 	buf_append(h, t, tl);
 	buf_append(h, m->version_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", 11);
-	conn_peer_str(c, ip, sizeof(ip));
+	/* An internal exchange (a prefetch) is proxyd's own request: its
+	 * client is this host. */
+	if (c != NULL)
+		conn_peer_str(c, ip, sizeof(ip));
+	else
+		memcpy(ip, "127.0.0.1", sizeof("127.0.0.1"));
 	if (m->target_form == HTTP_TF_ABSOLUTE) {
 		buf_append(h, "Host: ", 6);
 		buf_append(h, d + m->authority.off, m->authority.len);
@@ -206,7 +211,7 @@ h1_request_head(struct req *r, const uint8_t *d)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		char ab[NET_ADDRSTRLEN];
-		if (getsockname(c->ep.io.fd, (struct sockaddr *)&ss, &sl) == 0)
+		if (c != NULL && getsockname(c->ep.io.fd, (struct sockaddr *)&ss, &sl) == 0)
 			buf_appendf(h, "Host: %s\r\n", net_addr_str((struct sockaddr *)&ss, ab, sizeof(ab)));
 		else
 			buf_append(h, "Host: \r\n", 8);
@@ -223,7 +228,7 @@ h1_request_head(struct req *r, const uint8_t *d)
 		buf_append(h, "\r\n", 2);
 	}
 	if (g->hdr_xfp) {
-		if (c->ep.ssl != NULL)
+		if (exch_https(r))
 			buf_append(h, "X-Forwarded-Proto: https\r\n", 26);
 		else
 			buf_append(h, "X-Forwarded-Proto: http\r\n", 25);
@@ -234,8 +239,8 @@ h1_request_head(struct req *r, const uint8_t *d)
 		buf_append(h, "\r\n", 2);
 	}
 	if (g->hdr_forwarded)
-		buf_appendf(h, c->family == 2 ? "Forwarded: for=%s;proto=%s\r\n" : "Forwarded: for=\"[%s]\";proto=%s\r\n", ip,
-		    c->ep.ssl != NULL ? "https" : "http");
+		buf_appendf(h, c == NULL || c->family == 2 ? "Forwarded: for=%s;proto=%s\r\n" :
+		    "Forwarded: for=\"[%s]\";proto=%s\r\n", ip, exch_https(r) ? "https" : "http");
 	if (g->hdr_via)
 		buf_appendf(h, "Via: 1.%d tandem\r\n", m->version_minor);
 	if (g->hdr_request_id) {
@@ -314,7 +319,7 @@ h1_response_head(struct req *r, const uint8_t *d)
 		case 25:
 			/* Ours replaces the backend's (RFC 6797 §8.1: a UA
 			 * heeds only the first). */
-			if (r->c->lo != NULL && r->c->lo->hsts_len > 0 && H1_SPAN_IS(d, n, "strict-transport-security"))
+			if (r->c != NULL && r->c->lo != NULL && r->c->lo->hsts_len > 0 && H1_SPAN_IS(d, n, "strict-transport-security"))
 				continue;
 			break;
 		case 17:
@@ -334,7 +339,7 @@ h1_response_head(struct req *r, const uint8_t *d)
 		buf_appendf(h, "Server: %s\r\n", g->server_value);
 	/* RFC 6797 §7.2: only over TLS, which is the only kind of listener
 	 * that can carry hsts. */
-	if (r->c->lo != NULL && r->c->lo->hsts_len > 0)
+	if (r->c != NULL && r->c->lo != NULL && r->c->lo->hsts_len > 0)
 		buf_append(h, r->c->lo->hsts, r->c->lo->hsts_len);
 	if (r->fc.n > 0)
 		filter_hdr_add(r, h);

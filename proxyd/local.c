@@ -57,7 +57,7 @@ local_respond_x(struct req *r, int status, const char *body, const char *locatio
 	if (r->cache != NULL && status >= 500 && cache_stale_on_error(r, status))
 		return;
 	exch_attach(r, &local_source);
-	r->keep_client = keep && r->keep_client && r->rq.done && !c->wk->draining;
+	r->keep_client = keep && r->keep_client && r->rq.done && !exch_wk(r)->draining;
 	if (!r->tunnel && r->rq.pass > 0) {
 		/* Body bytes that never went out belong to this request, not
 		 * to the next one. */
@@ -82,7 +82,7 @@ local_respond_x(struct req *r, int status, const char *body, const char *locatio
 		filter_hdr_add(r, h);
 	if (r->reqid[0] != '\0')
 		buf_appendf(h, "X-Request-Id: %s\r\n", r->reqid);
-	if (c->lo != NULL && c->lo->hsts_len > 0)
+	if (c != NULL && c->lo != NULL && c->lo->hsts_len > 0)
 		buf_append(h, c->lo->hsts, c->lo->hsts_len);
 	buf_appendf(h, "Connection: %s\r\n\r\n", r->keep_client ? "keep-alive" : "close");
 	if (blen > 0 && !r->is_head)

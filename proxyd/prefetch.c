@@ -2,16 +2,14 @@
  * proxyd/prefetch.c — peers' hot keys fetched into this node's cache
  * (prefetch.h).
  *
- * A digest key names a cache, a host and a target: a GET for them is made
- * through this proxyd's own first plain-HTTP listener (a wildcard address
- * is reached on loopback), so it takes the route, the upstream, the
- * balancing, the health checks and the store filter a client's request
- * takes, and nothing here decides storability or freshness. The issue
- * preferred an exchange with no client connection on a worker; that needs
- * a front with no connection and a hand-off to a worker thread, which the
- * exchange does not have yet (exch_wk() is the connection's worker), so
- * this takes the listener, whose cost is a loopback connection per key at
- * a rate of at most prefetch_rate per second.
+ * A digest key names a cache, a scheme, a host and a target: a GET for
+ * them is handed to a worker and run there as an internal exchange
+ * (proxyd/prefetch_front.c): it takes the route, the cache, the upstream,
+ * the balancing, the health checks and the store filter a client's
+ * request for that host and path takes, and nothing here decides
+ * storability or freshness. No listener is involved, so a TLS-only
+ * deployment prefetches its https keys, and a listener's ACLs, rate
+ * limits, access log and request metrics never see a prefetch.
  *
  * What keeps it bounded and harmless:
  *   - a key is fetched only when its cache exists here with a non-zero
@@ -19,31 +17,27 @@
  *     it is queued and again when it is sent);
  *   - each cache has a token bucket of prefetch_rate per second (burst
  *     one second's worth); at most PREFETCH_PARALLEL requests in flight,
- *     PREFETCH_QUEUE keys waiting (more are dropped and counted);
+ *     PREFETCH_QUEUE keys waiting (more are dropped and counted), each
+ *     request aborted after PREFETCH_TIMEOUT_MS;
  *   - never while the origin is failing: an answer of 5xx (the origin's,
  *     or proxyd's own 502/503/504 when no server is up) or a stale object
- *     served (Cache-Status fwd=stale) pauses that cache's prefetching for
- *     PREFETCH_PAUSE_MS and drops its queued keys;
- *   - https keys are skipped (counted unsupported): the request would have
- *     to be a TLS client of this proxyd's own certificate;
+ *     served pauses that cache's prefetching for PREFETCH_PAUSE_MS and
+ *     drops its queued keys;
  *   - the key's parts were checked by hacd (hacd/cacheview.c) and are
  *     checked again here: printable, no space, target from "/".
  */
 #include "proxyd/prefetch.h"
 
-#include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "lib/log.h"
-#include "lib/net.h"
 #include "proxyd/cache_conf.h"
 #include "proxyd/cache_store.h"
 #include "proxyd/config.h"
+#include "proxyd/prefetch_handoff.h"
 #include "proxyd/procstate.h"
 
 #define PF_TICK_MS   50
@@ -56,40 +50,22 @@
 #define PF_HOLD_SLOTS 1024
 #define PF_HOLD_MS   60000
 
-enum pf_result {
-	PF_STORED = 0,      /* fetched, and stored fresh */
-	PF_NOT_STORED,      /* fetched, not stored (the origin's answer was not storable) */
-	PF_FRESH,           /* already stored fresh: not fetched */
-	PF_NO_CACHE,        /* no such cache here, or its prefetch_rate is 0 */
-	PF_UNSUPPORTED,     /* https key, or no plain-HTTP listener */
-	PF_ORIGIN_ERROR,    /* 5xx or stale served: the cache's prefetching paused */
-	PF_PAUSED,          /* dropped: its cache is paused after an origin error */
-	PF_FAILED,          /* connect, write, read failure or timeout */
-	PF_DROPPED,         /* the queue was full, or the key was malformed */
-	PF_HELD,            /* fetched lately without being stored: not again for a while */
-	PF_RESULT_MAX
-};
-
 static const char *const pf_result_name[PF_RESULT_MAX] = {
-	"stored", "not-stored", "fresh", "no-cache", "unsupported", "origin-error", "paused", "failed", "dropped", "held",
+	"stored", "not-stored", "fresh", "no-cache", "origin-error", "paused", "failed", "dropped", "held",
 };
 
 struct pf_item {
 	char cache[CACHE_NAME_MAX];
+	int https;
 	char *host, *target;
 };
 
+/* A request handed to a worker (proxyd/prefetch_front.c). */
 struct pf_conn {
-	int fd;                       /* -1 free */
-	struct ev_io io;
+	uint32_t id;                  /* 0 free; else its result's id */
 	char cache[CACHE_NAME_MAX];
-	char *key;                    /* "http://host/target", for the freshness check */
+	char *key;                    /* "http(s)://host/target", for the freshness check */
 	size_t klen;
-	char out[PREFETCH_KEY_MAX + 256];
-	size_t olen, opos;
-	int connected;
-	char head[1024];              /* the first bytes of the answer: status line, fields */
-	size_t hlen;
 	uint64_t started;
 };
 
@@ -107,6 +83,7 @@ static struct {
 	size_t qhead, qn;
 	struct pf_conn c[PREFETCH_PARALLEL];
 	struct pf_bucket b[PF_MAX_CACHES];
+	uint32_t next_id;
 	size_t nb;
 	struct { uint64_t hash, until; } hold[PF_HOLD_SLOTS];
 	uint64_t digests_rx, keys_rx;
@@ -145,15 +122,15 @@ cache_rate(const struct pd_config *g, const char *name)
 	return 0;
 }
 
-static int
-build_key(char *k, size_t cap, const char *host, const char *target, size_t *klen)
+int
+prefetch_key(char *k, size_t cap, int https, const char *host, const char *target, size_t *klen)
 {
-	int n = snprintf(k, cap, "http://%s%s", host, target);
+	int n = snprintf(k, cap, "%s://%s%s", https ? "https" : "http", host, target);
 
 	if (n < 0 || (size_t)n >= cap)
 		return -1;
 	/* The key's host is lowercase (proxyd/cache.c make_key). */
-	for (char *p = k + 7; *p != '\0' && *p != '/'; p++)
+	for (char *p = k + (https ? 8 : 7); *p != '\0' && *p != '/'; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
 	*klen = (size_t)n;
@@ -203,6 +180,13 @@ printable(const char *s, size_t max)
 	return 1;
 }
 
+int
+prefetch_key_valid(const char *cache, const char *host, const char *target)
+{
+	return printable(cache, CACHE_NAME_MAX - 1) && printable(host, 255) && printable(target, PREFETCH_KEY_MAX) &&
+	    target[0] == '/' && strpbrk(host, "/@?#\\") == NULL;
+}
+
 void
 prefetch_digest(const Tandem__CacheDigest *d)
 {
@@ -215,17 +199,13 @@ prefetch_digest(const Tandem__CacheDigest *d)
 		const Tandem__CacheDigestKey *k = d->keys[i];
 		struct pf_bucket *b;
 		struct pf_item *it;
-		int dup = 0;
+		int dup = 0, https;
 
 		pf.keys_rx++;
-		if (k == NULL || !printable(k->cache, CACHE_NAME_MAX - 1) || !printable(k->host, 255) ||
-		    !printable(k->target, PREFETCH_KEY_MAX) || k->target[0] != '/' || strpbrk(k->host, "/@?#\\") != NULL ||
-		    build_key(key, sizeof(key), k->host, k->target, &klen) == -1) {
+		https = k != NULL && k->has_https && k->https;
+		if (k == NULL || !prefetch_key_valid(k->cache, k->host, k->target) ||
+		    prefetch_key(key, sizeof(key), https, k->host, k->target, &klen) == -1) {
 			pf.res[PF_DROPPED]++;
-			continue;
-		}
-		if (k->has_https && k->https) {
-			pf.res[PF_UNSUPPORTED]++;
 			continue;
 		}
 		if (cache_rate(g, k->cache) == 0 || (b = bucket(k->cache)) == NULL) {
@@ -248,9 +228,14 @@ prefetch_digest(const Tandem__CacheDigest *d)
 		for (size_t j = 0; j < pf.qn && !dup; j++) {
 			const struct pf_item *q = &pf.q[(pf.qhead + j) % PREFETCH_QUEUE];
 
-			dup = q->host != NULL && strcmp(q->target, k->target) == 0 && strcmp(q->host, k->host) == 0 &&
-			    strcmp(q->cache, k->cache) == 0;
+			dup = q->host != NULL && q->https == https && strcmp(q->target, k->target) == 0 &&
+			    strcmp(q->host, k->host) == 0 && strcmp(q->cache, k->cache) == 0;
 		}
+		/* Or being fetched now: a key whose origin is slow would
+		 * otherwise take every slot, one digest after another. */
+		for (size_t j = 0; j < PREFETCH_PARALLEL && !dup; j++)
+			dup = pf.c[j].id != 0 && pf.c[j].klen == klen && memcmp(pf.c[j].key, key, klen) == 0 &&
+			    strcmp(pf.c[j].cache, k->cache) == 0;
 		if (dup)
 			continue;
 		if (pf.qn == PREFETCH_QUEUE) {
@@ -259,6 +244,7 @@ prefetch_digest(const Tandem__CacheDigest *d)
 		}
 		it = &pf.q[(pf.qhead + pf.qn) % PREFETCH_QUEUE];
 		snprintf(it->cache, sizeof(it->cache), "%s", k->cache);
+		it->https = https;
 		it->host = strdup(k->host);
 		it->target = strdup(k->target);
 		if (it->host == NULL || it->target == NULL) {
@@ -272,41 +258,12 @@ prefetch_digest(const Tandem__CacheDigest *d)
 	config_unref(g);
 }
 
-/* The first plain-HTTP listener's address; a wildcard one on loopback. */
-static int
-listener_addr(const struct pd_config *g, struct sockaddr_storage *ss, socklen_t *len)
-{
-	for (size_t i = 0; g != NULL && i < g->nlisteners; i++) {
-		const struct pd_listener *l = &g->listeners[i];
-
-		if (l->tls != NULL)
-			continue;
-		memcpy(ss, &l->addr, l->addrlen);
-		*len = l->addrlen;
-		if (ss->ss_family == AF_INET) {
-			struct sockaddr_in *in = (struct sockaddr_in *)ss;
-
-			if (in->sin_addr.s_addr == htonl(INADDR_ANY))
-				in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		} else if (ss->ss_family == AF_INET6) {
-			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-			if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
-				in6->sin6_addr = in6addr_loopback;
-		}
-		return 0;
-	}
-	return -1;
-}
-
 static void
 conn_end(struct pf_conn *c, enum pf_result res)
 {
 	struct pf_bucket *b = bucket(c->cache);
 
-	ev_io_stop(pf.loop, &c->io);
-	close(c->fd);
-	c->fd = -1;
+	c->id = 0;
 	if (res == PF_STORED && !stored_fresh(c->cache, c->key, c->klen))
 		res = PF_NOT_STORED;
 	if (res == PF_NOT_STORED || res == PF_FAILED)
@@ -335,84 +292,25 @@ conn_end(struct pf_conn *c, enum pf_result res)
 	c->key = NULL;
 }
 
-/* The answer so far decides: a 5xx, or a stale object (Cache-Status
- * fwd=stale with a fwd-status of 5xx, RFC 9211 §2), is the origin failing. */
-static enum pf_result
-judge(const struct pf_conn *c)
+/* What the worker saw decides: a 5xx, or a stale object served instead
+ * (stale-if-error, RFC 5861 §4), is the origin failing. */
+enum pf_result
+prefetch_judge(int failed, int status, int stale)
 {
-	char h[sizeof(c->head) + 1];
-	int status;
-
-	memcpy(h, c->head, c->hlen);
-	h[c->hlen] = '\0';
-	if (sscanf(h, "HTTP/1.%*d %d", &status) != 1)
+	if (failed || status == 0)
 		return PF_FAILED;
-	if (status >= 500 || strstr(h, "fwd-status=5") != NULL || strstr(h, "detail=stale-if-error") != NULL)
+	if (status >= 500 || stale)
 		return PF_ORIGIN_ERROR;
 	return PF_STORED;
 }
 
 static void
-conn_io(struct ev_loop *loop, struct ev_io *w, uint32_t revents)
+start_one(struct pf_conn *c, struct pf_item *it)
 {
-	struct pf_conn *c = w->data;
-	char tmp[16384];
-	ssize_t n;
-
-	(void)loop;
-	if (!c->connected && (revents & EV_WRITE)) {
-		if (net_connect_result(c->fd) == -1) {
-			conn_end(c, PF_FAILED);
-			return;
-		}
-		c->connected = 1;
-	}
-	if (c->connected && c->opos < c->olen) {
-		n = write(c->fd, c->out + c->opos, c->olen - c->opos);
-		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			conn_end(c, PF_FAILED);
-			return;
-		}
-		if (n > 0)
-			c->opos += (size_t)n;
-		if (c->opos == c->olen)
-			ev_io_start(pf.loop, &c->io, EV_READ);
-		return;
-	}
-	if (!(revents & EV_READ))
-		return;
-	/* Connection: close: the answer ends with the connection; the body
-	 * only goes through (the cache stores it on its way). */
-	for (int k = 0; k < 8; k++) {
-		n = read(c->fd, tmp, sizeof(tmp));
-		if (n > 0) {
-			size_t take = sizeof(c->head) - c->hlen < (size_t)n ? sizeof(c->head) - c->hlen : (size_t)n;
-
-			memcpy(c->head + c->hlen, tmp, take);
-			c->hlen += take;
-			continue;
-		}
-		if (n == 0) {
-			conn_end(c, judge(c));
-			return;
-		}
-		if (errno == EAGAIN || errno == EINTR)
-			return;
-		conn_end(c, PF_FAILED);
-		return;
-	}
-}
-
-static void
-start_one(struct pf_conn *c, const struct pd_config *g, struct pf_item *it)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
 	char key[PREFETCH_KEY_MAX + 16];
 	size_t klen;
-	int n;
 
-	if (build_key(key, sizeof(key), it->host, it->target, &klen) == -1) {
+	if (prefetch_key(key, sizeof(key), it->https, it->host, it->target, &klen) == -1) {
 		pf.res[PF_DROPPED]++;
 		return;
 	}
@@ -420,30 +318,36 @@ start_one(struct pf_conn *c, const struct pd_config *g, struct pf_item *it)
 		pf.res[PF_FRESH]++;
 		return;
 	}
-	if (listener_addr(g, &ss, &sl) == -1) {
-		pf.res[PF_UNSUPPORTED]++;
-		return;
-	}
-	n = snprintf(c->out, sizeof(c->out), "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: tandem-prefetch\r\n"
-	    "Connection: close\r\n\r\n", it->target, it->host);
-	if (n < 0 || (size_t)n >= sizeof(c->out) || (c->key = strdup(key)) == NULL) {
+	if ((c->key = strdup(key)) == NULL) {
 		pf.res[PF_DROPPED]++;
 		return;
 	}
-	if ((c->fd = net_connect_tcp((struct sockaddr *)&ss, sl)) == -1) {
+	if (++pf.next_id == 0)
+		pf.next_id = 1;
+	if (pfx_submit(pf.next_id, it->https, it->host, it->target) == -1) {
 		free(c->key);
 		c->key = NULL;
 		pf.res[PF_FAILED]++;
 		return;
 	}
+	c->id = pf.next_id;
 	c->klen = klen;
-	c->olen = (size_t)n;
-	c->opos = c->hlen = 0;
-	c->connected = 0;
 	c->started = ev_now(pf.loop);
 	snprintf(c->cache, sizeof(c->cache), "%s", it->cache);
-	ev_io_init(&c->io, c->fd, conn_io, c);
-	ev_io_start(pf.loop, &c->io, EV_WRITE);
+}
+
+/* The workers' results: each ends its slot (one whose slot was given up
+ * on already is ignored). */
+static void
+collect(void)
+{
+	struct pfx_result x[PREFETCH_PARALLEL * 4];
+	size_t n = pfx_collect(x, sizeof(x) / sizeof(x[0]));
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < PREFETCH_PARALLEL; j++)
+			if (pf.c[j].id != 0 && pf.c[j].id == x[i].id)
+				conn_end(&pf.c[j], prefetch_judge(x[i].failed, x[i].status, x[i].stale));
 }
 
 static void
@@ -453,8 +357,11 @@ tick_cb(struct ev_loop *loop, struct ev_timer *t)
 	struct pd_config *g = procstate_current();
 	size_t scanned = 0;
 
+	collect();
+	/* The worker aborts a request at PREFETCH_TIMEOUT_MS; a result that
+	 * never came (its worker stopped) frees the slot here, later. */
 	for (size_t i = 0; i < PREFETCH_PARALLEL; i++)
-		if (pf.c[i].fd != -1 && now - pf.c[i].started > PREFETCH_TIMEOUT_MS)
+		if (pf.c[i].id != 0 && now - pf.c[i].started > 2 * PREFETCH_TIMEOUT_MS)
 			conn_end(&pf.c[i], PF_FAILED);
 	for (size_t i = 0; i < pf.nb; i++) {
 		struct pf_bucket *b = &pf.b[i];
@@ -474,7 +381,7 @@ tick_cb(struct ev_loop *loop, struct ev_timer *t)
 		struct pf_bucket *b;
 
 		for (size_t i = 0; i < PREFETCH_PARALLEL && c == NULL; i++)
-			if (pf.c[i].fd == -1)
+			if (pf.c[i].id == 0)
 				c = &pf.c[i];
 		if (c == NULL)
 			break;
@@ -493,7 +400,7 @@ tick_cb(struct ev_loop *loop, struct ev_timer *t)
 			continue;
 		} else {
 			b->tokens -= 1.0;
-			start_one(c, g, &it);
+			start_one(c, &it);
 		}
 		free(it.host);
 		free(it.target);
@@ -508,8 +415,6 @@ prefetch_start(struct ev_loop *loop)
 	if (pf.started)
 		return;
 	pf.loop = loop;
-	for (size_t i = 0; i < PREFETCH_PARALLEL; i++)
-		pf.c[i].fd = -1;
 	ev_timer_init(&pf.tick, tick_cb, NULL);
 	ev_timer_start(loop, &pf.tick, PF_TICK_MS);
 	pf.started = 1;
@@ -522,7 +427,7 @@ prefetch_stop(void)
 		return;
 	ev_timer_stop(pf.loop, &pf.tick);
 	for (size_t i = 0; i < PREFETCH_PARALLEL; i++)
-		if (pf.c[i].fd != -1)
+		if (pf.c[i].id != 0)
 			conn_end(&pf.c[i], PF_FAILED);
 	for (; pf.qn > 0; pf.qn--, pf.qhead = (pf.qhead + 1) % PREFETCH_QUEUE) {
 		free(pf.q[pf.qhead].host);

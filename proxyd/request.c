@@ -73,6 +73,7 @@ make_request_id(struct req *r, const uint8_t *d)
 static uint64_t
 hash_key(const struct req *r, const struct pd_upstream *u, const uint8_t *d)
 {
+	static const uint8_t self[4] = { 127, 0, 0, 1 };
 	const struct conn *c = r->c;
 
 	switch (u->hash_key) {
@@ -87,23 +88,29 @@ hash_key(const struct req *r, const struct pd_upstream *u, const uint8_t *d)
 	case PD_HASH_CLIENT_IP:
 		break;
 	}
+	/* An internal exchange's client is this host (h1_request_head). */
+	if (c == NULL)
+		return balance_hash(self, sizeof(self));
 	return balance_hash(c->peer, c->family == 2 ? 4 : 16);
 }
 
 /* The exchange starts: configuration generation held, request id, access
- * log fields, the request's framing and whether it may become a tunnel. */
+ * log fields, the request's framing and whether it may become a tunnel.
+ * c NULL (an internal exchange): no access log line. */
 static void
 request_begin(struct conn *c, struct req *r, const uint8_t *d)
 {
-	struct worker *wk = c->wk;
+	struct worker *wk = r->wk;
 	const struct http_msg *m = &r->rq.head;
 
 	r->gen = wk->gen;
 	worker_gen_acquire(wk, r->gen);
 	r->t_start = exch_now_us();
-	c->state = CONN_PROXY;
+	if (c != NULL)
+		c->state = CONN_PROXY;
 	make_request_id(r, d);
-	accesslog_begin(r, c, d);
+	if (c != NULL)
+		accesslog_begin(r, c, d);
 	r->is_head = m->method == HTTP_M_HEAD;
 	r->keep_client = http_keep_alive(m) && !wk->draining;
 	r->rq.body = http_request_body(m);
@@ -133,7 +140,7 @@ request_begin(struct conn *c, struct req *r, const uint8_t *d)
 static int
 route_query(struct conn *c, struct req *r, const uint8_t *d)
 {
-	struct worker *wk = c->wk;
+	struct worker *wk = r->wk;
 	const struct http_msg *m = &r->rq.head;
 	struct route_req q;
 	struct hdr_ctx hx = { m, d };
@@ -161,7 +168,7 @@ route_query(struct conn *c, struct req *r, const uint8_t *d)
 		local_respond(r, 414, "414 URI Too Long\n", NULL, 1);
 		return -1;
 	}
-	if (c->lo != NULL && c->lo->redirect_https) {
+	if (c != NULL && c->lo != NULL && c->lo->redirect_https) {
 		local_redirect_https(c, r, q.host, q.host_len, t, tl);
 		return -1;
 	}
@@ -191,9 +198,9 @@ route_query(struct conn *c, struct req *r, const uint8_t *d)
  * responder, or proxying (split to an upstream, the head rewritten, the
  * backend connected). */
 static void
-request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
+request_action(struct req *r, const uint8_t *d, int ri)
 {
-	struct worker *wk = c->wk;
+	struct worker *wk = r->wk;
 	const struct http_msg *m = &r->rq.head;
 
 	if (r->rt->action == ROUTE_REDIRECT) {
@@ -230,8 +237,7 @@ request_action(struct conn *c, struct req *r, const uint8_t *d, int ri)
 void
 request_forward(struct req *r, const uint8_t *d)
 {
-	struct conn *c = r->c;
-	struct worker *wk = c->wk;
+	struct worker *wk = r->wk;
 	const struct http_msg *m = &r->rq.head;
 	int rc;
 
@@ -244,7 +250,7 @@ request_forward(struct req *r, const uint8_t *d)
 			 * client's target is too long to be served once rewritten. */
 			MET_INC(wk->m->guard[MET_G_REWRITE_OVERFLOW]);
 			log_rl_warnx(&rl_rewrite, ev_now(wk->loop), "conn %llu: route %s: rewritten target too long, 414",
-			    (unsigned long long)c->id, r->rt->name);
+			    r->c != NULL ? (unsigned long long)r->c->id : 0, r->rt->name);
 			local_respond(r, 414, "414 URI Too Long: rewritten target too long\n", NULL, 1);
 			return;
 		}
@@ -263,7 +269,10 @@ request_forward(struct req *r, const uint8_t *d)
 	backend_connect(r);
 }
 
-/* A whole request head is in c's buffer: route query, guards, action. */
+/* A whole request head is in c's buffer: route query, guards, action.
+ * The guards are the listener's and the client's (ACLs, rate limits, body
+ * limits): an internal exchange has neither, and its request is one proxyd
+ * made itself, so it takes none of them. */
 static void
 start_request(struct conn *c, struct req *r)
 {
@@ -273,9 +282,9 @@ start_request(struct conn *c, struct req *r)
 	request_begin(c, r, d);
 	if ((ri = route_query(c, r, d)) < 0)
 		return;
-	if (guard_check(c, r, d) == -1)
+	if (c != NULL && guard_check(c, r, d) == -1)
 		return;
-	request_action(c, r, d, ri);
+	request_action(r, d, ri);
 }
 
 void
@@ -305,7 +314,7 @@ request_head(struct conn *c)
 void
 request_parse(struct conn *c, struct req *r)
 {
-	struct worker *wk = c->wk;
+	struct worker *wk = r->wk;
 	int rc;
 
 	rc = http_parse(&r->h1q.p, &r->rq.head, buf_rptr(r->rq.in), buf_len(r->rq.in));
@@ -324,12 +333,14 @@ request_parse(struct conn *c, struct req *r)
 		char ab[48], body[128];
 		metrics_parse_error(wk->m, r->h1q.p.reason);
 		log_rl_warnx(&rl_parse, ev_now(wk->loop), "conn %llu %s: bad request: %s (%d)",
-		    (unsigned long long)c->id, conn_peer_str(c, ab, sizeof(ab)), r->h1q.p.reason ? r->h1q.p.reason : "?", r->h1q.p.status);
+		    c != NULL ? (unsigned long long)c->id : 0, c != NULL ? conn_peer_str(c, ab, sizeof(ab)) : "prefetch",
+		    r->h1q.p.reason ? r->h1q.p.reason : "?", r->h1q.p.status);
 		r->gen = wk->gen;
 		worker_gen_acquire(wk, r->gen);
 		r->t_start = exch_now_us();
 		r->keep_client = 0;
-		c->state = CONN_PROXY;
+		if (c != NULL)
+			c->state = CONN_PROXY;
 		/* Nothing of the request can be trusted: drop what was read. */
 		buf_consume(r->rq.in, buf_len(r->rq.in));
 		snprintf(body, sizeof(body), "%d %s: %s\n", r->h1q.p.status, http_status_text(r->h1q.p.status),

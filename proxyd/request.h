@@ -24,7 +24,9 @@ void request_head(struct conn *c);
  * (proxyd/cache.c) does when that did not give it an answer. */
 void request_forward(struct req *r, const uint8_t *d);
 /* The same for exchange r on c whose head is in r->rq.in (the HTTP/1
- * front's buffer, or the head the HTTP/2 front wrote for a stream). */
+ * front's buffer, or the head the HTTP/2 front wrote for a stream). c NULL:
+ * an internal exchange (proxyd/prefetch_front.c): no listener, so no
+ * redirect to https, no guards, no access log line. */
 struct req;
 void request_parse(struct conn *c, struct req *r);
 

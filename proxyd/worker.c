@@ -28,6 +28,8 @@
 #include "proxyd/accesslog.h"
 #include "proxyd/compress.h"
 #include "proxyd/conn.h"
+#include "proxyd/prefetch_front.h"
+#include "proxyd/prefetch_handoff.h"
 #include "proxyd/listener.h"
 #include "proxyd/metrics.h"
 #include "proxyd/procstate.h"
@@ -109,6 +111,13 @@ void
 worker_kick_all(void)
 {
 	for (int i = 0; i < nworkers; i++)
+		ev_async_send(&workers[i].async);
+}
+
+void
+worker_kick(int i)
+{
+	if (i >= 0 && i < nworkers)
 		ev_async_send(&workers[i].async);
 }
 
@@ -383,6 +392,7 @@ async_cb(struct ev_loop *loop, struct ev_async *a)
 		wk->draining = 1;
 		listeners_sync(wk, NULL);
 		close_idle_conns(wk);
+		pfx_stop(wk);
 		ev_timer_start(wk->loop, &wk->stop_timer, wk->gen ? wk->gen->to.shutdown : 15000);
 		check_stopped(wk);
 		return;
@@ -396,6 +406,8 @@ async_cb(struct ev_loop *loop, struct ev_async *a)
 		for (c = wk->conns; c != NULL; c = c->next)
 			conn_drain_idle(c, CONN_DRAIN_IDLE_GRACE_MS);
 	}
+	/* Prefetches handed to this worker (proxyd/prefetch_front.c). */
+	pfx_run(wk);
 	g = procstate_current();
 	if (g == NULL)
 		return;
@@ -563,6 +575,7 @@ worker_start_all(int n, struct pd_config *gen)
 	atomic_store(&procstate_running, n);
 	/* Every worker's ev_async exists from here: others may wake them. */
 	procstate_set_kick(worker_kick_all);
+	pfx_set_workers(n, worker_kick);
 	for (int i = 0; i < n; i++) {
 		int rc = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
 		if (rc != 0) {
@@ -576,6 +589,7 @@ worker_start_all(int n, struct pd_config *gen)
 void
 worker_join_all(void)
 {
+	pfx_set_workers(0, NULL);     /* no prefetch handed to a stopping worker */
 	for (int i = 0; i < nworkers; i++)
 		pthread_join(workers[i].thread, NULL);
 }

@@ -114,6 +114,8 @@ void worker_publish(struct pd_config *gen);
 /* Wakes every worker so it looks at the flags of proxyd/procstate.h again
  * (what procstate_kick() calls once workers run). */
 void worker_kick_all(void);
+/* Wakes worker i only (a prefetch handed to it: proxyd/prefetch_front.c). */
+void worker_kick(int i);
 /* Joins all workers (after procstate_stopping). */
 void worker_join_all(void);
 /* Number of workers started (0 before worker_start_all). */

@@ -13,6 +13,18 @@
 #     origin counts 1 each), and a client on n2 then gets them from its
 #     cache (the count stays 1); a key asked for once on n1 is not hot and
 #     n2 does not fetch it.
+#   - Prefetches are internal exchanges, not requests to a listener: with
+#     only a TLS listener on each node, https keys hot on n1 are fetched
+#     by n2 and then served to an https client from n2's cache; with a
+#     listener that denies 127.0.0.1 (clients on the nodes' own
+#     addresses), prefetching goes on, and n2's access log has no line
+#     for a prefetch.
+#   - With n2's origin stopped (SIGSTOP: connections open, nothing
+#     answered), n2's prefetch is aborted at its 10 s deadline (counted
+#     failed), each key asked for once though every digest names it, and
+#     n2 goes on serving; a prefetch still hanging when n2's
+#     proxyd stops is aborted with it (the sanitized build's check at the
+#     end sees that teardown of an exchange without a connection).
 #   - With n2's origin down, n2's prefetch of a key hot on n1 counts an
 #     origin error and pauses that cache's prefetching (logged).
 #   - An attacker on the segment (tests/tools/hb_forge, no cluster key): a
@@ -38,6 +50,47 @@ WAIT_S=15            # bound on a digest reaching the other node and its keys be
 . "$(dirname "$0")/cache_lab.sh"
 
 write_conf() { cache_lab_conf 'size = "8m"; prefetch_rate = 50;'; }
+
+TLS_DIR=/tmp/${LAB_PREFIX}-cctls
+ALT_CONF=$PG_DIR/proxyd-alt.conf
+
+# alt_conf AWK_LISTENERS: $PROXYD_CONF with its listeners line replaced by
+# what awk prints for it, into $ALT_CONF (checked with proxyd -t).
+alt_conf() {
+	awk -v l="$1" '/^listeners = / { print l; next } { print }' "$PROXYD_CONF" >"$ALT_CONF" || return 1
+	chmod 0644 "$ALT_CONF"
+	"$BUILD/proxyd" -t -c "$ALT_CONF" >&2
+}
+# restart_proxyd CONF PORT: both nodes' proxyd restarted on CONF, waited
+# for on PORT (a fresh, empty cache each).
+restart_proxyd() {
+	local n
+	for n in n1 n2; do
+		lab_kill "$n/proxyd" TERM
+		PROXYD_CONF=$1 lab_start_proxyd "$n"
+	done
+	for n in n1 n2; do
+		t_wait 10 lab_listening "$n" "$2" || { t_fail "proxyd on $n does not listen on $2"; return 1; }
+	done
+}
+# five_prefetched DIR: /c/DIR/0..4 reached n2's origin once each.
+five_prefetched() {
+	local i t
+	for ((i = 0; i < 5; i++)); do
+		t="/c/$1/$i?cc=max-age%3D600"
+		t_wait $WAIT_S is_count n2 "$t" 1 ||
+			{ t_fail "n2 did not prefetch /c/$1/$i: its origin saw $(count n2 "$t")"; return 1; }
+	done
+}
+# back_to_plain: both nodes' proxyd on the test's own configuration again.
+back_to_plain() { restart_proxyd "$PROXYD_CONF" 80; }
+# sget NODE TARGET: one https request through NODE's proxyd (Host 127.0.0.1).
+sget() { ip netns exec "$(lab_ns "$1")" curl -sk -o /dev/null --max-time 5 "https://127.0.0.1$2"; }
+# sget_status NODE TARGET: its Cache-Status field.
+sget_cs() {
+	ip netns exec "$(lab_ns "$1")" curl -sk -o /dev/null -D - --max-time 5 "https://127.0.0.1$2" |
+		tr -d '\r' | sed -n 's/^[Cc]ache-[Ss]tatus: //p'
+}
 
 is_count() { [[ $(count "$1" "$2") == "$3" ]]; }
 # prom NODE SERIES: the value of one series of NODE's proxyd /metrics, or 0.
@@ -89,6 +142,117 @@ case_prefetch() {
 	t_log "n2 prefetched $(stat n2 n1 prefetched) objects; hacd n1 digest-tx $(t_counter n1 cache-digest-tx), n2 digest-rx $(t_counter n2 cache-digest-rx)"
 }
 
+case_tls_only() {
+	local i t s0 rc=0
+	setup || return 1
+	rm -rf "$TLS_DIR" && mkdir -p "$TLS_DIR" || return 1
+	sh "$T_ROOT/tests/tools/mkcerts.sh" "$TLS_DIR" >/dev/null || { t_fail "mkcerts failed"; return 1; }
+	chown -R tandem-proxyd "$TLS_DIR" && chmod 0755 "$TLS_DIR" || return 1
+	alt_conf "listeners = ( { name = \"https\"; listen = \"*:443\"; tls = { certificates = ( { cert = \"$TLS_DIR/a-ecdsa.crt\"; key = \"$TLS_DIR/a-ecdsa.key\"; } ); }; } );" ||
+		{ t_fail "cannot write the TLS-only configuration"; return 1; }
+	restart_proxyd "$ALT_CONF" 443 || { back_to_plain; return 1; }
+	lab_listening n2 80 && { t_fail "n2's proxyd listens on 80 with a TLS-only configuration"; rc=1; }
+	s0=$(prom n2 'tandem_cache_prefetches_total{result="stored"}')
+	for ((i = 0; rc == 0 && i < 5; i++)); do
+		t="/c/tls/$i?cc=max-age%3D600"
+		sget n1 "$t"; sget n1 "$t"
+	done
+	((rc == 0)) && { five_prefetched tls || rc=1; }
+	if ((rc == 0)); then
+		prom_above n2 'tandem_cache_prefetches_total{result="stored"}' "${s0%.*}" ||
+			{ t_fail "prefetches_total{stored} did not move on n2"; rc=1; }
+	fi
+	for ((i = 0; rc == 0 && i < 5; i++)); do
+		t="/c/tls/$i?cc=max-age%3D600"
+		[[ $(sget_cs n2 "$t") == *hit* ]] || { t_fail "n2 did not answer prefetched https /c/tls/$i from its cache"; rc=1; }
+		is_count n2 "$t" 1 || { t_fail "n2 went to its origin for prefetched https /c/tls/$i"; rc=1; }
+	done
+	back_to_plain || rc=1
+	rm -rf "$TLS_DIR"
+	return $rc
+}
+
+case_deny_loopback() {
+	local i t ip1 ip2 rc=0 log2
+	setup || return 1
+	ip1=$(lab_ip n1)
+	ip2=$(lab_ip n2)
+	sed -e '/^log = /s/access = "off"/access = "stderr"/' "$PROXYD_CONF" >"$ALT_CONF.log" || return 1
+	PROXYD_CONF=$ALT_CONF.log alt_conf 'listeners = ( { name = "http"; listen = "*:80"; deny = ( "127.0.0.1/32" ); } );' ||
+		{ t_fail "cannot write the deny configuration"; return 1; }
+	rm -f "$ALT_CONF.log"
+	grep -q 'access = "stderr"' "$ALT_CONF" || { t_fail "the deny configuration has no access log"; return 1; }
+	restart_proxyd "$ALT_CONF" 80 || { back_to_plain; return 1; }
+	log2=$(lab_node_dir n2)/proxyd.log
+	# The deny list is in force: a client on 127.0.0.1 gets nothing.
+	if ip netns exec "$(lab_ns n2)" curl -sf -o /dev/null --max-time 3 "http://127.0.0.1/c/denied"; then
+		t_fail "n2's listener answered 127.0.0.1 despite its deny list"; rc=1
+	fi
+	for ((i = 0; rc == 0 && i < 5; i++)); do
+		t="/c/deny/$i?cc=max-age%3D600"
+		ip netns exec "$(lab_ns n1)" curl -s -o /dev/null --max-time 5 "http://$ip1$t"
+		ip netns exec "$(lab_ns n1)" curl -s -o /dev/null --max-time 5 "http://$ip1$t"
+	done
+	((rc == 0)) && { five_prefetched deny || rc=1; }
+	if ((rc == 0)) && grep -q '/c/deny/' "$log2"; then
+		t_fail "n2's access log has a line for a prefetch: $(grep -m1 '/c/deny/' "$log2")"; rc=1
+	fi
+	for ((i = 0; rc == 0 && i < 5; i++)); do
+		t="/c/deny/$i?cc=max-age%3D600"
+		# The key's host is n1's address: a client names it.
+		ip netns exec "$(lab_ns n2)" curl -s -o /dev/null --max-time 5 -H "Host: $ip1" "http://$ip2$t"
+		is_count n2 "$t" 1 || { t_fail "n2 went to its origin for prefetched /c/deny/$i"; rc=1; }
+	done
+	if ((rc == 0)) && ! grep -q "\"GET /c/deny/0?cc=max-age%3D600 HTTP/1.1\" 200" "$log2"; then
+		t_fail "n2's access log has no line for the client's request"; rc=1
+	fi
+	back_to_plain || rc=1
+	return $rc
+}
+
+# origin_conns NODE: established connections to NODE's origin.
+origin_conns() {
+	ip netns exec "$(lab_ns "$1")" ss -Htn state established "( dport = :$ORIGIN_PORT )" 2>/dev/null | wc -l
+}
+origin_busy() { (($(origin_conns "$1") > 0)); }
+
+case_origin_hangs() {
+	local t='/c/hang?cc=max-age%3D600' t2='/c/hang2?cc=max-age%3D600' f0 opid rc=0
+	setup || return 1
+	# n2's proxyd fresh: no pooled connection to its origin yet.
+	restart_proxyd "$PROXYD_CONF" 80 || return 1
+	f0=$(prom n2 'tandem_cache_prefetches_total{result="failed"}')
+	opid=$(lab_pid n2/origin)
+	[[ -n $opid ]] || { t_fail "no origin on n2"; return 1; }
+	kill -STOP "$opid"
+	get n1 "$t"; get n1 "$t"
+	# The deadline is 10 s after the hand-off; the digest takes a second or two.
+	t_wait 30 prom_above n2 'tandem_cache_prefetches_total{result="failed"}' "${f0%.*}" ||
+		{ t_fail "n2's hanging prefetch was not counted failed"; rc=1; }
+	if ((rc == 0)); then
+		get n1 "$t2"; get n1 "$t2"
+		# Its request is open on n2's (stopped) origin, then n2's proxyd stops.
+		t_wait $WAIT_S origin_busy n2 || { t_fail "n2's second prefetch never reached its origin"; rc=1; }
+	fi
+	# Stopped with that request in flight; the origin resumes after.
+	((rc == 0)) && { restart_proxyd "$PROXYD_CONF" 80 || rc=1; }
+	kill -CONT "$opid"
+	if ((rc == 0)) && ! grep -q "stopping: 1 prefetch in flight aborted" "$(lab_node_dir n2)/proxyd.log"; then
+		t_fail "n2's proxyd did not abort the prefetch in flight when it stopped"; rc=1
+	fi
+	# What the stopped origin had been asked comes in now: each key once,
+	# though every digest named it while it was being fetched.
+	if ((rc == 0)); then
+		t_wait 10 is_count n2 "$t2" 1 || { t_fail "n2's origin saw /c/hang2 $(count n2 "$t2") times, want 1"; rc=1; }
+		is_count n2 "$t" 1 || { t_fail "n2's origin saw /c/hang $(count n2 "$t") times, want 1"; rc=1; }
+	fi
+	if ((rc == 0)); then
+		get n2 '/c/after?cc=max-age%3D600'
+		is_count n2 '/c/after?cc=max-age%3D600' 1 || { t_fail "n2 does not serve after the aborted prefetches"; rc=1; }
+	fi
+	return $rc
+}
+
 case_origin_down() {
 	local t='/c/down?cc=max-age%3D600' e0
 	setup || return 1
@@ -136,6 +300,9 @@ t_begin "$@"
 
 t_case "hits on n1 show in n2's hactl cache stats, with a cluster total" case_stats
 t_case "keys hot on n1 are prefetched by n2 and served from its cache; a one-hit key is not" case_prefetch
+t_case "TLS-only nodes: https keys hot on n1 are prefetched by n2 and served as hits" case_tls_only
+t_case "prefetch ignores a listener deny-list blocking 127.0.0.1 and is not access-logged" case_deny_loopback
+t_case "a prefetch the origin never answers is aborted at its deadline, and when proxyd stops" case_origin_hangs
 t_case "n2's origin down: the prefetch counts an origin error and pauses" case_origin_down
 t_case "a forged digest is dropped, counted, and nothing is fetched" case_attack
 t_case "n2's /metrics pass promtool" case_metrics

@@ -54,6 +54,7 @@ fx_new(uint32_t max_streams)
 	f->rt.compress.enabled = 1;
 	f->c.wk = &f->wk;
 	f->r->c = &f->c;
+	f->r->wk = &f->wk;
 	f->r->rt = &f->rt;
 	buf_init(&f->r->fmid);
 	return f;
@@ -83,6 +84,7 @@ fx_run(struct fx *f, const char *method, int minor, const char *qfields, int sta
 	filter_end(r);
 	memset(r, 0, offsetof(struct req, qhead));
 	r->c = &f->c;
+	r->wk = &f->wk;
 	r->rt = &f->rt;
 	n = snprintf(f->reqbuf, sizeof(f->reqbuf), "%s / HTTP/1.%d\r\nHost: t\r\n%s\r\n", method, minor, qfields);
 	http_parser_init(&f->qp, 0, NULL);
