@@ -477,6 +477,29 @@ alog_timer_cb(struct ev_loop *loop, struct ev_timer *t)
 	ev_timer_start(loop, t, 200);
 }
 
+/*
+ * glibc's malloc_trim, except under a sanitizer: there the allocator is the
+ * sanitizer's, glibc's heap is never set up, and two workers trimming at once
+ * probably race in glibc's lazy set-up (a SEGV inside malloc_trim was seen
+ * once under ASan, with two workers). There is nothing of glibc's to trim.
+ */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define WK_UNDER_SANITIZER 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define WK_UNDER_SANITIZER 1
+#endif
+
+static void
+heap_trim(void)
+{
+#ifndef WK_UNDER_SANITIZER
+	malloc_trim(0);
+#endif
+}
+
 static void
 trim_timer_cb(struct ev_loop *loop, struct ev_timer *t)
 {
@@ -487,7 +510,7 @@ trim_timer_cb(struct ev_loop *loop, struct ev_timer *t)
 	 * burst's leftovers: its connections' TLS state went back to the
 	 * heap with them), hand the free pages back. */
 	if (worker_trim_caches(wk, WK_TRIM_KEEP_BUFS, WK_TRIM_KEEP) >= WK_TRIM_RELEASE)
-		malloc_trim(0);
+		heap_trim();
 	ev_timer_start(loop, t, WK_TRIM_MS);
 }
 
