@@ -196,12 +196,15 @@ deps:
 
 # `make test` is the one test command (README, .ci/run). It installs what is
 # missing, builds twice (plain and sanitized) and hands over to tests/run,
-# whose last line is the overall "N passed, N failed".
+# whose last line is the overall "N passed, N failed". The builds use two
+# jobs unless make was given -j itself (.ci/run calls plain `make test` on
+# the 2-core CI machine); tests/run runs two lanes (TEST_JOBS, default 2).
+TEST_BUILD_JOBS = $(if $(findstring -j,$(MAKEFLAGS)),,-j2)
 test: deps
 	scripts/add-users
-	$(MAKE) all
-	$(MAKE) SAN=1 all
-	$(MAKE) fuzz-build
+	$(MAKE) $(TEST_BUILD_JOBS) all
+	$(MAKE) $(TEST_BUILD_JOBS) SAN=1 all
+	$(MAKE) $(TEST_BUILD_JOBS) fuzz-build
 	tests/run
 
 # ThreadSanitizer has a target of its own rather than a place in `make test`:

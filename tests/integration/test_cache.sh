@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_cache.sh — the RFC 9111 cache end to end.
 #
 # Real processes on loopback (127.0.0.1:23100-23199): the counting origin

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_cluster.sh — one cluster, one truth.
 #
 # In the lab (scripts/lab, LAB_PREFIX=tdmc), active-active: VIP web on n1,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_compress.sh — response compression end to end.
 #
 # Real processes on loopback (127.0.0.1:23000-23099): a python3 origin

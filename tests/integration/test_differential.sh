@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_differential.sh — differential HTTP testing: the same
 # byte streams go to proxyd's own parser (tests/tools/frames, the client's
 # framing) and through a real proxyd to a recording origin with an

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_h2.sh — proxyd's HTTP/2 front end to end.
 #
 # Real processes on loopback (127.0.0.1:28000-28999): a tests/tools/backend

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_ha.sh — VIP failover end to end, with real daemons.
 #
 # hacd's promises, checked in the lab (scripts/lab, LAB_PREFIX=tdmt):

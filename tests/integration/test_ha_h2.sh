@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_ha_h2.sh — a planned failover with an HTTP/2 client.
 #
 # The same lab as test_ha.sh (scripts/lab), under LAB_PREFIX=tdmh, with

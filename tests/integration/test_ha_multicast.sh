@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_ha_multicast.sh — hacd with multicast heartbeats.
 #
 # The same lab as test_ha.sh (scripts/lab), under LAB_PREFIX=tdmm, with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_notify.sh — what proxyd and hacd tell systemd.
 #
 # Both daemons run as Type=notify services with a watchdog

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_ops_tools.sh — the operator's tools around tandem.
 #
 #   - goaccess: proxyd's access log in its "combined" format (the Apache/NCSA

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_proxyd.sh — proxyd end to end, with real processes.
 #
 # proxyd's promises, checked against the real binaries on loopback: quick

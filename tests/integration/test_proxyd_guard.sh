@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_proxyd_guard.sh — proxyd's guards end to end.
 #
 # Real processes on loopback (127.0.0.1:22000-22999; other 127.0.0.x source

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_proxyd_path.sh — one path for routes, access rules and
 # the backend.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_purge.sh — hactl cache purge, cluster-wide.
 #
 # In the lab (scripts/lab, LAB_PREFIX=tdmp), two nodes; each node's proxyd

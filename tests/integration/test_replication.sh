@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_replication.sh — cluster-wide server admin state.
 #
 # The promise of cluster-wide admin state, checked in the lab (scripts/lab,

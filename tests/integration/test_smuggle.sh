@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_smuggle.sh — request smuggling through fields a peer
 # may not make hop-by-hop, performed end to end.
 #

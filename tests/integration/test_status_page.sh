@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_status_page.sh — the cluster status page, in a browser.
 #
 # In the lab (scripts/lab, LAB_PREFIX=hstatus, two nodes), headless Chromium

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_sticky.sh — cookie stickiness of an upstream, end
 # to end.
 #

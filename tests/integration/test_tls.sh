@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: parallel-safe
 # tests/integration/test_tls.sh — proxyd's TLS termination end to end.
 #
 # Real processes on loopback (127.0.0.1:24000-24999): a tests/tools/backend
