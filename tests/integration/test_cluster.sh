@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/run: parallel-safe
+# tests/run: alone (6 s ticket-key rotations and rate windows: a case missed its rotation beside another suite on a loaded machine)
 # tests/integration/test_cluster.sh — one cluster, one truth.
 #
 # In the lab (scripts/lab, LAB_PREFIX=tdmc), active-active: VIP web on n1,

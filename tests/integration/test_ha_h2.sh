@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/run: parallel-safe
+# tests/run: alone (one HTTP/2 connection across a failover: under load a request met the dead connection)
 # tests/integration/test_ha_h2.sh — a planned failover with an HTTP/2 client.
 #
 # The same lab as test_ha.sh (scripts/lab), under LAB_PREFIX=tdmh, with
