@@ -145,6 +145,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n.chan.loop = n.loop;
 	n.chan.lfd = -1;
 	check(repl_init(&n.repl, n.loop, n.cfg, &n.peers, &n.chan) == 0, "repl_init");
+	/* As node_init does: the status answer asks bgp.c about every group. */
+	check(bgp_init(&n.bgp, &n, "/nonexistent") == 0, "bgp_init");
 	/* node_init's watchers, with callbacks that do nothing: the
 	 * re-evaluation and heartbeats a command asks for are the election's
 	 * and the peer protocol's business, fuzzed elsewhere. */
@@ -196,6 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ev_timer_stop(n.loop, &n.tick_timer);
 	ev_timer_stop(n.loop, &n.drain_timer);
 	ev_timer_stop(n.loop, &n.stop_timer);
+	bgp_fini(&n.bgp);
 	stream_close(s);
 	ev_run_once(n.loop, 0);     /* reaps the stream */
 	frame_conn_fini(&rx);
