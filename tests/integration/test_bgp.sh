@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: alone (BFD at 50 ms and real-time BIRD threads: timing-bound beside another suite)
 # tests/integration/test_bgp.sh — BGP mode end to end, with real daemons.
 #
 # The BGP lab (scripts/lab-bgp, LAB_PREFIX=tdmg): a router namespace running

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: alone (not yet proven beside another suite)
 # tests/integration/test_cache_cluster.sh — the cache's cluster view:
 # `hactl cache stats` and the warm standby (docs/cache.md).
 #

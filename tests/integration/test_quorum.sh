@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tests/run: alone (ownership sampled every 25 ms against dead-interval windows)
 # tests/integration/test_quorum.sh — N nodes, quorum and a witness.
 #
 # In the lab (scripts/lab, LAB_PREFIX=tdmv, LAB_NODES=5, hacd alone: no
