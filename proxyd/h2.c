@@ -1077,6 +1077,19 @@ h2_input(struct h2conn *h)
 		return;
 	}
 	worker_buf_put(c->wk, &c->ep.in);
+	/* A connection that reached a draining proxyd after the drain began
+	 * (accepted, or still in its TLS handshake, when the worker's sweep
+	 * ran: only connections already speaking HTTP/2 get h2_drain there)
+	 * is told to go away as soon as its client has opened a stream, as an
+	 * HTTP/1 connection is answered with "Connection: close": the streams
+	 * taken so far finish, later ones are refused (RFC 9113 §6.8), and the
+	 * client's next connection does not land here. Without it the
+	 * connection stayed open until the address moved and its next request
+	 * met a dead connection. */
+	if (c->wk->draining && !h->draining && nghttp2_session_get_last_proc_stream_id(h->ss) > 0) {
+		h2_drain(c);
+		return;
+	}
 	h2_send(h);
 }
 
