@@ -10,9 +10,10 @@
 #
 # What makes it work (docs/operations.md, "Planned failover"): the old
 # owner's hacd asks its proxyd to drain, and a draining proxyd sends GOAWAY
-# NO_ERROR on every HTTP/2 connection (proxyd/h2.c h2_drain, RFC 9113 §6.8):
-# the stream under way finishes, a stream the client sent after the
-# GOAWAY's last stream id is refused unprocessed (curl retries it), and the
+# NO_ERROR on every HTTP/2 connection (proxyd/h2.c h2_drain, RFC 9113 §6.8),
+# first with 2^31-1 and a PING, the final one on the PING's ACK: the stream
+# under way, and one the client sent as the drain began, finish (curl 7.88
+# fails, rather than retries, a stream a GOAWAY refuses: "000"), and the
 # client's next connection lands on the new owner. Without the GOAWAY the
 # connection stays on the old owner until the address moves, and the
 # request then under way meets a dead connection: curl re-sends it ("Connection
