@@ -49,7 +49,13 @@ struct h2conn {
 	/* Budgets (token buckets, tokens x 1000, refilled per ms). */
 	uint64_t rst_tok, ctrl_tok, tok_t;
 	unsigned send_again:1, dead:1, draining:1, settings_acked:1, calm:1;
+	unsigned noticed:1;             /* drain: shutdown notice sent, final GOAWAY after the PING's ACK */
 };
+
+/* The PING that follows a drain's shutdown notice (h2_drain). */
+static const uint8_t drain_ping[8] = { 't', 'd', 'm', 'd', 'r', 'a', 'i', 'n' };
+
+static void drain_final(struct h2conn *h);
 
 struct h2stream {
 	struct h2stream *next, *prev, *dnext;
@@ -762,6 +768,8 @@ on_frame_recv(nghttp2_session *ss, const nghttp2_frame *f, void *ud)
 	case NGHTTP2_PING:
 		if (!(f->hd.flags & NGHTTP2_FLAG_ACK))
 			(void)spend(h, &h->ctrl_tok, MET_H2F_CONTROL, "PING flood");
+		else if (h->noticed && !h->draining && memcmp(f->ping.opaque_data, drain_ping, sizeof(drain_ping)) == 0)
+			drain_final(h);     /* sent by h2_send once nghttp2 returns */
 		return 0;
 	case NGHTTP2_PRIORITY:
 		(void)spend(h, &h->ctrl_tok, MET_H2F_CONTROL, "PRIORITY flood");
@@ -1077,6 +1085,19 @@ h2_input(struct h2conn *h)
 		return;
 	}
 	worker_buf_put(c->wk, &c->ep.in);
+	/* A connection that reached a draining proxyd after the drain began
+	 * (accepted, or still in its TLS handshake, when the worker's sweep
+	 * ran: only connections already speaking HTTP/2 get h2_drain there)
+	 * is told to go away as soon as its client has opened a stream, as an
+	 * HTTP/1 connection is answered with "Connection: close": the streams
+	 * taken so far finish, later ones are refused (RFC 9113 §6.8), and the
+	 * client's next connection does not land here. Without it the
+	 * connection stayed open until the address moved and its next request
+	 * met a dead connection. */
+	if (c->wk->draining && !h->noticed && !h->draining && nghttp2_session_get_last_proc_stream_id(h->ss) > 0) {
+		h2_drain(c);
+		return;
+	}
 	h2_send(h);
 }
 
@@ -1154,14 +1175,37 @@ h2_drain(struct conn *c)
 {
 	struct h2conn *h = c->h2;
 
-	if (h->draining || c->closing)
+	if (h->noticed || h->draining || c->closing)
 		return;
+	h->noticed = 1;
+	/* RFC 9113 §6.8: a graceful shutdown first sends GOAWAY with
+	 * 2^31-1 (no new streams, none refused yet), then, at least a round
+	 * trip later, the final GOAWAY with the last stream taken. The round
+	 * trip is a PING: its ACK comes after every frame the client sent
+	 * before it read the notice (one TCP stream keeps the order), so a
+	 * request already on its way when the drain began is answered, not
+	 * refused in a race (a refused stream is safe to retry, but some
+	 * clients, curl 7.88 among them, fail it instead). A client that
+	 * never answers the PING meets the idle timeout. */
+	if (nghttp2_submit_shutdown_notice(h->ss) != 0 ||
+	    nghttp2_submit_ping(h->ss, NGHTTP2_FLAG_NONE, drain_ping) != 0) {
+		drain_final(h);
+		h2_send(h);
+		if (!c->closing && c->state != CONN_LINGER && h->nlive == 0 && h->out_off >= buf_len(&h->out))
+			conn_close_linger(c, "HTTP/2 drained");
+		return;
+	}
+	h2_send(h);
+}
+
+/* The final GOAWAY of a drain: the last stream we took; streams after it
+ * were not processed and the client may retry them elsewhere (RFC 9113
+ * §6.8). The connection closes once the streams taken have finished
+ * (h2_send). */
+static void
+drain_final(struct h2conn *h)
+{
 	h->draining = 1;
-	/* RFC 9113 §6.8: the last stream we took; streams after it were not
-	 * processed and the client may retry them elsewhere. */
 	nghttp2_submit_goaway(h->ss, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ss), NGHTTP2_NO_ERROR,
 	    NULL, 0);
-	h2_send(h);
-	if (!c->closing && c->state != CONN_LINGER && h->nlive == 0 && h->out_off >= buf_len(&h->out))
-		conn_close_linger(c, "HTTP/2 drained");
 }

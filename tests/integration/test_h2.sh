@@ -19,7 +19,8 @@
 # connection keeps being served, counted in tandem_h2_*; the rapid reset
 # never starts more exchanges than its budget; promtool on /metrics; a
 # reload under h2load with 0 failures; drain and stop: GOAWAY NO_ERROR, the
-# stream under way answered, then the close.
+# stream under way answered, then the close; a connection opened while
+# draining answers one stream, then GOAWAY.
 #
 # Every wait is bounded, the whole file runs under timeout(1), and an EXIT
 # trap stops every process it started, by PID. One line per case, then
@@ -334,6 +335,20 @@ case_drain() {
 	[[ $out == "ok - "* ]] || { T_WHY="$out"; return 1; }
 }
 
+# A connection that reaches a draining proxyd (during a handover, before
+# hacd's SYN gate is in place) must not keep serving: its first stream is
+# answered, then GOAWAY, so curl's second request opens a new connection.
+# Before the fix both went on one connection, which a moved VIP later cut.
+case_drain_new_conn() {
+	local v
+	timeout 10 "$PY" tests/tools/adminsock.py "$T/proxyd.sock" "drain on" >/dev/null
+	v=$("${CURL[@]}" --http2 -o /dev/null -o /dev/null -w '%{http_code} %{http_version} %{num_connects};' \
+		"https://a.test:$P_H2/" "https://a.test:$P_H2/")
+	timeout 10 "$PY" tests/tools/adminsock.py "$T/proxyd.sock" "drain off" >/dev/null
+	[[ $v == "200 2 1;200 2 1;" ]] ||
+		{ T_WHY="two requests on a connection opened while draining: $v (code version connects)"; return 1; }
+}
+
 case_stop() {
 	local out
 	out=$(timeout 30 "$PY" "$PROBE" "$H" $P_H2 stop "$PID_P" 2>&1)
@@ -365,6 +380,7 @@ t_case "floods, timeouts, GOAWAY and RST_STREAM counted in tandem_h2_*" case_flo
 t_case "promtool check metrics: no complaint with the tandem_h2_ families" case_promtool
 t_case "reload twice under h2load: 0 failed requests" case_reload_under_load
 t_case "drain: GOAWAY NO_ERROR, the stream under way answered, then closed" case_drain
+t_case "drain: a connection opened while draining answers one stream, then GOAWAY" case_drain_new_conn
 t_case "stop (SIGTERM): GOAWAY NO_ERROR, the stream under way answered, then closed" case_stop
 
 t_san_case

@@ -10,14 +10,23 @@
 #
 # What makes it work (docs/operations.md, "Planned failover"): the old
 # owner's hacd asks its proxyd to drain, and a draining proxyd sends GOAWAY
-# NO_ERROR on every HTTP/2 connection (proxyd/h2.c h2_drain, RFC 9113 §6.8):
-# the stream under way finishes, a stream the client sent after the
-# GOAWAY's last stream id is refused unprocessed (curl retries it), and the
+# NO_ERROR on every HTTP/2 connection (proxyd/h2.c h2_drain, RFC 9113 §6.8),
+# first with 2^31-1 and a PING, the final one on the PING's ACK: the stream
+# under way, and one the client sent as the drain began, finish (curl 7.88
+# fails, rather than retries, a stream a GOAWAY refuses: "000"), and the
 # client's next connection lands on the new owner. Without the GOAWAY the
 # connection stays on the old owner until the address moves, and the
 # request then under way meets a dead connection: curl re-sends it ("Connection
 # died, retrying"), which counts as a failure here, as in test_ha.sh, because
 # a stricter client would have reported it (and the request may have run).
+#
+# The client's second connection may still reach the old owner, when its SYN
+# beats hacd's hold-off rule (an nft run) after the GOAWAY: that connection
+# is answered one stream, then gets its own GOAWAY (proxyd/h2.c h2_input),
+# so the client opens a third, which lands on the new owner. Before that
+# GOAWAY existed it stayed on the old owner through the whole drain bound and
+# met the dead connection (some runs under load; every run with an
+# nft slowed by 0.4 s).
 #
 # Checked: every request answered 200 over HTTP/2, none lost to a dead
 # connection, the client opened a second connection, and both nodes served
