@@ -64,7 +64,8 @@ static struct {
 	int status;
 	int close;
 	int threads;
-} opt = { NULL, "backend", NULL, -1, 0, 200, 0, 1 };
+	const char *header;         /* --header: one more line in the default response */
+} opt = { NULL, "backend", NULL, -1, 0, 200, 0, 1, NULL };
 
 static int g_stopfd = -1;           /* eventfd: readable = every worker stops */
 static uint8_t *g_body;             /* default body */
@@ -1391,8 +1392,9 @@ static int build_prebuilt(void)
 
 		if (status_has_body(opt.status))
 			snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", g_body_len);
-		hl = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%sX-Backend: %s\r\n%s\r\n", opt.status,
-			      reason(opt.status), cl, opt.name, i ? "Connection: close\r\n" : "");
+		hl = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%sX-Backend: %s\r\n%s%s%s\r\n", opt.status,
+			      reason(opt.status), cl, opt.name, opt.header ? opt.header : "", opt.header ? "\r\n" : "",
+			      i ? "Connection: close\r\n" : "");
 		if (hl < 0 || (size_t)hl >= sizeof(head))
 			return -1;
 		g_resp_hlen[i] = (size_t)hl;
@@ -1477,6 +1479,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: backend --listen ADDR:PORT [--name NAME] [--body-size N] [--delay-ms N]\n"
 		"               [--status N] [--close] [--threads N] [--fail-health-file PATH]\n"
+		"               [--header 'NAME: VALUE' (default response only)]\n"
 		"paths: /echo /echo-body /delay/<ms> /status/<code> /close /ws /health\n");
 	exit(2);
 }
@@ -1507,6 +1510,7 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "fail-health-file", required_argument, NULL, 'f' },
 		{ "health-file", required_argument, NULL, 'f' },
+		{ "header", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1519,7 +1523,7 @@ int main(int argc, char **argv)
 	char addr[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN];
 	int ch, stopfd;
 
-	while ((ch = getopt_long(argc, argv, "l:n:b:d:s:ct:f:h", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "l:n:b:d:s:ct:f:H:h", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'l': opt.listen = optarg; break;
 		case 'n': opt.name = optarg; break;
@@ -1529,6 +1533,7 @@ int main(int argc, char **argv)
 		case 'c': opt.close = 1; break;
 		case 't': opt.threads = (int)num_arg(optarg, 1, 256, "thread count"); break;
 		case 'f': opt.fail_health_file = optarg; break;
+		case 'H': opt.header = optarg; break;
 		default: usage();
 		}
 	}
@@ -1536,6 +1541,11 @@ int main(int argc, char **argv)
 		usage();
 	if (strlen(opt.name) == 0 || strlen(opt.name) > 128 || strpbrk(opt.name, "\r\n") != NULL) {
 		fprintf(stderr, "backend: bad name\n");
+		return 2;
+	}
+	if (opt.header != NULL && (strlen(opt.header) > 256 || strchr(opt.header, ':') == NULL ||
+				   strpbrk(opt.header, "\r\n") != NULL)) {
+		fprintf(stderr, "backend: bad header (one 'NAME: VALUE' line, at most 256 bytes)\n");
 		return 2;
 	}
 	if (parse_listen(opt.listen, &ss, &sl) == -1) {
