@@ -353,11 +353,60 @@ static void on_peer_kick(void *arg)
 
 /* ---- the election, applied -------------------------------------------- */
 
+/* VIP v's handover stops waiting for its gate without the rule in place:
+ * said once, as the drain then goes ahead unprotected. */
+static void gate_given_up(struct node *n, size_t v, const char *why)
+{
+	n->vips[v].gate_wait = 0;
+	node_event(n, "vip %s: new connections not held off (%s): proxyd drains anyway",
+	    n->cfg->vips[v].name, why);
+}
+
+/* A planned handover asks proxyd to drain only once new connections to
+ * every VIP it moves are held off (begin_yield). Asked earlier, a client
+ * whose SYN passed in the few ms before nft had set the rule met a proxyd
+ * already draining, on an address about to move: the protection came after
+ * what it protects had begun. A gate that cannot be set (nft = "", nft
+ * missing or failing) does not hold the drain back. Called when a gate's
+ * nft run ends and whenever a handover stops waiting. */
+static void drain_if_gated(struct node *n)
+{
+	int pending = 0;
+
+	for (size_t v = 0; v < n->cfg->nvips; v++) {
+		struct node_vip *nv = &n->vips[v];
+
+		if (!nv->gate_wait)
+			continue;
+		if (gate_held(&nv->gate)) {
+			nv->gate_wait = 0;
+			node_event(n, "vip %s: new connections held off", n->cfg->vips[v].name);
+		} else if (gate_failed(&nv->gate)) {
+			gate_given_up(n, v, n->cfg->nft[0] == '\0' ? "nft = \"\"" : "nft failed");
+		} else {
+			pending = 1;
+		}
+	}
+	if (!pending && n->drain_owed) {
+		n->drain_owed = 0;
+		channel_send_drain(&n->chan, 1);
+	}
+}
+
+static void on_gate_done(void *arg)
+{
+	drain_if_gated(arg);
+}
+
 static void drain_off_if_idle(struct node *n)
 {
 	for (size_t v = 0; v < n->cfg->nvips; v++)
-		if (n->vips[v].yield_to >= 0 || n->vips[v].lingering)
+		if (n->vips[v].yield_to >= 0 || n->vips[v].lingering) {
+			/* The handover that ended may be the one the drain waited for. */
+			drain_if_gated(n);
 			return;
+		}
+	n->drain_owed = 0;
 	ev_timer_stop(n->loop, &n->drain_timer);
 	/* A BGP-mode drain (hacd/bgp.c) is not over with the handover. */
 	if (n->chan.drain_wanted && !bgp_wants_drain(&n->bgp))
@@ -370,6 +419,7 @@ static void clear_yield(struct node *n, size_t v)
 {
 	n->vips[v].yield_to = -1;
 	n->vips[v].yield_armed = 0;
+	n->vips[v].gate_wait = 0;
 	gate_update(n, v);
 	drain_off_if_idle(n);
 }
@@ -682,6 +732,9 @@ static void arm_yields_of(struct node *n, int only, const char *why)
 		if (nv->yield_to < 0 || nv->yield_armed)
 			continue;
 		if (only < 0 || (size_t)only == v) {
+			/* The drain bound ran out first (a slow nft): drain now. */
+			if (nv->gate_wait)
+				gate_given_up(n, v, why);
 			nv->yield_armed = 1;
 			gate_update(n, v);
 			any = 1;
@@ -699,6 +752,7 @@ static void arm_yields_of(struct node *n, int only, const char *why)
 			ev_timer_stop(n->loop, &n->drain_timer);
 			ev_timer_stop(n->loop, &n->gate_timer);
 		}
+		drain_if_gated(n);
 		schedule_eval(n);
 		send_heartbeat(n);
 	}
@@ -991,6 +1045,7 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 		ev_timer_init(&nv->reeval_timer, reeval_cb, nv);
 		ev_timer_init(&nv->linger_timer, linger_cb, nv);
 		gate_init(&nv->gate, &n->procs);
+		gate_notify(&nv->gate, on_gate_done, n);
 	}
 	/* A predecessor that crashed mid-handover must not leave a VIP's new
 	 * connections held off. */
@@ -1164,18 +1219,26 @@ static void begin_yield(struct node *n, size_t v, int target)
 	n->vips[v].yield_deadline_ms = ev_now(n->loop) + (bound < NODE_YIELD_MIN_MS ? NODE_YIELD_MIN_MS : bound);
 	node_event(n, "vip %s: planned failover to %s requested", n->cfg->vips[v].name,
 	    n->cfg->nodes[target].name);
-	/* proxyd drains first (Connection: close, idle keep-alives closed)
-	 * and new connections to the VIP are held off (hacd/gate.h), so the
-	 * connections open to it end and none straddles the move; without a
-	 * proxyd there is nothing to drain. */
-	if (channel_send_drain(&n->chan, 1) == 0 && !n->chan.quiet) {
-		gate_update(n, v);
-		if (!ev_timer_active(&n->drain_timer))
-			ev_timer_start(n->loop, &n->drain_timer, NODE_DRAIN_WAIT_MS);
-		ev_timer_start(n->loop, &n->gate_timer, NODE_GATE_POLL_MS);
-	} else {
+	/* Without a proxyd there is nothing to drain (the request is kept for
+	 * one that connects), and a quiet one has nothing open. */
+	if (n->chan.conn == NULL || n->chan.quiet) {
+		channel_send_drain(&n->chan, 1);
 		arm_yields(n, n->chan.quiet ? "proxyd drained, no connection open" : "no proxyd connected");
+		return;
 	}
+	/* New connections to the VIP are held off first (hacd/gate.h), then
+	 * proxyd drains (Connection: close, idle keep-alives closed, HTTP/2
+	 * GOAWAY), so the connections open to it end and none straddles the
+	 * move; the drain waits for nft to have set the rule (drain_if_gated).
+	 * The drain bound counts from here, the gate's few ms included. */
+	n->vips[v].gate_wait = 1;
+	n->drain_owed = 1;
+	gate_update(n, v);
+	if (!ev_timer_active(&n->drain_timer))
+		ev_timer_start(n->loop, &n->drain_timer, NODE_DRAIN_WAIT_MS);
+	ev_timer_start(n->loop, &n->gate_timer, NODE_GATE_POLL_MS);
+	/* No gate to wait for (nft = "", or it could not start): drain now. */
+	drain_if_gated(n);
 }
 
 int node_failover(struct node *n, const char *vip, const char *to, char *msg, size_t len)
