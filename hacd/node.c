@@ -786,19 +786,22 @@ static void gate_timer_cb(struct ev_loop *loop, struct ev_timer *t)
 		ev_timer_start(loop, t, NODE_GATE_POLL_MS);
 }
 
-/* A VIP's gate is closed while its handover drains and through the linger
- * that follows, until the address is gone (or won back). A SYN that still
- * reaches the old owner during the linger (a client whose neighbour entry
- * has not taken the target's announcement yet: Linux ignores a gratuitous
- * ARP within locktime, 1 s, of the entry's last update) must not be
- * accepted there: once the client's entry moves, its next segment reaches
- * the target, which has no such connection and resets it. A WebSocket
- * opened in the linger was cut that way in the soak. Dropped, the SYN is
- * retransmitted after 1 s and reaches the target. */
+/* A VIP's gate is closed from the start of its handover, while it drains,
+ * while the handover is advertised and the target has yet to claim, and
+ * through the linger that follows, until the address is gone (or won back,
+ * or the handover abandoned). A SYN that still reaches the old owner after
+ * the drain (a client whose neighbour entry has not taken the target's
+ * announcement yet: Linux ignores a gratuitous ARP within locktime, 1 s, of
+ * the entry's last update) must not be accepted there: once the client's
+ * entry moves, its next segment reaches the target, which has no such
+ * connection and resets it. A WebSocket opened in the linger was cut that
+ * way in the soak. Dropped, the SYN is retransmitted after 1 s and reaches
+ * the target. (Lifted when the handover was advertised and set again for
+ * the linger, the gate let such SYNs in for the round trip between.) */
 static void gate_update(struct node *n, size_t v)
 {
 	struct node_vip *nv = &n->vips[v];
-	int hold = (nv->yield_to >= 0 && !nv->yield_armed) || nv->lingering;
+	int hold = nv->yield_to >= 0 || nv->lingering;
 
 	if (hold || gate_busy(&nv->gate) || nv->gate.want)
 		gate_set(&nv->gate, n->cfg->nft, &n->cfg->vips[v].addr, hold);
