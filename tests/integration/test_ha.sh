@@ -211,39 +211,14 @@ case_planned_keepalive() {
 # A planned handover holds new connections to the VIP off (hacd/gate.c:
 # nft sets a SYN drop rule) before proxyd drains, so a client connecting
 # in between never meets a draining proxyd on an address about to move.
-# For this case n1's nft is a wrapper: before it runs the real nft for the
-# command that sets a gate's rule, it writes down what n1's proxyd says on
-# /readyz: "ready", or "draining" (a client connecting then would get
-# Connection: close, or GOAWAY). The rule does not exist yet at that
-# instant, so a drain sent before it (the old order) shows as "draining";
-# a drain that waits for nft to finish cannot have begun. (Asking the VIP
-# itself would not do: once the handover is done it answers from n2.)
-# With the gate-fail file the wrapper fails instead: the drain must go
-# ahead anyway, said in one event line, and the handover complete.
-gate_probe_file() { echo "$LAB_DIR/n1/gate-probe"; }
-
-gate_probe_on() {
-	local w=$LAB_DIR/nft-probe p
-	p=$(gate_probe_file)
-	cat >"$w" <<EOF || return 1
-#!/bin/bash
-case \$1 in
-*"add rule"*)
-	[[ -e $LAB_DIR/n1/gate-fail ]] && { echo fail >>$p; exit 1; }
-	echo "\$(curl -s --max-time 3 http://127.0.0.1:$PROXYD_METRICS/readyz)" >>$p ;;
-esac
-exec /usr/sbin/nft "\$@"
-EOF
-	chmod 0755 "$w" && rm -f "$p" "$LAB_DIR/n1/gate-fail" || return 1
-	sed -i "/^cluster /a nft = \"$w\";" "$LAB_DIR/hacd.conf" || return 1
-	lab_hactl n1 reload >/dev/null || { t_fail "hactl reload on n1 (nft wrapper) failed"; return 1; }
-}
-
-gate_probe_off() {
-	sed -i '/^nft = /d' "$LAB_DIR/hacd.conf"
-	lab_hactl n1 reload >/dev/null
-	rm -f "$LAB_DIR/nft-probe" "$LAB_DIR/n1/gate-fail"
-}
+# For this case n1's nft is lib.sh's wrapper (t_gate_probe_on): just
+# before it sets a gate's rule it writes down n1's proxyd's /readyz,
+# "ready", or "draining" (a client connecting then would get Connection:
+# close, or GOAWAY), which is what the old order (drain first) showed.
+# (Asking the VIP itself would not do: once the handover is done it
+# answers from n2.) With the gate-fail file the wrapper fails instead: the
+# drain must go ahead anyway, said in one event line, and the handover
+# complete.
 
 # gate_move FROM TO: hactl failover web --to TO on FROM, until TO holds it.
 gate_move() {
@@ -255,7 +230,7 @@ gate_before_drain_body() {
 	local log=$LAB_DIR/n1/hacd.log l1 since held drain probe
 	l1=$(wc -l <"$log")
 	gate_move n1 n2 || return 1
-	probe=$(cat "$(gate_probe_file)" 2>/dev/null)
+	probe=$(cat "$(t_gate_probe_file n1)" 2>/dev/null)
 	t_log "n1's gate probe: ${probe//$'\n'/, }"
 	[[ $probe == ready* ]] ||
 		{ t_fail "n1's proxyd said '${probe%%$'\n'*}', not 'ready', just before its SYN gate was in place"; return 1; }
@@ -280,10 +255,10 @@ gate_before_drain_body() {
 case_gate_before_drain() {
 	local rc
 	restore || return 1
-	gate_probe_on || { gate_probe_off; return 1; }
+	t_gate_probe_on n1 || { t_gate_probe_off n1; return 1; }
 	gate_before_drain_body
 	rc=$?
-	gate_probe_off
+	t_gate_probe_off n1
 	return $rc
 }
 
