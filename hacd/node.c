@@ -13,10 +13,11 @@
  * send a heartbeat at once when what this node advertises changed. So the
  * state of a VIP is assigned in exactly one function (apply_result).
  *
- * Planned failover is make-before-break: the owner asks its proxyd to drain,
- * then advertises yield_to=TARGET; the target claims and announces; the
- * owner sees the target's claim, keeps the address a moment longer (the
- * linger, below), then removes the VIP and ends the drain.
+ * Planned failover is make-before-break: the owner holds new connections to
+ * the VIP off (hacd/gate.h), asks its proxyd to drain once that holds, then
+ * advertises yield_to=TARGET; the target claims and announces; the owner
+ * sees the target's claim, keeps the address a moment longer (the linger,
+ * below), then removes the VIP, lets new connections in and ends the drain.
  */
 #include "hacd/node.h"
 
@@ -40,7 +41,8 @@ static void stop_poll_cb(struct ev_loop *loop, struct ev_timer *t);
  * held off meanwhile (hacd/gate.h): a client whose SYN was dropped sends it
  * again 1 s and 3 s after its first (RFC 6298 §2.1, §5.5), so the address
  * must have moved within about 3 s of the drain's start for that client to
- * reach the new owner inside a 5 s request deadline. */
+ * reach the new owner inside a 5 s request deadline. Counted from the
+ * request, before the gate (and so the drain) is in place. */
 #define NODE_DRAIN_WAIT_MS  2500
 /* How often the connections still open to a draining VIP are counted
  * (reading /proc/net/tcp walks the host's whole established hash: a few ms). */
