@@ -244,7 +244,8 @@ t_promtool_lint() {
 # rule does not exist yet at that instant: "draining" there means proxyd
 # was asked to drain before new connections were held off. With
 # $LAB_DIR/NODE/gate-fail present the wrapper fails that command instead
-# ("fail" appended). t_gate_probe_off NODE puts the real nft back. The
+# ("fail" appended); with $LAB_DIR/NODE/gate-slow present it waits until the
+# file is gone (hacd kills an nft run after 5 s) before it goes on. t_gate_probe_off NODE puts the real nft back. The
 # lab's hacd.conf is every node's: only NODE is reloaded, and the line is
 # gone again before any other hacd may start.
 t_gate_probe_file() { echo "$LAB_DIR/$1/gate-probe"; }
@@ -257,12 +258,13 @@ t_gate_probe_on() {
 case \$1 in
 *"add rule"*)
 	[[ -e $LAB_DIR/$1/gate-fail ]] && { echo fail >>$p; exit 1; }
+	for ((i = 0; i < 200; i++)); do [[ -e $LAB_DIR/$1/gate-slow ]] || break; sleep 0.05; done
 	echo "\$(curl -s --max-time 3 http://127.0.0.1:9901/readyz)" >>$p ;;
 esac
 exec /usr/sbin/nft "\$@"
 EOF
 	# hacd may run as another user (LAB_HACD_USER): the file is there for it.
-	chmod 0755 "$w" && rm -f "$LAB_DIR/$1/gate-fail" && : >"$p" && chmod 0666 "$p" || return 1
+	chmod 0755 "$w" && rm -f "$LAB_DIR/$1/gate-fail" "$LAB_DIR/$1/gate-slow" && : >"$p" && chmod 0666 "$p" || return 1
 	sed -i "/^cluster /a nft = \"$w\";" "$LAB_DIR/hacd.conf" || return 1
 	lab_hactl "$1" reload >/dev/null || { t_fail "hactl reload on $1 (nft wrapper) failed"; return 1; }
 }
@@ -270,7 +272,7 @@ EOF
 t_gate_probe_off() {
 	sed -i '/^nft = /d' "$LAB_DIR/hacd.conf"
 	lab_hactl "$1" reload >/dev/null
-	rm -f "$LAB_DIR/$1/nft-probe" "$LAB_DIR/$1/gate-fail"
+	rm -f "$LAB_DIR/$1/nft-probe" "$LAB_DIR/$1/gate-fail" "$LAB_DIR/$1/gate-slow"
 }
 
 # t_counter NODE NAME [MISSING]: one of NODE's hacd counters (hactl status

@@ -218,7 +218,8 @@ case_planned_keepalive() {
 # (Asking the VIP itself would not do: once the handover is done it
 # answers from n2.) With the gate-fail file the wrapper fails instead: the
 # drain must go ahead anyway, said in one event line, and the handover
-# complete.
+# complete. With the gate-slow file nft does not finish: the drain bound
+# (2.5 s from the request) still holds, the drain goes ahead when it ends.
 
 # gate_move FROM TO: hactl failover web --to TO on FROM, until TO holds it.
 gate_move() {
@@ -249,6 +250,17 @@ gate_before_drain_body() {
 	[[ $(grep -c 'vip web: new connections not held off (nft failed): proxyd drains anyway' <<<"$since") == 1 ]] ||
 		{ t_fail "n1 did not say once that web's gate failed and proxyd drains anyway"; return 1; }
 	grep -q 'asking proxyd to drain' <<<"$since" || { t_fail "n1 did not drain when its gate failed"; return 1; }
+	gate_move n2 n1 || return 1
+	# nft hangs: the drain bound ends the wait, the drain goes, the handover completes.
+	rm -f "$LAB_DIR/n1/gate-fail"
+	touch "$LAB_DIR/n1/gate-slow" || return 1
+	l1=$(wc -l <"$log")
+	gate_move n1 n2 || { rm -f "$LAB_DIR/n1/gate-slow"; return 1; }
+	rm -f "$LAB_DIR/n1/gate-slow"
+	since=$(tail -n +$((l1 + 1)) "$log")
+	[[ $(grep -c 'vip web: new connections not held off (drain wait over): proxyd drains anyway' <<<"$since") == 1 ]] ||
+		{ t_fail "n1 did not say once that the drain bound ended web's wait for its gate"; return 1; }
+	grep -q 'asking proxyd to drain' <<<"$since" || { t_fail "n1 did not drain when its drain bound ran out"; return 1; }
 	gate_move n2 n1
 }
 
@@ -625,7 +637,7 @@ t_case "unplanned failover: the owner's link goes down; failback only after the 
 t_case "link back with preempt delay 0: no two owners while n1's heartbeats cannot leave" case_link_back_no_two_owners
 t_case "n1's heartbeats cannot leave, it hears n2: no preemption until n2 hears n1" case_preempt_waits_until_heard
 t_case "planned failover and back: zero failed keep-alive requests" case_planned_keepalive
-t_case "planned failover: new connections held off before proxyd drains; drains anyway when nft fails" case_gate_before_drain
+t_case "planned failover: new connections held off before proxyd drains; drains anyway when nft fails or hangs" case_gate_before_drain
 t_case "failback waits for the preempt delay, no request lost to a gap" case_failback_preempt_delay
 t_case "active-active: the survivor carries both VIPs and gives one back" case_active_active
 t_case "split brain: both claim, then exactly one owner per VIP" case_split_brain
