@@ -18,7 +18,9 @@
  *    address are held off by the same nftables gate a planned VRRP-style
  *    handover uses (hacd/gate.h: the client's SYN is dropped and sent
  *    again 1 s later, RFC 6298 §2.1, by when the route is gone and the
- *    router sends it to another node), and the route is withdrawn once no
+ *    router sends it to another node; the gate is set first, and proxyd
+ *    asked to drain only once nft has set it, or failed to), and the route
+ *    is withdrawn once no
  *    connection to the address is open (or proxyd says it is quiet), at
  *    most NODE_DRAIN_WAIT_MS after the drain began. Withdrawing first
  *    would be wrong: a router that loses a next hop moves that next hop's
@@ -272,11 +274,33 @@ static int vrrp_drain_idle(const struct node *n)
 	return 1;
 }
 
+/* Does the drain still wait for group v's gate? A drain asked before nft
+ * has set the rule meets, in those few ms, clients whose SYN passed: a
+ * draining proxyd answers them on a route about to go. A gate that cannot
+ * be set (nft = "", nft failing) does not hold the drain back: said once. */
+static int gate_pending(struct bgp *b, size_t v)
+{
+	struct bgp_vip *bv = &b->vips[v];
+	const struct hacd_config *cfg = b->node->cfg;
+
+	if (!bv->gate_wait)
+		return 0;
+	if (gate_held(&bv->gate)) {
+		bv->gate_wait = 0;
+	} else if (gate_failed(&bv->gate) || !bv->draining) {
+		bv->gate_wait = 0;
+		node_event(b->node, "vip %s: new connections not held off (%s): proxyd drains anyway",
+		    cfg->vips[v].name, !bv->draining ? "withdrawn before nft had set it" :
+		    cfg->nft[0] == '\0' ? "nft = \"\"" : "nft failed");
+	}
+	return bv->gate_wait;
+}
+
 void bgp_eval(struct bgp *b)
 {
 	struct node *n = b->node;
 	const struct hacd_config *cfg = n->cfg;
-	int any_draining = 0, want_drain = 0;
+	int any_draining = 0, want_drain = 0, gates_pending = 0;
 
 	if (b->nbgp == 0)
 		return;
@@ -291,6 +315,7 @@ void bgp_eval(struct bgp *b)
 		up = decide(b, v, &graceful, &why, detail, sizeof(detail));
 		if (up) {
 			bv->draining = 0;
+			bv->gate_wait = 0;
 			if (gate_busy(&bv->gate) || bv->gate.want)
 				gate_set(&bv->gate, cfg->nft, &cfg->vips[v].addr, 0);
 			set_want(b, v, 1, why, detail);
@@ -298,6 +323,7 @@ void bgp_eval(struct bgp *b)
 		}
 		if (!graceful || (bv->want == 0 && !bv->draining)) {
 			bv->draining = 0;
+			bv->gate_wait = 0;
 			set_want(b, v, 0, why, detail);
 			if (graceful)
 				want_drain |= n->maintenance || n->stopping || b->node_drain;
@@ -311,6 +337,7 @@ void bgp_eval(struct bgp *b)
 			snprintf(bv->detail, sizeof(bv->detail), "%s", detail);
 			bv->drain_deadline_ms = ev_now(n->loop) + BGP_DRAIN_WAIT_MS;
 			gate_set(&bv->gate, cfg->nft, &cfg->vips[v].addr, 1);
+			bv->gate_wait = 1;
 			log_info("vip %s: draining before the route is withdrawn (%s): new connections held off, "
 			    "at most %d ms", cfg->vips[v].name, why, BGP_DRAIN_WAIT_MS);
 		}
@@ -320,8 +347,9 @@ void bgp_eval(struct bgp *b)
 		} else {
 			any_draining = 1;
 		}
+		gates_pending |= gate_pending(b, v);
 	}
-	if (want_drain && !b->drain_asked) {
+	if (want_drain && !b->drain_asked && !gates_pending) {
 		b->drain_asked = 1;
 		channel_send_drain(&n->chan, 1);
 	} else if (!want_drain && b->drain_asked) {
@@ -344,6 +372,12 @@ static void poll_cb(struct ev_loop *loop, struct ev_timer *t)
 	bgp_eval(b);
 }
 
+/* A gate's nft run ended: a drain may wait for it. */
+static void gate_done(void *arg)
+{
+	bgp_eval(arg);
+}
+
 int bgp_init(struct bgp *b, struct node *n, const char *rundir)
 {
 	const struct hacd_config *cfg = n->cfg;
@@ -362,6 +396,7 @@ int bgp_init(struct bgp *b, struct node *n, const char *rundir)
 	bird_init(&b->bird, n->loop, path, BGP_BIRD_TIMEOUT_MS);
 	for (size_t v = 0; v < HACD_MAX_VIPS; v++) {
 		gate_init(&b->vips[v].gate, &n->procs);
+		gate_notify(&b->vips[v].gate, gate_done, b);
 		b->vips[v].have = -1;
 		b->vips[v].why = "start-up";
 	}

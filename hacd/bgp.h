@@ -31,6 +31,7 @@ struct bgp_vip {
 	uint64_t since_ms;      /* loop time want last changed */
 	int addr_held;          /* this hacd put the address on its interface */
 	struct gate gate;       /* new connections held off while it drains */
+	int gate_wait;          /* the drain it asks for waits for that gate */
 	uint64_t announces, withdrawals;
 };
 

@@ -28,6 +28,12 @@ void gate_init(struct gate *g, struct proc_table *procs)
 	g->procs = procs;
 }
 
+void gate_notify(struct gate *g, gate_done_cb done, void *arg)
+{
+	g->done = done;
+	g->done_arg = arg;
+}
+
 /* "gate_" and the address in hex: a chain name nft takes unquoted. */
 static void chain_name(const struct vip_addr *va, char *out, size_t len)
 {
@@ -62,6 +68,8 @@ static void exit_cb(void *arg, pid_t pid, int status)
 	/* What is wanted may have changed while nft ran: catch up. */
 	if (g->want != g->applied && g->failures < 3)
 		run(g);
+	if (g->done != NULL)
+		g->done(g->done_arg);
 }
 
 static void run(struct gate *g)
@@ -128,6 +136,11 @@ void gate_retry(struct gate *g)
 int gate_held(const struct gate *g)
 {
 	return g->want && g->applied && g->pid == 0;
+}
+
+int gate_failed(const struct gate *g)
+{
+	return g->want && !g->applied && (g->failures > 0 || g->pid == 0);
 }
 
 int gate_busy(const struct gate *g)

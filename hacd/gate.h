@@ -26,6 +26,11 @@
 /* The nftables table every gate's chain lives in (in hacd's namespace). */
 #define GATE_TABLE "tandem_hacd"
 
+/* Called when an nft run has ended, its result already in the gate
+ * (gate_held, gate_failed): a drain that must not start before the rule is
+ * in place waits for this (hacd/node.c begin_yield, hacd/bgp.c). */
+typedef void (*gate_done_cb)(void *arg);
+
 struct gate {
 	struct proc_table *procs;
 	struct vip_addr va;
@@ -35,9 +40,14 @@ struct gate {
 	int op_running; /* what the nft running now makes true */
 	int failures;  /* nft runs failed in a row (retries stop at 3) */
 	pid_t pid;     /* nft running, 0 none */
+	gate_done_cb done;  /* optional: told when each nft run ends */
+	void *done_arg;
 };
 
 void gate_init(struct gate *g, struct proc_table *procs);
+
+/* Call done(arg) each time an nft run for g ends (after gate_init). */
+void gate_notify(struct gate *g, gate_done_cb done, void *arg);
 
 /*
  * Hold off (hold = 1) or let in (0) new connections to va, using the nft
@@ -55,6 +65,13 @@ void gate_retry(struct gate *g);
 
 /* Are new connections to the VIP held off now (the rule is in place)? */
 int gate_held(const struct gate *g);
+
+/*
+ * Did holding new connections off fail: wanted, not in place, and the last
+ * nft run for it failed or could not start, or there is no nft to run? A
+ * retry may be under way (the rule can still come later).
+ */
+int gate_failed(const struct gate *g);
 
 /* Is an nft run still to finish, or the rule still in place? */
 int gate_busy(const struct gate *g);

@@ -13,10 +13,11 @@
  * send a heartbeat at once when what this node advertises changed. So the
  * state of a VIP is assigned in exactly one function (apply_result).
  *
- * Planned failover is make-before-break: the owner asks its proxyd to drain,
- * then advertises yield_to=TARGET; the target claims and announces; the
- * owner sees the target's claim, keeps the address a moment longer (the
- * linger, below), then removes the VIP and ends the drain.
+ * Planned failover is make-before-break: the owner holds new connections to
+ * the VIP off (hacd/gate.h), asks its proxyd to drain once that holds, then
+ * advertises yield_to=TARGET; the target claims and announces; the owner
+ * sees the target's claim, keeps the address a moment longer (the linger,
+ * below), then removes the VIP, lets new connections in and ends the drain.
  */
 #include "hacd/node.h"
 
@@ -40,7 +41,8 @@ static void stop_poll_cb(struct ev_loop *loop, struct ev_timer *t);
  * held off meanwhile (hacd/gate.h): a client whose SYN was dropped sends it
  * again 1 s and 3 s after its first (RFC 6298 §2.1, §5.5), so the address
  * must have moved within about 3 s of the drain's start for that client to
- * reach the new owner inside a 5 s request deadline. */
+ * reach the new owner inside a 5 s request deadline. Counted from the
+ * request, before the gate (and so the drain) is in place. */
 #define NODE_DRAIN_WAIT_MS  2500
 /* How often the connections still open to a draining VIP are counted
  * (reading /proc/net/tcp walks the host's whole established hash: a few ms). */
@@ -353,11 +355,60 @@ static void on_peer_kick(void *arg)
 
 /* ---- the election, applied -------------------------------------------- */
 
+/* VIP v's handover stops waiting for its gate without the rule in place:
+ * said once, as the drain then goes ahead unprotected. */
+static void gate_given_up(struct node *n, size_t v, const char *why)
+{
+	n->vips[v].gate_wait = 0;
+	node_event(n, "vip %s: new connections not held off (%s): proxyd drains anyway",
+	    n->cfg->vips[v].name, why);
+}
+
+/* A planned handover asks proxyd to drain only once new connections to
+ * every VIP it moves are held off (begin_yield). Asked earlier, a client
+ * whose SYN passed in the few ms before nft had set the rule met a proxyd
+ * already draining, on an address about to move: the protection came after
+ * what it protects had begun. A gate that cannot be set (nft = "", nft
+ * missing or failing) does not hold the drain back. Called when a gate's
+ * nft run ends and whenever a handover stops waiting. */
+static void drain_if_gated(struct node *n)
+{
+	int pending = 0;
+
+	for (size_t v = 0; v < n->cfg->nvips; v++) {
+		struct node_vip *nv = &n->vips[v];
+
+		if (!nv->gate_wait)
+			continue;
+		if (gate_held(&nv->gate)) {
+			nv->gate_wait = 0;
+			node_event(n, "vip %s: new connections held off", n->cfg->vips[v].name);
+		} else if (gate_failed(&nv->gate)) {
+			gate_given_up(n, v, n->cfg->nft[0] == '\0' ? "nft = \"\"" : "nft failed");
+		} else {
+			pending = 1;
+		}
+	}
+	if (!pending && n->drain_owed) {
+		n->drain_owed = 0;
+		channel_send_drain(&n->chan, 1);
+	}
+}
+
+static void on_gate_done(void *arg)
+{
+	drain_if_gated(arg);
+}
+
 static void drain_off_if_idle(struct node *n)
 {
 	for (size_t v = 0; v < n->cfg->nvips; v++)
-		if (n->vips[v].yield_to >= 0 || n->vips[v].lingering)
+		if (n->vips[v].yield_to >= 0 || n->vips[v].lingering) {
+			/* The handover that ended may be the one the drain waited for. */
+			drain_if_gated(n);
 			return;
+		}
+	n->drain_owed = 0;
 	ev_timer_stop(n->loop, &n->drain_timer);
 	/* A BGP-mode drain (hacd/bgp.c) is not over with the handover. */
 	if (n->chan.drain_wanted && !bgp_wants_drain(&n->bgp))
@@ -370,6 +421,7 @@ static void clear_yield(struct node *n, size_t v)
 {
 	n->vips[v].yield_to = -1;
 	n->vips[v].yield_armed = 0;
+	n->vips[v].gate_wait = 0;
 	gate_update(n, v);
 	drain_off_if_idle(n);
 }
@@ -682,6 +734,9 @@ static void arm_yields_of(struct node *n, int only, const char *why)
 		if (nv->yield_to < 0 || nv->yield_armed)
 			continue;
 		if (only < 0 || (size_t)only == v) {
+			/* The drain bound ran out first (a slow nft): drain now. */
+			if (nv->gate_wait)
+				gate_given_up(n, v, why);
 			nv->yield_armed = 1;
 			gate_update(n, v);
 			any = 1;
@@ -699,6 +754,7 @@ static void arm_yields_of(struct node *n, int only, const char *why)
 			ev_timer_stop(n->loop, &n->drain_timer);
 			ev_timer_stop(n->loop, &n->gate_timer);
 		}
+		drain_if_gated(n);
 		schedule_eval(n);
 		send_heartbeat(n);
 	}
@@ -732,19 +788,22 @@ static void gate_timer_cb(struct ev_loop *loop, struct ev_timer *t)
 		ev_timer_start(loop, t, NODE_GATE_POLL_MS);
 }
 
-/* A VIP's gate is closed while its handover drains and through the linger
- * that follows, until the address is gone (or won back). A SYN that still
- * reaches the old owner during the linger (a client whose neighbour entry
- * has not taken the target's announcement yet: Linux ignores a gratuitous
- * ARP within locktime, 1 s, of the entry's last update) must not be
- * accepted there: once the client's entry moves, its next segment reaches
- * the target, which has no such connection and resets it. A WebSocket
- * opened in the linger was cut that way in the soak. Dropped, the SYN is
- * retransmitted after 1 s and reaches the target. */
+/* A VIP's gate is closed from the start of its handover, while it drains,
+ * while the handover is advertised and the target has yet to claim, and
+ * through the linger that follows, until the address is gone (or won back,
+ * or the handover abandoned). A SYN that still reaches the old owner after
+ * the drain (a client whose neighbour entry has not taken the target's
+ * announcement yet: Linux ignores a gratuitous ARP within locktime, 1 s, of
+ * the entry's last update) must not be accepted there: once the client's
+ * entry moves, its next segment reaches the target, which has no such
+ * connection and resets it. A WebSocket opened in the linger was cut that
+ * way in the soak. Dropped, the SYN is retransmitted after 1 s and reaches
+ * the target. (Lifted when the handover was advertised and set again for
+ * the linger, the gate let such SYNs in for the round trip between.) */
 static void gate_update(struct node *n, size_t v)
 {
 	struct node_vip *nv = &n->vips[v];
-	int hold = (nv->yield_to >= 0 && !nv->yield_armed) || nv->lingering;
+	int hold = nv->yield_to >= 0 || nv->lingering;
 
 	if (hold || gate_busy(&nv->gate) || nv->gate.want)
 		gate_set(&nv->gate, n->cfg->nft, &n->cfg->vips[v].addr, hold);
@@ -991,6 +1050,7 @@ int node_init(struct node *n, struct ev_loop *loop, struct hacd_config *cfg,
 		ev_timer_init(&nv->reeval_timer, reeval_cb, nv);
 		ev_timer_init(&nv->linger_timer, linger_cb, nv);
 		gate_init(&nv->gate, &n->procs);
+		gate_notify(&nv->gate, on_gate_done, n);
 	}
 	/* A predecessor that crashed mid-handover must not leave a VIP's new
 	 * connections held off. */
@@ -1164,18 +1224,26 @@ static void begin_yield(struct node *n, size_t v, int target)
 	n->vips[v].yield_deadline_ms = ev_now(n->loop) + (bound < NODE_YIELD_MIN_MS ? NODE_YIELD_MIN_MS : bound);
 	node_event(n, "vip %s: planned failover to %s requested", n->cfg->vips[v].name,
 	    n->cfg->nodes[target].name);
-	/* proxyd drains first (Connection: close, idle keep-alives closed)
-	 * and new connections to the VIP are held off (hacd/gate.h), so the
-	 * connections open to it end and none straddles the move; without a
-	 * proxyd there is nothing to drain. */
-	if (channel_send_drain(&n->chan, 1) == 0 && !n->chan.quiet) {
-		gate_update(n, v);
-		if (!ev_timer_active(&n->drain_timer))
-			ev_timer_start(n->loop, &n->drain_timer, NODE_DRAIN_WAIT_MS);
-		ev_timer_start(n->loop, &n->gate_timer, NODE_GATE_POLL_MS);
-	} else {
+	/* Without a proxyd there is nothing to drain (the request is kept for
+	 * one that connects), and a quiet one has nothing open. */
+	if (n->chan.conn == NULL || n->chan.quiet) {
+		channel_send_drain(&n->chan, 1);
 		arm_yields(n, n->chan.quiet ? "proxyd drained, no connection open" : "no proxyd connected");
+		return;
 	}
+	/* New connections to the VIP are held off first (hacd/gate.h), then
+	 * proxyd drains (Connection: close, idle keep-alives closed, HTTP/2
+	 * GOAWAY), so the connections open to it end and none straddles the
+	 * move; the drain waits for nft to have set the rule (drain_if_gated).
+	 * The drain bound counts from here, the gate's few ms included. */
+	n->vips[v].gate_wait = 1;
+	n->drain_owed = 1;
+	gate_update(n, v);
+	if (!ev_timer_active(&n->drain_timer))
+		ev_timer_start(n->loop, &n->drain_timer, NODE_DRAIN_WAIT_MS);
+	ev_timer_start(n->loop, &n->gate_timer, NODE_GATE_POLL_MS);
+	/* No gate to wait for (nft = "", or it could not start): drain now. */
+	drain_if_gated(n);
 }
 
 int node_failover(struct node *n, const char *vip, const char *to, char *msg, size_t len)

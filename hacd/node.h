@@ -40,6 +40,7 @@ struct node_vip {
 	unsigned adv_prio;          /* what the last heartbeat said */
 	int lingering;              /* handed over, address kept for NODE_LINGER_MS */
 	struct gate gate;           /* new connections held off while it is handed over (hacd/gate.h) */
+	int gate_wait;              /* its handover's drain waits for that gate (begin_yield) */
 	int preempt_unheard;        /* the last step held a preemption back (the owner does not hear us) */
 	uint64_t transitions[NODE_ROLES]; /* role changes since start, by the role entered (metrics) */
 	struct ev_timer garp_timer;
@@ -69,6 +70,7 @@ struct node {
 	struct ev_timer tick_timer;     /* once a second: VIP presence and link state */
 	struct ev_timer drain_timer;    /* bounded wait for proxyd to drain before a handover */
 	struct ev_timer gate_timer;     /* during that wait: is any connection still open to the VIP? */
+	int drain_owed;                 /* a handover's drain is sent once no gate_wait is left */
 	struct ev_timer stop_timer;     /* bounded graceful stop */
 	struct ev_defer eval_defer;     /* coalesces re-evaluations into one per iteration */
 	struct ev_defer recheck_defer;  /* coalesces netlink monitor events */

@@ -237,6 +237,44 @@ t_promtool_lint() {
 		{ t_fail "$3 on $1: promtool check metrics: $(printf '%s' "$lint" | head -n 3 | tr '\n' ' ')"; return 1; }
 }
 
+# t_gate_probe_on NODE: NODE's hacd runs, as its nft (hactl reload), a
+# wrapper that, for the command that sets a SYN gate's rule (hacd/gate.c),
+# first appends what NODE's proxyd answers on /readyz ("ready", or
+# "draining") to $(t_gate_probe_file NODE), then runs the real nft. The
+# rule does not exist yet at that instant: "draining" there means proxyd
+# was asked to drain before new connections were held off. With
+# $LAB_DIR/NODE/gate-fail present the wrapper fails that command instead
+# ("fail" appended); with $LAB_DIR/NODE/gate-slow present it waits until the
+# file is gone (hacd kills an nft run after 5 s) before it goes on. t_gate_probe_off NODE puts the real nft back. The
+# lab's hacd.conf is every node's: only NODE is reloaded, and the line is
+# gone again before any other hacd may start.
+t_gate_probe_file() { echo "$LAB_DIR/$1/gate-probe"; }
+
+t_gate_probe_on() {
+	local w=$LAB_DIR/$1/nft-probe p
+	p=$(t_gate_probe_file "$1")
+	cat >"$w" <<EOF || return 1
+#!/bin/bash
+case \$1 in
+*"add rule"*)
+	[[ -e $LAB_DIR/$1/gate-fail ]] && { echo fail >>$p; exit 1; }
+	for ((i = 0; i < 200; i++)); do [[ -e $LAB_DIR/$1/gate-slow ]] || break; sleep 0.05; done
+	echo "\$(curl -s --max-time 3 http://127.0.0.1:9901/readyz)" >>$p ;;
+esac
+exec /usr/sbin/nft "\$@"
+EOF
+	# hacd may run as another user (LAB_HACD_USER): the file is there for it.
+	chmod 0755 "$w" && rm -f "$LAB_DIR/$1/gate-fail" "$LAB_DIR/$1/gate-slow" && : >"$p" && chmod 0666 "$p" || return 1
+	sed -i "/^cluster /a nft = \"$w\";" "$LAB_DIR/hacd.conf" || return 1
+	lab_hactl "$1" reload >/dev/null || { t_fail "hactl reload on $1 (nft wrapper) failed"; return 1; }
+}
+
+t_gate_probe_off() {
+	sed -i '/^nft = /d' "$LAB_DIR/hacd.conf"
+	lab_hactl "$1" reload >/dev/null
+	rm -f "$LAB_DIR/$1/nft-probe" "$LAB_DIR/$1/gate-fail" "$LAB_DIR/$1/gate-slow"
+}
+
 # t_counter NODE NAME [MISSING]: one of NODE's hacd counters (hactl status
 # --json --counters); MISSING (default "absent") when it has no such counter
 # or hacd does not answer.

@@ -170,10 +170,19 @@ case_drain() {
 }
 
 # Maintenance on n4 withdraws its route (gracefully, as a drain); off: back.
+# New connections are held off before proxyd drains: n4's nft is lib.sh's
+# wrapper (t_gate_probe_on), which writes down proxyd's /readyz just before
+# it sets the rule; "draining" there is a drain asked before the gate.
 case_maintenance() {
-	local rc=0
-	lab_hactl n4 maintenance on >/dev/null || { t_fail "hactl maintenance on failed"; return 1; }
+	local rc=0 probe
+	t_gate_probe_on n4 || { t_gate_probe_off n4; return 1; }
+	lab_hactl n4 maintenance on >/dev/null || { t_gate_probe_off n4; t_fail "hactl maintenance on failed"; return 1; }
 	bgp_wait_nodes "n1 n2 n3" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' in n4's maintenance"; rc=1; }
+	probe=$(cat "$(t_gate_probe_file n4)" 2>/dev/null)
+	t_gate_probe_off n4
+	t_log "n4's gate probe: ${probe//$'\n'/, }"
+	[[ $probe == ready* ]] ||
+		{ t_fail "n4's proxyd said '${probe%%$'\n'*}', not 'ready', just before its SYN gate was in place"; rc=1; }
 	lab_hactl n4 maintenance off >/dev/null || { t_fail "hactl maintenance off failed"; return 1; }
 	bgp_wait_nodes "$ALL" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' after maintenance"; rc=1; }
 	return $rc
@@ -261,7 +270,7 @@ t_case "new connections spread over the nodes (L4 ECMP)" case_spread
 t_case "proxyd dies: route withdrawn, new connections elsewhere, 0 held connections of the others broken" case_proxyd_dies
 t_case "node returns: announced only after its proxyd is ready" case_returns_when_ready
 t_case "hactl drain n3 on n1: n3 withdrawn after open connections end, 0 failed requests; enable on n2: back" case_drain
-t_case "maintenance on: route withdrawn; off: back" case_maintenance
+t_case "maintenance on: new connections held off, then proxyd drains, route withdrawn; off: back" case_maintenance
 t_case "a drain set on n2 survives n3's hacd restart; enable on n1: back; an unknown node is exit 2" case_drain_survives_restart
 t_case "no BIRD, then a socket that is not BIRD's: logged, counted, hacd runs on" case_careless_bird
 t_case "hacd stopped: its route withdrawn" case_hacd_stops

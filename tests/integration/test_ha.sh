@@ -208,6 +208,72 @@ case_planned_keepalive() {
 	[[ -z $flaps ]] || { t_fail "web2 went to fault during the planned failover of web: ${flaps%%$'\n'*}"; return 1; }
 }
 
+# A planned handover holds new connections to the VIP off (hacd/gate.c:
+# nft sets a SYN drop rule) before proxyd drains, so a client connecting
+# in between never meets a draining proxyd on an address about to move.
+# For this case n1's nft is lib.sh's wrapper (t_gate_probe_on): just
+# before it sets a gate's rule it writes down n1's proxyd's /readyz,
+# "ready", or "draining" (a client connecting then would get Connection:
+# close, or GOAWAY), which is what the old order (drain first) showed.
+# (Asking the VIP itself would not do: once the handover is done it
+# answers from n2.) With the gate-fail file the wrapper fails instead: the
+# drain must go ahead anyway, said in one event line, and the handover
+# complete. With the gate-slow file nft does not finish: the drain bound
+# (2.5 s from the request) still holds, the drain goes ahead when it ends.
+
+# gate_move FROM TO: hactl failover web --to TO on FROM, until TO holds it.
+gate_move() {
+	lab_hactl "$1" failover web --to "$2" >/dev/null 2>&1 || { t_fail "hactl failover web --to $2 failed"; return 1; }
+	lab_wait_owner "$VIP1" "$2" $MOVE_S || { t_fail "web on '$(lab_owners "$VIP1")' after failover to $2"; return 1; }
+}
+
+gate_before_drain_body() {
+	local log=$LAB_DIR/n1/hacd.log l1 since held drain probe
+	l1=$(wc -l <"$log")
+	gate_move n1 n2 || return 1
+	probe=$(cat "$(t_gate_probe_file n1)" 2>/dev/null)
+	t_log "n1's gate probe: ${probe//$'\n'/, }"
+	[[ $probe == ready* ]] ||
+		{ t_fail "n1's proxyd said '${probe%%$'\n'*}', not 'ready', just before its SYN gate was in place"; return 1; }
+	# hacd's log says the same, in that order.
+	since=$(tail -n +$((l1 + 1)) "$log")
+	held=$(grep -n 'vip web: new connections held off' <<<"$since" | head -n 1)
+	drain=$(grep -n 'asking proxyd to drain' <<<"$since" | head -n 1)
+	[[ -n $held && -n $drain && ${held%%:*} -lt ${drain%%:*} ]] ||
+		{ t_fail "n1's log: gate held at line '${held%%:*}', drain asked at line '${drain%%:*}'"; return 1; }
+	gate_move n2 n1 || return 1
+	# The gate cannot be set: proxyd drains anyway, said once.
+	touch "$LAB_DIR/n1/gate-fail" || return 1
+	l1=$(wc -l <"$log")
+	gate_move n1 n2 || return 1
+	since=$(tail -n +$((l1 + 1)) "$log")
+	[[ $(grep -c 'vip web: new connections not held off (nft failed): proxyd drains anyway' <<<"$since") == 1 ]] ||
+		{ t_fail "n1 did not say once that web's gate failed and proxyd drains anyway"; return 1; }
+	grep -q 'asking proxyd to drain' <<<"$since" || { t_fail "n1 did not drain when its gate failed"; return 1; }
+	gate_move n2 n1 || return 1
+	# nft hangs: the drain bound ends the wait, the drain goes, the handover completes.
+	rm -f "$LAB_DIR/n1/gate-fail"
+	touch "$LAB_DIR/n1/gate-slow" || return 1
+	l1=$(wc -l <"$log")
+	gate_move n1 n2 || { rm -f "$LAB_DIR/n1/gate-slow"; return 1; }
+	rm -f "$LAB_DIR/n1/gate-slow"
+	since=$(tail -n +$((l1 + 1)) "$log")
+	[[ $(grep -c 'vip web: new connections not held off (drain wait over): proxyd drains anyway' <<<"$since") == 1 ]] ||
+		{ t_fail "n1 did not say once that the drain bound ended web's wait for its gate"; return 1; }
+	grep -q 'asking proxyd to drain' <<<"$since" || { t_fail "n1 did not drain when its drain bound ran out"; return 1; }
+	gate_move n2 n1
+}
+
+case_gate_before_drain() {
+	local rc
+	restore || return 1
+	t_gate_probe_on n1 || { t_gate_probe_off n1; return 1; }
+	gate_before_drain_body
+	rc=$?
+	t_gate_probe_off n1
+	return $rc
+}
+
 case_failback_preempt_delay() {
 	local res failed t_start half
 	restore || return 1
@@ -571,6 +637,7 @@ t_case "unplanned failover: the owner's link goes down; failback only after the 
 t_case "link back with preempt delay 0: no two owners while n1's heartbeats cannot leave" case_link_back_no_two_owners
 t_case "n1's heartbeats cannot leave, it hears n2: no preemption until n2 hears n1" case_preempt_waits_until_heard
 t_case "planned failover and back: zero failed keep-alive requests" case_planned_keepalive
+t_case "planned failover: new connections held off before proxyd drains; drains anyway when nft fails or hangs" case_gate_before_drain
 t_case "failback waits for the preempt delay, no request lost to a gap" case_failback_preempt_delay
 t_case "active-active: the survivor carries both VIPs and gives one back" case_active_active
 t_case "split brain: both claim, then exactly one owner per VIP" case_split_brain

@@ -169,6 +169,19 @@ static void cleanup(const char *dir)
 	rmdir(dir);
 }
 
+/* gate_notify's callback: counts the nft runs that ended, and what the
+ * gate said at that moment (held, failed). */
+struct done_log { struct gate *g; int runs, held, failed; };
+
+static void count_done(void *arg)
+{
+	struct done_log *d = arg;
+
+	d->runs++;
+	d->held += gate_held(d->g);
+	d->failed += gate_failed(d->g);
+}
+
 /* Run the loop until the gate has no nft running (bounded: 5 s). */
 static void settle_gate(struct ev_loop *loop, struct gate *g)
 {
@@ -182,6 +195,7 @@ static void test_release_waits_for_hold(void **state)
 	struct ev_loop *loop = ev_loop_new();
 	struct proc_table pt;
 	struct gate g;
+	struct done_log d = { &g, 0, 0, 0 };
 	struct vip_addr va;
 	char dir[64], prog[128], lines[4][512];
 
@@ -191,14 +205,20 @@ static void test_release_waits_for_hold(void **state)
 	fake_nft(dir, sizeof(dir), prog, sizeof(prog), 0);
 	loop_vip(&va, 10, 99, 0, 100);
 	gate_init(&g, &pt);
+	gate_notify(&g, count_done, &d);
 	gate_set(&g, prog, &va, 1);
 	assert_true(gate_busy(&g));
 	assert_false(gate_held(&g));                   /* not until nft has run */
+	assert_false(gate_failed(&g));                 /* nor failed: still running */
 	gate_set(&g, prog, &va, 0);                    /* asked while the first runs */
 	settle_gate(loop, &g);
 	settle_gate(loop, &g);
 	assert_false(gate_held(&g));
 	assert_false(gate_busy(&g));
+	/* Told of both runs; the hold was undone before it ended. */
+	assert_int_equal(d.runs, 2);
+	assert_int_equal(d.held, 0);
+	assert_int_equal(d.failed, 0);
 	assert_int_equal(read_log(dir, lines, 4), 2);
 	assert_non_null(strstr(lines[0], "ip daddr 10.99.0.100 tcp flags & (syn | ack) == syn drop"));
 	assert_non_null(strstr(lines[1], "delete chain inet " GATE_TABLE " gate_0a630064"));
@@ -206,6 +226,9 @@ static void test_release_waits_for_hold(void **state)
 	gate_set(&g, prog, &va, 1);
 	settle_gate(loop, &g);
 	assert_true(gate_held(&g));
+	/* Held when the callback ran: a drain waiting on it may start. */
+	assert_int_equal(d.runs, 3);
+	assert_int_equal(d.held, 1);
 	gate_set(&g, prog, &va, 0);
 	settle_gate(loop, &g);
 	assert_false(gate_busy(&g));
@@ -220,6 +243,7 @@ static void test_failed_nft_holds_nothing(void **state)
 	struct ev_loop *loop = ev_loop_new();
 	struct proc_table pt;
 	struct gate g;
+	struct done_log d = { &g, 0, 0, 0 };
 	struct vip_addr va;
 	char dir[64], prog[128], lines[8][512];
 
@@ -229,20 +253,53 @@ static void test_failed_nft_holds_nothing(void **state)
 	fake_nft(dir, sizeof(dir), prog, sizeof(prog), 1);
 	loop_vip(&va, 10, 99, 0, 101);
 	gate_init(&g, &pt);
+	gate_notify(&g, count_done, &d);
 	gate_set(&g, prog, &va, 1);
+	assert_false(gate_failed(&g));
 	for (int i = 0; i < 4; i++)
 		settle_gate(loop, &g);
 	/* Never held (the handover then waits for its bound), and tried at
 	 * most 3 times. */
 	assert_false(gate_held(&g));
 	assert_int_equal(read_log(dir, lines, 8), 3);
+	/* Failed from the first run's end on, retries under way or not: a
+	 * drain waiting on it goes ahead then. */
+	assert_true(gate_failed(&g));
+	assert_int_equal(d.runs, 3);
+	assert_int_equal(d.failed, 3);
+	assert_int_equal(d.held, 0);
 	gate_set(&g, prog, &va, 0);
+	assert_false(gate_failed(&g));                 /* nothing wanted */
 	settle_gate(loop, &g);
 	assert_false(gate_busy(&g));
 	assert_int_equal(read_log(dir, lines, 8), 3);  /* nothing to remove */
 	proc_table_fini(&pt);
 	ev_loop_free(loop);
 	cleanup(dir);
+}
+
+/* No nft configured (nft = ""): the hold is wanted, never set, failed at once. */
+static void test_no_nft_fails_at_once(void **state)
+{
+	struct ev_loop *loop = ev_loop_new();
+	struct proc_table pt;
+	struct gate g;
+	struct vip_addr va;
+
+	(void)state;
+	assert_non_null(loop);
+	assert_int_equal(proc_table_init(&pt, loop), 0);
+	loop_vip(&va, 10, 99, 0, 102);
+	gate_init(&g, &pt);
+	gate_set(&g, "", &va, 1);
+	assert_int_equal(g.pid, 0);
+	assert_false(gate_held(&g));
+	assert_true(gate_failed(&g));
+	assert_false(gate_busy(&g));
+	gate_set(&g, "", &va, 0);
+	assert_false(gate_failed(&g));
+	proc_table_fini(&pt);
+	ev_loop_free(loop);
 }
 
 int main(void)
@@ -252,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_conns_ipv6_table),
 		cmocka_unit_test(test_release_waits_for_hold),
 		cmocka_unit_test(test_failed_nft_holds_nothing),
+		cmocka_unit_test(test_no_nft_fails_at_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
