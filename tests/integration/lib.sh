@@ -146,7 +146,9 @@ t_fail() {
 # started stays one until lab_kill reaps it).
 t_running() {
 	local st
-	st=$(<"/proc/$1/stat") 2>/dev/null || return 1
+	# The redirection on a group: on the assignment itself it would not
+	# silence $(<file)'s "No such file" for a process already gone.
+	{ st=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
 	st=${st##*) }
 	[[ ${st%% *} != Z ]]
 }
