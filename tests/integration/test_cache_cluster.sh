@@ -200,17 +200,20 @@ case_deny_loopback() {
 		ip netns exec "$(lab_ns n1)" curl -s -o /dev/null --max-time 5 "http://$ip1$t"
 	done
 	((rc == 0)) && { five_prefetched deny || rc=1; }
-	if ((rc == 0)) && grep -q '/c/deny/' "$log2"; then
-		t_fail "n2's access log has a line for a prefetch: $(grep -m1 '/c/deny/' "$log2")"; rc=1
-	fi
 	for ((i = 0; rc == 0 && i < 5; i++)); do
 		t="/c/deny/$i?cc=max-age%3D600"
 		# The key's host is n1's address: a client names it.
 		ip netns exec "$(lab_ns n2)" curl -s -o /dev/null --max-time 5 -H "Host: $ip1" "http://$ip2$t"
 		is_count n2 "$t" 1 || { t_fail "n2 went to its origin for prefetched /c/deny/$i"; rc=1; }
 	done
-	if ((rc == 0)) && ! grep -q "\"GET /c/deny/0?cc=max-age%3D600 HTTP/1.1\" 200" "$log2"; then
+	# Access log lines are written in batches (a worker's 200 ms timer,
+	# proxyd/accesslog.c): the client's lines, asked for after the
+	# prefetches ended, show once those batches are out.
+	if ((rc == 0)) && ! t_wait 5 grep -q "\"GET /c/deny/0?cc=max-age%3D600 HTTP/1.1\" 200" "$log2"; then
 		t_fail "n2's access log has no line for the client's request"; rc=1
+	fi
+	if ((rc == 0)) && grep -v 'curl/' "$log2" | grep -q '/c/deny/'; then
+		t_fail "n2's access log has a line for a prefetch: $(grep -v 'curl/' "$log2" | grep -m1 '/c/deny/')"; rc=1
 	fi
 	back_to_plain || rc=1
 	return $rc
