@@ -16,7 +16,8 @@
 #   make bench-repl    replication throughput, lag and bulk sync (scripts/bench-repl)
 #   make bench-scale   BGP mode: route withdrawal and failed requests on a node failure, spread over 2-4 nodes (scripts/bench-scale)
 #   make bench-compress  gzip/br/zstd CPU per MB and sizes: proxyd's coders vs zlib,
-#                      nginx's gzip and haproxy's compression (scripts/bench-compress)
+#                      nginx's gzip and haproxy's compression (scripts/bench-compress;
+#                      `scripts/bench-compress ab`: proxyd gzip 6 and nginx gzip 6 at the same time)
 #   make bench-cache   the cache's hit path CPU per request: proxyd vs nginx
 #                      proxy_cache (tmpfs) and haproxy's cache (scripts/bench-cache;
 #                      `scripts/bench-cache miss`: the miss path against no cache)
