@@ -73,6 +73,7 @@ static struct {
 	uint64_t sync_applied;      /* admin entries applied */
 	uint64_t sync_unknown;      /* admin entries naming a server this proxyd does not have */
 	uint64_t sync_bad;          /* admin entries with a missing name, bad state or weight */
+	uint64_t sync_hacd;         /* hacd's own entries ("@node/NODE"): not a server's */
 	struct log_ratelimit rl;
 } ch = { .fc = { .fd = -1 }, .rl = LOG_RATELIMIT_INIT(10000) };
 
@@ -265,8 +266,10 @@ apply_sync(const Tandem__StateSync *sync)
 		}
 		/* "@node/NODE" is hacd's own entry (hactl drain NODE,
 		 * hacd/adminarg.h), carried in hacd's bulk syncs: no server. */
-		if (a->upstream[0] == '@')
+		if (a->upstream[0] == '@') {
+			ch.sync_hacd++;
 			continue;
+		}
 		/* An absent state is the proto default, ready. */
 		if (a->has_state) {
 			switch (a->state) {
@@ -448,11 +451,12 @@ channel_stop(void)
 }
 
 void
-channel_sync_counts(uint64_t *applied, uint64_t *unknown, uint64_t *bad)
+channel_sync_counts(uint64_t *applied, uint64_t *unknown, uint64_t *bad, uint64_t *hacd)
 {
 	/* Control-thread counters; a racy read from another thread is only
 	 * ever a stale statistic. */
 	*applied = ch.sync_applied;
 	*unknown = ch.sync_unknown;
+	*hacd = ch.sync_hacd;
 	*bad = ch.sync_bad;
 }

@@ -25,7 +25,8 @@ void channel_stop(void);
  * but no connection: tests/fuzz/fuzz_chan_proxyd.c feeds it directly. */
 void channel_handle_frame(const uint8_t *p, size_t len);
 /* Cluster admin entries from hacd: applied, ignored because no such server
- * is configured here, refused (missing name, bad state or weight). */
-void channel_sync_counts(uint64_t *applied, uint64_t *unknown, uint64_t *bad);
+ * is configured here, refused (missing name, bad state or weight), and
+ * hacd's own ("@node/NODE": a node's drain, not a server's state). */
+void channel_sync_counts(uint64_t *applied, uint64_t *unknown, uint64_t *bad, uint64_t *hacd);
 
 #endif

@@ -16,7 +16,7 @@
  *
  * Checked after every frame, against the harness's own unpacking of it:
  * each admin entry of a sync is accounted for exactly once (applied, unknown
- * server or refused: channel_sync_counts), a drain message sets drain mode
+ * server, refused or hacd's own "@node/": channel_sync_counts), a drain message sets drain mode
  * to what it says, and the Prometheus text proxyd serves from this state
  * (cluster_render) stays well formed: every line ends in a newline and is a
  * comment or "name[{labels}] value". The status page's JSON (proxyd/status.c,
@@ -154,15 +154,15 @@ static void check_status_json(void)
 static void one_frame(const uint8_t *msg, size_t len)
 {
 	Tandem__ChannelMessage *m = tandem__channel_message__unpack(NULL, len, msg);
-	uint64_t a0, u0, b0, a1, u1, b1;
+	uint64_t a0, u0, b0, h0, a1, u1, b1, h1;
 	size_t n_admin = 0;
 
-	channel_sync_counts(&a0, &u0, &b0);
+	channel_sync_counts(&a0, &u0, &b0, &h0);
 	if (m != NULL && m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_SYNC && m->sync != NULL)
 		n_admin = m->sync->n_admin;
 	channel_handle_frame(msg, len);
-	channel_sync_counts(&a1, &u1, &b1);
-	check((a1 - a0) + (u1 - u0) + (b1 - b0) == n_admin, "each admin entry accounted for once");
+	channel_sync_counts(&a1, &u1, &b1, &h1);
+	check((a1 - a0) + (u1 - u0) + (b1 - b0) + (h1 - h0) == n_admin, "each admin entry accounted for once");
 	if (m != NULL && m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_DRAIN && m->drain != NULL)
 		check(atomic_load(&procstate_draining) == (m->drain->has_on && m->drain->on), "drain follows hacd");
 	if (m != NULL && m->body_case == TANDEM__CHANNEL_MESSAGE__BODY_CLUSTER)
