@@ -208,9 +208,10 @@ case_drain() {
 
 # hactl drain n2, run on n1, under an IPv6 client loop: n2's /128 leaves the
 # router (BIRD and kernel next hops), the IPv6 VIP stays reachable through
-# n1, n3, n4 with 0 failed requests; hactl enable n2: back.
+# n1, n3, n4 (new requests all answered, none logged by n2) with 0 failed
+# requests of the loop; hactl enable n2: back.
 case_v6_drain() {
-	local res failed rc=0
+	local res failed rc=0 i ok=0 n2_before
 	lab_client_start drain6 30 "$URL6" 5 20 3
 	sleep 1
 	if ! lab_hactl n1 drain n2 >/dev/null; then
@@ -221,9 +222,15 @@ case_v6_drain() {
 		t_fail "router's BIRD holds the /128 from '$(bgp_rt_bird_nodes6)' after the drain"
 	elif [[ $(announce_state n2 1) != withdrawn ]]; then
 		t_fail "n2 says '$(announce_state n2 1)' for web6"
+	else
+		# New connections now: every one answered, none by n2.
+		n2_before=$(v6_logged n2)
+		for ((i = 0; i < 10; i++)); do t_http_ok client "$URL6" && ok=$((ok + 1)); done
+		((ok == 10)) || t_fail "$((10 - ok)) of 10 IPv6 requests failed after n2's withdrawal"
+		[[ $(v6_logged n2) == "$n2_before" ]] || t_fail "n2 logged IPv6 requests after its /128 left the router"
 	fi
 	[[ -z $T_WHY ]] || rc=1
-	sleep 2
+	sleep 1
 	res=$(lab_client_stop drain6)
 	t_log "IPv6 client loop across the drain: $res"
 	failed=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$res")
