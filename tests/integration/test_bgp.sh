@@ -10,7 +10,11 @@
 # forwards the VIP to it (and its BIRD holds the node's route).
 #
 # Cases: every node announces (hacd's metrics, proxyd's status page: "bgp:
-# 4 announcing", no owner); a node's proxyd dies → its route goes, new
+# 4 announcing", no owner); the IPv6 VIP (fd99:1:200::1/128, the lab's ULA
+# fd99:1::/48): every node announces it over its IPv6 BGP session, the
+# router's kernel route has all four next hops, the client reaches proxyd
+# through http://[fd99:1:200::1]/ on several nodes, and hactl drain n2 takes
+# n2 out of the router's /128 with 0 failed IPv6 requests; a node's proxyd dies → its route goes, new
 # connections go to the others, and none of the connections held open to
 # the other nodes breaks; the node returns → announced only once its proxyd
 # is ready; hactl drain NODE → withdrawn after the open connections end, 0
@@ -36,6 +40,7 @@ export HACD_CONF
 . "$T_ROOT/scripts/lab-bgp"
 
 URL=http://$BGP_VIP/
+URL6="http://[$BGP_VIP6]/"
 ALL="n1 n2 n3 n4"
 
 
@@ -43,11 +48,25 @@ ALL="n1 n2 n3 n4"
 announced_by() {
 	lab_hactl "$1" status --json 2>/dev/null | jq -r '.vips[0].announced_by | sort | join(" ")' 2>/dev/null
 }
-announce_state() { lab_hactl "$1" status --json 2>/dev/null | jq -r '.vips[0].announce' 2>/dev/null; }
+announce_state() { lab_hactl "$1" status --json 2>/dev/null | jq -r ".vips[${2:-0}].announce" 2>/dev/null; }
+# The same for the IPv6 group (etc/bgp/hacd.conf's second, "web6").
+announced_by6() {
+	lab_hactl "$1" status --json 2>/dev/null | jq -r '.vips[1] | select(.name == "web6") | .announced_by | sort | join(" ")' 2>/dev/null
+}
 
 # tandem_requests_total summed on node $1's proxyd.
 node_requests() {
 	t_scrape "$1" 9901 2>/dev/null | awk '/^tandem_requests_total/ { s += $NF } END { printf "%d\n", s }'
+}
+
+# client_loop_clean NAME WHAT: stop lab_client_start's loop NAME, log its
+# result as WHAT; fails unless no request failed and some succeeded.
+client_loop_clean() {
+	local res
+	res=$(lab_client_stop "$1")
+	t_log "$2: $res"
+	[[ $(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$res") == 0 ]] || { t_fail "$res"; return 1; }
+	[[ $(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$res") -gt 0 ]] || { t_fail "no request succeeded: $res"; return 1; }
 }
 
 # ---- cases ---------------------------------------------------------------------
@@ -62,10 +81,12 @@ case_all_announce() {
 
 # hacd's /metrics: promtool-clean, and every node announcing as n2 sees it.
 case_metrics() {
-	local sum
+	local sum vip
 	t_promtool_lint n2 9902 "hacd's /metrics" || return 1
-	sum=$(t_scrape n2 9902 | awk '/^tandem_hacd_bgp_announced/ { s += $NF } END { printf "%d\n", s }')
-	[[ $sum == 4 ]] || { t_fail "tandem_hacd_bgp_announced sums to '$sum', not 4"; return 1; }
+	for vip in web web6; do
+		sum=$(t_scrape n2 9902 | awk -v v="vip=\"$vip\"" '/^tandem_hacd_bgp_announced/ && index($0, v) { s += $NF } END { printf "%d\n", s }')
+		[[ $sum == 4 ]] || { t_fail "tandem_hacd_bgp_announced{vip=\"$vip\"} sums to '$sum', not 4"; return 1; }
+	done
 	t_scrape n2 9902 | grep -q '^tandem_hacd_vip_owner' && { t_fail "a bgp group has an owner series"; return 1; }
 	return 0
 }
@@ -106,6 +127,30 @@ case_spread() {
 	((busy >= 3)) || { t_fail "only $busy nodes served 60 new connections ($line)"; return 1; }
 }
 
+# The IPv6 VIP end to end: every node announces fd99:1:200::1/128 over its
+# IPv6 BGP session, the router's kernel has all four as next hops (ECMP),
+# and the client's requests to http://[fd99:1:200::1]/ reach proxyd on more
+# than one node (tandem_requests_total: the access log is written in
+# batches, so it cannot be counted at once).
+case_v6_all_announce() {
+	local i n d seen=() busy=0 line=""
+	bgp_wait_nodes6 "$ALL" 20 || { t_fail "router forwards the IPv6 VIP to '$(bgp_rt_nodes6)', not every node"; return 1; }
+	[[ $(bgp_rt_bird_nodes6) == "$ALL" ]] || { t_fail "router's BIRD holds the /128 from '$(bgp_rt_bird_nodes6)'"; return 1; }
+	lab_wait 5 eval '[[ $(announced_by6 n1) == "$ALL" ]]' ||
+		{ t_fail "hactl status on n1: web6 announced by '$(announced_by6 n1)'"; return 1; }
+	for n in $ALL; do seen+=("$(node_requests "$n")"); done
+	for ((i = 0; i < 20; i++)); do t_http_ok client "$URL6" || { t_fail "request $i to $URL6 failed"; return 1; }; done
+	i=0
+	for n in $ALL; do
+		d=$(($(node_requests "$n") - seen[i]))
+		line+="$n=$d "
+		((d > 0)) && busy=$((busy + 1))
+		i=$((i + 1))
+	done
+	t_log "20 IPv6 connections spread: $line"
+	((busy >= 2)) || { t_fail "only $busy nodes answered the 20 IPv6 requests ($line)"; return 1; }
+}
+
 # proxyd on n2 dies: its route goes at the router, new connections reach the
 # others only, and no held connection of n1, n3, n4 breaks (resilient group).
 case_proxyd_dies() {
@@ -141,7 +186,7 @@ case_returns_when_ready() {
 # covers one SYN retransmission (1 s, RFC 6298): a SYN the drain held off is
 # sent again and reaches another node.
 case_drain() {
-	local res failed rc=0
+	local rc=0
 	lab_client_start drain 30 "$URL" 5 20 3
 	sleep 1
 	if ! lab_hactl n1 drain n3 >/dev/null; then
@@ -158,13 +203,41 @@ case_drain() {
 	[[ -z $T_WHY ]] || rc=1
 	# Clients that were held off reach the other nodes on their SYN retry (1 s).
 	sleep 2
-	res=$(lab_client_stop drain)
-	t_log "client loop across the drain: $res"
-	failed=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$res")
-	[[ $failed == 0 ]] || { t_fail "$res"; rc=1; }
-	[[ $(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$res") -gt 0 ]] || { t_fail "no request succeeded: $res"; rc=1; }
+	client_loop_clean drain "client loop across the drain" || rc=1
 	# Back in service whatever happened above: the cases after this one need n3.
 	lab_hactl n2 enable n3 >/dev/null || { t_fail "hactl enable n3 on n2 failed"; rc=1; }
+	bgp_wait_nodes "$ALL" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' after enable"; rc=1; }
+	return $rc
+}
+
+# hactl drain n2, run on n1, under an IPv6 client loop: n2's /128 leaves the
+# router (BIRD and kernel next hops), the IPv6 VIP stays reachable through
+# n1, n3, n4 (new requests all answered, none by n2) with 0 failed
+# requests of the loop; hactl enable n2: back.
+case_v6_drain() {
+	local rc=0 i ok=0 n2_before
+	lab_client_start drain6 30 "$URL6" 5 20 3
+	sleep 1
+	if ! lab_hactl n1 drain n2 >/dev/null; then
+		t_fail "hactl drain n2 on n1 failed"
+	elif ! bgp_wait_nodes6 "n1 n3 n4" 10; then
+		t_fail "router forwards the IPv6 VIP to '$(bgp_rt_nodes6)' after the drain"
+	elif [[ $(bgp_rt_bird_nodes6) != "n1 n3 n4" ]]; then
+		t_fail "router's BIRD holds the /128 from '$(bgp_rt_bird_nodes6)' after the drain"
+	elif [[ $(announce_state n2 1) != withdrawn ]]; then
+		t_fail "n2 says '$(announce_state n2 1)' for web6"
+	else
+		# New connections now: every one answered, none by n2.
+		n2_before=$(node_requests n2)
+		for ((i = 0; i < 10; i++)); do t_http_ok client "$URL6" && ok=$((ok + 1)); done
+		((ok == 10)) || t_fail "$((10 - ok)) of 10 IPv6 requests failed after n2's withdrawal"
+		[[ $(node_requests n2) == "$n2_before" ]] || t_fail "n2 answered requests after its /128 left the router"
+	fi
+	[[ -z $T_WHY ]] || rc=1
+	sleep 1
+	client_loop_clean drain6 "IPv6 client loop across the drain" || rc=1
+	lab_hactl n1 enable n2 >/dev/null || { t_fail "hactl enable n2 on n1 failed"; rc=1; }
+	bgp_wait_nodes6 "$ALL" 10 || { t_fail "router forwards the IPv6 VIP to '$(bgp_rt_nodes6)' after enable"; rc=1; }
 	bgp_wait_nodes "$ALL" 10 || { t_fail "router forwards to '$(bgp_rt_nodes)' after enable"; rc=1; }
 	return $rc
 }
@@ -267,9 +340,11 @@ t_case "every node announces the VIP; the router forwards to all four" case_all_
 t_case "hacd's /metrics: every node announcing, no owner series, promtool-clean" case_metrics
 t_case "proxyd's status page and /status.json: the BGP group's announcers, no owner" case_status_json
 t_case "new connections spread over the nodes (L4 ECMP)" case_spread
+t_case "IPv6 VIP: every node announces its /128 over IPv6 BGP; router ECMP to all four; client reaches proxyd" case_v6_all_announce
 t_case "proxyd dies: route withdrawn, new connections elsewhere, 0 held connections of the others broken" case_proxyd_dies
 t_case "node returns: announced only after its proxyd is ready" case_returns_when_ready
 t_case "hactl drain n3 on n1: n3 withdrawn after open connections end, 0 failed requests; enable on n2: back" case_drain
+t_case "hactl drain n2: its IPv6 route withdrawn at the router, the IPv6 VIP served by the others, 0 failed; enable: back" case_v6_drain
 t_case "maintenance on: new connections held off, then proxyd drains, route withdrawn; off: back" case_maintenance
 t_case "a drain set on n2 survives n3's hacd restart; enable on n1: back; an unknown node is exit 2" case_drain_survives_restart
 t_case "no BIRD, then a socket that is not BIRD's: logged, counted, hacd runs on" case_careless_bird

@@ -463,7 +463,7 @@ static void test_shipped(void **unused)
 		assert_int_equal(cfg->nvips, 2);
 		hacd_config_free(cfg);
 	}
-	/* The BGP lab's: one group in mode "bgp", four nodes. */
+	/* The BGP lab's: two groups in mode "bgp" (IPv4, IPv6), four nodes. */
 	for (size_t i = 0; i < 3; i++) {
 		struct hacd_config *cfg = hacd_config_load("etc/bgp/hacd.conf", names[i], &err);
 
@@ -472,6 +472,12 @@ static void test_shipped(void **unused)
 		assert_int_equal(cfg->nnodes, 4);
 		assert_true(cfg->vips[0].bgp);
 		assert_string_equal(cfg->vips[0].bird_protocol, "vip_web");
+		/* ... and its IPv6 twin, the /128 test_bgp.sh reaches end to end. */
+		assert_int_equal(cfg->nvips, 2);
+		assert_true(cfg->vips[1].bgp);
+		assert_int_equal(cfg->vips[1].addr.family, AF_INET6);
+		assert_int_equal(cfg->vips[1].addr.prefix, 128);
+		assert_string_equal(cfg->vips[1].bird_protocol, "vip_web6");
 		hacd_config_free(cfg);
 	}
 }
