@@ -20,21 +20,12 @@
 
 static struct log_ratelimit rl_up = LOG_RATELIMIT_INIT(2000);
 
-/* Who the exchange is for, in log lines: the client's connection, or
- * "prefetch" for an internal exchange (proxyd/prefetch_front.c). */
-static const char *
-who(const struct req *r, unsigned long long *id, char *ab, size_t len)
-{
-	*id = r->c != NULL ? (unsigned long long)r->c->id : 0;
-	return r->c != NULL ? conn_peer_str(r->c, ab, len) : "prefetch";
-}
-
 void
 backend_abort(struct req *r, enum met_uperr e, const char *why)
 {
 	unsigned long long id;
 	char ab[48];
-	const char *peer = who(r, &id, ab, sizeof(ab));
+	const char *peer = exch_who(r, &id, ab, sizeof(ab));
 
 	MET_INC(exch_wk(r)->m->up_err[e]);
 	log_rl_warnx(&rl_up, ev_now(exch_wk(r)->loop), "conn %llu %s: upstream %s: %s", id, peer,
@@ -51,7 +42,7 @@ backend_fail(struct req *r, int status, enum met_uperr e, const char *why, int s
 	    m == HTTP_M_OPTIONS || m == HTTP_M_TRACE;
 	char ab[48];
 	unsigned long long id;
-	const char *peer = who(r, &id, ab, sizeof(ab));
+	const char *peer = exch_who(r, &id, ab, sizeof(ab));
 
 	MET_INC(exch_wk(r)->m->up_err[e]);
 	if (!stale && e != MET_UP_ABORTED)

@@ -96,6 +96,16 @@ exch_https(const struct req *r)
 	return r->c != NULL ? r->c->ep.ssl != NULL : r->https;
 }
 
+/* Who r is for, in log lines: its client connection's id (*id) and peer
+ * (written into ab), or 0 and "prefetch" for an internal exchange
+ * (proxyd/prefetch_front.c). */
+static inline const char *
+exch_who(const struct req *r, unsigned long long *id, char *ab, size_t len)
+{
+	*id = r->c != NULL ? (unsigned long long)r->c->id : 0;
+	return r->c != NULL ? conn_peer_str(r->c, ab, len) : "prefetch";
+}
+
 static inline struct wslot *
 exch_slot(const struct req *r)
 {

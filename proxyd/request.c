@@ -331,9 +331,10 @@ request_parse(struct conn *c, struct req *r)
 	}
 	if (rc == HTTP_ERROR) {
 		char ab[48], body[128];
+		unsigned long long id;
+		const char *peer = exch_who(r, &id, ab, sizeof(ab));
 		metrics_parse_error(wk->m, r->h1q.p.reason);
-		log_rl_warnx(&rl_parse, ev_now(wk->loop), "conn %llu %s: bad request: %s (%d)",
-		    c != NULL ? (unsigned long long)c->id : 0, c != NULL ? conn_peer_str(c, ab, sizeof(ab)) : "prefetch",
+		log_rl_warnx(&rl_parse, ev_now(wk->loop), "conn %llu %s: bad request: %s (%d)", id, peer,
 		    r->h1q.p.reason ? r->h1q.p.reason : "?", r->h1q.p.status);
 		r->gen = wk->gen;
 		worker_gen_acquire(wk, r->gen);
