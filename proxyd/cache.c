@@ -1624,6 +1624,12 @@ log_index(const struct cache_req *cq)
 	return cq->fwd;
 }
 
+int
+cache_served_stale(const struct req *r)
+{
+	return r->cache != NULL && r->cache->hit != NULL && r->cache->served == SERVED_STALE;
+}
+
 const char *
 cache_log_str(const struct req *r)
 {

@@ -67,6 +67,9 @@ void cache_req_end(struct req *r);
 /* RFC 9211's outcome in one word for the access log: "hit", "miss",
  * "stale", "bypass", ...; "-" when the route has no cache. */
 const char *cache_log_str(const struct req *r);
+/* r was answered with a stale object because the origin failed
+ * (stale-if-error, RFC 5861 §4). */
+int cache_served_stale(const struct req *r);
 /* The same as the combined log line's " cache=WORD" (*len bytes); the
  * route has a cache (r->cache set, or r->cache_pass). */
 const char *cache_log_field(const struct req *r, size_t *len);

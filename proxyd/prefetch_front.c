@@ -20,7 +20,6 @@
 #include "proxyd/prefetch_front.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "lib/log.h"
 #include "proxyd/cache.h"
@@ -82,7 +81,7 @@ pfx_flush(struct req *r)
 	x->status = r->status;
 	/* A stale object served (stale-if-error, RFC 5861 §4) means the
 	 * origin failed, like a 5xx. */
-	x->stale = strcmp(cache_log_str(r), "stale") == 0;
+	x->stale = cache_served_stale(r);
 	return 1;
 }
 
