@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/run: alone (not yet proven beside another suite)
+# tests/run: parallel-safe (each wait bounded well past a digest interval and the 10 s prefetch deadline; passed beside test_proxyd and test_ha)
 # tests/integration/test_cache_cluster.sh — the cache's cluster view:
 # `hactl cache stats` and the warm standby (docs/cache.md).
 #
