@@ -143,7 +143,7 @@ client_fill(struct conn *c)
 		conn_close(c, "out of memory");
 		return -1;
 	}
-	n = ep_fill(&c->ep);
+	n = ep_fill(&c->ep, SIZE_MAX);
 	if (n > 0)
 		return n;
 	if (n == EP_AGAIN)

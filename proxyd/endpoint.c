@@ -67,10 +67,10 @@ ep_handshake(struct endpoint *ep)
  * ep_more()).
  */
 ssize_t
-ep_fill_tls(struct endpoint *ep)
+ep_fill_tls(struct endpoint *ep, size_t max)
 {
 	struct buf *in = &ep->in;
-	size_t room = buf_avail(in), got = 0;
+	size_t room = buf_avail(in) < max ? buf_avail(in) : max, got = 0;
 	ssize_t n = 0;
 
 	ep->flags &= (uint8_t)~(EP_TLS_RD_WANTS_WR | EP_TLS_MORE);

@@ -83,21 +83,23 @@ int ep_want(struct endpoint *ep, int rd, int wr);
 int ep_handshake(struct endpoint *ep);
 
 /* ep_fill() over TLS (out of line: the plain path stays inline). */
-ssize_t ep_fill_tls(struct endpoint *ep);
+ssize_t ep_fill_tls(struct endpoint *ep, size_t max);
 
-/* Reads into the space already reserved in ep->in (buf_produce done here):
- * a byte count, EP_EOF, EP_ERROR or EP_AGAIN. Over TLS, stopping on a full
- * buffer with plaintext left inside OpenSSL sets EP_TLS_MORE (see
- * ep_more()), and an end or an error after data is handed over next time. */
+/* Reads into the space already reserved in ep->in, at most max bytes
+ * (SIZE_MAX: all of it; buf_produce done here): a byte count, EP_EOF,
+ * EP_ERROR or EP_AGAIN. Over TLS, stopping on a full buffer (or max) with
+ * plaintext left inside OpenSSL sets EP_TLS_MORE (see ep_more()), and an
+ * end or an error after data is handed over next time. */
 static inline ssize_t
-ep_fill(struct endpoint *ep)
+ep_fill(struct endpoint *ep, size_t max)
 {
+	size_t room = buf_avail(&ep->in);
 	ssize_t n;
 
 	if (ep->ssl != NULL)
-		return ep_fill_tls(ep);
+		return ep_fill_tls(ep, max);
 	do
-		n = read(ep->io.fd, buf_wptr(&ep->in), buf_avail(&ep->in));
+		n = read(ep->io.fd, buf_wptr(&ep->in), room < max ? room : max);
 	while (n == -1 && errno == EINTR);
 	if (n > 0) {
 		buf_produce(&ep->in, (size_t)n);

@@ -57,6 +57,8 @@ filter_add(struct req *r, const struct filter *f, void *st)
 	fc->n++;
 	if (f->body != NULL)
 		fc->nbody++;
+	if (f->holds)
+		fc->nhold++;
 	if (f->hdr_drop != NULL)
 		fc->ndrop++;
 	return 0;
@@ -165,5 +167,5 @@ filter_end(struct req *r)
 	for (unsigned i = 0; i < fc->n; i++)
 		if (fc->f[i]->end != NULL)
 			fc->f[i]->end(r, fc->st[i]);
-	fc->n = fc->nbody = fc->ndrop = 0;
+	fc->n = fc->nbody = fc->nhold = fc->ndrop = 0;
 }

@@ -19,10 +19,10 @@
  * rewritten: chunked for an HTTP/1.1 client (at most one chunk per backend
  * read), close-delimited for HTTP/1.0 (RFC 9112 §6.3). Content-Length is
  * never forwarded then. The stages are flushed whenever the backend has
- * nothing more to read for now (a short read, or a read that would block)
- * and at the end of the body, so server-sent events and long polls are not
- * held back, while a bulk body read in full buffers is not cut into a
- * flushed block per read.
+ * nothing more to read for now (a read that would block; for stages that
+ * hold no output, also a short read) and at the end of the body, so
+ * server-sent events and long polls are not held back, while a bulk body
+ * is not cut into a flushed block per read.
  */
 #ifndef PROXYD_FILTER_H
 #define PROXYD_FILTER_H
@@ -56,6 +56,10 @@ struct filter {
 	 * (a compressor syncs its stream), n may then be 0. 0, or -1 to abort
 	 * the response (the client connection closes). */
 	int (*body)(struct req *r, void *st, const uint8_t *in, size_t n, struct buf *out, unsigned flags);
+	/* 1: the body stage does keep output back (a compressor): its source
+	 * then reads in small pieces and runs of them, and flushes only when
+	 * a read finds nothing more (proxyd/backend.c, backend_read()). */
+	unsigned holds:1;
 	/* Releases the stage's per-response state (st), at the end of the
 	 * exchange whatever happened. NULL: none. */
 	void (*end)(struct req *r, void *st);
@@ -64,6 +68,7 @@ struct filter {
 struct filter_chain {
 	uint8_t n;                      /* filters active on this response */
 	uint8_t nbody;                  /* of them, with a body stage */
+	uint8_t nhold;                  /* of those, stages that hold output back (struct filter's holds) */
 	uint8_t ndrop;                  /* of them, with a hdr_drop: the head writer asks per field only then */
 	const struct filter *f[FILTER_MAX];
 	void *st[FILTER_MAX];           /* per-response state of each */

@@ -48,6 +48,7 @@ static const struct filter filter_compress = {
 	.hdr_drop = compress_hdr_drop,
 	.hdr_add = compress_hdr_add,
 	.body = compress_body,
+	.holds = 1,
 	.end = compress_end,
 };
 

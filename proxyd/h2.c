@@ -1041,7 +1041,7 @@ h2_read(struct h2conn *h)
 		conn_close(c, "out of memory");
 		return;
 	}
-	n = ep_fill(&c->ep);
+	n = ep_fill(&c->ep, SIZE_MAX);
 	if (n == EP_AGAIN)
 		return;
 	if (n <= 0) {

@@ -374,12 +374,23 @@ done
 held() { local out; out=$(timeout 40 "$PY" "$T/h.py" held $P_QUICK $P_ORIG "$@" 2>&1) || { t_fail "$out"; return 1; }; }
 for c in gzip br zstd; do
 	t_case "$c: a server-sent event decodes before the stream ends (flush)" held $c "te=chunked&size=200"
-	# 32768: proxyd's read buffer (WK_BUF_SIZE, proxyd/worker.h). A read
-	# that fills it is not flushed (more is probably there); the read
-	# after it finds nothing and must flush.
-	t_case "$c: bytes that exactly fill proxyd's read, then an idle origin (flushed on EAGAIN)" held $c "fill=32768&ct=text/plain"
+	# A read shorter than proxyd's read, the body not ended: the coder
+	# holds it until the next read finds the socket empty, which flushes.
+	t_case "$c: a short read of a Content-Length body, then an idle origin (flushed on EAGAIN)" held $c "size=5000&ct=text/plain"
+	# 8192: proxyd's read for a response it codes (BACKEND_HOLD_READ,
+	# proxyd/backend.c). A read that fills it is not flushed (more is
+	# probably there); the read after it finds nothing and must flush.
+	t_case "$c: bytes that exactly fill proxyd's read, then an idle origin (flushed on EAGAIN)" held $c "fill=8192&ct=text/plain"
 	t_case "$c: 1 MiB chunked, then an idle origin" held $c "te=chunked&size=1048576&ct=text/plain"
 done
+# Full reads one after another in one wake-up (backend_read_on(): up to
+# BACKEND_HOLD_RUN = 32 of 8 KiB while the coder holds output): twelve fill
+# them and the next finds nothing; 32 reach the bound, and the read queued
+# after it finds nothing; 40 go past it into a second run. Whichever way,
+# the end must be flushed.
+t_case "gzip: twelve full reads in a row, then an idle origin (flushed on EAGAIN)" held gzip "fill=98304&ct=text/plain"
+t_case "gzip: 32 full reads in a row (the run's bound), then an idle origin" held gzip "fill=262144&ct=text/plain"
+t_case "gzip: 40 full reads (past the run's bound), then an idle origin" held gzip "fill=327680&ct=text/plain"
 for c in gzip zstd; do
 	t_case "$c: a slow client (proxyd stops reading), 2 MiB, then an idle origin" held $c "size=2097152&kind=random&ct=text/plain" 1
 done
