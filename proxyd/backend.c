@@ -229,23 +229,20 @@ resp_advance(struct req *r, int flush)
  * only when a read finds the socket empty (EP_AGAIN) or the body ends; for
  * every other response, one read of what the buffer holds, a short one
  * flushing. Measured with `scripts/bench-compress ab` (gzip 6, 1 MiB
- * bodies, proxyd and nginx at the same time, docs/compression.md "CPU"):
- * against 32 KiB reads one per wake-up, flushed when short, 5% less CPU
- * per MB, level with nginx, and the coded bytes equal to nginx's (no
- * flushed block where a read happened to come back short while the
- * origin was still sending). Each half alone gained less: 8 KiB reads in
- * runs flushed when short 2-5%, 32 KiB reads in runs flushed on EAGAIN
- * 2-3%, 8 KiB reads one per wake-up cost 3% more. Why the smaller reads
- * help is not established (a read's bytes still in the first-level cache
- * when deflate takes them is the likely part). A run stops early when the
- * client cannot take more; its bound keeps one fast backend from holding
- * the worker for more than 256 KiB of coding per turn (about 9 ms of
- * gzip 6 on the 2-core development machine).
+ * bodies, proxyd and nginx at the same time): 6% less CPU per MB than 32
+ * KiB reads one per wake-up flushed when short, level with nginx, and the
+ * coded bytes equal to nginx's (no flushed block where a read happened to
+ * come back short while the origin was still sending). Neither half alone
+ * gains as much, and 8 KiB reads one per wake-up cost 3% more: the steps
+ * are in docs/compression.md ("CPU"). Why the smaller reads help is not
+ * established (a read's bytes still in the first-level cache when deflate
+ * takes them is the likely part). A run stops early when the client
+ * cannot take more; its bound keeps one fast backend from holding the
+ * worker for more than 256 KiB of coding per turn (about 9 ms of gzip 6
+ * on the 2-core development machine).
  */
 #define BACKEND_HOLD_READ 8192u
-#ifndef BACKEND_HOLD_RUN
 #define BACKEND_HOLD_RUN  32
-#endif
 
 static void
 backend_read(struct req *r)

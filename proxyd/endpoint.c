@@ -59,12 +59,12 @@ ep_handshake(struct endpoint *ep)
 }
 
 /*
- * Reads TLS records into the space reserved in `in` until it is full or
- * OpenSSL stops. OpenSSL decrypts whole records, so when we stop on a full
- * buffer plaintext may wait inside it with the socket empty, and level-
- * triggered epoll would never say so: EP_TLS_MORE makes the owner come back
- * to it from the deferred queue whenever it wants to read (ep_want(),
- * ep_more()).
+ * Reads TLS records into the space reserved in `in` until it is full (or
+ * max bytes came) or OpenSSL stops. OpenSSL decrypts whole records, so
+ * when we stop on a full buffer plaintext may wait inside it with the
+ * socket empty, and level-triggered epoll would never say so: EP_TLS_MORE
+ * makes the owner come back to it from the deferred queue whenever it
+ * wants to read (ep_want(), ep_more()).
  */
 ssize_t
 ep_fill_tls(struct endpoint *ep, size_t max)
