@@ -268,18 +268,30 @@ same_key(const struct cache_obj *o, uint64_t hash, const void *key, size_t klen)
 	return o->hash == hash && o->key_len == klen && memcmp(o->key, key, klen) == 0;
 }
 
+/* O(1), through o->hprev: the eviction's unlink reads nothing but the
+ * victim (walking its bucket from the head read objects that are in no
+ * CPU cache). */
 static void
 tab_unlink(struct cache_store *s, struct cache_obj *o)
 {
-	struct cache_obj **pp = &s->tab[o->hash & (s->nbuckets - 1)];
-
-	while (*pp != NULL && *pp != o)
-		pp = &(*pp)->hnext;
-	if (*pp == o) {
-		*pp = o->hnext;
+	if (o->hprev != NULL) {
+		*o->hprev = o->hnext;
+		if (o->hnext != NULL)
+			o->hnext->hprev = o->hprev;
 		s->count--;
 	}
 	o->hnext = NULL;
+	o->hprev = NULL;
+}
+
+static void
+tab_push(struct cache_obj **slot, struct cache_obj *o)
+{
+	o->hnext = *slot;
+	if (*slot != NULL)
+		(*slot)->hprev = &o->hnext;
+	*slot = o;
+	o->hprev = slot;
 }
 
 static void
@@ -294,13 +306,14 @@ tab_grow(struct cache_store *s)
 		struct cache_obj *o = s->tab[i], *nx;
 		for (; o != NULL; o = nx) {
 			nx = o->hnext;
-			o->hnext = t[o->hash & (n - 1)];
-			t[o->hash & (n - 1)] = o;
+			tab_push(&t[o->hash & (n - 1)], o);
 		}
 	}
 	free(s->tab);
-	s->tab = t;
-	s->nbuckets = n;
+	/* Atomic stores: cache_store_prefetch() reads the two without the
+	 * lock (a mismatched pair only prefetches the wrong line). */
+	__atomic_store_n(&s->tab, t, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->nbuckets, n, __ATOMIC_RELAXED);
 }
 
 /* Takes o out of the table and its segment; frees it unless a request
@@ -393,8 +406,7 @@ insert_locked(struct cache_store *s, struct cache_obj *o)
 	if (pass_marked(s, o->hash, 1))
 		atomic_store_explicit(&s->pass[o->hash % CACHE_PASS_SLOTS].until, 0, memory_order_relaxed);  /* storable again */
 	o->seq = ++s->seq;
-	o->hnext = s->tab[o->hash & (s->nbuckets - 1)];
-	s->tab[o->hash & (s->nbuckets - 1)] = o;
+	tab_push(&s->tab[o->hash & (s->nbuckets - 1)], o);
 	s->count++;
 	s->bytes += o->cost;
 	seg_push(s, o, CACHE_SEG_PROBATION);
@@ -490,6 +502,11 @@ cache_store_lookup_lead(struct cache_store *s, uint64_t hash, const void *key, s
 	pthread_mutex_lock(&s->mu);
 	o = lookup_locked(s, hash, key, klen, vary_ok, ctx, key_found);
 	*how = o == NULL && p != NULL ? lead_locked(s, p, now, may_lead) : CACHE_ALONE;
+	/* A miss that leads probably stores, and storing into a full store
+	 * evicts probation's least recently used: its header is fetched now,
+	 * a backend's answer ahead of the eviction that reads it. */
+	if (*how == CACHE_LEAD && s->seg[CACHE_SEG_PROBATION].tail != NULL)
+		__builtin_prefetch(s->seg[CACHE_SEG_PROBATION].tail, 1);
 	pthread_mutex_unlock(&s->mu);
 	return o;
 }
@@ -531,6 +548,18 @@ int
 cache_store_is_pass(struct cache_store *s, uint64_t hash, int64_t now)
 {
 	return pass_marked(s, hash, now);
+}
+
+void
+cache_store_prefetch(struct cache_store *s, uint64_t hash)
+{
+	struct cache_obj **t = __atomic_load_n(&s->tab, __ATOMIC_RELAXED);
+	size_t n = __atomic_load_n(&s->nbuckets, __ATOMIC_RELAXED);
+
+	/* A prefetch never faults: a table freed meanwhile is harmless. */
+	if (n > 0)
+		__builtin_prefetch(&t[hash & (n - 1)]);
+	__builtin_prefetch(&s->pass[hash % CACHE_PASS_SLOTS]);
 }
 
 static struct cache_pending *

@@ -41,6 +41,7 @@
 struct cache_obj {
 	/* The store's, under its lock. */
 	struct cache_obj *hnext;           /* hash chain */
+	struct cache_obj **hprev;          /* what points to it: its bucket or the previous one's hnext; NULL out of the table */
 	struct cache_obj *prev, *next;     /* segment list */
 	uint32_t refs;
 	uint8_t seg;                       /* CACHE_SEG_* */
@@ -160,6 +161,11 @@ void cache_store_mark_pass(struct cache_store *s, uint64_t hash, int64_t now, in
 /* Whether hash is marked pass at now. Without the lock (the marks are
  * atomics: a mark seen a moment late only changes whether a miss waits). */
 int cache_store_is_pass(struct cache_store *s, uint64_t hash, int64_t now);
+/* A hint, without the lock: the memory a lookup of hash and its pass
+ * mark will read is fetched into the CPU's caches meanwhile (the key's
+ * bucket is a read of memory no cache holds once the store is larger
+ * than the CPU's caches). */
+void cache_store_prefetch(struct cache_store *s, uint64_t hash);
 /* A miss for p's key (hash, key, klen set) at time now: CACHE_FOLLOW when
  * another fetch is registered (wait for it); else, when may_lead and the
  * key is not marked pass, CACHE_LEAD (p linked as the key's fetch); else
