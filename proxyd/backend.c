@@ -244,6 +244,14 @@ resp_advance(struct req *r, int flush)
 #define BACKEND_HOLD_READ 8192u
 #define BACKEND_HOLD_RUN  32
 
+/* Whether r's previous bytes are still going out to the client (or its
+ * body is all read): no read for it then. */
+static int
+resp_busy(const struct req *r)
+{
+	return r->rs.pass > 0 || r->fpass > 0 || r->rhead_off < buf_len(&r->rhead) || r->rs.done;
+}
+
 static void
 backend_read(struct req *r)
 {
@@ -252,7 +260,7 @@ backend_read(struct req *r)
 	ssize_t n;
 	int rc;
 
-	if (r->rs.pass > 0 || r->fpass > 0 || r->rhead_off < buf_len(&r->rhead) || r->rs.done) {
+	if (resp_busy(r)) {
 		/* Previous bytes still going out to the client: stop reading. */
 		ep_want(&b->ep, 0, b->ep.wr_on);
 		return;
@@ -261,7 +269,7 @@ backend_read(struct req *r)
 		backend_abort(r, MET_UP_ABORTED, "out of memory");
 		return;
 	}
-	room = buf_avail(&b->ep.in) < max ? buf_avail(&b->ep.in) : max;
+	room = buf_avail(&b->ep.in);     /* what a short read is short of (max only bounds holding stages') */
 	if ((n = ep_fill(&b->ep, max)) == EP_AGAIN) {
 		/* Nothing more for now: what the body stages kept back goes
 		 * out, or an event would wait for the backend's next bytes. */
@@ -371,8 +379,7 @@ backend_read_on(struct bconn *b, struct req *r)
 		backend_read(r);
 	/* r only while b->req still points at it (backend_io()). */
 	while (++n < BACKEND_HOLD_RUN && b->req == r && b->state == BC_ACTIVE && r->fheld && r->fc.nhold > 0 &&
-	    r->fpass == 0 && r->rs.pass == 0 && r->rhead_off >= buf_len(&r->rhead) && !r->rs.done &&
-	    !b->ep.rd_off);
+	    !resp_busy(r) && !b->ep.rd_off);
 }
 
 /* A failed write to the backend: retry, 502 or abort. Returns -1. */

@@ -745,8 +745,8 @@ cache_request(struct req *r, const uint8_t *d)
 	if (!in_spare && make_key(r, d, key, sizeof(key), &klen) == -1)
 		return 0;
 	hash = cache_key_hash(in_spare ? cq->key : key, klen);
-	/* The bucket the lookup reads comes in while the request's fields
-	 * are scanned below. */
+	/* The bucket the lookup reads comes in while the pass mark and the
+	 * request's fields are looked at below. */
 	cache_store_prefetch(cf->store, hash);
 	if ((m->method == HTTP_M_GET || m->method == HTTP_M_HEAD) && cache_store_is_pass(cf->store, hash, now)) {
 		/* The key's last answer was not storable (Varnish's

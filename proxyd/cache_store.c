@@ -559,7 +559,6 @@ cache_store_prefetch(struct cache_store *s, uint64_t hash)
 	/* A prefetch never faults: a table freed meanwhile is harmless. */
 	if (n > 0)
 		__builtin_prefetch(&t[hash & (n - 1)]);
-	__builtin_prefetch(&s->pass[hash % CACHE_PASS_SLOTS]);
 }
 
 static struct cache_pending *

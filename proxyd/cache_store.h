@@ -161,10 +161,9 @@ void cache_store_mark_pass(struct cache_store *s, uint64_t hash, int64_t now, in
 /* Whether hash is marked pass at now. Without the lock (the marks are
  * atomics: a mark seen a moment late only changes whether a miss waits). */
 int cache_store_is_pass(struct cache_store *s, uint64_t hash, int64_t now);
-/* A hint, without the lock: the memory a lookup of hash and its pass
- * mark will read is fetched into the CPU's caches meanwhile (the key's
- * bucket is a read of memory no cache holds once the store is larger
- * than the CPU's caches). */
+/* A hint, without the lock: the bucket a lookup of hash will read is
+ * fetched into the CPU's caches meanwhile (a read of memory no cache
+ * holds once the store is larger than the CPU's caches). */
 void cache_store_prefetch(struct cache_store *s, uint64_t hash);
 /* A miss for p's key (hash, key, klen set) at time now: CACHE_FOLLOW when
  * another fetch is registered (wait for it); else, when may_lead and the

@@ -59,18 +59,18 @@ ep_handshake(struct endpoint *ep)
 }
 
 /*
- * Reads TLS records into the space reserved in `in` until it is full (or
- * max bytes came) or OpenSSL stops. OpenSSL decrypts whole records, so
- * when we stop on a full buffer plaintext may wait inside it with the
- * socket empty, and level-triggered epoll would never say so: EP_TLS_MORE
- * makes the owner come back to it from the deferred queue whenever it
- * wants to read (ep_want(), ep_more()).
+ * Reads TLS records into the space reserved in `in`, until room bytes
+ * came (ep_fill(): that space, or less) or OpenSSL stops. OpenSSL
+ * decrypts whole records, so when we stop on a full room plaintext may
+ * wait inside it with the socket empty, and level-triggered epoll would
+ * never say so: EP_TLS_MORE makes the owner come back to it from the
+ * deferred queue whenever it wants to read (ep_want(), ep_more()).
  */
 ssize_t
-ep_fill_tls(struct endpoint *ep, size_t max)
+ep_fill_tls(struct endpoint *ep, size_t room)
 {
 	struct buf *in = &ep->in;
-	size_t room = buf_avail(in) < max ? buf_avail(in) : max, got = 0;
+	size_t got = 0;
 	ssize_t n = 0;
 
 	ep->flags &= (uint8_t)~(EP_TLS_RD_WANTS_WR | EP_TLS_MORE);

@@ -82,8 +82,9 @@ int ep_want(struct endpoint *ep, int rd, int wr);
  * TLS_AGAIN_WRITE, or TLS_ERROR (EP_TLS_DEAD set). */
 int ep_handshake(struct endpoint *ep);
 
-/* ep_fill() over TLS (out of line: the plain path stays inline). */
-ssize_t ep_fill_tls(struct endpoint *ep, size_t max);
+/* ep_fill() over TLS, at most room bytes (no more than the reserved
+ * space; out of line: the plain path stays inline). */
+ssize_t ep_fill_tls(struct endpoint *ep, size_t room);
 
 /* Reads into the space already reserved in ep->in, at most max bytes
  * (SIZE_MAX: all of it; buf_produce done here): a byte count, EP_EOF,
@@ -93,13 +94,13 @@ ssize_t ep_fill_tls(struct endpoint *ep, size_t max);
 static inline ssize_t
 ep_fill(struct endpoint *ep, size_t max)
 {
-	size_t room = buf_avail(&ep->in);
+	size_t want = buf_avail(&ep->in) < max ? buf_avail(&ep->in) : max;
 	ssize_t n;
 
 	if (ep->ssl != NULL)
-		return ep_fill_tls(ep, max);
+		return ep_fill_tls(ep, want);
 	do
-		n = read(ep->io.fd, buf_wptr(&ep->in), room < max ? room : max);
+		n = read(ep->io.fd, buf_wptr(&ep->in), want);
 	while (n == -1 && errno == EINTR);
 	if (n > 0) {
 		buf_produce(&ep->in, (size_t)n);

@@ -276,8 +276,13 @@ get_cs() {
 		tr -d '\r' | sed -n 's/^[Cc]ache-[Ss]tatus: //p'
 }
 count_at_least() { local v; v=$(count "$1" "$2"); [[ $v =~ ^[0-9]+$ ]] && ((v >= $3)); }
-# pf_results NODE: its prefetch results that are not 0 (" stored=2 fresh=1"), for failure messages.
+# pf_results NODE: its prefetch results that are not 0 (" stored=2 fresh=1").
 pf_results() { t_scrape "$1" 9901 | sed -n 's/^tandem_cache_prefetches_total{result="\([a-z-]*\)"} \([1-9][0-9]*\)$/ \1=\2/p' | tr -d '\n'; }
+# pf_diag: what n2 made of n1's digests, for the log and failure messages.
+pf_diag() {
+	printf "n2's prefetches:%s; digests n1 sent %s, n2 received %s" "$(pf_results n2)" \
+		"$(prom n1 'tandem_cache_digests_total{direction="sent"}')" "$(prom n2 'tandem_cache_digests_total{direction="received"}')"
+}
 
 # A key n2 holds stale and n1 names as hot. With n2's origin down, the
 # prefetch is answered with the stale copy (stale-if-error, RFC 5861 §4):
@@ -323,12 +328,12 @@ case_stale_prefetch() {
 	s0=$(prom n2 'tandem_cache_prefetches_total{result="stored"}')
 	get n1 "$fr"; get n1 "$fr"
 	t_wait $WAIT_S count_at_least n2 "$fr" 2 ||
-		{ t_fail "n2 did not refresh stale $fr: its origin saw $(count n2 "$fr"); n2's prefetches:$(pf_results n2); digests n1 sent $(prom n1 'tandem_cache_digests_total{direction="sent"}'), n2 received $(prom n2 'tandem_cache_digests_total{direction="received"}')"; return 1; }
+		{ t_fail "n2 did not refresh stale $fr: its origin saw $(count n2 "$fr"); $(pf_diag)"; return 1; }
 	t_wait 5 prom_above n2 'tandem_cache_prefetches_total{result="stored"}' "${s0%.*}" ||
 		{ t_fail "n2's refresh of a stale key was not counted stored"; return 1; }
 	[[ $(prom n2 'tandem_cache_prefetches_total{result="origin-error"}') == 0 ]] ||
 		{ t_fail "n2 counted an origin error with its origin up"; return 1; }
-	t_log "refresh: n2's prefetches:$(pf_results n2); digests n1 sent $(prom n1 'tandem_cache_digests_total{direction="sent"}'), n2 received $(prom n2 'tandem_cache_digests_total{direction="received"}')"
+	t_log "refresh: $(pf_diag)"
 }
 
 case_origin_down() {
